@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { parseDictionary } from 'structured-headers';
+import { AAuthError } from './errors.js';
+
+/** Digest algorithms of RFC 9530 that the kit creates and checks. */
+export type DigestAlgorithm = 'sha-256' | 'sha-512';
+
+const NODE_ALG: Record<DigestAlgorithm, string> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
+
+/** The body as bytes: strings are UTF-8. */
+export function bodyBytes(body: string | Uint8Array): Uint8Array {
+  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+}
+
+/** `Content-Digest` value for a body (RFC 9530 section 2): `sha-256=:<base64>:` by default. */
+export function createContentDigest(body: string | Uint8Array, algorithm: DigestAlgorithm = 'sha-256'): string {
+  const digest = createHash(NODE_ALG[algorithm]).update(bodyBytes(body)).digest('base64');
+  return `${algorithm}=:${digest}:`;
+}
+
+/**
+ * Check a `Content-Digest` header against the received body. Every supported algorithm present
+ * must match, and at least one must be present (unknown algorithms are ignored, RFC 9530 section 2).
+ * Throws `digest_malformed` or `digest_mismatch`.
+ */
+export function verifyContentDigest(header: string, body: string | Uint8Array): void {
+  let dict: ReturnType<typeof parseDictionary>;
+  try {
+    dict = parseDictionary(header);
+  } catch (error) {
+    throw new AAuthError('digest_malformed', `Content-Digest is not a structured dictionary: ${(error as Error).message}`);
+  }
+  const bytes = bodyBytes(body);
+  let checked = 0;
+  for (const [name, member] of dict) {
+    if (name !== 'sha-256' && name !== 'sha-512') continue;
+    const value = member[0];
+    if (!(value instanceof ArrayBuffer)) {
+      throw new AAuthError('digest_malformed', `Content-Digest ${name} must be a byte sequence`);
+    }
+    const expected = createHash(NODE_ALG[name]).update(bytes).digest();
+    const got = Buffer.from(value);
+    if (got.length !== expected.length || !got.equals(expected)) {
+      throw new AAuthError('digest_mismatch', `Content-Digest ${name} does not match the received body`);
+    }
+    checked++;
+  }
+  if (checked === 0) throw new AAuthError('digest_malformed', 'Content-Digest has no sha-256 or sha-512 member');
+}

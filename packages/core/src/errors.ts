@@ -1,0 +1,118 @@
+/**
+ * The one error table of the kit: stable `code` -> HTTP `status` -> wire `error` value.
+ * Every package throws `AAuthError` with a code from here; the README's errors tables are checked
+ * against it by a test.
+ */
+export const ERRORS = {
+  // --- request signatures (wire profile section 3, 5) ---
+  signature_missing: [401, 'invalid_signature', 'The request is not signed (no Signature-Key, Signature-Input or Signature header)'],
+  signature_malformed: [401, 'invalid_signature', 'A signature header is malformed'],
+  signature_key_malformed: [401, 'invalid_signature', 'The Signature-Key header is malformed'],
+  signature_label_mismatch: [401, 'invalid_signature', 'Signature-Input and Signature do not carry the label named in Signature-Key'],
+  signature_duplicate: [401, 'invalid_signature', 'A signature header gives two values for the selected label'],
+  signature_coverage: [401, 'invalid_signature', 'The signature does not cover a required component'],
+  signature_component_missing: [401, 'invalid_signature', 'A covered component is absent from the request'],
+  signature_created_missing: [401, 'invalid_signature', 'The signature has no created parameter'],
+  signature_stale: [401, 'invalid_signature', 'The signature was created too long ago'],
+  signature_future: [401, 'invalid_signature', 'The signature was created in the future'],
+  signature_expired: [401, 'invalid_signature', 'The signature has expired'],
+  signature_invalid: [401, 'invalid_signature', 'The signature does not verify'],
+  signature_replayed: [401, 'invalid_signature', 'The signature was already used'],
+  digest_missing: [401, 'invalid_signature', 'The request has a body but the signature does not cover content-digest'],
+  digest_malformed: [401, 'invalid_signature', 'The Content-Digest header is malformed or uses no supported algorithm'],
+  digest_mismatch: [401, 'invalid_signature', 'The Content-Digest does not match the body'],
+  key_invalid: [401, 'invalid_signature', 'The signing key is not a usable public key'],
+  key_not_found: [401, 'invalid_signature', 'The signing key could not be found'],
+  key_discovery_failed: [401, 'invalid_signature', 'The signing key could not be fetched'],
+  egress_denied: [401, 'invalid_signature', 'A metadata or key URL is not allowed by the egress policy'],
+  unsupported_scheme: [401, 'unsupported_scheme', 'The Signature-Key scheme is not supported'],
+  unsupported_algorithm: [401, 'invalid_signature', 'The key algorithm is not supported'],
+  identity_required: [401, 'identity_required', 'This resource requires an agent identity'],
+  // --- auth tokens (section 7) ---
+  auth_token_required: [401, 'invalid_auth_token', 'Authorization required'],
+  token_malformed: [401, 'invalid_auth_token', 'The token is not a well-formed JWT'],
+  token_typ_invalid: [401, 'invalid_auth_token', 'The token has the wrong typ'],
+  token_alg_not_allowed: [401, 'invalid_auth_token', 'The token algorithm is not allowed'],
+  token_signature_invalid: [401, 'invalid_auth_token', 'The token signature does not verify'],
+  token_expired: [401, 'invalid_auth_token', 'The token has expired'],
+  token_not_yet_valid: [401, 'invalid_auth_token', 'The token is not valid yet'],
+  token_lifetime_invalid: [401, 'invalid_auth_token', 'The token lives longer than allowed'],
+  token_audience_invalid: [401, 'invalid_auth_token', 'The token was issued for another audience'],
+  token_issuer_untrusted: [401, 'invalid_auth_token', 'The token issuer is not trusted'],
+  token_claim_invalid: [401, 'invalid_auth_token', 'A token claim is missing or invalid'],
+  token_agent_mismatch: [401, 'invalid_auth_token', 'The token was issued to another agent'],
+  token_cnf_missing: [401, 'invalid_auth_token', 'The token has no cnf.jwk'],
+  token_cnf_mismatch: [401, 'invalid_auth_token', 'The request was not signed by the key the token is bound to'],
+  insufficient_scope: [403, 'insufficient_scope', 'The token does not carry the required scope'],
+  // --- limits and generic input ---
+  invalid_request: [400, 'invalid_request', 'The request is malformed'],
+  header_too_large: [431, 'invalid_request', 'A header is larger than allowed'],
+  body_too_large: [413, 'invalid_request', 'The request body is larger than allowed'],
+  challenge_malformed: [400, 'invalid_request', 'The AAuth challenge header is malformed'],
+  // --- auth server (section 8) ---
+  invalid_grant: [400, 'invalid_grant', 'The resource, upstream or auth token was refused'],
+  invalid_scope: [400, 'invalid_scope', 'The requested scope is not allowed'],
+  access_denied: [403, 'access_denied', 'The request was denied by policy'],
+  pending_not_found: [404, 'not_found', 'No such pending request'],
+  pending_expired: [408, 'expired', 'The pending request has expired'],
+  // --- agent (client) side ---
+  challenge_missing_resource_token: [401, 'invalid_request', 'The challenge carries no resource token'],
+  challenge_unsatisfiable: [401, 'invalid_request', 'The challenge asks for something this agent cannot provide'],
+  auth_server_untrusted: [401, 'invalid_request', 'The challenge names an auth server this agent does not trust'],
+  resource_token_not_for_agent: [401, 'invalid_request', 'The resource token was not issued to this agent'],
+  auth_server_error: [502, 'server_error', 'The auth server refused or failed the token request'],
+  interaction_required: [401, 'interaction_required', 'A user must approve this request'],
+  interaction_denied: [403, 'access_denied', 'The user denied the request'],
+  interaction_expired: [408, 'expired', 'The pending interaction expired'],
+  interaction_timeout: [408, 'expired', 'The interaction did not complete within the deadline'],
+} as const satisfies Record<string, readonly [number, string, string]>;
+
+/** A stable error code of the kit. */
+export type AAuthErrorCode = keyof typeof ERRORS;
+
+export interface AAuthErrorOptions {
+  /** Override the table's HTTP status (rarely needed). */
+  status?: number;
+  /** Headers a server should send with this error (e.g. an `AAuth` challenge). */
+  headers?: Record<string, string>;
+  /** The underlying error. */
+  cause?: unknown;
+  /** Structured details safe to log (never tokens). */
+  details?: Record<string, unknown>;
+}
+
+/** The kit's one error class: `code` is stable, `status` and `error` come from the error table. */
+export class AAuthError extends Error {
+  override readonly name = 'AAuthError';
+  readonly code: AAuthErrorCode;
+  readonly status: number;
+  /** Wire `error` value for JSON bodies. */
+  readonly error: string;
+  readonly headers: Record<string, string>;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: AAuthErrorCode, message?: string, options: AAuthErrorOptions = {}) {
+    const row = ERRORS[code];
+    super(message ?? row[2], options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status ?? row[0];
+    this.error = row[1];
+    this.headers = options.headers ?? {};
+    this.details = options.details;
+  }
+
+  /** Express's default error handler reads `statusCode` too. */
+  get statusCode(): number {
+    return this.status;
+  }
+
+  /** The JSON body a server sends: `{"error","error_description"}`. */
+  toJSON(): { error: string; error_description: string } {
+    return { error: this.error, error_description: this.message };
+  }
+}
+
+/** True for an `AAuthError`, optionally with the given code. */
+export function isAAuthError(value: unknown, code?: AAuthErrorCode): value is AAuthError {
+  return value instanceof AAuthError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
+import { AAuthError } from './errors.js';
+import type { SigningKey } from './keys.js';
+import { b64uEncode } from './lib/base64.js';
+import { type HttpRequest, hasBody, isIdempotent, toHeaderMap, toUrl } from './lib/request.js';
+import { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
+import { serializeSignatureKey, type SignatureKey } from './signature-key.js';
+
+export interface SignRequestOptions {
+  /** The private key that signs. */
+  key: SigningKey;
+  /**
+   * What `Signature-Key` names: a scheme object, or a ready header value. Default: `hwk` with the
+   * signing key's public JWK.
+   */
+  signatureKey?: SignatureKey | string | false;
+  /** Signature label; default `'sig'`. */
+  label?: string;
+  /**
+   * Exact covered components. Default: the wire profile's list (section 3): `@method`,
+   * `@authority`, `@path`, `@query` if the URL has a query, `content-type` and `content-digest`
+   * if there is a body, then `additionalComponents`, then `signature-key`.
+   */
+  components?: readonly string[];
+  /** Extra components a resource demands (`additional_signature_components`). */
+  additionalComponents?: readonly string[];
+  /** `created`; default: `now()`. */
+  created?: number;
+  /** Clock in epoch seconds; default `Date.now()/1000`. */
+  now?: () => number;
+  /** `true`: always add a nonce; `false`: never; a string: that nonce. Default: only for non-idempotent methods. */
+  nonce?: boolean | string;
+  /**
+   * Extra signature parameters after `created` and `nonce` (e.g. `keyid` for RFC test vectors).
+   * Keycloak rebuilds `@signature-params` from `created` and `nonce` only: do not use with it.
+   */
+  extraParams?: SignatureParams;
+  /** `'base64'` (RFC 8941, default) or `'base64url'` (unpadded, for the original Python agents). */
+  signatureEncoding?: 'base64' | 'base64url';
+  /** Form of the emitted `Signature-Key`; default `'parenthesised'`. */
+  signatureKeyForm?: 'parenthesised' | 'dictionary';
+  /** Digest algorithm when a `Content-Digest` is added; default `'sha-256'`. */
+  digestAlgorithm?: DigestAlgorithm;
+}
+
+export interface SignRequestResult {
+  /** Headers to add to the request (lower-case names): `signature-input`, `signature`, `signature-key`, and `content-digest` when added. */
+  headers: Record<string, string>;
+  /** The exact signature base that was signed. */
+  signatureBase: string;
+  components: string[];
+  params: SignatureParams;
+}
+
+/** The wire profile's covered components for a request (section 3). */
+export function defaultComponents(
+  request: Pick<HttpRequest, 'url' | 'body' | 'headers'>,
+  additional: readonly string[] = [],
+  withSignatureKey = true,
+): string[] {
+  const url = toUrl(request.url);
+  const components = ['@method', '@authority', '@path'];
+  if (url.search.length > 1) components.push('@query');
+  if (hasBody(request.body)) {
+    if (toHeaderMap(request.headers).has('content-type')) components.push('content-type');
+    components.push('content-digest');
+  }
+  for (const c of additional) {
+    const lc = c.toLowerCase();
+    if (lc !== 'signature-key' && !components.includes(lc)) components.push(lc);
+  }
+  if (withSignatureKey) components.push('signature-key');
+  return components;
+}
+
+/**
+ * Sign a request (RFC 9421 with the AAuth profile): returns the headers to add. Pure apart from
+ * the clock and the nonce's randomness; sends nothing.
+ */
+export function signRequest(request: HttpRequest, options: SignRequestOptions): SignRequestResult {
+  const { key } = options;
+  const label = options.label ?? 'sig';
+  if (!/^[a-z*][a-z0-9_.*-]*$/.test(label)) {
+    throw new AAuthError('invalid_request', `Signature label ${JSON.stringify(label)} is not a valid RFC 8941 key`);
+  }
+  const added: Record<string, string> = {};
+  const headerMap = toHeaderMap(request.headers);
+
+  let signatureKeyValue: string | undefined;
+  if (options.signatureKey !== false) {
+    const sk = options.signatureKey ?? { scheme: 'hwk' as const, jwk: key.jwk };
+    signatureKeyValue =
+      typeof sk === 'string' ? sk : serializeSignatureKey(sk, { label, form: options.signatureKeyForm ?? 'parenthesised' });
+    added['signature-key'] = signatureKeyValue;
+  }
+
+  const components = options.components
+    ? [...options.components]
+    : defaultComponents(request, options.additionalComponents, signatureKeyValue !== undefined);
+
+  if (components.includes('content-digest')) {
+    const body = request.body ?? '';
+    const existing = headerMap.get('content-digest');
+    if (existing) {
+      // A digest the caller set must be true; never sign a false one.
+      verifyContentDigest(existing.join(', '), body);
+    } else {
+      added['content-digest'] = createContentDigest(body, options.digestAlgorithm);
+    }
+  }
+
+  const created = options.created ?? Math.floor((options.now ?? (() => Date.now() / 1000))());
+  const params: SignatureParams = [['created', created]];
+  const nonce =
+    typeof options.nonce === 'string'
+      ? options.nonce
+      : (options.nonce ?? !isIdempotent(request.method))
+        ? b64uEncode(randomBytes(16))
+        : undefined;
+  if (nonce !== undefined) params.push(['nonce', nonce]);
+  if (options.extraParams) params.push(...options.extraParams);
+
+  const signatureParams = serializeSignatureParams(components, params);
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of headerMap) headers[name] = values;
+  for (const [name, value] of Object.entries(added)) headers[name] = [value];
+  const signatureBase = createSignatureBase({ method: request.method, url: request.url, headers }, components, signatureParams);
+
+  const signature = key.sign(Buffer.from(signatureBase, 'utf8'));
+  const encoded =
+    options.signatureEncoding === 'base64url' ? b64uEncode(signature) : Buffer.from(signature).toString('base64');
+  added['signature-input'] = `${label}=${signatureParams}`;
+  added.signature = `${label}=:${encoded}:`;
+  return { headers: added, signatureBase, components, params };
+}

@@ -1,0 +1,64 @@
+import { httpbis } from 'http-message-signatures';
+import { AAuthError } from './errors.js';
+import { type HeaderMap, type HttpRequest, toHeaderMap, toUrl } from './lib/request.js';
+import { type InnerList, type Params, serializeInnerList, serializeString, Token } from './lib/sfv.js';
+
+/** Signature parameters (RFC 9421 section 2.3), in the order they are serialized. */
+export type SignatureParams = Array<[name: string, value: string | number]>;
+
+/**
+ * Serialize a signature's covered components and parameters as the `Signature-Input` member value
+ * and `@signature-params` line: `("@method" "@path");created=1618884473;nonce="..."`.
+ */
+export function serializeSignatureParams(components: readonly string[], params: SignatureParams): string {
+  const list: InnerList = {
+    items: components.map((c) => ({ value: c, params: [] })),
+    params: params.map(([k, v]): [string, string | number | Token] => [k, v]) as Params,
+  };
+  return serializeInnerList(list);
+}
+
+function componentLines(
+  request: { method: string; url: URL; headers: HeaderMap },
+  components: readonly string[],
+): string {
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of request.headers) headers[name] = values;
+  const message = { method: request.method, url: request.url, headers };
+  let base: Array<[string, string[]]>;
+  try {
+    // http-message-signatures derives each component (RFC 9421 section 2).
+    base = httpbis.createSignatureBase({ fields: components.map((c) => serializeString(c)) as string[] }, message);
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/No header/.test(message)) {
+      throw new AAuthError('signature_component_missing', `A covered component is absent: ${message}`);
+    }
+    throw new AAuthError('signature_malformed', `Cannot derive a covered component: ${message}`);
+  }
+  return httpbis.formatSignatureBase(base);
+}
+
+/**
+ * The RFC 9421 signature base (section 2.5) for `components` of `request`, ending with the
+ * `@signature-params` line built from `signatureParams` (a serialized inner list with parameters).
+ * Pure: for tests and debugging as much as for signing and verifying.
+ */
+export function createSignatureBase(
+  request: Pick<HttpRequest, 'method' | 'url' | 'headers'>,
+  components: readonly string[],
+  signatureParams: string,
+): string {
+  const seen = new Set<string>();
+  for (const c of components) {
+    if (seen.has(c)) throw new AAuthError('signature_malformed', `Component ${JSON.stringify(c)} is covered twice`);
+    if (c === '@signature-params') throw new AAuthError('signature_malformed', '@signature-params cannot be covered');
+    if (c !== c.toLowerCase()) throw new AAuthError('signature_malformed', `Component ${JSON.stringify(c)} must be lower case`);
+    seen.add(c);
+  }
+  const lines = componentLines(
+    { method: request.method.toUpperCase(), url: toUrl(request.url), headers: toHeaderMap(request.headers) },
+    components,
+  );
+  return `${lines.length > 0 ? `${lines}\n` : ''}"@signature-params": ${signatureParams}`;
+}

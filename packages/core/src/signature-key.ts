@@ -1,0 +1,147 @@
+import { AAuthError } from './errors.js';
+import type { EcPublicJwk, OkpPublicJwk } from './keys.js';
+import {
+  SfvError,
+  Token,
+  isInnerList,
+  param,
+  parseDictionary,
+  parseParenthesisedDictionary,
+  serializeString,
+  type BareItem,
+  type Params,
+} from './lib/sfv.js';
+
+/** The key a request names in `Signature-Key` (wire profile section 4). */
+export type SignatureKey =
+  | { scheme: 'hwk'; jwk: OkpPublicJwk | EcPublicJwk }
+  | { scheme: 'jwks_uri'; id: string; kid: string; dwk?: string }
+  | { scheme: 'jwt'; jwt: string };
+
+/** The schemes the kit implements, as sent in `Accept-Signature-Scheme`. */
+export const SIGNATURE_SCHEMES = ['hwk', 'jwks_uri', 'jwt'] as const;
+
+export interface ParsedSignatureKey {
+  /** The label, which selects the one signature to verify. */
+  label: string;
+  key: SignatureKey;
+  /** Which wire form the header used. */
+  form: 'parenthesised' | 'dictionary';
+}
+
+export interface SerializeSignatureKeyOptions {
+  /** Default `'sig'`. */
+  label?: string;
+  /** Default `'parenthesised'` (the Keycloak profile); `'dictionary'` is the newer draft's form. */
+  form?: 'parenthesised' | 'dictionary';
+}
+
+const MAX_HEADER = 16 * 1024;
+
+function text(v: BareItem | undefined): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v instanceof Token) return v.value;
+  return undefined;
+}
+
+function required(params: Params, name: string, scheme: string): string {
+  const v = text(param(params, name));
+  if (v === undefined || v.length === 0) {
+    throw new AAuthError('signature_key_malformed', `Signature-Key scheme ${scheme} needs a "${name}" parameter`);
+  }
+  return v;
+}
+
+function toKey(scheme: string, params: Params): SignatureKey {
+  switch (scheme) {
+    case 'hwk': {
+      const kty = required(params, 'kty', scheme);
+      if (kty === 'OKP') {
+        return { scheme, jwk: { kty, crv: required(params, 'crv', scheme) as 'Ed25519', x: required(params, 'x', scheme) } };
+      }
+      if (kty === 'EC') {
+        return {
+          scheme,
+          jwk: { kty, crv: required(params, 'crv', scheme) as 'P-256', x: required(params, 'x', scheme), y: required(params, 'y', scheme) },
+        };
+      }
+      throw new AAuthError('unsupported_algorithm', `Signature-Key hwk kty ${JSON.stringify(kty)} is not supported`);
+    }
+    case 'jwks_uri':
+    case 'jwks': {
+      const dwk = text(param(params, 'dwk'));
+      const key: SignatureKey = { scheme: 'jwks_uri', id: required(params, 'id', scheme), kid: required(params, 'kid', scheme) };
+      if (dwk !== undefined) key.dwk = dwk;
+      return key;
+    }
+    case 'jwt':
+      return { scheme, jwt: required(params, 'jwt', scheme) };
+    default:
+      throw new AAuthError('unsupported_scheme', `Signature-Key scheme ${JSON.stringify(scheme)} is not supported`, {
+        details: { scheme },
+      });
+  }
+}
+
+/**
+ * Parse a `Signature-Key` header in either wire form (wire profile sections 4 and 11). It must have
+ * exactly one member. Throws `signature_key_malformed`, or `unsupported_scheme` for a scheme the
+ * kit does not implement.
+ */
+export function parseSignatureKey(header: string | string[] | undefined): ParsedSignatureKey {
+  if (header === undefined || (Array.isArray(header) && header.length === 0)) {
+    throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
+  }
+  if (Array.isArray(header) && header.length > 1) {
+    throw new AAuthError('signature_key_malformed', 'Signature-Key must be sent once, with exactly one member');
+  }
+  const value = Array.isArray(header) ? header[0]! : header;
+  if (value.length > MAX_HEADER) throw new AAuthError('header_too_large', 'Signature-Key is larger than 16 KiB');
+  const eq = value.indexOf('=');
+  const parenthesised = eq > 0 && value[eq + 1] === '(';
+  try {
+    if (parenthesised) {
+      const members = parseParenthesisedDictionary(value);
+      if (members.length !== 1) throw new AAuthError('signature_key_malformed', 'Signature-Key must have exactly one member');
+      const { key: label, params } = members[0]!;
+      const scheme = text(param(params, 'scheme'));
+      if (scheme === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key has no scheme parameter');
+      return { label, key: toKey(scheme, params), form: 'parenthesised' };
+    }
+    const members = parseDictionary(value);
+    if (members.length !== 1) throw new AAuthError('signature_key_malformed', 'Signature-Key must have exactly one member');
+    const { key: label, value: member } = members[0]!;
+    if (isInnerList(member) || !(member.value instanceof Token)) {
+      throw new AAuthError('signature_key_malformed', 'Signature-Key member must be a scheme token with parameters');
+    }
+    return { label, key: toKey(member.value.value, member.params), form: 'dictionary' };
+  } catch (error) {
+    if (error instanceof SfvError) {
+      throw new AAuthError('signature_key_malformed', `Signature-Key is malformed: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function keyParams(key: SignatureKey): Array<[string, string]> {
+  switch (key.scheme) {
+    case 'hwk':
+      return key.jwk.kty === 'OKP'
+        ? [['kty', 'OKP'], ['crv', key.jwk.crv], ['x', key.jwk.x]]
+        : [['kty', 'EC'], ['crv', key.jwk.crv], ['x', key.jwk.x], ['y', key.jwk.y]];
+    case 'jwks_uri':
+      return key.dwk === undefined ? [['id', key.id], ['kid', key.kid]] : [['id', key.id], ['dwk', key.dwk], ['kid', key.kid]];
+    case 'jwt':
+      return [['jwt', key.jwt]];
+  }
+}
+
+/** Serialize a `Signature-Key` value: `sig=(scheme=jwks_uri id="..." kid="...")` by default. */
+export function serializeSignatureKey(key: SignatureKey, options: SerializeSignatureKeyOptions = {}): string {
+  const label = options.label ?? 'sig';
+  const params = keyParams(key);
+  if (options.form === 'dictionary') {
+    return `${label}=${key.scheme}${params.map(([k, v]) => `;${k}=${serializeString(v)}`).join('')}`;
+  }
+  return `${label}=(scheme=${key.scheme}${params.map(([k, v]) => ` ${k}=${serializeString(v)}`).join('')})`;
+}

@@ -1,0 +1,245 @@
+import { verifyContentDigest } from './content-digest.js';
+import { AAuthError } from './errors.js';
+import type { PublicKey } from './keys.js';
+import { b64AnyDecode } from './lib/base64.js';
+import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
+import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList } from './lib/sfv.js';
+import { createSignatureBase, type SignatureParams } from './signature-base.js';
+import { parseSignatureKey, type ParsedSignatureKey, type SignatureKey } from './signature-key.js';
+
+/** Default freshness window for `created`, in seconds (wire profile section 3). */
+export const DEFAULT_MAX_SKEW = 60;
+/** Default size limit of each signature header, in bytes. */
+export const DEFAULT_MAX_SIGNATURE_HEADER = 16 * 1024;
+
+export interface ParseSignatureOptions {
+  /** Clock in epoch seconds; default `Date.now()/1000`. */
+  now?: () => number;
+  /** Allowed distance of `created` from now, both ways, in seconds; default 60. */
+  maxSkew?: number;
+  /** Refuse a signature with no `created`; default true. */
+  requireCreated?: boolean;
+  /** Components that must be covered in addition to the profile's minimum. */
+  requiredComponents?: readonly string[];
+  /** Size limit of each of the three signature headers; default 16 KiB. */
+  maxHeaderBytes?: number;
+}
+
+export interface ParseSignedRequestOptions extends ParseSignatureOptions {
+  /**
+   * Refuse a request with a body whose signature does not cover `content-digest`; default true.
+   * Set false only for legacy peers (the original Python agents never signed bodies).
+   */
+  requireContentDigest?: boolean;
+}
+
+/** A parsed, cheaply checked signature (coverage, window, digest), not yet verified with a key. */
+export interface SignedRequest {
+  label: string;
+  /** The parsed `Signature-Key` (absent for generic RFC 9421 signatures). */
+  signatureKey: SignatureKey | undefined;
+  signatureKeyForm: ParsedSignatureKey['form'] | undefined;
+  components: string[];
+  params: SignatureParams;
+  created: number | undefined;
+  expires: number | undefined;
+  nonce: string | undefined;
+  /** Decoded signature bytes. */
+  signature: Uint8Array;
+  /** The signature as sent (between the colons), for replay caches. */
+  signatureText: string;
+  signatureBase: string;
+  method: string;
+  url: URL;
+  headers: HeaderMap;
+}
+
+function headerValue(headers: HeaderMap, name: string, max: number): string | undefined {
+  const lines = headers.get(name);
+  if (!lines || lines.length === 0) return undefined;
+  const value = lines.length === 1 ? lines[0]! : lines.join(', ');
+  if (value.length > max) throw new AAuthError('header_too_large', `${name} is larger than ${max} bytes`);
+  return value;
+}
+
+function selectMember(value: string, name: string, label: string): InnerList | BareItem {
+  let members;
+  try {
+    members = parseDictionary(value);
+  } catch (error) {
+    throw new AAuthError('signature_malformed', `${name} is malformed: ${(error as SfvError).message}`);
+  }
+  const matching = members.filter((m) => m.key === label);
+  if (matching.length === 0) {
+    throw new AAuthError('signature_label_mismatch', `${name} has no member labelled "${label}"`);
+  }
+  if (matching.length > 1) throw new AAuthError('signature_duplicate', `${name} gives two values for label "${label}"`);
+  const member = matching[0]!.value;
+  if (isInnerList(member)) return member;
+  return member.value;
+}
+
+function asInteger(value: BareItem, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new AAuthError('signature_malformed', `Signature parameter ${name} must be an integer`);
+  }
+  return value;
+}
+
+/**
+ * Parse and cheaply check the signature with `label` (generic RFC 9421): components, parameters,
+ * `created`/`expires` window, and the signature base. No key is involved yet.
+ */
+export function parseSignature(
+  request: HttpRequest,
+  label: string,
+  options: ParseSignatureOptions = {},
+  headers: HeaderMap = toHeaderMap(request.headers),
+): SignedRequest {
+  const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
+  const inputHeader = headerValue(headers, 'signature-input', max);
+  const sigHeader = headerValue(headers, 'signature', max);
+  if (inputHeader === undefined || sigHeader === undefined) {
+    throw new AAuthError('signature_missing', 'The request has no Signature-Input or no Signature header');
+  }
+  const input = selectMember(inputHeader, 'Signature-Input', label);
+  if (typeof input !== 'object' || !('items' in input)) {
+    throw new AAuthError('signature_malformed', 'Signature-Input member must be an inner list');
+  }
+  const sigItem = selectMember(sigHeader, 'Signature', label);
+  if (typeof sigItem !== 'object' || !('raw' in sigItem)) {
+    throw new AAuthError('signature_malformed', 'Signature member must be a byte sequence');
+  }
+  const signature = b64AnyDecode(sigItem.raw);
+  if (!signature || signature.length === 0) {
+    throw new AAuthError('signature_malformed', 'Signature is neither base64 nor base64url');
+  }
+
+  const components: string[] = [];
+  for (const item of input.items) {
+    if (typeof item.value !== 'string') throw new AAuthError('signature_malformed', 'Covered components must be strings');
+    if (item.params.length > 0) {
+      throw new AAuthError('signature_malformed', `Component parameters are not supported (${item.value})`);
+    }
+    components.push(item.value);
+  }
+
+  const params: SignatureParams = [];
+  let created: number | undefined;
+  let expires: number | undefined;
+  let nonce: string | undefined;
+  for (const [name, value] of input.params) {
+    if (name === 'created') created = asInteger(value, name);
+    else if (name === 'expires') expires = asInteger(value, name);
+    else if (name === 'nonce') {
+      if (typeof value !== 'string') throw new AAuthError('signature_malformed', 'Signature parameter nonce must be a string');
+      nonce = value;
+    }
+    params.push([name, value instanceof Token ? value.value : (value as string | number)]);
+  }
+
+  const now = (options.now ?? (() => Date.now() / 1000))();
+  const skew = options.maxSkew ?? DEFAULT_MAX_SKEW;
+  if (created === undefined) {
+    if (options.requireCreated !== false) throw new AAuthError('signature_created_missing');
+  } else if (created > now + skew) {
+    throw new AAuthError('signature_future', `The signature was created ${Math.round(created - now)} s in the future`);
+  } else if (created < now - skew) {
+    throw new AAuthError('signature_stale', `The signature was created ${Math.round(now - created)} s ago (limit ${skew} s)`);
+  }
+  if (expires !== undefined && expires < now) {
+    throw new AAuthError('signature_expired', `The signature expired ${Math.round(now - expires)} s ago`);
+  }
+  for (const required of options.requiredComponents ?? []) {
+    if (!components.includes(required)) {
+      throw new AAuthError('signature_coverage', `The signature must cover "${required}"`, { details: { component: required } });
+    }
+  }
+
+  const url = toUrl(request.url);
+  const signatureBase = createSignatureBase({ method: request.method, url, headers: Object.fromEntries(headers) }, components, serializeInnerList(input));
+  return {
+    label,
+    signatureKey: undefined,
+    signatureKeyForm: undefined,
+    components,
+    params,
+    created,
+    expires,
+    nonce,
+    signature,
+    signatureText: sigItem.raw,
+    signatureBase,
+    method: request.method.toUpperCase(),
+    url,
+    headers,
+  };
+}
+
+/**
+ * Parse and cheaply check an AAuth-signed request (wire profile section 3): selects the one
+ * signature labelled in `Signature-Key`, enforces the minimum coverage, `created`, the window and
+ * `content-digest` (recomputed from the body). Everything here happens before any key is fetched.
+ */
+export function parseSignedRequest(request: HttpRequest, options: ParseSignedRequestOptions = {}): SignedRequest {
+  const headers = toHeaderMap(request.headers);
+  const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
+  const skHeader = headers.get('signature-key');
+  if (!skHeader && !headers.has('signature') && !headers.has('signature-input')) {
+    throw new AAuthError('signature_missing');
+  }
+  if (!skHeader) throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
+  if (skHeader.some((v) => v.length > max)) throw new AAuthError('header_too_large', `Signature-Key is larger than ${max} bytes`);
+  const sk = parseSignatureKey(skHeader);
+
+  const url = toUrl(request.url);
+  const required = ['@method', '@authority', '@path'];
+  if (url.search.length > 1) required.push('@query');
+  const body = hasBody(request.body);
+  if (body && options.requireContentDigest !== false) required.push('content-digest');
+  required.push(...(options.requiredComponents ?? []), 'signature-key');
+
+  const signed = parseSignature({ ...request, url }, sk.label, { ...options, requiredComponents: required }, headers);
+  signed.signatureKey = sk.key;
+  signed.signatureKeyForm = sk.form;
+
+  if (signed.components.includes('content-digest')) {
+    // RFC 9530: recompute from the received bytes and compare (section 3 of the wire profile).
+    verifyContentDigest(headerValue(headers, 'content-digest', max)!, request.body ?? '');
+  }
+  return signed;
+}
+
+/** Verify the parsed signature with `key`; throws `signature_invalid` on mismatch. */
+export function verifySignedRequest(signed: SignedRequest, key: PublicKey): void {
+  if (!key.verify(Buffer.from(signed.signatureBase, 'utf8'), signed.signature)) {
+    throw new AAuthError('signature_invalid', 'The signature does not verify with the signing key');
+  }
+}
+
+export interface VerifyRequestOptions extends ParseSignedRequestOptions {
+  /** A fixed key, or a resolver from the parsed `Signature-Key` to a key (e.g. via discovery). */
+  key?: PublicKey;
+  resolveKey?: (signatureKey: SignatureKey, signed: SignedRequest) => PublicKey | Promise<PublicKey>;
+}
+
+/** Parse, resolve the key and verify an AAuth-signed request in one call. */
+export async function verifyRequest(request: HttpRequest, options: VerifyRequestOptions): Promise<SignedRequest & { key: PublicKey }> {
+  const signed = parseSignedRequest(request, options);
+  const key = options.key ?? (options.resolveKey ? await options.resolveKey(signed.signatureKey!, signed) : undefined);
+  if (!key) throw new AAuthError('key_not_found', 'No key given and no resolver configured');
+  verifySignedRequest(signed, key);
+  return { ...signed, key };
+}
+
+/** Generic RFC 9421 verification of the signature `label` with a known key (e.g. for test vectors). */
+export function verifyMessageSignature(
+  request: HttpRequest,
+  label: string,
+  key: PublicKey,
+  options: ParseSignatureOptions = {},
+): SignedRequest {
+  const signed = parseSignature(request, label, options);
+  verifySignedRequest(signed, key);
+  return signed;
+}
