@@ -34,8 +34,25 @@ export interface BuildChallengeOptions {
 
 const MAX_CHALLENGE = 16 * 1024;
 
-/** Build the `AAuth` header value: `require=auth-token; resource-token="..."; auth-server="..."`. */
+function checkBuildOptions(options: BuildChallengeOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  if (!(REQUIRE_LEVELS as readonly string[]).includes(options.require)) {
+    throw new TypeError(`options.require must be one of ${REQUIRE_LEVELS.join(', ')}`);
+  }
+  for (const name of ['resourceToken', 'authServer', 'code'] as const) {
+    const value = options[name];
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+      throw new TypeError(`options.${name} must be a non-empty string`);
+    }
+  }
+}
+
+/**
+ * Build the `AAuth` header value: `require=auth-token; resource-token="..."; auth-server="..."`
+ * (wire profile section 5). Throws a `TypeError` for an unknown level or a value the header cannot carry.
+ */
 export function buildChallenge(options: BuildChallengeOptions): string {
+  checkBuildOptions(options);
   let out = `require=${options.require}`;
   if (options.resourceToken !== undefined) out += `; resource-token=${serializeString(options.resourceToken)}`;
   if (options.authServer !== undefined) out += `; auth-server=${serializeString(options.authServer)}`;
@@ -45,6 +62,7 @@ export function buildChallenge(options: BuildChallengeOptions): string {
 
 /** Build the newer draft's `AAuth-Requirement` value: `requirement=auth-token; resource-token="..."`. */
 export function buildRequirement(options: BuildChallengeOptions): string {
+  checkBuildOptions(options);
   let out = `requirement=${options.require}`;
   if (options.resourceToken !== undefined) out += `; resource-token=${serializeString(options.resourceToken)}`;
   if (options.code !== undefined) out += `; code=${serializeString(options.code)}`;

@@ -6,6 +6,8 @@ import { AAuthError } from './errors.js';
 export type DigestAlgorithm = 'sha-256' | 'sha-512';
 
 const NODE_ALG: Record<DigestAlgorithm, string> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
+/** A Content-Digest carries a few short hashes; anything near this size is hostile. */
+const MAX_DIGEST_HEADER = 8 * 1024;
 
 /** The body as bytes: strings are UTF-8. */
 export function bodyBytes(body: string | Uint8Array): Uint8Array {
@@ -14,6 +16,7 @@ export function bodyBytes(body: string | Uint8Array): Uint8Array {
 
 /** `Content-Digest` value for a body (RFC 9530 section 2): `sha-256=:<base64>:` by default. */
 export function createContentDigest(body: string | Uint8Array, algorithm: DigestAlgorithm = 'sha-256'): string {
+  if (algorithm !== 'sha-256' && algorithm !== 'sha-512') throw new TypeError("algorithm must be 'sha-256' or 'sha-512'");
   const digest = createHash(NODE_ALG[algorithm]).update(bodyBytes(body)).digest('base64');
   return `${algorithm}=:${digest}:`;
 }
@@ -24,6 +27,8 @@ export function createContentDigest(body: string | Uint8Array, algorithm: Digest
  * Throws `digest_malformed` or `digest_mismatch`.
  */
 export function verifyContentDigest(header: string, body: string | Uint8Array): void {
+  if (typeof header !== 'string') throw new AAuthError('digest_malformed', 'Content-Digest must be a string');
+  if (header.length > MAX_DIGEST_HEADER) throw new AAuthError('header_too_large', `Content-Digest is larger than ${MAX_DIGEST_HEADER} bytes`);
   let dict: ReturnType<typeof parseDictionary>;
   try {
     dict = parseDictionary(header);

@@ -61,6 +61,7 @@ export const ERRORS = {
   auth_server_untrusted: [401, 'invalid_request', 'The challenge names an auth server this agent does not trust'],
   resource_token_not_for_agent: [401, 'invalid_request', 'The resource token was not issued to this agent'],
   auth_server_error: [502, 'server_error', 'The auth server refused or failed the token request'],
+  auth_server_discovery_failed: [502, 'server_error', 'The auth server metadata could not be fetched or is invalid'],
   interaction_required: [401, 'interaction_required', 'A user must approve this request'],
   interaction_denied: [403, 'access_denied', 'The user denied the request'],
   interaction_expired: [408, 'expired', 'The pending interaction expired'],

@@ -17,12 +17,14 @@ export {
   type PublicJwk,
   type PublicKey,
   type RsaPublicJwk,
+  type SaveKeyFileOptions,
   type SigningKey,
 } from './keys.js';
 export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
 export { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
 export { defaultComponents, signRequest, type SignRequestOptions, type SignRequestResult } from './sign-request.js';
 export {
+  DEFAULT_MAX_SIGNATURE_HEADER,
   DEFAULT_MAX_SKEW,
   parseSignature,
   parseSignedRequest,

@@ -1,4 +1,5 @@
 import {
+  createECDH,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -7,7 +8,7 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
 import * as ed from '@noble/ed25519';
 import { AAuthError } from './errors.js';
 import { b64uDecode } from './lib/base64.js';
@@ -82,8 +83,24 @@ export interface SigningKey extends PublicKey {
 export interface KeyOptions {
   /** Key id; default: the RFC 7638 thumbprint. */
   kid?: string;
-  /** Ed25519 implementation; default `'node'` (about 15x faster than `'noble'`). */
+  /** Ed25519 implementation; default `'node'` (about 15x faster than `'noble'`). P-256 keys always use node:crypto. */
   backend?: CryptoBackend;
+}
+
+/** Options of {@link saveKeyFile}. */
+export interface SaveKeyFileOptions {
+  /** `'jwk'` (default: private JWK with `kid`, JSON) or `'pem'` (PKCS#8; the `kid` is not stored). */
+  format?: 'jwk' | 'pem';
+}
+
+function checkKeyOptions(options: KeyOptions, path = 'options'): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${path} must be an object`);
+  if (options.kid !== undefined && (typeof options.kid !== 'string' || options.kid.length === 0)) {
+    throw new TypeError(`${path}.kid must be a non-empty string`);
+  }
+  if (options.backend !== undefined && options.backend !== 'node' && options.backend !== 'noble') {
+    throw new TypeError(`${path}.backend must be 'node' or 'noble'`);
+  }
 }
 
 let nobleReady = false;
@@ -138,6 +155,7 @@ export function computeThumbprint(jwk: unknown): string {
 }
 
 function publicOnly(k: Record<string, unknown>): OkpPublicJwk | EcPublicJwk {
+  if (typeof k.kty !== 'string' || k.kty.length === 0) throw new AAuthError('key_invalid', 'JWK member "kty" must be a non-empty string');
   if (k.kty === 'OKP') {
     if (k.crv !== 'Ed25519') throw new AAuthError('unsupported_algorithm', `Unsupported OKP curve ${JSON.stringify(k.crv)}`);
     return { kty: 'OKP', crv: 'Ed25519', x: fixedB64u(k.x, 'x', 32) };
@@ -224,6 +242,10 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
 
 /** Generate a new signing key: Ed25519 by default, or P-256 (`alg: 'ES256'`). */
 export function generateKey(options: KeyOptions & { alg?: 'EdDSA' | 'ES256' } = {}): SigningKey {
+  checkKeyOptions(options);
+  if (options.alg !== undefined && options.alg !== 'EdDSA' && options.alg !== 'ES256') {
+    throw new TypeError("options.alg must be 'EdDSA' or 'ES256'");
+  }
   const { privateKey } =
     options.alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
   return new NodeSigningKey(privateKey, options);
@@ -234,18 +256,21 @@ export function generateKey(options: KeyOptions & { alg?: 'EdDSA' | 'ES256' } = 
  * A JWK's own `kid` is used unless `options.kid` is given.
  */
 export function importPrivateKey(input: PrivateJwk | string | Record<string, unknown>, options: KeyOptions = {}): SigningKey {
+  checkKeyOptions(options);
   let keyObject: KeyObject;
   let kid = options.kid;
+  let claimed: OkpPublicJwk | EcPublicJwk | undefined;
   try {
     if (typeof input === 'string' && input.trimStart().startsWith('-----BEGIN')) {
-      keyObject = createPrivateKey({ key: input, format: 'pem' });
+      // OpenSSL refuses text before the armour line; key files often start with a blank line.
+      keyObject = createPrivateKey({ key: input.trim(), format: 'pem' });
     } else {
       const jwk = (typeof input === 'string' ? JSON.parse(input) : input) as Record<string, unknown>;
       if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
         throw new AAuthError('key_invalid', 'A private JWK needs a "d" member');
       }
-      publicOnly(jwk);
-      kid ??= typeof jwk.kid === 'string' ? jwk.kid : undefined;
+      claimed = publicOnly(jwk);
+      kid ??= typeof jwk.kid === 'string' && jwk.kid.length > 0 ? jwk.kid : undefined;
       const { kid: _k, alg: _a, use: _u, key_ops: _o, ...rest } = jwk;
       keyObject = createPrivateKey({ key: rest as never, format: 'jwk' });
     }
@@ -257,7 +282,23 @@ export function importPrivateKey(input: PrivateJwk | string | Record<string, unk
   if (type !== 'ed25519' && !(type === 'ec' && keyObject.asymmetricKeyDetails?.namedCurve === 'prime256v1')) {
     throw new AAuthError('unsupported_algorithm', `Unsupported private key type ${String(type)}`);
   }
+  // node:crypto takes a JWK's public members on trust (Ed25519 ignores "x", P-256 keeps a wrong
+  // "x"/"y"); a key whose public half does not match "d" would sign what its JWKS cannot verify.
+  if (claimed && !publicMatchesPrivate(claimed, keyObject)) {
+    throw new AAuthError('key_invalid', 'The private JWK\'s public members do not match its "d"');
+  }
   return new NodeSigningKey(keyObject, kid === undefined ? { ...options } : { ...options, kid });
+}
+
+function publicMatchesPrivate(claimed: OkpPublicJwk | EcPublicJwk, keyObject: KeyObject): boolean {
+  const d = (keyObject.export({ format: 'jwk' }) as Record<string, string>).d!;
+  if (claimed.kty === 'OKP') {
+    return createPublicKey(keyObject).export({ format: 'jwk' }).x === claimed.x;
+  }
+  const ecdh = createECDH('prime256v1');
+  ecdh.setPrivateKey(Buffer.from(d, 'base64url'));
+  const point = ecdh.getPublicKey();
+  return point.subarray(1, 33).toString('base64url') === claimed.x && point.subarray(33, 65).toString('base64url') === claimed.y;
 }
 
 /**
@@ -265,11 +306,12 @@ export function importPrivateKey(input: PrivateJwk | string | Record<string, unk
  * Throws `key_invalid` / `unsupported_algorithm` for anything else.
  */
 export function importPublicKey(jwk: unknown, options: { backend?: CryptoBackend } = {}): PublicKey {
-  if (typeof jwk !== 'object' || jwk === null) throw new AAuthError('key_invalid', 'A JWK must be an object');
-  const pub = publicOnly(jwk as Record<string, unknown>);
+  checkKeyOptions(options);
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new AAuthError('key_invalid', 'A JWK must be an object');
   if ((jwk as Record<string, unknown>).d !== undefined) {
     throw new AAuthError('key_invalid', 'A public JWK must not carry a private member "d"');
   }
+  const pub = publicOnly(jwk as Record<string, unknown>);
   let keyObject: KeyObject;
   try {
     keyObject = createPublicKey({ key: pub as never, format: 'jwk' });
@@ -286,6 +328,8 @@ export function exportPublicPem(key: PublicKey): string {
 
 /** Load a private key from a file holding a private JWK (JSON) or a PKCS#8 PEM. */
 export function loadKeyFile(path: string, options: KeyOptions = {}): SigningKey {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+  checkKeyOptions(options);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -295,9 +339,23 @@ export function loadKeyFile(path: string, options: KeyOptions = {}): SigningKey 
   return importPrivateKey(text, options);
 }
 
-/** Write a private key to a file as a JWK, readable by the owner only (mode 0600). */
-export function saveKeyFile(path: string, key: SigningKey): void {
-  writeFileSync(path, `${JSON.stringify(key.toPrivateJwk(), null, 2)}\n`, { mode: 0o600 });
+/**
+ * Write a private key to a file, readable by the owner only (mode 0600, also when the file
+ * already existed with a wider mode). Default format: private JWK with `kid`.
+ */
+export function saveKeyFile(path: string, key: SigningKey, options: SaveKeyFileOptions = {}): void {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+  const format = options.format ?? 'jwk';
+  if (format !== 'jwk' && format !== 'pem') throw new TypeError("options.format must be 'jwk' or 'pem'");
+  const text = format === 'pem' ? key.toPem() : `${JSON.stringify(key.toPrivateJwk(), null, 2)}\n`;
+  // `mode` on open only applies when the file is created: tighten an existing file before writing the secret.
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The raw 32-byte Ed25519 public key of an OKP key (for fast backends). */

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
-import { AAuthError } from './errors.js';
 import type { SigningKey } from './keys.js';
 import { b64uEncode } from './lib/base64.js';
 import { type HttpRequest, hasBody, isIdempotent, toHeaderMap, toUrl } from './lib/request.js';
 import { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
-import { serializeSignatureKey, type SignatureKey } from './signature-key.js';
+import { parseSignatureKey, serializeSignatureKey, type SignatureKey } from './signature-key.js';
 
 export interface SignRequestOptions {
   /** The private key that signs. */
@@ -79,10 +78,17 @@ export function defaultComponents(
  * the clock and the nonce's randomness; sends nothing.
  */
 export function signRequest(request: HttpRequest, options: SignRequestOptions): SignRequestResult {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const { key } = options;
+  if (typeof key !== 'object' || key === null || typeof key.sign !== 'function') {
+    throw new TypeError('options.key must be a SigningKey (generateKey, importPrivateKey or loadKeyFile)');
+  }
   const label = options.label ?? 'sig';
-  if (!/^[a-z*][a-z0-9_.*-]*$/.test(label)) {
-    throw new AAuthError('invalid_request', `Signature label ${JSON.stringify(label)} is not a valid RFC 8941 key`);
+  if (typeof label !== 'string' || !/^[a-z*][a-z0-9_.*-]*$/.test(label)) {
+    throw new TypeError(`options.label ${JSON.stringify(label)} is not a valid RFC 8941 key`);
+  }
+  if (options.signatureEncoding !== undefined && options.signatureEncoding !== 'base64' && options.signatureEncoding !== 'base64url') {
+    throw new TypeError("options.signatureEncoding must be 'base64' or 'base64url'");
   }
   const added: Record<string, string> = {};
   const headerMap = toHeaderMap(request.headers);
@@ -90,8 +96,19 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   let signatureKeyValue: string | undefined;
   if (options.signatureKey !== false) {
     const sk = options.signatureKey ?? { scheme: 'hwk' as const, jwk: key.jwk };
-    signatureKeyValue =
-      typeof sk === 'string' ? sk : serializeSignatureKey(sk, { label, form: options.signatureKeyForm ?? 'parenthesised' });
+    if (typeof sk === 'string') {
+      // A ready value must be one a verifier accepts, under the label this signature uses (section 3).
+      let parsed;
+      try {
+        parsed = parseSignatureKey(sk);
+      } catch (error) {
+        throw new TypeError(`options.signatureKey is not a valid Signature-Key value: ${(error as Error).message}`);
+      }
+      if (parsed.label !== label) throw new TypeError(`options.signatureKey must use the label "${label}"`);
+      signatureKeyValue = sk;
+    } else {
+      signatureKeyValue = serializeSignatureKey(sk, { label, form: options.signatureKeyForm ?? 'parenthesised' });
+    }
     added['signature-key'] = signatureKeyValue;
   }
 
@@ -122,7 +139,8 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   if (options.extraParams) params.push(...options.extraParams);
 
   const signatureParams = serializeSignatureParams(components, params);
-  const headers: Record<string, string[]> = {};
+  // A null-prototype record: a header named "__proto__" must stay a header.
+  const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [name, values] of headerMap) headers[name] = values;
   for (const [name, value] of Object.entries(added)) headers[name] = [value];
   const signatureBase = createSignatureBase({ method: request.method, url: request.url, headers }, components, signatureParams);

@@ -22,7 +22,8 @@ function componentLines(
   request: { method: string; url: URL; headers: HeaderMap },
   components: readonly string[],
 ): string {
-  const headers: Record<string, string[]> = {};
+  // A null-prototype record: a header named "__proto__" must stay a header.
+  const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [name, values] of request.headers) headers[name] = values;
   const message = { method: request.method, url: request.url, headers };
   let base: Array<[string, string[]]>;

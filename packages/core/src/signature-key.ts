@@ -56,14 +56,17 @@ function toKey(scheme: string, params: Params): SignatureKey {
   switch (scheme) {
     case 'hwk': {
       const kty = required(params, 'kty', scheme);
+      // Section 2: hwk keys are Ed25519, or P-256 where a scheme supplies them; the key bytes are
+      // checked when the key is imported (importPublicKey).
       if (kty === 'OKP') {
-        return { scheme, jwk: { kty, crv: required(params, 'crv', scheme) as 'Ed25519', x: required(params, 'x', scheme) } };
+        const crv = required(params, 'crv', scheme);
+        if (crv !== 'Ed25519') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${JSON.stringify(crv)} is not supported`);
+        return { scheme, jwk: { kty, crv, x: required(params, 'x', scheme) } };
       }
       if (kty === 'EC') {
-        return {
-          scheme,
-          jwk: { kty, crv: required(params, 'crv', scheme) as 'P-256', x: required(params, 'x', scheme), y: required(params, 'y', scheme) },
-        };
+        const crv = required(params, 'crv', scheme);
+        if (crv !== 'P-256') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${JSON.stringify(crv)} is not supported`);
+        return { scheme, jwk: { kty, crv, x: required(params, 'x', scheme), y: required(params, 'y', scheme) } };
       }
       throw new AAuthError('unsupported_algorithm', `Signature-Key hwk kty ${JSON.stringify(kty)} is not supported`);
     }
@@ -104,6 +107,12 @@ export function parseSignatureKey(header: string | string[] | undefined): Parsed
       const members = parseParenthesisedDictionary(value);
       if (members.length !== 1) throw new AAuthError('signature_key_malformed', 'Signature-Key must have exactly one member');
       const { key: label, params } = members[0]!;
+      // A repeated parameter would make the key ambiguous (which x? which id?): refuse it.
+      const names = new Set<string>();
+      for (const [name] of params) {
+        if (names.has(name)) throw new AAuthError('signature_key_malformed', `Signature-Key repeats the parameter "${name}"`);
+        names.add(name);
+      }
       const scheme = text(param(params, 'scheme'));
       if (scheme === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key has no scheme parameter');
       return { label, key: toKey(scheme, params), form: 'parenthesised' };
@@ -136,10 +145,25 @@ function keyParams(key: SignatureKey): Array<[string, string]> {
   }
 }
 
-/** Serialize a `Signature-Key` value: `sig=(scheme=jwks_uri id="..." kid="...")` by default. */
+/**
+ * Serialize a `Signature-Key` value: `sig=(scheme=jwks_uri id="..." kid="...")` by default.
+ * Throws a `TypeError` for a label or value the header cannot carry.
+ */
 export function serializeSignatureKey(key: SignatureKey, options: SerializeSignatureKeyOptions = {}): string {
   const label = options.label ?? 'sig';
+  if (typeof label !== 'string' || !/^[a-z*][a-z0-9_.*-]*$/.test(label)) {
+    throw new TypeError(`options.label ${JSON.stringify(label)} is not a valid RFC 8941 key`);
+  }
+  if (options.form !== undefined && options.form !== 'parenthesised' && options.form !== 'dictionary') {
+    throw new TypeError("options.form must be 'parenthesised' or 'dictionary'");
+  }
+  if (typeof key !== 'object' || key === null || !(SIGNATURE_SCHEMES as readonly string[]).includes(key.scheme)) {
+    throw new TypeError(`key.scheme must be one of ${SIGNATURE_SCHEMES.join(', ')}`);
+  }
   const params = keyParams(key);
+  for (const [name, value] of params) {
+    if (typeof value !== 'string' || value.length === 0) throw new TypeError(`Signature-Key ${key.scheme} needs a non-empty "${name}"`);
+  }
   if (options.form === 'dictionary') {
     return `${label}=${key.scheme}${params.map(([k, v]) => `;${k}=${serializeString(v)}`).join('')}`;
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { AAuthError, type AAuthErrorCode } from './errors.js';
 import type { PublicJwk, SigningKey } from './keys.js';
 import { b64uDecode, b64uEncode } from './lib/base64.js';
@@ -112,8 +112,8 @@ export interface VerifyTokenOptions {
   maxLifetime?: number;
 }
 
-/** A public JWK accepted by `getKey`. */
-export type JsonWebKeyInput = PublicJwk & Record<string, unknown>;
+/** A public JWK accepted by `getKey`: a kit JWK (e.g. `toPublishedJwk()`) or any jose `JWK`. */
+export type JsonWebKeyInput = PublicJwk | JWK;
 
 const BANNED_ALG = /^(none|HS\d+)$/i;
 
@@ -174,6 +174,12 @@ export async function verifyToken<C = Record<string, unknown>>(jwt: string, opti
     if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
       throw claimError('token_signature_invalid', 'the signature does not verify', kind);
     }
+    // The cheap checks above already ran; these cover what jose checks on its own (e.g. a non-numeric iat).
+    if (error instanceof joseErrors.JWTExpired) throw claimError('token_expired', 'has expired', kind);
+    if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      throw claimError('token_claim_invalid', `claim ${JSON.stringify(error.claim)} is invalid (${error.reason})`, kind);
+    }
+    if (error instanceof joseErrors.JOSEAlgNotAllowed) throw claimError('token_alg_not_allowed', 'alg is not allowed', kind);
     if (error instanceof joseErrors.JOSEError) {
       throw claimError('token_signature_invalid', `cannot be verified (${error.code})`, kind);
     }
@@ -202,9 +208,19 @@ export interface MintResourceTokenOptions {
 
 /** Mint a resource token (section 6) signed with the resource's own key. */
 export async function mintResourceToken(key: SigningKey, options: MintResourceTokenOptions): Promise<string> {
+  if (typeof key !== 'object' || key === null || key.privateKeyObject === undefined) throw new TypeError('key must be a SigningKey');
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  for (const name of ['issuer', 'audience', 'agent', 'agentJkt', 'scope'] as const) {
+    if (typeof options[name] !== 'string' || options[name].length === 0) throw new TypeError(`options.${name} must be a non-empty string`);
+  }
+  // Section 5: the Keycloak extension refuses resource tokens without a scope.
+  if (parseScope(options.scope).length === 0) throw new TypeError('options.scope must name at least one scope');
   const lifetime = options.lifetime ?? MAX_RESOURCE_TOKEN_LIFETIME;
-  if (!(lifetime > 0 && lifetime <= MAX_RESOURCE_TOKEN_LIFETIME)) {
-    throw new TypeError(`options.lifetime must be between 1 and ${MAX_RESOURCE_TOKEN_LIFETIME} seconds`);
+  if (!(Number.isInteger(lifetime) && lifetime > 0 && lifetime <= MAX_RESOURCE_TOKEN_LIFETIME)) {
+    throw new TypeError(`options.lifetime must be an integer between 1 and ${MAX_RESOURCE_TOKEN_LIFETIME} seconds`);
+  }
+  if (options.typ !== undefined && !(TOKEN_TYP.resource as readonly string[]).includes(options.typ)) {
+    throw new TypeError(`options.typ must be ${TOKEN_TYP.resource.join(' or ')}`);
   }
   const iat = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const claims: ResourceTokenClaims = {

@@ -96,6 +96,16 @@ export function parseSignature(
   options: ParseSignatureOptions = {},
   headers: HeaderMap = toHeaderMap(request.headers),
 ): SignedRequest {
+  return parseLabelled(request, label, options, headers, () => undefined);
+}
+
+function parseLabelled(
+  request: HttpRequest,
+  label: string,
+  options: ParseSignatureOptions,
+  headers: HeaderMap,
+  checkCoverage: (components: readonly string[]) => void,
+): SignedRequest {
   const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
   const inputHeader = headerValue(headers, 'signature-input', max);
   const sigHeader = headerValue(headers, 'signature', max);
@@ -155,6 +165,7 @@ export function parseSignature(
       throw new AAuthError('signature_coverage', `The signature must cover "${required}"`, { details: { component: required } });
     }
   }
+  checkCoverage(components);
 
   const url = toUrl(request.url);
   const signatureBase = createSignatureBase({ method: request.method, url, headers: Object.fromEntries(headers) }, components, serializeInnerList(input));
@@ -195,11 +206,15 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
   const url = toUrl(request.url);
   const required = ['@method', '@authority', '@path'];
   if (url.search.length > 1) required.push('@query');
-  const body = hasBody(request.body);
-  if (body && options.requireContentDigest !== false) required.push('content-digest');
   required.push(...(options.requiredComponents ?? []), 'signature-key');
+  const digestRequired = hasBody(request.body) && options.requireContentDigest !== false;
 
-  const signed = parseSignature({ ...request, url }, sk.label, { ...options, requiredComponents: required }, headers);
+  const signed = parseLabelled({ ...request, url }, sk.label, { ...options, requiredComponents: required }, headers, (components) => {
+    // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
+    if (digestRequired && !components.includes('content-digest')) {
+      throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
+    }
+  });
   signed.signatureKey = sk.key;
   signed.signatureKeyForm = sk.form;
 
@@ -223,11 +238,27 @@ export interface VerifyRequestOptions extends ParseSignedRequestOptions {
   resolveKey?: (signatureKey: SignatureKey, signed: SignedRequest) => PublicKey | Promise<PublicKey>;
 }
 
-/** Parse, resolve the key and verify an AAuth-signed request in one call. */
+/**
+ * Parse, resolve the key and verify an AAuth-signed request in one call. A resolver error that is
+ * not an `AAuthError` becomes `key_discovery_failed`; a resolver returning nothing, `key_not_found`.
+ */
 export async function verifyRequest(request: HttpRequest, options: VerifyRequestOptions): Promise<SignedRequest & { key: PublicKey }> {
+  if (typeof options !== 'object' || options === null || (options.key === undefined && typeof options.resolveKey !== 'function')) {
+    throw new TypeError('options.key or options.resolveKey is required');
+  }
   const signed = parseSignedRequest(request, options);
-  const key = options.key ?? (options.resolveKey ? await options.resolveKey(signed.signatureKey!, signed) : undefined);
-  if (!key) throw new AAuthError('key_not_found', 'No key given and no resolver configured');
+  let key: PublicKey | undefined = options.key;
+  if (key === undefined) {
+    try {
+      key = await options.resolveKey!(signed.signatureKey!, signed);
+    } catch (error) {
+      if (error instanceof AAuthError) throw error;
+      throw new AAuthError('key_discovery_failed', `The signing key could not be resolved: ${(error as Error)?.message ?? String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+  if (!key) throw new AAuthError('key_not_found', 'The key resolver returned no key');
   verifySignedRequest(signed, key);
   return { ...signed, key };
 }

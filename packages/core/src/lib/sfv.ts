@@ -281,8 +281,11 @@ export function parseParenthesisedDictionary(input: string): Array<{ key: string
   }
 }
 
+/** Serialize an RFC 8941 string; a value with characters it cannot carry is caller misuse (TypeError). */
 export function serializeString(value: string): string {
-  if (!/^[\x20-\x7e]*$/.test(value)) throw new SfvError('String has characters RFC 8941 cannot carry');
+  if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) {
+    throw new TypeError(`${JSON.stringify(String(value)).slice(0, 80)} cannot be sent as an RFC 8941 string (printable ASCII only)`);
+  }
   return `"${value.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
 }
 

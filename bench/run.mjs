@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// `npm run bench`: runs every figure, writes BENCHMARKS.md and bench/results.json.
+//   --quick        tiny iteration counts (the smoke test in `npm test` uses it; numbers meaningless)
+//   --out DIR      where to write BENCHMARKS.md and results.json (default: the repository root / bench)
+//   --only a,b     run only these figure ids
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FIGURES } from './figures/index.mjs';
+import { renderReport } from './lib/report.mjs';
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' } },
+});
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = values.quick === true;
+const only = values.only ? new Set(values.only.split(',')) : undefined;
+const command = `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only ${values.only}` : ''}`;
+
+const started = Date.now();
+const results = [];
+for (const figure of FIGURES) {
+  if (only && !only.has(figure.id)) continue;
+  process.stderr.write(`bench: ${figure.id} ${figure.title}\n`);
+  const t0 = Date.now();
+  const result = await figure.run({ quick });
+  results.push({ id: figure.id, title: figure.title, goal: figure.goal ?? null, seconds: (Date.now() - t0) / 1000, ...result });
+}
+
+const meta = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: `${cpus()[0]?.model ?? 'unknown'} x ${cpus().length}`,
+  command,
+  quick,
+  seconds: (Date.now() - started) / 1000,
+};
+const outDir = values.out ?? root;
+mkdirSync(outDir, { recursive: true });
+const jsonPath = values.out ? join(outDir, 'results.json') : join(root, 'bench', 'results.json');
+writeFileSync(jsonPath, `${JSON.stringify({ meta, results }, null, 2)}\n`);
+writeFileSync(join(outDir, 'BENCHMARKS.md'), renderReport(meta, results));
+process.stderr.write(`bench: wrote ${join(outDir, 'BENCHMARKS.md')} and ${jsonPath} in ${meta.seconds.toFixed(0)} s\n`);

@@ -1,0 +1,258 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createContentDigest,
+  createSignatureBase,
+  defaultComponents,
+  generateKey,
+  importPublicKey,
+  parseSignatureKey,
+  signRequest,
+  verifyRequest,
+  type HttpRequest,
+} from '@aauth-kit/core';
+import { expectThrowsCode } from './support.js';
+
+const NOW = 1774975920;
+const now = () => NOW;
+const key = generateKey({ kid: 'sca-1' });
+const JSON_BODY = '{"product":"widget","qty":3}';
+
+function post(body: string | Uint8Array = JSON_BODY, url = 'https://api.example/orders'): HttpRequest {
+  return { method: 'POST', url, headers: { 'content-type': 'application/json' }, body };
+}
+const get = (url = 'https://api.example/items'): HttpRequest => ({ method: 'GET', url, headers: {} });
+const inputOf = (value: string) => value.slice('sig='.length);
+
+describe('default components (wire profile section 3)', () => {
+  it('GET: @method @authority @path signature-key, in that order', () => {
+    const r = signRequest(get(), { key, now });
+    expect(r.components).toEqual(['@method', '@authority', '@path', 'signature-key']);
+    expect(r.headers['signature-input']).toBe(`sig=("@method" "@authority" "@path" "signature-key");created=${NOW}`);
+  });
+
+  it('GET with a query adds @query after @path', () => {
+    expect(signRequest(get('https://api.example/items?page=2&q=a%20b'), { key, now }).components).toEqual([
+      '@method',
+      '@authority',
+      '@path',
+      '@query',
+      'signature-key',
+    ]);
+  });
+
+  it('an empty query ("?") is no query', () => {
+    expect(signRequest(get('https://api.example/items?'), { key, now }).components).not.toContain('@query');
+  });
+
+  it('POST with a JSON body: content-type and content-digest before signature-key', () => {
+    const r = signRequest(post(JSON_BODY, 'https://api.example/orders?dry=1'), { key, now });
+    expect(r.components).toEqual(['@method', '@authority', '@path', '@query', 'content-type', 'content-digest', 'signature-key']);
+  });
+
+  it('a body without a content-type header covers content-digest only', () => {
+    const r = signRequest({ method: 'PUT', url: 'https://api.example/x', headers: {}, body: 'raw' }, { key, now });
+    expect(r.components).toEqual(['@method', '@authority', '@path', 'content-digest', 'signature-key']);
+  });
+
+  it('additional components go before signature-key, lower-cased and de-duplicated', () => {
+    const request = { ...post(), headers: { 'content-type': 'application/json', 'X-Tenant': 'acme' } };
+    const r = signRequest(request, { key, now, additionalComponents: ['X-Tenant', 'content-type', 'signature-key', 'x-tenant'] });
+    expect(r.signatureBase).toContain('"x-tenant": acme\n"signature-key": ');
+    expect(r.components).toEqual(['@method', '@authority', '@path', 'content-type', 'content-digest', 'x-tenant', 'signature-key']);
+  });
+
+  it('defaultComponents is the same list as the signer uses', () => {
+    const request = post();
+    expect(defaultComponents(request)).toEqual(signRequest(request, { key, now }).components);
+    expect(defaultComponents(get(), [], false)).toEqual(['@method', '@authority', '@path']);
+  });
+
+  it('explicit components replace the defaults exactly', () => {
+    const r = signRequest(get(), { key, now, components: ['@method', '@path', 'signature-key'] });
+    expect(r.headers['signature-input']).toBe(`sig=("@method" "@path" "signature-key");created=${NOW}`);
+  });
+});
+
+describe('signature parameters', () => {
+  it('GET carries created only: no nonce, keyid, alg, expires or tag', () => {
+    const r = signRequest(get(), { key, now });
+    expect(r.params).toEqual([['created', NOW]]);
+    expect(r.headers['signature-input']).not.toMatch(/keyid|alg=|expires|tag=|nonce/);
+  });
+
+  it('POST carries created then a fresh nonce of at least 96 bits, base64url', () => {
+    const a = signRequest(post(), { key, now });
+    const b = signRequest(post(), { key, now });
+    expect(a.params.map(([n]) => n)).toEqual(['created', 'nonce']);
+    const nonce = a.params[1]![1] as string;
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+    expect(Buffer.from(nonce, 'base64url').length * 8).toBeGreaterThanOrEqual(96);
+    expect(a.headers['signature-input']).toMatch(new RegExp(`;created=${NOW};nonce="${nonce}"$`));
+    expect(a.headers['signature-input']).not.toMatch(/keyid|alg=|expires|tag=/);
+    // Ed25519 is deterministic: only the nonce makes two identical requests in one second differ.
+    expect(b.params[1]![1]).not.toBe(nonce);
+    expect(b.headers.signature).not.toBe(a.headers.signature);
+  });
+
+  it('lower-case non-idempotent methods get a nonce too; idempotent ones do not', () => {
+    expect(signRequest({ ...post(), method: 'post' }, { key, now }).params.map(([n]) => n)).toContain('nonce');
+    expect(signRequest({ ...post(), method: 'PATCH' }, { key, now }).params.map(([n]) => n)).toContain('nonce');
+    for (const method of ['PUT', 'DELETE', 'HEAD', 'OPTIONS']) {
+      expect(signRequest({ ...get(), method }, { key, now }).params).toEqual([['created', NOW]]);
+    }
+  });
+
+  it('nonce: true forces one, false suppresses it, a string is used as is', () => {
+    expect(signRequest(get(), { key, now, nonce: true }).params.map(([n]) => n)).toEqual(['created', 'nonce']);
+    expect(signRequest(post(), { key, now, nonce: false }).params).toEqual([['created', NOW]]);
+    expect(signRequest(get(), { key, now, nonce: 'abc_DEF-123' }).headers['signature-input']).toMatch(/;nonce="abc_DEF-123"$/);
+  });
+
+  it('created comes from the injected clock (floored) or the created option', () => {
+    expect(signRequest(get(), { key, now: () => NOW + 0.9 }).params).toEqual([['created', NOW]]);
+    expect(signRequest(get(), { key, now, created: 1 }).params).toEqual([['created', 1]]);
+  });
+
+  it('extraParams are appended after created and nonce', () => {
+    const r = signRequest(get(), { key, now, extraParams: [['keyid', 'k']] });
+    expect(r.headers['signature-input']).toMatch(new RegExp(`;created=${NOW};keyid="k"$`));
+  });
+});
+
+describe('headers emitted', () => {
+  it('Signature is an RFC 8941 byte sequence of the 64-byte Ed25519 signature, standard base64', () => {
+    const r = signRequest(post(), { key, now });
+    const match = /^sig=:([A-Za-z0-9+/=]+):$/.exec(r.headers.signature!);
+    expect(match).not.toBeNull();
+    expect(match![1]!.length).toBe(88);
+    const sig = Buffer.from(match![1]!, 'base64');
+    expect(sig.length).toBe(64);
+    expect(importPublicKey(key.jwk).verify(Buffer.from(r.signatureBase), sig)).toBe(true);
+  });
+
+  it('base64url signature option emits unpadded base64url of the same bytes', () => {
+    const a = signRequest(get(), { key, now });
+    const b = signRequest(get(), { key, now, signatureEncoding: 'base64url' });
+    const raw = /^sig=:(.*):$/.exec(b.headers.signature!)![1]!;
+    expect(raw).toMatch(/^[A-Za-z0-9_-]{86}$/);
+    expect(Buffer.from(raw, 'base64url')).toEqual(Buffer.from(/^sig=:(.*):$/.exec(a.headers.signature!)![1]!, 'base64'));
+  });
+
+  it('Signature-Key defaults to hwk with the signing key, parenthesised', () => {
+    const r = signRequest(get(), { key, now });
+    expect(r.headers['signature-key']).toBe(`sig=(scheme=hwk kty="OKP" crv="Ed25519" x="${key.jwk.x}")`);
+  });
+
+  it('Signature-Key can name jwks_uri, in the dictionary form on request', () => {
+    const sk = { scheme: 'jwks_uri' as const, id: 'http://localhost:3001', kid: 'sca-1' };
+    expect(signRequest(get(), { key, now, signatureKey: sk }).headers['signature-key']).toBe(
+      'sig=(scheme=jwks_uri id="http://localhost:3001" kid="sca-1")',
+    );
+    expect(signRequest(get(), { key, now, signatureKey: sk, signatureKeyForm: 'dictionary' }).headers['signature-key']).toBe(
+      'sig=jwks_uri;id="http://localhost:3001";kid="sca-1"',
+    );
+  });
+
+  it('a ready Signature-Key value is used verbatim, and must carry the signature label', () => {
+    const value = 'sig=jwt;jwt="a.b.c"';
+    expect(signRequest(get(), { key, now, signatureKey: value }).headers['signature-key']).toBe(value);
+    expect(() => signRequest(get(), { key, now, signatureKey: 'other=jwt;jwt="a.b.c"' })).toThrow(/label "sig"/);
+    expect(() => signRequest(get(), { key, now, signatureKey: 'sig=(' })).toThrow(/options\.signatureKey/);
+  });
+
+  it('signatureKey: false emits no Signature-Key and does not cover it', () => {
+    const r = signRequest(get(), { key, now, signatureKey: false });
+    expect(r.headers['signature-key']).toBeUndefined();
+    expect(r.components).not.toContain('signature-key');
+  });
+
+  it('another label is used in all three headers', () => {
+    const r = signRequest(get(), { key, now, label: 'aauth' });
+    expect(r.headers['signature-input']!.startsWith('aauth=(')).toBe(true);
+    expect(r.headers.signature!.startsWith('aauth=:')).toBe(true);
+    expect(parseSignatureKey(r.headers['signature-key']!).label).toBe('aauth');
+  });
+
+  it('adds a sha-256 Content-Digest for a body (sha-512 on request)', () => {
+    expect(signRequest(post(), { key, now }).headers['content-digest']).toBe(createContentDigest(JSON_BODY));
+    expect(signRequest(post(), { key, now, digestAlgorithm: 'sha-512' }).headers['content-digest']).toMatch(/^sha-512=:/);
+    expect(signRequest(get(), { key, now }).headers['content-digest']).toBeUndefined();
+    expect(signRequest({ ...post(), body: '' }, { key, now }).headers['content-digest']).toBeUndefined();
+  });
+
+  it('Uint8Array bodies digest their bytes', () => {
+    const bytes = new Uint8Array([0, 1, 2, 255]);
+    expect(signRequest(post(bytes), { key, now }).headers['content-digest']).toBe(createContentDigest(bytes));
+  });
+
+  it('keeps a correct Content-Digest the caller set, and refuses to sign a false one', () => {
+    const digest = createContentDigest(JSON_BODY, 'sha-512');
+    const ok = signRequest({ ...post(), headers: { 'content-type': 'application/json', 'Content-Digest': digest } }, { key, now });
+    expect(ok.headers['content-digest']).toBeUndefined();
+    expect(ok.signatureBase).toContain(`"content-digest": ${digest}`);
+    expectThrowsCode(
+      () => signRequest({ ...post(), headers: { 'content-type': 'application/json', 'content-digest': createContentDigest('other') } }, { key, now }),
+      'digest_mismatch',
+    );
+  });
+
+  it('returns the exact signature base, equal to createSignatureBase over the signed headers', () => {
+    const request = post(JSON_BODY, 'https://API.Example:443/orders?x=1');
+    const r = signRequest(request, { key, now, nonce: 'n' });
+    expect(r.signatureBase).toBe(
+      createSignatureBase({ ...request, headers: { ...(request.headers as Record<string, string>), ...r.headers } }, r.components, inputOf(r.headers['signature-input']!)),
+    );
+    expect(r.signatureBase.split('\n')).toEqual([
+      '"@method": POST',
+      '"@authority": api.example',
+      '"@path": /orders',
+      '"@query": ?x=1',
+      '"content-type": application/json',
+      `"content-digest": ${createContentDigest(JSON_BODY)}`,
+      `"signature-key": ${r.headers['signature-key']}`,
+      `"@signature-params": ("@method" "@authority" "@path" "@query" "content-type" "content-digest" "signature-key");created=${NOW};nonce="n"`,
+    ]);
+  });
+
+  it('@authority keeps a non-default port and lower-cases the host', () => {
+    expect(signRequest(get('http://LocalHost:3000/x'), { key, now }).signatureBase).toContain('"@authority": localhost:3000\n');
+    expect(signRequest(get('http://localhost:80/x'), { key, now }).signatureBase).toContain('"@authority": localhost\n');
+  });
+
+  it('accepts fetch Headers and header pair lists', () => {
+    const viaHeaders = signRequest({ ...post(), headers: new Headers({ 'Content-Type': 'application/json' }) }, { key, now, nonce: 'n' });
+    const viaPairs = signRequest({ ...post(), headers: [['Content-Type', 'application/json']] }, { key, now, nonce: 'n' });
+    expect(viaHeaders.headers.signature).toBe(viaPairs.headers.signature);
+    expect(viaHeaders.components).toContain('content-type');
+  });
+
+  it('P-256 keys sign requests that verify', async () => {
+    const ecKey = generateKey({ alg: 'ES256' });
+    const request = post();
+    const r = signRequest(request, { key: ecKey, now });
+    expect(r.headers['signature-key']).toContain('kty="EC"');
+    const verified = await verifyRequest(
+      { ...request, headers: { ...(request.headers as Record<string, string>), ...r.headers } },
+      { now, resolveKey: (sk) => importPublicKey(sk.scheme === 'hwk' ? sk.jwk : undefined) },
+    );
+    expect(verified.key.thumbprint).toBe(ecKey.thumbprint);
+  });
+});
+
+describe('misuse', () => {
+  it('throws TypeErrors naming the option', () => {
+    expect(() => signRequest(get(), { key, label: 'Sig' })).toThrow(/options\.label/);
+    expect(() => signRequest(get(), { key, label: '' })).toThrow(TypeError);
+    expect(() => signRequest(get(), { key: {} as never })).toThrow(/options\.key/);
+    expect(() => signRequest(get(), { key, signatureEncoding: 'hex' as never })).toThrow(/options\.signatureEncoding/);
+    expect(() => signRequest(get(), { key, signatureKey: { scheme: 'jwks_uri', id: 'https://ä', kid: 'k' } })).toThrow(TypeError);
+  });
+
+  it('a relative URL is invalid_request (400)', () => {
+    expectThrowsCode(() => signRequest({ ...get(), url: '/relative' }, { key, now }), 'invalid_request', 400);
+  });
+
+  it('covering a header the request lacks is signature_component_missing', () => {
+    expectThrowsCode(() => signRequest(get(), { key, now, additionalComponents: ['x-missing'] }), 'signature_component_missing');
+  });
+});

@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import { generateKey, parseSignatureKey, serializeSignatureKey, SIGNATURE_SCHEMES, type SignatureKey } from '@aauth-kit/core';
+import { expectThrowsCode } from './support.js';
+
+const okp = generateKey().jwk;
+const ec = generateKey({ alg: 'ES256' }).jwk;
+const JWT = 'eyJhbGciOiJFZERTQSIsInR5cCI6ImF1dGgrand0In0.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjgwODAifQ.c2lnbmF0dXJl';
+
+const keys: Record<string, SignatureKey> = {
+  'hwk (OKP)': { scheme: 'hwk', jwk: { kty: 'OKP', crv: 'Ed25519', x: okp.x } },
+  'hwk (EC)': { scheme: 'hwk', jwk: { kty: 'EC', crv: 'P-256', x: ec.x, y: (ec as { y: string }).y } },
+  'jwks_uri': { scheme: 'jwks_uri', id: 'http://supply-chain-agent.localhost:3000', kid: 'sca-1' },
+  'jwks_uri with dwk': { scheme: 'jwks_uri', id: 'https://agent.example', dwk: 'aauth-agent.json', kid: 'k-2' },
+  'jwt': { scheme: 'jwt', jwt: JWT },
+};
+
+describe('Signature-Key round trips', () => {
+  for (const [name, key] of Object.entries(keys)) {
+    for (const form of ['parenthesised', 'dictionary'] as const) {
+      it(`${name}, ${form} form`, () => {
+        const header = serializeSignatureKey(key, { form, label: 'sig' });
+        expect(header.startsWith(form === 'parenthesised' ? 'sig=(' : `sig=${key.scheme};`)).toBe(true);
+        expect(parseSignatureKey(header)).toEqual({ label: 'sig', key, form });
+        expect(parseSignatureKey([header])).toEqual({ label: 'sig', key, form });
+      });
+    }
+  }
+
+  it('emits the parenthesised form by default, with label sig', () => {
+    expect(serializeSignatureKey(keys.jwks_uri!)).toBe('sig=(scheme=jwks_uri id="http://supply-chain-agent.localhost:3000" kid="sca-1")');
+  });
+
+  it('emits the dictionary form with quoted string values', () => {
+    expect(serializeSignatureKey(keys['jwks_uri with dwk']!, { form: 'dictionary' })).toBe(
+      'sig=jwks_uri;id="https://agent.example";dwk="aauth-agent.json";kid="k-2"',
+    );
+    expect(serializeSignatureKey(keys.jwt!, { form: 'dictionary', label: 'a1' })).toBe(`a1=jwt;jwt="${JWT}"`);
+  });
+
+  it('keeps another label', () => {
+    const header = serializeSignatureKey(keys.jwt!, { label: 'proxy-2' });
+    expect(parseSignatureKey(header).label).toBe('proxy-2');
+  });
+
+  it('escaped quotes and backslashes in values survive both forms', () => {
+    const key: SignatureKey = { scheme: 'jwks_uri', id: 'https://a.example/x"y\\z', kid: 'k "quoted"' };
+    for (const form of ['parenthesised', 'dictionary'] as const) {
+      const header = serializeSignatureKey(key, { form });
+      expect(header).toContain('\\"');
+      expect(parseSignatureKey(header).key).toEqual(key);
+    }
+    expect(parseSignatureKey('sig=(scheme=jwks_uri id="https://a.example" kid="a\\"b")').key).toEqual({
+      scheme: 'jwks_uri',
+      id: 'https://a.example',
+      kid: 'a"b',
+    });
+  });
+
+  it('refuses to serialize what the header cannot carry (TypeError)', () => {
+    expect(() => serializeSignatureKey({ scheme: 'jwks_uri', id: 'https://ä.example', kid: 'k' })).toThrow(TypeError);
+    expect(() => serializeSignatureKey({ scheme: 'jwks_uri', id: 'https://a.example', kid: '' })).toThrow(TypeError);
+    expect(() => serializeSignatureKey(keys.jwt!, { label: 'Sig' })).toThrow(/options\.label/);
+    expect(() => serializeSignatureKey({ scheme: 'x509' } as never)).toThrow(/key\.scheme/);
+    expect(() => serializeSignatureKey(keys.jwt!, { form: 'json' as never })).toThrow(/options\.form/);
+  });
+});
+
+describe('the wire profile examples parse (sections 3, 4, 11)', () => {
+  it('section 3 parenthesised jwks_uri', () => {
+    expect(parseSignatureKey('sig=(scheme=jwks_uri id="http://supply-chain-agent.localhost:3000" kid="sca-1")')).toEqual({
+      label: 'sig',
+      key: { scheme: 'jwks_uri', id: 'http://supply-chain-agent.localhost:3000', kid: 'sca-1' },
+      form: 'parenthesised',
+    });
+  });
+
+  it('section 4 parenthesised hwk with token values', () => {
+    expect(parseSignatureKey(`sig=(scheme=hwk kty="OKP" crv="Ed25519" x="${okp.x}")`).key).toEqual(keys['hwk (OKP)']);
+    expect(parseSignatureKey(`sig=(scheme=hwk kty=OKP crv=Ed25519 x="${okp.x}")`).key).toEqual(keys['hwk (OKP)']);
+  });
+
+  it('section 11 dictionary jwt', () => {
+    expect(parseSignatureKey(`sig=jwt;jwt="${JWT}"`)).toEqual({ label: 'sig', key: { scheme: 'jwt', jwt: JWT }, form: 'dictionary' });
+  });
+
+  it('section 11 dictionary hwk with alg="Ed25519" (alg ignored)', () => {
+    expect(parseSignatureKey(`sig=hwk;kty="OKP";crv="Ed25519";x="${okp.x}";alg="Ed25519"`).key).toEqual(keys['hwk (OKP)']);
+  });
+
+  it('section 11 dictionary jwks_uri with dwk', () => {
+    expect(parseSignatureKey('sig=jwks_uri;id="https://agent.example";dwk="aauth-agent.json";kid="k-2"').key).toEqual(
+      keys['jwks_uri with dwk'],
+    );
+  });
+
+  it('the jwks alias is read as jwks_uri, in both forms', () => {
+    expect(parseSignatureKey('sig=(scheme=jwks id="https://agent.example" kid="k")').key).toEqual({
+      scheme: 'jwks_uri',
+      id: 'https://agent.example',
+      kid: 'k',
+    });
+    expect(parseSignatureKey('sig=jwks;id="https://agent.example";kid="k"').key.scheme).toBe('jwks_uri');
+  });
+
+  it('tolerates optional whitespace around the member', () => {
+    expect(parseSignatureKey('  sig=(scheme=jwt  jwt="a.b.c" )  ').key).toEqual({ scheme: 'jwt', jwt: 'a.b.c' });
+  });
+
+  it('SIGNATURE_SCHEMES lists the three schemes', () => {
+    expect([...SIGNATURE_SCHEMES]).toEqual(['hwk', 'jwks_uri', 'jwt']);
+  });
+});
+
+describe('Signature-Key errors', () => {
+  it('an unknown scheme is unsupported_scheme (distinct from malformed), in both forms', () => {
+    for (const header of ['sig=(scheme=x509 cert="abc")', 'sig=x509;cert="abc"', 'sig=(scheme="jkt-jwt" jwt="a.b.c")']) {
+      const e = expectThrowsCode(() => parseSignatureKey(header), 'unsupported_scheme', 401);
+      expect(e.error).toBe('unsupported_scheme');
+    }
+  });
+
+  it('two members are malformed', () => {
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwt jwt="a.b.c"), sig2=(scheme=jwt jwt="a.b.c")'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=jwt;jwt="a.b.c", other=jwt;jwt="d.e.f"'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=jwt;jwt="a.b.c", sig=jwt;jwt="d.e.f"'), 'signature_key_malformed');
+  });
+
+  it('a header array with two entries is malformed', () => {
+    const one = serializeSignatureKey(keys.jwt!);
+    expectThrowsCode(() => parseSignatureKey([one, one]), 'signature_key_malformed', 401);
+  });
+
+  it('absent or empty-array headers are signature_missing', () => {
+    expectThrowsCode(() => parseSignatureKey(undefined), 'signature_missing');
+    expectThrowsCode(() => parseSignatureKey([]), 'signature_missing');
+  });
+
+  it('missing scheme or scheme parameters are malformed', () => {
+    expectThrowsCode(() => parseSignatureKey('sig=(id="https://a.example" kid="k")'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwks_uri id="https://a.example")'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwt)'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwt jwt="")'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=hwk kty="OKP" crv="Ed25519")'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=hwk;kty="EC";crv="P-256";x="AAAA"'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwt jwt=12)'), 'signature_key_malformed');
+  });
+
+  it('a repeated parameter in the parenthesised form is malformed', () => {
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwks_uri id="https://a.example" kid="a" kid="b")'), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=jwt scheme=hwk jwt="a.b.c")'), 'signature_key_malformed');
+  });
+
+  it('hwk with an unsupported kty or curve is unsupported_algorithm', () => {
+    expectThrowsCode(() => parseSignatureKey('sig=(scheme=hwk kty="RSA" n="abc" e="AQAB")'), 'unsupported_algorithm');
+    expectThrowsCode(() => parseSignatureKey(`sig=(scheme=hwk kty="OKP" crv="X25519" x="${okp.x}")`), 'unsupported_algorithm');
+    expectThrowsCode(() => parseSignatureKey(`sig=hwk;kty="EC";crv="P-521";x="a";y="b"`), 'unsupported_algorithm');
+  });
+
+  it('syntax errors are malformed, never anything else', () => {
+    for (const header of [
+      '',
+      'sig',
+      'sig=',
+      'sig=(',
+      'sig=(scheme=jwt jwt="a.b.c"',
+      'sig=(scheme=jwt jwt="a.b.c)',
+      'sig=(scheme=jwt jwt="a\\x")',
+      'Sig=(scheme=jwt jwt="a")',
+      'sig=(scheme=jwt,jwt="a")',
+      'sig="jwt"',
+      'sig=?1',
+      'sig=jwt;jwt="a.b.c",',
+      'sig=jwt;jwt="a.b.c" trailing',
+      'sig=("a" "b")',
+      'sig=:AAAA:',
+      'sig=(scheme=jwt jwt="\u00e9")',
+    ]) {
+      expectThrowsCode(() => parseSignatureKey(header), 'signature_key_malformed');
+    }
+  });
+
+  it('a dictionary member that is an inner list of items is malformed', () => {
+    expectThrowsCode(() => parseSignatureKey('sig=jwt;jwt="x", a=("b")'), 'signature_key_malformed');
+  });
+
+  it('an oversized header is header_too_large (431)', () => {
+    expectThrowsCode(() => parseSignatureKey(`sig=(scheme=jwt jwt="${'a'.repeat(17 * 1024)}")`), 'header_too_large', 431);
+  });
+});
