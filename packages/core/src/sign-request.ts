@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
 import type { SigningKey } from './keys.js';
 import { b64uEncode } from './lib/base64.js';
-import { type HttpRequest, hasBody, isIdempotent, toHeaderMap, toUrl } from './lib/request.js';
-import { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
+import { type HeaderMap, type HttpRequest, hasBody, isIdempotent, toHeaderMap, toUrl } from './lib/request.js';
+import { buildSignatureBase } from './lib/component-values.js';
+import { serializeSignatureParams, type SignatureParams } from './signature-base.js';
 import { parseSignatureKey, serializeSignatureKey, type SignatureKey } from './signature-key.js';
 
 export interface SignRequestOptions {
@@ -58,11 +59,20 @@ export function defaultComponents(
   additional: readonly string[] = [],
   withSignatureKey = true,
 ): string[] {
-  const url = toUrl(request.url);
+  return profileComponents(toUrl(request.url), toHeaderMap(request.headers), request.body, additional, withSignatureKey);
+}
+
+function profileComponents(
+  url: URL,
+  headers: HeaderMap,
+  body: HttpRequest['body'],
+  additional: readonly string[],
+  withSignatureKey: boolean,
+): string[] {
   const components = ['@method', '@authority', '@path'];
   if (url.search.length > 1) components.push('@query');
-  if (hasBody(request.body)) {
-    if (toHeaderMap(request.headers).has('content-type')) components.push('content-type');
+  if (hasBody(body)) {
+    if (headers.has('content-type')) components.push('content-type');
     components.push('content-digest');
   }
   for (const c of additional) {
@@ -92,6 +102,7 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   }
   const added: Record<string, string> = {};
   const headerMap = toHeaderMap(request.headers);
+  const url = toUrl(request.url);
 
   let signatureKeyValue: string | undefined;
   if (options.signatureKey !== false) {
@@ -114,7 +125,7 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
 
   const components = options.components
     ? [...options.components]
-    : defaultComponents(request, options.additionalComponents, signatureKeyValue !== undefined);
+    : profileComponents(url, headerMap, request.body, options.additionalComponents ?? [], signatureKeyValue !== undefined);
 
   if (components.includes('content-digest')) {
     const body = request.body ?? '';
@@ -139,11 +150,8 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   if (options.extraParams) params.push(...options.extraParams);
 
   const signatureParams = serializeSignatureParams(components, params);
-  // A null-prototype record: a header named "__proto__" must stay a header.
-  const headers: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
-  for (const [name, values] of headerMap) headers[name] = values;
-  for (const [name, value] of Object.entries(added)) headers[name] = [value];
-  const signatureBase = createSignatureBase({ method: request.method, url: request.url, headers }, components, signatureParams);
+  for (const [name, value] of Object.entries(added)) headerMap.set(name, [value]);
+  const signatureBase = buildSignatureBase(components, request.method.toUpperCase(), url, headerMap, signatureParams);
 
   const signature = key.sign(Buffer.from(signatureBase, 'utf8'));
   const encoded =

@@ -4,7 +4,8 @@ import type { PublicKey } from './keys.js';
 import { b64AnyDecode } from './lib/base64.js';
 import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList } from './lib/sfv.js';
-import { createSignatureBase, type SignatureParams } from './signature-base.js';
+import { buildSignatureBase } from './lib/component-values.js';
+import type { SignatureParams } from './signature-base.js';
 import { parseSignatureKey, type ParsedSignatureKey, type SignatureKey } from './signature-key.js';
 
 /** Default freshness window for `created`, in seconds (wire profile section 3). */
@@ -168,7 +169,8 @@ function parseLabelled(
   checkCoverage(components);
 
   const url = toUrl(request.url);
-  const signatureBase = createSignatureBase({ method: request.method, url, headers: Object.fromEntries(headers) }, components, serializeInnerList(input));
+  const method = request.method.toUpperCase();
+  const signatureBase = buildSignatureBase(components, method, url, headers, serializeInnerList(input));
   return {
     label,
     signatureKey: undefined,
@@ -181,7 +183,7 @@ function parseLabelled(
     signature,
     signatureText: sigItem.raw,
     signatureBase,
-    method: request.method.toUpperCase(),
+    method,
     url,
     headers,
   };

@@ -83,11 +83,26 @@ function parseKey(c: Cursor): string {
 
 function parseString(c: Cursor): string {
   c.pos++; // opening quote
+  const s = c.s;
+  const start = c.pos;
+  // Fast path: scan for the closing quote; only a string with escapes is rebuilt char by char.
+  for (let i = start; i < s.length; i++) {
+    const code = s.charCodeAt(i);
+    if (code === 0x22 /* " */) {
+      c.pos = i + 1;
+      return s.slice(start, i);
+    }
+    if (code === 0x5c /* \ */) break;
+    if (code < 0x20 || code > 0x7e) {
+      c.pos = i;
+      c.fail('Non-printable character in string');
+    }
+  }
   let out = '';
   while (!c.eof()) {
-    const ch = c.s[c.pos++]!;
+    const ch = s[c.pos++]!;
     if (ch === '\\') {
-      const next = c.s[c.pos++];
+      const next = s[c.pos++];
       if (next !== '"' && next !== '\\') c.fail('Bad escape in string');
       out += next;
     } else if (ch === '"') {
@@ -136,16 +151,17 @@ function parseNumber(c: Cursor): number {
   return Number.parseFloat(text);
 }
 
+const BYTE_SEQ = /[A-Za-z0-9+/=_-]*/y;
+
 function parseByteSeq(c: Cursor): ByteSeq {
   c.pos++;
   const start = c.pos;
   // Standard base64 per RFC 8941, plus "-" and "_" so base64url values can be recognised and decoded.
-  while (!c.eof() && c.peek() !== ':') {
-    const ch = c.peek();
-    if (isAlpha(ch) || isDigit(ch) || ch === '+' || ch === '/' || ch === '=' || ch === '-' || ch === '_') c.pos++;
-    else c.fail('Bad character in byte sequence');
-  }
-  if (c.peek() !== ':') c.fail('Unterminated byte sequence');
+  BYTE_SEQ.lastIndex = start;
+  BYTE_SEQ.test(c.s);
+  c.pos = BYTE_SEQ.lastIndex;
+  if (c.eof()) c.fail('Unterminated byte sequence');
+  if (c.peek() !== ':') c.fail('Bad character in byte sequence');
   const raw = c.s.slice(start, c.pos);
   c.pos++;
   return new ByteSeq(raw);
@@ -286,7 +302,7 @@ export function serializeString(value: string): string {
   if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) {
     throw new TypeError(`${JSON.stringify(String(value)).slice(0, 80)} cannot be sent as an RFC 8941 string (printable ASCII only)`);
   }
-  return `"${value.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
+  return value.includes('"') || value.includes('\\') ? `"${value.replace(/[\\"]/g, (m) => `\\${m}`)}"` : `"${value}"`;
 }
 
 export function serializeBareItem(value: BareItem): string {
