@@ -1,1 +1,1 @@
-export {};
+export { run, mainHelp } from './run.js';

@@ -1,0 +1,230 @@
+import { createServer, type Server } from 'node:http';
+import express from 'express';
+import { createAgent, type Agent, type Interaction } from '@aauth-kit/agent';
+import { createAuthServer, type AuditEvent } from '@aauth-kit/auth-server';
+import { AAuthError, generateKey, loadKeyFile, type SigningKey } from '@aauth-kit/core';
+import { createResource } from '@aauth-kit/express';
+import { createMemoryReplayStore } from '@aauth-kit/verifier';
+import type { Trace } from './trace.js';
+
+/** The scopes of the demo (the realm file allows both; the user must consent to the first). */
+export const SCA_SCOPE = 'supply-chain:optimize';
+export const MAA_SCOPE = 'market-analysis:analyze';
+
+/** A started service. */
+export interface Service {
+  name: string;
+  /** Where it listens, e.g. http://127.0.0.1:3001 */
+  url: string;
+  /** Its identity URL (or issuer for the auth server). */
+  identity: string;
+  close(): Promise<void>;
+}
+
+/** A configuration mistake or a taken port, said plainly. */
+export class DemoError extends Error {
+  override readonly name = 'DemoError';
+}
+
+export interface ListenOptions {
+  /** 0 picks a free port. */
+  port: number;
+  host: string;
+  /** For messages: which service and which variable sets its port. */
+  label: string;
+  envName?: string;
+}
+
+async function listen(options: ListenOptions): Promise<{ server: Server; port: number }> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(
+          new DemoError(
+            `port ${options.port} for the ${options.label} is already in use on ${options.host}` +
+              (options.envName ? `; set ${options.envName} to a free port (or 0 for any)` : ''),
+          ),
+        );
+      } else reject(new DemoError(`cannot listen for the ${options.label}: ${error.message}`));
+    });
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  return { server, port };
+}
+
+function closer(server: Server): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+}
+
+function keyFor(keyFile: string | undefined, kid: string): SigningKey {
+  return keyFile ? loadKeyFile(keyFile) : generateKey({ kid });
+}
+
+/** The embedded auth server, for the realm export both it and Keycloak read. */
+export async function startAuthServer(options: ListenOptions & { realmFile: string; baseUrl?: string; keyFile?: string; onAudit?: (e: AuditEvent) => void; onWarning?: (m: string) => void }): Promise<Service & { issuer: string }> {
+  const { server, port } = await listen(options);
+  const baseUrl = options.baseUrl ?? `http://localhost:${port}`;
+  let auth;
+  try {
+    auth = createAuthServer({
+      realm: options.realmFile,
+      baseUrl,
+      ...(options.keyFile ? { keyFile: options.keyFile } : {}),
+      ...(options.onAudit ? { onAudit: options.onAudit } : {}),
+      replay: { store: createMemoryReplayStore() },
+      onWarning: options.onWarning ?? (() => {}),
+    });
+  } catch (error) {
+    await closer(server)();
+    throw new DemoError(`the auth server cannot start: ${(error as Error).message}`);
+  }
+  const app = express();
+  app.use(auth.router());
+  server.on('request', app);
+  return { name: 'auth-server', url: `http://${options.host}:${port}`, identity: auth.issuer, issuer: auth.issuer, close: closer(server) };
+}
+
+/** What the market-analysis agent saw of its callers, for the trace and the tests. */
+export interface MaaView {
+  sub?: string;
+  agent: string;
+  scheme: string;
+  scope: string[];
+  act?: unknown;
+  issuer?: string;
+}
+
+/** The market-analysis agent: a resource that requires an auth token with `scope`. */
+export async function startMarketAnalysis(options: ListenOptions & { issuer: string; scope?: string; identity?: string; keyFile?: string; onSeen?: (v: MaaView) => void }): Promise<Service> {
+  const { server, port } = await listen(options);
+  const identity = options.identity ?? `http://localhost:${port}`;
+  const scope = options.scope ?? MAA_SCOPE;
+  const resource = createResource({
+    identity,
+    key: keyFor(options.keyFile, 'maa-1'),
+    authServer: options.issuer,
+    // One process per service: an in-memory replay store is right here (a fleet uses Redis).
+    replay: { store: createMemoryReplayStore() },
+    scopes: { [scope]: 'Analyse market demand and prices for products' },
+  });
+  const app = express();
+  app.use(resource.wellKnown());
+  app.post('/analyze', resource.require({ scope }), express.json(), (req, res) => {
+    const a = req.aauth!;
+    const seen: MaaView = { agent: a.agent, scheme: a.scheme, scope: a.scope };
+    if (a.sub !== undefined) seen.sub = a.sub;
+    if (a.act !== undefined) seen.act = a.act;
+    if (a.token) seen.issuer = a.token.issuer;
+    options.onSeen?.(seen);
+    const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
+    res.json({ analysis: skus.map((s) => analyse(s.sku)), seen });
+  });
+  server.on('request', app);
+  return { name: 'market-analysis-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
+}
+
+/** A deterministic stand-in for a market model: demand and price trend from the SKU's name. */
+function analyse(sku: string): { sku: string; weeklyDemand: number; priceTrend: number } {
+  let h = 2166136261;
+  for (const c of sku) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
+  return { sku, weeklyDemand: 20 + (h % 80), priceTrend: Math.round((((h >>> 8) % 21) - 10) * 10) / 1000 };
+}
+
+/**
+ * The supply-chain agent: a resource for the backend (needs both scopes: its own, and the one it
+ * passes on) and an agent towards the market-analysis agent, exchanging the token it was called with.
+ */
+export async function startSupplyChain(options: ListenOptions & { issuer: string; maaUrl: string; identity?: string; keyFile?: string; fetch?: typeof fetch }): Promise<Service> {
+  const { server, port } = await listen(options);
+  const identity = options.identity ?? `http://localhost:${port}`;
+  const key = keyFor(options.keyFile, 'sca-1');
+  const resource = createResource({
+    identity,
+    key,
+    authServer: options.issuer,
+    replay: { store: createMemoryReplayStore() },
+    scopes: { [SCA_SCOPE]: 'Plan inventory orders', [MAA_SCOPE]: 'Ask market analysis on your behalf' },
+  });
+  const agent = createAgent({ identity, key, authServer: options.issuer, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  const app = express();
+  app.use(resource.wellKnown());
+  app.use(agent.wellKnown());
+  app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), async (req, res) => {
+    const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
+    let maa: Response;
+    try {
+      maa = await agent.fetch(`${options.maaUrl}/analyze`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ skus }),
+        upstreamToken: req.aauth!.token!.raw,
+      });
+    } catch (error) {
+      const e = error instanceof AAuthError ? error : undefined;
+      res.status(502).json({
+        error: e?.code ?? 'downstream_failed',
+        error_description: `supply-chain-agent could not call market-analysis-agent: ${(error as Error).message}`,
+      });
+      return;
+    }
+    const body = (await maa.json().catch(() => ({}))) as { analysis?: Array<{ sku: string; weeklyDemand: number; priceTrend: number }>; seen?: MaaView; error?: string; error_description?: string };
+    if (!maa.ok) {
+      res.status(502).json({
+        error: 'downstream_refused',
+        error_description: `market-analysis-agent answered ${maa.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim(),
+      });
+      return;
+    }
+    const plan = (body.analysis ?? []).map((a) => {
+      const onHand = skus.find((s) => s.sku === a.sku)?.onHand ?? 0;
+      const target = Math.ceil(a.weeklyDemand * 2 * (1 + Math.max(a.priceTrend, 0)));
+      return { sku: a.sku, onHand, weeklyDemand: a.weeklyDemand, order: Math.max(target - onHand, 0) };
+    });
+    res.json({ plan, for: req.aauth!.sub, marketAnalysisSaw: body.seen });
+  });
+  server.on('request', app);
+  return { name: 'supply-chain-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
+}
+
+/** The backend: an agent acting for the user, publishing its metadata and JWKS. */
+export async function startBackend(options: ListenOptions & { issuer: string; identity?: string; scaUrl?: string; keyFile?: string; fetch?: typeof fetch; onInteraction: (i: Interaction) => Promise<void> }): Promise<Service & { agent: Agent }> {
+  const { server, port } = await listen(options);
+  const identity = options.identity ?? `http://localhost:${port}`;
+  const agent = createAgent({
+    identity,
+    key: keyFor(options.keyFile, 'backend-1'),
+    authServer: options.issuer,
+    onInteraction: options.onInteraction,
+    interactionTimeoutMs: 120_000,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  const app = express();
+  app.use(agent.wellKnown());
+  const scaUrl = options.scaUrl;
+  if (scaUrl) {
+    // POST /run: the backend asks the supply-chain agent to plan orders for the user (services mode).
+    app.post('/run', async (_req, res) => {
+      try {
+        const r = await agent.fetch(`${scaUrl}/optimize`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ skus: [{ sku: 'WIDGET-100', onHand: 40 }, { sku: 'GADGET-7', onHand: 5 }] }),
+        });
+        res.status(r.status).type('application/json').send(await r.text());
+      } catch (error) {
+        const e = error instanceof AAuthError ? error : undefined;
+        res.status(502).json({ error: e?.code ?? 'failed', error_description: (error as Error).message });
+      }
+    });
+  }
+  server.on('request', app);
+  return { name: 'backend', url: `http://${options.host}:${port}`, identity, agent, close: closer(server) };
+}
+
+export type { Trace };

@@ -1,0 +1,222 @@
+import { decodeToken, parseChallenge, parseSignatureKey } from '@aauth-kit/core';
+
+/** One HTTP hop of the demo, observed on the wire (from the caller's side). */
+export interface Hop {
+  n: number;
+  from: string;
+  to: string;
+  method: string;
+  path: string;
+  status: number;
+  /** Signature-Key scheme of the request, if signed. */
+  scheme?: string;
+  /** The token presented in `Signature-Key: sig=(scheme=jwt ...)`, shortened, and the claims that matter. */
+  presented?: TokenView;
+  /** What the response carried: a challenge, a token, an interaction, an error. */
+  challenge?: { require: string; resourceToken?: TokenView; authServer?: string };
+  issued?: TokenView;
+  interaction?: { code: string };
+  error?: { error: string; description?: string };
+  /** What the request body asked for at a token endpoint (key names only). */
+  asked?: string[];
+}
+
+/** Claims a person wants to see, and a shortened token. */
+export interface TokenView {
+  token: string;
+  typ?: string;
+  claims: { iss?: unknown; sub?: unknown; agent?: unknown; aud?: unknown; scope?: unknown; act?: unknown; exp?: unknown };
+}
+
+export interface TraceNote {
+  n: number;
+  actor: string;
+  text: string;
+}
+
+/** `request` entries announce a hop as it leaves; the `hop` entry with the same `n` completes it. */
+export type TraceEntry = ({ kind: 'request' } & Hop) | ({ kind: 'hop' } & Hop) | ({ kind: 'note' } & TraceNote);
+
+/** Shorten a token for display: first 12 and last 6 characters. */
+export function shorten(token: string): string {
+  return token.length <= 24 ? token : `${token.slice(0, 12)}…${token.slice(-6)}`;
+}
+
+export function viewToken(token: string): TokenView | undefined {
+  try {
+    const { header, claims } = decodeToken(token);
+    const pick = (k: string) => claims[k];
+    const view: TokenView = {
+      token: shorten(token),
+      claims: { iss: pick('iss'), sub: pick('sub'), agent: pick('agent'), aud: pick('aud'), scope: pick('scope'), act: pick('act'), exp: pick('exp') },
+    };
+    if (typeof header.typ === 'string') view.typ = header.typ;
+    for (const k of Object.keys(view.claims) as Array<keyof TokenView['claims']>) if (view.claims[k] === undefined) delete view.claims[k];
+    return view;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Collects the demo's hops. `fetchFor(name)` wraps the fetch an agent uses, so every request the
+ * agent sends (and every answer) is recorded from the wire, exactly as it happened.
+ */
+export class Trace {
+  readonly entries: TraceEntry[] = [];
+  private n = 0;
+  constructor(
+    readonly names: Map<string, string>,
+    private readonly sink: (entry: TraceEntry) => void,
+  ) {}
+
+  /** Name a service by its origin for display. */
+  name(origin: string, name: string): void {
+    this.names.set(origin, name);
+  }
+
+  note(actor: string, text: string): void {
+    const entry: TraceEntry = { kind: 'note', n: ++this.n, actor, text };
+    this.entries.push(entry);
+    this.sink(entry);
+  }
+
+  hops(): Hop[] {
+    return this.entries.filter((e): e is { kind: 'hop' } & Hop => e.kind === 'hop');
+  }
+
+  fetchFor(from: string, inner: typeof fetch = fetch): typeof fetch {
+    return async (input, init) => {
+      const request = new Request(input as string | URL | Request, init);
+      const url = new URL(request.url);
+      const hop: Hop = { n: ++this.n, from, to: this.names.get(url.origin) ?? url.origin, method: request.method, path: url.pathname, status: 0 };
+      const sk = request.headers.get('signature-key');
+      if (sk) {
+        try {
+          const parsed = parseSignatureKey(sk);
+          hop.scheme = parsed.key.scheme;
+          if (parsed.key.scheme === 'jwt') hop.presented = viewToken(parsed.key.jwt);
+        } catch {
+          hop.scheme = 'unparseable';
+        }
+      }
+      if (request.method === 'POST' && url.pathname.endsWith('/token')) {
+        try {
+          hop.asked = Object.keys(JSON.parse(await request.clone().text()) as object);
+        } catch {
+          hop.asked = [];
+        }
+      }
+      this.sink({ kind: 'request', ...hop });
+      let response: Response;
+      try {
+        response = await inner(request);
+      } catch (error) {
+        hop.error = { error: 'network_error', description: (error as Error).message };
+        this.entries.push({ kind: 'hop', ...hop });
+        this.sink({ kind: 'hop', ...hop });
+        throw error;
+      }
+      hop.status = response.status;
+      try {
+        const challenge = parseChallenge(response.headers);
+        if (challenge) {
+          hop.challenge = { require: challenge.require };
+          if (challenge.resourceToken) {
+            const view = viewToken(challenge.resourceToken);
+            if (view) hop.challenge.resourceToken = view;
+          }
+          if (challenge.authServer) hop.challenge.authServer = challenge.authServer;
+          if (challenge.code) hop.interaction = { code: challenge.code };
+        }
+      } catch {
+        // A malformed challenge is the agent's to report; the trace only shows what parses.
+      }
+      if ((response.headers.get('content-type') ?? '').includes('json')) {
+        try {
+          const body = (await response.clone().json()) as Record<string, unknown>;
+          if (typeof body.auth_token === 'string') {
+            const view = viewToken(body.auth_token);
+            if (view) hop.issued = view;
+          }
+          if (typeof body.error === 'string') {
+            hop.error = { error: body.error };
+            if (typeof body.error_description === 'string') hop.error.description = body.error_description;
+          }
+          if (typeof body.code === 'string' && response.status === 202) hop.interaction = { code: body.code };
+        } catch {
+          // Not JSON after all: nothing to show.
+        }
+      }
+      this.entries.push({ kind: 'hop', ...hop });
+      this.sink({ kind: 'hop', ...hop });
+      return response;
+    };
+  }
+}
+
+/**
+ * Formats entries for a person, live: a request line when a hop leaves, its answer when it comes
+ * back (naming the hop again when other hops happened in between, e.g. while an agent called on).
+ */
+export class TraceFormatter {
+  private last = 0;
+  constructor(private readonly names: Map<string, string> = new Map()) {}
+
+  private short(value: unknown): string {
+    if (typeof value === 'string') {
+      for (const [origin, name] of this.names) {
+        if (value === origin) return name;
+        if (value.startsWith(`${origin}/`)) return `${name}${value.slice(origin.length)}`;
+      }
+      return value;
+    }
+    return JSON.stringify(value);
+  }
+
+  private act(act: unknown): string {
+    if (typeof act !== 'object' || act === null) return JSON.stringify(act);
+    const a = act as { agent?: unknown; sub?: unknown; act?: unknown };
+    const inner = a.act !== undefined ? `, act: ${this.act(a.act)}` : '';
+    return `{agent: ${this.short(a.agent)}${a.sub !== undefined ? `, sub: ${String(a.sub)}` : ''}${inner}}`;
+  }
+
+  claims(view: TokenView): string {
+    const c = view.claims;
+    const parts: string[] = [];
+    if (c.sub !== undefined) parts.push(`sub=${String(c.sub)}`);
+    if (c.agent !== undefined) parts.push(`agent=${this.short(c.agent)}`);
+    if (c.aud !== undefined) parts.push(`aud=${this.short(c.aud)}`);
+    if (c.scope !== undefined) parts.push(`scope="${String(c.scope)}"`);
+    if (c.act !== undefined) parts.push(`act=${this.act(c.act)}`);
+    return parts.join(' ');
+  }
+
+  format(entry: TraceEntry): string {
+    const num = String(entry.n).padStart(2, ' ');
+    if (entry.kind === 'note') {
+      this.last = entry.n;
+      return `${num}  ${entry.actor}: ${entry.text}`;
+    }
+    if (entry.kind === 'request') {
+      this.last = entry.n;
+      const scheme = entry.scheme ? ` [${entry.scheme}]` : ' [unsigned]';
+      const asked = entry.asked ? ` {${entry.asked.join(', ')}}` : '';
+      const lines = [`${num}  ${entry.from} → ${entry.to}: ${entry.method} ${entry.path}${asked}${scheme}`];
+      if (entry.presented) lines.push(`      presents auth token ${entry.presented.token}  ${this.claims(entry.presented)}`);
+      return lines.join('\n');
+    }
+    const again = this.last === entry.n ? '' : ` (${entry.n}: ${entry.to} answers ${entry.from})`;
+    this.last = entry.n;
+    let answer = `      ← ${entry.status || 'no answer'}${again}`;
+    if (entry.challenge) answer += ` AAuth require=${entry.challenge.require}`;
+    if (entry.interaction) answer += ` interaction code ${entry.interaction.code}`;
+    if (entry.error) answer += ` ${entry.error.error}${entry.error.description ? `: ${entry.error.description}` : ''}`;
+    const lines = [answer];
+    if (entry.challenge?.resourceToken) {
+      lines.push(`        resource token ${entry.challenge.resourceToken.token}  ${this.claims(entry.challenge.resourceToken)}`);
+    }
+    if (entry.issued) lines.push(`        auth token ${entry.issued.token}  ${this.claims(entry.issued)}`);
+    return lines.join('\n');
+  }
+}

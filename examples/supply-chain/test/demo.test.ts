@@ -1,0 +1,133 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_REALM_FILE, runDemo, type DemoResult } from '../src/run-demo.js';
+import type { Hop } from '../src/trace.js';
+
+const realm = JSON.parse(readFileSync(DEFAULT_REALM_FILE, 'utf8')) as { users: Array<{ id: string; username: string }> };
+const user = realm.users.find((u) => u.username === 'mcp-user')!;
+const demoJs = fileURLToPath(new URL('../dist/demo.js', import.meta.url));
+
+function hops(result: DemoResult): Hop[] {
+  return result.entries.filter((e): e is { kind: 'hop' } & Hop => e.kind === 'hop');
+}
+
+describe('the supply-chain demo, end to end over loopback', () => {
+  it('walks the whole chain: consent, call, challenge, exchange, retry, and MAA sees the user and both agents', async () => {
+    const result = await runDemo();
+    expect(result.failure).toBeUndefined();
+    expect(result.ok).toBe(true);
+    const { backend, 'supply-chain-agent': sca, 'market-analysis-agent': maa, 'auth-server': auth } = result.services;
+    const h = hops(result);
+    const between = (from: string, to: string) => h.filter((x) => x.from === from && x.to === to);
+
+    // Hop by hop, in the order the wire profile describes.
+    const backendToSca = between('backend', 'supply-chain-agent');
+    expect(backendToSca.map((x) => [x.status, x.scheme])).toEqual([
+      [401, 'jwks_uri'],
+      [200, 'jwt'],
+    ]);
+    expect(backendToSca[0]!.challenge?.require).toBe('auth-token');
+    expect(backendToSca[0]!.challenge?.authServer).toBe(auth!.identity);
+    expect(backendToSca[0]!.challenge?.resourceToken?.claims).toMatchObject({ iss: sca!.identity, agent: backend!.identity, aud: auth!.identity });
+
+    const backendToAuth = between('backend', 'auth-server').filter((x) => x.method !== 'GET' || x.path.includes('/pending/'));
+    expect(backendToAuth.map((x) => x.status)).toEqual([202, 200]);
+    expect(backendToAuth[0]!.asked).toEqual(['resource_token']);
+    expect(backendToAuth[0]!.interaction?.code).toMatch(/^[A-Z0-9]{6,}$/);
+    const userToken = backendToAuth[1]!.issued!.claims;
+    expect(userToken).toMatchObject({ sub: user.id, agent: backend!.identity, aud: sca!.identity, scope: 'supply-chain:optimize market-analysis:analyze' });
+
+    const scaToMaa = between('supply-chain-agent', 'market-analysis-agent');
+    expect(scaToMaa.map((x) => [x.status, x.scheme])).toEqual([
+      [401, 'jwks_uri'],
+      [200, 'jwt'],
+    ]);
+    const exchange = between('supply-chain-agent', 'auth-server').find((x) => x.method === 'POST')!;
+    expect(exchange.status).toBe(200);
+    expect(exchange.asked?.sort()).toEqual(['resource_token', 'upstream_token']);
+    // The exchanged token: for MAA, issued to SCA, for the same user, narrowed scope, act chain.
+    expect(exchange.issued!.claims).toEqual({
+      iss: auth!.identity,
+      sub: user.id,
+      agent: sca!.identity,
+      aud: maa!.identity,
+      scope: 'market-analysis:analyze',
+      act: { agent: backend!.identity, sub: user.id },
+      exp: expect.any(Number),
+    });
+    expect(scaToMaa[1]!.presented?.claims.aud).toBe(maa!.identity);
+
+    expect(result.maaSaw).toEqual({
+      sub: user.id,
+      agent: sca!.identity,
+      scheme: 'jwt',
+      scope: ['market-analysis:analyze'],
+      act: { agent: backend!.identity, sub: user.id },
+      issuer: auth!.identity,
+    });
+    const plan = (result.result as { plan: Array<{ sku: string; order: number }> }).plan;
+    expect(plan.map((p) => p.sku)).toEqual(['WIDGET-100', 'GADGET-7']);
+    expect(result.entries.some((e) => e.kind === 'note' && e.actor.includes('scripted'))).toBe(true);
+  });
+
+  it('reports the hop that fails when MAA requires a scope the realm will not grant', async () => {
+    const result = await runDemo({ maaScope: 'market-analysis:admin' });
+    expect(result.ok).toBe(false);
+    const hop = result.failure!.hop!;
+    expect(hop.from).toBe('supply-chain-agent');
+    expect(hop.to).toBe('auth-server');
+    expect(hop.method).toBe('POST');
+    expect(hop.status).toBeGreaterThanOrEqual(400);
+    expect(hop.status).toBeLessThan(500);
+    expect(hop.error?.error).toMatch(/^(invalid_scope|invalid_grant|access_denied)$/);
+    expect(result.failure!.reason).toContain('supply-chain-agent → auth-server');
+  });
+});
+
+describe('npm run demo (the built program, as a user runs it)', () => {
+  it('exits 0 with a trace and a success line', () => {
+    const run = spawnSync(process.execPath, [demoJs], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('backend → supply-chain-agent: POST /optimize [jwks_uri]');
+    expect(run.stdout).toContain('{resource_token, upstream_token}');
+    expect(run.stdout).toMatch(/act=\{agent: backend, sub: /);
+    expect(run.stdout).toContain('SUCCESS');
+  });
+
+  it('--json writes one JSON object per line, ending with the result', () => {
+    const run = spawnSync(process.execPath, [demoJs, '--json'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(0);
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; ok?: boolean });
+    expect(lines.filter((l) => l.kind === 'hop').length).toBeGreaterThanOrEqual(8);
+    expect(lines.at(-1)).toMatchObject({ kind: 'result', ok: true });
+  });
+
+  it('fails loudly, naming the hop, when a link is broken', () => {
+    const run = spawnSync(process.execPath, [demoJs, '--maa-scope', 'market-analysis:admin'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/FAILED at hop \d+ \(supply-chain-agent → auth-server POST \/realms\/aauth-test\/protocol\/aauth\/token\)/);
+  });
+
+  it('says which port is taken and which variable moves it', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const run = spawnSync(process.execPath, [demoJs], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, SCA_PORT: String(port) } });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`port ${port} for the supply-chain agent is already in use`);
+      expect(run.stderr).toContain('SCA_PORT');
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('refuses a bad option with exit code 2', () => {
+    const run = spawnSync(process.execPath, [demoJs, '--nope'], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--nope');
+  });
+});

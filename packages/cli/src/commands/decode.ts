@@ -1,0 +1,71 @@
+import { parseArgs } from 'node:util';
+import { AAuthError, computeThumbprint, decodeToken, tokenKind } from '@aauth-kit/core';
+import { type Io, UsageError } from '../lib/usage-error.js';
+
+export const decodeHelp = `Usage: aauth decode [--json] TOKEN|-
+
+Decode a JWT (resource token, auth token) without verifying it: header, claims, times as dates,
+the cnf.jwk thumbprint, and the token kind recognised from typ. "-" reads the token from stdin.
+  --json   print one JSON object instead of text`;
+
+const TIME_CLAIMS = ['iat', 'exp', 'nbf', 'auth_time'];
+
+function isoTime(value: unknown): string | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? new Date(value * 1000).toISOString() : undefined;
+}
+
+/** `aauth decode`: show what a token says. */
+export async function decode(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    io.stdout(`${decodeHelp}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('decode takes exactly one TOKEN (or - for stdin)');
+  const raw = positionals[0] === '-' ? (await io.readStdin()).trim() : positionals[0]!.trim();
+  let decoded;
+  try {
+    decoded = decodeToken(raw);
+  } catch (error) {
+    if (error instanceof AAuthError) throw new UsageError(`not a JWT: ${error.message}`);
+    throw error;
+  }
+  const { header, claims } = decoded;
+  const kind = tokenKind(header.typ);
+  const cnf = (claims.cnf as { jwk?: unknown } | undefined)?.jwk;
+  let cnfThumbprint: string | undefined;
+  if (cnf !== undefined) {
+    try {
+      cnfThumbprint = computeThumbprint(cnf);
+    } catch {
+      cnfThumbprint = undefined;
+    }
+  }
+  const times: Record<string, string> = {};
+  for (const name of TIME_CLAIMS) {
+    const t = isoTime(claims[name]);
+    if (t) times[name] = t;
+  }
+  if (values.json) {
+    io.stdout(`${JSON.stringify({ kind: kind ?? 'unknown', header, claims, times, cnf_jkt: cnfThumbprint })}\n`);
+    return 0;
+  }
+  const lines = [`kind: ${kind ? `${kind} token (typ ${String(header.typ)})` : `unknown (typ ${JSON.stringify(header.typ)})`}`];
+  lines.push('header:');
+  for (const [k, v] of Object.entries(header)) lines.push(`  ${k}: ${JSON.stringify(v)}`);
+  lines.push('claims:');
+  for (const [k, v] of Object.entries(claims)) {
+    const t = times[k];
+    lines.push(`  ${k}: ${JSON.stringify(v)}${t ? `  (${t})` : ''}`);
+  }
+  if (cnfThumbprint) lines.push(`cnf.jwk thumbprint: ${cnfThumbprint}`);
+  const exp = claims.exp;
+  if (typeof exp === 'number') lines.push(exp * 1000 < Date.now() ? 'status: expired' : `status: expires in ${Math.round(exp - Date.now() / 1000)} s`);
+  io.stdout(`${lines.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,40 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { generateKey, saveKeyFile } from '@aauth-kit/core';
+import { type Io, UsageError } from '../lib/usage-error.js';
+
+export const keygenHelp = `Usage: aauth keygen [--kid KID] [--out FILE] [--force]
+
+Generate an Ed25519 signing key as a JWK.
+  --kid KID    key id to publish in /jwks.json (default: the RFC 7638 thumbprint)
+  --out FILE   write the private JWK to FILE (mode 0600); without it the private JWK goes to stdout
+  --force      overwrite FILE if it exists
+Prints the public JWK and its RFC 7638 thumbprint.`;
+
+/** `aauth keygen`: a new Ed25519 key. */
+export async function keygen(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { kid: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    io.stdout(`${keygenHelp}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`keygen takes no positional arguments (got ${JSON.stringify(positionals[0])})`);
+  if (values.kid !== undefined && !/^[\x21-\x7e]{1,200}$/.test(values.kid)) throw new UsageError('--kid must be 1-200 printable characters without spaces');
+  const key = generateKey(values.kid === undefined ? {} : { kid: values.kid });
+  if (values.out !== undefined) {
+    if (existsSync(values.out) && !values.force) throw new UsageError(`${values.out} exists; pass --force to overwrite it`);
+    saveKeyFile(values.out, key);
+    io.stdout(`wrote private key to ${values.out} (mode 0600)\n`);
+  } else {
+    io.stdout(`${JSON.stringify(key.toPrivateJwk(), null, 2)}\n`);
+  }
+  const out = values.out === undefined ? io.stderr : io.stdout;
+  out(`public JWK: ${JSON.stringify(key.toPublishedJwk())}\n`);
+  out(`thumbprint: ${key.thumbprint}\n`);
+  return 0;
+}

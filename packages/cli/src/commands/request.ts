@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createAgent, type AgentEvent } from '@aauth-kit/agent';
+import { loadKeyFile } from '@aauth-kit/core';
+import { type Io, UsageError } from '../lib/usage-error.js';
+
+export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
+                     [--auth-server ISSUER]... [--upstream-token TOKEN] [-i] [-v]
+
+Send one signed request, like curl, answering AAuth challenges the way the agent client does.
+  --key FILE          the agent's private key (JWK or PKCS#8 PEM), e.g. from "aauth keygen --out"
+  --identity URL      the agent's identity URL (jwks_uri scheme); without it the request is pseudonymous (hwk)
+  -X, --request M     method (default GET, or POST with -d)
+  -d, --data BODY     request body; @FILE reads it from a file
+  -H, --header H      extra header, "Name: value" (repeatable)
+  --auth-server ISS   an auth server the agent trusts for challenges (repeatable)
+  --upstream-token T  the auth token this agent was called with, for a token exchange
+  -i, --include       print the response status and headers
+  -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr`;
+
+/** `aauth request`: a curl-like signed request. */
+export async function request(args: string[], io: Io, fetchImpl: typeof fetch = fetch): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      key: { type: 'string' },
+      identity: { type: 'string' },
+      request: { type: 'string', short: 'X' },
+      data: { type: 'string', short: 'd' },
+      header: { type: 'string', short: 'H', multiple: true },
+      'auth-server': { type: 'string', multiple: true },
+      'upstream-token': { type: 'string' },
+      include: { type: 'boolean', short: 'i' },
+      verbose: { type: 'boolean', short: 'v' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    io.stdout(`${requestHelp}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError('request takes exactly one URL');
+  const url = positionals[0]!;
+  if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError(`not an http(s) URL: ${url}`);
+  if (values.key === undefined) throw new UsageError('--key FILE is required (create one with: aauth keygen --out FILE)');
+  const key = loadKeyFile(values.key);
+  const headers = new Headers();
+  for (const h of values.header ?? []) {
+    const colon = h.indexOf(':');
+    if (colon <= 0) throw new UsageError(`bad header ${JSON.stringify(h)}: expected "Name: value"`);
+    try {
+      headers.append(h.slice(0, colon).trim(), h.slice(colon + 1).trim());
+    } catch {
+      throw new UsageError(`bad header ${JSON.stringify(h)}`);
+    }
+  }
+  let body: string | Uint8Array | undefined;
+  if (values.data !== undefined) {
+    body = values.data.startsWith('@') ? readFileSync(values.data.slice(1)) : values.data;
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+  }
+  const method = (values.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
+  if (!/^[A-Z]+$/.test(method)) throw new UsageError(`bad method ${JSON.stringify(method)}`);
+
+  const verbose = values.verbose === true;
+  const agent = createAgent({
+    key,
+    ...(values.identity === undefined ? {} : { identity: values.identity }),
+    trustedAuthServers: values['auth-server'] ?? [],
+    fetch: fetchImpl,
+    onEvent: (event: AgentEvent) => {
+      if (verbose) io.stderr(`* ${JSON.stringify(event)}\n`);
+    },
+    onInteraction: ({ url: interactionUrl }) => {
+      io.stderr(`* a user must approve this request: open ${interactionUrl}\n`);
+    },
+  });
+  const init: RequestInit & { upstreamToken?: string } = { method, headers };
+  if (body !== undefined) init.body = body;
+  if (values['upstream-token'] !== undefined) init.upstreamToken = values['upstream-token'];
+  const response = await agent.fetch(url, init);
+  if (values.include || verbose) {
+    const out = values.include ? io.stdout : io.stderr;
+    out(`HTTP ${response.status} ${response.statusText}\n`);
+    response.headers.forEach((v, k) => out(`${k}: ${v}\n`));
+    out('\n');
+  }
+  io.stdout(await response.text());
+  return response.ok ? 0 : 1;
+}

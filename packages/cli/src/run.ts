@@ -1,0 +1,60 @@
+import { AAuthError } from '@aauth-kit/core';
+import { authServer, authServerHelp } from './commands/auth-server.js';
+import { decode, decodeHelp } from './commands/decode.js';
+import { keygen, keygenHelp } from './commands/keygen.js';
+import { request, requestHelp } from './commands/request.js';
+import { type Io, UsageError } from './lib/usage-error.js';
+
+const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number>; help: string }> = {
+  keygen: { run: keygen, help: keygenHelp },
+  decode: { run: decode, help: decodeHelp },
+  request: { run: (args, io) => request(args, io), help: requestHelp },
+  'auth-server': { run: authServer, help: authServerHelp },
+};
+
+export const mainHelp = `Usage: aauth <command> [options]
+
+Commands:
+  keygen        generate an Ed25519 signing key (JWK)
+  decode        show a token's header and claims
+  request       send a signed request, answering AAuth challenges
+  auth-server   run the embedded, Keycloak-compatible auth server
+
+Run "aauth <command> --help" for a command's options.`;
+
+const defaultIo: Io = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
+};
+
+/** Run the `aauth` command line; resolves to the exit code (2 for bad arguments). */
+export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout)(`${mainHelp}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr(`aauth: unknown command ${JSON.stringify(name)} (try "aauth --help")\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`aauth ${name}: ${(error as Error).message.split('\n')[0]}\n`);
+      return 2;
+    }
+    if (error instanceof AAuthError) {
+      io.stderr(`aauth ${name}: ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
