@@ -1,1 +1,18 @@
-export {};
+export { createVerifier } from './create-verifier.js';
+export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
+export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions } from './create-redis-replay-store.js';
+export { callerOf } from './caller-of.js';
+export { isPrivateAddress } from './lib/egress.js';
+export type {
+  DiscoveryOptions,
+  ReplayOptions,
+  ReplayStore,
+  ResolveHostname,
+  VerifiedAuthToken,
+  VerifiedCaller,
+  VerifiedRequest,
+  Verifier,
+  VerifierOptions,
+  VerifierStats,
+  VerifyOptions,
+} from './types.js';

@@ -1,64 +1,35 @@
-import { parseArgs } from 'node:util';
-import { createAuthServer } from '@aauth-kit/auth-server';
+import { runCli } from '@aauth-kit/auth-server';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
-export const authServerHelp = `Usage: aauth auth-server --realm FILE --port N [--host 127.0.0.1] [--base-url URL] [--key-file FILE]
+export const authServerHelp = `Usage: aauth auth-server --realm FILE --port N [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
 
-Run the embedded, Keycloak-compatible AAuth auth server for a Keycloak realm export.
+Run the embedded, Keycloak-compatible AAuth auth server for a Keycloak realm export until interrupted.
   --realm FILE     Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
-  --port N         TCP port (0 picks a free one)
+  --port N         TCP port (default 8080)
   --host H         address to bind (default 127.0.0.1)
   --base-url URL   public origin (default http://localhost:<port>); the issuer is <base-url>/realms/<realm>
-  --key-file FILE  keep the realm signing key in FILE across restarts (default: ephemeral, with a warning)`;
+  --key-file FILE  keep the realm signing key in FILE across restarts (default: ephemeral, with a warning)
+  --alg ALG        auth token algorithm (default RS256, as Keycloak)
+Prints where it listens, then one JSON line per audit event.`;
 
-/** `aauth auth-server`: the embedded auth server until interrupted. */
+/** `aauth auth-server`: the embedded auth server (the same program as `aauth-auth-server`). */
 export async function authServer(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      realm: { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'base-url': { type: 'string' },
-      'key-file': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
+  if (args.includes('--help') || args.includes('-h')) {
     io.stdout(`${authServerHelp}\n`);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`auth-server takes no positional arguments (got ${JSON.stringify(positionals[0])})`);
-  if (values.realm === undefined) throw new UsageError('--realm FILE is required');
-  if (values.port === undefined || !/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) {
-    throw new UsageError('--port must be a number from 0 to 65535');
+  let running;
+  try {
+    running = await runCli(args, { out: (line) => io.stdout(`${line}\n`), err: (line) => io.stderr(`${line}\n`) });
+  } catch (error) {
+    // runCli reports bad arguments and a bad realm file as TypeErrors (one line each).
+    if (error instanceof TypeError) throw new UsageError(error.message);
+    throw error;
   }
-  const host = values.host ?? '127.0.0.1';
-  let port = Number(values.port);
-  const baseUrl = values['base-url'];
-  const start = async (base: string) => {
-    try {
-      return createAuthServer({
-        realm: values.realm!,
-        baseUrl: base,
-        ...(values['key-file'] === undefined ? {} : { keyFile: values['key-file'] }),
-        onWarning: (message: string) => io.stderr(`warning: ${message}\n`),
-      });
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-  };
-  const server = await start(baseUrl ?? `http://localhost:${port}`);
-  const listening = await server.listen(port, host);
-  port = Number(new URL(listening.url).port);
-  io.stdout(`auth server for ${server.issuer} listening on ${listening.url}\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
-  await listening.close();
+  await running.close();
   return 0;
 }

@@ -1,0 +1,140 @@
+import {
+  type AAuthErrorCode,
+  type Challenge,
+  type HeadersInput,
+  type ResourceTokenClaims,
+  checkResourceTokenClaims,
+  decodeToken,
+  isAAuthError,
+  parseChallenge,
+  tokenKind,
+} from '@aauth-kit/core';
+import type { SignatureScheme } from './types.js';
+
+/** What the agent knows about itself when it reads a challenge. */
+export interface ChallengeContext {
+  /** The agent identity URL, if it has one. */
+  identity?: string | undefined;
+  /** RFC 7638 thumbprint of the agent's key. */
+  thumbprint: string;
+  /** Issuers the agent will contact (exact match). */
+  trustedAuthServers: readonly string[];
+  /** Epoch seconds. */
+  now: number;
+  /** How the challenged request was signed. */
+  signedWith: SignatureScheme;
+}
+
+/** The decision for one response; nothing here touches the network. */
+export type ChallengeDecision =
+  /** Not a 401, or a 401 without an AAuth challenge: hand the response back. */
+  | { action: 'ignore' }
+  /** A challenge the agent already answered as well as it can (e.g. its signature failed): hand it back. */
+  | { action: 'return'; challenge: Challenge }
+  /** A challenge the agent must not follow: throw `AAuthChallengeError` with this code. */
+  | { action: 'reject'; challenge: Challenge | undefined; code: AAuthErrorCode; message: string }
+  /** Take `resourceToken` to `authServer` and retry with the auth token. */
+  | {
+      action: 'exchange';
+      challenge: Challenge;
+      resourceToken: string;
+      claims: ResourceTokenClaims;
+      authServer: string;
+      /** The resource identity (the resource token's `iss`). */
+      resource: string;
+      scope: string;
+      /** Sign the token request as the identity the resource token names (section 8). */
+      signAs: 'jwks_uri' | 'hwk';
+    };
+
+const reject = (challenge: Challenge | undefined, code: AAuthErrorCode, message: string): ChallengeDecision => ({
+  action: 'reject',
+  challenge,
+  code,
+  message,
+});
+
+/**
+ * Decide what to do with a resource's response (wire profile sections 5 and 6): only a 401 with an
+ * `AAuth`, `AAuth-Requirement` or `Agent-Auth` challenge whose resource token names this agent and
+ * a trusted auth server leads to a token request. Pure: every refusal happens before any network.
+ */
+export function assessChallenge(response: { status: number; headers: HeadersInput }, context: ChallengeContext): ChallengeDecision {
+  if (response.status !== 401) return { action: 'ignore' };
+  let challenge: Challenge | undefined;
+  try {
+    challenge = parseChallenge(response.headers);
+  } catch (error) {
+    if (isAAuthError(error)) return reject(undefined, error.code, error.message);
+    throw error;
+  }
+  if (challenge === undefined) return { action: 'ignore' };
+
+  switch (challenge.require) {
+    case 'auth-token':
+      break;
+    case 'identity':
+      // Section 5: an hwk signer cannot become an identity without one.
+      if (context.identity === undefined) {
+        return reject(challenge, 'challenge_unsatisfiable', 'The resource requires an agent identity and this agent is pseudonymous');
+      }
+      return { action: 'return', challenge };
+    case 'pseudonym':
+      return { action: 'return', challenge };
+    default:
+      return reject(challenge, 'challenge_unsatisfiable', `The resource requires ${JSON.stringify(challenge.require)}, which this agent cannot provide`);
+  }
+
+  const resourceToken = challenge.resourceToken;
+  if (resourceToken === undefined || resourceToken.length === 0) {
+    return reject(challenge, 'challenge_missing_resource_token', 'The auth-token challenge carries no resource token');
+  }
+  let header: Record<string, unknown>;
+  let claims: Record<string, unknown>;
+  try {
+    ({ header, claims } = decodeToken(resourceToken));
+  } catch {
+    return reject(challenge, 'token_malformed', 'The resource token in the challenge is not a well-formed JWT');
+  }
+  if (tokenKind(header.typ) !== 'resource') {
+    return reject(challenge, 'token_typ_invalid', `The challenge's token has typ ${JSON.stringify(header.typ)}, not resource+jwt`);
+  }
+  try {
+    checkResourceTokenClaims(claims);
+  } catch (error) {
+    if (isAAuthError(error)) return reject(challenge, error.code, error.message);
+    throw error;
+  }
+  const rt = claims as unknown as ResourceTokenClaims;
+
+  // Section 6: `agent` is the caller's identity or `pseudonymous:<thumbprint>`; `agent_jkt` its key.
+  const pseudonym = `pseudonymous:${context.thumbprint}`;
+  if (rt.agent !== context.identity && rt.agent !== pseudonym) {
+    return reject(challenge, 'resource_token_not_for_agent', `The resource token was issued to ${JSON.stringify(rt.agent)}, not to this agent`);
+  }
+  if (rt.agent_jkt !== context.thumbprint) {
+    return reject(challenge, 'resource_token_not_for_agent', "The resource token's agent_jkt is not this agent's key thumbprint");
+  }
+  if (rt.exp <= context.now) {
+    return reject(challenge, 'token_expired', `The resource token expired ${Math.round(context.now - rt.exp)} s ago`);
+  }
+
+  // Section 11: without an auth-server parameter the resource token's `aud` names the server.
+  const authServer = challenge.authServer ?? rt.aud;
+  if (authServer !== rt.aud) {
+    return reject(challenge, 'challenge_malformed', `The challenge names auth server ${JSON.stringify(authServer)} but the resource token is for ${JSON.stringify(rt.aud)}`);
+  }
+  if (!context.trustedAuthServers.includes(authServer)) {
+    return reject(challenge, 'auth_server_untrusted', `The challenge names auth server ${JSON.stringify(authServer)}, which this agent does not trust`);
+  }
+  return {
+    action: 'exchange',
+    challenge,
+    resourceToken,
+    claims: rt,
+    authServer,
+    resource: rt.iss,
+    scope: rt.scope,
+    signAs: rt.agent === context.identity ? 'jwks_uri' : 'hwk',
+  };
+}

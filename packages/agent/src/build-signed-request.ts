@@ -1,0 +1,74 @@
+import { type SignatureKey, type SigningKey, signRequest, toHeaderMap } from '@aauth-kit/core';
+import type { BuildSignedRequestOptions, RequestToSign, SignatureScheme, SignedRequestHeaders } from './types.js';
+
+/** Headers a previous attempt may have left behind; they are replaced, never re-signed (section 3). */
+export const SIGNATURE_HEADERS = ['signature', 'signature-input', 'signature-key', 'content-digest'] as const;
+
+/** Who signs: the agent's key and how its signatures are encoded. */
+export interface SignerConfig extends BuildSignedRequestOptions {
+  key: SigningKey;
+  /** The agent identity URL (needed for `jwks_uri`). */
+  identity?: string | undefined;
+  /** Clock in epoch seconds; default `Date.now() / 1000`. */
+  now?: () => number;
+  /** Default `'base64'`. */
+  signatureEncoding?: 'base64' | 'base64url';
+  /** Default `'parenthesised'`. */
+  signatureKeyForm?: 'parenthesised' | 'dictionary';
+  /** Default `'always'`; `'non-idempotent'` adds a nonce only where the wire profile requires one. */
+  nonce?: 'always' | 'non-idempotent';
+}
+
+/** The scheme used when none is asked for: `jwt` with a token, `jwks_uri` with an identity, else `hwk`. */
+export function defaultScheme(identity: string | undefined, authToken?: string): SignatureScheme {
+  if (authToken !== undefined) return 'jwt';
+  return identity === undefined ? 'hwk' : 'jwks_uri';
+}
+
+function signatureKeyFor(scheme: SignatureScheme, config: SignerConfig): SignatureKey {
+  switch (scheme) {
+    case 'hwk':
+      return { scheme: 'hwk', jwk: config.key.jwk };
+    case 'jwks_uri':
+      if (config.identity === undefined) throw new TypeError('The jwks_uri scheme needs options.identity (a pseudonymous agent signs with hwk)');
+      return { scheme: 'jwks_uri', id: config.identity, kid: config.key.kid };
+    case 'jwt':
+      if (typeof config.authToken !== 'string' || config.authToken.length === 0) {
+        throw new TypeError('The jwt scheme needs an authToken');
+      }
+      return { scheme: 'jwt', jwt: config.authToken };
+    default:
+      throw new TypeError(`Unknown signature scheme ${JSON.stringify(scheme)} (use hwk, jwks_uri or jwt)`);
+  }
+}
+
+/**
+ * Sign a request as the agent (wire profile sections 3 and 4): returns every header to send, old
+ * signature headers replaced. Pure apart from the clock and the nonce; sends nothing.
+ */
+export function buildSignedRequest(request: RequestToSign, config: SignerConfig): SignedRequestHeaders {
+  const scheme = config.scheme ?? defaultScheme(config.identity, config.authToken);
+  const signatureKey = signatureKeyFor(scheme, config);
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of toHeaderMap(request.headers ?? {})) {
+    if (!(SIGNATURE_HEADERS as readonly string[]).includes(name)) headers[name] = values;
+  }
+  const body = request.body ?? undefined;
+  const signed = signRequest(
+    { method: request.method.toUpperCase(), url: request.url, headers, body },
+    {
+      key: config.key,
+      signatureKey,
+      ...(config.now ? { now: config.now } : {}),
+      // Section 3: a nonce keeps two identical requests in one second distinct; 'always' by default.
+      ...(config.nonce === 'non-idempotent' ? {} : { nonce: true }),
+      signatureEncoding: config.signatureEncoding ?? 'base64',
+      signatureKeyForm: config.signatureKeyForm ?? 'parenthesised',
+      ...(config.additionalComponents ? { additionalComponents: config.additionalComponents } : {}),
+    },
+  );
+  const out: Record<string, string> = {};
+  for (const [name, values] of Object.entries(headers)) out[name] = values.join(', ');
+  Object.assign(out, signed.headers);
+  return { headers: out, scheme, components: signed.components };
+}

@@ -1,0 +1,50 @@
+import { AAuthError } from '@aauth-kit/core';
+import { SIGNATURE_HEADERS } from '../build-signed-request.js';
+import type { AgentRequestInit } from '../types.js';
+import { readLimited } from './http.js';
+
+/** A request read once: its body is bytes, so the retry sends exactly what the first attempt did. */
+export interface PreparedRequest {
+  method: string;
+  url: URL;
+  headers: Headers;
+  body: Uint8Array | undefined;
+  redirect: NonNullable<RequestInit['redirect']>;
+  signal: AbortSignal | undefined;
+  /** Other `RequestInit` members (e.g. undici's `dispatcher`), passed through to the transport. */
+  extra: Record<string, unknown>;
+}
+
+const OWN = new Set(['upstreamToken', 'signatureScheme', 'authToken', 'scope', 'method', 'headers', 'body', 'redirect', 'signal', 'duplex', 'window']);
+
+/**
+ * Normalise `fetch` arguments through a WHATWG `Request` (so every body type - string, bytes,
+ * Blob, FormData, URLSearchParams, ReadableStream, a Request's own body - gets fetch's
+ * content-type) and read the body into bytes, at most `maxBodyBytes`.
+ */
+export async function prepareRequest(input: string | URL | Request, init: AgentRequestInit | undefined, maxBodyBytes: number): Promise<PreparedRequest> {
+  const requestInit: RequestInit & { duplex?: 'half' } = {};
+  if (init?.method !== undefined) requestInit.method = init.method;
+  if (init?.headers !== undefined) requestInit.headers = init.headers;
+  if (init?.body !== undefined) requestInit.body = init.body;
+  if (init?.redirect !== undefined) requestInit.redirect = init.redirect;
+  // A ReadableStream body needs `duplex: 'half'` in Node's fetch.
+  if (init?.body instanceof ReadableStream || (init?.body === undefined && input instanceof Request && input.body !== null)) {
+    requestInit.duplex = 'half';
+  }
+  const request = new Request(input, requestInit);
+  const body = await readLimited(request.body, maxBodyBytes, () => new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`));
+  const headers = new Headers(request.headers);
+  for (const name of SIGNATURE_HEADERS) headers.delete(name);
+  const extra: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(init ?? {})) if (!OWN.has(name) && value !== undefined) extra[name] = value;
+  return {
+    method: request.method,
+    url: new URL(request.url),
+    headers,
+    body: request.body === null ? undefined : body,
+    redirect: request.redirect,
+    signal: init?.signal ?? (input instanceof Request ? input.signal : undefined),
+    extra,
+  };
+}

@@ -1,0 +1,109 @@
+import { assertIdentityUrl } from '@aauth-kit/core';
+import { createMemoryTokenCache } from '../token-cache.js';
+import type { AgentOptions } from '../types.js';
+import type { ResolvedOptions } from './engine.js';
+
+const KNOWN = new Set([
+  'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
+  'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
+  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata',
+]);
+const METADATA_FIELDS = new Set(['name', 'logo_uri', 'policy_uri', 'tos_uri']);
+
+function fn<T>(value: T | undefined, path: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new TypeError(`${path} must be a function`);
+  return value;
+}
+
+function positive(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${path} must be a positive number (got ${String(value)})`);
+  return value;
+}
+
+function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value as T)) throw new TypeError(`${path} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  return value as T;
+}
+
+function limits(value: unknown, path: string, timeoutMs: number, maxBytes: number): { timeoutMs: number; maxBytes: number } {
+  if (value === undefined) return { timeoutMs, maxBytes };
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${path} must be an object`);
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (k !== 'timeoutMs' && k !== 'maxBytes') throw new TypeError(`${path}.${k} is not an option`);
+  return { timeoutMs: positive(v.timeoutMs, `${path}.timeoutMs`, timeoutMs), maxBytes: positive(v.maxBytes, `${path}.maxBytes`, maxBytes) };
+}
+
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Validate `createAgent` options once, at start-up; misuse throws a `TypeError` naming the option. */
+export function resolveOptions(options: AgentOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  for (const k of Object.keys(options)) if (!KNOWN.has(k)) throw new TypeError(`options.${k} is not an option of createAgent`);
+  const key = options.key as unknown as Record<string, unknown> | undefined;
+  if (
+    typeof key !== 'object' || key === null || typeof key.sign !== 'function' || typeof key.thumbprint !== 'string' ||
+    typeof key.kid !== 'string' || typeof key.toPublishedJwk !== 'function'
+  ) {
+    throw new TypeError('options.key must be a SigningKey from @aauth-kit/core (generateKey, importPrivateKey or loadKeyFile)');
+  }
+  if (options.identity !== undefined) assertIdentityUrl(options.identity, 'options.identity');
+  if (options.authServer !== undefined) assertIdentityUrl(options.authServer, 'options.authServer');
+  const trusted: string[] = [];
+  if (options.trustedAuthServers !== undefined) {
+    if (!Array.isArray(options.trustedAuthServers)) throw new TypeError('options.trustedAuthServers must be an array of issuer URLs');
+    options.trustedAuthServers.forEach((issuer, i) => {
+      assertIdentityUrl(issuer, `options.trustedAuthServers[${i}]`);
+      trusted.push(issuer);
+    });
+  }
+  if (options.authServer !== undefined && !trusted.includes(options.authServer)) trusted.push(options.authServer);
+
+  if (options.interactionCallback !== undefined) {
+    let ok = false;
+    try {
+      ok = /^https?:$/.test(new URL(options.interactionCallback).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new TypeError('options.interactionCallback must be an absolute http(s) URL');
+  }
+  const cache = options.tokenCache;
+  if (cache !== undefined) {
+    for (const m of ['get', 'set', 'delete', 'deleteResource', 'clear'] as const) {
+      if (typeof (cache as unknown as Record<string, unknown>)[m] !== 'function') throw new TypeError(`options.tokenCache.${m} must be a function`);
+    }
+  }
+  const metadata: Record<string, string> = {};
+  if (options.metadata !== undefined) {
+    if (typeof options.metadata !== 'object' || options.metadata === null) throw new TypeError('options.metadata must be an object');
+    for (const [k, v] of Object.entries(options.metadata)) {
+      if (!METADATA_FIELDS.has(k)) throw new TypeError(`options.metadata.${k} is not a field of aauth-agent.json (name, logo_uri, policy_uri, tos_uri)`);
+      if (typeof v !== 'string') throw new TypeError(`options.metadata.${k} must be a string`);
+      metadata[k] = v;
+    }
+  }
+  const fetchImpl = fn(options.fetch, 'options.fetch') ?? globalThis.fetch.bind(globalThis);
+  const sleep = fn(options.sleep, 'options.sleep') ?? defaultSleep;
+  return {
+    identity: options.identity,
+    key: options.key,
+    trustedAuthServers: trusted,
+    fetch: fetchImpl,
+    now: fn(options.now, 'options.now') ?? (() => Date.now() / 1000),
+    onInteraction: fn(options.onInteraction, 'options.onInteraction'),
+    interactionCallback: options.interactionCallback,
+    interactionTimeoutMs: positive(options.interactionTimeoutMs, 'options.interactionTimeoutMs', 600_000),
+    sleep,
+    tokenCache: cache ?? createMemoryTokenCache(),
+    signatureEncoding: oneOf(options.signatureEncoding, 'options.signatureEncoding', ['base64', 'base64url'], 'base64'),
+    signatureKeyForm: oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], 'parenthesised'),
+    nonce: oneOf(options.nonce, 'options.nonce', ['always', 'non-idempotent'], 'always'),
+    onEvent: fn(options.onEvent, 'options.onEvent'),
+    discovery: limits(options.discovery, 'options.discovery', 3000, 64 * 1024),
+    tokenRequest: limits(options.tokenRequest, 'options.tokenRequest', 60_000, 64 * 1024),
+    maxBodyBytes: positive(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024),
+    metadata,
+  };
+}

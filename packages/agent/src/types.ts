@@ -1,0 +1,164 @@
+import type { SigningKey } from '@aauth-kit/core';
+import type { Router } from 'express';
+import type { TokenCache } from './token-cache.js';
+
+/** How the agent names its key in `Signature-Key` (wire profile section 4). */
+export type SignatureScheme = 'hwk' | 'jwks_uri' | 'jwt';
+
+/** What `onInteraction` receives when the auth server answers 202 (wire profile section 8). */
+export interface Interaction {
+  /** `{interaction_endpoint}?code=<code>&callback=<url>`: send the user here. */
+  url: string;
+  /** The interaction code the user may be asked to confirm. */
+  code: string;
+  /** The pending URL the agent polls. */
+  location: string;
+}
+
+/** Audit and tracing events. Token values never appear in them (claims and URLs only). */
+export type AgentEvent =
+  | { type: 'signed'; method: string; url: string; scheme: SignatureScheme }
+  | { type: 'challenged'; method: string; url: string; require: string; resource?: string; authServer?: string; scope?: string }
+  | {
+      type: 'exchanged';
+      resource: string;
+      authServer: string;
+      scope: string;
+      /** True when an `upstream_token` was exchanged (token exchange). */
+      exchange: boolean;
+      /** True when the token came from the cache, not from the auth server. */
+      cached: boolean;
+      /** The token's expiry, epoch seconds. */
+      expiresAt: number;
+    }
+  | { type: 'interaction'; authServer: string; url: string; code: string }
+  | { type: 'retried'; method: string; url: string }
+  | { type: 'failed'; method: string; url: string; code: string; message: string };
+
+/** Per-call extras on top of `fetch`'s `RequestInit`. */
+export interface AgentRequestInit extends RequestInit {
+  /** The auth token this agent was called with: exchanged for a downstream token on a challenge. */
+  upstreamToken?: string;
+  /** Force the first attempt's scheme; `jwt` needs `authToken`. Default: cached token (`jwt`), else `jwks_uri`, else `hwk`. */
+  signatureScheme?: SignatureScheme;
+  /** Present this auth token (`jwt` scheme) on the first attempt. */
+  authToken?: string;
+  /** The scope this call needs: lets the first attempt present a cached token for (origin, scope). */
+  scope?: string;
+}
+
+/** Options of `createAgent`. Validated when the agent is created. */
+export interface AgentOptions {
+  /** The agent's identity URL (https, or http for local names). Absent: a pseudonymous agent signing with `hwk`. */
+  identity?: string;
+  /** The agent's signing key (from `@aauth-kit/core`). */
+  key: SigningKey;
+  /** Issuers the agent will take resource tokens to (exact match). Default: `[]` plus `authServer`. */
+  trustedAuthServers?: string[];
+  /** Convenience: one issuer this agent trusts, added to `trustedAuthServers`. */
+  authServer?: string;
+  /** The transport for every request; default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Clock in epoch seconds; default `Date.now() / 1000`. */
+  now?: () => number;
+  /** Called when a user must approve a token request (202); without it the agent throws `interaction_required`. */
+  onInteraction?: (interaction: Interaction) => void | Promise<void>;
+  /** Absolute URL the auth server sends the user back to after approving (`callback`); default none. */
+  interactionCallback?: string;
+  /** How long to wait for a user's approval, ms; default 600 000 (10 min, the pending lifetime). */
+  interactionTimeoutMs?: number;
+  /** Sleeper between polls; default a timer. Inject to test without waiting real seconds. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Where auth tokens are kept; default an in-memory cache of 1000 entries. */
+  tokenCache?: TokenCache;
+  /** `Signature` encoding; default `'base64'` (RFC 8941); `'base64url'` for the original Python peers. */
+  signatureEncoding?: 'base64' | 'base64url';
+  /** `Signature-Key` form; default `'parenthesised'` (Keycloak profile). */
+  signatureKeyForm?: 'parenthesised' | 'dictionary';
+  /**
+   * When to add a `nonce`: `'always'` (default: identical concurrent GETs in one second would
+   * otherwise have equal Ed25519 signatures and trip the resource's replay cache) or
+   * `'non-idempotent'` (the wire profile's minimum, section 3).
+   */
+  nonce?: 'always' | 'non-idempotent';
+  /** Audit and tracing hook; exceptions it throws are ignored. */
+  onEvent?: (event: AgentEvent) => void;
+  /** Metadata discovery limits: `timeoutMs` default 3000, `maxBytes` default 65 536 (wire profile section 4). */
+  discovery?: { timeoutMs?: number; maxBytes?: number };
+  /** Token requests: `timeoutMs` default 60 000 (the server may wait 45 s), `maxBytes` default 65 536. */
+  tokenRequest?: { timeoutMs?: number; maxBytes?: number };
+  /** Largest request body the agent buffers for signing and retry, bytes; default 16 MiB. */
+  maxBodyBytes?: number;
+  /** Optional display fields for `/.well-known/aauth-agent.json` (wire profile section 9). */
+  metadata?: { name?: string; logo_uri?: string; policy_uri?: string; tos_uri?: string };
+}
+
+/** A request to sign: the body as bytes (strings are UTF-8). */
+export interface RequestToSign {
+  method: string;
+  url: string | URL;
+  headers?: Headers | Record<string, string | string[] | undefined>;
+  body?: string | Uint8Array | null;
+}
+
+/** Options of `buildSignedRequest` beyond the agent's own configuration. */
+export interface BuildSignedRequestOptions {
+  /** Default: `jwt` when `authToken` is given, else `jwks_uri` with an identity, else `hwk`. */
+  scheme?: SignatureScheme;
+  /** The auth token for the `jwt` scheme. */
+  authToken?: string;
+  /** Extra covered components a resource demands (`additional_signature_components`). */
+  additionalComponents?: readonly string[];
+}
+
+/** The result of `buildSignedRequest`: every header to send (lower-case names). */
+export interface SignedRequestHeaders {
+  headers: Record<string, string>;
+  scheme: SignatureScheme;
+  components: string[];
+}
+
+/** Structural view of got 14's normalized options (so this package needs no got types). */
+export interface GotOptionsLike {
+  url?: URL | string | undefined;
+  method: string;
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+  context: Record<string, unknown>;
+}
+
+/** Structural view of got 14's response. */
+export interface GotResponseLike {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  rawBody?: Uint8Array | undefined;
+  url: string;
+  request: { options: GotOptionsLike };
+}
+
+/** got 14 hooks that sign, answer challenges and retry once. */
+export interface GotHooks {
+  beforeRequest: Array<(options: GotOptionsLike) => Promise<void>>;
+  afterResponse: Array<<R extends GotResponseLike>(response: R, retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never) => Promise<R>>;
+}
+
+/** An agent: signed fetch, got hooks, its well-known documents and its token cache. */
+export interface Agent {
+  /** `fetch` with AAuth: signs, answers a 401 challenge with a token exchange, retries once. */
+  fetch(input: string | URL | Request, init?: AgentRequestInit): Promise<Response>;
+  /** Express router serving `/.well-known/aauth-agent.json` (and without `.json`) and `/jwks.json`. */
+  wellKnown(): Router;
+  /** Hooks for got 14: `got.extend({ hooks: agent.gotHooks() })`. */
+  gotHooks(): GotHooks;
+  /** `got.extend({ hooks: agent.gotHooks() })`, typed as the instance it extends. */
+  extendGot<G extends { extend(options: { hooks: GotHooks }): unknown }>(got: G): G;
+  /** Forget cached tokens for a resource identity (or every resource at that URL's origin). */
+  invalidate(resource: string): void;
+  /** Forget every cached token. */
+  flush(): void;
+  /** Pure: the headers that sign `request` (no network). */
+  buildSignedRequest(request: RequestToSign, options?: BuildSignedRequestOptions): SignedRequestHeaders;
+  /** The agent's identity URL; undefined for a pseudonymous agent. */
+  readonly identity: string | undefined;
+  readonly key: SigningKey;
+}

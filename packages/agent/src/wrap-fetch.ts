@@ -1,0 +1,17 @@
+import { engines, createAgent } from './create-agent.js';
+import { agentFetch } from './lib/fetch-flow.js';
+import type { Agent, AgentOptions, AgentRequestInit } from './types.js';
+
+/**
+ * Wrap any `fetch` so requests through it are AAuth-signed and challenges answered: with an agent
+ * it shares that agent's token cache; with options it creates one whose transport is `fetchImpl`.
+ */
+export function wrapFetch(fetchImpl: typeof fetch, agentOrOptions: Agent | AgentOptions): typeof fetch {
+  if (typeof fetchImpl !== 'function') throw new TypeError('fetchImpl must be a function');
+  const engine = engines.get(agentOrOptions as Agent);
+  if (engine !== undefined) {
+    return ((input: string | URL | Request, init?: AgentRequestInit) => agentFetch(engine, fetchImpl, input, init)) as typeof fetch;
+  }
+  const agent = createAgent({ ...(agentOrOptions as AgentOptions), fetch: fetchImpl });
+  return agent.fetch as typeof fetch;
+}

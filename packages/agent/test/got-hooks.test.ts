@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { generateKey } from '@aauth-kit/core';
+import got, { RequestError } from 'got';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AAuthChallengeError } from '../src/index.js';
+import { countingServer, type Listening } from './fixtures/http.js';
+import { scenario, type Scenario } from './fixtures/scenario.js';
+
+const open: Array<Scenario | Listening> = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((o) => o.close()));
+});
+
+async function setup(options: Parameters<typeof scenario>[0] = {}) {
+  const s = await scenario(options);
+  open.push(s);
+  const client = s.hosted.agent.extendGot(got);
+  return { s, client };
+}
+
+describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
+  it('plain call is signed with jwks_uri', async () => {
+    const { s, client } = await setup({ resource: { level: 'identity' } });
+    const body = await client.get(`${s.resource.url}/hello`).json<Record<string, unknown>>();
+    expect(body).toMatchObject({ ok: true, scheme: 'jwks_uri' });
+    expect(s.resource.calls).toHaveLength(1);
+  });
+
+  it('challenge -> token -> retry, with a JSON body sent intact both times', async () => {
+    const { s, client } = await setup();
+    const payload = { order: 7, note: 'ünïcode' };
+    const res = await client.post(`${s.resource.url}/orders`, { json: payload });
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ scheme: 'jwt', agent: s.hosted.identity });
+    const expected = Buffer.from(JSON.stringify(payload));
+    expect(s.resource.calls.map((c) => [c.scheme, c.status, c.body.equals(expected), c.contentType])).toEqual([
+      ['jwks_uri', 401, true, 'application/json'],
+      ['jwt', 200, true, 'application/json'],
+    ]);
+    expect(s.as.tokenRequests).toHaveLength(1);
+  });
+
+  it('a stream body is read once and resent byte-identical on the retry', async () => {
+    const { s, client } = await setup();
+    const chunks = [randomBytes(50_000), randomBytes(90_000)];
+    const res = await client.put(`${s.resource.url}/upload`, { body: Readable.from(chunks), headers: { 'content-type': 'application/octet-stream' } });
+    expect(res.statusCode).toBe(200);
+    const expected = Buffer.concat(chunks);
+    expect(s.resource.calls.map((c) => c.body.equals(expected))).toEqual([true, true]);
+  });
+
+  it('exchange: context.aauth.upstreamToken goes to the token endpoint', async () => {
+    const { s, client } = await setup();
+    const upstream = await s.as.issue({ aud: s.hosted.identity, agent: 'http://backend.localhost:9', sub: 'bob', scope: 'data.read', cnf: generateKey().jwk });
+    const body = await client.get(`${s.resource.url}/data`, { context: { aauth: { upstreamToken: upstream } } }).json<Record<string, unknown>>();
+    expect(body).toMatchObject({ sub: 'bob', act: { agent: 'http://backend.localhost:9' } });
+    expect(s.as.tokenRequests[0]!.body.upstream_token).toBe(upstream);
+  });
+
+  it('never loops: an always-challenging resource is called exactly twice', async () => {
+    const { s, client } = await setup({ resource: { alwaysChallenge: true } });
+    const res = await client.get(`${s.resource.url}/data`, { throwHttpErrors: false });
+    expect(res.statusCode).toBe(401);
+    expect(s.resource.calls).toHaveLength(2);
+    expect(s.as.tokenRequests).toHaveLength(1);
+  });
+
+  it('reuses the cached token and shares one exchange between concurrent calls', async () => {
+    const { s, client } = await setup({ as: { delayMs: 100 } });
+    const results = await Promise.all(Array.from({ length: 20 }, () => client.get(`${s.resource.url}/data`)));
+    expect(results.every((r) => r.statusCode === 200)).toBe(true);
+    expect(s.as.tokenRequests).toHaveLength(1);
+    await client.get(`${s.resource.url}/data`);
+    expect(s.resource.calls.at(-1)!.scheme).toBe('jwt');
+    expect(s.resource.calls).toHaveLength(41);
+  });
+
+  it('an untrusted auth server is never contacted; the error keeps its AAuth code', async () => {
+    const counting = await countingServer();
+    open.push(counting);
+    const { s, client } = await setup({ resource: { tamper: { challengeAuthServer: counting.origin, aud: counting.origin } } });
+    const error = await client.get(`${s.resource.url}/data`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RequestError);
+    expect((error as RequestError).code).toBe('auth_server_untrusted');
+    const cause = (error as RequestError).cause as AAuthChallengeError;
+    expect(cause).toBeInstanceOf(AAuthChallengeError);
+    expect(cause.response.status).toBe(401);
+    expect(await cause.response.json()).toMatchObject({ error: 'invalid_auth_token' });
+    expect(counting.count()).toBe(0);
+    expect(s.as.requests).toEqual([]);
+  });
+
+  it('a resource token for another key is refused without contacting the auth server', async () => {
+    const { s, client } = await setup({ resource: { tamper: { agentJkt: generateKey().thumbprint } } });
+    const error = await client.get(`${s.resource.url}/data`).catch((e: unknown) => e);
+    expect((error as RequestError).code).toBe('resource_token_not_for_agent');
+    expect(s.as.requests).toEqual([]);
+  });
+
+  it('202 -> interaction -> poll -> token through got', async () => {
+    const sleeps: number[] = [];
+    const { s, client } = await setup({
+      as: { mode: { kind: 'interaction' } },
+      agent: {
+        sleep: async (ms) => {
+          sleeps.push(ms);
+        },
+        onInteraction: async (i) => {
+          await fetch(i.url);
+        },
+      },
+    });
+    const res = await client.get(`${s.resource.url}/data`);
+    expect(res.statusCode).toBe(200);
+    expect(sleeps).toEqual([1000]);
+    expect(s.as.polls).toHaveLength(1);
+  });
+
+  it('auth server refusals surface as auth_server_error with the server error', async () => {
+    const { s, client } = await setup({ as: { mode: { kind: 'refuse', status: 403, error: 'access_denied', error_description: 'blocked' } } });
+    const error = (await client.get(`${s.resource.url}/data`).catch((e: unknown) => e)) as RequestError;
+    expect(error.code).toBe('auth_server_error');
+    expect((error.cause as { details: unknown }).details).toEqual({ status: 403, error: 'access_denied', error_description: 'blocked' });
+  });
+
+  it('gotHooks() can be spread into got.extend directly, and an explicit authToken is presented', async () => {
+    const { s } = await setup();
+    const token = await s.as.issue({ aud: s.resource.url, agent: s.hosted.identity, scope: 'data.read', cnf: s.hosted.key.jwk });
+    const client = got.extend({ hooks: s.hosted.agent.gotHooks() });
+    const body = await client.get(`${s.resource.url}/data`, { context: { aauth: { authToken: token } } }).json<Record<string, unknown>>();
+    expect(body).toMatchObject({ scheme: 'jwt' });
+    expect(s.resource.calls).toHaveLength(1);
+    expect(s.as.tokenRequests).toHaveLength(0);
+  });
+});

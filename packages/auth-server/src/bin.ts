@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { runCli, USAGE } from './run-cli.js';
+
+try {
+  const running = await runCli(process.argv.slice(2));
+  const stop = (): void => {
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (error) {
+  process.stderr.write(`aauth-auth-server: ${(error as Error).message}\n`);
+  if (error instanceof TypeError) process.stderr.write(`\n${USAGE}\n`);
+  process.exit(2);
+}

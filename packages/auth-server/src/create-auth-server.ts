@@ -1,0 +1,183 @@
+import { createServer } from 'node:http';
+import { identityUrlProblem } from '@aauth-kit/core';
+import { createVerifier, type DiscoveryOptions, type ReplayOptions } from '@aauth-kit/verifier';
+import express, { type Router } from 'express';
+import { loadRealm, type RealmConfig } from './load-realm.js';
+import { createMemoryPendingStore, type PendingStore } from './pending-store.js';
+import { createAuditEmitter, type AuditEvent } from './lib/audit.js';
+import { endpoints, type ServerContext } from './lib/context.js';
+import { createInteractionRouter } from './lib/interaction.js';
+import { loadRealmKey, type SigningAlgorithm } from './lib/realm-key.js';
+import { createTokenRouter } from './lib/token-routes.js';
+import { createTokenService } from './lib/token-service.js';
+
+/** Options of {@link createAuthServer}; validated when it is called. */
+export interface AuthServerOptions {
+  /** Path to a Keycloak realm export, or the parsed object (validated: a bad field is named). */
+  realm: string | object;
+  /** Scheme and authority the server is reached at, e.g. `http://localhost:8080`; issuer = `{baseUrl}/realms/{realm}`. */
+  baseUrl: string;
+  /** File holding the realm signing key (created if absent, mode 0600); default: an ephemeral key, with a warning. */
+  keyFile?: string;
+  /** JWS algorithm of auth tokens; default `'RS256'` (as Keycloak). */
+  signingAlgorithm?: SigningAlgorithm;
+  /** Fetch for resource and issuer discovery; default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Clock in epoch seconds; default `Date.now()/1000`. */
+  now?: () => number;
+  /** Where pending consent requests live; default in memory (one process). */
+  pendingStore?: PendingStore;
+  /** Life of a pending request in seconds; default 600. */
+  pendingLifetime?: number;
+  /** Receives one event per decision (never a token); default: none. */
+  onAudit?: (event: AuditEvent) => void;
+  /** Receives warnings (ephemeral key, in-memory store, unusable realm entries); default `console.warn`. */
+  onWarning?: (message: string) => void;
+  /** Discovery limits and egress policy for resource and issuer metadata (the verifier's `discovery`). */
+  discovery?: DiscoveryOptions;
+  /** Replay protection of signed requests (the verifier's `replay`); default in memory. */
+  replay?: ReplayOptions;
+  /** Allowed distance of a signature's `created` from now, seconds; default 60. */
+  maxSkew?: number;
+  /** Largest token request body in bytes; default 65536. */
+  maxBodyBytes?: number;
+}
+
+/** A running-or-mountable embedded auth server. */
+export interface AuthServer {
+  /** `{baseUrl}/realms/{realm}`. */
+  readonly issuer: string;
+  /** The parsed realm (policy, users, lifetimes). */
+  readonly realm: RealmConfig;
+  /** Express router serving `/realms/{realm}/...`; mount it at `/` of an app whose origin is `baseUrl`. */
+  router(): Router;
+  /** Listen on `host` (default 127.0.0.1) and `port` (default: the port of `baseUrl`). */
+  listen(port?: number, host?: string): Promise<{ url: string; close(): Promise<void> }>;
+  /** The realm JWKS, as served at `/protocol/aauth/certs`. */
+  jwks(): { keys: object[] };
+}
+
+const ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'EdDSA', 'ES256'];
+
+function positiveInteger(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new TypeError(`${path} must be a positive integer`);
+  return value;
+}
+
+function parseBaseUrl(value: unknown): URL {
+  const problem = identityUrlProblem(value);
+  if (problem) throw new TypeError(`options.baseUrl ${problem} (got ${JSON.stringify(value)})`);
+  return new URL(value as string);
+}
+
+/**
+ * Create the embedded, Keycloak-compatible AAuth auth server (wire profile sections 7, 8, 10) for
+ * one realm export. Throws a `TypeError` naming the bad option or realm field.
+ */
+export function createAuthServer(options: AuthServerOptions): AuthServer {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
+  const base = parseBaseUrl(options.baseUrl);
+  const alg = options.signingAlgorithm ?? 'RS256';
+  if (!ALGORITHMS.includes(alg)) throw new TypeError(`options.signingAlgorithm must be one of ${ALGORITHMS.join(', ')}`);
+  if (options.keyFile !== undefined && (typeof options.keyFile !== 'string' || options.keyFile.length === 0)) {
+    throw new TypeError('options.keyFile must be a file path');
+  }
+  for (const name of ['fetch', 'now', 'onAudit', 'onWarning'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`options.${name} must be a function`);
+  }
+  const pendingLifetime = positiveInteger(options.pendingLifetime, 'options.pendingLifetime', 600);
+  const maxBodyBytes = positiveInteger(options.maxBodyBytes, 'options.maxBodyBytes', 64 * 1024);
+  const realm = loadRealm(options.realm, { onWarning: warn });
+
+  const issuer = `${options.baseUrl}/realms/${realm.name}`;
+  const now = options.now ?? (() => Date.now() / 1000);
+  const key = loadRealmKey(alg, options.keyFile);
+  if (options.keyFile === undefined) {
+    warn('no keyFile given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only)');
+  }
+  let store = options.pendingStore;
+  if (store === undefined) {
+    store = createMemoryPendingStore({ now });
+    warn('pending consent requests are kept in memory: a fleet of auth servers needs a shared options.pendingStore');
+  } else if (typeof store.put !== 'function' || typeof store.take !== 'function' || typeof store.decide !== 'function') {
+    throw new TypeError('options.pendingStore must implement put, get, getByCode, decide and take');
+  }
+
+  const jwks = { keys: [key.publicJwk] };
+  const verifier = createVerifier({
+    identity: issuer,
+    trustedIssuers: [issuer, ...realm.policy.trustedIssuers],
+    localIssuerKeys: { [issuer]: jwks },
+    now,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.discovery ? { discovery: options.discovery } : {}),
+    ...(options.replay ? { replay: options.replay } : {}),
+    ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
+  });
+
+  const ctx: ServerContext = {
+    issuer,
+    issuerPath: new URL(issuer).pathname,
+    origin: base.origin,
+    realm,
+    key,
+    keys: verifier,
+    store,
+    now,
+    pendingLifetime,
+    audit: createAuditEmitter(options.onAudit, warn),
+    warn,
+    secureCookies: base.protocol === 'https:',
+  };
+  const tokens = createTokenService(ctx);
+  const urls = endpoints(issuer);
+
+  let built: Router | undefined;
+  function router(): Router {
+    if (built) return built;
+    const r = express.Router();
+    const metadata = { issuer, token_endpoint: urls.token, interaction_endpoint: urls.interaction, jwks_uri: urls.jwks };
+    const sendJson = (body: object) => (_req: express.Request, res: express.Response) => {
+      res.set('Cache-Control', 'public, max-age=300').json(body);
+    };
+    r.get([`${ctx.issuerPath}/.well-known/aauth-issuer.json`, `${ctx.issuerPath}/.well-known/aauth-issuer`], sendJson(metadata));
+    r.get([`${ctx.issuerPath}/protocol/aauth/certs`, `${ctx.issuerPath}/protocol/openid-connect/certs`], sendJson(jwks));
+    r.use(createTokenRouter(ctx, verifier, tokens, maxBodyBytes));
+    r.use(createInteractionRouter(ctx));
+    built = r;
+    return r;
+  }
+
+  return {
+    issuer,
+    realm,
+    router,
+    jwks: () => ({ keys: [{ ...key.publicJwk }] }),
+    async listen(port, host = '127.0.0.1') {
+      const app = express();
+      app.disable('x-powered-by');
+      app.use(router());
+      const server = createServer(app);
+      const listenPort = port ?? (base.port === '' ? (base.protocol === 'https:' ? 443 : 80) : Number(base.port));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listenPort, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address();
+      const actual = typeof address === 'object' && address ? address.port : listenPort;
+      return {
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`,
+        close: () =>
+          new Promise<void>((resolve, reject) => {
+            server.close((error) => (error ? reject(error) : resolve()));
+            server.closeAllConnections();
+          }),
+      };
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { ActClaim } from '@aauth-kit/core';
+
+/** What an audit event records. */
+export type AuditEventType =
+  | 'token.issued'
+  | 'token.exchanged'
+  | 'token.refreshed'
+  | 'request.refused'
+  | 'consent.required'
+  | 'consent.granted'
+  | 'consent.denied'
+  | 'login.failed';
+
+/**
+ * One decision of the auth server: who (agent, key thumbprint), for whom (`sub`), which resource,
+ * which scopes, when, and for refusals the wire error and why. Never a token.
+ */
+export interface AuditEvent {
+  type: AuditEventType;
+  /** Epoch seconds. */
+  time: number;
+  /** The endpoint that decided: `token`, `pending` or `interact`. */
+  endpoint: 'token' | 'pending' | 'interact';
+  agent?: string;
+  thumbprint?: string;
+  sub?: string;
+  /** User name of the person who logged in (interaction events). */
+  username?: string;
+  resource?: string;
+  scope?: string;
+  /** `jti` of an issued auth token (an identifier, not the token). */
+  jti?: string;
+  act?: ActClaim;
+  /** HTTP status of a refusal. */
+  status?: number;
+  /** Wire `error` of a refusal. */
+  error?: string;
+  /** Why it was refused (`error_description`). */
+  reason?: string;
+}
+
+/** Emit without letting a failing listener break the request. */
+export function createAuditEmitter(
+  listener: ((event: AuditEvent) => void) | undefined,
+  warn: (message: string) => void,
+): (event: AuditEvent) => void {
+  if (!listener) return () => {};
+  return (event) => {
+    try {
+      listener(event);
+    } catch (error) {
+      warn(`onAudit threw: ${(error as Error).message}`);
+    }
+  };
+}

@@ -1,0 +1,48 @@
+import type { PublicJwk } from '@aauth-kit/core';
+import type { RealmConfig } from '../load-realm.js';
+import type { PendingStore } from '../pending-store.js';
+import type { AuditEvent } from './audit.js';
+import type { RealmKey } from './realm-key.js';
+
+/** Who signed a request to the auth server, as the verifier established it. */
+export interface Signer {
+  scheme: 'hwk' | 'jwks_uri';
+  /** Identity URL for `jwks_uri`, `pseudonymous:<thumbprint>` for `hwk`. */
+  agent: string;
+  thumbprint: string;
+  /** The signing key's public JWK (no `kid`), for `cnf.jwk`. */
+  jwk: PublicJwk;
+}
+
+/** Resolves the keys of other parties through the verifier's discovery (section 4 rules). */
+export interface KeyResolver {
+  resolveResourceJwk(iss: string, kid: string | undefined): Promise<unknown>;
+  resolveIssuerJwk(iss: string, kid: string | undefined): Promise<unknown>;
+}
+
+/** Everything the endpoints share, resolved once at start-up. */
+export interface ServerContext {
+  issuer: string;
+  /** Path of the issuer URL, the prefix of every route (`/realms/aauth-test`). */
+  issuerPath: string;
+  /** Scheme and authority of `baseUrl`: request URLs are `origin + req.originalUrl`. */
+  origin: string;
+  realm: RealmConfig;
+  key: RealmKey;
+  keys: KeyResolver;
+  store: PendingStore;
+  now: () => number;
+  pendingLifetime: number;
+  audit: (event: AuditEvent) => void;
+  warn: (message: string) => void;
+  /** Whether cookies get `Secure` (https base URL). */
+  secureCookies: boolean;
+}
+
+/** The endpoint URLs of an issuer (Keycloak's paths, wire profile section 8). */
+export const endpoints = (issuer: string) => ({
+  token: `${issuer}/protocol/aauth/token`,
+  interaction: `${issuer}/protocol/aauth/interact`,
+  jwks: `${issuer}/protocol/aauth/certs`,
+  pending: (id: string) => `${issuer}/protocol/aauth/pending/${id}`,
+});

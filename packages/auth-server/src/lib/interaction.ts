@@ -1,0 +1,263 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { isLocalHostname } from '@aauth-kit/core';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { PendingRequest } from '../pending-store.js';
+import type { ServerContext } from './context.js';
+import { consentPage, loginPage, messagePage } from './html.js';
+import { verifyPassword } from './passwords.js';
+
+interface Session {
+  code: string;
+  sub: string;
+  username: string;
+  csrf: string;
+  expiresAt: number;
+}
+
+const SESSION_COOKIE = 'aauth_session';
+const CSRF_COOKIE = 'aauth_csrf';
+const MAX_SESSIONS = 10_000;
+const MAX_FAILED_LOGINS = 10;
+const MAX_CALLBACK = 2048;
+
+class PageError extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+function sameText(a: string | undefined, b: string | undefined): boolean {
+  if (typeof a !== 'string' || typeof b !== 'string' || a.length === 0) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function field(source: unknown, name: string): string | undefined {
+  const value = (source as Record<string, unknown> | undefined)?.[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new PageError(400, 'Bad request', `The parameter ${name} must appear once.`);
+  return value;
+}
+
+/** The callback must be an absolute http(s) URL; plain http only for local names (section 1's rule). */
+function checkCallback(value: string | undefined): URL | undefined {
+  if (value === undefined || value === '') return undefined;
+  let url: URL;
+  try {
+    if (value.length > MAX_CALLBACK) throw new Error('too long');
+    url = new URL(value);
+  } catch {
+    throw new PageError(400, 'Bad request', 'The callback is not an absolute URL.');
+  }
+  if (url.username || url.password || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHostname(url.hostname)))) {
+    throw new PageError(400, 'Bad request', 'The callback must use https (or http to a local name) and carry no credentials.');
+  }
+  return url;
+}
+
+/**
+ * The interaction endpoint (section 8): a user signs in with a realm user, sees the agent, the
+ * resource and the scopes, and approves or denies; the browser then returns to the callback.
+ */
+export function createInteractionRouter(ctx: ServerContext): Router {
+  const router = express.Router();
+  const base = `${ctx.issuerPath}/protocol/aauth/interact`;
+  const sessions = new Map<string, Session>();
+  const failures = new Map<string, number>();
+  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+
+  const cookie = (name: string, value: string, maxAge: number): string =>
+    `${name}=${value}; Path=${base}; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${ctx.secureCookies ? '; Secure' : ''}`;
+
+  function send(res: Response, status: number, html: string, callback?: URL): void {
+    // Browsers apply form-action to the redirect after a form post, so the callback's origin is allowed too.
+    const formAction = callback ? `'self' ${callback.origin}` : "'self'";
+    res
+      .status(status)
+      .set({
+        'Content-Type': 'text/html; charset=utf-8',
+        'Cache-Control': 'no-store',
+        'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+        'X-Frame-Options': 'DENY',
+        'X-Content-Type-Options': 'nosniff',
+        'Referrer-Policy': 'no-referrer',
+      })
+      .send(html);
+  }
+
+  function sweepSessions(): void {
+    const now = ctx.now();
+    for (const [id, s] of sessions) if (s.expiresAt < now) sessions.delete(id);
+    while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
+    if (failures.size > MAX_SESSIONS) failures.clear();
+  }
+
+  async function openRequest(codeParam: string | undefined): Promise<PendingRequest> {
+    const code = (codeParam ?? '').trim().toUpperCase();
+    if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new PageError(400, 'Bad request', 'The link has no valid interaction code.');
+    const request = await ctx.store.getByCode(code);
+    if (!request) throw new PageError(404, 'Unknown request', 'This request is unknown or was already completed.');
+    if (request.expiresAt < ctx.now()) throw new PageError(410, 'Request expired', 'This request has expired. Ask the agent to start again.');
+    if (request.status !== 'pending') throw new PageError(409, 'Already decided', 'This request was already approved or denied.');
+    return request;
+  }
+
+  function currentSession(req: Request, code: string): [string, Session] | undefined {
+    const id = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
+    if (id === undefined) return undefined;
+    const session = sessions.get(id);
+    if (!session || session.expiresAt < ctx.now() || session.code !== code) return undefined;
+    return [id, session];
+  }
+
+  const handle =
+    (fn: (req: Request, res: Response) => Promise<void>) =>
+    (req: Request, res: Response): void => {
+      fn(req, res).catch((error: unknown) => {
+        if (error instanceof PageError) {
+          send(res, error.status, messagePage(error.title, error.message));
+        } else {
+          ctx.warn(`interaction page failed: ${(error as Error).message}`);
+          send(res, 500, messagePage('Something went wrong', 'The request could not be processed.'));
+        }
+      });
+    };
+
+  function renderLogin(res: Response, status: number, request: PendingRequest, callback: URL | undefined, error?: string): void {
+    const csrf = randomBytes(24).toString('base64url');
+    res.append('Set-Cookie', cookie(CSRF_COOKIE, csrf, ctx.pendingLifetime));
+    const fields: Record<string, string> = { code: request.code, csrf };
+    if (callback) fields.callback = callback.href;
+    const options = { realmName: ctx.realm.displayName, request, action: `${base}/login`, fields };
+    send(res, status, loginPage(error === undefined ? options : { ...options, error }), callback);
+  }
+
+  router.get(
+    base,
+    handle(async (req, res) => {
+      const callback = checkCallback(field(req.query, 'callback'));
+      const request = await openRequest(field(req.query, 'code'));
+      const current = currentSession(req, request.code);
+      if (!current) {
+        renderLogin(res, 200, request, callback);
+        return;
+      }
+      const fields: Record<string, string> = { code: request.code, csrf: current[1].csrf };
+      if (callback) fields.callback = callback.href;
+      const options = { realmName: ctx.realm.displayName, request, action: `${base}/decision`, fields, user: current[1].username };
+      send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback);
+    }),
+  );
+
+  router.post(
+    `${base}/login`,
+    form,
+    handle(async (req, res) => {
+      const callback = checkCallback(field(req.body, 'callback'));
+      if (!sameText(field(req.body, 'csrf'), parseCookies(req.headers.cookie).get(CSRF_COOKIE))) {
+        throw new PageError(403, 'Form expired', 'The sign-in form expired or did not come from this server. Open the link again.');
+      }
+      const request = await openRequest(field(req.body, 'code'));
+      const failed = failures.get(request.code) ?? 0;
+      if (failed >= MAX_FAILED_LOGINS) {
+        throw new PageError(429, 'Too many attempts', 'Too many failed sign-in attempts for this request. Ask the agent to start again.');
+      }
+      const username = (field(req.body, 'username') ?? '').trim().toLowerCase();
+      const password = field(req.body, 'password') ?? '';
+      const user = ctx.realm.users.find((u) => u.username === username);
+      if (!user || !user.enabled || !verifyPassword(user, password)) {
+        failures.set(request.code, failed + 1);
+        ctx.audit({
+          type: 'login.failed',
+          time: ctx.now(),
+          endpoint: 'interact',
+          agent: request.agent,
+          thumbprint: request.thumbprint,
+          username: username.slice(0, 256),
+          resource: request.resource,
+          scope: request.scope,
+          reason: 'Invalid user name or password',
+        });
+        renderLogin(res, 401, request, callback, 'Invalid user name or password.');
+        return;
+      }
+      sweepSessions();
+      const id = randomBytes(32).toString('base64url');
+      sessions.set(id, {
+        code: request.code,
+        sub: user.id,
+        username: user.username,
+        csrf: randomBytes(24).toString('base64url'),
+        expiresAt: Math.min(request.expiresAt, ctx.now() + ctx.pendingLifetime),
+      });
+      failures.delete(request.code);
+      res.append('Set-Cookie', cookie(SESSION_COOKIE, id, ctx.pendingLifetime));
+      res.append('Set-Cookie', cookie(CSRF_COOKIE, '', 0));
+      const next = new URLSearchParams({ code: request.code });
+      if (callback) next.set('callback', callback.href);
+      res.redirect(303, `${base}?${next.toString()}`);
+    }),
+  );
+
+  router.post(
+    `${base}/decision`,
+    form,
+    handle(async (req, res) => {
+      const callback = checkCallback(field(req.body, 'callback'));
+      const decision = field(req.body, 'decision');
+      if (decision !== 'approve' && decision !== 'deny') throw new PageError(400, 'Bad request', 'Choose Approve or Deny.');
+      const request = await openRequest(field(req.body, 'code'));
+      const current = currentSession(req, request.code);
+      if (!current || !sameText(field(req.body, 'csrf'), current[1].csrf)) {
+        throw new PageError(403, 'Form expired', 'Your sign-in expired or the form did not come from this server. Open the link again.');
+      }
+      const [sessionId, session] = current;
+      const status = decision === 'approve' ? 'approved' : 'denied';
+      const decided = await ctx.store.decide(request.id, { status, sub: session.sub, username: session.username });
+      sessions.delete(sessionId);
+      res.append('Set-Cookie', cookie(SESSION_COOKIE, '', 0));
+      if (!decided) throw new PageError(409, 'Already decided', 'This request was already approved or denied, or it expired.');
+      ctx.audit({
+        type: status === 'approved' ? 'consent.granted' : 'consent.denied',
+        time: ctx.now(),
+        endpoint: 'interact',
+        agent: request.agent,
+        thumbprint: request.thumbprint,
+        sub: session.sub,
+        username: session.username,
+        resource: request.resource,
+        scope: request.scope,
+        ...(request.act !== undefined ? { act: request.act } : {}),
+      });
+      if (callback) {
+        res.redirect(303, callback.href);
+        return;
+      }
+      const text = status === 'approved' ? 'You approved the request. You can close this window.' : 'You denied the request. You can close this window.';
+      send(res, 200, messagePage(status === 'approved' ? 'Approved' : 'Denied', text));
+    }),
+  );
+
+  // Body-parser failures (oversized or malformed forms): a page with a 4xx, never express's default 500 page.
+  router.use(base, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const status = (error as { status?: number } | undefined)?.status;
+    if (typeof status !== 'number' || status < 400 || status >= 500) return next(error);
+    send(res, status, messagePage('Bad request', status === 413 ? 'The form is too large.' : 'The form could not be read.'));
+  });
+
+  return router;
+}

@@ -1,0 +1,93 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { computeThumbprint } from '@aauth-kit/core';
+import { compactVerify, SignJWT, type JWTPayload } from 'jose';
+
+/** JWS algorithms the embedded server signs auth tokens with (section 7). */
+export type SigningAlgorithm = 'RS256' | 'EdDSA' | 'ES256';
+
+/** The realm's signing key: signs auth tokens, published in the realm JWKS. */
+export interface RealmKey {
+  readonly alg: SigningAlgorithm;
+  readonly kid: string;
+  /** The JWKS entry: public members, `kid`, `use`, and `alg` except for EdDSA (section 2). */
+  readonly publicJwk: Record<string, string>;
+  readonly publicKey: KeyObject;
+  /** Sign a JWT with this key: header `{alg, typ, kid}`. */
+  sign(typ: string, claims: JWTPayload): Promise<string>;
+  /** Verify a compact JWS made with this key; returns the payload bytes or throws. */
+  verify(jwt: string): Promise<Uint8Array>;
+}
+
+const KTY: Record<SigningAlgorithm, { kty: string; crv?: string }> = {
+  RS256: { kty: 'RSA' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+};
+
+function generate(alg: SigningAlgorithm): KeyObject {
+  if (alg === 'RS256') return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  return generateKeyPairSync('ed25519').privateKey;
+}
+
+function publicMembers(jwk: Record<string, unknown>): Record<string, string> {
+  const names = jwk.kty === 'RSA' ? ['kty', 'n', 'e'] : jwk.kty === 'EC' ? ['kty', 'crv', 'x', 'y'] : ['kty', 'crv', 'x'];
+  return Object.fromEntries(names.map((n) => [n, String(jwk[n])]));
+}
+
+function readKeyFile(path: string, alg: SigningAlgorithm): KeyObject {
+  let jwk: Record<string, unknown>;
+  try {
+    jwk = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new TypeError(`options.keyFile ${path} cannot be read as a private JWK: ${(error as Error).message}`);
+  }
+  const want = KTY[alg];
+  if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
+    throw new TypeError(`options.keyFile ${path} must hold a private JWK (with "d")`);
+  }
+  if (jwk.kty !== want.kty || (want.crv !== undefined && jwk.crv !== want.crv)) {
+    throw new TypeError(
+      `options.keyFile ${path} holds a ${String(jwk.kty)}${jwk.crv ? `/${String(jwk.crv)}` : ''} key, ` +
+        `but options.signingAlgorithm ${alg} needs ${want.kty}${want.crv ? `/${want.crv}` : ''}`,
+    );
+  }
+  const { kid: _kid, alg: _alg, use: _use, key_ops: _ops, ...rest } = jwk;
+  try {
+    return createPrivateKey({ key: rest as never, format: 'jwk' });
+  } catch (error) {
+    throw new TypeError(`options.keyFile ${path} is not a usable private key: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Load the realm key from `keyFile`, or create it there (mode 0600) when the file is absent; with
+ * no `keyFile`, an ephemeral key (tokens stop verifying after a restart: the caller warns).
+ */
+export function loadRealmKey(alg: SigningAlgorithm, keyFile: string | undefined): RealmKey {
+  let privateKey: KeyObject;
+  if (keyFile !== undefined && existsSync(keyFile)) {
+    privateKey = readKeyFile(keyFile, alg);
+  } else {
+    privateKey = generate(alg);
+  }
+  const exported = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
+  const pub = publicMembers(exported);
+  // RFC 7638 thumbprint as kid: stable across restarts when the key persists.
+  const kid = computeThumbprint(pub);
+  if (keyFile !== undefined && !existsSync(keyFile)) {
+    writeFileSync(keyFile, `${JSON.stringify({ ...exported, kid, alg }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  const publicKey = createPublicKey(privateKey);
+  // The Keycloak extension mishandles "alg":"EdDSA" in JWKS entries (section 2); RS256 and ES256 carry it as Keycloak does.
+  const publicJwk: Record<string, string> = alg === 'EdDSA' ? { ...pub, kid, use: 'sig' } : { ...pub, kid, use: 'sig', alg };
+  return {
+    alg,
+    kid,
+    publicJwk,
+    publicKey,
+    sign: (typ, claims) => new SignJWT(claims).setProtectedHeader({ alg, typ, kid }).sign(privateKey),
+    verify: async (jwt) => (await compactVerify(jwt, publicKey, { algorithms: [alg] })).payload,
+  };
+}

@@ -1,0 +1,178 @@
+import { AAuthError, buildChallenge, isAAuthError } from '@aauth-kit/core';
+import type { Verifier } from '@aauth-kit/verifier';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { PendingRequest } from '../pending-store.js';
+import { endpoints, type ServerContext, type Signer } from './context.js';
+import { verifySigner } from './signer.js';
+import type { TokenRequestFields, TokenService } from './token-service.js';
+
+const MAX_TOKEN_FIELD = 16 * 1024;
+
+/** Send an error as section 8 says: status and `{"error","error_description"}`. */
+export function sendError(res: Response, error: unknown, warn: (message: string) => void): void {
+  const e = isAAuthError(error) ? error : undefined;
+  if (!e) warn(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+  res
+    .status(e?.status ?? 500)
+    .set({ ...(e?.headers ?? {}), 'Cache-Control': 'no-store' })
+    .json(e ? e.toJSON() : { error: 'server_error', error_description: 'The auth server failed to process the request' });
+}
+
+function parseFields(req: Request): TokenRequestFields {
+  const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  let data: Record<string, unknown>;
+  if (type === 'application/json') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new AAuthError('invalid_request', 'The body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new AAuthError('invalid_request', 'The body must be a JSON object');
+    }
+    data = parsed as Record<string, unknown>;
+  } else if (type === 'application/x-www-form-urlencoded') {
+    const params = new URLSearchParams(body.toString('utf8'));
+    data = {};
+    for (const name of new Set(params.keys())) {
+      const values = params.getAll(name);
+      data[name] = values.length === 1 ? values[0] : values;
+    }
+  } else {
+    throw new AAuthError('invalid_request', 'Content-Type must be application/json or application/x-www-form-urlencoded');
+  }
+  const fields: TokenRequestFields = {};
+  for (const name of ['resource_token', 'upstream_token', 'auth_token'] as const) {
+    const value = data[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TOKEN_FIELD) {
+      throw new AAuthError('invalid_request', `${name} must be a non-empty string of at most ${MAX_TOKEN_FIELD} characters, given once`);
+    }
+    fields[name] = value;
+  }
+  return fields;
+}
+
+function pendingHeaders(ctx: ServerContext, request: PendingRequest, retryAfter: number): Record<string, string> {
+  return {
+    Location: endpoints(ctx.issuer).pending(request.id),
+    'Retry-After': String(retryAfter),
+    'Cache-Control': 'no-store',
+    AAuth: buildChallenge({ require: 'interaction', code: request.code }),
+  };
+}
+
+function pendingBody(ctx: ServerContext, request: PendingRequest): Record<string, string> {
+  return { status: 'pending', location: endpoints(ctx.issuer).pending(request.id), require: 'interaction', code: request.code };
+}
+
+/** The token endpoint and the pending URLs (section 8). */
+export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens: TokenService, maxBodyBytes: number): Router {
+  const router = express.Router();
+  const base = `${ctx.issuerPath}/protocol/aauth`;
+  const raw = express.raw({ type: () => true, limit: maxBodyBytes });
+
+  const toHttpRequest = (req: Request) => ({
+    method: req.method,
+    // Never from the Host header: the URL the agent signed is the configured base URL's (section 3).
+    url: `${ctx.origin}${req.originalUrl}`,
+    headers: req.headers as Record<string, string | string[] | undefined>,
+    body: Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined,
+  });
+
+  async function signer(req: Request): Promise<Signer> {
+    try {
+      return await verifySigner(verifier, toHttpRequest(req));
+    } catch (error) {
+      tokens.refused(error, undefined);
+      throw error;
+    }
+  }
+
+  router.post(`${base}/token`, raw, async (req, res) => {
+    try {
+      const who = await signer(req);
+      let fields: TokenRequestFields;
+      try {
+        fields = parseFields(req);
+      } catch (error) {
+        tokens.refused(error, who);
+        throw error;
+      }
+      const outcome = await tokens.request(who, fields);
+      if (outcome.kind === 'token') {
+        res.status(200).set('Cache-Control', 'no-store').json(outcome.response);
+      } else {
+        res.status(202).set(pendingHeaders(ctx, outcome.request, 0)).json(pendingBody(ctx, outcome.request));
+      }
+    } catch (error) {
+      sendError(res, error, ctx.warn);
+    }
+  });
+
+  router.get(`${base}/pending/:id`, async (req, res) => {
+    try {
+      const who = await signer(req);
+      const id = String(req.params.id);
+      const audit = (status: number, error: string, reason: string, request?: PendingRequest): void =>
+        ctx.audit({
+          type: 'request.refused',
+          time: ctx.now(),
+          endpoint: 'pending',
+          agent: who.agent,
+          thumbprint: who.thumbprint,
+          ...(request ? { resource: request.resource, scope: request.scope } : {}),
+          status,
+          error,
+          reason,
+        });
+      const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
+      if (!request) {
+        const e = new AAuthError('pending_not_found');
+        audit(e.status, e.error, e.message);
+        throw e;
+      }
+      // Section 8: only the key that made the request may poll it.
+      if (request.thumbprint !== who.thumbprint) {
+        const e = new AAuthError('access_denied', 'The pending request was made with another key');
+        audit(e.status, e.error, e.message, request);
+        throw e;
+      }
+      if (request.expiresAt < ctx.now()) {
+        const e = new AAuthError('pending_expired');
+        audit(e.status, e.error, e.message, request);
+        throw e;
+      }
+      if (request.status === 'pending') {
+        res.status(202).set(pendingHeaders(ctx, request, 1)).json(pendingBody(ctx, request));
+        return;
+      }
+      // Single use: whoever takes the decided entry first gets the outcome.
+      const taken = await ctx.store.take(id);
+      if (!taken) throw new AAuthError('pending_not_found');
+      if (taken.status === 'denied') {
+        const e = new AAuthError('access_denied', 'The user denied the request');
+        audit(e.status, e.error, e.message, taken);
+        throw e;
+      }
+      const response = await tokens.deliver(taken);
+      res.status(200).set('Cache-Control', 'no-store').json(response);
+    } catch (error) {
+      sendError(res, error, ctx.warn);
+    }
+  });
+
+  // Body-parser failures (too large, bad encoding) on the token endpoint: 413 / 400 JSON, never a 500.
+  router.use(base, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const status = (error as { status?: number; type?: string } | undefined)?.status;
+    if (status === 413) return sendError(res, new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`), ctx.warn);
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return sendError(res, new AAuthError('invalid_request', 'The request body could not be read'), ctx.warn);
+    }
+    next(error);
+  });
+
+  return router;
+}

@@ -1,0 +1,304 @@
+import { readFileSync } from 'node:fs';
+import { identityUrlProblem } from '@aauth-kit/core';
+
+/** The AAuth policy read from realm attributes (wire profile section 10). */
+export interface RealmPolicy {
+  /** `aauth.enabled`; default true. */
+  enabled: boolean;
+  /** `aauth.allowed.agents`; empty: every agent that is not blocked. */
+  allowedAgents: string[];
+  /** `aauth.blocked.agents`. */
+  blockedAgents: string[];
+  /** `aauth.allowed.scopes`; empty: all scopes. */
+  allowedScopes: string[];
+  /** `aauth.trusted.issuers`: other auth servers whose tokens may be exchanged here. */
+  trustedIssuers: string[];
+  /** `aauth.exchange.enabled`; default true. */
+  exchangeEnabled: boolean;
+  /** `aauth.exchange.max.depth`: most `act` entries an exchanged token may carry; default 10. */
+  maxDepth: number;
+  /** `aauth.consent.required.scopes`. */
+  consentScopes: string[];
+  /** `aauth.consent.required.scope.prefixes`. */
+  consentScopePrefixes: string[];
+}
+
+/** A password check prepared from a realm user's credential. */
+export type PasswordCredential =
+  | { kind: 'plain'; value: string }
+  | { kind: 'pbkdf2'; digest: 'sha1' | 'sha256' | 'sha512'; iterations: number; salt: Buffer; hash: Buffer };
+
+/** A realm user who may log in on the interaction page. */
+export interface RealmUser {
+  /** The `sub` of tokens this user consents to: the user's `id`, else the user name (as Keycloak's `sub` is the user id). */
+  id: string;
+  /** Lower-cased, as Keycloak stores user names. */
+  username: string;
+  enabled: boolean;
+  displayName: string;
+  passwords: PasswordCredential[];
+}
+
+/** The parts of a Keycloak realm export the embedded server uses. */
+export interface RealmConfig {
+  /** The realm name (`realm`), the last segment of the issuer. */
+  name: string;
+  displayName: string;
+  /** `accessTokenLifespan` in seconds; default 300. */
+  accessTokenLifespan: number;
+  /** How long after `exp` an auth token may still be refreshed: `aauth.refresh.lifespan`, default 1800 s. */
+  refreshLifespan: number;
+  policy: RealmPolicy;
+  users: RealmUser[];
+}
+
+export interface LoadRealmOptions {
+  /** Receives non-fatal problems (unknown `aauth.*` attributes, unusable credentials). */
+  onWarning?: (message: string) => void;
+  /** Name of the input in messages; default `'options.realm'`. */
+  path?: string;
+}
+
+const LIST_ATTRIBUTES = {
+  'aauth.allowed.agents': 'allowedAgents',
+  'aauth.blocked.agents': 'blockedAgents',
+  'aauth.allowed.scopes': 'allowedScopes',
+  'aauth.trusted.issuers': 'trustedIssuers',
+  'aauth.consent.required.scopes': 'consentScopes',
+  'aauth.consent.required.scope.prefixes': 'consentScopePrefixes',
+} as const;
+const BOOLEAN_ATTRIBUTES = { 'aauth.enabled': 'enabled', 'aauth.exchange.enabled': 'exchangeEnabled' } as const;
+const INTEGER_ATTRIBUTES = ['aauth.exchange.max.depth', 'aauth.refresh.lifespan', 'aauth.token.lifespan'] as const;
+
+// The extension's defaults when neither consent attribute is set (its README, "AAuth Scopes That Trigger User Consent").
+const DEFAULT_CONSENT_SCOPES = ['openid', 'profile', 'email'];
+const DEFAULT_CONSENT_PREFIXES = ['user.', 'profile.', 'email.'];
+
+function fail(path: string, message: string): never {
+  throw new TypeError(`${path} ${message}`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function readInput(input: unknown, path: string): { realm: Record<string, unknown>; path: string } {
+  if (typeof input === 'string') {
+    const where = `${path} (file ${input})`;
+    let text: string;
+    try {
+      text = readFileSync(input, 'utf8');
+    } catch (error) {
+      throw new TypeError(`${path}: cannot read realm file ${input}: ${(error as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new TypeError(`${where} is not valid JSON: ${(error as Error).message}`);
+    }
+    if (!isObject(parsed)) throw new TypeError(`${where} must hold a JSON object (a Keycloak realm export)`);
+    return { realm: parsed, path: where };
+  }
+  if (!isObject(input)) throw new TypeError(`${path} must be a path to a realm export or the parsed realm object`);
+  return { realm: input, path };
+}
+
+function parseList(value: unknown, field: string): string[] {
+  // Keycloak realm attributes are strings; the extension stores lists as JSON arrays inside them.
+  if (typeof value !== 'string') fail(field, `must be a string holding a JSON array of strings (got ${show(value)})`);
+  if (value.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    fail(field, `must hold a JSON array of strings, e.g. "[\\"a\\",\\"b\\"]" (got ${show(value)})`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((v) => typeof v === 'string' && v.length > 0)) {
+    fail(field, `must hold a JSON array of non-empty strings (got ${show(value)})`);
+  }
+  return parsed as string[];
+}
+
+function parseBoolean(value: unknown, field: string): boolean {
+  if (value === 'true' || value === true) return true;
+  if (value === 'false' || value === false) return false;
+  fail(field, `must be "true" or "false" (got ${show(value)})`);
+}
+
+function parseInteger(value: unknown, field: string, min: number): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) fail(field, `must be an integer of at least ${min} (got ${show(value)})`);
+  return n;
+}
+
+function parseJsonObject(value: unknown, field: string): Record<string, unknown> {
+  if (typeof value !== 'string') fail(field, `must be a string holding a JSON object (got ${show(value)})`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    fail(field, 'must hold a JSON object');
+  }
+  if (!isObject(parsed)) fail(field, 'must hold a JSON object');
+  return parsed;
+}
+
+const PBKDF2 = { pbkdf2: 'sha1', 'pbkdf2-sha256': 'sha256', 'pbkdf2-sha512': 'sha512' } as const;
+
+function parseCredential(
+  credential: unknown,
+  field: string,
+  warn: (message: string) => void,
+): PasswordCredential | undefined {
+  if (!isObject(credential)) fail(field, `must be an object (got ${show(credential)})`);
+  if (credential.type !== undefined && typeof credential.type !== 'string') fail(`${field}.type`, 'must be a string');
+  if (credential.type !== 'password') return undefined;
+  if (credential.value !== undefined) {
+    if (typeof credential.value !== 'string' || credential.value.length === 0) {
+      fail(`${field}.value`, 'must be a non-empty string');
+    }
+    return { kind: 'plain', value: credential.value };
+  }
+  if (credential.secretData === undefined && credential.credentialData === undefined) {
+    fail(field, 'is a password credential with neither "value" nor "secretData"/"credentialData"');
+  }
+  // Keycloak's hashed export form: secretData {"value","salt"}, credentialData {"hashIterations","algorithm"}.
+  const secret = parseJsonObject(credential.secretData, `${field}.secretData`);
+  const data = parseJsonObject(credential.credentialData, `${field}.credentialData`);
+  const algorithm = data.algorithm;
+  if (typeof algorithm !== 'string' || !(algorithm in PBKDF2)) {
+    warn(
+      `${field}.credentialData.algorithm ${show(algorithm)} is not supported by the embedded server ` +
+        '(pbkdf2, pbkdf2-sha256, pbkdf2-sha512, or a plain "value"); this credential cannot log in',
+    );
+    return undefined;
+  }
+  const iterations = parseInteger(data.hashIterations, `${field}.credentialData.hashIterations`, 1);
+  if (typeof secret.value !== 'string' || typeof secret.salt !== 'string') {
+    fail(`${field}.secretData`, 'must hold "value" and "salt" as base64 strings');
+  }
+  const hash = Buffer.from(secret.value, 'base64');
+  const salt = Buffer.from(secret.salt, 'base64');
+  if (hash.length < 16) fail(`${field}.secretData.value`, 'must be a base64 hash of at least 16 bytes');
+  return { kind: 'pbkdf2', digest: PBKDF2[algorithm as keyof typeof PBKDF2], iterations, salt, hash };
+}
+
+function parseUsers(value: unknown, path: string, warn: (message: string) => void): RealmUser[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(`${path}.users`, `must be an array (got ${show(value)})`);
+  const seen = new Set<string>();
+  return value.map((user, i): RealmUser => {
+    const field = `${path}.users[${i}]`;
+    if (!isObject(user)) fail(field, `must be an object (got ${show(user)})`);
+    if (typeof user.username !== 'string' || user.username.trim().length === 0) {
+      fail(`${field}.username`, `must be a non-empty string (got ${show(user.username)})`);
+    }
+    const username = user.username.toLowerCase();
+    if (seen.has(username)) fail(`${field}.username`, `duplicates the user name ${show(username)}`);
+    seen.add(username);
+    if (user.id !== undefined && (typeof user.id !== 'string' || user.id.length === 0)) {
+      fail(`${field}.id`, `must be a non-empty string (got ${show(user.id)})`);
+    }
+    if (user.enabled !== undefined && typeof user.enabled !== 'boolean') {
+      fail(`${field}.enabled`, `must be a boolean (got ${show(user.enabled)})`);
+    }
+    if (user.credentials !== undefined && !Array.isArray(user.credentials)) {
+      fail(`${field}.credentials`, `must be an array (got ${show(user.credentials)})`);
+    }
+    const passwords = ((user.credentials as unknown[] | undefined) ?? [])
+      .map((c, j) => parseCredential(c, `${field}.credentials[${j}]`, warn))
+      .filter((c): c is PasswordCredential => c !== undefined);
+    const names = [user.firstName, user.lastName].filter((n): n is string => typeof n === 'string' && n.length > 0);
+    return {
+      id: (user.id as string | undefined) ?? username,
+      username,
+      enabled: user.enabled !== false,
+      displayName: names.length > 0 ? names.join(' ') : username,
+      passwords,
+    };
+  });
+}
+
+/**
+ * Read and validate a Keycloak realm export (a file path or the parsed object) for the embedded
+ * server. Throws a `TypeError` naming the bad field, e.g.
+ * `options.realm.attributes["aauth.allowed.agents"] must hold a JSON array of strings`.
+ */
+export function loadRealm(input: string | object, options: LoadRealmOptions = {}): RealmConfig {
+  const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
+  const { realm, path } = readInput(input, options.path ?? 'options.realm');
+
+  if (typeof realm.realm !== 'string' || !/^[A-Za-z0-9._-]+$/.test(realm.realm)) {
+    fail(`${path}.realm`, `must be the realm name, a non-empty string of letters, digits, ".", "_" or "-" (got ${show(realm.realm)})`);
+  }
+  if (realm.enabled !== undefined && typeof realm.enabled !== 'boolean') {
+    fail(`${path}.enabled`, `must be a boolean (got ${show(realm.enabled)})`);
+  }
+  if (realm.displayName !== undefined && typeof realm.displayName !== 'string') {
+    fail(`${path}.displayName`, `must be a string (got ${show(realm.displayName)})`);
+  }
+  let accessTokenLifespan = 300;
+  if (realm.accessTokenLifespan !== undefined) {
+    if (typeof realm.accessTokenLifespan !== 'number') {
+      fail(`${path}.accessTokenLifespan`, `must be a number of seconds (got ${show(realm.accessTokenLifespan)})`);
+    }
+    // Keycloak treats -1 as "not configured" and then uses 300 s.
+    if (realm.accessTokenLifespan !== -1) accessTokenLifespan = parseInteger(realm.accessTokenLifespan, `${path}.accessTokenLifespan`, 1);
+  }
+
+  const attributes = realm.attributes ?? {};
+  if (!isObject(attributes)) fail(`${path}.attributes`, `must be an object of string values (got ${show(attributes)})`);
+  const policy: RealmPolicy = {
+    enabled: realm.enabled !== false,
+    allowedAgents: [],
+    blockedAgents: [],
+    allowedScopes: [],
+    trustedIssuers: [],
+    exchangeEnabled: true,
+    maxDepth: 10,
+    consentScopes: [],
+    consentScopePrefixes: [],
+  };
+  let refreshLifespan = 1800;
+  for (const [name, value] of Object.entries(attributes)) {
+    const field = `${path}.attributes[${JSON.stringify(name)}]`;
+    if (name in LIST_ATTRIBUTES) {
+      policy[LIST_ATTRIBUTES[name as keyof typeof LIST_ATTRIBUTES]] = parseList(value, field);
+    } else if (name in BOOLEAN_ATTRIBUTES) {
+      const key = BOOLEAN_ATTRIBUTES[name as keyof typeof BOOLEAN_ATTRIBUTES];
+      policy[key] = parseBoolean(value, field) && (key !== 'enabled' || policy.enabled);
+    } else if ((INTEGER_ATTRIBUTES as readonly string[]).includes(name)) {
+      const n = parseInteger(value, field, name === 'aauth.exchange.max.depth' ? 0 : 1);
+      if (name === 'aauth.exchange.max.depth') policy.maxDepth = n;
+      if (name === 'aauth.refresh.lifespan') refreshLifespan = n;
+      if (name === 'aauth.token.lifespan') {
+        warn(`${field} is ignored: the auth token lifetime is the realm's accessTokenLifespan, as in the Keycloak extension`);
+      }
+    } else if (name.startsWith('aauth.')) {
+      warn(`${field} is not an AAuth attribute this server knows; it is ignored`);
+    }
+  }
+  if (!('aauth.consent.required.scopes' in attributes) && !('aauth.consent.required.scope.prefixes' in attributes)) {
+    policy.consentScopes = [...DEFAULT_CONSENT_SCOPES];
+    policy.consentScopePrefixes = [...DEFAULT_CONSENT_PREFIXES];
+  }
+  policy.trustedIssuers.forEach((issuer, i) => {
+    const problem = identityUrlProblem(issuer);
+    if (problem) fail(`${path}.attributes["aauth.trusted.issuers"][${i}]`, `${problem} (got ${show(issuer)})`);
+  });
+
+  return {
+    name: realm.realm,
+    displayName: typeof realm.displayName === 'string' && realm.displayName.length > 0 ? realm.displayName : realm.realm,
+    accessTokenLifespan,
+    refreshLifespan,
+    policy,
+    users: parseUsers(realm.users, path, warn),
+  };
+}

@@ -1,0 +1,119 @@
+import { createServer } from 'node:net';
+import { parseArgs } from 'node:util';
+import { createAuthServer } from './create-auth-server.js';
+import type { SigningAlgorithm } from './lib/realm-key.js';
+
+/** The command's options, parsed from its arguments. */
+export interface CliOptions {
+  realm: string;
+  port: number;
+  /** Default `127.0.0.1`. */
+  host: string;
+  /** Default `http://localhost:{port}`. */
+  baseUrl: string;
+  /** True when `--base-url` was given (otherwise port 0 resolves to the bound port). */
+  baseUrlGiven: boolean;
+  keyFile?: string;
+  signingAlgorithm?: SigningAlgorithm;
+}
+
+/** A server started by {@link runCli}. */
+export interface RunningCli {
+  url: string;
+  issuer: string;
+  close(): Promise<void>;
+}
+
+/** The command's usage text, printed with argument errors. */
+export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
+
+  --realm FILE      Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
+  --port N          port to listen on (default 8080)
+  --host HOST       address to bind (default 127.0.0.1)
+  --base-url URL    URL clients use to reach this server (default http://localhost:PORT)
+  --key-file FILE   realm signing key, created if absent (default: ephemeral key)
+  --alg ALG         auth token algorithm (default RS256)`;
+
+/** Parse the command's arguments; throws a `TypeError` with the problem (the caller prints usage). */
+export function parseCliArgs(argv: readonly string[]): CliOptions {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        realm: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        'base-url': { type: 'string' },
+        'key-file': { type: 'string' },
+        alg: { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new TypeError((error as Error).message);
+  }
+  const realm = values.realm;
+  if (typeof realm !== 'string' || realm.length === 0) throw new TypeError('--realm FILE is required');
+  const portText = typeof values.port === 'string' ? values.port : '8080';
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) throw new TypeError(`--port must be a port number (got ${JSON.stringify(portText)})`);
+  const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
+  const options: CliOptions = {
+    realm,
+    port,
+    host,
+    baseUrl: typeof values['base-url'] === 'string' ? values['base-url'] : `http://localhost:${port}`,
+    baseUrlGiven: typeof values['base-url'] === 'string',
+  };
+  if (typeof values['key-file'] === 'string') options.keyFile = values['key-file'];
+  if (typeof values.alg === 'string') {
+    if (!['RS256', 'EdDSA', 'ES256'].includes(values.alg)) throw new TypeError(`--alg must be RS256, EdDSA or ES256 (got ${values.alg})`);
+    options.signingAlgorithm = values.alg as SigningAlgorithm;
+  }
+  return options;
+}
+
+/**
+ * Run `aauth-auth-server`: parse the arguments, start the server, print where it listens and one
+ * JSON line per audit event to `out`, warnings to `err`.
+ */
+export async function runCli(
+  argv: readonly string[],
+  io: { out?: (line: string) => void; err?: (line: string) => void } = {},
+): Promise<RunningCli> {
+  const out = io.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const err = io.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const options = parseCliArgs(argv);
+  let baseUrl = options.baseUrl;
+  let port = options.port;
+  if (port === 0 && !options.baseUrlGiven) {
+    // Port 0 picks a free port: learn it first, so the issuer names the port actually served.
+    port = await freePort(options.host);
+    baseUrl = `http://localhost:${port}`;
+  }
+  const server = createAuthServer({
+    realm: options.realm,
+    baseUrl,
+    ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
+    ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
+    onWarning: (message) => err(`warning: ${message}`),
+    onAudit: (event) => out(JSON.stringify({ audit: event })),
+  });
+  const running = await server.listen(port, options.host);
+  out(`aauth-auth-server listening on ${running.url}; issuer ${server.issuer}`);
+  return { url: running.url, issuer: server.issuer, close: running.close };
+}
+
+/** A port that is free on `host` right now (for `--port 0`). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}

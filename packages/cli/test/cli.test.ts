@@ -1,0 +1,222 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuthServer } from '@aauth-kit/auth-server';
+import { computeThumbprint, generateKey, mintResourceToken, signJwt } from '@aauth-kit/core';
+import { createResource } from '@aauth-kit/express';
+import { createMemoryReplayStore } from '@aauth-kit/verifier';
+
+// The built binary, run as a user runs it (`npm test` builds before testing).
+const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const realmFile = fileURLToPath(new URL('../../../keycloak-realm/aauth-test-realm.json', import.meta.url));
+
+function aauth(args: string[], input?: string) {
+  return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000, ...(input === undefined ? {} : { input }) });
+}
+
+/** Like `aauth` but without blocking this process, which serves the loopback resources. */
+function aauthAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'aauth-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('aauth (no command, help, unknown)', () => {
+  it('without a command prints usage and exits 2', () => {
+    const r = aauth([]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('Usage: aauth <command>');
+  });
+  it('--help lists the commands', () => {
+    const r = aauth(['--help']);
+    expect(r.status).toBe(0);
+    for (const c of ['keygen', 'decode', 'request', 'auth-server']) expect(r.stdout).toContain(c);
+  });
+  it('an unknown command exits 2 with one line', () => {
+    const r = aauth(['frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+  for (const c of ['keygen', 'decode', 'request', 'auth-server']) {
+    it(`${c} --help prints its usage`, () => {
+      const r = aauth([c, '--help']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`Usage: aauth ${c}`);
+    });
+    it(`${c} with an unknown option exits 2 with a one-line reason`, () => {
+      const r = aauth([c, '--bogus-option']);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain('bogus-option');
+    });
+  }
+});
+
+describe('aauth keygen', () => {
+  it('writes a private JWK with mode 0600 and prints the public JWK and thumbprint', () => {
+    const out = join(dir, 'agent.jwk');
+    const r = aauth(['keygen', '--kid', 'sca-1', '--out', out]);
+    expect(r.status).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const jwk = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+    expect(jwk).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: 'sca-1' });
+    expect(jwk.d).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const thumbprint = computeThumbprint(jwk);
+    expect(r.stdout).toContain(`thumbprint: ${thumbprint}`);
+    const pub = JSON.parse(/public JWK: (.*)/.exec(r.stdout)![1]!) as Record<string, string>;
+    expect(pub).toEqual({ kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid: 'sca-1' });
+  });
+  it('refuses to overwrite a key file without --force', () => {
+    const out = join(dir, 'exists.jwk');
+    writeFileSync(out, 'keep me');
+    const r = aauth(['keygen', '--out', out]);
+    expect(r.status).toBe(2);
+    expect(readFileSync(out, 'utf8')).toBe('keep me');
+    expect(aauth(['keygen', '--out', out, '--force']).status).toBe(0);
+  });
+  it('without --out prints the private JWK on stdout', () => {
+    const r = aauth(['keygen']);
+    expect(r.status).toBe(0);
+    const jwk = JSON.parse(r.stdout) as Record<string, string>;
+    expect(jwk.kid).toBe(computeThumbprint(jwk));
+    expect(r.stderr).toContain('thumbprint:');
+  });
+});
+
+describe('aauth decode', () => {
+  it('shows a resource token: kind, claims, times as dates', async () => {
+    const key = generateKey({ kid: 'r1' });
+    const token = await mintResourceToken(key, { issuer: 'http://localhost:3002', audience: 'http://localhost:8080/realms/aauth-test', agent: 'http://localhost:3001', agentJkt: key.thumbprint, scope: 'market-analysis:analyze', now: () => 1_800_000_000 });
+    const r = aauth(['decode', token]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('kind: resource token (typ resource+jwt)');
+    expect(r.stdout).toContain('"market-analysis:analyze"');
+    expect(r.stdout).toContain(new Date(1_800_000_000 * 1000).toISOString());
+  });
+  it('shows an auth token with its cnf.jwk thumbprint, from stdin, as JSON', async () => {
+    const issuerKey = generateKey();
+    const agentKey = generateKey();
+    const token = await signJwt(issuerKey, { typ: 'auth+jwt' }, { iss: 'http://localhost:8080/realms/aauth-test', aud: 'http://localhost:3002', sub: 'u1', cnf: { jwk: agentKey.jwk }, iat: 1, exp: 2 });
+    const r = aauth(['decode', '--json', '-'], `${token}\n`);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { kind: string; cnf_jkt: string; claims: { sub: string }; times: { exp: string } };
+    expect(out.kind).toBe('auth');
+    expect(out.cnf_jkt).toBe(agentKey.thumbprint);
+    expect(out.claims.sub).toBe('u1');
+    expect(out.times.exp).toBe('1970-01-01T00:00:02.000Z');
+  });
+  it('refuses something that is not a JWT with exit 2', () => {
+    const r = aauth(['decode', 'not.a.jwt']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('not a JWT');
+  });
+});
+
+describe('aauth request and aauth auth-server against real loopback servers', () => {
+  let authProc: ReturnType<typeof spawn> | undefined;
+  let issuer = '';
+  let resourceUrl = '';
+  let resourceServer: ReturnType<ReturnType<typeof express>['listen']> | undefined;
+  const keyFile = () => join(dir, 'client.jwk');
+
+  beforeAll(async () => {
+    // The embedded auth server as its own process, through the CLI.
+    authProc = spawn(process.execPath, [bin, 'auth-server', '--realm', realmFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      authProc!.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /listening on (\S+)/.exec(buf);
+        if (m) resolve(buf);
+      });
+      authProc!.once('exit', (code) => reject(new Error(`auth-server exited ${code}`)));
+    });
+    issuer = /issuer (\S+)/.exec(line)![1]!;
+    // A resource that needs an auth token with a scope that needs no consent.
+    const app = express();
+    resourceServer = app.listen(0, '127.0.0.1');
+    await new Promise((r) => resourceServer!.once('listening', r));
+    const identity = `http://localhost:${(resourceServer.address() as AddressInfo).port}`;
+    const resource = createResource({ identity, key: generateKey(), authServer: issuer, replay: { store: createMemoryReplayStore() } });
+    app.use(resource.wellKnown());
+    app.get('/hello', resource.require({ level: 'signature' }), (req, res) => {
+      res.json({ hello: req.aauth!.agent });
+    });
+    app.post('/analyze', resource.require({ scope: 'market-analysis:analyze' }), express.json(), (req, res) => {
+      res.json({ got: req.body, sub: req.aauth!.sub ?? null, agent: req.aauth!.agent });
+    });
+    resourceUrl = identity;
+    expect(aauth(['keygen', '--out', keyFile()]).status).toBe(0);
+  }, 30_000);
+
+  afterAll(async () => {
+    resourceServer?.close();
+    if (authProc && authProc.exitCode === null) {
+      authProc.kill('SIGTERM');
+      await new Promise((r) => authProc!.once('exit', r));
+    }
+  });
+
+  it('auth-server serves the issuer metadata where it says', async () => {
+    const r = await fetch(`${issuer}/.well-known/aauth-issuer.json`);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { issuer: string }).issuer).toBe(issuer);
+  });
+
+  it('request signs a GET (pseudonymous hwk without --identity)', async () => {
+    const r = await aauthAsync(['request', `${resourceUrl}/hello`, '--key', keyFile()]);
+    expect(r.status).toBe(0);
+    const jwk = JSON.parse(readFileSync(keyFile(), 'utf8')) as Record<string, string>;
+    expect(JSON.parse(r.stdout)).toEqual({ hello: `pseudonymous:${computeThumbprint(jwk)}` });
+  });
+
+  it('request answers a challenge: token from the auth server, retry, body intact; -v prints each hop', async () => {
+    const r = await aauthAsync(['request', `${resourceUrl}/analyze`, '--key', keyFile(), '-d', '{"sku":"A-1"}', '--auth-server', issuer, '-v']);
+    expect(r.stderr).toContain('"type":"challenged"');
+    expect(r.stderr).toContain('"type":"exchanged"');
+    expect(r.stderr).toContain('HTTP 200');
+    expect(r.status).toBe(0);
+    const body = JSON.parse(r.stdout) as { got: unknown; agent: string };
+    expect(body.got).toEqual({ sku: 'A-1' });
+    expect(body.agent).toMatch(/^pseudonymous:/);
+  });
+
+  it('request refuses to follow a challenge to an auth server it was not told to trust', async () => {
+    const r = await aauthAsync(['request', `${resourceUrl}/analyze`, '--key', keyFile(), '-d', '{}']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('auth_server_untrusted');
+  });
+
+  it('request with a missing key file or a bad URL exits with a clear reason', async () => {
+    const noKey = await aauthAsync(['request', `${resourceUrl}/hello`]);
+    expect(noKey.status).toBe(2);
+    expect(noKey.stderr).toContain('--key FILE is required');
+    const badUrl = await aauthAsync(['request', 'ftp://example.com/', '--key', keyFile()]);
+    expect(badUrl.status).toBe(2);
+    expect(badUrl.stderr).toContain('not an http(s) URL');
+  });
+
+  it('auth-server with a malformed realm file exits 2 naming the problem', () => {
+    const bad = join(dir, 'bad-realm.json');
+    writeFileSync(bad, JSON.stringify({ realm: 42 }));
+    const r = aauth(['auth-server', '--realm', bad, '--port', '0']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('realm');
+  });
+});

@@ -1,0 +1,28 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { createResource } from './create-resource.js';
+import type { RequireOptions, Resource, ResourceOptions } from './types.js';
+
+/** Options of {@link aauth}: the resource's options and one requirement for every route it guards. */
+export type AAuthOptions = ResourceOptions & RequireOptions;
+
+/**
+ * One-line shorthand: `app.use(aauth({ identity, key, ... }))` serves the metadata and JWKS and
+ * guards everything else with `resource.require({ level, scope })`. The resource is on `.resource`.
+ */
+export function aauth(options: AAuthOptions): RequestHandler & { resource: Resource } {
+  const { level, scope, requiredComponents, ...resourceOptions } = options ?? ({} as AAuthOptions);
+  const resource = createResource(resourceOptions);
+  const guard = resource.require({
+    ...(level === undefined ? {} : { level }),
+    ...(scope === undefined ? {} : { scope }),
+    ...(requiredComponents === undefined ? {} : { requiredComponents }),
+  });
+  const published = resource.wellKnown();
+  const handler = (req: Request, res: Response, next: NextFunction): void => {
+    published(req, res, (error?: unknown) => {
+      if (error !== undefined && error !== 'route' && error !== 'router') next(error);
+      else void guard(req, res, next);
+    });
+  };
+  return Object.assign(handler, { resource });
+}

@@ -1,0 +1,157 @@
+import {
+  AAuthError,
+  SIGNATURE_SCHEMES,
+  buildChallenge,
+  buildRequirement,
+  hasScopes,
+  mintResourceToken,
+  type RequireLevel as ChallengeLevel,
+} from '@aauth-kit/core';
+import { callerOf, createVerifier, type VerifiedRequest } from '@aauth-kit/verifier';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import { resolveResourceOptions } from './lib/options.js';
+import { readRawBody } from './lib/raw-body.js';
+import { requestUrl } from './lib/request-url.js';
+import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions } from './types.js';
+
+const WIRE_LEVEL: Record<RequireLevel, ChallengeLevel> = { signature: 'pseudonym', identity: 'identity', 'auth-token': 'auth-token' };
+
+function toInfo(v: VerifiedRequest): AAuthInfo {
+  const info: AAuthInfo = { scheme: v.scheme, agent: v.agent, thumbprint: v.thumbprint, jwk: v.key.jwk, scope: [] };
+  if (v.token) {
+    const t = v.token;
+    info.token = { raw: t.raw, issuer: t.issuer, scope: t.scope, exp: t.expiresAt };
+    if (t.subject !== undefined) info.token.sub = info.sub = t.subject;
+    if (t.agent !== undefined) info.token.agent = t.agent;
+    if (t.act !== undefined) info.token.act = info.act = t.act;
+    info.scope = t.scope;
+  }
+  return info;
+}
+
+/**
+ * Create an AAuth resource for express: route middleware that verifies signed requests and answers
+ * with the challenges of wire profile section 5, and a router serving its metadata and JWKS.
+ */
+export function createResource(options: ResourceOptions): Resource {
+  const o = resolveResourceOptions(options);
+  const verifier = createVerifier(o.verifierOptions);
+  const metadata: Record<string, unknown> = { resource: o.identity, jwks_uri: `${o.identity}/jwks.json` };
+  if (o.scopes) {
+    metadata.supported_scopes = Object.keys(o.scopes);
+    metadata.scope_descriptions = o.scopes;
+  }
+  if (o.additionalSignatureComponents.length > 0) metadata.additional_signature_components = o.additionalSignatureComponents;
+  const jwks = { keys: [o.key.toPublishedJwk()] };
+
+  /** Rebuild `error` with the challenge headers of section 5 (and section 11 when enabled). */
+  async function challenge(
+    error: AAuthError,
+    level: RequireLevel,
+    scope: string[],
+    caller: { agent: string; thumbprint: string } | undefined,
+  ): Promise<AAuthError> {
+    const headers: Record<string, string> = {};
+    const require = error.code === 'identity_required' ? 'identity' : WIRE_LEVEL[level];
+    let resourceToken: string | undefined;
+    // A resource token is minted only for a caller whose key this resource verified (section 6).
+    if (level === 'auth-token' && caller && o.authServer && error.error === 'invalid_auth_token') {
+      resourceToken = await mintResourceToken(o.key, {
+        issuer: o.identity,
+        audience: o.authServer,
+        agent: caller.agent,
+        agentJkt: caller.thumbprint,
+        scope: scope.join(' '),
+        now: o.now,
+      });
+    }
+    const authServer = level === 'auth-token' ? o.authServer : undefined;
+    headers.AAuth = buildChallenge({
+      require,
+      ...(resourceToken === undefined ? {} : { resourceToken }),
+      ...(authServer === undefined ? {} : { authServer }),
+    });
+    if (o.requirementHeader) {
+      headers['AAuth-Requirement'] = buildRequirement({ require, ...(resourceToken === undefined ? {} : { resourceToken }) });
+    }
+    if (error.code === 'unsupported_scheme') {
+      headers['Signature-Error'] = 'error=unsupported_scheme';
+      headers['Accept-Signature-Scheme'] = SIGNATURE_SCHEMES.join(', ');
+    } else if (o.requirementHeader && error.error === 'invalid_signature') {
+      headers['Signature-Error'] = 'error=invalid_signature';
+    }
+    return new AAuthError(error.code, error.message, { headers, cause: error.cause, ...(error.details ? { details: error.details } : {}) });
+  }
+
+  function respond(error: AAuthError, req: Request, res: Response, next: NextFunction): void {
+    if (o.onError) {
+      try {
+        o.onError(error, req);
+      } catch {
+        // A failing logger must not turn a 401 into a 500.
+      }
+    }
+    if (o.errors === 'next' || res.headersSent) {
+      next(error);
+      return;
+    }
+    res.status(error.status);
+    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+    res.json(error.toJSON());
+  }
+
+  function require(routeOptions: RequireOptions = {}): RequestHandler {
+    const route = o.resolveRoute(routeOptions);
+    return async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
+      let verified: VerifiedRequest;
+      try {
+        const body = await readRawBody(req, o.maxBodyBytes);
+        const url = requestUrl(o.origin, req.originalUrl ?? req.url);
+        try {
+          verified = await verifier.verify(
+            { method: req.method, url, headers: req.headersDistinct, body },
+            { requiredComponents: route.requiredComponents },
+          );
+        } catch (error) {
+          if (!(error instanceof AAuthError)) throw error;
+          const caller = callerOf(error);
+          // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
+          if (error.status !== 401) throw error;
+          throw await challenge(error, route.level, route.scope, caller);
+        }
+        if (route.level === 'identity' && verified.scheme === 'hwk') {
+          throw await challenge(new AAuthError('identity_required'), route.level, route.scope, undefined);
+        }
+        if (route.level === 'auth-token') {
+          if (!verified.token) {
+            throw await challenge(new AAuthError('auth_token_required'), route.level, route.scope, verified);
+          }
+          if (!hasScopes(verified.token.scope, route.scope)) {
+            throw new AAuthError('insufficient_scope', `The auth token does not carry the scope ${route.scope.filter((s) => !verified.token!.scope.includes(s)).join(' ')}`);
+          }
+        }
+      } catch (error) {
+        if (error instanceof AAuthError) respond(error, req, res, next);
+        else next(error);
+        return;
+      }
+      req.aauth = toInfo(verified);
+      next();
+    };
+  }
+
+  function wellKnown(): Router {
+    const router = express.Router();
+    router.get(['/.well-known/aauth-resource.json', '/.well-known/aauth-resource'], (_req, res) => {
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.json(metadata);
+    });
+    router.get('/jwks.json', (_req, res) => {
+      res.setHeader('Cache-Control', 'public, max-age=300');
+      res.json(jwks);
+    });
+    return router;
+  }
+
+  return { require, wellKnown, verifier, metadata };
+}

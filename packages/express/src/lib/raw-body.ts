@@ -1,0 +1,92 @@
+import type { IncomingMessage } from 'node:http';
+import { AAuthError } from '@aauth-kit/core';
+
+const RAW_BODY = Symbol.for('aauth-kit.rawBody');
+
+type WithRawBody = IncomingMessage & { [RAW_BODY]?: Buffer; rawBody?: unknown };
+
+// The unread rest of the body stays on the socket: close the connection after the 413.
+function tooLarge(maxBytes: number): AAuthError {
+  return new AAuthError('body_too_large', `The request body is larger than ${maxBytes} bytes`, { headers: { Connection: 'close' } });
+}
+
+/** True when the request announces a body (RFC 9112 section 6.3: Transfer-Encoding or Content-Length). */
+function announcesBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/**
+ * Read the raw request body (up to `maxBytes`, else 413 `body_too_large`) so its Content-Digest
+ * can be checked, then put the bytes back with `unshift` before the stream ends, so a body parser
+ * mounted after the middleware (express.json(), express.raw(), ...) reads them as usual.
+ */
+export async function readRawBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const r = req as WithRawBody;
+  const known = r[RAW_BODY];
+  if (known) return known;
+  if (!announcesBody(req)) return Buffer.alloc(0);
+  const declared = Number(req.headers['content-length']);
+  if (req.headers['content-length'] !== undefined && Number.isFinite(declared) && declared > maxBytes) {
+    throw tooLarge(maxBytes);
+  }
+  if (req.readableEnded || (req.complete && !req.readable)) {
+    // A body parser already consumed the stream: only a raw body it kept can be checked.
+    if (Buffer.isBuffer(r.rawBody)) return r.rawBody;
+    throw new Error('The request body was read before the AAuth middleware: mount require() before body parsers');
+  }
+
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = (): void => {
+      req.removeListener('readable', onReadable);
+      req.removeListener('error', onError);
+      req.removeListener('aborted', onAborted);
+      req.removeListener('close', onClose);
+      req.removeListener('end', onEnd);
+    };
+    // A zero-length chunked body can end without another 'readable' event.
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks, total));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(new AAuthError('invalid_request', 'The request body could not be read', { cause: error }));
+    };
+    const onAborted = (): void => onError(new Error('aborted'));
+    const onClose = (): void => {
+      if (!req.complete) onError(new Error('closed before the body was complete'));
+    };
+    const onReadable = (): void => {
+      let chunk: Buffer | null;
+      while ((chunk = req.read() as Buffer | null) !== null) {
+        total += chunk.length;
+        if (total > maxBytes) {
+          cleanup();
+          // Stop reading; the response closes the connection (the rest of the body is unread).
+          req.pause();
+          reject(tooLarge(maxBytes));
+          return;
+        }
+        chunks.push(chunk);
+      }
+      if (req.complete) {
+        cleanup();
+        const all = Buffer.concat(chunks, total);
+        // Unshifting before 'end' is emitted keeps the stream readable for the next consumer.
+        if (all.length > 0) req.unshift(all);
+        resolve(all);
+      }
+    };
+    req.on('readable', onReadable);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+    req.on('close', onClose);
+    req.on('end', onEnd);
+  });
+  r[RAW_BODY] = body;
+  return body;
+}

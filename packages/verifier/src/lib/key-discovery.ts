@@ -1,0 +1,194 @@
+import { AAuthError, identityUrlProblem, importPublicKey, type PublicKey } from '@aauth-kit/core';
+import type { DocumentFetcher, FetchedDocument } from './document-fetcher.js';
+
+/** A JWK as found in a JWKS (untrusted input). */
+export type Jwk = Record<string, unknown>;
+
+export interface KeyDiscoveryOptions {
+  fetcher: DocumentFetcher;
+  /** Issuer -> JWKS known locally (no fetch). */
+  localIssuerKeys: Record<string, { keys: object[] }>;
+  /** Accepts an HTTP-signature key's algorithm (the verifier's allow-list). */
+  checkKeyAlgorithm: (key: PublicKey) => void;
+}
+
+const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+
+/** Which `kty`/`crv` a JWS `alg` needs (never HMAC, never `none`). */
+function algMatchesKey(alg: string | undefined, jwk: Jwk): boolean {
+  switch (alg) {
+    case undefined:
+      return true;
+    case 'RS256':
+      return jwk.kty === 'RSA';
+    case 'ES256':
+      return jwk.kty === 'EC' && jwk.crv === 'P-256';
+    case 'EdDSA':
+    case 'Ed25519':
+      return jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
+    default:
+      return false;
+  }
+}
+
+function sameAlg(a: string, b: string): boolean {
+  const norm = (s: string): string => (s === 'Ed25519' ? 'EdDSA' : s);
+  return norm(a) === norm(b);
+}
+
+/** Only the public members jose needs; a JWKS that publishes a private key is refused. */
+function publicJwk(jwk: Jwk, where: string): Jwk {
+  if (jwk.d !== undefined || jwk.p !== undefined || jwk.k !== undefined) {
+    throw new AAuthError('key_invalid', `${where} publishes private or symmetric key material`);
+  }
+  const out: Jwk = {};
+  for (const m of PUBLIC_MEMBERS) if (jwk[m] !== undefined) out[m] = jwk[m];
+  return out;
+}
+
+function keysOf(doc: FetchedDocument, where: string): Jwk[] {
+  const keys = doc.body?.keys;
+  if (!Array.isArray(keys)) throw new AAuthError('key_discovery_failed', `${where} has no "keys" array`, { details: { url: doc.url } });
+  return keys.filter((k): k is Jwk => typeof k === 'object' && k !== null && !Array.isArray(k));
+}
+
+/**
+ * What makes `value` unusable as an identity URL or issuer, apart from its scheme: whether plain
+ * http may be fetched is the egress policy's decision (`allowHttpHosts`), not the URL's shape.
+ */
+function structuralProblem(value: string): string | undefined {
+  const problem = identityUrlProblem(value);
+  if (problem === undefined || !/must use https/.test(problem)) return problem;
+  const url = new URL(value);
+  return identityUrlProblem(`https://${value.slice(url.protocol.length + 2)}`);
+}
+
+/**
+ * Key discovery of wire profile sections 4, 7 and 8: agent and resource metadata -> `jwks_uri` ->
+ * key by `kid`; issuer metadata -> `jwks_uri` (fallback `{iss}/protocol/openid-connect/certs`).
+ */
+export class KeyDiscovery {
+  // Imported keys hang off the cached JWK objects, so they go when the document is evicted.
+  private readonly imported = new WeakMap<object, PublicKey>();
+
+  constructor(private readonly options: KeyDiscoveryOptions) {}
+
+  /** GET `{base}/.well-known/{name}.json`, falling back to the name without `.json` only on 404. */
+  private async metadata(base: string, name: string, optional = false): Promise<FetchedDocument | undefined> {
+    const { fetcher } = this.options;
+    const first = await fetcher.get(`${base}/.well-known/${name}.json`);
+    if (first.status === 200) return first;
+    const second = await fetcher.get(`${base}/.well-known/${name}`);
+    if (second.status === 200) return second;
+    if (optional) return undefined;
+    throw new AAuthError('key_discovery_failed', `No ${name} metadata at ${base}/.well-known/${name}.json`, { details: { url: first.url } });
+  }
+
+  private jwksUri(doc: FetchedDocument, what: string): string {
+    const uri = doc.body?.jwks_uri;
+    if (typeof uri !== 'string' || uri.length === 0) {
+      throw new AAuthError('key_discovery_failed', `${what} metadata has no jwks_uri`, { details: { url: doc.url } });
+    }
+    try {
+      return new URL(uri).href;
+    } catch {
+      throw new AAuthError('key_discovery_failed', `${what} metadata jwks_uri is not an absolute URL`, { details: { url: doc.url } });
+    }
+  }
+
+  /**
+   * Find the key with `kid` in the JWKS at `uri` (filtered by `accept`), refetching once when the
+   * kid is unknown unless the JWKS was fetched within the last minute (section 4).
+   */
+  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string): Promise<Jwk> {
+    const { fetcher } = this.options;
+    const pick = (doc: FetchedDocument): Jwk | undefined => {
+      if (doc.status !== 200) throw new AAuthError('key_discovery_failed', `${what} JWKS not found`, { details: { url: uri } });
+      const keys = keysOf(doc, `${what} JWKS`).filter((k) => k.use === undefined || k.use === 'sig');
+      if (kid !== undefined) return keys.find((k) => k.kid === kid && accept(k));
+      const usable = keys.filter(accept);
+      return usable.length === 1 ? usable[0] : undefined;
+    };
+    const found = pick(await fetcher.get(uri));
+    if (found) return found;
+    if (kid === undefined) {
+      throw new AAuthError('key_not_found', `${what}: no kid given and the JWKS has no single usable key`, { details: { url: uri } });
+    }
+    const again = pick(await fetcher.get(uri, { refresh: true }));
+    if (again) return again;
+    throw new AAuthError('key_not_found', `${what}: no key with kid ${JSON.stringify(kid)} in the JWKS`, { details: { url: uri, kid } });
+  }
+
+  /** The agent's HTTP-signature key for `Signature-Key: sig=(scheme=jwks_uri id=... kid=...)`. */
+  async agentKey(id: string, kid: string, dwk?: string): Promise<PublicKey> {
+    const problem = structuralProblem(id);
+    if (problem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${problem}`);
+    if (dwk !== undefined) {
+      // Draft-11 `dwk` names the well-known document; only the agent document says who the agent is.
+      if (dwk !== 'aauth-agent.json' && dwk !== 'aauth-agent') {
+        throw new AAuthError('signature_key_malformed', `Signature-Key dwk ${JSON.stringify(dwk.slice(0, 100))} is not supported`);
+      }
+    }
+    const meta = (await this.metadata(id, 'aauth-agent'))!;
+    if (meta.body?.agent !== id) {
+      throw new AAuthError('key_discovery_failed', 'The agent metadata names another agent than the Signature-Key id', {
+        details: { url: meta.url },
+      });
+    }
+    const uri = this.jwksUri(meta, 'Agent');
+    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent');
+    let key = this.imported.get(jwk);
+    if (!key) {
+      key = importPublicKey(publicJwk(jwk, 'The agent JWKS'));
+      this.imported.set(jwk, key);
+    }
+    this.options.checkKeyAlgorithm(key);
+    return key;
+  }
+
+  /** A resource's token-signing JWK: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`. */
+  async resourceJwk(iss: string, kid: string | undefined, alg?: string): Promise<Jwk> {
+    const problem = structuralProblem(iss);
+    if (problem) throw new AAuthError('key_discovery_failed', `Resource identity ${problem}`);
+    const meta = (await this.metadata(iss, 'aauth-resource'))!;
+    if (meta.body?.resource !== iss) {
+      throw new AAuthError('key_discovery_failed', 'The resource metadata names another resource than the token issuer', {
+        details: { url: meta.url },
+      });
+    }
+    const uri = this.jwksUri(meta, 'Resource');
+    return publicJwk(await this.findKey(uri, kid, (k) => this.acceptsForAlg(k, alg), 'Resource'), 'The resource JWKS');
+  }
+
+  /** An issuer's token-signing JWK: local keys, else its metadata's `jwks_uri`, else the OpenID certs path. */
+  async issuerJwk(iss: string, kid: string | undefined, alg?: string): Promise<Jwk> {
+    const accept = (k: Jwk): boolean => this.acceptsForAlg(k, alg);
+    const local = Object.prototype.hasOwnProperty.call(this.options.localIssuerKeys, iss) ? this.options.localIssuerKeys[iss] : undefined;
+    if (local) {
+      const keys = (local.keys as Jwk[]).filter((k) => (k.use === undefined || k.use === 'sig') && accept(k));
+      const found = kid !== undefined ? keys.find((k) => k.kid === kid) : keys.length === 1 ? keys[0] : undefined;
+      if (!found) throw new AAuthError('key_not_found', `Issuer ${iss}: no local key with kid ${JSON.stringify(kid)}`);
+      return publicJwk(found, 'The local issuer JWKS');
+    }
+    const problem = structuralProblem(iss);
+    if (problem) throw new AAuthError('key_discovery_failed', `Issuer ${problem}`);
+    const meta = await this.metadata(iss, 'aauth-issuer', true);
+    let uri: string;
+    if (meta) {
+      if (meta.body?.issuer !== undefined && meta.body.issuer !== iss) {
+        throw new AAuthError('key_discovery_failed', 'The issuer metadata names another issuer', { details: { url: meta.url } });
+      }
+      uri = this.jwksUri(meta, 'Issuer');
+    } else {
+      // Keycloak serves its realm keys here (wire profile section 7).
+      uri = `${iss}/protocol/openid-connect/certs`;
+    }
+    return publicJwk(await this.findKey(uri, kid, accept, 'Issuer'), 'The issuer JWKS');
+  }
+
+  private acceptsForAlg(k: Jwk, alg: string | undefined): boolean {
+    if (!algMatchesKey(alg, k)) return false;
+    if (alg !== undefined && typeof k.alg === 'string' && !sameAlg(k.alg, alg)) return false;
+    return k.kty === 'RSA' || k.kty === 'EC' || k.kty === 'OKP';
+  }
+}

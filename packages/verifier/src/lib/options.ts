@@ -1,0 +1,147 @@
+import { DEFAULT_TOKEN_ALGORITHMS, identityUrlProblem } from '@aauth-kit/core';
+import type { ReplayStore, VerifierOptions } from '../types.js';
+
+/** Verifier options with every default applied. */
+export interface ResolvedVerifierOptions {
+  identity: string;
+  trustedIssuers: string[];
+  localIssuerKeys: Record<string, { keys: object[] }>;
+  fetch: typeof fetch;
+  now: () => number;
+  maxSkew: number;
+  tokenLeeway: number;
+  requireContentDigest: boolean;
+  algorithms: string[];
+  maxSignatureHeaderBytes: number;
+  replayStore: ReplayStore | undefined;
+  replayMethods: 'non-idempotent' | 'all' | 'none';
+  maxKeyEntries: number;
+  maxTokenEntries: number;
+  discovery: {
+    timeoutMs: number;
+    maxBytes: number;
+    maxEntries: number;
+    allowHttpHosts: string[];
+    allowHosts: string[] | undefined;
+    resolveHostname: ((host: string) => Promise<string[]>) | undefined;
+    allowPrivateAddresses: boolean;
+    defaultTtl: number;
+    failureTtl: number;
+    maxInflight: number;
+  };
+}
+
+const KNOWN_ALGORITHMS = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
+
+function positive(value: unknown, path: string, fallback: number, integer = true): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`${path} must be a positive ${integer ? 'integer' : 'number'} (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+function stringList(value: unknown, path: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
+    throw new TypeError(`${path} must be an array of non-empty strings`);
+  }
+  return [...value] as string[];
+}
+
+function fn<T>(value: unknown, path: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new TypeError(`${path} must be a function`);
+  return value as T;
+}
+
+/** Validate and default verifier options; misuse throws a TypeError naming the option path. */
+export function resolveVerifierOptions(options: VerifierOptions, path = 'options'): ResolvedVerifierOptions {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`${path} must be an object`);
+  const problem = identityUrlProblem(options.identity);
+  if (problem) throw new TypeError(`${path}.identity ${problem} (got ${JSON.stringify(options.identity)})`);
+
+  const trustedIssuers = stringList(options.trustedIssuers, `${path}.trustedIssuers`) ?? [];
+  trustedIssuers.forEach((iss, i) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(iss);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || iss.endsWith('/') || url.search || url.hash) {
+      throw new TypeError(`${path}.trustedIssuers[${i}] must be an absolute http(s) URL without trailing slash, query or fragment`);
+    }
+  });
+
+  const localIssuerKeys: Record<string, { keys: object[] }> = {};
+  if (options.localIssuerKeys !== undefined) {
+    if (typeof options.localIssuerKeys !== 'object' || options.localIssuerKeys === null) {
+      throw new TypeError(`${path}.localIssuerKeys must be an object of issuer -> { keys: [...] }`);
+    }
+    for (const [iss, jwks] of Object.entries(options.localIssuerKeys)) {
+      if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys) || jwks.keys.some((k) => typeof k !== 'object' || k === null)) {
+        throw new TypeError(`${path}.localIssuerKeys[${JSON.stringify(iss)}].keys must be an array of JWK objects`);
+      }
+      localIssuerKeys[iss] = { keys: [...jwks.keys] };
+    }
+  }
+
+  const algorithms = stringList(options.algorithms, `${path}.algorithms`) ?? [...DEFAULT_TOKEN_ALGORITHMS];
+  for (const alg of algorithms) {
+    if (!KNOWN_ALGORITHMS.has(alg)) {
+      throw new TypeError(`${path}.algorithms may only contain ${[...KNOWN_ALGORITHMS].join(', ')} (got ${JSON.stringify(alg)})`);
+    }
+  }
+  if (algorithms.length === 0) throw new TypeError(`${path}.algorithms must not be empty`);
+
+  const replay = options.replay ?? {};
+  if (typeof replay !== 'object' || replay === null) throw new TypeError(`${path}.replay must be an object`);
+  const replayMethods = replay.methods ?? 'non-idempotent';
+  if (!['non-idempotent', 'all', 'none'].includes(replayMethods)) {
+    throw new TypeError(`${path}.replay.methods must be 'non-idempotent', 'all' or 'none'`);
+  }
+  if (replay.store !== undefined && (typeof replay.store !== 'object' || replay.store === null || typeof replay.store.checkAndStore !== 'function')) {
+    throw new TypeError(`${path}.replay.store must have a checkAndStore(key, ttlSeconds) method`);
+  }
+
+  const d = options.discovery ?? {};
+  if (typeof d !== 'object' || d === null) throw new TypeError(`${path}.discovery must be an object`);
+  if (options.requireContentDigest !== undefined && typeof options.requireContentDigest !== 'boolean') {
+    throw new TypeError(`${path}.requireContentDigest must be a boolean`);
+  }
+  if (d.allowPrivateAddresses !== undefined && typeof d.allowPrivateAddresses !== 'boolean') {
+    throw new TypeError(`${path}.discovery.allowPrivateAddresses must be a boolean`);
+  }
+  const fetchImpl = fn<typeof fetch>(options.fetch, `${path}.fetch`) ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw new TypeError(`${path}.fetch is required: this runtime has no global fetch`);
+
+  return {
+    identity: options.identity,
+    trustedIssuers,
+    localIssuerKeys,
+    fetch: fetchImpl,
+    now: fn<() => number>(options.now, `${path}.now`) ?? (() => Date.now() / 1000),
+    maxSkew: positive(options.maxSkew, `${path}.maxSkew`, 60, false),
+    tokenLeeway: options.tokenLeeway === 0 ? 0 : positive(options.tokenLeeway, `${path}.tokenLeeway`, 5, false),
+    requireContentDigest: options.requireContentDigest ?? true,
+    algorithms,
+    maxSignatureHeaderBytes: positive(options.maxSignatureHeaderBytes, `${path}.maxSignatureHeaderBytes`, 16 * 1024),
+    replayStore: replay.store,
+    replayMethods,
+    maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, 1000),
+    maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
+    discovery: {
+      timeoutMs: positive(d.timeoutMs, `${path}.discovery.timeoutMs`, 3000),
+      maxBytes: positive(d.maxBytes, `${path}.discovery.maxBytes`, 64 * 1024),
+      maxEntries: positive(d.maxEntries, `${path}.discovery.maxEntries`, 1000),
+      allowHttpHosts: stringList(d.allowHttpHosts, `${path}.discovery.allowHttpHosts`) ?? [],
+      allowHosts: stringList(d.allowHosts, `${path}.discovery.allowHosts`),
+      resolveHostname: fn(d.resolveHostname, `${path}.discovery.resolveHostname`),
+      allowPrivateAddresses: d.allowPrivateAddresses ?? false,
+      defaultTtl: positive(d.defaultTtl, `${path}.discovery.defaultTtl`, 300),
+      failureTtl: positive(d.failureTtl, `${path}.discovery.failureTtl`, 10),
+      maxInflight: positive(d.maxInflight, `${path}.discovery.maxInflight`, 100),
+    },
+  };
+}

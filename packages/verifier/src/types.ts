@@ -1,0 +1,147 @@
+import type { ActClaim, AuthTokenClaims, HttpRequest, PublicKey, SignedRequest } from '@aauth-kit/core';
+
+/** Resolves a host name to its IP addresses. */
+export type ResolveHostname = (hostname: string) => Promise<string[]>;
+
+/** Key discovery limits and egress policy (wire profile section 4). */
+export interface DiscoveryOptions {
+  /** Whole-fetch time limit in ms (connect, redirects, body); default 3000. */
+  timeoutMs?: number;
+  /** Largest metadata or JWKS body in bytes; default 65536. */
+  maxBytes?: number;
+  /** Cached documents (metadata, JWKS, 404s, failures); default 1000. */
+  maxEntries?: number;
+  /** Hosts (`name`, `name:port`, `*.suffix`) reachable over plain http besides local names; default []. */
+  allowHttpHosts?: string[];
+  /** When set, only these hosts (`name`, `name:port`, `*.suffix`) are ever fetched; default: any public host. */
+  allowHosts?: string[];
+  /** Resolver used to refuse names that point at private addresses; default: node:dns lookup. */
+  resolveHostname?: ResolveHostname;
+  /** Let non-local names resolve to private, loopback or link-local addresses; default false. */
+  allowPrivateAddresses?: boolean;
+  /** Seconds a document without `Cache-Control: max-age` is cached; default 300 (clamped to 60..86400). */
+  defaultTtl?: number;
+  /** Seconds a failed fetch is remembered before it is retried; default 10. */
+  failureTtl?: number;
+  /** Concurrent fetches across all URLs; default 100 (more fail fast with key_discovery_failed). */
+  maxInflight?: number;
+}
+
+/** Replay protection settings (wire profile section 3). */
+export interface ReplayOptions {
+  /** Where seen signatures are kept; default an in-memory store (one process only). */
+  store?: ReplayStore;
+  /** Which methods are checked; default `'non-idempotent'` (POST, PATCH, ...). */
+  methods?: 'non-idempotent' | 'all' | 'none';
+}
+
+/** Options of {@link createVerifier}; validated when the verifier is created. */
+export interface VerifierOptions {
+  /** Audience for auth tokens: this party's identity URL (compared byte for byte). */
+  identity: string;
+  /** Issuers whose auth tokens are accepted (jwt scheme); default []. */
+  trustedIssuers?: string[];
+  /** Issuer -> JWKS known locally (no fetch), e.g. the embedded auth server's own keys. */
+  localIssuerKeys?: Record<string, { keys: object[] }>;
+  /** Fetch used for discovery; default globalThis.fetch. */
+  fetch?: typeof fetch;
+  /** Clock in epoch seconds; default Date.now()/1000. */
+  now?: () => number;
+  /** Allowed distance of `created` from now, seconds; default 60. */
+  maxSkew?: number;
+  /** Leeway for auth-token `exp`/`nbf`/`iat`, seconds; default 5. */
+  tokenLeeway?: number;
+  /** Refuse a request with a body whose signature does not cover content-digest; default true. */
+  requireContentDigest?: boolean;
+  /** Accepted algorithms for tokens and HTTP-signature keys; default RS256, ES256, EdDSA, Ed25519. */
+  algorithms?: string[];
+  /** Size limit of each signature header in bytes; default 16384. */
+  maxSignatureHeaderBytes?: number;
+  /** Replay protection; default in-memory, non-idempotent methods. */
+  replay?: ReplayOptions;
+  /** Key discovery limits and egress policy. */
+  discovery?: DiscoveryOptions;
+  /** Cached inline (`hwk`) keys; default 1000. */
+  maxKeyEntries?: number;
+  /** Cached verified auth tokens; default 10000. */
+  maxTokenEntries?: number;
+}
+
+/** Options of one {@link Verifier.verify} call. */
+export interface VerifyOptions {
+  /** Components the signature must cover besides the profile's minimum (e.g. a route's). */
+  requiredComponents?: string[];
+}
+
+/** The verifier: signed requests, key discovery and auth tokens. */
+export interface Verifier {
+  /** Verify a signed request: `{ method, url (absolute, built from the resource's own identity), headers, body }`. */
+  verify(request: HttpRequest, options?: VerifyOptions): Promise<VerifiedRequest>;
+  /** jwks_uri discovery: `{id}/.well-known/aauth-agent.json` whose `agent` is `id`, its `jwks_uri`, the key with `kid`. */
+  resolveAgentKey(id: string, kid: string): Promise<PublicKey>;
+  /** A resource's token key: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`; the JWK for jose. */
+  resolveResourceJwk(iss: string, kid: string | undefined): Promise<object>;
+  /** An issuer's token key: `{iss}/.well-known/aauth-issuer.json` -> `jwks_uri`, fallback `{iss}/protocol/openid-connect/certs`. */
+  resolveIssuerJwk(iss: string, kid: string | undefined): Promise<object>;
+  /** Verify an auth token (section 7); cached by token hash until `exp`. `audience` defaults to `identity`. */
+  verifyAuthToken(jwt: string, options?: { audience?: string }): Promise<VerifiedAuthToken>;
+  /** Current cache sizes, for monitoring and tests. */
+  stats(): VerifierStats;
+}
+
+/** Sizes of the verifier's bounded caches. */
+export interface VerifierStats {
+  /** Cached metadata/JWKS documents (at most `discovery.maxEntries`). */
+  documents: number;
+  /** Cached inline keys (at most `maxKeyEntries`). */
+  keys: number;
+  /** Cached verified tokens (at most `maxTokenEntries`). */
+  tokens: number;
+  /** Fetches in progress. */
+  inflight: number;
+  /** Network fetches started since creation. */
+  fetches: number;
+}
+
+/** Who signed a request, as established by {@link Verifier.verify}. */
+export interface VerifiedRequest {
+  scheme: 'hwk' | 'jwks_uri' | 'jwt';
+  /** Identity URL, or `pseudonymous:<thumbprint>` for hwk; for jwt the token's `agent` (or `aud` when Keycloak omitted it). */
+  agent: string;
+  /** RFC 7638 thumbprint of the key that signed the request. */
+  thumbprint: string;
+  key: PublicKey;
+  signed: SignedRequest;
+  /** The verified auth token (jwt scheme). */
+  token?: VerifiedAuthToken;
+}
+
+/** A verified auth token (wire profile section 7). */
+export interface VerifiedAuthToken {
+  /** The compact JWT as presented (for onward exchange; never log it). */
+  raw: string;
+  issuer: string;
+  subject?: string;
+  agent?: string;
+  audience: string | string[];
+  scope: string[];
+  act?: ActClaim;
+  /** `exp`, epoch seconds. */
+  expiresAt: number;
+  /** The key the token is bound to (`cnf.jwk`). */
+  cnf: PublicKey;
+  claims: AuthTokenClaims;
+}
+
+/** Remembers signatures already used (wire profile section 3). */
+export interface ReplayStore {
+  /** True if first use, false if seen within ttl. */
+  checkAndStore(key: string, ttlSeconds: number): Promise<boolean>;
+}
+
+/** The caller a failed verification could still establish (for a fresh challenge). */
+export interface VerifiedCaller {
+  scheme: 'hwk' | 'jwks_uri' | 'jwt';
+  agent: string;
+  thumbprint: string;
+}
