@@ -19,3 +19,23 @@ export type {
   SignedRequestHeaders,
 } from './types.js';
 export type { GotAAuthContext } from './lib/got-hooks.js';
+export { exchangeToken } from './exchange-token.js';
+export { buildTokenExchangeRequest } from './build-token-exchange-request.js';
+export { createTokenExchanger } from './create-token-exchanger.js';
+export { TokenExchangeError } from './token-exchange-error.js';
+export {
+  TOKEN_TYPE,
+  type ClientAuthentication,
+  type CredentialOptions,
+  type ExchangedToken,
+  type ExchangeTokenOptions,
+  type TokenExchangeEvent,
+  type TokenExchangeFetchInit,
+  type TokenExchangeHttpRequest,
+  type TokenExchangeProfile,
+  type TokenExchangeRequestOptions,
+  type TokenExchanger,
+  type TokenExchangerOptions,
+  type TokenExchangeTarget,
+  type TokenProviderRequest,
+} from './token-exchange-types.js';

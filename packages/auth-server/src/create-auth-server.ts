@@ -7,6 +7,8 @@ import { createMemoryPendingStore, type PendingStore } from './pending-store.js'
 import { createAuditEmitter, type AuditEvent } from './lib/audit.js';
 import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
+import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
+import { createOAuthTokenService } from './lib/oauth-token-service.js';
 import { loadRealmKey, type SigningAlgorithm } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -132,6 +134,7 @@ export function createAuthServer(options: AuthServerOptions): AuthServer {
     secureCookies: base.protocol === 'https:',
   };
   const tokens = createTokenService(ctx);
+  const oauthTokens = createOAuthTokenService(ctx);
   const urls = endpoints(issuer);
 
   let built: Router | undefined;
@@ -146,6 +149,7 @@ export function createAuthServer(options: AuthServerOptions): AuthServer {
     r.get([`${ctx.issuerPath}/protocol/aauth/certs`, `${ctx.issuerPath}/protocol/openid-connect/certs`], sendJson(jwks));
     r.use(createTokenRouter(ctx, verifier, tokens, maxBodyBytes));
     r.use(createInteractionRouter(ctx));
+    r.use(createOAuthTokenRouter(ctx, oauthTokens, maxBodyBytes));
     built = r;
     return r;
   }

@@ -1,5 +1,5 @@
 export { createAuthServer, type AuthServer, type AuthServerOptions } from './create-auth-server.js';
-export { loadRealm, type LoadRealmOptions, type PasswordCredential, type RealmConfig, type RealmPolicy, type RealmUser } from './load-realm.js';
+export { loadRealm, type LoadRealmOptions, type PasswordCredential, type RealmConfig, type RealmClient, type RealmPolicy, type RealmUser } from './load-realm.js';
 export {
   createMemoryPendingStore,
   type MemoryPendingStoreOptions,

@@ -50,6 +50,39 @@ export interface RealmConfig {
   refreshLifespan: number;
   policy: RealmPolicy;
   users: RealmUser[];
+  /** The realm's `enabled`; default true. A disabled realm issues no tokens. */
+  enabled: boolean;
+  /** `clients[]`: the OAuth clients of the token endpoint (RFC 8693 exchange, client credentials). */
+  clients: RealmClient[];
+}
+
+/** A realm client as the OpenID Connect token endpoint uses it (Keycloak's `ClientRepresentation` fields). */
+export interface RealmClient {
+  clientId: string;
+  /** `enabled`; default true. */
+  enabled: boolean;
+  /** `publicClient`; default false. Public clients cannot use the exchange or client-credentials grants. */
+  publicClient: boolean;
+  /** `bearerOnly`; default false. Bearer-only clients obtain no tokens. */
+  bearerOnly: boolean;
+  /** `secret` for `client_secret_basic` / `client_secret_post`. */
+  secret: string | undefined;
+  /** `clientAuthenticatorType`; default `client-secret` (the only one this server checks). */
+  clientAuthenticatorType: string;
+  /** `serviceAccountsEnabled`: may use `client_credentials`; default false. */
+  serviceAccountsEnabled: boolean;
+  /** `rootUrl`: a `resource` (RFC 8707) equal to it names this client. */
+  rootUrl: string | undefined;
+  /** `defaultClientScopes`: scopes of every client-credentials token. */
+  defaultClientScopes: string[];
+  /** `optionalClientScopes`: scopes a client-credentials request may add. */
+  optionalClientScopes: string[];
+  /** `attributes["standard.token.exchange.enabled"]` (Keycloak 26.2): may use the token-exchange grant; default false. */
+  tokenExchange: boolean;
+  /** `attributes["aauth.exchange.audiences"]`: client ids this client may name as `audience` (besides itself). */
+  exchangeAudiences: string[];
+  /** `attributes["aauth.exchange.subject.audiences"]`: other `aud` values (e.g. its AAuth identity URL) that make a subject token this client's. */
+  subjectAudiences: string[];
 }
 
 export interface LoadRealmOptions {
@@ -225,6 +258,66 @@ function parseUsers(value: unknown, path: string, warn: (message: string) => voi
   });
 }
 
+function optionalBoolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(field, `must be a boolean (got ${show(value)})`);
+  return value;
+}
+
+function stringList(value: unknown, field: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0)) {
+    fail(field, `must be an array of non-empty strings (got ${show(value)})`);
+  }
+  return value as string[];
+}
+
+function parseClients(value: unknown, path: string, warn: (message: string) => void): RealmClient[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(`${path}.clients`, `must be an array (got ${show(value)})`);
+  const seen = new Set<string>();
+  return value.map((client, i): RealmClient => {
+    const field = `${path}.clients[${i}]`;
+    if (!isObject(client)) fail(field, `must be an object (got ${show(client)})`);
+    if (typeof client.clientId !== 'string' || client.clientId.length === 0) {
+      fail(`${field}.clientId`, `must be a non-empty string (got ${show(client.clientId)})`);
+    }
+    if (seen.has(client.clientId)) fail(`${field}.clientId`, `duplicates the client id ${show(client.clientId)}`);
+    seen.add(client.clientId);
+    for (const name of ['secret', 'clientAuthenticatorType', 'rootUrl'] as const) {
+      if (client[name] !== undefined && typeof client[name] !== 'string') fail(`${field}.${name}`, `must be a string (got ${show(client[name])})`);
+    }
+    const attributes = client.attributes ?? {};
+    if (!isObject(attributes)) fail(`${field}.attributes`, `must be an object of string values (got ${show(attributes)})`);
+    const attr = (name: string) => `${field}.attributes[${JSON.stringify(name)}]`;
+    const exchange = attributes['standard.token.exchange.enabled'];
+    const parsed: RealmClient = {
+      clientId: client.clientId,
+      enabled: optionalBoolean(client.enabled, `${field}.enabled`, true),
+      publicClient: optionalBoolean(client.publicClient, `${field}.publicClient`, false),
+      bearerOnly: optionalBoolean(client.bearerOnly, `${field}.bearerOnly`, false),
+      secret: client.secret === '' ? undefined : (client.secret as string | undefined),
+      clientAuthenticatorType: (client.clientAuthenticatorType as string | undefined) ?? 'client-secret',
+      serviceAccountsEnabled: optionalBoolean(client.serviceAccountsEnabled, `${field}.serviceAccountsEnabled`, false),
+      rootUrl: client.rootUrl === '' ? undefined : (client.rootUrl as string | undefined),
+      defaultClientScopes: stringList(client.defaultClientScopes, `${field}.defaultClientScopes`),
+      optionalClientScopes: stringList(client.optionalClientScopes, `${field}.optionalClientScopes`),
+      tokenExchange: exchange === undefined ? false : parseBoolean(exchange, attr('standard.token.exchange.enabled')),
+      exchangeAudiences:
+        attributes['aauth.exchange.audiences'] === undefined ? [] : parseList(attributes['aauth.exchange.audiences'], attr('aauth.exchange.audiences')),
+      subjectAudiences:
+        attributes['aauth.exchange.subject.audiences'] === undefined
+          ? []
+          : parseList(attributes['aauth.exchange.subject.audiences'], attr('aauth.exchange.subject.audiences')),
+    };
+    const grants = parsed.tokenExchange || parsed.serviceAccountsEnabled;
+    if (grants && !parsed.publicClient && (parsed.secret === undefined || parsed.clientAuthenticatorType !== 'client-secret')) {
+      warn(`${field} (${parsed.clientId}) has no client secret the embedded server can check (clientAuthenticatorType "client-secret" with a "secret"); it cannot authenticate`);
+    }
+    return parsed;
+  });
+}
+
 /**
  * Read and validate a Keycloak realm export (a file path or the parsed object) for the embedded
  * server. Throws a `TypeError` naming the bad field, e.g.
@@ -300,5 +393,7 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     refreshLifespan,
     policy,
     users: parseUsers(realm.users, path, warn),
+    enabled: realm.enabled !== false,
+    clients: parseClients(realm.clients, path, warn),
   };
 }

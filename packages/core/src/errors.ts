@@ -55,6 +55,11 @@ export const ERRORS = {
   access_denied: [403, 'access_denied', 'The request was denied by policy'],
   pending_not_found: [404, 'not_found', 'No such pending request'],
   pending_expired: [408, 'expired', 'The pending request has expired'],
+  // --- OAuth token endpoint (RFC 6749 section 5.2, RFC 8693 section 2.2.2) ---
+  invalid_client: [401, 'invalid_client', 'Client authentication failed'],
+  unauthorized_client: [400, 'unauthorized_client', 'The client is not allowed to use this grant type'],
+  invalid_target: [400, 'invalid_target', 'The requested audience or resource is not allowed'],
+  unsupported_grant_type: [400, 'unsupported_grant_type', 'The grant type is not supported'],
   // --- agent (client) side ---
   challenge_missing_resource_token: [401, 'invalid_request', 'The challenge carries no resource token'],
   challenge_unsatisfiable: [401, 'invalid_request', 'The challenge asks for something this agent cannot provide'],
@@ -66,6 +71,15 @@ export const ERRORS = {
   interaction_denied: [403, 'access_denied', 'The user denied the request'],
   interaction_expired: [408, 'expired', 'The pending interaction expired'],
   interaction_timeout: [408, 'expired', 'The interaction did not complete within the deadline'],
+  // --- agent: RFC 8693 token exchange (the server's `error` is in the error's details) ---
+  exchange_subject_token_missing: [401, 'invalid_request', 'There is no subject token (the user\'s token) to exchange'],
+  exchange_invalid_request: [502, 'server_error', 'The authorization server refused the token exchange as malformed (invalid_request)'],
+  exchange_invalid_client: [502, 'server_error', 'The authorization server refused the client authentication (invalid_client)'],
+  exchange_invalid_grant: [502, 'server_error', 'The authorization server refused the subject or actor token (invalid_grant)'],
+  exchange_unauthorized_client: [502, 'server_error', 'The client may not use token exchange at the authorization server (unauthorized_client)'],
+  exchange_invalid_target: [502, 'server_error', 'The authorization server refused the audience or resource (invalid_target)'],
+  exchange_invalid_scope: [502, 'server_error', 'The authorization server refused the scope (invalid_scope)'],
+  exchange_failed: [502, 'server_error', 'The token exchange failed: no answer, an unknown error or an invalid response'],
 } as const satisfies Record<string, readonly [number, string, string]>;
 
 /** A stable error code of the kit. */

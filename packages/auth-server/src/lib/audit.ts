@@ -19,8 +19,16 @@ export interface AuditEvent {
   type: AuditEventType;
   /** Epoch seconds. */
   time: number;
-  /** The endpoint that decided: `token`, `pending` or `interact`. */
-  endpoint: 'token' | 'pending' | 'interact';
+  /** The endpoint that decided: `token`, `pending`, `interact`, or `openid-connect` (the OAuth token endpoint). */
+  endpoint: 'token' | 'pending' | 'interact' | 'openid-connect';
+  /** OAuth token endpoint: the `grant_type` of the request. */
+  grantType?: string;
+  /** OAuth token endpoint: the authenticated client (`client_id`). */
+  client?: string;
+  /** OAuth token endpoint: who acts (the `act.sub` of the issued token), when someone acts for `sub`. */
+  actor?: string;
+  /** OAuth token endpoint: the issued token's `aud`. */
+  audience?: string[];
   agent?: string;
   thumbprint?: string;
   sub?: string;

@@ -37,12 +37,23 @@ function sameAlg(a: string, b: string): boolean {
 }
 
 /** Only the public members jose needs; a JWKS that publishes a private key is refused. */
+/**
+ * The public members of a published JWK. The same published key (one object while its JWKS stays
+ * cached) always yields the same object, so that jose's per-key import cache hits: importing an
+ * RSA key through WebCrypto on every token would cost more than verifying the token.
+ */
+const publicViews = new WeakMap<Jwk, Jwk>();
+
 function publicJwk(jwk: Jwk, where: string): Jwk {
   if (jwk.d !== undefined || jwk.p !== undefined || jwk.k !== undefined) {
     throw new AAuthError('key_invalid', `${where} publishes private or symmetric key material`);
   }
+  const cached = publicViews.get(jwk);
+  if (cached) return cached;
   const out: Jwk = {};
   for (const m of PUBLIC_MEMBERS) if (jwk[m] !== undefined) out[m] = jwk[m];
+  Object.freeze(out);
+  publicViews.set(jwk, out);
   return out;
 }
 

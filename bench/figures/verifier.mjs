@@ -1,0 +1,175 @@
+// Figures 1, 2 and 7: the verifier's cost per request against the raw signature checks it needs,
+// and its memory under many distinct keys.
+import { createPublicKey, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
+import { generateKey, signJwt, signRequest } from '@aauth-kit/core';
+import { createVerifier } from '@aauth-kit/verifier';
+import { compare } from '../lib/measure.mjs';
+
+const RESOURCE = 'http://localhost:3002';
+const AGENT = 'http://localhost:3001';
+const ISSUER = 'http://localhost:8080/realms/aauth-test';
+
+/** A fetch that serves metadata documents from memory: the figures measure warm caches, not I/O. */
+export function documentFetch(docs) {
+  return async (input) => {
+    const url = typeof input === 'string' ? input : input.url;
+    const doc = docs.get(url);
+    if (!doc) return new Response('not found', { status: 404 });
+    return new Response(JSON.stringify(doc), { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'max-age=3600' } });
+  };
+}
+
+function agentDocs(docs, identity, key) {
+  docs.set(`${identity}/.well-known/aauth-agent.json`, { agent: identity, jwks_uri: `${identity}/jwks.json` });
+  docs.set(`${identity}/jwks.json`, { keys: [key.toPublishedJwk()] });
+}
+
+function rawBaseline(key, signed) {
+  const pub = createPublicKey({ key: key.jwk, format: 'jwk' });
+  const base = Buffer.from(signed.signatureBase);
+  const sig = Buffer.from(signed.headers.signature.slice(4, -1), 'base64');
+  return () => {
+    if (!nodeVerify(null, base, pub, sig)) throw new Error('baseline verify failed');
+  };
+}
+
+/** Figure 1: jwks_uri scheme, warm key cache. */
+export async function verifyJwksFigure({ iterations, rounds }) {
+  const key = generateKey({ kid: 'sca-1' });
+  const docs = new Map();
+  agentDocs(docs, AGENT, key);
+  const verifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), replay: { methods: 'none' } });
+  const replayVerifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs) });
+  const signatureKey = { scheme: 'jwks_uri', id: AGENT, kid: key.kid };
+  const get = { method: 'GET', url: `${RESOURCE}/analysis?sku=A-100`, headers: { accept: 'application/json' } };
+  const signedGet = signRequest(get, { key, signatureKey });
+  const getReq = { ...get, headers: { ...get.headers, ...signedGet.headers } };
+  await verifier.verify(getReq); // warm the key cache
+
+  // POSTs are replay-checked, so each verified request needs its own signature: pre-sign a pool
+  // per round (signing is not what is measured here).
+  const body = JSON.stringify({ sku: 'A-100', quantity: 12 });
+  const post = { method: 'POST', url: `${RESOURCE}/analyze`, headers: { 'content-type': 'application/json' }, body };
+  let pool = [];
+  const refill = () => {
+    pool = [];
+    for (let i = 0; i < iterations + 1; i++) {
+      const s = signRequest(post, { key, signatureKey });
+      pool.push({ ...post, headers: { ...post.headers, ...s.headers } });
+    }
+  };
+  const samplePost = signRequest(post, { key, signatureKey });
+  await replayVerifier.verify({ ...post, headers: { ...post.headers, ...samplePost.headers } });
+  const getCmp = await compare({
+    iterations,
+    rounds,
+    baseline: rawBaseline(key, signedGet),
+    subjects: { 'verifier.verify, GET (jwks_uri, warm cache)': () => verifier.verify(getReq) },
+  });
+  // The POST comparison refills its pool before each measured batch.
+  let cursor = 0;
+  const postSubject = async (i) => {
+    if (i === 0 || cursor >= pool.length) {
+      refill();
+      cursor = 0;
+    }
+    await replayVerifier.verify(pool[cursor++]);
+  };
+  const postCmp = await compare({
+    iterations,
+    rounds,
+    baseline: rawBaseline(key, samplePost),
+    subjects: { 'verifier.verify, POST with body (content-digest, replay store)': postSubject },
+  });
+  return { getCmp, postCmp };
+}
+
+/** Figure 2: jwt scheme, auth token + proof of possession; first sight and repeated token. */
+export async function verifyJwtFigure({ iterations, rounds }) {
+  const agentKey = generateKey({ kid: 'sca-1' });
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const issuerJwk = { ...publicKey.export({ format: 'jwk' }), kid: 'realm-1', alg: 'RS256', use: 'sig' };
+  const issuerKey = { kid: 'realm-1', jwsAlgorithm: 'RS256', privateKeyObject: privateKey };
+  const docs = new Map();
+  docs.set(`${ISSUER}/.well-known/aauth-issuer.json`, { issuer: ISSUER, jwks_uri: `${ISSUER}/protocol/aauth/certs`, token_endpoint: `${ISSUER}/protocol/aauth/token` });
+  docs.set(`${ISSUER}/protocol/aauth/certs`, { keys: [issuerJwk] });
+  const verifier = createVerifier({ identity: RESOURCE, trustedIssuers: [ISSUER], fetch: documentFetch(docs), replay: { methods: 'none' } });
+  const now = Math.floor(Date.now() / 1000);
+  const mint = (i) =>
+    signJwt(issuerKey, { typ: 'auth+jwt' }, { iss: ISSUER, aud: RESOURCE, agent: AGENT, sub: 'user-1', scope: 'market-analysis:analyze', cnf: { jwk: agentKey.jwk }, iat: now, exp: now + 3600, jti: `t${i}` });
+  const get = { method: 'GET', url: `${RESOURCE}/analysis`, headers: {} };
+  const signedWith = (token) => {
+    const s = signRequest(get, { key: agentKey, signatureKey: { scheme: 'jwt', jwt: token } });
+    return { req: { ...get, headers: s.headers }, s };
+  };
+  const repeated = signedWith(await mint(0));
+  await verifier.verify(repeated.req);
+
+  // First sight: a new token on every request (pool pre-minted and pre-signed).
+  // (Measured first: the pool of first-sight requests below is large enough to load the heap.)
+  const again = await compare({ iterations, rounds, baseline: rawBaseline(agentKey, repeated.s), subjects: { 'verifier.verify, repeated token (cached until exp)': () => verifier.verify(repeated.req) } });
+  const firstIterations = Math.max(5, iterations >> 2);
+  const pool = [];
+  for (let i = 1; i <= firstIterations * (rounds + 2) + 64; i++) pool.push(signedWith(await mint(i)).req);
+  let cursor = 0;
+  const firstSight = () => verifier.verify(pool[cursor++ % pool.length]);
+
+  // Raw cost of the checks a first sight needs: one RS256 JWT signature + one Ed25519 signature.
+  const jwtParts = repeated.req.headers['signature-key'].match(/jwt="([^"]+)"/)[1].split('.');
+  const jwtInput = Buffer.from(`${jwtParts[0]}.${jwtParts[1]}`);
+  const jwtSig = Buffer.from(jwtParts[2], 'base64url');
+  const ed = rawBaseline(agentKey, repeated.s);
+  const rsaPub = createPublicKey({ key: issuerJwk, format: 'jwk' });
+  const rawBoth = () => {
+    if (!nodeVerify('sha256', jwtInput, rsaPub, jwtSig)) throw new Error('rs256 baseline failed');
+    ed();
+  };
+  const first = await compare({ iterations: firstIterations, rounds, baseline: rawBoth, subjects: { 'verifier.verify, first sight of a token': firstSight } });
+  return { first, again };
+}
+
+/** Figure 7: memory after many verified requests from many distinct keys. */
+export async function memoryFigure({ requests, keys }) {
+  const maxKeyEntries = 1000;
+  const maxDocs = 1000;
+  const docs = new Map();
+  const agents = [];
+  for (let i = 0; i < keys; i++) {
+    const key = generateKey({ kid: `k${i}` });
+    const identity = i % 2 === 0 ? `http://localhost:${10000 + i}` : undefined; // half jwks_uri, half hwk
+    if (identity) agentDocs(docs, identity, key);
+    agents.push({ key, signatureKey: identity ? { scheme: 'jwks_uri', id: identity, kid: key.kid } : { scheme: 'hwk', jwk: key.jwk } });
+  }
+  const verifier = createVerifier({
+    identity: RESOURCE,
+    fetch: documentFetch(docs),
+    maxKeyEntries,
+    discovery: { maxEntries: maxDocs },
+  });
+  const body = '{"q":1}';
+  const post = { method: 'POST', url: `${RESOURCE}/analyze`, headers: { 'content-type': 'application/json' }, body };
+  const run = async (count, offset) => {
+    for (let i = 0; i < count; i++) {
+      const a = agents[(i + offset) % agents.length];
+      const s = signRequest(post, { key: a.key, signatureKey: a.signatureKey });
+      await verifier.verify({ ...post, headers: { ...post.headers, ...s.headers } });
+    }
+  };
+  const rss = () => {
+    globalThis.gc?.();
+    return process.memoryUsage();
+  };
+  await run(Math.min(2000, requests), 0);
+  const warm = rss();
+  let maxKeys = 0;
+  let maxDocuments = 0;
+  const chunk = 5000;
+  for (let done = 0; done < requests; done += chunk) {
+    await run(Math.min(chunk, requests - done), done);
+    const st = verifier.stats();
+    maxKeys = Math.max(maxKeys, st.keys);
+    maxDocuments = Math.max(maxDocuments, st.documents);
+  }
+  const after = rss();
+  return { warm, after, maxKeys, maxDocuments, maxKeyEntries, maxDocs, stats: verifier.stats(), gcExposed: typeof globalThis.gc === 'function' };
+}

@@ -1,0 +1,71 @@
+import { AAuthError } from '@aauth-kit/core';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { TokenForm } from './client-auth.js';
+import type { ServerContext } from './context.js';
+import type { OAuthTokenService } from './oauth-token-service.js';
+import { sendError } from './token-routes.js';
+
+/** RFC 8693 section 2.1: `audience` and `resource` may appear more than once; nothing else may (RFC 6749 section 3.2). */
+const REPEATABLE = new Set(['audience', 'resource']);
+const MAX_PARAMS = 100;
+
+/** Parse an `application/x-www-form-urlencoded` token request; anything else is 400 invalid_request. */
+export function parseTokenForm(req: Request): TokenForm {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') {
+    throw new AAuthError('invalid_request', 'The token request must be application/x-www-form-urlencoded (RFC 6749 section 3.2)');
+  }
+  const body = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+  const params = new URLSearchParams(body);
+  const form: TokenForm = { single: new Map(), repeated: new Map() };
+  let count = 0;
+  for (const [name, value] of params) {
+    if (++count > MAX_PARAMS) throw new AAuthError('invalid_request', `The token request has more than ${MAX_PARAMS} parameters`);
+    // RFC 6749 section 3.2: parameters sent without a value are treated as omitted.
+    if (value === '') continue;
+    if (REPEATABLE.has(name)) {
+      form.repeated.set(name, [...(form.repeated.get(name) ?? []), value]);
+    } else if (form.single.has(name)) {
+      throw new AAuthError('invalid_request', `The parameter ${name} appears more than once (RFC 6749 section 3.2)`);
+    } else {
+      form.single.set(name, value);
+    }
+  }
+  return form;
+}
+
+/**
+ * The OAuth 2.0 token endpoint at Keycloak's path, `{issuer}/protocol/openid-connect/token`:
+ * RFC 8693 token exchange and client credentials, answered as RFC 6749 sections 5.1 and 5.2 say.
+ */
+export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenService, maxBodyBytes: number): Router {
+  const router = express.Router();
+  const path = `${ctx.issuerPath}/protocol/openid-connect/token`;
+  router.post(path, express.raw({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
+    try {
+      let form: TokenForm;
+      try {
+        form = parseTokenForm(req);
+      } catch (error) {
+        const e = error as AAuthError;
+        ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'openid-connect', status: e.status, error: e.error, reason: e.message });
+        throw error;
+      }
+      const response = await service.request({ form, authorization: req.headers.authorization });
+      // RFC 6749 section 5.1: token responses are never cached.
+      res.status(200).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(response);
+    } catch (error) {
+      sendError(res, error, ctx.warn);
+    }
+  });
+  // Body-parser failures (too large, bad encoding): 413 / 400 JSON, never a 500.
+  router.use(path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const status = (error as { status?: number } | undefined)?.status;
+    if (status === 413) return sendError(res, new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`), ctx.warn);
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return sendError(res, new AAuthError('invalid_request', 'The request body could not be read'), ctx.warn);
+    }
+    next(error);
+  });
+  return router;
+}
