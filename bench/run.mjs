@@ -3,7 +3,7 @@
 //   --quick        tiny iteration counts (the smoke test in `npm test` uses it; numbers meaningless)
 //   --out DIR      where to write BENCHMARKS.md and results.json (default: the repository root / bench)
 //   --only a,b     run only these figure ids
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,8 @@ const meta = {
   quick,
   seconds: (Date.now() - started) / 1000,
 };
+const notes = join(root, 'bench', 'optimizations.md');
+if (existsSync(notes)) meta.notes = readFileSync(notes, 'utf8');
 const outDir = values.out ?? root;
 mkdirSync(outDir, { recursive: true });
 const jsonPath = values.out ? join(outDir, 'results.json') : join(root, 'bench', 'results.json');

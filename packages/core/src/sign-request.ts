@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomNonce } from './lib/nonce.js';
 import { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
 import type { SigningKey } from './keys.js';
 import { b64uEncode } from './lib/base64.js';
@@ -144,7 +144,7 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
     typeof options.nonce === 'string'
       ? options.nonce
       : (options.nonce ?? !isIdempotent(request.method))
-        ? b64uEncode(randomBytes(16))
+        ? randomNonce()
         : undefined;
   if (nonce !== undefined) params.push(['nonce', nonce]);
   if (options.extraParams) params.push(...options.extraParams);

@@ -1,44 +1,15 @@
-import { AAuthError } from '@aauth-kit/core';
-import { readLimited } from './http.js';
+import { type PreparedRequest, readRequest } from './prepare-request.js';
 
 /** A downstream request read once, so a retry sends the same bytes. */
-export interface BearerRequest {
-  method: string;
-  url: URL;
-  headers: Headers;
-  body: Uint8Array | undefined;
-  redirect: NonNullable<RequestInit['redirect']>;
-  signal: AbortSignal | undefined;
-  /** Other `RequestInit` members (e.g. undici's `dispatcher`), passed through. */
-  extra: Record<string, unknown>;
-}
+export type BearerRequest = PreparedRequest;
 
 const OWN = new Set(['method', 'headers', 'body', 'redirect', 'signal', 'duplex', 'window', 'context', 'scope']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 
 /** Normalise `fetch` arguments through a WHATWG `Request` and read the body into bytes (at most `maxBodyBytes`). */
-export async function prepareBearerRequest(input: string | URL | Request, init: RequestInit | undefined, maxBodyBytes: number): Promise<BearerRequest> {
-  const requestInit: RequestInit & { duplex?: 'half' } = {};
-  if (init?.method !== undefined) requestInit.method = init.method;
-  if (init?.headers !== undefined) requestInit.headers = init.headers;
-  if (init?.body !== undefined) requestInit.body = init.body;
-  if (init?.redirect !== undefined) requestInit.redirect = init.redirect;
-  // A ReadableStream body needs `duplex: 'half'` in Node's fetch.
-  if (init?.body instanceof ReadableStream || (init?.body === undefined && input instanceof Request && input.body !== null)) requestInit.duplex = 'half';
-  const request = new Request(input, requestInit);
-  const body = await readLimited(request.body, maxBodyBytes, () => new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`));
-  const extra: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(init ?? {})) if (!OWN.has(name) && value !== undefined) extra[name] = value;
-  return {
-    method: request.method,
-    url: new URL(request.url),
-    headers: new Headers(request.headers),
-    body: request.body === null ? undefined : body,
-    redirect: request.redirect,
-    signal: init?.signal ?? (input instanceof Request ? input.signal : undefined),
-    extra,
-  };
+export function prepareBearerRequest(input: string | URL | Request, init: RequestInit | undefined, maxBodyBytes: number): Promise<BearerRequest> {
+  return readRequest(input, init, maxBodyBytes, OWN);
 }
 
 /**

@@ -20,9 +20,15 @@ const OWN = new Set(['upstreamToken', 'signatureScheme', 'authToken', 'scope', '
 /**
  * Normalise `fetch` arguments through a WHATWG `Request` (so every body type - string, bytes,
  * Blob, FormData, URLSearchParams, ReadableStream, a Request's own body - gets fetch's
- * content-type) and read the body into bytes, at most `maxBodyBytes`.
+ * content-type) and read the body into bytes, at most `maxBodyBytes`. `init` members named in
+ * `own` are consumed here; the others pass through in `extra`.
  */
-export async function prepareRequest(input: string | URL | Request, init: AgentRequestInit | undefined, maxBodyBytes: number): Promise<PreparedRequest> {
+export async function readRequest(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  maxBodyBytes: number,
+  own: ReadonlySet<string>,
+): Promise<PreparedRequest> {
   const requestInit: RequestInit & { duplex?: 'half' } = {};
   if (init?.method !== undefined) requestInit.method = init.method;
   if (init?.headers !== undefined) requestInit.headers = init.headers;
@@ -34,17 +40,22 @@ export async function prepareRequest(input: string | URL | Request, init: AgentR
   }
   const request = new Request(input, requestInit);
   const body = await readLimited(request.body, maxBodyBytes, () => new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`));
-  const headers = new Headers(request.headers);
-  for (const name of SIGNATURE_HEADERS) headers.delete(name);
   const extra: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(init ?? {})) if (!OWN.has(name) && value !== undefined) extra[name] = value;
+  for (const [name, value] of Object.entries(init ?? {})) if (!own.has(name) && value !== undefined) extra[name] = value;
   return {
     method: request.method,
     url: new URL(request.url),
-    headers,
+    headers: new Headers(request.headers),
     body: request.body === null ? undefined : body,
     redirect: request.redirect,
     signal: init?.signal ?? (input instanceof Request ? input.signal : undefined),
     extra,
   };
+}
+
+/** {@link readRequest} for the agent's own `fetch`: signature headers a caller left are dropped (they are re-made per attempt). */
+export async function prepareRequest(input: string | URL | Request, init: AgentRequestInit | undefined, maxBodyBytes: number): Promise<PreparedRequest> {
+  const prepared = await readRequest(input, init, maxBodyBytes, OWN);
+  for (const name of SIGNATURE_HEADERS) prepared.headers.delete(name);
+  return prepared;
 }
