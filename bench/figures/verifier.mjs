@@ -1,6 +1,6 @@
 // Figures 1, 2 and 7: the verifier's cost per request against the raw signature checks it needs,
 // and its memory under many distinct keys.
-import { createPublicKey, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
 import { generateKey, signJwt, signRequest } from '@aauth-kit/core';
 import { createMemoryReplayStore, createVerifier } from '@aauth-kit/verifier';
 import { compare } from '../lib/measure.mjs';
@@ -43,12 +43,15 @@ export async function verifyJwksFigure({ iterations, rounds }) {
   const T = Math.floor(Date.now() / 1000);
   const now = () => T;
   const verifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { methods: 'none' } });
+  // The optional libsodium backend (sodium-native), behind the same key interface.
+  const sodiumVerifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { methods: 'none' }, cryptoBackend: 'sodium' });
   const replayVerifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { store: createMemoryReplayStore({ now }) } });
   const signatureKey = { scheme: 'jwks_uri', id: AGENT, kid: key.kid };
   const get = { method: 'GET', url: `${RESOURCE}/analysis?sku=A-100`, headers: { accept: 'application/json' } };
   const signedGet = signRequest(get, { key, signatureKey, created: T });
   const getReq = { ...get, headers: { ...get.headers, ...signedGet.headers } };
-  await verifier.verify(getReq); // warm the key cache
+  await verifier.verify(getReq); // warm the key caches
+  await sodiumVerifier.verify(getReq);
 
   // POSTs are replay-checked, so each verified request needs its own signature: pre-sign a pool
   // per round (signing is not what is measured here).
@@ -68,7 +71,10 @@ export async function verifyJwksFigure({ iterations, rounds }) {
     iterations,
     rounds,
     baseline: rawBaseline(key, signedGet),
-    subjects: { 'verifier.verify, GET (jwks_uri, warm cache)': () => verifier.verify(getReq) },
+    subjects: {
+      'verifier.verify, GET (jwks_uri, warm cache)': () => verifier.verify(getReq),
+      "verifier.verify, GET, cryptoBackend: 'sodium'": () => sodiumVerifier.verify(getReq),
+    },
   });
   // The POST comparison refills its pool before each measured batch.
   let cursor = 0;
@@ -91,7 +97,10 @@ export async function verifyJwksFigure({ iterations, rounds }) {
 /** Figure 2: jwt scheme, auth token + proof of possession; first sight and repeated token. */
 export async function verifyJwtFigure({ iterations, rounds }) {
   const agentKey = generateKey({ kid: 'sca-1' });
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  // Generated as DER and re-imported (a KeyObject straight from generateKeyPairSync can deadlock
+  // Node 20 when a GC finalises its generation job during an export; see core keys.ts).
+  const privateKey = createPrivateKey({ key: generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { format: 'der', type: 'pkcs8' }, publicKeyEncoding: { format: 'der', type: 'spki' } }).privateKey, format: 'der', type: 'pkcs8' });
+  const publicKey = createPublicKey(privateKey);
   const issuerJwk = { ...publicKey.export({ format: 'jwk' }), kid: 'realm-1', alg: 'RS256', use: 'sig' };
   const issuerKey = { kid: 'realm-1', jwsAlgorithm: 'RS256', privateKeyObject: privateKey };
   const docs = new Map();

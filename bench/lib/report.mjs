@@ -7,9 +7,10 @@ function goalLine(goal, value) {
   if (!goal) return '';
   const met = goal.op === '>=' ? value >= goal.value : value <= goal.value;
   const by = goal.op === '>=' ? value - goal.value : goal.value - value;
+  // Three decimals: a value just under a goal must not read as "missed by 0.00".
   return met
-    ? `goal ${goal.label} **met** (${fmt(value, 2)})`
-    : `goal ${goal.label} **missed** by ${fmt(Math.abs(by), 2)} (${fmt(value, 2)})`;
+    ? `goal ${goal.label} **met** (${fmt(value, 3)})`
+    : `goal ${goal.label} **missed** by ${fmt(Math.abs(by), 3)} (${fmt(value, 3)})`;
 }
 
 /** A comparison table: baseline and subjects, ops/s, spread, ratio. */

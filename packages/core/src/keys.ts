@@ -4,11 +4,13 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  randomBytes,
   sign as nodeSign,
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
 import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as ed from '@noble/ed25519';
 import { AAuthError } from './errors.js';
 import { b64uDecode } from './lib/base64.js';
@@ -47,8 +49,31 @@ export type PrivateJwk = (OkpPublicJwk | EcPublicJwk) & { d: string };
 
 /** Signature algorithms for HTTP message signatures, named as RFC 9421 section 6.2 names them. */
 export type HttpSigAlgorithm = 'ed25519' | 'ecdsa-p256-sha256';
-/** Which implementation signs and verifies Ed25519: node:crypto (default) or @noble/ed25519. */
-export type CryptoBackend = 'node' | 'noble';
+/**
+ * Which implementation signs and verifies Ed25519: node:crypto (default), @noble/ed25519 (the
+ * portable fallback), or libsodium through the optional dependency `sodium-native` (about 2x
+ * node:crypto here; BENCHMARKS.md figure 1). P-256 keys always use node:crypto.
+ */
+export type CryptoBackend = 'node' | 'noble' | 'sodium';
+
+/** The slice of sodium-native the kit uses. */
+interface SodiumApi {
+  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
+  crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+}
+
+let sodiumApi: SodiumApi | undefined;
+function sodium(): SodiumApi {
+  if (!sodiumApi) {
+    try {
+      sodiumApi = createRequire(import.meta.url)('sodium-native') as SodiumApi;
+    } catch (error) {
+      throw new TypeError(`The 'sodium' backend needs the optional dependency sodium-native (npm install sodium-native): ${(error as Error).message}`);
+    }
+  }
+  return sodiumApi;
+}
 
 /** A public key ready to verify HTTP message signatures. */
 export interface PublicKey {
@@ -98,9 +123,15 @@ function checkKeyOptions(options: KeyOptions, path = 'options'): void {
   if (options.kid !== undefined && (typeof options.kid !== 'string' || options.kid.length === 0)) {
     throw new TypeError(`${path}.kid must be a non-empty string`);
   }
-  if (options.backend !== undefined && options.backend !== 'node' && options.backend !== 'noble') {
-    throw new TypeError(`${path}.backend must be 'node' or 'noble'`);
+  checkBackend(options.backend, `${path}.backend`);
+}
+
+function checkBackend(backend: unknown, path: string): void {
+  if (backend !== undefined && backend !== 'node' && backend !== 'noble' && backend !== 'sodium') {
+    throw new TypeError(`${path} must be 'node', 'noble' or 'sodium'`);
   }
+  // Fail at configuration time, not on the first request, when sodium-native is missing.
+  if (backend === 'sodium') sodium();
 }
 
 let nobleReady = false;
@@ -174,6 +205,7 @@ class NodePublicKey implements PublicKey {
   protected readonly keyObject: KeyObject;
   protected readonly rawPublic: Uint8Array | undefined;
   protected readonly useNoble: boolean;
+  protected readonly useSodium: boolean;
 
   constructor(jwk: OkpPublicJwk | EcPublicJwk, keyObject: KeyObject, backend: CryptoBackend) {
     this.jwk = jwk;
@@ -181,6 +213,7 @@ class NodePublicKey implements PublicKey {
     this.algorithm = jwk.kty === 'OKP' ? 'ed25519' : 'ecdsa-p256-sha256';
     this.keyObject = keyObject;
     this.useNoble = backend === 'noble' && jwk.kty === 'OKP';
+    this.useSodium = backend === 'sodium' && jwk.kty === 'OKP';
     this.rawPublic = jwk.kty === 'OKP' ? b64uDecode(jwk.x) : undefined;
   }
 
@@ -188,6 +221,7 @@ class NodePublicKey implements PublicKey {
     try {
       if (this.algorithm === 'ed25519') {
         if (signature.length !== 64) return false;
+        if (this.useSodium) return sodium().crypto_sign_verify_detached(signature, data, this.rawPublic!);
         if (this.useNoble) return noble().verify(signature, data, this.rawPublic!);
         return nodeVerify(null, data, this.keyObject, signature);
       }
@@ -205,6 +239,7 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
   readonly backend: CryptoBackend;
   readonly privateKeyObject: KeyObject;
   private readonly seed: Uint8Array | undefined;
+  private readonly sodiumSecret: Uint8Array | undefined;
 
   constructor(privateKey: KeyObject, options: KeyOptions) {
     const exported = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
@@ -216,10 +251,21 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
     this.kid = options.kid ?? this.thumbprint;
     this.jwsAlgorithm = pub.kty === 'OKP' ? 'EdDSA' : 'ES256';
     this.seed = pub.kty === 'OKP' ? b64uDecode(String(exported.d)) : undefined;
+    if (this.useSodium) {
+      // libsodium signs with the 64-byte secret key (seed followed by the public key).
+      const secret = Buffer.alloc(64);
+      sodium().crypto_sign_seed_keypair(Buffer.alloc(32), secret, this.seed!);
+      this.sodiumSecret = secret;
+    }
   }
 
   sign(data: Uint8Array): Uint8Array {
     if (this.algorithm === 'ed25519') {
+      if (this.useSodium) {
+        const signature = Buffer.alloc(64);
+        sodium().crypto_sign_detached(signature, data, this.sodiumSecret!);
+        return signature;
+      }
       if (this.useNoble) return noble().sign(data, this.seed!);
       return nodeSign(null, data, this.privateKeyObject);
     }
@@ -240,15 +286,37 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
   }
 }
 
+/** PKCS#8 DER header of an Ed25519 private key; the 32-byte seed follows it (RFC 8410). */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * A fresh private KeyObject that shares nothing with a key-generation job. Node 20 can deadlock
+ * when a GC finalises a generateKeyPairSync job while its key is being exported (seen here: the
+ * test worker hung in KeyObjectHandle::ExportJWK -> ~KeyGenJob on the same mutex), so Ed25519
+ * keys are built from a random seed and P-256 keys are generated as DER and re-imported.
+ */
+function newPrivateKey(alg: 'EdDSA' | 'ES256'): KeyObject {
+  if (alg === 'ES256') {
+    const der = generateKeyPairSync('ec', {
+      namedCurve: 'P-256',
+      privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+      publicKeyEncoding: { format: 'der', type: 'spki' },
+    }).privateKey;
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  }
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, randomBytes(32)]);
+  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  der.fill(0);
+  return key;
+}
+
 /** Generate a new signing key: Ed25519 by default, or P-256 (`alg: 'ES256'`). */
 export function generateKey(options: KeyOptions & { alg?: 'EdDSA' | 'ES256' } = {}): SigningKey {
   checkKeyOptions(options);
   if (options.alg !== undefined && options.alg !== 'EdDSA' && options.alg !== 'ES256') {
     throw new TypeError("options.alg must be 'EdDSA' or 'ES256'");
   }
-  const { privateKey } =
-    options.alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
-  return new NodeSigningKey(privateKey, options);
+  return new NodeSigningKey(newPrivateKey(options.alg === 'ES256' ? 'ES256' : 'EdDSA'), options);
 }
 
 /**
@@ -306,6 +374,7 @@ function publicMatchesPrivate(claimed: OkpPublicJwk | EcPublicJwk, keyObject: Ke
  * Throws `key_invalid` / `unsupported_algorithm` for anything else.
  */
 export function importPublicKey(jwk: unknown, options: { backend?: CryptoBackend } = {}): PublicKey {
+  checkBackend(options.backend, 'options.backend');
   checkKeyOptions(options);
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new AAuthError('key_invalid', 'A JWK must be an object');
   if ((jwk as Record<string, unknown>).d !== undefined) {

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,8 @@ import {
   saveKeyFile,
   type PrivateJwk,
 } from '@aauth-kit/core';
-import { expectThrowsCode } from './support.js';
+import { expectThrowsCode, freshKeyPair } from './support.js';
+
 
 const data = Buffer.from('"@method": GET\n"@signature-params": ("@method");created=1');
 const dir = mkdtempSync(join(tmpdir(), 'aauth-core-keys-'));
@@ -255,7 +256,7 @@ describe('bad keys', () => {
     expectThrowsCode(() => importPrivateKey(null as never), 'key_invalid');
     expectThrowsCode(() => importPrivateKey(exportPublicPem(generateKey())), 'key_invalid');
     expectThrowsCode(() => importPrivateKey('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), 'key_invalid');
-    const rsaPem = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const rsaPem = freshKeyPair('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     expectThrowsCode(() => importPrivateKey(rsaPem), 'unsupported_algorithm');
     expectThrowsCode(() => importPrivateKey({ ...generateKey().toPrivateJwk(), crv: 'X25519' }), 'unsupported_algorithm');
   });
@@ -347,7 +348,7 @@ describe('key files', () => {
   });
 
   it('loads a PEM written by another tool', () => {
-    const { privateKey } = generateKeyPairSync('ed25519');
+    const { privateKey } = freshKeyPair('ed25519');
     const path = join(dir, 'openssl-style.pem');
     writeFileSync(path, privateKey.export({ format: 'pem', type: 'pkcs8' }));
     expect(loadKeyFile(path).jwk.x).toBe(createPublicKey(privateKey).export({ format: 'jwk' }).x);
@@ -363,5 +364,29 @@ describe('key files', () => {
   it('refuses bad arguments with TypeErrors', () => {
     expect(() => saveKeyFile(join(dir, 'x'), generateKey(), { format: 'der' as never })).toThrow(/options\.format/);
     expect(() => loadKeyFile('')).toThrow(TypeError);
+  });
+});
+
+describe('the sodium backend (optional dependency sodium-native)', () => {
+  it('signs the same bytes as node:crypto and verifies what node:crypto signs, and nothing else', async () => {
+    const { generateKey: gen, importPrivateKey: imp, importPublicKey: pub } = await import('@aauth-kit/core');
+    const nodeKey = gen();
+    const sodiumKey = imp(nodeKey.toPrivateJwk(), { backend: 'sodium' });
+    expect(sodiumKey.backend).toBe('sodium');
+    const data = Buffer.from('"@method": GET\n"@signature-params": ()');
+    const a = nodeKey.sign(data);
+    expect(Buffer.from(sodiumKey.sign(data)).equals(Buffer.from(a))).toBe(true);
+    const verifier = pub(nodeKey.jwk, { backend: 'sodium' });
+    expect(verifier.verify(data, a)).toBe(true);
+    expect(verifier.verify(Buffer.from('other'), a)).toBe(false);
+    const bad = Buffer.from(a);
+    bad[0] = bad[0]! ^ 1;
+    expect(verifier.verify(data, bad)).toBe(false);
+    expect(verifier.verify(data, a.slice(0, 63))).toBe(false);
+  });
+  it('refuses an unknown backend with a TypeError naming the option', async () => {
+    const { generateKey: gen, importPublicKey: pub } = await import('@aauth-kit/core');
+    expect(() => gen({ backend: 'openssl' as never })).toThrow(/options\.backend must be 'node', 'noble' or 'sodium'/);
+    expect(() => pub(gen().jwk, { backend: 'x' as never })).toThrow(TypeError);
   });
 });

@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { expect } from 'vitest';
 import { AAuthError, ERRORS, type AAuthErrorCode } from '@aauth-kit/core';
 
@@ -39,4 +40,18 @@ export function expectThrowsCode(fn: () => unknown, code: AAuthErrorCode, status
 /** `promise` rejects with an AAuthError with `code`. */
 export async function expectRejectsCode(promise: Promise<unknown>, code: AAuthErrorCode, status?: number): Promise<AAuthError> {
   return expectCode(await rejected(promise), code, status);
+}
+
+/**
+ * A key pair that shares nothing with its generation job (Node 20 can deadlock when a GC finalises
+ * the job while its key is exported; see packages/core/src/keys.ts).
+ */
+export function freshKeyPair(type: 'rsa' | 'ec' | 'ed25519', options: { modulusLength?: number; namedCurve?: string } = {}): { privateKey: KeyObject; publicKey: KeyObject } {
+  const der = generateKeyPairSync(type as 'rsa', {
+    ...(options as { modulusLength: number }),
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+  }).privateKey;
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: createPublicKey(privateKey) };
 }

@@ -1,4 +1,4 @@
-import { createHmac, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createHmac, createPublicKey } from 'node:crypto';
 import { exportJWK, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,7 +20,8 @@ import {
   type SigningKey,
   type VerifyResourceTokenOptions,
 } from '@aauth-kit/core';
-import { expectCode, expectRejectsCode, expectThrowsCode, rejected } from './support.js';
+import { expectCode, expectRejectsCode, expectThrowsCode, freshKeyPair, rejected } from './support.js';
+
 
 const NOW = 1774975920;
 const now = () => NOW;
@@ -151,7 +152,7 @@ describe('verifyResourceToken: every claim check of section 6', () => {
   });
 
   it('a header alg that does not match the key is token_signature_invalid', async () => {
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const rsa = freshKeyPair('rsa', { modulusLength: 2048 });
     const jwt = await new SignJWT({ iss: RESOURCE, aud: ISSUER, jti: 'j', agent: AGENT, agent_jkt: agentKey.thumbprint, iat: NOW, exp: NOW + 60, scope: 'r' })
       .setProtectedHeader({ alg: 'RS256', typ: 'resource+jwt' })
       .sign(rsa.privateKey);
@@ -248,7 +249,7 @@ describe('verifyResourceToken: every claim check of section 6', () => {
 });
 
 describe('verifyToken for auth tokens (RS256 from Keycloak)', () => {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rsa = freshKeyPair('rsa', { modulusLength: 2048 });
   const authClaims = { iss: ISSUER, aud: RESOURCE, agent: AGENT, scope: 'read', cnf: { jwk: agentKey.toPublishedJwk() }, iat: NOW, exp: NOW + 3600 };
   const signAuth = (claims: Record<string, unknown> = authClaims, typ = 'auth+jwt') =>
     new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ, kid: 'kc' }).sign(rsa.privateKey);

@@ -44,7 +44,7 @@ describe('RFC 7638 thumbprint vector', () => {
   });
 });
 
-for (const backend of ['node', 'noble'] as const) {
+for (const backend of ['node', 'noble', 'sodium'] as const) {
   describe(`RFC 9421 signature vectors (${backend} backend)`, () => {
     for (const v of vectors.signatures) {
       const key = importPrivateKey(keyDoc.private_jwk, { kid: v.params.keyid, backend });

@@ -54,8 +54,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     failureTtl: o.discovery.failureTtl,
     maxInflight: o.discovery.maxInflight,
   });
-  const discovery = new KeyDiscovery({ fetcher, localIssuerKeys: o.localIssuerKeys, checkKeyAlgorithm });
+  const importKey = (jwk: unknown) => importPublicKey(jwk, { backend: o.cryptoBackend });
+  const discovery = new KeyDiscovery({ fetcher, localIssuerKeys: o.localIssuerKeys, checkKeyAlgorithm, importKey });
   const tokens = new AuthTokenChecker({
+    importKey,
     discovery,
     trustedIssuers: o.trustedIssuers,
     algorithms: o.algorithms,
@@ -81,7 +83,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const cacheKey = jwk.kty === 'OKP' ? `OKP:${jwk.crv}:${jwk.x}` : `EC:${jwk.crv}:${jwk.x}:${jwk.y}`;
     let key = inlineKeys.get(cacheKey);
     if (!key) {
-      key = importPublicKey(jwk);
+      key = importKey(jwk);
       inlineKeys.set(cacheKey, key);
     }
     checkKeyAlgorithm(key);
@@ -95,7 +97,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!claims) return error;
     let key: PublicKey;
     try {
-      key = importPublicKey(claims.cnf?.jwk);
+      key = importKey(claims.cnf?.jwk);
       verifySignedRequest(signed, key);
     } catch {
       return error;

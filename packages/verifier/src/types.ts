@@ -1,4 +1,4 @@
-import type { ActClaim, AuthTokenClaims, HttpRequest, PublicKey, SignedRequest } from '@aauth-kit/core';
+import type { ActClaim, AuthTokenClaims, CryptoBackend, HttpRequest, PublicKey, SignedRequest } from '@aauth-kit/core';
 
 /** Resolves a host name to its IP addresses. */
 export type ResolveHostname = (hostname: string) => Promise<string[]>;
@@ -65,6 +65,12 @@ export interface VerifierOptions {
   maxKeyEntries?: number;
   /** Cached verified auth tokens; default 10000. */
   maxTokenEntries?: number;
+  /**
+   * Ed25519 implementation for request signatures and cnf keys: `'node'` (default, node:crypto),
+   * `'sodium'` (libsodium via the optional dependency sodium-native, about 2x faster here) or
+   * `'noble'` (portable, slower). Chosen at creation; a missing sodium-native is a TypeError then.
+   */
+  cryptoBackend?: CryptoBackend;
 }
 
 /** Options of one {@link Verifier.verify} call. */

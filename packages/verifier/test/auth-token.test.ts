@@ -1,16 +1,31 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT, exportJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { AAuthError, generateKey, mintResourceToken, signJwt } from '@aauth-kit/core';
 import { createVerifier, type VerifierOptions } from '@aauth-kit/verifier';
 import { manualClock, tableFetch, tableResolver, unsignedJwt } from './helpers.js';
 
+/**
+ * A key pair that shares nothing with its generation job (Node 20 can deadlock when a GC finalises
+ * the job while its key is exported; see packages/core/src/keys.ts).
+ */
+function freshKeyPair(type: 'rsa' | 'ec' | 'ed25519', options: { modulusLength?: number; namedCurve?: string } = {}): { privateKey: KeyObject; publicKey: KeyObject } {
+  const der = generateKeyPairSync(type as 'rsa', {
+    ...(options as { modulusLength: number }),
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+  }).privateKey;
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+
 const RESOURCE = 'https://resource.example';
 const ISS = 'https://as.example/realms/aauth-test';
 const issuerKey = generateKey({ kid: 'as-ed' });
 const agentKey = generateKey();
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const rsa = freshKeyPair('rsa', { modulusLength: 2048 });
+const ec = freshKeyPair('ec', { namedCurve: 'P-256' });
 
 async function issuerTable(): Promise<Record<string, unknown>> {
   return {

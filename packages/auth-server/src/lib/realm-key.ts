@@ -26,9 +26,16 @@ const KTY: Record<SigningAlgorithm, { kty: string; crv?: string }> = {
 };
 
 function generate(alg: SigningAlgorithm): KeyObject {
-  if (alg === 'RS256') return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  if (alg === 'ES256') return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-  return generateKeyPairSync('ed25519').privateKey;
+  // Generated as DER and re-imported: a KeyObject straight from generateKeyPairSync can deadlock
+  // Node 20 when a GC finalises the generation job while the key is exported (see core keys.ts).
+  const encodings = { privateKeyEncoding: { format: 'der', type: 'pkcs8' }, publicKeyEncoding: { format: 'der', type: 'spki' } } as const;
+  const der =
+    alg === 'RS256'
+      ? generateKeyPairSync('rsa', { modulusLength: 2048, ...encodings }).privateKey
+      : alg === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256', ...encodings }).privateKey
+        : generateKeyPairSync('ed25519', encodings).privateKey;
+  return createPrivateKey({ key: der as unknown as Buffer, format: 'der', type: 'pkcs8' });
 }
 
 function publicMembers(jwk: Record<string, unknown>): Record<string, string> {

@@ -4,7 +4,6 @@ import {
   AAuthError,
   TOKEN_TYP,
   decodeToken,
-  importPublicKey,
   parseScope,
   tokenKind,
   type ActClaim,
@@ -26,6 +25,8 @@ export interface AuthTokenCheckerOptions {
   leeway: number;
   maxEntries: number;
   checkKeyAlgorithm: (key: PublicKey) => void;
+  /** Imports a public JWK (the cnf key) with the configured crypto backend. */
+  importKey: (jwk: unknown) => PublicKey;
 }
 
 /**
@@ -153,7 +154,7 @@ export class AuthTokenChecker {
     }
     let cnfKey: PublicKey;
     try {
-      cnfKey = importPublicKey(cnf.jwk);
+      cnfKey = this.options.importKey(cnf.jwk);
     } catch (error) {
       throw fail('token_claim_invalid', `cnf.jwk is not a usable key (${(error as Error).message})`, error);
     }

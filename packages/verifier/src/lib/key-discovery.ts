@@ -1,4 +1,4 @@
-import { AAuthError, identityUrlProblem, importPublicKey, type PublicKey } from '@aauth-kit/core';
+import { AAuthError, identityUrlProblem, type PublicKey } from '@aauth-kit/core';
 import type { DocumentFetcher, FetchedDocument } from './document-fetcher.js';
 
 /** A JWK as found in a JWKS (untrusted input). */
@@ -10,6 +10,8 @@ export interface KeyDiscoveryOptions {
   localIssuerKeys: Record<string, { keys: object[] }>;
   /** Accepts an HTTP-signature key's algorithm (the verifier's allow-list). */
   checkKeyAlgorithm: (key: PublicKey) => void;
+  /** Imports a public JWK with the configured crypto backend. */
+  importKey: (jwk: unknown) => PublicKey;
 }
 
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
@@ -150,7 +152,7 @@ export class KeyDiscovery {
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent');
     let key = this.imported.get(jwk);
     if (!key) {
-      key = importPublicKey(publicJwk(jwk, 'The agent JWKS'));
+      key = this.options.importKey(publicJwk(jwk, 'The agent JWKS'));
       this.imported.set(jwk, key);
     }
     this.options.checkKeyAlgorithm(key);

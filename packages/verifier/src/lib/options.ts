@@ -1,4 +1,4 @@
-import { DEFAULT_TOKEN_ALGORITHMS, identityUrlProblem } from '@aauth-kit/core';
+import { DEFAULT_TOKEN_ALGORITHMS, identityUrlProblem, importPublicKey, generateKey, type CryptoBackend } from '@aauth-kit/core';
 import type { ReplayStore, VerifierOptions } from '../types.js';
 
 /** Verifier options with every default applied. */
@@ -17,6 +17,7 @@ export interface ResolvedVerifierOptions {
   replayMethods: 'non-idempotent' | 'all' | 'none';
   maxKeyEntries: number;
   maxTokenEntries: number;
+  cryptoBackend: CryptoBackend;
   discovery: {
     timeoutMs: number;
     maxBytes: number;
@@ -32,6 +33,18 @@ export interface ResolvedVerifierOptions {
 }
 
 const KNOWN_ALGORITHMS = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
+
+function backend(value: unknown, path: string): CryptoBackend {
+  if (value === undefined) return 'node';
+  if (value !== 'node' && value !== 'noble' && value !== 'sodium') throw new TypeError(`${path} must be 'node', 'noble' or 'sodium'`);
+  try {
+    // Core checks here, once, that the backend can load (sodium-native is optional).
+    importPublicKey(generateKey().jwk, { backend: value });
+  } catch (error) {
+    throw new TypeError(`${path}: ${(error as Error).message}`);
+  }
+  return value;
+}
 
 function positive(value: unknown, path: string, fallback: number, integer = true): number {
   if (value === undefined) return fallback;
@@ -131,6 +144,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     replayMethods,
     maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, 1000),
     maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
+    cryptoBackend: backend(options.cryptoBackend, `${path}.cryptoBackend`),
     discovery: {
       timeoutMs: positive(d.timeoutMs, `${path}.discovery.timeoutMs`, 3000),
       maxBytes: positive(d.maxBytes, `${path}.discovery.maxBytes`, 64 * 1024),
