@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AAuthChallengeError, createAgent } from '../src/index.js';
 import { countingServer } from './fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
+import { caught } from './fixtures/caught.js';
 
 const open: Array<{ close(): Promise<void> }> = [];
 async function track<T extends { close(): Promise<void> }>(p: Promise<T>): Promise<T> {
@@ -17,15 +18,6 @@ afterEach(async () => {
 
 async function json(res: Response): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
-}
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('agent.fetch over loopback HTTP (issue 4)', () => {

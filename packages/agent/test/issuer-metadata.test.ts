@@ -4,20 +4,12 @@ import { createIssuerMetadataResolver, parseIssuerMetadata } from '../src/lib/is
 import { createAgent } from '../src/index.js';
 import { listen, type Listening } from './fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
+import { caught } from './fixtures/caught.js';
 
 const open: Array<Listening | Scenario> = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((o) => o.close()));
 });
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('auth server discovery (wire profile sections 4 and 8)', () => {
   it('falls back to aauth-issuer without .json on a 404', async () => {

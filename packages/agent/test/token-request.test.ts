@@ -2,20 +2,12 @@ import { isAAuthError } from '@aauth-kit/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
+import { caught } from './fixtures/caught.js';
 
 const open: Scenario[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A sleeper that records what it was asked to wait and advances a fake clock instead of waiting. */
 function fakeTime(start = 1_800_000_000) {
