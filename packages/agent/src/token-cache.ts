@@ -8,6 +8,10 @@ export interface CachedToken {
   resource: string;
   /** The scope of the resource token it answered. */
   scope: string;
+  /** The issuer that minted it. Set for tokens from an auth server: only those are refreshed. */
+  authServer?: string;
+  /** The scheme its token request was signed with; the refresh is signed the same way. */
+  signAs?: 'jwks_uri' | 'hwk';
 }
 
 /**

@@ -31,6 +31,24 @@ export type AgentEvent =
       /** The token's expiry, epoch seconds. */
       expiresAt: number;
     }
+  | {
+      /** A cached token about to expire was refreshed (`{auth_token}`): no challenge, no interaction. */
+      type: 'refreshed';
+      resource: string;
+      authServer: string;
+      scope: string;
+      /** The new token's expiry, epoch seconds. */
+      expiresAt: number;
+    }
+  | {
+      /** A refresh was refused or failed: the entry was dropped and the next attempt meets a challenge. */
+      type: 'refresh_failed';
+      resource: string;
+      authServer: string;
+      scope: string;
+      code: string;
+      message: string;
+    }
   | { type: 'interaction'; authServer: string; url: string; code: string }
   | { type: 'retried'; method: string; url: string }
   | { type: 'failed'; method: string; url: string; code: string; message: string };
@@ -71,6 +89,12 @@ export interface AgentOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Where auth tokens are kept; default an in-memory cache of 1000 entries. */
   tokenCache?: TokenCache;
+  /**
+   * Refresh a cached token that expires within 30 s by posting `{auth_token}` to its issuer, instead
+   * of meeting a new challenge (and, for consented scopes, asking the user again); default true.
+   * A refused or failed refresh falls back to the challenge.
+   */
+  refresh?: boolean;
   /** `Signature` encoding; default `'base64'` (RFC 8941); `'base64url'` for the original Python peers. */
   signatureEncoding?: 'base64' | 'base64url';
   /** `Signature-Key` form; default `'parenthesised'` (Keycloak profile). */

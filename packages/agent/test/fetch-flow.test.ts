@@ -127,7 +127,8 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
   it('renews a token 30 s before it expires (injected clock)', async () => {
     let t = 1_800_000_000;
     const now = () => t;
-    const s = await track(scenario({ as: { now }, resource: { now }, agent: { now } }));
+    // The renewal margin itself, without refresh (refresh of expiring tokens: refresh.test.ts).
+    const s = await track(scenario({ as: { now }, resource: { now }, agent: { now, refresh: false } }));
     await s.hosted.agent.fetch(`${s.resource.url}/data`);
     t += 200; // 100 s left: reused
     await s.hosted.agent.fetch(`${s.resource.url}/data`);

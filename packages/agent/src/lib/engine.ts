@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { HeadersInput, SigningKey } from '@aauth-kit/core';
+import { type HeadersInput, isAAuthError, type SigningKey } from '@aauth-kit/core';
 import { assessChallenge, type ChallengeDecision } from '../assess-challenge.js';
 import { buildSignedRequest, defaultScheme, type SignerConfig } from '../build-signed-request.js';
-import type { TokenCache } from '../token-cache.js';
+import type { CachedToken, TokenCache } from '../token-cache.js';
 import type { AgentEvent, BuildSignedRequestOptions, Interaction, RequestToSign, SignatureScheme, SignedRequestHeaders } from '../types.js';
 import { createIssuerMetadataResolver, type IssuerMetadataResolver } from './issuer-metadata.js';
-import { requestAuthToken } from './token-request.js';
+import { refreshAuthToken, requestAuthToken, type TokenRequestConfig } from './token-request.js';
 
 /** Options after validation and defaults. */
 export interface ResolvedOptions {
@@ -27,6 +27,8 @@ export interface ResolvedOptions {
   tokenRequest: { timeoutMs: number; maxBytes: number };
   maxBodyBytes: number;
   metadata: Record<string, string>;
+  /** Refresh an expiring cached token (`{auth_token}`) before falling back to a challenge. */
+  refresh: boolean;
 }
 
 /** A token a request carried, and where it came from. */
@@ -50,6 +52,8 @@ export class AgentEngine {
   readonly options: ResolvedOptions;
   private readonly metadata: IssuerMetadataResolver;
   private readonly inflight = new Map<string, Promise<{ token: string; expiresAt: number }>>();
+  /** Cache key -> the refresh under way for it (single flight); resolves undefined when it failed. */
+  private readonly refreshing = new Map<string, Promise<string | undefined>>();
   /** (method, origin + path, upstream hash) -> the cache key of the token that worked there. */
   private readonly hints = new Map<string, string>();
 
@@ -113,29 +117,80 @@ export class AgentEngine {
     return JSON.stringify([resource, scope, agent, upstream]);
   }
 
-  private fresh(key: string): string | undefined {
+  /**
+   * The cached token under `key` if it is valid for more than `RENEW_BEFORE` seconds. An expired or
+   * expiring token an auth server issued is refreshed (`{auth_token}`, one request per key at a
+   * time); when that fails, or the token cannot be refreshed, the entry is dropped.
+   */
+  private async fresh(key: string, transport: typeof fetch): Promise<string | undefined> {
     const entry = this.options.tokenCache.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt - RENEW_BEFORE > this.options.now()) return entry.token;
-    this.options.tokenCache.delete(key);
-    return undefined;
+    const authServer = entry.authServer;
+    if (!this.options.refresh || authServer === undefined) {
+      this.options.tokenCache.delete(key);
+      return undefined;
+    }
+    let flight = this.refreshing.get(key);
+    if (flight === undefined) {
+      flight = this.refresh(key, entry, authServer, transport).finally(() => this.refreshing.delete(key));
+      this.refreshing.set(key, flight);
+    }
+    return flight;
+  }
+
+  /** One refresh; never throws: a failure evicts the entry, emits `refresh_failed` and answers undefined. */
+  private async refresh(key: string, entry: CachedToken, authServer: string, transport: typeof fetch): Promise<string | undefined> {
+    const base = { resource: entry.resource, authServer, scope: entry.scope };
+    try {
+      const metadata = await this.metadata.resolve(authServer, transport);
+      const signAs = entry.signAs ?? this.ownScheme();
+      const issued = await refreshAuthToken({ metadata, authToken: entry.token, signAs, transport }, this.tokenConfig());
+      this.options.tokenCache.set(key, { ...entry, token: issued.token, expiresAt: issued.expiresAt });
+      this.emit({ type: 'refreshed', ...base, expiresAt: issued.expiresAt });
+      return issued.token;
+    } catch (error) {
+      if (this.options.tokenCache.get(key)?.token === entry.token) this.options.tokenCache.delete(key);
+      const code = isAAuthError(error) ? error.code : 'auth_server_error';
+      const message = isAAuthError(error) ? error.message : 'The refresh failed';
+      this.emit({ type: 'refresh_failed', ...base, code, message });
+      return undefined;
+    }
+  }
+
+  private tokenConfig(): TokenRequestConfig {
+    const o = this.options;
+    return {
+      signer: this.signerConfig(),
+      now: o.now,
+      sleep: o.sleep,
+      timeoutMs: o.tokenRequest.timeoutMs,
+      maxBytes: o.tokenRequest.maxBytes,
+      interactionTimeoutMs: o.interactionTimeoutMs,
+      onInteraction: o.onInteraction,
+      interactionCallback: o.interactionCallback,
+      emit: (event) => this.emit(event),
+    };
   }
 
   private hintKey(method: string, url: URL, upstream: string): string {
     return `${method.toUpperCase()} ${url.origin}${url.pathname} ${upstream}`;
   }
 
-  /** A cached token to present on a first attempt: one that worked on this route, or for (origin, scope). */
-  firstToken(method: string, url: URL, upstream: string, scope: string | undefined): CarriedToken | undefined {
+  /**
+   * A cached token to present on a first attempt: one that worked on this route, or for (origin,
+   * scope); refreshed first when it is about to expire.
+   */
+  async firstToken(method: string, url: URL, upstream: string, scope: string | undefined, transport: typeof fetch): Promise<CarriedToken | undefined> {
     const hinted = this.hints.get(this.hintKey(method, url, upstream));
     if (hinted !== undefined) {
-      const token = this.fresh(hinted);
+      const token = await this.fresh(hinted, transport);
       if (token !== undefined) return { token, source: 'cache', cacheKey: hinted };
     }
     if (scope !== undefined) {
       const agent = this.options.identity ?? `pseudonymous:${this.options.key.thumbprint}`;
       const key = this.cacheKey(url.origin, scope, agent, upstream);
-      const token = this.fresh(key);
+      const token = await this.fresh(key, transport);
       if (token !== undefined) return { token, source: 'cache', cacheKey: key };
     }
     return undefined;
@@ -171,7 +226,7 @@ export class AgentEngine {
   ): Promise<{ token: string; cacheKey: string }> {
     const upstream = upstreamHash(upstreamToken);
     const key = this.cacheKey(decision.resource, decision.scope, decision.claims.agent, upstream);
-    const cached = this.fresh(key);
+    const cached = await this.fresh(key, transport);
     if (cached !== undefined && cached !== avoid) {
       const expiresAt = this.options.tokenCache.get(key)?.expiresAt ?? 0;
       this.emit({ type: 'exchanged', resource: decision.resource, authServer: decision.authServer, scope: decision.scope, exchange: upstreamToken !== undefined, cached: true, expiresAt });
@@ -196,19 +251,16 @@ export class AgentEngine {
     const metadata = await this.metadata.resolve(decision.authServer, transport);
     const issued = await requestAuthToken(
       { metadata, resourceToken: decision.resourceToken, upstreamToken, signAs: decision.signAs, transport },
-      {
-        signer: this.signerConfig(),
-        now: o.now,
-        sleep: o.sleep,
-        timeoutMs: o.tokenRequest.timeoutMs,
-        maxBytes: o.tokenRequest.maxBytes,
-        interactionTimeoutMs: o.interactionTimeoutMs,
-        onInteraction: o.onInteraction,
-        interactionCallback: o.interactionCallback,
-        emit: (event) => this.emit(event),
-      },
+      this.tokenConfig(),
     );
-    o.tokenCache.set(key, { token: issued.token, expiresAt: issued.expiresAt, resource: decision.resource, scope: decision.scope });
+    o.tokenCache.set(key, {
+      token: issued.token,
+      expiresAt: issued.expiresAt,
+      resource: decision.resource,
+      scope: decision.scope,
+      authServer: decision.authServer,
+      signAs: decision.signAs,
+    });
     this.emit({
       type: 'exchanged',
       resource: decision.resource,

@@ -129,7 +129,10 @@ export async function agentFetch(
   const ownScheme = engine.ownScheme(init?.signatureScheme);
   let carried: CarriedToken | undefined;
   if (init?.authToken !== undefined) carried = { token: init.authToken, source: 'explicit' };
-  else if (init?.signatureScheme === undefined) carried = engine.firstToken(request.method, request.url, upstream, init?.scope);
+  else if (init?.signatureScheme === undefined) {
+    // A refresh of an expiring cached token may be shared with other callers: an abort stops only this one.
+    carried = await untilAborted(engine.firstToken(request.method, request.url, upstream, init?.scope, transport), request.signal);
+  }
 
   let method = request.method;
   let url = eventUrl(request.url);

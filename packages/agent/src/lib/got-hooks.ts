@@ -86,7 +86,7 @@ export function createGotHooks(engine: AgentEngine): GotHooks {
     // A token is only ever shown to the origin it was issued for (got may have followed a redirect).
     if (retry !== undefined && retry.origin === url.origin) carried = { token: retry.token, source: 'fresh', cacheKey: retry.cacheKey };
     else if (user.authToken !== undefined) carried = { token: user.authToken, source: 'explicit' };
-    else if (user.signatureScheme === undefined) carried = engine.firstToken(method, url, upstreamHash(user.upstreamToken), user.scope);
+    else if (user.signatureScheme === undefined) carried = await engine.firstToken(method, url, upstreamHash(user.upstreamToken), user.scope, engine.options.fetch);
     const signed = engine.sign(
       { method, url, headers: options.headers, body: body ?? null },
       carried === undefined ? { scheme: engine.ownScheme(user.signatureScheme) } : { scheme: 'jwt', authToken: carried.token },

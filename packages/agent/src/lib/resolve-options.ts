@@ -6,7 +6,7 @@ import type { ResolvedOptions } from './engine.js';
 const KNOWN = new Set([
   'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
-  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata',
+  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh',
 ]);
 const METADATA_FIELDS = new Set(['name', 'logo_uri', 'policy_uri', 'tos_uri']);
 
@@ -84,6 +84,7 @@ export function resolveOptions(options: AgentOptions): ResolvedOptions {
       metadata[k] = v;
     }
   }
+  if (options.refresh !== undefined && typeof options.refresh !== 'boolean') throw new TypeError('options.refresh must be a boolean');
   const fetchImpl = fn(options.fetch, 'options.fetch') ?? globalThis.fetch.bind(globalThis);
   const sleep = fn(options.sleep, 'options.sleep') ?? defaultSleep;
   return {
@@ -105,5 +106,6 @@ export function resolveOptions(options: AgentOptions): ResolvedOptions {
     tokenRequest: limits(options.tokenRequest, 'options.tokenRequest', 60_000, 64 * 1024),
     maxBodyBytes: positive(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024),
     metadata,
+    refresh: options.refresh ?? true,
   };
 }

@@ -39,7 +39,7 @@ const DEFAULT_POLL_INTERVAL = 5;
 const MAX_POLL_INTERVAL = 300;
 
 async function signedSend(
-  request: TokenRequest,
+  request: Pick<TokenRequest, 'signAs' | 'transport'>,
   config: TokenRequestConfig,
   method: 'POST' | 'GET',
   url: URL,
@@ -201,4 +201,33 @@ export async function requestAuthToken(request: TokenRequest, config: TokenReque
   if (response.status === 200) return parseIssued(response, config);
   if (response.status === 202) return awaitInteraction(response, request, config);
   throw refusal(response);
+}
+
+/** A refresh: the cached auth token goes back to the issuer that minted it. */
+export interface RefreshRequest {
+  metadata: IssuerMetadata;
+  /** The expired or expiring auth token. Never log it. */
+  authToken: string;
+  /** The scheme the original token request was signed with (the same key must sign the refresh). */
+  signAs: 'jwks_uri' | 'hwk';
+  transport: typeof fetch;
+}
+
+/**
+ * POST `{auth_token}` to the token endpoint, signed with the agent's own key (wire profile section
+ * 8, refresh). Only a 200 with a valid auth token succeeds; anything else (an error answer, or a
+ * 202 asking for an interaction) throws an `AAuthError`, and the caller falls back to a challenge.
+ */
+export async function refreshAuthToken(request: RefreshRequest, config: TokenRequestConfig): Promise<IssuedToken> {
+  const body = Buffer.from(JSON.stringify({ auth_token: request.authToken }), 'utf8');
+  const response = await signedSend(
+    request,
+    config,
+    'POST',
+    request.metadata.tokenEndpoint,
+    { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' },
+    body,
+  );
+  if (response.status === 200) return parseIssued(response, config);
+  throw refusal(response, 'auth_server_error', 'the refresh');
 }
