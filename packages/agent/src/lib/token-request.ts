@@ -181,6 +181,22 @@ async function awaitInteraction(
   }
 }
 
+/** A signed JSON POST to the token endpoint, covering the body, with `Prefer: wait=45` (section 8). */
+function postToTokenEndpoint(
+  request: Parameters<typeof signedSend>[0] & { metadata: IssuerMetadata },
+  config: TokenRequestConfig,
+  payload: Record<string, string>,
+): ReturnType<typeof signedSend> {
+  return signedSend(
+    request,
+    config,
+    'POST',
+    request.metadata.tokenEndpoint,
+    { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' },
+    Buffer.from(JSON.stringify(payload), 'utf8'),
+  );
+}
+
 /**
  * POST `{resource_token}` or `{resource_token, upstream_token}` to the token endpoint, signed with
  * the agent's own key and covering the body (wire profile section 8); answer a 202 with the
@@ -189,15 +205,7 @@ async function awaitInteraction(
 export async function requestAuthToken(request: TokenRequest, config: TokenRequestConfig): Promise<IssuedToken> {
   const payload: Record<string, string> = { resource_token: request.resourceToken };
   if (request.upstreamToken !== undefined) payload.upstream_token = request.upstreamToken;
-  const body = Buffer.from(JSON.stringify(payload), 'utf8');
-  const response = await signedSend(
-    request,
-    config,
-    'POST',
-    request.metadata.tokenEndpoint,
-    { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' },
-    body,
-  );
+  const response = await postToTokenEndpoint(request, config, payload);
   if (response.status === 200) return parseIssued(response, config);
   if (response.status === 202) return awaitInteraction(response, request, config);
   throw refusal(response);
@@ -219,15 +227,7 @@ export interface RefreshRequest {
  * 202 asking for an interaction) throws an `AAuthError`, and the caller falls back to a challenge.
  */
 export async function refreshAuthToken(request: RefreshRequest, config: TokenRequestConfig): Promise<IssuedToken> {
-  const body = Buffer.from(JSON.stringify({ auth_token: request.authToken }), 'utf8');
-  const response = await signedSend(
-    request,
-    config,
-    'POST',
-    request.metadata.tokenEndpoint,
-    { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' },
-    body,
-  );
+  const response = await postToTokenEndpoint(request, config, { auth_token: request.authToken });
   if (response.status === 200) return parseIssued(response, config);
   throw refusal(response, 'auth_server_error', 'the refresh');
 }
