@@ -25,7 +25,7 @@ interface Vector {
   still_valid_after?: string[];
   invalid_after?: string[];
 }
-const vectors = JSON.parse(readFileSync(new URL('../../../../shared/vectors/rfc9421.json', import.meta.url), 'utf8')) as {
+const vectors = JSON.parse(readFileSync(new URL('./vectors/rfc9421.json', import.meta.url), 'utf8')) as {
   keys: Record<string, { private_pkcs8_pem: string; public_spki_pem: string; private_jwk: Record<string, string>; rfc7638_thumbprint_sha256: string }>;
   signatures: Vector[];
   content_digest: { title: string; body: string; header: string }[];
