@@ -5,12 +5,14 @@ import { DEFAULT_REALM_FILE, runDemo } from './run-demo.js';
 import { MAA_SCOPE } from './services.js';
 import { TraceFormatter, type TraceEntry } from './trace.js';
 
-const HELP = `Usage: npm run demo [-- --json] [-- --interactive] [-- --maa-scope SCOPE] [-- --realm FILE]
+const HELP = `Usage: npm run demo [-- --json] [-- --tokens] [-- --interactive] [-- --maa-scope SCOPE] [-- --realm FILE]
 
 Runs the embedded auth server, a backend, a supply-chain agent and a market-analysis agent on
 127.0.0.1, and walks one request through them: the user approves the backend, the backend calls the
 supply-chain agent, which exchanges its token to call the market-analysis agent.
-  --json          write the trace as JSON lines (one object per hop) instead of text
+  --json          write the trace as JSON lines (one object per hop) instead of text; every token
+                  appears whole in its "raw" field
+  --tokens        print whole tokens in the text trace (try one with: npx aauth decode TOKEN)
   --interactive   print the consent URL for you to open, instead of the scripted user
   --maa-scope S   the scope the market-analysis agent requires (default ${MAA_SCOPE})
   --realm FILE    the realm export (default keycloak-realm/aauth-test-realm.json)
@@ -32,6 +34,7 @@ async function main(): Promise<number> {
     ({ values } = parseArgs({
       options: {
         json: { type: 'boolean' },
+        tokens: { type: 'boolean' },
         interactive: { type: 'boolean' },
         'maa-scope': { type: 'string' },
         realm: { type: 'string' },
@@ -50,7 +53,7 @@ async function main(): Promise<number> {
   const json = values.json === true;
   const out = (text: string) => process.stdout.write(text);
   const names = new Map<string, string>();
-  const formatter = new TraceFormatter(names);
+  const formatter = new TraceFormatter(names, values.tokens === true);
   const onEntry = (entry: TraceEntry) => {
     if (json) {
       if (entry.kind !== 'request') out(`${JSON.stringify(entry)}\n`);
@@ -87,6 +90,7 @@ async function main(): Promise<number> {
     out(`on behalf of ${JSON.stringify(saw?.act ?? null)}, scope ${saw?.scope.join(' ')}\n`);
     out(`optimisation plan: ${JSON.stringify((result.result as { plan?: unknown })?.plan)}\n`);
     out(`\nSUCCESS: the user's request went backend → supply-chain agent → market-analysis agent with exchanged, key-bound tokens (${seconds} s)\n`);
+    if (values.tokens !== true) out('Tokens are shortened above; `npm run demo -- --tokens` prints them whole, to try `npx aauth decode TOKEN`.\n');
     return 0;
   }
   const hop = result.failure?.hop;

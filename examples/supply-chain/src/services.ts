@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, STATUS_CODES, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import express from 'express';
 import { createAgent, type Agent, type Interaction } from '@aauth-kit/agent';
 import { createAuthServer, type AuditEvent } from '@aauth-kit/auth-server';
@@ -35,8 +36,32 @@ export interface ListenOptions {
   envName?: string;
 }
 
+/**
+ * Node's parser limit is raised above the kit's own header limits (16 KiB per signature header), so
+ * an oversized AAuth header reaches the middleware and gets the kit's 431 JSON answer; beyond this,
+ * the parser's own refusal is answered as JSON too instead of a bare reset.
+ */
+export const MAX_HEADER_SIZE = 64 * 1024;
+
+const PARSER_REFUSALS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'header_too_large', `The request headers are larger than ${MAX_HEADER_SIZE / 1024} KiB`],
+};
+
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (socket as Duplex & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, description] = PARSER_REFUSALS[error.code ?? ''] ?? [400, 'invalid_request', 'The request is not valid HTTP'];
+  const body = JSON.stringify({ error: 'invalid_request', error_description: description, code });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 async function listen(options: ListenOptions): Promise<{ server: Server; port: number }> {
-  const server = createServer();
+  const server = createServer({ maxHeaderSize: MAX_HEADER_SIZE });
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {
@@ -151,10 +176,11 @@ export async function startSupplyChain(options: ListenOptions & { issuer: string
     replay: { store: createMemoryReplayStore() },
     scopes: { [SCA_SCOPE]: 'Plan inventory orders', [MAA_SCOPE]: 'Ask market analysis on your behalf' },
   });
-  const agent = createAgent({ identity, key, authServer: options.issuer, ...(options.fetch ? { fetch: options.fetch } : {}) });
+  // Its name is what the consent page shows for this service (the resource document has no name).
+  const agent = createAgent({ identity, key, authServer: options.issuer, metadata: { name: 'Supply-chain agent' }, ...(options.fetch ? { fetch: options.fetch } : {}) });
   const app = express();
-  app.use(resource.wellKnown());
-  app.use(agent.wellKnown());
+  // One JWKS with both keys: the SCA signs as an agent and as a resource (its resource tokens).
+  app.use(resource.wellKnown({ agent }));
   app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), async (req, res) => {
     const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
     let maa: Response;
@@ -200,6 +226,7 @@ export async function startBackend(options: ListenOptions & { issuer: string; id
     identity,
     key: keyFor(options.keyFile, 'backend-1'),
     authServer: options.issuer,
+    metadata: { name: 'Supply-chain backend' },
     onInteraction: options.onInteraction,
     interactionTimeoutMs: 120_000,
     ...(options.fetch ? { fetch: options.fetch } : {}),

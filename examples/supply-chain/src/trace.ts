@@ -21,9 +21,11 @@ export interface Hop {
   asked?: string[];
 }
 
-/** Claims a person wants to see, and a shortened token. */
+/** Claims a person wants to see, a shortened token for display, and the whole token (`raw`). */
 export interface TokenView {
   token: string;
+  /** The whole compact JWT, so it can be fed to `aauth decode`. */
+  raw: string;
   typ?: string;
   claims: { iss?: unknown; sub?: unknown; agent?: unknown; aud?: unknown; scope?: unknown; act?: unknown; exp?: unknown };
 }
@@ -48,6 +50,7 @@ export function viewToken(token: string): TokenView | undefined {
     const pick = (k: string) => claims[k];
     const view: TokenView = {
       token: shorten(token),
+      raw: token,
       claims: { iss: pick('iss'), sub: pick('sub'), agent: pick('agent'), aud: pick('aud'), scope: pick('scope'), act: pick('act'), exp: pick('exp') },
     };
     if (typeof header.typ === 'string') view.typ = header.typ;
@@ -161,7 +164,15 @@ export class Trace {
  */
 export class TraceFormatter {
   private last = 0;
-  constructor(private readonly names: Map<string, string> = new Map()) {}
+  /** `fullTokens` prints whole tokens (for `aauth decode`) instead of shortened ones. */
+  constructor(
+    private readonly names: Map<string, string> = new Map(),
+    private readonly fullTokens = false,
+  ) {}
+
+  private tok(view: TokenView): string {
+    return this.fullTokens ? view.raw : view.token;
+  }
 
   private short(value: unknown): string {
     if (typeof value === 'string') {
@@ -203,7 +214,7 @@ export class TraceFormatter {
       const scheme = entry.scheme ? ` [${entry.scheme}]` : ' [unsigned]';
       const asked = entry.asked ? ` {${entry.asked.join(', ')}}` : '';
       const lines = [`${num}  ${entry.from} → ${entry.to}: ${entry.method} ${entry.path}${asked}${scheme}`];
-      if (entry.presented) lines.push(`      presents auth token ${entry.presented.token}  ${this.claims(entry.presented)}`);
+      if (entry.presented) lines.push(`      presents auth token ${this.tok(entry.presented)}  ${this.claims(entry.presented)}`);
       return lines.join('\n');
     }
     const again = this.last === entry.n ? '' : ` (${entry.n}: ${entry.to} answers ${entry.from})`;
@@ -214,9 +225,9 @@ export class TraceFormatter {
     if (entry.error) answer += ` ${entry.error.error}${entry.error.description ? `: ${entry.error.description}` : ''}`;
     const lines = [answer];
     if (entry.challenge?.resourceToken) {
-      lines.push(`        resource token ${entry.challenge.resourceToken.token}  ${this.claims(entry.challenge.resourceToken)}`);
+      lines.push(`        resource token ${this.tok(entry.challenge.resourceToken)}  ${this.claims(entry.challenge.resourceToken)}`);
     }
-    if (entry.issued) lines.push(`        auth token ${entry.issued.token}  ${this.claims(entry.issued)}`);
+    if (entry.issued) lines.push(`        auth token ${this.tok(entry.issued)}  ${this.claims(entry.issued)}`);
     return lines.join('\n');
   }
 }

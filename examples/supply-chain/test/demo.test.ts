@@ -1,14 +1,31 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_REALM_FILE, runDemo, type DemoResult } from '../src/run-demo.js';
+import { startMarketAnalysis } from '../src/services.js';
 import type { Hop } from '../src/trace.js';
 
 const realm = JSON.parse(readFileSync(DEFAULT_REALM_FILE, 'utf8')) as { users: Array<{ id: string; username: string }> };
 const user = realm.users.find((u) => u.username === 'mcp-user')!;
 const demoJs = fileURLToPath(new URL('../dist/demo.js', import.meta.url));
+const aauthJs = fileURLToPath(new URL('../../../packages/cli/dist/bin.js', import.meta.url));
+
+/** One raw HTTP/1.1 request on loopback (fetch would refuse or trim what these tests send). */
+function rawRequest(url: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
 
 function hops(result: DemoResult): Hop[] {
   return result.entries.filter((e): e is { kind: 'hop' } & Hop => e.kind === 'hop');
@@ -105,6 +122,35 @@ describe('npm run demo (the built program, as a user runs it)', () => {
     expect(lines.at(-1)).toMatchObject({ kind: 'result', ok: true });
   });
 
+  it('--json carries every token whole, and `aauth decode` reads one', () => {
+    const run = spawnSync(process.execPath, [demoJs, '--json'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(0);
+    const hopsSeen = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Hop & { kind: string })
+      .filter((l) => l.kind === 'hop');
+    const issued = hopsSeen.map((h) => h.issued).filter((t) => t !== undefined);
+    expect(issued.length).toBeGreaterThanOrEqual(2);
+    const exchanged = issued.find((t) => t.claims.act !== undefined)!;
+    expect(exchanged.raw.split('.')).toHaveLength(3);
+    expect(exchanged.token.length).toBeLessThan(exchanged.raw.length);
+    const decoded = spawnSync(process.execPath, [aauthJs, 'decode', '--json', exchanged.raw], { encoding: 'utf8', timeout: 20_000 });
+    expect(decoded.status).toBe(0);
+    expect(decoded.stdout).toContain(String(exchanged.claims.aud));
+    expect(decoded.stdout).toContain('market-analysis:analyze');
+  });
+
+  it('--tokens prints whole tokens in the text trace; without it the trace says how to get them', () => {
+    const whole = spawnSync(process.execPath, [demoJs, '--tokens'], { encoding: 'utf8', timeout: 60_000 });
+    expect(whole.status).toBe(0);
+    expect(whole.stdout).toMatch(/auth token eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+ /);
+    expect(whole.stdout).not.toContain('npm run demo -- --tokens');
+    const short = spawnSync(process.execPath, [demoJs], { encoding: 'utf8', timeout: 60_000 });
+    expect(short.stdout).not.toMatch(/auth token eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+ /);
+    expect(short.stdout).toContain('npm run demo -- --tokens');
+  });
+
   it('fails loudly, naming the hop, when a link is broken', () => {
     const run = spawnSync(process.execPath, [demoJs, '--maa-scope', 'market-analysis:admin'], { encoding: 'utf8', timeout: 60_000 });
     expect(run.status).toBe(1);
@@ -129,5 +175,22 @@ describe('npm run demo (the built program, as a user runs it)', () => {
     const run = spawnSync(process.execPath, [demoJs, '--nope'], { encoding: 'utf8', timeout: 20_000 });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('--nope');
+  });
+});
+
+describe('the demo servers and oversized headers', () => {
+  it('answer the kit\'s 431 JSON for an oversized Signature-Key, and a JSON 431 past the parser limit, never a reset', async () => {
+    const maa = await startMarketAnalysis({ port: 0, host: '127.0.0.1', label: 'market-analysis agent', issuer: 'http://localhost:1/realms/x' });
+    try {
+      const kit = await rawRequest(`${maa.url}/analyze`, { 'signature-key': `sig=jwt;jwt="${'a'.repeat(20 * 1024)}"` });
+      expect(kit.status).toBe(431);
+      expect(JSON.parse(kit.body)).toMatchObject({ error: 'invalid_request' });
+      expect(kit.body).toMatch(/Signature-Key is larger than/);
+      const parser = await rawRequest(`${maa.url}/analyze`, { 'x-big': 'b'.repeat(80 * 1024) });
+      expect(parser.status).toBe(431);
+      expect(JSON.parse(parser.body)).toMatchObject({ error: 'invalid_request', code: 'header_too_large' });
+    } finally {
+      await maa.close();
+    }
   });
 });

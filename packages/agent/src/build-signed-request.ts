@@ -9,14 +9,14 @@ export interface SignerConfig extends BuildSignedRequestOptions {
   key: SigningKey;
   /** The agent identity URL (needed for `jwks_uri`). */
   identity?: string | undefined;
-  /** Clock in epoch seconds; default `Date.now() / 1000`. */
-  now?: () => number;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Default `'base64'`. */
-  signatureEncoding?: 'base64' | 'base64url';
+  signatureEncoding?: 'base64' | 'base64url' | undefined;
   /** Default `'parenthesised'`. */
-  signatureKeyForm?: 'parenthesised' | 'dictionary';
+  signatureKeyForm?: 'parenthesised' | 'dictionary' | undefined;
   /** Default `'always'`; `'non-idempotent'` adds a nonce only where the wire profile requires one. */
-  nonce?: 'always' | 'non-idempotent';
+  nonce?: 'always' | 'non-idempotent' | undefined;
 }
 
 /** The scheme used when none is asked for: `jwt` with a token, `jwks_uri` with an identity, else `hwk`. */

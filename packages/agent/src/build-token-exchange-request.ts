@@ -9,7 +9,7 @@ import type { TokenExchangeHttpRequest, TokenExchangeRequestOptions } from './to
  */
 export async function buildTokenExchangeRequest(
   options: TokenExchangeRequestOptions,
-  config: { now?: () => number } = {},
+  config: { now?: (() => number) | undefined } = {},
 ): Promise<TokenExchangeHttpRequest> {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const target = resolveTarget(options, 'options', ['subjectToken', 'actorToken']);

@@ -2,7 +2,7 @@ import { createGotHooks } from './lib/got-hooks.js';
 import { AgentEngine } from './lib/engine.js';
 import { agentFetch } from './lib/fetch-flow.js';
 import { resolveOptions } from './lib/resolve-options.js';
-import { createWellKnownRouter } from './lib/well-known.js';
+import { createAgentWellKnown } from './lib/well-known.js';
 import type { Agent, AgentOptions, GotHooks } from './types.js';
 
 /** Agents created here, so `wrapFetch` can reuse an agent's cache and single flight. */
@@ -19,7 +19,7 @@ export function createAgent(options: AgentOptions): Agent {
     fetch: (input, init) => agentFetch(engine, engine.options.fetch, input, init),
     wellKnown() {
       if (engine.identity === undefined) throw new TypeError('agent.wellKnown() needs options.identity (a pseudonymous agent publishes nothing)');
-      return createWellKnownRouter(engine.identity, engine.key, engine.options.metadata);
+      return createAgentWellKnown(engine.identity, engine.key, engine.options.metadata);
     },
     gotHooks: () => createGotHooks(engine),
     extendGot: <G extends { extend(options: { hooks: GotHooks }): unknown }>(got: G): G => got.extend({ hooks: createGotHooks(engine) }) as G,

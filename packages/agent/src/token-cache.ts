@@ -30,7 +30,7 @@ export interface TokenCache {
 /** Options of `createMemoryTokenCache`. */
 export interface MemoryTokenCacheOptions {
   /** Most entries kept; the least recently used goes first. Default 1000. */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
 }
 
 /** The default token cache: in memory, bounded, least recently used evicted first. */

@@ -23,7 +23,7 @@ export type ClientAuthentication =
    * A JWT signed with the agent's key (RFC 7523): `iss` = `sub` = client id, `aud` = `audience`
    * (default: the token endpoint URL), `jti`, `exp` = now + `lifetime` (default 60 s).
    */
-  | { method: 'private_key_jwt'; key: SigningKey; audience?: string; lifetime?: number }
+  | { method: 'private_key_jwt'; key: SigningKey; audience?: string | undefined; lifetime?: number | undefined }
   /** A public client: `client_id` only. */
   | { method: 'none' };
 
@@ -42,21 +42,21 @@ export interface TokenExchangeTarget {
   /** Client authentication; see {@link ClientAuthentication}. */
   auth: ClientAuthentication;
   /** Default `'rfc8693'`. */
-  profile?: TokenExchangeProfile;
+  profile?: TokenExchangeProfile | undefined;
   /** Type of the subject token; default `urn:ietf:params:oauth:token-type:access_token`. */
-  subjectTokenType?: string;
+  subjectTokenType?: string | undefined;
   /** Type of the actor token, when there is one; default `urn:ietf:params:oauth:token-type:access_token`. */
-  actorTokenType?: string;
+  actorTokenType?: string | undefined;
   /** `audience` values (logical names of the target service); default none. */
-  audience?: string | readonly string[];
+  audience?: string | readonly string[] | undefined;
   /** `resource` values (absolute URIs of the target service, RFC 8707); default none. */
-  resource?: string | readonly string[];
+  resource?: string | readonly string[] | undefined;
   /** Scope to ask for, space-separated or a list; default none (the server decides). */
-  scope?: string | readonly string[];
+  scope?: string | readonly string[] | undefined;
   /** `requested_token_type`; default none (the server issues an access token). */
-  requestedTokenType?: string;
+  requestedTokenType?: string | undefined;
   /** Provider parameters, e.g. Keycloak's `requested_issuer`; a list repeats the parameter. */
-  extraParams?: Readonly<Record<string, string | readonly string[]>>;
+  extraParams?: Readonly<Record<string, string | readonly string[]>> | undefined;
 }
 
 /** One exchange: a target plus the tokens. */
@@ -70,13 +70,13 @@ export interface TokenExchangeRequestOptions extends TokenExchangeTarget {
 /** Options of `exchangeToken`. */
 export interface ExchangeTokenOptions extends TokenExchangeRequestOptions {
   /** Transport; default `globalThis.fetch`. */
-  fetch?: typeof fetch;
-  /** Clock in epoch seconds; default `Date.now() / 1000`. */
-  now?: () => number;
+  fetch?: typeof fetch | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Time limit of the request, ms; default 10 000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Largest response accepted, bytes; default 65 536. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
 }
 
 /** The request `exchangeToken` sends: what the provider examples in the README show. */
@@ -123,42 +123,42 @@ export interface TokenExchangerOptions<C = unknown> {
   /** Named exchange targets: application code asks for a credential by name. */
   targets: Readonly<Record<string, TokenExchangeTarget & {
     /** Origins `exchanger.fetch` may send this target's token to; default any (https, or http for local names). */
-    origins?: readonly string[];
+    origins?: readonly string[] | undefined;
   }>>;
   /** The current user's token for a request; `undefined` or `''` fails with `exchange_subject_token_missing`. */
   subjectTokenProvider: (request: TokenProviderRequest<C>) => string | undefined | null | Promise<string | undefined | null>;
   /** The agent's own token as `actor_token`; default none (the requesting client is the actor). */
-  actorTokenProvider?: (request: TokenProviderRequest<C>) => string | undefined | null | Promise<string | undefined | null>;
+  actorTokenProvider?: ((request: TokenProviderRequest<C>) => string | undefined | null | Promise<string | undefined | null>) | undefined;
   /** Transport for the token endpoint and the downstream; default `globalThis.fetch`. */
-  fetch?: typeof fetch;
-  /** Clock in epoch seconds; default `Date.now() / 1000`. */
-  now?: () => number;
+  fetch?: typeof fetch | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Seconds before expiry a cached token is renewed; default 30. */
-  renewBefore?: number;
+  renewBefore?: number | undefined;
   /** Most cached tokens; the least recently used goes first. Default 1000. */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /** Time limit of a token request, ms; default 10 000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Largest token response, bytes; default 65 536. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Largest downstream request body buffered for the retry, bytes; default 16 MiB. */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Audit hook; exceptions it throws are ignored. */
-  onEvent?: (event: TokenExchangeEvent) => void;
+  onEvent?: ((event: TokenExchangeEvent) => void) | undefined;
 }
 
 /** Per call: `fetch`'s init plus the provider context and a scope override. */
 export interface TokenExchangeFetchInit<C = unknown> extends RequestInit {
   /** Passed to the token providers (e.g. the incoming request). */
-  context?: C;
+  context?: C | undefined;
   /** Ask for this scope instead of the target's. */
-  scope?: string;
+  scope?: string | undefined;
 }
 
 /** Per call options of `exchanger.credential`. */
 export interface CredentialOptions<C = unknown> {
-  context?: C;
-  scope?: string;
+  context?: C | undefined;
+  scope?: string | undefined;
 }
 
 /** Exchanges per target, caches per (target, subject token, scope), and sends bearer requests. */

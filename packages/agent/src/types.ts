@@ -1,5 +1,4 @@
-import type { SigningKey } from '@aauth-kit/core';
-import type { Router } from 'express';
+import type { SigningKey, WellKnownHandler } from '@aauth-kit/core';
 import type { TokenCache } from './token-cache.js';
 
 /** How the agent names its key in `Signature-Key` (wire profile section 4). */
@@ -56,83 +55,83 @@ export type AgentEvent =
 /** Per-call extras on top of `fetch`'s `RequestInit`. */
 export interface AgentRequestInit extends RequestInit {
   /** The auth token this agent was called with: exchanged for a downstream token on a challenge. */
-  upstreamToken?: string;
+  upstreamToken?: string | undefined;
   /** Force the first attempt's scheme; `jwt` needs `authToken`. Default: cached token (`jwt`), else `jwks_uri`, else `hwk`. */
-  signatureScheme?: SignatureScheme;
+  signatureScheme?: SignatureScheme | undefined;
   /** Present this auth token (`jwt` scheme) on the first attempt. */
-  authToken?: string;
+  authToken?: string | undefined;
   /** The scope this call needs: lets the first attempt present a cached token for (origin, scope). */
-  scope?: string;
+  scope?: string | undefined;
 }
 
 /** Options of `createAgent`. Validated when the agent is created. */
 export interface AgentOptions {
   /** The agent's identity URL (https, or http for local names). Absent: a pseudonymous agent signing with `hwk`. */
-  identity?: string;
+  identity?: string | undefined;
   /** The agent's signing key (from `@aauth-kit/core`). */
   key: SigningKey;
   /** Issuers the agent will take resource tokens to (exact match). Default: `[]` plus `authServer`. */
-  trustedAuthServers?: string[];
+  trustedAuthServers?: string[] | undefined;
   /** Convenience: one issuer this agent trusts, added to `trustedAuthServers`. */
-  authServer?: string;
+  authServer?: string | undefined;
   /** The transport for every request; default `globalThis.fetch`. */
-  fetch?: typeof fetch;
-  /** Clock in epoch seconds; default `Date.now() / 1000`. */
-  now?: () => number;
+  fetch?: typeof fetch | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Called when a user must approve a token request (202); without it the agent throws `interaction_required`. */
-  onInteraction?: (interaction: Interaction) => void | Promise<void>;
+  onInteraction?: ((interaction: Interaction) => void | Promise<void>) | undefined;
   /** Absolute URL the auth server sends the user back to after approving (`callback`); default none. */
-  interactionCallback?: string;
+  interactionCallback?: string | undefined;
   /** How long to wait for a user's approval, ms; default 600 000 (10 min, the pending lifetime). */
-  interactionTimeoutMs?: number;
+  interactionTimeoutMs?: number | undefined;
   /** Sleeper between polls; default a timer. Inject to test without waiting real seconds. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
   /** Where auth tokens are kept; default an in-memory cache of 1000 entries. */
-  tokenCache?: TokenCache;
+  tokenCache?: TokenCache | undefined;
   /**
    * Refresh a cached token that expires within 30 s by posting `{auth_token}` to its issuer, instead
    * of meeting a new challenge (and, for consented scopes, asking the user again); default true.
    * A refused or failed refresh falls back to the challenge.
    */
-  refresh?: boolean;
+  refresh?: boolean | undefined;
   /** `Signature` encoding; default `'base64'` (RFC 8941); `'base64url'` for the original Python peers. */
-  signatureEncoding?: 'base64' | 'base64url';
+  signatureEncoding?: 'base64' | 'base64url' | undefined;
   /** `Signature-Key` form; default `'parenthesised'` (Keycloak profile). */
-  signatureKeyForm?: 'parenthesised' | 'dictionary';
+  signatureKeyForm?: 'parenthesised' | 'dictionary' | undefined;
   /**
    * When to add a `nonce`: `'always'` (default: identical concurrent GETs in one second would
    * otherwise have equal Ed25519 signatures and trip the resource's replay cache) or
    * `'non-idempotent'` (the wire profile's minimum, section 3).
    */
-  nonce?: 'always' | 'non-idempotent';
+  nonce?: 'always' | 'non-idempotent' | undefined;
   /** Audit and tracing hook; exceptions it throws are ignored. */
-  onEvent?: (event: AgentEvent) => void;
+  onEvent?: ((event: AgentEvent) => void) | undefined;
   /** Metadata discovery limits: `timeoutMs` default 3000, `maxBytes` default 65 536 (wire profile section 4). */
-  discovery?: { timeoutMs?: number; maxBytes?: number };
+  discovery?: { timeoutMs?: number | undefined; maxBytes?: number | undefined } | undefined;
   /** Token requests: `timeoutMs` default 60 000 (the server may wait 45 s), `maxBytes` default 65 536. */
-  tokenRequest?: { timeoutMs?: number; maxBytes?: number };
+  tokenRequest?: { timeoutMs?: number | undefined; maxBytes?: number | undefined } | undefined;
   /** Largest request body the agent buffers for signing and retry, bytes; default 16 MiB. */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Optional display fields for `/.well-known/aauth-agent.json` (wire profile section 9). */
-  metadata?: { name?: string; logo_uri?: string; policy_uri?: string; tos_uri?: string };
+  metadata?: { name?: string | undefined; logo_uri?: string | undefined; policy_uri?: string | undefined; tos_uri?: string | undefined } | undefined;
 }
 
 /** A request to sign: the body as bytes (strings are UTF-8). */
 export interface RequestToSign {
   method: string;
   url: string | URL;
-  headers?: Headers | Record<string, string | string[] | undefined>;
-  body?: string | Uint8Array | null;
+  headers?: Headers | Record<string, string | string[] | undefined> | undefined;
+  body?: string | Uint8Array | null | undefined;
 }
 
 /** Options of `buildSignedRequest` beyond the agent's own configuration. */
 export interface BuildSignedRequestOptions {
   /** Default: `jwt` when `authToken` is given, else `jwks_uri` with an identity, else `hwk`. */
-  scheme?: SignatureScheme;
+  scheme?: SignatureScheme | undefined;
   /** The auth token for the `jwt` scheme. */
-  authToken?: string;
+  authToken?: string | undefined;
   /** Extra covered components a resource demands (`additional_signature_components`). */
-  additionalComponents?: readonly string[];
+  additionalComponents?: readonly string[] | undefined;
 }
 
 /** The result of `buildSignedRequest`: every header to send (lower-case names). */
@@ -170,8 +169,12 @@ export interface GotHooks {
 export interface Agent {
   /** `fetch` with AAuth: signs, answers a 401 challenge with a token exchange, retries once. */
   fetch(input: string | URL | Request, init?: AgentRequestInit): Promise<Response>;
-  /** Express router serving `/.well-known/aauth-agent.json` (and without `.json`) and `/jwks.json`. */
-  wellKnown(): Router;
+  /**
+   * A framework-free handler serving `/.well-known/aauth-agent.json` (and without `.json`) and
+   * `/jwks.json` (GET and HEAD): `app.use(agent.wellKnown())` in express, or a `node:http` listener.
+   * An app that is also a resource publishes both keys with `resource.wellKnown({ agent })` instead.
+   */
+  wellKnown(): WellKnownHandler;
   /** Hooks for got 14: `got.extend({ hooks: agent.gotHooks() })`. */
   gotHooks(): GotHooks;
   /** `got.extend({ hooks: agent.gotHooks() })`, typed as the instance it extends. */

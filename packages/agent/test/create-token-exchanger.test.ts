@@ -221,7 +221,7 @@ describe('credential(ref): cache per (target, subject token, scope)', () => {
     const stub = stubTokenEndpoint();
     const api = await downstream();
     const exchanger = createTokenExchanger(options(stub));
-    await expect(exchanger.credential('crm')).rejects.toMatchObject({ code: 'exchange_subject_token_missing', status: 401 });
+    await expect(exchanger.credential('crm')).rejects.toMatchObject({ code: 'exchange_subject_token_missing', status: 502 });
     await expect(exchanger.fetch('crm', `${api.origin}/contacts`, { context: { user: '' } })).rejects.toMatchObject({ code: 'exchange_subject_token_missing' });
     expect(stub.count()).toBe(0);
     expect(api.seen).toEqual([]);

@@ -377,7 +377,7 @@ describe('a missing subject token fails before any network call', () => {
       () => expect.fail('expected a failure'),
       (e: unknown) => e as { code: string; status: number },
     );
-    expect(error).toMatchObject({ code: 'exchange_subject_token_missing', status: 401 });
+    expect(error).toMatchObject({ code: 'exchange_subject_token_missing', status: 502 });
     expect(calls).toEqual([]);
     const { now: _now, ...target } = BASE;
     await expect(buildTokenExchangeRequest({ ...target, subjectToken })).rejects.toMatchObject({ code: 'exchange_subject_token_missing' });

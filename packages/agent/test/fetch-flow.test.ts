@@ -1,20 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { generateKey, isAAuthError } from '@aauth-kit/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AAuthChallengeError, createAgent } from '../src/index.js';
 import { countingServer } from './fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
 import { caught } from './fixtures/caught.js';
+import { trackClosables } from './fixtures/track.js';
 
-const open: Array<{ close(): Promise<void> }> = [];
-async function track<T extends { close(): Promise<void> }>(p: Promise<T>): Promise<T> {
-  const v = await p;
-  open.push(v);
-  return v;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((o) => o.close()));
-});
+const track = trackClosables();
 
 async function json(res: Response): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
@@ -217,7 +210,8 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
     it('refuses a body larger than maxBodyBytes before sending anything', async () => {
       const s = await track(scenario({ agent: { maxBodyBytes: 1000 } }));
       const error = await caught(s.hosted.agent.fetch(`${s.resource.url}/x`, { method: 'POST', body: new Uint8Array(1001) }));
-      expect(error).toMatchObject({ code: 'body_too_large', status: 413 });
+      // Thrown by the agent, a table 4xx becomes 502: the app's caller must see a failed downstream call.
+      expect(error).toMatchObject({ code: 'body_too_large', status: 502 });
       expect(s.resource.calls).toHaveLength(0);
     });
   });

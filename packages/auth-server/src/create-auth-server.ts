@@ -20,29 +20,29 @@ export interface AuthServerOptions {
   /** Scheme and authority the server is reached at, e.g. `http://localhost:8080`; issuer = `{baseUrl}/realms/{realm}`. */
   baseUrl: string;
   /** File holding the realm signing key (created if absent, mode 0600); default: an ephemeral key, with a warning. */
-  keyFile?: string;
+  keyFile?: string | undefined;
   /** JWS algorithm of auth tokens; default `'RS256'` (as Keycloak). */
-  signingAlgorithm?: SigningAlgorithm;
+  signingAlgorithm?: SigningAlgorithm | undefined;
   /** Fetch for resource and issuer discovery; default `globalThis.fetch`. */
-  fetch?: typeof fetch;
-  /** Clock in epoch seconds; default `Date.now()/1000`. */
-  now?: () => number;
+  fetch?: typeof fetch | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Where pending consent requests live; default in memory (one process). */
-  pendingStore?: PendingStore;
+  pendingStore?: PendingStore | undefined;
   /** Life of a pending request in seconds; default 600. */
-  pendingLifetime?: number;
+  pendingLifetime?: number | undefined;
   /** Receives one event per decision (never a token); default: none. */
-  onAudit?: (event: AuditEvent) => void;
+  onAudit?: ((event: AuditEvent) => void) | undefined;
   /** Receives warnings (ephemeral key, in-memory store, unusable realm entries); default `console.warn`. */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
   /** Discovery limits and egress policy for resource and issuer metadata (the verifier's `discovery`). */
-  discovery?: DiscoveryOptions;
+  discovery?: DiscoveryOptions | undefined;
   /** Replay protection of signed requests (the verifier's `replay`); default in memory. */
-  replay?: ReplayOptions;
+  replay?: ReplayOptions | undefined;
   /** Allowed distance of a signature's `created` from now, seconds; default 60. */
-  maxSkew?: number;
+  maxSkew?: number | undefined;
   /** Largest token request body in bytes; default 65536. */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
 }
 
 /** A running-or-mountable embedded auth server. */
@@ -67,9 +67,29 @@ function positiveInteger(value: unknown, path: string, fallback: number): number
   return value;
 }
 
-function parseBaseUrl(value: unknown): URL {
+/**
+ * How start-up errors and warnings name what the user set: the API's option paths, or the command
+ * line's flags (run-cli.ts). Internal: not exported from the package.
+ */
+export interface MessageNames {
+  baseUrl: string;
+  realm: string;
+  /** Warning when no key file is given. */
+  ephemeralKey: string;
+  /** Warning when pending requests live in memory. */
+  memoryPendingStore: string;
+}
+
+const API_NAMES: MessageNames = {
+  baseUrl: 'options.baseUrl',
+  realm: 'options.realm',
+  ephemeralKey: 'no keyFile given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only)',
+  memoryPendingStore: 'pending consent requests are kept in memory: a fleet of auth servers needs a shared options.pendingStore',
+};
+
+function parseBaseUrl(value: unknown, name: string): URL {
   const problem = identityUrlProblem(value);
-  if (problem) throw new TypeError(`options.baseUrl ${problem} (got ${JSON.stringify(value)})`);
+  if (problem) throw new TypeError(`${name} ${problem} (got ${JSON.stringify(value)})`);
   return new URL(value as string);
 }
 
@@ -78,9 +98,14 @@ function parseBaseUrl(value: unknown): URL {
  * one realm export. Throws a `TypeError` naming the bad option or realm field.
  */
 export function createAuthServer(options: AuthServerOptions): AuthServer {
+  return buildAuthServer(options, API_NAMES);
+}
+
+/** {@link createAuthServer} with its messages naming options as `names` says (the CLI names its flags). */
+export function buildAuthServer(options: AuthServerOptions, names: MessageNames): AuthServer {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
-  const base = parseBaseUrl(options.baseUrl);
+  const base = parseBaseUrl(options.baseUrl, names.baseUrl);
   const alg = options.signingAlgorithm ?? 'RS256';
   if (!ALGORITHMS.includes(alg)) throw new TypeError(`options.signingAlgorithm must be one of ${ALGORITHMS.join(', ')}`);
   if (options.keyFile !== undefined && (typeof options.keyFile !== 'string' || options.keyFile.length === 0)) {
@@ -91,18 +116,18 @@ export function createAuthServer(options: AuthServerOptions): AuthServer {
   }
   const pendingLifetime = positiveInteger(options.pendingLifetime, 'options.pendingLifetime', 600);
   const maxBodyBytes = positiveInteger(options.maxBodyBytes, 'options.maxBodyBytes', 64 * 1024);
-  const realm = loadRealm(options.realm, { onWarning: warn });
+  const realm = loadRealm(options.realm, { onWarning: warn, path: names.realm });
 
   const issuer = `${options.baseUrl}/realms/${realm.name}`;
   const now = options.now ?? (() => Date.now() / 1000);
   const key = loadRealmKey(alg, options.keyFile);
   if (options.keyFile === undefined) {
-    warn('no keyFile given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only)');
+    warn(names.ephemeralKey);
   }
   let store = options.pendingStore;
   if (store === undefined) {
     store = createMemoryPendingStore({ now });
-    warn('pending consent requests are kept in memory: a fleet of auth servers needs a shared options.pendingStore');
+    warn(names.memoryPendingStore);
   } else if (typeof store.put !== 'function' || typeof store.take !== 'function' || typeof store.decide !== 'function') {
     throw new TypeError('options.pendingStore must implement put, get, getByCode, decide and take');
   }

@@ -39,6 +39,18 @@ export interface RealmUser {
   passwords: PasswordCredential[];
 }
 
+/**
+ * A realm client scope (Keycloak's `clientScopes[]`), as far as the consent page uses it: the text
+ * shown for a requested scope of the same name.
+ */
+export interface RealmClientScope {
+  name: string;
+  /** `description`. */
+  description: string | undefined;
+  /** `attributes["consent.screen.text"]`, unless it is a theme message key such as `${profileScopeConsentText}`. */
+  consentScreenText: string | undefined;
+}
+
 /** The parts of a Keycloak realm export the embedded server uses. */
 export interface RealmConfig {
   /** The realm name (`realm`), the last segment of the issuer. */
@@ -54,6 +66,8 @@ export interface RealmConfig {
   enabled: boolean;
   /** `clients[]`: the OAuth clients of the token endpoint (RFC 8693 exchange, client credentials). */
   clients: RealmClient[];
+  /** `clientScopes[]`: their descriptions are what the consent page shows for scopes of the same name. */
+  clientScopes: RealmClientScope[];
 }
 
 /** A realm client as the OpenID Connect token endpoint uses it (Keycloak's `ClientRepresentation` fields). */
@@ -87,9 +101,9 @@ export interface RealmClient {
 
 export interface LoadRealmOptions {
   /** Receives non-fatal problems (unknown `aauth.*` attributes, unusable credentials). */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
   /** Name of the input in messages; default `'options.realm'`. */
-  path?: string;
+  path?: string | undefined;
 }
 
 const LIST_ATTRIBUTES = {
@@ -318,6 +332,31 @@ function parseClients(value: unknown, path: string, warn: (message: string) => v
   });
 }
 
+function parseClientScopes(value: unknown, path: string): RealmClientScope[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(`${path}.clientScopes`, `must be an array (got ${show(value)})`);
+  return value.map((scope, i): RealmClientScope => {
+    const field = `${path}.clientScopes[${i}]`;
+    if (!isObject(scope)) fail(field, `must be an object (got ${show(scope)})`);
+    if (typeof scope.name !== 'string' || scope.name.length === 0) fail(`${field}.name`, `must be a non-empty string (got ${show(scope.name)})`);
+    if (scope.description !== undefined && typeof scope.description !== 'string') {
+      fail(`${field}.description`, `must be a string (got ${show(scope.description)})`);
+    }
+    const attributes = scope.attributes ?? {};
+    if (!isObject(attributes)) fail(`${field}.attributes`, `must be an object of string values (got ${show(attributes)})`);
+    const text = attributes['consent.screen.text'];
+    if (text !== undefined && typeof text !== 'string') {
+      fail(`${field}.attributes["consent.screen.text"]`, `must be a string (got ${show(text)})`);
+    }
+    return {
+      name: scope.name,
+      description: scope.description === '' ? undefined : (scope.description as string | undefined),
+      // Keycloak resolves `${key}` through its theme's messages; this server has no themes, so such a key is skipped.
+      consentScreenText: text === undefined || text.trim() === '' || /^\$\{[^}]*\}$/.test(text.trim()) ? undefined : text,
+    };
+  });
+}
+
 /**
  * Read and validate a Keycloak realm export (a file path or the parsed object) for the embedded
  * server. Throws a `TypeError` naming the bad field, e.g.
@@ -395,5 +434,6 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     users: parseUsers(realm.users, path, warn),
     enabled: realm.enabled !== false,
     clients: parseClients(realm.clients, path, warn),
+    clientScopes: parseClientScopes(realm.clientScopes, path),
   };
 }

@@ -57,11 +57,11 @@ export interface PendingStore {
 
 export interface MemoryPendingStoreOptions {
   /** Most requests held at once; the oldest are dropped first. Default 10,000. */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /** How long an expired request is kept so that polls get 408, in seconds; default 600. */
-  retention?: number;
-  /** Clock in epoch seconds. */
-  now?: () => number;
+  retention?: number | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
 }
 
 /** The default in-memory pending store: bounded, for one process (a fleet needs a shared store). */

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
-import { createAuthServer } from './create-auth-server.js';
+import { createMemoryReplayStore } from '@aauth-kit/verifier';
+import { buildAuthServer, type MessageNames } from './create-auth-server.js';
 import type { SigningAlgorithm } from './lib/realm-key.js';
 
 /** The command's options, parsed from its arguments. */
@@ -19,7 +20,10 @@ export interface CliOptions {
 
 /** A server started by {@link runCli}. */
 export interface RunningCli {
+  /** The address the server is bound to, e.g. `http://127.0.0.1:8080`. */
   url: string;
+  /** The origin clients use, the issuer's scheme and authority (`--base-url`, default `http://localhost:PORT`). */
+  baseUrl: string;
   issuer: string;
   close(): Promise<void>;
 }
@@ -30,7 +34,8 @@ export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 1
   --realm FILE      Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
   --port N          port to listen on (default 8080)
   --host HOST       address to bind (default 127.0.0.1)
-  --base-url URL    URL clients use to reach this server (default http://localhost:PORT)
+  --base-url URL    URL clients use to reach this server (default http://localhost:PORT);
+                    the issuer is BASE-URL/realms/REALM, and clients must use exactly that
   --key-file FILE   realm signing key, created if absent (default: ephemeral key)
   --alg ALG         auth token algorithm (default RS256)`;
 
@@ -75,9 +80,25 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   return options;
 }
 
+/** How the command's messages name what the user can set: its flags, not the API's options. */
+const CLI_NAMES: MessageNames = {
+  baseUrl: '--base-url',
+  realm: '--realm',
+  ephemeralKey: 'no --key-file given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only; --key-file FILE keeps it)',
+  memoryPendingStore:
+    "pending consent requests and seen signatures are kept in this process's memory: run one process per issuer " +
+    '(several processes behind one address need createAuthServer() with a shared pendingStore and replay store)',
+};
+
+/** `host:port` as a URL authority (IPv6 literals in brackets). */
+function authority(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /**
- * Run `aauth-auth-server`: parse the arguments, start the server, print where it listens and one
- * JSON line per audit event to `out`, warnings to `err`.
+ * Run `aauth-auth-server`: parse the arguments, start the server, print the URL clients use (the
+ * issuer's origin), the address it is bound to and the issuer, then one JSON line per audit event
+ * to `out`; warnings, naming the command's flags, go to `err`.
  */
 export async function runCli(
   argv: readonly string[],
@@ -93,17 +114,31 @@ export async function runCli(
     port = await freePort(options.host);
     baseUrl = `http://localhost:${port}`;
   }
-  const server = createAuthServer({
-    realm: options.realm,
-    baseUrl,
-    ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
-    ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
-    onWarning: (message) => err(`warning: ${message}`),
-    onAudit: (event) => out(JSON.stringify({ audit: event })),
-  });
+  const server = buildAuthServer(
+    {
+      realm: options.realm,
+      baseUrl,
+      ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
+      ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
+      // One process: the memory store is the only choice, and the warning above already says so.
+      replay: { store: createMemoryReplayStore() },
+      onWarning: (message) => err(`warning: ${message}`),
+      onAudit: (event) => out(JSON.stringify({ audit: event })),
+    },
+    CLI_NAMES,
+  );
   const running = await server.listen(port, options.host);
-  out(`aauth-auth-server listening on ${running.url}; issuer ${server.issuer}`);
-  return { url: running.url, issuer: server.issuer, close: running.close };
+  const bound = new URL(running.url);
+  // What clients configure is the issuer, compared byte for byte (wire profile section 1): print the
+  // origin they use, and the bound address only as a detail, so the two cannot be confused.
+  out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); issuer ${server.issuer}`);
+  const boundIssuer = `${bound.origin}${new URL(server.issuer).pathname}`;
+  out(
+    `  configure resources and agents with the issuer exactly as printed${
+      boundIssuer === server.issuer ? '' : ` (${boundIssuer} would be another issuer and fail discovery; --base-url sets it)`
+    }`,
+  );
+  return { url: running.url, baseUrl, issuer: server.issuer, close: running.close };
 }
 
 /** A port that is free on `host` right now (for `--port 0`). */

@@ -1,38 +1,11 @@
-import type { Server } from 'node:http';
-import { generateKey, type SigningKey } from '@aauth-kit/core';
 import { createAgent, type Agent, type Interaction } from '@aauth-kit/agent';
 import { createResource } from '@aauth-kit/express';
-import express, { type Express } from 'express';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decideOverHttp, freePort, startAuthServer, testRealm, type TestAuthServer } from './helpers.js';
+import { decideOverHttp, service, startAuthServer, testRealm, type Service, type TestAuthServer } from './helpers.js';
 
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 
-interface Service {
-  url: string;
-  app: Express;
-  key: SigningKey;
-  close(): Promise<void>;
-}
-
-/** An express app on a known free loopback port, so its identity URL is known before routes are added. */
-async function service(kid: string): Promise<Service> {
-  const port = await freePort();
-  const app = express();
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(port, '127.0.0.1', () => resolve(s));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    app,
-    key: generateKey({ kid }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-}
 
 describe('the agent client and the resource middleware against the embedded auth server (the demo chain)', () => {
   let as: TestAuthServer;
@@ -125,7 +98,8 @@ describe('the agent client and the resource middleware against the embedded auth
       (r) => ({ status: r.status }),
       (e: { code?: string; status?: number }) => ({ code: e.code, status: e.status }),
     );
-    expect(outcome).toMatchObject({ status: 403 });
+    // A downstream refusal is a 5xx for the agent's own caller (core error table: interaction_denied is 502).
+    expect(outcome).toMatchObject({ code: 'interaction_denied', status: 502 });
     expect(as.audit.slice(before).map((e) => e.type)).toEqual(['consent.required', 'consent.denied', 'request.refused']);
   });
 });

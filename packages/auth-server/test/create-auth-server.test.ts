@@ -251,7 +251,9 @@ describe('exchange: resource_token + upstream_token', () => {
     expect(res.status).toBe(400);
     expect(res.body).toEqual({
       error: 'invalid_grant',
-      error_description: "Scope expansion refused: market-analysis:analyze is not in the upstream token's scope",
+      error_description:
+        "Scope expansion refused: market-analysis:analyze is not in the upstream token's scope (supply-chain:optimize); " +
+        `an exchange only narrows, so the route of ${sca.identity} that was called with the upstream token must also require market-analysis:analyze`,
     });
   });
 
@@ -371,7 +373,7 @@ describe('exchange that needs consent', () => {
       const pending = await requestToken(sca, maa, 'supply-chain:optimize', { upstream_token: String(upstream.body.auth_token) }, trusting);
       expect(pending.status).toBe(202);
       const page = await (await fetch(`${trusting.interactionEndpoint}?code=${String(pending.body.code)}`)).text();
-      expect(page).toContain(`<ul id="act"><li>${backend.identity}</li></ul>`);
+      expect(page).toContain(`<ol id="act"><li>${backend.identity}</li></ol>`);
       expect((await decideOverHttp(trusting.interactionEndpoint, String(pending.body.code), 'approve')).status).toBe(200);
       const done = await poll(String(pending.body.location), sca);
       expect(done.status).toBe(200);

@@ -1,7 +1,7 @@
 import { createServer as createNetServer } from 'node:net';
 import type { Server } from 'node:http';
 import { generateKey, mintResourceToken, signRequest, type SigningKey, type SignatureKey } from '@aauth-kit/core';
-import express from 'express';
+import express, { type Express } from 'express';
 import { createAuthServer, type AuditEvent, type AuthServer, type AuthServerOptions } from '../src/index.js';
 
 /** A free loopback port (the auth server's base URL must be known before it listens). */
@@ -253,4 +253,31 @@ export async function decideOverHttp(
       decision,
     }).toString(),
   });
+}
+
+/** An express app on a free loopback port, with its own key. */
+export interface Service {
+  url: string;
+  app: Express;
+  key: SigningKey;
+  close(): Promise<void>;
+}
+
+/** An express app on a known free loopback port, so its identity URL is known before routes are added. */
+export async function service(kid: string): Promise<Service> {
+  const port = await freePort();
+  const app = express();
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(port, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    key: generateKey({ kid }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

@@ -1,20 +1,11 @@
 import type { Server } from 'node:http';
 import express from 'express';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from './chromium.js';
 import { cookieHeader, decideOverHttp, signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from './helpers.js';
 
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let as: TestAuthServer;
 let backend: Party;
@@ -52,7 +43,7 @@ const poll = (location: string) => signedFetch(location, { key: backend.key, sig
 describe('consent page in headless Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -65,9 +56,10 @@ describe('consent page in headless Chromium', () => {
       const page = await context.newPage();
       const callback = `${callbackBase}/done?state=approve-1`;
       await page.goto(`${as.interactionEndpoint}?code=${code}&callback=${encodeURIComponent(callback)}`);
-      expect(await page.locator('#agent').textContent()).toBe(backend.identity);
-      expect(await page.locator('#resource').textContent()).toBe(sca.identity);
-      expect(await page.locator('#scopes li').allTextContents()).toEqual(['supply-chain:optimize', 'market-analysis:analyze']);
+      // These parties publish no name: the page names them by their URLs.
+      expect(await page.locator('#agent-name').textContent()).toBe(backend.identity);
+      expect(await page.locator('#resource-name').textContent()).toBe(sca.identity);
+      expect(await page.locator('#scopes .scope-id').allTextContents()).toEqual(['supply-chain:optimize', 'market-analysis:analyze']);
       expect(await page.locator('body').textContent()).toContain(code);
 
       await page.fill('#username', 'mcp-user');
@@ -78,9 +70,10 @@ describe('consent page in headless Chromium', () => {
       await page.fill('#username', 'MCP-User');
       await page.fill('#password', 'user123');
       await Promise.all([page.waitForURL((u) => u.pathname.endsWith('/protocol/aauth/interact')), page.click('#login')]);
-      expect(await page.locator('#user').textContent()).toBe('mcp-user');
-      expect(await page.locator('#agent').textContent()).toBe(backend.identity);
-      expect(await page.locator('#scopes li').allTextContents()).toEqual(['supply-chain:optimize', 'market-analysis:analyze']);
+      expect(await page.locator('#user').textContent()).toBe('MCP User');
+      expect(await page.locator('#user-login').textContent()).toBe('(mcp-user)');
+      expect(await page.locator('#agent-name').textContent()).toBe(backend.identity);
+      expect(await page.locator('#scopes .scope-id').allTextContents()).toEqual(['supply-chain:optimize', 'market-analysis:analyze']);
       expect((await poll(location)).status).toBe(202);
 
       await Promise.all([page.waitForURL(callback), page.click('#approve')]);
@@ -110,7 +103,7 @@ describe('consent page in headless Chromium', () => {
       await page.fill('#username', 'mcp-user');
       await page.fill('#password', 'user123');
       await Promise.all([page.waitForURL((u) => u.pathname.endsWith('/protocol/aauth/interact')), page.click('#login')]);
-      expect(await page.locator('#scopes li').allTextContents()).toEqual(['supply-chain:optimize']);
+      expect(await page.locator('#scopes .scope-id').allTextContents()).toEqual(['supply-chain:optimize']);
       await Promise.all([page.waitForURL(callback), page.click('#deny')]);
       expect(callbacks).toContain('/done?state=deny-1');
       const denied = await poll(location);
@@ -145,7 +138,7 @@ describe('consent page over HTTP: escaping, CSRF, sessions', () => {
     const res = await fetch(`${as.interactionEndpoint}?code=${code}&callback=${encodeURIComponent(`${callbackBase}/done?a="><b>`)}`);
     expect(res.status).toBe(200);
     const html = await res.text();
-    expect(html).toContain('<li>user.&lt;script&gt;alert(1)&lt;/script&gt;</li>');
+    expect(html).toContain('<li><code class="scope-id">user.&lt;script&gt;alert(1)&lt;/script&gt;</code></li>');
     expect(html).not.toContain('<script>');
     expect(html).not.toContain('"><b>');
     expect(res.headers.get('content-security-policy')).toBe(

@@ -53,6 +53,23 @@ describe('loadRealm', () => {
     expect(explicit.policy.consentScopePrefixes).toEqual([]);
   });
 
+  it("reads the client scopes' consent texts (Keycloak's clientScopes), skipping theme message keys", () => {
+    const realm = loadRealm({
+      realm: 'r',
+      clientScopes: [
+        { name: 'market-analysis:analyze', protocol: 'openid-connect', description: 'Market analysis', attributes: { 'consent.screen.text': 'Ask market analysis for you', 'display.on.consent.screen': 'true' } },
+        { name: 'profile', description: '', attributes: { 'consent.screen.text': '${profileScopeConsentText}' } },
+        { name: 'bare' },
+      ],
+    });
+    expect(realm.clientScopes).toEqual([
+      { name: 'market-analysis:analyze', description: 'Market analysis', consentScreenText: 'Ask market analysis for you' },
+      { name: 'profile', description: undefined, consentScreenText: undefined },
+      { name: 'bare', description: undefined, consentScreenText: undefined },
+    ]);
+    expect(loadRealm({ realm: 'r' }).clientScopes).toEqual([]);
+  });
+
   it('a disabled realm disables AAuth', () => {
     expect(loadRealm({ realm: 'r', enabled: false, attributes: { 'aauth.enabled': 'true' } }).policy.enabled).toBe(false);
   });
@@ -79,6 +96,10 @@ describe('loadRealm', () => {
     ['an empty password value', { realm: 'r', users: [{ username: 'a', credentials: [{ type: 'password', value: '' }] }] }, 'options.realm.users[0].credentials[0].value must be a non-empty string'],
     ['a password with nothing', { realm: 'r', users: [{ username: 'a', credentials: [{ type: 'password' }] }] }, 'options.realm.users[0].credentials[0] is a password credential with neither "value" nor "secretData"/"credentialData"'],
     ['secretData that is not JSON', { realm: 'r', users: [{ username: 'a', credentials: [{ type: 'password', secretData: '{', credentialData: '{}' }] }] }, 'options.realm.users[0].credentials[0].secretData must hold a JSON object'],
+    ['clientScopes as an object', { realm: 'r', clientScopes: {} }, 'options.realm.clientScopes must be an array'],
+    ['a client scope without a name', { realm: 'r', clientScopes: [{ description: 'x' }] }, 'options.realm.clientScopes[0].name must be a non-empty string'],
+    ['a client scope description that is not a string', { realm: 'r', clientScopes: [{ name: 's', description: 1 }] }, 'options.realm.clientScopes[0].description must be a string'],
+    ['a consent text that is not a string', { realm: 'r', clientScopes: [{ name: 's', attributes: { 'consent.screen.text': true } }] }, 'options.realm.clientScopes[0].attributes["consent.screen.text"] must be a string'],
   ])('refuses %s with a message naming the field', (_name, realm, message) => {
     expect(() => loadRealm(realm)).toThrow(TypeError);
     expect(() => loadRealm(realm)).toThrow(message);

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,33 @@ const REALM_FILE = join(ROOT, 'keycloak-realm/aauth-test-realm.json');
 const BIN = join(ROOT, 'packages/auth-server/dist/bin.js');
 const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Stdout of `child` up to and including the first line matching `pattern`. */
+function untilLine(child: ChildProcessByStdio<null, Readable, Readable>, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const onData = (d: Buffer): void => {
+      buffer += String(d);
+      const end = buffer.search(new RegExp(`${pattern.source}[^\\n]*\\n`));
+      if (end >= 0) {
+        child.stdout.off('data', onData);
+        resolve(buffer);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`exited ${code} after printing ${JSON.stringify(buffer)}`)));
+  });
+}
+
+/** Run the built command to its end. */
+function run(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+}
 
 describe('parseCliArgs', () => {
   it('reads the options with their defaults', () => {
@@ -65,7 +93,9 @@ describe('runCli', () => {
     });
     try {
       expect(running.issuer).toBe(`http://127.0.0.1:${port}/realms/aauth-test`);
-      expect(out[0]).toBe(`aauth-auth-server listening on http://127.0.0.1:${port}; issuer ${running.issuer}`);
+      expect(out[0]).toBe(`aauth-auth-server listening on http://127.0.0.1:${port} (bound to 127.0.0.1:${port}); issuer ${running.issuer}`);
+      expect(out[1]).toBe('  configure resources and agents with the issuer exactly as printed');
+      expect(running.baseUrl).toBe(`http://127.0.0.1:${port}`);
       expect(existsSync(keyFile)).toBe(true);
       expect(err.some((l) => /ephemeral/.test(l))).toBe(false);
       const meta = (await (await fetch(`${running.issuer}/.well-known/aauth-issuer`)).json()) as { token_endpoint: string };
@@ -92,17 +122,47 @@ describe('runCli', () => {
     const port = await freePort();
     const good = spawn(process.execPath, [BIN, '--realm', REALM_FILE, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const first = await new Promise<string>((resolve, reject) => {
-        good.stdout.once('data', (d) => resolve(String(d)));
-        good.once('exit', (c) => reject(new Error(`exited ${c}`)));
-      });
-      expect(first).toContain(`listening on http://127.0.0.1:${port}; issuer http://localhost:${port}/realms/aauth-test`);
-      const res = await fetch(`http://127.0.0.1:${port}/realms/aauth-test/.well-known/aauth-issuer.json`);
-      expect(((await res.json()) as { issuer: string }).issuer).toBe(`http://localhost:${port}/realms/aauth-test`);
+      const printed = await untilLine(good, /configure resources and agents/);
+      expect(printed).toContain(`aauth-auth-server listening on http://localhost:${port} (bound to 127.0.0.1:${port}); issuer http://localhost:${port}/realms/aauth-test\n`);
+      expect(printed).toContain(
+        `  configure resources and agents with the issuer exactly as printed (http://127.0.0.1:${port}/realms/aauth-test would be another issuer and fail discovery; --base-url sets it)\n`,
+      );
+      // The address printed after "listening on" is the one to configure: its issuer metadata names that same issuer.
+      const listening = /listening on (\S+)/.exec(printed)![1]!;
+      const issuer = /issuer (\S+)/.exec(printed)![1]!;
+      expect(issuer).toBe(`${listening}/realms/aauth-test`);
+      const res = await fetch(`${issuer}/.well-known/aauth-issuer.json`);
+      expect(((await res.json()) as { issuer: string }).issuer).toBe(issuer);
     } finally {
       const exited = new Promise((resolve) => good.once('exit', resolve));
       good.kill('SIGTERM');
       expect(await exited).toBe(0);
     }
+  });
+
+  it('the built command names its flags in warnings and errors, not the API options', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, '--realm', REALM_FILE, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    try {
+      await untilLine(child, /configure resources and agents/);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    expect(stderr).toContain('warning: no --key-file given: the realm signing key is ephemeral');
+    expect(stderr).toContain("warning: pending consent requests and seen signatures are kept in this process's memory: run one process per issuer");
+    expect(stderr).not.toMatch(/keyFile|options\.|AAUTH_MEMORY_REPLAY_STORE/);
+
+    const badBase = await run([BIN, '--realm', REALM_FILE, '--port', '0', '--base-url', 'http://as.example']);
+    expect(badBase.code).toBe(2);
+    expect(badBase.stderr).toContain('aauth-auth-server: --base-url must use https unless the host is localhost');
+    const file = join(dir, 'bad-attribute.json');
+    writeFileSync(file, JSON.stringify({ realm: 'r', attributes: { 'aauth.allowed.agents': 'nope' } }));
+    const badRealm = await run([BIN, '--realm', file, '--port', '0']);
+    expect(badRealm.code).toBe(2);
+    expect(badRealm.stderr).toContain(`aauth-auth-server: --realm (file ${file}).attributes["aauth.allowed.agents"] must hold a JSON array of strings`);
   });
 });

@@ -197,7 +197,7 @@ describe("the supply-chain agent calls the CRM with a token exchanged from the u
   it('a missing user token fails before any network call', async () => {
     const { transport, counts } = counting();
     const exchanger = scaExchanger(transport);
-    await expect(exchanger.fetch('crm', `${crm.origin}/contacts`, { context: {} })).rejects.toMatchObject({ code: 'exchange_subject_token_missing', status: 401 });
+    await expect(exchanger.fetch('crm', `${crm.origin}/contacts`, { context: {} })).rejects.toMatchObject({ code: 'exchange_subject_token_missing', status: 502 });
     await expect(exchanger.fetch('crm', `${crm.origin}/contacts`)).rejects.toMatchObject({ code: 'exchange_subject_token_missing' });
     await expect(
       exchangeToken({ tokenEndpoint, clientId: 'supply-chain-agent', auth: { method: 'client_secret_basic', clientSecret: 'x' }, subjectToken: undefined, fetch: transport }),

@@ -134,6 +134,8 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
   let resourceUrl = '';
   let resourceServer: ReturnType<ReturnType<typeof express>['listen']> | undefined;
   const keyFile = () => join(dir, 'client.jwk');
+  let bareServer: ReturnType<ReturnType<typeof express>['listen']> | undefined;
+  let bareIdentity = '';
 
   beforeAll(async () => {
     // The embedded auth server as its own process, through the CLI.
@@ -161,12 +163,29 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     app.post('/analyze', resource.require({ scope: 'market-analysis:analyze' }), express.json(), (req, res) => {
       res.json({ got: req.body, sub: req.aauth!.sub ?? null, agent: req.aauth!.agent });
     });
+    // Issue 11: a resource that also sends Signature-Error (section 11), and a plain refusal.
+    const strict = createResource({ identity, key: generateKey(), authServer: issuer, requirementHeader: true, replay: { store: createMemoryReplayStore() } });
+    app.get('/strict', strict.require({ scope: 'market-analysis:analyze' }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get('/forbidden', (_req, res) => {
+      res.status(403).set('signature-error', 'error=invalid_key').json({ error: 'access_denied', error_description: 'Not for you' });
+    });
+    // What the agent sent, after the resource verified it.
+    app.get('/signature', resource.require({ level: 'signature' }), (req, res) => {
+      res.json({ signature: req.headers.signature, signatureKey: req.headers['signature-key'], agent: req.aauth!.agent });
+    });
+    // An identity whose metadata is not served: the resource cannot fetch the agent's key.
+    bareServer = express().listen(0, '127.0.0.1');
+    await new Promise((r) => bareServer!.once('listening', r));
+    bareIdentity = `http://localhost:${(bareServer.address() as AddressInfo).port}`;
     resourceUrl = identity;
     expect(aauth(['keygen', '--out', keyFile()]).status).toBe(0);
   }, 30_000);
 
   afterAll(async () => {
     resourceServer?.close();
+    bareServer?.close();
     if (authProc && authProc.exitCode === null) {
       authProc.kill('SIGTERM');
       await new Promise((r) => authProc!.once('exit', r));
@@ -203,6 +222,73 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     expect(r.stderr).toContain('auth_server_untrusted');
   });
 
+  it('request -v shows the refusal the agent gave up on: status, AAuth and Signature-Error headers, body', async () => {
+    const r = await aauthAsync(['request', `${resourceUrl}/strict`, '--key', keyFile(), '--identity', bareIdentity, '--auth-server', issuer, '-v']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('* the agent gave up on this answer (challenge_missing_resource_token):');
+    expect(r.stderr).toContain('HTTP 401 Unauthorized');
+    expect(r.stderr).toContain(`aauth: require=auth-token; auth-server="${issuer}"`);
+    expect(r.stderr).toContain('signature-error: error=invalid_signature');
+    expect(r.stderr).toMatch(/\{"error":"invalid_signature","error_description":"[^"]*aauth-agent[^"]*"\}/);
+    // The last line: the code and the resource's reason.
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^aauth request: challenge_missing_resource_token: The auth-token challenge carries no resource token; the resource answered 401 invalid_signature: .*aauth-agent.* \(Signature-Error: error=invalid_signature\)$/,
+    );
+    expect(r.stdout).toBe('');
+  });
+
+  it('request -i prints that refusal on stdout; without -i or -v only the reason is printed', async () => {
+    const args = ['request', `${resourceUrl}/strict`, '--key', keyFile(), '--identity', bareIdentity, '--auth-server', issuer];
+    const included = await aauthAsync([...args, '-i']);
+    expect(included.status).toBe(1);
+    expect(included.stdout).toMatch(/^HTTP 401 Unauthorized\n/);
+    expect(included.stdout).toContain('"error":"invalid_signature"');
+    const quiet = await aauthAsync(args);
+    expect(quiet.status).toBe(1);
+    expect(quiet.stdout).toBe('');
+    expect(quiet.stderr.trim().split('\n')).toHaveLength(1);
+    expect(quiet.stderr).toContain('the resource answered 401 invalid_signature: ');
+  });
+
+  it('request -v on a final 4xx prints status and headers to stderr and the body', async () => {
+    const r = await aauthAsync(['request', `${resourceUrl}/forbidden`, '--key', keyFile(), '-v']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('HTTP 403 Forbidden');
+    expect(r.stderr).toContain('signature-error: error=invalid_key');
+    expect(JSON.parse(r.stdout)).toEqual({ error: 'access_denied', error_description: 'Not for you' });
+  });
+
+  describe('request --signature-encoding and --signature-key-form (the original Python agents, the newer draft)', () => {
+    const cases = [
+      { args: [], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=\(scheme=hwk kty="OKP" crv="Ed25519" x="[A-Za-z0-9_-]{43}"\)$/ },
+      { args: ['--signature-encoding', 'base64'], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=\(scheme=hwk / },
+      { args: ['--signature-encoding', 'base64url'], signature: /^sig=:[A-Za-z0-9_-]{86}:$/, signatureKey: /^sig=\(scheme=hwk / },
+      { args: ['--signature-key-form', 'dictionary'], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=hwk;kty="OKP";crv="Ed25519";x="[A-Za-z0-9_-]{43}"$/ },
+      { args: ['--signature-encoding', 'base64url', '--signature-key-form', 'parenthesised'], signature: /^sig=:[A-Za-z0-9_-]{86}:$/, signatureKey: /^sig=\(scheme=hwk / },
+    ];
+    for (const c of cases) {
+      it(`${c.args.join(' ') || '(defaults)'}: the headers change and the resource verifies them`, async () => {
+        const r = await aauthAsync(['request', `${resourceUrl}/signature`, '--key', keyFile(), ...c.args]);
+        expect(r.stderr).toBe('');
+        expect(r.status).toBe(0);
+        const seen = JSON.parse(r.stdout) as { signature: string; signatureKey: string; agent: string };
+        expect(seen.signature).toMatch(c.signature);
+        expect(seen.signatureKey).toMatch(c.signatureKey);
+        expect(seen.agent).toMatch(/^pseudonymous:/);
+      });
+    }
+    it('an unknown value exits 2 naming the option and the choices', async () => {
+      for (const [option, value, choices] of [
+        ['--signature-encoding', 'hex', 'base64 or base64url'],
+        ['--signature-key-form', 'json', 'parenthesised or dictionary'],
+      ] as const) {
+        const r = await aauthAsync(['request', `${resourceUrl}/signature`, '--key', keyFile(), option, value]);
+        expect(r.status).toBe(2);
+        expect(r.stderr.trim()).toBe(`aauth request: ${option} must be ${choices} (got "${value}")`);
+      }
+    });
+  });
+
   it('request with a missing key file or a bad URL exits with a clear reason', async () => {
     const noKey = await aauthAsync(['request', `${resourceUrl}/hello`]);
     expect(noKey.status).toBe(2);
@@ -218,5 +304,44 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     const r = aauth(['auth-server', '--realm', bad, '--port', '0']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('realm');
+  });
+});
+
+describe('aauth auth-server: what it prints is what clients configure', () => {
+  it('the printed address is the issuer origin, the bound address is only a detail, and warnings name the flags', async () => {
+    const child = spawn(process.execPath, [bin, 'auth-server', '--realm', realmFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (/configure resources and agents[^\n]*\n/.test(stdout)) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`auth-server exited ${code}: ${stderr}`)));
+      });
+      const [, listening, boundPort, issuer] = /listening on (\S+) \(bound to 127\.0\.0\.1:(\d+)\); issuer (\S+)/.exec(stdout)!;
+      expect(listening).toBe(`http://localhost:${boundPort}`);
+      expect(issuer).toBe(`${listening}/realms/aauth-test`);
+      const metadata = (await (await fetch(`${issuer}/.well-known/aauth-issuer.json`)).json()) as { issuer: string };
+      expect(metadata.issuer).toBe(issuer);
+      expect(stdout).toContain(`(http://127.0.0.1:${boundPort}/realms/aauth-test would be another issuer and fail discovery; --base-url sets it)`);
+      expect(stderr).toContain('warning: no --key-file given');
+      expect(stderr).toContain("warning: pending consent requests and seen signatures are kept in this process's memory");
+      expect(stderr).not.toMatch(/keyFile|options\.pendingStore|AAUTH_MEMORY_REPLAY_STORE/);
+    } finally {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
+  });
+
+  it('a bad --base-url is refused naming the flag', () => {
+    const r = aauth(['auth-server', '--realm', realmFile, '--port', '0', '--base-url', 'http://as.example']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--base-url must use https unless the host is localhost');
   });
 });

@@ -27,9 +27,9 @@ export interface Challenge {
 
 export interface BuildChallengeOptions {
   require: RequireLevel;
-  resourceToken?: string;
-  authServer?: string;
-  code?: string;
+  resourceToken?: string | undefined;
+  authServer?: string | undefined;
+  code?: string | undefined;
 }
 
 const MAX_CHALLENGE = 16 * 1024;

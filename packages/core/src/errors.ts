@@ -48,6 +48,7 @@ export const ERRORS = {
   invalid_request: [400, 'invalid_request', 'The request is malformed'],
   header_too_large: [431, 'invalid_request', 'A header is larger than allowed'],
   body_too_large: [413, 'invalid_request', 'The request body is larger than allowed'],
+  // parseChallenge's error; the agent throws it as an AAuthChallengeError, whose status is 502.
   challenge_malformed: [400, 'invalid_request', 'The AAuth challenge header is malformed'],
   // --- auth server (section 8) ---
   invalid_grant: [400, 'invalid_grant', 'The resource, upstream or auth token was refused'],
@@ -60,19 +61,21 @@ export const ERRORS = {
   unauthorized_client: [400, 'unauthorized_client', 'The client is not allowed to use this grant type'],
   invalid_target: [400, 'invalid_target', 'The requested audience or resource is not allowed'],
   unsupported_grant_type: [400, 'unsupported_grant_type', 'The grant type is not supported'],
-  // --- agent (client) side ---
-  challenge_missing_resource_token: [401, 'invalid_request', 'The challenge carries no resource token'],
-  challenge_unsatisfiable: [401, 'invalid_request', 'The challenge asks for something this agent cannot provide'],
-  auth_server_untrusted: [401, 'invalid_request', 'The challenge names an auth server this agent does not trust'],
-  resource_token_not_for_agent: [401, 'invalid_request', 'The resource token was not issued to this agent'],
+  // --- agent (client) side: a downstream call failed, so 5xx (502, 504 for timeouts), never 401/403 ---
+  // An app route that calls agent.fetch passes these to its error handler: its own caller must see
+  // a failing peer, not a refusal of its own (valid) token.
+  challenge_missing_resource_token: [502, 'server_error', 'The challenge carries no resource token'],
+  challenge_unsatisfiable: [502, 'server_error', 'The challenge asks for something this agent cannot provide'],
+  auth_server_untrusted: [502, 'server_error', 'The challenge names an auth server this agent does not trust'],
+  resource_token_not_for_agent: [502, 'server_error', 'The resource token was not issued to this agent'],
   auth_server_error: [502, 'server_error', 'The auth server refused or failed the token request'],
   auth_server_discovery_failed: [502, 'server_error', 'The auth server metadata could not be fetched or is invalid'],
-  interaction_required: [401, 'interaction_required', 'A user must approve this request'],
-  interaction_denied: [403, 'access_denied', 'The user denied the request'],
-  interaction_expired: [408, 'expired', 'The pending interaction expired'],
-  interaction_timeout: [408, 'expired', 'The interaction did not complete within the deadline'],
+  interaction_required: [502, 'server_error', 'A user must approve this request'],
+  interaction_denied: [502, 'server_error', 'The user denied the request'],
+  interaction_expired: [504, 'server_error', 'The pending interaction expired'],
+  interaction_timeout: [504, 'server_error', 'The interaction did not complete within the deadline'],
   // --- agent: RFC 8693 token exchange (the server's `error` is in the error's details) ---
-  exchange_subject_token_missing: [401, 'invalid_request', 'There is no subject token (the user\'s token) to exchange'],
+  exchange_subject_token_missing: [502, 'server_error', 'There is no subject token (the user\'s token) to exchange'],
   exchange_invalid_request: [502, 'server_error', 'The authorization server refused the token exchange as malformed (invalid_request)'],
   exchange_invalid_client: [502, 'server_error', 'The authorization server refused the client authentication (invalid_client)'],
   exchange_invalid_grant: [502, 'server_error', 'The authorization server refused the subject or actor token (invalid_grant)'],
@@ -86,14 +89,14 @@ export const ERRORS = {
 export type AAuthErrorCode = keyof typeof ERRORS;
 
 export interface AAuthErrorOptions {
-  /** Override the table's HTTP status (rarely needed). */
-  status?: number;
+  /** Override the table's HTTP status (rarely needed); a 5xx status sends the wire error `server_error`. */
+  status?: number | undefined;
   /** Headers a server should send with this error (e.g. an `AAuth` challenge). */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** The underlying error. */
   cause?: unknown;
   /** Structured details safe to log (never tokens). */
-  details?: Record<string, unknown>;
+  details?: Record<string, unknown> | undefined;
 }
 
 /** The kit's one error class: `code` is stable, `status` and `error` come from the error table. */
@@ -111,7 +114,9 @@ export class AAuthError extends Error {
     super(message ?? row[2], options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? row[0];
-    this.error = row[1];
+    // 5xx means a failing peer: its wire error is server_error, like every 5xx row of the table
+    // (an agent throws a resource's 4xx code with 502; its caller must not read invalid_auth_token).
+    this.error = this.status >= 500 ? 'server_error' : row[1];
     this.headers = options.headers ?? {};
     this.details = options.details;
   }

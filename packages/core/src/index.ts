@@ -78,4 +78,11 @@ export {
   type VerifyTokenOptions,
 } from './tokens.js';
 export { assertIdentityUrl, identityUrlProblem, isLocalHostname } from './identity.js';
+export {
+  JWKS_PATH,
+  createWellKnownHandler,
+  type PublishedJwk,
+  type WellKnownHandler,
+  type WellKnownHandlerOptions,
+} from './create-well-known-handler.js';
 export { hasBody, isIdempotent, toHeaderMap, toUrl, type HeaderMap, type HeadersInput, type HttpRequest } from './lib/request.js';

@@ -107,15 +107,15 @@ export interface SigningKey extends PublicKey {
 
 export interface KeyOptions {
   /** Key id; default: the RFC 7638 thumbprint. */
-  kid?: string;
+  kid?: string | undefined;
   /** Ed25519 implementation; default `'node'` (about 15x faster than `'noble'`). P-256 keys always use node:crypto. */
-  backend?: CryptoBackend;
+  backend?: CryptoBackend | undefined;
 }
 
 /** Options of {@link saveKeyFile}. */
 export interface SaveKeyFileOptions {
   /** `'jwk'` (default: private JWK with `kid`, JSON) or `'pem'` (PKCS#8; the `kid` is not stored). */
-  format?: 'jwk' | 'pem';
+  format?: 'jwk' | 'pem' | undefined;
 }
 
 function checkKeyOptions(options: KeyOptions, path = 'options'): void {
@@ -311,7 +311,7 @@ function newPrivateKey(alg: 'EdDSA' | 'ES256'): KeyObject {
 }
 
 /** Generate a new signing key: Ed25519 by default, or P-256 (`alg: 'ES256'`). */
-export function generateKey(options: KeyOptions & { alg?: 'EdDSA' | 'ES256' } = {}): SigningKey {
+export function generateKey(options: KeyOptions & { alg?: 'EdDSA' | 'ES256' | undefined } = {}): SigningKey {
   checkKeyOptions(options);
   if (options.alg !== undefined && options.alg !== 'EdDSA' && options.alg !== 'ES256') {
     throw new TypeError("options.alg must be 'EdDSA' or 'ES256'");
@@ -373,7 +373,7 @@ function publicMatchesPrivate(claimed: OkpPublicJwk | EcPublicJwk, keyObject: Ke
  * Import a public JWK (Ed25519 or P-256) for verifying HTTP message signatures.
  * Throws `key_invalid` / `unsupported_algorithm` for anything else.
  */
-export function importPublicKey(jwk: unknown, options: { backend?: CryptoBackend } = {}): PublicKey {
+export function importPublicKey(jwk: unknown, options: { backend?: CryptoBackend | undefined } = {}): PublicKey {
   checkBackend(options.backend, 'options.backend');
   checkKeyOptions(options);
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new AAuthError('key_invalid', 'A JWK must be an object');

@@ -14,34 +14,34 @@ export interface SignRequestOptions {
    * What `Signature-Key` names: a scheme object, or a ready header value. Default: `hwk` with the
    * signing key's public JWK.
    */
-  signatureKey?: SignatureKey | string | false;
+  signatureKey?: SignatureKey | string | false | undefined;
   /** Signature label; default `'sig'`. */
-  label?: string;
+  label?: string | undefined;
   /**
    * Exact covered components. Default: the wire profile's list (section 3): `@method`,
    * `@authority`, `@path`, `@query` if the URL has a query, `content-type` and `content-digest`
    * if there is a body, then `additionalComponents`, then `signature-key`.
    */
-  components?: readonly string[];
+  components?: readonly string[] | undefined;
   /** Extra components a resource demands (`additional_signature_components`). */
-  additionalComponents?: readonly string[];
+  additionalComponents?: readonly string[] | undefined;
   /** `created`; default: `now()`. */
-  created?: number;
-  /** Clock in epoch seconds; default `Date.now()/1000`. */
-  now?: () => number;
+  created?: number | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** `true`: always add a nonce; `false`: never; a string: that nonce. Default: only for non-idempotent methods. */
-  nonce?: boolean | string;
+  nonce?: boolean | string | undefined;
   /**
    * Extra signature parameters after `created` and `nonce` (e.g. `keyid` for RFC test vectors).
    * Keycloak rebuilds `@signature-params` from `created` and `nonce` only: do not use with it.
    */
-  extraParams?: SignatureParams;
+  extraParams?: SignatureParams | undefined;
   /** `'base64'` (RFC 8941, default) or `'base64url'` (unpadded, for the original Python agents). */
-  signatureEncoding?: 'base64' | 'base64url';
+  signatureEncoding?: 'base64' | 'base64url' | undefined;
   /** Form of the emitted `Signature-Key`; default `'parenthesised'`. */
-  signatureKeyForm?: 'parenthesised' | 'dictionary';
+  signatureKeyForm?: 'parenthesised' | 'dictionary' | undefined;
   /** Digest algorithm when a `Content-Digest` is added; default `'sha-256'`. */
-  digestAlgorithm?: DigestAlgorithm;
+  digestAlgorithm?: DigestAlgorithm | undefined;
 }
 
 export interface SignRequestResult {

@@ -31,9 +31,9 @@ export interface ParsedSignatureKey {
 
 export interface SerializeSignatureKeyOptions {
   /** Default `'sig'`. */
-  label?: string;
+  label?: string | undefined;
   /** Default `'parenthesised'` (the Keycloak profile); `'dictionary'` is the newer draft's form. */
-  form?: 'parenthesised' | 'dictionary';
+  form?: 'parenthesised' | 'dictionary' | undefined;
 }
 
 const MAX_HEADER = 16 * 1024;

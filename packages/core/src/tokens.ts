@@ -99,17 +99,17 @@ export interface VerifyTokenOptions {
   /** Resolve the verification key for the token's header and (unverified) claims. */
   getKey: (header: DecodedToken['header'], claims: Record<string, unknown>) => Promise<KeyObject | JsonWebKeyInput> | KeyObject | JsonWebKeyInput;
   /** Accepted `alg` values; default {@link DEFAULT_TOKEN_ALGORITHMS}. `none` and HMAC are always refused. */
-  algorithms?: readonly string[];
+  algorithms?: readonly string[] | undefined;
   /** Required audience: the token's `aud` must equal it (or, as an array, contain it). */
-  audience?: string;
+  audience?: string | undefined;
   /** Accepted issuers (exact match). */
-  issuers?: readonly string[];
-  /** Clock in epoch seconds. */
-  now?: () => number;
+  issuers?: readonly string[] | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Leeway for `exp`/`nbf`/`iat`, seconds; default 5. */
-  leeway?: number;
+  leeway?: number | undefined;
   /** Longest accepted lifetime `exp - iat`, seconds; no limit by default. */
-  maxLifetime?: number;
+  maxLifetime?: number | undefined;
 }
 
 /** A public JWK accepted by `getKey`: a kit JWK (e.g. `toPublishedJwk()`) or any jose `JWK`. */
@@ -200,10 +200,11 @@ export interface MintResourceTokenOptions {
   /** Space-separated scope. */
   scope: string;
   /** Seconds; default and maximum 300. */
-  lifetime?: number;
-  now?: () => number;
+  lifetime?: number | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** `typ`: default `resource+jwt`; `aa-resource+jwt` for the newer draft. */
-  typ?: 'resource+jwt' | 'aa-resource+jwt';
+  typ?: 'resource+jwt' | 'aa-resource+jwt' | undefined;
 }
 
 /** Mint a resource token (section 6) signed with the resource's own key. */
@@ -245,9 +246,9 @@ export async function signJwt(key: SigningKey, header: { typ: string } & Record<
 
 export interface VerifyResourceTokenOptions extends Omit<VerifyTokenOptions, 'kind' | 'maxLifetime'> {
   /** Expected `agent` (the signer's identity). */
-  agent?: string;
+  agent?: string | undefined;
   /** Expected `agent_jkt` (the signer's thumbprint). */
-  agentJkt?: string;
+  agentJkt?: string | undefined;
 }
 
 /** Verify a resource token with every claim check of section 6. */
@@ -258,7 +259,7 @@ export async function verifyResourceToken(jwt: string, options: VerifyResourceTo
 }
 
 /** The claim checks of a resource token that need no signature (the agent runs these too). */
-export function checkResourceTokenClaims(claims: Record<string, unknown> | ResourceTokenClaims, expect: { agent?: string; agentJkt?: string } = {}): void {
+export function checkResourceTokenClaims(claims: Record<string, unknown> | ResourceTokenClaims, expect: { agent?: string | undefined; agentJkt?: string | undefined } = {}): void {
   const c = claims as Record<string, unknown>;
   for (const name of ['iss', 'aud', 'jti', 'agent', 'agent_jkt', 'scope'] as const) {
     if (typeof c[name] !== 'string' || (c[name] as string).length === 0) {

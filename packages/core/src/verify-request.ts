@@ -14,16 +14,16 @@ export const DEFAULT_MAX_SKEW = 60;
 export const DEFAULT_MAX_SIGNATURE_HEADER = 16 * 1024;
 
 export interface ParseSignatureOptions {
-  /** Clock in epoch seconds; default `Date.now()/1000`. */
-  now?: () => number;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
   /** Allowed distance of `created` from now, both ways, in seconds; default 60. */
-  maxSkew?: number;
+  maxSkew?: number | undefined;
   /** Refuse a signature with no `created`; default true. */
-  requireCreated?: boolean;
+  requireCreated?: boolean | undefined;
   /** Components that must be covered in addition to the profile's minimum. */
-  requiredComponents?: readonly string[];
+  requiredComponents?: readonly string[] | undefined;
   /** Size limit of each of the three signature headers; default 16 KiB. */
-  maxHeaderBytes?: number;
+  maxHeaderBytes?: number | undefined;
 }
 
 export interface ParseSignedRequestOptions extends ParseSignatureOptions {
@@ -31,7 +31,7 @@ export interface ParseSignedRequestOptions extends ParseSignatureOptions {
    * Refuse a request with a body whose signature does not cover `content-digest`; default true.
    * Set false only for legacy peers (the original Python agents never signed bodies).
    */
-  requireContentDigest?: boolean;
+  requireContentDigest?: boolean | undefined;
 }
 
 /** A parsed, cheaply checked signature (coverage, window, digest), not yet verified with a key. */
@@ -236,8 +236,8 @@ export function verifySignedRequest(signed: SignedRequest, key: PublicKey): void
 
 export interface VerifyRequestOptions extends ParseSignedRequestOptions {
   /** A fixed key, or a resolver from the parsed `Signature-Key` to a key (e.g. via discovery). */
-  key?: PublicKey;
-  resolveKey?: (signatureKey: SignatureKey, signed: SignedRequest) => PublicKey | Promise<PublicKey>;
+  key?: PublicKey | undefined;
+  resolveKey?: ((signatureKey: SignatureKey, signed: SignedRequest) => PublicKey | Promise<PublicKey>) | undefined;
 }
 
 /**

@@ -23,9 +23,22 @@ describe('the ERRORS table', () => {
     const serverSide = codes.filter((c) => ERRORS[c][0] >= 500);
     expect(serverSide).toContain('auth_server_error');
     for (const code of serverSide) expect(ERRORS[code][1], code).toBe('server_error');
-    for (const code of codes.filter((c) => /^(signature|digest|key|token|header|body|challenge)_/.test(c))) {
+    for (const code of codes.filter((c) => /^(signature|digest|key|token|header|body)_/.test(c))) {
       expect(ERRORS[code][0], code).toBeLessThan(500);
     }
+  });
+
+  it('agent-side failures are 5xx (502, 504 for timeouts), never 401 or 403 (issue 11, item 5)', () => {
+    // An app route that calls agent.fetch hands these to its error handler; its own caller must not
+    // read them as a refusal of its (valid) token.
+    // challenge_malformed is the pure parser's 400; the agent throws it as an AAuthChallengeError (502).
+    const agentSide = codes.filter(
+      (c) => (/^(challenge|interaction|exchange)_/.test(c) && c !== 'challenge_malformed') || ['auth_server_untrusted', 'resource_token_not_for_agent', 'auth_server_error', 'auth_server_discovery_failed'].includes(c),
+    );
+    expect(agentSide.length).toBeGreaterThan(15);
+    for (const code of agentSide) expect(ERRORS[code][0], code).toBe(/timeout|expired/.test(code) ? 504 : 502);
+    expect(ERRORS.interaction_timeout[0]).toBe(504);
+    expect(ERRORS.challenge_missing_resource_token).toEqual([502, 'server_error', 'The challenge carries no resource token']);
   });
 
   it('keeps the wire profile mappings (section 5)', () => {
@@ -72,6 +85,10 @@ describe('AAuthError', () => {
     expect(overridden.status).toBe(422);
     expect(overridden.statusCode).toBe(422);
     expect(overridden.error).toBe('invalid_request');
+    // A 5xx status is a failing peer: its wire error is server_error, whatever the code's row says.
+    const downstream = new AAuthError('token_expired', 'The resource token expired 3 s ago', { status: 502 });
+    expect([downstream.status, downstream.error, downstream.code]).toEqual([502, 'server_error', 'token_expired']);
+    expect(downstream.toJSON()).toEqual({ error: 'server_error', error_description: 'The resource token expired 3 s ago' });
   });
 
   it('has no cause property unless one is given', () => {

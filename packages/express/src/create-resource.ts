@@ -3,16 +3,19 @@ import {
   SIGNATURE_SCHEMES,
   buildChallenge,
   buildRequirement,
+  computeThumbprint,
+  createWellKnownHandler,
   hasScopes,
   mintResourceToken,
   type RequireLevel as ChallengeLevel,
+  type WellKnownHandler,
 } from '@aauth-kit/core';
 import { callerOf, createVerifier, type VerifiedRequest } from '@aauth-kit/verifier';
-import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { resolveResourceOptions } from './lib/options.js';
 import { readRawBody } from './lib/raw-body.js';
 import { requestUrl } from './lib/request-url.js';
-import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions } from './types.js';
+import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions, WellKnownOptions } from './types.js';
 
 const WIRE_LEVEL: Record<RequireLevel, ChallengeLevel> = { signature: 'pseudonym', identity: 'identity', 'auth-token': 'auth-token' };
 
@@ -42,7 +45,6 @@ export function createResource(options: ResourceOptions): Resource {
     metadata.scope_descriptions = o.scopes;
   }
   if (o.additionalSignatureComponents.length > 0) metadata.additional_signature_components = o.additionalSignatureComponents;
-  const jwks = { keys: [o.key.toPublishedJwk()] };
 
   /** Rebuild `error` with the challenge headers of section 5 (and section 11 when enabled). */
   async function challenge(
@@ -84,7 +86,8 @@ export function createResource(options: ResourceOptions): Resource {
   }
 
   function respond(error: AAuthError, req: Request, res: Response, next: NextFunction): void {
-    if (o.onError) {
+    // The normal first challenge (a well-signed request without an auth token) is no error.
+    if (o.onError && error.code !== 'auth_token_required') {
       try {
         o.onError(error, req);
       } catch {
@@ -124,7 +127,9 @@ export function createResource(options: ResourceOptions): Resource {
         }
         if (route.level === 'auth-token') {
           if (!verified.token) {
-            throw await challenge(new AAuthError('auth_token_required'), route.level, route.scope, verified);
+            // Wire profile section 5: the missing-token case is `invalid_auth_token` "Authorization required".
+            const how = `Authorization required: this route needs an auth token with scope "${route.scope.join(' ')}". Take the resource token of the AAuth header to the auth server ${o.authServer} and retry with the auth token it returns (Signature-Key scheme=jwt); an @aauth-kit/agent does this by itself`;
+            throw await challenge(new AAuthError('auth_token_required', how), route.level, route.scope, verified);
           }
           if (!hasScopes(verified.token.scope, route.scope)) {
             throw new AAuthError('insufficient_scope', `The auth token does not carry the scope ${route.scope.filter((s) => !verified.token!.scope.includes(s)).join(' ')}`);
@@ -140,17 +145,52 @@ export function createResource(options: ResourceOptions): Resource {
     };
   }
 
-  function wellKnown(): Router {
-    const router = express.Router();
-    router.get(['/.well-known/aauth-resource.json', '/.well-known/aauth-resource'], (_req, res) => {
-      res.setHeader('Cache-Control', 'public, max-age=300');
-      res.json(metadata);
-    });
-    router.get('/jwks.json', (_req, res) => {
-      res.setHeader('Cache-Control', 'public, max-age=300');
-      res.json(jwks);
-    });
-    return router;
+  const resourcePaths = ['/.well-known/aauth-resource.json', '/.well-known/aauth-resource'];
+  const resourceDocuments = Object.fromEntries(resourcePaths.map((path) => [path, metadata]));
+
+  function wellKnown(wellKnownOptions: WellKnownOptions = {}): WellKnownHandler {
+    if (typeof wellKnownOptions !== 'object' || wellKnownOptions === null) throw new TypeError('resource.wellKnown(options): options must be an object');
+    const { agent } = wellKnownOptions;
+    if (agent === undefined) {
+      return createWellKnownHandler({ documents: resourceDocuments, keys: [o.key.toPublishedJwk()], label: 'resource.wellKnown()' });
+    }
+    // An app that is resource and agent under one identity: one JWKS with both keys (section 2),
+    // both metadata documents (section 9), both naming the same jwks_uri.
+    if (typeof agent !== 'object' || agent === null || typeof agent.wellKnown !== 'function') {
+      throw new TypeError('resource.wellKnown(options): options.agent must be an agent from createAgent() (@aauth-kit/agent)');
+    }
+    if (agent.identity === undefined) {
+      throw new TypeError('resource.wellKnown(options): options.agent has no identity (a pseudonymous agent publishes nothing)');
+    }
+    if (!sameIdentity(agent.identity)) {
+      throw new TypeError(
+        `resource.wellKnown(options): options.agent.identity (${agent.identity}) must be the resource identity (${o.identity}): ` +
+          'both documents and the one JWKS are served from this mount point; mount agent.wellKnown() at its own identity path instead',
+      );
+    }
+    const published = agent.wellKnown();
+    const resourceJwk = o.key.toPublishedJwk();
+    const clash = published.keys.find((k) => k.kid === resourceJwk.kid && computeThumbprint(k) !== o.key.thumbprint);
+    if (clash) {
+      throw new TypeError(
+        `resource.wellKnown(options): the agent key and the resource key are different keys with the same kid ${JSON.stringify(clash.kid)}; ` +
+          'give each its own kid (generateKey({ kid }) or loadKeyFile(path, { kid }))',
+      );
+    }
+    const documents: Record<string, unknown> = { ...resourceDocuments };
+    for (const [path, document] of Object.entries(published.documents)) if (path.startsWith('/.well-known/')) documents[path] = document;
+    return createWellKnownHandler({ documents, keys: [resourceJwk, ...published.keys], label: 'resource.wellKnown({ agent })' });
+  }
+
+  function sameIdentity(other: string): boolean {
+    const normal = (url: string): string => {
+      try {
+        return new URL(url).href.replace(/\/$/, '');
+      } catch {
+        return url;
+      }
+    };
+    return normal(other) === normal(o.identity);
   }
 
   return { require, wellKnown, verifier, metadata };

@@ -1,3 +1,13 @@
 export { createResource } from './create-resource.js';
 export { aauth, type AAuthOptions } from './aauth.js';
-export type { AAuthInfo, AAuthTokenInfo, RequireLevel, RequireOptions, Resource, ResourceOptions } from './types.js';
+export { aauthErrorHandler } from './aauth-error-handler.js';
+export type {
+  AAuthInfo,
+  AAuthTokenInfo,
+  RequireLevel,
+  RequireOptions,
+  Resource,
+  ResourceOptions,
+  WellKnownAgent,
+  WellKnownOptions,
+} from './types.js';

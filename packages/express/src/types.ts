@@ -1,7 +1,7 @@
-import type { ActClaim, EcPublicJwk, OkpPublicJwk, SigningKey } from '@aauth-kit/core';
+import type { ActClaim, EcPublicJwk, OkpPublicJwk, SigningKey, WellKnownHandler } from '@aauth-kit/core';
 import type { Verifier, VerifierOptions } from '@aauth-kit/verifier';
 import type { AAuthError } from '@aauth-kit/core';
-import type { Request, RequestHandler, Router } from 'express';
+import type { Request, RequestHandler } from 'express';
 
 /** What a route requires: any valid signature, an agent identity, or an auth token with scope. */
 export type RequireLevel = 'signature' | 'identity' | 'auth-token';
@@ -13,37 +13,54 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   /** Signs resource tokens (Ed25519); published at `/jwks.json`. */
   key: SigningKey;
   /** The auth server named in challenges and trusted for auth tokens, plus other trusted issuers. */
-  authServer?: string | { issuer: string; trustedIssuers?: string[] };
+  authServer?: string | { issuer: string; trustedIssuers?: string[] | undefined } | undefined;
   /** Scope -> description, published as `supported_scopes` and `scope_descriptions`; default none. */
-  scopes?: Record<string, string>;
+  scopes?: Record<string, string> | undefined;
   /** Components every request must cover, published as `additional_signature_components`; default []. */
-  additionalSignatureComponents?: string[];
+  additionalSignatureComponents?: string[] | undefined;
   /** Largest request body read, bytes; default 1 MiB (more: 413 body_too_large). */
-  maxBodyBytes?: number;
+  maxBodyBytes?: number | undefined;
   /** Also send the newer draft's `AAuth-Requirement` and `Signature-Error` headers (section 11); default false. */
-  requirementHeader?: boolean;
+  requirementHeader?: boolean | undefined;
   /** `'respond'` (default) sends the JSON error itself; `'next'` passes the AAuthError to the app's error handler. */
-  errors?: 'respond' | 'next';
+  errors?: 'respond' | 'next' | undefined;
   /** Called with every refused request's AAuthError (code, status, safe details; never a token), e.g. for audit logs. */
-  onError?: (error: AAuthError, req: Request) => void;
+  onError?: ((error: AAuthError, req: Request) => void) | undefined;
 }
 
 /** Options of {@link Resource.require}. */
 export interface RequireOptions {
   /** Default `'auth-token'` when `scope` is given, else `'signature'`. */
-  level?: RequireLevel;
+  level?: RequireLevel | undefined;
   /** Scopes the auth token must carry (auth-token level only; required there). */
-  scope?: string | string[];
+  scope?: string | string[] | undefined;
   /** Components this route's signatures must cover, besides the resource-wide ones. */
-  requiredComponents?: string[];
+  requiredComponents?: string[] | undefined;
+}
+
+/** The part of an `@aauth-kit/agent` agent that {@link Resource.wellKnown} needs. */
+export interface WellKnownAgent {
+  readonly identity: string | undefined;
+  wellKnown(): WellKnownHandler;
+}
+
+/** Options of {@link Resource.wellKnown}. */
+export interface WellKnownOptions {
+  /** An agent with this resource's identity URL: its metadata and key are published too (one JWKS); default none. */
+  agent?: WellKnownAgent | undefined;
 }
 
 /** A configured AAuth resource. */
 export interface Resource {
   /** Route middleware: verifies the request and sets `req.aauth`, or answers 401/403 with a challenge. */
   require(options?: RequireOptions): RequestHandler;
-  /** Serves `/.well-known/aauth-resource.json` (and without `.json`) and `/jwks.json`. */
-  wellKnown(): Router;
+  /**
+   * A framework-free handler serving `/.well-known/aauth-resource.json` (and without `.json`) and
+   * `/jwks.json` (GET and HEAD). With `{ agent }` (same identity URL) it also serves the agent's
+   * metadata, and the one JWKS holds both keys. Mounting it and another well-known handler with a
+   * different key on one express app path throws at `app.use()`.
+   */
+  wellKnown(options?: WellKnownOptions): WellKnownHandler;
   /** The underlying verifier (shared caches and replay store). */
   verifier: Verifier;
   /** The resource metadata document as served. */

@@ -101,7 +101,11 @@ describe('auth-token level (require=auth-token) and the resource token (sections
   it('jwks_uri caller: 401 with a resource token minted for it, claims exact', async () => {
     const { res, before, after } = await challengeFor(agent.key, jwks());
     expect(res.status).toBe(401);
-    expect(res.json).toEqual({ error: 'invalid_auth_token', error_description: 'Authorization required' });
+    // Section 5's wire error and text for a missing token, then how to get one (issue 11).
+    expect(res.json).toEqual({
+      error: 'invalid_auth_token',
+      error_description: `Authorization required: this route needs an auth token with scope "data.read". Take the resource token of the AAuth header to the auth server ${issuer.issuer} and retry with the auth token it returns (Signature-Key scheme=jwt); an @aauth-kit/agent does this by itself`,
+    });
     const header = res.headers.aauth as string;
     expect(header).toMatch(/^require=auth-token; resource-token="[^"]+"; auth-server="[^"]+"$/);
     const ch = parseChallenge(res.headers as Record<string, string>)!;

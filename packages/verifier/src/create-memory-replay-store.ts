@@ -9,9 +9,9 @@ export interface MemoryReplayStore extends ReplayStore {
 
 export interface MemoryReplayStoreOptions {
   /** Most entries held; default 100000. When full, expired entries go first, then the oldest. */
-  maxEntries?: number;
-  /** Clock in epoch seconds; default Date.now()/1000. */
-  now?: () => number;
+  maxEntries?: number | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
 }
 
 /**

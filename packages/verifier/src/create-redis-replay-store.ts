@@ -7,7 +7,7 @@ export interface RedisLikeClient {
 
 export interface RedisReplayStoreOptions {
   /** Key prefix; default `'aauth:replay:'`. */
-  prefix?: string;
+  prefix?: string | undefined;
 }
 
 /**

@@ -175,6 +175,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     resolveAgentKey: (id, kid) => discovery.agentKey(id, kid),
     resolveResourceJwk: (iss, kid) => discovery.resourceJwk(iss, kid),
     resolveIssuerJwk: (iss, kid) => discovery.issuerJwk(iss, kid),
+    resolveMetadata: (kind, id) => discovery.metadataDocument(kind, id),
     verifyAuthToken: (jwt, opts = {}) => tokens.verify(jwt, opts.audience ?? o.identity),
     stats: () => ({
       documents: fetcher.size,

@@ -6,33 +6,33 @@ export type ResolveHostname = (hostname: string) => Promise<string[]>;
 /** Key discovery limits and egress policy (wire profile section 4). */
 export interface DiscoveryOptions {
   /** Whole-fetch time limit in ms (connect, redirects, body); default 3000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Largest metadata or JWKS body in bytes; default 65536. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Cached documents (metadata, JWKS, 404s, failures); default 1000. */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /** Hosts (`name`, `name:port`, `*.suffix`) reachable over plain http besides local names; default []. */
-  allowHttpHosts?: string[];
+  allowHttpHosts?: string[] | undefined;
   /** When set, only these hosts (`name`, `name:port`, `*.suffix`) are ever fetched; default: any public host. */
-  allowHosts?: string[];
+  allowHosts?: string[] | undefined;
   /** Resolver used to refuse names that point at private addresses; default: node:dns lookup. */
-  resolveHostname?: ResolveHostname;
+  resolveHostname?: ResolveHostname | undefined;
   /** Let non-local names resolve to private, loopback or link-local addresses; default false. */
-  allowPrivateAddresses?: boolean;
+  allowPrivateAddresses?: boolean | undefined;
   /** Seconds a document without `Cache-Control: max-age` is cached; default 300 (clamped to 60..86400). */
-  defaultTtl?: number;
+  defaultTtl?: number | undefined;
   /** Seconds a failed fetch is remembered before it is retried; default 10. */
-  failureTtl?: number;
+  failureTtl?: number | undefined;
   /** Concurrent fetches across all URLs; default 100 (more fail fast with key_discovery_failed). */
-  maxInflight?: number;
+  maxInflight?: number | undefined;
 }
 
 /** Replay protection settings (wire profile section 3). */
 export interface ReplayOptions {
   /** Where seen signatures are kept; default an in-memory store (one process only). */
-  store?: ReplayStore;
+  store?: ReplayStore | undefined;
   /** Which methods are checked; default `'non-idempotent'` (POST, PATCH, ...). */
-  methods?: 'non-idempotent' | 'all' | 'none';
+  methods?: 'non-idempotent' | 'all' | 'none' | undefined;
 }
 
 /** Options of {@link createVerifier}; validated when the verifier is created. */
@@ -40,43 +40,45 @@ export interface VerifierOptions {
   /** Audience for auth tokens: this party's identity URL (compared byte for byte). */
   identity: string;
   /** Issuers whose auth tokens are accepted (jwt scheme); default []. */
-  trustedIssuers?: string[];
+  trustedIssuers?: string[] | undefined;
   /** Issuer -> JWKS known locally (no fetch), e.g. the embedded auth server's own keys. */
-  localIssuerKeys?: Record<string, { keys: object[] }>;
+  localIssuerKeys?: Record<string, { keys: object[] }> | undefined;
   /** Fetch used for discovery; default globalThis.fetch. */
-  fetch?: typeof fetch;
-  /** Clock in epoch seconds; default Date.now()/1000. */
-  now?: () => number;
-  /** Allowed distance of `created` from now, seconds; default 60. */
-  maxSkew?: number;
-  /** Leeway for auth-token `exp`/`nbf`/`iat`, seconds; default 5. */
-  tokenLeeway?: number;
+  fetch?: typeof fetch | undefined;
+  /** Clock: a function returning epoch seconds (not a number); default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
+  /** Allowed distance of a signature's `created` from now, seconds; default 60. */
+  maxSkew?: number | undefined;
+  /** Leeway for auth-token `exp`/`nbf`/`iat`, seconds; default 5 (the name `verifyToken` of core uses). */
+  leeway?: number | undefined;
+  /** @deprecated Use `leeway` (the same option; still accepted, and must agree with `leeway` when both are given). */
+  tokenLeeway?: number | undefined;
   /** Refuse a request with a body whose signature does not cover content-digest; default true. */
-  requireContentDigest?: boolean;
+  requireContentDigest?: boolean | undefined;
   /** Accepted algorithms for tokens and HTTP-signature keys; default RS256, ES256, EdDSA, Ed25519. */
-  algorithms?: string[];
+  algorithms?: string[] | undefined;
   /** Size limit of each signature header in bytes; default 16384. */
-  maxSignatureHeaderBytes?: number;
+  maxSignatureHeaderBytes?: number | undefined;
   /** Replay protection; default in-memory, non-idempotent methods. */
-  replay?: ReplayOptions;
+  replay?: ReplayOptions | undefined;
   /** Key discovery limits and egress policy. */
-  discovery?: DiscoveryOptions;
+  discovery?: DiscoveryOptions | undefined;
   /** Cached inline (`hwk`) keys; default 1000. */
-  maxKeyEntries?: number;
+  maxKeyEntries?: number | undefined;
   /** Cached verified auth tokens; default 10000. */
-  maxTokenEntries?: number;
+  maxTokenEntries?: number | undefined;
   /**
    * Ed25519 implementation for request signatures and cnf keys: `'node'` (default, node:crypto),
    * `'sodium'` (libsodium via the optional dependency sodium-native, about 2x faster here) or
    * `'noble'` (portable, slower). Chosen at creation; a missing sodium-native is a TypeError then.
    */
-  cryptoBackend?: CryptoBackend;
+  cryptoBackend?: CryptoBackend | undefined;
 }
 
 /** Options of one {@link Verifier.verify} call. */
 export interface VerifyOptions {
   /** Components the signature must cover besides the profile's minimum (e.g. a route's). */
-  requiredComponents?: string[];
+  requiredComponents?: string[] | undefined;
 }
 
 /** The verifier: signed requests, key discovery and auth tokens. */
@@ -89,6 +91,12 @@ export interface Verifier {
   resolveResourceJwk(iss: string, kid: string | undefined): Promise<object>;
   /** An issuer's token key: `{iss}/.well-known/aauth-issuer.json` -> `jwks_uri`, fallback `{iss}/protocol/openid-connect/certs`. */
   resolveIssuerJwk(iss: string, kid: string | undefined): Promise<object>;
+  /**
+   * An agent's or resource's metadata document (`{id}/.well-known/aauth-agent.json` or
+   * `aauth-resource.json`, section 9) under the same discovery rules and cache; its `agent` or
+   * `resource` member must equal `id`. For display fields (`name`, `logo_uri`, `scope_descriptions`).
+   */
+  resolveMetadata(kind: 'agent' | 'resource', id: string): Promise<Record<string, unknown>>;
   /** Verify an auth token (section 7); cached by token hash until `exp`. `audience` defaults to `identity`. */
   verifyAuthToken(jwt: string, options?: { audience?: string }): Promise<VerifiedAuthToken>;
   /** Current cache sizes, for monitoring and tests. */

@@ -165,9 +165,20 @@ describe('verifyAuthToken: refused tokens, each with its own code', () => {
 
   it('the leeway accepts a token that expired a moment ago', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const { v } = await verifier({ tokenLeeway: 5, now: () => now });
+    const { v } = await verifier({ leeway: 5, now: () => now });
     await expect(v.verifyAuthToken(await edToken(claims({ iat: now - 300, exp: now - 3 })))).resolves.toBeTruthy();
     expect(await code(v.verifyAuthToken(await edToken(claims({ iat: now - 300, exp: now - 6 }))))).toBe('token_expired');
+  });
+
+  it('leeway is the name core uses; tokenLeeway is its deprecated alias, and 0 is allowed', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const late = claims({ iat: now - 300, exp: now - 20 });
+    for (const options of [{ leeway: 30 }, { tokenLeeway: 30 }, { leeway: 30, tokenLeeway: 30 }]) {
+      const { v } = await verifier({ ...options, now: () => now });
+      await expect(v.verifyAuthToken(await edToken(late)), JSON.stringify(options)).resolves.toBeTruthy();
+    }
+    const { v: strict } = await verifier({ leeway: 0, now: () => now });
+    expect(await code(strict.verifyAuthToken(await edToken(claims({ iat: now - 300, exp: now - 1 }))))).toBe('token_expired');
   });
 
   it('algorithms narrows what is accepted', async () => {

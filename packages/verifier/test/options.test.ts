@@ -25,6 +25,9 @@ describe('createVerifier options are validated at creation', () => {
     ['discovery.allowHosts not strings', { ...ok, discovery: { allowHosts: [1] } }, /^options.discovery.allowHosts must be an array/],
     ['discovery.resolveHostname not a function', { ...ok, discovery: { resolveHostname: {} } }, /^options.discovery.resolveHostname must be a function/],
     ['requireContentDigest not boolean', { ...ok, requireContentDigest: 'no' }, /^options.requireContentDigest must be a boolean/],
+    ['leeway negative', { ...ok, leeway: -1 }, /^options.leeway must be a positive number/],
+    ['tokenLeeway (deprecated alias) negative', { ...ok, tokenLeeway: -1 }, /^options.tokenLeeway must be a positive number/],
+    ['leeway and tokenLeeway disagree', { ...ok, leeway: 5, tokenLeeway: 30 }, /^options.leeway and options.tokenLeeway \(its deprecated alias\) disagree/],
   ];
   for (const [name, options, message] of bad) {
     it(`${name} throws a TypeError naming the option`, () => {

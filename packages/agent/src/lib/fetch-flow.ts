@@ -1,8 +1,8 @@
 import { isAAuthError } from '@aauth-kit/core';
-import { AAuthChallengeError } from '../aauth-challenge-error.js';
 import type { AgentRequestInit, SignatureScheme } from '../types.js';
 import { type AgentEngine, type CarriedToken, upstreamHash } from './engine.js';
 import { type PreparedRequest, prepareRequest } from './prepare-request.js';
+import { challengeError } from './refusal-body.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
@@ -142,7 +142,8 @@ export async function agentFetch(
     url = eventUrl(first.request.url);
     const decision = engine.assess(first.response.status, first.response.headers, first.scheme);
     if (decision.action === 'reject') {
-      throw new AAuthChallengeError(decision.code, decision.message, { challenge: decision.challenge, response: first.response });
+      // The resource's body usually says why (clock, unknown key, metadata): read it, bounded.
+      throw await challengeError(decision, first.response);
     }
     if (decision.action !== 'exchange') {
       // Issue 4: a 401 on a request that carried a cached token evicts it.

@@ -2,8 +2,10 @@ import { AAuthError, isAAuthError } from '@aauth-kit/core';
 import { AAuthChallengeError } from '../aauth-challenge-error.js';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { AgentRequestInit, GotHooks, GotOptionsLike, GotResponseLike, SignatureScheme } from '../types.js';
+import { downstreamStatus } from './downstream-status.js';
 import { type AgentEngine, type CarriedToken, upstreamHash } from './engine.js';
 import { eventUrl } from './fetch-flow.js';
+import { REFUSAL_MAX_BYTES } from './refusal-body.js';
 
 /** Per-request AAuth options for got: `context: { aauth: { upstreamToken, signatureScheme, authToken, scope } }`. */
 export type GotAAuthContext = Pick<AgentRequestInit, 'upstreamToken' | 'signatureScheme' | 'authToken' | 'scope'>;
@@ -52,7 +54,7 @@ async function bufferBody(options: GotOptionsLike, max: number): Promise<Uint8Ar
   for await (const chunk of body as AsyncIterable<unknown>) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk as Uint8Array);
     size += bytes.length;
-    if (size > max) throw new AAuthError('body_too_large', `The request body is larger than ${max} bytes`);
+    if (size > max) throw new AAuthError('body_too_large', `The request body is larger than ${max} bytes`, { status: downstreamStatus('body_too_large') });
     chunks.push(bytes);
   }
   const bytes = Buffer.concat(chunks);
@@ -123,7 +125,12 @@ export function createGotHooks(engine: AgentEngine): GotHooks {
     try {
       const decision = engine.assess(response.statusCode, response.headers, sent.scheme);
       if (decision.action === 'reject') {
-        throw new AAuthChallengeError(decision.code, decision.message, { challenge: decision.challenge, response: toFetchResponse(response) });
+        const raw = response.rawBody?.subarray(0, REFUSAL_MAX_BYTES);
+        throw new AAuthChallengeError(decision.code, decision.message, {
+          challenge: decision.challenge,
+          response: toFetchResponse(response),
+          body: raw !== undefined && raw.length > 0 ? new TextDecoder().decode(raw) : undefined,
+        });
       }
       if (decision.action !== 'exchange') {
         if (sent.carried?.source === 'cache') engine.evict(sent.carried);

@@ -1,6 +1,7 @@
 import { AAuthError } from '@aauth-kit/core';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { AgentRequestInit } from '../types.js';
+import { downstreamStatus } from './downstream-status.js';
 import { readLimited } from './http.js';
 
 /** A request read once: its body is bytes, so the retry sends exactly what the first attempt did. */
@@ -39,7 +40,9 @@ export async function readRequest(
     requestInit.duplex = 'half';
   }
   const request = new Request(input, requestInit);
-  const body = await readLimited(request.body, maxBodyBytes, () => new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`));
+  const body = await readLimited(request.body, maxBodyBytes, () =>
+    new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`, { status: downstreamStatus('body_too_large') }),
+  );
   const extra: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(init ?? {})) if (!own.has(name) && value !== undefined) extra[name] = value;
   return {

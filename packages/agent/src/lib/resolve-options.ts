@@ -80,6 +80,7 @@ export function resolveOptions(options: AgentOptions): ResolvedOptions {
     if (typeof options.metadata !== 'object' || options.metadata === null) throw new TypeError('options.metadata must be an object');
     for (const [k, v] of Object.entries(options.metadata)) {
       if (!METADATA_FIELDS.has(k)) throw new TypeError(`options.metadata.${k} is not a field of aauth-agent.json (name, logo_uri, policy_uri, tos_uri)`);
+      if (v === undefined) continue; // `?: string | undefined`: an explicit undefined is an absent field
       if (typeof v !== 'string') throw new TypeError(`options.metadata.${k} must be a string`);
       metadata[k] = v;
     }

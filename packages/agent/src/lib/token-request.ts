@@ -1,6 +1,7 @@
 import { AAuthError, type AAuthErrorCode, computeThumbprint, decodeToken, parseChallenge, tokenKind } from '@aauth-kit/core';
 import { buildSignedRequest, type SignerConfig } from '../build-signed-request.js';
 import type { AgentEvent, Interaction } from '../types.js';
+import { downstreamStatus } from './downstream-status.js';
 import { jsonObject, limitedFetch, redact, type LimitedResponse } from './http.js';
 import type { IssuerMetadata } from './issuer-metadata.js';
 
@@ -63,6 +64,8 @@ export function refusal(response: LimitedResponse, code: AAuthErrorCode = 'auth_
   const description = typeof doc?.error_description === 'string' ? redact(doc.error_description) : undefined;
   const summary = [error, description].filter(Boolean).join(': ');
   return new AAuthError(code, `The auth server refused ${what} (HTTP ${response.status}${summary ? `, ${summary}` : ''})`, {
+    // pending_not_found is the auth server's 404; for the agent's caller a downstream call failed.
+    status: downstreamStatus(code),
     details: { status: response.status, error, error_description: description },
   });
 }

@@ -18,6 +18,8 @@ export interface Signer {
 export interface KeyResolver {
   resolveResourceJwk(iss: string, kid: string | undefined): Promise<unknown>;
   resolveIssuerJwk(iss: string, kid: string | undefined): Promise<unknown>;
+  /** An agent's or resource's metadata document (section 9), for the consent page's display fields. */
+  resolveMetadata(kind: 'agent' | 'resource', id: string): Promise<Record<string, unknown>>;
 }
 
 /** Everything the endpoints share, resolved once at start-up. */

@@ -1,5 +1,5 @@
-import type { ActClaim } from '@aauth-kit/core';
-import type { PendingRequest } from '../pending-store.js';
+import type { ConsentDetails, PartyView } from './consent-details.js';
+import { plainDuration } from './consent-details.js';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -9,19 +9,36 @@ export function escapeHtml(value: unknown): string {
 }
 
 const STYLE = `
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;color:#1d2330;margin:0}
-main{max-width:34rem;margin:3rem auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}
-h1{font-size:1.35rem;margin:0 0 1rem}
-dl{display:grid;grid-template-columns:auto 1fr;gap:.4rem 1rem;margin:0 0 1.25rem}
-dt{font-weight:600}dd{margin:0;word-break:break-all;font-family:ui-monospace,monospace}
-ul{margin:0;padding-left:1.2rem}
-label{display:block;margin:.6rem 0 .2rem;font-weight:600}
-input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;border:1px solid #b7bcc7;border-radius:4px}
-.buttons{display:flex;gap:.75rem;margin-top:1.25rem}
-button{padding:.55rem 1.2rem;border-radius:4px;border:1px solid #1f5fbf;background:#1f5fbf;color:#fff;font-size:1rem;cursor:pointer}
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#eef1f5;color:#1d2330;margin:0}
+main{max-width:36rem;margin:2.5rem auto;background:#fff;border-radius:12px;padding:2rem 2.25rem;box-shadow:0 2px 12px rgba(20,30,50,.12)}
+h1{font-size:1.35rem;line-height:1.3;margin:0 0 .75rem;overflow-wrap:anywhere}
+h2{font-size:.78rem;text-transform:uppercase;letter-spacing:.06em;color:#5b6273;margin:1.3rem 0 .45rem}
+p{margin:.5rem 0}
+.signed-in{color:#3b4252;margin:0 0 1rem}
+.parties{display:flex;flex-direction:column;gap:.5rem;margin:1rem 0}
+.party{display:flex;align-items:center;gap:.8rem;padding:.6rem .8rem;border:1px solid #e1e5ec;border-radius:10px;min-width:0}
+.logo{flex:none;width:44px;height:44px;border-radius:10px;object-fit:contain;background:#f4f5f7}
+.initial{display:flex;align-items:center;justify-content:center;font-weight:700;font-size:1.25rem;color:#fff;background:#1f5fbf}
+.resource .initial{background:#2f7d55}
+.who{min-width:0}
+.role{font-size:.72rem;text-transform:uppercase;letter-spacing:.06em;color:#6b7280}
+.name{font-weight:600;overflow-wrap:anywhere}
+.url{font:.8rem/1.35 ui-monospace,SFMono-Regular,Menlo,monospace;color:#5b6273;overflow-wrap:anywhere}
+.scopes{list-style:none;margin:0;padding:0}
+.scopes li{padding:.45rem .75rem;border-left:3px solid #1f5fbf;background:#f6f8fb;border-radius:0 6px 6px 0;margin:.35rem 0}
+.scope-text{display:block}
+.scope-id{font:.8rem ui-monospace,SFMono-Regular,Menlo,monospace;color:#5b6273;overflow-wrap:anywhere}
+.notice{margin:1.1rem 0 0;padding:.7rem .9rem;background:#fff8e6;border:1px solid #efd48c;border-radius:8px}
+ol{margin:0;padding-left:1.3rem}
+ol li{overflow-wrap:anywhere}
+label{display:block;margin:.7rem 0 .2rem;font-weight:600}
+form label:first-of-type{margin-top:1.4rem}
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.55rem;font-size:1rem;border:1px solid #b7bcc7;border-radius:6px}
+.buttons{display:flex;gap:.75rem;margin-top:1.4rem}
+button{padding:.6rem 1.4rem;border-radius:6px;border:1px solid #1f5fbf;background:#1f5fbf;color:#fff;font-size:1rem;cursor:pointer}
 button.deny{background:#fff;color:#a12b2b;border-color:#a12b2b}
 .error{color:#a12b2b;font-weight:600}
-.note{color:#5b6273;font-size:.9rem}
+.note{color:#5b6273;font-size:.85rem;margin-top:1rem}
 `;
 
 /** A complete page. */
@@ -42,23 +59,78 @@ ${body}
 `;
 }
 
-function actList(act: ActClaim | undefined): string {
-  const items: string[] = [];
-  for (let node = act; node !== undefined && items.length < 20; node = node.act) {
-    items.push(`<li>${escapeHtml(node.agent)}${node.sub !== undefined ? ` (for ${escapeHtml(node.sub)})` : ''}</li>`);
-  }
-  return items.length === 0 ? '' : `<dt>On behalf of</dt><dd><ul id="act">${items.join('')}</ul></dd>`;
+/** How a party is named in sentences: its metadata name, else its identity URL. */
+function label(party: PartyView): string {
+  if (party.name !== undefined) return party.name;
+  return party.pseudonymous ? 'An unidentified agent' : party.id;
 }
 
-/** What is being asked, shown plainly: agent, resource, scopes. */
-export function requestSummary(request: PendingRequest): string {
-  const scopes = request.scope.split(' ').filter((s) => s.length > 0);
-  return `<dl>
-<dt>Agent</dt><dd id="agent">${escapeHtml(request.agent)}</dd>
-<dt>Resource</dt><dd id="resource">${escapeHtml(request.resource)}</dd>
-<dt>Scopes</dt><dd><ul id="scopes">${scopes.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul></dd>
-${actList(request.act)}
-</dl>`;
+function avatar(party: PartyView): string {
+  if (party.logo !== undefined) {
+    return `<img class="logo" src="${escapeHtml(party.logo.href)}" alt="" width="44" height="44" referrerpolicy="no-referrer">`;
+  }
+  const first = party.name === undefined ? undefined : Array.from(party.name).find((c) => /[\p{L}\p{N}]/u.test(c));
+  return `<span class="logo initial" aria-hidden="true">${escapeHtml(first?.toUpperCase() ?? '?')}</span>`;
+}
+
+function partyBlock(party: PartyView, role: string, id: 'agent' | 'resource'): string {
+  const url = party.pseudonymous ? `key ${party.id.slice('pseudonymous:'.length)} (no published identity)` : party.id;
+  const name = party.name ?? (party.pseudonymous ? 'Unidentified agent' : party.id);
+  return `<div class="party ${id}" id="${id}">${avatar(party)}<div class="who"><div class="role">${role}</div>
+<div class="name" id="${id}-name">${escapeHtml(name)}</div>${name === url ? '' : `<div class="url" id="${id}-url">${escapeHtml(url)}</div>`}</div></div>`;
+}
+
+function scopeList(details: ConsentDetails): string {
+  const items = details.scopes.map(({ scope, text }) =>
+    text === undefined
+      ? `<li><code class="scope-id">${escapeHtml(scope)}</code></li>`
+      : `<li><span class="scope-text">${escapeHtml(text)}</span><code class="scope-id">${escapeHtml(scope)}</code></li>`,
+  );
+  return `<ul id="scopes" class="scopes">${items.join('')}</ul>`;
+}
+
+function actList(details: ConsentDetails): string {
+  if (details.act.length === 0) return '';
+  const items = details.act.map((a) => `<li>${escapeHtml(a.agent)}${a.sub !== undefined ? ` (for ${escapeHtml(a.sub)})` : ''}</li>`);
+  return `<h2>Asked for along a chain</h2>
+<p>The agent asks on behalf of these agents, nearest first:</p>
+<ol id="act">${items.join('')}</ol>`;
+}
+
+/** "Access lasts 5 minutes. ... can renew it ...": how long the grant lasts, in plain words. */
+export function durationSentence(details: ConsentDetails): string {
+  const lifetime = plainDuration(details.lifetime);
+  let text = `Access lasts <strong>${escapeHtml(lifetime)}</strong>.`;
+  if (details.refreshWindow > 0) {
+    text +=
+      ` ${escapeHtml(label(details.agent))} can renew it without asking you again, ${escapeHtml(lifetime)} at a time, for as long as` +
+      ` it keeps renewing (each time within ${escapeHtml(plainDuration(details.refreshWindow))} after it runs out).`;
+  } else {
+    text += ' After that the agent must ask again.';
+  }
+  return text;
+}
+
+/** The plain sentence saying that the access can be passed on to further agents, or '' when it cannot. */
+export function chainingSentence(details: ConsentDetails, user: string | undefined): string {
+  const chaining = details.chaining;
+  if (chaining === undefined) return '';
+  const as = user === undefined ? 'as you' : `as ${escapeHtml(user)}`;
+  const further = `through a chain of up to ${chaining.hops} more agent${chaining.hops === 1 ? '' : 's'}`;
+  const parts: string[] = [];
+  if (chaining.byResource) {
+    parts.push(
+      `This also lets <strong>${escapeHtml(label(details.resource))}</strong> call other agents and services on your behalf, ${as},` +
+        ` with the permissions above or fewer (${further}).`,
+    );
+  }
+  if (chaining.clients.length > 0) {
+    const names = chaining.clients.map((c) => `<strong>${escapeHtml(c)}</strong>`).join(', ');
+    const plural = chaining.clients.length === 1 ? '' : 's';
+    const lead = chaining.byResource ? `The realm client${plural} ${names} may also` : `This also lets the realm client${plural} ${names}`;
+    parts.push(`${lead} exchange it for access to other services on your behalf, ${as}, with the permissions above or fewer.`);
+  }
+  return `<div class="notice" id="chaining" role="note">${parts.join(' ')}</div>`;
 }
 
 function hidden(fields: Record<string, string>): string {
@@ -67,20 +139,27 @@ function hidden(fields: Record<string, string>): string {
     .join('\n');
 }
 
+/** What both interaction pages need. */
 export interface FormPageOptions {
   realmName: string;
-  request: PendingRequest;
+  /** The short code the agent showed the user. */
+  code: string;
+  details: ConsentDetails;
   action: string;
   fields: Record<string, string>;
 }
 
 /** Step 1: log in with a realm user. */
 export function loginPage(options: FormPageOptions & { error?: string }): string {
+  const { details } = options;
   return page(
     `Sign in to ${options.realmName}`,
     `<h1>Sign in to ${escapeHtml(options.realmName)}</h1>
-<p>An agent asks for access on your behalf. Sign in to review the request.</p>
-${requestSummary(options.request)}
+<p><strong>${escapeHtml(label(details.agent))}</strong> asks to use <strong>${escapeHtml(label(details.resource))}</strong> on your behalf. Sign in to review the request.</p>
+<div class="parties">${partyBlock(details.agent, 'Agent', 'agent')}${partyBlock(details.resource, 'Service', 'resource')}</div>
+<h2>What it asks for</h2>
+${scopeList(details)}
+${actList(details)}
 ${options.error ? `<p class="error" id="error" role="alert">${escapeHtml(options.error)}</p>` : ''}
 <form method="post" action="${escapeHtml(options.action)}">
 ${hidden(options.fields)}
@@ -90,17 +169,25 @@ ${hidden(options.fields)}
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <div class="buttons"><button type="submit" id="login">Sign in</button></div>
 </form>
-<p class="note">Code ${escapeHtml(options.request.code)}: check that the agent showed you the same code.</p>`,
+<p class="note">Code ${escapeHtml(options.code)}: check that the agent showed you the same code.</p>`,
   );
 }
 
 /** Step 2: approve or deny. */
-export function consentPage(options: FormPageOptions & { user: string; callbackHost?: string }): string {
+export function consentPage(options: FormPageOptions & { user: { name: string; username: string }; callbackHost?: string }): string {
+  const { details, user } = options;
+  const who = user.name === user.username ? '' : ` <span id="user-login">(${escapeHtml(user.username)})</span>`;
   return page(
     'Approve access',
-    `<h1>Approve access?</h1>
-<p>Signed in as <strong id="user">${escapeHtml(options.user)}</strong>.</p>
-${requestSummary(options.request)}
+    `<p class="signed-in">Signed in as <strong id="user">${escapeHtml(user.name)}</strong>${who}</p>
+<h1>Allow ${escapeHtml(label(details.agent))} to use ${escapeHtml(label(details.resource))} on your behalf?</h1>
+<div class="parties">${partyBlock(details.agent, 'Agent', 'agent')}${partyBlock(details.resource, 'Service', 'resource')}</div>
+<h2>What it may do</h2>
+${scopeList(details)}
+<h2>For how long</h2>
+<p id="duration">${durationSentence(details)}</p>
+${chainingSentence(details, user.name)}
+${actList(details)}
 <form method="post" action="${escapeHtml(options.action)}">
 ${hidden(options.fields)}
 <div class="buttons">
@@ -108,7 +195,7 @@ ${hidden(options.fields)}
 <button type="submit" name="decision" value="deny" id="deny" class="deny">Deny</button>
 </div>
 </form>
-${options.callbackHost ? `<p class="note">After your decision you return to ${escapeHtml(options.callbackHost)}.</p>` : ''}`,
+<p class="note">Code ${escapeHtml(options.code)}.${options.callbackHost ? ` After your decision you return to ${escapeHtml(options.callbackHost)}.` : ''}</p>`,
   );
 }
 

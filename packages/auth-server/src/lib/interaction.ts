@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { isLocalHostname } from '@aauth-kit/core';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
+import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './consent-details.js';
 import type { ServerContext } from './context.js';
 import { consentPage, loginPage, messagePage } from './html.js';
 import { verifyPassword } from './passwords.js';
@@ -83,15 +84,18 @@ export function createInteractionRouter(ctx: ServerContext): Router {
   const cookie = (name: string, value: string, maxAge: number): string =>
     `${name}=${value}; Path=${base}; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${ctx.secureCookies ? '; Secure' : ''}`;
 
-  function send(res: Response, status: number, html: string, callback?: URL): void {
+  function send(res: Response, status: number, html: string, callback?: URL, details?: ConsentDetails): void {
     // Browsers apply form-action to the redirect after a form post, so the callback's origin is allowed too.
     const formAction = callback ? `'self' ${callback.origin}` : "'self'";
+    // Logos from metadata (http(s) only, checked in consent-details) are the only images; scripts stay off.
+    const logos = [...new Set([details?.agent.logo, details?.resource.logo].filter((u): u is URL => u !== undefined).map((u) => u.origin))];
+    const imgSrc = logos.length > 0 ? `; img-src ${logos.join(' ')}` : '';
     res
       .status(status)
       .set({
         'Content-Type': 'text/html; charset=utf-8',
         'Cache-Control': 'no-store',
-        'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+        'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'${imgSrc}; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
         'X-Frame-Options': 'DENY',
         'X-Content-Type-Options': 'nosniff',
         'Referrer-Policy': 'no-referrer',
@@ -137,13 +141,14 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       });
     };
 
-  function renderLogin(res: Response, status: number, request: PendingRequest, callback: URL | undefined, error?: string): void {
+  async function renderLogin(res: Response, status: number, request: PendingRequest, callback: URL | undefined, error?: string): Promise<void> {
+    const details = await consentDetails(ctx, request);
     const csrf = randomBytes(24).toString('base64url');
     res.append('Set-Cookie', cookie(CSRF_COOKIE, csrf, ctx.pendingLifetime));
     const fields: Record<string, string> = { code: request.code, csrf };
     if (callback) fields.callback = callback.href;
-    const options = { realmName: ctx.realm.displayName, request, action: `${base}/login`, fields };
-    send(res, status, loginPage(error === undefined ? options : { ...options, error }), callback);
+    const options = { realmName: ctx.realm.displayName, code: request.code, details, action: `${base}/login`, fields };
+    send(res, status, loginPage(error === undefined ? options : { ...options, error }), callback, details);
   }
 
   router.get(
@@ -153,13 +158,17 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const request = await openRequest(field(req.query, 'code'));
       const current = currentSession(req, request.code);
       if (!current) {
-        renderLogin(res, 200, request, callback);
+        await renderLogin(res, 200, request, callback);
         return;
       }
-      const fields: Record<string, string> = { code: request.code, csrf: current[1].csrf };
+      const session = current[1];
+      const details = await consentDetails(ctx, request);
+      const fields: Record<string, string> = { code: request.code, csrf: session.csrf };
       if (callback) fields.callback = callback.href;
-      const options = { realmName: ctx.realm.displayName, request, action: `${base}/decision`, fields, user: current[1].username };
-      send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback);
+      const realmUser = ctx.realm.users.find((u) => u.username === session.username);
+      const user = { name: displayText(realmUser?.displayName, MAX_NAME) ?? session.username, username: session.username };
+      const options = { realmName: ctx.realm.displayName, code: request.code, details, action: `${base}/decision`, fields, user };
+      send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback, details);
     }),
   );
 
@@ -192,7 +201,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
           scope: request.scope,
           reason: 'Invalid user name or password',
         });
-        renderLogin(res, 401, request, callback, 'Invalid user name or password.');
+        await renderLogin(res, 401, request, callback, 'Invalid user name or password.');
         return;
       }
       sweepSessions();

@@ -272,7 +272,14 @@ export function createTokenService(ctx: ServerContext) {
     const upstreamScopes = parseScope(upstream.scope);
     const expansion = scopes.filter((s) => !upstreamScopes.includes(s));
     if (expansion.length > 0) {
-      throw new AAuthError('invalid_grant', `Scope expansion refused: ${expansion.join(' ')} is not in the upstream token's scope`);
+      // Say the fix: the token the signer was called with must already carry the downstream scope,
+      // which its caller gets by the signer's route requiring that scope too.
+      const missing = expansion.join(' ');
+      throw new AAuthError(
+        'invalid_grant',
+        `Scope expansion refused: ${missing} is not in the upstream token's scope (${upstreamScopes.join(' ') || 'none'}); ` +
+          `an exchange only narrows, so the route of ${signer.agent} that was called with the upstream token must also require ${missing}`,
+      );
     }
     const act: ActClaim = { agent: upstream.agent ?? signer.agent };
     if (upstream.sub !== undefined) act.sub = upstream.sub;

@@ -10,7 +10,9 @@ Run the embedded, Keycloak-compatible AAuth auth server for a Keycloak realm exp
   --base-url URL   public origin (default http://localhost:<port>); the issuer is <base-url>/realms/<realm>
   --key-file FILE  keep the realm signing key in FILE across restarts (default: ephemeral, with a warning)
   --alg ALG        auth token algorithm (default RS256, as Keycloak)
-Prints where it listens, then one JSON line per audit event.`;
+Prints the URL clients use (the issuer's origin), the address it is bound to and the issuer, then one
+JSON line per audit event. Configure resources and agents with the issuer exactly as printed: issuers
+are compared byte for byte, so http://127.0.0.1:8080/... is not http://localhost:8080/...`;
 
 /** `aauth auth-server`: the embedded auth server (the same program as `aauth-auth-server`). */
 export async function authServer(args: string[], io: Io): Promise<number> {

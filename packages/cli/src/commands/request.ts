@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createAgent, type AgentEvent } from '@aauth-kit/agent';
+import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
 import { loadKeyFile } from '@aauth-kit/core';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
-                     [--auth-server ISSUER]... [--upstream-token TOKEN] [-i] [-v]
+                     [--auth-server ISSUER]... [--upstream-token TOKEN] [--signature-encoding E]
+                     [--signature-key-form F] [-i] [-v]
 
 Send one signed request, like curl, answering AAuth challenges the way the agent client does.
   --key FILE          the agent's private key (JWK or PKCS#8 PEM), e.g. from "aauth keygen --out"
@@ -15,8 +16,30 @@ Send one signed request, like curl, answering AAuth challenges the way the agent
   -H, --header H      extra header, "Name: value" (repeatable)
   --auth-server ISS   an auth server the agent trusts for challenges (repeatable)
   --upstream-token T  the auth token this agent was called with, for a token exchange
-  -i, --include       print the response status and headers
-  -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr`;
+  --signature-encoding E
+                      Signature value: base64 (default, RFC 8941) or base64url (the original Python agents)
+  --signature-key-form F
+                      Signature-Key: parenthesised (default, sig=(scheme=...), the Keycloak profile)
+                      or dictionary (sig=jwks_uri;id=...;kid=..., the newer draft)
+  -i, --include       print the response status and headers (also of a refusal the agent gave up on)
+  -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr, and a refusal's
+                      status, headers (AAuth, Signature-Error, ...) and body`;
+
+const ENCODINGS = ['base64', 'base64url'] as const;
+const FORMS = ['parenthesised', 'dictionary'] as const;
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${option} must be ${allowed.join(' or ')} (got ${JSON.stringify(value)})`);
+  return value as T;
+}
+
+/** Print a response's status line and headers, as curl -i does. */
+function printHead(out: (text: string) => void, response: Response): void {
+  out(`HTTP ${response.status} ${response.statusText}\n`);
+  response.headers.forEach((v, k) => out(`${k}: ${v}\n`));
+  out('\n');
+}
 
 /** `aauth request`: a curl-like signed request. */
 export async function request(args: string[], io: Io, fetchImpl: typeof fetch = fetch): Promise<number> {
@@ -30,6 +53,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       header: { type: 'string', short: 'H', multiple: true },
       'auth-server': { type: 'string', multiple: true },
       'upstream-token': { type: 'string' },
+      'signature-encoding': { type: 'string' },
+      'signature-key-form': { type: 'string' },
       include: { type: 'boolean', short: 'i' },
       verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
@@ -63,6 +88,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   }
   const method = (values.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
   if (!/^[A-Z]+$/.test(method)) throw new UsageError(`bad method ${JSON.stringify(method)}`);
+  const signatureEncoding = oneOf(values['signature-encoding'], ENCODINGS, '--signature-encoding');
+  const signatureKeyForm = oneOf(values['signature-key-form'], FORMS, '--signature-key-form');
 
   const verbose = values.verbose === true;
   const agent = createAgent({
@@ -70,6 +97,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     ...(values.identity === undefined ? {} : { identity: values.identity }),
     trustedAuthServers: values['auth-server'] ?? [],
     fetch: fetchImpl,
+    ...(signatureEncoding === undefined ? {} : { signatureEncoding }),
+    ...(signatureKeyForm === undefined ? {} : { signatureKeyForm }),
     onEvent: (event: AgentEvent) => {
       if (verbose) io.stderr(`* ${JSON.stringify(event)}\n`);
     },
@@ -80,13 +109,21 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   const init: RequestInit & { upstreamToken?: string } = { method, headers };
   if (body !== undefined) init.body = body;
   if (values['upstream-token'] !== undefined) init.upstreamToken = values['upstream-token'];
-  const response = await agent.fetch(url, init);
-  if (values.include || verbose) {
-    const out = values.include ? io.stdout : io.stderr;
-    out(`HTTP ${response.status} ${response.statusText}\n`);
-    response.headers.forEach((v, k) => out(`${k}: ${v}\n`));
-    out('\n');
+  const out = values.include ? io.stdout : io.stderr;
+  let response: Response;
+  try {
+    response = await agent.fetch(url, init);
+  } catch (error) {
+    // A challenge the agent gave up on: show what the resource said (its body names the reason).
+    const refusal = error instanceof AAuthChallengeError ? error : undefined;
+    if (refusal !== undefined && (values.include || verbose)) {
+      if (verbose) io.stderr(`* the agent gave up on this answer (${refusal.code}):\n`);
+      printHead(out, refusal.response);
+      if (refusal.body !== undefined) out(`${refusal.body}\n`);
+    }
+    throw error;
   }
+  if (values.include || verbose) printHead(out, response);
   io.stdout(await response.text());
   return response.ok ? 0 : 1;
 }

@@ -132,6 +132,17 @@ export class KeyDiscovery {
     throw new AAuthError('key_not_found', `${what}: no key with kid ${JSON.stringify(kid)} in the JWKS`, { details: { url: uri, kid } });
   }
 
+  /** An agent's or resource's metadata document whose `agent` / `resource` member is `id` (section 9). */
+  async metadataDocument(kind: 'agent' | 'resource', id: string): Promise<Record<string, unknown>> {
+    const problem = structuralProblem(id);
+    if (problem) throw new AAuthError('key_discovery_failed', `The ${kind} identity ${problem}`);
+    const meta = (await this.metadata(id, `aauth-${kind}`))!;
+    if (meta.body?.[kind] !== id) {
+      throw new AAuthError('key_discovery_failed', `The ${kind} metadata names another ${kind} than ${id}`, { details: { url: meta.url } });
+    }
+    return meta.body;
+  }
+
   /** The agent's HTTP-signature key for `Signature-Key: sig=(scheme=jwks_uri id=... kid=...)`. */
   async agentKey(id: string, kid: string, dwk?: string): Promise<PublicKey> {
     const problem = structuralProblem(id);

@@ -34,6 +34,16 @@ export interface ResolvedVerifierOptions {
 
 const KNOWN_ALGORITHMS = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
 
+/** `leeway`, or its deprecated alias `tokenLeeway`; 0 is allowed. */
+function leeway(options: VerifierOptions, path: string): number {
+  const { leeway: value, tokenLeeway: alias } = options;
+  if (value !== undefined && alias !== undefined && value !== alias) {
+    throw new TypeError(`${path}.leeway and ${path}.tokenLeeway (its deprecated alias) disagree: give only ${path}.leeway`);
+  }
+  const [given, name] = value !== undefined ? [value, 'leeway'] : [alias, 'tokenLeeway'];
+  return given === 0 ? 0 : positive(given, `${path}.${name}`, 5, false);
+}
+
 function backend(value: unknown, path: string): CryptoBackend {
   if (value === undefined) return 'node';
   if (value !== 'node' && value !== 'noble' && value !== 'sodium') throw new TypeError(`${path} must be 'node', 'noble' or 'sodium'`);
@@ -136,7 +146,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     fetch: fetchImpl,
     now: fn<() => number>(options.now, `${path}.now`) ?? (() => Date.now() / 1000),
     maxSkew: positive(options.maxSkew, `${path}.maxSkew`, 60, false),
-    tokenLeeway: options.tokenLeeway === 0 ? 0 : positive(options.tokenLeeway, `${path}.tokenLeeway`, 5, false),
+    tokenLeeway: leeway(options, path),
     requireContentDigest: options.requireContentDigest ?? true,
     algorithms,
     maxSignatureHeaderBytes: positive(options.maxSignatureHeaderBytes, `${path}.maxSignatureHeaderBytes`, 16 * 1024),

@@ -1,0 +1,29 @@
+import { AAuthError } from '@aauth-kit/core';
+import type { ErrorRequestHandler } from 'express';
+
+/** The `AAuthError` behind `error`: itself, or the `cause` of a wrapper such as got's `RequestError`. */
+function aauthErrorOf(error: unknown): AAuthError | undefined {
+  if (error instanceof AAuthError) return error;
+  const cause = (error as { cause?: unknown } | null | undefined)?.cause;
+  return cause instanceof AAuthError ? cause : undefined;
+}
+
+/**
+ * Express error handler that answers every `AAuthError` as JSON `{"error","error_description"}`
+ * with its `status` and `headers`, and passes anything else on. Mount it last. The resource's own
+ * refusals (`errors: 'next'`) keep their 401 and `AAuth` challenge; an error thrown by
+ * `agent.fetch` in a route (a downstream call failed) answers 502 or 504, never 401 or 403, so the
+ * route's caller does not drop its valid token. Express's default handler would send HTML.
+ */
+export function aauthErrorHandler(): ErrorRequestHandler {
+  return function aauthErrorHandler(error, _req, res, next) {
+    const e = aauthErrorOf(error);
+    if (e === undefined || res.headersSent) {
+      next(error);
+      return;
+    }
+    res.status(e.status);
+    for (const [name, value] of Object.entries(e.headers)) res.setHeader(name, value);
+    res.json(e.toJSON());
+  };
+}
