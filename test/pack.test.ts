@@ -12,11 +12,11 @@ import { extractSnippets, type Snippet } from './readme/snippets.js';
 // into new projects OUTSIDE the repository, compile the READMEs' quick starts there under strict +
 // exactOptionalPropertyTypes, and run a resource + agent + embedded auth server round trip with
 // call chaining (test/fixtures/pack/round-trip.ts) that uses no file of the monorepo. A second
-// project holds only @aauth-kit/core and @aauth-kit/agent: no express, and it still signs.
+// project holds only @aauth-kit/core, @aauth-kit/discovery and @aauth-kit/agent: no express, and it still signs.
 // Installs use the npm registry or its local cache only (--prefer-offline); servers bind 127.0.0.1.
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'verifier', 'express', 'agent', 'auth-server', 'cli'] as const;
+const PACKAGES = ['core', 'discovery', 'verifier', 'express', 'agent', 'auth-server', 'cli'] as const;
 type PackageDir = (typeof PACKAGES)[number];
 /** The quick starts compiled in the consumer project: README -> file name there. */
 const QUICK_STARTS: Array<[PackageDir, string]> = [
@@ -128,7 +128,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     expect(relative(root, work).startsWith('..')).toBe(true);
     mkdirSync(join(work, 'tarballs'));
 
-    // One npm process packs all six; each package's prepack (`tsc -b`) builds it first.
+    // One npm process packs all seven; each package's prepack (`tsc -b`) builds it first.
     const pack = ok(
       await run(npm, ['pack', '--json', '--pack-destination', join(work, 'tarballs'), ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`])], root),
       'npm pack',
@@ -136,7 +136,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     timings.pack = pack.ms;
     packed = JSON.parse(pack.stdout.slice(pack.stdout.search(/^\[/m))) as PackResult[];
 
-    // The consumer app: the six tarballs, and from the registry (cache) express, its types, TypeScript, Node's types.
+    // The consumer app: the seven tarballs, and from the registry (cache) express, its types, TypeScript, Node's types.
     mkdirSync(join(app(), 'src'), { recursive: true });
     const deps: Record<string, string> = Object.fromEntries(PACKAGES.map((p) => [`@aauth-kit/${p}`, tarball(p)]));
     for (const name of ['express', '@types/express', 'typescript', '@types/node']) deps[name] = version(name);
@@ -145,11 +145,11 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     for (const [pkg, name] of QUICK_STARTS) writeFileSync(join(app(), 'src', name), quickStart(pkg));
     cpSync(join(root, 'test/fixtures/pack/round-trip.ts'), join(app(), 'src', 'round-trip.ts'));
 
-    // A fetch client alone: core + agent, nothing else.
+    // A fetch client alone: core + agent (and discovery, which the agent depends on), nothing else.
     mkdirSync(agentOnly());
     writeFileSync(
       join(agentOnly(), 'package.json'),
-      JSON.stringify({ name: 'aauth-agent-only', private: true, type: 'module', dependencies: { '@aauth-kit/core': tarball('core'), '@aauth-kit/agent': tarball('agent') } }, null, 2),
+      JSON.stringify({ name: 'aauth-agent-only', private: true, type: 'module', dependencies: { '@aauth-kit/core': tarball('core'), '@aauth-kit/discovery': tarball('discovery'), '@aauth-kit/agent': tarball('agent') } }, null, 2),
     );
     cpSync(join(root, 'test/fixtures/pack/agent-only.mjs'), join(agentOnly(), 'agent-only.mjs'));
 
@@ -211,7 +211,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
       expect(m.peerDependencies, pkg).toMatchObject({ express: expect.any(String), '@types/express': expect.any(String) });
       expect(m.peerDependenciesMeta?.['@types/express']?.optional, pkg).toBe(true);
     }
-    for (const pkg of ['core', 'verifier', 'agent'] as const) {
+    for (const pkg of ['core', 'discovery', 'verifier', 'agent'] as const) {
       const m = manifest(pkg);
       expect({ ...m.dependencies, ...m.peerDependencies }.express, pkg).toBeUndefined();
     }
@@ -259,7 +259,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
 
   it('installs the fetch client without express, and it signs requests a peer verifies', async () => {
     expect(existsSync(join(agentOnly(), 'node_modules/express'))).toBe(false);
-    expect(readdirSync(join(agentOnly(), 'node_modules/@aauth-kit')).sort()).toEqual(['agent', 'core']);
+    expect(readdirSync(join(agentOnly(), 'node_modules/@aauth-kit')).sort()).toEqual(['agent', 'core', 'discovery']);
     const r = await run(process.execPath, ['agent-only.mjs'], agentOnly());
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '')).toEqual({ status: 200, verified: 'jwks_uri', thumbprintMatches: true, expressResolvable: false });

@@ -78,7 +78,7 @@ beforeAll(() => {
 describe('README ts blocks compile (strict, exactOptionalPropertyTypes, NodeNext) against the built packages', () => {
   it('finds the blocks of every README that has some', () => {
     const files = new Set(snippets.map((s) => s.file));
-    for (const f of ['README.md', 'packages/agent/README.md', 'packages/express/README.md', 'packages/core/README.md', 'packages/verifier/README.md', 'packages/auth-server/README.md']) {
+    for (const f of ['README.md', 'packages/agent/README.md', 'packages/express/README.md', 'packages/core/README.md', 'packages/discovery/README.md', 'packages/verifier/README.md', 'packages/auth-server/README.md']) {
       expect(files, f).toContain(f);
     }
   });

@@ -51,7 +51,9 @@ export const FIGURES = [
           'one raw Ed25519 verify. Repeated: the same token, whose verification is cached until its exp, against one raw Ed25519 verify. ' +
           'The goal is stated as cost: 1 / ratio.',
         goalValue: 1 / a.ratio,
-        headline: `a repeated auth token costs ${(1 / a.ratio).toFixed(2)}x of one Ed25519 verify; a new one ${(1 / f.ratio).toFixed(2)}x of its raw checks`,
+        // Issue 12: first sight of a token at least 0.7 of its raw signature checks.
+        moreGoals: [{ goal: { op: '>=', value: 0.7, label: 'first sight at least 0.70 of its raw checks (ratio)' }, value: f.ratio }],
+        headline: `a repeated auth token costs ${(1 / a.ratio).toFixed(2)}x of one Ed25519 verify; a new one runs at ${f.ratio.toFixed(2)}x of its raw checks (${(1 / f.ratio).toFixed(2)}x their cost)`,
         sections: [
           { heading: 'First sight of a token', table: comparisonTable(first, { baselineName: 'node:crypto RS256 + Ed25519 verify' }) },
           { heading: 'Repeated token', table: comparisonTable(again, { baselineName: 'node:crypto Ed25519 verify' }) },

@@ -4,7 +4,8 @@ import { sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import * as noble from '@noble/ed25519';
 import { httpbis } from 'http-message-signatures';
 import * as hello from '@hellocoop/httpsig';
-import { generateKey, importPublicKey, parseSignedRequest, signRequest, verifySignedRequest } from '@aauth-kit/core';
+import { generateKey, importPublicKey, signRequest } from '@aauth-kit/core';
+import { parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { compare } from '../lib/measure.mjs';
 
 const URL_ = 'http://localhost:3001/analyze?region=eu';

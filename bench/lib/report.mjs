@@ -46,6 +46,7 @@ export function renderReport(meta, results) {
     out.push('');
     if (r.description) out.push(r.description, '');
     if (r.goal && typeof r.goalValue === 'number') out.push(goalLine(r.goal, r.goalValue), '');
+    for (const extra of r.moreGoals ?? []) out.push(goalLine(extra.goal, extra.value), '');
     for (const section of r.sections ?? []) {
       if (section.heading) out.push(`### ${section.heading}`, '');
       if (section.text) out.push(section.text, '');

@@ -61,7 +61,6 @@ export class AAuthChallengeError extends AAuthError {
       details: { status: options.response.status, error: resourceError, error_description: resourceErrorDescription, signature_error: signatureError },
       ...(options.cause === undefined ? {} : { cause: options.cause }),
     });
-    Object.defineProperty(this, 'name', { value: 'AAuthChallengeError', enumerable: false });
     this.challenge = options.challenge;
     this.response = options.response;
     this.body = options.body;

@@ -1,4 +1,5 @@
-import { type SignatureKey, type SigningKey, signRequest, toHeaderMap } from '@aauth-kit/core';
+import { type SignatureKey, type SigningKey, signRequest, type SignRequestOptions } from '@aauth-kit/core';
+import { toHeaderMap } from '@aauth-kit/core/internal';
 import type { BuildSignedRequestOptions, RequestToSign, SignatureScheme, SignedRequestHeaders } from './types.js';
 
 /** Headers a previous attempt may have left behind; they are replaced, never re-signed (section 3). */
@@ -25,30 +26,50 @@ export function defaultScheme(identity: string | undefined, authToken?: string):
   return identity === undefined ? 'hwk' : 'jwks_uri';
 }
 
-function signatureKeyFor(scheme: SignatureScheme, config: SignerConfig): SignatureKey {
+function signatureKeyFor(scheme: SignatureScheme, identity: string | undefined, key: SigningKey, authToken: string | undefined): SignatureKey {
   switch (scheme) {
     case 'hwk':
-      return { scheme: 'hwk', jwk: config.key.jwk };
+      return { scheme: 'hwk', jwk: key.jwk };
     case 'jwks_uri':
-      if (config.identity === undefined) throw new TypeError('The jwks_uri scheme needs options.identity (a pseudonymous agent signs with hwk)');
-      return { scheme: 'jwks_uri', id: config.identity, kid: config.key.kid };
+      if (identity === undefined) throw new TypeError('The jwks_uri scheme needs options.identity (a pseudonymous agent signs with hwk)');
+      return { scheme: 'jwks_uri', id: identity, kid: key.kid };
     case 'jwt':
-      if (typeof config.authToken !== 'string' || config.authToken.length === 0) {
+      if (typeof authToken !== 'string' || authToken.length === 0) {
         throw new TypeError('The jwt scheme needs an authToken');
       }
-      return { scheme: 'jwt', jwt: config.authToken };
+      return { scheme: 'jwt', jwt: authToken };
     default:
       throw new TypeError(`Unknown signature scheme ${JSON.stringify(scheme)} (use hwk, jwks_uri or jwt)`);
   }
 }
 
-/**
- * Sign a request as the agent (wire profile sections 3 and 4): returns every header to send, old
- * signature headers replaced. Pure apart from the clock and the nonce; sends nothing.
- */
-export function buildSignedRequest(request: RequestToSign, config: SignerConfig): SignedRequestHeaders {
-  const scheme = config.scheme ?? defaultScheme(config.identity, config.authToken);
-  const signatureKey = signatureKeyFor(scheme, config);
+/** A signer resolved once (at `createAgent`): the key, the identity and the fixed `signRequest` options. */
+export interface Signer {
+  key: SigningKey;
+  identity: string | undefined;
+  options: Readonly<Omit<SignRequestOptions, 'signatureKey' | 'additionalComponents'>>;
+}
+
+/** Resolve a signer configuration once; every signature reuses it. */
+export function resolveSigner(config: SignerConfig): Signer {
+  return {
+    key: config.key,
+    identity: config.identity,
+    options: {
+      key: config.key,
+      ...(config.now ? { now: config.now } : {}),
+      // Section 3: a nonce keeps two identical requests in one second distinct; 'always' by default.
+      ...(config.nonce === 'non-idempotent' ? {} : { nonce: true }),
+      signatureEncoding: config.signatureEncoding ?? 'base64',
+      signatureKeyForm: config.signatureKeyForm ?? 'parenthesised',
+    },
+  };
+}
+
+/** Sign `request` with a resolved signer (see {@link buildSignedRequest}). */
+export function signWith(signer: Signer, request: RequestToSign, options: BuildSignedRequestOptions = {}): SignedRequestHeaders {
+  const scheme = options.scheme ?? defaultScheme(signer.identity, options.authToken);
+  const signatureKey = signatureKeyFor(scheme, signer.identity, signer.key, options.authToken);
   const headers: Record<string, string[]> = {};
   for (const [name, values] of toHeaderMap(request.headers ?? {})) {
     if (!(SIGNATURE_HEADERS as readonly string[]).includes(name)) headers[name] = values;
@@ -56,19 +77,18 @@ export function buildSignedRequest(request: RequestToSign, config: SignerConfig)
   const body = request.body ?? undefined;
   const signed = signRequest(
     { method: request.method.toUpperCase(), url: request.url, headers, body },
-    {
-      key: config.key,
-      signatureKey,
-      ...(config.now ? { now: config.now } : {}),
-      // Section 3: a nonce keeps two identical requests in one second distinct; 'always' by default.
-      ...(config.nonce === 'non-idempotent' ? {} : { nonce: true }),
-      signatureEncoding: config.signatureEncoding ?? 'base64',
-      signatureKeyForm: config.signatureKeyForm ?? 'parenthesised',
-      ...(config.additionalComponents ? { additionalComponents: config.additionalComponents } : {}),
-    },
+    { ...signer.options, signatureKey, ...(options.additionalComponents ? { additionalComponents: options.additionalComponents } : {}) },
   );
   const out: Record<string, string> = {};
   for (const [name, values] of Object.entries(headers)) out[name] = values.join(', ');
   Object.assign(out, signed.headers);
   return { headers: out, scheme, components: signed.components };
+}
+
+/**
+ * Sign a request as the agent (wire profile sections 3 and 4): returns every header to send, old
+ * signature headers replaced. Pure apart from the clock and the nonce; sends nothing.
+ */
+export function buildSignedRequest(request: RequestToSign, config: SignerConfig): SignedRequestHeaders {
+  return signWith(resolveSigner(config), request, config);
 }

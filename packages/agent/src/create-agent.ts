@@ -1,34 +1,42 @@
+import { signWith } from './build-signed-request.js';
+import { type AgentCore, agentFetch } from './lib/aauth-call.js';
 import { createGotHooks } from './lib/got-hooks.js';
-import { AgentEngine } from './lib/engine.js';
-import { agentFetch } from './lib/fetch-flow.js';
 import { resolveOptions } from './lib/resolve-options.js';
+import { createTokenStore } from './lib/token-store.js';
 import { createAgentWellKnown } from './lib/well-known.js';
 import type { Agent, AgentOptions, GotHooks } from './types.js';
 
 /** Agents created here, so `wrapFetch` can reuse an agent's cache and single flight. */
-export const engines = new WeakMap<Agent, AgentEngine>();
+const cores = new WeakMap<Agent, AgentCore>();
+
+/** The configuration and tokens of an agent made by `createAgent`; undefined for anything else. */
+export function coreOf(agent: unknown): AgentCore | undefined {
+  return typeof agent === 'object' && agent !== null ? cores.get(agent as Agent) : undefined;
+}
 
 /**
  * Create an AAuth agent: `agent.fetch` signs every request (`jwks_uri`, or `hwk` without an
  * identity), answers a 401 challenge by getting an auth token and retries once with it (`jwt`).
- * Options are validated here; misuse throws a `TypeError` naming the option.
+ * Options are validated and resolved here, once; misuse throws a `TypeError` naming the option.
  */
 export function createAgent(options: AgentOptions): Agent {
-  const engine = new AgentEngine(resolveOptions(options));
+  const config = resolveOptions(options);
+  const core: AgentCore = { config, tokens: createTokenStore(config) };
+  const gotHooks = (): GotHooks => createGotHooks(core);
   const agent: Agent = {
-    fetch: (input, init) => agentFetch(engine, engine.options.fetch, input, init),
+    fetch: (input, init) => agentFetch(core, config.fetch, input, init),
     wellKnown() {
-      if (engine.identity === undefined) throw new TypeError('agent.wellKnown() needs options.identity (a pseudonymous agent publishes nothing)');
-      return createAgentWellKnown(engine.identity, engine.key, engine.options.metadata);
+      if (config.identity === undefined) throw new TypeError('agent.wellKnown() needs options.identity (a pseudonymous agent publishes nothing)');
+      return createAgentWellKnown(config.identity, config.key, config.metadata);
     },
-    gotHooks: () => createGotHooks(engine),
-    extendGot: <G extends { extend(options: { hooks: GotHooks }): unknown }>(got: G): G => got.extend({ hooks: createGotHooks(engine) }) as G,
-    invalidate: (resource) => engine.invalidate(resource),
-    flush: () => engine.flush(),
-    buildSignedRequest: (request, opts) => engine.sign(request, opts),
-    identity: engine.identity,
-    key: engine.key,
+    gotHooks,
+    extendGot: <G extends { extend(options: { hooks: GotHooks }): unknown }>(got: G): G => got.extend({ hooks: gotHooks() }) as G,
+    invalidate: (resource) => core.tokens.invalidate(resource),
+    flush: () => core.tokens.flush(),
+    buildSignedRequest: (request, opts) => signWith(config.signer, request, opts),
+    identity: config.identity,
+    key: config.key,
   };
-  engines.set(agent, engine);
+  cores.set(agent, core);
   return Object.freeze(agent);
 }

@@ -52,8 +52,8 @@ export type AgentEvent =
   | { type: 'retried'; method: string; url: string }
   | { type: 'failed'; method: string; url: string; code: string; message: string };
 
-/** Per-call extras on top of `fetch`'s `RequestInit`. */
-export interface AgentRequestInit extends RequestInit {
+/** The AAuth members of one call: `agent.fetch`'s `init`, or got's `context: { aauth }`. */
+export interface AAuthCallOptions {
   /** The auth token this agent was called with: exchanged for a downstream token on a challenge. */
   upstreamToken?: string | undefined;
   /** Force the first attempt's scheme; `jwt` needs `authToken`. Default: cached token (`jwt`), else `jwks_uri`, else `hwk`. */
@@ -63,6 +63,12 @@ export interface AgentRequestInit extends RequestInit {
   /** The scope this call needs: lets the first attempt present a cached token for (origin, scope). */
   scope?: string | undefined;
 }
+
+/** Per-call extras on top of `fetch`'s `RequestInit`. */
+export interface AgentRequestInit extends RequestInit, AAuthCallOptions {}
+
+/** Per-request AAuth options for got: `context: { aauth: { upstreamToken, signatureScheme, authToken, scope } }`. */
+export type GotAAuthContext = AAuthCallOptions;
 
 /** Options of `createAgent`. Validated when the agent is created. */
 export interface AgentOptions {

@@ -1,5 +1,5 @@
-import { engines, createAgent } from './create-agent.js';
-import { agentFetch } from './lib/fetch-flow.js';
+import { coreOf, createAgent } from './create-agent.js';
+import { agentFetch } from './lib/aauth-call.js';
 import type { Agent, AgentOptions, AgentRequestInit } from './types.js';
 
 /**
@@ -8,10 +8,9 @@ import type { Agent, AgentOptions, AgentRequestInit } from './types.js';
  */
 export function wrapFetch(fetchImpl: typeof fetch, agentOrOptions: Agent | AgentOptions): typeof fetch {
   if (typeof fetchImpl !== 'function') throw new TypeError('fetchImpl must be a function');
-  const engine = engines.get(agentOrOptions as Agent);
-  if (engine !== undefined) {
-    return ((input: string | URL | Request, init?: AgentRequestInit) => agentFetch(engine, fetchImpl, input, init)) as typeof fetch;
+  const core = coreOf(agentOrOptions);
+  if (core !== undefined) {
+    return ((input: string | URL | Request, init?: AgentRequestInit) => agentFetch(core, fetchImpl, input, init)) as typeof fetch;
   }
-  const agent = createAgent({ ...(agentOrOptions as AgentOptions), fetch: fetchImpl });
-  return agent.fetch as typeof fetch;
+  return createAgent({ ...(agentOrOptions as AgentOptions), fetch: fetchImpl }).fetch as typeof fetch;
 }

@@ -1,4 +1,5 @@
-import { buildChallenge, buildRequirement, generateKey, mintResourceToken, signJwt } from '@aauth-kit/core';
+import { buildChallenge, generateKey, mintResourceToken, signJwt } from '@aauth-kit/core';
+import { buildRequirement } from '@aauth-kit/core/internal';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assessChallenge, type ChallengeContext } from '../src/index.js';

@@ -1,4 +1,5 @@
-import { generateKey, parseSignatureKey, parseSignedRequest, verifyRequest, verifySignedRequest } from '@aauth-kit/core';
+import { generateKey, parseSignatureKey, verifyRequest } from '@aauth-kit/core';
+import { parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { describe, expect, it } from 'vitest';
 import { buildSignedRequest, createAgent } from '../src/index.js';
 

@@ -1,10 +1,11 @@
-import { generateKey, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core';
+import { generateKey } from '@aauth-kit/core';
+import { parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAgent, type AgentOptions } from '../src/index.js';
-import { listen, type Listening } from './fixtures/http.js';
-import { hostedAgent, type HostedAgent } from './fixtures/hosted-agent.js';
-import { resolveAgentKey } from './fixtures/resolve-agent-key.js';
+import { listen, type Listening } from '../../../test/fixtures/http.js';
+import { hostedAgent, type HostedAgent } from '../../../test/fixtures/hosted-agent.js';
+import { resolveAgentKey } from '../../../test/fixtures/resolve-agent-key.js';
 
 const open: Array<Listening | HostedAgent> = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTokenExchanger, type TokenExchangeEvent, type TokenExchangerOptions } from '../src/index.js';
-import { listen, type Listening } from './fixtures/http.js';
+import { listen, type Listening } from '../../../test/fixtures/http.js';
 
 const TOKEN_ENDPOINT = 'https://as.example.com/realms/acme/protocol/openid-connect/token';
 const open: Listening[] = [];
@@ -21,6 +21,8 @@ interface StubOptions {
 /** A token endpoint (in-process) that issues `tok-1`, `tok-2`, ... and records each form; other URLs go to the network (loopback). */
 function stubTokenEndpoint(options: StubOptions = {}) {
   const forms: URLSearchParams[] = [];
+  // Resolved when the nth request arrives: tests wait for it instead of sleeping.
+  const arrivals: Array<{ n: number; resolve: () => void }> = [];
   let release: () => void = () => undefined;
   let gate = options.gated ? new Promise<void>((r) => (release = r)) : Promise.resolve();
   const transport: typeof fetch = async (input, init) => {
@@ -28,6 +30,7 @@ function stubTokenEndpoint(options: StubOptions = {}) {
     if (url !== TOKEN_ENDPOINT) return fetch(input, init);
     forms.push(new URLSearchParams(Buffer.from(init!.body as Uint8Array).toString('utf8')));
     const n = forms.length;
+    for (const arrival of arrivals.filter((a) => a.n <= n)) arrival.resolve();
     await gate;
     if (options.error) return Response.json({ error: options.error.error, error_description: 'no' }, { status: options.error.status });
     const body: Record<string, unknown> = {
@@ -44,6 +47,8 @@ function stubTokenEndpoint(options: StubOptions = {}) {
     transport,
     forms,
     count: () => forms.length,
+    /** Resolves once `n` requests have reached the endpoint. */
+    received: (n: number) => (forms.length >= n ? Promise.resolve() : new Promise<void>((resolve) => arrivals.push({ n, resolve }))),
     release: () => release(),
     regate: () => {
       gate = new Promise<void>((r) => (release = r));
@@ -147,7 +152,8 @@ describe('credential(ref): cache per (target, subject token, scope)', () => {
     const stub = stubTokenEndpoint({ gated: true });
     const exchanger = createTokenExchanger(options(stub));
     const calls = Array.from({ length: 5 }, () => exchanger.credential('crm', { context: { user: 'alice-token' } }));
-    await new Promise((r) => setTimeout(r, 10));
+    // The exchange is under way (and the other four calls joined it before it could be sent).
+    await stub.received(1);
     stub.release();
     const tokens = await Promise.all(calls);
     expect(new Set(tokens.map((t) => t.accessToken))).toEqual(new Set(['tok-1']));
@@ -156,7 +162,7 @@ describe('credential(ref): cache per (target, subject token, scope)', () => {
     const failing = stubTokenEndpoint({ gated: true, error: { status: 400, error: 'invalid_grant' } });
     const refused = createTokenExchanger(options(failing));
     const attempts = Array.from({ length: 3 }, () => refused.credential('crm', { context: { user: 'x' } }).catch((e: { code: string }) => e.code));
-    await new Promise((r) => setTimeout(r, 10));
+    await failing.received(1);
     failing.release();
     expect(await Promise.all(attempts)).toEqual(['exchange_invalid_grant', 'exchange_invalid_grant', 'exchange_invalid_grant']);
     expect(failing.count()).toBe(1);
@@ -178,7 +184,7 @@ describe('credential(ref): cache per (target, subject token, scope)', () => {
 
     stub.regate();
     const pending = exchanger.credential('crm', { context: { user: 'carol-token' } });
-    await new Promise((r) => setTimeout(r, 10));
+    await stub.received(5);
     exchanger.invalidate('crm');
     stub.release();
     expect((await pending).accessToken).toBe('tok-5');
@@ -319,6 +325,41 @@ describe('fetch(ref, input, init): bearer downstreams', () => {
     const manual = await exchanger.fetch('crm', `${api.origin}/away`, { ...ctx, redirect: 'manual' });
     expect(manual.status).toBe(302);
     expect(other.seen).toHaveLength(1);
+  });
+
+  it('after a redirect the retry goes where the 401 came from; a 401 from an origin the token never reached is handed back', async () => {
+    const stub = stubTokenEndpoint();
+    const other = await downstream((_seen, res) => {
+      res.statusCode = 401;
+      res.end('who are you');
+    });
+    const accepted = new Set(['tok-2']);
+    const api = await downstream((seen, res) => {
+      if (seen.url === '/old') {
+        res.statusCode = 307;
+        res.setHeader('location', '/new');
+      } else if (seen.url === '/away') {
+        res.statusCode = 302;
+        res.setHeader('location', `${other.origin}/landing`);
+      } else res.statusCode = accepted.has(seen.authorization?.slice(7) ?? '') ? 200 : 401;
+      res.end();
+    });
+    const exchanger = createTokenExchanger(options(stub));
+    const ctx = { context: { user: 'alice-token' } };
+    const res = await exchanger.fetch('crm', `${api.origin}/old`, { method: 'PUT', body: 'b', ...ctx });
+    expect(res.status).toBe(200);
+    expect(api.seen.map((s) => [s.url, s.authorization, s.body])).toEqual([
+      ['/old', 'Bearer tok-1', 'b'],
+      ['/new', 'Bearer tok-1', 'b'],
+      ['/new', 'Bearer tok-2', 'b'],
+    ]);
+    expect(stub.count()).toBe(2);
+
+    const away = await exchanger.fetch('crm', `${api.origin}/away`, ctx);
+    expect(away.status).toBe(401);
+    expect(other.seen.map((s) => s.authorization)).toEqual([undefined]);
+    // tok-2 was not refused by its own origin: it stays cached, and nothing was exchanged.
+    expect(stub.count()).toBe(2);
   });
 
   it('a token whose token_type is not Bearer is not sent (exchange_failed); credential() still returns it', async () => {

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { generateKey, isAAuthError } from '@aauth-kit/core';
 import { describe, expect, it } from 'vitest';
 import { AAuthChallengeError, createAgent } from '../src/index.js';
-import { countingServer } from './fixtures/http.js';
+import { countingServer } from '../../../test/fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
-import { caught } from './fixtures/caught.js';
-import { trackClosables } from './fixtures/track.js';
+import { caught } from '../../../test/fixtures/caught.js';
+import { trackClosables } from '../../../test/fixtures/track.js';
 
 const track = trackClosables();
 
@@ -251,7 +251,7 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
     it('a pseudonymous agent facing require=identity gets challenge_unsatisfiable', async () => {
       const counting = await track(countingServer());
       const server = await track(
-        (await import('./fixtures/http.js')).listen((_req, res) => {
+        (await import('../../../test/fixtures/http.js')).listen((_req, res) => {
           res.writeHead(401, { AAuth: 'require=identity', 'content-type': 'application/json' }).end('{"error":"identity_required"}');
         }),
       );

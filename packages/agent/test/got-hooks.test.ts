@@ -4,7 +4,7 @@ import { generateKey } from '@aauth-kit/core';
 import got, { RequestError } from 'got';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AAuthChallengeError } from '../src/index.js';
-import { countingServer, type Listening } from './fixtures/http.js';
+import { countingServer, type Listening } from '../../../test/fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
 
 const open: Array<Scenario | Listening> = [];
@@ -64,6 +64,9 @@ describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
     expect(res.statusCode).toBe(401);
     expect(s.resource.calls).toHaveLength(2);
     expect(s.as.tokenRequests).toHaveLength(1);
+    // The same loop as agent.fetch: the same events, the refused retry reported as failed.
+    expect(s.events.map((e) => e.type)).toEqual(['signed', 'challenged', 'exchanged', 'retried', 'signed', 'failed']);
+    expect(s.events.at(-1)).toMatchObject({ type: 'failed', code: 'challenge_unsatisfiable' });
   });
 
   it('reuses the cached token and shares one exchange between concurrent calls', async () => {

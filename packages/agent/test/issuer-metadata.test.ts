@@ -2,9 +2,9 @@ import { generateKey, isAAuthError } from '@aauth-kit/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createIssuerMetadataResolver, parseIssuerMetadata } from '../src/lib/issuer-metadata.js';
 import { createAgent } from '../src/index.js';
-import { listen, type Listening } from './fixtures/http.js';
+import { listen, type Listening } from '../../../test/fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
-import { caught } from './fixtures/caught.js';
+import { caught } from '../../../test/fixtures/caught.js';
 
 const open: Array<Listening | Scenario> = [];
 afterEach(async () => {
@@ -104,6 +104,53 @@ describe('auth server discovery (wire profile sections 4 and 8)', () => {
     const results = await Promise.all(Array.from({ length: 10 }, () => r.resolve(`${server.origin}/i`, fetch)));
     expect(new Set(results).size).toBe(1);
     expect(hits).toBe(1);
+  });
+
+  /** An injected transport answering the metadata of `issuer` with `headers`; `calls` counts fetches. */
+  function metadataTransport(issuer: string, headers: Record<string, string>, status = 200): typeof fetch & { calls: string[] } {
+    const calls: string[] = [];
+    const transport = (async (input: string | URL | Request) => {
+      calls.push(String(input));
+      const body = JSON.stringify({ issuer, token_endpoint: `${issuer}/token` });
+      return new Response(body, { status, headers: { 'content-type': 'application/json', ...headers } });
+    }) as typeof fetch & { calls: string[] };
+    transport.calls = calls;
+    return transport;
+  }
+
+  it('honours Cache-Control max-age minus Age, like the verifier (section 4; injected clock)', async () => {
+    const issuer = 'https://as.example/realms/x';
+    let t = 1_000_000;
+    const r = createIssuerMetadataResolver({ timeoutMs: 2000, maxBytes: 1024, now: () => t });
+    const transport = metadataTransport(issuer, { 'cache-control': 'max-age=600', age: '300' });
+    await r.resolve(issuer, transport);
+    t += 299;
+    await r.resolve(issuer, transport);
+    expect(transport.calls).toEqual([`${issuer}/.well-known/aauth-issuer.json`]);
+    t += 1;
+    await r.resolve(issuer, transport);
+    expect(transport.calls).toHaveLength(2);
+  });
+
+  it('keeps no-store metadata for the one-minute floor and remembers a failure for 10 s', async () => {
+    const issuer = 'https://as.example/realms/x';
+    let t = 1_000_000;
+    const r = createIssuerMetadataResolver({ timeoutMs: 2000, maxBytes: 1024, now: () => t });
+    const fresh = metadataTransport(issuer, { 'cache-control': 'no-store' });
+    await r.resolve(issuer, fresh);
+    t += 59;
+    await r.resolve(issuer, fresh);
+    expect(fresh.calls).toHaveLength(1);
+    const other = 'https://down.example/realms/x';
+    const down = metadataTransport(other, {}, 503);
+    for (const step of [0, 9]) {
+      t += step;
+      expect(isAAuthError(await caught(r.resolve(other, down)), 'auth_server_discovery_failed')).toBe(true);
+    }
+    expect(down.calls).toHaveLength(1);
+    t += 1;
+    await caught(r.resolve(other, down));
+    expect(down.calls).toHaveLength(2);
   });
 
   it('an auth server that cannot be discovered fails the call with auth_server_discovery_failed', async () => {

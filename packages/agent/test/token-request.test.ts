@@ -2,7 +2,7 @@ import { isAAuthError } from '@aauth-kit/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
-import { caught } from './fixtures/caught.js';
+import { caught } from '../../../test/fixtures/caught.js';
 
 const open: Scenario[] = [];
 afterEach(async () => {
@@ -157,14 +157,9 @@ describe('202 -> interaction -> poll -> token (wire profile section 8)', () => {
       agent: {
         now: time.now,
         interactionTimeoutMs: 5000,
-        // Real 10 ms pauses, fake seconds: the shared flight ends on its own deadline after the test.
-        sleep: async (ms) => {
-          await new Promise((r) => setTimeout(r, 10));
-          await time.sleep(ms);
-        },
-        onInteraction: () => {
-          setTimeout(() => controller.abort(), 20);
-        },
+        sleep: time.sleep,
+        // The user is sent to the interaction: the caller gives up while the agent waits for approval.
+        onInteraction: () => controller.abort(),
       },
     });
     open.push(s);

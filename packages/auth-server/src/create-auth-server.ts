@@ -1,17 +1,21 @@
 import { createServer } from 'node:http';
-import { identityUrlProblem } from '@aauth-kit/core';
+import { identityUrlProblem, serveDocuments } from '@aauth-kit/core/internal';
 import { createVerifier, type DiscoveryOptions, type ReplayOptions } from '@aauth-kit/verifier';
 import express, { type Router } from 'express';
 import { loadRealm, type RealmConfig } from './load-realm.js';
 import { createMemoryPendingStore, type PendingStore } from './pending-store.js';
-import { createAuditEmitter, type AuditEvent } from './lib/audit.js';
+import type { AuditEvent } from './audit-event.js';
+import { createAuditEmitter } from './lib/audit.js';
 import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
 import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
 import { createOAuthTokenService } from './lib/oauth-token-service.js';
-import { loadRealmKey, type SigningAlgorithm } from './lib/realm-key.js';
+import { loadRealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
+
+/** JWS algorithms the embedded server signs auth tokens with (section 7). */
+export type SigningAlgorithm = 'RS256' | 'EdDSA' | 'ES256';
 
 /** Options of {@link createAuthServer}; validated when it is called. */
 export interface AuthServerOptions {
@@ -151,6 +155,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     realm,
     key,
     keys: verifier,
+    tokens: verifier,
     store,
     now,
     pendingLifetime,
@@ -167,11 +172,9 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     if (built) return built;
     const r = express.Router();
     const metadata = { issuer, token_endpoint: urls.token, interaction_endpoint: urls.interaction, jwks_uri: urls.jwks };
-    const sendJson = (body: object) => (_req: express.Request, res: express.Response) => {
-      res.set('Cache-Control', 'public, max-age=300').json(body);
-    };
-    r.get([`${ctx.issuerPath}/.well-known/aauth-issuer.json`, `${ctx.issuerPath}/.well-known/aauth-issuer`], sendJson(metadata));
-    r.get([`${ctx.issuerPath}/protocol/aauth/certs`, `${ctx.issuerPath}/protocol/openid-connect/certs`], sendJson(jwks));
+    // Issuer metadata (section 9) and the realm JWKS at Keycloak's two paths, served as every well-known document is.
+    const documents = { '/.well-known/aauth-issuer.json': metadata, '/.well-known/aauth-issuer': metadata, '/protocol/aauth/certs': jwks, '/protocol/openid-connect/certs': jwks };
+    r.use(serveDocuments(Object.fromEntries(Object.entries(documents).map(([path, body]) => [`${ctx.issuerPath}${path}`, body])), 'authServer.router()'));
     r.use(createTokenRouter(ctx, verifier, tokens, maxBodyBytes));
     r.use(createInteractionRouter(ctx));
     r.use(createOAuthTokenRouter(ctx, oauthTokens, maxBodyBytes));

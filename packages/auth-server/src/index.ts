@@ -1,4 +1,6 @@
-export { createAuthServer, type AuthServer, type AuthServerOptions } from './create-auth-server.js';
+// @aauth-kit/auth-server: the embedded, Keycloak-compatible AAuth auth server. Its command line
+// is `aauth-auth-server` (bin) and `@aauth-kit/auth-server/cli` (runCli, parseCliArgs).
+export { createAuthServer, type AuthServer, type AuthServerOptions, type SigningAlgorithm } from './create-auth-server.js';
 export { loadRealm, type LoadRealmOptions, type PasswordCredential, type RealmConfig, type RealmClient, type RealmPolicy, type RealmUser } from './load-realm.js';
 export {
   createMemoryPendingStore,
@@ -7,6 +9,4 @@ export {
   type PendingRequest,
   type PendingStore,
 } from './pending-store.js';
-export { runCli, parseCliArgs, type CliOptions, type RunningCli } from './run-cli.js';
-export type { AuditEvent, AuditEventType } from './lib/audit.js';
-export type { SigningAlgorithm } from './lib/realm-key.js';
+export type { AuditEvent, AuditEventType } from './audit-event.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { identityUrlProblem } from '@aauth-kit/core';
+import { identityUrlProblem } from '@aauth-kit/core/internal';
 
 /** The AAuth policy read from realm attributes (wire profile section 10). */
 export interface RealmPolicy {
@@ -236,13 +236,20 @@ function parseCredential(
   return { kind: 'pbkdf2', digest: PBKDF2[algorithm as keyof typeof PBKDF2], iterations, salt, hash };
 }
 
-function parseUsers(value: unknown, path: string, warn: (message: string) => void): RealmUser[] {
+/** Each entry of the realm's array `name` (absent: none), which must be an object, parsed by `parse` with its path. */
+function objectList<T>(value: unknown, path: string, name: string, parse: (entry: Record<string, unknown>, field: string) => T): T[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) fail(`${path}.users`, `must be an array (got ${show(value)})`);
+  if (!Array.isArray(value)) fail(`${path}.${name}`, `must be an array (got ${show(value)})`);
+  return value.map((entry, i) => {
+    const field = `${path}.${name}[${i}]`;
+    if (!isObject(entry)) fail(field, `must be an object (got ${show(entry)})`);
+    return parse(entry, field);
+  });
+}
+
+function parseUsers(value: unknown, path: string, warn: (message: string) => void): RealmUser[] {
   const seen = new Set<string>();
-  return value.map((user, i): RealmUser => {
-    const field = `${path}.users[${i}]`;
-    if (!isObject(user)) fail(field, `must be an object (got ${show(user)})`);
+  return objectList(value, path, 'users', (user, field): RealmUser => {
     if (typeof user.username !== 'string' || user.username.trim().length === 0) {
       fail(`${field}.username`, `must be a non-empty string (got ${show(user.username)})`);
     }
@@ -287,12 +294,8 @@ function stringList(value: unknown, field: string): string[] {
 }
 
 function parseClients(value: unknown, path: string, warn: (message: string) => void): RealmClient[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) fail(`${path}.clients`, `must be an array (got ${show(value)})`);
   const seen = new Set<string>();
-  return value.map((client, i): RealmClient => {
-    const field = `${path}.clients[${i}]`;
-    if (!isObject(client)) fail(field, `must be an object (got ${show(client)})`);
+  return objectList(value, path, 'clients', (client, field): RealmClient => {
     if (typeof client.clientId !== 'string' || client.clientId.length === 0) {
       fail(`${field}.clientId`, `must be a non-empty string (got ${show(client.clientId)})`);
     }
@@ -333,11 +336,7 @@ function parseClients(value: unknown, path: string, warn: (message: string) => v
 }
 
 function parseClientScopes(value: unknown, path: string): RealmClientScope[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) fail(`${path}.clientScopes`, `must be an array (got ${show(value)})`);
-  return value.map((scope, i): RealmClientScope => {
-    const field = `${path}.clientScopes[${i}]`;
-    if (!isObject(scope)) fail(field, `must be an object (got ${show(scope)})`);
+  return objectList(value, path, 'clientScopes', (scope, field): RealmClientScope => {
     if (typeof scope.name !== 'string' || scope.name.length === 0) fail(`${field}.name`, `must be a non-empty string (got ${show(scope.name)})`);
     if (scope.description !== undefined && typeof scope.description !== 'string') {
       fail(`${field}.description`, `must be a string (got ${show(scope.description)})`);

@@ -1,4 +1,4 @@
-import type { ActClaim, PublicJwk } from '@aauth-kit/core';
+import { AAuthError, type ActClaim, type PublicJwk } from '@aauth-kit/core';
 
 /** A token request waiting for a user's decision (wire profile section 8, the 202 flow). */
 export interface PendingRequest {
@@ -94,7 +94,7 @@ export function createMemoryPendingStore(options: MemoryPendingStoreOptions = {}
 
   return {
     async put(request) {
-      if (byId.has(request.id) || byCode.has(request.code)) throw new Error('Pending id or code already in use');
+      if (byId.has(request.id) || byCode.has(request.code)) throw new AAuthError('pending_conflict', 'Pending id or code already in use');
       sweep();
       byId.set(request.id, { ...request });
       byCode.set(request.code, request.id);

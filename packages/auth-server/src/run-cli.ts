@@ -1,8 +1,7 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
-import { buildAuthServer, type MessageNames } from './create-auth-server.js';
-import type { SigningAlgorithm } from './lib/realm-key.js';
+import { buildAuthServer, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 
 /** The command's options, parsed from its arguments. */
 export interface CliOptions {

@@ -12,7 +12,7 @@ import {
 import { chainingSentence, consentPage, durationSentence, loginPage } from '../src/lib/html.js';
 import type { KeyResolver } from '../src/lib/context.js';
 import type { PendingRequest } from '../src/pending-store.js';
-import { testRealm } from './helpers.js';
+import { testRealm } from '../../../test/fixtures/auth-server.js';
 
 const AGENT = 'https://backend.example';
 const RESOURCE = 'https://sca.example';
@@ -142,6 +142,8 @@ describe('chaining: when the grant lets someone act further for the user', () =>
     expect(chainingOf(realm({ 'aauth.exchange.max.depth': '3' }), request({ act: { agent: 'https://a.example' } }))).toEqual({ byResource: true, clients: [], hops: 2 });
     expect(chainingOf(realm({ 'aauth.exchange.enabled': 'false' }), request())).toBeUndefined();
     expect(chainingOf(realm({ 'aauth.exchange.max.depth': '0' }), request())).toBeUndefined();
+    // A realm deeper than the kit's act-chain limit (10) is capped, as issuance caps it.
+    expect(chainingOf(realm({ 'aauth.exchange.max.depth': '40' }), request())).toEqual({ byResource: true, clients: [], hops: 10 });
   });
 
   it('realm OAuth clients that may exchange a token addressed to the resource count too', () => {

@@ -10,7 +10,7 @@ import {
   testRealm,
   type Party,
   type TestAuthServer,
-} from './helpers.js';
+} from '../../../test/fixtures/auth-server.js';
 
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 const SCA_SCOPE = 'supply-chain:optimize market-analysis:analyze';
@@ -195,9 +195,14 @@ describe('consent: 202 -> interaction -> poll', () => {
   });
 
   it('an unknown pending id is 404 not_found and an unsigned poll 401 invalid_request', async () => {
+    const before = as.audit.length;
     const unknown = await poll(`${as.issuer}/protocol/aauth/pending/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`, backend);
     expect(unknown.status).toBe(404);
     expect(unknown.body.error).toBe('not_found');
+    // The audit event carries the kit's code, not only the wire error several codes share.
+    expect(as.audit.slice(before)).toEqual([
+      expect.objectContaining({ type: 'request.refused', endpoint: 'pending', code: 'pending_not_found', status: 404, error: 'not_found' }),
+    ]);
     const unsigned = await fetch(`${as.issuer}/protocol/aauth/pending/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`);
     expect(unsigned.status).toBe(401);
     expect(((await unsigned.json()) as { error: string }).error).toBe('invalid_request');
@@ -679,6 +684,7 @@ describe('audit', () => {
 
       const types = server.audit.map((e) => e.type);
       expect(types).toEqual(['consent.required', 'login.failed', 'consent.granted', 'token.issued', 'request.refused']);
+      expect(server.audit[1]).toMatchObject({ code: 'login_failed', status: 401, error: 'access_denied', reason: 'Invalid user name or password' });
       const granted = server.audit[2]!;
       expect(granted).toMatchObject({ agent: backend.identity, sub: USER_ID, username: 'mcp-user', resource: sca.identity, scope: 'supply-chain:optimize', endpoint: 'interact' });
       const issued = server.audit[3]!;

@@ -2,8 +2,8 @@ import type { Server } from 'node:http';
 import express from 'express';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from './chromium.js';
-import { cookieHeader, decideOverHttp, signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from './helpers.js';
+import { launchChromium } from '../../../test/fixtures/chromium.js';
+import { cookieHeader, decideOverHttp, signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
 
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 

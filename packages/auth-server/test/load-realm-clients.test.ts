@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadRealm } from '../src/index.js';
-import { REALM_FILE } from './oauth-helpers.js';
+import { REALM_FILE } from '../../../test/fixtures/oauth.js';
 
 describe('loadRealm: clients (the OAuth token endpoint)', () => {
   it('reads the shipped realm clients: who may exchange, which audiences, which subject audiences', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAuthServer, loadRealm } from '../src/index.js';
 import { verifyPassword } from '../src/lib/passwords.js';
-import { testRealm } from './helpers.js';
+import { testRealm } from '../../../test/fixtures/auth-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aauth-realm-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

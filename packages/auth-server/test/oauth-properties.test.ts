@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRealm } from '../src/index.js';
-import { startAuthServer, startParty, type Party, type TestAuthServer } from './helpers.js';
-import { ACCESS_TOKEN, basic, exchangeRealm, TOKEN_EXCHANGE, tokenPost } from './oauth-helpers.js';
+import { startAuthServer, startParty, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
+import { ACCESS_TOKEN, basic, exchangeRealm, TOKEN_EXCHANGE, tokenPost } from '../../../test/fixtures/oauth.js';
 
 const KNOWN_ERRORS = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'invalid_target', 'invalid_scope', 'unsupported_grant_type']);
 

@@ -1,8 +1,8 @@
 import { generateKey, signJwt } from '@aauth-kit/core';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeJwt, signedFetch, startAuthServer, startParty, testRealm, type Party, type TestAuthServer } from './helpers.js';
-import { ACCESS_TOKEN, basic, exchangeRealm, tokenPost, TOKEN_EXCHANGE, USER_ID, userToken } from './oauth-helpers.js';
+import { decodeJwt, signedFetch, startAuthServer, startParty, testRealm, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
+import { ACCESS_TOKEN, basic, exchangeRealm, tokenPost, TOKEN_EXCHANGE, USER_ID, userToken } from '../../../test/fixtures/oauth.js';
 
 /**
  * The OAuth token endpoint of the embedded server (issue 8): RFC 8693 token exchange and client

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRealm } from '../src/index.js';
 import { escapeHtml } from '../src/lib/html.js';
-import { signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from './helpers.js';
+import { signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
 
 const ATTRIBUTES = [
   'aauth.enabled',

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRealm } from '../src/index.js';
-import { decideOverHttp, decodeJwt, signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from './helpers.js';
+import { decideOverHttp, decodeJwt, signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const REALM_FILE = `${ROOT}keycloak-realm/aauth-test-realm.json`;

@@ -5,7 +5,7 @@ import { computeThumbprint, generateKey } from '@aauth-kit/core';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAuthServer } from '../src/index.js';
-import { signedFetch, startAuthServer, startParty, testRealm } from './helpers.js';
+import { signedFetch, startAuthServer, startParty, testRealm } from '../../../test/fixtures/auth-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aauth-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

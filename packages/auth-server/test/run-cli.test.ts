@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCliArgs, runCli } from '../src/index.js';
-import { freePort } from './helpers.js';
+import { parseCliArgs, runCli } from '../src/run-cli.js';
+import { freePort } from '../../../test/fixtures/auth-server.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const REALM_FILE = join(ROOT, 'keycloak-realm/aauth-test-realm.json');

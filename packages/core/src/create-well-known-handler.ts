@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { computeThumbprint, type EcPublicJwk, type OkpPublicJwk } from './keys.js';
+import { serveDocuments } from './serve-documents.js';
 
 /** A key as published at `/jwks.json`: public members and `kid`, no `alg` (wire profile section 2). */
 export type PublishedJwk = (OkpPublicJwk | EcPublicJwk) & { kid: string };
@@ -61,7 +62,7 @@ function checkMount(parent: object, path: unknown, handler: WellKnownHandler): v
     const served = new Set(first.handler.keys.map((k) => computeThumbprint(k)));
     const missing = handler.keys.filter((k) => !served.has(computeThumbprint(k)));
     if (missing.length > 0) {
-      throw new Error(
+      throw new TypeError(
         `${handler.label} and ${first.handler.label} are both mounted at ${JSON.stringify(key)} and publish different keys at ` +
           `${JWKS_PATH}: only the JWKS of the first one (${first.handler.label}) would be served, so a signature made with ` +
           `kid ${missing.map((k) => JSON.stringify(k.kid)).join(', ')} would not verify. Publish one JWKS holding every key the app ` +
@@ -103,37 +104,9 @@ export function createWellKnownHandler(options: WellKnownHandlerOptions): WellKn
   const label = options.label ?? 'a well-known handler';
   const keys = publishedKeys(options.keys, label);
   const documents: Record<string, unknown> = { ...options.documents, [JWKS_PATH]: { keys } };
-  const bodies = new Map<string, Buffer>();
-  for (const [path, document] of Object.entries(documents)) {
-    if (!path.startsWith('/')) throw new TypeError(`${label}: document path ${JSON.stringify(path)} must start with /`);
-    bodies.set(path, Buffer.from(JSON.stringify(document)));
-  }
-
+  const serve = serveDocuments(documents, label);
   const handler = function wellKnown(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const body = bodies.get(q === -1 ? url : url.slice(0, q));
-    const method = req.method ?? 'GET';
-    if (body === undefined || (method !== 'GET' && method !== 'HEAD')) {
-      if (next) {
-        next();
-        return;
-      }
-      // A plain node:http listener: nothing else to hand the request to.
-      const status = body === undefined ? 404 : 405;
-      const error = Buffer.from(JSON.stringify({ error: status === 404 ? 'not_found' : 'method_not_allowed', error_description: `${method} ${url.slice(0, 200)} is not served here` }));
-      res.statusCode = status;
-      if (status === 405) res.setHeader('Allow', 'GET, HEAD');
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Content-Length', error.length);
-      res.end(error);
-      return;
-    }
-    res.statusCode = 200;
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Cache-Control', 'public, max-age=300');
-    res.setHeader('Content-Length', body.length);
-    res.end(method === 'HEAD' ? undefined : body);
+    serve(req, res, next);
   } as WellKnownHandler & { mountpath?: unknown };
 
   Object.defineProperties(handler, {

@@ -50,12 +50,28 @@ export const ERRORS = {
   body_too_large: [413, 'invalid_request', 'The request body is larger than allowed'],
   // parseChallenge's error; the agent throws it as an AAuthChallengeError, whose status is 502.
   challenge_malformed: [400, 'invalid_request', 'The AAuth challenge header is malformed'],
+  route_not_found: [404, 'not_found', 'Nothing is served at this path'],
+  method_not_allowed: [405, 'method_not_allowed', 'This method is not served at this path'],
+  // --- the server itself failed (a bug, a store that threw): 5xx, and the body says no more ---
+  internal_error: [500, 'server_error', 'The server failed to process the request'],
+  replay_store_failed: [503, 'server_error', 'The replay store failed'],
   // --- auth server (section 8) ---
   invalid_grant: [400, 'invalid_grant', 'The resource, upstream or auth token was refused'],
   invalid_scope: [400, 'invalid_scope', 'The requested scope is not allowed'],
   access_denied: [403, 'access_denied', 'The request was denied by policy'],
   pending_not_found: [404, 'not_found', 'No such pending request'],
   pending_expired: [408, 'expired', 'The pending request has expired'],
+  // Section 8: every request to the token and pending endpoints is signed with the agent's own key.
+  request_unsigned: [401, 'invalid_request', 'The request must be signed with HTTP Message Signatures (wire profile section 8)'],
+  pending_conflict: [500, 'server_error', 'The pending request id or code is already in use'],
+  // --- auth server: the interaction (consent) pages, answered as HTML pages with this status ---
+  consent_request_invalid: [400, 'invalid_request', 'The consent page request is malformed'],
+  consent_callback_invalid: [400, 'invalid_request', 'The callback must be an absolute https URL (or http to a local name) without credentials'],
+  consent_request_expired: [410, 'expired', 'The pending request has expired'],
+  consent_already_decided: [409, 'invalid_request', 'The request was already approved or denied'],
+  consent_form_invalid: [403, 'access_denied', 'The form expired or did not come from this server'],
+  login_failed: [401, 'access_denied', 'Invalid user name or password'],
+  login_locked: [429, 'access_denied', 'Too many failed sign-in attempts for this request'],
   // --- OAuth token endpoint (RFC 6749 section 5.2, RFC 8693 section 2.2.2) ---
   invalid_client: [401, 'invalid_client', 'Client authentication failed'],
   unauthorized_client: [400, 'unauthorized_client', 'The client is not allowed to use this grant type'],
@@ -101,7 +117,6 @@ export interface AAuthErrorOptions {
 
 /** The kit's one error class: `code` is stable, `status` and `error` come from the error table. */
 export class AAuthError extends Error {
-  override readonly name = 'AAuthError';
   readonly code: AAuthErrorCode;
   readonly status: number;
   /** Wire `error` value for JSON bodies. */
@@ -112,6 +127,8 @@ export class AAuthError extends Error {
   constructor(code: AAuthErrorCode, message?: string, options: AAuthErrorOptions = {}) {
     const row = ERRORS[code];
     super(message ?? row[2], options.cause === undefined ? undefined : { cause: options.cause });
+    // The class's own name: `AAuthChallengeError`, `TokenExchangeError`, ... for subclasses.
+    this.name = new.target.name;
     this.code = code;
     this.status = options.status ?? row[0];
     // 5xx means a failing peer: its wire error is server_error, like every 5xx row of the table

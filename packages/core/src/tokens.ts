@@ -1,26 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
-import { AAuthError, type AAuthErrorCode } from './errors.js';
+import { SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import { checkTokenClaims, checkTokenHeader } from './check-token.js';
+import { AAuthError } from './errors.js';
 import type { PublicJwk, SigningKey } from './keys.js';
 import { b64uDecode, b64uEncode } from './lib/base64.js';
+import {
+  AGENT_TOKEN,
+  AUTH_TOKEN,
+  MAX_RESOURCE_TOKEN_LIFETIME,
+  RESOURCE_TOKEN,
+  TOKEN_LEEWAY,
+  TOKEN_TYP,
+  type TokenProfile,
+} from './token-profiles.js';
+import { importTokenKey, verifyTokenSignature, type TokenKey } from './token-signature.js';
 
-/** JWT `typ` values of both wire generations (wire profile sections 6, 7 and 11). */
-export const TOKEN_TYP = {
-  resource: ['resource+jwt', 'aa-resource+jwt'],
-  auth: ['auth+jwt', 'aa-auth+jwt'],
-  agent: ['agent+jwt', 'aa-agent+jwt'],
-} as const;
 export type TokenKind = keyof typeof TOKEN_TYP;
 
-/** JWS algorithms accepted on tokens by default: never `none`, never HMAC. */
-export const DEFAULT_TOKEN_ALGORITHMS = ['RS256', 'ES256', 'EdDSA', 'Ed25519'] as const;
-/** Longest resource-token lifetime, in seconds (section 6). */
-export const MAX_RESOURCE_TOKEN_LIFETIME = 300;
-
-/** The agent chain on exchanged tokens (section 7). */
+/**
+ * The actor chain on exchanged tokens: `agent` in the AAuth form (section 7), `sub` in the RFC 8693
+ * section 4.1 form; each level names at least one of them (the one rule of act-chain.ts).
+ */
 export interface ActClaim {
-  agent: string;
+  agent?: string;
   sub?: string;
   act?: ActClaim;
 }
@@ -93,12 +96,13 @@ export function tokenKind(typ: unknown): TokenKind | undefined {
   return undefined;
 }
 
+/** Options of {@link verifyToken}: the kind, your key, and what to expect. */
 export interface VerifyTokenOptions {
-  /** The kind of token expected; its `typ` values are the only ones accepted. */
+  /** The kind of token expected; its profile (token-profiles.ts) sets the accepted `typ` values and claim checks. */
   kind: TokenKind;
   /** Resolve the verification key for the token's header and (unverified) claims. */
   getKey: (header: DecodedToken['header'], claims: Record<string, unknown>) => Promise<KeyObject | JsonWebKeyInput> | KeyObject | JsonWebKeyInput;
-  /** Accepted `alg` values; default {@link DEFAULT_TOKEN_ALGORITHMS}. `none` and HMAC are always refused. */
+  /** Accepted `alg` values, narrowing {@link DEFAULT_TOKEN_ALGORITHMS}. `none` and HMAC are always refused. */
   algorithms?: readonly string[] | undefined;
   /** Required audience: the token's `aud` must equal it (or, as an array, contain it). */
   audience?: string | undefined;
@@ -106,86 +110,48 @@ export interface VerifyTokenOptions {
   issuers?: readonly string[] | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;
-  /** Leeway for `exp`/`nbf`/`iat`, seconds; default 5. */
+  /** Leeway for `exp`/`nbf`/`iat`, seconds; default {@link TOKEN_LEEWAY} (5). */
   leeway?: number | undefined;
-  /** Longest accepted lifetime `exp - iat`, seconds; no limit by default. */
+  /** Longest accepted lifetime `exp - iat`, seconds; default the profile's (300 s for resource tokens). */
   maxLifetime?: number | undefined;
 }
 
 /** A public JWK accepted by `getKey`: a kit JWK (e.g. `toPublishedJwk()`) or any jose `JWK`. */
 export type JsonWebKeyInput = PublicJwk | JWK;
 
-const BANNED_ALG = /^(none|HS\d+)$/i;
-
-function claimError(code: AAuthErrorCode, message: string, kind: TokenKind): AAuthError {
-  return new AAuthError(code, `${kind === 'auth' ? 'Auth' : kind === 'resource' ? 'Resource' : 'Agent'} token: ${message}`);
-}
+const PROFILE_OF_KIND: Record<TokenKind, TokenProfile> = { resource: RESOURCE_TOKEN, auth: AUTH_TOKEN, agent: AGENT_TOKEN };
 
 /**
- * Verify a JWT of `kind` with jose: cheap header checks (`typ`, `alg` allow-list, issuer) before
- * the key is resolved, then signature, `exp`/`nbf`/`iat`, `aud`. Throws `AAuthError` `token_*`.
+ * Verify a JWT of `kind` with a key the caller supplies: the profile's header and claim checks
+ * first (no key is resolved for a token refused on them), then the signature (node:crypto,
+ * synchronous). The verifier's `verifyToken` runs the same checks with discovery and a cache.
+ * Throws `AAuthError` `token_*`.
  */
 export async function verifyToken<C = Record<string, unknown>>(jwt: string, options: VerifyTokenOptions): Promise<DecodedToken<C>> {
-  const { kind } = options;
-  const { header, claims } = decodeToken(jwt);
-  if (!tokenKind(header.typ) || tokenKind(header.typ) !== kind) {
-    throw claimError('token_typ_invalid', `typ ${JSON.stringify(header.typ)} is not ${TOKEN_TYP[kind].join(' or ')}`, kind);
-  }
-  const algorithms = (options.algorithms ?? DEFAULT_TOKEN_ALGORITHMS).filter((a) => !BANNED_ALG.test(a));
-  if (typeof header.alg !== 'string' || BANNED_ALG.test(header.alg) || !algorithms.includes(header.alg)) {
-    throw claimError('token_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not allowed`, kind);
-  }
-  if (typeof claims.iss !== 'string') throw claimError('token_claim_invalid', 'iss is missing', kind);
-  if (options.issuers && !options.issuers.includes(claims.iss)) {
-    throw claimError('token_issuer_untrusted', `issuer ${JSON.stringify(claims.iss)} is not trusted`, kind);
-  }
-  const now = (options.now ?? (() => Date.now() / 1000))();
-  const leeway = options.leeway ?? 5;
-  if (typeof claims.exp !== 'number') throw claimError('token_claim_invalid', 'exp is missing', kind);
-  if (claims.exp + leeway <= now) throw claimError('token_expired', `expired ${Math.round(now - claims.exp)} s ago`, kind);
-  if (typeof claims.nbf === 'number' && claims.nbf - leeway > now) throw claimError('token_not_yet_valid', 'nbf is in the future', kind);
-  if (typeof claims.iat === 'number' && claims.iat - leeway > now) throw claimError('token_not_yet_valid', 'iat is in the future', kind);
-  if (options.maxLifetime !== undefined) {
-    if (typeof claims.iat !== 'number') throw claimError('token_claim_invalid', 'iat is missing', kind);
-    if (claims.exp - claims.iat > options.maxLifetime) {
-      throw claimError('token_lifetime_invalid', `lives ${claims.exp - claims.iat} s, more than ${options.maxLifetime} s`, kind);
-    }
-  }
-  if (options.audience !== undefined) {
-    const aud = claims.aud;
-    const ok = aud === options.audience || (Array.isArray(aud) && aud.includes(options.audience));
-    if (!ok) throw claimError('token_audience_invalid', `aud ${JSON.stringify(aud)} is not ${JSON.stringify(options.audience)}`, kind);
-  }
+  let profile = PROFILE_OF_KIND[options.kind];
+  if (options.maxLifetime !== undefined) profile = { ...profile, maxLifetime: options.maxLifetime };
+  const checked = checkTokenHeader(decodeToken(jwt), profile, options);
+  const clock = { now: (options.now ?? (() => Date.now() / 1000))(), leeway: options.leeway ?? TOKEN_LEEWAY };
+  const refusal = checkTokenClaims(checked, options, clock);
+  if (refusal) throw refusal;
 
   let key: KeyObject | JsonWebKeyInput;
   try {
-    key = await options.getKey(header, claims);
+    key = await options.getKey(checked.header, checked.claims);
   } catch (error) {
     if (error instanceof AAuthError) throw error;
-    throw new AAuthError('key_discovery_failed', `${kind} token key: ${(error as Error).message}`, { cause: error });
+    throw new AAuthError('key_discovery_failed', `${options.kind} token key: ${(error as Error).message}`, { cause: error });
   }
+  let tokenKey: TokenKey;
   try {
-    await jwtVerify(jwt, key as KeyObject, {
-      algorithms: [header.alg],
-      currentDate: new Date(now * 1000),
-      clockTolerance: leeway,
-    });
+    tokenKey = importTokenKey(key);
   } catch (error) {
-    if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
-      throw claimError('token_signature_invalid', 'the signature does not verify', kind);
-    }
-    // The cheap checks above already ran; these cover what jose checks on its own (e.g. a non-numeric iat).
-    if (error instanceof joseErrors.JWTExpired) throw claimError('token_expired', 'has expired', kind);
-    if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      throw claimError('token_claim_invalid', `claim ${JSON.stringify(error.claim)} is invalid (${error.reason})`, kind);
-    }
-    if (error instanceof joseErrors.JOSEAlgNotAllowed) throw claimError('token_alg_not_allowed', 'alg is not allowed', kind);
-    if (error instanceof joseErrors.JOSEError) {
-      throw claimError('token_signature_invalid', `cannot be verified (${error.code})`, kind);
-    }
-    throw claimError('token_signature_invalid', `cannot be verified: ${(error as Error).message}`, kind);
+    throw new AAuthError('token_signature_invalid', `${profile.label}: cannot be verified (${(error as Error).message})`, { cause: error });
   }
-  return { header, claims: claims as C };
+  if (!verifyTokenSignature(jwt, checked.alg, tokenKey)) {
+    throw new AAuthError('token_signature_invalid', `${profile.label}: the signature does not verify`);
+  }
+  return { header: checked.header, claims: checked.claims as C };
 }
 
 export interface MintResourceTokenOptions {
@@ -244,6 +210,7 @@ export async function signJwt(key: SigningKey, header: { typ: string } & Record<
     .sign(key.privateKeyObject);
 }
 
+/** Options of {@link verifyResourceToken}: those of {@link verifyToken} and the signer to expect. */
 export interface VerifyResourceTokenOptions extends Omit<VerifyTokenOptions, 'kind' | 'maxLifetime'> {
   /** Expected `agent` (the signer's identity). */
   agent?: string | undefined;
@@ -251,30 +218,18 @@ export interface VerifyResourceTokenOptions extends Omit<VerifyTokenOptions, 'ki
   agentJkt?: string | undefined;
 }
 
-/** Verify a resource token with every claim check of section 6. */
+/** Verify a resource token with every claim check of section 6 (the `resource` profile). */
 export async function verifyResourceToken(jwt: string, options: VerifyResourceTokenOptions): Promise<DecodedToken<ResourceTokenClaims>> {
-  const token = await verifyToken<ResourceTokenClaims>(jwt, { ...options, kind: 'resource', maxLifetime: MAX_RESOURCE_TOKEN_LIFETIME });
-  checkResourceTokenClaims(token.claims, options);
-  return token;
+  return verifyToken<ResourceTokenClaims>(jwt, { ...options, kind: 'resource' });
 }
 
-/** The claim checks of a resource token that need no signature (the agent runs these too). */
+/**
+ * The claim checks of a resource token that need no signature and no clock (the agent runs
+ * these too): the `resource` profile's table with types only for `exp`, `nbf` and `iat`.
+ */
 export function checkResourceTokenClaims(claims: Record<string, unknown> | ResourceTokenClaims, expect: { agent?: string | undefined; agentJkt?: string | undefined } = {}): void {
-  const c = claims as Record<string, unknown>;
-  for (const name of ['iss', 'aud', 'jti', 'agent', 'agent_jkt', 'scope'] as const) {
-    if (typeof c[name] !== 'string' || (c[name] as string).length === 0) {
-      throw new AAuthError('token_claim_invalid', `Resource token: ${name} is missing`);
-    }
-  }
-  for (const name of ['iat', 'exp'] as const) {
-    if (typeof c[name] !== 'number') throw new AAuthError('token_claim_invalid', `Resource token: ${name} is missing`);
-  }
-  if (expect.agent !== undefined && c.agent !== expect.agent) {
-    throw new AAuthError('token_agent_mismatch', `Resource token: agent ${JSON.stringify(c.agent)} is not the signer ${JSON.stringify(expect.agent)}`);
-  }
-  if (expect.agentJkt !== undefined && c.agent_jkt !== expect.agentJkt) {
-    throw new AAuthError('token_agent_mismatch', "Resource token: agent_jkt is not the signer's key thumbprint");
-  }
+  const refusal = checkTokenClaims({ profile: RESOURCE_TOKEN, claims }, expect);
+  if (refusal) throw refusal;
 }
 
 /** Split a space-separated scope string into a de-duplicated list. */

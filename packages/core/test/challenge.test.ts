@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildChallenge, buildRequirement, parseChallenge, parseChallengeHeader, REQUIRE_LEVELS, type Challenge } from '@aauth-kit/core';
+import { buildChallenge, parseChallenge, type Challenge } from '@aauth-kit/core';
+import { buildRequirement, parseChallengeHeader, REQUIRE_LEVELS } from '@aauth-kit/core/internal';
 import { expectThrowsCode } from './support.js';
 
 const RT = 'eyJhbGciOiJFZERTQSIsInR5cCI6InJlc291cmNlK2p3dCJ9.eyJpc3MiOiJodHRwOi8vbG9jYWxob3N0OjMwMDAifQ.c2ln';

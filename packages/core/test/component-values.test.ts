@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createSignatureBase, toHeaderMap } from '@aauth-kit/core';
+import { createSignatureBase, toHeaderMap } from '@aauth-kit/core/internal';
 import { buildSignatureBase } from '../src/lib/component-values.js';
 
 // The hot path derives component values itself; http-message-signatures (behind the public

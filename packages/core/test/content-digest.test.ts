@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createContentDigest, verifyContentDigest } from '@aauth-kit/core';
+import { createContentDigest, verifyContentDigest } from '@aauth-kit/core/internal';
 import { expectThrowsCode } from './support.js';
 
 const BODY = '{"hello": "world"}';

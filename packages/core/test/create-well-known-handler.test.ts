@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JWKS_PATH, createWellKnownHandler, generateKey, type WellKnownHandler } from '@aauth-kit/core';
+import { createWellKnownHandler, generateKey, type WellKnownHandler } from '@aauth-kit/core';
+import { JWKS_PATH } from '@aauth-kit/core/internal';
 
 const a = generateKey({ kid: 'a-1' });
 const b = generateKey({ kid: 'b-1' });

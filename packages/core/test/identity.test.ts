@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertIdentityUrl, identityUrlProblem, isLocalHostname } from '@aauth-kit/core';
+import { assertIdentityUrl, identityUrlProblem, isLocalHostname } from '@aauth-kit/core/internal';
 
 describe('isLocalHostname (wire profile section 1)', () => {
   it('accepts the local names', () => {

@@ -6,15 +6,14 @@ import { calculateJwkThumbprint } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   computeThumbprint,
-  exportPublicPem,
   generateKey,
   importPrivateKey,
   importPublicKey,
   loadKeyFile,
-  rawPublicKey,
   saveKeyFile,
   type PrivateJwk,
 } from '@aauth-kit/core';
+import { exportPublicPem, rawPublicKey } from '@aauth-kit/core/internal';
 import { expectThrowsCode, freshKeyPair } from './support.js';
 
 

@@ -3,24 +3,26 @@ import { describe, expect, it } from 'vitest';
 import {
   AAuthError,
   buildChallenge,
-  createContentDigest,
   decodeToken,
   generateKey,
   importPrivateKey,
   importPublicKey,
   mintResourceToken,
   parseChallenge,
-  parseChallengeHeader,
   parseSignatureKey,
-  parseSignedRequest,
-  REQUIRE_LEVELS,
-  serializeSignatureKey,
   signRequest,
-  verifyContentDigest,
   verifyRequest,
   type HttpRequest,
   type SignatureKey,
 } from '@aauth-kit/core';
+import {
+  createContentDigest,
+  parseChallengeHeader,
+  parseSignedRequest,
+  REQUIRE_LEVELS,
+  serializeSignatureKey,
+  verifyContentDigest,
+} from '@aauth-kit/core/internal';
 
 // Deterministic: the same inputs on every run and machine.
 const RUNS = { numRuns: 300, seed: 20250917 } as const;

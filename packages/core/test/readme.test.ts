@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as core from '@aauth-kit/core';
 import { ERRORS } from '@aauth-kit/core';
+import * as internal from '@aauth-kit/core/internal';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -35,12 +36,21 @@ describe('README', () => {
     expect(readme.split('\n').findIndex((l) => l === '## Quick start')).toBeLessThan(15);
   });
 
-  it('names only exports that exist', () => {
-    const overview = readme.split(/^## API overview$/m)[1]!.split(/^## /m)[0]!.split('\n').filter((l) => l.startsWith('| ')).join('\n');
-    const names = [...overview.matchAll(/`([A-Za-z_]+)`/g)].map((m) => m[1]!).filter((n) => /^[a-z][A-Za-z]+$|^[A-Z_]+$/.test(n) && n !== 'hwk' && n !== 'jwks');
+  it('names only exports that exist: the main entry point above, @aauth-kit/core/internal in its own table', () => {
+    const [main, internalPart] = readme.split(/^## API overview$/m)[1]!.split(/^## /m)[0]!.split(/^### `@aauth-kit\/core\/internal`$/m);
+    const namesOf = (text: string | undefined): string[] => {
+      const rows = (text ?? '').split('\n').filter((l) => l.startsWith('| ')).join('\n');
+      return [...rows.matchAll(/`([A-Za-z_]+)`/g)].map((m) => m[1]!).filter((n) => /^[a-z][A-Za-z]+$|^[A-Z_]+$/.test(n) && n !== 'hwk' && n !== 'jwks');
+    };
     const methods = new Set(['sign', 'verify', 'kid', 'thumbprint', 'privateKeyObject', 'toPrivateJwk', 'toPem', 'toPublishedJwk']);
     const exported = new Set(Object.keys(core));
-    expect(names.filter((n) => !methods.has(n) && !exported.has(n))).toEqual([]);
+    expect(namesOf(main).filter((n) => !methods.has(n) && !exported.has(n))).toEqual([]);
+    const internalNames = namesOf(internalPart);
+    expect(internalNames.length).toBeGreaterThan(15);
+    const internalExports = new Set(Object.keys(internal));
+    expect(internalNames.filter((n) => !internalExports.has(n))).toEqual([]);
+    // A name is public or internal, never both.
+    expect(Object.keys(internal).filter((n) => exported.has(n))).toEqual([]);
   });
 
   it('the quick start runs as written and verifies', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasBody, isIdempotent, toHeaderMap, toUrl } from '@aauth-kit/core';
+import { hasBody, isIdempotent, toHeaderMap, toUrl } from '@aauth-kit/core/internal';
 import { expectThrowsCode } from './support.js';
 
 describe('toHeaderMap', () => {

@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  createContentDigest,
-  createSignatureBase,
-  defaultComponents,
   generateKey,
   importPublicKey,
   parseSignatureKey,
@@ -10,6 +7,7 @@ import {
   verifyRequest,
   type HttpRequest,
 } from '@aauth-kit/core';
+import { createContentDigest, createSignatureBase, defaultComponents } from '@aauth-kit/core/internal';
 import { expectThrowsCode } from './support.js';
 
 const NOW = 1774975920;

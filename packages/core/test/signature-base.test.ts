@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSignatureBase, serializeSignatureParams } from '@aauth-kit/core';
+import { createSignatureBase, serializeSignatureParams } from '@aauth-kit/core/internal';
 import { expectThrowsCode } from './support.js';
 
 const request = {

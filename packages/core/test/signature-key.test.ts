@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { generateKey, parseSignatureKey, serializeSignatureKey, SIGNATURE_SCHEMES, type SignatureKey } from '@aauth-kit/core';
+import { generateKey, parseSignatureKey, type SignatureKey } from '@aauth-kit/core';
+import { serializeSignatureKey, SIGNATURE_SCHEMES } from '@aauth-kit/core/internal';
 import { expectThrowsCode } from './support.js';
 
 const okp = generateKey().jwk;

@@ -2,15 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   computeThumbprint,
-  createContentDigest,
-  createSignatureBase,
   importPrivateKey,
   importPublicKey,
   signRequest,
-  verifyContentDigest,
-  verifyMessageSignature,
   type HttpRequest,
 } from '@aauth-kit/core';
+import { createContentDigest, createSignatureBase, verifyContentDigest, verifyMessageSignature } from '@aauth-kit/core/internal';
 
 interface Vector {
   title: string;

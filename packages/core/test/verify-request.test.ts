@@ -1,23 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import {
   AAuthError,
-  createContentDigest,
-  DEFAULT_MAX_SKEW,
   generateKey,
   importPublicKey,
-  parseSignature,
-  parseSignedRequest,
-  serializeSignatureKey,
   signRequest,
-  verifyMessageSignature,
   verifyRequest,
-  verifySignedRequest,
   type HttpRequest,
   type PublicKey,
   type SignatureKey,
   type SignRequestOptions,
   type VerifyRequestOptions,
 } from '@aauth-kit/core';
+import {
+  createContentDigest,
+  DEFAULT_MAX_SKEW,
+  parseSignature,
+  parseSignedRequest,
+  serializeSignatureKey,
+  verifyMessageSignature,
+  verifySignedRequest,
+} from '@aauth-kit/core/internal';
 import { expectCode, expectRejectsCode, expectThrowsCode } from './support.js';
 
 const NOW = 1774975920;

@@ -1,4 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
+import { sendError } from '@aauth-kit/core/internal';
 import type { ErrorRequestHandler } from 'express';
 
 /** The `AAuthError` behind `error`: itself, or the `cause` of a wrapper such as got's `RequestError`. */
@@ -22,8 +23,6 @@ export function aauthErrorHandler(): ErrorRequestHandler {
       next(error);
       return;
     }
-    res.status(e.status);
-    for (const [name, value] of Object.entries(e.headers)) res.setHeader(name, value);
-    res.json(e.toJSON());
+    sendError(res, e);
   };
 }

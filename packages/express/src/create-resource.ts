@@ -1,8 +1,6 @@
 import {
   AAuthError,
-  SIGNATURE_SCHEMES,
   buildChallenge,
-  buildRequirement,
   computeThumbprint,
   createWellKnownHandler,
   hasScopes,
@@ -10,11 +8,11 @@ import {
   type RequireLevel as ChallengeLevel,
   type WellKnownHandler,
 } from '@aauth-kit/core';
+import { SIGNATURE_SCHEMES, buildRequirement, sendError, toHttpRequest } from '@aauth-kit/core/internal';
 import { callerOf, createVerifier, type VerifiedRequest } from '@aauth-kit/verifier';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { resolveResourceOptions } from './lib/options.js';
 import { readRawBody } from './lib/raw-body.js';
-import { requestUrl } from './lib/request-url.js';
 import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions, WellKnownOptions } from './types.js';
 
 const WIRE_LEVEL: Record<RequireLevel, ChallengeLevel> = { signature: 'pseudonym', identity: 'identity', 'auth-token': 'auth-token' };
@@ -98,9 +96,7 @@ export function createResource(options: ResourceOptions): Resource {
       next(error);
       return;
     }
-    res.status(error.status);
-    for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-    res.json(error.toJSON());
+    sendError(res, error);
   }
 
   function require(routeOptions: RequireOptions = {}): RequestHandler {
@@ -108,13 +104,9 @@ export function createResource(options: ResourceOptions): Resource {
     return async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
       let verified: VerifiedRequest;
       try {
-        const body = await readRawBody(req, o.maxBodyBytes);
-        const url = requestUrl(o.origin, req.originalUrl ?? req.url);
+        const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
         try {
-          verified = await verifier.verify(
-            { method: req.method, url, headers: req.headersDistinct, body },
-            { requiredComponents: route.requiredComponents },
-          );
+          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents });
         } catch (error) {
           if (!(error instanceof AAuthError)) throw error;
           const caller = callerOf(error);

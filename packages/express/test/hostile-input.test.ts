@@ -1,14 +1,8 @@
 import express from 'express';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createSignatureBase,
-  generateKey,
-  mintResourceToken,
-  serializeSignatureKey,
-  type AAuthError,
-  type SigningKey,
-} from '@aauth-kit/core';
+import { generateKey, mintResourceToken, type AAuthError, type SigningKey } from '@aauth-kit/core';
+import { createSignatureBase, serializeSignatureKey } from '@aauth-kit/core/internal';
 import { createResource } from '@aauth-kit/express';
 import { authClaims, send, signed, startAgent, startApp, startIssuer, startServer, type Answer, type Outgoing, type TestServer } from './helpers.js';
 

@@ -1,8 +1,7 @@
+import { createDocumentFetcher, LruCache } from '@aauth-kit/discovery';
 import {
   AAuthError,
-  isIdempotent,
-  parseSignedRequest,
-  verifySignedRequest,
+  AUTH_TOKEN,
   importPublicKey,
   type HttpRequest,
   type PublicKey,
@@ -10,12 +9,10 @@ import {
   type EcPublicJwk,
   type OkpPublicJwk,
 } from '@aauth-kit/core';
+import { isIdempotent, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
-import { AuthTokenChecker, authenticClaims } from './lib/auth-token.js';
-import { DocumentFetcher } from './lib/document-fetcher.js';
-import { EgressPolicy } from './lib/egress.js';
+import { TokenVerifier, authenticClaims } from './lib/verify-token.js';
 import { KeyDiscovery } from './lib/key-discovery.js';
-import { LruCache } from './lib/lru.js';
 import { resolveVerifierOptions } from './lib/options.js';
 import { replayKey } from './lib/replay-key.js';
 import type { ReplayStore, VerifiedAuthToken, VerifiedCaller, VerifiedRequest, Verifier, VerifierOptions, VerifyOptions } from './types.js';
@@ -35,38 +32,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!ok) throw new AAuthError('unsupported_algorithm', `Keys using ${key.algorithm} are not accepted here`);
   };
 
-  const egress = new EgressPolicy({
-    allowHttpHosts: o.discovery.allowHttpHosts,
-    allowPrivateAddresses: o.discovery.allowPrivateAddresses,
-    ...(o.discovery.allowHosts ? { allowHosts: o.discovery.allowHosts } : {}),
-    ...(o.discovery.resolveHostname ? { resolveHostname: o.discovery.resolveHostname } : {}),
-  });
-  const fetcher = new DocumentFetcher({
-    fetch: o.fetch,
-    now: o.now,
-    egress,
-    timeoutMs: o.discovery.timeoutMs,
-    maxBytes: o.discovery.maxBytes,
-    maxEntries: o.discovery.maxEntries,
-    minTtl: 60,
-    maxTtl: 24 * 3600,
-    defaultTtl: o.discovery.defaultTtl,
-    failureTtl: o.discovery.failureTtl,
-    maxInflight: o.discovery.maxInflight,
-  });
+  // Discovery (wire profile section 4) validates its own options: TypeErrors name options.discovery.*.
+  const fetcher = createDocumentFetcher({ ...o.discovery, fetch: o.fetch, now: o.now }, 'options.discovery');
   const importKey = (jwk: unknown) => importPublicKey(jwk, { backend: o.cryptoBackend });
   const discovery = new KeyDiscovery({ fetcher, localIssuerKeys: o.localIssuerKeys, checkKeyAlgorithm, importKey });
-  const tokens = new AuthTokenChecker({
-    importKey,
+  const inlineKeys = new LruCache<string, PublicKey>(o.maxKeyEntries);
+  const tokens = new TokenVerifier({
     discovery,
+    identity: o.identity,
     trustedIssuers: o.trustedIssuers,
     algorithms: o.algorithms,
     now: o.now,
     leeway: o.tokenLeeway,
     maxEntries: o.maxTokenEntries,
-    checkKeyAlgorithm,
+    cnfKey,
   });
-  const inlineKeys = new LruCache<string, PublicKey>(o.maxKeyEntries);
 
   let replayStore: ReplayStore | undefined = o.replayStore;
   if (!replayStore && o.replayMethods !== 'none') {
@@ -90,6 +70,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return key;
   }
 
+  /** A token's `cnf.jwk` (section 7): string members share the inline-key cache; anything else is imported, and refused there. */
+  function cnfKey(jwk: unknown): PublicKey {
+    const k = jwk as Record<string, unknown>;
+    const strings = typeof k.crv === 'string' && typeof k.x === 'string' && (k.kty === 'OKP' || (k.kty === 'EC' && typeof k.y === 'string'));
+    if (strings && k.d === undefined) return inlineKey(k as unknown as OkpPublicJwk | EcPublicJwk);
+    const key = importKey(jwk);
+    checkKeyAlgorithm(key);
+    return key;
+  }
+
   /** A rejected but authentic token still names its caller if the request is signed with its cnf.jwk. */
   function withCaller(error: unknown, signed: SignedRequest): unknown {
     if (!(error instanceof AAuthError)) return error;
@@ -97,7 +87,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!claims) return error;
     let key: PublicKey;
     try {
-      key = importKey(claims.cnf?.jwk);
+      key = cnfKey(claims.cnf?.jwk);
       verifySignedRequest(signed, key);
     } catch {
       return error;
@@ -134,7 +124,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         break;
       case 'jwt':
         try {
-          token = await tokens.verify(sk.jwt, o.identity);
+          token = await verifyAuthToken(sk.jwt, o.identity);
         } catch (error) {
           throw withCaller(error, signed);
         }
@@ -160,7 +150,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       try {
         first = await replayStore.checkAndStore(replayKey(key, signed.signature), ttl);
       } catch (error) {
-        throw new Error('The replay store failed', { cause: error });
+        throw new AAuthError('replay_store_failed', undefined, { cause: error });
       }
       if (!first) throw new AAuthError('signature_replayed');
     }
@@ -170,13 +160,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return result;
   }
 
+  /** Section 7 at a resource: the auth profile, claim refusals only after the signature (they name the caller). */
+  function verifyAuthToken(jwt: string, audience: string): Promise<VerifiedAuthToken> {
+    return tokens.verify(jwt, AUTH_TOKEN, audience === o.identity ? undefined : { audience }, true) as Promise<VerifiedAuthToken>;
+  }
+
   return {
     verify,
     resolveAgentKey: (id, kid) => discovery.agentKey(id, kid),
     resolveResourceJwk: (iss, kid) => discovery.resourceJwk(iss, kid),
     resolveIssuerJwk: (iss, kid) => discovery.issuerJwk(iss, kid),
     resolveMetadata: (kind, id) => discovery.metadataDocument(kind, id),
-    verifyAuthToken: (jwt, opts = {}) => tokens.verify(jwt, opts.audience ?? o.identity),
+    verifyToken: (jwt, profile, expect) => tokens.verify(jwt, profile, expect),
+    verifyAuthToken: (jwt, opts = {}) => verifyAuthToken(jwt, opts.audience ?? o.identity),
     stats: () => ({
       documents: fetcher.size,
       keys: inlineKeys.size,

@@ -2,13 +2,14 @@ export { createVerifier } from './create-verifier.js';
 export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
 export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions } from './create-redis-replay-store.js';
 export { callerOf } from './caller-of.js';
-export { isPrivateAddress } from './lib/egress.js';
 export type {
   DiscoveryOptions,
   ReplayOptions,
   ReplayStore,
   ResolveHostname,
   VerifiedAuthToken,
+  VerifiedToken,
+  VerifyTokenExpectations,
   VerifiedCaller,
   VerifiedRequest,
   Verifier,

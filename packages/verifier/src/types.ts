@@ -1,31 +1,8 @@
-import type { ActClaim, AuthTokenClaims, CryptoBackend, HttpRequest, PublicKey, SignedRequest } from '@aauth-kit/core';
+import type { ActClaim, AuthTokenClaims, CryptoBackend, HttpRequest, PublicKey, SignedRequest, TokenExpectations, TokenProfile } from '@aauth-kit/core';
+import type { DiscoveryOptions } from '@aauth-kit/discovery';
 
-/** Resolves a host name to its IP addresses. */
-export type ResolveHostname = (hostname: string) => Promise<string[]>;
-
-/** Key discovery limits and egress policy (wire profile section 4). */
-export interface DiscoveryOptions {
-  /** Whole-fetch time limit in ms (connect, redirects, body); default 3000. */
-  timeoutMs?: number | undefined;
-  /** Largest metadata or JWKS body in bytes; default 65536. */
-  maxBytes?: number | undefined;
-  /** Cached documents (metadata, JWKS, 404s, failures); default 1000. */
-  maxEntries?: number | undefined;
-  /** Hosts (`name`, `name:port`, `*.suffix`) reachable over plain http besides local names; default []. */
-  allowHttpHosts?: string[] | undefined;
-  /** When set, only these hosts (`name`, `name:port`, `*.suffix`) are ever fetched; default: any public host. */
-  allowHosts?: string[] | undefined;
-  /** Resolver used to refuse names that point at private addresses; default: node:dns lookup. */
-  resolveHostname?: ResolveHostname | undefined;
-  /** Let non-local names resolve to private, loopback or link-local addresses; default false. */
-  allowPrivateAddresses?: boolean | undefined;
-  /** Seconds a document without `Cache-Control: max-age` is cached; default 300 (clamped to 60..86400). */
-  defaultTtl?: number | undefined;
-  /** Seconds a failed fetch is remembered before it is retried; default 10. */
-  failureTtl?: number | undefined;
-  /** Concurrent fetches across all URLs; default 100 (more fail fast with key_discovery_failed). */
-  maxInflight?: number | undefined;
-}
+/** Key discovery limits and egress policy (wire profile section 4), owned by @aauth-kit/discovery. */
+export type { DiscoveryOptions, ResolveHostname } from '@aauth-kit/discovery';
 
 /** Replay protection settings (wire profile section 3). */
 export interface ReplayOptions {
@@ -97,7 +74,14 @@ export interface Verifier {
    * `resource` member must equal `id`. For display fields (`name`, `logo_uri`, `scope_descriptions`).
    */
   resolveMetadata(kind: 'agent' | 'resource', id: string): Promise<Record<string, unknown>>;
-  /** Verify an auth token (section 7); cached by token hash until `exp`. `audience` defaults to `identity`. */
+  /**
+   * The one token verification of the kit: the profile's header and claim checks (core's
+   * token-profiles), the signing key through discovery (by the profile: issuer JWKS or resource
+   * metadata), the signature with a cached node:crypto key, and a cache by token hash until `exp`.
+   * Given several profiles, the token's `typ` picks one. Throws `AAuthError` `token_*`.
+   */
+  verifyToken(jwt: string, profile: TokenProfile | readonly TokenProfile[], expect?: VerifyTokenExpectations): Promise<VerifiedToken>;
+  /** Verify an auth token (section 7): `verifyToken(jwt, AUTH_TOKEN, { audience })`, `audience` defaulting to `identity`. */
   verifyAuthToken(jwt: string, options?: { audience?: string }): Promise<VerifiedAuthToken>;
   /** Current cache sizes, for monitoring and tests. */
   stats(): VerifierStats;
@@ -130,18 +114,34 @@ export interface VerifiedRequest {
   token?: VerifiedAuthToken;
 }
 
-/** A verified auth token (wire profile section 7). */
-export interface VerifiedAuthToken {
+/** What one {@link Verifier.verifyToken} call expects of the token (core's expectations, defaulted). */
+export interface VerifyTokenExpectations extends Omit<TokenExpectations, 'audience'> {
+  /** Required audience; default the verifier's `identity`; `null` when the caller checks `aud` itself. */
+  audience?: string | null | undefined;
+}
+
+/** A token that passed {@link Verifier.verifyToken}. */
+export interface VerifiedToken {
   /** The compact JWT as presented (for onward exchange; never log it). */
   raw: string;
+  /** The protected header. */
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
   issuer: string;
   subject?: string;
   agent?: string;
-  audience: string | string[];
+  audience?: string | string[];
   scope: string[];
   act?: ActClaim;
   /** `exp`, epoch seconds. */
   expiresAt: number;
+  /** The key the token is bound to (`cnf.jwk`), for profiles that bind one. */
+  cnf?: PublicKey;
+}
+
+/** A verified auth token (wire profile section 7). */
+export interface VerifiedAuthToken extends VerifiedToken {
+  audience: string | string[];
   /** The key the token is bound to (`cnf.jwk`). */
   cnf: PublicKey;
   claims: AuthTokenClaims;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AAuthError, generateKey, serializeSignatureKey, type SigningKey } from '@aauth-kit/core';
+import { AAuthError, generateKey, type SigningKey } from '@aauth-kit/core';
+import { serializeSignatureKey } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createVerifier, type ReplayStore } from '@aauth-kit/verifier';
 import { authClaims, closer, sign, startAgent, startIssuer } from './helpers.js';
 
@@ -193,6 +194,14 @@ describe('createVerifier: replay protection (wire profile section 3)', () => {
     const raw = /^sig=:(.*):$/.exec(String(p.headers.signature))![1]!;
     const reencoded = { ...p, headers: { ...p.headers, signature: `sig=:${Buffer.from(raw, 'base64').toString('base64url')}:` } };
     await rejects(v.verify(reencoded), 'signature_replayed');
+  });
+
+  it('a replay store that throws is replay_store_failed: 503 server_error, its error the cause (not bad input)', async () => {
+    const down = new Error('ECONNREFUSED');
+    const store: ReplayStore = { checkAndStore: () => Promise.reject(down) };
+    const v = createVerifier({ identity: RESOURCE, replay: { store } });
+    const error = await rejects(v.verify(sign(post(), generateKey())), 'replay_store_failed');
+    expect([error.status, error.error, error.message, error.cause]).toEqual([503, 'server_error', 'The replay store failed', down]);
   });
 
   it('forgeries are refused before the replay store is touched', async () => {

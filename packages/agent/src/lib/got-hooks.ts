@@ -1,32 +1,27 @@
-import { AAuthError, isAAuthError } from '@aauth-kit/core';
+import { AAuthError } from '@aauth-kit/core';
 import { AAuthChallengeError } from '../aauth-challenge-error.js';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
-import type { AgentRequestInit, GotHooks, GotOptionsLike, GotResponseLike, SignatureScheme } from '../types.js';
+import type { GotAAuthContext, GotHooks, GotOptionsLike, GotResponseLike } from '../types.js';
+import { aauthCall, type AgentCore, checkCallOptions } from './aauth-call.js';
 import { downstreamStatus } from './downstream-status.js';
-import { type AgentEngine, type CarriedToken, upstreamHash } from './engine.js';
-import { eventUrl } from './fetch-flow.js';
+import type { Carried, State } from './next-step.js';
 import { REFUSAL_MAX_BYTES } from './refusal-body.js';
+import { advance, type Hop } from './run-call.js';
 
-/** Per-request AAuth options for got: `context: { aauth: { upstreamToken, signatureScheme, authToken, scope } }`. */
-export type GotAAuthContext = Pick<AgentRequestInit, 'upstreamToken' | 'signatureScheme' | 'authToken' | 'scope'>;
-
-/** Set by afterResponse for the retry: the fresh token and where it may go. */
-interface RetryState {
-  token: string;
-  cacheKey: string;
-  origin: string;
+/** Where a got request stands in the step machine, kept in its `context` between the hooks. */
+interface GotCall {
+  state: State;
+  /** The request as the call began (its route). */
+  origin: Hop;
+  /** The token the pending attempt presents, and the origin it may be shown to. */
+  carried: Carried | undefined;
+  tokenOrigin: string;
+  /** The last hop signed, and what it presented. */
+  hop: Hop;
+  presented: Carried | undefined;
 }
 
-/** Recorded by beforeRequest for afterResponse: how this attempt was signed. */
-interface SentState {
-  carried: CarriedToken | undefined;
-  scheme: SignatureScheme;
-  method: string;
-  url: string;
-}
-
-const RETRY = 'aauthRetry';
-const SENT = 'aauthSent';
+const CALL = 'aauthCall';
 
 function urlOf(options: GotOptionsLike): URL | undefined {
   if (options.url === undefined) return undefined;
@@ -72,8 +67,14 @@ function toFetchResponse(response: GotResponseLike): Response {
   return new Response(response.rawBody && response.rawBody.length > 0 ? response.rawBody : null, { status: response.statusCode, headers });
 }
 
-/** got 14 hooks: sign in beforeRequest, answer a challenge in afterResponse, retry once. */
-export function createGotHooks(engine: AgentEngine): GotHooks {
+/**
+ * got 14 hooks driving the agent's step machine: got sends (and follows redirects, calling
+ * beforeRequest per hop), beforeRequest signs, afterResponse feeds the answer to the machine and
+ * retries once through `retryWithMergedOptions`.
+ */
+export function createGotHooks(core: AgentCore): GotHooks {
+  const { config } = core;
+
   const beforeRequest = async (options: GotOptionsLike): Promise<void> => {
     const url = urlOf(options);
     if (url === undefined) return;
@@ -81,23 +82,22 @@ export function createGotHooks(engine: AgentEngine): GotHooks {
     for (const name of Object.keys(options.headers)) {
       if ((SIGNATURE_HEADERS as readonly string[]).includes(name.toLowerCase())) delete options.headers[name];
     }
-    const body = await bufferBody(options, engine.options.maxBodyBytes);
-    const method = options.method.toUpperCase();
-    const retry = options.context[RETRY] as RetryState | undefined;
-    let carried: CarriedToken | undefined;
-    // A token is only ever shown to the origin it was issued for (got may have followed a redirect).
-    if (retry !== undefined && retry.origin === url.origin) carried = { token: retry.token, source: 'fresh', cacheKey: retry.cacheKey };
-    else if (user.authToken !== undefined) carried = { token: user.authToken, source: 'explicit' };
-    else if (user.signatureScheme === undefined) carried = await engine.firstToken(method, url, upstreamHash(user.upstreamToken), user.scope, engine.options.fetch);
-    const signed = engine.sign(
-      { method, url, headers: options.headers, body: body ?? null },
-      carried === undefined ? { scheme: engine.ownScheme(user.signatureScheme) } : { scheme: 'jwt', authToken: carried.token },
-    );
+    const body = await bufferBody(options, config.maxBodyBytes);
+    const hop: Hop = { method: options.method.toUpperCase(), url };
+    let call = options.context[CALL] as GotCall | undefined;
+    const effects = aauthCall(core, config.fetch, call?.origin ?? hop, user);
+    if (call === undefined) {
+      checkCallOptions(config, user);
+      const { state, action } = await advance(effects.start, { type: 'begin' }, effects, undefined);
+      if (action.type !== 'send') throw new Error(`A first attempt cannot ${action.type}`);
+      call = { state, origin: hop, carried: action.carried, tokenOrigin: url.origin, hop, presented: undefined };
+    }
+    // A token is only ever shown to the origin it is for (got may have followed a redirect).
+    const presented = call.tokenOrigin === url.origin ? call.carried : undefined;
+    const headers = effects.present({ ...hop, headers: options.headers, body }, presented?.token);
     for (const name of Object.keys(options.headers)) delete options.headers[name];
-    Object.assign(options.headers, signed.headers);
-    const sent: SentState = { carried, scheme: signed.scheme, method, url: url.href };
-    options.context[SENT] = sent;
-    engine.emit({ type: 'signed', method, url: eventUrl(url), scheme: signed.scheme });
+    Object.assign(options.headers, headers);
+    options.context[CALL] = { ...call, hop, presented } satisfies GotCall;
   };
 
   const afterResponse = async <R extends GotResponseLike>(
@@ -105,57 +105,34 @@ export function createGotHooks(engine: AgentEngine): GotHooks {
     retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never,
   ): Promise<R> => {
     const options = response.request.options;
-    const sent = options.context[SENT] as SentState | undefined;
-    if (sent === undefined) return response;
-    const user = userOptions(options);
-    const upstream = upstreamHash(user.upstreamToken);
-    const url = new URL(sent.url);
-    const retried = options.context[RETRY] !== undefined;
-    if (retried) {
-      // The one retry has been answered: never loop (issue 4).
-      if (response.statusCode === 401) {
-        engine.evict(sent.carried);
-        engine.forgetHint(sent.method, url, upstream);
-      } else if (sent.carried?.cacheKey !== undefined) {
-        engine.rememberHint(sent.method, url, upstream, sent.carried.cacheKey);
-      }
-      return response;
-    }
-    if (response.statusCode !== 401) return response;
+    const call = options.context[CALL] as GotCall | undefined;
+    if (call === undefined) return response;
+    const effects = aauthCall(core, config.fetch, call.origin, userOptions(options));
     try {
-      const decision = engine.assess(response.statusCode, response.headers, sent.scheme);
-      if (decision.action === 'reject') {
-        const raw = response.rawBody?.subarray(0, REFUSAL_MAX_BYTES);
-        throw new AAuthChallengeError(decision.code, decision.message, {
-          challenge: decision.challenge,
-          response: toFetchResponse(response),
-          body: raw !== undefined && raw.length > 0 ? new TextDecoder().decode(raw) : undefined,
-        });
+      const event = { type: 'response', status: response.statusCode, headers: response.headers, carried: call.presented, now: config.now() } as const;
+      const { state, action } = await advance(call.state, event, effects, call.hop);
+      switch (action.type) {
+        case 'return':
+          effects.settle(action, call.hop);
+          return response;
+        case 'reject': {
+          const raw = response.rawBody?.subarray(0, REFUSAL_MAX_BYTES);
+          const body = raw !== undefined && raw.length > 0 ? new TextDecoder().decode(raw) : undefined;
+          throw new AAuthChallengeError(action.code, action.message, { challenge: action.challenge, response: toFetchResponse(response), body });
+        }
+        case 'send': {
+          effects.retrying(call.hop);
+          const next: GotCall = { ...call, state, carried: action.carried, tokenOrigin: call.hop.url.origin };
+          // preserveHooks keeps these hooks on the retry, so its answer is seen (and never retried).
+          return await retryWithMergedOptions({ context: { [CALL]: next }, preserveHooks: true } as { context: Record<string, unknown> });
+        }
       }
-      if (decision.action !== 'exchange') {
-        if (sent.carried?.source === 'cache') engine.evict(sent.carried);
-        return response;
-      }
-      engine.emit({
-        type: 'challenged',
-        method: sent.method,
-        url: eventUrl(url),
-        require: decision.challenge.require,
-        resource: decision.resource,
-        authServer: decision.authServer,
-        scope: decision.scope,
-      });
-      if (sent.carried?.source === 'cache') engine.evict(sent.carried);
-      const obtained = await engine.obtainToken(decision, user.upstreamToken, engine.options.fetch, sent.carried?.token);
-      engine.emit({ type: 'retried', method: sent.method, url: eventUrl(url) });
-      const state: RetryState = { token: obtained.token, cacheKey: obtained.cacheKey, origin: url.origin };
-      // preserveHooks keeps this hook on the retry, so the second answer is seen (and never retried).
-      return await retryWithMergedOptions({ context: { [RETRY]: state }, preserveHooks: true } as { context: Record<string, unknown> });
     } catch (error) {
-      if (isAAuthError(error)) engine.emit({ type: 'failed', method: sent.method, url: eventUrl(url), code: error.code, message: error.message });
+      effects.failed(error, call.hop);
       throw error;
     }
   };
 
   return { beforeRequest: [beforeRequest], afterResponse: [afterResponse] };
 }
+

@@ -1,5 +1,6 @@
 import { AAuthError } from '@aauth-kit/core';
-import { egressProblem, jsonObject, limitedFetch, type LimitedResponse } from './http.js';
+import { createDocumentFetcher, type FetchedDocument } from '@aauth-kit/discovery';
+import { egressProblem } from './http.js';
 
 /** What the agent needs from `{issuer}/.well-known/aauth-issuer.json` (wire profile section 8). */
 export interface IssuerMetadata {
@@ -13,18 +14,6 @@ export interface IssuerMetadataResolver {
   resolve(issuer: string, transport: typeof fetch): Promise<IssuerMetadata>;
   evict(issuer: string): void;
   clear(): void;
-}
-
-const MIN_TTL = 60; // section 4: at most one refetch per URL per minute
-const MAX_TTL = 86_400; // section 4: cached for 24 h at most
-const DEFAULT_TTL = 300;
-
-function ttlFrom(cacheControl: string | null): number {
-  if (cacheControl === null) return DEFAULT_TTL;
-  if (/\bno-(store|cache)\b/i.test(cacheControl)) return MIN_TTL;
-  const m = /\bmax-age\s*=\s*(\d+)/i.exec(cacheControl);
-  if (!m) return DEFAULT_TTL;
-  return Math.min(MAX_TTL, Math.max(MIN_TTL, Number(m[1])));
 }
 
 function fail(message: string): AAuthError {
@@ -64,56 +53,54 @@ export function parseIssuerMetadata(issuer: string, doc: Record<string, unknown>
   return { issuer, tokenEndpoint, interactionEndpoint };
 }
 
-/** Discovers and caches auth server metadata; concurrent misses for one issuer make one fetch. */
+/**
+ * Discovers auth server metadata through @aauth-kit/discovery's document cache (the verifier's
+ * rules: Cache-Control max-age minus Age, one-minute floor, 24 h cap, failures remembered 10 s,
+ * bounded LRU); concurrent misses for one issuer make one fetch.
+ */
 export function createIssuerMetadataResolver(config: {
   timeoutMs: number;
   maxBytes: number;
   now: () => number;
   maxEntries?: number;
 }): IssuerMetadataResolver {
-  const cache = new Map<string, { metadata: IssuerMetadata; expiresAt: number }>();
-  const inflight = new Map<string, Promise<IssuerMetadata>>();
-  const maxEntries = config.maxEntries ?? 100;
-
-  async function fetchDoc(issuer: string, transport: typeof fetch): Promise<{ metadata: IssuerMetadata; ttl: number }> {
-    const get = (url: URL): Promise<LimitedResponse> =>
-      limitedFetch(transport, url, { method: 'GET', headers: { accept: 'application/json' } }, {
-        timeoutMs: config.timeoutMs,
-        maxBytes: config.maxBytes,
-        code: 'auth_server_discovery_failed',
-      });
-    let response = await get(new URL(`${issuer}/.well-known/aauth-issuer.json`));
-    // Section 4: fall back to the name without `.json` only when the `.json` name answers 404.
-    if (response.status === 404) response = await get(new URL(`${issuer}/.well-known/aauth-issuer`));
-    if (response.status !== 200) throw fail(`${issuer} metadata answered HTTP ${response.status}`);
-    const doc = jsonObject(response.body);
-    if (doc === undefined) throw fail(`${issuer} metadata is not a JSON object`);
-    return { metadata: parseIssuerMetadata(issuer, doc), ttl: ttlFrom(response.headers.get('cache-control')) };
-  }
+  const documents = createDocumentFetcher(
+    {
+      timeoutMs: config.timeoutMs,
+      maxBytes: config.maxBytes,
+      now: config.now,
+      maxEntries: config.maxEntries ?? 100,
+      failureCode: 'auth_server_discovery_failed',
+      deniedCode: 'auth_server_discovery_failed',
+      // The agent contacts only auth servers its configuration trusts, often on a private network.
+      allowPrivateAddresses: true,
+    },
+    'options.discovery',
+  );
+  // One parsed view per cached document: callers of one fetch share one IssuerMetadata object.
+  const parsed = new WeakMap<Record<string, unknown>, IssuerMetadata>();
+  const urls = (issuer: string): [string, string] => [`${issuer}/.well-known/aauth-issuer.json`, `${issuer}/.well-known/aauth-issuer`];
 
   return {
-    resolve(issuer, transport) {
-      const hit = cache.get(issuer);
-      if (hit && hit.expiresAt > config.now()) return Promise.resolve(hit.metadata);
-      let flight = inflight.get(issuer);
-      if (!flight) {
-        flight = fetchDoc(issuer, transport)
-          .then(({ metadata, ttl }) => {
-            cache.delete(issuer);
-            cache.set(issuer, { metadata, expiresAt: config.now() + ttl });
-            while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
-            return metadata;
-          })
-          .finally(() => inflight.delete(issuer));
-        inflight.set(issuer, flight);
+    async resolve(issuer, transport) {
+      const [json, plain] = urls(issuer);
+      const kind = 'issuer metadata';
+      let doc: FetchedDocument = await documents.fetchJson(json, { kind, fetch: transport });
+      // Section 4: fall back to the name without `.json` only when the `.json` name answers 404.
+      if (doc.status === 404) doc = await documents.fetchJson(plain, { kind, fetch: transport });
+      if (doc.body === undefined) throw fail(`${issuer} metadata answered HTTP ${doc.status}`);
+      let metadata = parsed.get(doc.body);
+      if (metadata?.issuer !== issuer) {
+        metadata = parseIssuerMetadata(issuer, doc.body);
+        parsed.set(doc.body, metadata);
       }
-      return flight;
+      return metadata;
     },
     evict(issuer) {
-      cache.delete(issuer);
+      for (const url of urls(issuer)) documents.forget(url);
     },
     clear() {
-      cache.clear();
+      documents.clear();
     },
   };
 }

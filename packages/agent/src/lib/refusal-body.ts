@@ -1,5 +1,5 @@
+import type { AAuthErrorCode, Challenge } from '@aauth-kit/core';
 import { AAuthChallengeError } from '../aauth-challenge-error.js';
-import type { ChallengeDecision } from '../assess-challenge.js';
 
 /** The most of a refusal's body the agent reads (a hostile resource must not balloon it). */
 export const REFUSAL_MAX_BYTES = 64 * 1024;
@@ -60,8 +60,11 @@ export function replayableResponse(response: Response, bytes: Uint8Array): Respo
  * The error for a challenge the agent rejects: the resource's body is read (bounded in size and
  * time) so the message can carry the resource's own reason, and kept on the error.
  */
-export async function challengeError(decision: Extract<ChallengeDecision, { action: 'reject' }>, response: Response): Promise<AAuthChallengeError> {
+export async function challengeError(
+  refused: { code: AAuthErrorCode; message: string; challenge: Challenge | undefined },
+  response: Response,
+): Promise<AAuthChallengeError> {
   const bytes = await readBounded(response.body, REFUSAL_MAX_BYTES, REFUSAL_TIMEOUT_MS);
   const body = bytes.byteLength > 0 ? new TextDecoder().decode(bytes) : undefined;
-  return new AAuthChallengeError(decision.code, decision.message, { challenge: decision.challenge, response: replayableResponse(response, bytes), body });
+  return new AAuthChallengeError(refused.code, refused.message, { challenge: refused.challenge, response: replayableResponse(response, bytes), body });
 }

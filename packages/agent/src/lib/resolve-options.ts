@@ -1,7 +1,34 @@
-import { assertIdentityUrl } from '@aauth-kit/core';
-import { createMemoryTokenCache } from '../token-cache.js';
-import type { AgentOptions } from '../types.js';
-import type { ResolvedOptions } from './engine.js';
+import { type SigningKey } from '@aauth-kit/core';
+import { assertIdentityUrl } from '@aauth-kit/core/internal';
+import { resolveSigner, type Signer } from '../build-signed-request.js';
+import { createMemoryTokenCache, type TokenCache } from '../token-cache.js';
+import type { AgentEvent, AgentOptions, Interaction } from '../types.js';
+import type { AgentSelf, InteractionPolicy } from './next-step.js';
+
+/** An agent's configuration, validated and resolved once at `createAgent`. */
+export interface AgentConfig {
+  identity: string | undefined;
+  key: SigningKey;
+  /** Who the agent is, as a challenge is read. */
+  self: AgentSelf;
+  /** Signs every request the agent sends. */
+  signer: Signer;
+  fetch: typeof fetch;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  onInteraction: ((interaction: Interaction) => void | Promise<void>) | undefined;
+  interaction: InteractionPolicy;
+  tokenCache: TokenCache;
+  /** Refresh an expiring cached token (`{auth_token}`) before falling back to a challenge. */
+  refresh: boolean;
+  /** The audit hook; its exceptions are swallowed. */
+  emit: (event: AgentEvent) => void;
+  discovery: { timeoutMs: number; maxBytes: number };
+  tokenRequest: { timeoutMs: number; maxBytes: number };
+  maxBodyBytes: number;
+  /** Display fields of `aauth-agent.json`. */
+  metadata: Record<string, string>;
+}
 
 const KNOWN = new Set([
   'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
@@ -38,7 +65,7 @@ function limits(value: unknown, path: string, timeoutMs: number, maxBytes: numbe
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Validate `createAgent` options once, at start-up; misuse throws a `TypeError` naming the option. */
-export function resolveOptions(options: AgentOptions): ResolvedOptions {
+export function resolveOptions(options: AgentOptions): AgentConfig {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   for (const k of Object.keys(options)) if (!KNOWN.has(k)) throw new TypeError(`options.${k} is not an option of createAgent`);
   const key = options.key as unknown as Record<string, unknown> | undefined;
@@ -86,27 +113,38 @@ export function resolveOptions(options: AgentOptions): ResolvedOptions {
     }
   }
   if (options.refresh !== undefined && typeof options.refresh !== 'boolean') throw new TypeError('options.refresh must be a boolean');
-  const fetchImpl = fn(options.fetch, 'options.fetch') ?? globalThis.fetch.bind(globalThis);
-  const sleep = fn(options.sleep, 'options.sleep') ?? defaultSleep;
+  const now = fn(options.now, 'options.now') ?? (() => Date.now() / 1000);
+  const onEvent = fn(options.onEvent, 'options.onEvent');
+  const onInteraction = fn(options.onInteraction, 'options.onInteraction');
+  const signatureEncoding = oneOf(options.signatureEncoding, 'options.signatureEncoding', ['base64', 'base64url'], 'base64');
+  const signatureKeyForm = oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], 'parenthesised');
+  const nonce = oneOf(options.nonce, 'options.nonce', ['always', 'non-idempotent'], 'always');
   return {
     identity: options.identity,
     key: options.key,
-    trustedAuthServers: trusted,
-    fetch: fetchImpl,
-    now: fn(options.now, 'options.now') ?? (() => Date.now() / 1000),
-    onInteraction: fn(options.onInteraction, 'options.onInteraction'),
-    interactionCallback: options.interactionCallback,
-    interactionTimeoutMs: positive(options.interactionTimeoutMs, 'options.interactionTimeoutMs', 600_000),
-    sleep,
+    self: { identity: options.identity, thumbprint: options.key.thumbprint, trustedAuthServers: trusted },
+    signer: resolveSigner({ key: options.key, identity: options.identity, now, signatureEncoding, signatureKeyForm, nonce }),
+    fetch: fn(options.fetch, 'options.fetch') ?? globalThis.fetch.bind(globalThis),
+    now,
+    sleep: fn(options.sleep, 'options.sleep') ?? defaultSleep,
+    onInteraction,
+    interaction: {
+      handler: onInteraction !== undefined,
+      callback: options.interactionCallback,
+      timeoutMs: positive(options.interactionTimeoutMs, 'options.interactionTimeoutMs', 600_000),
+    },
     tokenCache: cache ?? createMemoryTokenCache(),
-    signatureEncoding: oneOf(options.signatureEncoding, 'options.signatureEncoding', ['base64', 'base64url'], 'base64'),
-    signatureKeyForm: oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], 'parenthesised'),
-    nonce: oneOf(options.nonce, 'options.nonce', ['always', 'non-idempotent'], 'always'),
-    onEvent: fn(options.onEvent, 'options.onEvent'),
+    refresh: options.refresh ?? true,
+    emit: (event) => {
+      try {
+        onEvent?.(event);
+      } catch {
+        // An audit hook must not break requests.
+      }
+    },
     discovery: limits(options.discovery, 'options.discovery', 3000, 64 * 1024),
     tokenRequest: limits(options.tokenRequest, 'options.tokenRequest', 60_000, 64 * 1024),
     maxBodyBytes: positive(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024),
     metadata,
-    refresh: options.refresh ?? true,
   };
 }

@@ -1,51 +1,5 @@
-import type { ActClaim } from '@aauth-kit/core';
-
-/** What an audit event records. */
-export type AuditEventType =
-  | 'token.issued'
-  | 'token.exchanged'
-  | 'token.refreshed'
-  | 'request.refused'
-  | 'consent.required'
-  | 'consent.granted'
-  | 'consent.denied'
-  | 'login.failed';
-
-/**
- * One decision of the auth server: who (agent, key thumbprint), for whom (`sub`), which resource,
- * which scopes, when, and for refusals the wire error and why. Never a token.
- */
-export interface AuditEvent {
-  type: AuditEventType;
-  /** Epoch seconds. */
-  time: number;
-  /** The endpoint that decided: `token`, `pending`, `interact`, or `openid-connect` (the OAuth token endpoint). */
-  endpoint: 'token' | 'pending' | 'interact' | 'openid-connect';
-  /** OAuth token endpoint: the `grant_type` of the request. */
-  grantType?: string;
-  /** OAuth token endpoint: the authenticated client (`client_id`). */
-  client?: string;
-  /** OAuth token endpoint: who acts (the `act.sub` of the issued token), when someone acts for `sub`. */
-  actor?: string;
-  /** OAuth token endpoint: the issued token's `aud`. */
-  audience?: string[];
-  agent?: string;
-  thumbprint?: string;
-  sub?: string;
-  /** User name of the person who logged in (interaction events). */
-  username?: string;
-  resource?: string;
-  scope?: string;
-  /** `jti` of an issued auth token (an identifier, not the token). */
-  jti?: string;
-  act?: ActClaim;
-  /** HTTP status of a refusal. */
-  status?: number;
-  /** Wire `error` of a refusal. */
-  error?: string;
-  /** Why it was refused (`error_description`). */
-  reason?: string;
-}
+import { isAAuthError } from '@aauth-kit/core';
+import type { AuditEvent } from '../audit-event.js';
 
 /** Emit without letting a failing listener break the request. */
 export function createAuditEmitter(
@@ -60,4 +14,10 @@ export function createAuditEmitter(
       warn(`onAudit threw: ${(error as Error).message}`);
     }
   };
+}
+
+/** The refusal fields of an event for `error`: its code, status, wire error and message (a non-`AAuthError` is a 500 `internal_error`). */
+export function refusalOf(error: unknown): Required<Pick<AuditEvent, 'code' | 'status' | 'error' | 'reason'>> {
+  if (isAAuthError(error)) return { code: error.code, status: error.status, error: error.error, reason: error.message };
+  return { code: 'internal_error', status: 500, error: 'server_error', reason: 'internal error' };
 }

@@ -1,4 +1,4 @@
-import type { ActClaim } from '@aauth-kit/core';
+import { ACT_MAX_DEPTH, type ActClaim } from '@aauth-kit/core';
 import type { RealmConfig } from '../load-realm.js';
 import type { PendingRequest } from '../pending-store.js';
 import type { ServerContext } from './context.js';
@@ -156,7 +156,8 @@ function depthOf(act: ActClaim | undefined): number {
  */
 export function chainingOf(realm: RealmConfig, request: Pick<PendingRequest, 'resource' | 'act'>): Chaining | undefined {
   const { policy } = realm;
-  const hops = policy.maxDepth - depthOf(request.act);
+  // Issuance caps the realm's depth at the kit's one act-chain limit; the page must not promise more.
+  const hops = Math.min(policy.maxDepth, ACT_MAX_DEPTH) - depthOf(request.act);
   if (hops < 1) return undefined;
   const byResource = policy.enabled && policy.exchangeEnabled;
   const clients = realm.clients

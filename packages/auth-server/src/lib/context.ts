@@ -1,7 +1,8 @@
 import type { PublicJwk } from '@aauth-kit/core';
+import type { Verifier } from '@aauth-kit/verifier';
 import type { RealmConfig } from '../load-realm.js';
 import type { PendingStore } from '../pending-store.js';
-import type { AuditEvent } from './audit.js';
+import type { AuditEvent } from '../audit-event.js';
 import type { RealmKey } from './realm-key.js';
 
 /** Who signed a request to the auth server, as the verifier established it. */
@@ -27,11 +28,13 @@ export interface ServerContext {
   issuer: string;
   /** Path of the issuer URL, the prefix of every route (`/realms/aauth-test`). */
   issuerPath: string;
-  /** Scheme and authority of `baseUrl`: request URLs are `origin + req.originalUrl`. */
+  /** Scheme and authority of `baseUrl`: a request URL is this origin and the request target (core's `toHttpRequest`). */
   origin: string;
   realm: RealmConfig;
   key: RealmKey;
   keys: KeyResolver;
+  /** The one token verification (the verifier's `verifyToken`): every token the server accepts goes through it. */
+  tokens: Pick<Verifier, 'verifyToken'>;
   store: PendingStore;
   now: () => number;
   pendingLifetime: number;

@@ -1,10 +1,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { isLocalHostname } from '@aauth-kit/core';
+import { AAuthError, isAAuthError, type AAuthErrorCode } from '@aauth-kit/core';
+import { isLocalHostname } from '@aauth-kit/core/internal';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
+import { refusalOf } from './audit.js';
 import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './consent-details.js';
 import type { ServerContext } from './context.js';
 import { consentPage, loginPage, messagePage } from './html.js';
+import { bodyReadError } from './http-edge.js';
 import { verifyPassword } from './passwords.js';
 
 interface Session {
@@ -21,15 +24,14 @@ const MAX_SESSIONS = 10_000;
 const MAX_FAILED_LOGINS = 10;
 const MAX_CALLBACK = 2048;
 
-class PageError extends Error {
-  constructor(
-    readonly status: number,
-    readonly title: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** The heading of the page a refusal is shown on (its text is the error's message); default 'Bad request'. */
+const PAGE_TITLES: Partial<Record<AAuthErrorCode, string>> = {
+  pending_not_found: 'Unknown request',
+  consent_request_expired: 'Request expired',
+  consent_already_decided: 'Already decided',
+  consent_form_invalid: 'Form expired',
+  login_locked: 'Too many attempts',
+};
 
 function parseCookies(header: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
@@ -50,22 +52,22 @@ function sameText(a: string | undefined, b: string | undefined): boolean {
 function field(source: unknown, name: string): string | undefined {
   const value = (source as Record<string, unknown> | undefined)?.[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new PageError(400, 'Bad request', `The parameter ${name} must appear once.`);
+  if (typeof value !== 'string') throw new AAuthError('consent_request_invalid', `The parameter ${name} must appear once.`);
   return value;
 }
 
 /** The callback must be an absolute http(s) URL; plain http only for local names (section 1's rule). */
 function checkCallback(value: string | undefined): URL | undefined {
   if (value === undefined || value === '') return undefined;
-  let url: URL;
+  let url: URL | undefined;
   try {
-    if (value.length > MAX_CALLBACK) throw new Error('too long');
-    url = new URL(value);
+    if (value.length <= MAX_CALLBACK) url = new URL(value);
   } catch {
-    throw new PageError(400, 'Bad request', 'The callback is not an absolute URL.');
+    // Not a URL: refused below, as one that is too long.
   }
+  if (url === undefined) throw new AAuthError('consent_callback_invalid', 'The callback is not an absolute URL.');
   if (url.username || url.password || !(url.protocol === 'https:' || (url.protocol === 'http:' && isLocalHostname(url.hostname)))) {
-    throw new PageError(400, 'Bad request', 'The callback must use https (or http to a local name) and carry no credentials.');
+    throw new AAuthError('consent_callback_invalid', 'The callback must use https (or http to a local name) and carry no credentials.');
   }
   return url;
 }
@@ -103,6 +105,12 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       .send(html);
   }
 
+  /** A refusal as a page: the error's status, a heading for its code, its message. */
+  function sendPage(res: Response, error: AAuthError): void {
+    const title = error.code === 'internal_error' ? 'Something went wrong' : (PAGE_TITLES[error.code] ?? 'Bad request');
+    send(res, error.status, messagePage(title, error.message));
+  }
+
   function sweepSessions(): void {
     const now = ctx.now();
     for (const [id, s] of sessions) if (s.expiresAt < now) sessions.delete(id);
@@ -112,11 +120,11 @@ export function createInteractionRouter(ctx: ServerContext): Router {
 
   async function openRequest(codeParam: string | undefined): Promise<PendingRequest> {
     const code = (codeParam ?? '').trim().toUpperCase();
-    if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new PageError(400, 'Bad request', 'The link has no valid interaction code.');
+    if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new AAuthError('consent_request_invalid', 'The link has no valid interaction code.');
     const request = await ctx.store.getByCode(code);
-    if (!request) throw new PageError(404, 'Unknown request', 'This request is unknown or was already completed.');
-    if (request.expiresAt < ctx.now()) throw new PageError(410, 'Request expired', 'This request has expired. Ask the agent to start again.');
-    if (request.status !== 'pending') throw new PageError(409, 'Already decided', 'This request was already approved or denied.');
+    if (!request) throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
+    if (request.expiresAt < ctx.now()) throw new AAuthError('consent_request_expired', 'This request has expired. Ask the agent to start again.');
+    if (request.status !== 'pending') throw new AAuthError('consent_already_decided', 'This request was already approved or denied.');
     return request;
   }
 
@@ -132,12 +140,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     (fn: (req: Request, res: Response) => Promise<void>) =>
     (req: Request, res: Response): void => {
       fn(req, res).catch((error: unknown) => {
-        if (error instanceof PageError) {
-          send(res, error.status, messagePage(error.title, error.message));
-        } else {
-          ctx.warn(`interaction page failed: ${(error as Error).message}`);
-          send(res, 500, messagePage('Something went wrong', 'The request could not be processed.'));
-        }
+        if (!isAAuthError(error)) ctx.warn(`interaction page failed: ${(error as Error).message}`);
+        sendPage(res, isAAuthError(error) ? error : new AAuthError('internal_error', 'The request could not be processed.'));
       });
     };
 
@@ -178,18 +182,19 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     handle(async (req, res) => {
       const callback = checkCallback(field(req.body, 'callback'));
       if (!sameText(field(req.body, 'csrf'), parseCookies(req.headers.cookie).get(CSRF_COOKIE))) {
-        throw new PageError(403, 'Form expired', 'The sign-in form expired or did not come from this server. Open the link again.');
+        throw new AAuthError('consent_form_invalid', 'The sign-in form expired or did not come from this server. Open the link again.');
       }
       const request = await openRequest(field(req.body, 'code'));
       const failed = failures.get(request.code) ?? 0;
       if (failed >= MAX_FAILED_LOGINS) {
-        throw new PageError(429, 'Too many attempts', 'Too many failed sign-in attempts for this request. Ask the agent to start again.');
+        throw new AAuthError('login_locked', 'Too many failed sign-in attempts for this request. Ask the agent to start again.');
       }
       const username = (field(req.body, 'username') ?? '').trim().toLowerCase();
       const password = field(req.body, 'password') ?? '';
       const user = ctx.realm.users.find((u) => u.username === username);
       if (!user || !user.enabled || !verifyPassword(user, password)) {
         failures.set(request.code, failed + 1);
+        const refusal = new AAuthError('login_failed');
         ctx.audit({
           type: 'login.failed',
           time: ctx.now(),
@@ -199,9 +204,9 @@ export function createInteractionRouter(ctx: ServerContext): Router {
           username: username.slice(0, 256),
           resource: request.resource,
           scope: request.scope,
-          reason: 'Invalid user name or password',
+          ...refusalOf(refusal),
         });
-        await renderLogin(res, 401, request, callback, 'Invalid user name or password.');
+        await renderLogin(res, refusal.status, request, callback, `${refusal.message}.`);
         return;
       }
       sweepSessions();
@@ -228,18 +233,18 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     handle(async (req, res) => {
       const callback = checkCallback(field(req.body, 'callback'));
       const decision = field(req.body, 'decision');
-      if (decision !== 'approve' && decision !== 'deny') throw new PageError(400, 'Bad request', 'Choose Approve or Deny.');
+      if (decision !== 'approve' && decision !== 'deny') throw new AAuthError('consent_request_invalid', 'Choose Approve or Deny.');
       const request = await openRequest(field(req.body, 'code'));
       const current = currentSession(req, request.code);
       if (!current || !sameText(field(req.body, 'csrf'), current[1].csrf)) {
-        throw new PageError(403, 'Form expired', 'Your sign-in expired or the form did not come from this server. Open the link again.');
+        throw new AAuthError('consent_form_invalid', 'Your sign-in expired or the form did not come from this server. Open the link again.');
       }
       const [sessionId, session] = current;
       const status = decision === 'approve' ? 'approved' : 'denied';
       const decided = await ctx.store.decide(request.id, { status, sub: session.sub, username: session.username });
       sessions.delete(sessionId);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, '', 0));
-      if (!decided) throw new PageError(409, 'Already decided', 'This request was already approved or denied, or it expired.');
+      if (!decided) throw new AAuthError('consent_already_decided', 'This request was already approved or denied, or it expired.');
       ctx.audit({
         type: status === 'approved' ? 'consent.granted' : 'consent.denied',
         time: ctx.now(),
@@ -263,9 +268,9 @@ export function createInteractionRouter(ctx: ServerContext): Router {
 
   // Body-parser failures (oversized or malformed forms): a page with a 4xx, never express's default 500 page.
   router.use(base, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const status = (error as { status?: number } | undefined)?.status;
-    if (typeof status !== 'number' || status < 400 || status >= 500) return next(error);
-    send(res, status, messagePage('Bad request', status === 413 ? 'The form is too large.' : 'The form could not be read.'));
+    const refusal = bodyReadError(error, '16 KiB');
+    if (refusal) sendPage(res, new AAuthError(refusal.code, refusal.code === 'body_too_large' ? 'The form is too large.' : 'The form could not be read.'));
+    else next(error);
   });
 
   return router;

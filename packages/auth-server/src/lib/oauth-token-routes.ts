@@ -1,9 +1,10 @@
 import { AAuthError } from '@aauth-kit/core';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
+import { refusalOf } from './audit.js';
 import type { TokenForm } from './client-auth.js';
 import type { ServerContext } from './context.js';
+import { bodyErrorHandler, sendRefusal } from './http-edge.js';
 import type { OAuthTokenService } from './oauth-token-service.js';
-import { sendError } from './token-routes.js';
 
 /** RFC 8693 section 2.1: `audience` and `resource` may appear more than once; nothing else may (RFC 6749 section 3.2). */
 const REPEATABLE = new Set(['audience', 'resource']);
@@ -47,25 +48,17 @@ export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenSe
       try {
         form = parseTokenForm(req);
       } catch (error) {
-        const e = error as AAuthError;
-        ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'openid-connect', status: e.status, error: e.error, reason: e.message });
+        ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'openid-connect', ...refusalOf(error) });
         throw error;
       }
       const response = await service.request({ form, authorization: req.headers.authorization });
       // RFC 6749 section 5.1: token responses are never cached.
       res.status(200).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(response);
     } catch (error) {
-      sendError(res, error, ctx.warn);
+      sendRefusal(res, error, ctx.warn);
     }
   });
   // Body-parser failures (too large, bad encoding): 413 / 400 JSON, never a 500.
-  router.use(path, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const status = (error as { status?: number } | undefined)?.status;
-    if (status === 413) return sendError(res, new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`), ctx.warn);
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return sendError(res, new AAuthError('invalid_request', 'The request body could not be read'), ctx.warn);
-    }
-    next(error);
-  });
+  router.use(path, bodyErrorHandler(maxBodyBytes, ctx.warn));
   return router;
 }

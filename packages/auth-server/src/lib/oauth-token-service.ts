@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { AAuthError, isAAuthError, parseScope } from '@aauth-kit/core';
+import { AAuthError, parseScope } from '@aauth-kit/core';
 import type { JWTPayload } from 'jose';
 import type { RealmClient } from '../load-realm.js';
+import { refusalOf } from './audit.js';
 import { authenticateClient, type TokenForm } from './client-auth.js';
 import type { ServerContext } from './context.js';
 import { ACCESS_TOKEN_TYP, verifyPresentedToken, type PresentedToken } from './presented-token.js';
+import { checkDelegationDepth } from './token-service.js';
 
 /** The RFC 8693 section 2.1 token-exchange grant type. */
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -152,9 +154,7 @@ export function createOAuthTokenService(ctx: ServerContext) {
       if (subject.act !== undefined) act.act = subject.act;
       depth++;
     }
-    if (depth > realm.policy.maxDepth) {
-      throw new AAuthError('invalid_grant', `Delegation chain too deep: ${depth} act levels, the limit is ${realm.policy.maxDepth} (aauth.exchange.max.depth)`);
-    }
+    checkDelegationDepth(depth, realm.policy.maxDepth);
     // The exchanged token never outlives the token it was exchanged for (verification allowed a few seconds of leeway).
     if (subject.exp <= Math.floor(ctx.now())) throw new AAuthError('invalid_grant', 'subject_token refused: it has expired');
     const minted = await mint({ sub: subject.subject, aud, clientId: client.clientId, scope, ...(act ? { act } : {}), notAfter: subject.exp });
@@ -228,16 +228,13 @@ export function createOAuthTokenService(ctx: ServerContext) {
         }
         return grantType === GRANT_TOKEN_EXCHANGE ? await exchange(client, request.form) : await clientCredentials(client, request.form);
       } catch (error) {
-        const e = isAAuthError(error) ? error : undefined;
         ctx.audit({
           type: 'request.refused',
           time: ctx.now(),
           endpoint: 'openid-connect',
           ...(grantType !== undefined && grantType.length <= 200 ? { grantType } : {}),
           ...(client ? { client: client.clientId } : {}),
-          status: e?.status ?? 500,
-          error: e?.error ?? 'server_error',
-          reason: e?.message ?? 'internal error',
+          ...refusalOf(error),
         });
         throw error;
       }

@@ -1,10 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { computeThumbprint } from '@aauth-kit/core';
-import { compactVerify, SignJWT, type JWTPayload } from 'jose';
-
-/** JWS algorithms the embedded server signs auth tokens with (section 7). */
-export type SigningAlgorithm = 'RS256' | 'EdDSA' | 'ES256';
+import { SignJWT, type JWTPayload } from 'jose';
+import type { SigningAlgorithm } from '../create-auth-server.js';
 
 /** The realm's signing key: signs auth tokens, published in the realm JWKS. */
 export interface RealmKey {
@@ -13,10 +11,8 @@ export interface RealmKey {
   /** The JWKS entry: public members, `kid`, `use`, and `alg` except for EdDSA (section 2). */
   readonly publicJwk: Record<string, string>;
   readonly publicKey: KeyObject;
-  /** Sign a JWT with this key: header `{alg, typ, kid}`. */
+  /** Sign a JWT with this key: header `{alg, typ, kid}`. Its tokens are verified by the verifier, as every token. */
   sign(typ: string, claims: JWTPayload): Promise<string>;
-  /** Verify a compact JWS made with this key; returns the payload bytes or throws. */
-  verify(jwt: string): Promise<Uint8Array>;
 }
 
 const KTY: Record<SigningAlgorithm, { kty: string; crv?: string }> = {
@@ -95,6 +91,5 @@ export function loadRealmKey(alg: SigningAlgorithm, keyFile: string | undefined)
     publicJwk,
     publicKey,
     sign: (typ, claims) => new SignJWT(claims).setProtectedHeader({ alg, typ, kid }).sign(privateKey),
-    verify: async (jwt) => (await compactVerify(jwt, publicKey, { algorithms: [alg] })).payload,
   };
 }

@@ -1,16 +1,17 @@
-import { AAuthError, isAAuthError, parseSignatureKey, toHeaderMap, type HttpRequest } from '@aauth-kit/core';
+import { AAuthError, isAAuthError, parseSignatureKey, type HttpRequest } from '@aauth-kit/core';
+import { hasBody, toHeaderMap } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
 import type { Signer } from './context.js';
 
 /**
  * Establish who signed a request to the auth server (section 8): an unsigned request is
- * 401 invalid_request; token requests are signed with the agent's own key (`jwks_uri` or `hwk`),
- * and a body must be covered by `content-type` and `content-digest`.
+ * `request_unsigned` (401 invalid_request); token requests are signed with the agent's own key
+ * (`jwks_uri` or `hwk`), and a body must be covered by `content-type` and `content-digest`.
  */
 export async function verifySigner(verifier: Verifier, request: HttpRequest): Promise<Signer> {
   const headers = toHeaderMap(request.headers);
   if (!headers.has('signature-key') && !headers.has('signature') && !headers.has('signature-input')) {
-    throw new AAuthError('invalid_request', 'The request must be signed with HTTP Message Signatures (wire profile section 8)', { status: 401 });
+    throw new AAuthError('request_unsigned');
   }
   try {
     // Cheap scheme check before any verification work: the jwt scheme carries a token meant for a resource.
@@ -20,13 +21,12 @@ export async function verifySigner(verifier: Verifier, request: HttpRequest): Pr
         headers: { 'Signature-Error': 'error=unsupported_scheme', 'Accept-Signature-Scheme': 'hwk, jwks_uri' },
       });
     }
-    const hasBody = request.body !== undefined && request.body !== null && request.body.length > 0;
-    const verified = await verifier.verify(request, hasBody ? { requiredComponents: ['content-type'] } : {});
+    const verified = await verifier.verify(request, hasBody(request.body) ? { requiredComponents: ['content-type'] } : {});
     if (verified.scheme === 'jwt') throw new AAuthError('unsupported_scheme');
     return { scheme: verified.scheme, agent: verified.agent, thumbprint: verified.thumbprint, jwk: verified.key.jwk };
   } catch (error) {
     if (isAAuthError(error, 'signature_missing')) {
-      throw new AAuthError('invalid_request', error.message, { status: 401, cause: error });
+      throw new AAuthError('request_unsigned', error.message, { cause: error });
     }
     throw error;
   }

@@ -1,22 +1,15 @@
-import { AAuthError, buildChallenge, isAAuthError } from '@aauth-kit/core';
+import { AAuthError, buildChallenge } from '@aauth-kit/core';
+import { toHttpRequest } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type Request, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
+import { refusalOf } from './audit.js';
 import { endpoints, type ServerContext, type Signer } from './context.js';
+import { bodyErrorHandler, sendRefusal } from './http-edge.js';
 import { verifySigner } from './signer.js';
 import type { TokenRequestFields, TokenService } from './token-service.js';
 
 const MAX_TOKEN_FIELD = 16 * 1024;
-
-/** Send an error as section 8 says: status and `{"error","error_description"}`. */
-export function sendError(res: Response, error: unknown, warn: (message: string) => void): void {
-  const e = isAAuthError(error) ? error : undefined;
-  if (!e) warn(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
-  res
-    .status(e?.status ?? 500)
-    .set({ ...(e?.headers ?? {}), 'Cache-Control': 'no-store' })
-    .json(e ? e.toJSON() : { error: 'server_error', error_description: 'The auth server failed to process the request' });
-}
 
 function parseFields(req: Request): TokenRequestFields {
   const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -74,17 +67,10 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
   const base = `${ctx.issuerPath}/protocol/aauth`;
   const raw = express.raw({ type: () => true, limit: maxBodyBytes });
 
-  const toHttpRequest = (req: Request) => ({
-    method: req.method,
-    // Never from the Host header: the URL the agent signed is the configured base URL's (section 3).
-    url: `${ctx.origin}${req.originalUrl}`,
-    headers: req.headers as Record<string, string | string[] | undefined>,
-    body: Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined,
-  });
-
   async function signer(req: Request): Promise<Signer> {
     try {
-      return await verifySigner(verifier, toHttpRequest(req));
+      // Never from the Host header: the URL the agent signed is the configured base URL's (section 3).
+      return await verifySigner(verifier, toHttpRequest(req, ctx.origin, Buffer.isBuffer(req.body) ? req.body : undefined));
     } catch (error) {
       tokens.refused(error, undefined);
       throw error;
@@ -108,7 +94,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
         res.status(202).set(pendingHeaders(ctx, outcome.request, 0)).json(pendingBody(ctx, outcome.request));
       }
     } catch (error) {
-      sendError(res, error, ctx.warn);
+      sendRefusal(res, error, ctx.warn);
     }
   });
 
@@ -116,7 +102,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
     try {
       const who = await signer(req);
       const id = String(req.params.id);
-      const audit = (status: number, error: string, reason: string, request?: PendingRequest): void =>
+      const refuse = (e: AAuthError, request?: PendingRequest): AAuthError => {
         ctx.audit({
           type: 'request.refused',
           time: ctx.now(),
@@ -124,27 +110,15 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
           agent: who.agent,
           thumbprint: who.thumbprint,
           ...(request ? { resource: request.resource, scope: request.scope } : {}),
-          status,
-          error,
-          reason,
+          ...refusalOf(e),
         });
+        return e;
+      };
       const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
-      if (!request) {
-        const e = new AAuthError('pending_not_found');
-        audit(e.status, e.error, e.message);
-        throw e;
-      }
+      if (!request) throw refuse(new AAuthError('pending_not_found'));
       // Section 8: only the key that made the request may poll it.
-      if (request.thumbprint !== who.thumbprint) {
-        const e = new AAuthError('access_denied', 'The pending request was made with another key');
-        audit(e.status, e.error, e.message, request);
-        throw e;
-      }
-      if (request.expiresAt < ctx.now()) {
-        const e = new AAuthError('pending_expired');
-        audit(e.status, e.error, e.message, request);
-        throw e;
-      }
+      if (request.thumbprint !== who.thumbprint) throw refuse(new AAuthError('access_denied', 'The pending request was made with another key'), request);
+      if (request.expiresAt < ctx.now()) throw refuse(new AAuthError('pending_expired'), request);
       if (request.status === 'pending') {
         res.status(202).set(pendingHeaders(ctx, request, 1)).json(pendingBody(ctx, request));
         return;
@@ -152,27 +126,16 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       // Single use: whoever takes the decided entry first gets the outcome.
       const taken = await ctx.store.take(id);
       if (!taken) throw new AAuthError('pending_not_found');
-      if (taken.status === 'denied') {
-        const e = new AAuthError('access_denied', 'The user denied the request');
-        audit(e.status, e.error, e.message, taken);
-        throw e;
-      }
+      if (taken.status === 'denied') throw refuse(new AAuthError('access_denied', 'The user denied the request'), taken);
       const response = await tokens.deliver(taken);
       res.status(200).set('Cache-Control', 'no-store').json(response);
     } catch (error) {
-      sendError(res, error, ctx.warn);
+      sendRefusal(res, error, ctx.warn);
     }
   });
 
   // Body-parser failures (too large, bad encoding) on the token endpoint: 413 / 400 JSON, never a 500.
-  router.use(base, (error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const status = (error as { status?: number; type?: string } | undefined)?.status;
-    if (status === 413) return sendError(res, new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`), ctx.warn);
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return sendError(res, new AAuthError('invalid_request', 'The request body could not be read'), ctx.warn);
-    }
-    next(error);
-  });
+  router.use(base, bodyErrorHandler(maxBodyBytes, ctx.warn));
 
   return router;
 }

@@ -1,22 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import {
+  ACT_MAX_DEPTH,
   AAuthError,
-  checkResourceTokenClaims,
-  computeThumbprint,
+  AUTH_TOKEN,
+  REFRESH_TOKEN,
+  RESOURCE_TOKEN,
+  actChainDepth,
   decodeToken,
   isAAuthError,
   parseScope,
-  tokenKind,
-  verifyResourceToken,
-  verifyToken,
   type ActClaim,
-  type AuthTokenClaims,
   type PublicJwk,
   type ResourceTokenClaims,
 } from '@aauth-kit/core';
+import type { VerifiedToken } from '@aauth-kit/verifier';
 import type { JWTPayload } from 'jose';
 import type { PendingRequest } from '../pending-store.js';
 import type { ServerContext, Signer } from './context.js';
+import { refusalOf } from './audit.js';
 import { checkAgentAllowed, checkScopesAllowed, consentScopes } from './policy.js';
 
 /** The body fields of a token request (section 8). */
@@ -44,8 +45,6 @@ interface Grant {
   act?: ActClaim;
 }
 
-const LEEWAY = 5;
-const MAX_ACT_WALK = 64;
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
 /** Re-throw a token check failure as the auth server's `invalid_grant` (section 8), keeping the reason. */
@@ -61,21 +60,15 @@ function publicJwk(jwk: PublicJwk): PublicJwk {
   return { kty: 'RSA', n: jwk.n, e: jwk.e };
 }
 
-/** Walk an `act` chain from a verified token: each level an object with a string `agent`. Returns its depth. */
-function actDepth(act: unknown, what: string): number {
-  let depth = 0;
-  let node = act;
-  while (node !== undefined) {
-    if (typeof node !== 'object' || node === null || typeof (node as ActClaim).agent !== 'string') {
-      throw new AAuthError('invalid_grant', `${what} has a malformed act claim`);
-    }
-    const sub = (node as ActClaim).sub;
-    if (sub !== undefined && typeof sub !== 'string') throw new AAuthError('invalid_grant', `${what} has a malformed act claim`);
-    depth++;
-    if (depth > MAX_ACT_WALK) throw new AAuthError('invalid_grant', `${what} has an act chain deeper than ${MAX_ACT_WALK}`);
-    node = (node as ActClaim).act;
+/**
+ * Refuse an `act` chain deeper than the realm allows (section 8, `aauth.exchange.max.depth`),
+ * which is never more than the kit's one limit: a deeper token would be refused everywhere.
+ */
+export function checkDelegationDepth(depth: number, maxDepth: number): void {
+  const limit = Math.min(maxDepth, ACT_MAX_DEPTH);
+  if (depth > limit) {
+    throw new AAuthError('invalid_grant', `Delegation chain too deep: ${depth} act levels, the limit is ${limit} (aauth.exchange.max.depth)`);
   }
-  return depth;
 }
 
 /** The auth server's token logic: the three request kinds of section 8, and delivery after consent. */
@@ -99,103 +92,55 @@ export function createTokenService(ctx: ServerContext) {
     return { response: { auth_token: token, expires_in: realm.accessTokenLifespan }, jti };
   }
 
+  /** Section 8: the resource token, through the one token verification (its key from the resource's metadata). */
   async function verifyResource(jwt: string, signer: Signer): Promise<ResourceTokenClaims> {
     try {
-      // Cheap claim checks first (agent, agent_jkt): a token for someone else costs no metadata fetch.
-      const { claims } = decodeToken(jwt);
-      checkResourceTokenClaims(claims, { agent: signer.agent, agentJkt: signer.thumbprint });
-      const verified = await verifyResourceToken(jwt, {
-        audience: issuer,
-        agent: signer.agent,
-        agentJkt: signer.thumbprint,
-        now: ctx.now,
-        leeway: LEEWAY,
-        // Section 8: the signature is checked with the JWKS of the resource's own metadata.
-        getKey: async (header, c) => (await ctx.keys.resolveResourceJwk(String(c.iss), header.kid)) as never,
-      });
-      return verified.claims;
+      // The signer checks (agent, agent_jkt) are claim checks: a token for someone else costs no metadata fetch.
+      const verified = await ctx.tokens.verifyToken(jwt, RESOURCE_TOKEN, { audience: issuer, agent: signer.agent, agentJkt: signer.thumbprint });
+      return verified.claims as unknown as ResourceTokenClaims;
     } catch (error) {
       throw asGrantError('resource_token', error);
     }
   }
 
-  async function verifyUpstream(jwt: string, signer: Signer): Promise<AuthTokenClaims> {
-    let claims: AuthTokenClaims;
+  /** Section 8, exchange: the upstream auth token, issued by this realm or a trusted issuer, for the signer. */
+  async function verifyUpstream(jwt: string, signer: Signer): Promise<VerifiedToken> {
     try {
-      const decoded = decodeToken<AuthTokenClaims>(jwt);
-      const iss = decoded.claims.iss;
-      const own = iss === issuer;
-      if (!own && !policy.trustedIssuers.includes(iss)) {
-        throw new AAuthError('invalid_grant', `upstream_token refused: issuer ${JSON.stringify(iss)} is not trusted (aauth.trusted.issuers)`);
-      }
-      const verified = await verifyToken<AuthTokenClaims>(jwt, {
-        kind: 'auth',
-        issuers: [iss],
-        audience: signer.agent,
-        now: ctx.now,
-        leeway: LEEWAY,
-        ...(own ? { algorithms: [ctx.key.alg] } : {}),
-        getKey: own
-          ? (header) => {
-              if (header.kid !== ctx.key.kid) throw new AAuthError('token_signature_invalid', 'Auth token: unknown kid');
-              return ctx.key.publicKey;
-            }
-          : async (header) => (await ctx.keys.resolveIssuerJwk(iss, header.kid)) as never,
-      });
-      claims = verified.claims;
+      return await ctx.tokens.verifyToken(jwt, AUTH_TOKEN, { audience: signer.agent });
     } catch (error) {
       if (isAAuthError(error, 'token_audience_invalid')) {
         throw new AAuthError('invalid_grant', `upstream_token refused: it was issued for another audience, not the signer ${signer.agent}`);
       }
+      if (isAAuthError(error, 'token_issuer_untrusted')) {
+        const iss = String(error.details?.issuer);
+        throw new AAuthError('invalid_grant', `upstream_token refused: issuer ${JSON.stringify(iss)} is not trusted (aauth.trusted.issuers)`);
+      }
       throw asGrantError('upstream_token', error);
     }
-    const cnf = claims.cnf as { jwk?: unknown } | undefined;
-    if (typeof cnf !== 'object' || cnf === null || typeof cnf.jwk !== 'object' || cnf.jwk === null) {
-      throw new AAuthError('invalid_grant', 'upstream_token refused: it has no cnf.jwk');
-    }
-    if (claims.sub !== undefined && typeof claims.sub !== 'string') throw new AAuthError('invalid_grant', 'upstream_token refused: sub is not a string');
-    if (claims.agent !== undefined && typeof claims.agent !== 'string') {
-      throw new AAuthError('invalid_grant', 'upstream_token refused: agent is not a string');
-    }
-    return claims;
   }
 
-  async function verifyForRefresh(jwt: string, signer: Signer): Promise<AuthTokenClaims> {
-    let claims: AuthTokenClaims;
+  /** Section 8, refresh: one of this realm's own auth tokens, possibly expired within the refresh window, bound to the signer. */
+  async function verifyForRefresh(jwt: string, signer: Signer): Promise<VerifiedToken> {
+    let token: VerifiedToken;
     try {
-      const decoded = decodeToken<AuthTokenClaims>(jwt);
-      if (tokenKind(decoded.header.typ) !== 'auth') throw new AAuthError('token_typ_invalid', `typ ${JSON.stringify(decoded.header.typ)} is not auth+jwt`);
-      if (decoded.claims.iss !== issuer) throw new AAuthError('token_issuer_untrusted', 'it was not issued by this server');
-      if (decoded.header.alg !== ctx.key.alg || decoded.header.kid !== ctx.key.kid) {
-        throw new AAuthError('token_signature_invalid', 'it was not signed with this realm key');
-      }
-      // An expired token is the normal input here, so jose's exp check is replaced by the refresh window below.
-      await ctx.key.verify(jwt).catch(() => {
-        throw new AAuthError('token_signature_invalid', 'its signature does not verify');
+      token = await ctx.tokens.verifyToken(jwt, REFRESH_TOKEN, {
+        audience: null,
+        issuers: [issuer],
+        algorithms: [ctx.key.alg],
+        refreshWindow: realm.refreshLifespan,
       });
-      claims = decoded.claims;
     } catch (error) {
+      if (isAAuthError(error, 'token_issuer_untrusted')) throw new AAuthError('invalid_grant', 'auth_token refused: it was not issued by this server');
+      if (isAAuthError(error, 'token_expired')) {
+        throw new AAuthError('invalid_grant', `auth_token refused: it expired more than ${realm.refreshLifespan} s ago (aauth.refresh.lifespan)`);
+      }
       throw asGrantError('auth_token', error);
     }
-    const now = ctx.now();
-    if (typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || typeof claims.aud !== 'string') {
-      throw new AAuthError('invalid_grant', 'auth_token refused: exp, iat or aud is missing');
-    }
-    if (claims.iat - LEEWAY > now) throw new AAuthError('invalid_grant', 'auth_token refused: iat is in the future');
-    if (claims.exp + realm.refreshLifespan < now) {
-      throw new AAuthError('invalid_grant', `auth_token refused: it expired more than ${realm.refreshLifespan} s ago (aauth.refresh.lifespan)`);
-    }
-    let bound: string | undefined;
-    try {
-      bound = computeThumbprint((claims.cnf as { jwk?: unknown } | undefined)?.jwk);
-    } catch {
-      bound = undefined;
-    }
     // "Refresh ... with the same key" (section 8): proof of possession of the bound key.
-    if (bound !== signer.thumbprint) throw new AAuthError('invalid_grant', 'auth_token refused: it is bound to another key (cnf.jwk)');
-    const holder = claims.agent ?? claims.aud;
+    if (token.cnf?.thumbprint !== signer.thumbprint) throw new AAuthError('invalid_grant', 'auth_token refused: it is bound to another key (cnf.jwk)');
+    const holder = token.agent ?? token.claims.aud;
     if (holder !== signer.agent) throw new AAuthError('invalid_grant', `auth_token refused: it was issued to ${String(holder)}, not ${signer.agent}`);
-    return claims;
+    return token;
   }
 
   async function createPending(base: Omit<PendingRequest, 'id' | 'code' | 'createdAt' | 'expiresAt' | 'status'>): Promise<PendingRequest> {
@@ -221,16 +166,13 @@ export function createTokenService(ctx: ServerContext) {
   }
 
   function refused(error: unknown, signer: Signer | undefined, extra: { resource?: string; scope?: string } = {}): void {
-    const e = isAAuthError(error) ? error : undefined;
     ctx.audit({
       type: 'request.refused',
       time: ctx.now(),
       endpoint: 'token',
       ...(signer ? { agent: signer.agent, thumbprint: signer.thumbprint } : {}),
       ...extra,
-      status: e?.status ?? 500,
-      error: e?.error ?? 'server_error',
-      reason: e?.message ?? 'internal error',
+      ...refusalOf(error),
     });
   }
 
@@ -269,7 +211,7 @@ export function createTokenService(ctx: ServerContext) {
     const scopes = parseScope(rt.scope);
     checkScopesAllowed(policy, scopes);
     // Scope narrowing (section 8): the downstream scopes must all be in the upstream token.
-    const upstreamScopes = parseScope(upstream.scope);
+    const upstreamScopes = upstream.scope;
     const expansion = scopes.filter((s) => !upstreamScopes.includes(s));
     if (expansion.length > 0) {
       // Say the fix: the token the signer was called with must already carry the downstream scope,
@@ -282,14 +224,12 @@ export function createTokenService(ctx: ServerContext) {
       );
     }
     const act: ActClaim = { agent: upstream.agent ?? signer.agent };
-    if (upstream.sub !== undefined) act.sub = upstream.sub;
+    if (upstream.subject !== undefined) act.sub = upstream.subject;
     if (upstream.act !== undefined) act.act = upstream.act;
-    const depth = actDepth(act, 'upstream_token');
-    if (depth > policy.maxDepth) {
-      throw new AAuthError('invalid_grant', `Delegation chain too deep: ${depth} act levels, the limit is ${policy.maxDepth} (aauth.exchange.max.depth)`);
-    }
+    // The upstream chain passed the one act rule; the new level on top of it must fit the realm's limit.
+    checkDelegationDepth(1 + actChainDepth(upstream.act), policy.maxDepth);
     const scope = scopes.join(' ');
-    const needConsent = upstream.sub === undefined ? consentScopes(policy, scopes) : [];
+    const needConsent = upstream.subject === undefined ? consentScopes(policy, scopes) : [];
     if (needConsent.length > 0) {
       const request = await createPending({
         thumbprint: signer.thumbprint,
@@ -305,37 +245,15 @@ export function createTokenService(ctx: ServerContext) {
       return { kind: 'pending', request };
     }
     const grant: Grant = { aud: rt.iss, agent: signer.agent, scope, cnf: signer.jwk, act };
-    if (upstream.sub !== undefined) grant.sub = upstream.sub;
-    const { response, jti } = await mint(grant);
-    ctx.audit({
-      type: 'token.exchanged',
-      time: ctx.now(),
-      endpoint: 'token',
-      agent: signer.agent,
-      thumbprint: signer.thumbprint,
-      ...(upstream.sub !== undefined ? { sub: upstream.sub } : {}),
-      resource: rt.iss,
-      scope,
-      jti,
-      act,
-    });
-    return { kind: 'token', response };
+    if (upstream.subject !== undefined) grant.sub = upstream.subject;
+    return issue('token.exchanged', signer, grant);
   }
 
-  async function refresh(signer: Signer, authToken: string): Promise<TokenOutcome> {
-    checkAgentAllowed(policy, signer.agent);
-    const old = await verifyForRefresh(authToken, signer);
-    const scopes = parseScope(old.scope);
-    checkScopesAllowed(policy, scopes);
-    const grant: Grant = { aud: old.aud as string, agent: signer.agent, scope: scopes.join(' '), cnf: signer.jwk };
-    if (typeof old.sub === 'string') grant.sub = old.sub;
-    if (old.act !== undefined) {
-      actDepth(old.act, 'auth_token');
-      grant.act = old.act;
-    }
+  /** Mint the token of a grant and audit its issuance. */
+  async function issue(type: 'token.exchanged' | 'token.refreshed', signer: Signer, grant: Grant): Promise<TokenOutcome> {
     const { response, jti } = await mint(grant);
     ctx.audit({
-      type: 'token.refreshed',
+      type,
       time: ctx.now(),
       endpoint: 'token',
       agent: signer.agent,
@@ -347,6 +265,18 @@ export function createTokenService(ctx: ServerContext) {
       ...(grant.act !== undefined ? { act: grant.act } : {}),
     });
     return { kind: 'token', response };
+  }
+
+  async function refresh(signer: Signer, authToken: string): Promise<TokenOutcome> {
+    checkAgentAllowed(policy, signer.agent);
+    const old = await verifyForRefresh(authToken, signer);
+    const scopes = old.scope;
+    checkScopesAllowed(policy, scopes);
+    const grant: Grant = { aud: old.audience as string, agent: signer.agent, scope: scopes.join(' '), cnf: signer.jwk };
+    if (old.subject !== undefined) grant.sub = old.subject;
+    // The chain passed the one act rule when the token was verified.
+    if (old.act !== undefined) grant.act = old.act;
+    return issue('token.refreshed', signer, grant);
   }
 
   return {

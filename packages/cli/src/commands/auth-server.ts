@@ -1,4 +1,4 @@
-import { runCli } from '@aauth-kit/auth-server';
+import { runCli } from '@aauth-kit/auth-server/cli';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const authServerHelp = `Usage: aauth auth-server --realm FILE --port N [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]

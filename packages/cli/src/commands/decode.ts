@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { AAuthError, computeThumbprint, decodeToken, tokenKind } from '@aauth-kit/core';
+import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const decodeHelp = `Usage: aauth decode [--json] TOKEN|-
@@ -16,16 +16,9 @@ function isoTime(value: unknown): string | undefined {
 
 /** `aauth decode`: show what a token says. */
 export async function decode(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.stdout(`${decodeHelp}\n`);
-    return 0;
-  }
+  const parsed = parseCommand(args, { json: { type: 'boolean' } }, decodeHelp, io);
+  if (parsed === undefined) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('decode takes exactly one TOKEN (or - for stdin)');
   const raw = positionals[0] === '-' ? (await io.readStdin()).trim() : positionals[0]!.trim();
   let decoded;

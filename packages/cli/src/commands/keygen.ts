@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
+import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const keygenHelp = `Usage: aauth keygen [--kid KID] [--out FILE] [--force]
@@ -13,16 +13,9 @@ Prints the public JWK and its RFC 7638 thumbprint.`;
 
 /** `aauth keygen`: a new Ed25519 key. */
 export async function keygen(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { kid: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.stdout(`${keygenHelp}\n`);
-    return 0;
-  }
+  const parsed = parseCommand(args, { kid: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean' } }, keygenHelp, io);
+  if (parsed === undefined) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`keygen takes no positional arguments (got ${JSON.stringify(positionals[0])})`);
   if (values.kid !== undefined && !/^[\x21-\x7e]{1,200}$/.test(values.kid)) throw new UsageError('--kid must be 1-200 printable characters without spaces');
   const key = generateKey(values.kid === undefined ? {} : { kid: values.kid });

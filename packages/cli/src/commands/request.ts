@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
 import { loadKeyFile } from '@aauth-kit/core';
+import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
@@ -43,9 +43,9 @@ function printHead(out: (text: string) => void, response: Response): void {
 
 /** `aauth request`: a curl-like signed request. */
 export async function request(args: string[], io: Io, fetchImpl: typeof fetch = fetch): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const parsed = parseCommand(
     args,
-    options: {
+    {
       key: { type: 'string' },
       identity: { type: 'string' },
       request: { type: 'string', short: 'X' },
@@ -57,15 +57,12 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       'signature-key-form': { type: 'string' },
       include: { type: 'boolean', short: 'i' },
       verbose: { type: 'boolean', short: 'v' },
-      help: { type: 'boolean', short: 'h' },
     },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (values.help) {
-    io.stdout(`${requestHelp}\n`);
-    return 0;
-  }
+    requestHelp,
+    io,
+  );
+  if (parsed === undefined) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('request takes exactly one URL');
   const url = positionals[0]!;
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError(`not an http(s) URL: ${url}`);

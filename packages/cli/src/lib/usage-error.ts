@@ -1,6 +1,9 @@
 /** A bad command line: printed as one line, exit code 2. */
 export class UsageError extends Error {
-  override readonly name = 'UsageError';
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
 }
 
 /** What a command needs from the outside world, injectable for tests. */

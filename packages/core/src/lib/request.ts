@@ -1,23 +1,7 @@
 import { AAuthError } from '../errors.js';
+import type { HeaderMap, HeadersInput, HttpRequest } from '../http-request.js';
 
-/** Header input accepted everywhere: a plain record (node/express style), a fetch `Headers`, or pairs. */
-export type HeadersInput =
-  | Record<string, string | string[] | number | undefined>
-  | Headers
-  | Iterable<readonly [string, string]>;
-
-/** A framework-neutral HTTP request, as the verifier and signer see it. */
-export interface HttpRequest {
-  method: string;
-  /** Absolute URL as the client addressed it. */
-  url: string | URL;
-  headers: HeadersInput;
-  /** The raw body bytes (strings are UTF-8); absent or empty means no body. */
-  body?: string | Uint8Array | null | undefined;
-}
-
-/** Lower-cased header name -> field lines, in order. */
-export type HeaderMap = Map<string, string[]>;
+export type { HeaderMap, HeadersInput, HttpRequest } from '../http-request.js';
 
 /** Normalise any header input to a lower-cased map of field lines. */
 export function toHeaderMap(headers: HeadersInput): HeaderMap {

@@ -7,7 +7,10 @@
  */
 
 export class SfvError extends Error {
-  override readonly name = 'SfvError';
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
 }
 
 /** An RFC 8941 token (unquoted). */
@@ -226,6 +229,16 @@ function parseItemOrInnerList(c: Cursor): Item | InnerList {
   return c.peek() === '(' ? parseInnerList(c) : parseItem(c);
 }
 
+/** After a member (RFC 8941 section 4.2.2): true at the end of the field, else past the `,` and the whitespace around it. */
+function endOfMembers(c: Cursor, what: string): boolean {
+  c.ows();
+  if (c.eof()) return true;
+  if (c.peek() !== ',') c.fail(`Expected , between ${what}`);
+  c.pos++;
+  c.ows();
+  return false;
+}
+
 /** Parse an RFC 8941 dictionary, keeping members in order and keeping duplicates. */
 export function parseDictionary(input: string): DictMember[] {
   if (input.length > MAX_LENGTH) throw new SfvError('Field value too long');
@@ -243,11 +256,7 @@ export function parseDictionary(input: string): DictMember[] {
       value = { value: true, params: parseParams(c) };
     }
     members.push({ key, value });
-    c.ows();
-    if (c.eof()) return members;
-    if (c.peek() !== ',') c.fail('Expected , between dictionary members');
-    c.pos++;
-    c.ows();
+    if (endOfMembers(c, 'dictionary members')) return members;
     if (c.eof()) c.fail('Trailing comma');
   }
 }
@@ -289,11 +298,7 @@ export function parseParenthesisedDictionary(input: string): Array<{ key: string
       if (next !== ' ' && next !== ')') c.fail('Expected space or ) between parameters');
     }
     out.push({ key, params });
-    c.ows();
-    if (c.eof()) return out;
-    if (c.peek() !== ',') c.fail('Expected , between members');
-    c.pos++;
-    c.ows();
+    if (endOfMembers(c, 'members')) return out;
   }
 }
 

@@ -1,4 +1,5 @@
-import { assertIdentityUrl, type SigningKey } from '@aauth-kit/core';
+import { type SigningKey } from '@aauth-kit/core';
+import { assertIdentityUrl } from '@aauth-kit/core/internal';
 import type { VerifierOptions } from '@aauth-kit/verifier';
 import type { RequireLevel, RequireOptions, ResourceOptions } from '../types.js';
 

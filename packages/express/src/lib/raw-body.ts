@@ -34,7 +34,8 @@ export async function readRawBody(req: IncomingMessage, maxBytes: number): Promi
   if (req.readableEnded || (req.complete && !req.readable)) {
     // A body parser already consumed the stream: only a raw body it kept can be checked.
     if (Buffer.isBuffer(r.rawBody)) return r.rawBody;
-    throw new Error('The request body was read before the AAuth middleware: mount require() before body parsers');
+    // The app's misuse (mount order), not the client's: a TypeError for the app's error handler, as for a bad option.
+    throw new TypeError('The request body was read before the AAuth middleware: mount require() before body parsers');
   }
 
   const body = await new Promise<Buffer>((resolve, reject) => {

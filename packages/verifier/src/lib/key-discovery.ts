@@ -1,5 +1,6 @@
-import { AAuthError, identityUrlProblem, type PublicKey } from '@aauth-kit/core';
-import type { DocumentFetcher, FetchedDocument } from './document-fetcher.js';
+import { AAuthError, type PublicKey } from '@aauth-kit/core';
+import { identityUrlProblem } from '@aauth-kit/core/internal';
+import type { DocumentFetcher, FetchedDocument } from '@aauth-kit/discovery';
 
 /** A JWK as found in a JWKS (untrusted input). */
 export type Jwk = Record<string, unknown>;
@@ -89,9 +90,10 @@ export class KeyDiscovery {
   /** GET `{base}/.well-known/{name}.json`, falling back to the name without `.json` only on 404. */
   private async metadata(base: string, name: string, optional = false): Promise<FetchedDocument | undefined> {
     const { fetcher } = this.options;
-    const first = await fetcher.get(`${base}/.well-known/${name}.json`);
+    const kind = `${name.slice('aauth-'.length)} metadata`;
+    const first = await fetcher.fetchJson(`${base}/.well-known/${name}.json`, { kind });
     if (first.status === 200) return first;
-    const second = await fetcher.get(`${base}/.well-known/${name}`);
+    const second = await fetcher.fetchJson(`${base}/.well-known/${name}`, { kind });
     if (second.status === 200) return second;
     if (optional) return undefined;
     throw new AAuthError('key_discovery_failed', `No ${name} metadata at ${base}/.well-known/${name}.json`, { details: { url: first.url } });
@@ -122,12 +124,13 @@ export class KeyDiscovery {
       const usable = keys.filter(accept);
       return usable.length === 1 ? usable[0] : undefined;
     };
-    const found = pick(await fetcher.get(uri));
+    const kind = `${what.toLowerCase()} JWKS`;
+    const found = pick(await fetcher.fetchJson(uri, { kind }));
     if (found) return found;
     if (kid === undefined) {
       throw new AAuthError('key_not_found', `${what}: no kid given and the JWKS has no single usable key`, { details: { url: uri } });
     }
-    const again = pick(await fetcher.get(uri, { refresh: true }));
+    const again = pick(await fetcher.fetchJson(uri, { kind, refresh: true }));
     if (again) return again;
     throw new AAuthError('key_not_found', `${what}: no key with kid ${JSON.stringify(kid)} in the JWKS`, { details: { url: uri, kid } });
   }

@@ -1,4 +1,6 @@
-import { DEFAULT_TOKEN_ALGORITHMS, identityUrlProblem, importPublicKey, generateKey, type CryptoBackend } from '@aauth-kit/core';
+import { DEFAULT_TOKEN_ALGORITHMS, importPublicKey, generateKey, type CryptoBackend } from '@aauth-kit/core';
+import { identityUrlProblem } from '@aauth-kit/core/internal';
+import type { DiscoveryOptions } from '@aauth-kit/discovery';
 import type { ReplayStore, VerifierOptions } from '../types.js';
 
 /** Verifier options with every default applied. */
@@ -18,18 +20,8 @@ export interface ResolvedVerifierOptions {
   maxKeyEntries: number;
   maxTokenEntries: number;
   cryptoBackend: CryptoBackend;
-  discovery: {
-    timeoutMs: number;
-    maxBytes: number;
-    maxEntries: number;
-    allowHttpHosts: string[];
-    allowHosts: string[] | undefined;
-    resolveHostname: ((host: string) => Promise<string[]>) | undefined;
-    allowPrivateAddresses: boolean;
-    defaultTtl: number;
-    failureTtl: number;
-    maxInflight: number;
-  };
+  /** Validated, with its defaults, by `createDocumentFetcher` of @aauth-kit/discovery (the one validator). */
+  discovery: DiscoveryOptions;
 }
 
 const KNOWN_ALGORITHMS = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
@@ -133,9 +125,6 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
   if (options.requireContentDigest !== undefined && typeof options.requireContentDigest !== 'boolean') {
     throw new TypeError(`${path}.requireContentDigest must be a boolean`);
   }
-  if (d.allowPrivateAddresses !== undefined && typeof d.allowPrivateAddresses !== 'boolean') {
-    throw new TypeError(`${path}.discovery.allowPrivateAddresses must be a boolean`);
-  }
   const fetchImpl = fn<typeof fetch>(options.fetch, `${path}.fetch`) ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw new TypeError(`${path}.fetch is required: this runtime has no global fetch`);
 
@@ -155,17 +144,6 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, 1000),
     maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
     cryptoBackend: backend(options.cryptoBackend, `${path}.cryptoBackend`),
-    discovery: {
-      timeoutMs: positive(d.timeoutMs, `${path}.discovery.timeoutMs`, 3000),
-      maxBytes: positive(d.maxBytes, `${path}.discovery.maxBytes`, 64 * 1024),
-      maxEntries: positive(d.maxEntries, `${path}.discovery.maxEntries`, 1000),
-      allowHttpHosts: stringList(d.allowHttpHosts, `${path}.discovery.allowHttpHosts`) ?? [],
-      allowHosts: stringList(d.allowHosts, `${path}.discovery.allowHosts`),
-      resolveHostname: fn(d.resolveHostname, `${path}.discovery.resolveHostname`),
-      allowPrivateAddresses: d.allowPrivateAddresses ?? false,
-      defaultTtl: positive(d.defaultTtl, `${path}.discovery.defaultTtl`, 300),
-      failureTtl: positive(d.failureTtl, `${path}.discovery.failureTtl`, 10),
-      maxInflight: positive(d.maxInflight, `${path}.discovery.maxInflight`, 100),
-    },
+    discovery: d,
   };
 }

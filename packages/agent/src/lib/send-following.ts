@@ -1,0 +1,61 @@
+import type { Carried } from './next-step.js';
+import type { PreparedRequest } from './prepare-request.js';
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
+
+/** A response, the request that produced it (after redirects) and the token that request presented. */
+export interface Sent {
+  response: Response;
+  request: PreparedRequest;
+  carried: Carried | undefined;
+}
+
+/** The headers of one hop: the request's own, plus what presents `token` (or, without one, the agent's key). */
+export type Present = (hop: PreparedRequest, token: string | undefined) => Headers | Record<string, string>;
+
+/** Drop a response's body unread, so its connection can be reused. */
+export async function discard(response: Response): Promise<void> {
+  await response.body?.cancel().catch(() => undefined);
+}
+
+/**
+ * Send `request`, following redirects as fetch would (`redirect` follow, manual or error), with
+ * `present` making the headers of each hop: an AAuth signature covers `@authority` and `@path`,
+ * so each hop is signed anew. A token is never carried to another origin.
+ */
+export async function sendFollowing(transport: typeof fetch, request: PreparedRequest, carried: Carried | undefined, present: Present): Promise<Sent> {
+  let current = request;
+  let token = carried;
+  for (let hop = 0; ; hop++) {
+    const response = await transport(current.url, {
+      ...current.extra,
+      method: current.method,
+      headers: present(current, token?.token),
+      body: current.body ?? null,
+      redirect: 'manual',
+      ...(current.signal ? { signal: current.signal } : {}),
+    });
+    const location = response.headers.get('location');
+    if (current.redirect === 'manual' || !REDIRECTS.has(response.status) || location === null) {
+      return { response, request: current, carried: token };
+    }
+    await discard(response);
+    if (current.redirect === 'error') throw new TypeError(`fetch failed: ${current.url.href} redirected and redirect is "error"`);
+    if (hop >= MAX_REDIRECTS) throw new TypeError('fetch failed: too many redirects');
+    const next = new URL(location, current.url);
+    const headers = new Headers(current.headers);
+    let { method, body } = current;
+    // Fetch standard, HTTP-redirect fetch: 303 (and 301/302 after POST) become a bodiless GET.
+    if ((response.status === 303 && method !== 'HEAD') || ((response.status === 301 || response.status === 302) && method === 'POST')) {
+      method = 'GET';
+      body = undefined;
+      for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) headers.delete(name);
+    }
+    if (next.origin !== current.url.origin) {
+      for (const name of ['authorization', 'proxy-authorization', 'cookie']) headers.delete(name);
+      token = undefined;
+    }
+    current = { ...current, url: next, method, body, headers };
+  }
+}

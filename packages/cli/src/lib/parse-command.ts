@@ -1,0 +1,26 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Io } from './usage-error.js';
+
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+type CommandConfig<O extends Options> = { args: string[]; options: O & typeof HELP; strict: true; allowPositionals: true };
+
+/**
+ * Parse a command's arguments strictly (an unknown option is a usage error), positionals allowed,
+ * with `--help` / `-h` added: prints `help` and returns undefined when it was given.
+ */
+export function parseCommand<const O extends Options>(
+  args: string[],
+  options: O,
+  help: string,
+  io: Io,
+): ReturnType<typeof parseArgs<CommandConfig<O>>> | undefined {
+  const parsed = parseArgs<CommandConfig<O>>({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true });
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout(`${help}\n`);
+    return undefined;
+  }
+  return parsed;
+}

@@ -1,0 +1,19 @@
+// @aauth-kit/core/internal: what the kit's own packages share (the verifier's split parse/verify,
+// the HTTP edge of the express package and the auth server, identity URL rules, header maps) and
+// the pure RFC 9421 / 9530 steps the tests check byte for byte. No stability promise: applications
+// use the main entry point, whose `verifyRequest` is the one parse + verify call.
+export { parseSignature, parseSignedRequest, verifyMessageSignature, verifySignedRequest } from './verify-request.js';
+export { DEFAULT_MAX_SIGNATURE_HEADER, DEFAULT_MAX_SKEW, type ParseSignatureOptions, type ParseSignedRequestOptions } from './verify-request.js';
+export { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
+export { defaultComponents } from './sign-request.js';
+export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
+export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
+export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
+export { exportPublicPem, rawPublicKey, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
+export { assertIdentityUrl, identityUrlProblem, isLocalHostname } from './identity.js';
+export { JWKS_PATH } from './create-well-known-handler.js';
+// The one HTTP edge of @aauth-kit/express and @aauth-kit/auth-server.
+export { serveDocuments, type DocumentHandler } from './serve-documents.js';
+export { sendError } from './send-error.js';
+export { requestUrl, toHttpRequest, type IncomingRequest } from './to-http-request.js';
+export { hasBody, isIdempotent, toHeaderMap, toUrl, type HeaderMap } from './lib/request.js';

@@ -1,0 +1,44 @@
+import type { IncomingMessage } from 'node:http';
+import { AAuthError } from './errors.js';
+import type { HttpRequest } from './lib/request.js';
+
+/** What {@link toHttpRequest} reads of a node:http request; express adds `originalUrl` (the target before mounting). */
+export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersDistinct'> & { originalUrl?: string | undefined };
+
+/**
+ * The absolute URL a client signed, built from the server's configured origin and the request
+ * target, never from Host or X-Forwarded-* (wire profile section 3: `@authority` behind a proxy).
+ */
+export function requestUrl(origin: string, target: string): URL {
+  let path = target;
+  if (!path.startsWith('/')) {
+    // Absolute-form request targets (RFC 9112 section 3.2.2): keep only the path and query.
+    try {
+      const parsed = new URL(path);
+      path = `${parsed.pathname}${parsed.search}`;
+    } catch {
+      throw new AAuthError('invalid_request', 'The request target is not a path');
+    }
+  }
+  try {
+    // Concatenation (not URL resolution) so `//other.host/x` stays a path on this origin.
+    return new URL(`${origin}${path}`);
+  } catch {
+    throw new AAuthError('invalid_request', 'The request target is not a valid path');
+  }
+}
+
+/**
+ * A node:http or express request as the verifier takes it (`{ method, url, headers, body }`): the
+ * URL from `origin` and the request target, every header field line kept apart (RFC 9421 section
+ * 2.1 combines them itself), and the raw body bytes the caller read. The one request edge of the
+ * express package and the auth server.
+ */
+export function toHttpRequest(req: IncomingRequest, origin: string, body?: Uint8Array | undefined): HttpRequest {
+  return {
+    method: req.method ?? 'GET',
+    url: requestUrl(origin, req.originalUrl ?? req.url ?? '/'),
+    headers: req.headersDistinct,
+    body: body !== undefined && body.length > 0 ? body : undefined,
+  };
+}

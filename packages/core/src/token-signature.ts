@@ -1,0 +1,87 @@
+/**
+ * JWS signature checks with node:crypto `KeyObject`s, synchronously: no WebCrypto, no promise per
+ * token. The verifier prepares one {@link TokenKey} per published key and reuses it.
+ */
+import { createPublicKey, KeyObject, verify as nodeVerify } from 'node:crypto';
+import { AAuthError } from './errors.js';
+import { b64uDecode } from './lib/base64.js';
+
+/** A public key prepared for JWS verification, with the `alg` values it can check. */
+export interface TokenKey {
+  readonly keyObject: KeyObject;
+  /** JWS algorithms this key verifies (RFC 7518 section 3.1, RFC 8037, draft -11 `Ed25519`). */
+  readonly algorithms: readonly string[];
+}
+
+const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+
+function algorithmsOf(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      // RFC 7518 section 3.3: RS256 keys are 2048 bits or larger.
+      return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048 ? ['RS256'] : [];
+    case 'ec':
+      return key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? ['ES256'] : [];
+    case 'ed25519':
+      return ['EdDSA', 'Ed25519'];
+    default:
+      return [];
+  }
+}
+
+/**
+ * Prepare a public key (a `KeyObject`, or a public JWK whose `alg`, if any, narrows what it
+ * verifies) for {@link verifyTokenSignature}. Throws `key_invalid` for anything else.
+ */
+export function importTokenKey(key: KeyObject | object): TokenKey {
+  let keyObject: KeyObject;
+  let jwkAlg: unknown;
+  if (key instanceof KeyObject) {
+    keyObject = key.type === 'private' ? createPublicKey(key) : key;
+  } else {
+    if (typeof key !== 'object' || key === null) throw new AAuthError('key_invalid', 'A token key must be a KeyObject or a JWK');
+    const jwk = key as Record<string, unknown>;
+    jwkAlg = jwk.alg;
+    const pub: Record<string, unknown> = {};
+    for (const m of PUBLIC_MEMBERS) if (jwk[m] !== undefined) pub[m] = jwk[m];
+    try {
+      keyObject = createPublicKey({ key: pub as never, format: 'jwk' });
+    } catch (error) {
+      throw new AAuthError('key_invalid', `Not a usable public key: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  if (keyObject.type !== 'public') throw new AAuthError('key_invalid', 'A token key must be a public key');
+  let algorithms = algorithmsOf(keyObject);
+  // A JWK that names its algorithm verifies that one only (RFC 7517 section 4.4); EdDSA and Ed25519 are one.
+  if (typeof jwkAlg === 'string') algorithms = algorithms.filter((a) => a === jwkAlg || (a.startsWith('Ed') && String(jwkAlg).startsWith('Ed')));
+  return { keyObject, algorithms };
+}
+
+/**
+ * Check the signature of a compact JWS (three parts, already decoded once) made with `alg` and
+ * `key`. False on any mismatch (wrong key type for `alg`, bad encoding, bad signature); never throws.
+ */
+export function verifyTokenSignature(jwt: string, alg: string, key: TokenKey): boolean {
+  if (!key.algorithms.includes(alg)) return false;
+  const dot = jwt.lastIndexOf('.');
+  const signature = b64uDecode(jwt.slice(dot + 1));
+  if (!signature) return false;
+  // The JWS signing input is ASCII (RFC 7515 section 5.2): latin1 copies it byte for byte.
+  const input = Buffer.from(jwt.slice(0, dot), 'latin1');
+  try {
+    switch (alg) {
+      case 'RS256':
+        return nodeVerify('sha256', input, key.keyObject, signature);
+      case 'ES256':
+        // RFC 7518 section 3.4: R || S, 64 bytes, not DER.
+        return signature.length === 64 && nodeVerify('sha256', input, { key: key.keyObject, dsaEncoding: 'ieee-p1363' }, signature);
+      case 'EdDSA':
+      case 'Ed25519':
+        return signature.length === 64 && nodeVerify(null, input, key.keyObject, signature);
+      default:
+        return false;
+    }
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { requestUrl, toHttpRequest } from '@aauth-kit/core/internal';
+
+// Moved from packages/express/test/request-url.test.ts with the code (one HTTP edge, issue 12).
+describe('requestUrl: the verified URL comes from the configured origin', () => {
+  const origin = 'https://api.example';
+  it('joins origin and path with query', () => {
+    expect(requestUrl(origin, '/a/b?x=1&y=2').href).toBe('https://api.example/a/b?x=1&y=2');
+  });
+  it('keeps a // path on this origin instead of resolving it to another host', () => {
+    const url = requestUrl(origin, '//evil.example/x');
+    expect(url.host).toBe('api.example');
+    expect(url.pathname).toBe('//evil.example/x');
+  });
+  it('takes only path and query from an absolute-form target', () => {
+    expect(requestUrl(origin, 'http://evil.example:8080/p?q=1').href).toBe('https://api.example/p?q=1');
+  });
+  it('refuses a target that is not a path with invalid_request', () => {
+    expect(() => requestUrl(origin, '*')).toThrow(expect.objectContaining({ code: 'invalid_request', status: 400 }));
+  });
+});
+
+describe('toHttpRequest: a node:http or express request as the verifier takes it', () => {
+  const headersDistinct = { 'content-type': ['application/json'], 'x-a': ['1', '2'] };
+  it('takes express originalUrl (before mounting) over url, keeps field lines apart, and an empty body is none', () => {
+    const req = { method: 'POST', url: '/b?q=1', originalUrl: '/mount/b?q=1', headersDistinct };
+    expect(toHttpRequest(req, 'https://api.example', new Uint8Array(0))).toEqual({
+      method: 'POST',
+      url: new URL('https://api.example/mount/b?q=1'),
+      headers: { 'content-type': ['application/json'], 'x-a': ['1', '2'] },
+      body: undefined,
+    });
+  });
+  it('a plain node:http request: url, and the body as read', () => {
+    const body = Buffer.from('{"q":1}');
+    const request = toHttpRequest({ method: 'PUT', url: '/x', headersDistinct }, 'http://127.0.0.1:3000', body);
+    expect(request.url).toEqual(new URL('http://127.0.0.1:3000/x'));
+    expect(request.body).toBe(body);
+  });
+});

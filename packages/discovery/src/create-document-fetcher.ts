@@ -1,0 +1,136 @@
+import { AAuthError } from '@aauth-kit/core';
+import { cacheLifetime, MIN_TTL } from './lib/cache-lifetime.js';
+import { EgressPolicy } from './lib/egress-policy.js';
+import { resolveFetcherOptions, type ResolvedFetcherOptions } from './lib/options.js';
+import { sendLimited, where } from './lib/send-limited.js';
+import { LruCache } from './lru-cache.js';
+import type { DocumentFetcher, DocumentFetcherOptions, FetchedDocument, FetchJsonOptions } from './types.js';
+
+interface Entry {
+  doc: FetchedDocument | undefined;
+  error: AAuthError | undefined;
+  fetchedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * The document cache of wire profile section 4: Cache-Control `max-age` minus `Age`, at most one
+ * refetch per URL per minute, 24 h at most, failures remembered for `failureTtl`, a bounded LRU,
+ * and one fetch for many concurrent misses of a URL.
+ */
+class CachingFetcher implements DocumentFetcher {
+  private readonly cache: LruCache<string, Entry>;
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly egress: EgressPolicy;
+  fetchCount = 0;
+
+  constructor(private readonly o: ResolvedFetcherOptions) {
+    this.cache = new LruCache(o.maxEntries);
+    this.egress = new EgressPolicy(o);
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  async fetchJson(url: string, options: FetchJsonOptions = {}): Promise<FetchedDocument> {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new AAuthError(this.o.failureCode, `Not an absolute URL: ${JSON.stringify(String(url).slice(0, 200))}`);
+    }
+    // Cheap policy checks first, before any cache slot or socket is spent on the URL.
+    this.egress.checkStatic(parsed);
+    const key = parsed.href;
+    const entry = this.cache.get(key);
+    if (entry) {
+      const now = this.o.now();
+      const fresh = now < entry.expiresAt;
+      // Section 4: an unknown `kid` refetches, but never twice within a minute.
+      const refetchAllowed = now - entry.fetchedAt >= MIN_TTL;
+      if (fresh && !(options.refresh && refetchAllowed)) return unwrap(entry);
+    }
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      if (this.inflight.size >= this.o.maxInflight) {
+        throw new AAuthError(this.o.failureCode, 'Too many discovery fetches in progress', { details: { url: key } });
+      }
+      pending = this.load(parsed, options).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return unwrap(await pending);
+  }
+
+  forget(url: string): void {
+    try {
+      this.cache.delete(new URL(url).href);
+    } catch {
+      // Not a URL: nothing of it is cached.
+    }
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private async load(url: URL, options: FetchJsonOptions): Promise<Entry> {
+    const fetchedAt = this.o.now();
+    this.fetchCount++;
+    let entry: Entry;
+    try {
+      const { doc, ttl } = await this.fetchDocument(url, fetchedAt, options);
+      entry = { doc, error: undefined, fetchedAt, expiresAt: fetchedAt + ttl };
+    } catch (error) {
+      const failure =
+        error instanceof AAuthError
+          ? error
+          : new AAuthError(this.o.failureCode, `Fetching ${where(url)} failed`, { cause: error, details: { url: url.href } });
+      entry = { doc: undefined, error: failure, fetchedAt, expiresAt: fetchedAt + this.o.failureTtl };
+    }
+    this.cache.set(url.href, entry);
+    return entry;
+  }
+
+  private async fetchDocument(url: URL, fetchedAt: number, options: FetchJsonOptions): Promise<{ doc: FetchedDocument; ttl: number }> {
+    const answer = await sendLimited(this.egress, url, { method: 'GET', headers: { accept: 'application/json' } }, {
+      fetch: options.fetch ?? this.o.fetch,
+      timeoutMs: this.o.timeoutMs,
+      maxBytes: this.o.maxBytes,
+      maxRedirects: 3,
+      failureCode: this.o.failureCode,
+    });
+    const ttl = cacheLifetime(answer.headers, this.o.defaultTtl);
+    // A 404 is remembered like a document: the caller falls back to the name without `.json` on it only.
+    if (answer.status === 404) return { doc: { url: url.href, status: 404, body: undefined, fetchedAt }, ttl };
+    const what = `The ${options.kind ?? 'document'} at ${where(url)}`;
+    const fail = (why: string): AAuthError => new AAuthError(this.o.failureCode, `${what} ${why}`, { details: { url: url.href } });
+    if (answer.status !== 200) throw fail(`answered HTTP ${answer.status}`);
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(answer.body).toString('utf8'));
+    } catch {
+      throw fail('is not a JSON object (the answer is not JSON)');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw fail('is not a JSON object');
+    return { doc: { url: url.href, status: 200, body: body as Record<string, unknown>, fetchedAt }, ttl };
+  }
+}
+
+function unwrap(entry: Entry): FetchedDocument {
+  if (entry.error) throw entry.error;
+  return entry.doc!;
+}
+
+/**
+ * Create the one fetcher of metadata and JWKS documents (wire profile section 4): egress policy,
+ * time and size limits, same-origin redirects, a bounded Cache-Control cache with a failure cache.
+ * Options are validated now; misuse throws a TypeError naming `path` and the option.
+ */
+export function createDocumentFetcher(options?: DocumentFetcherOptions, path = 'options'): DocumentFetcher {
+  return new CachingFetcher(resolveFetcherOptions(options, path));
+}

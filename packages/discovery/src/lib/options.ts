@@ -1,0 +1,77 @@
+import type { AAuthErrorCode } from '@aauth-kit/core';
+import type { DocumentFetcherOptions, ResolveHostname } from '../types.js';
+
+/** Fetcher options with every default applied. */
+export interface ResolvedFetcherOptions {
+  fetch: typeof fetch;
+  now: () => number;
+  timeoutMs: number;
+  maxBytes: number;
+  maxEntries: number;
+  defaultTtl: number;
+  failureTtl: number;
+  maxInflight: number;
+  allowHttpHosts: string[];
+  allowHosts: string[] | undefined;
+  resolveHostname: ResolveHostname | undefined;
+  allowPrivateAddresses: boolean;
+  failureCode: AAuthErrorCode;
+  deniedCode: AAuthErrorCode;
+}
+
+/** The numeric limits and their defaults (wire profile section 4: 3 s, 64 KiB). */
+const LIMITS = {
+  timeoutMs: 3000,
+  maxBytes: 64 * 1024,
+  maxEntries: 1000,
+  defaultTtl: 300,
+  failureTtl: 10,
+  maxInflight: 100,
+} as const;
+
+type Limit = keyof typeof LIMITS;
+
+/** Validate and default fetcher options; misuse throws a TypeError naming `path` and the option. */
+export function resolveFetcherOptions(options: DocumentFetcherOptions | undefined, path: string): ResolvedFetcherOptions {
+  const o = options ?? {};
+  if (typeof o !== 'object' || o === null) throw new TypeError(`${path} must be an object`);
+  const misuse = (name: string, what: string, value: unknown): TypeError =>
+    new TypeError(`${path}.${name} must be ${what} (got ${typeof value === 'function' ? 'a function' : JSON.stringify(value)})`);
+
+  const limits = {} as Record<Limit, number>;
+  for (const name of Object.keys(LIMITS) as Limit[]) {
+    const value: unknown = o[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
+      throw misuse(name, 'a positive integer', value);
+    }
+    limits[name] = value ?? LIMITS[name];
+  }
+  for (const name of ['fetch', 'now', 'resolveHostname'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') throw misuse(name, 'a function', o[name]);
+  }
+  const hostList = (name: 'allowHttpHosts' | 'allowHosts'): string[] | undefined => {
+    const value: unknown = o[name];
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
+      throw misuse(name, 'an array of non-empty strings', value);
+    }
+    return [...(value as string[])];
+  };
+  if (o.allowPrivateAddresses !== undefined && typeof o.allowPrivateAddresses !== 'boolean') {
+    throw misuse('allowPrivateAddresses', 'a boolean', o.allowPrivateAddresses);
+  }
+  const fetchImpl = o.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw new TypeError(`${path}.fetch is required: this runtime has no global fetch`);
+
+  return {
+    ...limits,
+    fetch: fetchImpl,
+    now: o.now ?? (() => Date.now() / 1000),
+    allowHttpHosts: hostList('allowHttpHosts') ?? [],
+    allowHosts: hostList('allowHosts'),
+    resolveHostname: o.resolveHostname,
+    allowPrivateAddresses: o.allowPrivateAddresses ?? false,
+    failureCode: o.failureCode ?? 'key_discovery_failed',
+    deniedCode: o.deniedCode ?? 'egress_denied',
+  };
+}

@@ -1,0 +1,122 @@
+import { AAuthError, type AAuthErrorCode } from '@aauth-kit/core';
+import { readLimited } from '../read-limited.js';
+import type { LimitedResponse } from '../types.js';
+import type { EgressPolicy } from './egress-policy.js';
+import { raceSignal } from './race-signal.js';
+
+/** What one send needs besides the request: transport, limits and the failure code. */
+export interface SendLimits {
+  fetch: typeof fetch;
+  timeoutMs: number;
+  maxBytes: number;
+  maxRedirects: number;
+  failureCode: AAuthErrorCode;
+}
+
+/** A request to send under limits. */
+export interface LimitedRequest {
+  method: string;
+  headers: Record<string, string>;
+  body?: Uint8Array | undefined;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** `origin + path` of a URL: enough to say who failed, without echoing a query string. */
+export function where(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function discard(response: Response): Promise<void> {
+  try {
+    await response.body?.cancel();
+  } catch {
+    // The body is not needed; a failure to cancel it changes nothing.
+  }
+}
+
+/**
+ * Send `request` under the discovery rules of wire profile section 4: the egress policy on every
+ * hop, one time limit over everything (DNS, connect, redirects, body; also for a `fetch` that
+ * ignores its signal), a size limit declared or streamed, and redirects followed only within the
+ * same origin and only for requests without a body. Every failure is an `AAuthError`.
+ */
+export async function sendLimited(policy: EgressPolicy, url: URL, request: LimitedRequest, limits: SendLimits): Promise<LimitedResponse> {
+  let current = url;
+  const fail = (message: string, cause?: unknown): AAuthError =>
+    new AAuthError(limits.failureCode, message, { ...(cause === undefined ? {} : { cause }), details: { url: current.href } });
+  const signal = AbortSignal.timeout(limits.timeoutMs);
+
+  const follow = async (): Promise<LimitedResponse> => {
+    for (let hop = 0; ; hop++) {
+      await policy.check(current, signal);
+      let response: Response;
+      try {
+        response = await limits.fetch(current.href, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body ?? null,
+          redirect: 'manual',
+          signal,
+        });
+      } catch (error) {
+        if (signal.aborted) throw error;
+        throw fail(`Cannot reach ${where(current)}: ${reason(error)}`, error);
+      }
+      if (REDIRECTS.has(response.status)) {
+        await discard(response);
+        current = nextHop(response, hop);
+        continue;
+      }
+      return { status: response.status, headers: response.headers, body: await readBody(response), url: current };
+    }
+  };
+
+  const nextHop = (response: Response, hop: number): URL => {
+    const at = `${where(current)} redirected (${response.status})`;
+    if (request.body !== undefined || limits.maxRedirects === 0) throw fail(`${at}; this request follows no redirects`);
+    const location = response.headers.get('location');
+    let next: URL | undefined;
+    try {
+      next = location === null ? undefined : new URL(location, current);
+    } catch {
+      next = undefined;
+    }
+    if (next === undefined) throw fail(`${at} without a valid Location`);
+    // Section 4: no redirects to another host (nor scheme, nor port).
+    if (next.origin !== url.origin) {
+      throw fail(`${at}: a redirect to another host (${next.origin}) is refused; only same-origin redirects are followed`);
+    }
+    if (hop >= limits.maxRedirects) throw fail(`${at}: too many redirects (at most ${limits.maxRedirects} are followed)`);
+    return next;
+  };
+
+  const readBody = async (response: Response): Promise<Uint8Array> => {
+    const { maxBytes } = limits;
+    const declared = Number(response.headers.get('content-length'));
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      await discard(response);
+      throw fail(`${where(current)} answered ${declared} bytes, more than the ${maxBytes} allowed; an answer larger than ${maxBytes} bytes is refused unread`);
+    }
+    try {
+      return await readLimited(response.body, maxBytes, () =>
+        fail(`${where(current)} answered more than the ${maxBytes} bytes allowed; an answer larger than ${maxBytes} bytes is refused`),
+      );
+    } catch (error) {
+      if (error instanceof AAuthError || signal.aborted) throw error;
+      throw fail(`Reading the answer of ${where(current)} failed: ${reason(error)}`, error);
+    }
+  };
+
+  try {
+    return await raceSignal(follow(), signal);
+  } catch (error) {
+    if (error instanceof AAuthError) throw error;
+    if (signal.aborted) throw fail(`${where(current)} did not answer within ${limits.timeoutMs} ms`, error);
+    throw fail(`Cannot reach ${where(current)}: ${reason(error)}`, error);
+  }
+}

@@ -1,0 +1,105 @@
+import type { AAuthErrorCode } from '@aauth-kit/core';
+
+/** Resolves a host name to its IP addresses (injectable; default: the system resolver). */
+export type ResolveHostname = (hostname: string) => Promise<string[]>;
+
+/** Where discovery may go (wire profile sections 1 and 4). */
+export interface EgressOptions {
+  /** Hosts (`name`, `name:port`, `*.suffix`) reachable over plain http besides local names; default []. */
+  allowHttpHosts?: string[] | undefined;
+  /** When set, only these hosts (`name`, `name:port`, `*.suffix`) are ever fetched; default: any public host. */
+  allowHosts?: string[] | undefined;
+  /** Resolver used to refuse names that point at private addresses; default: node:dns lookup. */
+  resolveHostname?: ResolveHostname | undefined;
+  /** Let non-local names resolve to private, loopback or link-local addresses; default false. */
+  allowPrivateAddresses?: boolean | undefined;
+}
+
+/** Discovery limits and egress policy (wire profile section 4): the options a verifier or auth server exposes. */
+export interface DiscoveryOptions extends EgressOptions {
+  /** Whole-fetch time limit in ms (DNS, connect, redirects, body); default 3000. */
+  timeoutMs?: number | undefined;
+  /** Largest metadata or JWKS body in bytes; default 65536. */
+  maxBytes?: number | undefined;
+  /** Cached documents (metadata, JWKS, 404s, failures); default 1000. */
+  maxEntries?: number | undefined;
+  /** Seconds a document without `Cache-Control: max-age` is cached; default 300 (clamped to 60..86400). */
+  defaultTtl?: number | undefined;
+  /** Seconds a failed fetch is remembered before it is retried; default 10. */
+  failureTtl?: number | undefined;
+  /** Concurrent fetches across all URLs; default 100 (more fail fast). */
+  maxInflight?: number | undefined;
+}
+
+/** The error codes a fetch fails with: the verifier's defaults, or the caller's own (the agent's). */
+export interface FailureCodes {
+  /** Code of a failed fetch (transport, timeout, size, redirect, status, not JSON); default `key_discovery_failed`. */
+  failureCode?: AAuthErrorCode | undefined;
+  /** Code of a URL the egress policy refuses; default `egress_denied`. */
+  deniedCode?: AAuthErrorCode | undefined;
+}
+
+/** Options of {@link createDocumentFetcher}; validated when the fetcher is created. */
+export interface DocumentFetcherOptions extends DiscoveryOptions, FailureCodes {
+  /** Fetch used unless a call names its own; default `globalThis.fetch`. */
+  fetch?: typeof fetch | undefined;
+  /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
+  now?: (() => number) | undefined;
+}
+
+/** A fetched JSON object (200) or a remembered 404, so that callers can fall back on a 404 only. */
+export interface FetchedDocument {
+  url: string;
+  status: 200 | 404;
+  /** The parsed JSON object; undefined for a 404. */
+  body: Record<string, unknown> | undefined;
+  /** Epoch seconds of the fetch. */
+  fetchedAt: number;
+}
+
+/** Options of one {@link DocumentFetcher.fetchJson} call. */
+export interface FetchJsonOptions {
+  /** What the document is, for error messages (`'agent metadata'`, `'issuer JWKS'`); default `'document'`. */
+  kind?: string | undefined;
+  /** Refetch (an unknown `kid`), unless the cached copy is younger than the one-minute floor. */
+  refresh?: boolean | undefined;
+  /** Fetch for this call (the agent's transport); default the fetcher's. */
+  fetch?: typeof fetch | undefined;
+}
+
+/** Fetches JSON documents under the discovery rules, through one bounded cache. */
+export interface DocumentFetcher {
+  /** The document at `url`, from the cache while fresh; throws an `AAuthError` (also remembered for `failureTtl`). */
+  fetchJson(url: string, options?: FetchJsonOptions): Promise<FetchedDocument>;
+  /** Drop the cached copy (or failure) of `url`. */
+  forget(url: string): void;
+  /** Drop every cached document and failure. */
+  clear(): void;
+  /** Cached documents and failures. */
+  readonly size: number;
+  /** Fetches under way. */
+  readonly inflightCount: number;
+  /** Network fetches started so far (for metrics and tests). */
+  readonly fetchCount: number;
+}
+
+/** A response read whole, within limits. */
+export interface LimitedResponse {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+  /** The URL that answered (after same-origin redirects). */
+  url: URL;
+}
+
+/** Limits and policy of one {@link fetchLimited} call. */
+export interface FetchLimitedOptions extends EgressOptions, FailureCodes {
+  /** Fetch to send with; default `globalThis.fetch`. */
+  fetch?: typeof fetch | undefined;
+  /** Whole-fetch time limit in ms (redirects and body included). */
+  timeoutMs: number;
+  /** Largest accepted body in bytes. */
+  maxBytes: number;
+  /** Same-origin redirects followed for requests without a body; default 3. */
+  maxRedirects?: number | undefined;
+}

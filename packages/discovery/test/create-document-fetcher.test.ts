@@ -1,0 +1,255 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { AAuthError } from '@aauth-kit/core';
+import { createDocumentFetcher, type DocumentFetcher, type DocumentFetcherOptions } from '@aauth-kit/discovery';
+import { closer, manualClock, startServer } from './helpers.js';
+
+const servers = closer();
+afterAll(() => servers.closeAll());
+
+function fetcher(overrides: Partial<DocumentFetcherOptions> = {}): DocumentFetcher {
+  return createDocumentFetcher({
+    fetch: globalThis.fetch,
+    now: () => Date.now() / 1000,
+    timeoutMs: 3000,
+    maxBytes: 65536,
+    maxEntries: 1000,
+    defaultTtl: 300,
+    failureTtl: 10,
+    maxInflight: 100,
+    ...overrides,
+  });
+}
+
+async function failure(promise: Promise<unknown>): Promise<AAuthError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  expect(error).toBeInstanceOf(AAuthError);
+  return error as AAuthError;
+}
+
+describe('createDocumentFetcher: cache lifetime (wire profile section 4)', () => {
+  it('honours Cache-Control max-age, minus Age', async () => {
+    const srv = servers.track(await startServer({ '/doc': { body: { a: 1 }, headers: { 'cache-control': 'public, max-age=200', age: '50' } } }));
+    const clock = manualClock(1000);
+    const f = fetcher({ now: clock.now });
+    await f.fetchJson(`${srv.url}/doc`);
+    clock.advance(149);
+    await f.fetchJson(`${srv.url}/doc`);
+    expect(srv.hits.get('/doc')).toBe(1);
+    clock.advance(1);
+    await f.fetchJson(`${srv.url}/doc`);
+    expect(srv.hits.get('/doc')).toBe(2);
+  });
+
+  it('never refetches a URL within a minute, even with no-store or max-age=0', async () => {
+    const srv = servers.track(
+      await startServer({ '/a': { body: {}, headers: { 'cache-control': 'no-store' } }, '/b': { body: {}, headers: { 'cache-control': 'max-age=0' } } }),
+    );
+    const clock = manualClock(1000);
+    const f = fetcher({ now: clock.now });
+    for (const p of ['/a', '/b']) {
+      await f.fetchJson(`${srv.url}${p}`);
+      clock.advance(59);
+      await f.fetchJson(`${srv.url}${p}`);
+      expect(srv.hits.get(p)).toBe(1);
+      clock.advance(1);
+      await f.fetchJson(`${srv.url}${p}`);
+      expect(srv.hits.get(p)).toBe(2);
+    }
+  });
+
+  it('caps the lifetime at 24 h', async () => {
+    const srv = servers.track(await startServer({ '/doc': { body: {}, headers: { 'cache-control': 'max-age=31536000' } } }));
+    const clock = manualClock(1000);
+    const f = fetcher({ now: clock.now });
+    await f.fetchJson(`${srv.url}/doc`);
+    clock.advance(86399);
+    await f.fetchJson(`${srv.url}/doc`);
+    expect(srv.hits.get('/doc')).toBe(1);
+    clock.advance(1);
+    await f.fetchJson(`${srv.url}/doc`);
+    expect(srv.hits.get('/doc')).toBe(2);
+  });
+
+  it('uses defaultTtl without Cache-Control', async () => {
+    const srv = servers.track(await startServer({ '/doc': { body: {} } }));
+    const clock = manualClock(1000);
+    const f = fetcher({ now: clock.now, defaultTtl: 300 });
+    await f.fetchJson(`${srv.url}/doc`);
+    clock.advance(299);
+    await f.fetchJson(`${srv.url}/doc`);
+    expect(srv.hits.get('/doc')).toBe(1);
+    clock.advance(1);
+    await f.fetchJson(`${srv.url}/doc`);
+    expect(srv.hits.get('/doc')).toBe(2);
+  });
+
+  it('refresh refetches only when the copy is older than the one-minute floor', async () => {
+    const srv = servers.track(await startServer({ '/doc': { body: {}, headers: { 'cache-control': 'max-age=3600' } } }));
+    const clock = manualClock(1000);
+    const f = fetcher({ now: clock.now });
+    await f.fetchJson(`${srv.url}/doc`);
+    clock.advance(30);
+    await f.fetchJson(`${srv.url}/doc`, { refresh: true });
+    expect(srv.hits.get('/doc')).toBe(1);
+    clock.advance(30);
+    await f.fetchJson(`${srv.url}/doc`, { refresh: true });
+    expect(srv.hits.get('/doc')).toBe(2);
+  });
+
+  it('remembers a failure for failureTtl seconds', async () => {
+    const srv = servers.track(await startServer({ '/doc': { status: 500, body: {} } }));
+    const clock = manualClock(1000);
+    const f = fetcher({ now: clock.now, failureTtl: 10 });
+    expect((await failure(f.fetchJson(`${srv.url}/doc`))).message).toMatch(/HTTP 500/);
+    clock.advance(9);
+    await failure(f.fetchJson(`${srv.url}/doc`));
+    expect(srv.hits.get('/doc')).toBe(1);
+    clock.advance(1);
+    await failure(f.fetchJson(`${srv.url}/doc`));
+    expect(srv.hits.get('/doc')).toBe(2);
+  });
+
+  it('remembers a 404 as a document, so the fallback logic can see it', async () => {
+    const srv = servers.track(await startServer({}));
+    const f = fetcher();
+    await expect(f.fetchJson(`${srv.url}/missing`)).resolves.toMatchObject({ status: 404 });
+    await expect(f.fetchJson(`${srv.url}/missing`)).resolves.toMatchObject({ status: 404 });
+    expect(srv.hits.get('/missing')).toBe(1);
+  });
+
+  it('holds at most maxEntries documents', async () => {
+    const srv = servers.track(await startServer({}));
+    const f = fetcher({ maxEntries: 5 });
+    for (let i = 0; i < 30; i++) await f.fetchJson(`${srv.url}/doc-${i}`);
+    expect(f.size).toBe(5);
+  });
+});
+
+describe('createDocumentFetcher: one fetch for many concurrent misses', () => {
+  it('single-flights 50 concurrent gets of one URL', async () => {
+    const srv = servers.track(
+      await startServer({
+        '/slow': (_req, res) => {
+          setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'), 100);
+        },
+      }),
+    );
+    const f = fetcher();
+    const results = await Promise.all(Array.from({ length: 50 }, () => f.fetchJson(`${srv.url}/slow`)));
+    expect(results.every((r) => r.body?.ok === true)).toBe(true);
+    expect(srv.hits.get('/slow')).toBe(1);
+    expect(f.fetchCount).toBe(1);
+  });
+
+  it('fails fast beyond maxInflight concurrent fetches', async () => {
+    const srv = servers.track(
+      await startServer({
+        '/slow': (_req, res) => {
+          setTimeout(() => res.writeHead(200).end('{}'), 100);
+        },
+      }),
+    );
+    const f = fetcher({ maxInflight: 2 });
+    const settled = await Promise.allSettled([1, 2, 3].map((i) => f.fetchJson(`${srv.url}/slow?${i}`)));
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(2);
+    const rejected = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+    expect(rejected.reason).toMatchObject({ code: 'key_discovery_failed' });
+  });
+});
+
+describe('createDocumentFetcher: limits', () => {
+  it('refuses a body larger than maxBytes, declared or streamed', async () => {
+    const big = JSON.stringify({ pad: 'x'.repeat(70_000) });
+    const srv = servers.track(
+      await startServer({
+        '/declared': { raw: big },
+        '/chunked': (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          for (let i = 0; i < 10; i++) res.write('x'.repeat(10_000));
+          res.end();
+        },
+      }),
+    );
+    const f = fetcher();
+    for (const p of ['/declared', '/chunked']) {
+      const e = await failure(f.fetchJson(`${srv.url}${p}`));
+      expect(e.code).toBe('key_discovery_failed');
+      expect(e.message).toMatch(/larger than 65536 bytes/);
+    }
+  });
+
+  it('gives up on a server that never answers after timeoutMs', async () => {
+    const srv = servers.track(await startServer({ '/hang': () => undefined }));
+    const f = fetcher({ timeoutMs: 150 });
+    const e = await failure(f.fetchJson(`${srv.url}/hang`));
+    expect(e.code).toBe('key_discovery_failed');
+    expect(e.message).toMatch(/within 150 ms/);
+  });
+
+  it('gives up on a server that sends headers and then stalls the body', async () => {
+    const srv = servers.track(
+      await startServer({
+        '/stall': (_req, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"a":');
+        },
+      }),
+    );
+    const e = await failure(fetcher({ timeoutMs: 150 }).fetchJson(`${srv.url}/stall`));
+    expect(e.message).toMatch(/within 150 ms/);
+  });
+
+  it('gives up on an injected fetch that ignores the abort signal', async () => {
+    const f = fetcher({ timeoutMs: 100, fetch: (() => new Promise(() => undefined)) as typeof fetch });
+    const e = await failure(f.fetchJson('http://127.0.0.1:9/x'));
+    expect(e.message).toMatch(/within 100 ms/);
+  });
+
+  it('refuses answers that are not a JSON object', async () => {
+    const srv = servers.track(await startServer({ '/text': { raw: 'hello' }, '/array': { raw: '[1,2]' } }));
+    const f = fetcher();
+    expect((await failure(f.fetchJson(`${srv.url}/text`))).message).toMatch(/not JSON/);
+    expect((await failure(f.fetchJson(`${srv.url}/array`))).message).toMatch(/not a JSON object/);
+  });
+
+  it('reports a refused connection as key_discovery_failed', async () => {
+    const srv = await startServer({});
+    const url = srv.url;
+    await srv.close();
+    const e = await failure(fetcher().fetchJson(`${url}/x`));
+    expect(e.code).toBe('key_discovery_failed');
+  });
+});
+
+describe('createDocumentFetcher: redirects (no redirects to another host)', () => {
+  it('follows a same-origin redirect', async () => {
+    const srv = servers.track(
+      await startServer({ '/old': { status: 301, headers: { location: '/new' } }, '/new': { body: { moved: true } } }),
+    );
+    await expect(fetcher().fetchJson(`${srv.url}/old`)).resolves.toMatchObject({ body: { moved: true } });
+  });
+
+  it('refuses a redirect to another host, port or scheme', async () => {
+    const other = servers.track(await startServer({ '/x': { body: {} } }));
+    const srv = servers.track(
+      await startServer({
+        '/port': { status: 302, headers: { location: `${other.url}/x` } },
+        // Same port, another host name.
+        '/host': (req, res) => void res.writeHead(307, { location: `http://localhost:${req.socket.localPort}/x` }).end(),
+        '/scheme': (req, res) => void res.writeHead(308, { location: `https://127.0.0.1:${req.socket.localPort}/x` }).end(),
+      }),
+    );
+    const f = fetcher();
+    for (const p of ['/port', '/host', '/scheme']) {
+      const e = await failure(f.fetchJson(`${srv.url}${p}`));
+      expect(e.code).toBe('key_discovery_failed');
+      expect(e.message).toMatch(/redirect to another host/);
+    }
+    expect(other.hits.get('/x') ?? 0).toBe(0);
+  });
+
+  it('stops after three redirects', async () => {
+    const srv = servers.track(await startServer({ '/loop': { status: 302, headers: { location: '/loop' } } }));
+    expect((await failure(fetcher().fetchJson(`${srv.url}/loop`))).message).toMatch(/too many redirects/);
+  });
+});

@@ -1,0 +1,224 @@
+import * as nodeCrypto from 'node:crypto';
+import {
+  AAuthError,
+  checkTokenClaims,
+  checkTokenHeader,
+  decodeToken,
+  importTokenKey,
+  isAAuthError,
+  parseScope,
+  verifyTokenSignature,
+  type ActClaim,
+  type AuthTokenClaims,
+  type CheckedToken,
+  type PublicKey,
+  type TokenExpectations,
+  type TokenKey,
+  type TokenKeySource,
+  type TokenProfile,
+} from '@aauth-kit/core';
+import type { VerifiedToken, VerifyTokenExpectations } from '../types.js';
+import type { KeyDiscovery } from './key-discovery.js';
+import { LruCache } from './lru.js';
+
+/** What the verifier resolved at creation and hands its token pipeline. */
+export interface TokenVerifierOptions {
+  discovery: KeyDiscovery;
+  /** The default audience: this party's identity. */
+  identity: string;
+  trustedIssuers: readonly string[];
+  /** The configured allow-list (a subset of core's). */
+  algorithms: readonly string[];
+  now: () => number;
+  leeway: number;
+  maxEntries: number;
+  /** Imports a `cnf.jwk` with the configured crypto backend and checks its algorithm. */
+  cnfKey: (jwk: unknown) => PublicKey;
+}
+
+/**
+ * Claims of a token whose signature verified but which failed a claim check (expiry, audience,
+ * cnf). The verifier uses them to mint a fresh challenge for the caller; they never leave the process.
+ */
+export const authenticClaims = new WeakMap<AAuthError, AuthTokenClaims>();
+
+/**
+ * Seconds a signing key found for (source, issuer, kid, alg) is reused without asking discovery
+ * again: at most this much longer than discovery's own cache (at least 60 s, section 4), and a
+ * burst of new tokens from one issuer costs one lookup, not one each.
+ */
+const KEY_REUSE_SECONDS = 1;
+
+interface Entry {
+  token: VerifiedToken;
+  /** Where the signing key came from: a token verified with an issuer key is not a resource token. */
+  keys: TokenKeySource;
+  /** Epoch seconds after which the entry is dropped (`exp` + leeway). */
+  until: number;
+}
+
+/** SHA-256 of the token, base64url: the cache key. One-shot `crypto.hash` (Node 20.12+) when present, a third of the cost. */
+const tokenHash: (jwt: string) => string =
+  typeof nodeCrypto.hash === 'function'
+    ? (jwt) => nodeCrypto.hash('sha256', jwt, 'base64url')
+    : (jwt) => nodeCrypto.createHash('sha256').update(jwt).digest('base64url');
+
+function unsecuredHeader(jwt: string): boolean {
+  const first = jwt.split('.', 1)[0] ?? '';
+  if (first.length > 4096) return false;
+  try {
+    const header = JSON.parse(Buffer.from(first, 'base64url').toString('utf8')) as { alg?: unknown };
+    return typeof header.alg === 'string' && header.alg.toLowerCase() === 'none';
+  } catch {
+    return false;
+  }
+}
+
+function authentic(error: AAuthError, claims: unknown): AAuthError {
+  authenticClaims.set(error, claims as AuthTokenClaims);
+  return error;
+}
+
+/**
+ * The one token verification pipeline: core's pure header and claim checks (token-profiles.ts),
+ * the signing key through key discovery, a synchronous node:crypto signature check with one
+ * prepared key per published JWK, and verified tokens cached by hash until `exp`.
+ */
+export class TokenVerifier {
+  private readonly cache: LruCache<string, Entry>;
+  private readonly keys = new WeakMap<object, TokenKey>();
+  private readonly recentKeys: LruCache<string, { key: TokenKey; until: number }>;
+  private readonly defaults: TokenExpectations;
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    this.cache = new LruCache(options.maxEntries);
+    this.recentKeys = new LruCache(64);
+    this.defaults = { audience: options.identity, algorithms: options.algorithms };
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /**
+   * Verify `jwt` under `profiles`. With `authenticate`, a claim refusal is thrown only after the
+   * signature verified, and carries the (then authentic) claims: a resource names the caller in
+   * its fresh challenge. Without it, a claim refusal comes before any key lookup (refuse cheaply).
+   */
+  async verify(jwt: string, profiles: TokenProfile | readonly TokenProfile[], expect?: VerifyTokenExpectations, authenticate = false): Promise<VerifiedToken> {
+    const o = this.options;
+    const wanted = expect === undefined ? this.defaults : this.expectations(expect);
+    const clock = { now: o.now(), leeway: o.leeway };
+    if (typeof jwt !== 'string') decodeToken(jwt);
+    const hash = tokenHash(jwt);
+    const hit = this.cache.get(hash);
+    if (hit) {
+      if (hit.until > clock.now) {
+        const checked = checkTokenHeader(hit.token, profiles, wanted, o.trustedIssuers);
+        if (checked.profile.keys === hit.keys && (hit.token.cnf !== undefined || !checked.profile.bindsKey)) {
+          const refusal = checkTokenClaims(checked, wanted, clock);
+          if (refusal) throw authentic(refusal, hit.token.claims);
+          return hit.token;
+        }
+      } else {
+        this.cache.delete(hash);
+      }
+    }
+
+    if (jwt.endsWith('.') && unsecuredHeader(jwt)) {
+      // An unsecured JWS (alg none, RFC 7519 section 6) has an empty signature: name it for what it is.
+      const label = (Array.isArray(profiles) ? profiles[0] : (profiles as TokenProfile))?.label ?? 'Token';
+      throw new AAuthError('token_alg_not_allowed', `${label}: alg "none" is not allowed`);
+    }
+    const checked = checkTokenHeader(decodeToken(jwt), profiles, wanted, o.trustedIssuers);
+    const { profile, claims } = checked;
+    const refusal = checkTokenClaims(checked, wanted, clock);
+    if (refusal && !authenticate) throw refusal;
+    const key = this.recentKey(checked, clock.now) ?? (await this.key(checked, clock.now));
+    if (!verifyTokenSignature(jwt, checked.alg, key)) {
+      throw new AAuthError('token_signature_invalid', `${profile.label}: the signature does not verify`);
+    }
+    // From here on the claims are the issuer's: a refusal still tells who the caller is.
+    if (refusal) throw authentic(refusal, claims);
+    let cnf: PublicKey | undefined;
+    if (profile.bindsKey) {
+      try {
+        cnf = o.cnfKey((claims.cnf as { jwk: unknown }).jwk);
+      } catch (error) {
+        const why = isAAuthError(error, 'unsupported_algorithm') ? 'algorithm is not allowed' : `is not a usable key (${(error as Error).message})`;
+        throw authentic(new AAuthError('token_claim_invalid', `${profile.label}: cnf.jwk ${why}`, { cause: error }), claims);
+      }
+    }
+    const token = verifiedToken(jwt, checked, cnf);
+    const until = token.expiresAt + o.leeway;
+    if (until > clock.now) this.cache.set(hash, { token, keys: profile.keys, until });
+    return token;
+  }
+
+  /** The caller's expectations over the verifier's defaults; `algorithms` can only narrow the configured list. */
+  private expectations(expect: VerifyTokenExpectations): TokenExpectations {
+    const { audience, algorithms, ...rest } = expect;
+    return {
+      ...rest,
+      audience: audience === null ? undefined : (audience ?? this.options.identity),
+      algorithms: algorithms === undefined ? this.options.algorithms : algorithms.filter((a) => this.options.algorithms.includes(a)),
+    };
+  }
+
+  private recentKey(checked: CheckedToken, now: number): TokenKey | undefined {
+    const recent = this.recentKeys.peek(keyId(checked));
+    return recent && recent.until > now ? recent.key : undefined;
+  }
+
+  /** The signing key, by the profile's key source (sections 7 and 8); one prepared key per published JWK. */
+  private async key(checked: CheckedToken, now: number): Promise<TokenKey> {
+    const { discovery } = this.options;
+    const { profile, issuer, kid, alg } = checked;
+    const whose = profile.keys === 'resource' ? 'resource' : 'issuer';
+    let jwk: object;
+    try {
+      jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg) : await discovery.issuerJwk(issuer, kid, alg);
+    } catch (error) {
+      const why = error instanceof AAuthError ? error.message : String(error);
+      throw new AAuthError('token_signature_invalid', `${profile.label}: the ${whose} key cannot be found (${why})`, { cause: error });
+    }
+    // Discovery hands out the same frozen JWK object while its JWKS stays cached: the key is prepared once.
+    let key = this.keys.get(jwk);
+    if (!key) {
+      try {
+        key = importTokenKey(jwk);
+      } catch (error) {
+        throw new AAuthError('token_signature_invalid', `${profile.label}: the ${whose} key is not usable (${(error as Error).message})`, { cause: error });
+      }
+      this.keys.set(jwk, key);
+    }
+    this.recentKeys.set(keyId(checked), { key, until: now + KEY_REUSE_SECONDS });
+    return key;
+  }
+}
+
+/**
+ * What identifies a signing key: where it is looked up, the issuer, the `kid` (or none) and the
+ * `alg`. Source and `alg` come from fixed lists and the issuer is length-prefixed: no two differ in one.
+ */
+function keyId({ profile, issuer, kid, alg }: CheckedToken): string {
+  return `${profile.keys} ${alg} ${issuer.length} ${issuer} ${kid === undefined ? '-' : `+${kid}`}`;
+}
+
+function verifiedToken(raw: string, checked: CheckedToken, cnf: PublicKey | undefined): VerifiedToken {
+  const { claims } = checked;
+  const token: VerifiedToken = {
+    raw,
+    header: checked.header,
+    claims,
+    issuer: checked.issuer,
+    scope: parseScope(claims.scope),
+    expiresAt: claims.exp as number,
+  };
+  if (claims.aud !== undefined) token.audience = claims.aud as string | string[];
+  if (typeof claims.sub === 'string') token.subject = claims.sub;
+  if (typeof claims.agent === 'string') token.agent = claims.agent;
+  if (claims.act !== undefined) token.act = claims.act as ActClaim;
+  if (cnf) token.cnf = cnf;
+  return token;
+}
