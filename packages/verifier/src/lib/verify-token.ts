@@ -19,7 +19,7 @@ import {
 } from '@aauth-kit/core';
 import type { VerifiedToken, VerifyTokenExpectations } from '../types.js';
 import type { KeyDiscovery } from './key-discovery.js';
-import { LruCache } from './lru.js';
+import { LruCache } from '@aauth-kit/discovery';
 
 /** What the verifier resolved at creation and hands its token pipeline. */
 export interface TokenVerifierOptions {
