@@ -118,7 +118,7 @@ describe('agent against the real @aauth-kit/express resource', () => {
   });
 
   it('never loops: a resource that refuses every token it is given is called exactly twice', async () => {
-    const as = await createTestAuthServer({ tokenAudience: 'http://localhost:1' });
+    const as = await createTestAuthServer({ unpublishedKey: true });
     open.push(as);
     const { url } = await realResource(as.issuer);
     const hosted = await hostedAgent({ authServer: as.issuer });

@@ -23,6 +23,11 @@ export interface ChallengeContext {
   now: number;
   /** How the challenged request was signed. */
   signedWith: SignatureScheme;
+  /**
+   * The URL whose response this is (after redirects): the resource token's `iss` must be a resource
+   * on its origin, so a resource cannot obtain (or be shown) the agent's token for another one.
+   */
+  url: string | URL;
 }
 
 /** The decision for one response; nothing here touches the network. */
@@ -40,12 +45,22 @@ export type ChallengeDecision =
       resourceToken: string;
       claims: ResourceTokenClaims;
       authServer: string;
-      /** The resource identity (the resource token's `iss`). */
+      /** The resource identity (the resource token's `iss`), on the origin that answered the challenge. */
       resource: string;
       scope: string;
       /** Sign the token request as the identity the resource token names (section 8). */
       signAs: 'jwks_uri' | 'hwk';
     };
+
+/** The origin of an absolute http(s) URL; undefined for anything else. */
+function originOf(url: string | URL): string | undefined {
+  try {
+    const parsed = typeof url === 'string' ? new URL(url) : url;
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const reject = (challenge: Challenge | undefined, code: AAuthErrorCode, message: string): ChallengeDecision => ({
   action: 'reject',
@@ -56,8 +71,9 @@ const reject = (challenge: Challenge | undefined, code: AAuthErrorCode, message:
 
 /**
  * Decide what to do with a resource's response (wire profile sections 5 and 6): only a 401 with an
- * `AAuth`, `AAuth-Requirement` or `Agent-Auth` challenge whose resource token names this agent and
- * a trusted auth server leads to a token request. Pure: every refusal happens before any network.
+ * `AAuth`, `AAuth-Requirement` or `Agent-Auth` challenge whose resource token names this agent, a
+ * resource on the origin that answered (`context.url`) and a trusted auth server leads to a token
+ * request. Pure: every refusal happens before any network.
  */
 export function assessChallenge(response: { status: number; headers: HeadersInput }, context: ChallengeContext): ChallengeDecision {
   if (response.status !== 401) return { action: 'ignore' };
@@ -106,6 +122,19 @@ export function assessChallenge(response: { status: number; headers: HeadersInpu
     throw error;
   }
   const rt = claims as unknown as ResourceTokenClaims;
+
+  // Sections 1, 3 and 6: a resource mints resource tokens naming its own identity URL, and only for
+  // requests signed for its own `@authority`, so a genuine challenge names a resource on the origin
+  // that answered. One naming another resource (forged, or that resource's own token replayed) asks
+  // for someone else's token: it is never looked up in the cache nor taken to an auth server.
+  const answered = originOf(context.url);
+  if (answered === undefined || originOf(String(rt.iss)) !== answered) {
+    return reject(
+      challenge,
+      'challenge_resource_mismatch',
+      `The resource token names the resource ${JSON.stringify(String(rt.iss).slice(0, 200))}, but ${answered ?? 'another origin'} answered the challenge`,
+    );
+  }
 
   // Section 6: `agent` is the caller's identity or `pseudonymous:<thumbprint>`; `agent_jkt` its key.
   const pseudonym = `pseudonymous:${context.thumbprint}`;

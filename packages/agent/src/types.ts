@@ -116,6 +116,11 @@ export interface AgentOptions {
   discovery?: { timeoutMs?: number | undefined; maxBytes?: number | undefined } | undefined;
   /** Token requests: `timeoutMs` default 60 000 (the server may wait 45 s), `maxBytes` default 65 536. */
   tokenRequest?: { timeoutMs?: number | undefined; maxBytes?: number | undefined } | undefined;
+  /**
+   * Longest time an issued auth token is cached and presented, seconds, whatever its `exp` or
+   * `expires_in` say (a token without `exp` is refused); default 3600.
+   */
+  maxTokenLifetime?: number | undefined;
   /** Largest request body the agent buffers for signing and retry, bytes; default 16 MiB. */
   maxBodyBytes?: number | undefined;
   /** Optional display fields for `/.well-known/aauth-agent.json` (wire profile section 9). */

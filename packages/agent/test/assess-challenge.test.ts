@@ -9,7 +9,7 @@ const resourceKey = generateKey({ kid: 'r1' });
 const identity = 'http://localhost:3000';
 const issuer = 'http://localhost:8080/realms/aauth-test';
 const NOW = 1_800_000_000;
-const ctx: ChallengeContext = { identity, thumbprint: agentKey.thumbprint, trustedAuthServers: [issuer], now: NOW, signedWith: 'jwks_uri' };
+const ctx: ChallengeContext = { identity, thumbprint: agentKey.thumbprint, trustedAuthServers: [issuer], now: NOW, signedWith: 'jwks_uri', url: 'http://localhost:3001/data' };
 
 const rt = (over: Partial<{ agent: string; agentJkt: string; audience: string; now: number }> = {}) =>
   mintResourceToken(resourceKey, {
@@ -67,6 +67,18 @@ describe('assessChallenge (pure decisions, wire profile sections 5, 6, 11)', () 
     expect(byJkt).toMatchObject({ action: 'reject', code: 'resource_token_not_for_agent' });
     const byAgent = assessChallenge(res401({ AAuth: buildChallenge({ require: 'auth-token', resourceToken: await rt({ agent: 'http://localhost:4000' }), authServer: issuer }) }), ctx);
     expect(byAgent).toMatchObject({ action: 'reject', code: 'resource_token_not_for_agent' });
+  });
+
+  it('rejects a resource token naming another resource than the one that answered (issue 13, finding 9)', async () => {
+    const challenge = { AAuth: buildChallenge({ require: 'auth-token', resourceToken: await rt(), authServer: issuer }) };
+    for (const url of ['http://localhost:4000/steal', 'https://localhost:3001/data', 'http://127.0.0.1:3001/data', 'http://localhost:30011/', 'not a url']) {
+      expect(assessChallenge(res401(challenge), { ...ctx, url }), url).toMatchObject({ action: 'reject', code: 'challenge_resource_mismatch' });
+    }
+    expect(assessChallenge(res401(challenge), { ...ctx, url: 'http://localhost:4000/steal' })).toMatchObject({
+      message: 'The resource token names the resource "http://localhost:3001", but http://localhost:4000 answered the challenge',
+    });
+    // The resource's own origin, any path (after a same-origin redirect too): its own challenge.
+    expect(assessChallenge(res401(challenge), { ...ctx, url: new URL('http://localhost:3001/other?x=1') })).toMatchObject({ action: 'exchange', resource: 'http://localhost:3001' });
   });
 
   it('rejects an expired resource token', async () => {

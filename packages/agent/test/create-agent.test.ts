@@ -26,6 +26,7 @@ describe('createAgent options are validated at creation', () => {
     ['fetch not a function', { key, fetch: 'x' }, /options.fetch must be a function/],
     ['unknown signatureEncoding', { key, signatureEncoding: 'hex' }, /options.signatureEncoding must be one of base64, base64url/],
     ['negative timeout', { key, interactionTimeoutMs: -1 }, /options.interactionTimeoutMs must be a positive number/],
+    ['a zero token lifetime cap', { key, maxTokenLifetime: 0 }, /options.maxTokenLifetime must be a positive number/],
     ['unknown discovery field', { key, discovery: { timeout: 5 } }, /options.discovery.timeout is not an option/],
     ['relative interactionCallback', { key, interactionCallback: '/done' }, /options.interactionCallback must be an absolute http\(s\) URL/],
     ['incomplete token cache', { key, tokenCache: { get() {} } }, /options.tokenCache.set must be a function/],

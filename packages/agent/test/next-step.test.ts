@@ -30,6 +30,18 @@ const AT_WRONG_TYP = 'eyJhbGciOiJFZERTQSIsInR5cCI6InJlc291cmNlK2p3dCJ9.eyJpc3MiO
 const AT_OTHER_KEY =
   'eyJhbGciOiJFZERTQSIsInR5cCI6ImF1dGgrand0In0.eyJpc3MiOiJodHRwczovL2FzLmV4YW1wbGUiLCJleHAiOjE4MDAwMDA2MDAsImNuZiI6eyJqd2siOnsia3R5IjoiT0tQIiwiY3J2IjoiRWQyNTUxOSIsIngiOiIzcDdiZlh0OXdiVFRXMkhDN09RMU56LURROGhiZUdkTnJmeC1GRy1JSzA4In19fQ.c2ln';
 
+/** An unsigned `auth+jwt` with these claims (the machine never verifies signatures). */
+const authJwt = (claims: Record<string, unknown>): string =>
+  [{ alg: 'EdDSA', typ: 'auth+jwt' }, claims].map((part) => Buffer.from(JSON.stringify(part)).toString('base64url')).join('.') + '.c2ln';
+const BOUND = { cnf: { jwk: { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' } } };
+const TEN_YEARS = 315_360_000;
+// Issue 13, finding 10: what a sloppy (or hostile) token endpoint may answer.
+const AT_UNBOUND = authJwt({ iss: 'https://as.example', aud: 'https://res.example', exp: 1_800_000_600 });
+const AT_OTHER_AUD = authJwt({ iss: 'https://as.example', aud: 'https://other.example', exp: 1_800_000_600, ...BOUND });
+const AT_NO_EXP = authJwt({ iss: 'https://as.example', aud: 'https://res.example', ...BOUND });
+const AT_PAST = authJwt({ iss: 'https://as.example', aud: 'https://res.example', exp: NOW - 10, ...BOUND });
+const AT_TEN_YEARS = authJwt({ iss: 'https://as.example', aud: ['https://res.example', 'https://as.example'], exp: NOW + TEN_YEARS, ...BOUND });
+
 const AAUTH: CallMode = {
   kind: 'aauth',
   self: { identity: 'https://agent.example', thumbprint: JKT, trustedAuthServers: ['https://as.example'] },
@@ -43,8 +55,9 @@ const FRESH = { token: 'fresh-token', cacheKey: 'key-2' };
 
 const first = (mode: CallMode, carried?: { token: string; cacheKey?: string }): State => ({ phase: 'sent', mode, attempt: 'first', carried });
 const retry = (mode: CallMode, carried: { token: string; cacheKey?: string }): State => ({ phase: 'sent', mode, attempt: 'retry', carried });
-const response = (status: number, headers: Record<string, string> = {}, carried?: { token: string; cacheKey?: string }): StepEvent => ({
+const response = (status: number, headers: Record<string, string> = {}, carried?: { token: string; cacheKey?: string }, url = 'https://res.example/data'): StepEvent => ({
   type: 'response',
+  url,
   status,
   headers,
   carried,
@@ -151,6 +164,32 @@ describe('nextStep: a call (first attempt, challenge, one retry)', () => {
         },
       },
       'done',
+    ],
+    [
+      'a resource token naming another resource than the one that answered is refused before any cache look-up (issue 13, finding 9)',
+      first(AAUTH, CACHED),
+      response(401, challenge(RT), CACHED, 'https://evil.example/steal'),
+      {
+        type: 'reject',
+        code: 'challenge_resource_mismatch',
+        message: 'The resource token names the resource "https://res.example", but https://evil.example answered the challenge',
+        challenge: {
+          require: 'auth-token',
+          satisfiable: true,
+          spelling: 'AAuth',
+          params: { require: 'auth-token', 'resource-token': RT, 'auth-server': 'https://as.example' },
+          resourceToken: RT,
+          authServer: 'https://as.example',
+        },
+      },
+      'done',
+    ],
+    [
+      '... the resource\'s own origin answering after a redirect is its own challenge',
+      first(AAUTH),
+      response(401, challenge(RT), undefined, 'https://res.example/moved?page=2'),
+      { type: 'obtain', attempt: 'retry', decision: DECISION },
+      'awaiting-token',
     ],
     [
       'an auth server outside the allow-list is never contacted',
@@ -270,6 +309,8 @@ describe('nextStep: a token flight (token request, 202 interaction and polling, 
     payload: { resource_token: 'rt', upstream_token: 'ut' },
     signAs: 'jwks_uri',
     thumbprint: JKT,
+    resource: 'https://res.example',
+    maxLifetime: 3600,
     interaction: { handler: true, callback: 'https://app.example/done', timeoutMs: 9000 },
   };
   const refresh: TokenFlight = { ...flight, payload: { auth_token: 'old' }, interaction: undefined };
@@ -336,7 +377,49 @@ describe('nextStep: a token flight (token request, 202 interaction and polling, 
       'a 200 with a token bound to another key fails',
       posted(flight),
       answer(200, { auth_token: AT_OTHER_KEY }),
-      { type: 'fail', error: { code: 'auth_server_error', status: 502, message: "The auth server issued a token bound (cnf.jwk) to another key than this agent's" } },
+      { type: 'fail', error: { code: 'issued_token_unbound', status: 502, message: "The auth server issued a token bound (cnf.jwk) to another key than this agent's" } },
+      'done',
+    ],
+    [
+      'a 200 with an unbound token (no cnf) fails',
+      posted(flight),
+      answer(200, { auth_token: AT_UNBOUND, expires_in: 300 }),
+      { type: 'fail', error: { code: 'issued_token_unbound', status: 502, message: "The auth server issued a token without cnf.jwk, not bound to this agent's key" } },
+      'done',
+    ],
+    [
+      'a 200 with a token for another resource fails',
+      posted(flight),
+      answer(200, { auth_token: AT_OTHER_AUD, expires_in: 300 }),
+      { type: 'fail', error: { code: 'issued_token_audience_invalid', status: 502, message: 'The auth server issued a token for "https://other.example", not for "https://res.example"' } },
+      'done',
+    ],
+    [
+      '... so does a refresh answered with one',
+      posted(refresh),
+      answer(200, { auth_token: AT_OTHER_AUD }),
+      { type: 'fail', error: { code: 'issued_token_audience_invalid', status: 502, message: 'The auth server issued a token for "https://other.example", not for "https://res.example"' } },
+      'done',
+    ],
+    [
+      'a 200 with a token without exp fails, whatever expires_in says',
+      posted(flight),
+      answer(200, { auth_token: AT_NO_EXP, expires_in: TEN_YEARS }),
+      { type: 'fail', error: { code: 'issued_token_expiry_invalid', status: 502, message: 'The auth server issued a token without exp' } },
+      'done',
+    ],
+    [
+      'a 200 with an expired token fails',
+      posted(flight),
+      answer(200, { auth_token: AT_PAST, expires_in: 300 }),
+      { type: 'fail', error: { code: 'issued_token_expiry_invalid', status: 502, message: 'The auth server issued a token that expired 10 s ago' } },
+      'done',
+    ],
+    [
+      'a ten-year token (aud an array naming the resource) is kept for maxLifetime at most',
+      posted(flight),
+      answer(200, { auth_token: AT_TEN_YEARS, expires_in: TEN_YEARS }),
+      { type: 'issued', token: AT_TEN_YEARS, expiresAt: NOW + 3600 },
       'done',
     ],
     [

@@ -1,9 +1,10 @@
 import { createServer } from 'node:http';
 import { identityUrlProblem, serveDocuments } from '@aauth-kit/core/internal';
-import { createVerifier, type DiscoveryOptions, type ReplayOptions } from '@aauth-kit/verifier';
+import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions } from '@aauth-kit/verifier';
 import express, { type Router } from 'express';
 import { loadRealm, type RealmConfig } from './load-realm.js';
 import { createMemoryPendingStore, type PendingStore } from './pending-store.js';
+import { createMemoryUsedTokenStore, type UsedTokenStore } from './used-token-store.js';
 import type { AuditEvent } from './audit-event.js';
 import { createAuditEmitter } from './lib/audit.js';
 import { endpoints, type ServerContext } from './lib/context.js';
@@ -33,6 +34,8 @@ export interface AuthServerOptions {
   now?: (() => number) | undefined;
   /** Where pending consent requests live; default in memory (one process). */
   pendingStore?: PendingStore | undefined;
+  /** Where redeemed resource tokens are remembered, each until its `exp` (single use); default in memory, bounded (one process). The verifier's `createRedisReplayStore` fits. */
+  usedTokenStore?: UsedTokenStore | undefined;
   /** Life of a pending request in seconds; default 600. */
   pendingLifetime?: number | undefined;
   /** Receives one event per decision (never a token); default: none. */
@@ -136,6 +139,11 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     throw new TypeError('options.pendingStore must implement put, get, getByCode, decide and take');
   }
 
+  const usedTokens = options.usedTokenStore ?? createMemoryUsedTokenStore({ now });
+  if (typeof usedTokens !== 'object' || usedTokens === null || typeof usedTokens.checkAndStore !== 'function') {
+    throw new TypeError('options.usedTokenStore must implement checkAndStore');
+  }
+
   const jwks = { keys: [key.publicJwk] };
   const verifier = createVerifier({
     identity: issuer,
@@ -157,6 +165,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     keys: verifier,
     tokens: verifier,
     store,
+    usedTokens,
     now,
     pendingLifetime,
     audit: createAuditEmitter(options.onAudit, warn),
@@ -164,6 +173,9 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     secureCookies: base.protocol === 'https:',
   };
   const tokens = createTokenService(ctx);
+  // Issue 13, finding 8: poll signatures are single use, remembered in the replay store given for
+  // signed requests (shared by a fleet) or in memory, for as long as a signature can be fresh.
+  const polls = { store: options.replay?.store ?? createMemoryReplayStore({ now }), ttl: 2 * (options.maxSkew ?? 60) + 1 };
   const oauthTokens = createOAuthTokenService(ctx);
   const urls = endpoints(issuer);
 
@@ -175,7 +187,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     // Issuer metadata (section 9) and the realm JWKS at Keycloak's two paths, served as every well-known document is.
     const documents = { '/.well-known/aauth-issuer.json': metadata, '/.well-known/aauth-issuer': metadata, '/protocol/aauth/certs': jwks, '/protocol/openid-connect/certs': jwks };
     r.use(serveDocuments(Object.fromEntries(Object.entries(documents).map(([path, body]) => [`${ctx.issuerPath}${path}`, body])), 'authServer.router()'));
-    r.use(createTokenRouter(ctx, verifier, tokens, maxBodyBytes));
+    r.use(createTokenRouter(ctx, verifier, tokens, maxBodyBytes, polls));
     r.use(createInteractionRouter(ctx));
     r.use(createOAuthTokenRouter(ctx, oauthTokens, maxBodyBytes));
     built = r;

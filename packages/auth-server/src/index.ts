@@ -10,3 +10,4 @@ export {
   type PendingStore,
 } from './pending-store.js';
 export type { AuditEvent, AuditEventType } from './audit-event.js';
+export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedTokenStoreOptions, type UsedTokenStore } from './used-token-store.js';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
+import { parseBruteForce, type BruteForceSettings } from './lib/brute-force.js';
 
 /** The AAuth policy read from realm attributes (wire profile section 10). */
 export interface RealmPolicy {
@@ -60,6 +61,11 @@ export interface RealmConfig {
   accessTokenLifespan: number;
   /** How long after `exp` an auth token may still be refreshed: `aauth.refresh.lifespan`, default 1800 s. */
   refreshLifespan: number;
+  /**
+   * `ssoSessionMaxLifespan` in seconds, default 36000 (Keycloak's): the absolute life of a grant,
+   * from the consent or first issuance (`auth_time`), that refreshes and exchanges never extend.
+   */
+  ssoSessionMaxLifespan: number;
   policy: RealmPolicy;
   users: RealmUser[];
   /** The realm's `enabled`; default true. A disabled realm issues no tokens. */
@@ -68,6 +74,8 @@ export interface RealmConfig {
   clients: RealmClient[];
   /** `clientScopes[]`: their descriptions are what the consent page shows for scopes of the same name. */
   clientScopes: RealmClientScope[];
+  /** Keycloak's brute-force detection (`bruteForceProtected`, `failureFactor`, ...): the sign-in lockout (issue 13, finding 2). */
+  bruteForce: BruteForceSettings;
 }
 
 /** A realm client as the OpenID Connect token endpoint uses it (Keycloak's `ClientRepresentation` fields). */
@@ -383,6 +391,15 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     if (realm.accessTokenLifespan !== -1) accessTokenLifespan = parseInteger(realm.accessTokenLifespan, `${path}.accessTokenLifespan`, 1);
   }
 
+  let ssoSessionMaxLifespan = 36000;
+  if (realm.ssoSessionMaxLifespan !== undefined) {
+    if (typeof realm.ssoSessionMaxLifespan !== 'number') {
+      fail(`${path}.ssoSessionMaxLifespan`, `must be a number of seconds (got ${show(realm.ssoSessionMaxLifespan)})`);
+    }
+    // As Keycloak's admin console: 0 (or -1) means not set, and the default applies.
+    if (realm.ssoSessionMaxLifespan > 0) ssoSessionMaxLifespan = parseInteger(realm.ssoSessionMaxLifespan, `${path}.ssoSessionMaxLifespan`, 1);
+  }
+
   const attributes = realm.attributes ?? {};
   if (!isObject(attributes)) fail(`${path}.attributes`, `must be an object of string values (got ${show(attributes)})`);
   const policy: RealmPolicy = {
@@ -429,10 +446,12 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     displayName: typeof realm.displayName === 'string' && realm.displayName.length > 0 ? realm.displayName : realm.realm,
     accessTokenLifespan,
     refreshLifespan,
+    ssoSessionMaxLifespan,
     policy,
     users: parseUsers(realm.users, path, warn),
     enabled: realm.enabled !== false,
     clients: parseClients(realm.clients, path, warn),
     clientScopes: parseClientScopes(realm.clientScopes, path),
+    bruteForce: parseBruteForce(realm, path),
   };
 }

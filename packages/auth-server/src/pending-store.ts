@@ -56,48 +56,119 @@ export interface PendingStore {
 }
 
 export interface MemoryPendingStoreOptions {
-  /** Most requests held at once; the oldest are dropped first. Default 10,000. */
+  /**
+   * Most requests held at once; default 10,000. When full, requests that expired are dropped first;
+   * a live request is never dropped for a new one, which is refused instead (503 `pending_store_full`).
+   */
   maxEntries?: number | undefined;
+  /** Most live requests one agent key (thumbprint) may have waiting; default 32 (429 `pending_limit_reached`). */
+  maxPerAgent?: number | undefined;
+  /** Most live requests for one resource; default 1,000 (429 `pending_limit_reached`). */
+  maxPerResource?: number | undefined;
   /** How long an expired request is kept so that polls get 408, in seconds; default 600. */
   retention?: number | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;
 }
 
-/** The default in-memory pending store: bounded, for one process (a fleet needs a shared store). */
+function positive(value: number | undefined, name: string, fallback: number): number {
+  const n = value ?? fallback;
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`options.${name} must be a positive integer`);
+  return n;
+}
+
+/**
+ * The default in-memory pending store: bounded, for one process (a fleet needs a shared store).
+ * One caller cannot push out another's request (finding 4): each agent key and each resource has
+ * its own cap, and a full store refuses new requests rather than dropping live ones.
+ */
 export function createMemoryPendingStore(options: MemoryPendingStoreOptions = {}): PendingStore {
-  const maxEntries = options.maxEntries ?? 10_000;
-  if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('options.maxEntries must be a positive integer');
+  const maxEntries = positive(options.maxEntries, 'maxEntries', 10_000);
+  const maxPerAgent = positive(options.maxPerAgent, 'maxPerAgent', 32);
+  const maxPerResource = positive(options.maxPerResource, 'maxPerResource', 1000);
   const retention = options.retention ?? 600;
   const now = options.now ?? (() => Date.now() / 1000);
   // Insertion order is creation order, so the first entries are the oldest.
   const byId = new Map<string, PendingRequest>();
   const byCode = new Map<string, string>();
+  // Ids per agent key and per resource, to count each caller's share without a scan.
+  const byAgent = new Map<string, Set<string>>();
+  const byResource = new Map<string, Set<string>>();
 
+  const index = (map: Map<string, Set<string>>, key: string, id: string, add: boolean): void => {
+    let ids = map.get(key);
+    if (add) {
+      if (!ids) map.set(key, (ids = new Set()));
+      ids.add(id);
+    } else if (ids) {
+      ids.delete(id);
+      if (ids.size === 0) map.delete(key);
+    }
+  };
   const remove = (id: string): PendingRequest | undefined => {
     const entry = byId.get(id);
     if (entry) {
       byId.delete(id);
       if (byCode.get(entry.code) === id) byCode.delete(entry.code);
+      index(byAgent, entry.thumbprint, id, false);
+      index(byResource, entry.resource, id, false);
     }
     return entry;
   };
-  const sweep = (): void => {
-    const t = now();
+  const sweep = (t: number): void => {
     for (const [id, entry] of byId) {
       if (entry.expiresAt + retention < t) remove(id);
     }
-    while (byId.size >= maxEntries) remove(byId.keys().next().value as string);
   };
+  /** Requests of `ids` that have not expired, with the earliest expiry among them. */
+  const liveOf = (ids: Set<string> | undefined, t: number): { count: number; firstExpiry: number } => {
+    let count = 0;
+    let firstExpiry = Number.POSITIVE_INFINITY;
+    for (const id of ids ?? []) {
+      const entry = byId.get(id);
+      if (entry && entry.expiresAt >= t) {
+        count += 1;
+        firstExpiry = Math.min(firstExpiry, entry.expiresAt);
+      }
+    }
+    return { count, firstExpiry };
+  };
+  const retryAfter = (until: number, t: number): Record<string, string> => ({ 'Retry-After': String(Math.max(1, Math.ceil(until - t))) });
   const live = (entry: PendingRequest | undefined): PendingRequest | undefined =>
     entry && entry.expiresAt + retention >= now() ? { ...entry } : undefined;
 
   return {
     async put(request) {
       if (byId.has(request.id) || byCode.has(request.code)) throw new AAuthError('pending_conflict', 'Pending id or code already in use');
-      sweep();
+      const t = now();
+      sweep(t);
+      const agent = liveOf(byAgent.get(request.thumbprint), t);
+      if (agent.count >= maxPerAgent) {
+        throw new AAuthError('pending_limit_reached', `This agent key already has ${agent.count} requests waiting for a user's decision`, {
+          headers: retryAfter(agent.firstExpiry, t),
+        });
+      }
+      const resource = liveOf(byResource.get(request.resource), t);
+      if (resource.count >= maxPerResource) {
+        throw new AAuthError('pending_limit_reached', `${resource.count} requests for this resource are already waiting for a user's decision`, {
+          headers: retryAfter(resource.firstExpiry, t),
+        });
+      }
+      if (byId.size >= maxEntries) {
+        // Only requests that expired (kept to answer 408) make room, oldest first; never a live one.
+        for (const [id, entry] of byId) {
+          if (byId.size < maxEntries) break;
+          if (entry.expiresAt < t) remove(id);
+        }
+        if (byId.size >= maxEntries) {
+          const oldest = byId.values().next().value as PendingRequest;
+          throw new AAuthError('pending_store_full', undefined, { headers: retryAfter(oldest.expiresAt, t) });
+        }
+      }
       byId.set(request.id, { ...request });
       byCode.set(request.code, request.id);
+      index(byAgent, request.thumbprint, request.id, true);
+      index(byResource, request.resource, request.id, true);
     },
     async get(id) {
       return live(byId.get(id));

@@ -104,6 +104,8 @@ describe('auth: resource_token alone', () => {
       iat: expect.any(Number),
       exp: (payload.iat as number) + 300,
       jti: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      // The start of the grant, which bounds its refreshes (issue 13, finding 6).
+      auth_time: payload.iat,
     });
     expect(computeThumbprint((payload.cnf as { jwk: object }).jwk)).toBe(backend.key.thumbprint);
   });
@@ -142,9 +144,10 @@ describe('consent: 202 -> interaction -> poll', () => {
     expect(waiting.status).toBe(202);
     expect(waiting.body).toEqual({ status: 'pending', location, require: 'interaction', code });
 
-    const decided = await decideOverHttp(as.interactionEndpoint, code, 'approve', { callback: 'http://localhost:9999/done?x=1' });
+    // A callback on the agent's own origin (issue 13: callbacks are bound to the agent).
+    const decided = await decideOverHttp(as.interactionEndpoint, code, 'approve', { callback: `${backend.identity}/done?x=1` });
     expect(decided.status).toBe(303);
-    expect(decided.headers.get('location')).toBe('http://localhost:9999/done?x=1');
+    expect(decided.headers.get('location')).toBe(`${backend.identity}/done?x=1`);
 
     const done = await poll(location, backend);
     expect(done.status).toBe(200);
@@ -159,6 +162,8 @@ describe('consent: 202 -> interaction -> poll', () => {
       iat: expect.any(Number),
       exp: (payload.iat as number) + 300,
       jti: expect.any(String),
+      // The consent starts the grant.
+      auth_time: payload.iat,
     });
 
     const again = await poll(location, backend);
@@ -227,6 +232,8 @@ describe('exchange: resource_token + upstream_token', () => {
       exp: (payload.iat as number) + 300,
       jti: expect.any(String),
       act: { agent: backend.identity, sub: USER_ID },
+      // The exchange continues the user's grant.
+      auth_time: decodeJwt(upstream).claims.auth_time,
     });
     const exchanged = as.audit.filter((e) => e.type === 'token.exchanged').at(-1)!;
     expect(exchanged).toMatchObject({ agent: sca.identity, sub: USER_ID, resource: maa.identity, scope: 'market-analysis:analyze' });

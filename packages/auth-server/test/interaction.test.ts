@@ -15,7 +15,8 @@ let callbackBase: string;
 const callbacks: string[] = [];
 
 beforeAll(async () => {
-  [as, backend, sca] = await Promise.all([startAuthServer(), startParty('backend'), startParty('sca')]);
+  // The agent lists the test's callback server among its redirect_uris (issue 13: callbacks are bound to the agent).
+  [as, backend, sca] = await Promise.all([startAuthServer(), startParty('backend', () => ({ redirect_uris: [`${callbackBase}/done`] })), startParty('sca')]);
   const app = express();
   app.get('/done', (req, res) => {
     callbacks.push(req.originalUrl);

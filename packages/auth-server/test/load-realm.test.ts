@@ -70,6 +70,13 @@ describe('loadRealm', () => {
     expect(loadRealm({ realm: 'r' }).clientScopes).toEqual([]);
   });
 
+  it('reads ssoSessionMaxLifespan, the absolute life of a grant; default 36000 s as Keycloak, 0 or -1 mean the default (issue 13, finding 6)', () => {
+    expect(loadRealm({ realm: 'r' }).ssoSessionMaxLifespan).toBe(36000);
+    expect(loadRealm({ realm: 'r', ssoSessionMaxLifespan: 7200 }).ssoSessionMaxLifespan).toBe(7200);
+    expect(loadRealm({ realm: 'r', ssoSessionMaxLifespan: 0 }).ssoSessionMaxLifespan).toBe(36000);
+    expect(loadRealm({ realm: 'r', ssoSessionMaxLifespan: -1 }).ssoSessionMaxLifespan).toBe(36000);
+  });
+
   it('a disabled realm disables AAuth', () => {
     expect(loadRealm({ realm: 'r', enabled: false, attributes: { 'aauth.enabled': 'true' } }).policy.enabled).toBe(false);
   });
@@ -88,6 +95,8 @@ describe('loadRealm', () => {
     ['attributes as an array', { realm: 'r', attributes: [] }, 'options.realm.attributes must be an object of string values'],
     ['a string lifespan', { realm: 'r', accessTokenLifespan: '300' }, 'options.realm.accessTokenLifespan must be a number of seconds'],
     ['a zero lifespan', { realm: 'r', accessTokenLifespan: 0 }, 'options.realm.accessTokenLifespan must be an integer of at least 1'],
+    ['a string SSO session maximum', { realm: 'r', ssoSessionMaxLifespan: '36000' }, 'options.realm.ssoSessionMaxLifespan must be a number of seconds'],
+    ['a fractional SSO session maximum', { realm: 'r', ssoSessionMaxLifespan: 1.5 }, 'options.realm.ssoSessionMaxLifespan must be an integer of at least 1'],
     ['users as an object', { realm: 'r', users: {} }, 'options.realm.users must be an array'],
     ['a user without a name', { realm: 'r', users: [{ enabled: true }] }, 'options.realm.users[0].username must be a non-empty string'],
     ['duplicate user names', { realm: 'r', users: [{ username: 'A' }, { username: 'a' }] }, 'options.realm.users[1].username duplicates the user name "a"'],
@@ -138,7 +147,7 @@ describe('loadRealm', () => {
 });
 
 describe('realm passwords', () => {
-  it('checks plain values and Keycloak PBKDF2 hashes', () => {
+  it('checks plain values and Keycloak PBKDF2 hashes', async () => {
     const salt = randomBytes(16);
     const hash = pbkdf2Sync('s3cret', salt, 1000, 64, 'sha256');
     const realm = loadRealm({
@@ -158,12 +167,12 @@ describe('realm passwords', () => {
       ],
     });
     const [plain, hashed] = realm.users;
-    expect(verifyPassword(plain!, 'user123')).toBe(true);
-    expect(verifyPassword(plain!, 'user1234')).toBe(false);
-    expect(verifyPassword(plain!, '123456')).toBe(false);
-    expect(verifyPassword(plain!, '')).toBe(false);
-    expect(verifyPassword(hashed!, 's3cret')).toBe(true);
-    expect(verifyPassword(hashed!, 's3cret ')).toBe(false);
-    expect(verifyPassword(hashed!, 'x'.repeat(5000))).toBe(false);
+    await expect(verifyPassword(plain!, 'user123')).resolves.toBe(true);
+    await expect(verifyPassword(plain!, 'user1234')).resolves.toBe(false);
+    await expect(verifyPassword(plain!, '123456')).resolves.toBe(false);
+    await expect(verifyPassword(plain!, '')).resolves.toBe(false);
+    await expect(verifyPassword(hashed!, 's3cret')).resolves.toBe(true);
+    await expect(verifyPassword(hashed!, 's3cret ')).resolves.toBe(false);
+    await expect(verifyPassword(hashed!, 'x'.repeat(5000))).resolves.toBe(false);
   });
 });

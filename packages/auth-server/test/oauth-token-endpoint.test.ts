@@ -126,18 +126,28 @@ describe('token exchange (RFC 8693)', () => {
     expect(claims.act).toEqual({ sub: 'market-analysis-agent', act: { agent: backend.identity, sub: USER_ID } });
   });
 
-  it('an actor_token makes its subject the actor', async () => {
-    const actor = await tokenPost(as, { grant_type: 'client_credentials' }, { basic: ['svc agent:1', 'p@ss word+/=:ä'] });
-    expect(actor.status).toBe(200);
+  it("an actor_token is the requesting client's own and its subject is the actor; another client's token is refused (issue 13, finding 1)", async () => {
+    const other = await tokenPost(as, { grant_type: 'client_credentials' }, { basic: ['svc agent:1', 'p@ss word+/=:ä'] });
+    expect(other.status).toBe(200);
+    const refused = await tokenPost(
+      as,
+      exchangeParams(user, { audience: 'crm', scope: 'crm:read', actor_token: String(other.body.access_token), actor_token_type: ACCESS_TOKEN }),
+      { basic: basic('supply-chain-agent') },
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_grant');
+    expect(as.audit.at(-1)).toMatchObject({ type: 'request.refused', code: 'actor_token_not_client', client: 'supply-chain-agent' });
+    const own = await tokenPost(as, { grant_type: 'client_credentials' }, { basic: basic('supply-chain-agent') });
+    expect(own.status).toBe(200);
     const res = await tokenPost(
       as,
-      exchangeParams(user, { audience: 'crm', scope: 'crm:read', actor_token: String(actor.body.access_token), actor_token_type: ACCESS_TOKEN }),
+      exchangeParams(user, { audience: 'crm', scope: 'crm:read', actor_token: String(own.body.access_token), actor_token_type: ACCESS_TOKEN }),
       { basic: basic('supply-chain-agent') },
     );
     expect(res.status).toBe(200);
     const { claims } = await verifyIssued(String(res.body.access_token));
-    expect(claims.act).toEqual({ sub: 'svc agent:1' });
-    expect(as.audit.at(-1)).toMatchObject({ actor: 'svc agent:1', client: 'supply-chain-agent' });
+    expect(claims.act).toEqual({ sub: 'supply-chain-agent' });
+    expect(as.audit.at(-1)).toMatchObject({ actor: 'supply-chain-agent', client: 'supply-chain-agent' });
   });
 
   it('client_secret_post authenticates too; resource names a client by its rootUrl; requested_token_type jwt gives N_A', async () => {

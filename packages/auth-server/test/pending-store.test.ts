@@ -70,12 +70,31 @@ describe('createMemoryPendingStore', () => {
     expect(await store.get('id-1')).toBeUndefined();
   });
 
-  it('stays bounded, dropping the oldest first', async () => {
-    const store = createMemoryPendingStore({ now: () => 1000, maxEntries: 3 });
-    for (let i = 0; i < 10; i++) await store.put(request(`id-${i}`, `CODE${i}`));
+  it('stays bounded: expired requests make room, live ones are never dropped for a new one (issue 13, finding 4)', async () => {
+    let t = 1000;
+    const store = createMemoryPendingStore({ now: () => t, maxEntries: 3, maxPerAgent: 10, retention: 600 });
+    for (let i = 0; i < 3; i++) await store.put(request(`id-${i}`, `CODE${i}`, t));
+    const full = await store.put(request('id-3', 'CODE3', t)).catch((e: unknown) => e);
+    expect(full).toMatchObject({ code: 'pending_store_full', status: 503, headers: { 'Retry-After': '600' } });
     const present = [];
-    for (let i = 0; i < 10; i++) if (await store.get(`id-${i}`)) present.push(i);
-    expect(present).toEqual([7, 8, 9]);
+    for (let i = 0; i < 4; i++) if (await store.get(`id-${i}`)) present.push(i);
+    expect(present).toEqual([0, 1, 2]);
+    // Once they have expired (kept only to answer 408), they make room, oldest first.
+    t = 1601;
+    await store.put(request('id-4', 'CODE4', t));
+    expect(await store.get('id-0')).toBeUndefined();
+    expect(await store.get('id-4')).toBeDefined();
     expect(() => createMemoryPendingStore({ maxEntries: 0 })).toThrow('options.maxEntries must be a positive integer');
+  });
+
+  it('caps live requests per agent key and per resource (issue 13, finding 4)', async () => {
+    const store = createMemoryPendingStore({ now: () => 1000, maxPerAgent: 2, maxPerResource: 3 });
+    await store.put(request('id-1', 'CODE1'));
+    await store.put(request('id-2', 'CODE2'));
+    await expect(store.put(request('id-3', 'CODE3'))).rejects.toMatchObject({ code: 'pending_limit_reached', status: 429 });
+    await store.put({ ...request('id-4', 'CODE4'), thumbprint: 'other' });
+    await expect(store.put({ ...request('id-5', 'CODE5'), thumbprint: 'third' })).rejects.toMatchObject({ code: 'pending_limit_reached', status: 429 });
+    await store.take('id-1');
+    await store.put(request('id-6', 'CODE6'));
   });
 });

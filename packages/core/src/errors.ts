@@ -24,6 +24,8 @@ export const ERRORS = {
   key_invalid: [401, 'invalid_signature', 'The signing key is not a usable public key'],
   key_not_found: [401, 'invalid_signature', 'The signing key could not be found'],
   key_discovery_failed: [401, 'invalid_signature', 'The signing key could not be fetched'],
+  // Discovery's per-host limit (issue 13): the server is busy with the signer's host; retry later.
+  key_discovery_busy: [503, 'server_error', 'Too many key discoveries are in progress for this host'],
   egress_denied: [401, 'invalid_signature', 'A metadata or key URL is not allowed by the egress policy'],
   unsupported_scheme: [401, 'unsupported_scheme', 'The Signature-Key scheme is not supported'],
   unsupported_algorithm: [401, 'invalid_signature', 'The key algorithm is not supported'],
@@ -61,22 +63,38 @@ export const ERRORS = {
   access_denied: [403, 'access_denied', 'The request was denied by policy'],
   pending_not_found: [404, 'not_found', 'No such pending request'],
   pending_expired: [408, 'expired', 'The pending request has expired'],
+  resource_token_replayed: [400, 'invalid_grant', 'The resource token was already redeemed (single use until its exp)'],
+  upstream_agent_blocked: [403, 'access_denied', 'An agent in the delegation chain is blocked by realm policy'],
+  consent_user_mismatch: [403, 'access_denied', 'The consent came from another user than the one the token acts for'],
+  grant_lifetime_exceeded: [400, 'invalid_grant', "The grant has outlived the realm's SSO session maximum (ssoSessionMaxLifespan)"],
   // Section 8: every request to the token and pending endpoints is signed with the agent's own key.
   request_unsigned: [401, 'invalid_request', 'The request must be signed with HTTP Message Signatures (wire profile section 8)'],
   pending_conflict: [500, 'server_error', 'The pending request id or code is already in use'],
+  // Issue 13, finding 4: each agent key and resource has its share of the pending store, and a full
+  // store refuses new requests rather than evicting anyone's live one.
+  pending_limit_reached: [429, 'access_denied', "Too many requests are waiting for a user's decision for this agent key or resource"],
+  pending_store_full: [503, 'server_error', 'The pending store is full: try again later'],
   // --- auth server: the interaction (consent) pages, answered as HTML pages with this status ---
   consent_request_invalid: [400, 'invalid_request', 'The consent page request is malformed'],
   consent_callback_invalid: [400, 'invalid_request', 'The callback must be an absolute https URL (or http to a local name) without credentials'],
+  // Issue 13, finding 13: a callback is bound to the agent (its origin, or its metadata's redirect_uris).
+  consent_callback_unregistered: [400, 'invalid_request', "The callback is not on the agent's origin nor among the redirect_uris of its metadata"],
   consent_request_expired: [410, 'expired', 'The pending request has expired'],
   consent_already_decided: [409, 'invalid_request', 'The request was already approved or denied'],
   consent_form_invalid: [403, 'access_denied', 'The form expired or did not come from this server'],
   login_failed: [401, 'access_denied', 'Invalid user name or password'],
   login_locked: [429, 'access_denied', 'Too many failed sign-in attempts for this request'],
+  // Issue 13, finding 14: an address naming unknown interaction codes backs off.
+  consent_lookup_throttled: [429, 'access_denied', 'Too many unknown interaction codes from this address: try again later'],
   // --- OAuth token endpoint (RFC 6749 section 5.2, RFC 8693 section 2.2.2) ---
   invalid_client: [401, 'invalid_client', 'Client authentication failed'],
   unauthorized_client: [400, 'unauthorized_client', 'The client is not allowed to use this grant type'],
   invalid_target: [400, 'invalid_target', 'The requested audience or resource is not allowed'],
   unsupported_grant_type: [400, 'unsupported_grant_type', 'The grant type is not supported'],
+  // Issue 13, finding 14: failed client authentications back off per client and per source address.
+  client_auth_throttled: [429, 'invalid_client', 'Too many failed client authentications: try again later'],
+  actor_token_not_client: [400, 'invalid_grant', 'The actor token does not identify the authenticated client'],
+  actor_token_is_subject: [400, 'invalid_grant', 'The actor token names the subject itself'],
   // --- agent (client) side: a downstream call failed, so 5xx (502, 504 for timeouts), never 401/403 ---
   // An app route that calls agent.fetch passes these to its error handler: its own caller must see
   // a failing peer, not a refusal of its own (valid) token.
@@ -84,8 +102,14 @@ export const ERRORS = {
   challenge_unsatisfiable: [502, 'server_error', 'The challenge asks for something this agent cannot provide'],
   auth_server_untrusted: [502, 'server_error', 'The challenge names an auth server this agent does not trust'],
   resource_token_not_for_agent: [502, 'server_error', 'The resource token was not issued to this agent'],
+  // A resource token naming a resource on another origin than the one that answered (issue 13, finding 9).
+  challenge_resource_mismatch: [502, 'server_error', 'The resource token names another resource than the one that answered'],
   auth_server_error: [502, 'server_error', 'The auth server refused or failed the token request'],
   auth_server_discovery_failed: [502, 'server_error', 'The auth server metadata could not be fetched or is invalid'],
+  // A token endpoint's 200 the agent will not cache or present (issue 13, finding 10; section 7).
+  issued_token_unbound: [502, 'server_error', "The auth server issued a token not bound (cnf.jwk) to this agent's key"],
+  issued_token_audience_invalid: [502, 'server_error', 'The auth server issued a token for another resource (aud)'],
+  issued_token_expiry_invalid: [502, 'server_error', 'The auth server issued a token without exp, or an expired one'],
   interaction_required: [502, 'server_error', 'A user must approve this request'],
   interaction_denied: [502, 'server_error', 'The user denied the request'],
   interaction_expired: [504, 'server_error', 'The pending interaction expired'],

@@ -21,6 +21,8 @@ interface Entry {
 class CachingFetcher implements DocumentFetcher {
   private readonly cache: LruCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Entry>>();
+  /** Fetches under way per host (`name:port`), each at most `maxInflightPerHost`. */
+  private readonly hostInflight = new Map<string, number>();
   private readonly egress: EgressPolicy;
   fetchCount = 0;
 
@@ -57,10 +59,26 @@ class CachingFetcher implements DocumentFetcher {
     }
     let pending = this.inflight.get(key);
     if (!pending) {
+      // Per host first (issue 13): identities on one slow origin hold at most its share of the
+      // pool, and the refusal says the server is busy with that host, not that the key is bad.
+      const host = parsed.host;
+      const busy = this.hostInflight.get(host) ?? 0;
+      if (busy >= this.o.maxInflightPerHost) {
+        throw new AAuthError('key_discovery_busy', `Too many discovery fetches in progress for ${host}`, {
+          details: { url: key },
+          headers: { 'Retry-After': String(Math.ceil(this.o.timeoutMs / 1000)) },
+        });
+      }
       if (this.inflight.size >= this.o.maxInflight) {
         throw new AAuthError(this.o.failureCode, 'Too many discovery fetches in progress', { details: { url: key } });
       }
-      pending = this.load(parsed, options).finally(() => this.inflight.delete(key));
+      this.hostInflight.set(host, busy + 1);
+      pending = this.load(parsed, options).finally(() => {
+        this.inflight.delete(key);
+        const left = (this.hostInflight.get(host) ?? 1) - 1;
+        if (left > 0) this.hostInflight.set(host, left);
+        else this.hostInflight.delete(host);
+      });
       this.inflight.set(key, pending);
     }
     return unwrap(await pending);

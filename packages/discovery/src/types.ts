@@ -29,6 +29,11 @@ export interface DiscoveryOptions extends EgressOptions {
   failureTtl?: number | undefined;
   /** Concurrent fetches across all URLs; default 100 (more fail fast). */
   maxInflight?: number | undefined;
+  /**
+   * Concurrent fetches to one host (`name:port`); default 10. More fail fast with 503
+   * `key_discovery_busy`, so one slow or hostile origin cannot take the whole `maxInflight` pool.
+   */
+  maxInflightPerHost?: number | undefined;
 }
 
 /** The error codes a fetch fails with: the verifier's defaults, or the caller's own (the agent's). */

@@ -155,6 +155,37 @@ describe('createDocumentFetcher: one fetch for many concurrent misses', () => {
     const rejected = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult;
     expect(rejected.reason).toMatchObject({ code: 'key_discovery_failed' });
   });
+
+  it('holds one host to maxInflightPerHost fetches (503 key_discovery_busy), while other hosts still fetch (issue 13)', async () => {
+    const waiting: Array<() => void> = [];
+    const slow = servers.track(
+      await startServer({
+        '/slow': (_req, res) => void waiting.push(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}')),
+      }),
+    );
+    const other = servers.track(await startServer({ '/doc': { body: { ok: true } } }));
+    const f = fetcher({ maxInflightPerHost: 2, maxInflight: 100 });
+    const held = [1, 2].map((i) => f.fetchJson(`${slow.url}/slow?${i}`));
+    const busy = await failure(f.fetchJson(`${slow.url}/slow?3`));
+    expect([busy.code, busy.status, busy.error]).toEqual(['key_discovery_busy', 503, 'server_error']);
+    expect(busy.headers['Retry-After']).toBe('3');
+    // The same URL again joins its fetch in flight; another host is not affected.
+    const joined = f.fetchJson(`${slow.url}/slow?1`);
+    expect((await f.fetchJson(`${other.url}/doc`)).body).toEqual({ ok: true });
+    expect(f.inflightCount).toBe(2);
+    // The refusal is not remembered: once the slots free up, the host is fetched again.
+    while (waiting.length < 2) await new Promise((r) => slow.server.once('request', r));
+    for (const answer of waiting.splice(0)) answer();
+    await Promise.all([...held, joined]);
+    const again = f.fetchJson(`${slow.url}/slow?3`);
+    while (waiting.length < 1) await new Promise((r) => slow.server.once('request', r));
+    waiting.shift()!();
+    expect((await again).status).toBe(200);
+  });
+
+  it('validates maxInflightPerHost', () => {
+    expect(() => fetcher({ maxInflightPerHost: 0 })).toThrow(/options.maxInflightPerHost must be a positive integer/);
+  });
 });
 
 describe('createDocumentFetcher: limits', () => {

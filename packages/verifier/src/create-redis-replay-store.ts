@@ -1,30 +1,134 @@
+import { AAuthError } from '@aauth-kit/core';
 import type { ReplayStore } from './types.js';
 
 /** The one Redis command the store needs, as ioredis (and compatible clients) expose it. */
 export interface RedisLikeClient {
   set(key: string, value: string, expiryMode: 'EX', ttlSeconds: number, mode: 'NX'): Promise<unknown>;
+  /**
+   * ioredis's connection state, when the client has one: while it is `'reconnecting'`, `'close'` or
+   * `'end'` a check fails at once instead of adding to the client's offline queue.
+   */
+  readonly status?: string | undefined;
+}
+
+/** One failed check, as {@link RedisReplayStoreOptions.onFailure} sees it. */
+export interface ReplayStoreFailure {
+  /** `replay_store_failed` (503, `Retry-After`); the client's own error, if any, is its `cause`. */
+  error: AAuthError;
+  /** True when the request was accepted anyway (`failOpen`). */
+  failedOpen: boolean;
 }
 
 export interface RedisReplayStoreOptions {
   /** Key prefix; default `'aauth:replay:'`. */
   prefix?: string | undefined;
+  /** Longest wait for Redis's answer to one check, in ms; default 1000. Past it the check fails (503 `replay_store_failed`). */
+  timeoutMs?: number | undefined;
+  /** Checks sent and not yet answered by Redis, at most (timed-out ones included); default 1000. More fail at once. */
+  maxPending?: number | undefined;
+  /** Accept the request when Redis fails (replay protection is off while it does); default false (refuse with 503). */
+  failOpen?: boolean | undefined;
+  /** Called on every failed check (log, count, alert); default a process warning once per outage. */
+  onFailure?: ((failure: ReplayStoreFailure) => void) | undefined;
+}
+
+/** ioredis states in which a command would only wait in the client's offline queue. */
+const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
+
+function positiveInteger(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new TypeError(`${path} must be a positive integer (got ${JSON.stringify(value)})`);
+  }
+  return value;
 }
 
 /**
  * A replay store shared by every process using the same Redis (wire profile section 3, fleets):
  * one atomic `SET key 1 EX ttl NX` per check, so two processes never both accept a signature.
+ * Every check is bounded by `timeoutMs`; a failing Redis is a 503 `replay_store_failed` with
+ * `Retry-After`, never a hang (or, with `failOpen`, an accepted request and a warning).
  */
 export function createRedisReplayStore(client: RedisLikeClient, options: RedisReplayStoreOptions = {}): ReplayStore {
   if (typeof client !== 'object' || client === null || typeof client.set !== 'function') {
     throw new TypeError('client must be an ioredis-compatible client with set(key, value, "EX", ttl, "NX")');
   }
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const prefix = options.prefix ?? 'aauth:replay:';
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
+  const timeoutMs = positiveInteger(options.timeoutMs, 'options.timeoutMs', 1000);
+  const maxPending = positiveInteger(options.maxPending, 'options.maxPending', 1000);
+  const failOpen = options.failOpen ?? false;
+  if (typeof failOpen !== 'boolean') throw new TypeError('options.failOpen must be a boolean');
+  const onFailure = options.onFailure;
+  if (onFailure !== undefined && typeof onFailure !== 'function') throw new TypeError('options.onFailure must be a function');
+  const retryAfter = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+
+  let pending = 0;
+  let warned = false;
+
+  const failure = (message: string, cause?: unknown): AAuthError =>
+    new AAuthError('replay_store_failed', message, { headers: { 'Retry-After': retryAfter }, ...(cause === undefined ? {} : { cause }) });
+
+  function report(error: AAuthError): void {
+    if (onFailure) {
+      try {
+        onFailure({ error, failedOpen: failOpen });
+      } catch {
+        // A failing logger must not change the answer.
+      }
+      return;
+    }
+    if (warned) return;
+    warned = true;
+    const what = failOpen ? 'requests are accepted WITHOUT replay protection (failOpen)' : 'requests needing a replay check are refused with 503';
+    process.emitWarning(`AAuth Redis replay store failed (${error.message}): ${what} until Redis answers again`, { code: 'AAUTH_REPLAY_STORE_FAILED' });
+  }
+
+  async function check(key: string, ttl: number): Promise<boolean> {
+    if (typeof client.status === 'string' && DISCONNECTED.has(client.status)) throw failure('The replay store is not connected');
+    // Commands Redis has not answered stay queued in the client (offline queue, or sent and
+    // unanswered to a hung server): bound them, so an outage cannot grow memory without limit.
+    if (pending >= maxPending) throw failure('Too many replay checks are waiting for the replay store');
+    pending++;
+    let sent: Promise<unknown>;
+    try {
+      sent = Promise.resolve(client.set(`${prefix}${key}`, '1', 'EX', ttl, 'NX'));
+    } catch (error) {
+      pending--;
+      throw failure('The replay store failed', error);
+    }
+    sent.then(
+      () => void pending--,
+      () => void pending--,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(failure(`The replay store did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      return (await Promise.race([sent, late])) === 'OK';
+    } catch (error) {
+      throw error instanceof AAuthError ? error : failure('The replay store failed', error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
     async checkAndStore(key: string, ttlSeconds: number): Promise<boolean> {
       const ttl = Math.max(1, Math.ceil(ttlSeconds));
-      const answer = await client.set(`${prefix}${key}`, '1', 'EX', ttl, 'NX');
-      return answer === 'OK';
+      let first: boolean;
+      try {
+        first = await check(key, ttl);
+      } catch (error) {
+        const e = error as AAuthError;
+        report(e);
+        if (failOpen) return true;
+        throw e;
+      }
+      warned = false;
+      return first;
     },
   };
 }

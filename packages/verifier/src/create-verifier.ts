@@ -150,7 +150,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       try {
         first = await replayStore.checkAndStore(replayKey(key, signed.signature), ttl);
       } catch (error) {
-        throw new AAuthError('replay_store_failed', undefined, { cause: error });
+        // A failing store is the server's problem, never the caller's: 503 with Retry-After (issue
+        // 13). The Redis store's own refusal (its timeout, its bound) keeps its message.
+        if (error instanceof AAuthError && error.code === 'replay_store_failed') throw error;
+        throw new AAuthError('replay_store_failed', undefined, { cause: error, headers: { 'Retry-After': '1' } });
       }
       if (!first) throw new AAuthError('signature_replayed');
     }

@@ -1,6 +1,6 @@
 export { createVerifier } from './create-verifier.js';
 export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
-export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions } from './create-redis-replay-store.js';
+export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions, type ReplayStoreFailure } from './create-redis-replay-store.js';
 export { callerOf } from './caller-of.js';
 export type {
   DiscoveryOptions,

@@ -78,8 +78,10 @@ export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop,
       if (action.evict) tokens.evict(action.evict);
       if (action.forget) tokens.forget(route(origin));
       if (action.remember) {
-        tokens.remember(route(origin), action.remember);
-        if (answered.url.origin === origin.url.origin) tokens.remember(route(answered), action.remember);
+        // The token worked where the retry went; the route the call began on shares the hint only on
+        // that origin: a redirect from another origin must not teach the agent to show it there.
+        tokens.remember(route(answered), action.remember);
+        if (answered.url.origin === origin.url.origin) tokens.remember(route(origin), action.remember);
       }
       if (action.failed) config.emit({ type: 'failed', ...emitAt(answered), ...action.failed });
     },

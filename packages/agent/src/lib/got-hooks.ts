@@ -109,7 +109,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
     if (call === undefined) return response;
     const effects = aauthCall(core, config.fetch, call.origin, userOptions(options));
     try {
-      const event = { type: 'response', status: response.statusCode, headers: response.headers, carried: call.presented, now: config.now() } as const;
+      const event = { type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.presented, now: config.now() } as const;
       const { state, action } = await advance(call.state, event, effects, call.hop);
       switch (action.type) {
         case 'return':

@@ -60,6 +60,10 @@ export interface TokenFlight {
   signAs: 'jwks_uri' | 'hwk';
   /** The agent's key thumbprint: an issued token must be bound to it (section 7). */
   thumbprint: string;
+  /** The resource the token is for: an issued token's `aud` must name it (section 7). */
+  resource: string;
+  /** Longest time an issued token is kept, seconds, whatever its `exp` or `expires_in` say. */
+  maxLifetime: number;
   /** How a 202 is answered; undefined for a refresh, where a 202 is a refusal. */
   interaction: InteractionPolicy | undefined;
 }
@@ -104,8 +108,11 @@ export type StepEvent =
   | { type: 'begin' }
   /** `find-token` or `obtain` answered (a lookup may find nothing). */
   | { type: 'token'; carried: Carried | undefined }
-  /** The resource answered; `carried` is what the answering request presented (a redirect to another origin drops it). */
-  | { type: 'response'; status: number; headers: HeadersInput; carried: Carried | undefined; now: number }
+  /**
+   * The resource at `url` answered (the last hop, after redirects); `carried` is what that request
+   * presented (a redirect to another origin drops it).
+   */
+  | { type: 'response'; url: string | URL; status: number; headers: HeadersInput; carried: Carried | undefined; now: number }
   | { type: 'discovered'; metadata: IssuerMetadata }
   /** The auth server answered a token request, refresh or poll. */
   | ({ type: 'answer'; now: number } & TokenAnswer)
@@ -170,10 +177,12 @@ function refusal(answer: TokenAnswer, code: AAuthErrorCode = 'auth_server_error'
 }
 
 /**
- * The auth token of a 200 (wire profile section 8): an `auth+jwt` bound to `thumbprint` when it
- * names a key, expiring at the earlier of its `exp` and `expires_in` (60 s when neither is given).
+ * The auth token of a 200 (wire profile sections 7 and 8), checked before anything caches or
+ * presents it: an `auth+jwt` bound (`cnf.jwk`) to this agent's key, for the resource that
+ * challenged (`aud`), with an `exp` still ahead. It is kept until the earliest of its `exp`, its
+ * `expires_in` and `maxLifetime` seconds from now.
  */
-function parseIssued(answer: TokenAnswer, thumbprint: string, now: number): IssuedToken {
+function parseIssued(answer: TokenAnswer, flight: TokenFlight, now: number): IssuedToken {
   const doc = jsonObject(answer.body);
   const token = doc?.auth_token;
   if (typeof token !== 'string' || token.length === 0) {
@@ -189,23 +198,34 @@ function parseIssued(answer: TokenAnswer, thumbprint: string, now: number): Issu
   if (tokenKind(header.typ) !== 'auth') {
     throw new AAuthError('auth_server_error', `The auth server issued a token of typ ${JSON.stringify(header.typ)}, not auth+jwt`);
   }
-  // Section 7: the token is bound to the signer's key; one bound elsewhere would never verify.
-  const cnf = claims.cnf as { jwk?: unknown } | undefined;
-  if (cnf?.jwk !== undefined) {
-    let bound: string | undefined;
-    try {
-      bound = computeThumbprint(cnf.jwk);
-    } catch {
-      bound = undefined;
-    }
-    if (bound !== thumbprint) {
-      throw new AAuthError('auth_server_error', "The auth server issued a token bound (cnf.jwk) to another key than this agent's");
-    }
+  // Section 7: the token is bound to the signer's key. An unbound one would be a bearer token in a
+  // cache; one bound elsewhere never verifies with this agent's signatures.
+  const cnf = claims.cnf;
+  const jwk = typeof cnf === 'object' && cnf !== null ? (cnf as { jwk?: unknown }).jwk : undefined;
+  if (jwk === undefined) throw new AAuthError('issued_token_unbound', "The auth server issued a token without cnf.jwk, not bound to this agent's key");
+  let bound: string | undefined;
+  try {
+    bound = computeThumbprint(jwk);
+  } catch {
+    bound = undefined;
   }
-  const candidates: number[] = [];
-  if (typeof claims.exp === 'number') candidates.push(claims.exp);
-  if (typeof doc?.expires_in === 'number' && doc.expires_in > 0) candidates.push(now + doc.expires_in);
-  return { token, expiresAt: candidates.length > 0 ? Math.min(...candidates) : now + 60 };
+  if (bound !== flight.thumbprint) {
+    throw new AAuthError('issued_token_unbound', "The auth server issued a token bound (cnf.jwk) to another key than this agent's");
+  }
+  // Section 7: `aud` is the resource identity (a string, or an array that contains it).
+  const aud = claims.aud;
+  if (aud !== flight.resource && !(Array.isArray(aud) && aud.includes(flight.resource))) {
+    const named = aud === undefined ? 'no audience' : redact(String(JSON.stringify(aud)).slice(0, 200));
+    throw new AAuthError('issued_token_audience_invalid', `The auth server issued a token for ${named}, not for ${JSON.stringify(flight.resource)}`);
+  }
+  // Section 7: `exp` bounds what is cached; `expires_in` alone is no bound (it may say ten years).
+  const exp = claims.exp;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw new AAuthError('issued_token_expiry_invalid', 'The auth server issued a token without exp');
+  if (exp <= now) throw new AAuthError('issued_token_expiry_invalid', `The auth server issued a token that expired ${Math.round(now - exp)} s ago`);
+  const candidates = [exp, now + flight.maxLifetime];
+  const expiresIn = doc?.expires_in;
+  if (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0) candidates.push(now + expiresIn);
+  return { token, expiresAt: Math.min(...candidates) };
 }
 
 /** Seconds to wait before the next poll: `Retry-After` (seconds or a date), at least 1 s (section 8), at most 300 s. */
@@ -278,10 +298,11 @@ function respond(state: Extract<State, { phase: 'sent' }>, event: Extract<StepEv
     if (event.status !== 401 || event.carried === undefined) return { state: DONE, action: { type: 'return' } };
     return { state: { phase: 'awaiting-token', mode, attempt: 'retry' }, action: { type: 'obtain', attempt: 'retry', avoid: event.carried.token, ...evictable(event.carried) } };
   }
-  // Sections 5 and 6: only a challenge naming this agent and a trusted auth server leads to a token request.
+  // Sections 5 and 6: only a challenge naming this agent, the resource that answered and a trusted
+  // auth server leads to a token request.
   const decision = assessChallenge(
     { status: event.status, headers: event.headers },
-    { ...mode.self, now: event.now, signedWith: event.carried === undefined ? mode.ownScheme : 'jwt' },
+    { ...mode.self, now: event.now, signedWith: event.carried === undefined ? mode.ownScheme : 'jwt', url: event.url },
   );
   switch (decision.action) {
     case 'reject':
@@ -310,7 +331,7 @@ function waitOrTimeout(state: Extract<State, { phase: 'interacting' | 'polled' }
 
 /** A 200 carries the token; anything the pure checks refuse becomes a `fail` action. */
 function issued(answer: TokenAnswer, flight: TokenFlight, now: number): Step {
-  return { state: DONE, action: { type: 'issued', ...parseIssued(answer, flight.thumbprint, now) } };
+  return { state: DONE, action: { type: 'issued', ...parseIssued(answer, flight, now) } };
 }
 
 /** The token endpoint's answer to the POST (section 8). */

@@ -25,6 +25,8 @@ export interface AgentConfig {
   emit: (event: AgentEvent) => void;
   discovery: { timeoutMs: number; maxBytes: number };
   tokenRequest: { timeoutMs: number; maxBytes: number };
+  /** Longest time an issued auth token is cached, seconds. */
+  maxTokenLifetime: number;
   maxBodyBytes: number;
   /** Display fields of `aauth-agent.json`. */
   metadata: Record<string, string>;
@@ -33,7 +35,7 @@ export interface AgentConfig {
 const KNOWN = new Set([
   'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
-  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh',
+  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime',
 ]);
 const METADATA_FIELDS = new Set(['name', 'logo_uri', 'policy_uri', 'tos_uri']);
 
@@ -144,6 +146,7 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
     },
     discovery: limits(options.discovery, 'options.discovery', 3000, 64 * 1024),
     tokenRequest: limits(options.tokenRequest, 'options.tokenRequest', 60_000, 64 * 1024),
+    maxTokenLifetime: positive(options.maxTokenLifetime, 'options.maxTokenLifetime', 3600),
     maxBodyBytes: positive(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024),
     metadata,
   };

@@ -103,7 +103,7 @@ export async function runCall(
         effects.retrying(last.request);
       }
       last = await sendFollowing(transport, last?.request ?? request, action.carried, present);
-      event = { type: 'response', status: last.response.status, headers: last.response.headers, carried: last.carried, now: now() };
+      event = { type: 'response', url: last.request.url, status: last.response.status, headers: last.response.headers, carried: last.carried, now: now() };
     }
   } catch (error) {
     effects.failed(error, last?.request);

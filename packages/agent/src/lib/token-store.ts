@@ -57,6 +57,20 @@ export function createTokenStore(config: AgentConfig): TokenStore {
   const ownScheme = defaultScheme(config.identity) as 'jwks_uri' | 'hwk';
   const agentName = config.identity ?? `pseudonymous:${config.key.thumbprint}`;
 
+  /**
+   * Whether the entry under `key` may be shown on `origin`: only on its own resource's origin
+   * (issue 13, finding 9), whatever a route hint says.
+   */
+  function presentableOn(key: string, origin: string): boolean {
+    const resource = cache.get(key)?.resource;
+    if (resource === undefined) return true;
+    try {
+      return new URL(resource).origin === origin;
+    } catch {
+      return false;
+    }
+  }
+
   /** Run a token request or refresh to its end: the step machine decides, this performs. */
   async function fly(flight: TokenFlight, transport: typeof fetch): Promise<IssuedToken> {
     let state = startFlight(flight);
@@ -105,6 +119,8 @@ export function createTokenStore(config: AgentConfig): TokenStore {
       payload: { auth_token: entry.token },
       signAs: entry.signAs ?? ownScheme,
       thumbprint: config.key.thumbprint,
+      resource: entry.resource,
+      maxLifetime: config.maxTokenLifetime,
       interaction: undefined,
     };
     try {
@@ -143,7 +159,15 @@ export function createTokenStore(config: AgentConfig): TokenStore {
   async function request(decision: ExchangeDecision, upstreamToken: string | undefined, transport: typeof fetch, key: string): Promise<IssuedToken> {
     const payload: Record<string, string> = { resource_token: decision.resourceToken };
     if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
-    const flight: TokenFlight = { issuer: decision.authServer, payload, signAs: decision.signAs, thumbprint: config.key.thumbprint, interaction: config.interaction };
+    const flight: TokenFlight = {
+      issuer: decision.authServer,
+      payload,
+      signAs: decision.signAs,
+      thumbprint: config.key.thumbprint,
+      resource: decision.resource,
+      maxLifetime: config.maxTokenLifetime,
+      interaction: config.interaction,
+    };
     const issued = await fly(flight, transport);
     const { resource, authServer, scope, signAs } = decision;
     cache.set(key, { token: issued.token, expiresAt: issued.expiresAt, resource, scope, authServer, signAs });
@@ -154,7 +178,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
   return {
     async find(route, scope, transport) {
       const hinted = hints.get(hintKey(route));
-      if (hinted !== undefined) {
+      if (hinted !== undefined && presentableOn(hinted, route.url.origin)) {
         const token = await fresh(hinted, transport);
         if (token !== undefined) return { token, cacheKey: hinted };
       }

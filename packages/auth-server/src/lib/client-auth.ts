@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
 import type { RealmClient } from '../load-realm.js';
+import { BRUTE_FORCE_DEFAULTS, createFailureThrottle } from './brute-force.js';
 
 /** The form parameters of a token request: repeatable ones as lists, the others once. */
 export interface TokenForm {
@@ -91,4 +92,47 @@ export function authenticateClient(clients: readonly RealmClient[], realmName: s
   }
   if (secret === undefined || secret.length > MAX_CREDENTIAL || !sameSecret(secret, client.secret)) throw failed;
   return { client, method };
+}
+
+/** The client id a token request names (Basic credentials, else `client_id`), read before authentication; undefined when none. */
+export function claimedClientId(authorization: string | undefined, form: TokenForm): string | undefined {
+  const header = authorization?.trim();
+  if (header !== undefined && /^basic\s/i.test(header)) {
+    const decoded = Buffer.from(header.slice(5).trim().slice(0, 4 * MAX_CREDENTIAL), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon > 0 ? formDecode(decoded.slice(0, colon)) : undefined;
+  }
+  return form.single.get('client_id')?.slice(0, MAX_CREDENTIAL);
+}
+
+/** Back-off of failed client authentications (issue 13, finding 14). */
+export interface ClientAuthGuard {
+  /** Throw 429 `client_auth_throttled` (with `Retry-After`) while the client or the source address must wait. */
+  check(clientId: string | undefined, source: string): void;
+  failed(clientId: string | undefined, source: string): void;
+  succeeded(clientId: string | undefined): void;
+}
+
+/**
+ * Per client and per source address, Keycloak's temporary-lockout arithmetic: after 10 failures
+ * for one client id (30 from one address) each further batch waits 60 s more, at most 15 min;
+ * failures older than an hour are forgotten. Memory is bounded (see brute-force.ts).
+ */
+export function createClientAuthGuard(now: () => number): ClientAuthGuard {
+  const base = { ...BRUTE_FORCE_DEFAULTS, enabled: true, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 };
+  const clients = createFailureThrottle({ settings: { ...base, failureFactor: 10 }, now, quickCheck: false });
+  const sources = createFailureThrottle({ settings: { ...base, failureFactor: 30 }, now, quickCheck: false });
+  return {
+    check(clientId, source) {
+      const wait = Math.max(clientId === undefined ? 0 : clients.wait(clientId), sources.wait(source));
+      if (wait > 0) throw new AAuthError('client_auth_throttled', undefined, { headers: { 'Retry-After': String(wait) } });
+    },
+    failed(clientId, source) {
+      if (clientId !== undefined) clients.fail(clientId);
+      sources.fail(source);
+    },
+    succeeded(clientId) {
+      if (clientId !== undefined) clients.succeed(clientId);
+    },
+  };
 }

@@ -2,6 +2,7 @@ import type { PublicJwk } from '@aauth-kit/core';
 import type { Verifier } from '@aauth-kit/verifier';
 import type { RealmConfig } from '../load-realm.js';
 import type { PendingStore } from '../pending-store.js';
+import type { UsedTokenStore } from '../used-token-store.js';
 import type { AuditEvent } from '../audit-event.js';
 import type { RealmKey } from './realm-key.js';
 
@@ -13,6 +14,8 @@ export interface Signer {
   thumbprint: string;
   /** The signing key's public JWK (no `kid`), for `cnf.jwk`. */
   jwk: PublicJwk;
+  /** The verified signature's bytes, base64url: a poll of a pending URL is single use by it (issue 13, finding 8). */
+  signature: string;
 }
 
 /** Resolves the keys of other parties through the verifier's discovery (section 4 rules). */
@@ -36,6 +39,8 @@ export interface ServerContext {
   /** The one token verification (the verifier's `verifyToken`): every token the server accepts goes through it. */
   tokens: Pick<Verifier, 'verifyToken'>;
   store: PendingStore;
+  /** Redeemed resource tokens (single use until `exp`). */
+  usedTokens: UsedTokenStore;
   now: () => number;
   pendingLifetime: number;
   audit: (event: AuditEvent) => void;

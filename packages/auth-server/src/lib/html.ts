@@ -199,7 +199,8 @@ ${hidden(options.fields)}
   );
 }
 
-/** A page that only says something (errors, done). */
-export function messagePage(title: string, text: string): string {
-  return page(title, `<h1>${escapeHtml(title)}</h1>\n<p id="message">${escapeHtml(text)}</p>`);
+/** A page that only says something (errors, done); a refusal also names the kit's error `code`. */
+export function messagePage(title: string, text: string, code?: string): string {
+  const note = code === undefined ? '' : `\n<p class="note" id="error-code"><code>${escapeHtml(code)}</code></p>`;
+  return page(title, `<h1>${escapeHtml(title)}</h1>\n<p id="message">${escapeHtml(text)}</p>${note}`);
 }

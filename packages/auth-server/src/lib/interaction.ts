@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AAuthError, isAAuthError, type AAuthErrorCode } from '@aauth-kit/core';
 import { isLocalHostname } from '@aauth-kit/core/internal';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
@@ -8,7 +8,8 @@ import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './co
 import type { ServerContext } from './context.js';
 import { consentPage, loginPage, messagePage } from './html.js';
 import { bodyReadError } from './http-edge.js';
-import { verifyPassword } from './passwords.js';
+import { BRUTE_FORCE_DEFAULTS, createFailureThrottle } from './brute-force.js';
+import { createPasswordCheck } from './passwords.js';
 
 interface Session {
   code: string;
@@ -23,6 +24,7 @@ const CSRF_COOKIE = 'aauth_csrf';
 const MAX_SESSIONS = 10_000;
 const MAX_FAILED_LOGINS = 10;
 const MAX_CALLBACK = 2048;
+const CSRF_NONCE = /^[A-Za-z0-9_-]{32}$/;
 
 /** The heading of the page a refusal is shown on (its text is the error's message); default 'Bad request'. */
 const PAGE_TITLES: Partial<Record<AAuthErrorCode, string>> = {
@@ -31,6 +33,7 @@ const PAGE_TITLES: Partial<Record<AAuthErrorCode, string>> = {
   consent_already_decided: 'Already decided',
   consent_form_invalid: 'Form expired',
   login_locked: 'Too many attempts',
+  consent_lookup_throttled: 'Too many attempts',
 };
 
 function parseCookies(header: string | undefined): Map<string, string> {
@@ -72,6 +75,18 @@ function checkCallback(value: string | undefined): URL | undefined {
   return url;
 }
 
+/** True when `callback` is the registered redirect URI `entry`: same origin and path, and the same query when the entry has one. */
+function matchesRedirectUri(entry: unknown, callback: URL): boolean {
+  if (typeof entry !== 'string' || entry.length > MAX_CALLBACK) return false;
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    return false;
+  }
+  return url.origin === callback.origin && url.pathname === callback.pathname && (url.search === '' || url.search === callback.search);
+}
+
 /**
  * The interaction endpoint (section 8): a user signs in with a realm user, sees the agent, the
  * resource and the scopes, and approves or denies; the browser then returns to the callback.
@@ -82,6 +97,41 @@ export function createInteractionRouter(ctx: ServerContext): Router {
   const sessions = new Map<string, Session>();
   const failures = new Map<string, number>();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+  // Finding 16: the sign-in form's CSRF field is an HMAC, under a key only this server holds, of the
+  // interaction code and the cookie's nonce. A planted cookie with a matching form value is not
+  // enough: the attacker cannot compute the field, and a pair issued for one code fails for another.
+  const csrfKey = randomBytes(32);
+  const checkPassword = createPasswordCheck(ctx.realm.users);
+  // Finding 2: failures counted per user name and per source address with the realm's Keycloak
+  // brute-force settings. An address gets twice the allowance and no quick-login check, since
+  // several users may share it.
+  const bruteForce = ctx.realm.bruteForce;
+  const userFailures = createFailureThrottle({ settings: bruteForce, now: ctx.now });
+  // Finding 14: unknown interaction codes per source address: 20 misses, then waits of 60 s more per 20, at most 15 min.
+  const codeMisses = createFailureThrottle({
+    settings: { ...BRUTE_FORCE_DEFAULTS, enabled: true, failureFactor: 20, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 },
+    now: ctx.now,
+    quickCheck: false,
+  });
+  // Attempts for one user name, and from one address, are checked one after another, so a burst of
+  // parallel guesses cannot all pass the lock check before the first failure is counted.
+  const queues = new Map<string, Promise<void>>();
+  async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = queues.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = previous.then(() => new Promise<void>((resolve) => (release = resolve)));
+    queues.set(key, mine);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (queues.get(key) === mine) queues.delete(key);
+    }
+  }
+  const sourceFailures = createFailureThrottle({ settings: { ...bruteForce, failureFactor: 2 * bruteForce.failureFactor }, now: ctx.now, quickCheck: false });
+  const loginCsrf = (code: string, nonce: string): string =>
+    createHmac('sha256', csrfKey).update(`aauth-login-csrf\0${code}\0${nonce}`).digest('base64url');
 
   const cookie = (name: string, value: string, maxAge: number): string =>
     `${name}=${value}; Path=${base}; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${ctx.secureCookies ? '; Secure' : ''}`;
@@ -108,24 +158,62 @@ export function createInteractionRouter(ctx: ServerContext): Router {
   /** A refusal as a page: the error's status, a heading for its code, its message. */
   function sendPage(res: Response, error: AAuthError): void {
     const title = error.code === 'internal_error' ? 'Something went wrong' : (PAGE_TITLES[error.code] ?? 'Bad request');
-    send(res, error.status, messagePage(title, error.message));
+    res.set(error.headers);
+    send(res, error.status, messagePage(title, error.message, error.code));
   }
 
   function sweepSessions(): void {
     const now = ctx.now();
     for (const [id, s] of sessions) if (s.expiresAt < now) sessions.delete(id);
     while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
-    if (failures.size > MAX_SESSIONS) failures.clear();
   }
 
-  async function openRequest(codeParam: string | undefined): Promise<PendingRequest> {
+  async function openRequest(codeParam: string | undefined, req: Request): Promise<PendingRequest> {
     const code = (codeParam ?? '').trim().toUpperCase();
     if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new AAuthError('consent_request_invalid', 'The link has no valid interaction code.');
+    // Finding 14: an address that keeps naming unknown codes waits before it may look up more.
+    const source = req.socket.remoteAddress ?? 'unknown';
+    const wait = codeMisses.wait(source);
+    if (wait > 0) throw new AAuthError('consent_lookup_throttled', undefined, { headers: { 'Retry-After': String(wait) } });
     const request = await ctx.store.getByCode(code);
-    if (!request) throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
+    if (!request) {
+      codeMisses.fail(source);
+      throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
+    }
     if (request.expiresAt < ctx.now()) throw new AAuthError('consent_request_expired', 'This request has expired. Ask the agent to start again.');
     if (request.status !== 'pending') throw new AAuthError('consent_already_decided', 'This request was already approved or denied.');
     return request;
+  }
+
+  /**
+   * A callback is bound to the agent that made the request (finding 13): it is on the origin of the
+   * agent's identity URL, or it is one of the `redirect_uris` its metadata publishes. Anything else,
+   * a pseudonymous (hwk) agent's callback included, is refused before the user acts, so neither an
+   * approval nor a denial can send the browser to a host the agent does not control.
+   */
+  async function bindCallback(callback: URL | undefined, request: PendingRequest): Promise<void> {
+    if (callback === undefined) return;
+    if (!request.agent.startsWith('pseudonymous:')) {
+      let origin: string | undefined;
+      try {
+        origin = new URL(request.agent).origin;
+      } catch {
+        origin = undefined;
+      }
+      if (origin === callback.origin) return;
+      let metadata: Record<string, unknown> | undefined;
+      try {
+        metadata = await ctx.keys.resolveMetadata('agent', request.agent);
+      } catch {
+        metadata = undefined;
+      }
+      const registered = metadata?.redirect_uris;
+      if (Array.isArray(registered) && registered.some((entry) => matchesRedirectUri(entry, callback))) return;
+    }
+    throw new AAuthError(
+      'consent_callback_unregistered',
+      `The callback ${callback.origin} is not on the agent's own origin, nor among the redirect_uris of its metadata.`,
+    );
   }
 
   function currentSession(req: Request, code: string): [string, Session] | undefined {
@@ -147,9 +235,9 @@ export function createInteractionRouter(ctx: ServerContext): Router {
 
   async function renderLogin(res: Response, status: number, request: PendingRequest, callback: URL | undefined, error?: string): Promise<void> {
     const details = await consentDetails(ctx, request);
-    const csrf = randomBytes(24).toString('base64url');
-    res.append('Set-Cookie', cookie(CSRF_COOKIE, csrf, ctx.pendingLifetime));
-    const fields: Record<string, string> = { code: request.code, csrf };
+    const nonce = randomBytes(24).toString('base64url');
+    res.append('Set-Cookie', cookie(CSRF_COOKIE, nonce, ctx.pendingLifetime));
+    const fields: Record<string, string> = { code: request.code, csrf: loginCsrf(request.code, nonce) };
     if (callback) fields.callback = callback.href;
     const options = { realmName: ctx.realm.displayName, code: request.code, details, action: `${base}/login`, fields };
     send(res, status, loginPage(error === undefined ? options : { ...options, error }), callback, details);
@@ -159,7 +247,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     base,
     handle(async (req, res) => {
       const callback = checkCallback(field(req.query, 'callback'));
-      const request = await openRequest(field(req.query, 'code'));
+      const request = await openRequest(field(req.query, 'code'), req);
+      await bindCallback(callback, request);
       const current = currentSession(req, request.code);
       if (!current) {
         await renderLogin(res, 200, request, callback);
@@ -181,31 +270,74 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     form,
     handle(async (req, res) => {
       const callback = checkCallback(field(req.body, 'callback'));
-      if (!sameText(field(req.body, 'csrf'), parseCookies(req.headers.cookie).get(CSRF_COOKIE))) {
+      const nonce = parseCookies(req.headers.cookie).get(CSRF_COOKIE);
+      const submittedCode = (field(req.body, 'code') ?? '').trim().toUpperCase();
+      if (nonce === undefined || !CSRF_NONCE.test(nonce) || !sameText(field(req.body, 'csrf'), loginCsrf(submittedCode, nonce))) {
         throw new AAuthError('consent_form_invalid', 'The sign-in form expired or did not come from this server. Open the link again.');
       }
-      const request = await openRequest(field(req.body, 'code'));
-      const failed = failures.get(request.code) ?? 0;
-      if (failed >= MAX_FAILED_LOGINS) {
+      const request = await openRequest(field(req.body, 'code'), req);
+      await bindCallback(callback, request);
+      if ((failures.get(request.code) ?? 0) >= MAX_FAILED_LOGINS) {
         throw new AAuthError('login_locked', 'Too many failed sign-in attempts for this request. Ask the agent to start again.');
       }
       const username = (field(req.body, 'username') ?? '').trim().toLowerCase();
       const password = field(req.body, 'password') ?? '';
-      const user = ctx.realm.users.find((u) => u.username === username);
-      if (!user || !user.enabled || !verifyPassword(user, password)) {
-        failures.set(request.code, failed + 1);
+      const userKey = username.slice(0, 256);
+      const sourceKey = req.socket.remoteAddress ?? 'unknown';
+      const check = async () => {
+        if (bruteForce.enabled) {
+          // Checked before the password, and the same for unknown user names: a lock reveals no user.
+          const wait = Math.max(userFailures.wait(userKey), sourceFailures.wait(sourceKey));
+          if (wait > 0) {
+            const locked = new AAuthError('login_locked', 'Too many failed sign-in attempts. Try again later.', {
+              headers: Number.isFinite(wait) ? { 'Retry-After': String(wait) } : {},
+            });
+            ctx.audit({
+              type: 'login.failed',
+              time: ctx.now(),
+              endpoint: 'interact',
+              agent: request.agent,
+              thumbprint: request.thumbprint,
+              username: userKey,
+              resource: request.resource,
+              scope: request.scope,
+              ...refusalOf(locked),
+            });
+            throw locked;
+          }
+        }
+        const user = ctx.realm.users.find((u) => u.username === username);
+        // Finding 3: hashed off the event loop, and the same work for an unknown or disabled user.
+        const verified = await checkPassword(user, password);
+        if (!user || !verified) {
+          // Per code too, in bounded memory: the least recently failing code goes first, never all at once.
+          const count = (failures.get(request.code) ?? 0) + 1;
+          failures.delete(request.code);
+          if (failures.size >= MAX_SESSIONS) failures.delete(failures.keys().next().value as string);
+          failures.set(request.code, count);
+          if (bruteForce.enabled) {
+            userFailures.fail(userKey);
+            sourceFailures.fail(sourceKey);
+          }
+          const refusal = new AAuthError('login_failed');
+          ctx.audit({
+            type: 'login.failed',
+            time: ctx.now(),
+            endpoint: 'interact',
+            agent: request.agent,
+            thumbprint: request.thumbprint,
+            username: username.slice(0, 256),
+            resource: request.resource,
+            scope: request.scope,
+            ...refusalOf(refusal),
+          });
+          return undefined;
+        }
+        return user;
+      };
+      const user = bruteForce.enabled ? await oneAtATime(`user:${userKey}`, () => oneAtATime(`source:${sourceKey}`, check)) : await check();
+      if (user === undefined) {
         const refusal = new AAuthError('login_failed');
-        ctx.audit({
-          type: 'login.failed',
-          time: ctx.now(),
-          endpoint: 'interact',
-          agent: request.agent,
-          thumbprint: request.thumbprint,
-          username: username.slice(0, 256),
-          resource: request.resource,
-          scope: request.scope,
-          ...refusalOf(refusal),
-        });
         await renderLogin(res, refusal.status, request, callback, `${refusal.message}.`);
         return;
       }
@@ -219,6 +351,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         expiresAt: Math.min(request.expiresAt, ctx.now() + ctx.pendingLifetime),
       });
       failures.delete(request.code);
+      userFailures.succeed(userKey);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, id, ctx.pendingLifetime));
       res.append('Set-Cookie', cookie(CSRF_COOKIE, '', 0));
       const next = new URLSearchParams({ code: request.code });
@@ -234,7 +367,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const callback = checkCallback(field(req.body, 'callback'));
       const decision = field(req.body, 'decision');
       if (decision !== 'approve' && decision !== 'deny') throw new AAuthError('consent_request_invalid', 'Choose Approve or Deny.');
-      const request = await openRequest(field(req.body, 'code'));
+      const request = await openRequest(field(req.body, 'code'), req);
+      await bindCallback(callback, request);
       const current = currentSession(req, request.code);
       if (!current || !sameText(field(req.body, 'csrf'), current[1].csrf)) {
         throw new AAuthError('consent_form_invalid', 'Your sign-in expired or the form did not come from this server. Open the link again.');

@@ -1,7 +1,7 @@
-import { AAuthError } from '@aauth-kit/core';
+import { AAuthError, isAAuthError } from '@aauth-kit/core';
 import express, { type Request, type Response, type Router } from 'express';
 import { refusalOf } from './audit.js';
-import type { TokenForm } from './client-auth.js';
+import { claimedClientId, createClientAuthGuard, type TokenForm } from './client-auth.js';
 import type { ServerContext } from './context.js';
 import { bodyErrorHandler, sendRefusal } from './http-edge.js';
 import type { OAuthTokenService } from './oauth-token-service.js';
@@ -42,6 +42,8 @@ export function parseTokenForm(req: Request): TokenForm {
 export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenService, maxBodyBytes: number): Router {
   const router = express.Router();
   const path = `${ctx.issuerPath}/protocol/openid-connect/token`;
+  // Issue 13, finding 14: guessing client secrets backs off per client and per source address.
+  const guard = createClientAuthGuard(ctx.now);
   router.post(path, express.raw({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
     try {
       let form: TokenForm;
@@ -51,7 +53,22 @@ export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenSe
         ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'openid-connect', ...refusalOf(error) });
         throw error;
       }
-      const response = await service.request({ form, authorization: req.headers.authorization });
+      const source = req.socket.remoteAddress ?? 'unknown';
+      const clientId = claimedClientId(req.headers.authorization, form);
+      try {
+        guard.check(clientId, source);
+      } catch (error) {
+        ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'openid-connect', ...(clientId !== undefined ? { client: clientId.slice(0, 256) } : {}), ...refusalOf(error) });
+        throw error;
+      }
+      let response: Awaited<ReturnType<OAuthTokenService['request']>>;
+      try {
+        response = await service.request({ form, authorization: req.headers.authorization });
+      } catch (error) {
+        if (isAAuthError(error, 'invalid_client')) guard.failed(clientId, source);
+        throw error;
+      }
+      guard.succeeded(clientId);
       // RFC 6749 section 5.1: token responses are never cached.
       res.status(200).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(response);
     } catch (error) {

@@ -3,9 +3,11 @@ import { AAuthError, parseScope } from '@aauth-kit/core';
 import type { JWTPayload } from 'jose';
 import type { RealmClient } from '../load-realm.js';
 import { refusalOf } from './audit.js';
+import { auditReason } from './discovery-refusal.js';
 import { authenticateClient, type TokenForm } from './client-auth.js';
 import type { ServerContext } from './context.js';
 import { ACCESS_TOKEN_TYP, verifyPresentedToken, type PresentedToken } from './presented-token.js';
+import { chainAgents, checkChainAllowed } from './policy.js';
 import { checkDelegationDepth } from './token-service.js';
 
 /** The RFC 8693 section 2.1 token-exchange grant type. */
@@ -117,6 +119,26 @@ export function createOAuthTokenService(ctx: ServerContext) {
     }
   }
 
+  /**
+   * RFC 8693 section 2.1: the actor token represents the acting party, which here is the
+   * authenticated client (issue 13, finding 1). It must name that client (its `sub`, or its AAuth
+   * identity from `aauth.exchange.subject.audiences`) and, when this server issued it to a client,
+   * have been issued to that one; a token naming the subject would erase or invert the `act` chain.
+   */
+  function checkActor(client: RealmClient, actor: PresentedToken, subject: PresentedToken): void {
+    if (actor.subject === subject.subject) {
+      throw new AAuthError('actor_token_is_subject', `actor_token refused: it names the subject ${JSON.stringify(subject.subject)}; the actor is the requesting client, never the subject`);
+    }
+    const namesClient = actor.subject === client.clientId || client.subjectAudiences.includes(actor.subject);
+    const issuedToClient = actor.clientId === undefined || actor.clientId === client.clientId;
+    if (!namesClient || !issuedToClient) {
+      throw new AAuthError(
+        'actor_token_not_client',
+        `actor_token refused: it names ${JSON.stringify(actor.subject)}, not the requesting client ${client.clientId}; the actor token must be the client's own`,
+      );
+    }
+  }
+
   async function exchange(client: RealmClient, form: TokenForm) {
     if (!client.tokenExchange) {
       throw new AAuthError('unauthorized_client', `Client ${client.clientId} may not use token exchange (standard.token.exchange.enabled)`);
@@ -137,7 +159,15 @@ export function createOAuthTokenService(ctx: ServerContext) {
       throw new AAuthError('invalid_grant', `subject_token refused: it was not issued to client ${client.clientId} (aud ${JSON.stringify(subject.aud)}; see aauth.exchange.subject.audiences)`);
     }
     let actor: PresentedToken | undefined;
-    if (actorToken !== undefined) actor = await verifyPresentedToken(ctx, actorToken, 'actor_token');
+    if (actorToken !== undefined) {
+      if (actorToken === subjectToken) {
+        throw new AAuthError('actor_token_is_subject', 'actor_token refused: it is the subject_token; the actor is the requesting client, never the subject');
+      }
+      actor = await verifyPresentedToken(ctx, actorToken, 'actor_token');
+      checkActor(client, actor, subject);
+    }
+    // Every agent the presented tokens passed through is checked against aauth.blocked.agents (issue 13, finding 15).
+    checkChainAllowed(realm.policy, [subject.agent, ...chainAgents(subject.act), actor?.agent, ...chainAgents(actor?.act)]);
     const aud = targets(client, form);
     // Scopes narrow, never widen: every requested scope must be in the subject token.
     const widened = requested.filter((s) => !subject.scope.includes(s));
@@ -228,13 +258,15 @@ export function createOAuthTokenService(ctx: ServerContext) {
         }
         return grantType === GRANT_TOKEN_EXCHANGE ? await exchange(client, request.form) : await clientCredentials(client, request.form);
       } catch (error) {
+        const refusal = refusalOf(error);
         ctx.audit({
           type: 'request.refused',
           time: ctx.now(),
           endpoint: 'openid-connect',
           ...(grantType !== undefined && grantType.length <= 200 ? { grantType } : {}),
           ...(client ? { client: client.clientId } : {}),
-          ...refusalOf(error),
+          ...refusal,
+          reason: auditReason(error, refusal.reason),
         });
         throw error;
       }

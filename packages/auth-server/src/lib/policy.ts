@@ -1,4 +1,4 @@
-import { AAuthError } from '@aauth-kit/core';
+import { ACT_MAX_DEPTH, AAuthError } from '@aauth-kit/core';
 import type { RealmPolicy } from '../load-realm.js';
 
 /** Refuse a blocked agent, or one missing from a non-empty allow-list (section 10): 403 access_denied. */
@@ -8,6 +8,30 @@ export function checkAgentAllowed(policy: RealmPolicy, agent: string): void {
   }
   if (policy.allowedAgents.length > 0 && !policy.allowedAgents.includes(agent)) {
     throw new AAuthError('access_denied', `Agent ${agent} is not in the realm's allowed agents (aauth.allowed.agents)`);
+  }
+}
+
+/** The `agent` of every level of an `act` chain, outermost first (at most the kit's depth limit, plus one). */
+export function chainAgents(act: unknown): string[] {
+  const agents: string[] = [];
+  let level = act;
+  for (let depth = 0; depth <= ACT_MAX_DEPTH && typeof level === 'object' && level !== null; depth++) {
+    const agent = (level as Record<string, unknown>).agent;
+    if (typeof agent === 'string') agents.push(agent);
+    level = (level as Record<string, unknown>).act;
+  }
+  return agents;
+}
+
+/**
+ * Refuse a token whose delegation chain passed through a blocked agent (section 10,
+ * `aauth.blocked.agents`; issue 13, finding 15): not only the signer, every upstream agent counts.
+ */
+export function checkChainAllowed(policy: RealmPolicy, agents: readonly (string | undefined)[]): void {
+  for (const agent of agents) {
+    if (agent !== undefined && policy.blockedAgents.includes(agent)) {
+      throw new AAuthError('upstream_agent_blocked', `Agent ${agent} in the delegation chain is blocked by realm policy (aauth.blocked.agents)`);
+    }
   }
 }
 

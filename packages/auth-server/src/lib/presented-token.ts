@@ -1,6 +1,7 @@
 import { ACCESS_TOKEN, AAuthError, AUTH_TOKEN, actChainDepth, isAAuthError, type AAuthErrorCode } from '@aauth-kit/core';
 import type { VerifiedToken } from '@aauth-kit/verifier';
 import type { ServerContext } from './context.js';
+import { isDiscoveryFailure, uniformTokenRefusal } from './discovery-refusal.js';
 
 /** The JWT access token `typ` of RFC 9068 section 2.1, the type this server issues at its OAuth token endpoint. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -19,6 +20,10 @@ export interface PresentedToken {
   act: Record<string, unknown> | undefined;
   /** How deep `act` is. */
   actDepth: number;
+  /** `client_id`: the client an access token of this server was issued to. */
+  clientId: string | undefined;
+  /** The AAuth `agent` of an auth token. */
+  agent: string | undefined;
 }
 
 function refused(what: string, reason: string, cause?: unknown): AAuthError {
@@ -45,6 +50,7 @@ export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what
     token = await ctx.tokens.verifyToken(jwt, [AUTH_TOKEN, ACCESS_TOKEN], { audience: null });
   } catch (error) {
     if (!isAAuthError(error)) throw error;
+    if (isDiscoveryFailure(error)) throw uniformTokenRefusal(what, error);
     throw refused(what, REASONS[error.code]?.(error) ?? error.message, error);
   }
   const { claims } = token;
@@ -52,5 +58,6 @@ export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what
   if (subject === undefined) throw refused(what, 'it names no subject (sub)');
   const aud = typeof token.audience === 'string' ? [token.audience] : (token.audience ?? []);
   const act = claims.act as Record<string, unknown> | undefined;
-  return { iss: token.issuer, subject, aud, scope: token.scope, exp: token.expiresAt, act, actDepth: actChainDepth(act) };
+  const clientId = typeof claims.client_id === 'string' ? claims.client_id : undefined;
+  return { iss: token.issuer, subject, aud, scope: token.scope, exp: token.expiresAt, act, actDepth: actChainDepth(act), clientId, agent: token.agent };
 }

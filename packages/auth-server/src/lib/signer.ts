@@ -23,7 +23,8 @@ export async function verifySigner(verifier: Verifier, request: HttpRequest): Pr
     }
     const verified = await verifier.verify(request, hasBody(request.body) ? { requiredComponents: ['content-type'] } : {});
     if (verified.scheme === 'jwt') throw new AAuthError('unsupported_scheme');
-    return { scheme: verified.scheme, agent: verified.agent, thumbprint: verified.thumbprint, jwk: verified.key.jwk };
+    const signature = Buffer.from(verified.signed.signature).toString('base64url');
+    return { scheme: verified.scheme, agent: verified.agent, thumbprint: verified.thumbprint, jwk: verified.key.jwk, signature };
   } catch (error) {
     if (isAAuthError(error, 'signature_missing')) {
       throw new AAuthError('request_unsigned', error.message, { cause: error });

@@ -1,10 +1,11 @@
 import { AAuthError, buildChallenge } from '@aauth-kit/core';
 import { toHttpRequest } from '@aauth-kit/core/internal';
-import type { Verifier } from '@aauth-kit/verifier';
+import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
 import { endpoints, type ServerContext, type Signer } from './context.js';
+import { isDiscoveryFailure, uniformSignerRefusal } from './discovery-refusal.js';
 import { bodyErrorHandler, sendRefusal } from './http-edge.js';
 import { verifySigner } from './signer.js';
 import type { TokenRequestFields, TokenService } from './token-service.js';
@@ -61,8 +62,14 @@ function pendingBody(ctx: ServerContext, request: PendingRequest): Record<string
   return { status: 'pending', location: endpoints(ctx.issuer).pending(request.id), require: 'interaction', code: request.code };
 }
 
+/** Where poll signatures are remembered (finding 8), and for how long a signature stays acceptable, in seconds. */
+export interface PollReplay {
+  store: ReplayStore;
+  ttl: number;
+}
+
 /** The token endpoint and the pending URLs (section 8). */
-export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens: TokenService, maxBodyBytes: number): Router {
+export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens: TokenService, maxBodyBytes: number, polls: PollReplay): Router {
   const router = express.Router();
   const base = `${ctx.issuerPath}/protocol/aauth`;
   const raw = express.raw({ type: () => true, limit: maxBodyBytes });
@@ -72,8 +79,9 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       // Never from the Host header: the URL the agent signed is the configured base URL's (section 3).
       return await verifySigner(verifier, toHttpRequest(req, ctx.origin, Buffer.isBuffer(req.body) ? req.body : undefined));
     } catch (error) {
+      // The audit keeps the detail; the caller gets one answer for every discovery failure (issue 13, finding 12).
       tokens.refused(error, undefined);
-      throw error;
+      throw isDiscoveryFailure(error) ? uniformSignerRefusal(error) : error;
     }
   }
 
@@ -114,6 +122,14 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
         });
         return e;
       };
+      // A poll's signature is single use (finding 8): a captured poll replayed after approval must not take the token.
+      let first: boolean;
+      try {
+        first = await polls.store.checkAndStore(`aauth-poll:${who.thumbprint}:${who.signature}`, polls.ttl);
+      } catch (error) {
+        throw refuse(new AAuthError('replay_store_failed', undefined, { cause: error }));
+      }
+      if (!first) throw refuse(new AAuthError('signature_replayed', 'This poll was already made: each poll of a pending URL needs a new signature'));
       const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
       if (!request) throw refuse(new AAuthError('pending_not_found'));
       // Section 8: only the key that made the request may poll it.

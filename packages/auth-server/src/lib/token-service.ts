@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   ACT_MAX_DEPTH,
   AAuthError,
   AUTH_TOKEN,
   REFRESH_TOKEN,
   RESOURCE_TOKEN,
+  TOKEN_LEEWAY,
   actChainDepth,
   decodeToken,
   isAAuthError,
@@ -18,7 +19,8 @@ import type { JWTPayload } from 'jose';
 import type { PendingRequest } from '../pending-store.js';
 import type { ServerContext, Signer } from './context.js';
 import { refusalOf } from './audit.js';
-import { checkAgentAllowed, checkScopesAllowed, consentScopes } from './policy.js';
+import { auditReason, isDiscoveryFailure, uniformTokenRefusal } from './discovery-refusal.js';
+import { chainAgents, checkAgentAllowed, checkChainAllowed, checkScopesAllowed, consentScopes } from './policy.js';
 
 /** The body fields of a token request (section 8). */
 export interface TokenRequestFields {
@@ -43,6 +45,8 @@ interface Grant {
   scope: string;
   cnf: PublicJwk;
   act?: ActClaim;
+  /** When the grant this token continues began (OIDC `auth_time`); default: now, a new grant. */
+  authTime?: number;
 }
 
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
@@ -50,6 +54,8 @@ const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 /** Re-throw a token check failure as the auth server's `invalid_grant` (section 8), keeping the reason. */
 function asGrantError(what: string, error: unknown): AAuthError {
   if (isAAuthError(error) && (error.code === 'invalid_grant' || error.code === 'access_denied')) return error;
+  // A fetch the caller's token made us do: one answer, the detail for the audit (issue 13, finding 12).
+  if (isDiscoveryFailure(error)) return uniformTokenRefusal(what, error);
   const reason = error instanceof Error ? error.message : String(error);
   return new AAuthError('invalid_grant', `${what} refused: ${reason}`, { cause: error });
 }
@@ -71,6 +77,17 @@ export function checkDelegationDepth(depth: number, maxDepth: number): void {
   }
 }
 
+/**
+ * When the grant a token continues began: its `auth_time`, else (a token issued before this claim,
+ * or by an issuer that does not set it) its `iat`.
+ */
+function grantStart(token: VerifiedToken, now: number): number {
+  const { auth_time: authTime, iat } = token.claims;
+  const start = typeof authTime === 'number' && Number.isFinite(authTime) ? authTime : iat;
+  // Never later than now: a grant cannot begin in the future.
+  return typeof start === 'number' && Number.isFinite(start) ? Math.min(Math.floor(start), Math.floor(now)) : Math.floor(now);
+}
+
 /** The auth server's token logic: the three request kinds of section 8, and delivery after consent. */
 export function createTokenService(ctx: ServerContext) {
   const { issuer, realm } = ctx;
@@ -79,17 +96,21 @@ export function createTokenService(ctx: ServerContext) {
   async function mint(grant: Grant): Promise<{ response: TokenResponse; jti: string }> {
     const iat = Math.floor(ctx.now());
     const jti = randomBytes(16).toString('base64url');
+    // The grant's absolute end (issue 13, finding 6): no token of it outlives auth_time + ssoSessionMaxLifespan.
+    const authTime = grant.authTime ?? iat;
+    const exp = Math.min(iat + realm.accessTokenLifespan, authTime + realm.ssoSessionMaxLifespan);
     // Claim order as section 7 lists them; `sub` and `act` only when there is one.
     const claims: Record<string, unknown> = { iss: issuer, aud: grant.aud, agent: grant.agent };
     if (grant.sub !== undefined) claims.sub = grant.sub;
     claims.scope = grant.scope;
     claims.cnf = { jwk: publicJwk(grant.cnf) };
     claims.iat = iat;
-    claims.exp = iat + realm.accessTokenLifespan;
+    claims.exp = exp;
     claims.jti = jti;
+    claims.auth_time = authTime;
     if (grant.act !== undefined) claims.act = grant.act;
     const token = await ctx.key.sign('auth+jwt', claims as JWTPayload);
-    return { response: { auth_token: token, expires_in: realm.accessTokenLifespan }, jti };
+    return { response: { auth_token: token, expires_in: exp - iat }, jti };
   }
 
   /** Section 8: the resource token, through the one token verification (its key from the resource's metadata). */
@@ -140,7 +161,33 @@ export function createTokenService(ctx: ServerContext) {
     if (token.cnf?.thumbprint !== signer.thumbprint) throw new AAuthError('invalid_grant', 'auth_token refused: it is bound to another key (cnf.jwk)');
     const holder = token.agent ?? token.claims.aud;
     if (holder !== signer.agent) throw new AAuthError('invalid_grant', `auth_token refused: it was issued to ${String(holder)}, not ${signer.agent}`);
+    // Refresh never ends otherwise (issue 13, finding 6): the lineage is bounded from its start.
+    const max = realm.ssoSessionMaxLifespan;
+    if (grantStart(token, ctx.now()) + max <= ctx.now()) {
+      throw new AAuthError(
+        'grant_lifetime_exceeded',
+        `auth_token refused: the grant it continues began more than ${max} s ago (the realm's ssoSessionMaxLifespan); ask the resource again`,
+      );
+    }
     return token;
+  }
+
+  /**
+   * A resource token is redeemed once (issue 13, finding 11): remembered in the used-token store
+   * until its `exp` plus the leeway its verification allows. Called once every check passed, so a
+   * refused request does not burn the token; the store's check-and-set is atomic.
+   */
+  async function redeem(rt: ResourceTokenClaims): Promise<void> {
+    const key = `aauth:resource-token:${createHash('sha256').update(`${rt.iss}\n${rt.jti}`).digest('base64url')}`;
+    const ttl = Math.max(1, Math.ceil(rt.exp + TOKEN_LEEWAY - ctx.now()));
+    let first: boolean;
+    try {
+      first = await ctx.usedTokens.checkAndStore(key, ttl);
+    } catch (error) {
+      if (isAAuthError(error)) throw error;
+      throw new AAuthError('replay_store_failed', 'The store of redeemed resource tokens failed', { cause: error });
+    }
+    if (!first) throw new AAuthError('resource_token_replayed', 'resource_token refused: it was already redeemed; ask the resource for a new one');
   }
 
   async function createPending(base: Omit<PendingRequest, 'id' | 'code' | 'createdAt' | 'expiresAt' | 'status'>): Promise<PendingRequest> {
@@ -166,13 +213,15 @@ export function createTokenService(ctx: ServerContext) {
   }
 
   function refused(error: unknown, signer: Signer | undefined, extra: { resource?: string; scope?: string } = {}): void {
+    const refusal = refusalOf(error);
     ctx.audit({
       type: 'request.refused',
       time: ctx.now(),
       endpoint: 'token',
       ...(signer ? { agent: signer.agent, thumbprint: signer.thumbprint } : {}),
       ...extra,
-      ...refusalOf(error),
+      ...refusal,
+      reason: auditReason(error, refusal.reason),
     });
   }
 
@@ -181,6 +230,7 @@ export function createTokenService(ctx: ServerContext) {
     const rt = await verifyResource(resourceToken, signer);
     const scopes = parseScope(rt.scope);
     checkScopesAllowed(policy, scopes);
+    await redeem(rt);
     const needConsent = consentScopes(policy, scopes);
     if (needConsent.length > 0) {
       const request = await createPending({
@@ -207,6 +257,12 @@ export function createTokenService(ctx: ServerContext) {
     }
     checkAgentAllowed(policy, signer.agent);
     const upstream = await verifyUpstream(upstreamToken, signer);
+    const upstreamStart = grantStart(upstream, ctx.now());
+    if (upstreamStart + realm.ssoSessionMaxLifespan <= ctx.now()) {
+      throw new AAuthError('grant_lifetime_exceeded', `upstream_token refused: the grant it continues began more than ${realm.ssoSessionMaxLifespan} s ago (the realm's ssoSessionMaxLifespan)`);
+    }
+    // Every agent the upstream token passed through, not only the signer (issue 13, finding 15).
+    checkChainAllowed(policy, [upstream.agent, ...chainAgents(upstream.act)]);
     const rt = await verifyResource(resourceToken, signer);
     const scopes = parseScope(rt.scope);
     checkScopesAllowed(policy, scopes);
@@ -228,8 +284,12 @@ export function createTokenService(ctx: ServerContext) {
     if (upstream.act !== undefined) act.act = upstream.act;
     // The upstream chain passed the one act rule; the new level on top of it must fit the realm's limit.
     checkDelegationDepth(1 + actChainDepth(upstream.act), policy.maxDepth);
+    await redeem(rt);
     const scope = scopes.join(' ');
-    const needConsent = upstream.subject === undefined ? consentScopes(policy, scopes) : [];
+    // Consent is bound to the resource it was given for (issue 13, finding 15): the upstream token's
+    // consent was for the signer, so scopes that need consent here need the user's consent again,
+    // and only the user the token acts for may give it (checked on delivery).
+    const needConsent = consentScopes(policy, scopes);
     if (needConsent.length > 0) {
       const request = await createPending({
         thumbprint: signer.thumbprint,
@@ -244,7 +304,8 @@ export function createTokenService(ctx: ServerContext) {
       ctx.audit({ type: 'consent.required', time: ctx.now(), endpoint: 'token', agent: signer.agent, thumbprint: signer.thumbprint, resource: rt.iss, scope, act });
       return { kind: 'pending', request };
     }
-    const grant: Grant = { aud: rt.iss, agent: signer.agent, scope, cnf: signer.jwk, act };
+    // The exchanged token continues the upstream grant, and ends with it.
+    const grant: Grant = { aud: rt.iss, agent: signer.agent, scope, cnf: signer.jwk, act, authTime: upstreamStart };
     if (upstream.subject !== undefined) grant.sub = upstream.subject;
     return issue('token.exchanged', signer, grant);
   }
@@ -270,9 +331,10 @@ export function createTokenService(ctx: ServerContext) {
   async function refresh(signer: Signer, authToken: string): Promise<TokenOutcome> {
     checkAgentAllowed(policy, signer.agent);
     const old = await verifyForRefresh(authToken, signer);
+    checkChainAllowed(policy, chainAgents(old.act));
     const scopes = old.scope;
     checkScopesAllowed(policy, scopes);
-    const grant: Grant = { aud: old.audience as string, agent: signer.agent, scope: scopes.join(' '), cnf: signer.jwk };
+    const grant: Grant = { aud: old.audience as string, agent: signer.agent, scope: scopes.join(' '), cnf: signer.jwk, authTime: grantStart(old, ctx.now()) };
     if (old.subject !== undefined) grant.sub = old.subject;
     // The chain passed the one act rule when the token was verified.
     if (old.act !== undefined) grant.act = old.act;
@@ -309,6 +371,22 @@ export function createTokenService(ctx: ServerContext) {
 
     /** Deliver the token of an approved pending request (single use is the caller's job). */
     async deliver(request: PendingRequest): Promise<TokenResponse> {
+      // An exchange for a user's token continues that user's grant: only that user may consent to it.
+      const actsFor = request.kind === 'exchange' ? request.act?.sub : undefined;
+      if (actsFor !== undefined && request.sub !== actsFor) {
+        const error = new AAuthError('consent_user_mismatch', 'The request was approved by another user than the one the upstream token acts for');
+        ctx.audit({
+          type: 'request.refused',
+          time: ctx.now(),
+          endpoint: 'pending',
+          agent: request.agent,
+          thumbprint: request.thumbprint,
+          resource: request.resource,
+          scope: request.scope,
+          ...refusalOf(error),
+        });
+        throw error;
+      }
       const grant: Grant = { aud: request.resource, agent: request.agent, scope: request.scope, cnf: request.cnfJwk };
       if (request.sub !== undefined) grant.sub = request.sub;
       if (request.act !== undefined) grant.act = request.act;

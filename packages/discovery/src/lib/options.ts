@@ -11,6 +11,7 @@ export interface ResolvedFetcherOptions {
   defaultTtl: number;
   failureTtl: number;
   maxInflight: number;
+  maxInflightPerHost: number;
   allowHttpHosts: string[];
   allowHosts: string[] | undefined;
   resolveHostname: ResolveHostname | undefined;
@@ -27,6 +28,7 @@ const LIMITS = {
   defaultTtl: 300,
   failureTtl: 10,
   maxInflight: 100,
+  maxInflightPerHost: 10,
 } as const;
 
 type Limit = keyof typeof LIMITS;
