@@ -284,6 +284,18 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const password = field(req.body, 'password') ?? '';
       const userKey = username.slice(0, 256);
       const sourceKey = req.socket.remoteAddress ?? 'unknown';
+      const auditLoginFailure = (refusal: AAuthError): void =>
+        ctx.audit({
+          type: 'login.failed',
+          time: ctx.now(),
+          endpoint: 'interact',
+          agent: request.agent,
+          thumbprint: request.thumbprint,
+          username: userKey,
+          resource: request.resource,
+          scope: request.scope,
+          ...refusalOf(refusal),
+        });
       const check = async () => {
         if (bruteForce.enabled) {
           // Checked before the password, and the same for unknown user names: a lock reveals no user.
@@ -292,17 +304,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
             const locked = new AAuthError('login_locked', 'Too many failed sign-in attempts. Try again later.', {
               headers: Number.isFinite(wait) ? { 'Retry-After': String(wait) } : {},
             });
-            ctx.audit({
-              type: 'login.failed',
-              time: ctx.now(),
-              endpoint: 'interact',
-              agent: request.agent,
-              thumbprint: request.thumbprint,
-              username: userKey,
-              resource: request.resource,
-              scope: request.scope,
-              ...refusalOf(locked),
-            });
+            auditLoginFailure(locked);
             throw locked;
           }
         }
@@ -320,17 +322,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
             sourceFailures.fail(sourceKey);
           }
           const refusal = new AAuthError('login_failed');
-          ctx.audit({
-            type: 'login.failed',
-            time: ctx.now(),
-            endpoint: 'interact',
-            agent: request.agent,
-            thumbprint: request.thumbprint,
-            username: username.slice(0, 256),
-            resource: request.resource,
-            scope: request.scope,
-            ...refusalOf(refusal),
-          });
+          auditLoginFailure(refusal);
           return undefined;
         }
         return user;
