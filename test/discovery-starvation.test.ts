@@ -123,3 +123,108 @@ describe('key discovery under a slow, hostile origin (issue 13 finding 5)', () =
     await Promise.all(pending);
   }, 60_000);
 });
+
+// Issue 13, finding 5, per caller: one client names identities on MANY slow origins (one identity
+// per origin, so no per-host limit trips). Before the fix each of them held a slot of the shared
+// pool; now one caller holds at most `maxInflightPerCaller` (20) and is refused beyond it with 503
+// `key_discovery_busy`, while another caller is still served.
+describe('key discovery: one caller naming identities on many slow origins (issue 13 finding 5)', () => {
+  const origins: Listening[] = [];
+  const held: ServerResponse[] = [];
+  const arrived = new Map<string, () => void>();
+  const refusals: Array<{ code: string; message: string }> = [];
+  let web: Listening;
+  let legit: Party;
+  let as: TestAuthServer;
+
+  beforeAll(async () => {
+    // 30 dripping origins: 200 and one byte of every metadata document, then nothing.
+    for (let i = 0; i < 30; i++) {
+      origins.push(
+        await listen((req, res) => {
+          held.push(res);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{');
+          arrived.get(`${i}${(req.url ?? '').split('/.well-known/')[0]!}`)?.();
+        }),
+      );
+    }
+    legit = await startParty('legit-per-caller');
+    const app = express();
+    web = await listen(app);
+    // Every loopback client is 127.0.0.1: the test names its callers with a header, as an operator
+    // behind a proxy would pass the client address the proxy forwards.
+    const resource = createResource({
+      identity: web.origin,
+      key: generateKey(),
+      discovery: { timeoutMs: 60_000 },
+      callerKey: (req) => String(req.headers['x-test-caller'] ?? ''),
+      onError: (e) => refusals.push({ code: e.code, message: e.message }),
+    });
+    app.post('/orders', resource.require({ level: 'identity' }), (req, res) => res.json({ agent: req.aauth!.agent }));
+    as = await startAuthServer({ discovery: { timeoutMs: 60_000 } });
+  });
+
+  afterAll(async () => {
+    for (const res of held) res.destroy();
+    await Promise.all([...origins.map((o) => o.close()), web?.close(), legit?.close(), as?.close()]);
+  });
+
+  /** One identity on each slow origin, from one caller: which hold a slot, which were answered. */
+  async function attack(url: string, tag: string, caller: Record<string, string>): Promise<{ pending: Array<Promise<Answer>>; refused: Answer[] }> {
+    const pending: Array<Promise<Answer>> = [];
+    const refused: Answer[] = [];
+    for (let i = 0; i < origins.length; i++) {
+      const key = generateKey({ kid: 'k' });
+      const reached = new Promise<'reached'>((resolve) => arrived.set(`${i}/${tag}`, () => resolve('reached')));
+      const req = signedPost(url, key, { scheme: 'jwks_uri', id: `${origins[i]!.origin}/${tag}`, kid: 'k' });
+      const answer = send(url, { ...req, headers: { ...req.headers, ...caller } });
+      const first = await Promise.race([reached, answer]);
+      if (first === 'reached') pending.push(answer.catch(() => ({ status: 0, headers: new Headers(), body: {} })));
+      else refused.push(first);
+    }
+    return { pending, refused };
+  }
+
+  it('identities on 30 slow origins from one caller: 20 hold a slot, the rest get 503 key_discovery_busy (per caller, not per host); another caller is served', async () => {
+    const url = `${web.origin}/orders`;
+    const { pending, refused } = await attack(url, 'c', { 'x-test-caller': 'attacker' });
+    expect(pending.length).toBe(20);
+    expect(refused).toHaveLength(10);
+    for (const r of refused) {
+      expect([r.status, r.body.error]).toEqual([503, 'server_error']);
+      expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+    }
+    const busy = refusals.filter((r) => r.code === 'key_discovery_busy');
+    expect(busy).toHaveLength(10);
+    // The per-caller limit trips, not the per-host one (each origin was named once).
+    for (const r of busy) expect(r.message).toMatch(/for this caller \(maxInflightPerCaller 20\)/);
+
+    // The same caller naming a legitimate agent is refused too, before any fetch...
+    const again = signedPost(url, legit.key, legit.signatureKey);
+    const refusedLegit = await send(url, { ...again, headers: { ...again.headers, 'x-test-caller': 'attacker' } });
+    expect([refusedLegit.status, refusedLegit.body.error]).toEqual([503, 'server_error']);
+    expect(refusals.at(-1)?.code).toBe('key_discovery_busy');
+    // ...while another caller is served.
+    const other = signedPost(url, legit.key, legit.signatureKey);
+    const ok = await send(url, { ...other, headers: { ...other.headers, 'x-test-caller': 'someone-else' } });
+    expect(ok.status).toBe(200);
+    expect(ok.body.agent).toBe(legit.identity);
+
+    for (const res of held.splice(0)) res.destroy();
+    for (const a of await Promise.all(pending)) expect(a.status).toBe(401);
+  }, 60_000);
+
+  it('the same at the auth server token endpoint, keyed by the TCP peer address', async () => {
+    const before = as.audit.filter((e) => (e as { code?: string }).code === 'key_discovery_busy').length;
+    const { pending, refused } = await attack(as.tokenEndpoint, 'd', {});
+    expect(pending.length).toBe(20);
+    expect(refused).toHaveLength(10);
+    for (const r of refused) expect([r.status, r.body.error]).toEqual([503, 'server_error']);
+    const busy = as.audit.filter((e) => (e as { code?: string }).code === 'key_discovery_busy');
+    expect(busy.length - before).toBe(10);
+
+    for (const res of held.splice(0)) res.destroy();
+    await Promise.all(pending);
+  }, 60_000);
+});

@@ -23,6 +23,8 @@ class CachingFetcher implements DocumentFetcher {
   private readonly inflight = new Map<string, Promise<Entry>>();
   /** Fetches under way per host (`name:port`), each at most `maxInflightPerHost`. */
   private readonly hostInflight = new Map<string, number>();
+  /** Fetches under way started for one caller, each at most `maxInflightPerCaller`. */
+  private readonly callerInflight = new Map<string, number>();
   private readonly egress: EgressPolicy;
   fetchCount = 0;
 
@@ -69,15 +71,26 @@ class CachingFetcher implements DocumentFetcher {
           headers: { 'Retry-After': String(Math.ceil(this.o.timeoutMs / 1000)) },
         });
       }
+      // Per caller too (issue 13): one client naming identities on many slow hosts holds at most
+      // its share of the pool, whatever the hosts.
+      const caller = options.caller;
+      const mine = caller === undefined ? 0 : (this.callerInflight.get(caller) ?? 0);
+      if (caller !== undefined && mine >= this.o.maxInflightPerCaller) {
+        throw new AAuthError(
+          'key_discovery_busy',
+          `Too many discovery fetches in progress for this caller (maxInflightPerCaller ${this.o.maxInflightPerCaller})`,
+          { details: { url: key }, headers: { 'Retry-After': String(Math.ceil(this.o.timeoutMs / 1000)) } },
+        );
+      }
       if (this.inflight.size >= this.o.maxInflight) {
         throw new AAuthError(this.o.failureCode, 'Too many discovery fetches in progress', { details: { url: key } });
       }
       this.hostInflight.set(host, busy + 1);
+      if (caller !== undefined) this.callerInflight.set(caller, mine + 1);
       pending = this.load(parsed, options).finally(() => {
         this.inflight.delete(key);
-        const left = (this.hostInflight.get(host) ?? 1) - 1;
-        if (left > 0) this.hostInflight.set(host, left);
-        else this.hostInflight.delete(host);
+        release(this.hostInflight, host);
+        if (caller !== undefined) release(this.callerInflight, caller);
       });
       this.inflight.set(key, pending);
     }
@@ -137,6 +150,13 @@ class CachingFetcher implements DocumentFetcher {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw fail('is not a JSON object');
     return { doc: { url: url.href, status: 200, body: body as Record<string, unknown>, fetchedAt }, ttl };
   }
+}
+
+/** One fetch of `name` is over: count it down, and forget names with none left. */
+function release(counts: Map<string, number>, name: string): void {
+  const left = (counts.get(name) ?? 1) - 1;
+  if (left > 0) counts.set(name, left);
+  else counts.delete(name);
 }
 
 function unwrap(entry: Entry): FetchedDocument {

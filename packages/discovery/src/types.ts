@@ -34,6 +34,13 @@ export interface DiscoveryOptions extends EgressOptions {
    * `key_discovery_busy`, so one slow or hostile origin cannot take the whole `maxInflight` pool.
    */
   maxInflightPerHost?: number | undefined;
+  /**
+   * Concurrent fetches started for one caller (the `caller` of {@link FetchJsonOptions}, e.g. the
+   * client's address); default 20. More fail fast with 503 `key_discovery_busy`, so one client naming
+   * identities on many slow hosts cannot take the whole `maxInflight` pool. Calls without a caller
+   * are held to the per-host and global limits only.
+   */
+  maxInflightPerCaller?: number | undefined;
 }
 
 /** The error codes a fetch fails with: the verifier's defaults, or the caller's own (the agent's). */
@@ -70,6 +77,12 @@ export interface FetchJsonOptions {
   refresh?: boolean | undefined;
   /** Fetch for this call (the agent's transport); default the fetcher's. */
   fetch?: typeof fetch | undefined;
+  /**
+   * Who the fetch is for (e.g. the client's address): a new fetch is refused with 503
+   * `key_discovery_busy` while `maxInflightPerCaller` fetches started for this caller are in flight.
+   * Joining a fetch already in flight for the same URL costs nothing. Default: no per-caller limit.
+   */
+  caller?: string | undefined;
 }
 
 /** Fetches JSON documents under the discovery rules, through one bounded cache. */

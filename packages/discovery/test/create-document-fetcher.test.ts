@@ -186,6 +186,46 @@ describe('createDocumentFetcher: one fetch for many concurrent misses', () => {
   it('validates maxInflightPerHost', () => {
     expect(() => fetcher({ maxInflightPerHost: 0 })).toThrow(/options.maxInflightPerHost must be a positive integer/);
   });
+
+  it('holds one caller to maxInflightPerCaller fetches across many hosts (503 key_discovery_busy), while another caller is still served (issue 13)', async () => {
+    // An injected fetch that answers only when the test lets it: every host is slow.
+    const waiting: Array<() => void> = [];
+    let arrived: () => void = () => undefined;
+    const slowFetch = ((_url: string | URL | Request) =>
+      new Promise<Response>((resolve) => {
+        waiting.push(() => resolve(new Response('{"ok":true}', { status: 200, headers: { 'content-type': 'application/json' } })));
+        arrived();
+      })) as typeof fetch;
+    const whenWaiting = async (n: number): Promise<void> => {
+      while (waiting.length < n) await new Promise<void>((r) => (arrived = r));
+    };
+    const f = fetcher({ fetch: slowFetch, maxInflightPerCaller: 3, maxInflightPerHost: 10, maxInflight: 100 });
+    // Caller A names one slow host after another (distinct ports): the per-host limit never trips.
+    const held = [1, 2, 3].map((i) => f.fetchJson(`http://127.0.0.1:${40000 + i}/doc`, { caller: 'A' }));
+    const busy = await failure(f.fetchJson('http://127.0.0.1:40004/doc', { caller: 'A' }));
+    expect([busy.code, busy.status, busy.error]).toEqual(['key_discovery_busy', 503, 'server_error']);
+    expect(busy.message).toMatch(/maxInflightPerCaller 3/);
+    expect(busy.headers['Retry-After']).toBe('3');
+    // Joining A's fetch in flight for the same URL costs no slot, and calls naming no caller are not held.
+    const joined = f.fetchJson('http://127.0.0.1:40001/doc', { caller: 'A' });
+    const anonymous = f.fetchJson('http://127.0.0.1:40005/doc');
+    // Caller B is still served, on a host of its own and on one of A's hosts.
+    const forB = [f.fetchJson('http://127.0.0.1:40006/doc', { caller: 'B' }), f.fetchJson('http://127.0.0.1:40007/doc', { caller: 'B' })];
+    expect(f.inflightCount).toBe(6);
+    await whenWaiting(6);
+    for (const answer of waiting.splice(0)) answer();
+    for (const doc of await Promise.all([...held, joined, anonymous, ...forB])) expect(doc.body).toEqual({ ok: true });
+    // The refusal is not remembered: once A's slots free up, A is served again.
+    const again = f.fetchJson('http://127.0.0.1:40004/doc', { caller: 'A' });
+    await whenWaiting(1);
+    waiting.shift()!();
+    expect((await again).status).toBe(200);
+  });
+
+  it('validates maxInflightPerCaller', () => {
+    expect(() => fetcher({ maxInflightPerCaller: 0 })).toThrow(/options.maxInflightPerCaller must be a positive integer/);
+    expect(() => fetcher({ maxInflightPerCaller: 1.5 })).toThrow(/options.maxInflightPerCaller must be a positive integer/);
+  });
 });
 
 describe('createDocumentFetcher: limits', () => {

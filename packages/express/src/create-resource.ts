@@ -83,6 +83,12 @@ export function createResource(options: ResourceOptions): Resource {
     return new AAuthError(error.code, error.message, { headers, cause: error.cause, ...(error.details ? { details: error.details } : {}) });
   }
 
+  /** The per-caller discovery key (issue 13): the operator's `callerKey`, else the TCP peer. */
+  function callerOfRequest(req: Request): string {
+    const key = o.callerKey(req);
+    return typeof key === 'string' && key.length > 0 ? key : (req.socket.remoteAddress ?? 'unknown');
+  }
+
   function respond(error: AAuthError, req: Request, res: Response, next: NextFunction): void {
     // The normal first challenge (a well-signed request without an auth token) is no error.
     if (o.onError && error.code !== 'auth_token_required') {
@@ -106,7 +112,7 @@ export function createResource(options: ResourceOptions): Resource {
       try {
         const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
         try {
-          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents });
+          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
         } catch (error) {
           if (!(error instanceof AAuthError)) throw error;
           const caller = callerOf(error);

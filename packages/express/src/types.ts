@@ -26,6 +26,12 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   errors?: 'respond' | 'next' | undefined;
   /** Called with every refused request's AAuthError (code, status, safe details; never a token), e.g. for audit logs. */
   onError?: ((error: AAuthError, req: Request) => void) | undefined;
+  /**
+   * Who a request comes from, for the per-caller key-discovery limit (`discovery.maxInflightPerCaller`,
+   * issue 13); default the TCP peer address (`req.socket.remoteAddress`). Behind a reverse proxy every
+   * request comes from the proxy: pass a better key there (e.g. the client address your proxy sets).
+   */
+  callerKey?: ((req: Request) => string) | undefined;
 }
 
 /** Options of {@link Resource.require}. */

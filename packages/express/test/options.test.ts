@@ -22,6 +22,8 @@ describe('createResource options are validated at creation', () => {
     ['maxBodyBytes negative', { ...ok, maxBodyBytes: -1 }, /^options.maxBodyBytes/],
     ['errors unknown', { ...ok, errors: 'throw' }, /^options.errors/],
     ['onError not a function', { ...ok, onError: 'log' }, /^options.onError/],
+    ['callerKey not a function', { ...ok, callerKey: 'x-forwarded-for' }, /^options.callerKey must be a function/],
+    ['discovery.maxInflightPerCaller not a positive integer', { ...ok, discovery: { maxInflightPerCaller: 0 } }, /^options.discovery.maxInflightPerCaller must be a positive integer/],
     ['a verifier option is checked too', { ...ok, maxSkew: 0 }, /^options.maxSkew must be a positive number/],
   ];
   for (const [name, options, message] of bad) {

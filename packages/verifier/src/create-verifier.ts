@@ -118,7 +118,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         verifySignedRequest(signed, key);
         break;
       case 'jwks_uri':
-        key = await discovery.agentKey(sk.id, sk.kid, sk.dwk);
+        key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller);
         agent = sk.id;
         verifySignedRequest(signed, key);
         break;

@@ -56,6 +56,11 @@ export interface VerifierOptions {
 export interface VerifyOptions {
   /** Components the signature must cover besides the profile's minimum (e.g. a route's). */
   requiredComponents?: string[] | undefined;
+  /**
+   * Who sent the request (e.g. the client's address): key discovery started for it is held to
+   * `discovery.maxInflightPerCaller` fetches in flight (issue 13); default: no per-caller limit.
+   */
+  caller?: string | undefined;
 }
 
 /** The verifier: signed requests, key discovery and auth tokens. */

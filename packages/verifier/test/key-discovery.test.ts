@@ -119,6 +119,29 @@ describe('jwks_uri discovery (wire profile section 4)', () => {
     expect(fetch.calls).toHaveLength(2);
   });
 
+  it('verify(request, { caller }) holds one caller to discovery.maxInflightPerCaller; another caller is served (issue 13)', async () => {
+    const SLOW = 'https://slow.example';
+    let release: () => void = () => undefined;
+    let reached: () => void = () => undefined;
+    const reachedSlow = new Promise<void>((r) => (reached = r));
+    const { key, table } = agentTable();
+    table[`${SLOW}/.well-known/aauth-agent.json`] = () => {
+      reached();
+      return new Promise<Response>((resolve) => (release = () => resolve(new Response('{}', { status: 500 })))) as unknown as Response;
+    };
+    const v = createVerifier({ identity: RESOURCE, fetch: tableFetch(table), discovery: { resolveHostname: tableResolver(), maxInflightPerCaller: 1 } });
+    const held = v.verify(sign(req(), generateKey({ kid: 'k1' }), { scheme: 'jwks_uri', id: SLOW, kid: 'k1' }), { caller: '192.0.2.1' });
+    await reachedSlow;
+    // The same caller naming another host is refused: the per-caller limit, not the per-host one.
+    const busy = await v.verify(sign(req(), key, { scheme: 'jwks_uri', id: AGENT, kid: 'k1' }), { caller: '192.0.2.1' }).then(() => undefined, (e: unknown) => e as AAuthError);
+    expect([busy?.code, busy?.status]).toEqual(['key_discovery_busy', 503]);
+    expect(busy?.message).toMatch(/maxInflightPerCaller 1/);
+    // Another caller is served.
+    await expect(v.verify(sign(req(), key, { scheme: 'jwks_uri', id: AGENT, kid: 'k1' }), { caller: '192.0.2.2' })).resolves.toMatchObject({ agent: AGENT });
+    release();
+    expect(await code(held)).toBe('key_discovery_failed');
+  });
+
   it('Signature-Key ids that are not identity URLs are refused without fetching', async () => {
     const fetch = tableFetch({});
     const v = createVerifier({ identity: RESOURCE, fetch });

@@ -8,7 +8,7 @@ import type { Signer } from './context.js';
  * `request_unsigned` (401 invalid_request); token requests are signed with the agent's own key
  * (`jwks_uri` or `hwk`), and a body must be covered by `content-type` and `content-digest`.
  */
-export async function verifySigner(verifier: Verifier, request: HttpRequest): Promise<Signer> {
+export async function verifySigner(verifier: Verifier, request: HttpRequest, caller?: string): Promise<Signer> {
   const headers = toHeaderMap(request.headers);
   if (!headers.has('signature-key') && !headers.has('signature') && !headers.has('signature-input')) {
     throw new AAuthError('request_unsigned');
@@ -21,7 +21,8 @@ export async function verifySigner(verifier: Verifier, request: HttpRequest): Pr
         headers: { 'Signature-Error': 'error=unsupported_scheme', 'Accept-Signature-Scheme': 'hwk, jwks_uri' },
       });
     }
-    const verified = await verifier.verify(request, hasBody(request.body) ? { requiredComponents: ['content-type'] } : {});
+    // `caller` (the client's address) holds its key discovery to `discovery.maxInflightPerCaller` (issue 13).
+    const verified = await verifier.verify(request, { ...(hasBody(request.body) ? { requiredComponents: ['content-type'] } : {}), caller });
     if (verified.scheme === 'jwt') throw new AAuthError('unsupported_scheme');
     const signature = Buffer.from(verified.signed.signature).toString('base64url');
     return { scheme: verified.scheme, agent: verified.agent, thumbprint: verified.thumbprint, jwk: verified.key.jwk, signature };

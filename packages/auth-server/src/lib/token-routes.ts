@@ -77,7 +77,8 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
   async function signer(req: Request): Promise<Signer> {
     try {
       // Never from the Host header: the URL the agent signed is the configured base URL's (section 3).
-      return await verifySigner(verifier, toHttpRequest(req, ctx.origin, Buffer.isBuffer(req.body) ? req.body : undefined));
+      const body = Buffer.isBuffer(req.body) ? req.body : undefined;
+      return await verifySigner(verifier, toHttpRequest(req, ctx.origin, body), req.socket.remoteAddress ?? 'unknown');
     } catch (error) {
       // The audit keeps the detail; the caller gets one answer for every discovery failure (issue 13, finding 12).
       tokens.refused(error, undefined);

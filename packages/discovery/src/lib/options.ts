@@ -12,6 +12,7 @@ export interface ResolvedFetcherOptions {
   failureTtl: number;
   maxInflight: number;
   maxInflightPerHost: number;
+  maxInflightPerCaller: number;
   allowHttpHosts: string[];
   allowHosts: string[] | undefined;
   resolveHostname: ResolveHostname | undefined;
@@ -29,6 +30,7 @@ const LIMITS = {
   failureTtl: 10,
   maxInflight: 100,
   maxInflightPerHost: 10,
+  maxInflightPerCaller: 20,
 } as const;
 
 type Limit = keyof typeof LIMITS;

@@ -20,6 +20,7 @@ export interface ResolvedResourceOptions {
   requirementHeader: boolean;
   errors: 'respond' | 'next';
   onError: ResourceOptions['onError'];
+  callerKey: NonNullable<ResourceOptions['callerKey']>;
   now: (() => number) | undefined;
   verifierOptions: VerifierOptions;
   resolveRoute(options: RequireOptions, path?: string): ResolvedRoute;
@@ -40,7 +41,7 @@ function components(value: unknown, path: string): string[] {
 /** Validate and default resource options; misuse throws a TypeError naming the option path. */
 export function resolveResourceOptions(options: ResourceOptions): ResolvedResourceOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, requirementHeader, errors, onError, ...rest } = options;
+  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, requirementHeader, errors, onError, callerKey, ...rest } = options;
   assertIdentityUrl(identity, 'options.identity');
   const k = key as Partial<SigningKey> | undefined;
   if (typeof k !== 'object' || k === null || typeof k.sign !== 'function' || typeof k.kid !== 'string' || typeof k.toPublishedJwk !== 'function') {
@@ -77,6 +78,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
   if (requirementHeader !== undefined && typeof requirementHeader !== 'boolean') throw new TypeError('options.requirementHeader must be a boolean');
   if (errors !== undefined && errors !== 'respond' && errors !== 'next') throw new TypeError("options.errors must be 'respond' or 'next'");
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('options.onError must be a function');
+  if (callerKey !== undefined && typeof callerKey !== 'function') throw new TypeError('options.callerKey must be a function (req) => string');
 
   const verifierOptions: VerifierOptions = {
     ...rest,
@@ -95,6 +97,8 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     requirementHeader: requirementHeader ?? false,
     errors: errors ?? 'respond',
     onError,
+    // The TCP peer by default; behind a proxy that is the proxy, so the operator passes a better key.
+    callerKey: callerKey ?? ((req) => req.socket.remoteAddress ?? 'unknown'),
     now: rest.now,
     verifierOptions,
     resolveRoute(route: RequireOptions, path = 'options'): ResolvedRoute {

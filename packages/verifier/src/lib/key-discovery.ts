@@ -88,12 +88,12 @@ export class KeyDiscovery {
   constructor(private readonly options: KeyDiscoveryOptions) {}
 
   /** GET `{base}/.well-known/{name}.json`, falling back to the name without `.json` only on 404. */
-  private async metadata(base: string, name: string, optional = false): Promise<FetchedDocument | undefined> {
+  private async metadata(base: string, name: string, optional = false, caller?: string): Promise<FetchedDocument | undefined> {
     const { fetcher } = this.options;
     const kind = `${name.slice('aauth-'.length)} metadata`;
-    const first = await fetcher.fetchJson(`${base}/.well-known/${name}.json`, { kind });
+    const first = await fetcher.fetchJson(`${base}/.well-known/${name}.json`, { kind, caller });
     if (first.status === 200) return first;
-    const second = await fetcher.fetchJson(`${base}/.well-known/${name}`, { kind });
+    const second = await fetcher.fetchJson(`${base}/.well-known/${name}`, { kind, caller });
     if (second.status === 200) return second;
     if (optional) return undefined;
     throw new AAuthError('key_discovery_failed', `No ${name} metadata at ${base}/.well-known/${name}.json`, { details: { url: first.url } });
@@ -115,7 +115,7 @@ export class KeyDiscovery {
    * Find the key with `kid` in the JWKS at `uri` (filtered by `accept`), refetching once when the
    * kid is unknown unless the JWKS was fetched within the last minute (section 4).
    */
-  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string): Promise<Jwk> {
+  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string, caller?: string): Promise<Jwk> {
     const { fetcher } = this.options;
     const pick = (doc: FetchedDocument): Jwk | undefined => {
       if (doc.status !== 200) throw new AAuthError('key_discovery_failed', `${what} JWKS not found`, { details: { url: uri } });
@@ -125,12 +125,12 @@ export class KeyDiscovery {
       return usable.length === 1 ? usable[0] : undefined;
     };
     const kind = `${what.toLowerCase()} JWKS`;
-    const found = pick(await fetcher.fetchJson(uri, { kind }));
+    const found = pick(await fetcher.fetchJson(uri, { kind, caller }));
     if (found) return found;
     if (kid === undefined) {
       throw new AAuthError('key_not_found', `${what}: no kid given and the JWKS has no single usable key`, { details: { url: uri } });
     }
-    const again = pick(await fetcher.fetchJson(uri, { kind, refresh: true }));
+    const again = pick(await fetcher.fetchJson(uri, { kind, refresh: true, caller }));
     if (again) return again;
     throw new AAuthError('key_not_found', `${what}: no key with kid ${JSON.stringify(kid)} in the JWKS`, { details: { url: uri, kid } });
   }
@@ -146,8 +146,11 @@ export class KeyDiscovery {
     return meta.body;
   }
 
-  /** The agent's HTTP-signature key for `Signature-Key: sig=(scheme=jwks_uri id=... kid=...)`. */
-  async agentKey(id: string, kid: string, dwk?: string): Promise<PublicKey> {
+  /**
+   * The agent's HTTP-signature key for `Signature-Key: sig=(scheme=jwks_uri id=... kid=...)`;
+   * `caller` (the client's address) holds the fetches to `maxInflightPerCaller`.
+   */
+  async agentKey(id: string, kid: string, dwk?: string, caller?: string): Promise<PublicKey> {
     const problem = structuralProblem(id);
     if (problem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${problem}`);
     if (dwk !== undefined) {
@@ -156,14 +159,14 @@ export class KeyDiscovery {
         throw new AAuthError('signature_key_malformed', `Signature-Key dwk ${JSON.stringify(dwk.slice(0, 100))} is not supported`);
       }
     }
-    const meta = (await this.metadata(id, 'aauth-agent'))!;
+    const meta = (await this.metadata(id, 'aauth-agent', false, caller))!;
     if (meta.body?.agent !== id) {
       throw new AAuthError('key_discovery_failed', 'The agent metadata names another agent than the Signature-Key id', {
         details: { url: meta.url },
       });
     }
     const uri = this.jwksUri(meta, 'Agent');
-    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent');
+    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller);
     let key = this.imported.get(jwk);
     if (!key) {
       key = this.options.importKey(publicJwk(jwk, 'The agent JWKS'));
