@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKey, signRequest, type SignatureKey, type SigningKey } from '@aauth-kit/core';
+import { generateKey, mintResourceToken, signRequest, type SignatureKey, type SigningKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { startAuthServer, startParty, type Party, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen, type Listening } from './fixtures/http.js';
@@ -223,6 +223,35 @@ describe('key discovery: one caller naming identities on many slow origins (issu
     for (const r of refused) expect([r.status, r.body.error]).toEqual([503, 'server_error']);
     const busy = as.audit.filter((e) => (e as { code?: string }).code === 'key_discovery_busy');
     expect(busy.length - before).toBe(10);
+
+    for (const res of held.splice(0)) res.destroy();
+    await Promise.all(pending);
+  }, 60_000);
+  it('at the auth server, resource tokens naming 30 slow resources from one caller: 20 hold a slot, the rest are refused at once', async () => {
+    // The signer uses hwk (no discovery of its own); each resource token names another dripping
+    // resource, whose keys the auth server must fetch: those fetches are held per caller too.
+    const signer = generateKey({ kid: 'h' });
+    const agent = `pseudonymous:${signer.thumbprint}`;
+    const pending: Array<Promise<Answer>> = [];
+    const refused: Answer[] = [];
+    for (let i = 0; i < origins.length; i++) {
+      const issuer = `${origins[i]!.origin}/rt`;
+      const resourceToken = await mintResourceToken(generateKey({ kid: 'r' }), { issuer, audience: as.issuer, agent, agentJkt: signer.thumbprint, scope: 'supply-chain:optimize' });
+      const body = JSON.stringify({ resource_token: resourceToken });
+      const headers = { 'content-type': 'application/json' };
+      const s = signRequest({ method: 'POST', url: as.tokenEndpoint, headers, body }, { key: signer, signatureKey: { scheme: 'hwk', jwk: signer.jwk } });
+      const reached = new Promise<'reached'>((resolve) => arrived.set(`${i}/rt`, () => resolve('reached')));
+      const answer = send(as.tokenEndpoint, { headers: { ...headers, ...s.headers }, body });
+      const first = await Promise.race([reached, answer]);
+      if (first === 'reached') pending.push(answer.catch(() => ({ status: 0, headers: new Headers(), body: {} })));
+      else refused.push(first);
+    }
+    expect(pending.length).toBe(20);
+    expect(refused).toHaveLength(10);
+    // Finding 12: the caller gets the one uniform refusal for a resource key it cannot have; the audit keeps why.
+    for (const r of refused) expect([r.status, r.body.error]).toEqual([400, 'invalid_grant']);
+    const perCaller = as.audit.filter((e) => String((e as { reason?: string }).reason ?? '').includes('maxInflightPerCaller'));
+    expect(perCaller.length).toBeGreaterThanOrEqual(10);
 
     for (const res of held.splice(0)) res.destroy();
     await Promise.all(pending);

@@ -123,6 +123,8 @@ export interface VerifiedRequest {
 export interface VerifyTokenExpectations extends Omit<TokenExpectations, 'audience'> {
   /** Required audience; default the verifier's `identity`; `null` when the caller checks `aud` itself. */
   audience?: string | null | undefined;
+  /** Who asked (e.g. the client's address): holds the key discovery this token needs to `discovery.maxInflightPerCaller`. */
+  caller?: string | undefined;
 }
 
 /** A token that passed {@link Verifier.verifyToken}. */

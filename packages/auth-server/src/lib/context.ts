@@ -16,6 +16,8 @@ export interface Signer {
   jwk: PublicJwk;
   /** The verified signature's bytes, base64url: a poll of a pending URL is single use by it (issue 13, finding 8). */
   signature: string;
+  /** Who sent the request (the TCP peer address): the key discovery its tokens need is held per caller (issue 13, finding 5). */
+  caller?: string | undefined;
 }
 
 /** Resolves the keys of other parties through the verifier's discovery (section 4 rules). */

@@ -25,7 +25,7 @@ export async function verifySigner(verifier: Verifier, request: HttpRequest, cal
     const verified = await verifier.verify(request, { ...(hasBody(request.body) ? { requiredComponents: ['content-type'] } : {}), caller });
     if (verified.scheme === 'jwt') throw new AAuthError('unsupported_scheme');
     const signature = Buffer.from(verified.signed.signature).toString('base64url');
-    return { scheme: verified.scheme, agent: verified.agent, thumbprint: verified.thumbprint, jwk: verified.key.jwk, signature };
+    return { scheme: verified.scheme, agent: verified.agent, thumbprint: verified.thumbprint, jwk: verified.key.jwk, signature, caller };
   } catch (error) {
     if (isAAuthError(error, 'signature_missing')) {
       throw new AAuthError('request_unsigned', error.message, { cause: error });

@@ -117,7 +117,7 @@ export function createTokenService(ctx: ServerContext) {
   async function verifyResource(jwt: string, signer: Signer): Promise<ResourceTokenClaims> {
     try {
       // The signer checks (agent, agent_jkt) are claim checks: a token for someone else costs no metadata fetch.
-      const verified = await ctx.tokens.verifyToken(jwt, RESOURCE_TOKEN, { audience: issuer, agent: signer.agent, agentJkt: signer.thumbprint });
+      const verified = await ctx.tokens.verifyToken(jwt, RESOURCE_TOKEN, { audience: issuer, agent: signer.agent, agentJkt: signer.thumbprint, caller: signer.caller });
       return verified.claims as unknown as ResourceTokenClaims;
     } catch (error) {
       throw asGrantError('resource_token', error);
@@ -127,7 +127,7 @@ export function createTokenService(ctx: ServerContext) {
   /** Section 8, exchange: the upstream auth token, issued by this realm or a trusted issuer, for the signer. */
   async function verifyUpstream(jwt: string, signer: Signer): Promise<VerifiedToken> {
     try {
-      return await ctx.tokens.verifyToken(jwt, AUTH_TOKEN, { audience: signer.agent });
+      return await ctx.tokens.verifyToken(jwt, AUTH_TOKEN, { audience: signer.agent, caller: signer.caller });
     } catch (error) {
       if (isAAuthError(error, 'token_audience_invalid')) {
         throw new AAuthError('invalid_grant', `upstream_token refused: it was issued for another audience, not the signer ${signer.agent}`);

@@ -177,21 +177,21 @@ export class KeyDiscovery {
   }
 
   /** A resource's token-signing JWK: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`. */
-  async resourceJwk(iss: string, kid: string | undefined, alg?: string): Promise<Jwk> {
+  async resourceJwk(iss: string, kid: string | undefined, alg?: string, caller?: string): Promise<Jwk> {
     const problem = structuralProblem(iss);
     if (problem) throw new AAuthError('key_discovery_failed', `Resource identity ${problem}`);
-    const meta = (await this.metadata(iss, 'aauth-resource'))!;
+    const meta = (await this.metadata(iss, 'aauth-resource', false, caller))!;
     if (meta.body?.resource !== iss) {
       throw new AAuthError('key_discovery_failed', 'The resource metadata names another resource than the token issuer', {
         details: { url: meta.url },
       });
     }
     const uri = this.jwksUri(meta, 'Resource');
-    return publicJwk(await this.findKey(uri, kid, (k) => this.acceptsForAlg(k, alg), 'Resource'), 'The resource JWKS');
+    return publicJwk(await this.findKey(uri, kid, (k) => this.acceptsForAlg(k, alg), 'Resource', caller), 'The resource JWKS');
   }
 
   /** An issuer's token-signing JWK: local keys, else its metadata's `jwks_uri`, else the OpenID certs path. */
-  async issuerJwk(iss: string, kid: string | undefined, alg?: string): Promise<Jwk> {
+  async issuerJwk(iss: string, kid: string | undefined, alg?: string, caller?: string): Promise<Jwk> {
     const accept = (k: Jwk): boolean => this.acceptsForAlg(k, alg);
     const local = Object.prototype.hasOwnProperty.call(this.options.localIssuerKeys, iss) ? this.options.localIssuerKeys[iss] : undefined;
     if (local) {
@@ -202,7 +202,7 @@ export class KeyDiscovery {
     }
     const problem = structuralProblem(iss);
     if (problem) throw new AAuthError('key_discovery_failed', `Issuer ${problem}`);
-    const meta = await this.metadata(iss, 'aauth-issuer', true);
+    const meta = await this.metadata(iss, 'aauth-issuer', true, caller);
     let uri: string;
     if (meta) {
       if (meta.body?.issuer !== undefined && meta.body.issuer !== iss) {
@@ -213,7 +213,7 @@ export class KeyDiscovery {
       // Keycloak serves its realm keys here (wire profile section 7).
       uri = `${iss}/protocol/openid-connect/certs`;
     }
-    return publicJwk(await this.findKey(uri, kid, accept, 'Issuer'), 'The issuer JWKS');
+    return publicJwk(await this.findKey(uri, kid, accept, 'Issuer', caller), 'The issuer JWKS');
   }
 
   private acceptsForAlg(k: Jwk, alg: string | undefined): boolean {

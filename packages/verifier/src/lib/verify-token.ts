@@ -134,7 +134,7 @@ export class TokenVerifier {
     const { profile, claims } = checked;
     const refusal = checkTokenClaims(checked, wanted, clock);
     if (refusal && !authenticate) throw refusal;
-    const key = this.recentKey(checked, clock.now) ?? (await this.key(checked, clock.now));
+    const key = this.recentKey(checked, clock.now) ?? (await this.key(checked, clock.now, expect?.caller));
     if (!verifyTokenSignature(jwt, checked.alg, key)) {
       throw new AAuthError('token_signature_invalid', `${profile.label}: the signature does not verify`);
     }
@@ -157,7 +157,7 @@ export class TokenVerifier {
 
   /** The caller's expectations over the verifier's defaults; `algorithms` can only narrow the configured list. */
   private expectations(expect: VerifyTokenExpectations): TokenExpectations {
-    const { audience, algorithms, ...rest } = expect;
+    const { audience, algorithms, caller: _caller, ...rest } = expect;
     return {
       ...rest,
       audience: audience === null ? undefined : (audience ?? this.options.identity),
@@ -171,13 +171,13 @@ export class TokenVerifier {
   }
 
   /** The signing key, by the profile's key source (sections 7 and 8); one prepared key per published JWK. */
-  private async key(checked: CheckedToken, now: number): Promise<TokenKey> {
+  private async key(checked: CheckedToken, now: number, caller?: string): Promise<TokenKey> {
     const { discovery } = this.options;
     const { profile, issuer, kid, alg } = checked;
     const whose = profile.keys === 'resource' ? 'resource' : 'issuer';
     let jwk: object;
     try {
-      jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg) : await discovery.issuerJwk(issuer, kid, alg);
+      jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg, caller) : await discovery.issuerJwk(issuer, kid, alg, caller);
     } catch (error) {
       const why = error instanceof AAuthError ? error.message : String(error);
       throw new AAuthError('token_signature_invalid', `${profile.label}: the ${whose} key cannot be found (${why})`, { cause: error });
