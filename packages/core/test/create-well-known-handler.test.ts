@@ -1,25 +1,13 @@
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from './fixtures/raw-request.js';
 import { createWellKnownHandler, generateKey, type WellKnownHandler } from '@aauth-kit/core';
 import { JWKS_PATH } from '@aauth-kit/core/internal';
 
 const a = generateKey({ kid: 'a-1' });
 const b = generateKey({ kid: 'b-1' });
 const metadata = { agent: 'http://127.0.0.1:1', jwks_uri: 'http://127.0.0.1:1/jwks.json' };
-
-/** A raw request, so HEAD bodies and status lines are seen as sent. */
-function send(origin: string, method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${origin}${path}`, { method }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('createWellKnownHandler as a plain node:http listener', () => {
   let server: Server;

@@ -1,21 +1,9 @@
 import { once } from 'node:events';
-import { createServer, request as httpRequest, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from './fixtures/raw-request.js';
 import { AAuthError } from '@aauth-kit/core';
 import { sendError, serveDocuments } from '@aauth-kit/core/internal';
-
-/** A raw request, so HEAD bodies and headers are seen as sent. */
-function send(origin: string, method: string, path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${origin}${path}`, { method }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('the HTTP edge: sendError and serveDocuments on node:http', () => {
   let server: Server;
