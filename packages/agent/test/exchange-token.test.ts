@@ -335,15 +335,15 @@ describe('the answer: RFC 8693 section 2.2.1 checks', () => {
 
 describe('refusals surface typed (RFC 6749 section 5.2, RFC 8693 section 2.2.2)', () => {
   it.each([
-    ['invalid_request', 400, 'exchange_invalid_request'],
-    ['invalid_client', 401, 'exchange_invalid_client'],
-    ['invalid_grant', 400, 'exchange_invalid_grant'],
-    ['unauthorized_client', 400, 'exchange_unauthorized_client'],
-    ['invalid_target', 400, 'exchange_invalid_target'],
-    ['invalid_scope', 400, 'exchange_invalid_scope'],
-    ['unsupported_grant_type', 400, 'exchange_failed'],
-    ['temporarily_unavailable', 503, 'exchange_failed'],
-  ])('%s (HTTP %i) is %s with the server error and description', async (error, status, code) => {
+    ['invalid_request', 400, 'exchange_invalid_request', /check the target's audience, resource, token types and scope$/],
+    ['invalid_client', 401, 'exchange_invalid_client', /check the target's clientId and auth \(the client secret or key\)/],
+    ['invalid_grant', 400, 'exchange_invalid_grant', /the subject or actor token was refused/],
+    ['unauthorized_client', 400, 'exchange_unauthorized_client', /allow this client the token-exchange grant/],
+    ['invalid_target', 400, 'exchange_invalid_target', /ask for an audience or resource this client may obtain/],
+    ['invalid_scope', 400, 'exchange_invalid_scope', /ask for a scope the server grants this client/],
+    ['unsupported_grant_type', 400, 'exchange_failed', /bad\)$/],
+    ['temporarily_unavailable', 503, 'exchange_failed', /bad\)$/],
+  ])('%s (HTTP %i) is %s with the server error and description, and what to fix', async (error, status, code, hint) => {
     const body = { error, error_description: `Refused: the token ${USER_TOKEN} is bad` };
     const e = await failure(exchangeToken({ ...BASE, subjectToken: USER_TOKEN, fetch: recorded(status, body) }));
     expect(e.code).toBe(code);
@@ -353,8 +353,30 @@ describe('refusals surface typed (RFC 6749 section 5.2, RFC 8693 section 2.2.2)'
     expect(e.responseStatus).toBe(status);
     expect(e.errorDescription).toBe('Refused: the token [redacted] is bad');
     expect(e.details).toEqual({ status, error, error_description: 'Refused: the token [redacted] is bad' });
-    expect(e.message).toBe(`The authorization server refused the token exchange (HTTP ${status}, ${error}: Refused: the token [redacted] is bad)`);
+    expect(e.message.startsWith(`The authorization server refused the token exchange for client agent (HTTP ${status}, ${error}: Refused: the token [redacted] is bad)`)).toBe(true);
+    expect(e.message).toMatch(hint);
     for (const secret of [USER_TOKEN, 'top-secret-value']) expect(`${e.message} ${JSON.stringify(e.details)}`).not.toContain(secret);
+  });
+
+  // Keycloak 26.5's own answers (recorded from the interop run, interop/keycloak/token-exchange.test.ts).
+  it('a 401 is a failed client authentication whatever its error says: Keycloak answers a wrong secret with unauthorized_client', async () => {
+    const body = { error: 'unauthorized_client', error_description: 'Invalid client or Invalid client credentials' };
+    const e = await failure(exchangeToken({ ...BASE, subjectToken: USER_TOKEN, fetch: recorded(401, body) }));
+    expect(e).toMatchObject({ code: 'exchange_invalid_client', status: 502, oauthError: 'unauthorized_client', responseStatus: 401 });
+    expect(e.message).toBe(
+      'The authorization server refused the token exchange for client agent (HTTP 401, unauthorized_client: Invalid client or Invalid client credentials); ' +
+        "check the target's clientId and auth (the client secret or key), and that each audience it names is a client at the server",
+    );
+    // The same error with 400 keeps its RFC 6749 meaning: the client may not use the grant.
+    const grant = await failure(exchangeToken({ ...BASE, subjectToken: USER_TOKEN, fetch: recorded(400, body) }));
+    expect(grant.code).toBe('exchange_unauthorized_client');
+  });
+
+  it("Keycloak's 403 access_denied for a subject token of another client is exchange_failed and says what to fix", async () => {
+    const body = { error: 'access_denied', error_description: 'Client is not within the token audience' };
+    const e = await failure(exchangeToken({ ...BASE, subjectToken: USER_TOKEN, fetch: recorded(403, body) }));
+    expect(e).toMatchObject({ code: 'exchange_failed', status: 502, oauthError: 'access_denied', responseStatus: 403 });
+    expect(e.message).toMatch(/\(HTTP 403, access_denied: Client is not within the token audience\); the server denied this client the exchange: the subject token must be issued for this client \(its aud\)/);
   });
 
   it('a non-JSON error page, an unreachable server, an oversized answer and a redirect are exchange_failed', async () => {

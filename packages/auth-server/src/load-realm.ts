@@ -50,6 +50,11 @@ export interface RealmClientScope {
   description: string | undefined;
   /** `attributes["consent.screen.text"]`, unless it is a theme message key such as `${profileScopeConsentText}`. */
   consentScreenText: string | undefined;
+  /**
+   * `attributes["include.in.token.scope"]`; default true. As in Keycloak, a scope set to `"false"`
+   * (its built-in `basic`, `service_account`) is granted but not listed in an issued token's `scope`.
+   */
+  includeInTokenScope: boolean;
 }
 
 /** The parts of a Keycloak realm export the embedded server uses. */
@@ -355,11 +360,13 @@ function parseClientScopes(value: unknown, path: string): RealmClientScope[] {
     if (text !== undefined && typeof text !== 'string') {
       fail(`${field}.attributes["consent.screen.text"]`, `must be a string (got ${show(text)})`);
     }
+    const inScope = attributes['include.in.token.scope'];
     return {
       name: scope.name,
       description: scope.description === '' ? undefined : (scope.description as string | undefined),
       // Keycloak resolves `${key}` through its theme's messages; this server has no themes, so such a key is skipped.
       consentScreenText: text === undefined || text.trim() === '' || /^\$\{[^}]*\}$/.test(text.trim()) ? undefined : text,
+      includeInTokenScope: inScope === undefined ? true : parseBoolean(inScope, `${field}.attributes["include.in.token.scope"]`),
     };
   });
 }

@@ -10,6 +10,7 @@ describe('loadRealm: clients (the OAuth token endpoint)', () => {
       ['supply-chain-agent', true, true, ['crm', 'market-analysis-agent'], ['http://localhost:3001']],
       ['market-analysis-agent', true, false, ['crm'], ['http://localhost:3002']],
       ['crm', false, false, [], []],
+      ['supply-chain-ui', false, false, [], []],
     ]);
     expect(realm.clients[0]).toMatchObject({
       enabled: true,
@@ -17,9 +18,11 @@ describe('loadRealm: clients (the OAuth token endpoint)', () => {
       bearerOnly: false,
       secret: 'supply-chain-agent-secret',
       clientAuthenticatorType: 'client-secret',
-      defaultClientScopes: [],
-      optionalClientScopes: ['crm:read', 'crm:write'],
+      defaultClientScopes: ['basic', 'service_account'],
+      optionalClientScopes: ['crm:read', 'crm:write', 'market-analysis:analyze'],
     });
+    // The public client a user signs in with (Keycloak's password and code grants, not this server's).
+    expect(realm.clients[3]).toMatchObject({ clientId: 'supply-chain-ui', publicClient: true, secret: undefined });
   });
 
   it('defaults: enabled, confidential, no grants; other Keycloak fields and attributes are ignored', () => {

@@ -63,11 +63,28 @@ describe('loadRealm', () => {
       ],
     });
     expect(realm.clientScopes).toEqual([
-      { name: 'market-analysis:analyze', description: 'Market analysis', consentScreenText: 'Ask market analysis for you' },
-      { name: 'profile', description: undefined, consentScreenText: undefined },
-      { name: 'bare', description: undefined, consentScreenText: undefined },
+      { name: 'market-analysis:analyze', description: 'Market analysis', consentScreenText: 'Ask market analysis for you', includeInTokenScope: true },
+      { name: 'profile', description: undefined, consentScreenText: undefined, includeInTokenScope: true },
+      { name: 'bare', description: undefined, consentScreenText: undefined, includeInTokenScope: true },
     ]);
     expect(loadRealm({ realm: 'r' }).clientScopes).toEqual([]);
+  });
+
+  it("reads a client scope's include.in.token.scope (Keycloak's basic scope is \"false\"); default true; anything else names the field", () => {
+    const realm = loadRealm({
+      realm: 'r',
+      clientScopes: [
+        { name: 'basic', attributes: { 'include.in.token.scope': 'false', 'display.on.consent.screen': 'false' } },
+        { name: 'crm:read', attributes: { 'include.in.token.scope': 'true' } },
+      ],
+    });
+    expect(realm.clientScopes.map((s) => [s.name, s.includeInTokenScope])).toEqual([
+      ['basic', false],
+      ['crm:read', true],
+    ]);
+    expect(() => loadRealm({ realm: 'r', clientScopes: [{ name: 'basic', attributes: { 'include.in.token.scope': 'no' } }] })).toThrow(
+      'options.realm.clientScopes[0].attributes["include.in.token.scope"] must be "true" or "false" (got "no")',
+    );
   });
 
   it('reads ssoSessionMaxLifespan, the absolute life of a grant; default 36000 s as Keycloak, 0 or -1 mean the default (issue 13, finding 6)', () => {

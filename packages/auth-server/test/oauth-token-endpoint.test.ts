@@ -1,7 +1,7 @@
 import { generateKey, signJwt } from '@aauth-kit/core';
 import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeJwt, signedFetch, startAuthServer, startParty, testRealm, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
+import { decodeJwt, freePort, signedFetch, startAuthServer, startParty, testRealm, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
 import { ACCESS_TOKEN, basic, exchangeRealm, tokenPost, TOKEN_EXCHANGE, USER_ID, userToken } from '../../../test/fixtures/oauth.js';
 
 /**
@@ -202,6 +202,15 @@ describe('client credentials', () => {
     expect(res.body.error).toBe('invalid_client');
   });
 
+  it('default client scopes whose include.in.token.scope is "false" (the realm file\'s basic, service_account) are not listed, as in Keycloak', async () => {
+    const ok = await tokenPost(as, { grant_type: 'client_credentials' }, { basic: basic('supply-chain-agent') });
+    expect(ok.status).toBe(200);
+    expect(ok.body.scope).toBeUndefined();
+    const { claims } = await verifyIssued(String(ok.body.access_token));
+    expect(claims.scope).toBeUndefined();
+    expect(claims).toMatchObject({ sub: 'supply-chain-agent', client_id: 'supply-chain-agent' });
+  });
+
   it('optional scopes may be added to the default ones, others are invalid_scope; audience targets another client', async () => {
     const ok = await tokenPost(as, { grant_type: 'client_credentials', scope: 'crm:write', audience: 'crm' }, { basic: basic('supply-chain-agent') });
     expect(ok.status).toBe(200);
@@ -278,23 +287,39 @@ describe('refusals: RFC 6749 section 5.2 and RFC 8693 section 2.2.2, exactly', (
     await expectError(tokenPost(as, { grant_type: 'password', username: 'mcp-user', password: 'user123' }, scaClient()), 400, 'unsupported_grant_type');
   });
 
-  it('invalid_grant: not a JWT, forged, a resource token, expired, not issued to the requester, an untrusted issuer', async () => {
-    await expectError(tokenPost(as, exchangeParams('not-a-token'), scaClient()), 400, 'invalid_grant', /not a compact JWT/);
+  it('invalid_request (RFC 8693 section 2.2.2, as Keycloak): an invalid subject_token: not a JWT, forged, a resource token, expired, an untrusted issuer', async () => {
+    await expectError(tokenPost(as, exchangeParams('not-a-token'), scaClient()), 400, 'invalid_request', /^subject_token refused: it is not a compact JWT$/);
     const [h, , sig] = user.split('.');
     const forgedPayload = Buffer.from(JSON.stringify({ ...decodeJwt(user).claims, scope: 'crm:admin' })).toString('base64url');
-    await expectError(tokenPost(as, exchangeParams(`${h}.${forgedPayload}.${sig}`), scaClient()), 400, 'invalid_grant', /signature/);
+    await expectError(tokenPost(as, exchangeParams(`${h}.${forgedPayload}.${sig}`), scaClient()), 400, 'invalid_request', /^subject_token refused: .*signature/);
     const rt = await maa.resourceToken({ agent: sca.identity, agentJkt: sca.key.thumbprint, scope: 'crm:read', audience: as.issuer });
-    await expectError(tokenPost(as, exchangeParams(rt), scaClient()), 400, 'invalid_grant', /typ/);
-    // The user's token is for SCA: MAA's client may not exchange it.
-    await expectError(tokenPost(as, exchangeParams(user), { basic: basic('market-analysis-agent') }), 400, 'invalid_grant', /not issued to client market-analysis-agent/);
+    await expectError(tokenPost(as, exchangeParams(rt), scaClient()), 400, 'invalid_request', /^subject_token refused: .*typ/);
     const stranger = generateKey({ kid: 'x' });
     const foreign = await signJwt(stranger, { typ: 'at+jwt' }, { iss: 'https://other.example', sub: 'u', aud: 'supply-chain-agent', exp: Math.floor(Date.now() / 1000) + 60 });
-    await expectError(tokenPost(as, exchangeParams(foreign), scaClient()), 400, 'invalid_grant', /not trusted/);
+    await expectError(tokenPost(as, exchangeParams(foreign), scaClient()), 400, 'invalid_request', /not trusted/);
+    // The same for an actor token.
+    await expectError(tokenPost(as, exchangeParams(user, { actor_token: 'not-a-token', actor_token_type: ACCESS_TOKEN }), scaClient()), 400, 'invalid_request', /^actor_token refused: it is not a compact JWT$/);
     offset = 400;
     try {
-      await expectError(tokenPost(as, exchangeParams(user), scaClient()), 400, 'invalid_grant', /expired/);
+      await expectError(tokenPost(as, exchangeParams(user), scaClient()), 400, 'invalid_request', /^subject_token refused: .*expired/);
     } finally {
       offset = 0;
+    }
+  });
+
+  it('invalid_grant: a valid subject_token refused by policy (not issued to the requester)', async () => {
+    // The user's token is for SCA: MAA's client may not exchange it.
+    await expectError(tokenPost(as, exchangeParams(user), { basic: basic('market-analysis-agent') }), 400, 'invalid_grant', /not issued to client market-analysis-agent/);
+  });
+
+  it('refusals carry Pragma: no-cache as well as Cache-Control: no-store (RFC 6749 section 5.1, as Keycloak sends them)', async () => {
+    for (const r of [
+      await tokenPost(as, { grant_type: 'client_credentials' }, { basic: ['supply-chain-agent', 'nope'] }),
+      await tokenPost(as, { grant_type: 'password' }, scaClient()),
+      await tokenPost(as, exchangeParams('not-a-token'), scaClient()),
+    ]) {
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect([r.headers.get('cache-control'), r.headers.get('pragma')]).toEqual(['no-store', 'no-cache']);
     }
   });
 
@@ -321,6 +346,7 @@ describe('refusals: RFC 6749 section 5.2 and RFC 8693 section 2.2.2, exactly', (
     const big = await tokenPost(as, exchangeParams('x'.repeat(70_000)), scaClient());
     expect(big.status).toBe(413);
     expect(big.body.error).toBe('invalid_request');
+    expect([big.headers.get('cache-control'), big.headers.get('pragma')]).toEqual(['no-store', 'no-cache']);
     const disabled = await startAuthServer({ realm: { ...exchangeRealm({ scaIdentity: sca.identity }), enabled: false } });
     try {
       const res = await tokenPost(disabled, { grant_type: 'client_credentials' }, scaClient());
@@ -356,12 +382,28 @@ describe('trusted issuers (aauth.trusted.issuers)', () => {
       const res = await tokenPost(trusting, exchangeParams(String(first.body.access_token), { audience: 'crm' }), { basic: basic('supply-chain-agent') });
       expect(res.status).toBe(200);
       expect(decodeJwt(String(res.body.access_token)).claims).toMatchObject({ iss: trusting.issuer, sub: 'supply-chain-agent', aud: 'crm', scope: 'crm:read' });
-      // Not trusted by `as`: invalid_grant.
+      // Not trusted by `as`: invalid_request.
       const refused = await tokenPost(as, exchangeParams(String(first.body.access_token)), { basic: basic('supply-chain-agent') });
-      expect(refused.status).toBe(400);
+      expect([refused.status, refused.body.error]).toEqual([400, 'invalid_request']);
       expect(refused.body.error_description).toBe(`subject_token refused: its issuer ${JSON.stringify(upstream.issuer)} is not trusted (aauth.trusted.issuers)`);
     } finally {
       await Promise.all([upstream.close(), trusting.close()]);
+    }
+  });
+
+  it("a trusted issuer whose keys cannot be fetched: the one uniform invalid_request, the detail only in the audit", async () => {
+    const gone = `http://127.0.0.1:${await freePort()}/realms/gone`;
+    const trusting = await startAuthServer({
+      realm: { ...exchangeRealm({ scaIdentity: sca.identity }), realm: 'trusting-gone', attributes: { 'aauth.trusted.issuers': JSON.stringify([gone]) } },
+    });
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const token = await signJwt(generateKey({ kid: 'g' }), { typ: 'at+jwt' }, { iss: gone, sub: 'u', aud: 'supply-chain-agent', exp: now + 60 });
+      const res = await tokenPost(trusting, exchangeParams(token), { basic: basic('supply-chain-agent') });
+      expect([res.status, res.body]).toEqual([400, { error: 'invalid_request', error_description: 'subject_token refused: the metadata or keys of its issuer could not be obtained' }]);
+      expect(trusting.audit.at(-1)).toMatchObject({ type: 'request.refused', code: 'invalid_request', reason: expect.stringMatching(/could not be obtained \(.+\)$/) });
+    } finally {
+      await trusting.close();
     }
   });
 

@@ -50,7 +50,7 @@ describe('keycloak-realm/aauth-test-realm.json', () => {
   });
 
   it('the typecheck catches a misspelled field (the check can fail)', () => {
-    const broken = realmText.replace('"username"', '"usernme"');
+    const broken = realmText.replace('"username": "mcp-user"', '"usernme": "mcp-user"');
     const diagnostics = typecheckRealm(broken);
     expect(diagnostics.join('\n')).toMatch(/usernme/);
     const wrongType = realmText.replace('"accessTokenLifespan": 300', '"accessTokenLifespan": "300"');

@@ -116,9 +116,9 @@ export const ERRORS = {
   interaction_timeout: [504, 'server_error', 'The interaction did not complete within the deadline'],
   // --- agent: RFC 8693 token exchange (the server's `error` is in the error's details) ---
   exchange_subject_token_missing: [502, 'server_error', 'There is no subject token (the user\'s token) to exchange'],
-  exchange_invalid_request: [502, 'server_error', 'The authorization server refused the token exchange as malformed (invalid_request)'],
+  exchange_invalid_request: [502, 'server_error', 'The authorization server refused the token exchange as malformed, or the subject or actor token as invalid (invalid_request)'],
   exchange_invalid_client: [502, 'server_error', 'The authorization server refused the client authentication (invalid_client)'],
-  exchange_invalid_grant: [502, 'server_error', 'The authorization server refused the subject or actor token (invalid_grant)'],
+  exchange_invalid_grant: [502, 'server_error', 'The authorization server refused a valid subject or actor token by policy (invalid_grant)'],
   exchange_unauthorized_client: [502, 'server_error', 'The client may not use token exchange at the authorization server (unauthorized_client)'],
   exchange_invalid_target: [502, 'server_error', 'The authorization server refused the audience or resource (invalid_target)'],
   exchange_invalid_scope: [502, 'server_error', 'The authorization server refused the scope (invalid_scope)'],

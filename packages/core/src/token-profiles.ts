@@ -276,6 +276,36 @@ export const ACCESS_TOKEN: TokenProfile = {
 };
 
 /**
+ * Keycloak (and other OIDC servers) mark each JWT they sign with a `typ` claim: `Bearer` on access
+ * tokens, `ID` on ID tokens, `Refresh` on refresh tokens. Both kinds carry the header `typ`
+ * `JWT`, so only this claim keeps an ID token from passing as an access token (RFC 8725
+ * section 3.11). Absent (servers that do not set it): the audience check has to tell them apart.
+ */
+const bearerMarker: ClaimCheck = (v) => {
+  if (v === undefined || v === 'Bearer') return undefined;
+  return ['token_typ_invalid', `typ claim ${JSON.stringify(String(v).slice(0, 50))} is not "Bearer" (an ID or refresh token is not an access token)`];
+};
+
+/** `azp`, the client the token was issued to (OIDC Core section 2), a string when present. */
+const authorizedParty: ClaimCheck = (v) => (v === undefined || typeof v === 'string' ? undefined : ['token_claim_invalid', 'azp is not a string']);
+
+/**
+ * An OAuth 2.0 access token in plain JWT form (header `typ` `JWT`), as Keycloak and most OIDC
+ * servers issue it by default, before RFC 9068's `at+jwt`: the claim table of core's
+ * `ACCESS_TOKEN` (`exp`, `nbf`, `iat`, `aud`, `sub`, `client_id`, `scope`, `act`), plus `azp` and
+ * the `typ` claim, which must be `Bearer` when present. Keys from the issuer (its metadata's
+ * `jwks_uri`: AAuth issuer metadata, else OpenID Provider metadata), issuers from `trustedIssuers`.
+ * Pass an `audience`: nothing else tells such a token from an ID token of a server without the claim.
+ */
+export const OAUTH_ACCESS_TOKEN: TokenProfile = {
+  ...ACCESS_TOKEN,
+  name: 'oauth-access',
+  label: 'OAuth access token',
+  typ: ['JWT'],
+  claims: { ...ACCESS_TOKEN.claims, azp: authorizedParty, typ: bearerMarker },
+};
+
+/**
  * Agent token, as today's generic checks only (`iss`, `exp`, `nbf`, `iat`). The -11 `aa-agent+jwt`
  * table (`dwk`, `sub`, `jti`, `cnf`, 24 h) is a later entry.
  */
@@ -287,5 +317,6 @@ export const TOKEN_PROFILES = {
   auth: AUTH_TOKEN,
   refresh: REFRESH_TOKEN,
   access: ACCESS_TOKEN,
+  'oauth-access': OAUTH_ACCESS_TOKEN,
   agent: AGENT_TOKEN,
 } as const;

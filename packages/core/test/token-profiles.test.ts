@@ -56,7 +56,7 @@ describe('the constants: one leeway, one allow-list, one act depth', () => {
     expect(TOKEN_LEEWAY).toBe(5);
     expect(ACT_MAX_DEPTH).toBe(10);
     expect(DEFAULT_TOKEN_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA', 'Ed25519']);
-    expect(Object.keys(TOKEN_PROFILES)).toEqual(['resource', 'auth', 'refresh', 'access', 'agent']);
+    expect(Object.keys(TOKEN_PROFILES)).toEqual(['resource', 'auth', 'refresh', 'access', 'oauth-access', 'agent']);
   });
 
   it('none and every HMAC are banned, in any case; the allow-list is not', () => {

@@ -2,6 +2,8 @@ export { createVerifier } from './create-verifier.js';
 export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
 export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions, type ReplayStoreFailure } from './create-redis-replay-store.js';
 export { callerOf } from './caller-of.js';
+/** Re-exported from core, where every token profile lives. */
+export { OAUTH_ACCESS_TOKEN } from '@aauth-kit/core';
 export type {
   DiscoveryOptions,
   ReplayOptions,

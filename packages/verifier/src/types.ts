@@ -71,7 +71,7 @@ export interface Verifier {
   resolveAgentKey(id: string, kid: string): Promise<PublicKey>;
   /** A resource's token key: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`; the JWK for jose. */
   resolveResourceJwk(iss: string, kid: string | undefined): Promise<object>;
-  /** An issuer's token key: `{iss}/.well-known/aauth-issuer.json` -> `jwks_uri`, fallback `{iss}/protocol/openid-connect/certs`. */
+  /** An issuer's token key: `{iss}/.well-known/aauth-issuer.json` -> `jwks_uri`, else `openid-configuration` -> `jwks_uri`, else `{iss}/protocol/openid-connect/certs`. */
   resolveIssuerJwk(iss: string, kid: string | undefined): Promise<object>;
   /**
    * An agent's or resource's metadata document (`{id}/.well-known/aauth-agent.json` or

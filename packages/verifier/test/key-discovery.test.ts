@@ -249,8 +249,57 @@ describe('issuer key discovery (wire profile section 7)', () => {
     const fetch = tableFetch({ [`${ISS}/protocol/openid-connect/certs`]: { keys: [{ ...key.toPublishedJwk(), use: 'sig' }, { kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'enc', use: 'enc' }] } });
     const v = createVerifier({ identity: RESOURCE, fetch, discovery: { resolveHostname: tableResolver() } });
     await expect(v.resolveIssuerJwk(ISS, 'i1')).resolves.toMatchObject({ x: key.jwk.x });
-    expect(fetch.calls).toEqual([`${ISS}/.well-known/aauth-issuer.json`, `${ISS}/.well-known/aauth-issuer`, `${ISS}/protocol/openid-connect/certs`]);
+    expect(fetch.calls).toEqual([
+      `${ISS}/.well-known/aauth-issuer.json`,
+      `${ISS}/.well-known/aauth-issuer`,
+      `${ISS}/.well-known/openid-configuration`,
+      `${ISS}/protocol/openid-connect/certs`,
+    ]);
     expect(await code(v.resolveIssuerJwk(ISS, 'enc'))).toBe('key_not_found');
+  });
+
+  it('without AAuth issuer metadata, uses the jwks_uri of the OpenID Provider metadata (a plain OIDC issuer)', async () => {
+    const key = generateKey({ kid: 'i1' });
+    const fetch = tableFetch({
+      [`${ISS}/.well-known/openid-configuration`]: { issuer: ISS, token_endpoint: `${ISS}/token`, jwks_uri: 'https://keys.as.example/r/jwks' },
+      'https://keys.as.example/r/jwks': { keys: [key.toPublishedJwk()] },
+    });
+    const v = createVerifier({ identity: RESOURCE, fetch, discovery: { resolveHostname: tableResolver() } });
+    await expect(v.resolveIssuerJwk(ISS, 'i1')).resolves.toMatchObject({ x: key.jwk.x });
+    expect(fetch.calls).toEqual([
+      `${ISS}/.well-known/aauth-issuer.json`,
+      `${ISS}/.well-known/aauth-issuer`,
+      `${ISS}/.well-known/openid-configuration`,
+      'https://keys.as.example/r/jwks',
+    ]);
+  });
+
+  it('AAuth issuer metadata wins over OpenID Provider metadata (never fetched then)', async () => {
+    const key = generateKey({ kid: 'i1' });
+    const fetch = tableFetch({
+      [`${ISS}/.well-known/aauth-issuer.json`]: { issuer: ISS, jwks_uri: `${ISS}/protocol/aauth/certs` },
+      [`${ISS}/protocol/aauth/certs`]: { keys: [key.toPublishedJwk()] },
+      [`${ISS}/.well-known/openid-configuration`]: { issuer: ISS, jwks_uri: `${ISS}/other` },
+    });
+    const v = createVerifier({ identity: RESOURCE, fetch, discovery: { resolveHostname: tableResolver() } });
+    await expect(v.resolveIssuerJwk(ISS, 'i1')).resolves.toMatchObject({ x: key.jwk.x });
+    expect(fetch.calls).not.toContain(`${ISS}/.well-known/openid-configuration`);
+  });
+
+  it('refuses OpenID Provider metadata naming another issuer, or without a usable jwks_uri (no fallback then)', async () => {
+    const key = generateKey({ kid: 'i1' });
+    const certs = { [`${ISS}/protocol/openid-connect/certs`]: { keys: [key.toPublishedJwk()] } };
+    for (const doc of [
+      { issuer: 'https://evil.example/realms/r', jwks_uri: 'https://evil.example/jwks' },
+      { issuer: `${ISS}/`, jwks_uri: `${ISS}/protocol/openid-connect/certs` },
+      { issuer: ISS },
+      { issuer: ISS, jwks_uri: 'not a url' },
+    ]) {
+      const fetch = tableFetch({ [`${ISS}/.well-known/openid-configuration`]: doc, ...certs });
+      const v = createVerifier({ identity: RESOURCE, fetch, discovery: { resolveHostname: tableResolver() } });
+      expect(await code(v.resolveIssuerJwk(ISS, 'i1')), JSON.stringify(doc)).toBe('key_discovery_failed');
+      expect(fetch.calls).not.toContain(`${ISS}/protocol/openid-connect/certs`);
+    }
   });
 
   it('refuses issuer metadata naming another issuer', async () => {

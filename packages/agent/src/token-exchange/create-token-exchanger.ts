@@ -126,7 +126,7 @@ export function createTokenExchanger<C = unknown>(options: TokenExchangerOptions
       const started = epochOf(ref);
       const promise = (async () => {
         const request = await buildExchangeForm(target, { subjectToken: tokens.subject, actorToken: tokens.actor, scope }, now);
-        const token = await sendExchange(request, transport, target.profile, scope);
+        const token = await sendExchange(request, transport, target, scope);
         // Without a known expiry the token is used once and not cached.
         if (token.expiresAt !== undefined && epochOf(ref) === started) {
           cache.set(key, { ref, token });

@@ -19,5 +19,5 @@ export async function exchangeToken(options: ExchangeTokenOptions): Promise<Exch
     maxBytes: positiveOption(options.maxBytes, 'options.maxBytes', 64 * 1024, true),
   };
   const request = await buildExchangeForm(target, { subjectToken: options.subjectToken, actorToken: options.actorToken }, transport.now);
-  return sendExchange(request, transport, target.profile, target.scope);
+  return sendExchange(request, transport, target, target.scope);
 }

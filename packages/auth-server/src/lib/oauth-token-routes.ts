@@ -9,6 +9,8 @@ import type { OAuthTokenService } from './oauth-token-service.js';
 /** RFC 8693 section 2.1: `audience` and `resource` may appear more than once; nothing else may (RFC 6749 section 3.2). */
 const REPEATABLE = new Set(['audience', 'resource']);
 const MAX_PARAMS = 100;
+/** RFC 6749 sections 5.1 and 5.2: token responses, refusals included, are never cached (Pragma for HTTP/1.0 caches, as Keycloak sends). */
+const NO_CACHE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 
 /** Parse an `application/x-www-form-urlencoded` token request; anything else is 400 invalid_request. */
 export function parseTokenForm(req: Request): TokenForm {
@@ -69,13 +71,12 @@ export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenSe
         throw error;
       }
       guard.succeeded(clientId);
-      // RFC 6749 section 5.1: token responses are never cached.
-      res.status(200).set({ 'Cache-Control': 'no-store', Pragma: 'no-cache' }).json(response);
+      res.status(200).set(NO_CACHE).json(response);
     } catch (error) {
-      sendRefusal(res, error, ctx.warn);
+      sendRefusal(res, error, ctx.warn, NO_CACHE);
     }
   });
   // Body-parser failures (too large, bad encoding): 413 / 400 JSON, never a 500.
-  router.use(path, bodyErrorHandler(maxBodyBytes, ctx.warn));
+  router.use(path, bodyErrorHandler(maxBodyBytes, ctx.warn, NO_CACHE));
   return router;
 }

@@ -155,6 +155,8 @@ export function createOAuthTokenService(ctx: ServerContext) {
 
     const subject = await verifyPresentedToken(ctx, subjectToken, 'subject_token');
     // As Keycloak's standard token exchange: the requester must be an audience of the subject token.
+    // A valid token refused by policy stays invalid_grant, like the actor and depth rules below
+    // (Keycloak: 403 access_denied); an invalid token is invalid_request (verifyPresentedToken).
     if (!subject.aud.includes(client.clientId) && !subject.aud.some((a) => client.subjectAudiences.includes(a))) {
       throw new AAuthError('invalid_grant', `subject_token refused: it was not issued to client ${client.clientId} (aud ${JSON.stringify(subject.aud)}; see aauth.exchange.subject.audiences)`);
     }
@@ -186,7 +188,7 @@ export function createOAuthTokenService(ctx: ServerContext) {
     }
     checkDelegationDepth(depth, realm.policy.maxDepth);
     // The exchanged token never outlives the token it was exchanged for (verification allowed a few seconds of leeway).
-    if (subject.exp <= Math.floor(ctx.now())) throw new AAuthError('invalid_grant', 'subject_token refused: it has expired');
+    if (subject.exp <= Math.floor(ctx.now())) throw new AAuthError('invalid_request', 'subject_token refused: it has expired');
     const minted = await mint({ sub: subject.subject, aud, clientId: client.clientId, scope, ...(act ? { act } : {}), notAfter: subject.exp });
     ctx.audit({
       type: 'token.exchanged',
@@ -220,8 +222,10 @@ export function createOAuthTokenService(ctx: ServerContext) {
     if (refused.length > 0) {
       throw new AAuthError('invalid_scope', `Scope ${refused.join(' ')} is not a default or optional client scope of ${client.clientId}`);
     }
-    // As Keycloak: the default client scopes always, plus the optional ones requested.
-    const scope = [...new Set([...client.defaultClientScopes, ...requested])];
+    // As Keycloak: the default client scopes always, plus the optional ones requested; a client
+    // scope with include.in.token.scope "false" (Keycloak's basic, service_account) is not listed.
+    const hidden = new Set(realm.clientScopes.filter((s) => !s.includeInTokenScope).map((s) => s.name));
+    const scope = [...new Set([...client.defaultClientScopes, ...requested])].filter((s) => !hidden.has(s));
     const aud = targets(client, form);
     // RFC 9068 section 2.2: with no resource owner, `sub` identifies the client.
     const minted = await mint({ sub: client.clientId, aud, clientId: client.clientId, scope });

@@ -26,11 +26,12 @@ export interface PresentedToken {
   agent: string | undefined;
 }
 
+/** RFC 8693 section 2.2.2: a subject or actor token that is invalid for any reason is `invalid_request` (as Keycloak answers). */
 function refused(what: string, reason: string, cause?: unknown): AAuthError {
-  return new AAuthError('invalid_grant', `${what} refused: ${reason}`, cause === undefined ? {} : { cause });
+  return new AAuthError('invalid_request', `${what} refused: ${reason}`, cause === undefined ? {} : { cause });
 }
 
-/** How a refusal of the one token verification reads at the OAuth endpoint (RFC 6749 section 5.2 `invalid_grant`). */
+/** How a refusal of the one token verification reads at the OAuth endpoint. */
 const REASONS: Partial<Record<AAuthErrorCode, (error: AAuthError) => string>> = {
   token_malformed: () => 'it is not a compact JWT',
   token_issuer_untrusted: (e) => `its issuer ${JSON.stringify(String(e.details?.issuer))} is not trusted (aauth.trusted.issuers)`,
@@ -41,7 +42,7 @@ const REASONS: Partial<Record<AAuthErrorCode, (error: AAuthError) => string>> = 
  * `actor_token`): an AAuth auth token (`auth+jwt`) or a JWT access token (`at+jwt`) issued by this
  * realm or by an issuer in `aauth.trusted.issuers`, through the one token verification (signature,
  * expiry, the one `act` rule). Its `aud` is checked by the caller, against the client.
- * Every failure is 400 `invalid_grant` naming the check.
+ * Every failure is 400 `invalid_request` naming the check (RFC 8693 section 2.2.2).
  */
 export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what: 'subject_token' | 'actor_token'): Promise<PresentedToken> {
   if (jwt.length > MAX_TOKEN) throw refused(what, `it is longer than ${MAX_TOKEN} characters`);
@@ -50,7 +51,7 @@ export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what
     token = await ctx.tokens.verifyToken(jwt, [AUTH_TOKEN, ACCESS_TOKEN], { audience: null });
   } catch (error) {
     if (!isAAuthError(error)) throw error;
-    if (isDiscoveryFailure(error)) throw uniformTokenRefusal(what, error);
+    if (isDiscoveryFailure(error)) throw uniformTokenRefusal(what, error, 'invalid_request');
     throw refused(what, REASONS[error.code]?.(error) ?? error.message, error);
   }
   const { claims } = token;

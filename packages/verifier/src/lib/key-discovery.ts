@@ -79,7 +79,8 @@ function structuralProblem(value: string): string | undefined {
 
 /**
  * Key discovery of wire profile sections 4, 7 and 8: agent and resource metadata -> `jwks_uri` ->
- * key by `kid`; issuer metadata -> `jwks_uri` (fallback `{iss}/protocol/openid-connect/certs`).
+ * key by `kid`; issuer metadata -> `jwks_uri` (then OpenID Provider metadata, then the fallback
+ * `{iss}/protocol/openid-connect/certs`).
  */
 export class KeyDiscovery {
   // Imported keys hang off the cached JWK objects, so they go when the document is evicted.
@@ -190,7 +191,11 @@ export class KeyDiscovery {
     return publicJwk(await this.findKey(uri, kid, (k) => this.acceptsForAlg(k, alg), 'Resource', caller), 'The resource JWKS');
   }
 
-  /** An issuer's token-signing JWK: local keys, else its metadata's `jwks_uri`, else the OpenID certs path. */
+  /**
+   * An issuer's token-signing JWK: local keys, else the `jwks_uri` of its AAuth issuer metadata,
+   * else of its OpenID Provider metadata (a plain OAuth / OIDC issuer such as Keycloak without the
+   * AAuth extension), else the Keycloak certs path. Each document must name `iss` as its issuer.
+   */
   async issuerJwk(iss: string, kid: string | undefined, alg?: string, caller?: string): Promise<Jwk> {
     const accept = (k: Jwk): boolean => this.acceptsForAlg(k, alg);
     const local = Object.prototype.hasOwnProperty.call(this.options.localIssuerKeys, iss) ? this.options.localIssuerKeys[iss] : undefined;
@@ -210,10 +215,24 @@ export class KeyDiscovery {
       }
       uri = this.jwksUri(meta, 'Issuer');
     } else {
-      // Keycloak serves its realm keys here (wire profile section 7).
-      uri = `${iss}/protocol/openid-connect/certs`;
+      uri = (await this.openIdJwksUri(iss, caller)) ?? `${iss}/protocol/openid-connect/certs`;
     }
     return publicJwk(await this.findKey(uri, kid, accept, 'Issuer', caller), 'The issuer JWKS');
+  }
+
+  /**
+   * The `jwks_uri` of `{iss}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0
+   * section 4), or undefined when there is none (404): then the caller tries the path where
+   * Keycloak serves its realm keys (wire profile section 7). The document's `issuer` must be `iss`
+   * exactly (section 4.3), or the keys of another issuer could be picked up.
+   */
+  private async openIdJwksUri(iss: string, caller?: string): Promise<string | undefined> {
+    const doc = await this.options.fetcher.fetchJson(`${iss}/.well-known/openid-configuration`, { kind: 'OpenID Provider metadata', caller });
+    if (doc.status !== 200) return undefined;
+    if (doc.body?.issuer !== iss) {
+      throw new AAuthError('key_discovery_failed', 'The OpenID Provider metadata names another issuer', { details: { url: doc.url } });
+    }
+    return this.jwksUri(doc, 'OpenID Provider');
   }
 
   private acceptsForAlg(k: Jwk, alg: string | undefined): boolean {

@@ -29,14 +29,40 @@ function failed(message: string, status?: number, cause?: unknown): TokenExchang
   return new TokenExchangeError('exchange_failed', message, { responseStatus: status, ...(cause === undefined ? {} : { cause }) });
 }
 
+/**
+ * What to fix, by code (and by the server's `error` where no code of its own exists): appended to
+ * the message, so a refusal in a log names the setting to change.
+ */
+const HINTS: Partial<Record<AAuthErrorCode, string>> = {
+  // Keycloak also answers an audience that is no client with 400 invalid_client ("Audience not found").
+  exchange_invalid_client: "check the target's clientId and auth (the client secret or key), and that each audience it names is a client at the server",
+  exchange_invalid_scope: "ask for a scope the server grants this client (the target's scope, or init.scope)",
+  exchange_invalid_target: 'ask for an audience or resource this client may obtain tokens for',
+  exchange_invalid_grant: 'the subject or actor token was refused: expired, revoked, or not one this server accepts from this client',
+  exchange_unauthorized_client: 'allow this client the token-exchange grant at the server (Keycloak: "Standard token exchange" on the client)',
+  exchange_invalid_request:
+    "the server found a parameter missing or not allowed for this client: check the target's audience, resource, token types and scope",
+};
+const ERROR_HINTS: Record<string, string> = {
+  // Keycloak answers 403 access_denied "Client is not within the token audience".
+  access_denied: "the server denied this client the exchange: the subject token must be issued for this client (its aud), and the client's policy must allow it",
+};
+
 /** Turn a non-200 answer into a typed error carrying the server's `error` and description (redacted). */
-function refusal(response: LimitedResponse): TokenExchangeError {
+function refusal(response: LimitedResponse, clientId: string): TokenExchangeError {
   const doc = jsonObject(response.body);
   const error = typeof doc?.error === 'string' && ERROR_VALUE.test(doc.error) ? redact(doc.error) : undefined;
   const description = typeof doc?.error_description === 'string' ? redact(doc.error_description) : undefined;
-  const code = (error !== undefined ? ERROR_CODES[error] : undefined) ?? 'exchange_failed';
+  // RFC 6749 section 5.2 answers 401 only when client authentication failed. Keycloak says
+  // unauthorized_client there (a wrong secret), which is not "this client may not use the grant".
+  const code =
+    response.status === 401 ? 'exchange_invalid_client' : ((error !== undefined ? ERROR_CODES[error] : undefined) ?? 'exchange_failed');
   const summary = [error, description].filter(Boolean).join(': ');
-  return new TokenExchangeError(code, `The authorization server refused the token exchange (HTTP ${response.status}${summary ? `, ${summary}` : ''})`, {
+  const hint = HINTS[code] ?? (error !== undefined ? ERROR_HINTS[error] : undefined);
+  const message =
+    `The authorization server refused the token exchange for client ${clientId} (HTTP ${response.status}${summary ? `, ${summary}` : ''})` +
+    (hint ? `; ${hint}` : '');
+  return new TokenExchangeError(code, message, {
     oauthError: error,
     errorDescription: description,
     responseStatus: response.status,
@@ -95,7 +121,7 @@ function parseIssued(response: LimitedResponse, profile: TokenExchangeProfile, r
 export async function sendExchange(
   request: TokenExchangeHttpRequest,
   transport: ExchangeTransport,
-  profile: TokenExchangeProfile,
+  target: { profile: TokenExchangeProfile; clientId: string },
   requestedScope: string | undefined,
 ): Promise<ExchangedToken> {
   let response: LimitedResponse;
@@ -111,6 +137,6 @@ export async function sendExchange(
     if (isAAuthError(error)) throw failed(error.message, undefined, error);
     throw error;
   }
-  if (response.status !== 200) throw refusal(response);
-  return parseIssued(response, profile, requestedScope, transport.now());
+  if (response.status !== 200) throw refusal(response, target.clientId);
+  return parseIssued(response, target.profile, requestedScope, transport.now());
 }
