@@ -174,7 +174,7 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
       { args: [], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=\(scheme=hwk kty="OKP" crv="Ed25519" x="[A-Za-z0-9_-]{43}"\)$/ },
       { args: ['--signature-encoding', 'base64'], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=\(scheme=hwk / },
       { args: ['--signature-encoding', 'base64url'], signature: /^sig=:[A-Za-z0-9_-]{86}:$/, signatureKey: /^sig=\(scheme=hwk / },
-      { args: ['--signature-key-form', 'dictionary'], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=hwk;kty="OKP";crv="Ed25519";x="[A-Za-z0-9_-]{43}"$/ },
+      { args: ['--signature-key-form', 'dictionary'], signature: /^sig=:[A-Za-z0-9+/]{86}==:$/, signatureKey: /^sig=hwk;kty="OKP";crv="Ed25519";x="[A-Za-z0-9_-]{43}";alg="Ed25519"$/ },
       { args: ['--signature-encoding', 'base64url', '--signature-key-form', 'parenthesised'], signature: /^sig=:[A-Za-z0-9_-]{86}:$/, signatureKey: /^sig=\(scheme=hwk / },
     ];
     for (const c of cases) {

@@ -272,7 +272,7 @@ describe('the kit agent signs, aauth 0.1.1 verifies', () => {
     const { agent, sent } = recorded({ key: generateKey(), signatureEncoding: 'base64url', signatureKeyForm: 'dictionary' });
     const res = await agent.fetch(`${target}/market`);
     const signatureKey = sent[0]!.get('signature-key')!;
-    expect(signatureKey).toMatch(/^sig=hwk;kty="OKP";crv="Ed25519";x="[A-Za-z0-9_-]{43}"$/);
+    expect(signatureKey).toMatch(/^sig=hwk;kty="OKP";crv="Ed25519";x="[A-Za-z0-9_-]{43}";alg="Ed25519"$/); // -09: hwk carries alg
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({
       verdict: 'refused',

@@ -15,6 +15,7 @@ server brings. State is in memory; keys are new each start.
 Usage: python introspection_app.py   (names, ports and TLS from the environment: see loopback.py)
 """
 
+import json
 import os
 
 from fastapi import FastAPI
@@ -29,7 +30,8 @@ import loopback
 
 PERSON_SERVER = "https://ps.localhost"
 ACCESS_SERVER = "https://as.localhost"
-AGENT_PROVIDERS = ["https://agent.localhost"]
+# The aauth 0.5.0 agent provider, plus any a test names (a JSON list, e.g. the kit's own provider).
+AGENT_PROVIDERS = ["https://agent.localhost", *json.loads(os.environ.get("AAUTH_EXTRA_AGENT_PROVIDERS", "[]"))]
 
 ps = PersonServer(
     PERSON_SERVER,

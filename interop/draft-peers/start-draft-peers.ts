@@ -40,6 +40,11 @@ export interface StartDraftPeersOptions {
    * local-tls.ts's `listenHttps(handler, tls, hosts[name])`.
    */
   extraNames?: readonly string[] | undefined;
+  /**
+   * More environment for every peer process, e.g. `AAUTH_EXTRA_AGENT_PROVIDERS` (a JSON list of
+   * agent providers introspection_app.py trusts besides `https://agent.localhost`).
+   */
+  env?: Readonly<Record<string, string>> | undefined;
 }
 
 const SCRIPTS: Record<DraftPeerName, { script: string; serves: string[]; ready: string }> = {
@@ -73,7 +78,7 @@ export async function startDraftPeers(options: StartDraftPeersOptions = {}): Pro
   for (const extra of options.extraNames ?? []) hosts[extra] = await freePort();
   const tls = createLocalTls(Object.keys(hosts));
   const fetch = loopbackFetch(hosts, tls.ca);
-  const env = { ...pythonTlsEnv(tls, hosts), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
+  const env = { ...pythonTlsEnv(tls, hosts), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1', ...options.env };
   const cwd = join(repoRoot, 'interop', 'draft-peers');
 
   const started = await Promise.allSettled(

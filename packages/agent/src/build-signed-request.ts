@@ -1,5 +1,5 @@
 import { type SignatureKey, type SigningKey, signRequest, type SignRequestOptions } from '@aauth-kit/core';
-import { toHeaderMap } from '@aauth-kit/core/internal';
+import { algOf11, toHeaderMap } from '@aauth-kit/core/internal';
 import type { BuildSignedRequestOptions, RequestToSign, SignatureScheme, SignedRequestHeaders } from './types.js';
 
 /** Headers a previous attempt may have left behind; they are replaced, never re-signed (section 3). */
@@ -26,13 +26,22 @@ export function defaultScheme(identity: string | undefined, authToken?: string):
   return identity === undefined ? 'hwk' : 'jwks_uri';
 }
 
-function signatureKeyFor(scheme: SignatureScheme, identity: string | undefined, key: SigningKey, authToken: string | undefined): SignatureKey {
+function signatureKeyFor(
+  scheme: SignatureScheme,
+  identity: string | undefined,
+  key: SigningKey,
+  authToken: string | undefined,
+  form: 'parenthesised' | 'dictionary',
+): SignatureKey {
+  // HTTP Signature Keys -08/-09 (the dictionary form): hwk carries the key's `alg`, jwks_uri the
+  // well-known name `dwk` (draft-11 profile section 4). The parenthesised Keycloak form has neither.
+  const dictionary = form === 'dictionary';
   switch (scheme) {
     case 'hwk':
-      return { scheme: 'hwk', jwk: key.jwk };
+      return { scheme: 'hwk', jwk: dictionary ? { ...key.jwk, alg: algOf11(key.jwk) } : key.jwk };
     case 'jwks_uri':
       if (identity === undefined) throw new TypeError('The jwks_uri scheme needs options.identity (a pseudonymous agent signs with hwk)');
-      return { scheme: 'jwks_uri', id: identity, kid: key.kid };
+      return dictionary ? { scheme: 'jwks_uri', id: identity, dwk: 'aauth-agent.json', kid: key.kid } : { scheme: 'jwks_uri', id: identity, kid: key.kid };
     case 'jwt':
       if (typeof authToken !== 'string' || authToken.length === 0) {
         throw new TypeError('The jwt scheme needs an authToken');
@@ -69,7 +78,7 @@ export function resolveSigner(config: SignerConfig): Signer {
 /** Sign `request` with a resolved signer (see {@link buildSignedRequest}). */
 export function signWith(signer: Signer, request: RequestToSign, options: BuildSignedRequestOptions = {}): SignedRequestHeaders {
   const scheme = options.scheme ?? defaultScheme(signer.identity, options.authToken);
-  const signatureKey = signatureKeyFor(scheme, signer.identity, signer.key, options.authToken);
+  const signatureKey = signatureKeyFor(scheme, signer.identity, signer.key, options.authToken, signer.options.signatureKeyForm ?? 'parenthesised');
   const headers: Record<string, string[]> = {};
   for (const [name, values] of toHeaderMap(request.headers ?? {})) {
     if (!(SIGNATURE_HEADERS as readonly string[]).includes(name)) headers[name] = values;

@@ -1,5 +1,6 @@
 import { signWith } from './build-signed-request.js';
-import { type AgentCore, agentFetch } from './lib/aauth-call.js';
+import { type AgentCore, agentFetch, generationFor } from './lib/aauth-call.js';
+import { createDraft11Core } from './lib/draft11-call.js';
 import { createGotHooks } from './lib/got-hooks.js';
 import { resolveOptions } from './lib/resolve-options.js';
 import { createTokenStore } from './lib/token-store.js';
@@ -21,21 +22,36 @@ export function coreOf(agent: unknown): AgentCore | undefined {
  */
 export function createAgent(options: AgentOptions): Agent {
   const config = resolveOptions(options);
-  const core: AgentCore = { config, tokens: createTokenStore(config) };
+  const core: AgentCore = { config, tokens: createTokenStore(config), draft11: config.draft11 ? createDraft11Core(config, config.draft11) : undefined };
   const gotHooks = (): GotHooks => createGotHooks(core);
   const agent: Agent = {
     fetch: (input, init) => agentFetch(core, config.fetch, input, init),
     wellKnown() {
-      if (config.identity === undefined) throw new TypeError('agent.wellKnown() needs options.identity (a pseudonymous agent publishes nothing)');
-      return createAgentWellKnown(config.identity, config.key, config.metadata);
+      if (config.identity === undefined) {
+        // A -11 agent that is its own provider serves the provider's documents.
+        if (config.draft11?.provider !== undefined) return config.draft11.provider.wellKnown() as ReturnType<Agent['wellKnown']>;
+        throw new TypeError('agent.wellKnown() needs options.identity (a pseudonymous agent publishes nothing)');
+      }
+      return createAgentWellKnown(config.identity, config.key, config.metadata, config.signer.options.signatureKeyForm);
     },
     gotHooks,
     extendGot: <G extends { extend(options: { hooks: GotHooks }): unknown }>(got: G): G => got.extend({ hooks: gotHooks() }) as G,
-    invalidate: (resource) => core.tokens.invalidate(resource),
-    flush: () => core.tokens.flush(),
+    invalidate: (resource) => {
+      core.tokens.invalidate(resource);
+      core.draft11?.invalidate(resource);
+    },
+    flush: () => {
+      core.tokens.flush();
+      core.draft11?.flush();
+    },
     buildSignedRequest: (request, opts) => signWith(config.signer, request, opts),
     identity: config.identity,
     key: config.key,
+    async agentToken() {
+      if (core.draft11 === undefined) throw new TypeError('agent.agentToken() needs options.draft11');
+      return (await core.draft11.agentToken()).token;
+    },
+    generationFor: (url) => generationFor(core, new URL(url)),
   };
   cores.set(agent, core);
   return Object.freeze(agent);

@@ -1,5 +1,12 @@
 // @aauth-kit/agent: the operations a user calls, and their types.
 export { createAgent } from './create-agent.js';
+export {
+  createAgentProvider,
+  MAX_AGENT_TOKEN_LIFETIME,
+  type AgentProvider,
+  type AgentProviderOptions,
+  type MintAgentTokenOptions,
+} from './create-agent-provider.js';
 export { wrapFetch } from './wrap-fetch.js';
 export { buildSignedRequest, type SignerConfig } from './build-signed-request.js';
 export { assessChallenge, type ChallengeContext, type ChallengeDecision } from './assess-challenge.js';
@@ -11,6 +18,8 @@ export type {
   AgentOptions,
   AgentRequestInit,
   BuildSignedRequestOptions,
+  Draft11Options,
+  Generation,
   GotAAuthContext,
   GotHooks,
   Interaction,

@@ -1,5 +1,34 @@
-import type { SigningKey, WellKnownHandler } from '@aauth-kit/core';
+import type { Generation, SigningKey, WellKnownHandler } from '@aauth-kit/core';
+import type { AgentProvider } from './create-agent-provider.js';
 import type { TokenCache } from './token-cache.js';
+
+/** The two wire generations the kit speaks (`@aauth-kit/core`): the Keycloak profile, and AAuth -11 / HTTP Signature Keys -09. */
+export type { Generation };
+
+/** How the agent speaks AAuth -11 (profile `wire-profile-draft11.md`). */
+export interface Draft11Options {
+  /**
+   * An agent token (`aa-agent+jwt`) from an external agent provider, bound to `options.key`: the
+   * token, or a function returning a fresh one (called again when it nears expiry or is refused).
+   */
+  agentToken?: string | (() => string | Promise<string>) | undefined;
+  /** The agent is its own agent provider: agent tokens are minted by this provider for `local`. */
+  provider?: AgentProvider | undefined;
+  /** With `provider`: the local part of `aauth:local@domain`; default `'agent'`. */
+  local?: string | undefined;
+  /** With `provider`: agent token lifetime, seconds; default 3600, at most 86 400. */
+  agentTokenLifetime?: number | undefined;
+  /** The agent's person server (a server identifier); default the agent token's `ps`. */
+  ps?: string | undefined;
+  /** Accept http and ports on `localhost` / `127.0.0.1` in server identifiers and endpoint URLs (development); default false. */
+  allowLoopback?: boolean | undefined;
+  /**
+   * Hints sent with person token and auth token requests (AAuth -11 section 7.2.1): who the person
+   * is (`login_hint`), their organisation (`tenant`, `domain_hint`). A resource token's own
+   * `login_hint` wins for its auth token request. Default none.
+   */
+  hints?: { loginHint?: string | undefined; tenant?: string | undefined; domainHint?: string | undefined } | undefined;
+}
 
 /** How the agent names its key in `Signature-Key` (wire profile section 4). */
 export type SignatureScheme = 'hwk' | 'jwks_uri' | 'jwt';
@@ -102,7 +131,11 @@ export interface AgentOptions {
   refresh?: boolean | undefined;
   /** `Signature` encoding; default `'base64'` (RFC 8941); `'base64url'` for the original Python peers. */
   signatureEncoding?: 'base64' | 'base64url' | undefined;
-  /** `Signature-Key` form; default `'parenthesised'` (Keycloak profile). */
+  /**
+   * `Signature-Key` form; default `'parenthesised'` (Keycloak profile). `'dictionary'` (HTTP Signature
+   * Keys -08/-09): `hwk` with `alg`, `jwks_uri` with `dwk`, and `issuer` plus keys with `alg` in
+   * `agent.wellKnown()`. The -11 path always uses the dictionary form.
+   */
   signatureKeyForm?: 'parenthesised' | 'dictionary' | undefined;
   /**
    * When to add a `nonce`: `'always'` (default: identical concurrent GETs in one second would
@@ -125,6 +158,14 @@ export interface AgentOptions {
   maxBodyBytes?: number | undefined;
   /** Optional display fields for `/.well-known/aauth-agent.json` (wire profile section 9). */
   metadata?: { name?: string | undefined; logo_uri?: string | undefined; policy_uri?: string | undefined; tos_uri?: string | undefined } | undefined;
+  /** AAuth -11: the agent token and person server; without it the agent speaks the Keycloak profile only. */
+  draft11?: Draft11Options | undefined;
+  /**
+   * Which generation to speak: `'keycloak'`, `'draft-11'`, or `'auto'` (per resource: -11 where the
+   * resource showed -11, else the Keycloak profile). Default: `'auto'` with both configured,
+   * `'draft-11'` with only `draft11`, else `'keycloak'`.
+   */
+  generation?: Generation | 'auto' | undefined;
 }
 
 /** A request to sign: the body as bytes (strings are UTF-8). */
@@ -170,7 +211,7 @@ export interface GotResponseLike {
   request: { options: GotOptionsLike };
 }
 
-/** got 14 hooks that sign, answer challenges and retry once. */
+/** got 14 hooks that sign, answer challenges and re-send through `retryWithMergedOptions` (once per requirement met). */
 export interface GotHooks {
   beforeRequest: Array<(options: GotOptionsLike) => Promise<void>>;
   afterResponse: Array<<R extends GotResponseLike>(response: R, retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never) => Promise<R>>;
@@ -199,4 +240,8 @@ export interface Agent {
   /** The agent's identity URL; undefined for a pseudonymous agent. */
   readonly identity: string | undefined;
   readonly key: SigningKey;
+  /** AAuth -11: the current agent token (minted or renewed when it nears expiry). */
+  agentToken(): Promise<string>;
+  /** The generation the agent uses for a resource origin now (`'auto'` agents learn it per resource). */
+  generationFor(url: string | URL): Generation;
 }

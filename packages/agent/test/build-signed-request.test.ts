@@ -82,7 +82,8 @@ describe('buildSignedRequest (pure, wire profile sections 3 and 4)', () => {
       { key, identity, now, signatureEncoding: 'base64url', signatureKeyForm: 'dictionary' },
     );
     expect(headers.signature).toMatch(/^sig=:[A-Za-z0-9_-]+:$/);
-    expect(headers['signature-key']).toBe(`sig=jwks_uri;id="${identity}";kid="sca-1"`);
+    // HTTP Signature Keys -08/-09: the dictionary form names the well-known document (dwk).
+    expect(headers['signature-key']).toBe(`sig=jwks_uri;id="${identity}";dwk="aauth-agent.json";kid="sca-1"`);
     const signed = parseSignedRequest({ method: 'GET', url: 'http://localhost:3001/', headers }, { now });
     expect(() => verifySignedRequest(signed, key)).not.toThrow();
   });

@@ -49,9 +49,15 @@ export function checkTokenHeader<C = Record<string, unknown>>(
     throw new AAuthError('token_typ_invalid', `${label}: typ ${JSON.stringify(header.typ)} is not ${list.flatMap((p) => p.typ).join(' or ')}`);
   }
   const alg = header.alg;
-  const allowed = expect.algorithms ?? KNOWN_ALGORITHMS;
-  if (typeof alg !== 'string' || isBannedAlgorithm(alg) || !allowed.includes(alg) || !KNOWN_ALGORITHMS.includes(alg)) {
+  // The profile's own list (-11: Ed25519 and ES256, never EdDSA), narrowed by the caller's.
+  const base = profile.algorithms ?? KNOWN_ALGORITHMS;
+  const allowed = expect.algorithms ?? base;
+  if (typeof alg !== 'string' || isBannedAlgorithm(alg) || !allowed.includes(alg) || !base.includes(alg) || !KNOWN_ALGORITHMS.includes(alg)) {
     throw new AAuthError('token_alg_not_allowed', `${label}: alg ${JSON.stringify(alg)} is not allowed`);
+  }
+  // -11: the key is found by the header kid at {iss}/.well-known/{dwk} (draft-11 profile section 4).
+  if (profile.generation === 'draft-11' && (typeof header.kid !== 'string' || header.kid.length === 0)) {
+    throw new AAuthError('token_malformed', `${label}: the header has no kid`);
   }
   // RFC 7515 section 4.1.11: an extension the verifier does not understand must be refused.
   if (header.crit !== undefined) throw new AAuthError('token_malformed', `${label}: crit header parameters are not supported`);

@@ -1,8 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { algOf11 } from './jwk-alg.js';
 import { computeThumbprint, type EcPublicJwk, type OkpPublicJwk } from './keys.js';
 import { serveDocuments } from './serve-documents.js';
 
-/** A key as published at `/jwks.json`: public members and `kid`, no `alg` (wire profile section 2). */
+/**
+ * A key as published at `/jwks.json`: public members and `kid`; no `alg` in the Keycloak profile
+ * (wire profile section 2), the fully specified `alg` with `keyAlg: true` (draft-11 profile section 2).
+ */
 export type PublishedJwk = (OkpPublicJwk | EcPublicJwk) & { kid: string };
 
 /** Options of {@link createWellKnownHandler}. */
@@ -13,6 +17,11 @@ export interface WellKnownHandlerOptions {
   keys: ReadonlyArray<OkpPublicJwk | EcPublicJwk>;
   /** How start-up errors name this handler, e.g. `'agent.wellKnown()'`; default `'a well-known handler'`. */
   label?: string | undefined;
+  /**
+   * Publish each key with its fully specified `alg` (`Ed25519` or `ES256`), as every -11 party must
+   * (draft-11 profile section 2). Default false: no `alg` (the Keycloak profile, section 2).
+   */
+  keyAlg?: boolean | undefined;
 }
 
 /**
@@ -75,7 +84,7 @@ function checkMount(parent: object, path: unknown, handler: WellKnownHandler): v
 }
 
 /** Keys deduplicated by thumbprint; two different keys under one `kid` are refused. */
-function publishedKeys(keys: WellKnownHandlerOptions['keys'], label: string): PublishedJwk[] {
+function publishedKeys(keys: WellKnownHandlerOptions['keys'], label: string, keyAlg: boolean): PublishedJwk[] {
   const byThumbprint = new Map<string, PublishedJwk>();
   const byKid = new Map<string, string>();
   keys.forEach((key, index) => {
@@ -89,7 +98,8 @@ function publishedKeys(keys: WellKnownHandlerOptions['keys'], label: string): Pu
     if (!byThumbprint.has(thumbprint)) {
       // Section 2: no `alg` in published entries (the Keycloak extension mishandles "EdDSA").
       const { alg: _alg, ...published } = key;
-      byThumbprint.set(thumbprint, published as PublishedJwk);
+      // -11: the alg is derived from the key itself, never taken from what the caller passed.
+      byThumbprint.set(thumbprint, (keyAlg ? { ...published, alg: algOf11(key) } : published) as PublishedJwk);
     }
   });
   return [...byThumbprint.values()];
@@ -102,7 +112,7 @@ function publishedKeys(keys: WellKnownHandlerOptions['keys'], label: string): Pu
  */
 export function createWellKnownHandler(options: WellKnownHandlerOptions): WellKnownHandler {
   const label = options.label ?? 'a well-known handler';
-  const keys = publishedKeys(options.keys, label);
+  const keys = publishedKeys(options.keys, label, options.keyAlg === true);
   const documents: Record<string, unknown> = { ...options.documents, [JWKS_PATH]: { keys } };
   const serve = serveDocuments(documents, label);
   const handler = function wellKnown(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void {

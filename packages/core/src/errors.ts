@@ -1,3 +1,5 @@
+import { SIGNATURE_ERROR_OF, type SignatureErrorCode } from './lib/signature-error-codes.js';
+
 /**
  * The one error table of the kit: stable `code` -> HTTP `status` -> wire `error` value.
  * Every package throws `AAuthError` with a code from here; the README's errors tables are checked
@@ -30,6 +32,16 @@ export const ERRORS = {
   unsupported_scheme: [401, 'unsupported_scheme', 'The Signature-Key scheme is not supported'],
   unsupported_algorithm: [401, 'invalid_signature', 'The key algorithm is not supported'],
   identity_required: [401, 'identity_required', 'This resource requires an agent identity'],
+  // --- -11 / HTTP Signature Keys -09 (draft-11 profile sections 2-4): keys, metadata, revocation ---
+  key_alg_missing: [401, 'invalid_signature', 'The key carries no alg (a fully specified algorithm is required)'],
+  key_alg_mismatch: [401, 'invalid_signature', 'The key alg disagrees with its kty or crv'],
+  issuer_missing: [401, 'invalid_signature', 'The metadata document has no issuer'],
+  issuer_mismatch: [401, 'invalid_signature', 'The metadata document issuer is not the identity it was fetched under'],
+  metadata_invalid: [401, 'invalid_signature', 'The metadata document lacks a required member or has an invalid one'],
+  token_revoked: [401, 'invalid_auth_token', 'The token has been revoked by its issuer'],
+  // -11 challenges (AAuth-Requirement, draft-11 profile section 7): 401 without Signature-Error.
+  agent_token_required: [401, 'agent_token_required', 'This resource requires an agent token'],
+  person_token_required: [401, 'person_token_required', 'This resource requires a person token'],
   // --- auth tokens (section 7) ---
   auth_token_required: [401, 'invalid_auth_token', 'Authorization required'],
   token_malformed: [401, 'invalid_auth_token', 'The token is not a well-formed JWT'],
@@ -57,6 +69,19 @@ export const ERRORS = {
   // --- the server itself failed (a bug, a store that threw): 5xx, and the body says no more ---
   internal_error: [500, 'server_error', 'The server failed to process the request'],
   replay_store_failed: [503, 'server_error', 'The replay store failed'],
+  // --- -11 endpoint errors (draft-11 profile section 9; problem+json `error`) ---
+  agent_token_invalid: [400, 'invalid_agent_token', 'The agent token is invalid'],
+  agent_token_expired: [400, 'expired_agent_token', 'The agent token has expired'],
+  resource_token_invalid: [400, 'invalid_resource_token', 'The resource token is invalid'],
+  resource_token_expired: [400, 'expired_resource_token', 'The resource token has expired'],
+  person_token_unknown: [400, 'unknown_person_token', 'The resource token names a person token this server did not issue'],
+  person_token_invalid: [400, 'invalid_person_token', 'The person token is invalid'],
+  account_invalid: [400, 'invalid_account', 'The account is not valid for this person'],
+  user_unreachable: [403, 'user_unreachable', 'The user cannot be reached to approve the request'],
+  pending_denied: [403, 'denied', 'The user denied the request'],
+  pending_abandoned: [403, 'abandoned', 'The user abandoned the interaction'],
+  interaction_code_invalid: [410, 'invalid_code', 'The interaction code is unknown, used or exhausted'],
+  slow_down: [429, 'slow_down', 'Polling too fast: wait longer between polls'],
   // --- auth server (section 8) ---
   invalid_grant: [400, 'invalid_grant', 'The resource, upstream or auth token was refused'],
   invalid_scope: [400, 'invalid_scope', 'The requested scope is not allowed'],
@@ -171,6 +196,40 @@ export class AAuthError extends Error {
   toJSON(): { error: string; error_description: string } {
     return { error: this.error, error_description: this.message };
   }
+
+  /**
+   * The -11 body (draft-11 profile section 5, RFC 9457): `application/problem+json` with `error`
+   * and `detail`. A signature failure's `error` is its -09 code, and its `type` the
+   * `urn:ietf:params:sig-error:<code>` URN of HTTP Signature Keys -09 section 5.2.
+   */
+  toProblemJSON(): ProblemJSON {
+    const sig = this.status === 401 ? SIGNATURE_ERROR_OF[this.code] : undefined;
+    const body: ProblemJSON = { error: sig ?? this.error, detail: this.message, status: this.status };
+    if (sig !== undefined) body.type = `urn:ietf:params:sig-error:${sig}`;
+    return body;
+  }
+}
+
+/** The media type of -11 error bodies (RFC 9457). */
+export const PROBLEM_JSON = 'application/problem+json';
+
+/** An RFC 9457 problem details body as -11 sends it. */
+export interface ProblemJSON {
+  /** The error code (AAuth -11 section "Error Response Format"; for signature failures the -09 code). */
+  error: string;
+  /** Human-readable explanation of this occurrence. */
+  detail: string;
+  status: number;
+  /** Signature failures only: `urn:ietf:params:sig-error:<code>`. */
+  type?: string;
+}
+
+/**
+ * The -09 Signature-Error code of a kit error, or undefined when it is not a signature failure
+ * (a challenge, a 403, an input limit, a 5xx): those never carry Signature-Error.
+ */
+export function signatureErrorCode(error: AAuthError): SignatureErrorCode | undefined {
+  return error.status === 401 ? SIGNATURE_ERROR_OF[error.code] : undefined;
 }
 
 /** True for an `AAuthError`, optionally with the given code. */

@@ -1,12 +1,12 @@
 // @aauth-kit/core: the AAuth wire format and its crypto, no network I/O. One entry point per
 // operation; what the kit's own packages share beyond this is in '@aauth-kit/core/internal'.
-export { AAuthError, ERRORS, isAAuthError, type AAuthErrorCode, type AAuthErrorOptions } from './errors.js';
+export { AAuthError, ERRORS, PROBLEM_JSON, isAAuthError, signatureErrorCode, type AAuthErrorCode, type AAuthErrorOptions, type ProblemJSON } from './errors.js';
 export { computeThumbprint, generateKey, importPrivateKey, importPublicKey, loadKeyFile, saveKeyFile } from './keys.js';
 export type { CryptoBackend, EcPublicJwk, KeyOptions, OkpPublicJwk, PrivateJwk, PublicJwk, PublicKey, SaveKeyFileOptions, SigningKey } from './keys.js';
 export type { HeadersInput, HttpRequest } from './http-request.js';
 export { signRequest, type SignRequestOptions, type SignRequestResult } from './sign-request.js';
 export { verifyRequest, type SignedRequest, type VerifyRequestOptions } from './verify-request.js';
-export { parseSignatureKey, type SignatureKey } from './signature-key.js';
+export { parseSignatureKey, type ParseSignatureKeyOptions, type SignatureKey } from './signature-key.js';
 export { buildChallenge, parseChallenge, type Challenge, type RequireLevel } from './challenge.js';
 // --- tokens ---
 export {
@@ -16,7 +16,9 @@ export {
   mintResourceToken,
   parseScope,
   signJwt,
+  classifyToken,
   tokenKind,
+  tokenProfile,
   verifyResourceToken,
   verifyToken,
   type ActClaim,
@@ -40,6 +42,17 @@ export {
   TOKEN_LEEWAY,
   TOKEN_PROFILES,
   TOKEN_TYP,
+  // -11 (draft-11 profile section 6)
+  AGENT_TOKEN_11,
+  AUTH_TOKEN_11,
+  GENERATIONS,
+  MAX_LIFETIME_11,
+  PERSON_TOKEN,
+  RESOURCE_TOKEN_11,
+  TOKEN_ALGORITHMS_11,
+  TOKEN_DWK_11,
+  TOKEN_TYP_11,
+  type Generation,
   isBannedAlgorithm,
   type ClaimCheck,
   type ClaimContext,
@@ -53,3 +66,29 @@ export { ACT_MAX_DEPTH, actChainDepth, actChainProblem } from './act-chain.js';
 export { checkTokenClaims, checkTokenHeader, type CheckedToken } from './check-token.js';
 export { importTokenKey, verifyTokenSignature, type TokenKey } from './token-signature.js';
 export { createWellKnownHandler, type PublishedJwk, type WellKnownHandler, type WellKnownHandlerOptions } from './create-well-known-handler.js';
+// --- AAuth -11 / HTTP Signature Keys -09 (docs/wire-profile-draft11.md) ---
+export {
+  mintAgentToken,
+  mintAuthToken11,
+  mintPersonToken,
+  mintResourceToken11,
+  type ConfirmationKeyInput,
+  type Mint11Options,
+  type MintAgentTokenOptions,
+  type MintAuthToken11Options,
+  type MintPersonTokenOptions,
+  type MintResourceToken11Options,
+} from './mint-tokens-11.js';
+export { REQUIREMENTS, parseRequirement, serializeRequirement, type ParsedRequirement, type RequirementOptions, type RequirementValue } from './requirement.js';
+export {
+  ACCEPT_SIGNATURE_ALGS,
+  SIGNATURE_ERROR_CODES,
+  parseSignatureError,
+  serializeSignatureError,
+  type SignatureError,
+  type SignatureErrorCode,
+} from './signature-error.js';
+export { parseAgentIdentifier, type AgentIdentifier, type AgentIdentifierOptions, type IdentifierOptions } from './aauth-identifier.js';
+export { jwkAlgProblem, type JwkAlgProblem } from './jwk-alg.js';
+export { ACCESS_MODES, checkMetadataDocument, metadataUrl, type AccessMode, type CheckMetadataOptions, type MetadataDocument11, type MetadataDocumentName } from './metadata-11.js';
+export { generateInteractionCode, normalizeInteractionCode } from './interaction-code.js';

@@ -17,3 +17,20 @@ export { serveDocuments, type DocumentHandler } from './serve-documents.js';
 export { sendError } from './send-error.js';
 export { requestUrl, toHttpRequest, type IncomingRequest } from './to-http-request.js';
 export { hasBody, isIdempotent, toHeaderMap, toUrl, type HeaderMap } from './lib/request.js';
+// AAuth -11 / HTTP Signature Keys -09 pieces the kit's packages share.
+export {
+  ACCEPT_SIGNATURE_SCHEMES_11,
+  buildAcceptSignatureAlg,
+  buildAcceptSignatureScheme,
+  parseTokenList,
+  serializeTokenList,
+  signatureErrorHeaders,
+  type SignatureErrorHeadersOptions,
+} from './signature-error.js';
+export { serverIdentifierProblem } from './aauth-identifier.js';
+export { algOf11 } from './jwk-alg.js';
+export { interactionUrlProblem } from './requirement.js';
+export { METADATA_DOCUMENTS_11 } from './metadata-11.js';
+export { CROCKFORD_ALPHABET } from './interaction-code.js';
+export { confirmationJwk } from './mint-tokens-11.js';
+export { sendProblem } from './send-problem.js';

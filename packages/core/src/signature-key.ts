@@ -29,6 +29,22 @@ export interface ParsedSignatureKey {
   form: 'parenthesised' | 'dictionary';
 }
 
+/** Options of {@link parseSignatureKey}. */
+export interface ParseSignatureKeyOptions {
+  /**
+   * The label being verified (from `Signature-Input`): select that member and ignore the others
+   * (HTTP Signature Keys -09 section 3.1; a member not selected is never interpreted). Without it,
+   * the header must have exactly one member (the Keycloak profile's rule).
+   */
+  label?: string | undefined;
+  /**
+   * The schemes this verifier accepts (draft-11 profile section 4: a -11 resource accepts `jwt`
+   * only). The selected member naming another scheme is `unsupported_scheme`, before its parameters
+   * are read. Default: every scheme the kit implements.
+   */
+  schemes?: readonly string[] | undefined;
+}
+
 export interface SerializeSignatureKeyOptions {
   /** Default `'sig'`. */
   label?: string | undefined;
@@ -52,7 +68,17 @@ function required(params: Params, name: string, scheme: string): string {
   return v;
 }
 
-function toKey(scheme: string, params: Params): SignatureKey {
+/** -09 section 3.4: hwk carries `alg` (required in -11; checked by jwkAlgProblem) and never `kid`. */
+function withAlg<J extends OkpPublicJwk | EcPublicJwk>(jwk: J, params: Params, form: ParsedSignatureKey['form']): J {
+  if (form === 'dictionary' && param(params, 'kid') !== undefined) {
+    throw new AAuthError('signature_key_malformed', 'Signature-Key scheme hwk must not carry kid');
+  }
+  const alg = text(param(params, 'alg'));
+  if (alg !== undefined) jwk.alg = alg;
+  return jwk;
+}
+
+function toKey(scheme: string, params: Params, form: ParsedSignatureKey['form']): SignatureKey {
   switch (scheme) {
     case 'hwk': {
       const kty = required(params, 'kty', scheme);
@@ -61,12 +87,12 @@ function toKey(scheme: string, params: Params): SignatureKey {
       if (kty === 'OKP') {
         const crv = required(params, 'crv', scheme);
         if (crv !== 'Ed25519') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${JSON.stringify(crv)} is not supported`);
-        return { scheme, jwk: { kty, crv, x: required(params, 'x', scheme) } };
+        return { scheme, jwk: withAlg({ kty, crv, x: required(params, 'x', scheme) }, params, form) };
       }
       if (kty === 'EC') {
         const crv = required(params, 'crv', scheme);
         if (crv !== 'P-256') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${JSON.stringify(crv)} is not supported`);
-        return { scheme, jwk: { kty, crv, x: required(params, 'x', scheme), y: required(params, 'y', scheme) } };
+        return { scheme, jwk: withAlg({ kty, crv, x: required(params, 'x', scheme), y: required(params, 'y', scheme) }, params, form) };
       }
       throw new AAuthError('unsupported_algorithm', `Signature-Key hwk kty ${JSON.stringify(kty)} is not supported`);
     }
@@ -87,26 +113,28 @@ function toKey(scheme: string, params: Params): SignatureKey {
 }
 
 /**
- * Parse a `Signature-Key` header in either wire form (wire profile sections 4 and 11). It must have
- * exactly one member. Throws `signature_key_malformed`, or `unsupported_scheme` for a scheme the
- * kit does not implement.
+ * Parse a `Signature-Key` header in either wire form (wire profile sections 4 and 11; draft-11
+ * profile section 4). Without `options.label` it must have exactly one member; with it, the member
+ * of that label is selected (missing: `signature_label_mismatch`, twice: `signature_duplicate`).
+ * Throws `signature_key_malformed`, or `unsupported_scheme` for a scheme the kit does not implement.
+ * An `hwk` key's `alg` is returned in `key.jwk.alg` when sent.
  */
-export function parseSignatureKey(header: string | string[] | undefined): ParsedSignatureKey {
+export function parseSignatureKey(header: string | readonly string[] | undefined, options: ParseSignatureKeyOptions = {}): ParsedSignatureKey {
   if (header === undefined || (Array.isArray(header) && header.length === 0)) {
     throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
   }
   if (Array.isArray(header) && header.length > 1) {
     throw new AAuthError('signature_key_malformed', 'Signature-Key must be sent once, with exactly one member');
   }
-  const value = Array.isArray(header) ? header[0]! : header;
+  const value: string = typeof header === 'string' ? header : header[0]!;
+  const wanted = options.label;
   if (value.length > MAX_HEADER) throw new AAuthError('header_too_large', 'Signature-Key is larger than 16 KiB');
   const eq = value.indexOf('=');
   const parenthesised = eq > 0 && value[eq + 1] === '(';
   try {
     if (parenthesised) {
-      const members = parseParenthesisedDictionary(value);
-      if (members.length !== 1) throw new AAuthError('signature_key_malformed', 'Signature-Key must have exactly one member');
-      const { key: label, params } = members[0]!;
+      const members = pick(parseParenthesisedDictionary(value), wanted);
+      const { key: label, params } = members;
       // A repeated parameter would make the key ambiguous (which x? which id?): refuse it.
       const names = new Set<string>();
       for (const [name] of params) {
@@ -115,15 +143,15 @@ export function parseSignatureKey(header: string | string[] | undefined): Parsed
       }
       const scheme = text(param(params, 'scheme'));
       if (scheme === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key has no scheme parameter');
-      return { label, key: toKey(scheme, params), form: 'parenthesised' };
+      accepted(scheme, options.schemes);
+      return { label, key: toKey(scheme, params, 'parenthesised'), form: 'parenthesised' };
     }
-    const members = parseDictionary(value);
-    if (members.length !== 1) throw new AAuthError('signature_key_malformed', 'Signature-Key must have exactly one member');
-    const { key: label, value: member } = members[0]!;
+    const { key: label, value: member } = pick(parseDictionary(value), wanted);
     if (isInnerList(member) || !(member.value instanceof Token)) {
       throw new AAuthError('signature_key_malformed', 'Signature-Key member must be a scheme token with parameters');
     }
-    return { label, key: toKey(member.value.value, member.params), form: 'dictionary' };
+    accepted(member.value.value, options.schemes);
+    return { label, key: toKey(member.value.value, member.params, 'dictionary'), form: 'dictionary' };
   } catch (error) {
     if (error instanceof SfvError) {
       throw new AAuthError('signature_key_malformed', `Signature-Key is malformed: ${error.message}`);
@@ -132,12 +160,40 @@ export function parseSignatureKey(header: string | string[] | undefined): Parsed
   }
 }
 
+/** -09 section 3: a scheme the verifier does not accept is unsupported_scheme, whatever its parameters. */
+function accepted(scheme: string, schemes: readonly string[] | undefined): void {
+  if (schemes === undefined) return;
+  const name = scheme === 'jwks' ? 'jwks_uri' : scheme;
+  if (!schemes.includes(name)) {
+    throw new AAuthError('unsupported_scheme', `Signature-Key scheme ${JSON.stringify(scheme.slice(0, 40))} is not accepted here (${schemes.join(', ')})`, {
+      details: { scheme: scheme.slice(0, 40) },
+    });
+  }
+}
+
+/** The one member to interpret: the only one, or the one labelled `wanted`. */
+function pick<M extends { key: string }>(members: M[], wanted: string | undefined): M {
+  if (wanted === undefined) {
+    if (members.length !== 1) throw new AAuthError('signature_key_malformed', 'Signature-Key must have exactly one member');
+    return members[0]!;
+  }
+  const matching = members.filter((m) => m.key === wanted);
+  if (matching.length === 0) throw new AAuthError('signature_label_mismatch', `Signature-Key has no member labelled "${wanted.slice(0, 64)}"`);
+  if (matching.length > 1) throw new AAuthError('signature_duplicate', `Signature-Key gives two members for label "${wanted.slice(0, 64)}"`);
+  return matching[0]!;
+}
+
 function keyParams(key: SignatureKey): Array<[string, string]> {
   switch (key.scheme) {
-    case 'hwk':
-      return key.jwk.kty === 'OKP'
-        ? [['kty', 'OKP'], ['crv', key.jwk.crv], ['x', key.jwk.x]]
-        : [['kty', 'EC'], ['crv', key.jwk.crv], ['x', key.jwk.x], ['y', key.jwk.y]];
+    case 'hwk': {
+      const params: Array<[string, string]> =
+        key.jwk.kty === 'OKP'
+          ? [['kty', 'OKP'], ['crv', key.jwk.crv], ['x', key.jwk.x]]
+          : [['kty', 'EC'], ['crv', key.jwk.crv], ['x', key.jwk.x], ['y', key.jwk.y]];
+      // -09 section 3.4: the alg travels with the inline key (required in -11).
+      if (key.jwk.alg !== undefined) params.push(['alg', key.jwk.alg]);
+      return params;
+    }
     case 'jwks_uri':
       return key.dwk === undefined ? [['id', key.id], ['kid', key.kid]] : [['id', key.id], ['dwk', key.dwk], ['kid', key.kid]];
     case 'jwt':

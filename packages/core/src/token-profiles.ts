@@ -3,15 +3,51 @@
  * claim name (the pattern of auth0/node-oauth2-jwt-bearer's validate.ts). A new token kind is a
  * new table, not a new pipeline. Pure: no I/O, no clock of its own, synchronous.
  */
+import { parseAgentIdentifier, serverIdentifierProblem } from './aauth-identifier.js';
 import { actChainProblem } from './act-chain.js';
 import type { AAuthErrorCode } from './errors.js';
+import { jwkAlgProblem } from './jwk-alg.js';
 
-/** JWT `typ` values of both wire generations (wire profile sections 6, 7 and 11). */
+/**
+ * The two wire generations the kit speaks: the Keycloak profile (`wire-profile.md`) and AAuth -11
+ * with HTTP Signature Keys -09 (`wire-profile-draft11.md`).
+ */
+export type Generation = 'keycloak' | 'draft-11';
+
+/** Both generations, the Keycloak profile first. */
+export const GENERATIONS: readonly Generation[] = ['keycloak', 'draft-11'];
+
+/**
+ * JWT `typ` values of the Keycloak profile (wire profile sections 6 and 7). Each generation accepts
+ * only its own spellings (draft-11 profile section 1): the -11 ones are {@link TOKEN_TYP_11}.
+ */
 export const TOKEN_TYP = {
-  resource: ['resource+jwt', 'aa-resource+jwt'],
-  auth: ['auth+jwt', 'aa-auth+jwt'],
-  agent: ['agent+jwt', 'aa-agent+jwt'],
+  resource: ['resource+jwt'],
+  auth: ['auth+jwt'],
+  agent: ['agent+jwt'],
 } as const;
+
+/** JWT `typ` values of AAuth -11 (draft-11 profile section 6). `aa-person+jwt` is never an auth token. */
+export const TOKEN_TYP_11 = {
+  resource: ['aa-resource+jwt'],
+  auth: ['aa-auth+jwt'],
+  agent: ['aa-agent+jwt'],
+  person: ['aa-person+jwt'],
+} as const;
+
+/** The `dwk` claim of each -11 token kind (draft-11 profile section 6). */
+export const TOKEN_DWK_11 = {
+  agent: ['aauth-agent.json'],
+  person: ['aauth-person.json'],
+  resource: ['aauth-resource.json'],
+  auth: ['aauth-person.json', 'aauth-access.json'],
+} as const;
+
+/** The JWS algorithms of -11 tokens: fully specified only (`EdDSA` refused; draft-11 profile section 3). */
+export const TOKEN_ALGORITHMS_11 = ['Ed25519', 'ES256'] as const;
+
+/** Longest -11 token lifetimes, seconds (draft-11 profile section 6). */
+export const MAX_LIFETIME_11 = { agent: 24 * 3600, person: 3600, auth: 3600, resource: 300 } as const;
 
 /**
  * The one JWS algorithm allow-list of the kit (wire profile sections 2, 7 and 11): RS256 from
@@ -49,6 +85,13 @@ export interface TokenExpectations {
   agentJkt?: string | undefined;
   /** Refresh: seconds after `exp` during which an expired token may still be refreshed; default 0. */
   refreshWindow?: number | undefined;
+  /**
+   * -11 profiles: accept loopback server identifiers (`http://localhost:3000`, ...) in `iss`,
+   * `ps` and agent identifier domains; default false (https and a bare host only).
+   */
+  allowLoopback?: boolean | undefined;
+  /** -11 resource tokens: the person server the agent expects in `ps` (its own, section 6). */
+  ps?: string | undefined;
 }
 
 /** The clock of one check: epoch seconds and the leeway. Without it, only types are checked. */
@@ -72,8 +115,12 @@ export type ClaimProblem = readonly [code: AAuthErrorCode, reason: string];
 /** One claim's check: undefined when the value is acceptable. `value` is `claims[name]`. */
 export type ClaimCheck = (value: unknown, ctx: ClaimContext) => ClaimProblem | undefined;
 
-/** Where a profile's signing key is found (wire profile sections 7 and 8). */
-export type TokenKeySource = 'issuer' | 'resource';
+/**
+ * Where a profile's signing key is found: the issuer's JWKS (Keycloak profile section 7), the
+ * resource's metadata (section 8), or -11 `{iss}/.well-known/{dwk}` with the issuer check
+ * (draft-11 profile sections 2 and 4; the profile's claim table has checked `dwk`).
+ */
+export type TokenKeySource = 'issuer' | 'resource' | 'dwk';
 
 /** The rules for one token kind. */
 export interface TokenProfile {
@@ -95,6 +142,10 @@ export interface TokenProfile {
   readonly issuers: 'trusted' | 'any';
   /** Whether the token binds a key in `cnf.jwk` (proof of possession, section 7). */
   readonly bindsKey: boolean;
+  /** The wire generation; default `'keycloak'`. */
+  readonly generation?: Generation | undefined;
+  /** The JWS algorithms this profile accepts; default {@link DEFAULT_TOKEN_ALGORITHMS}. */
+  readonly algorithms?: readonly string[] | undefined;
 }
 
 // --- small checks, shared by the tables below ---
@@ -239,8 +290,8 @@ const ISSUED = { required: ['iss', 'exp'], keys: 'issuer', issuers: 'trusted' } 
 
 /**
  * Auth token (Keycloak profile, section 7), at a resource (jwt scheme) and at the auth server
- * (`upstream_token`, RFC 8693 subject and actor tokens). The `aa-auth+jwt` spelling is accepted on
- * input (section 11) until the -11 `aa-auth+jwt` table of its own replaces it here.
+ * (`upstream_token`, RFC 8693 subject and actor tokens). `auth+jwt` only: the -11 `aa-auth+jwt`
+ * has its own table, {@link AUTH_TOKEN_11} (draft-11 profile section 1).
  */
 export const AUTH_TOKEN: TokenProfile = { ...ISSUED, name: 'auth', label: 'Auth token', typ: TOKEN_TYP.auth, claims: AUTH_CLAIMS, bindsKey: true };
 
@@ -306,10 +357,204 @@ export const OAUTH_ACCESS_TOKEN: TokenProfile = {
 };
 
 /**
- * Agent token, as today's generic checks only (`iss`, `exp`, `nbf`, `iat`). The -11 `aa-agent+jwt`
- * table (`dwk`, `sub`, `jti`, `cnf`, 24 h) is a later entry.
+ * Agent token of the Keycloak profile (`agent+jwt`), generic checks only (`iss`, `exp`, `nbf`,
+ * `iat`). The -11 `aa-agent+jwt` is {@link AGENT_TOKEN_11}.
  */
 export const AGENT_TOKEN: TokenProfile = { ...ISSUED, name: 'agent', label: 'Agent token', typ: TOKEN_TYP.agent, claims: TIME, bindsKey: false };
+
+// --- AAuth -11 (draft-11 profile section 6): one table per token kind ---
+
+/** `dwk` names the metadata document of this kind (-11: key discovery at `{iss}/.well-known/{dwk}`). */
+const dwkOf =
+  (values: readonly string[]): ClaimCheck =>
+  (v) =>
+    typeof v === 'string' && values.includes(v) ? undefined : claimInvalid(`dwk ${JSON.stringify(v)?.slice(0, 80)} is not ${values.join(' or ')}`);
+
+/** A -11 server identifier (https, bare lower-case host; loopback when the caller allows it). */
+const serverId =
+  (name: string, optional = false): ClaimCheck =>
+  (v, { expect }) => {
+    if (v === undefined && optional) return undefined;
+    const problem = serverIdentifierProblem(v, { allowLoopback: expect.allowLoopback });
+    return problem === undefined ? undefined : claimInvalid(`${name} ${problem}`);
+  };
+
+/** An agent identifier `aauth:local@domain` (AAuth -11 "Agent Identifiers"). */
+const agentId =
+  (name: string, optional = false): ClaimCheck =>
+  (v, { expect }) => {
+    if (v === undefined && optional) return undefined;
+    return parseAgentIdentifier(v, { allowLoopback: expect.allowLoopback }) ? undefined : claimInvalid(`${name} is not an agent identifier (aauth:local@domain)`);
+  };
+
+/** A claim the kind must not carry (person tokens: no scope; auth and resource tokens: no agent). */
+const absent =
+  (name: string, why: string): ClaimCheck =>
+  (v) =>
+    v === undefined ? undefined : claimInvalid(`${name} must not be present (${why})`);
+
+/** `exp` in the future, without leeway (draft-11 profile section 6: no clock-skew tolerance on exp). */
+const notExpiredStrict: ClaimCheck = (v, { clock }) => {
+  if (!isTime(v)) return claimInvalid('exp is missing');
+  if (clock && v <= clock.now) return ['token_expired', `expired ${Math.round(clock.now - v)} s ago`];
+  return undefined;
+};
+
+const TIME_11: Readonly<Record<string, ClaimCheck>> = { exp: notExpiredStrict, nbf: notBefore, iat: issuedAt };
+
+/** The members each key type needs (AAuth -11 "Request-Context Binding", step 6). */
+const KEY_MEMBERS: Readonly<Record<string, readonly string[]>> = { OKP: ['crv', 'x'], EC: ['crv', 'x', 'y'], RSA: ['n', 'e'] };
+
+/** `cnf.jwk` present, public, structurally complete, with an `alg` agreeing with it (-09 section 3.3). */
+const confirmationKey11: ClaimCheck = (v, ctx) => {
+  const base = confirmationKey(v, ctx);
+  if (base) return base;
+  const jwk = (v as { jwk: Record<string, unknown> }).jwk;
+  const members = typeof jwk.kty === 'string' ? KEY_MEMBERS[jwk.kty] : undefined;
+  if (members === undefined || members.some((m) => typeof jwk[m] !== 'string')) {
+    return claimInvalid(`cnf.jwk is structurally incomplete (kty ${JSON.stringify(jwk.kty)?.slice(0, 40)})`);
+  }
+  const problem = jwkAlgProblem(jwk, 'draft-11');
+  return problem === undefined ? undefined : [problem.code, `cnf.jwk: ${problem.reason}`];
+};
+
+/** `aud` present: one string or an array of strings, containing the expected audience. */
+const audience11: ClaimCheck = (v, ctx) => {
+  if (v === undefined || (typeof v === 'string' && v.length === 0) || (Array.isArray(v) && v.length === 0)) return claimInvalid('aud is missing');
+  return audienceStringOrArray(v, ctx);
+};
+
+/** What every -11 token shares: `dwk` discovery, fully specified algorithms. */
+const DRAFT11 = { keys: 'dwk', generation: 'draft-11', algorithms: TOKEN_ALGORITHMS_11 } as const;
+
+/**
+ * -11 agent token `aa-agent+jwt` (agent provider -> agent): `iss dwk sub jti cnf iat exp`, `sub` an
+ * agent identifier, optional `ps` and `parent_agent`, at most 24 h. Any provider: its metadata is the anchor.
+ */
+export const AGENT_TOKEN_11: TokenProfile = {
+  ...DRAFT11,
+  name: 'agent-11',
+  label: 'Agent token',
+  typ: TOKEN_TYP_11.agent,
+  required: ['iss', 'dwk', 'sub', 'jti', 'cnf', 'iat', 'exp'],
+  claims: {
+    ...TIME_11,
+    iss: serverId('iss'),
+    dwk: dwkOf(TOKEN_DWK_11.agent),
+    sub: agentId('sub'),
+    jti: nonEmptyString('jti'),
+    cnf: confirmationKey11,
+    ps: serverId('ps', true),
+    parent_agent: agentId('parent_agent', true),
+  },
+  maxLifetime: MAX_LIFETIME_11.agent,
+  issuers: 'any',
+  bindsKey: true,
+};
+
+/**
+ * -11 person token `aa-person+jwt` (person server -> agent): `iss dwk aud sub cnf jti iat exp`,
+ * directed `sub`, never `scope` or `account`, at most 1 h. Never accepted as an auth token.
+ */
+export const PERSON_TOKEN: TokenProfile = {
+  ...DRAFT11,
+  name: 'person',
+  label: 'Person token',
+  typ: TOKEN_TYP_11.person,
+  required: ['iss', 'dwk', 'aud', 'sub', 'cnf', 'jti', 'iat', 'exp'],
+  claims: {
+    ...TIME_11,
+    iss: serverId('iss'),
+    dwk: dwkOf(TOKEN_DWK_11.person),
+    aud: audience11,
+    sub: nonEmptyString('sub'),
+    cnf: confirmationKey11,
+    jti: nonEmptyString('jti'),
+    scope: absent('scope', 'a person token is not an authorization'),
+    account: absent('account', 'a person token is not an authorization'),
+    mission_s256: optionalString('mission_s256'),
+    tenant: optionalString('tenant'),
+  },
+  maxLifetime: MAX_LIFETIME_11.person,
+  issuers: 'trusted',
+  bindsKey: true,
+};
+
+/** `ps`, when the caller names the agent's person server, must be it (resource challenge check 5). */
+const expectedPs: ClaimCheck = (v, ctx) => {
+  const problem = serverId('ps')(v, ctx);
+  if (problem) return problem;
+  return ctx.expect.ps !== undefined && v !== ctx.expect.ps ? claimInvalid(`ps ${JSON.stringify(v)} is not ${JSON.stringify(ctx.expect.ps)}`) : undefined;
+};
+
+/**
+ * -11 resource token `aa-resource+jwt`: `iss dwk aud jti ps sub presented_jti agent_jkt iat exp
+ * scope`, no agent identifier, at most 5 min. Signed by the resource (its `aauth-resource.json`).
+ */
+export const RESOURCE_TOKEN_11: TokenProfile = {
+  ...DRAFT11,
+  name: 'resource-11',
+  label: 'Resource token',
+  typ: TOKEN_TYP_11.resource,
+  required: ['iss', 'dwk', 'aud', 'jti', 'ps', 'sub', 'presented_jti', 'agent_jkt', 'iat', 'exp', 'scope'],
+  claims: {
+    ...TIME_11,
+    iss: serverId('iss'),
+    dwk: dwkOf(TOKEN_DWK_11.resource),
+    aud: audience11,
+    jti: nonEmptyString('jti'),
+    ps: expectedPs,
+    sub: nonEmptyString('sub'),
+    presented_jti: nonEmptyString('presented_jti'),
+    agent_jkt: expected('agent_jkt', (e) => e.agentJkt, () => "agent_jkt is not the signer's key thumbprint"),
+    scope: nonEmptyString('scope'),
+    agent: absent('agent', 'a -11 resource token carries no agent identifier'),
+    account: optionalString('account'),
+    tenant: optionalString('tenant'),
+    mission_s256: optionalString('mission_s256'),
+  },
+  maxLifetime: MAX_LIFETIME_11.resource,
+  issuers: 'any',
+  bindsKey: false,
+};
+
+/** `ps` of an auth token: a server identifier, and equal to `iss` when a person server issued it. */
+const authTokenPs: ClaimCheck = (v, ctx) => {
+  const problem = serverId('ps')(v, ctx);
+  if (problem) return problem;
+  return ctx.claims.dwk === 'aauth-person.json' && v !== ctx.claims.iss ? claimInvalid('ps is not iss (a person server issued this token)') : undefined;
+};
+
+/**
+ * -11 auth token `aa-auth+jwt` (person or access server -> agent): `iss dwk aud jti ps sub cnf iat
+ * exp`, no `agent`, no `act`, at most 1 h.
+ */
+export const AUTH_TOKEN_11: TokenProfile = {
+  ...DRAFT11,
+  name: 'auth-11',
+  label: 'Auth token',
+  typ: TOKEN_TYP_11.auth,
+  required: ['iss', 'dwk', 'aud', 'jti', 'ps', 'sub', 'cnf', 'iat', 'exp'],
+  claims: {
+    ...TIME_11,
+    iss: serverId('iss'),
+    dwk: dwkOf(TOKEN_DWK_11.auth),
+    aud: audience11,
+    jti: nonEmptyString('jti'),
+    ps: authTokenPs,
+    sub: nonEmptyString('sub'),
+    cnf: confirmationKey11,
+    scope: optionalString('scope'),
+    account: optionalString('account'),
+    tenant: optionalString('tenant'),
+    mission_s256: optionalString('mission_s256'),
+    agent: absent('agent', 'a -11 auth token carries no agent identifier'),
+    act: absent('act', 'a -11 auth token carries no delegation chain'),
+  },
+  maxLifetime: MAX_LIFETIME_11.auth,
+  issuers: 'trusted',
+  bindsKey: true,
+};
 
 /** Every profile by name. */
 export const TOKEN_PROFILES = {
@@ -319,4 +564,8 @@ export const TOKEN_PROFILES = {
   access: ACCESS_TOKEN,
   'oauth-access': OAUTH_ACCESS_TOKEN,
   agent: AGENT_TOKEN,
+  'agent-11': AGENT_TOKEN_11,
+  person: PERSON_TOKEN,
+  'resource-11': RESOURCE_TOKEN_11,
+  'auth-11': AUTH_TOKEN_11,
 } as const;

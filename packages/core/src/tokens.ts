@@ -1,22 +1,30 @@
-import { randomBytes } from 'node:crypto';
+import { KeyObject as KeyObjectClass, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { checkTokenClaims, checkTokenHeader } from './check-token.js';
 import { AAuthError } from './errors.js';
+import { algOf11, jwkAlgProblem } from './jwk-alg.js';
 import type { PublicJwk, SigningKey } from './keys.js';
 import { b64uDecode, b64uEncode } from './lib/base64.js';
 import {
   AGENT_TOKEN,
+  AGENT_TOKEN_11,
   AUTH_TOKEN,
+  AUTH_TOKEN_11,
   MAX_RESOURCE_TOKEN_LIFETIME,
+  PERSON_TOKEN,
   RESOURCE_TOKEN,
+  RESOURCE_TOKEN_11,
   TOKEN_LEEWAY,
   TOKEN_TYP,
+  TOKEN_TYP_11,
+  type Generation,
   type TokenProfile,
 } from './token-profiles.js';
 import { importTokenKey, verifyTokenSignature, type TokenKey } from './token-signature.js';
 
-export type TokenKind = keyof typeof TOKEN_TYP;
+/** The token kinds: the Keycloak profile's three, and -11's person token. */
+export type TokenKind = 'resource' | 'auth' | 'agent' | 'person';
 
 /**
  * The actor chain on exchanged tokens: `agent` in the AAuth form (section 7), `sub` in the RFC 8693
@@ -88,18 +96,32 @@ export function decodeToken<C = Record<string, unknown>>(jwt: string): DecodedTo
   };
 }
 
-/** Which kind of token a `typ` names, or undefined. */
-export function tokenKind(typ: unknown): TokenKind | undefined {
-  for (const kind of Object.keys(TOKEN_TYP) as TokenKind[]) {
-    if ((TOKEN_TYP[kind] as readonly string[]).includes(String(typ))) return kind;
+/** The kind and generation a `typ` names (`aa-auth+jwt` -> auth, draft-11), or undefined. */
+export function classifyToken(typ: unknown): { kind: TokenKind; generation: Generation } | undefined {
+  for (const [generation, table] of [['keycloak', TOKEN_TYP], ['draft-11', TOKEN_TYP_11]] as const) {
+    for (const [kind, values] of Object.entries(table)) {
+      if ((values as readonly string[]).includes(String(typ))) return { kind: kind as TokenKind, generation };
+    }
   }
   return undefined;
+}
+
+/**
+ * Which kind of token a `typ` names, in either generation, or undefined. For routing and display:
+ * which generation's profile then applies is {@link classifyToken}'s `generation`.
+ */
+export function tokenKind(typ: unknown): TokenKind | undefined {
+  return classifyToken(typ)?.kind;
 }
 
 /** Options of {@link verifyToken}: the kind, your key, and what to expect. */
 export interface VerifyTokenOptions {
   /** The kind of token expected; its profile (token-profiles.ts) sets the accepted `typ` values and claim checks. */
   kind: TokenKind;
+  /** The generation whose profile applies; default `'keycloak'` (`'person'` exists in `'draft-11'` only). */
+  generation?: Generation | undefined;
+  /** -11: accept loopback server identifiers in `iss`, `ps` and agent identifiers; default false. */
+  allowLoopback?: boolean | undefined;
   /** Resolve the verification key for the token's header and (unverified) claims. */
   getKey: (header: DecodedToken['header'], claims: Record<string, unknown>) => Promise<KeyObject | JsonWebKeyInput> | KeyObject | JsonWebKeyInput;
   /** Accepted `alg` values, narrowing {@link DEFAULT_TOKEN_ALGORITHMS}. `none` and HMAC are always refused. */
@@ -119,7 +141,17 @@ export interface VerifyTokenOptions {
 /** A public JWK accepted by `getKey`: a kit JWK (e.g. `toPublishedJwk()`) or any jose `JWK`. */
 export type JsonWebKeyInput = PublicJwk | JWK;
 
-const PROFILE_OF_KIND: Record<TokenKind, TokenProfile> = { resource: RESOURCE_TOKEN, auth: AUTH_TOKEN, agent: AGENT_TOKEN };
+const PROFILE_OF_KIND: Record<Generation, Partial<Record<TokenKind, TokenProfile>>> = {
+  keycloak: { resource: RESOURCE_TOKEN, auth: AUTH_TOKEN, agent: AGENT_TOKEN },
+  'draft-11': { resource: RESOURCE_TOKEN_11, auth: AUTH_TOKEN_11, agent: AGENT_TOKEN_11, person: PERSON_TOKEN },
+};
+
+/** The profile of `kind` in `generation` (default `'keycloak'`); a TypeError for a kind the generation lacks. */
+export function tokenProfile(kind: TokenKind, generation: Generation = 'keycloak'): TokenProfile {
+  const profile = PROFILE_OF_KIND[generation]?.[kind];
+  if (!profile) throw new TypeError(`There is no ${JSON.stringify(kind)} token in the ${JSON.stringify(generation)} generation`);
+  return profile;
+}
 
 /**
  * Verify a JWT of `kind` with a key the caller supplies: the profile's header and claim checks
@@ -128,7 +160,7 @@ const PROFILE_OF_KIND: Record<TokenKind, TokenProfile> = { resource: RESOURCE_TO
  * Throws `AAuthError` `token_*`.
  */
 export async function verifyToken<C = Record<string, unknown>>(jwt: string, options: VerifyTokenOptions): Promise<DecodedToken<C>> {
-  let profile = PROFILE_OF_KIND[options.kind];
+  let profile = tokenProfile(options.kind, options.generation);
   if (options.maxLifetime !== undefined) profile = { ...profile, maxLifetime: options.maxLifetime };
   const checked = checkTokenHeader(decodeToken(jwt), profile, options);
   const clock = { now: (options.now ?? (() => Date.now() / 1000))(), leeway: options.leeway ?? TOKEN_LEEWAY };
@@ -141,6 +173,11 @@ export async function verifyToken<C = Record<string, unknown>>(jwt: string, opti
   } catch (error) {
     if (error instanceof AAuthError) throw error;
     throw new AAuthError('key_discovery_failed', `${options.kind} token key: ${(error as Error).message}`, { cause: error });
+  }
+  // -11 (-09 section 3.3): a resolved JWK names its fully specified alg, agreeing with its key.
+  if (profile.generation === 'draft-11' && !(key instanceof KeyObjectClass)) {
+    const problem = jwkAlgProblem(key, 'draft-11');
+    if (problem) throw new AAuthError(problem.code, `${profile.label} signing key: ${problem.reason}`);
   }
   let tokenKey: TokenKey;
   try {
@@ -169,8 +206,8 @@ export interface MintResourceTokenOptions {
   lifetime?: number | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;
-  /** `typ`: default `resource+jwt`; `aa-resource+jwt` for the newer draft. */
-  typ?: 'resource+jwt' | 'aa-resource+jwt' | undefined;
+  /** `typ`: `resource+jwt` (the only one: a -11 resource token is {@link mintResourceToken11}'s). */
+  typ?: 'resource+jwt' | undefined;
 }
 
 /** Mint a resource token (section 6) signed with the resource's own key. */
@@ -187,7 +224,7 @@ export async function mintResourceToken(key: SigningKey, options: MintResourceTo
     throw new TypeError(`options.lifetime must be an integer between 1 and ${MAX_RESOURCE_TOKEN_LIFETIME} seconds`);
   }
   if (options.typ !== undefined && !(TOKEN_TYP.resource as readonly string[]).includes(options.typ)) {
-    throw new TypeError(`options.typ must be ${TOKEN_TYP.resource.join(' or ')}`);
+    throw new TypeError(`options.typ must be ${TOKEN_TYP.resource.join(' or ')} (a -11 resource token is mintResourceToken11's)`);
   }
   const iat = Math.floor((options.now ?? (() => Date.now() / 1000))());
   const claims: ResourceTokenClaims = {
@@ -203,10 +240,19 @@ export async function mintResourceToken(key: SigningKey, options: MintResourceTo
   return signJwt(key, { typ: options.typ ?? 'resource+jwt' }, claims as unknown as JWTPayload);
 }
 
-/** Sign a JWT with a kit key (`alg` from the key, `kid` from the key). */
-export async function signJwt(key: SigningKey, header: { typ: string } & Record<string, unknown>, claims: JWTPayload): Promise<string> {
+/**
+ * Sign a JWT with a kit key (`kid` from the key). `alg` from the key: `EdDSA` or `ES256` in the
+ * Keycloak profile (default), the fully specified `Ed25519` or `ES256` with `generation: 'draft-11'`.
+ */
+export async function signJwt(
+  key: SigningKey,
+  header: { typ: string } & Record<string, unknown>,
+  claims: JWTPayload,
+  options: { generation?: Generation | undefined } = {},
+): Promise<string> {
+  const alg = options.generation === 'draft-11' ? algOf11(key.jwk) : key.jwsAlgorithm;
   return new SignJWT(claims)
-    .setProtectedHeader({ ...header, alg: key.jwsAlgorithm, kid: key.kid })
+    .setProtectedHeader({ ...header, alg, kid: key.kid })
     .sign(key.privateKeyObject);
 }
 

@@ -32,6 +32,14 @@ export interface ParseSignedRequestOptions extends ParseSignatureOptions {
    * Set false only for legacy peers (the original Python agents never signed bodies).
    */
   requireContentDigest?: boolean | undefined;
+  /**
+   * The label to verify. Default: the label of the one `Signature-Key` member. With a label, a
+   * multi-member `Signature-Key` is accepted and only that member is read (HTTP Signature Keys -09
+   * section 3.1).
+   */
+  label?: string | undefined;
+  /** The `Signature-Key` schemes accepted (e.g. `['jwt']` for -11); another is `unsupported_scheme`. Default: all the kit implements. */
+  signatureSchemes?: readonly string[] | undefined;
 }
 
 /** A parsed, cheaply checked signature (coverage, window, digest), not yet verified with a key. */
@@ -203,7 +211,7 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
   }
   if (!skHeader) throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
   if (skHeader.some((v) => v.length > max)) throw new AAuthError('header_too_large', `Signature-Key is larger than ${max} bytes`);
-  const sk = parseSignatureKey(skHeader);
+  const sk = parseSignatureKey(skHeader, { label: options.label, schemes: options.signatureSchemes });
 
   const url = toUrl(request.url);
   const required = ['@method', '@authority', '@path'];

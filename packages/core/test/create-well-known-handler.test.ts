@@ -87,3 +87,17 @@ describe('createWellKnownHandler options', () => {
     expect(() => createWellKnownHandler({ documents: { 'jwks': {} }, keys: [] })).toThrow(/must start with \//);
   });
 });
+
+describe('createWellKnownHandler keyAlg (draft-11 profile section 2: every -11 key carries alg)', () => {
+  it('publishes Ed25519 / ES256 derived from the key, whatever alg was passed in', () => {
+    const ec = generateKey({ alg: 'ES256', kid: 'ec-1' });
+    const handler = createWellKnownHandler({ documents: {}, keys: [{ ...a.toPublishedJwk(), alg: 'EdDSA' }, ec.toPublishedJwk()], keyAlg: true });
+    expect(handler.keys).toEqual([
+      { ...a.toPublishedJwk(), alg: 'Ed25519' },
+      { ...ec.toPublishedJwk(), alg: 'ES256' },
+    ]);
+    expect((handler.documents[JWKS_PATH] as { keys: unknown[] }).keys).toEqual(handler.keys);
+    // Without it, the Keycloak profile's JWKS: no alg.
+    expect(createWellKnownHandler({ documents: {}, keys: [{ ...a.toPublishedJwk(), alg: 'EdDSA' }] }).keys).toEqual([a.toPublishedJwk()]);
+  });
+});

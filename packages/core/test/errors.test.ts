@@ -32,6 +32,15 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   unsupported_scheme: [401, 'unsupported_scheme'],
   unsupported_algorithm: [401, 'invalid_signature'],
   identity_required: [401, 'identity_required'],
+  // -11 / HTTP Signature Keys -09: keys, metadata, revocation, challenges
+  key_alg_missing: [401, 'invalid_signature'],
+  key_alg_mismatch: [401, 'invalid_signature'],
+  issuer_missing: [401, 'invalid_signature'],
+  issuer_mismatch: [401, 'invalid_signature'],
+  metadata_invalid: [401, 'invalid_signature'],
+  token_revoked: [401, 'invalid_auth_token'],
+  agent_token_required: [401, 'agent_token_required'],
+  person_token_required: [401, 'person_token_required'],
   // auth tokens (section 7)
   auth_token_required: [401, 'invalid_auth_token'],
   token_malformed: [401, 'invalid_auth_token'],
@@ -58,6 +67,19 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   // the server itself failed
   internal_error: [500, 'server_error'],
   replay_store_failed: [503, 'server_error'],
+  // -11 endpoint errors (draft-11 profile section 9)
+  agent_token_invalid: [400, 'invalid_agent_token'],
+  agent_token_expired: [400, 'expired_agent_token'],
+  resource_token_invalid: [400, 'invalid_resource_token'],
+  resource_token_expired: [400, 'expired_resource_token'],
+  person_token_unknown: [400, 'unknown_person_token'],
+  person_token_invalid: [400, 'invalid_person_token'],
+  account_invalid: [400, 'invalid_account'],
+  user_unreachable: [403, 'user_unreachable'],
+  pending_denied: [403, 'denied'],
+  pending_abandoned: [403, 'abandoned'],
+  interaction_code_invalid: [410, 'invalid_code'],
+  slow_down: [429, 'slow_down'],
   // auth server (section 8)
   invalid_grant: [400, 'invalid_grant'],
   invalid_scope: [400, 'invalid_scope'],

@@ -84,8 +84,11 @@ describe('the wire profile examples parse (sections 3, 4, 11)', () => {
     expect(parseSignatureKey(`sig=jwt;jwt="${JWT}"`)).toEqual({ label: 'sig', key: { scheme: 'jwt', jwt: JWT }, form: 'dictionary' });
   });
 
-  it('section 11 dictionary hwk with alg="Ed25519" (alg ignored)', () => {
-    expect(parseSignatureKey(`sig=hwk;kty="OKP";crv="Ed25519";x="${okp.x}";alg="Ed25519"`).key).toEqual(keys['hwk (OKP)']);
+  it('section 11 dictionary hwk with alg="Ed25519": the alg is returned with the key (draft-11 profile section 4)', () => {
+    expect(parseSignatureKey(`sig=hwk;kty="OKP";crv="Ed25519";x="${okp.x}";alg="Ed25519"`).key).toEqual({
+      scheme: 'hwk',
+      jwk: { kty: 'OKP', crv: 'Ed25519', x: okp.x, alg: 'Ed25519' },
+    });
   });
 
   it('section 11 dictionary jwks_uri with dwk', () => {
@@ -186,5 +189,47 @@ describe('Signature-Key errors', () => {
 
   it('an oversized header is header_too_large (431)', () => {
     expectThrowsCode(() => parseSignatureKey(`sig=(scheme=jwt jwt="${'a'.repeat(17 * 1024)}")`), 'header_too_large', 431);
+  });
+});
+
+describe('the -09 dictionary: selecting the member of the label being verified (HTTP Signature Keys -09 section 3.1)', () => {
+  const JWT11 = 'eyJhbGciOiJFZDI1NTE5In0.e30.c2ln';
+  it('with a label, picks that member and never interprets the others', () => {
+    const header = `sig1=hwk;kty="OKP", sig=jwt;jwt="${JWT11}";cache, other=x-unregistered`;
+    expect(parseSignatureKey(header, { label: 'sig' })).toEqual({ label: 'sig', key: { scheme: 'jwt', jwt: JWT11 }, form: 'dictionary' });
+    expectThrowsCode(() => parseSignatureKey(header), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey(header, { label: 'sig1' }), 'signature_key_malformed');
+    expectThrowsCode(() => parseSignatureKey(header, { label: 'other' }), 'unsupported_scheme');
+  });
+
+  it('a missing label is signature_label_mismatch, a repeated one signature_duplicate', () => {
+    expectThrowsCode(() => parseSignatureKey(`sig1=jwt;jwt="${JWT11}"`, { label: 'sig' }), 'signature_label_mismatch');
+    expectThrowsCode(() => parseSignatureKey(`sig=jwt;jwt="${JWT11}", sig=jwt;jwt="${JWT11}"`, { label: 'sig' }), 'signature_duplicate');
+  });
+
+  it('hwk carries alg and never kid in the dictionary form (-09 section 3.4); alg round-trips', () => {
+    expectThrowsCode(() => parseSignatureKey(`sig=hwk;kty="OKP";crv="Ed25519";x="${okp.x}";alg="Ed25519";kid="k"`), 'signature_key_malformed');
+    const key: SignatureKey = { scheme: 'hwk', jwk: { kty: 'EC', crv: 'P-256', x: ec.x, y: (ec as { y: string }).y, alg: 'ES256' } };
+    const header = serializeSignatureKey(key, { form: 'dictionary' });
+    expect(header).toBe(`sig=hwk;kty="EC";crv="P-256";x="${ec.x}";y="${(ec as { y: string }).y}";alg="ES256"`);
+    expect(parseSignatureKey(header).key).toEqual(key);
+  });
+});
+
+describe('property: the -09 selection never escapes as anything but a 4xx AAuthError', () => {
+  it('random and mutated dictionaries, with a label and a scheme list', async () => {
+    const fc = (await import('fast-check')).default;
+    const { AAuthError } = await import('@aauth-kit/core');
+    const member = fc.tuple(fc.constantFrom('sig', 'sig1', 'a'), fc.constantFrom('jwt', 'hwk', 'jwks_uri', 'x', '"jwt"'), fc.string()).map(([l, s, p]) => `${l}=${s};${p}`);
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.array(member, { minLength: 1, maxLength: 3 }).map((m) => m.join(', '))), (header) => {
+        try {
+          parseSignatureKey(header, { label: 'sig', schemes: ['jwt'] });
+        } catch (error) {
+          if (!(error instanceof AAuthError) || error.status < 400 || error.status > 499) throw error;
+        }
+      }),
+      { numRuns: 400, seed: 20261130 },
+    );
   });
 });

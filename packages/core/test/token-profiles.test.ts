@@ -56,7 +56,7 @@ describe('the constants: one leeway, one allow-list, one act depth', () => {
     expect(TOKEN_LEEWAY).toBe(5);
     expect(ACT_MAX_DEPTH).toBe(10);
     expect(DEFAULT_TOKEN_ALGORITHMS).toEqual(['RS256', 'ES256', 'EdDSA', 'Ed25519']);
-    expect(Object.keys(TOKEN_PROFILES)).toEqual(['resource', 'auth', 'refresh', 'access', 'oauth-access', 'agent']);
+    expect(Object.keys(TOKEN_PROFILES)).toEqual(['resource', 'auth', 'refresh', 'access', 'oauth-access', 'agent', 'agent-11', 'person', 'resource-11', 'auth-11']);
   });
 
   it('none and every HMAC are banned, in any case; the allow-list is not', () => {
@@ -64,11 +64,11 @@ describe('the constants: one leeway, one allow-list, one act depth', () => {
     for (const alg of ['RS256', 'ES256', 'EdDSA', 'Ed25519', 'PS256']) expect(isBannedAlgorithm(alg), alg).toBe(false);
   });
 
-  it('each profile names its typ values and its key source', () => {
+  it('each profile names its typ values and its key source (Keycloak-profile typs only: draft-11 profile section 1)', () => {
     expect([RESOURCE_TOKEN, AUTH_TOKEN, REFRESH_TOKEN, ACCESS_TOKEN].map((p) => [p.name, p.typ, p.keys, p.issuers, p.bindsKey])).toEqual([
-      ['resource', ['resource+jwt', 'aa-resource+jwt'], 'resource', 'any', false],
-      ['auth', ['auth+jwt', 'aa-auth+jwt'], 'issuer', 'trusted', true],
-      ['refresh', ['auth+jwt', 'aa-auth+jwt'], 'issuer', 'trusted', true],
+      ['resource', ['resource+jwt'], 'resource', 'any', false],
+      ['auth', ['auth+jwt'], 'issuer', 'trusted', true],
+      ['refresh', ['auth+jwt'], 'issuer', 'trusted', true],
       ['access', ['at+jwt', 'application/at+jwt'], 'issuer', 'trusted', false],
     ]);
   });
@@ -234,8 +234,9 @@ describe('checkTokenHeader: typ picks the profile, then alg, crit, iss and trust
     expect(checkTokenHeader(header({}), [AUTH_TOKEN, ACCESS_TOKEN])).toMatchObject({ profile: AUTH_TOKEN, alg: 'EdDSA', issuer: ISSUER, kid: 'k' });
   });
   const refusals: Array<[string, Record<string, unknown>, TokenExpectations, AAuthErrorCode, string]> = [
-    ['a resource token as an auth token', { typ: 'resource+jwt' }, {}, 'token_typ_invalid', 'Auth token: typ "resource+jwt" is not auth+jwt or aa-auth+jwt'],
-    ['no typ', { typ: undefined }, {}, 'token_typ_invalid', 'Auth token: typ undefined is not auth+jwt or aa-auth+jwt'],
+    ['a resource token as an auth token', { typ: 'resource+jwt' }, {}, 'token_typ_invalid', 'Auth token: typ "resource+jwt" is not auth+jwt'],
+    ['a -11 auth token as a Keycloak-profile one', { typ: 'aa-auth+jwt' }, {}, 'token_typ_invalid', 'Auth token: typ "aa-auth+jwt" is not auth+jwt'],
+    ['no typ', { typ: undefined }, {}, 'token_typ_invalid', 'Auth token: typ undefined is not auth+jwt'],
     ['alg none', { alg: 'none' }, { algorithms: ['none', 'EdDSA'] }, 'token_alg_not_allowed', 'Auth token: alg "none" is not allowed'],
     ['alg HS256, even when listed', { alg: 'HS256' }, { algorithms: ['HS256'] }, 'token_alg_not_allowed', 'Auth token: alg "HS256" is not allowed'],
     ['alg PS256 (not on the one list), even when listed', { alg: 'PS256' }, { algorithms: ['PS256'] }, 'token_alg_not_allowed', 'Auth token: alg "PS256" is not allowed'],

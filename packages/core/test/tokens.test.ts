@@ -74,10 +74,11 @@ describe('mintResourceToken (wire profile section 6)', () => {
     expect(decodeToken(await mint()).claims.jti).not.toBe(decodeToken(await mint()).claims.jti);
   });
 
-  it('a shorter lifetime and the aa- typ on request', async () => {
-    const { header, claims } = decodeToken(await mint({ lifetime: 60, typ: 'aa-resource+jwt' }));
-    expect(header.typ).toBe('aa-resource+jwt');
+  it('a shorter lifetime on request; the -11 aa- typ is mintResourceToken11\'s only (generation-exclusive typs)', async () => {
+    const { header, claims } = decodeToken(await mint({ lifetime: 60, typ: 'resource+jwt' }));
+    expect(header.typ).toBe('resource+jwt');
     expect(claims.exp).toBe(NOW + 60);
+    await expect(mint({ typ: 'aa-resource+jwt' as never })).rejects.toThrow(/options\.typ/);
   });
 
   it('P-256 resource keys sign ES256 tokens that verify', async () => {
@@ -105,20 +106,21 @@ describe('verifyResourceToken: every claim check of section 6', () => {
     expect(claims.scope).toBe('read write');
   });
 
-  it('accepts a KeyObject from getKey, and the aa-resource+jwt typ', async () => {
-    const jwt = await mint({ typ: 'aa-resource+jwt' });
+  it('accepts a KeyObject from getKey', async () => {
+    const jwt = await mint();
     await expect(verifyResourceToken(jwt, verifyOptions({ getKey: () => createPublicKey(resourceKey.privateKeyObject) }))).resolves.toBeDefined();
   });
 
   it('accepts alg Ed25519 as well as EdDSA (section 11)', async () => {
     const jwt = await new SignJWT({ iss: RESOURCE, aud: ISSUER, jti: 'j', agent: AGENT, agent_jkt: agentKey.thumbprint, iat: NOW, exp: NOW + 60, scope: 'read' })
-      .setProtectedHeader({ alg: 'Ed25519', typ: 'aa-resource+jwt', kid: 'res-1' })
+      .setProtectedHeader({ alg: 'Ed25519', typ: 'resource+jwt', kid: 'res-1' })
       .sign(resourceKey.privateKeyObject);
     await expect(verifyResourceToken(jwt, verifyOptions())).resolves.toBeDefined();
   });
 
-  it('typ: another kind, a missing or an unknown typ is token_typ_invalid', async () => {
-    for (const typ of ['auth+jwt', 'aa-agent+jwt', 'JWT', 'at+jwt']) {
+  it('typ: another kind, another generation, a missing or an unknown typ is token_typ_invalid', async () => {
+    // draft-11 profile section 1: a -11 aa-resource+jwt is never a Keycloak-profile resource token.
+    for (const typ of ['auth+jwt', 'aa-agent+jwt', 'aa-resource+jwt', 'JWT', 'at+jwt']) {
       await expectRejectsCode(verifyResourceToken(await forge({}, { typ }), verifyOptions()), 'token_typ_invalid', 401);
     }
     const noTyp = await new SignJWT({ iss: RESOURCE }).setProtectedHeader({ alg: 'EdDSA' }).sign(resourceKey.privateKeyObject);
@@ -259,7 +261,8 @@ describe('verifyToken for auth tokens (RS256 from Keycloak)', () => {
     const token = await verifyToken(await signAuth(), { kind: 'auth', getKey, audience: RESOURCE, issuers: [ISSUER], now });
     expect(token.claims.agent).toBe(AGENT);
     await expect(verifyToken(await signAuth({ ...authClaims, aud: ['x', RESOURCE] }), { kind: 'auth', getKey, audience: RESOURCE, now })).resolves.toBeDefined();
-    await expect(verifyToken(await signAuth(authClaims, 'aa-auth+jwt'), { kind: 'auth', getKey, now })).resolves.toBeDefined();
+    // draft-11 profile section 1: the -11 spelling is not a Keycloak-profile auth token.
+    await expectRejectsCode(verifyToken(await signAuth(authClaims, 'aa-auth+jwt'), { kind: 'auth', getKey, now }), 'token_typ_invalid');
   });
 
   it('a non-numeric iat is token_claim_invalid, not a signature failure', async () => {
@@ -305,13 +308,14 @@ describe('decodeToken', () => {
 });
 
 describe('typ, scope and claim helpers', () => {
-  it('TOKEN_TYP lists both generations and tokenKind maps them back', () => {
+  it('TOKEN_TYP is the Keycloak profile only; tokenKind maps both generations back', () => {
     expect(TOKEN_TYP).toEqual({
-      resource: ['resource+jwt', 'aa-resource+jwt'],
-      auth: ['auth+jwt', 'aa-auth+jwt'],
-      agent: ['agent+jwt', 'aa-agent+jwt'],
+      resource: ['resource+jwt'],
+      auth: ['auth+jwt'],
+      agent: ['agent+jwt'],
     });
     expect(tokenKind('aa-agent+jwt')).toBe('agent');
+    expect(tokenKind('aa-person+jwt')).toBe('person');
     expect(tokenKind('auth+jwt')).toBe('auth');
     expect(tokenKind('JWT')).toBeUndefined();
     expect(tokenKind(undefined)).toBeUndefined();

@@ -1,5 +1,6 @@
 import { AAuthError } from '@aauth-kit/core';
-import { sendError } from '@aauth-kit/core/internal';
+import { sendError, sendProblem } from '@aauth-kit/core/internal';
+import { isDraft11Error } from './lib/draft11.js';
 import type { ErrorRequestHandler } from 'express';
 
 /** The `AAuthError` behind `error`: itself, or the `cause` of a wrapper such as got's `RequestError`. */
@@ -11,7 +12,8 @@ function aauthErrorOf(error: unknown): AAuthError | undefined {
 
 /**
  * Express error handler that answers every `AAuthError` as JSON `{"error","error_description"}`
- * with its `status` and `headers`, and passes anything else on. Mount it last. The resource's own
+ * with its `status` and `headers` (a refusal of a -11 caller as `application/problem+json`
+ * `{"error","detail"}`, draft-11 profile section 5), and passes anything else on. Mount it last. The resource's own
  * refusals (`errors: 'next'`) keep their 401 and `AAuth` challenge; an error thrown by
  * `agent.fetch` in a route (a downstream call failed) answers 502 or 504, never 401 or 403, so the
  * route's caller does not drop its valid token. Express's default handler would send HTML.
@@ -23,6 +25,7 @@ export function aauthErrorHandler(): ErrorRequestHandler {
       next(error);
       return;
     }
-    sendError(res, e);
+    if (isDraft11Error(e)) sendProblem(res, e);
+    else sendError(res, e);
   };
 }

@@ -10,18 +10,25 @@ export type AAuthOptions = ResourceOptions & RequireOptions;
  * guards everything else with `resource.require({ level, scope })`. The resource is on `.resource`.
  */
 export function aauth(options: AAuthOptions): RequestHandler & { resource: Resource } {
-  const { level, scope, requiredComponents, ...resourceOptions } = options ?? ({} as AAuthOptions);
+  const { level, scope, requiredComponents, deferred, ...resourceOptions } = options ?? ({} as AAuthOptions);
   const resource = createResource(resourceOptions);
   const guard = resource.require({
     ...(level === undefined ? {} : { level }),
     ...(scope === undefined ? {} : { scope }),
     ...(requiredComponents === undefined ? {} : { requiredComponents }),
+    ...(deferred === undefined ? {} : { deferred }),
   });
   const published = resource.wellKnown();
+  // -11 deferred calls are polled at the resource's pending URLs (draft11.pendingPath).
+  const pending = deferred === true ? resource.pendingEndpoint() : undefined;
+  const guarded = (req: Request, res: Response, next: NextFunction): void => {
+    if (pending) void pending(req, res, (error?: unknown) => (error !== undefined ? next(error) : void guard(req, res, next)));
+    else void guard(req, res, next);
+  };
   const handler = (req: Request, res: Response, next: NextFunction): void => {
     published(req, res, (error?: unknown) => {
       if (error !== undefined && error !== 'route' && error !== 'router') next(error);
-      else void guard(req, res, next);
+      else guarded(req, res, next);
     });
   };
   return Object.assign(handler, { resource });

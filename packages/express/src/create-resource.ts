@@ -1,24 +1,44 @@
 import {
+  ACCEPT_SIGNATURE_ALGS,
   AAuthError,
   buildChallenge,
   computeThumbprint,
   createWellKnownHandler,
   hasScopes,
   mintResourceToken,
+  mintResourceToken11,
+  parseScope,
+  type HttpRequest,
   type RequireLevel as ChallengeLevel,
   type WellKnownHandler,
 } from '@aauth-kit/core';
-import { SIGNATURE_SCHEMES, buildRequirement, sendError, toHttpRequest } from '@aauth-kit/core/internal';
-import { callerOf, createVerifier, type VerifiedRequest } from '@aauth-kit/verifier';
+import { SIGNATURE_SCHEMES, buildRequirement, hasBody, sendError, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
+import { callerOf, createVerifier, requestGeneration, type PresentedToken, type VerifiedRequest } from '@aauth-kit/verifier';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { resolveResourceOptions } from './lib/options.js';
+import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
+import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
 import { readRawBody } from './lib/raw-body.js';
+import { SessionTable, sessionTokenOf } from './lib/sessions.js';
+import { HELD, PendingTable, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
+
+/** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
+class Defer {
+  constructor(
+    readonly challenge: AAuthError,
+    readonly resourceToken: string,
+    readonly thumbprint: string,
+  ) {}
+}
 import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions, WellKnownOptions } from './types.js';
 
-const WIRE_LEVEL: Record<RequireLevel, ChallengeLevel> = { signature: 'pseudonym', identity: 'identity', 'auth-token': 'auth-token' };
+/** Challenges every agent meets on its way to a token: not passed to `onError`. */
+const NORMAL_CHALLENGES = new Set<string>(['auth_token_required', 'agent_token_required', 'person_token_required']);
+
+const WIRE_LEVEL: Record<Exclude<RequireLevel, 'person'>, ChallengeLevel> = { signature: 'pseudonym', identity: 'identity', 'auth-token': 'auth-token' };
 
 function toInfo(v: VerifiedRequest): AAuthInfo {
-  const info: AAuthInfo = { scheme: v.scheme, agent: v.agent, thumbprint: v.thumbprint, jwk: v.key.jwk, scope: [] };
+  if (v.generation === 'draft-11') return toInfo11(v);
+  const info: AAuthInfo = { scheme: v.scheme, generation: 'keycloak', agent: v.agent, thumbprint: v.thumbprint, jwk: v.key.jwk, scope: [] };
   if (v.token) {
     const t = v.token;
     info.token = { raw: t.raw, issuer: t.issuer, scope: t.scope, exp: t.expiresAt };
@@ -30,6 +50,23 @@ function toInfo(v: VerifiedRequest): AAuthInfo {
   return info;
 }
 
+/** The body of an authorization endpoint request: `scope` (required) and `account` (AAuth -11 "Account Binding"). */
+function authorizationRequest(body: Buffer): { scope: string[]; account?: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw as11(new AAuthError('invalid_request', 'The body must be a JSON object with "scope"'), {});
+  }
+  const { scope, account } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const scopes = parseScope(scope);
+  if (scopes.length === 0) throw as11(new AAuthError('invalid_request', '"scope" must be a non-empty space-separated string'), {});
+  if (account !== undefined && (typeof account !== 'string' || account.length === 0 || account.length > 1024)) {
+    throw as11(new AAuthError('invalid_request', '"account" must be a non-empty string'), {});
+  }
+  return account === undefined ? { scope: scopes } : { scope: scopes, account };
+}
+
 /**
  * Create an AAuth resource for express: route middleware that verifies signed requests and answers
  * with the challenges of wire profile section 5, and a router serving its metadata and JWKS.
@@ -37,17 +74,36 @@ function toInfo(v: VerifiedRequest): AAuthInfo {
 export function createResource(options: ResourceOptions): Resource {
   const o = resolveResourceOptions(options);
   const verifier = createVerifier(o.verifierOptions);
+  const speaks11 = o.generations.includes('draft-11');
   const metadata: Record<string, unknown> = { resource: o.identity, jwks_uri: `${o.identity}/jwks.json` };
+  if (speaks11) {
+    // AAuth -11 "Resource Metadata": `issuer` names the resource (the Keycloak profile reads `resource`).
+    metadata.issuer = o.identity;
+    if (o.draft11.accessMode !== undefined) metadata.access_mode = o.draft11.accessMode;
+    if (o.draft11.authorizationEndpoint !== undefined) metadata.authorization_endpoint = o.draft11.authorizationEndpoint;
+    metadata.signature_window = o.signatureWindow;
+  }
   if (o.scopes) {
     metadata.supported_scopes = Object.keys(o.scopes);
     metadata.scope_descriptions = o.scopes;
   }
-  if (o.additionalSignatureComponents.length > 0) metadata.additional_signature_components = o.additionalSignatureComponents;
+  // -11 "Covered Components": a resource that wants more than the base set says so here. Requests
+  // with a body must cover content-digest unless requireContentDigest is false: advertise it, so an
+  // agent learns it before its first refusal (invalid_input's required_input says the same).
+  const additional = [...o.additionalSignatureComponents];
+  if (speaks11 && o.verifierOptions.requireContentDigest !== false && !additional.includes('content-digest')) additional.push('content-digest');
+  if (additional.length > 0) metadata.additional_signature_components = additional;
+  /** The -11 algorithms the verifier accepts: `Accept-Signature-Alg` names exactly these. */
+  const algorithms11 = ACCEPT_SIGNATURE_ALGS.filter((a) => (o.verifierOptions.algorithms ?? ACCEPT_SIGNATURE_ALGS).includes(a));
+  const publishedKey = o.key.toPublishedJwk();
+  const clock = (): number => (o.now ?? (() => Date.now() / 1000))();
+  const sessions = new SessionTable(o.draft11.sessionLifetime, o.draft11.maxSessions, clock);
+  const pending = new PendingTable(o.draft11.maxPending, clock);
 
   /** Rebuild `error` with the challenge headers of section 5 (and section 11 when enabled). */
   async function challenge(
     error: AAuthError,
-    level: RequireLevel,
+    level: Exclude<RequireLevel, 'person'>,
     scope: string[],
     caller: { agent: string; thumbprint: string } | undefined,
   ): Promise<AAuthError> {
@@ -90,8 +146,9 @@ export function createResource(options: ResourceOptions): Resource {
   }
 
   function respond(error: AAuthError, req: Request, res: Response, next: NextFunction): void {
-    // The normal first challenge (a well-signed request without an auth token) is no error.
-    if (o.onError && error.code !== 'auth_token_required') {
+    // The normal first challenges (a well-signed request without the token the route needs; -11:
+    // agent, person or auth token) are no error.
+    if (o.onError && !NORMAL_CHALLENGES.has(error.code)) {
       try {
         o.onError(error, req);
       } catch {
@@ -102,44 +159,312 @@ export function createResource(options: ResourceOptions): Resource {
       next(error);
       return;
     }
-    sendError(res, error);
+    if (isDraft11Error(error)) sendProblem(res, error);
+    else sendError(res, error);
+  }
+
+  /** What the -11 answers of `route` need (the components of `required_input`, the algorithms). */
+  function route11(route: ResolvedRoute, request: HttpRequest): Route11 {
+    const requiredInput = ['@method', '@authority', '@path'];
+    if (toUrl(request.url).search.length > 1) requiredInput.push('@query');
+    // A body is bound by content-digest unless the resource was told otherwise (requireContentDigest).
+    if (hasBody(request.body) && o.verifierOptions.requireContentDigest !== false) requiredInput.push('content-digest');
+    requiredInput.push(...route.requiredComponents, 'signature-key');
+    return { level: route.level, requiredInput: [...new Set(requiredInput)], algorithms: algorithms11 };
+  }
+
+  /**
+   * A -11 resource token for the person the presented token names (AAuth -11 "Resource Token
+   * Structure"; RS-32, RS-34): `ps`, `sub` and `presented_jti` from that person or auth token,
+   * `agent_jkt` the signer's key, `aud` the access server (four-party) or the person server.
+   */
+  function resourceToken11(presented: PresentedToken, thumbprint: string, scope: string[], account?: string): Promise<string> {
+    const t = presented.token;
+    const ps = presented.kind === 'person' ? t.issuer : (t.claims.ps as string);
+    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    return mintResourceToken11(o.key, {
+      issuer: o.identity,
+      audience: o.draft11.accessServer ?? ps,
+      ps,
+      sub: t.subject!,
+      presentedJti: t.claims.jti as string,
+      agentJkt: thumbprint,
+      scope: scope.join(' '),
+      // Copied unchanged when the token carried them (RS-32: a resource MUST NOT omit mission_s256).
+      missionS256: str(t.claims.mission_s256),
+      tenant: str(t.claims.tenant),
+      account,
+      now: o.now,
+      allowLoopback: o.draft11.allowLoopback,
+    });
+  }
+
+  /**
+   * The -11 access decision after a verified signature (AAuth -11 "Resource Access Modes"): which
+   * credential the route needs and, for an auth-token route, the challenge with a resource token.
+   */
+  async function decide11(verified: VerifiedRequest, route: ResolvedRoute, r11: Route11): Promise<void> {
+    const kind = verified.presented?.kind;
+    switch (route.level) {
+      case 'signature':
+        return;
+      case 'identity':
+        if (kind === 'agent' || (kind === undefined && verified.scheme === 'jwks_uri')) return;
+        throw requirementChallenge('agent-token', 'This resource requires an agent token (aa-agent+jwt under Signature-Key sig=jwt)', r11);
+      case 'person':
+        if (kind === 'person' || kind === 'auth') return;
+        throw requirementChallenge('person-token', 'This resource requires a person token: get one for this resource from your person server', r11);
+      case 'auth-token': {
+        const presented = verified.presented;
+        if (presented?.kind === 'auth' && hasScopes(presented.token.scope, route.scope)) return;
+        if (presented?.kind !== 'auth' && presented?.kind !== 'person') {
+          // RS-30: a resource token only after a verified person (or auth) token.
+          throw requirementChallenge('person-token', 'This resource requires a person token before it can issue a resource token', r11);
+        }
+        // A person token (RS-30), or an auth token without the scope (step-up, RS-34): a resource token for it.
+        const token = await resourceToken11(presented, verified.thumbprint, route.scope);
+        const why =
+          presented.kind === 'person'
+            ? `This resource requires an auth token with scope "${route.scope.join(' ')}": take the resource token to your person server`
+            : `The auth token does not carry the scope ${route.scope.filter((s) => !presented.token.scope.includes(s)).join(' ')}: take the resource token to your person server`;
+        const challenge11 = requirementChallenge('auth-token', why, r11, token);
+        throw route.deferred ? new Defer(challenge11, token, verified.thumbprint) : challenge11;
+      }
+    }
+  }
+
+  /** The -11 middleware path (draft-11 profile sections 4-7): problem+json answers in the caller's generation. */
+  async function require11(request: HttpRequest, route: ResolvedRoute, req: Request): Promise<{ verified: VerifiedRequest; session?: Record<string, unknown> }> {
+    let sessionToken: string | undefined;
+    try {
+      sessionToken = sessionTokenOf(req.headers.authorization);
+    } catch (error) {
+      throw error instanceof AAuthError ? as11(error, {}) : error;
+    }
+    // AAuth -11 "AAuth-Access": a request carrying a session token covers `authorization`.
+    const signedRoute = sessionToken === undefined ? route : { ...route, requiredComponents: [...new Set([...route.requiredComponents, 'authorization'])] };
+    const r11 = route11(signedRoute, request);
+    let verified: VerifiedRequest;
+    try {
+      verified = await verifier.verify(request, { requiredComponents: signedRoute.requiredComponents, caller: callerOfRequest(req) });
+    } catch (error) {
+      if (!(error instanceof AAuthError)) throw error;
+      throw signatureFailure(error, r11);
+    }
+    await decide11(verified, route, r11);
+    // Bound to the key it was issued to: a token replayed by another signer is no session.
+    const session = sessionToken === undefined ? undefined : sessions.get(sessionToken, verified.thumbprint);
+    return session === undefined ? { verified } : { verified, session };
+  }
+
+  function startSession(req: Request, res: Response, data: Record<string, unknown> = {}): string {
+    const caller = req.aauth;
+    if (caller === undefined || caller.generation !== 'draft-11') {
+      throw new TypeError('resource.startSession(req, res): req must have passed resource.require() as a -11 caller');
+    }
+    if (typeof data !== 'object' || data === null) throw new TypeError('resource.startSession(req, res, data): data must be an object');
+    const token = sessions.start(caller.thumbprint, data);
+    res.setHeader('AAuth-Access', token);
+    return token;
+  }
+
+  /** The pending URL of a held call (same origin as the resource; unguessable id). */
+  const pendingUrl = (id: string): string => `${o.identity}${o.draft11.pendingPath}/${id}`;
+
+  /** The 202 of a deferred auth-token challenge (AAuth -11 "Deferred Delivery", "Pending Response"). */
+  function sendPending(res: Response, id: string, challenge: AAuthError): void {
+    const body = Buffer.from(JSON.stringify({ status: 'pending' }));
+    res.statusCode = 202;
+    for (const [name, value] of Object.entries(challenge.headers)) res.setHeader(name, value);
+    res.setHeader('Location', pendingUrl(id));
+    res.setHeader('Retry-After', '0');
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Content-Type', 'application/json');
+    res.setHeader('Content-Length', body.length);
+    res.end(body);
+  }
+
+  function holdCall(defer: Defer, req: Request, res: Response, request: HttpRequest, route: ResolvedRoute): void {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.from(typeof request.body === 'string' ? request.body : '');
+    const id = pending.hold({
+      method: req.method,
+      url: req.originalUrl,
+      headers: { ...req.headers },
+      body,
+      thumbprint: defer.thumbprint,
+      scope: route.scope,
+      resourceToken: defer.resourceToken,
+      exp: clock() + 300,
+    });
+    sendPending(res, id, defer.challenge);
+  }
+
+  /**
+   * The pending URLs of deferred routes: a signed GET by the key that made the call; while it
+   * presents no auth token with the scope, 202 again; the first valid auth token runs the held call
+   * (its response is this poll's); the same auth token again gets the stored response; anything
+   * else after that 410. Unknown id or another key: 404.
+   */
+  function pendingEndpoint(): RequestHandler {
+    if (!speaks11) throw new TypeError("resource.pendingEndpoint(): this resource does not speak -11 (options.generations has no 'draft-11')");
+    const prefix = `${o.draft11.pendingPath}/`;
+    return async function aauthPending(req: Request, res: Response, next: NextFunction): Promise<void> {
+      if (!req.path.startsWith(prefix)) {
+        next();
+        return;
+      }
+      const id = req.path.slice(prefix.length);
+      try {
+        const call = pending.get(id);
+        if (call === undefined) throw as11(new AAuthError('pending_not_found'), {});
+        if (req.method !== 'GET') throw as11(new AAuthError('method_not_allowed', 'Poll a pending URL with GET'), { Allow: 'GET' });
+        const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
+        const route: ResolvedRoute = { level: 'auth-token', scope: call.scope, requiredComponents: [...o.additionalSignatureComponents] };
+        const r11 = route11(route, request);
+        let verified: VerifiedRequest;
+        try {
+          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
+        } catch (error) {
+          throw error instanceof AAuthError ? signatureFailure(error, r11) : error;
+        }
+        // Only the key that made the call may poll it (the agent is re-verified on every poll).
+        if (verified.thumbprint !== call.thumbprint) throw as11(new AAuthError('pending_not_found'), {});
+        const presented = verified.presented;
+        const jti = presented?.kind === 'auth' ? (presented.token.claims.jti as string) : undefined;
+        if (call.result !== undefined) {
+          if (jti !== undefined && jti === call.result.jti) {
+            replayResult(res, call.result.response);
+            return;
+          }
+          throw as11(new AAuthError('pending_not_found', 'The pending request is complete', { status: 410 }), {});
+        }
+        if (clock() >= call.exp) {
+          pending.delete(id);
+          throw as11(new AAuthError('pending_expired'), {});
+        }
+        if (presented?.kind !== 'auth' || !hasScopes(presented.token.scope, call.scope)) {
+          sendPending(res, id, requirementChallenge('auth-token', 'Still waiting for an auth token with the scope of the held call', r11, call.resourceToken));
+          return;
+        }
+        const info = toInfo(verified);
+        const result = await dispatchHeld(req.app as unknown as Dispatcher, call, res, info);
+        call.result = { response: result, jti: jti!, until: presented.token.expiresAt };
+      } catch (error) {
+        if (error instanceof AAuthError) respond(error, req, res, next);
+        else next(error);
+      }
+    };
+  }
+
+  /** The Keycloak-profile middleware path (wire profile section 5), unchanged: JSON answers with the `AAuth` challenge. */
+  async function requireKeycloak(request: HttpRequest, route: ResolvedRoute, req: Request): Promise<VerifiedRequest> {
+    const level = route.level as Exclude<RequireLevel, 'person'>;
+    let verified: VerifiedRequest;
+    try {
+      verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
+    } catch (error) {
+      if (!(error instanceof AAuthError)) throw error;
+      const caller = callerOf(error);
+      // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
+      if (error.status !== 401) throw error;
+      throw await challenge(error, level, route.scope, caller);
+    }
+    if (level === 'identity' && verified.scheme === 'hwk') {
+      throw await challenge(new AAuthError('identity_required'), level, route.scope, undefined);
+    }
+    if (level === 'auth-token') {
+      if (!verified.token) {
+        // Wire profile section 5: the missing-token case is `invalid_auth_token` "Authorization required".
+        const how = `Authorization required: this route needs an auth token with scope "${route.scope.join(' ')}". Take the resource token of the AAuth header to the auth server ${o.authServer} and retry with the auth token it returns (Signature-Key scheme=jwt); an @aauth-kit/agent does this by itself`;
+        throw await challenge(new AAuthError('auth_token_required', how), level, route.scope, verified);
+      }
+      if (!hasScopes(verified.token.scope, route.scope)) {
+        throw new AAuthError('insufficient_scope', `The auth token does not carry the scope ${route.scope.filter((s) => !verified.token!.scope.includes(s)).join(' ')}`);
+      }
+    }
+    return verified;
   }
 
   function require(routeOptions: RequireOptions = {}): RequestHandler {
     const route = o.resolveRoute(routeOptions);
     return async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
+      // A held call run by the pending endpoint: verified there (the poll's auth token).
+      const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
+      if (held !== undefined) {
+        req.aauth = held;
+        next();
+        return;
+      }
       let verified: VerifiedRequest;
+      let session: Record<string, unknown> | undefined;
+      let request: HttpRequest | undefined;
       try {
-        const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
-        try {
-          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
-        } catch (error) {
-          if (!(error instanceof AAuthError)) throw error;
-          const caller = callerOf(error);
-          // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
-          if (error.status !== 401) throw error;
-          throw await challenge(error, route.level, route.scope, caller);
-        }
-        if (route.level === 'identity' && verified.scheme === 'hwk') {
-          throw await challenge(new AAuthError('identity_required'), route.level, route.scope, undefined);
-        }
-        if (route.level === 'auth-token') {
-          if (!verified.token) {
-            // Wire profile section 5: the missing-token case is `invalid_auth_token` "Authorization required".
-            const how = `Authorization required: this route needs an auth token with scope "${route.scope.join(' ')}". Take the resource token of the AAuth header to the auth server ${o.authServer} and retry with the auth token it returns (Signature-Key scheme=jwt); an @aauth-kit/agent does this by itself`;
-            throw await challenge(new AAuthError('auth_token_required', how), route.level, route.scope, verified);
-          }
-          if (!hasScopes(verified.token.scope, route.scope)) {
-            throw new AAuthError('insufficient_scope', `The auth token does not carry the scope ${route.scope.filter((s) => !verified.token!.scope.includes(s)).join(' ')}`);
-          }
+        request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
+        // Draft-11 profile section 1: each caller is answered in the generation it speaks; a
+        // person-level route is -11 only (the Keycloak profile has no person token).
+        const draft11 = route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11';
+        if (draft11) {
+          const result = await require11(request, route, req);
+          verified = result.verified;
+          session = result.session;
+        } else {
+          verified = await requireKeycloak(request, route, req);
         }
       } catch (error) {
-        if (error instanceof AAuthError) respond(error, req, res, next);
+        if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
+        else if (error instanceof AAuthError) respond(error, req, res, next);
         else next(error);
         return;
       }
       req.aauth = toInfo(verified);
+      if (session !== undefined) {
+        req.aauth.session = session;
+        req.aauth.accessMode = 'session-token';
+      }
       next();
+    };
+  }
+
+  /**
+   * AAuth -11 "Authorization Endpoint Request" (RS-20, RS-21): `POST {"scope": "..."[, "account"]}`
+   * signed with a person token for this resource; answers `{"resource_token"}` for that person. No
+   * person token: 401 `requirement=person-token`; a failing one: 401 with `Signature-Error`.
+   */
+  function authorizationEndpoint(): RequestHandler {
+    if (!speaks11) throw new TypeError("resource.authorizationEndpoint(): this resource does not speak -11 (options.generations has no 'draft-11')");
+    const route: ResolvedRoute = { level: 'person', scope: [], requiredComponents: [...o.additionalSignatureComponents] };
+    return async function aauthAuthorizationEndpoint(req: Request, res: Response, next: NextFunction): Promise<void> {
+      try {
+        if (req.method !== 'POST') throw as11(new AAuthError('method_not_allowed', 'The authorization endpoint takes POST'), { Allow: 'POST' });
+        const body = await readRawBody(req, o.maxBodyBytes);
+        const request = toHttpRequest(req, o.origin, body);
+        const r11 = route11(route, request);
+        let verified: VerifiedRequest;
+        try {
+          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
+        } catch (error) {
+          throw error instanceof AAuthError ? signatureFailure(error, r11) : error;
+        }
+        const presented = verified.presented;
+        if (verified.generation !== 'draft-11' || presented?.kind !== 'person') {
+          throw requirementChallenge('person-token', 'The authorization endpoint requires a person token for this resource (RS-20)', r11);
+        }
+        const { scope, account } = authorizationRequest(body);
+        if (o.scopes) {
+          const unknown = scope.filter((s) => !(s in o.scopes!));
+          if (unknown.length > 0) throw as11(new AAuthError('invalid_scope', `Unknown scope ${unknown.join(' ').slice(0, 200)}`), {});
+        }
+        const resourceToken = await resourceToken11(presented, verified.thumbprint, scope, account);
+        const out = Buffer.from(JSON.stringify({ resource_token: resourceToken }));
+        res.statusCode = 200;
+        res.setHeader('Content-Type', 'application/json');
+        res.setHeader('Cache-Control', 'no-store');
+        res.setHeader('Content-Length', out.length);
+        res.end(out);
+      } catch (error) {
+        if (error instanceof AAuthError) respond(isDraft11Error(error) ? error : as11(error, {}), req, res, next);
+        else next(error);
+      }
     };
   }
 
@@ -150,7 +475,8 @@ export function createResource(options: ResourceOptions): Resource {
     if (typeof wellKnownOptions !== 'object' || wellKnownOptions === null) throw new TypeError('resource.wellKnown(options): options must be an object');
     const { agent } = wellKnownOptions;
     if (agent === undefined) {
-      return createWellKnownHandler({ documents: resourceDocuments, keys: [o.key.toPublishedJwk()], label: 'resource.wellKnown()' });
+      // -11 (draft-11 profile section 2): keys are published with their `alg`.
+      return createWellKnownHandler({ documents: resourceDocuments, keys: [publishedKey], label: 'resource.wellKnown()', keyAlg: speaks11 });
     }
     // An app that is resource and agent under one identity: one JWKS with both keys (section 2),
     // both metadata documents (section 9), both naming the same jwks_uri.
@@ -166,9 +492,9 @@ export function createResource(options: ResourceOptions): Resource {
           'both documents and the one JWKS are served from this mount point; mount agent.wellKnown() at its own identity path instead',
       );
     }
-    const published = agent.wellKnown();
-    const resourceJwk = o.key.toPublishedJwk();
-    const clash = published.keys.find((k) => k.kid === resourceJwk.kid && computeThumbprint(k) !== o.key.thumbprint);
+    const agentPublished = agent.wellKnown();
+    const resourceJwk = publishedKey;
+    const clash = agentPublished.keys.find((k) => k.kid === resourceJwk.kid && computeThumbprint(k) !== o.key.thumbprint);
     if (clash) {
       throw new TypeError(
         `resource.wellKnown(options): the agent key and the resource key are different keys with the same kid ${JSON.stringify(clash.kid)}; ` +
@@ -176,8 +502,8 @@ export function createResource(options: ResourceOptions): Resource {
       );
     }
     const documents: Record<string, unknown> = { ...resourceDocuments };
-    for (const [path, document] of Object.entries(published.documents)) if (path.startsWith('/.well-known/')) documents[path] = document;
-    return createWellKnownHandler({ documents, keys: [resourceJwk, ...published.keys], label: 'resource.wellKnown({ agent })' });
+    for (const [path, document] of Object.entries(agentPublished.documents)) if (path.startsWith('/.well-known/')) documents[path] = document;
+    return createWellKnownHandler({ documents, keys: [resourceJwk, ...agentPublished.keys], label: 'resource.wellKnown({ agent })', keyAlg: speaks11 });
   }
 
   function sameIdentity(other: string): boolean {
@@ -191,5 +517,5 @@ export function createResource(options: ResourceOptions): Resource {
     return normal(other) === normal(o.identity);
   }
 
-  return { require, wellKnown, verifier, metadata };
+  return { require, wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint };
 }

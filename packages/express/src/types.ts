@@ -1,13 +1,47 @@
-import type { ActClaim, EcPublicJwk, OkpPublicJwk, SigningKey, WellKnownHandler } from '@aauth-kit/core';
-import type { Verifier, VerifierOptions } from '@aauth-kit/verifier';
+import type { AccessMode, ActClaim, EcPublicJwk, Generation, OkpPublicJwk, SigningKey, WellKnownHandler } from '@aauth-kit/core';
+import type { Draft11Options, Verifier, VerifierOptions } from '@aauth-kit/verifier';
 import type { AAuthError } from '@aauth-kit/core';
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 
-/** What a route requires: any valid signature, an agent identity, or an auth token with scope. */
-export type RequireLevel = 'signature' | 'identity' | 'auth-token';
+/**
+ * What a route requires: any valid signature, an agent identity, the person (-11 only: a person or
+ * auth token), or an auth token with scope. In -11 terms (`access_mode`): `identity` is
+ * `agent-token`, `person` is `person-token`, `auth-token` is `auth-token`.
+ */
+export type RequireLevel = 'signature' | 'identity' | 'person' | 'auth-token';
+
+/** The -11 settings of a resource: the verifier's (trusted issuers, loopback) and the resource's own. */
+export interface ResourceDraft11Options extends Draft11Options {
+  /**
+   * Four-party: the access server that is the `aud` of this resource's resource tokens (its auth
+   * tokens are then trusted too); default none: three-party, the `aud` is the person server that
+   * issued the person token (AAuth -11 "Resource Token Structure").
+   */
+  accessServer?: string | undefined;
+  /** Published as `access_mode` in `aauth-resource.json`; default none (-11's default is `agent-token`). */
+  accessMode?: AccessMode | undefined;
+  /**
+   * Path (below the identity) where the app mounts `resource.authorizationEndpoint()`, published as
+   * `authorization_endpoint`; default none (resource tokens only in 401 challenges).
+   */
+  authorizationEndpoint?: string | undefined;
+  /**
+   * Session tokens (`AAuth-Access`, resource-managed access): seconds a token from
+   * `resource.startSession()` lives, default 3600; kept in memory (one process), at most
+   * `maxSessions` (default 10000, oldest dropped first).
+   */
+  sessionLifetime?: number | undefined;
+  maxSessions?: number | undefined;
+  /**
+   * Path (below the identity) where the app mounts `resource.pendingEndpoint()` for routes with
+   * `deferred: true`; default `'/aauth/pending'`. At most `maxPending` held calls (default 1000).
+   */
+  pendingPath?: string | undefined;
+  maxPending?: number | undefined;
+}
 
 /** Options of {@link createResource}; validated when the resource is created. */
-export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'trustedIssuers'> {
+export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'trustedIssuers' | 'draft11'> {
   /** The resource identity URL; `@authority` and the verified URL come from it, never from Host or X-Forwarded-*. */
   identity: string;
   /** Signs resource tokens (Ed25519); published at `/jwks.json`. */
@@ -32,6 +66,12 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
    * request comes from the proxy: pass a better key there (e.g. the client address your proxy sets).
    */
   callerKey?: ((req: Request) => string) | undefined;
+  /**
+   * -11 settings (draft-11 profile). -11 is on by default (`generations` both) when `identity` is a
+   * -11 server identifier (`https://host`, or a loopback URL with `draft11.allowLoopback`); else
+   * the resource speaks the Keycloak profile only unless `generations` names `'draft-11'`.
+   */
+  draft11?: ResourceDraft11Options | undefined;
 }
 
 /** Options of {@link Resource.require}. */
@@ -42,6 +82,12 @@ export interface RequireOptions {
   scope?: string | string[] | undefined;
   /** Components this route's signatures must cover, besides the resource-wide ones. */
   requiredComponents?: string[] | undefined;
+  /**
+   * -11 auth-token routes: deliver the auth-token challenge as a 202 that holds the call (AAuth -11
+   * "Deferred Delivery"); it runs on the first poll of its pending URL presenting a valid auth
+   * token. Needs `resource.pendingEndpoint()` mounted. Default false (the 401 challenge).
+   */
+  deferred?: boolean | undefined;
 }
 
 /** The part of an `@aauth-kit/agent` agent that {@link Resource.wellKnown} needs. */
@@ -71,12 +117,36 @@ export interface Resource {
   verifier: Verifier;
   /** The resource metadata document as served. */
   metadata: Record<string, unknown>;
+  /** The generations this resource speaks (draft-11 profile section 1). */
+  generations: readonly Generation[];
+  /**
+   * -11 authorization endpoint (AAuth -11 "Authorization Endpoint Request"): a handler for
+   * `POST {"scope": "..."}` signed with a person token, answering `{"resource_token": "..."}`.
+   * Mount it at `draft11.authorizationEndpoint`.
+   */
+  authorizationEndpoint(): RequestHandler;
+  /**
+   * -11 resource-managed access (AAuth -11 "AAuth-Access Response Header"): mint a session token
+   * for the verified caller of `req` (bound to its signing key), send it as `AAuth-Access` on `res`
+   * and return it. Later signed requests carrying `Authorization: AAuth <token>` (covered by the
+   * signature) get `req.aauth.session` = `data` and `accessMode` `session-token`.
+   */
+  startSession(req: Request, res: Response, data?: Record<string, unknown>): string;
+  /**
+   * -11 pending URLs of `deferred` routes: mount with `app.use(resource.pendingEndpoint())`; it
+   * answers signed GETs below `draft11.pendingPath` and passes anything else on.
+   */
+  pendingEndpoint(): RequestHandler;
 }
 
-/** The verified auth token as the route sees it. */
+/** The verified auth token as the route sees it (-11: the agent, person or auth token presented). */
 export interface AAuthTokenInfo {
   /** The compact JWT, for onward token exchange (never log it). */
   raw: string;
+  /** -11: which token was presented (`aa-agent+jwt`, `aa-person+jwt`, `aa-auth+jwt`). */
+  kind?: 'agent' | 'person' | 'auth';
+  /** -11: the token's `jti` (revocation is keyed by `(issuer, jti)`). */
+  jti?: string;
   issuer: string;
   sub?: string;
   agent?: string;
@@ -89,13 +159,28 @@ export interface AAuthTokenInfo {
 /** `req.aauth`: who signed the request and, for the jwt scheme, the token's claims. */
 export interface AAuthInfo {
   scheme: 'hwk' | 'jwks_uri' | 'jwt';
-  /** Identity URL, or `pseudonymous:<thumbprint>` for hwk. */
+  /** The generation the caller spoke (draft-11 profile section 1). */
+  generation: Generation;
+  /**
+   * Identity URL, or `pseudonymous:<thumbprint>` for hwk. -11: the agent identifier
+   * (`aauth:local@domain`) of an agent token, `pseudonymous:<thumbprint>` for person and auth tokens.
+   */
   agent: string;
+  /** -11: the credential presented: `agent-token`, `person-token`, `auth-token`, or `session-token` (a valid `Authorization: AAuth`). */
+  accessMode?: 'agent-token' | 'person-token' | 'auth-token' | 'session-token' | undefined;
+  /** -11: the data of the session whose token the request carried (`resource.startSession()`). */
+  session?: Record<string, unknown> | undefined;
+  /** -11: the agent identifier of an agent token (`sub`). */
+  agentId?: string | undefined;
+  /** -11: the person server: an agent token's `ps`, a person token's `iss`, an auth token's `ps`. */
+  ps?: string | undefined;
+  /** -11: the person, `(issuer, sub)`: never match a `sub` across issuers (AAuth -11 "Person Token Verification"). */
+  person?: { issuer: string; sub: string } | undefined;
   /** RFC 7638 thumbprint of the signing key. */
   thumbprint: string;
   jwk: OkpPublicJwk | EcPublicJwk;
   token?: AAuthTokenInfo;
-  /** The user (`sub`) of the auth token, if any. */
+  /** The user (`sub`) of the auth token, if any (-11: of the person or auth token; directed, see `person`). */
   sub?: string;
   /** The auth token's scopes; [] without a token. */
   scope: string[];

@@ -50,7 +50,7 @@ describe('signature level: any valid signature (require=pseudonym)', () => {
     const key = generateKey();
     const res = await send(signed({ method: 'GET', url: `${identity}/open` }, key));
     expect(res.status).toBe(200);
-    expect(res.json.aauth).toEqual({ scheme: 'hwk', agent: `pseudonymous:${key.thumbprint}`, thumbprint: key.thumbprint, jwk: key.jwk, scope: [] });
+    expect(res.json.aauth).toEqual({ scheme: 'hwk', generation: 'keycloak', agent: `pseudonymous:${key.thumbprint}`, thumbprint: key.thumbprint, jwk: key.jwk, scope: [] });
   });
 
   it('jwks_uri sets the agent identity', async () => {

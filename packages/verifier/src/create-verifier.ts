@@ -1,8 +1,14 @@
 import { createDocumentFetcher, LruCache } from '@aauth-kit/discovery';
 import {
   AAuthError,
+  AGENT_TOKEN_11,
   AUTH_TOKEN,
+  AUTH_TOKEN_11,
+  PERSON_TOKEN,
+  decodeToken,
   importPublicKey,
+  jwkAlgProblem,
+  type TokenProfile,
   type HttpRequest,
   type PublicKey,
   type SignedRequest,
@@ -15,7 +21,27 @@ import { TokenVerifier, authenticClaims } from './lib/verify-token.js';
 import { KeyDiscovery } from './lib/key-discovery.js';
 import { resolveVerifierOptions } from './lib/options.js';
 import { replayKey } from './lib/replay-key.js';
-import type { ReplayStore, VerifiedAuthToken, VerifiedCaller, VerifiedRequest, Verifier, VerifierOptions, VerifyOptions } from './types.js';
+import { generationOfKey } from './request-generation.js';
+import type {
+  PresentedToken,
+  PresentedTokenKind,
+  ReplayStore,
+  VerifiedAuthToken,
+  VerifiedCaller,
+  VerifiedRequest,
+  VerifiedToken,
+  Verifier,
+  VerifierOptions,
+  VerifyOptions,
+  VerifyTokenExpectations,
+} from './types.js';
+
+/** The -11 tokens an agent presents under `sig=jwt`, by `typ` (AAuth -11 "Keying Material"). */
+const PRESENTED_11: ReadonlyArray<readonly [PresentedTokenKind, TokenProfile]> = [
+  ['agent', AGENT_TOKEN_11],
+  ['person', PERSON_TOKEN],
+  ['auth', AUTH_TOKEN_11],
+];
 
 let warnedMemoryStore = false;
 
@@ -35,7 +61,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // Discovery (wire profile section 4) validates its own options: TypeErrors name options.discovery.*.
   const fetcher = createDocumentFetcher({ ...o.discovery, fetch: o.fetch, now: o.now }, 'options.discovery');
   const importKey = (jwk: unknown) => importPublicKey(jwk, { backend: o.cryptoBackend });
-  const discovery = new KeyDiscovery({ fetcher, localIssuerKeys: o.localIssuerKeys, checkKeyAlgorithm, importKey });
+  const discovery = new KeyDiscovery({
+    fetcher,
+    localIssuerKeys: o.localIssuerKeys,
+    checkKeyAlgorithm,
+    importKey,
+    allowLoopback: o.draft11.allowLoopback,
+    algorithms11: o.draft11.algorithms,
+  });
   const inlineKeys = new LruCache<string, PublicKey>(o.maxKeyEntries);
   const tokens = new TokenVerifier({
     discovery,
@@ -46,6 +79,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     leeway: o.tokenLeeway,
     maxEntries: o.maxTokenEntries,
     cnfKey,
+  });
+  // -11 tokens: their own trust per kind (expect.issuers below), the same discovery, caches and clock.
+  const tokens11 = new TokenVerifier({
+    discovery,
+    identity: o.identity,
+    trustedIssuers: undefined,
+    algorithms: o.algorithms.filter((a) => a !== 'EdDSA'),
+    now: o.now,
+    leeway: o.tokenLeeway,
+    maxEntries: o.maxTokenEntries,
+    cnfKey,
+    // One cache, one bound: a token's typ picks its pipeline again on every hit.
+    shareCacheWith: tokens,
   });
 
   let replayStore: ReplayStore | undefined = o.replayStore;
@@ -108,21 +154,43 @@ export function createVerifier(options: VerifierOptions): Verifier {
       ...(verifyOptions.requiredComponents ? { requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) } : {}),
     });
     const sk = signed.signatureKey!;
+    const generation = generationOfKey(sk, o.generations);
     let key: PublicKey;
     let agent: string;
     let token: VerifiedAuthToken | undefined;
+    let presented: PresentedToken | undefined;
     switch (sk.scheme) {
       case 'hwk':
+        if (generation === 'draft-11') {
+          // -09 section 3.3: the inline key's alg is required and must agree with kty/crv.
+          const problem = jwkAlgProblem(sk.jwk, 'draft-11', { algorithms: o.draft11.algorithms });
+          if (problem) throw new AAuthError(problem.code, `Signature-Key hwk: ${problem.reason}`);
+        }
         key = inlineKey(sk.jwk);
         agent = `pseudonymous:${key.thumbprint}`;
         verifySignedRequest(signed, key);
         break;
       case 'jwks_uri':
-        key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller);
+        // -09 section 3.6: a -11 jwks_uri names its document (`dwk`); the earlier agent document
+        // (`agent` instead of `issuer`) is accepted only while the Keycloak profile is spoken.
+        if (generation === 'draft-11' && sk.dwk === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri needs dwk in -11');
+        key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, o.generations.includes('keycloak'));
         agent = sk.id;
         verifySignedRequest(signed, key);
         break;
       case 'jwt':
+        if (generation === 'draft-11') {
+          presented = await verifyPresented11(sk.jwt, verifyOptions.caller);
+          key = presented.token.cnf!;
+          // An agent token names the agent; person and auth tokens name none (AAuth -11 "Auth Token Structure").
+          agent = presented.kind === 'agent' ? presented.token.subject! : `pseudonymous:${key.thumbprint}`;
+          try {
+            verifySignedRequest(signed, key);
+          } catch {
+            throw new AAuthError('token_cnf_mismatch');
+          }
+          break;
+        }
         try {
           token = await verifyAuthToken(sk.jwt, o.identity);
         } catch (error) {
@@ -158,9 +226,48 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (!first) throw new AAuthError('signature_replayed');
     }
 
-    const result: VerifiedRequest = { scheme: sk.scheme, agent, thumbprint: key.thumbprint, key, signed };
+    const result: VerifiedRequest = { scheme: sk.scheme, generation, agent, thumbprint: key.thumbprint, key, signed };
     if (token) result.token = token;
+    if (presented) result.presented = presented;
     return result;
+  }
+
+  /**
+   * A -11 token under `sig=jwt` (AAuth -11 "Agent Token Verification", "Person Token
+   * Verification", "Auth Token Verification"): its `typ` picks the kind; the issuers trusted for
+   * that kind; the key at `{iss}/.well-known/{dwk}`; `cnf.jwk` with `alg`; then revocation.
+   */
+  async function verifyPresented11(jwt: string, caller: string | undefined): Promise<PresentedToken> {
+    const typ = decodeToken(jwt).header.typ;
+    const entry = PRESENTED_11.find(([, profile]) => profile.typ.includes(typ as string));
+    if (!entry) {
+      throw new AAuthError('token_typ_invalid', `Token: typ ${JSON.stringify(typ)?.slice(0, 60)} is not aa-agent+jwt, aa-person+jwt or aa-auth+jwt`);
+    }
+    const [kind, profile] = entry;
+    const expect: VerifyTokenExpectations = { caller, allowLoopback: o.draft11.allowLoopback };
+    if (kind === 'agent') {
+      expect.audience = null;
+      if (o.draft11.agentProviders) expect.issuers = o.draft11.agentProviders;
+    } else if (kind === 'person') {
+      if (o.draft11.personServers) expect.issuers = o.draft11.personServers;
+    } else {
+      expect.issuers = o.draft11.authIssuers;
+    }
+    // Claim refusals before any fetch (refuse cheaply); -11 names no caller in a fresh challenge.
+    const verified: VerifiedToken = await tokens11.verify(jwt, profile, expect);
+    if (!verified.cnf) throw new AAuthError('token_cnf_missing', `${profile.label}: cnf.jwk is missing`);
+    const jti = verified.claims.jti;
+    if (o.revocation && typeof jti === 'string') {
+      let revoked: boolean;
+      try {
+        revoked = await o.revocation.isRevoked(verified.issuer, jti);
+      } catch (error) {
+        // A failing revocation store is the server's problem, never the caller's (as for replay).
+        throw new AAuthError('internal_error', 'The revocation check failed', { cause: error });
+      }
+      if (revoked) throw new AAuthError('token_revoked', `${profile.label}: revoked by ${verified.issuer}`, { details: { kind } });
+    }
+    return { kind, token: verified };
   }
 
   /** Section 7 at a resource: the auth profile, claim refusals only after the signature (they name the caller). */

@@ -1,4 +1,4 @@
-import type { ActClaim, AuthTokenClaims, CryptoBackend, HttpRequest, PublicKey, SignedRequest, TokenExpectations, TokenProfile } from '@aauth-kit/core';
+import type { ActClaim, AuthTokenClaims, CryptoBackend, Generation, HttpRequest, PublicKey, SignedRequest, TokenExpectations, TokenProfile } from '@aauth-kit/core';
 import type { DiscoveryOptions } from '@aauth-kit/discovery';
 
 /** Key discovery limits and egress policy (wire profile section 4), owned by @aauth-kit/discovery. */
@@ -10,6 +10,27 @@ export interface ReplayOptions {
   store?: ReplayStore | undefined;
   /** Which methods are checked; default `'non-idempotent'` (POST, PATCH, ...). */
   methods?: 'non-idempotent' | 'all' | 'none' | undefined;
+}
+
+/** The -11 settings of a verifier (draft-11 profile sections 2, 3 and 6). */
+export interface Draft11Options {
+  /** Agent providers whose agent tokens (`aa-agent+jwt`) are accepted; default `'any'` (the provider's metadata anchors its key). */
+  agentProviders?: string[] | 'any' | undefined;
+  /** Person servers whose person tokens (`aa-person+jwt`) are accepted; default `'any'`. */
+  personServers?: string[] | 'any' | undefined;
+  /** Person and access servers whose auth tokens (`aa-auth+jwt`) are accepted; default `trustedIssuers` plus a `personServers` list. */
+  authIssuers?: string[] | undefined;
+  /**
+   * Accept `http` and a port on `localhost`, `127.0.0.1` or `[::1]` in -11 server identifiers
+   * (token `iss`, `jwks_uri` `id`); default false. For local development and tests only.
+   */
+  allowLoopback?: boolean | undefined;
+}
+
+/** Revocation state a verifier consults (AAuth -11 "Token Revocation"; keyed by `(iss, jti)`). */
+export interface RevocationCheck {
+  /** True when the token `(issuer, jti)` has been revoked: the request is refused with `revoked_jwt`. */
+  isRevoked(issuer: string, jti: string): boolean | Promise<boolean>;
 }
 
 /** Options of {@link createVerifier}; validated when the verifier is created. */
@@ -50,6 +71,16 @@ export interface VerifierOptions {
    * `'noble'` (portable, slower). Chosen at creation; a missing sodium-native is a TypeError then.
    */
   cryptoBackend?: CryptoBackend | undefined;
+  /**
+   * Wire generations accepted (draft-11 profile section 1): the Keycloak profile and AAuth -11;
+   * default both, each request verified under the one it uses (an `aa-*` token, a dictionary
+   * `Signature-Key` whose `hwk` has `alg` or whose `jwks_uri` has `dwk` is -11).
+   */
+  generations?: Generation[] | undefined;
+  /** -11 settings: trusted issuers per token kind, the loopback relaxation. */
+  draft11?: Draft11Options | undefined;
+  /** Consulted for every verified -11 token with a `jti`; a revoked one is refused with `revoked_jwt`. Default none. */
+  revocation?: RevocationCheck | undefined;
 }
 
 /** Options of one {@link Verifier.verify} call. */
@@ -106,17 +137,35 @@ export interface VerifierStats {
   fetches: number;
 }
 
+/** The kinds of -11 token an agent presents under `sig=jwt` (AAuth -11 "Keying Material"). */
+export type PresentedTokenKind = 'agent' | 'person' | 'auth';
+
+/** A -11 token presented under `sig=jwt`, verified. */
+export interface PresentedToken {
+  /** `agent` (`aa-agent+jwt`), `person` (`aa-person+jwt`) or `auth` (`aa-auth+jwt`). */
+  kind: PresentedTokenKind;
+  token: VerifiedToken;
+}
+
 /** Who signed a request, as established by {@link Verifier.verify}. */
 export interface VerifiedRequest {
   scheme: 'hwk' | 'jwks_uri' | 'jwt';
-  /** Identity URL, or `pseudonymous:<thumbprint>` for hwk; for jwt the token's `agent` (or `aud` when Keycloak omitted it). */
+  /** The generation the request was verified under (draft-11 profile section 1). */
+  generation: Generation;
+  /**
+   * Identity URL, or `pseudonymous:<thumbprint>` for hwk; for jwt the token's `agent` (or `aud`
+   * when Keycloak omitted it). -11: an agent token's `sub` (`aauth:local@domain`); a person or auth
+   * token names no agent, so `pseudonymous:<thumbprint>`.
+   */
   agent: string;
   /** RFC 7638 thumbprint of the key that signed the request. */
   thumbprint: string;
   key: PublicKey;
   signed: SignedRequest;
-  /** The verified auth token (jwt scheme). */
+  /** The verified auth token (jwt scheme, Keycloak profile). */
   token?: VerifiedAuthToken;
+  /** -11: the agent, person or auth token presented under `sig=jwt`. */
+  presented?: PresentedToken;
 }
 
 /** What one {@link Verifier.verifyToken} call expects of the token (core's expectations, defaulted). */

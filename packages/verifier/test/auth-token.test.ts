@@ -77,10 +77,12 @@ describe('verifyAuthToken: accepted tokens (wire profile section 7)', () => {
     await expect(v.verifyAuthToken(es)).resolves.toMatchObject({ issuer: ISS });
   });
 
-  it('the newer draft typ aa-auth+jwt and alg Ed25519 (section 11)', async () => {
+  it('alg Ed25519 (section 11), but never the -11 typ aa-auth+jwt (draft-11 profile section 1: generations do not mix)', async () => {
     const { v } = await verifier();
-    const t = await new SignJWT(claims()).setProtectedHeader({ alg: 'Ed25519', typ: 'aa-auth+jwt', kid: 'as-ed' }).sign(issuerKey.privateKeyObject);
+    const t = await new SignJWT(claims()).setProtectedHeader({ alg: 'Ed25519', typ: 'auth+jwt', kid: 'as-ed' }).sign(issuerKey.privateKeyObject);
     await expect(v.verifyAuthToken(t)).resolves.toMatchObject({ scope: ['read'] });
+    const aa = await new SignJWT(claims()).setProtectedHeader({ alg: 'Ed25519', typ: 'aa-auth+jwt', kid: 'as-ed' }).sign(issuerKey.privateKeyObject);
+    await expect(v.verifyAuthToken(aa)).rejects.toMatchObject({ code: 'token_typ_invalid', status: 401 });
   });
 
   it('aud as an array containing this resource, and an explicit audience option', async () => {

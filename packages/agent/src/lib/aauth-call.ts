@@ -1,16 +1,31 @@
 import { isAAuthError } from '@aauth-kit/core';
 import { defaultScheme, signWith } from '../build-signed-request.js';
-import type { AAuthCallOptions, AgentRequestInit, RequestToSign } from '../types.js';
+import type { AAuthCallOptions, AgentRequestInit, Generation, RequestToSign } from '../types.js';
+import type { Draft11Core } from './draft11-call.js';
 import { type FirstToken, startCall, type State } from './next-step.js';
 import { prepareRequest } from './prepare-request.js';
 import type { AgentConfig } from './resolve-options.js';
 import { type CallEffects, type Hop, runCall } from './run-call.js';
+import { discard } from './send-following.js';
 import { type Route, type TokenStore, upstreamHash } from './token-store.js';
 
 /** One agent: its configuration and its tokens, shared by `agent.fetch`, `wrapFetch` and the got hooks. */
 export interface AgentCore {
   config: AgentConfig;
   tokens: TokenStore;
+  /** The -11 side; undefined for a Keycloak-profile-only agent. */
+  draft11: Draft11Core | undefined;
+}
+
+/**
+ * The generation a call to `url` starts in (profile section 1): the configured one, or for an
+ * `'auto'` agent the one the resource's origin showed before, else the Keycloak profile (a -11
+ * answer to that first attempt switches the call over).
+ */
+export function generationFor(core: AgentCore, url: URL): Generation {
+  const { generation } = core.config;
+  if (generation !== 'auto') return generation;
+  return core.draft11?.learnt(url.origin) ?? 'keycloak';
 }
 
 /** The AAuth side of one call: where the machine starts, how a hop is signed, and the effects. */
@@ -47,7 +62,7 @@ export function checkCallOptions(config: AgentConfig, init: AAuthCallOptions | u
  * The AAuth effects of a call that started as `origin`: cache look-ups and token requests through
  * the agent's token store, signatures, route hints and events (wire profile sections 3 to 8).
  */
-export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop, options: AAuthCallOptions | undefined): AAuthCall {
+export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop, options: AAuthCallOptions | undefined, detect11 = false): AAuthCall {
   const { config, tokens } = core;
   const requested = options?.signatureScheme;
   const ownScheme = requested === 'hwk' || requested === 'jwks_uri' ? requested : (defaultScheme(config.identity) as 'jwks_uri' | 'hwk');
@@ -58,7 +73,7 @@ export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop,
   const emitAt = (hop: Hop): { method: string; url: string } => ({ method: hop.method, url: eventUrl(hop.url) });
 
   return {
-    start: startCall({ kind: 'aauth', self: config.self, ownScheme }, first),
+    start: startCall({ kind: 'aauth', self: config.self, ownScheme, detect11 }, first),
     present(hop, token) {
       const signed = signWith(config.signer, hop, token === undefined ? { scheme: ownScheme } : { scheme: 'jwt', authToken: token });
       config.emit({ type: 'signed', ...emitAt(hop), scheme: signed.scheme });
@@ -98,6 +113,17 @@ export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop,
 export async function agentFetch(core: AgentCore, transport: typeof fetch, input: string | URL | Request, init?: AgentRequestInit): Promise<Response> {
   checkCallOptions(core.config, init);
   const request = await prepareRequest(input, init, core.config.maxBodyBytes);
-  const call = aauthCall(core, transport, request, init);
+  const draft11 = core.draft11;
+  if (draft11 !== undefined && generationFor(core, request.url) === 'draft-11') return draft11.call(transport, request, init);
+  const auto = draft11 !== undefined && core.config.generation === 'auto';
+  const call = aauthCall(core, transport, request, init, auto);
+  if (auto) {
+    // The resource answered the Keycloak-profile attempt in -11: remember, and go on in -11.
+    call.switchGeneration = async (answered) => {
+      await discard(answered.response);
+      draft11.learn(answered.request.url.origin, 'draft-11');
+      return draft11.call(transport, request, init);
+    };
+  }
   return runCall(call.start, request, transport, core.config.now, call.present, call);
 }

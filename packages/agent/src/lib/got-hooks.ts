@@ -2,10 +2,11 @@ import { AAuthError } from '@aauth-kit/core';
 import { AAuthChallengeError } from '../aauth-challenge-error.js';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { GotAAuthContext, GotHooks, GotOptionsLike, GotResponseLike } from '../types.js';
-import { aauthCall, type AgentCore, checkCallOptions } from './aauth-call.js';
+import { aauthCall, type AgentCore, checkCallOptions, generationFor } from './aauth-call.js';
 import { downstreamStatus } from './downstream-status.js';
+import type { Call11, Draft11Core } from './draft11-call.js';
 import type { Carried, State } from './next-step.js';
-import { REFUSAL_MAX_BYTES } from './refusal-body.js';
+import { challengeError, REFUSAL_MAX_BYTES } from './refusal-body.js';
 import { advance, type Hop } from './run-call.js';
 
 /** Where a got request stands in the step machine, kept in its `context` between the hooks. */
@@ -21,7 +22,22 @@ interface GotCall {
   presented: Carried | undefined;
 }
 
+/** Where a got request speaking AAuth -11 stands: the call (draft11-call.ts) and its send under way. */
+interface GotCall11 {
+  run: Call11;
+  /** The token the send presents, and the origin it may be shown to. */
+  token: string;
+  tokenOrigin: string;
+  /** The last hop signed, whether it carried `token`, and the session header the signer added to it. */
+  hop: Hop;
+  carried: boolean;
+  session: string | undefined;
+}
+
 const CALL = 'aauthCall';
+const CALL11 = 'aauthCall11';
+/** Headers that describe a body: a poll of a pending URL is a bodiless GET (profile section 8, item 6). */
+const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location', 'transfer-encoding'];
 
 function urlOf(options: GotOptionsLike): URL | undefined {
   if (options.url === undefined) return undefined;
@@ -58,6 +74,41 @@ async function bufferBody(options: GotOptionsLike, max: number): Promise<Uint8Ar
   return bytes;
 }
 
+/** got's header record as strings (a repeated header joined, an unset one left out). */
+function flatHeaders(headers: GotOptionsLike['headers']): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) flat[name] = value.join(', ');
+    else if (value !== undefined) flat[name] = value;
+  }
+  return flat;
+}
+
+/** Start a -11 call for a got request: the machine's first send (the best token this agent holds). */
+async function begin11(core: AgentCore, draft11: Draft11Core, hop: Hop, user: GotAAuthContext): Promise<GotCall11> {
+  const run = draft11.begin(core.config.fetch, hop, user);
+  try {
+    const out = await run.next({ type: 'begin' });
+    if (out.type !== 'send') throw new Error(`A first attempt cannot ${out.type}`);
+    return { run, token: out.presented.token, tokenOrigin: hop.url.origin, hop, carried: true, session: undefined };
+  } catch (error) {
+    throw run.failed(error, hop.url);
+  }
+}
+
+/** Sign one hop of a -11 send under `sig=jwt`: the send's token on its own origin, else the agent token. */
+function sign11(options: GotOptionsLike, call: GotCall11, hop: Hop, body: Uint8Array | undefined): void {
+  // The session header an earlier hop carried is the signer's to add again, or not.
+  if (call.session !== undefined && options.headers.authorization === call.session) delete options.headers.authorization;
+  const own = flatHeaders(options.headers);
+  call.carried = call.tokenOrigin === hop.url.origin;
+  const headers = call.run.sign({ ...hop, headers: own, body }, call.carried ? call.token : undefined);
+  call.session = headers.authorization !== undefined && headers.authorization !== own.authorization ? headers.authorization : undefined;
+  call.hop = hop;
+  for (const name of Object.keys(options.headers)) delete options.headers[name];
+  Object.assign(options.headers, headers);
+}
+
 function toFetchResponse(response: GotResponseLike): Response {
   const headers = new Headers();
   for (const [name, value] of Object.entries(response.headers)) {
@@ -68,9 +119,10 @@ function toFetchResponse(response: GotResponseLike): Response {
 }
 
 /**
- * got 14 hooks driving the agent's step machine: got sends (and follows redirects, calling
+ * got 14 hooks driving the agent's step machines: got sends (and follows redirects, calling
  * beforeRequest per hop), beforeRequest signs, afterResponse feeds the answer to the machine and
- * retries once through `retryWithMergedOptions`.
+ * sends what it asks for through `retryWithMergedOptions`: the Keycloak profile retries once; a
+ * -11 call (draft11-call.ts, the same one agent.fetch runs) re-sends per requirement met, or polls.
  */
 export function createGotHooks(core: AgentCore): GotHooks {
   const { config } = core;
@@ -84,10 +136,21 @@ export function createGotHooks(core: AgentCore): GotHooks {
     }
     const body = await bufferBody(options, config.maxBodyBytes);
     const hop: Hop = { method: options.method.toUpperCase(), url };
+    const call11 = options.context[CALL11] as GotCall11 | undefined;
+    if (call11 !== undefined) return sign11(options, call11, hop, body);
     let call = options.context[CALL] as GotCall | undefined;
-    const effects = aauthCall(core, config.fetch, call?.origin ?? hop, user);
     if (call === undefined) {
       checkCallOptions(config, user);
+      // The generation this origin speaks (profile section 1): -11 calls run draft11-call.ts's machine.
+      if (core.draft11 !== undefined && generationFor(core, url) === 'draft-11') {
+        const started = await begin11(core, core.draft11, hop, user);
+        options.context[CALL11] = started;
+        return sign11(options, started, hop, body);
+      }
+    }
+    // An 'auto' agent's Keycloak-profile call watches for an answer in -11 (it then switches).
+    const effects = aauthCall(core, config.fetch, call?.origin ?? hop, user, core.draft11 !== undefined && config.generation === 'auto');
+    if (call === undefined) {
       const { state, action } = await advance(effects.start, { type: 'begin' }, effects, undefined);
       if (action.type !== 'send') throw new Error(`A first attempt cannot ${action.type}`);
       call = { state, origin: hop, carried: action.carried, tokenOrigin: url.origin, hop, presented: undefined };
@@ -105,9 +168,13 @@ export function createGotHooks(core: AgentCore): GotHooks {
     retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never,
   ): Promise<R> => {
     const options = response.request.options;
+    const call11 = options.context[CALL11] as GotCall11 | undefined;
+    if (call11 !== undefined) return afterResponse11(response, call11, retryWithMergedOptions);
     const call = options.context[CALL] as GotCall | undefined;
     if (call === undefined) return response;
-    const effects = aauthCall(core, config.fetch, call.origin, userOptions(options));
+    const user = userOptions(options);
+    const effects = aauthCall(core, config.fetch, call.origin, user, core.draft11 !== undefined && config.generation === 'auto');
+    let draft11: Draft11Core | undefined;
     try {
       const event = { type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.presented, now: config.now() } as const;
       const { state, action } = await advance(call.state, event, effects, call.hop);
@@ -126,10 +193,50 @@ export function createGotHooks(core: AgentCore): GotHooks {
           // preserveHooks keeps these hooks on the retry, so its answer is seen (and never retried).
           return await retryWithMergedOptions({ context: { [CALL]: next }, preserveHooks: true } as { context: Record<string, unknown> });
         }
+        case 'switch':
+          draft11 = core.draft11;
+          if (draft11 === undefined) throw new Error('A got call cannot switch generation without options.draft11');
+          break;
       }
     } catch (error) {
       effects.failed(error, call.hop);
       throw error;
+    }
+    // The resource answered the Keycloak-profile attempt in -11: remember, and go on in -11 where it
+    // answered (got retries there), as agent.fetch does.
+    draft11.learn(call.hop.url.origin, 'draft-11');
+    const next = await begin11(core, draft11, call.hop, user);
+    return await retryWithMergedOptions({ context: { [CALL]: undefined, [CALL11]: next }, preserveHooks: true } as { context: Record<string, unknown> });
+  };
+
+  /** afterResponse of a -11 call: feed the answer to the machine; re-send, poll, return or reject. */
+  const afterResponse11 = async <R extends GotResponseLike>(
+    response: R,
+    call: GotCall11,
+    retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never,
+  ): Promise<R> => {
+    const options = response.request.options;
+    try {
+      const out = await call.run.next({ type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.carried });
+      switch (out.type) {
+        case 'return':
+          return response;
+        case 'reject':
+          throw await challengeError(out, toFetchResponse(response));
+        case 'send': {
+          call.token = out.presented.token;
+          call.tokenOrigin = (out.poll ?? call.hop.url).origin;
+          if (out.poll === undefined) {
+            return await retryWithMergedOptions({ context: { [CALL11]: call }, preserveHooks: true } as { context: Record<string, unknown> });
+          }
+          // A held call or a resource-managed interaction is finished by signed GETs of the pending URL.
+          options.body = undefined;
+          for (const name of Object.keys(options.headers)) if (BODY_HEADERS.includes(name.toLowerCase())) delete options.headers[name];
+          return await retryWithMergedOptions({ context: { [CALL11]: call }, url: out.poll, method: 'GET', preserveHooks: true } as { context: Record<string, unknown> });
+        }
+      }
+    } catch (error) {
+      throw call.run.failed(error, call.hop.url);
     }
   };
 

@@ -15,6 +15,7 @@ import type { Interaction } from '../types.js';
 import { downstreamStatus } from './downstream-status.js';
 import { jsonObject, redact } from './http.js';
 import type { IssuerMetadata } from './issuer-metadata.js';
+import { looksDraft11 } from './wire-11.js';
 
 // The agent's one challenge loop, as a pure state machine (oauth4webapi's request/process split):
 // `nextStep(state, event)` returns the next state and the action to perform. Nothing here sends,
@@ -39,7 +40,13 @@ export interface AgentSelf {
 
 /** How a call earns its token: from an AAuth challenge, or (the RFC 8693 bearer path) after any 401. */
 export type CallMode =
-  | { kind: 'aauth'; self: AgentSelf; ownScheme: 'jwks_uri' | 'hwk' }
+  | {
+      kind: 'aauth';
+      self: AgentSelf;
+      ownScheme: 'jwks_uri' | 'hwk';
+      /** Hand a first 401 that shows a -11 resource to the -11 machine (an `'auto'` agent). */
+      detect11?: boolean | undefined;
+    }
   | { kind: 'bearer' };
 
 /** What the first attempt presents: this token, a cached one, a newly obtained one, or none (the agent's key). */
@@ -137,7 +144,9 @@ export type Action =
   | { type: 'interact'; authServer: string; interaction: Interaction }
   | { type: 'wait'; ms: number }
   | ({ type: 'issued' } & IssuedToken)
-  | { type: 'fail'; error: AAuthError };
+  | { type: 'fail'; error: AAuthError }
+  /** The resource speaks AAuth -11: the call goes on in that generation (next-step-11.ts). */
+  | { type: 'switch' };
 
 /** A state and the action it leads to. */
 export interface Step {
@@ -297,6 +306,10 @@ function respond(state: Extract<State, { phase: 'sent' }>, event: Extract<StepEv
     // was not sent (a redirect to another origin dropped it) is not the token's fault: handed back.
     if (event.status !== 401 || event.carried === undefined) return { state: DONE, action: { type: 'return' } };
     return { state: { phase: 'awaiting-token', mode, attempt: 'retry' }, action: { type: 'obtain', attempt: 'retry', avoid: event.carried.token, ...evictable(event.carried) } };
+  }
+  // Profile section 1: a first 401 in the -11 form is answered in -11 (an agent configured for both).
+  if (mode.detect11 && looksDraft11(event.status, event.headers, event.carried === undefined ? mode.ownScheme : 'jwt')) {
+    return { state: DONE, action: { type: 'switch' } };
   }
   // Sections 5 and 6: only a challenge naming this agent, the resource that answered and a trusted
   // auth server leads to a token request.

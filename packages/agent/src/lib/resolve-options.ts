@@ -2,8 +2,23 @@ import { type SigningKey } from '@aauth-kit/core';
 import { assertIdentityUrl } from '@aauth-kit/core/internal';
 import { resolveSigner, type Signer } from '../build-signed-request.js';
 import { createMemoryTokenCache, type TokenCache } from '../token-cache.js';
+import type { AgentProvider } from '../create-agent-provider.js';
 import type { AgentEvent, AgentOptions, Interaction } from '../types.js';
 import type { AgentSelf, InteractionPolicy } from './next-step.js';
+import { readPresented } from './checks-11.js';
+import { parseAgentIdentifier, serverIdentifierProblem } from './wire-11.js';
+
+/** The -11 options, validated. */
+export interface Draft11Config {
+  agentToken: string | (() => string | Promise<string>) | undefined;
+  provider: AgentProvider | undefined;
+  local: string;
+  agentTokenLifetime: number;
+  ps: string | undefined;
+  allowLoopback: boolean;
+  /** `login_hint`, `tenant`, `domain_hint` for person server requests. */
+  hints: Record<string, string>;
+}
 
 /** An agent's configuration, validated and resolved once at `createAgent`. */
 export interface AgentConfig {
@@ -30,13 +45,66 @@ export interface AgentConfig {
   maxBodyBytes: number;
   /** Display fields of `aauth-agent.json`. */
   metadata: Record<string, string>;
+  /** AAuth -11; undefined: the Keycloak profile only. */
+  draft11: Draft11Config | undefined;
+  generation: 'keycloak' | 'draft-11' | 'auto';
 }
 
 const KNOWN = new Set([
   'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
-  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime',
+  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime', 'draft11', 'generation',
 ]);
+const DRAFT11_KNOWN = new Set(['agentToken', 'provider', 'local', 'agentTokenLifetime', 'ps', 'allowLoopback', 'hints']);
+const HINTS = { loginHint: 'login_hint', tenant: 'tenant', domainHint: 'domain_hint' } as const;
+
+/** Validate `options.draft11` (profile sections 2 and 6). */
+function resolveDraft11(options: AgentOptions, now: () => number): Draft11Config | undefined {
+  const d = options.draft11;
+  if (d === undefined) return undefined;
+  if (typeof d !== 'object' || d === null) throw new TypeError('options.draft11 must be an object');
+  for (const k of Object.keys(d)) if (!DRAFT11_KNOWN.has(k)) throw new TypeError(`options.draft11.${k} is not an option`);
+  if ((d.agentToken === undefined) === (d.provider === undefined)) {
+    throw new TypeError('options.draft11 needs exactly one of agentToken (an external agent provider) and provider (createAgentProvider)');
+  }
+  if (d.allowLoopback !== undefined && typeof d.allowLoopback !== 'boolean') throw new TypeError('options.draft11.allowLoopback must be a boolean');
+  const allowLoopback = d.allowLoopback === true;
+  if (d.ps !== undefined) {
+    const problem = serverIdentifierProblem(d.ps, allowLoopback);
+    if (problem) throw new TypeError(`options.draft11.ps ${problem} (got ${JSON.stringify(d.ps)})`);
+  }
+  if (typeof d.agentToken === 'string') {
+    // Fail at start-up, not on the first request: the token must be an agent token for this key.
+    try {
+      readPresented(d.agentToken, 'agent', options.key.thumbprint, now());
+    } catch (error) {
+      throw new TypeError(`options.draft11.agentToken is not usable: ${(error as Error).message}`);
+    }
+  } else if (d.agentToken !== undefined && typeof d.agentToken !== 'function') {
+    throw new TypeError('options.draft11.agentToken must be a string or a function returning one');
+  }
+  if (d.provider !== undefined && (typeof d.provider !== 'object' || typeof d.provider.mintAgentToken !== 'function')) {
+    throw new TypeError('options.draft11.provider must be an AgentProvider (createAgentProvider)');
+  }
+  const local = d.local ?? 'agent';
+  if (typeof local !== 'string' || parseAgentIdentifier(`aauth:${local}@x.example`) === undefined) {
+    throw new TypeError(`options.draft11.local must be 1-255 characters of A-Z a-z 0-9 - _ + . (got ${JSON.stringify(local)})`);
+  }
+  const lifetime = positive(d.agentTokenLifetime, 'options.draft11.agentTokenLifetime', 3600);
+  if (lifetime > 86_400) throw new TypeError('options.draft11.agentTokenLifetime must be at most 86400 (24 h)');
+  const hints: Record<string, string> = {};
+  if (d.hints !== undefined) {
+    if (typeof d.hints !== 'object' || d.hints === null) throw new TypeError('options.draft11.hints must be an object');
+    for (const [k, v] of Object.entries(d.hints)) {
+      const wire = HINTS[k as keyof typeof HINTS];
+      if (wire === undefined) throw new TypeError(`options.draft11.hints.${k} is not a hint (loginHint, tenant, domainHint)`);
+      if (v === undefined) continue;
+      if (typeof v !== 'string' || v.length === 0 || v.length > 512) throw new TypeError(`options.draft11.hints.${k} must be a non-empty string of at most 512 characters`);
+      hints[wire] = v;
+    }
+  }
+  return { agentToken: d.agentToken, provider: d.provider, local, agentTokenLifetime: lifetime, ps: d.ps, allowLoopback, hints };
+}
 const METADATA_FIELDS = new Set(['name', 'logo_uri', 'policy_uri', 'tos_uri']);
 
 function fn<T>(value: T | undefined, path: string): T | undefined {
@@ -121,6 +189,11 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
   const signatureEncoding = oneOf(options.signatureEncoding, 'options.signatureEncoding', ['base64', 'base64url'], 'base64');
   const signatureKeyForm = oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], 'parenthesised');
   const nonce = oneOf(options.nonce, 'options.nonce', ['always', 'non-idempotent'], 'always');
+  const draft11 = resolveDraft11(options, now);
+  const keycloakConfigured = options.identity !== undefined || trusted.length > 0;
+  const fallbackGeneration = draft11 === undefined ? 'keycloak' : keycloakConfigured ? 'auto' : 'draft-11';
+  const generation = oneOf(options.generation, 'options.generation', ['keycloak', 'draft-11', 'auto'], fallbackGeneration);
+  if (generation !== 'keycloak' && draft11 === undefined) throw new TypeError(`options.generation ${JSON.stringify(generation)} needs options.draft11`);
   return {
     identity: options.identity,
     key: options.key,
@@ -149,5 +222,7 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
     maxTokenLifetime: positive(options.maxTokenLifetime, 'options.maxTokenLifetime', 3600),
     maxBodyBytes: positive(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024),
     metadata,
+    draft11,
+    generation,
   };
 }

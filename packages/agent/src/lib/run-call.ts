@@ -21,10 +21,12 @@ export interface CallEffects {
   settle(action: Extract<Action, { type: 'return' }>, answered: Hop): void;
   /** The call failed (after `answered`, if it had been sent). */
   failed(error: unknown, answered: Hop | undefined): void;
+  /** The resource answered in AAuth -11: finish the call in that generation (`'auto'` agents only). */
+  switchGeneration?(answered: Sent): Promise<Response>;
 }
 
 /** The send, reject or return the machine asks for, with its new state. */
-export type Outward = { state: State; action: Extract<Action, { type: 'send' | 'reject' | 'return' }> };
+export type Outward = { state: State; action: Extract<Action, { type: 'send' | 'reject' | 'return' | 'switch' }> };
 
 /** Wait for a shared operation, but give up (only this caller) when its signal aborts. */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
@@ -64,6 +66,7 @@ export async function advance(
       case 'send':
       case 'reject':
       case 'return':
+      case 'switch':
         return { state: step.state, action };
       default:
         throw new Error(`A call cannot ${action.type}`);
@@ -94,6 +97,10 @@ export async function runCall(
       if (action.type === 'return') {
         effects.settle(action, last!.request);
         return last!.response;
+      }
+      if (action.type === 'switch') {
+        if (effects.switchGeneration === undefined) throw new Error('This call cannot switch generation');
+        return await effects.switchGeneration(last!);
       }
       // The resource's body usually says why (clock, unknown key, metadata): read it, bounded.
       if (action.type === 'reject') throw await challengeError(action, last!.response);

@@ -261,6 +261,20 @@ export function parseDictionary(input: string): DictMember[] {
   }
 }
 
+/** Parse an RFC 8941 list (section 4.2.1): items and inner lists, in order. */
+export function parseList(input: string): Array<Item | InnerList> {
+  if (input.length > MAX_LENGTH) throw new SfvError('Field value too long');
+  const c = new Cursor(input);
+  c.sp();
+  const members: Array<Item | InnerList> = [];
+  if (c.eof()) return members;
+  for (;;) {
+    members.push(parseItemOrInnerList(c));
+    if (endOfMembers(c, 'list members')) return members;
+    if (c.eof()) c.fail('Trailing comma');
+  }
+}
+
 /**
  * Parse the AAuth "parenthesised" Signature-Key member form: `label=(name=value name=value ...)`
  * where each value is a string or a token. Returns members in order, duplicates kept.

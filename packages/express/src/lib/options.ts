@@ -1,12 +1,27 @@
-import { type SigningKey } from '@aauth-kit/core';
-import { assertIdentityUrl } from '@aauth-kit/core/internal';
+import { ACCESS_MODES, GENERATIONS, type AccessMode, type Generation, type SigningKey } from '@aauth-kit/core';
+import { assertIdentityUrl, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { VerifierOptions } from '@aauth-kit/verifier';
 import type { RequireLevel, RequireOptions, ResourceOptions } from '../types.js';
+
+/** The resource's own -11 settings, resolved. */
+export interface ResolvedResourceDraft11 {
+  allowLoopback: boolean;
+  accessServer: string | undefined;
+  accessMode: AccessMode | undefined;
+  /** Absolute URL of the authorization endpoint, when configured. */
+  authorizationEndpoint: string | undefined;
+  sessionLifetime: number;
+  maxSessions: number;
+  pendingPath: string;
+  maxPending: number;
+}
 
 export interface ResolvedRoute {
   level: RequireLevel;
   scope: string[];
   requiredComponents: string[];
+  /** -11: deliver the auth-token challenge as a 202 holding the call. */
+  deferred?: boolean;
 }
 
 export interface ResolvedResourceOptions {
@@ -23,10 +38,15 @@ export interface ResolvedResourceOptions {
   callerKey: NonNullable<ResourceOptions['callerKey']>;
   now: (() => number) | undefined;
   verifierOptions: VerifierOptions;
+  /** The generations spoken: as configured, or by default both when `identity` is a -11 server identifier. */
+  generations: Generation[];
+  draft11: ResolvedResourceDraft11;
+  /** The signature window, seconds (`maxSkew`; published as `signature_window`). */
+  signatureWindow: number;
   resolveRoute(options: RequireOptions, path?: string): ResolvedRoute;
 }
 
-const LEVELS: readonly RequireLevel[] = ['signature', 'identity', 'auth-token'];
+const LEVELS: readonly RequireLevel[] = ['signature', 'identity', 'person', 'auth-token'];
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 const COMPONENT = /^(@[a-z-]+|[a-z0-9!#$%&'*+.^_`|~-]+)$/;
 
@@ -41,8 +61,49 @@ function components(value: unknown, path: string): string[] {
 /** Validate and default resource options; misuse throws a TypeError naming the option path. */
 export function resolveResourceOptions(options: ResourceOptions): ResolvedResourceOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, requirementHeader, errors, onError, callerKey, ...rest } = options;
+  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
   assertIdentityUrl(identity, 'options.identity');
+  const d11 = draft11 ?? {};
+  if (typeof d11 !== 'object' || d11 === null) throw new TypeError('options.draft11 must be an object');
+  const { accessServer, accessMode, authorizationEndpoint, sessionLifetime, maxSessions, pendingPath, maxPending, ...verifierDraft11 } = d11;
+  for (const [name, value] of [['sessionLifetime', sessionLifetime], ['maxSessions', maxSessions], ['maxPending', maxPending]] as const) {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
+      throw new TypeError(`options.draft11.${name} must be a positive integer`);
+    }
+  }
+  if (d11.allowLoopback !== undefined && typeof d11.allowLoopback !== 'boolean') throw new TypeError('options.draft11.allowLoopback must be a boolean');
+  const allowLoopback = d11.allowLoopback ?? false;
+  // Draft-11 profile section 2: a -11 identity is https and a bare host (loopback only when allowed).
+  const identity11Problem = serverIdentifierProblem(identity, { allowLoopback });
+  let generations: Generation[];
+  if (given === undefined) {
+    generations = identity11Problem === undefined ? [...GENERATIONS] : ['keycloak'];
+  } else {
+    if (!Array.isArray(given) || given.length === 0 || given.some((g) => !GENERATIONS.includes(g))) {
+      throw new TypeError("options.generations must be a non-empty array of 'keycloak' and 'draft-11'");
+    }
+    generations = [...new Set(given)];
+    if (generations.includes('draft-11') && identity11Problem !== undefined) {
+      throw new TypeError(`options.identity ${identity11Problem} for -11 (a server identifier: https://host; draft11.allowLoopback for local development)`);
+    }
+  }
+  if (accessServer !== undefined) {
+    const problem = serverIdentifierProblem(accessServer, { allowLoopback });
+    if (problem) throw new TypeError(`options.draft11.accessServer ${problem} (got ${JSON.stringify(accessServer)})`);
+  }
+  if (accessMode !== undefined && !(ACCESS_MODES as readonly string[]).includes(accessMode)) {
+    throw new TypeError(`options.draft11.accessMode must be one of ${ACCESS_MODES.join(', ')}`);
+  }
+  let authorizationUrl: string | undefined;
+  if (authorizationEndpoint !== undefined) {
+    if (typeof authorizationEndpoint !== 'string' || !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(authorizationEndpoint)) {
+      throw new TypeError('options.draft11.authorizationEndpoint must be a path starting with / (no query or fragment)');
+    }
+    authorizationUrl = `${identity}${authorizationEndpoint}`;
+  }
+  if (pendingPath !== undefined && (typeof pendingPath !== 'string' || !/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/.test(pendingPath))) {
+    throw new TypeError('options.draft11.pendingPath must be a path starting with / (no trailing slash, query or fragment)');
+  }
   const k = key as Partial<SigningKey> | undefined;
   if (typeof k !== 'object' || k === null || typeof k.sign !== 'function' || typeof k.kid !== 'string' || typeof k.toPublishedJwk !== 'function') {
     throw new TypeError('options.key must be a SigningKey (generateKey(), importPrivateKey() or loadKeyFile() from @aauth-kit/core)');
@@ -84,7 +145,15 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     ...rest,
     identity,
     trustedIssuers: issuer === undefined ? trustedIssuers : [issuer, ...trustedIssuers.filter((i) => i !== issuer)],
+    generations,
+    draft11: verifierDraft11,
   };
+  // Four-party: the access server's auth tokens are the ones this resource's resource tokens lead to.
+  if (accessServer !== undefined) {
+    const base = verifierDraft11.authIssuers ?? [...(verifierOptions.trustedIssuers ?? []), ...(Array.isArray(verifierDraft11.personServers) ? verifierDraft11.personServers : [])];
+    verifierOptions.draft11 = { ...verifierDraft11, authIssuers: [...new Set([...base, accessServer])] };
+  }
+  const signatureWindow = rest.maxSkew ?? 60;
 
   return {
     identity,
@@ -101,6 +170,9 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     callerKey: callerKey ?? ((req) => req.socket.remoteAddress ?? 'unknown'),
     now: rest.now,
     verifierOptions,
+    generations,
+    draft11: { allowLoopback, accessServer, accessMode, authorizationEndpoint: authorizationUrl, sessionLifetime: sessionLifetime ?? 3600, maxSessions: maxSessions ?? 10_000, pendingPath: pendingPath ?? '/aauth/pending', maxPending: maxPending ?? 1000 },
+    signatureWindow,
     resolveRoute(route: RequireOptions, path = 'options'): ResolvedRoute {
       if (typeof route !== 'object' || route === null) throw new TypeError(`${path} must be an object`);
       const scope = route.scope === undefined ? [] : typeof route.scope === 'string' ? route.scope.split(' ').filter(Boolean) : route.scope;
@@ -108,11 +180,15 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
         throw new TypeError(`${path}.scope must be a scope string or an array of scopes`);
       }
       const level = route.level ?? (scope.length > 0 ? 'auth-token' : 'signature');
-      if (!LEVELS.includes(level)) throw new TypeError(`${path}.level must be 'signature', 'identity' or 'auth-token'`);
+      if (!LEVELS.includes(level)) throw new TypeError(`${path}.level must be 'signature', 'identity', 'person' or 'auth-token'`);
+      if (level === 'person' && !generations.includes('draft-11')) {
+        throw new TypeError(`${path}.level 'person' needs -11 (a person token): options.generations does not include 'draft-11'`);
+      }
       if (level === 'auth-token') {
         // The Keycloak extension refuses resource tokens without scope (section 5).
         if (scope.length === 0) throw new TypeError(`${path}.scope must name at least one scope at the auth-token level`);
-        if (issuer === undefined) throw new TypeError('options.authServer is required for routes at the auth-token level');
+        // -11 needs no configured auth server: the person token names the person server (three-party).
+        if (issuer === undefined && generations.includes('keycloak')) throw new TypeError('options.authServer is required for routes at the auth-token level');
         if (scopes) {
           const unknown = scope.filter((s) => !(s in scopes));
           if (unknown.length > 0) throw new TypeError(`${path}.scope ${unknown.join(' ')} is not in options.scopes`);
@@ -120,7 +196,13 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
       } else if (scope.length > 0) {
         throw new TypeError(`${path}.scope is only meaningful at the auth-token level`);
       }
-      return { level, scope: [...new Set(scope)], requiredComponents: [...new Set([...extra, ...components(route.requiredComponents, `${path}.requiredComponents`)])] };
+      if (route.deferred !== undefined && typeof route.deferred !== 'boolean') throw new TypeError(`${path}.deferred must be a boolean`);
+      if (route.deferred === true && (level !== 'auth-token' || !generations.includes('draft-11'))) {
+        throw new TypeError(`${path}.deferred is for -11 routes at the auth-token level`);
+      }
+      const resolved: ResolvedRoute = { level, scope: [...new Set(scope)], requiredComponents: [...new Set([...extra, ...components(route.requiredComponents, `${path}.requiredComponents`)])] };
+      if (route.deferred === true) resolved.deferred = true;
+      return resolved;
     },
   };
 }

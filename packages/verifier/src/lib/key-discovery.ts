@@ -1,5 +1,5 @@
-import { AAuthError, type PublicKey } from '@aauth-kit/core';
-import { identityUrlProblem } from '@aauth-kit/core/internal';
+import { AAuthError, jwkAlgProblem, type PublicKey } from '@aauth-kit/core';
+import { identityUrlProblem, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { DocumentFetcher, FetchedDocument } from '@aauth-kit/discovery';
 
 /** A JWK as found in a JWKS (untrusted input). */
@@ -13,7 +13,14 @@ export interface KeyDiscoveryOptions {
   checkKeyAlgorithm: (key: PublicKey) => void;
   /** Imports a public JWK with the configured crypto backend. */
   importKey: (jwk: unknown) => PublicKey;
+  /** -11: accept http and a port on loopback hosts in server identifiers (development only). */
+  allowLoopback: boolean;
+  /** -11: the key algorithms accepted (`Ed25519`, `ES256` or a subset). */
+  algorithms11: readonly string[];
 }
+
+/** The -11 well-known documents a token's `dwk` may name (draft-11 profile sections 2 and 6). */
+export const DWK_11 = ['aauth-agent.json', 'aauth-person.json', 'aauth-access.json', 'aauth-resource.json'] as const;
 
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
 
@@ -46,17 +53,21 @@ function sameAlg(a: string, b: string): boolean {
  * RSA key through WebCrypto on every token would cost more than verifying the token.
  */
 const publicViews = new WeakMap<Jwk, Jwk>();
+const publicViewsWithAlg = new WeakMap<Jwk, Jwk>();
 
-function publicJwk(jwk: Jwk, where: string): Jwk {
+function publicJwk(jwk: Jwk, where: string, withAlg = false): Jwk {
   if (jwk.d !== undefined || jwk.p !== undefined || jwk.k !== undefined) {
     throw new AAuthError('key_invalid', `${where} publishes private or symmetric key material`);
   }
-  const cached = publicViews.get(jwk);
+  const views = withAlg ? publicViewsWithAlg : publicViews;
+  const cached = views.get(jwk);
   if (cached) return cached;
   const out: Jwk = {};
   for (const m of PUBLIC_MEMBERS) if (jwk[m] !== undefined) out[m] = jwk[m];
+  // -11: the key verifies its own alg only (token-signature.ts narrows by it).
+  if (withAlg && typeof jwk.alg === 'string') out.alg = jwk.alg;
   Object.freeze(out);
-  publicViews.set(jwk, out);
+  views.set(jwk, out);
   return out;
 }
 
@@ -149,9 +160,13 @@ export class KeyDiscovery {
 
   /**
    * The agent's HTTP-signature key for `Signature-Key: sig=(scheme=jwks_uri id=... kid=...)`;
-   * `caller` (the client's address) holds the fetches to `maxInflightPerCaller`.
+   * `caller` (the client's address) holds the fetches to `maxInflightPerCaller`. With
+   * `dwk="aauth-agent.json"` (-11), a document with `issuer` must name `id` byte for byte
+   * (`issuer_mismatch`) and the key must carry a fully specified `alg`; a document without `issuer`
+   * is accepted only in the earlier form that names the agent in `agent`, and only with `legacy`
+   * (the Keycloak profile is spoken; else `issuer_missing`).
    */
-  async agentKey(id: string, kid: string, dwk?: string, caller?: string): Promise<PublicKey> {
+  async agentKey(id: string, kid: string, dwk?: string, caller?: string, legacy = true): Promise<PublicKey> {
     const problem = structuralProblem(id);
     if (problem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${problem}`);
     if (dwk !== undefined) {
@@ -161,13 +176,27 @@ export class KeyDiscovery {
       }
     }
     const meta = (await this.metadata(id, 'aauth-agent', false, caller))!;
-    if (meta.body?.agent !== id) {
+    // -11 (AAuth -11 "Metadata Documents", -09 section 3.6): `issuer` is the signer's identity.
+    const draft11 = dwk === 'aauth-agent.json' && meta.body?.issuer !== undefined;
+    if (dwk === 'aauth-agent.json') {
+      if (meta.body?.issuer === undefined && (!legacy || meta.body?.agent !== id)) {
+        throw new AAuthError('issuer_missing', 'The agent metadata has no issuer', { details: { url: meta.url } });
+      }
+      if (draft11) {
+        if (meta.body?.issuer !== id) {
+          throw new AAuthError('issuer_mismatch', 'The agent metadata issuer is not the Signature-Key id', { details: { url: meta.url } });
+        }
+        const idProblem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
+        if (idProblem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${idProblem}`);
+      }
+    } else if (meta.body?.agent !== id) {
       throw new AAuthError('key_discovery_failed', 'The agent metadata names another agent than the Signature-Key id', {
         details: { url: meta.url },
       });
     }
     const uri = this.jwksUri(meta, 'Agent');
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller);
+    if (draft11) this.checkAlg11(jwk, 'The agent key');
     let key = this.imported.get(jwk);
     if (!key) {
       key = this.options.importKey(publicJwk(jwk, 'The agent JWKS'));
@@ -175,6 +204,35 @@ export class KeyDiscovery {
     }
     this.options.checkKeyAlgorithm(key);
     return key;
+  }
+
+  /** -11: a key must carry a fully specified `alg` that agrees with its `kty`/`crv` (draft-11 profile section 3). */
+  private checkAlg11(jwk: Jwk, what: string): void {
+    const problem = jwkAlgProblem(jwk, 'draft-11', { algorithms: this.options.algorithms11 });
+    if (problem) throw new AAuthError(problem.code, `${what}: ${problem.reason}`);
+  }
+
+  /**
+   * A -11 token's signing JWK (AAuth -11 "JWKS Discovery and Caching"): `{iss}/.well-known/{dwk}`,
+   * whose `issuer` is `iss` byte for byte (`issuer_missing`, `issuer_mismatch`), its `jwks_uri`,
+   * the key with `kid`, which must carry `alg` equal to the token's.
+   */
+  async tokenJwk11(iss: string, dwk: string, kid: string | undefined, alg: string, caller?: string): Promise<Jwk> {
+    const problem = serverIdentifierProblem(iss, { allowLoopback: this.options.allowLoopback });
+    if (problem) throw new AAuthError('token_claim_invalid', `iss ${problem}`);
+    if (!(DWK_11 as readonly string[]).includes(dwk)) throw new AAuthError('token_claim_invalid', `dwk ${JSON.stringify(dwk.slice(0, 100))} is not an AAuth document`);
+    const kind = `${dwk.slice('aauth-'.length, -'.json'.length)} metadata`;
+    const meta = await this.options.fetcher.fetchJson(`${iss}/.well-known/${dwk}`, { kind, caller });
+    if (meta.status !== 200) throw new AAuthError('key_discovery_failed', `No ${dwk} at ${iss}/.well-known/${dwk}`, { details: { url: meta.url } });
+    const issuer = meta.body?.issuer;
+    if (issuer === undefined) throw new AAuthError('issuer_missing', `The ${kind} has no issuer`, { details: { url: meta.url } });
+    if (issuer !== iss) throw new AAuthError('issuer_mismatch', `The ${kind} issuer is not the token issuer`, { details: { url: meta.url } });
+    const uri = this.jwksUri(meta, kind);
+    // -11: select by kid without requiring any other member of the JWKS to be usable.
+    const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller);
+    this.checkAlg11(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
+    if (jwk.alg !== alg) throw new AAuthError('token_signature_invalid', `The key of ${iss} is for ${String(jwk.alg)}, the token is signed with ${alg}`);
+    return publicJwk(jwk, 'The issuer JWKS', true);
   }
 
   /** A resource's token-signing JWK: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`. */

@@ -1,7 +1,20 @@
-import { DEFAULT_TOKEN_ALGORITHMS, importPublicKey, generateKey, type CryptoBackend } from '@aauth-kit/core';
+import { ACCEPT_SIGNATURE_ALGS, DEFAULT_TOKEN_ALGORITHMS, importPublicKey, generateKey, type CryptoBackend, type Generation } from '@aauth-kit/core';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
 import type { DiscoveryOptions } from '@aauth-kit/discovery';
-import type { ReplayStore, VerifierOptions } from '../types.js';
+import type { ReplayStore, RevocationCheck, VerifierOptions } from '../types.js';
+
+/** The -11 settings with their defaults applied. */
+export interface ResolvedDraft11Options {
+  /** Issuers of agent tokens, or undefined for any. */
+  agentProviders: string[] | undefined;
+  /** Issuers of person tokens, or undefined for any. */
+  personServers: string[] | undefined;
+  /** Issuers of auth tokens. */
+  authIssuers: string[];
+  allowLoopback: boolean;
+  /** `Ed25519` and `ES256` as far as `algorithms` allows. */
+  algorithms: string[];
+}
 
 /** Verifier options with every default applied. */
 export interface ResolvedVerifierOptions {
@@ -22,6 +35,38 @@ export interface ResolvedVerifierOptions {
   cryptoBackend: CryptoBackend;
   /** Validated, with its defaults, by `createDocumentFetcher` of @aauth-kit/discovery (the one validator). */
   discovery: DiscoveryOptions;
+  generations: Generation[];
+  draft11: ResolvedDraft11Options;
+  revocation: RevocationCheck | undefined;
+}
+
+const GENERATIONS: readonly Generation[] = ['keycloak', 'draft-11'];
+
+function issuerList(value: unknown, path: string): string[] {
+  const list = stringList(value, path) ?? [];
+  list.forEach((iss, i) => {
+    const problem = identityUrlProblem(iss);
+    if (problem) throw new TypeError(`${path}[${i}] ${problem} (got ${JSON.stringify(iss)})`);
+  });
+  return list;
+}
+
+function resolveDraft11(options: VerifierOptions, path: string, trustedIssuers: string[], algorithms: string[]): ResolvedDraft11Options {
+  const d = options.draft11 ?? {};
+  if (typeof d !== 'object' || d === null) throw new TypeError(`${path} must be an object`);
+  const anyOrList = (value: unknown, name: string): string[] | undefined =>
+    value === undefined || value === 'any' ? undefined : issuerList(value, `${path}.${name}`);
+  const agentProviders = anyOrList(d.agentProviders, 'agentProviders');
+  const personServers = anyOrList(d.personServers, 'personServers');
+  const authIssuers = d.authIssuers === undefined ? [...new Set([...trustedIssuers, ...(personServers ?? [])])] : issuerList(d.authIssuers, `${path}.authIssuers`);
+  if (d.allowLoopback !== undefined && typeof d.allowLoopback !== 'boolean') throw new TypeError(`${path}.allowLoopback must be a boolean`);
+  return {
+    agentProviders,
+    personServers,
+    authIssuers,
+    allowLoopback: d.allowLoopback ?? false,
+    algorithms: ACCEPT_SIGNATURE_ALGS.filter((a) => algorithms.includes(a)),
+  };
 }
 
 const KNOWN_ALGORITHMS = new Set<string>(DEFAULT_TOKEN_ALGORITHMS);
@@ -125,6 +170,14 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
   if (options.requireContentDigest !== undefined && typeof options.requireContentDigest !== 'boolean') {
     throw new TypeError(`${path}.requireContentDigest must be a boolean`);
   }
+  const generations = options.generations ?? [...GENERATIONS];
+  if (!Array.isArray(generations) || generations.length === 0 || generations.some((g) => !GENERATIONS.includes(g))) {
+    throw new TypeError(`${path}.generations must be a non-empty array of 'keycloak' and 'draft-11'`);
+  }
+  const revocation = options.revocation;
+  if (revocation !== undefined && (typeof revocation !== 'object' || revocation === null || typeof revocation.isRevoked !== 'function')) {
+    throw new TypeError(`${path}.revocation must have an isRevoked(issuer, jti) method`);
+  }
   const fetchImpl = fn<typeof fetch>(options.fetch, `${path}.fetch`) ?? globalThis.fetch;
   if (typeof fetchImpl !== 'function') throw new TypeError(`${path}.fetch is required: this runtime has no global fetch`);
 
@@ -145,5 +198,8 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
     cryptoBackend: backend(options.cryptoBackend, `${path}.cryptoBackend`),
     discovery: d,
+    generations: [...new Set(generations)],
+    draft11: resolveDraft11(options, `${path}.draft11`, trustedIssuers, algorithms),
+    revocation,
   };
 }

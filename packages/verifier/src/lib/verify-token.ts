@@ -3,7 +3,9 @@ import {
   AAuthError,
   checkTokenClaims,
   checkTokenHeader,
+  classifyToken,
   decodeToken,
+  TOKEN_DWK_11,
   importTokenKey,
   isAAuthError,
   parseScope,
@@ -26,12 +28,15 @@ export interface TokenVerifierOptions {
   discovery: KeyDiscovery;
   /** The default audience: this party's identity. */
   identity: string;
-  trustedIssuers: readonly string[];
+  /** Issuers of `issuers: 'trusted'` profiles; undefined: any (the caller narrows with `expect.issuers`). */
+  trustedIssuers: readonly string[] | undefined;
   /** The configured allow-list (a subset of core's). */
   algorithms: readonly string[];
   now: () => number;
   leeway: number;
   maxEntries: number;
+  /** Share the verified-token cache of another pipeline (one bound, `maxTokenEntries`, for both generations). */
+  shareCacheWith?: TokenVerifier | undefined;
   /** Imports a `cnf.jwk` with the configured crypto backend and checks its algorithm. */
   cnfKey: (jwk: unknown) => PublicKey;
 }
@@ -49,7 +54,8 @@ export const authenticClaims = new WeakMap<AAuthError, AuthTokenClaims>();
  */
 const KEY_REUSE_SECONDS = 1;
 
-interface Entry {
+/** A cached verified token. */
+export interface Entry {
   token: VerifiedToken;
   /** Where the signing key came from: a token verified with an issuer key is not a resource token. */
   keys: TokenKeySource;
@@ -85,13 +91,14 @@ function authentic(error: AAuthError, claims: unknown): AAuthError {
  * prepared key per published JWK, and verified tokens cached by hash until `exp`.
  */
 export class TokenVerifier {
-  private readonly cache: LruCache<string, Entry>;
+  /** @internal shared with a sibling pipeline (`shareCacheWith`). */
+  readonly cache: LruCache<string, Entry>;
   private readonly keys = new WeakMap<object, TokenKey>();
   private readonly recentKeys: LruCache<string, { key: TokenKey; until: number }>;
   private readonly defaults: TokenExpectations;
 
   constructor(private readonly options: TokenVerifierOptions) {
-    this.cache = new LruCache(options.maxEntries);
+    this.cache = options.shareCacheWith?.cache ?? new LruCache(options.maxEntries);
     this.recentKeys = new LruCache(64);
     this.defaults = { audience: options.identity, algorithms: options.algorithms };
   }
@@ -170,15 +177,30 @@ export class TokenVerifier {
     return recent && recent.until > now ? recent.key : undefined;
   }
 
-  /** The signing key, by the profile's key source (sections 7 and 8); one prepared key per published JWK. */
+  /** The signing key, by the profile's key source (sections 7 and 8; -11 `{iss}/.well-known/{dwk}`); one prepared key per published JWK. */
   private async key(checked: CheckedToken, now: number, caller?: string): Promise<TokenKey> {
     const { discovery } = this.options;
     const { profile, issuer, kid, alg } = checked;
-    const whose = profile.keys === 'resource' ? 'resource' : 'issuer';
+    const draft11 = isDraft11Profile(profile);
+    const whose = draft11 ? 'issuer' : profile.keys === 'resource' ? 'resource' : 'issuer';
     let jwk: object;
     try {
-      jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg, caller) : await discovery.issuerJwk(issuer, kid, alg, caller);
+      if (draft11) {
+        const dwk = checked.claims.dwk;
+        const kind = classifyToken(checked.header.typ)?.kind;
+        const allowed: readonly string[] = kind === undefined ? [] : TOKEN_DWK_11[kind];
+        if (typeof dwk !== 'string' || !allowed.includes(dwk)) {
+          throw new AAuthError('token_claim_invalid', `${profile.label}: dwk ${JSON.stringify(dwk)?.slice(0, 100)} is not ${allowed.join(' or ')}`);
+        }
+        jwk = await discovery.tokenJwk11(issuer, dwk, kid, alg, caller);
+      } else {
+        jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg, caller) : await discovery.issuerJwk(issuer, kid, alg, caller);
+      }
     } catch (error) {
+      // -11 (-09 section 5.4): the metadata and key refusals keep their own codes (issuer_mismatch, ...).
+      if (draft11 && error instanceof AAuthError && KEEP_CODE_11.has(error.code)) {
+        throw error.message.startsWith(profile.label) ? error : new AAuthError(error.code, `${profile.label}: ${error.message}`, { cause: error.cause, details: error.details });
+      }
       const why = error instanceof AAuthError ? error.message : String(error);
       throw new AAuthError('token_signature_invalid', `${profile.label}: the ${whose} key cannot be found (${why})`, { cause: error });
     }
@@ -197,12 +219,31 @@ export class TokenVerifier {
   }
 }
 
+/** -11 token kinds: keys at `{iss}/.well-known/{dwk}` (draft-11 profile section 6). */
+export function isDraft11Profile(profile: TokenProfile): boolean {
+  return profile.keys === 'dwk';
+}
+
+/** Refusals of -11 key discovery that name their own -09 code (issuer_missing, invalid_key, ...). */
+const KEEP_CODE_11 = new Set<string>([
+  'issuer_missing',
+  'issuer_mismatch',
+  'key_alg_missing',
+  'key_alg_mismatch',
+  'key_invalid',
+  'unsupported_algorithm',
+  'token_claim_invalid',
+  'token_signature_invalid',
+]);
+
 /**
  * What identifies a signing key: where it is looked up, the issuer, the `kid` (or none) and the
  * `alg`. Source and `alg` come from fixed lists and the issuer is length-prefixed: no two differ in one.
  */
-function keyId({ profile, issuer, kid, alg }: CheckedToken): string {
-  return `${profile.keys} ${alg} ${issuer.length} ${issuer} ${kid === undefined ? '-' : `+${kid}`}`;
+function keyId({ profile, issuer, kid, alg, claims }: CheckedToken): string {
+  // -11 keys come from the document `dwk` names: a person server's and an access server's differ.
+  const source = isDraft11Profile(profile) ? `dwk:${String(claims.dwk)}` : profile.keys;
+  return `${source} ${alg} ${issuer.length} ${issuer} ${kid === undefined ? '-' : `+${kid}`}`;
 }
 
 function verifiedToken(raw: string, checked: CheckedToken, cnf: PublicKey | undefined): VerifiedToken {

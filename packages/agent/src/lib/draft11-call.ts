@@ -1,0 +1,446 @@
+import { AAuthError, type AAuthErrorCode, type Challenge, decodeToken, type HeadersInput, isAAuthError, parseChallenge, signRequest } from '@aauth-kit/core';
+import { SIGNATURE_HEADERS } from '../build-signed-request.js';
+import type { AAuthCallOptions, Generation } from '../types.js';
+import { type Presented, presentable, readPresented } from './checks-11.js';
+import { downstreamStatus } from './downstream-status.js';
+import { limitedFetch } from './http.js';
+import {
+  type CallEvent11,
+  type CallState11,
+  type Flight11,
+  type FlightEvent11,
+  nextFlight11,
+  nextStep11,
+  type Self11,
+} from './next-step-11.js';
+import { createPersonServerResolver } from './person-server-metadata.js';
+import type { PreparedRequest } from './prepare-request.js';
+import { challengeError } from './refusal-body.js';
+import type { AgentConfig, Draft11Config } from './resolve-options.js';
+import { discard, sendFollowing, type Sent } from './send-following.js';
+import { upstreamHash } from './token-store.js';
+
+// The effects of the -11 machines (next-step-11.ts): the agent token, the person server flights,
+// the per-resource person, auth and session tokens, the generation learnt per resource, and the
+// signing clock's correction. One per agent, made at `createAgent`.
+
+const MAX_ENTRIES = 1000;
+
+/** A Map that forgets its oldest entry past `MAX_ENTRIES`. */
+class Bounded<V> extends Map<string, V> {
+  override set(key: string, value: V): this {
+    super.delete(key);
+    super.set(key, value);
+    while (this.size > MAX_ENTRIES) super.delete(this.keys().next().value as string);
+    return this;
+  }
+}
+
+/** The -11 side of one agent. */
+export interface Draft11Core {
+  readonly draft11: Draft11Config;
+  /** The current agent token, minted or renewed when it nears expiry. */
+  agentToken(): Promise<Presented>;
+  /** The generation learnt for an origin (`'auto'` agents), if any. */
+  learnt(origin: string): Generation | undefined;
+  learn(origin: string, generation: Generation): void;
+  /** Run one -11 call (agent.fetch). */
+  call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response>;
+  /** Begin one -11 call for an adapter that sends itself (the got hooks); `transport` reaches the person server. */
+  begin(transport: typeof fetch, request: Hop11, options: AAuthCallOptions | undefined): Call11;
+  flush(): void;
+  invalidate(resource: string): void;
+}
+
+/** A request as a -11 call names it. */
+export interface Hop11 {
+  method: string;
+  url: URL;
+}
+
+/** What an adapter feeds a -11 call: its start, or the answer to the send it asked for. */
+export type Input11 =
+  | { type: 'begin' }
+  /** `carried`: the request that answered presented the send's token (false after a redirect to another origin). */
+  | { type: 'response'; url: URL; status: number; headers: HeadersInput; carried: boolean };
+
+/** What a -11 call asks its adapter to do next. */
+export type Outward11 =
+  /** Send the request again (to the URL that answered last), or a GET to `poll`, presenting `presented`. */
+  | { type: 'send'; presented: Presented; poll: URL | undefined }
+  /** Hand the last response back. */
+  | { type: 'return' }
+  /** Throw an `AAuthChallengeError` for the last response. */
+  | { type: 'reject'; code: AAuthErrorCode; message: string; challenge: Challenge | undefined };
+
+/** One -11 call, stepped by the adapter that sends its requests. */
+export interface Call11 {
+  /** Feed the machine until it asks to send, return or reject (token flights, waits and interactions happen here). */
+  next(input: Input11): Promise<Outward11>;
+  /** The headers of one hop of a send: signed under `sig=jwt` with `token`, else the agent token; with the origin's session token. */
+  sign(hop: Hop11 & { headers: Headers | Record<string, string>; body: Uint8Array | undefined }, token: string | undefined): Record<string, string>;
+  /** The error to throw for `error` (5xx for an AAuthError), reported as a `failed` event at `at`. */
+  failed(error: unknown, at?: URL): unknown;
+}
+
+/** Turn an error for the agent's caller into a 5xx one: a downstream call failed (issue 11, item 5). */
+function downstream(error: unknown): unknown {
+  if (!isAAuthError(error) || error.status >= 500) return error;
+  return new AAuthError(error.code, error.message, { status: downstreamStatus(error.code), details: error.details, cause: error });
+}
+
+/** Create the -11 side of an agent. */
+export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): Draft11Core {
+  const thumbprint = config.key.thumbprint;
+  const resolver = createPersonServerResolver({ ...config.discovery, now: config.now, allowLoopback: draft11.allowLoopback });
+  const persons = new Bounded<Presented>();
+  const auths = new Bounded<Presented>();
+  const sessions = new Bounded<string>();
+  const generations = new Bounded<Generation>();
+  const inflight = new Map<string, Promise<Presented>>();
+  /** Seconds added to the clock when signing, learnt from a `clock_skew` answer's `Date` (-09). */
+  let clockOffset = 0;
+  let current: Presented | undefined;
+  let renewing: Promise<Presented> | undefined;
+
+  /** A fresh agent token: minted by the agent's own provider, or from the external source. */
+  async function fetchAgentToken(): Promise<Presented> {
+    const now = config.now();
+    let token: string;
+    if (draft11.provider !== undefined) {
+      token = draft11.provider.mintAgentToken({
+        local: draft11.local,
+        agentKey: config.key,
+        ps: draft11.ps,
+        lifetime: draft11.agentTokenLifetime,
+      });
+    } else if (typeof draft11.agentToken === 'function') {
+      token = await draft11.agentToken();
+    } else {
+      token = draft11.agentToken!;
+    }
+    try {
+      return readPresented(token, 'agent', thumbprint, now);
+    } catch (error) {
+      throw new AAuthError(isAAuthError(error) ? error.code : 'token_malformed', `The agent token is not usable: ${(error as Error).message}`, { status: 502 });
+    }
+  }
+
+  /** One renewal at a time; `force` renews even a token that is still good (it was refused). */
+  function renew(force: boolean): Promise<Presented> {
+    if (!force && current !== undefined && presentable(current, config.now())) return Promise.resolve(current);
+    if (force && draft11.provider === undefined && typeof draft11.agentToken === 'string') {
+      return Promise.reject(new AAuthError('challenge_unsatisfiable', 'The resource refused the agent token and options.draft11.agentToken is a fixed string', { status: 502 }));
+    }
+    renewing ??= fetchAgentToken()
+      .then((token) => {
+        current = token;
+        return token;
+      })
+      .finally(() => {
+        renewing = undefined;
+      });
+    return renewing;
+  }
+
+  /** The person server of the agent: configured, else its agent token's `ps`. */
+  async function ownPs(): Promise<string | undefined> {
+    return draft11.ps ?? (await renew(false)).ps;
+  }
+
+  /** Sign a request as -11 does: `Signature-Key: sig=jwt;jwt="..."`, covering `authorization` with a session token. */
+  function sign(request: { method: string; url: URL; headers: Headers | Record<string, string>; body: Uint8Array | undefined }, token: string, session: string | undefined): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of new Headers(request.headers)) if (!(SIGNATURE_HEADERS as readonly string[]).includes(name)) headers[name] = value;
+    if (session !== undefined) headers.authorization = `AAuth ${session}`;
+    const signed = signRequest(
+      { method: request.method.toUpperCase(), url: request.url, headers, body: request.body },
+      {
+        key: config.key,
+        signatureKey: { scheme: 'jwt', jwt: token },
+        signatureKeyForm: 'dictionary',
+        created: Math.floor(config.now() + clockOffset),
+        // Profile section 5: a nonce is harmless to -11 peers and keeps replay caches apart.
+        nonce: true,
+        signatureEncoding: config.signer.options.signatureEncoding,
+        ...(session !== undefined ? { additionalComponents: ['authorization'] } : {}),
+      },
+    );
+    return { ...headers, ...signed.headers };
+  }
+
+  /** Run one flight to the person server (person token or auth token), signed with the agent token. */
+  async function fly(flight: Flight11, transport: typeof fetch): Promise<Presented> {
+    let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
+    let event: FlightEvent11 = { type: 'begin' };
+    for (;;) {
+      const step = nextFlight11(state, event);
+      state = step.state;
+      const { action } = step;
+      switch (action.type) {
+        case 'discover':
+          event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
+          break;
+        case 'request': {
+          const agent = await renew(false);
+          const headers = sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined);
+          const limits = { ...config.tokenRequest, code: 'auth_server_error', maxRedirects: 0 } as const;
+          const answer = await limitedFetch(transport, action.url, { method: action.method, headers, ...(action.body ? { body: action.body } : {}) }, limits);
+          event = { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
+          break;
+        }
+        case 'interact':
+          config.emit({ type: 'interaction', authServer: flight.ps, url: action.interaction.url, code: action.interaction.code });
+          await config.onInteraction?.(action.interaction);
+          event = { type: 'interacted', now: config.now() };
+          break;
+        case 'wait':
+          await config.sleep(action.ms);
+          event = { type: 'waited' };
+          break;
+        case 'renew':
+          if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
+          if (action.agentToken) await renew(true);
+          event = { type: 'renewed' };
+          break;
+        case 'issued':
+          return { ...action.presented, exp: Math.min(action.presented.exp, action.expiresAt) };
+        case 'fail':
+          throw action.error;
+      }
+    }
+  }
+
+  /** One flight per key at a time (single flight). */
+  function shared(key: string, run: () => Promise<Presented>): Promise<Presented> {
+    let flight = inflight.get(key);
+    if (flight === undefined) {
+      flight = run().finally(() => inflight.delete(key));
+      inflight.set(key, flight);
+    }
+    return flight;
+  }
+
+  const capabilities = (): string[] => (config.interaction.handler ? ['interaction'] : []);
+
+  /**
+   * Begin one -11 call: the machine's state and the call's effects, stepped by an adapter that
+   * sends (agent.fetch's loop below, or the got hooks). Token flights, waits and interactions
+   * happen inside `next`; the adapter only sends, and feeds each answer back.
+   */
+  function begin(transport: typeof fetch, request: Hop11, options: AAuthCallOptions | undefined): Call11 {
+    let state: CallState11 = { phase: 'start' };
+    let self: Self11 | undefined;
+    /** The URL that answered last (after redirects): where requirements come from. */
+    let answered: URL | undefined;
+    /** What the send under way presents, and the agent token it falls back to on another origin. */
+    let presentedNow: Presented | undefined;
+    let agentNow: Presented | undefined;
+    let sessionSent = false;
+    let callerToken: Presented | undefined;
+    const upstreamToken = options?.upstreamToken;
+    const chain = upstreamHash(upstreamToken);
+    const keyFor = (origin: string): string => `${origin} ${chain}`;
+    const emitAt = (url: URL): { method: string; url: string } => ({ method: request.method, url: `${url.origin}${url.pathname}` });
+
+    async function selfOf(): Promise<Self11> {
+      let upstreamPs: string | undefined;
+      if (upstreamToken !== undefined) {
+        // Section 8, item 7: a chained request goes to the person server named by the upstream token's `ps`.
+        try {
+          const { claims } = decodeToken(upstreamToken);
+          upstreamPs = typeof claims.ps === 'string' ? claims.ps : typeof claims.iss === 'string' ? claims.iss : undefined;
+        } catch {
+          upstreamPs = undefined;
+        }
+        if (upstreamPs === undefined) throw new AAuthError('token_malformed', 'init.upstreamToken is not an auth token naming its person server (ps)', { status: 502 });
+      }
+      // The caller's own auth token: an aa-auth+jwt bound to this key, still valid.
+      callerToken = options?.authToken === undefined ? undefined : readPresented(options.authToken, 'auth', thumbprint, config.now());
+      return { thumbprint, ps: upstreamPs ?? (await ownPs()), interaction: config.interaction, allowLoopback: draft11.allowLoopback };
+    }
+
+    async function next(input: Input11): Promise<Outward11> {
+      let event: CallEvent11;
+      if (input.type === 'begin') {
+        self = await selfOf();
+        event = { type: 'begin' };
+      } else {
+        answered = input.url;
+        // A redirect to another origin drops the person or auth token: the agent token went there.
+        const presented = input.carried ? presentedNow! : agentNow!;
+        event = { type: 'response', url: input.url, status: input.status, headers: input.headers, presented, session: sessionSent, now: config.now() };
+      }
+      const me = self!;
+      for (;;) {
+        const here = answered?.origin ?? request.url.origin;
+        const step = nextStep11(me, state, event, persons.get(keyFor(here)));
+        state = step.state;
+        const { action } = step;
+        switch (action.type) {
+          case 'present': {
+            if (action.evict !== undefined) {
+              for (const store of [persons, auths]) if (store.get(keyFor(here))?.token === action.evict.token) store.delete(keyFor(here));
+              if (callerToken?.token === action.evict.token) callerToken = undefined;
+            }
+            let presented: Presented | undefined;
+            if (action.which === 'best') {
+              const now = config.now();
+              const held = [callerToken, auths.get(keyFor(here)), persons.get(keyFor(here))].find((t) => t !== undefined && presentable(t, now));
+              presented = held;
+              callerToken = undefined; // the caller's token is tried once
+            }
+            event = { type: 'presentation', presented: presented ?? (await renew(false)) };
+            break;
+          }
+          case 'renew-agent':
+            event = { type: 'presentation', presented: await renew(true) };
+            break;
+          case 'obtain-person': {
+            if (action.evict !== undefined) for (const store of [persons, auths]) if (store.get(keyFor(here))?.token === action.evict.token) store.delete(keyFor(here));
+            config.emit({ type: 'challenged', ...emitAt(answered!), require: 'person-token', resource: here });
+            const payload: Record<string, unknown> = { resource: here, capabilities: capabilities(), ...draft11.hints };
+            if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
+            const person = await shared(`person ${keyFor(here)}`, async () => {
+              const issued = await fly(
+                { kind: 'person', ps: me.ps!, payload, expect: { kind: 'person', thumbprint, resource: here, issuer: me.ps! }, interaction: config.interaction, allowLoopback: draft11.allowLoopback },
+                transport,
+              );
+              persons.set(keyFor(here), issued);
+              return issued;
+            });
+            event = { type: 'presentation', presented: person };
+            break;
+          }
+          case 'obtain-auth': {
+            const rt = action.resourceToken;
+            config.emit({ type: 'challenged', ...emitAt(answered!), require: 'auth-token', resource: rt.iss, authServer: me.ps, scope: rt.scope });
+            // -11 section 7.2.1 (AG-21): `presented_token` is the token the challenged request carried.
+            const payload: Record<string, unknown> = { resource_token: rt.token, presented_token: action.presented.token, capabilities: capabilities(), ...draft11.hints };
+            if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
+            if (rt.loginHint !== undefined) payload.login_hint = rt.loginHint;
+            const auth = await shared(`auth ${keyFor(here)} ${rt.presentedJti} ${rt.scope}`, async () => {
+              const issued = await fly(
+                {
+                  kind: 'auth',
+                  ps: me.ps!,
+                  payload,
+                  expect: { kind: 'auth', thumbprint, resource: rt.iss, issuer: rt.aud, sub: rt.sub },
+                  interaction: config.interaction,
+                  allowLoopback: draft11.allowLoopback,
+                },
+                transport,
+              );
+              auths.set(keyFor(here), issued);
+              config.emit({ type: 'exchanged', resource: rt.iss, authServer: me.ps!, scope: rt.scope, exchange: upstreamToken !== undefined, cached: false, expiresAt: issued.exp });
+              return issued;
+            });
+            event = { type: 'presentation', presented: auth };
+            break;
+          }
+          case 'send':
+            if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
+            if (answered !== undefined) config.emit({ type: 'retried', ...emitAt(action.poll ?? answered) });
+            agentNow = await renew(false);
+            presentedNow = action.presented;
+            return { type: 'send', presented: action.presented, poll: action.poll };
+          case 'interact':
+            config.emit({ type: 'interaction', authServer: here, url: action.interaction.url, code: action.interaction.code });
+            await config.onInteraction?.(action.interaction);
+            event = { type: 'interacted', now: config.now() };
+            break;
+          case 'wait':
+            await config.sleep(action.ms);
+            event = { type: 'waited' };
+            break;
+          case 'return': {
+            const at = answered!.origin;
+            if (typeof action.session === 'string') sessions.set(at, action.session);
+            else if (action.session === null) sessions.delete(at);
+            generations.set(at, 'draft-11');
+            return { type: 'return' };
+          }
+          case 'reject': {
+            let challenge: Challenge | undefined;
+            try {
+              challenge = input.type === 'response' ? parseChallenge(input.headers) : undefined;
+            } catch {
+              challenge = undefined;
+            }
+            return { type: 'reject', code: action.code, message: action.message, challenge };
+          }
+          case 'fail':
+            throw action.error;
+        }
+      }
+    }
+
+    return {
+      next,
+      sign(hop, token) {
+        const session = sessions.get(hop.url.origin);
+        sessionSent = session !== undefined;
+        config.emit({ type: 'signed', ...emitAt(hop.url), scheme: 'jwt' });
+        return sign(hop, token ?? agentNow!.token, session);
+      },
+      failed(error, at) {
+        const thrown = downstream(error);
+        if (isAAuthError(thrown)) config.emit({ type: 'failed', ...emitAt(at ?? answered ?? request.url), code: thrown.code, message: thrown.message });
+        return thrown;
+      },
+    };
+  }
+
+  /** agent.fetch's -11 call: each send through the one redirect follower, `begin` does the rest. */
+  async function call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response> {
+    const run = begin(transport, request, options);
+    let last: Sent | undefined;
+    try {
+      let out = await run.next({ type: 'begin' });
+      for (;;) {
+        switch (out.type) {
+          case 'send': {
+            if (last !== undefined) await discard(last.response);
+            const base: PreparedRequest = out.poll
+              ? { ...request, method: 'GET', url: out.poll, headers: new Headers({ accept: request.headers.get('accept') ?? '*/*' }), body: undefined }
+              : (last?.request ?? request);
+            last = await sendFollowing(transport, base, { token: out.presented.token }, (hop, token) => run.sign(hop, token));
+            out = await run.next({ type: 'response', url: last.request.url, status: last.response.status, headers: last.response.headers, carried: last.carried !== undefined });
+            break;
+          }
+          case 'return':
+            return last!.response;
+          case 'reject':
+            throw await challengeError(out, last!.response);
+        }
+      }
+    } catch (error) {
+      throw run.failed(error, last?.request.url);
+    }
+  }
+
+  return {
+    draft11,
+    agentToken: () => renew(false),
+    learnt: (origin) => generations.get(origin),
+    learn: (origin, generation) => void generations.set(origin, generation),
+    call,
+    begin,
+    flush() {
+      persons.clear();
+      auths.clear();
+      sessions.clear();
+      resolver.clear();
+    },
+    invalidate(resource) {
+      let origin: string;
+      try {
+        origin = new URL(resource).origin;
+      } catch {
+        return;
+      }
+      for (const store of [persons, auths]) for (const key of [...store.keys()]) if (key.startsWith(`${origin} `)) store.delete(key);
+      sessions.delete(origin);
+    },
+  };
+}

@@ -1,0 +1,571 @@
+import { AAuthError, type AAuthErrorCode, type HeadersInput, isAAuthError } from '@aauth-kit/core';
+import { toHeaderMap } from '@aauth-kit/core/internal';
+import type { Interaction } from '../types.js';
+import { checkResourceToken11, type IssuedExpectation, parseIssued11, type Presented, type ResourceToken11 } from './checks-11.js';
+import { downstreamStatus } from './downstream-status.js';
+import { jsonObject, redact } from './http.js';
+import type { InteractionPolicy } from './next-step.js';
+import { parseRequirement, type Requirement, serverIdentifierProblem, signatureErrorCode } from './wire-11.js';
+
+// The agent's -11 call, as a pure state machine beside the Keycloak-profile one (next-step.ts):
+// `nextStep11(state, event)` returns the next state and the action to perform; nothing here sends,
+// waits, reads a clock or touches a cache. Two machines:
+//
+// A call:   start -> present (best token) -> send -> response
+//             401 agent-token   -> present the agent token -> send
+//             401 person-token  -> obtain a person token (person server) -> send
+//             401 auth-token    -> check the resource token -> obtain an auth token -> send
+//             202 auth-token    -> the same, then poll the pending URL presenting it
+//             202 interaction   -> interact -> wait -> poll ...
+//             401 clock_skew    -> send again with the clock corrected from `Date` (once)
+//             401 expired_jwt / revoked_jwt -> drop the token, present a fresh one (once)
+//           each requirement is met at most once per call: nothing loops.
+// A flight: discover the person server -> POST -> 200 token | 202 [interact] -> wait -> GET poll ...
+
+/** Who the agent is in this call. */
+export interface Self11 {
+  thumbprint: string;
+  /** The person server this call routes to: the agent's own, or the upstream token's `ps` in a chain. */
+  ps: string | undefined;
+  interaction: InteractionPolicy;
+  /** Accept http and ports on loopback in URLs a server names (development); default false. */
+  allowLoopback: boolean;
+}
+
+/** Which requirements this call has met already (each at most once). */
+export interface Used {
+  agent: boolean;
+  person: boolean;
+  auth: boolean;
+  skew: boolean;
+  renew: boolean;
+}
+
+/** A pending URL at the resource the call polls (a held invocation, or resource-managed interaction). */
+export interface Pending {
+  location: URL;
+  deadline: number | undefined;
+  /** Seconds between polls. */
+  interval: number;
+}
+
+export type CallState11 =
+  | { phase: 'start' }
+  | { phase: 'presenting'; used: Used; pending: Pending | undefined }
+  | { phase: 'sent'; used: Used; pending: Pending | undefined }
+  | { phase: 'interacting'; used: Used; presented: Presented; pending: Pending }
+  | { phase: 'waiting'; used: Used; presented: Presented; pending: Pending }
+  | { phase: 'done' };
+
+export type CallEvent11 =
+  | { type: 'begin' }
+  /** The token to present next (from `present`, `obtain-person`, `obtain-auth` or `renew-agent`). */
+  | { type: 'presentation'; presented: Presented }
+  /**
+   * The resource (or its pending URL) answered; `presented` is what that request carried (a redirect
+   * to another origin falls back to the agent token), `session` whether it carried a session token.
+   */
+  | { type: 'response'; url: URL; status: number; headers: HeadersInput; presented: Presented; session: boolean; now: number }
+  | { type: 'interacted'; now: number }
+  | { type: 'waited' };
+
+export type CallAction11 =
+  /** The best token for this resource: a held auth token, a held person token, else the agent token; `evict` one refused. */
+  | { type: 'present'; which: 'best' | 'agent'; evict?: Presented }
+  /** A person token for this resource from the person server (`evict` the one refused). */
+  | { type: 'obtain-person'; evict?: Presented }
+  /** An auth token for the checked resource token, requested with `presented_token`. */
+  | { type: 'obtain-auth'; resourceToken: ResourceToken11; presented: Presented }
+  /** A fresh agent token (the resource said the current one expired or was revoked). */
+  | { type: 'renew-agent' }
+  /**
+   * Send the request presenting `presented` (with the resource's session token, unless dropped);
+   * to the pending URL with a GET when `poll`; `clockOffset` corrects the signing clock first.
+   */
+  | { type: 'send'; presented: Presented; poll?: URL; clockOffset?: number; dropSession?: true }
+  | { type: 'interact'; interaction: Interaction }
+  | { type: 'wait'; ms: number }
+  /** Hand the response back; `session` is a new `AAuth-Access` value to keep (null: drop the one sent). */
+  | { type: 'return'; session?: string | null }
+  /** Throw an `AAuthChallengeError` carrying the resource's response. */
+  | { type: 'reject'; code: AAuthErrorCode; message: string; requirement: Requirement | undefined }
+  | { type: 'fail'; error: AAuthError };
+
+export interface CallStep11 {
+  state: CallState11;
+  action: CallAction11;
+}
+
+const DONE = { phase: 'done' } as const;
+const FRESH: Used = { agent: false, person: false, auth: false, skew: false, renew: false };
+const DEFAULT_POLL_INTERVAL = 5;
+const MAX_POLL_INTERVAL = 300;
+
+/** Seconds to wait: `Retry-After` (seconds or a date), default 5 s, at least 1 s, at most 300 s. */
+export function retryAfter11(value: string | null | undefined, now: number, fallback = DEFAULT_POLL_INTERVAL): number {
+  const text = value?.trim();
+  let seconds = fallback;
+  if (text !== undefined && /^\d+$/.test(text)) seconds = Number(text);
+  else if (text !== undefined && text.length > 0 && !Number.isNaN(Date.parse(text))) seconds = Date.parse(text) / 1000 - now;
+  return Math.min(MAX_POLL_INTERVAL, Math.max(1, seconds));
+}
+
+function header(headers: HeadersInput, name: string): string | undefined {
+  const lines = toHeaderMap(headers).get(name);
+  return lines === undefined || lines.length === 0 ? undefined : lines.join(', ');
+}
+
+/** An `AAuth-Access` value (token68, section 7): one credential, no whitespace or controls. */
+function sessionToken(headers: HeadersInput): string | undefined {
+  const lines = toHeaderMap(headers).get('aauth-access');
+  if (lines === undefined || lines.length !== 1) return undefined;
+  const value = lines[0]!.trim();
+  return /^[A-Za-z0-9\-._~+/]+=*$/.test(value) && value.length <= 8192 ? value : undefined;
+}
+
+/** The pending URL of a resource's 202: same origin as the answer (section 8, item 6). */
+function pendingAt(headers: HeadersInput, answered: URL): URL | undefined {
+  const location = header(headers, 'location');
+  if (location === undefined) return undefined;
+  try {
+    const url = new URL(location, answered);
+    return url.origin === answered.origin ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `{url}?code={code}` (plus `callback`): where the user goes (section 7). */
+export function interactionUrl(requirement: Requirement, policy: InteractionPolicy, allowLoopback: boolean): string | undefined {
+  const { url, code } = requirement;
+  if (url === undefined || code === undefined || code.length === 0) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  // Section 7: https, no query or fragment (the loopback relaxation admits http on local hosts).
+  if (parsed.search !== '' || parsed.hash !== '' || url.includes('?') || url.includes('#')) return undefined;
+  if (serverIdentifierProblem(parsed.origin, allowLoopback) !== undefined) return undefined;
+  parsed.searchParams.set('code', code);
+  if (policy.callback !== undefined) parsed.searchParams.set('callback', policy.callback);
+  return parsed.href;
+}
+
+function reject(code: AAuthErrorCode, message: string, requirement?: Requirement): CallStep11 {
+  return { state: DONE, action: { type: 'reject', code, message, requirement } };
+}
+
+/** The `return` action, keeping a new session token or dropping a refused one. */
+function settle(event: Extract<CallEvent11, { type: 'response' }>): CallStep11 {
+  const session = sessionToken(event.headers);
+  if (session !== undefined) return { state: DONE, action: { type: 'return', session } };
+  if (event.status === 401 && event.session) return { state: DONE, action: { type: 'return', session: null } };
+  return { state: DONE, action: { type: 'return' } };
+}
+
+/** An `auth-token` requirement (401, or 202 holding the call): check the resource token, then get an auth token. */
+function authRequired(
+  self: Self11,
+  used: Used,
+  event: Extract<CallEvent11, { type: 'response' }>,
+  requirement: Requirement,
+  personToken: Presented | undefined,
+  pending: Pending | undefined,
+): CallStep11 {
+  if (used.auth) return settle(event); // a second refusal is handed back, as in the Keycloak profile
+  if (requirement.resourceToken === undefined) {
+    return reject('challenge_missing_resource_token', 'The auth-token requirement carries no resource token', requirement);
+  }
+  let resourceToken: ResourceToken11;
+  try {
+    resourceToken = checkResourceToken11(requirement.resourceToken, {
+      answered: event.url.origin,
+      thumbprint: self.thumbprint,
+      ps: self.ps,
+      presented: event.presented,
+      personToken,
+      now: event.now,
+    });
+  } catch (error) {
+    if (isAAuthError(error)) return reject(error.code, error.message, requirement);
+    throw error;
+  }
+  return {
+    state: { phase: 'presenting', used: { ...used, auth: true }, pending },
+    action: { type: 'obtain-auth', resourceToken, presented: event.presented },
+  };
+}
+
+/** A 401 (section 7, and the -09 `Signature-Error` codes). */
+function unauthorized(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>, personToken: Presented | undefined): CallStep11 {
+  const { used } = state;
+  const presented = event.presented;
+  const error = signatureErrorCode(event.headers);
+  if (error === 'clock_skew' && !used.skew) {
+    // -09: `created` (or a token's iat) is ahead of the verifier's clock. Correct from `Date`, retry once.
+    const date = header(event.headers, 'date');
+    const at = date === undefined ? Number.NaN : Date.parse(date) / 1000;
+    if (Number.isFinite(at)) {
+      return {
+        state: { phase: 'sent', used: { ...used, skew: true }, pending: state.pending },
+        action: { type: 'send', presented, clockOffset: at - event.now },
+      };
+    }
+  }
+  if ((error === 'expired_jwt' || error === 'revoked_jwt') && !used.renew) {
+    // AG-60: a refused agent token is renewed at its provider; a person or auth token is dropped.
+    const next: Used = { ...used, renew: true };
+    if (presented.kind === 'agent') return { state: { phase: 'presenting', used: next, pending: state.pending }, action: { type: 'renew-agent' } };
+    return { state: { phase: 'presenting', used: next, pending: state.pending }, action: { type: 'present', which: 'best', evict: presented } };
+  }
+  let requirement: Requirement | undefined;
+  try {
+    requirement = parseRequirement(event.headers);
+  } catch (e) {
+    if (isAAuthError(e)) return reject(e.code, e.message);
+    throw e;
+  }
+  if (requirement === undefined) return settle(event); // no requirement: the caller gets the 401
+  switch (requirement.requirement) {
+    case 'agent-token':
+      if (presented.kind !== 'agent' && !used.agent) {
+        return { state: { phase: 'presenting', used: { ...used, agent: true }, pending: state.pending }, action: { type: 'present', which: 'agent' } };
+      }
+      return reject('challenge_unsatisfiable', 'The resource refused this agent token', requirement);
+    case 'person-token':
+      if (self.ps === undefined) return reject('challenge_unsatisfiable', 'The resource requires a person token and this agent has no person server', requirement);
+      if (used.person) return reject('challenge_unsatisfiable', 'The resource refused the person token', requirement);
+      return {
+        state: { phase: 'presenting', used: { ...used, person: true }, pending: state.pending },
+        // A refused person token, or an auth token the resource no longer takes (AG-60), is dropped.
+        action: presented.kind === 'agent' ? { type: 'obtain-person' } : { type: 'obtain-person', evict: presented },
+      };
+    case 'auth-token':
+      return authRequired(self, used, event, requirement, personToken, state.pending);
+    default:
+      return reject('challenge_unsatisfiable', `The resource requires ${JSON.stringify(redact(requirement.requirement))}, which this agent cannot provide`, requirement);
+  }
+}
+
+/** Wait before the next poll of the resource's pending URL, unless the deadline passed. */
+function pollLater(used: Used, presented: Presented, pending: Pending, seconds: number, now: number): CallStep11 {
+  if (pending.deadline !== undefined && now >= pending.deadline) {
+    return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_timeout', 'The resource did not complete the held request in time') } };
+  }
+  const wait = pending.deadline === undefined ? seconds : Math.min(seconds, pending.deadline - now);
+  return { state: { phase: 'waiting', used, presented, pending }, action: { type: 'wait', ms: Math.max(0, wait) * 1000 } };
+}
+
+/** A 202 from the resource (section 8, item 6): a held call, resource-managed interaction, or still pending. */
+function accepted(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>, personToken: Presented | undefined): CallStep11 {
+  let requirement: Requirement | undefined;
+  try {
+    requirement = parseRequirement(event.headers);
+  } catch (e) {
+    if (isAAuthError(e)) return reject(e.code, e.message);
+    throw e;
+  }
+  // A 202 without AAuth-Requirement that is not a poll is the API's own answer.
+  if (requirement === undefined && state.pending === undefined) return settle(event);
+  const location = pendingAt(event.headers, event.url) ?? state.pending?.location;
+  if (location === undefined) return reject('challenge_malformed', 'The resource answered 202 without a same-origin Location', requirement);
+  const interval = retryAfter11(header(event.headers, 'retry-after'), event.now, state.pending?.interval ?? DEFAULT_POLL_INTERVAL);
+  const pending: Pending = { location, deadline: state.pending?.deadline, interval };
+  switch (requirement?.requirement) {
+    case 'auth-token':
+      // Section 6.5.1: the resource holds the call; finish at the pending URL with an auth token.
+      return authRequired(self, state.used, event, requirement, personToken, pending);
+    case 'interaction': {
+      const url = interactionUrl(requirement, self.interaction, self.allowLoopback);
+      if (url === undefined) return reject('challenge_malformed', 'The interaction requirement lacks a usable https url or a code', requirement);
+      if (!self.interaction.handler) {
+        return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_required', `A user must approve this request at ${url}`, { details: { url, code: requirement.code } }) } };
+      }
+      return {
+        state: { phase: 'interacting', used: state.used, presented: event.presented, pending },
+        action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
+      };
+    }
+    case undefined:
+    case 'approval':
+      return pollLater(state.used, event.presented, pending, interval, event.now);
+    default:
+      // Section 7: an unknown requirement on a 202 may become one the agent knows: keep polling.
+      if (state.pending !== undefined) return pollLater(state.used, event.presented, pending, interval, event.now);
+      return reject('challenge_unsatisfiable', `The resource requires ${JSON.stringify(redact(requirement!.requirement))}, which this agent cannot provide`, requirement);
+  }
+}
+
+function respond(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>, personToken: Presented | undefined): CallStep11 {
+  if (event.status === 401) return unauthorized(self, state, event, personToken);
+  if (event.status === 202) return accepted(self, state, event, personToken);
+  if (event.status === 429 && state.pending !== undefined) {
+    // Section 8, item 6: slow down by five seconds.
+    const pending = { ...state.pending, interval: Math.min(MAX_POLL_INTERVAL, state.pending.interval + 5) };
+    return pollLater(state.used, event.presented, pending, pending.interval, event.now);
+  }
+  return settle(event);
+}
+
+function expected(state: CallState11, event: CallEvent11): never {
+  throw new Error(`nextStep11: event ${event.type} in phase ${state.phase}`);
+}
+
+/**
+ * One step of a -11 call. `personToken` is the person token the agent last presented to this
+ * resource (a step-up challenge names its jti). Check failures become `reject` actions.
+ */
+export function nextStep11(self: Self11, state: CallState11, event: CallEvent11, personToken?: Presented): CallStep11 {
+  switch (state.phase) {
+    case 'start':
+      if (event.type !== 'begin') return expected(state, event);
+      return { state: { phase: 'presenting', used: FRESH, pending: undefined }, action: { type: 'present', which: 'best' } };
+    case 'presenting': {
+      if (event.type !== 'presentation') return expected(state, event);
+      const { used, pending } = state;
+      // A held call is finished at its pending URL (section 6.5.1); anything else re-sends the request.
+      return { state: { phase: 'sent', used, pending }, action: pending ? { type: 'send', presented: event.presented, poll: pending.location } : { type: 'send', presented: event.presented } };
+    }
+    case 'sent':
+      return event.type === 'response' ? respond(self, state, event, personToken) : expected(state, event);
+    case 'interacting': {
+      if (event.type !== 'interacted') return expected(state, event);
+      const pending = { ...state.pending, deadline: event.now + self.interaction.timeoutMs / 1000 };
+      return pollLater(state.used, state.presented, pending, pending.interval, event.now);
+    }
+    case 'waiting': {
+      if (event.type !== 'waited') return expected(state, event);
+      const { used, pending, presented } = state;
+      return { state: { phase: 'sent', used, pending }, action: { type: 'send', presented, poll: pending.location } };
+    }
+    case 'done':
+      return expected(state, event);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flights to the person server (AAuth -11 sections 7.1, 7.2, 8; profile section 8).
+
+/** What the agent reads from `{ps}/.well-known/aauth-person.json`. */
+export interface PersonServerMetadata {
+  issuer: string;
+  personTokenEndpoint: URL;
+  authTokenEndpoint: URL;
+}
+
+/** One person token or auth token request, fixed for its lifetime. */
+export interface Flight11 {
+  kind: 'person' | 'auth';
+  ps: string;
+  /** The JSON body: `{resource, ...}` or `{resource_token, presented_token, ...}`. */
+  payload: Readonly<Record<string, unknown>>;
+  expect: IssuedExpectation;
+  interaction: InteractionPolicy;
+  allowLoopback: boolean;
+}
+
+export type FlightState11 =
+  | { phase: 'start'; flight: Flight11 }
+  | { phase: 'discovering'; flight: Flight11 }
+  | { phase: 'posted'; flight: Flight11; endpoint: URL; retried?: true }
+  | { phase: 'reposting'; flight: Flight11; endpoint: URL }
+  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number }
+  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number }
+  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number }
+  | { phase: 'done' };
+
+export type FlightEvent11 =
+  | { type: 'begin' }
+  | { type: 'discovered'; metadata: PersonServerMetadata }
+  | { type: 'answer'; status: number; headers: Headers; body: Uint8Array; now: number }
+  | { type: 'interacted'; now: number }
+  | { type: 'waited' }
+  /** The `renew` action is done (the agent token renewed, or the clock corrected). */
+  | { type: 'renewed' };
+
+export type FlightAction11 =
+  | { type: 'discover'; ps: string }
+  /** A request to the person server, signed with the agent token (`sig=jwt`), covering the body. */
+  | { type: 'request'; method: 'POST' | 'GET'; url: URL; headers: Record<string, string>; body?: Uint8Array }
+  | { type: 'interact'; interaction: Interaction }
+  | { type: 'wait'; ms: number }
+  | { type: 'issued'; presented: Presented; expiresAt: number }
+  | { type: 'fail'; error: AAuthError }
+  /**
+   * The person server refused the signature (401): renew the agent token (`expired_jwt`,
+   * `revoked_jwt`) or correct the signing clock (`clock_skew`), then the POST is sent again, once.
+   */
+  | { type: 'renew'; agentToken: boolean; clockOffset?: number };
+
+export interface FlightStep11 {
+  state: FlightState11;
+  action: FlightAction11;
+}
+
+/** The `error` of a problem+json body (a peer that puts the -09 code only there). */
+function problemError(body: Uint8Array): string | undefined {
+  const error = jsonObject(body)?.error;
+  return typeof error === 'string' ? error : undefined;
+}
+
+/** A person server's refusal (problem+json `error` and `detail`, section 9) as an error the agent throws. */
+function refusal11(answer: { status: number; body: Uint8Array }, code: AAuthErrorCode, what: string): AAuthError {
+  const doc = jsonObject(answer.body);
+  const error = typeof doc?.error === 'string' ? redact(doc.error) : undefined;
+  const detail = typeof doc?.detail === 'string' ? redact(doc.detail) : typeof doc?.error_description === 'string' ? redact(doc.error_description) : undefined;
+  const summary = [error, detail].filter(Boolean).join(': ');
+  return new AAuthError(code, `The person server refused ${what} (HTTP ${answer.status}${summary ? `, ${summary}` : ''})`, {
+    status: downstreamStatus(code),
+    details: { status: answer.status, error, detail },
+  });
+}
+
+function issued11(flight: Flight11, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
+  const token = parseIssued11(answer.body, flight.expect, answer.now);
+  const candidates = [token.exp];
+  if (token.expiresIn !== undefined) candidates.push(answer.now + token.expiresIn);
+  const { expiresIn: _e, ...presented } = token;
+  return { state: DONE, action: { type: 'issued', presented, expiresAt: Math.min(...candidates) } };
+}
+
+/** The 202 of the POST: wait for the person (interaction), for an approver, or just for the server. */
+function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
+  const { flight, endpoint } = state;
+  const what = flight.kind === 'person' ? 'the person token request' : 'the auth token request';
+  const locationText = answer.headers.get('location');
+  let location: URL | undefined;
+  try {
+    location = locationText === null ? undefined : new URL(locationText, endpoint);
+  } catch {
+    location = undefined;
+  }
+  // Section 8, item 6: the pending URL is on the responding server's origin (polls are signed).
+  if (location === undefined || location.origin !== endpoint.origin) {
+    throw new AAuthError('auth_server_error', `The person server answered ${what} with 202 without a same-origin Location`, { status: 502 });
+  }
+  const interval = retryAfter11(answer.headers.get('retry-after'), answer.now);
+  const requirement = parseRequirement(answer.headers);
+  if (requirement?.requirement === 'interaction') {
+    const url = interactionUrl(requirement, flight.interaction, flight.allowLoopback);
+    if (url === undefined) throw new AAuthError('auth_server_error', 'The person server asks for an interaction without a usable https url or a code', { status: 502 });
+    if (!flight.interaction.handler) {
+      const error = new AAuthError('interaction_required', `A user must approve this request at ${url}`, { details: { url, code: requirement.code } });
+      return { state: DONE, action: { type: 'fail', error } };
+    }
+    return {
+      state: { phase: 'interacting', flight, endpoint, location, interval },
+      action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
+    };
+  }
+  if (requirement !== undefined && requirement.requirement !== 'approval') {
+    throw new AAuthError('challenge_unsatisfiable', `The person server requires ${JSON.stringify(redact(requirement.requirement))}, which this agent cannot provide`, { status: 502 });
+  }
+  const deadline = answer.now + flight.interaction.timeoutMs / 1000;
+  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline }, action: { type: 'wait', ms: interval * 1000 } };
+}
+
+function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number }, now: number): FlightStep11 {
+  const { flight, endpoint, location, interval, deadline } = state;
+  if (now >= deadline) {
+    return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_timeout', `The person server did not answer within ${Math.round(flight.interaction.timeoutMs / 1000)} s`) } };
+  }
+  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline }, action: { type: 'wait', ms: Math.min(interval, deadline - now) * 1000 } };
+}
+
+/** A poll's answer (section 8, item 6): 200 issued; 202 pending; 429 slower; 403 / 408 / 410 / 5xx end it. */
+function polled(state: Extract<FlightState11, { phase: 'polled' }>, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
+  const fail = (code: AAuthErrorCode): FlightStep11 => ({ state: DONE, action: { type: 'fail', error: refusal11(answer, code, 'the pending request') } });
+  switch (answer.status) {
+    case 200:
+      return issued11(state.flight, answer);
+    case 202:
+      // Unknown `status` values are `pending` (section 8, item 6).
+      return pollAgain({ ...state, interval: retryAfter11(answer.headers.get('retry-after'), answer.now, state.interval) }, answer.now);
+    case 429:
+      return pollAgain({ ...state, interval: Math.min(MAX_POLL_INTERVAL, state.interval + 5) }, answer.now);
+    case 503:
+      return pollAgain({ ...state, interval: retryAfter11(answer.headers.get('retry-after'), answer.now, state.interval) }, answer.now);
+    case 403:
+      return fail('interaction_denied');
+    case 408:
+      return fail('interaction_expired');
+    case 410:
+    case 404:
+      return fail('pending_not_found');
+    default:
+      return fail('auth_server_error');
+  }
+}
+
+function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
+  const bad = (): never => {
+    throw new Error(`nextFlight11: event ${event.type} in phase ${state.phase}`);
+  };
+  switch (state.phase) {
+    case 'start':
+      if (event.type !== 'begin') return bad();
+      return { state: { phase: 'discovering', flight: state.flight }, action: { type: 'discover', ps: state.flight.ps } };
+    case 'discovering': {
+      if (event.type !== 'discovered') return bad();
+      const { flight } = state;
+      const endpoint = flight.kind === 'person' ? event.metadata.personTokenEndpoint : event.metadata.authTokenEndpoint;
+      // Section 8: a signed JSON POST covering content-type and content-digest; the server may hold it 45 s.
+      const headers = { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' };
+      const body = new TextEncoder().encode(JSON.stringify(flight.payload));
+      return { state: { phase: 'posted', flight, endpoint }, action: { type: 'request', method: 'POST', url: endpoint, headers, body } };
+    }
+    case 'posted':
+      if (event.type !== 'answer') return bad();
+      if (event.status === 200) return issued11(state.flight, event);
+      if (event.status === 202) return deferred(state, event);
+      if (event.status === 401 && state.retried === undefined) {
+        // AG-60: a refused agent token is renewed at its provider; clock_skew corrects from `Date`.
+        const code = signatureErrorCode(event.headers) ?? problemError(event.body);
+        const date = event.headers.get('date');
+        const at = date === null ? Number.NaN : Date.parse(date) / 1000;
+        const { flight, endpoint } = state;
+        if (code === 'expired_jwt' || code === 'revoked_jwt') return { state: { phase: 'reposting', flight, endpoint }, action: { type: 'renew', agentToken: true } };
+        if (code === 'clock_skew' && Number.isFinite(at)) {
+          return { state: { phase: 'reposting', flight, endpoint }, action: { type: 'renew', agentToken: false, clockOffset: at - event.now } };
+        }
+      }
+      return { state: DONE, action: { type: 'fail', error: refusal11(event, 'auth_server_error', state.flight.kind === 'person' ? 'the person token request' : 'the auth token request') } };
+    case 'reposting': {
+      if (event.type !== 'renewed') return bad();
+      const { flight, endpoint } = state;
+      const headers = { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' };
+      const body = new TextEncoder().encode(JSON.stringify(flight.payload));
+      return { state: { phase: 'posted', flight, endpoint, retried: true }, action: { type: 'request', method: 'POST', url: endpoint, headers, body } };
+    }
+    case 'interacting': {
+      if (event.type !== 'interacted') return bad();
+      const deadline = event.now + state.flight.interaction.timeoutMs / 1000;
+      return pollAgain({ ...state, deadline }, event.now);
+    }
+    case 'waiting': {
+      if (event.type !== 'waited') return bad();
+      const { flight, endpoint, location, interval, deadline } = state;
+      // Polls are signed GETs, never a re-POST; `Prefer: wait` invites a long poll.
+      return {
+        state: { phase: 'polled', flight, endpoint, location, interval, deadline },
+        action: { type: 'request', method: 'GET', url: location, headers: { accept: 'application/json', prefer: 'wait=45' } },
+      };
+    }
+    case 'polled':
+      return event.type === 'answer' ? polled(state, event) : bad();
+    case 'done':
+      return bad();
+  }
+}
+
+/** One step of a person server flight: pure; an answer the checks refuse becomes a `fail` action. */
+export function nextFlight11(state: FlightState11, event: FlightEvent11): FlightStep11 {
+  try {
+    return flightStep(state, event);
+  } catch (error) {
+    if (isAAuthError(error)) return { state: DONE, action: { type: 'fail', error } };
+    throw error;
+  }
+}

@@ -1,0 +1,45 @@
+import { decodeToken, parseSignatureKey, type Generation, type HttpRequest, type SignatureKey } from '@aauth-kit/core';
+import { toHeaderMap } from '@aauth-kit/core/internal';
+
+const BOTH: readonly Generation[] = ['keycloak', 'draft-11'];
+
+/**
+ * The generation a parsed `Signature-Key` speaks (draft-11 profile section 1): -11 for an `aa-*`
+ * token under `jwt`, an `hwk` key with `alg`, a `jwks_uri` with `dwk="aauth-agent.json"`; the
+ * Keycloak profile otherwise. A verifier configured to one generation uses that one.
+ */
+export function generationOfKey(key: SignatureKey, generations: readonly Generation[] = BOTH): Generation {
+  if (generations.length === 1) return generations[0]!;
+  switch (key.scheme) {
+    case 'jwt': {
+      let typ: unknown;
+      try {
+        typ = decodeToken(key.jwt).header.typ;
+      } catch {
+        return 'keycloak';
+      }
+      return typeof typ === 'string' && typ.startsWith('aa-') ? 'draft-11' : 'keycloak';
+    }
+    case 'hwk':
+      return key.jwk.alg !== undefined ? 'draft-11' : 'keycloak';
+    case 'jwks_uri':
+      return key.dwk === 'aauth-agent.json' ? 'draft-11' : 'keycloak';
+  }
+}
+
+/**
+ * The generation to answer `request` in, before (or whatever) its verification: what its
+ * `Signature-Key` speaks, else (unsigned or unreadable) the Keycloak profile when accepted, so that
+ * today's answers do not change. Pure and cheap: no key, no fetch.
+ */
+export function requestGeneration(request: Pick<HttpRequest, 'headers'>, generations: readonly Generation[] = BOTH): Generation {
+  if (generations.length === 1) return generations[0]!;
+  const fallback: Generation = generations.includes('keycloak') ? 'keycloak' : 'draft-11';
+  const lines = toHeaderMap(request.headers).get('signature-key');
+  if (!lines || lines.length !== 1) return fallback;
+  try {
+    return generationOfKey(parseSignatureKey(lines[0]!).key, generations);
+  } catch {
+    return fallback;
+  }
+}

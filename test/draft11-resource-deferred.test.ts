@@ -1,0 +1,83 @@
+// -11 deferred delivery of requirement=auth-token (AAuth -11 "Deferred Delivery", RS-36): the
+// resource answers 202 and holds the call; the first poll presenting a valid auth token runs it and
+// gets its response; the same auth token again gets the stored response, the call runs once.
+import { generateKey, parseRequirement, type SigningKey } from '@aauth-kit/core';
+import { createResource } from '@aauth-kit/express';
+import express, { type Request, type Response } from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authToken11, fetch11, personToken, startIssuer11, type Issuer11 } from './fixtures/draft11-issuers.js';
+import { listen, type Listening } from './fixtures/http.js';
+
+let ps: Issuer11;
+let site: Listening;
+let url: string;
+let runs = 0;
+const agentKey: SigningKey = generateKey({ kid: 'agent-11' });
+const other: SigningKey = generateKey({ kid: 'other' });
+
+beforeAll(async () => {
+  ps = await startIssuer11('aauth-person.json');
+  const app = express();
+  site = await listen(app);
+  url = site.origin;
+  const resource = createResource({
+    identity: url,
+    key: generateKey({ kid: 'r' }),
+    generations: ['draft-11'],
+    scopes: { 'orders.write': 'Place orders' },
+    draft11: { allowLoopback: true, personServers: [ps.issuer] },
+  });
+  app.use(resource.pendingEndpoint());
+  app.post('/orders', resource.require({ scope: 'orders.write', deferred: true }), express.raw({ type: () => true }), (req: Request, res: Response) => {
+    runs += 1;
+    res.status(201).json({ run: runs, body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : null, accessMode: req.aauth?.accessMode, sub: req.aauth?.sub });
+  });
+});
+
+afterAll(async () => {
+  await Promise.all([ps?.close(), site?.close()]);
+});
+
+describe('deferred auth-token challenge (202, held call)', () => {
+  it('202 with Location, Retry-After, no-store, the requirement; polls run the held call once', async () => {
+    const person = await personToken(ps, agentKey, url, { sub: 'person-7' });
+    const first = await fetch11(`${url}/orders`, agentKey, person, { method: 'POST', body: '{"qty":3}' });
+    expect(first.status).toBe(202);
+    expect(first.body).toEqual({ status: 'pending' });
+    expect(first.headers.get('cache-control')).toBe('no-store');
+    expect(first.headers.get('retry-after')).toBe('0');
+    const location = first.headers.get('location')!;
+    expect(location).toMatch(new RegExp(`^${url}/aauth/pending/[A-Za-z0-9_-]{43}$`));
+    expect(parseRequirement(first.headers.get('aauth-requirement')!)).toMatchObject({ requirement: 'auth-token', resourceToken: expect.any(String) });
+    expect(runs).toBe(0);
+
+    // Polling with the person token still: pending.
+    const still = await fetch11(location, agentKey, person);
+    expect([still.status, still.body.status]).toEqual([202, 'pending']);
+    // Another key may not poll it (and learns nothing).
+    const stranger = await fetch11(location, other, await personToken(ps, other, url));
+    expect([stranger.status, stranger.body.error]).toEqual([404, 'not_found']);
+
+    // The auth token: the held call runs, with its original body, and its response is the poll's.
+    const auth = await authToken11(ps, agentKey, url, { sub: 'person-7', scope: 'orders.write' });
+    const done = await fetch11(location, agentKey, auth);
+    expect(done.status).toBe(201);
+    expect(done.body).toEqual({ run: 1, body: '{"qty":3}', accessMode: 'auth-token', sub: 'person-7' });
+    // The same auth token again: the stored result, not a second run.
+    const again = await fetch11(location, agentKey, auth);
+    expect([again.status, again.body.run]).toEqual([201, 1]);
+    expect(runs).toBe(1);
+    // Another auth token after completion: 410.
+    const later = await fetch11(location, agentKey, await authToken11(ps, agentKey, url, { sub: 'person-7', scope: 'orders.write' }));
+    expect(later.status).toBe(410);
+  });
+
+  it('an unknown pending id is 404; a POST to a pending URL 405', async () => {
+    const person = await personToken(ps, agentKey, url);
+    const unknown = await fetch11(`${url}/aauth/pending/nope`, agentKey, person);
+    expect([unknown.status, unknown.headers.get('content-type')]).toEqual([404, 'application/problem+json']);
+    const first = await fetch11(`${url}/orders`, agentKey, person, { method: 'POST', body: '{}' });
+    const posted = await fetch11(first.headers.get('location')!, agentKey, person, { method: 'POST', body: '{}' });
+    expect(posted.status).toBe(405);
+  });
+});
