@@ -331,6 +331,8 @@ export function createResource(options: ResourceOptions): Resource {
         if (verified.thumbprint !== call.thumbprint) throw as11(new AAuthError('pending_not_found'), {});
         const presented = verified.presented;
         const jti = presented?.kind === 'auth' ? (presented.token.claims.jti as string) : undefined;
+        // Another poll is running the held call: wait for it, then answer as a repeat (it runs once).
+        if (call.running !== undefined && call.result === undefined) await call.running.catch(() => undefined);
         if (call.result !== undefined) {
           if (jti !== undefined && jti === call.result.jti) {
             replayResult(res, call.result.response);
@@ -338,6 +340,8 @@ export function createResource(options: ResourceOptions): Resource {
           }
           throw as11(new AAuthError('pending_not_found', 'The pending request is complete', { status: 410 }), {});
         }
+        // A run that produced no result (its response failed) is not retried: the call may have had effects.
+        if (call.running !== undefined) throw as11(new AAuthError('pending_not_found', 'The pending request is complete', { status: 410 }), {});
         if (clock() >= call.exp) {
           pending.delete(id);
           throw as11(new AAuthError('pending_expired'), {});
@@ -347,7 +351,9 @@ export function createResource(options: ResourceOptions): Resource {
           return;
         }
         const info = toInfo(verified);
-        const result = await dispatchHeld(req.app as unknown as Dispatcher, call, res, info);
+        const running = dispatchHeld(req.app as unknown as Dispatcher, call, res, info);
+        call.running = running;
+        const result = await running;
         call.result = { response: result, jti: jti!, until: presented.token.expiresAt };
       } catch (error) {
         if (error instanceof AAuthError) respond(error, req, res, next);
@@ -391,6 +397,13 @@ export function createResource(options: ResourceOptions): Resource {
       // A held call run by the pending endpoint: verified there (the poll's auth token).
       const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
       if (held !== undefined) {
+        // The poll's auth token stands for this route too only if it carries this route's scope
+        // (a second require() on the held call's path may ask for more than the deferred one did).
+        if (route.level === 'auth-token' && !hasScopes(held.scope, route.scope)) {
+          const missing = route.scope.filter((s) => !held.scope.includes(s)).join(' ');
+          respond(as11(new AAuthError('insufficient_scope', `The auth token does not carry the scope ${missing}`), {}), req, res, next);
+          return;
+        }
         req.aauth = held;
         next();
         return;

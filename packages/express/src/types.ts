@@ -34,7 +34,7 @@ export interface ResourceDraft11Options extends Draft11Options {
   maxSessions?: number | undefined;
   /**
    * Path (below the identity) where the app mounts `resource.pendingEndpoint()` for routes with
-   * `deferred: true`; default `'/aauth/pending'`. At most `maxPending` held calls (default 1000).
+   * `deferred: true`; default `'/aauth/pending'`. At most `maxPending` held calls (default 1000), a tenth of them per key.
    */
   pendingPath?: string | undefined;
   maxPending?: number | undefined;

@@ -36,23 +36,45 @@ export interface HeldCall {
   exp: number;
   /** Once executed: the result, the auth token's `jti`, and until when it is kept. */
   result?: { response: StoredResult; jti: string; until: number };
+  /** Set when a poll starts running the call: concurrent polls wait for it, and it never runs twice. */
+  running?: Promise<unknown>;
 }
 
-/** A bounded table of held calls by unguessable id (AAuth -11 "Pending URL Security"). */
+/**
+ * A bounded table of held calls by unguessable id (AAuth -11 "Pending URL Security"). One key holds
+ * at most a tenth of it (`perKey`): a key over its share loses its own oldest call, so one caller
+ * cannot push other agents' calls out; only a full table of many keys evicts the oldest overall.
+ */
 export class PendingTable {
   private readonly calls = new Map<string, HeldCall>();
+  readonly perKey: number;
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.perKey = Math.max(1, Math.ceil(maxEntries / 10));
+  }
 
   hold(call: HeldCall): string {
     this.sweep();
     const id = randomBytes(32).toString('base64url');
-    if (this.calls.size >= this.maxEntries) this.calls.delete(this.calls.keys().next().value!);
+    let own = 0;
+    let oldestOwn: string | undefined;
+    for (const [key, held] of this.calls) {
+      if (held.thumbprint !== call.thumbprint) continue;
+      own++;
+      oldestOwn ??= key;
+    }
+    if (own >= this.perKey && oldestOwn !== undefined) this.calls.delete(oldestOwn);
+    else if (this.calls.size >= this.maxEntries) this.calls.delete(this.calls.keys().next().value!);
     this.calls.set(id, call);
     return id;
+  }
+
+  /** How many calls are held (for tests and metrics). */
+  get size(): number {
+    return this.calls.size;
   }
 
   get(id: string): HeldCall | undefined {

@@ -1,5 +1,5 @@
 import { AAuthError, jwkAlgProblem, type PublicKey } from '@aauth-kit/core';
-import { identityUrlProblem, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { identityUrlProblem, isLocalHostname, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { DocumentFetcher, FetchedDocument } from '@aauth-kit/discovery';
 
 /** A JWK as found in a JWKS (untrusted input). */
@@ -124,6 +124,25 @@ export class KeyDiscovery {
   }
 
   /**
+   * A -11 document's `jwks_uri` (draft-11 profile section 10): the egress policy lets plain http and
+   * local names (`localhost`, `127.0.0.1`, `[::1]`) through for the Keycloak profile's development
+   * set-ups, but in -11 that relaxation is `allowLoopback`'s alone: a signer's document must not
+   * point this server at its own loopback services.
+   */
+  private jwksUri11(doc: FetchedDocument, what: string): string {
+    const uri = this.jwksUri(doc, what);
+    const url = new URL(uri);
+    const local = isLocalHostname(url.hostname);
+    if (!this.options.allowLoopback && (local || url.protocol !== 'https:')) {
+      throw new AAuthError('egress_denied', `${what} jwks_uri must be https on a non-loopback host (allowLoopback is off)`, { details: { url: doc.url } });
+    }
+    if (url.protocol !== 'https:' && !local) {
+      throw new AAuthError('egress_denied', `${what} jwks_uri must be https (http only on loopback hosts)`, { details: { url: doc.url } });
+    }
+    return uri;
+  }
+
+  /**
    * Find the key with `kid` in the JWKS at `uri` (filtered by `accept`), refetching once when the
    * kid is unknown unless the JWKS was fetched within the last minute (section 4).
    */
@@ -175,6 +194,13 @@ export class KeyDiscovery {
         throw new AAuthError('signature_key_malformed', `Signature-Key dwk ${JSON.stringify(dwk.slice(0, 100))} is not supported`);
       }
     }
+    if (!legacy) {
+      // -11 only: the id is a server identifier; check it before anything is fetched from it (SSRF),
+      // and only the -11 document is accepted (not the Keycloak profile's `agent` form).
+      if (dwk !== 'aauth-agent.json') throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri needs dwk="aauth-agent.json" in -11');
+      const idProblem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
+      if (idProblem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${idProblem}`);
+    }
     const meta = (await this.metadata(id, 'aauth-agent', false, caller))!;
     // -11 (AAuth -11 "Metadata Documents", -09 section 3.6): `issuer` is the signer's identity.
     const draft11 = dwk === 'aauth-agent.json' && meta.body?.issuer !== undefined;
@@ -194,7 +220,7 @@ export class KeyDiscovery {
         details: { url: meta.url },
       });
     }
-    const uri = this.jwksUri(meta, 'Agent');
+    const uri = draft11 ? this.jwksUri11(meta, 'Agent') : this.jwksUri(meta, 'Agent');
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller);
     if (draft11) this.checkAlg11(jwk, 'The agent key');
     let key = this.imported.get(jwk);
@@ -227,7 +253,7 @@ export class KeyDiscovery {
     const issuer = meta.body?.issuer;
     if (issuer === undefined) throw new AAuthError('issuer_missing', `The ${kind} has no issuer`, { details: { url: meta.url } });
     if (issuer !== iss) throw new AAuthError('issuer_mismatch', `The ${kind} issuer is not the token issuer`, { details: { url: meta.url } });
-    const uri = this.jwksUri(meta, kind);
+    const uri = this.jwksUri11(meta, kind);
     // -11: select by kid without requiring any other member of the JWKS to be usable.
     const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller);
     this.checkAlg11(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
