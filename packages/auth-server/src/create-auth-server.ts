@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { identityUrlProblem, serveDocuments } from '@aauth-kit/core/internal';
+import { generateKey, loadKeyFile, saveKeyFile, type SigningKey } from '@aauth-kit/core';
+import { identityUrlProblem, serveDocuments, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions } from '@aauth-kit/verifier';
 import express, { type Router } from 'express';
 import { loadRealm, type RealmConfig } from './load-realm.js';
@@ -11,6 +13,8 @@ import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
 import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
 import { createOAuthTokenService } from './lib/oauth-token-service.js';
+import { createPersonService } from './lib/person-server/person-service.js';
+import { createPersonRouter } from './lib/person-server/routes.js';
 import { loadRealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -50,6 +54,22 @@ export interface AuthServerOptions {
   maxSkew?: number | undefined;
   /** Largest token request body in bytes; default 65536. */
   maxBodyBytes?: number | undefined;
+  /** The AAuth -11 person server (draft-11 profile; realm attributes `aauth.person.*`). */
+  draft11?: AuthServerDraft11Options | undefined;
+}
+
+/**
+ * Deployment settings of the -11 person server. It is served at the origin of `baseUrl`, which
+ * must be a -11 server identifier (`https://host`, no port), unless `allowLoopback` is set.
+ */
+export interface AuthServerDraft11Options {
+  /**
+   * Accept `http` and a port on `localhost`, `127.0.0.1` or `[::1]` as the person server's own
+   * identifier and in the identifiers it meets (agent providers, resources); default false. Tests and local development only.
+   */
+  allowLoopback?: boolean | undefined;
+  /** File holding the person server's Ed25519 key (created if absent, mode 0600); default an ephemeral key: tokens and directed `sub`s change after a restart. */
+  keyFile?: string | undefined;
 }
 
 /** A running-or-mountable embedded auth server. */
@@ -64,6 +84,8 @@ export interface AuthServer {
   listen(port?: number, host?: string): Promise<{ url: string; close(): Promise<void> }>;
   /** The realm JWKS, as served at `/protocol/aauth/certs`. */
   jwks(): { keys: object[] };
+  /** The -11 person server's identifier (the origin of `baseUrl`), or undefined when it is not served. */
+  readonly personServer: string | undefined;
 }
 
 const ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'EdDSA', 'ES256'];
@@ -179,6 +201,45 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
   const oauthTokens = createOAuthTokenService(ctx);
   const urls = endpoints(issuer);
 
+  // The -11 person server (draft-11 profile sections 2, 6-9) at the base URL's origin, from the same realm.
+  const draft11 = options.draft11 ?? {};
+  if (typeof draft11 !== 'object' || draft11 === null) throw new TypeError('options.draft11 must be an object');
+  if (draft11.allowLoopback !== undefined && typeof draft11.allowLoopback !== 'boolean') throw new TypeError('options.draft11.allowLoopback must be a boolean');
+  if (draft11.keyFile !== undefined && (typeof draft11.keyFile !== 'string' || draft11.keyFile.length === 0)) throw new TypeError('options.draft11.keyFile must be a file path');
+  const allowLoopback = draft11.allowLoopback === true;
+  const psIssuer = base.origin;
+  const psProblem = serverIdentifierProblem(psIssuer, { allowLoopback });
+  let personRouter: Router | undefined;
+  if (realm.person.enabled && psProblem !== undefined && options.draft11 !== undefined) {
+    warn(`the -11 person server is not served: the origin of ${names.baseUrl} ${psProblem} (a -11 server identifier; options.draft11.allowLoopback relaxes it for loopback)`);
+  }
+  const personServer = realm.person.enabled && psProblem === undefined ? psIssuer : undefined;
+  if (personServer !== undefined) {
+    let psKey: SigningKey;
+    if (draft11.keyFile !== undefined && existsSync(draft11.keyFile)) {
+      psKey = loadKeyFile(draft11.keyFile);
+      if (psKey.algorithm !== 'ed25519') throw new TypeError(`options.draft11.keyFile ${draft11.keyFile} must hold an Ed25519 key`);
+    } else {
+      psKey = generateKey();
+      if (draft11.keyFile !== undefined) saveKeyFile(draft11.keyFile, psKey);
+      else if (options.draft11 !== undefined) warn('no options.draft11.keyFile given: the person server key is ephemeral, and its tokens and directed subs change after a restart (dev only)');
+    }
+    const verifier11 = createVerifier({
+      identity: personServer,
+      // Its own person and auth tokens come back as presented tokens (three-party).
+      trustedIssuers: [personServer],
+      generations: ['draft-11'],
+      draft11: { allowLoopback },
+      now,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.discovery ? { discovery: options.discovery } : {}),
+      ...(options.replay ? { replay: options.replay } : {}),
+      ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
+    });
+    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback });
+    personRouter = createPersonRouter(ctx, { issuer: personServer, key: psKey, verifier: verifier11, service, maxBodyBytes, polls });
+  }
+
   let built: Router | undefined;
   function router(): Router {
     if (built) return built;
@@ -190,6 +251,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     r.use(createTokenRouter(ctx, verifier, tokens, maxBodyBytes, polls));
     r.use(createInteractionRouter(ctx));
     r.use(createOAuthTokenRouter(ctx, oauthTokens, maxBodyBytes));
+    if (personRouter) r.use(personRouter);
     built = r;
     return r;
   }
@@ -199,6 +261,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     realm,
     router,
     jwks: () => ({ keys: [{ ...key.publicJwk }] }),
+    personServer,
     async listen(port, host = '127.0.0.1') {
       const app = express();
       app.disable('x-powered-by');

@@ -24,6 +24,20 @@ export interface RealmPolicy {
   consentScopePrefixes: string[];
 }
 
+/**
+ * The -11 person server's settings (draft-11 profile sections 2, 6 and 8), read from the realm
+ * attributes `aauth.person.*`; everything else (users, consent rules, allowed scopes and agents)
+ * is the realm's one policy, shared with the Keycloak profile.
+ */
+export interface PersonServerSettings {
+  /** `aauth.person.enabled`: serve the -11 person server at the base URL's origin; default true. */
+  enabled: boolean;
+  /** `aauth.person.token.lifespan`: seconds a person or auth token lives, at most 3600 (the -11 ceiling); default 3600. */
+  tokenLifespan: number;
+  /** `aauth.person.max.wait`: longest a `Prefer: wait=N` poll is held, seconds (at most 60); default 30. */
+  maxWait: number;
+}
+
 /** A password check prepared from a realm user's credential. */
 export type PasswordCredential =
   | { kind: 'plain'; value: string }
@@ -81,6 +95,8 @@ export interface RealmConfig {
   clientScopes: RealmClientScope[];
   /** Keycloak's brute-force detection (`bruteForceProtected`, `failureFactor`, ...): the sign-in lockout (issue 13, finding 2). */
   bruteForce: BruteForceSettings;
+  /** The -11 person server's settings (`aauth.person.*`). */
+  person: PersonServerSettings;
 }
 
 /** A realm client as the OpenID Connect token endpoint uses it (Keycloak's `ClientRepresentation` fields). */
@@ -421,9 +437,18 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     consentScopePrefixes: [],
   };
   let refreshLifespan = 1800;
+  const person: PersonServerSettings = { enabled: true, tokenLifespan: 3600, maxWait: 30 };
   for (const [name, value] of Object.entries(attributes)) {
     const field = `${path}.attributes[${JSON.stringify(name)}]`;
-    if (name in LIST_ATTRIBUTES) {
+    if (name === 'aauth.person.enabled') {
+      person.enabled = parseBoolean(value, field);
+    } else if (name === 'aauth.person.token.lifespan') {
+      person.tokenLifespan = parseInteger(value, field, 1);
+      if (person.tokenLifespan > 3600) fail(field, `must be at most 3600: -11 person and auth tokens live at most one hour (got ${show(value)})`);
+    } else if (name === 'aauth.person.max.wait') {
+      person.maxWait = parseInteger(value, field, 0);
+      if (person.maxWait > 60) fail(field, `must be at most 60 seconds (got ${show(value)})`);
+    } else if (name in LIST_ATTRIBUTES) {
       policy[LIST_ATTRIBUTES[name as keyof typeof LIST_ATTRIBUTES]] = parseList(value, field);
     } else if (name in BOOLEAN_ATTRIBUTES) {
       const key = BOOLEAN_ATTRIBUTES[name as keyof typeof BOOLEAN_ATTRIBUTES];
@@ -460,5 +485,6 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     clients: parseClients(realm.clients, path, warn),
     clientScopes: parseClientScopes(realm.clientScopes, path),
     bruteForce: parseBruteForce(realm, path),
+    person,
   };
 }

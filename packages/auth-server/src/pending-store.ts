@@ -16,12 +16,17 @@ export interface PendingRequest {
   scope: string;
   /** The scopes that made consent necessary. */
   consentScopes: string[];
-  /** `auth` or `exchange` (an exchange of a token without a user). */
-  kind: 'auth' | 'exchange';
+  /**
+   * `auth` or `exchange` (an exchange of a token without a user) in the Keycloak profile;
+   * `person-11` (a -11 person token) or `auth-11` (a -11 auth token) at the person server.
+   */
+  kind: 'auth' | 'exchange' | 'person-11' | 'auth-11';
   /** The signer's public key, for `cnf.jwk`. */
   cnfJwk: PublicJwk;
   /** The `act` claim of an exchange. */
   act?: ActClaim;
+  /** What a -11 request (`person-11`, `auth-11`) needs to be delivered after consent. */
+  draft11?: PendingDraft11;
   /** Epoch seconds. */
   createdAt: number;
   /** Epoch seconds; 600 s after creation by default. */
@@ -31,6 +36,22 @@ export interface PendingRequest {
   sub?: string;
   /** The consenting user's name, once decided (for audit). */
   username?: string;
+}
+
+/** The -11 part of a pending request at the person server (draft-11 profile section 8). */
+export interface PendingDraft11 {
+  /** The signing key's public JWK with its `alg`, for `cnf.jwk`. */
+  cnfJwk: Record<string, string>;
+  /** The latest `exp` the issued token may have (the agent token's, the presented token's). */
+  expCap: number;
+  /** The realm user the request must be approved by, when this server already knows it. */
+  user?: string;
+  /** `auth-11`: the directed `sub` of the resource token. */
+  sub?: string;
+  /** `auth-11`: optional claims copied from the resource token. */
+  account?: string;
+  tenant?: string;
+  missionS256?: string;
 }
 
 /** The user's decision on a pending request. */

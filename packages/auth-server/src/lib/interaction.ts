@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AAuthError, isAAuthError, type AAuthErrorCode } from '@aauth-kit/core';
+import { AAuthError, isAAuthError, normalizeInteractionCode, type AAuthErrorCode } from '@aauth-kit/core';
 import { isLocalHostname } from '@aauth-kit/core/internal';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
@@ -169,13 +169,17 @@ export function createInteractionRouter(ctx: ServerContext): Router {
   }
 
   async function openRequest(codeParam: string | undefined, req: Request): Promise<PendingRequest> {
-    const code = (codeParam ?? '').trim().toUpperCase();
+    // Hyphens are presentational (-11 codes are shown as ABCD-EFGH).
+    const code = (codeParam ?? '').trim().toUpperCase().replace(/-/g, '');
     if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new AAuthError('consent_request_invalid', 'The link has no valid interaction code.');
     // Finding 14: an address that keeps naming unknown codes waits before it may look up more.
     const source = req.socket.remoteAddress ?? 'unknown';
     const wait = codeMisses.wait(source);
     if (wait > 0) throw new AAuthError('consent_lookup_throttled', undefined, { headers: { 'Retry-After': String(wait) } });
-    const request = await ctx.store.getByCode(code);
+    // A -11 code is Crockford base32, compared with I/L -> 1 and O -> 0 (profile section 7); the
+    // Keycloak profile's codes are compared as they are.
+    const crockford = normalizeInteractionCode(code);
+    const request = (await ctx.store.getByCode(code)) ?? (crockford !== undefined && crockford !== code ? (await ctx.store.getByCode(crockford)) : undefined);
     if (!request) {
       codeMisses.fail(source);
       throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
@@ -271,7 +275,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     handle(async (req, res) => {
       const callback = checkCallback(field(req.body, 'callback'));
       const nonce = parseCookies(req.headers.cookie).get(CSRF_COOKIE);
-      const submittedCode = (field(req.body, 'code') ?? '').trim().toUpperCase();
+      const submittedCode = (field(req.body, 'code') ?? '').trim().toUpperCase().replace(/-/g, '');
       if (nonce === undefined || !CSRF_NONCE.test(nonce) || !sameText(field(req.body, 'csrf'), loginCsrf(submittedCode, nonce))) {
         throw new AAuthError('consent_form_invalid', 'The sign-in form expired or did not come from this server. Open the link again.');
       }

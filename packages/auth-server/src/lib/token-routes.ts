@@ -131,7 +131,9 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
         throw refuse(new AAuthError('replay_store_failed', undefined, { cause: error }));
       }
       if (!first) throw refuse(new AAuthError('signature_replayed', 'This poll was already made: each poll of a pending URL needs a new signature'));
-      const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
+      const found = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
+      // A -11 person server request is polled at the person server's own pending URL, never here.
+      const request = found?.draft11 === undefined ? found : undefined;
       if (!request) throw refuse(new AAuthError('pending_not_found'));
       // Section 8: only the key that made the request may poll it.
       if (request.thumbprint !== who.thumbprint) throw refuse(new AAuthError('access_denied', 'The pending request was made with another key'), request);

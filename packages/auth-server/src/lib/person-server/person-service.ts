@@ -1,0 +1,310 @@
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import {
+  AAuthError,
+  AUTH_TOKEN_11,
+  PERSON_TOKEN,
+  RESOURCE_TOKEN_11,
+  computeThumbprint,
+  generateInteractionCode,
+  isAAuthError,
+  mintAuthToken11,
+  mintPersonToken,
+  normalizeInteractionCode,
+  parseScope,
+  type OkpPublicJwk,
+  type EcPublicJwk,
+  type SigningKey,
+} from '@aauth-kit/core';
+import { serverIdentifierProblem } from '@aauth-kit/core/internal';
+import type { Verifier } from '@aauth-kit/verifier';
+import type { PendingDraft11, PendingRequest } from '../../pending-store.js';
+import type { ServerContext } from '../context.js';
+import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.js';
+
+// The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
+// checklist PS-10..PS-36): person tokens with a directed `sub`, three-party auth tokens, and the
+// records both need. Requests reach it already verified (routes.ts): an agent token under sig=jwt.
+
+/** The agent behind a verified request to the person server. */
+export interface Agent11 {
+  /** The agent identifier `aauth:local@domain` (the agent token's `sub`). */
+  id: string;
+  /** RFC 7638 thumbprint of the signing key (the agent token's `cnf.jwk`). */
+  thumbprint: string;
+  /** The signing key's public JWK with `alg`, for `cnf.jwk`. */
+  jwk: Record<string, string>;
+  /** The agent token's `exp`: no token issued to it outlives it. */
+  exp: number;
+  /** The client's address: holds key discovery per caller (issue 13, finding 5). */
+  caller: string;
+}
+
+/** What the person server answers a token request with. */
+export type Outcome11 = { kind: 'token'; body: Record<string, unknown> } | { kind: 'pending'; request: PendingRequest; code: string };
+
+/** An issued person or auth token, kept until its `exp` (PS-13): the resource tokens naming it are checked against it. */
+interface Issued {
+  kind: 'person' | 'auth';
+  sub: string;
+  resource: string;
+  user: string;
+  exp: number;
+  /** Thumbprint of the key it is bound to: only its holder may revoke it. */
+  thumbprint: string;
+  revoked?: true;
+}
+
+/** Most records of each kind held at once (bounded memory; the oldest go first). */
+const MAX_RECORDS = 100_000;
+
+/** A bounded insertion-ordered map: when full, the oldest entry goes. */
+function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
+  map.delete(key);
+  if (map.size >= MAX_RECORDS) map.delete(map.keys().next().value as K);
+  map.set(key, value);
+}
+
+/** A body field that must be a string when present. */
+function stringField(body: Record<string, unknown>, name: string, max = 16 * 1024): string | undefined {
+  const value = body[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw new AAuthError('invalid_request', `${name} must be a non-empty string of at most ${max} characters`);
+  }
+  return value;
+}
+
+/** Whether the agent said it can send its user to a URL (`capabilities`, AAuth -11 section 7.1). */
+function canInteract(body: Record<string, unknown>): boolean {
+  const capabilities = body.capabilities;
+  return Array.isArray(capabilities) && capabilities.includes('interaction');
+}
+
+export interface PersonServiceConfig {
+  /** The person server's identifier (`iss`). */
+  issuer: string;
+  key: SigningKey;
+  /** Verifies the tokens handed in the body (resource tokens, presented tokens). */
+  verifier: Verifier;
+  allowLoopback: boolean;
+}
+
+/** The person server's token logic. */
+export function createPersonService(ctx: ServerContext, config: PersonServiceConfig) {
+  const { issuer, key, verifier, allowLoopback } = config;
+  const { policy } = ctx.realm;
+  const settings = ctx.realm.person;
+  // Directed identifiers (PS-20): HMAC of the realm user and the resource under a secret derived
+  // from the person server's private key, so they are stable as long as the key is (its keyFile).
+  const subjectKey = createHmac('sha256', Buffer.from(String(key.toPrivateJwk().d), 'base64url')).update('aauth-person directed sub').digest();
+  /** Agent identifier -> the realm user it acts for (set by the first consent). */
+  const bindings = new Map<string, string>();
+  /** `user\nresource` -> scopes the user granted there (`''` marks the resource as approved). */
+  const grants = new Map<string, Set<string>>();
+  /** Issued tokens by `jti`. */
+  const issued = new Map<string, Issued>();
+
+  const directedSub = (user: string, resource: string): string => createHmac('sha256', subjectKey).update(`${user}\0${resource}`).digest('base64url');
+  const granted = (user: string, resource: string): Set<string> => grants.get(`${user}\n${resource}`) ?? new Set();
+  const grant = (user: string, resource: string, scopes: readonly string[]): void => {
+    remember(grants, `${user}\n${resource}`, new Set([...granted(user, resource), '', ...scopes]));
+  };
+
+  async function issuePerson(agent: { id: string; jwk: Record<string, string>; thumbprint: string }, user: string, resource: string, expCap: number): Promise<Record<string, unknown>> {
+    const now = Math.floor(ctx.now());
+    const lifetime = Math.min(settings.tokenLifespan, Math.floor(expCap) - now);
+    if (lifetime < 1) throw new AAuthError('agent_token_expired', 'The agent token expires now: renew it at the agent provider');
+    const jti = randomBytes(16).toString('base64url');
+    const sub = directedSub(user, resource);
+    const token = await mintPersonToken(key, {
+      issuer,
+      audience: resource,
+      sub,
+      agentKey: agent.jwk as unknown as OkpPublicJwk | EcPublicJwk,
+      jti,
+      lifetime,
+      now: () => now,
+      allowLoopback,
+    });
+    remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint });
+    ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub, resource, scope: '', jti });
+    return { person_token: token, expires_in: lifetime };
+  }
+
+  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string }, resource: string, scope: string, d11: PendingDraft11, user: string): Promise<Record<string, unknown>> {
+    const now = Math.floor(ctx.now());
+    const lifetime = Math.min(settings.tokenLifespan, Math.floor(d11.expCap) - now);
+    if (lifetime < 1) throw new AAuthError('agent_token_expired', 'The agent token or the presented token expires now');
+    const jti = randomBytes(16).toString('base64url');
+    const token = await mintAuthToken11(key, {
+      issuer,
+      audience: resource,
+      sub: d11.sub!,
+      agentKey: agent.jwk as unknown as OkpPublicJwk | EcPublicJwk,
+      scope,
+      ...(d11.account !== undefined ? { account: d11.account } : {}),
+      ...(d11.tenant !== undefined ? { tenant: d11.tenant } : {}),
+      ...(d11.missionS256 !== undefined ? { missionS256: d11.missionS256 } : {}),
+      jti,
+      lifetime,
+      now: () => now,
+      allowLoopback,
+    });
+    remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint });
+    ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
+    return { auth_token: token, expires_in: lifetime };
+  }
+
+  /** A pending request the consent page shows and the agent polls (section 8, item 6). */
+  async function createPending(agent: Agent11, kind: 'person-11' | 'auth-11', resource: string, scope: string, needConsent: string[], d11: PendingDraft11): Promise<Outcome11> {
+    const createdAt = Math.floor(ctx.now());
+    for (let attempt = 0; ; attempt++) {
+      const code = generateInteractionCode();
+      const request: PendingRequest = {
+        id: randomBytes(32).toString('base64url'),
+        // Stored in its comparable form; the page normalises what the user brings the same way.
+        code: normalizeInteractionCode(code)!,
+        thumbprint: agent.thumbprint,
+        agent: agent.id,
+        resource,
+        scope,
+        consentScopes: needConsent,
+        kind,
+        cnfJwk: agent.jwk as unknown as OkpPublicJwk,
+        draft11: d11,
+        createdAt,
+        expiresAt: Math.min(createdAt + ctx.pendingLifetime, Math.floor(d11.expCap)),
+        status: 'pending',
+      };
+      try {
+        await ctx.store.put(request);
+        ctx.audit({ type: 'consent.required', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, resource, scope });
+        return { kind: 'pending', request, code };
+      } catch (error) {
+        if (!isAAuthError(error, 'pending_conflict') || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /** `POST {person_token_endpoint}` (PS-10..PS-12): `{resource}` plus hints. */
+  async function personToken(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
+    checkAgentAllowed(policy, agent.id);
+    const resource = stringField(body, 'resource', 2048);
+    if (resource === undefined) throw new AAuthError('invalid_request', 'resource is required');
+    const problem = serverIdentifierProblem(resource, { allowLoopback });
+    if (problem) throw new AAuthError('invalid_request', `resource ${problem}`);
+    for (const name of ['upstream_token', 'subagent_token', 'mission_s256'] as const) {
+      if (body[name] !== undefined) throw new AAuthError('invalid_request', `${name} is not supported by this person server yet`);
+    }
+    const user = bindings.get(agent.id);
+    if (user !== undefined && granted(user, resource).has('')) {
+      return { kind: 'token', body: await issuePerson(agent, user, resource, agent.exp) };
+    }
+    // The first person token for this agent or this resource needs the person (PS-12).
+    if (!canInteract(body)) throw new AAuthError('user_unreachable', 'The person must approve this agent for this resource, and the request has no interaction capability');
+    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap: agent.exp };
+    if (user !== undefined) d11.user = user;
+    return createPending(agent, 'person-11', resource, '', [], d11);
+  }
+
+  /** The resource token (PS-31): `aud` this server, `agent_jkt` the signer, `ps` this server, a person token of ours behind it. */
+  async function verifyResourceToken(jwt: string, agent: Agent11): Promise<Record<string, unknown>> {
+    let claims: Record<string, unknown>;
+    try {
+      claims = (await verifier.verifyToken(jwt, RESOURCE_TOKEN_11, { audience: issuer, agentJkt: agent.thumbprint, allowLoopback, ps: issuer, caller: agent.caller })).claims;
+    } catch (error) {
+      if (isAAuthError(error, 'token_expired')) throw new AAuthError('resource_token_expired', `resource_token: ${error.message}`);
+      throw new AAuthError('resource_token_invalid', `resource_token: ${(error as Error).message}`, { cause: error });
+    }
+    if (claims.ps !== issuer) throw new AAuthError('resource_token_invalid', 'resource_token: ps does not name this person server');
+    return claims;
+  }
+
+  /** `presented_token` when sent (PS-31, accepted and not required: profile section 11). */
+  async function checkPresented(jwt: string, rt: Record<string, unknown>, agent: Agent11): Promise<number> {
+    let claims: Record<string, unknown>;
+    try {
+      // Three-party: a token this server issued (an access server's, four-party, is not served yet).
+      claims = (await verifier.verifyToken(jwt, [PERSON_TOKEN, AUTH_TOKEN_11], { audience: String(rt.iss), issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
+    } catch (error) {
+      throw new AAuthError('resource_token_invalid', `presented_token: ${(error as Error).message}`, { cause: error });
+    }
+    const cnf = (claims.cnf as { jwk?: unknown } | undefined)?.jwk;
+    const psOf = claims.dwk === 'aauth-person.json' && claims.ps === undefined ? claims.iss : claims.ps;
+    if (claims.jti !== rt.presented_jti || claims.sub !== rt.sub || psOf !== rt.ps || cnf === undefined || computeThumbprint(cnf as never) !== rt.agent_jkt) {
+      throw new AAuthError('resource_token_invalid', 'presented_token does not match the resource token (jti, sub, ps or key)');
+    }
+    return Number(claims.exp);
+  }
+
+  /** `POST {auth_token_endpoint}`, three-party (PS-30..PS-35). */
+  async function authToken(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
+    checkAgentAllowed(policy, agent.id);
+    const resourceToken = stringField(body, 'resource_token');
+    if (resourceToken === undefined) throw new AAuthError('invalid_request', 'resource_token is required');
+    for (const name of ['upstream_token', 'subagent_token'] as const) {
+      if (body[name] !== undefined) throw new AAuthError('invalid_request', `${name} is not supported by this person server yet`);
+    }
+    const presentedToken = stringField(body, 'presented_token');
+    stringField(body, 'justification', 4096);
+    const rt = await verifyResourceToken(resourceToken, agent);
+    const record = issued.get(String(rt.presented_jti));
+    if (record === undefined || record.revoked || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
+      throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server for this resource and person');
+    }
+    let expCap = Math.min(agent.exp, record.exp);
+    if (presentedToken !== undefined) expCap = Math.min(expCap, await checkPresented(presentedToken, rt, agent));
+    const scopes = parseScope(String(rt.scope));
+    checkScopesAllowed(policy, scopes);
+    // Single use (issue 13, finding 11), once every check passed.
+    const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
+    const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
+    if (!(await ctx.usedTokens.checkAndStore(usedKey, ttl))) throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
+    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, user: record.user, sub: String(rt.sub) };
+    for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
+      if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
+    }
+    const scope = scopes.join(' ');
+    const have = granted(record.user, String(rt.iss));
+    const needConsent = consentScopes(policy, scopes).filter((s) => !have.has(s));
+    if (needConsent.length === 0) return { kind: 'token', body: await issueAuth(agent, String(rt.iss), scope, d11, record.user) };
+    if (!canInteract(body)) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
+    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, d11);
+  }
+
+  /** Deliver an approved -11 pending request: the consenting user must be the person it is for. */
+  async function deliver(request: PendingRequest): Promise<Record<string, unknown>> {
+    const d11 = request.draft11!;
+    const user = request.sub!;
+    if (d11.user !== undefined && d11.user !== user) {
+      throw new AAuthError('consent_user_mismatch', 'The request was approved by another user than the person it is for');
+    }
+    const agent = { id: request.agent, jwk: d11.cnfJwk, thumbprint: request.thumbprint };
+    if (request.kind === 'person-11') {
+      if (!bindings.has(request.agent)) remember(bindings, request.agent, user);
+      grant(user, request.resource, []);
+      return issuePerson(agent, user, request.resource, d11.expCap);
+    }
+    grant(user, request.resource, request.consentScopes);
+    return issueAuth(agent, request.resource, request.scope, d11, user);
+  }
+
+  /**
+   * `POST {revocation_endpoint}` `{"iss", "jti"}` (profile section 8, item 8): the holder of a
+   * person or auth token this server issued revokes it; 200 revoked or already invalid, 404 unknown.
+   * A revoked person token backs no further auth token.
+   */
+  async function revoke(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
+    const jti = stringField(body, 'jti', 256);
+    if (jti === undefined) throw new AAuthError('invalid_request', 'jti is required');
+    const iss = stringField(body, 'iss', 2048);
+    const record = iss === undefined || iss === issuer ? issued.get(jti) : undefined;
+    if (record === undefined || record.thumbprint !== agent.thumbprint) throw new AAuthError('route_not_found', 'No token of this holder with this jti');
+    record.revoked = true;
+    return { kind: 'token', body: {} };
+  }
+
+  return { personToken, authToken, deliver, revoke, directedSub };
+}
+
+export type PersonService = ReturnType<typeof createPersonService>;

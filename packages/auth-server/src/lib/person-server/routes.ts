@@ -1,0 +1,216 @@
+import { AAuthError, decodeToken, isAAuthError, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
+import { algOf11, sendProblem, serveDocuments, signatureErrorHeaders, toHttpRequest } from '@aauth-kit/core/internal';
+import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
+import express, { type Request, type Response, type Router } from 'express';
+import type { PendingRequest } from '../../pending-store.js';
+import { refusalOf } from '../audit.js';
+import { endpoints, type ServerContext } from '../context.js';
+import { bodyReadError } from '../http-edge.js';
+import type { Agent11, Outcome11, PersonService } from './person-service.js';
+
+// The HTTP edge of the -11 person server (draft-11 profile sections 2, 5, 7, 8 and 9): its
+// metadata and JWKS at the server identifier's origin, the two token endpoints, and the pending
+// URLs the agent polls. Every request is signed under sig=jwt with an agent token.
+
+/** The paths of the person server, under its identifier. */
+export const PERSON_PATHS = {
+  metadata: '/.well-known/aauth-person.json',
+  jwks: '/aauth/person/jwks.json',
+  personToken: '/aauth/person/person-token',
+  authToken: '/aauth/person/auth-token',
+  pending: '/aauth/person/pending',
+  revocation: '/aauth/person/revoke',
+} as const;
+
+export interface PersonRoutesConfig {
+  issuer: string;
+  key: SigningKey;
+  /** Verifies the agent's signed requests (-11 only, the loopback relaxation as configured). */
+  verifier: Verifier;
+  service: PersonService;
+  maxBodyBytes: number;
+  /** Poll signatures are single use (issue 13, finding 8). */
+  polls: { store: ReplayStore; ttl: number };
+}
+
+/** The person server's metadata document (profile section 2). */
+export function personMetadata(ctx: ServerContext, issuer: string): Record<string, unknown> {
+  return {
+    issuer,
+    jwks_uri: `${issuer}${PERSON_PATHS.jwks}`,
+    person_token_endpoint: `${issuer}${PERSON_PATHS.personToken}`,
+    auth_token_endpoint: `${issuer}${PERSON_PATHS.authToken}`,
+    // The same consent page as the Keycloak profile's: the user signs in as a realm user there.
+    interaction_endpoint: endpoints(ctx.issuer).interaction,
+    revocation_endpoint: `${issuer}${PERSON_PATHS.revocation}`,
+    scopes_supported: ctx.realm.policy.allowedScopes.length > 0 ? ctx.realm.policy.allowedScopes : ctx.realm.clientScopes.map((s) => s.name),
+    accept_signature_algs: ['Ed25519', 'ES256'],
+    name: ctx.realm.displayName,
+  };
+}
+
+/** The `typ` of the token under `sig=jwt` in `Signature-Key`, when there is one that decodes. */
+function presentedTyp(req: Request): string | undefined {
+  try {
+    const { key } = parseSignatureKey(req.headers['signature-key'] as string | undefined);
+    if (key.scheme !== 'jwt') return undefined;
+    const typ = decodeToken(key.jwt).header.typ;
+    return typeof typ === 'string' ? typ : '(none)';
+  } catch {
+    return undefined; // the verifier names what is wrong with it
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `Prefer: wait=N` (RFC 7240), N seconds; undefined when absent or malformed. */
+function preferWait(req: Request): number | undefined {
+  const header = req.headers.prefer;
+  const text = Array.isArray(header) ? header.join(',') : header;
+  const match = /(?:^|[,;\s])wait\s*=\s*(\d{1,4})(?:$|[,;\s])/i.exec(text ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Answer a refusal as -11 does: problem+json, and `Signature-Error` on a signature failure (a 401). */
+function refuse(res: Response, ctx: ServerContext, error: unknown, requiredInput?: readonly string[]): void {
+  let e: AAuthError;
+  if (isAAuthError(error)) e = error;
+  else {
+    ctx.warn(`person server: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+    e = new AAuthError('internal_error', 'The person server failed to process the request');
+  }
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+  if (e.status === 401) Object.assign(headers, signatureErrorHeaders(e, requiredInput ? { requiredInput } : {}));
+  sendProblem(res, e, headers);
+}
+
+/** The person server's router; mount at `/` of the app whose origin is the server identifier. */
+export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfig): Router {
+  const { issuer, key, verifier, service, polls } = config;
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: config.maxBodyBytes });
+  const { kid: _kid, ...publicJwk } = key.toPublishedJwk() as unknown as Record<string, string>;
+  const jwks = { keys: [{ ...publicJwk, kid: key.kid, use: 'sig', alg: algOf11(key.jwk) }] };
+  router.use(serveDocuments({ [PERSON_PATHS.metadata]: personMetadata(ctx, issuer), [PERSON_PATHS.jwks]: jwks }, 'person server'));
+
+  const audit = (error: unknown, agent?: Agent11) =>
+    ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(agent ? { agent: agent.id, thumbprint: agent.thumbprint } : {}), ...refusalOf(error) });
+
+  /** The agent that signed the request: an agent token under sig=jwt, verified with its provider's key (profile section 4). */
+  async function agentOf(req: Request): Promise<{ agent: Agent11; signature: string }> {
+    const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+    const caller = req.socket.remoteAddress ?? 'unknown';
+    // Cheap check first: a person or auth token under sig=jwt is not an agent token (section 9).
+    const typ = presentedTyp(req);
+    if (typ !== undefined && typ !== 'aa-agent+jwt') {
+      throw new AAuthError('agent_token_invalid', `Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt, not ${JSON.stringify(typ).slice(0, 40)}`);
+    }
+    // Section 5: a body to a person server is covered by content-type and content-digest.
+    const verified = await verifier.verify(toHttpRequest(req, issuer, body), { ...(body ? { requiredComponents: ['content-type', 'content-digest'] } : {}), caller });
+    if (verified.presented?.kind !== 'agent') {
+      throw new AAuthError('agent_token_invalid', 'Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt');
+    }
+    const token = verified.presented.token;
+    const cnf = (token.claims.cnf as { jwk: Record<string, string> }).jwk;
+    const { kid: _k, ...jwk } = cnf;
+    return {
+      agent: { id: verified.agent, thumbprint: verified.thumbprint, jwk, exp: token.expiresAt, caller },
+      signature: Buffer.from(verified.signed.signature).toString('base64url'),
+    };
+  }
+
+  function parseBody(req: Request): Record<string, unknown> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') throw new AAuthError('invalid_request', 'Content-Type must be application/json');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((req.body as Buffer).toString('utf8'));
+    } catch {
+      throw new AAuthError('invalid_request', 'The body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AAuthError('invalid_request', 'The body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  }
+
+  const pendingUrl = (request: PendingRequest) => `${issuer}${PERSON_PATHS.pending}/${request.id}`;
+
+  /** The 202 of a request that waits for the person (section 8, item 4). */
+  function sendPending(res: Response, request: PendingRequest, code: string | undefined, retryAfter: number): void {
+    res.status(202).set({ Location: pendingUrl(request), 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store' });
+    if (code !== undefined) {
+      // Built here, not with core's serializeRequirement: under the loopback relaxation the URL is http.
+      const sf = (v: string) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+      res.set('AAuth-Requirement', `requirement=interaction; url=${sf(endpoints(ctx.issuer).interaction)}; code=${sf(code)}`);
+    }
+    res.json({ status: 'pending' });
+  }
+
+  function tokenEndpoint(path: string, handle: (agent: Agent11, body: Record<string, unknown>) => Promise<Outcome11>) {
+    router.post(path, raw, async (req, res) => {
+      let agent: Agent11 | undefined;
+      try {
+        agent = (await agentOf(req)).agent;
+        const outcome = await handle(agent, parseBody(req));
+        if (outcome.kind === 'token') res.status(200).set('Cache-Control', 'no-store').json(outcome.body);
+        else sendPending(res, outcome.request, outcome.code, 5);
+      } catch (error) {
+        audit(error, agent);
+        refuse(res, ctx, error, ['content-type', 'content-digest']);
+      }
+    });
+  }
+  tokenEndpoint(PERSON_PATHS.personToken, service.personToken);
+  tokenEndpoint(PERSON_PATHS.authToken, service.authToken);
+  tokenEndpoint(PERSON_PATHS.revocation, service.revoke);
+
+  // Section 8, item 6: polls are signed GETs by the agent that asked; terminal answers consume the URL (then 410).
+  router.get(`${PERSON_PATHS.pending}/:id`, async (req, res) => {
+    let agent: Agent11 | undefined;
+    try {
+      const who = await agentOf(req);
+      agent = who.agent;
+      if (!(await polls.store.checkAndStore(`aauth-poll-11:${agent.thumbprint}:${who.signature}`, polls.ttl))) {
+        throw new AAuthError('signature_replayed', 'This poll was already made: each poll needs a new signature');
+      }
+      const id = String(req.params.id);
+      const find = async () => {
+        const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
+        // Another generation's request, or another key's, is not this agent's to see.
+        return request && request.draft11 !== undefined && request.thumbprint === agent!.thumbprint ? request : undefined;
+      };
+      let request = await find();
+      if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
+      // Prefer: wait=N: hold the poll until the person decides or N seconds pass (capped by the realm).
+      const wait = Math.min(preferWait(req) ?? 0, ctx.realm.person.maxWait);
+      const until = Date.now() + wait * 1000;
+      while (request.status === 'pending' && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
+        await sleep(Math.min(200, until - Date.now()));
+        request = (await find()) ?? request;
+      }
+      if (request.expiresAt < ctx.now() && request.status === 'pending') {
+        await ctx.store.take(request.id);
+        throw new AAuthError('pending_expired', 'The person did not answer in time');
+      }
+      if (request.status === 'pending') {
+        sendPending(res, request, undefined, 5);
+        return;
+      }
+      const taken = await ctx.store.take(request.id);
+      if (!taken) throw new AAuthError('interaction_code_invalid', 'This pending URL was already answered');
+      if (taken.status === 'denied') throw new AAuthError('pending_denied', 'The person denied the request');
+      res.status(200).set('Cache-Control', 'no-store').json(await service.deliver(taken));
+    } catch (error) {
+      audit(error, agent);
+      refuse(res, ctx, error);
+    }
+  });
+
+  // Body-parser failures (too large, unreadable): problem+json, never express's 500 page.
+  router.use('/aauth/person', (error: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
+    const refusal = bodyReadError(error, `${config.maxBodyBytes} bytes`);
+    if (refusal) refuse(res, ctx, refusal);
+    else next(error);
+  });
+
+  return router;
+}
