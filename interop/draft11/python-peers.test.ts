@@ -70,6 +70,8 @@ async function startKitResource(): Promise<ListeningTls> {
     fetch: draft.fetch, // the only way to https://agent.localhost (see ../draft-peers/README.md)
     onError: (error: AAuthError, req) => void refusals.set(req.path, error.code),
     // Person tokens of introspection-aauth are accepted from any person server (the default).
+    // The peers live on *.localhost names (local TLS): the documented loopback relaxation, off by default.
+    draft11: { allowLoopback: true },
   });
   app.use((req, res, next) => {
     res.on('finish', () => answers.push({ path: req.path, status: res.statusCode, requirement: res.getHeader('aauth-requirement') as string | undefined }));
