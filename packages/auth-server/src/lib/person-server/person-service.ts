@@ -29,6 +29,8 @@ import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.
 export interface Agent11 {
   /** The agent identifier `aauth:local@domain` (the agent token's `sub`). */
   id: string;
+  /** The agent token's `iss` (its agent provider): a chained request's `upstream_token` is addressed to it (section 8, item 7). */
+  provider: string;
   /** RFC 7638 thumbprint of the signing key (the agent token's `cnf.jwk`). */
   thumbprint: string;
   /** The signing key's public JWK with `alg`, for `cnf.jwk`. */
@@ -186,6 +188,33 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
   }
 
+  /**
+   * `upstream_token` (section 8, item 7; section 11 also allows a person token): an auth or person
+   * token this server issued, addressed to the intermediary (its `aud` is the `iss` of the agent
+   * token that signed the request), live and not revoked. Answers the record it was issued under:
+   * the realm user behind its directed `sub`. Every refusal is `invalid_request` (section 9).
+   */
+  async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number }> {
+    let claims: Record<string, unknown>;
+    try {
+      claims = (await verifier.verifyToken(jwt, [AUTH_TOKEN_11, PERSON_TOKEN], { audience: agent.provider, issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
+    } catch (error) {
+      const why = isAAuthError(error, 'token_expired') ? 'it has expired' : (error as Error).message;
+      throw new AAuthError('invalid_request', `upstream_token refused: ${why} (it must be a live token of this person server ${issuer} addressed to ${agent.provider}, the issuer of the signing agent token)`, { cause: error });
+    }
+    // The verifier checked iss and aud already; kept explicit, as these two are the chain's rule.
+    if (claims.iss !== issuer) throw new AAuthError('invalid_request', 'upstream_token refused: it was not issued by this person server');
+    if (claims.aud !== agent.provider) throw new AAuthError('invalid_request', `upstream_token refused: its aud is not ${agent.provider}, the issuer of the signing agent token`);
+    const record = issued.get(String(claims.jti));
+    if (record === undefined || record.sub !== claims.sub || record.resource !== claims.aud) {
+      throw new AAuthError('invalid_request', 'upstream_token refused: this person server holds no record of it');
+    }
+    if (record.revoked) throw new AAuthError('invalid_request', 'upstream_token refused: it was revoked');
+    const exp = Math.min(record.exp, Number(claims.exp));
+    if (exp <= ctx.now()) throw new AAuthError('invalid_request', 'upstream_token refused: it has expired');
+    return { user: record.user, exp };
+  }
+
   /** `POST {person_token_endpoint}` (PS-10..PS-12): `{resource}` plus hints. */
   async function personToken(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     checkAgentAllowed(policy, agent.id);
@@ -193,8 +222,15 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (resource === undefined) throw new AAuthError('invalid_request', 'resource is required');
     const problem = serverIdentifierProblem(resource, { allowLoopback });
     if (problem) throw new AAuthError('invalid_request', `resource ${problem}`);
-    for (const name of ['upstream_token', 'subagent_token', 'mission_s256'] as const) {
+    for (const name of ['subagent_token', 'mission_s256'] as const) {
       if (body[name] !== undefined) throw new AAuthError('invalid_request', `${name} is not supported by this person server yet`);
+    }
+    const upstreamToken = stringField(body, 'upstream_token');
+    if (upstreamToken !== undefined) {
+      // Call chaining (section 8, item 7): the person is the upstream token's; the intermediary
+      // is not bound to a user (it serves many), and the person already approved the call it continues.
+      const upstream = await verifyUpstream(upstreamToken, agent);
+      return { kind: 'token', body: await issuePerson(agent, upstream.user, resource, Math.min(agent.exp, upstream.exp)) };
     }
     const user = bindings.get(agent.id);
     if (user !== undefined && granted(user, resource).has('')) {
@@ -242,9 +278,9 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     checkAgentAllowed(policy, agent.id);
     const resourceToken = stringField(body, 'resource_token');
     if (resourceToken === undefined) throw new AAuthError('invalid_request', 'resource_token is required');
-    for (const name of ['upstream_token', 'subagent_token'] as const) {
-      if (body[name] !== undefined) throw new AAuthError('invalid_request', `${name} is not supported by this person server yet`);
-    }
+    if (body.subagent_token !== undefined) throw new AAuthError('invalid_request', 'subagent_token is not supported by this person server yet');
+    const upstreamToken = stringField(body, 'upstream_token');
+    const upstream = upstreamToken === undefined ? undefined : await verifyUpstream(upstreamToken, agent);
     const presentedToken = stringField(body, 'presented_token');
     stringField(body, 'justification', 4096);
     const rt = await verifyResourceToken(resourceToken, agent);
@@ -252,7 +288,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (record === undefined || record.revoked || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
       throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server for this resource and person');
     }
-    let expCap = Math.min(agent.exp, record.exp);
+    if (upstream !== undefined && upstream.user !== record.user) {
+      throw new AAuthError('invalid_request', 'upstream_token acts for another person than the token the resource token names');
+    }
+    let expCap = Math.min(agent.exp, record.exp, upstream?.exp ?? Infinity);
     if (presentedToken !== undefined) expCap = Math.min(expCap, await checkPresented(presentedToken, rt, agent));
     const scopes = parseScope(String(rt.scope));
     checkScopesAllowed(policy, scopes);
