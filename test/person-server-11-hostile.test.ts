@@ -91,7 +91,7 @@ afterAll(async () => {
 
 describe('bodies: malformed JSON, wrong content-type, non-object, oversized, slow', () => {
   for (const [name, url] of [['person token', PERSON], ['auth token', AUTH], ['revocation', REVOKE]] as const) {
-    it(`${name} endpoint: 400 invalid_request for malformed JSON, a wrong content-type and a JSON array; 413 body_too_large`, async () => {
+    it(`${name} endpoint: 400 invalid_request for malformed JSON, a wrong content-type, a JSON array or null; 413 invalid_request past the body limit`, async () => {
       const agent = await newAgent(`body-${name.replace(' ', '-')}`);
       expectProblem(await signedFetch(url(), { ...agent, body: '{"resource":', contentType: 'application/json' }), 400, 'invalid_request');
       expectProblem(await signedFetch(url(), { ...agent, form: { resource: site } }), 400, 'invalid_request');
