@@ -205,6 +205,14 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     }
   });
 
+  // Another method at an endpoint's path: 405 problem+json with Allow, never express's HTML 404.
+  const onlyMethod = (allow: string) => (req: Request, res: Response) => {
+    res.set('Allow', allow);
+    refuse(res, ctx, new AAuthError('method_not_allowed', `${req.method} is not served here: use ${allow}`));
+  };
+  router.all([PERSON_PATHS.personToken, PERSON_PATHS.authToken, PERSON_PATHS.revocation], onlyMethod('POST'));
+  router.all(`${PERSON_PATHS.pending}/:id`, onlyMethod('GET'));
+
   // Body-parser failures (too large, unreadable): problem+json, never express's 500 page.
   router.use('/aauth/person', (error: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
     const refusal = bodyReadError(error, `${config.maxBodyBytes} bytes`);
