@@ -3,7 +3,7 @@ import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { AAuthCallOptions, Generation } from '../types.js';
 import { type Presented, presentable, readPresented } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
-import { limitedFetch } from './http.js';
+import { askTokenServer, handOverInteraction } from './http.js';
 import {
   type CallEvent11,
   type CallState11,
@@ -184,15 +184,11 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         case 'request': {
           const agent = await renew(false);
           const headers = sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined);
-          const limits = { ...config.tokenRequest, code: 'auth_server_error', maxRedirects: 0 } as const;
-          const answer = await limitedFetch(transport, action.url, { method: action.method, headers, ...(action.body ? { body: action.body } : {}) }, limits);
-          event = { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
+          event = await askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body });
           break;
         }
         case 'interact':
-          config.emit({ type: 'interaction', authServer: flight.ps, url: action.interaction.url, code: action.interaction.code });
-          await config.onInteraction?.(action.interaction);
-          event = { type: 'interacted', now: config.now() };
+          event = await handOverInteraction(config, flight.ps, action.interaction);
           break;
         case 'wait':
           await config.sleep(action.ms);

@@ -1,5 +1,7 @@
 import { fetchLimited, type LimitedResponse } from '@aauth-kit/discovery';
 import type { AAuthErrorCode } from '@aauth-kit/core';
+import type { Interaction } from '../types.js';
+import type { AgentConfig } from './resolve-options.js';
 
 // The fetch-under-limits rules live once, in @aauth-kit/discovery; the agent re-exports what its
 // files use, so they keep importing from here.
@@ -57,4 +59,40 @@ export function redact(text: unknown): string {
   const s = typeof text === 'string' ? text : '';
   const cleaned = s.replace(JWT_LIKE, '[redacted]');
   return cleaned.length > 300 ? `${cleaned.slice(0, 300)}...` : cleaned;
+}
+
+/** What a token flight's machine is told after a request to the token server (both generations). */
+export interface TokenServerAnswer {
+  type: 'answer';
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+  now: number;
+}
+
+/**
+ * One signed request of a token flight (token endpoint, person server, pending URL), under the
+ * agent's token-request limits: a pending URL is polled where it is, and a token endpoint is never
+ * redirected (it has a body).
+ */
+export async function askTokenServer(
+  config: Pick<AgentConfig, 'tokenRequest' | 'now'>,
+  transport: typeof fetch,
+  url: URL,
+  init: { method: string; headers: Record<string, string>; body?: Uint8Array | undefined },
+): Promise<TokenServerAnswer> {
+  const limits = { ...config.tokenRequest, code: 'auth_server_error', maxRedirects: 0 } as const;
+  const answer = await limitedFetch(transport, url, { method: init.method, headers: init.headers, ...(init.body ? { body: init.body } : {}) }, limits);
+  return { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
+}
+
+/** Hand an interaction to the application (event, then `onInteraction`); what the machine is told next. */
+export async function handOverInteraction(
+  config: Pick<AgentConfig, 'emit' | 'onInteraction' | 'now'>,
+  authServer: string,
+  interaction: Interaction,
+): Promise<{ type: 'interacted'; now: number }> {
+  config.emit({ type: 'interaction', authServer, url: interaction.url, code: interaction.code });
+  await config.onInteraction?.(interaction);
+  return { type: 'interacted', now: config.now() };
 }

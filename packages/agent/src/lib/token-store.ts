@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { isAAuthError } from '@aauth-kit/core';
 import { defaultScheme, signWith } from '../build-signed-request.js';
 import type { CachedToken } from '../token-cache.js';
-import { limitedFetch } from './http.js';
+import { askTokenServer, handOverInteraction } from './http.js';
 import { createIssuerMetadataResolver } from './issuer-metadata.js';
 import { cacheVerdict, type Carried, type ExchangeDecision, type IssuedToken, nextStep, startFlight, type StepEvent, type TokenFlight } from './next-step.js';
 import type { AgentConfig } from './resolve-options.js';
@@ -86,16 +86,11 @@ export function createTokenStore(config: AgentConfig): TokenStore {
         case 'request': {
           const { method, url, body } = action;
           const signed = signWith(config.signer, { method, url, headers: action.headers, body: body ?? null }, { scheme: action.signAs });
-          // A pending URL is polled where it is; the token endpoint is never redirected (it has a body).
-          const limits = { ...config.tokenRequest, code: 'auth_server_error', maxRedirects: 0 } as const;
-          const answer = await limitedFetch(transport, url, { method, headers: signed.headers, ...(body ? { body } : {}) }, limits);
-          event = { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
+          event = await askTokenServer(config, transport, url, { method, headers: signed.headers, body });
           break;
         }
         case 'interact':
-          config.emit({ type: 'interaction', authServer: action.authServer, url: action.interaction.url, code: action.interaction.code });
-          await config.onInteraction?.(action.interaction);
-          event = { type: 'interacted', now: config.now() };
+          event = await handOverInteraction(config, action.authServer, action.interaction);
           break;
         case 'wait':
           await config.sleep(action.ms);
