@@ -173,6 +173,15 @@ export function createResource(options: ResourceOptions): Resource {
     return { level: route.level, requiredInput: [...new Set(requiredInput)], algorithms: algorithms11 };
   }
 
+  /** Verify a -11 request for `route`; a refusal becomes its 401 with `Signature-Error` (`signatureFailure`). */
+  async function verify11(request: HttpRequest, route: ResolvedRoute, r11: Route11, req: Request): Promise<VerifiedRequest> {
+    try {
+      return await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
+    } catch (error) {
+      throw error instanceof AAuthError ? signatureFailure(error, r11) : error;
+    }
+  }
+
   /**
    * A -11 resource token for the person the presented token names (AAuth -11 "Resource Token
    * Structure"; RS-32, RS-34): `ps`, `sub` and `presented_jti` from that person or auth token,
@@ -244,13 +253,7 @@ export function createResource(options: ResourceOptions): Resource {
     // AAuth -11 "AAuth-Access": a request carrying a session token covers `authorization`.
     const signedRoute = sessionToken === undefined ? route : { ...route, requiredComponents: [...new Set([...route.requiredComponents, 'authorization'])] };
     const r11 = route11(signedRoute, request);
-    let verified: VerifiedRequest;
-    try {
-      verified = await verifier.verify(request, { requiredComponents: signedRoute.requiredComponents, caller: callerOfRequest(req) });
-    } catch (error) {
-      if (!(error instanceof AAuthError)) throw error;
-      throw signatureFailure(error, r11);
-    }
+    const verified = await verify11(request, signedRoute, r11, req);
     await decide11(verified, route, r11);
     // Bound to the key it was issued to: a token replayed by another signer is no session.
     const session = sessionToken === undefined ? undefined : sessions.get(sessionToken, verified.thumbprint);
@@ -321,12 +324,7 @@ export function createResource(options: ResourceOptions): Resource {
         const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
         const route: ResolvedRoute = { level: 'auth-token', scope: call.scope, requiredComponents: [...o.additionalSignatureComponents] };
         const r11 = route11(route, request);
-        let verified: VerifiedRequest;
-        try {
-          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
-        } catch (error) {
-          throw error instanceof AAuthError ? signatureFailure(error, r11) : error;
-        }
+        const verified = await verify11(request, route, r11, req);
         // Only the key that made the call may poll it (the agent is re-verified on every poll).
         if (verified.thumbprint !== call.thumbprint) throw as11(new AAuthError('pending_not_found'), {});
         const presented = verified.presented;
@@ -452,12 +450,7 @@ export function createResource(options: ResourceOptions): Resource {
         const body = await readRawBody(req, o.maxBodyBytes);
         const request = toHttpRequest(req, o.origin, body);
         const r11 = route11(route, request);
-        let verified: VerifiedRequest;
-        try {
-          verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
-        } catch (error) {
-          throw error instanceof AAuthError ? signatureFailure(error, r11) : error;
-        }
+        const verified = await verify11(request, route, r11, req);
         const presented = verified.presented;
         if (verified.generation !== 'draft-11' || presented?.kind !== 'person') {
           throw requirementChallenge('person-token', 'The authorization endpoint requires a person token for this resource (RS-20)', r11);
