@@ -157,6 +157,21 @@ function reject(code: AAuthErrorCode, message: string, requirement?: Requirement
   return { state: DONE, action: { type: 'reject', code, message, requirement } };
 }
 
+/** A malformed `AAuth-Requirement`, as the step that ends the call. */
+class Refusal {
+  constructor(readonly step: CallStep11) {}
+}
+
+/** The answer's `AAuth-Requirement` (undefined when absent); a malformed one refuses the call with its code. */
+function readRequirement(headers: Parameters<typeof parseRequirement>[0]): Requirement | undefined | Refusal {
+  try {
+    return parseRequirement(headers);
+  } catch (e) {
+    if (isAAuthError(e)) return new Refusal(reject(e.code, e.message));
+    throw e;
+  }
+}
+
 /** The `return` action, keeping a new session token or dropping a refused one. */
 function settle(event: Extract<CallEvent11, { type: 'response' }>): CallStep11 {
   const session = sessionToken(event.headers);
@@ -220,13 +235,8 @@ function unauthorized(self: Self11, state: Extract<CallState11, { phase: 'sent' 
     if (presented.kind === 'agent') return { state: { phase: 'presenting', used: next, pending: state.pending }, action: { type: 'renew-agent' } };
     return { state: { phase: 'presenting', used: next, pending: state.pending }, action: { type: 'present', which: 'best', evict: presented } };
   }
-  let requirement: Requirement | undefined;
-  try {
-    requirement = parseRequirement(event.headers);
-  } catch (e) {
-    if (isAAuthError(e)) return reject(e.code, e.message);
-    throw e;
-  }
+  const requirement = readRequirement(event.headers);
+  if (requirement instanceof Refusal) return requirement.step;
   if (requirement === undefined) return settle(event); // no requirement: the caller gets the 401
   switch (requirement.requirement) {
     case 'agent-token':
@@ -260,13 +270,8 @@ function pollLater(used: Used, presented: Presented, pending: Pending, seconds: 
 
 /** A 202 from the resource (section 8, item 6): a held call, resource-managed interaction, or still pending. */
 function accepted(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>, personToken: Presented | undefined): CallStep11 {
-  let requirement: Requirement | undefined;
-  try {
-    requirement = parseRequirement(event.headers);
-  } catch (e) {
-    if (isAAuthError(e)) return reject(e.code, e.message);
-    throw e;
-  }
+  const requirement = readRequirement(event.headers);
+  if (requirement instanceof Refusal) return requirement.step;
   // A 202 without AAuth-Requirement that is not a poll is the API's own answer.
   if (requirement === undefined && state.pending === undefined) return settle(event);
   const location = pendingAt(event.headers, event.url) ?? state.pending?.location;
