@@ -9,7 +9,11 @@ export type AuditEventType =
   | 'consent.required'
   | 'consent.granted'
   | 'consent.denied'
-  | 'login.failed';
+  | 'login.failed'
+  // -11 revocation: a token revoked at the person server, and each push of it to its resource
+  // (`error` is `revocation_unsupported` or `revocation_unavailable` when the push did not record it).
+  | 'token.revoked'
+  | 'revocation.pushed';
 
 /**
  * One decision of the auth server: who (agent, key thumbprint), for whom (`sub`), which resource,

@@ -82,6 +82,9 @@ export const ERRORS = {
   pending_abandoned: [403, 'abandoned', 'The user abandoned the interaction'],
   interaction_code_invalid: [410, 'invalid_code', 'The interaction code is unknown, used or exhausted'],
   slow_down: [429, 'slow_down', 'Polling too fast: wait longer between polls'],
+  // AAuth -11 "Revocation Request" errors (a resource's revocation_endpoint; issue 16).
+  revocation_issuer_unsupported: [403, 'unsupported_iss', 'This server does not accept revocations from this caller'],
+  rate_limited: [429, 'rate_limited', 'Too many revocations from this caller for now: retry after Retry-After'],
   // --- auth server (section 8) ---
   invalid_grant: [400, 'invalid_grant', 'The resource, upstream or auth token was refused'],
   invalid_scope: [400, 'invalid_scope', 'The requested scope is not allowed'],

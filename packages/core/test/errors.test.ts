@@ -80,6 +80,8 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   pending_abandoned: [403, 'abandoned'],
   interaction_code_invalid: [410, 'invalid_code'],
   slow_down: [429, 'slow_down'],
+  revocation_issuer_unsupported: [403, 'unsupported_iss'],
+  rate_limited: [429, 'rate_limited'],
   // auth server (section 8)
   invalid_grant: [400, 'invalid_grant'],
   invalid_scope: [400, 'invalid_scope'],

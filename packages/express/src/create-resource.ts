@@ -18,6 +18,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
 import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
 import { readRawBody } from './lib/raw-body.js';
+import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
 
@@ -82,6 +83,8 @@ export function createResource(options: ResourceOptions): Resource {
     if (o.draft11.accessMode !== undefined) metadata.access_mode = o.draft11.accessMode;
     if (o.draft11.authorizationEndpoint !== undefined) metadata.authorization_endpoint = o.draft11.authorizationEndpoint;
     metadata.signature_window = o.signatureWindow;
+    // RS-03: a resource that accepts person tokens publishes where their revocations reach it.
+    if (o.draft11.revocation !== undefined) metadata.revocation_endpoint = `${o.identity}${o.draft11.revocation.path}`;
   }
   if (o.scopes) {
     metadata.supported_scopes = Object.keys(o.scopes);
@@ -474,6 +477,13 @@ export function createResource(options: ResourceOptions): Resource {
     };
   }
 
+  /** AAuth -11 "Revocation Request" (RS-60): the endpoint person and access servers push revocations to. */
+  function revocationEndpoint(): RequestHandler {
+    const revocation = o.draft11.revocation;
+    if (revocation === undefined) throw new TypeError('resource.revocationEndpoint(): options.draft11.revocation is not set');
+    return createRevocationEndpoint({ revocation, verifier, origin: o.origin, algorithms: algorithms11, skew: o.signatureWindow, now: clock, callerKey: callerOfRequest, respond });
+  }
+
   const resourcePaths = ['/.well-known/aauth-resource.json', '/.well-known/aauth-resource'];
   const resourceDocuments = Object.fromEntries(resourcePaths.map((path) => [path, metadata]));
 
@@ -523,5 +533,5 @@ export function createResource(options: ResourceOptions): Resource {
     return normal(other) === normal(o.identity);
   }
 
-  return { require, wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint };
+  return { require, wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
 }

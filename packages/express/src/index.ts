@@ -11,3 +11,4 @@ export type {
   WellKnownAgent,
   WellKnownOptions,
 } from './types.js';
+export type { ResourceRevocationOptions } from './lib/revocation.js';

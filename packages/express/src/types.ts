@@ -2,6 +2,7 @@ import type { AccessMode, ActClaim, EcPublicJwk, Generation, OkpPublicJwk, Signi
 import type { Draft11Options, Verifier, VerifierOptions } from '@aauth-kit/verifier';
 import type { AAuthError } from '@aauth-kit/core';
 import type { Request, RequestHandler, Response } from 'express';
+import type { ResourceRevocationOptions } from './lib/revocation.js';
 
 /**
  * What a route requires: any valid signature, an agent identity, the person (-11 only: a person or
@@ -38,6 +39,12 @@ export interface ResourceDraft11Options extends Draft11Options {
    */
   pendingPath?: string | undefined;
   maxPending?: number | undefined;
+  /**
+   * Pushed revocation (AAuth -11 "Token Revocation", RS-03, RS-60): `true` or options to publish
+   * `revocation_endpoint` and serve it with `resource.revocationEndpoint()`; revoked person and auth
+   * tokens are then refused with `revoked_jwt`. Default off.
+   */
+  revocation?: ResourceRevocationOptions | boolean | undefined;
 }
 
 /** Options of {@link createResource}; validated when the resource is created. */
@@ -137,6 +144,12 @@ export interface Resource {
    * answers signed GETs below `draft11.pendingPath` and passes anything else on.
    */
   pendingEndpoint(): RequestHandler;
+  /**
+   * -11 revocation endpoint (`draft11.revocation`): mount with `app.use(resource.revocationEndpoint())`;
+   * it answers signed POSTs `{"jti", "exp"}` from person and access servers at `draft11.revocation.path`
+   * and passes anything else on.
+   */
+  revocationEndpoint(): RequestHandler;
 }
 
 /** The verified auth token as the route sees it (-11: the agent, person or auth token presented). */

@@ -174,7 +174,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
         // -09 section 3.6: a -11 jwks_uri names its document (`dwk`); the earlier agent document
         // (`agent` instead of `issuer`) is accepted only while the Keycloak profile is spoken.
         if (generation === 'draft-11' && sk.dwk === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri needs dwk in -11');
-        key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, o.generations.includes('keycloak'));
+        if (generation === 'draft-11' && sk.dwk !== undefined && sk.dwk !== 'aauth-agent.json' && verifyOptions.serverDocuments?.includes(sk.dwk)) {
+          // A -11 server signing as itself (a person or access server revoking at a resource).
+          key = await discovery.serverKey11(sk.id, sk.dwk, sk.kid, verifyOptions.caller);
+        } else {
+          key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, o.generations.includes('keycloak'));
+        }
         agent = sk.id;
         verifySignedRequest(signed, key);
         break;
@@ -229,6 +234,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const result: VerifiedRequest = { scheme: sk.scheme, generation, agent, thumbprint: key.thumbprint, key, signed };
     if (token) result.token = token;
     if (presented) result.presented = presented;
+    if (sk.scheme === 'jwks_uri' && sk.dwk !== undefined) result.dwk = sk.dwk;
     return result;
   }
 

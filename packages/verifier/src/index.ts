@@ -1,5 +1,6 @@
 export { createVerifier } from './create-verifier.js';
 export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
+export { createMemoryRevocationStore, type MemoryRevocationStore, type MemoryRevocationStoreOptions } from './create-memory-revocation-store.js';
 export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions, type ReplayStoreFailure } from './create-redis-replay-store.js';
 export { callerOf } from './caller-of.js';
 export { requestGeneration } from './request-generation.js';
@@ -11,6 +12,8 @@ export type {
   PresentedToken,
   PresentedTokenKind,
   RevocationCheck,
+  RevocationStore,
+  RevocationStoreResult,
   ReplayOptions,
   ReplayStore,
   ResolveHostname,

@@ -2,11 +2,13 @@ import { decodeToken, parseSignatureKey, type Generation, type HttpRequest, type
 import { toHeaderMap } from '@aauth-kit/core/internal';
 
 const BOTH: readonly Generation[] = ['keycloak', 'draft-11'];
+/** The -11 well-known documents a `jwks_uri` signer may name (`dwk`). */
+const SERVER_DWK_11: readonly string[] = ['aauth-agent.json', 'aauth-person.json', 'aauth-access.json', 'aauth-resource.json'];
 
 /**
  * The generation a parsed `Signature-Key` speaks (draft-11 profile section 1): -11 for an `aa-*`
- * token under `jwt`, an `hwk` key with `alg`, a `jwks_uri` with `dwk="aauth-agent.json"`; the
- * Keycloak profile otherwise. A verifier configured to one generation uses that one.
+ * token under `jwt`, an `hwk` key with `alg`, a `jwks_uri` with a -11 `dwk` (`aauth-agent.json`,
+ * or a server's: `aauth-person.json`, `aauth-access.json`, `aauth-resource.json`); the Keycloak profile otherwise. A verifier configured to one generation uses that one.
  */
 export function generationOfKey(key: SignatureKey, generations: readonly Generation[] = BOTH): Generation {
   if (generations.length === 1) return generations[0]!;
@@ -23,7 +25,8 @@ export function generationOfKey(key: SignatureKey, generations: readonly Generat
     case 'hwk':
       return key.jwk.alg !== undefined ? 'draft-11' : 'keycloak';
     case 'jwks_uri':
-      return key.dwk === 'aauth-agent.json' ? 'draft-11' : 'keycloak';
+      // An agent's document, or a -11 server's (a person or access server revoking at a resource).
+      return key.dwk !== undefined && SERVER_DWK_11.includes(key.dwk) ? 'draft-11' : 'keycloak';
   }
 }
 

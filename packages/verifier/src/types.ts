@@ -33,6 +33,18 @@ export interface RevocationCheck {
   isRevoked(issuer: string, jti: string): boolean | Promise<boolean>;
 }
 
+/** What {@link RevocationStore.revoke} did: kept the entry, or refused it because the store (or the issuer's share) is full. */
+export type RevocationStoreResult = 'recorded' | 'full';
+
+/**
+ * Where a resource keeps the revocations pushed to it (AAuth -11 "Revocation Request"): entries
+ * keyed by `(issuer, jti)`, each kept until `until` (the token's `exp` plus clock skew), then dropped.
+ */
+export interface RevocationStore extends RevocationCheck {
+  /** Record `(issuer, jti)` as revoked until `until` (epoch seconds); `'full'` when there is no room for it. */
+  revoke(issuer: string, jti: string, until: number): Promise<RevocationStoreResult>;
+}
+
 /** Options of {@link createVerifier}; validated when the verifier is created. */
 export interface VerifierOptions {
   /** Audience for auth tokens: this party's identity URL (compared byte for byte). */
@@ -92,6 +104,12 @@ export interface VerifyOptions {
    * `discovery.maxInflightPerCaller` fetches in flight (issue 13); default: no per-caller limit.
    */
   caller?: string | undefined;
+  /**
+   * -11 servers accepted as signers under `sig=jwks_uri` for this call, by the `dwk` they name
+   * (`aauth-person.json`, `aauth-access.json`, `aauth-resource.json`), e.g. at a revocation
+   * endpoint; default none (under `jwks_uri` only agents, `aauth-agent.json`).
+   */
+  serverDocuments?: readonly string[] | undefined;
 }
 
 /** The verifier: signed requests, key discovery and auth tokens. */
@@ -162,6 +180,8 @@ export interface VerifiedRequest {
   thumbprint: string;
   key: PublicKey;
   signed: SignedRequest;
+  /** -11 `sig=jwks_uri`: the well-known document the signer's key was found through (`aauth-agent.json`, or a server's). */
+  dwk?: string;
   /** The verified auth token (jwt scheme, Keycloak profile). */
   token?: VerifiedAuthToken;
   /** -11: the agent, person or auth token presented under `sig=jwt`. */

@@ -2,6 +2,7 @@ import { ACCESS_MODES, GENERATIONS, type AccessMode, type Generation, type Signi
 import { assertIdentityUrl, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { VerifierOptions } from '@aauth-kit/verifier';
 import type { RequireLevel, RequireOptions, ResourceOptions } from '../types.js';
+import { resolveRevocationOptions, type ResolvedRevocation } from './revocation.js';
 
 /** The resource's own -11 settings, resolved. */
 export interface ResolvedResourceDraft11 {
@@ -14,6 +15,8 @@ export interface ResolvedResourceDraft11 {
   maxSessions: number;
   pendingPath: string;
   maxPending: number;
+  /** Pushed revocation, when `draft11.revocation` is on. */
+  revocation: ResolvedRevocation | undefined;
 }
 
 export interface ResolvedRoute {
@@ -65,7 +68,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
   assertIdentityUrl(identity, 'options.identity');
   const d11 = draft11 ?? {};
   if (typeof d11 !== 'object' || d11 === null) throw new TypeError('options.draft11 must be an object');
-  const { accessServer, accessMode, authorizationEndpoint, sessionLifetime, maxSessions, pendingPath, maxPending, ...verifierDraft11 } = d11;
+  const { accessServer, accessMode, authorizationEndpoint, sessionLifetime, maxSessions, pendingPath, maxPending, revocation: revocationOption, ...verifierDraft11 } = d11;
   for (const [name, value] of [['sessionLifetime', sessionLifetime], ['maxSessions', maxSessions], ['maxPending', maxPending]] as const) {
     if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
       throw new TypeError(`options.draft11.${name} must be a positive integer`);
@@ -154,6 +157,22 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     verifierOptions.draft11 = { ...verifierDraft11, authIssuers: [...new Set([...base, accessServer])] };
   }
   const signatureWindow = rest.maxSkew ?? 60;
+  // Pushed revocation (AAuth -11 "Token Revocation"): by default the servers whose tokens are accepted may revoke them.
+  const d11Resolved = verifierOptions.draft11 ?? {};
+  const personServers = Array.isArray(d11Resolved.personServers) ? d11Resolved.personServers : 'any';
+  const authIssuers = d11Resolved.authIssuers ?? [...(verifierOptions.trustedIssuers ?? []), ...(personServers === 'any' ? [] : personServers)];
+  const revocation = resolveRevocationOptions(revocationOption, { personServers, authIssuers }, rest.now ?? (() => Date.now() / 1000));
+  if (revocation !== undefined) {
+    if (!generations.includes('draft-11')) throw new TypeError("options.draft11.revocation needs -11: options.generations does not include 'draft-11'");
+    const own = revocation.store;
+    const theirs = rest.revocation;
+    if (theirs !== undefined && (typeof theirs !== 'object' || theirs === null || typeof theirs.isRevoked !== 'function')) {
+      throw new TypeError('options.revocation must have an isRevoked(issuer, jti) method');
+    }
+    // The verifier consults the pushed state, and the app's own check when it gave one.
+    verifierOptions.revocation =
+      theirs === undefined ? own : { isRevoked: async (issuer, jti) => (await own.isRevoked(issuer, jti)) || (await theirs.isRevoked(issuer, jti)) };
+  }
 
   return {
     identity,
@@ -171,7 +190,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     now: rest.now,
     verifierOptions,
     generations,
-    draft11: { allowLoopback, accessServer, accessMode, authorizationEndpoint: authorizationUrl, sessionLifetime: sessionLifetime ?? 3600, maxSessions: maxSessions ?? 10_000, pendingPath: pendingPath ?? '/aauth/pending', maxPending: maxPending ?? 1000 },
+    draft11: { allowLoopback, accessServer, accessMode, authorizationEndpoint: authorizationUrl, sessionLifetime: sessionLifetime ?? 3600, maxSessions: maxSessions ?? 10_000, pendingPath: pendingPath ?? '/aauth/pending', maxPending: maxPending ?? 1000, revocation },
     signatureWindow,
     resolveRoute(route: RequireOptions, path = 'options'): ResolvedRoute {
       if (typeof route !== 'object' || route === null) throw new TypeError(`${path} must be an object`);

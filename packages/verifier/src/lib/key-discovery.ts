@@ -232,6 +232,35 @@ export class KeyDiscovery {
     return key;
   }
 
+  /**
+   * A -11 server's HTTP-signature key for `Signature-Key: sig=jwks_uri;id=...;dwk=...;kid=...`
+   * (server-to-server calls, e.g. a revocation: AAuth -11 "Keying Material"): `{id}/.well-known/{dwk}`,
+   * whose `issuer` is `id` byte for byte, its `jwks_uri`, the key with `kid` and a fully specified `alg`.
+   */
+  async serverKey11(id: string, dwk: string, kid: string, caller?: string): Promise<PublicKey> {
+    const idProblem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
+    if (idProblem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${idProblem}`);
+    if (dwk === 'aauth-agent.json' || !(DWK_11 as readonly string[]).includes(dwk)) {
+      throw new AAuthError('signature_key_malformed', `Signature-Key dwk ${JSON.stringify(dwk.slice(0, 100))} is not a server document`);
+    }
+    const kind = `${dwk.slice('aauth-'.length, -'.json'.length)} metadata`;
+    const meta = await this.options.fetcher.fetchJson(`${id}/.well-known/${dwk}`, { kind, caller });
+    if (meta.status !== 200) throw new AAuthError('key_discovery_failed', `No ${dwk} at ${id}/.well-known/${dwk}`, { details: { url: meta.url } });
+    const issuer = meta.body?.issuer;
+    if (issuer === undefined) throw new AAuthError('issuer_missing', `The ${kind} has no issuer`, { details: { url: meta.url } });
+    if (issuer !== id) throw new AAuthError('issuer_mismatch', `The ${kind} issuer is not the Signature-Key id`, { details: { url: meta.url } });
+    const uri = this.jwksUri11(meta, kind);
+    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', `Server ${id}`, caller);
+    this.checkAlg11(jwk, `The key ${JSON.stringify(kid)} of ${id}`);
+    let key = this.imported.get(jwk);
+    if (!key) {
+      key = this.options.importKey(publicJwk(jwk, `The JWKS of ${id}`));
+      this.imported.set(jwk, key);
+    }
+    this.options.checkKeyAlgorithm(key);
+    return key;
+  }
+
   /** -11: a key must carry a fully specified `alg` that agrees with its `kty`/`crv` (draft-11 profile section 3). */
   private checkAlg11(jwk: Jwk, what: string): void {
     const problem = jwkAlgProblem(jwk, 'draft-11', { algorithms: this.options.algorithms11 });

@@ -1,0 +1,123 @@
+import { AAuthError, signRequest, type SigningKey } from '@aauth-kit/core';
+import { serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { createDocumentFetcher, fetchLimited, type DiscoveryOptions } from '@aauth-kit/discovery';
+import type { ServerContext } from '../context.js';
+
+// The person server's side of pushed revocation (AAuth -11 "Revocation Cascade": "PS revokes a
+// person token it issued" / "an auth token it issued"): tell the resource in the token's `aud`,
+// at the `revocation_endpoint` of its metadata, with `{jti, exp}` signed as this person server
+// under sig=jwks_uri. Every outbound request goes through the discovery egress policy.
+
+/** How one push ended (AAuth -11 "Revocation Response": a downstream revocation's terminal outcomes). */
+export type PushOutcome = 'recorded' | 'revocation_unsupported' | 'revocation_unavailable';
+
+export interface RevocationPushConfig {
+  /** The person server's identifier: the `id` of its signatures, the `iss` of what it revokes. */
+  issuer: string;
+  /** Its signing key (published in its JWKS with `alg`). */
+  key: SigningKey;
+  /** Accept http and a port on loopback hosts in the resource identifier (development only). */
+  allowLoopback: boolean;
+  /** Fetch used for the metadata and the POST; default `globalThis.fetch`. */
+  fetch?: typeof fetch | undefined;
+  /** The egress policy and limits (the verifier's `discovery` options). */
+  discovery?: DiscoveryOptions | undefined;
+}
+
+/** The pusher: `push()` never throws; it answers how the push ended and audits it. */
+export interface RevocationPusher {
+  push(token: { jti: string; exp: number; resource: string; agent?: string | undefined }): Promise<PushOutcome>;
+}
+
+/** Most time one push may take, metadata and POST together (the revocation answer waits for it). */
+const PUSH_TIMEOUT_MS = 3000;
+
+export function createRevocationPusher(ctx: ServerContext, config: RevocationPushConfig): RevocationPusher {
+  const { issuer, key, allowLoopback } = config;
+  const discovery = config.discovery ?? {};
+  const timeoutMs = Math.min(discovery.timeoutMs ?? PUSH_TIMEOUT_MS, PUSH_TIMEOUT_MS);
+  const fetcher = createDocumentFetcher({ ...discovery, timeoutMs, fetch: config.fetch, now: ctx.now }, 'options.discovery');
+
+  const audit = (resource: string, jti: string, agent: string | undefined, error?: PushOutcome, reason?: string): void =>
+    ctx.audit({
+      type: 'revocation.pushed',
+      time: ctx.now(),
+      endpoint: 'token',
+      resource,
+      jti,
+      ...(agent === undefined ? {} : { agent }),
+      ...(error === undefined ? {} : { error, reason: reason ?? error }),
+    });
+
+  /** The resource's `revocation_endpoint`, or why it has none we may use. */
+  async function endpointOf(resource: string): Promise<URL | string> {
+    const meta = await fetcher.fetchJson(`${resource}/.well-known/aauth-resource.json`, { kind: 'resource metadata' });
+    if (meta.status !== 200) return 'the resource publishes no aauth-resource.json';
+    if (meta.body?.issuer !== resource) return 'the resource metadata issuer is not the resource identifier';
+    const endpoint = meta.body.revocation_endpoint;
+    if (endpoint === undefined) return 'the resource metadata has no revocation_endpoint';
+    let url: URL;
+    try {
+      url = new URL(String(endpoint));
+    } catch {
+      return 'the resource revocation_endpoint is not an absolute URL';
+    }
+    if (url.hash !== '' || url.username !== '' || url.password !== '') return 'the resource revocation_endpoint has a fragment or credentials';
+    return url;
+  }
+
+  /** One attempt: the metadata, then the signed POST; its outcome and, when it did not record, why. */
+  async function attempt(jti: string, exp: number, resource: string): Promise<[PushOutcome, string?]> {
+    // The aud of a token this server issued was checked when it was issued; checked again before any fetch.
+    if (serverIdentifierProblem(resource, { allowLoopback }) !== undefined) return ['revocation_unsupported', 'the resource is not a server identifier'];
+    const endpoint = await endpointOf(resource);
+    // No revocation endpoint: the resource honours the token until its exp (-11 "Revocation Response").
+    if (typeof endpoint === 'string') return ['revocation_unsupported', endpoint];
+    const body = Buffer.from(JSON.stringify({ jti, exp }));
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    // Signed as this person server (AAuth -11 "Keying Material"), covering content-type and content-digest.
+    const signed = signRequest(
+      { method: 'POST', url: endpoint.href, headers, body },
+      { key, signatureKey: { scheme: 'jwks_uri', id: issuer, dwk: 'aauth-person.json', kid: key.kid }, signatureKeyForm: 'dictionary', now: ctx.now },
+    );
+    const answer = await fetchLimited(endpoint, { method: 'POST', headers: { ...headers, ...signed.headers }, body }, { ...discovery, fetch: config.fetch, timeoutMs, maxBytes: 16 * 1024, maxRedirects: 0 });
+    if (answer.status === 200) return ['recorded'];
+    const error = problemError(answer.body);
+    if (answer.status === 403 && error === 'unsupported_iss') return ['revocation_unsupported', 'the resource does not accept revocations from this person server'];
+    return ['revocation_unavailable', `the resource answered ${answer.status}${error === undefined ? '' : ` ${error}`}`];
+  }
+
+  async function push(token: { jti: string; exp: number; resource: string; agent?: string | undefined }): Promise<PushOutcome> {
+    const { jti, exp, resource, agent } = token;
+    let timer: NodeJS.Timeout | undefined;
+    // One deadline for the metadata and the POST together: the revocation answer waits at most this long.
+    const deadline = new Promise<[PushOutcome, string]>((resolve) => {
+      timer = setTimeout(() => resolve(['revocation_unavailable', `the resource did not answer within ${timeoutMs} ms`]), timeoutMs);
+    });
+    let outcome: PushOutcome;
+    let reason: string | undefined;
+    try {
+      [outcome, reason] = await Promise.race([attempt(jti, exp, resource), deadline]);
+    } catch (error) {
+      outcome = 'revocation_unavailable';
+      reason = (error instanceof AAuthError ? error.message : 'the push failed').slice(0, 300);
+    } finally {
+      clearTimeout(timer);
+    }
+    audit(resource, jti, agent, outcome === 'recorded' ? undefined : outcome, reason);
+    return outcome;
+  }
+
+  return { push };
+}
+
+/** The `error` member of a problem+json answer, when it has one. */
+function problemError(body: Uint8Array): string | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as unknown;
+    const error = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>).error : undefined;
+    return typeof error === 'string' ? error.slice(0, 100) : undefined;
+  } catch {
+    return undefined;
+  }
+}
