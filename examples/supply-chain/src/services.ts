@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import { createAgent, type Agent, type Interaction } from '@aauth-kit/agent';
-import { createAuthServer, type AuditEvent } from '@aauth-kit/auth-server';
+import { createAuthServer, type AuditEvent, type AuthServerOptions } from '@aauth-kit/auth-server';
 import { AAuthError, generateKey, loadKeyFile, type SigningKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
@@ -59,7 +60,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-async function listen(options: ListenOptions): Promise<{ server: Server; port: number }> {
+export async function listen(options: ListenOptions): Promise<{ server: Server; port: number }> {
   const server = createServer({ maxHeaderSize: MAX_HEADER_SIZE });
   server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
@@ -79,7 +80,7 @@ async function listen(options: ListenOptions): Promise<{ server: Server; port: n
   return { server, port };
 }
 
-function closer(server: Server): () => Promise<void> {
+export function closer(server: Server): () => Promise<void> {
   return () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections();
@@ -87,23 +88,66 @@ function closer(server: Server): () => Promise<void> {
     });
 }
 
-function keyFor(keyFile: string | undefined, kid: string): SigningKey {
+export function keyFor(keyFile: string | undefined, kid: string): SigningKey {
   return keyFile ? loadKeyFile(keyFile) : generateKey({ kid });
 }
 
+/** The realm export at `file`, with `attributes` set over its own (a bad file is the server's to name). */
+function withAttributes(file: string, attributes: Record<string, string>): string | object {
+  let realm: { attributes?: Record<string, string> };
+  try {
+    realm = JSON.parse(readFileSync(file, 'utf8')) as typeof realm;
+  } catch {
+    return file;
+  }
+  return { ...realm, attributes: { ...(realm.attributes ?? {}), ...attributes } };
+}
+
+/** Options of the demo's embedded auth server. */
+export interface AuthServerServiceOptions {
+  realmFile: string;
+  baseUrl?: string;
+  keyFile?: string;
+  onAudit?: (e: AuditEvent) => void;
+  onWarning?: (m: string) => void;
+  /** Also serve the AAuth -11 person server at the origin of baseUrl (the -11 demo). */
+  draft11?: NonNullable<AuthServerOptions['draft11']>;
+  /** Seconds a pending consent request lives (default the server's, 600). */
+  pendingLifetime?: number;
+  /** Realm attributes set on top of the file's (e.g. the -11 access server's, known only once ports are). */
+  realmAttributes?: Record<string, string>;
+  /** Its name in the demo's services and trace; default 'auth-server'. */
+  name?: string;
+  /** Its outgoing fetch (discovery; -11 federation to an access server); default globalThis.fetch. */
+  fetch?: typeof fetch;
+}
+
+/** A started embedded auth server and the -11 roles it serves. */
+export type AuthServerService = Service & { issuer: string; personServer: string | undefined; accessServer: string | undefined };
+
 /** The embedded auth server, for the realm export both it and Keycloak read. */
-export async function startAuthServer(options: ListenOptions & { realmFile: string; baseUrl?: string; keyFile?: string; onAudit?: (e: AuditEvent) => void; onWarning?: (m: string) => void }): Promise<Service & { issuer: string }> {
-  const { server, port } = await listen(options);
+export async function startAuthServer(options: ListenOptions & AuthServerServiceOptions): Promise<AuthServerService> {
+  return mountAuthServer(await listen(options), options);
+}
+
+/**
+ * The embedded auth server on a socket that already listens (so that two servers can learn each
+ * other's origins before either starts: the -11 person and access servers). Closes it on failure.
+ */
+export async function mountAuthServer({ server, port }: { server: Server; port: number }, options: ListenOptions & AuthServerServiceOptions): Promise<AuthServerService> {
   const baseUrl = options.baseUrl ?? `http://localhost:${port}`;
   let auth;
   try {
     auth = createAuthServer({
-      realm: options.realmFile,
+      realm: options.realmAttributes ? withAttributes(options.realmFile, options.realmAttributes) : options.realmFile,
       baseUrl,
       ...(options.keyFile ? { keyFile: options.keyFile } : {}),
       ...(options.onAudit ? { onAudit: options.onAudit } : {}),
       replay: { store: createMemoryReplayStore() },
       onWarning: options.onWarning ?? (() => {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.draft11 ? { draft11: options.draft11 } : {}),
+      ...(options.pendingLifetime !== undefined ? { pendingLifetime: options.pendingLifetime } : {}),
     });
   } catch (error) {
     await closer(server)();
@@ -112,7 +156,9 @@ export async function startAuthServer(options: ListenOptions & { realmFile: stri
   const app = express();
   app.use(auth.router());
   server.on('request', app);
-  return { name: 'auth-server', url: `http://${options.host}:${port}`, identity: auth.issuer, issuer: auth.issuer, close: closer(server) };
+  // The -11 access server role (realm attribute aauth.access.enabled), read structurally until every build has it.
+  const accessServer = (auth as { accessServer?: string }).accessServer;
+  return { name: options.name ?? 'auth-server', url: `http://${options.host}:${port}`, identity: auth.issuer, issuer: auth.issuer, personServer: auth.personServer, accessServer, close: closer(server) };
 }
 
 /** What the market-analysis agent saw of its callers, for the trace and the tests. */
@@ -123,6 +169,11 @@ export interface MaaView {
   scope: string[];
   act?: unknown;
   issuer?: string;
+  /** -11 only: the generation the caller spoke, its key's thumbprint, its person server, the credential presented. */
+  generation?: string;
+  thumbprint?: string;
+  ps?: string;
+  accessMode?: string;
 }
 
 /** The market-analysis agent: a resource that requires an auth token with `scope`. */
@@ -155,7 +206,7 @@ export async function startMarketAnalysis(options: ListenOptions & { issuer: str
 }
 
 /** A deterministic stand-in for a market model: demand and price trend from the SKU's name. */
-function analyse(sku: string): { sku: string; weeklyDemand: number; priceTrend: number } {
+export function analyse(sku: string): { sku: string; weeklyDemand: number; priceTrend: number } {
   let h = 2166136261;
   for (const c of sku) h = Math.imul(h ^ c.charCodeAt(0), 16777619) >>> 0;
   return { sku, weeklyDemand: 20 + (h % 80), priceTrend: Math.round((((h >>> 8) % 21) - 10) * 10) / 1000 };

@@ -1,4 +1,4 @@
-import { decodeToken, parseChallenge, parseSignatureKey } from '@aauth-kit/core';
+import { decodeToken, parseChallenge, parseRequirement, parseSignatureKey } from '@aauth-kit/core';
 
 /** One HTTP hop of the demo, observed on the wire (from the caller's side). */
 export interface Hop {
@@ -13,7 +13,13 @@ export interface Hop {
   /** The token presented in `Signature-Key: sig=(scheme=jwt ...)`, shortened, and the claims that matter. */
   presented?: TokenView;
   /** What the response carried: a challenge, a token, an interaction, an error. */
-  challenge?: { require: string; resourceToken?: TokenView; authServer?: string };
+  challenge?: {
+    require: string;
+    resourceToken?: TokenView;
+    authServer?: string;
+    /** The header it came in: `AAuth` (Keycloak profile) or `AAuth-Requirement` (-11); default `AAuth`. */
+    header?: 'AAuth' | 'AAuth-Requirement';
+  };
   issued?: TokenView;
   interaction?: { code: string };
   error?: { error: string; description?: string };
@@ -27,7 +33,7 @@ export interface TokenView {
   /** The whole compact JWT, so it can be fed to `aauth decode`. */
   raw: string;
   typ?: string;
-  claims: { iss?: unknown; sub?: unknown; agent?: unknown; aud?: unknown; scope?: unknown; act?: unknown; exp?: unknown };
+  claims: { iss?: unknown; dwk?: unknown; sub?: unknown; agent?: unknown; aud?: unknown; scope?: unknown; act?: unknown; ps?: unknown; exp?: unknown };
 }
 
 export interface TraceNote {
@@ -51,7 +57,7 @@ export function viewToken(token: string): TokenView | undefined {
     const view: TokenView = {
       token: shorten(token),
       raw: token,
-      claims: { iss: pick('iss'), sub: pick('sub'), agent: pick('agent'), aud: pick('aud'), scope: pick('scope'), act: pick('act'), exp: pick('exp') },
+      claims: { iss: pick('iss'), dwk: pick('dwk'), sub: pick('sub'), agent: pick('agent'), aud: pick('aud'), scope: pick('scope'), act: pick('act'), ps: pick('ps'), exp: pick('exp') },
     };
     if (typeof header.typ === 'string') view.typ = header.typ;
     for (const k of Object.keys(view.claims) as Array<keyof TokenView['claims']>) if (view.claims[k] === undefined) delete view.claims[k];
@@ -88,10 +94,12 @@ export class Trace {
     return this.entries.filter((e): e is { kind: 'hop' } & Hop => e.kind === 'hop');
   }
 
-  fetchFor(from: string, inner: typeof fetch = fetch): typeof fetch {
+  /** `traced(method, url)` picks the requests to record (default all); the others go straight to `inner`. */
+  fetchFor(from: string, inner: typeof fetch = fetch, traced: (method: string, url: URL) => boolean = () => true): typeof fetch {
     return async (input, init) => {
       const request = new Request(input as string | URL | Request, init);
       const url = new URL(request.url);
+      if (!traced(request.method, url)) return inner(request);
       const hop: Hop = { n: ++this.n, from, to: this.names.get(url.origin) ?? url.origin, method: request.method, path: url.pathname, status: 0 };
       const sk = request.headers.get('signature-key');
       if (sk) {
@@ -103,7 +111,8 @@ export class Trace {
           hop.scheme = 'unparseable';
         }
       }
-      if (request.method === 'POST' && url.pathname.endsWith('/token')) {
+      // Token endpoints: the Keycloak profile's `/token`, -11's `/person-token` and `/auth-token`.
+      if (request.method === 'POST' && /[/-]token$/.test(url.pathname)) {
         try {
           hop.asked = Object.keys(JSON.parse(await request.clone().text()) as object);
         } catch {
@@ -135,16 +144,35 @@ export class Trace {
       } catch {
         // A malformed challenge is the agent's to report; the trace only shows what parses.
       }
+      // -11 (profile section 7): `AAuth-Requirement: requirement=...; resource-token="..."` or an interaction.
+      try {
+        const requirement = response.headers.has('aauth-requirement') ? parseRequirement(response.headers.get('aauth-requirement')!) : undefined;
+        if (requirement) {
+          hop.challenge = { require: requirement.requirement, header: 'AAuth-Requirement' };
+          const rt = requirement.params['resource-token'];
+          if (typeof rt === 'string') {
+            const view = viewToken(rt);
+            if (view) hop.challenge.resourceToken = view;
+          }
+          if (requirement.code) hop.interaction = { code: requirement.code };
+        }
+      } catch {
+        // Malformed: the agent reports it.
+      }
       if ((response.headers.get('content-type') ?? '').includes('json')) {
         try {
           const body = (await response.clone().json()) as Record<string, unknown>;
-          if (typeof body.auth_token === 'string') {
-            const view = viewToken(body.auth_token);
+          // -11 person token endpoint answers `person_token`; auth token endpoints `auth_token`.
+          const issued = typeof body.auth_token === 'string' ? body.auth_token : typeof body.person_token === 'string' ? body.person_token : undefined;
+          if (issued !== undefined) {
+            const view = viewToken(issued);
             if (view) hop.issued = view;
           }
           if (typeof body.error === 'string') {
             hop.error = { error: body.error };
-            if (typeof body.error_description === 'string') hop.error.description = body.error_description;
+            // Keycloak profile: `error_description`; -11 problem+json: `detail`.
+            const description = typeof body.error_description === 'string' ? body.error_description : typeof body.detail === 'string' ? body.detail : undefined;
+            if (description !== undefined) hop.error.description = description;
           }
           if (typeof body.code === 'string' && response.status === 202) hop.interaction = { code: body.code };
         } catch {
@@ -192,14 +220,23 @@ export class TraceFormatter {
     return `{agent: ${this.short(a.agent)}${a.sub !== undefined ? `, sub: ${String(a.sub)}` : ''}${inner}}`;
   }
 
+  /** `auth token` (Keycloak profile), or the -11 kind with its typ: `person token (aa-person+jwt)`. */
+  kind(view: TokenView, fallback: string): string {
+    const m = /^aa-(agent|person|resource|auth)\+jwt$/.exec(view.typ ?? '');
+    return m ? `${m[1]} token (${view.typ})` : fallback;
+  }
+
   claims(view: TokenView): string {
     const c = view.claims;
     const parts: string[] = [];
+    // -11: the issuer matters (person server, access server, agent provider, resource); the Keycloak profile has one.
+    if (c.iss !== undefined && /^aa-/.test(view.typ ?? '')) parts.push(`iss=${this.short(c.iss)}`);
     if (c.sub !== undefined) parts.push(`sub=${String(c.sub)}`);
     if (c.agent !== undefined) parts.push(`agent=${this.short(c.agent)}`);
     if (c.aud !== undefined) parts.push(`aud=${this.short(c.aud)}`);
     if (c.scope !== undefined) parts.push(`scope="${String(c.scope)}"`);
     if (c.act !== undefined) parts.push(`act=${this.act(c.act)}`);
+    if (c.ps !== undefined) parts.push(`ps=${this.short(c.ps)}`);
     return parts.join(' ');
   }
 
@@ -214,20 +251,20 @@ export class TraceFormatter {
       const scheme = entry.scheme ? ` [${entry.scheme}]` : ' [unsigned]';
       const asked = entry.asked ? ` {${entry.asked.join(', ')}}` : '';
       const lines = [`${num}  ${entry.from} → ${entry.to}: ${entry.method} ${entry.path}${asked}${scheme}`];
-      if (entry.presented) lines.push(`      presents auth token ${this.tok(entry.presented)}  ${this.claims(entry.presented)}`);
+      if (entry.presented) lines.push(`      presents ${this.kind(entry.presented, 'auth token')} ${this.tok(entry.presented)}  ${this.claims(entry.presented)}`);
       return lines.join('\n');
     }
     const again = this.last === entry.n ? '' : ` (${entry.n}: ${entry.to} answers ${entry.from})`;
     this.last = entry.n;
     let answer = `      ← ${entry.status || 'no answer'}${again}`;
-    if (entry.challenge) answer += ` AAuth require=${entry.challenge.require}`;
+    if (entry.challenge) answer += entry.challenge.header === 'AAuth-Requirement' ? ` AAuth-Requirement: requirement=${entry.challenge.require}` : ` AAuth require=${entry.challenge.require}`;
     if (entry.interaction) answer += ` interaction code ${entry.interaction.code}`;
     if (entry.error) answer += ` ${entry.error.error}${entry.error.description ? `: ${entry.error.description}` : ''}`;
     const lines = [answer];
     if (entry.challenge?.resourceToken) {
-      lines.push(`        resource token ${this.tok(entry.challenge.resourceToken)}  ${this.claims(entry.challenge.resourceToken)}`);
+      lines.push(`        ${this.kind(entry.challenge.resourceToken, 'resource token')} ${this.tok(entry.challenge.resourceToken)}  ${this.claims(entry.challenge.resourceToken)}`);
     }
-    if (entry.issued) lines.push(`        auth token ${this.tok(entry.issued)}  ${this.claims(entry.issued)}`);
+    if (entry.issued) lines.push(`        ${this.kind(entry.issued, 'auth token')} ${this.tok(entry.issued)}  ${this.claims(entry.issued)}`);
     return lines.join('\n');
   }
 }

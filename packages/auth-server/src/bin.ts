@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-import { runCli, USAGE } from './run-cli.js';
+import { helpRequested, runCli, USAGE } from './run-cli.js';
 
+if (helpRequested(process.argv.slice(2))) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
 try {
   const running = await runCli(process.argv.slice(2));
   const stop = (): void => {

@@ -15,6 +15,7 @@ import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
 import { createOAuthTokenService } from './lib/oauth-token-service.js';
 import { createPersonService } from './lib/person-server/person-service.js';
 import { createPersonRouter } from './lib/person-server/routes.js';
+import { createRevocationPusher } from './lib/person-server/revocation-push.js';
 import { loadRealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -236,7 +237,14 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
       ...(options.replay ? { replay: options.replay } : {}),
       ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
     });
-    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback });
+    const revocationPush = createRevocationPusher(ctx, {
+      issuer: personServer,
+      key: psKey,
+      allowLoopback,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.discovery ? { discovery: options.discovery } : {}),
+    });
+    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush });
     personRouter = createPersonRouter(ctx, { issuer: personServer, key: psKey, verifier: verifier11, service, maxBodyBytes, polls });
   }
 

@@ -52,6 +52,11 @@ export interface PendingDraft11 {
   account?: string;
   tenant?: string;
   missionS256?: string;
+  /**
+   * `auth-11`: the agent's `justification` (Markdown) as sent, at most 4096 characters. Agent-asserted:
+   * the consent page shows it sanitised, as plain text, attributed to the agent (AAuth -11, consent presentation).
+   */
+  justification?: string;
 }
 
 /** The user's decision on a pending request. */

@@ -1,7 +1,8 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
+import { serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
-import { buildAuthServer, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
+import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 
 /** The command's options, parsed from its arguments. */
 export interface CliOptions {
@@ -15,6 +16,16 @@ export interface CliOptions {
   baseUrlGiven: boolean;
   keyFile?: string;
   signingAlgorithm?: SigningAlgorithm;
+  /** `--person-server`: serve the AAuth -11 person server at the origin of the base URL; absent: false. */
+  personServer?: true;
+  /** `--allow-loopback`: the -11 loopback relaxation (http, a port on a loopback host); absent: false. */
+  allowLoopback?: true;
+  /** `--person-key-file`: the person server's Ed25519 key file; default an ephemeral key. */
+  personKeyFile?: string;
+  /** `--access-server`: require the AAuth -11 access server (realm attribute `aauth.access.enabled`); absent: false. */
+  accessServer?: true;
+  /** `--access-key-file`: the access server's Ed25519 key file; default an ephemeral key. */
+  accessKeyFile?: string;
 }
 
 /** A server started by {@link runCli}. */
@@ -24,11 +35,16 @@ export interface RunningCli {
   /** The origin clients use, the issuer's scheme and authority (`--base-url`, default `http://localhost:PORT`). */
   baseUrl: string;
   issuer: string;
+  /** The -11 person server's identifier when it is served (`--person-server`). */
+  personServer: string | undefined;
+  /** The -11 access server's identifier when it is served (realm attribute `aauth.access.enabled`). */
+  accessServer: string | undefined;
   close(): Promise<void>;
 }
 
 /** The command's usage text, printed with argument errors. */
 export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
+                         [--person-server] [--access-server] [--allow-loopback] [--person-key-file FILE] [--access-key-file FILE]
 
   --realm FILE      Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
   --port N          port to listen on (default 8080)
@@ -36,7 +52,28 @@ export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 1
   --base-url URL    URL clients use to reach this server (default http://localhost:PORT);
                     the issuer is BASE-URL/realms/REALM, and clients must use exactly that
   --key-file FILE   realm signing key, created if absent (default: ephemeral key)
-  --alg ALG         auth token algorithm (default RS256)`;
+  --alg ALG         auth token algorithm (default RS256)
+  -h, --help        print this text and exit
+
+AAuth -11 roles, from the same realm file (realm attributes aauth.person.*, aauth.access.*):
+  --person-server   also serve the -11 person server; its identifier is the origin of --base-url,
+                    which must then be https://HOST without a port (or see --allow-loopback);
+                    the command stops when it cannot be served, saying why
+  --access-server   also serve the -11 access server at the same origin; the realm must enable it
+                    (aauth.access.enabled "true", with aauth.access.trusted.person.servers);
+                    the command stops when it cannot be served, saying why
+  --allow-loopback  with a -11 role: accept http and a port on localhost, 127.0.0.1 or [::1]
+                    in -11 identifiers, its own and those it meets (development and tests only)
+  --person-key-file FILE
+                    with --person-server: its Ed25519 key, created if absent (default: ephemeral
+                    key: its tokens and directed subs change after a restart)
+  --access-key-file FILE
+                    with --access-server: its Ed25519 key, created if absent (default: ephemeral)`;
+
+/** True when the arguments ask for the usage text (`-h`, `--help`). */
+export function helpRequested(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
 
 /** Parse the command's arguments; throws a `TypeError` with the problem (the caller prints usage). */
 export function parseCliArgs(argv: readonly string[]): CliOptions {
@@ -51,6 +88,11 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         'base-url': { type: 'string' },
         'key-file': { type: 'string' },
         alg: { type: 'string' },
+        'person-server': { type: 'boolean' },
+        'allow-loopback': { type: 'boolean' },
+        'person-key-file': { type: 'string' },
+        'access-server': { type: 'boolean' },
+        'access-key-file': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -71,10 +113,30 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     baseUrl: typeof values['base-url'] === 'string' ? values['base-url'] : `http://localhost:${port}`,
     baseUrlGiven: typeof values['base-url'] === 'string',
   };
+  if (values['person-server'] === true) options.personServer = true;
+  if (values['allow-loopback'] === true) options.allowLoopback = true;
+  if (values['access-server'] === true) options.accessServer = true;
   if (typeof values['key-file'] === 'string') options.keyFile = values['key-file'];
   if (typeof values.alg === 'string') {
     if (!['RS256', 'EdDSA', 'ES256'].includes(values.alg)) throw new TypeError(`--alg must be RS256, EdDSA or ES256 (got ${values.alg})`);
     options.signingAlgorithm = values.alg as SigningAlgorithm;
+  }
+  if (typeof values['person-key-file'] === 'string') {
+    if (values['person-key-file'].length === 0) throw new TypeError('--person-key-file must name a file');
+    if (values['person-key-file'] === options.keyFile) throw new TypeError('--person-key-file must differ from --key-file: the person server has its own Ed25519 key');
+    options.personKeyFile = values['person-key-file'];
+  }
+  if (typeof values['access-key-file'] === 'string') {
+    const file = values['access-key-file'];
+    if (file.length === 0) throw new TypeError('--access-key-file must name a file');
+    if (file === options.keyFile || file === options.personKeyFile) throw new TypeError('--access-key-file must differ from --key-file and --person-key-file: the access server has its own Ed25519 key');
+    options.accessKeyFile = file;
+  }
+  // The -11 settings only mean something with a -11 role: refuse them alone rather than ignore them.
+  if (!options.personServer && options.personKeyFile !== undefined) throw new TypeError('--person-key-file is the -11 person server\'s key: give it with --person-server');
+  if (!options.accessServer && options.accessKeyFile !== undefined) throw new TypeError('--access-key-file is the -11 access server\'s key: give it with --access-server');
+  if (!options.personServer && !options.accessServer && options.allowLoopback) {
+    throw new TypeError('--allow-loopback relaxes -11 identifiers: give it with --person-server or --access-server');
   }
   return options;
 }
@@ -88,6 +150,38 @@ const CLI_NAMES: MessageNames = {
     "pending consent requests and seen signatures are kept in this process's memory: run one process per issuer " +
     '(several processes behind one address need createAuthServer() with a shared pendingStore and replay store)',
 };
+
+/** The -11 settings as the command's flags name them, in warnings the library words with its option paths. */
+const CLI_DRAFT11_NAMES: ReadonlyArray<readonly [string, string]> = [
+  ['options.draft11.keyFile', '--person-key-file'],
+  ['options.draft11.allowLoopback', '--allow-loopback'],
+  ['options.draft11.accessKeyFile', '--access-key-file'],
+];
+
+function withFlagNames(message: string): string {
+  return CLI_DRAFT11_NAMES.reduce((text, [option, flag]) => text.split(option).join(flag), message);
+}
+
+/**
+ * The API's `draft11` options for the -11 flags. `accessKeyFile` belongs to the access server role
+ * (issue 16, helper A); typed here so this file builds with or without it.
+ */
+function draft11Of(options: CliOptions): AuthServerDraft11Options & { accessKeyFile?: string } {
+  const draft11: AuthServerDraft11Options & { accessKeyFile?: string } = { allowLoopback: options.allowLoopback === true };
+  if (options.personKeyFile !== undefined) draft11.keyFile = options.personKeyFile;
+  if (options.accessKeyFile !== undefined) draft11.accessKeyFile = options.accessKeyFile;
+  return draft11;
+}
+
+/** Why a -11 role asked for on the command line is not served: its realm switch, else its identifier. */
+function notServed(role: string, enabled: boolean, attribute: string, baseUrl: string, allowLoopback: boolean): string {
+  if (!enabled) return `the realm does not set ${attribute} to true`;
+  const origin = new URL(baseUrl).origin;
+  return (
+    `its identifier, the origin of --base-url (${origin}), ${serverIdentifierProblem(origin, { allowLoopback }) ?? `is not a -11 server identifier for the ${role}`}` +
+    (allowLoopback ? '' : ' (--allow-loopback accepts http and a port on a loopback host, for development)')
+  );
+}
 
 /** `host:port` as a URL authority (IPv6 literals in brackets). */
 function authority(host: string, port: number): string {
@@ -119,13 +213,30 @@ export async function runCli(
       baseUrl,
       ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
       ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
+      ...(options.personServer || options.accessServer ? { draft11: draft11Of(options) } : {}),
       // One process: the memory store is the only choice, and the warning above already says so.
       replay: { store: createMemoryReplayStore() },
-      onWarning: (message) => err(`warning: ${message}`),
+      onWarning: (message) => err(`warning: ${withFlagNames(message)}`),
       onAudit: (event) => out(JSON.stringify({ audit: event })),
     },
     CLI_NAMES,
   );
+  // Fail at start (house style): a role asked for is served, or the command stops saying why.
+  const allowLoopback = options.allowLoopback === true;
+  if (options.personServer && server.personServer === undefined) {
+    const why = server.realm.person.enabled ? notServed('person server', true, '', baseUrl, allowLoopback) : 'the realm sets aauth.person.enabled to false';
+    throw new TypeError(`--person-server: the -11 person server cannot be served: ${why}`);
+  }
+  // The access server role (helper A's `server.accessServer`, `realm.access`), read structurally.
+  const accessServer = (server as { accessServer?: string | undefined }).accessServer;
+  if (options.accessServer && accessServer === undefined) {
+    const access = (server.realm as { access?: { enabled?: boolean } }).access;
+    const why =
+      access === undefined
+        ? 'this version of @aauth-kit/auth-server has no access server role'
+        : notServed('access server', access.enabled === true, 'aauth.access.enabled', baseUrl, allowLoopback);
+    throw new TypeError(`--access-server: the -11 access server cannot be served: ${why}`);
+  }
   const running = await server.listen(port, options.host);
   const bound = new URL(running.url);
   // What clients configure is the issuer, compared byte for byte (wire profile section 1): print the
@@ -137,7 +248,11 @@ export async function runCli(
       boundIssuer === server.issuer ? '' : ` (${boundIssuer} would be another issuer and fail discovery; --base-url sets it)`
     }`,
   );
-  return { url: running.url, baseUrl, issuer: server.issuer, close: running.close };
+  if (server.personServer !== undefined) {
+    out(`  AAuth -11 person server ${server.personServer} (metadata ${server.personServer}/.well-known/aauth-person.json)`);
+  }
+  if (accessServer !== undefined) out(`  AAuth -11 access server ${accessServer} (metadata ${accessServer}/.well-known/aauth-access.json)`);
+  return { url: running.url, baseUrl, issuer: server.issuer, personServer: server.personServer, accessServer, close: running.close };
 }
 
 /** A port that is free on `host` right now (for `--port 0`). */

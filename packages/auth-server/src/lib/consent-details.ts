@@ -9,6 +9,9 @@ export const MAX_NAME = 100;
 export const MAX_DESCRIPTION = 300;
 /** Longest URL shown as text (identities, act chain entries). */
 export const MAX_URL = 300;
+/** Longest agent `justification` shown, in characters, and most lines (longer ones end with an ellipsis). */
+export const MAX_JUSTIFICATION = 1000;
+export const MAX_JUSTIFICATION_LINES = 20;
 const MAX_LOGO_URL = 2048;
 const MAX_ACT_SHOWN = 20;
 
@@ -53,6 +56,11 @@ export interface ConsentDetails {
   chaining: Chaining | undefined;
   /** The delegation chain of an exchange that needs consent, outermost first (shortened URLs). */
   act: { agent: string; sub: string | undefined }[];
+  /**
+   * Present for a request to the -11 person server. `justification` is the agent's own words
+   * (agent-asserted, AAuth -11 section "Consent Presentation"), as plain text from {@link justificationText}.
+   */
+  draft11?: { justification: string | undefined };
 }
 
 // C0/C1 controls, zero-width and bidirectional formatting characters: a name must not reorder or hide text.
@@ -70,6 +78,38 @@ export function displayText(value: unknown, max: number): string | undefined {
   if (clean.length <= max) return clean;
   const chars = Array.from(clean);
   return chars.length <= max ? clean : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+// As INVISIBLE, but line feeds are kept: a justification's lines and paragraphs carry meaning.
+const INVISIBLE_KEEP_LF = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff]/g;
+
+/**
+ * The agent's `justification` (Markdown, AAuth -11: "MUST sanitize before rendering") made fit to
+ * show as plain text: no Markdown is rendered, so no link, image or HTML in it can become one;
+ * invisible, control and bidirectional characters removed, line breaks kept (at most one empty
+ * line in a row, spaces collapsed within a line), at most {@link MAX_JUSTIFICATION} characters and
+ * {@link MAX_JUSTIFICATION_LINES} lines (the last one ending with an ellipsis when cut). Undefined
+ * for anything but a non-empty string. HTML escaping is the page's job.
+ */
+export function justificationText(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const lines = value
+    .replace(/\r\n?/g, '\n')
+    .replace(INVISIBLE_KEEP_LF, ' ')
+    .split('\n')
+    .map((line) => line.replace(/\s+/g, ' ').trim());
+  const kept: string[] = [];
+  for (const line of lines) if (line !== '' || (kept.length > 0 && kept[kept.length - 1] !== '')) kept.push(line);
+  while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
+  if (kept.length === 0) return undefined;
+  let cut = kept.length > MAX_JUSTIFICATION_LINES;
+  let text = kept.slice(0, MAX_JUSTIFICATION_LINES).join('\n');
+  const chars = Array.from(text);
+  if (chars.length > MAX_JUSTIFICATION) {
+    text = chars.slice(0, MAX_JUSTIFICATION - 1).join('');
+    cut = true;
+  }
+  return cut ? `${text.trimEnd()}…` : text;
 }
 
 /**
@@ -201,6 +241,7 @@ export async function consentDetails(ctx: Pick<ServerContext, 'keys' | 'realm'>,
   if (displayText(resourceMeta?.name, MAX_NAME) === undefined) {
     resourceAsAgent = request.resource === request.agent ? agentMeta : await optional(ctx.keys.resolveMetadata('agent', request.resource));
   }
+  const draft11 = request.draft11;
   return {
     agent: party(request.agent, agentMeta),
     resource: party(request.resource, resourceMeta, resourceAsAgent),
@@ -209,9 +250,12 @@ export async function consentDetails(ctx: Pick<ServerContext, 'keys' | 'realm'>,
       request.scope.split(' ').filter((s) => s.length > 0),
       resourceMeta,
     ),
-    lifetime: ctx.realm.accessTokenLifespan,
-    refreshWindow: ctx.realm.refreshLifespan,
-    chaining: chainingOf(ctx.realm, request),
+    // -11 tokens live `aauth.person.token.lifespan` and are not refreshed: the agent asks again, and
+    // the person server remembers this approval. Chaining there is by upstream_token (section 8, item 7).
+    lifetime: draft11 ? ctx.realm.person.tokenLifespan : ctx.realm.accessTokenLifespan,
+    refreshWindow: draft11 ? 0 : ctx.realm.refreshLifespan,
+    chaining: draft11 ? (request.kind === 'auth-11' ? { byResource: true, clients: [], hops: 1 } : undefined) : chainingOf(ctx.realm, request),
     act: actChain(request.act),
+    ...(draft11 ? { draft11: { justification: justificationText(draft11.justification) } } : {}),
   };
 }

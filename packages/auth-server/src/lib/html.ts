@@ -39,6 +39,9 @@ button{padding:.6rem 1.4rem;border-radius:6px;border:1px solid #1f5fbf;backgroun
 button.deny{background:#fff;color:#a12b2b;border-color:#a12b2b}
 .error{color:#a12b2b;font-weight:600}
 .note{color:#5b6273;font-size:.85rem;margin-top:1rem}
+.agent-says{margin:1rem 0 0;padding:.6rem .9rem;border:1px dashed #9aa3b2;border-radius:8px;background:#fafafa}
+.agent-says .said-by{margin:0 0 .3rem;font-size:.85rem;color:#5b6273}
+.agent-says blockquote{margin:0;font-style:italic;white-space:pre-wrap;overflow-wrap:anywhere}
 `;
 
 /** A complete page. */
@@ -100,6 +103,13 @@ function actList(details: ConsentDetails): string {
 /** "Access lasts 5 minutes. ... can renew it ...": how long the grant lasts, in plain words. */
 export function durationSentence(details: ConsentDetails): string {
   const lifetime = plainDuration(details.lifetime);
+  if (details.draft11 !== undefined) {
+    // -11: no refresh; the person server remembers the approval and issues new tokens without asking.
+    return (
+      `Each token ${escapeHtml(label(details.agent))} gets lasts at most <strong>${escapeHtml(lifetime)}</strong>.` +
+      ' This approval is remembered: it can get new ones without asking you again.'
+    );
+  }
   let text = `Access lasts <strong>${escapeHtml(lifetime)}</strong>.`;
   if (details.refreshWindow > 0) {
     text +=
@@ -116,6 +126,14 @@ export function chainingSentence(details: ConsentDetails, user: string | undefin
   const chaining = details.chaining;
   if (chaining === undefined) return '';
   const as = user === undefined ? 'as you' : `as ${escapeHtml(user)}`;
+  if (details.draft11 !== undefined) {
+    // -11 call chaining (upstream_token): every further step comes back to this server, which asks
+    // the person again for what needs consent.
+    return (
+      `<div class="notice" id="chaining" role="note">This also lets <strong>${escapeHtml(label(details.resource))}</strong>, when it acts as an agent,` +
+      ` call other services on your behalf, ${as}, while this access lasts; for permissions that need your consent you are asked again.</div>`
+    );
+  }
   const further = `through a chain of up to ${chaining.hops} more agent${chaining.hops === 1 ? '' : 's'}`;
   const parts: string[] = [];
   if (chaining.byResource) {
@@ -131,6 +149,18 @@ export function chainingSentence(details: ConsentDetails, user: string | undefin
     parts.push(`${lead} exchange it for access to other services on your behalf, ${as}, with the permissions above or fewer.`);
   }
   return `<div class="notice" id="chaining" role="note">${parts.join(' ')}</div>`;
+}
+
+/**
+ * The agent's `justification`, attributed to it and set apart from what the resource and this server
+ * say (AAuth -11, consent presentation: agent-asserted content is distinguished and attributed).
+ * Plain text (see `justificationText`), escaped; line breaks shown by CSS, never as markup.
+ */
+export function justificationBlock(details: ConsentDetails): string {
+  const text = details.draft11?.justification;
+  if (text === undefined) return '';
+  return `<h2>Why, in the agent's words</h2>
+<div class="agent-says" id="justification" role="note"><p class="said-by">The agent says (its own claim, not checked by this server):</p><blockquote id="justification-text">${escapeHtml(text)}</blockquote></div>`;
 }
 
 function hidden(fields: Record<string, string>): string {
@@ -184,6 +214,7 @@ export function consentPage(options: FormPageOptions & { user: { name: string; u
 <div class="parties">${partyBlock(details.agent, 'Agent', 'agent')}${partyBlock(details.resource, 'Service', 'resource')}</div>
 <h2>What it may do</h2>
 ${scopeList(details)}
+${justificationBlock(details)}
 <h2>For how long</h2>
 <p id="duration">${durationSentence(details)}</p>
 ${chainingSentence(details, user.name)}

@@ -6,7 +6,7 @@ import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
                      [--auth-server ISSUER]... [--upstream-token TOKEN] [--signature-encoding E]
-                     [--signature-key-form F] [-i] [-v]
+                     [--signature-key-form F] [--agent-token TOKEN|@FILE [--ps URL] [--allow-loopback]] [-i] [-v]
 
 Send one signed request, like curl, answering AAuth challenges the way the agent client does.
   --key FILE          the agent's private key (JWK or PKCS#8 PEM), e.g. from "aauth keygen --out"
@@ -21,6 +21,11 @@ Send one signed request, like curl, answering AAuth challenges the way the agent
   --signature-key-form F
                       Signature-Key: parenthesised (default, sig=(scheme=...), the Keycloak profile)
                       or dictionary (sig=jwks_uri;id=...;kid=..., the newer draft)
+  --agent-token T     AAuth -11: an agent token (aa-agent+jwt) from your agent provider, bound to --key
+                      (@FILE reads it from a file); requests are signed under sig=jwt with it, and
+                      person and auth tokens come from the person server named by its ps claim
+  --ps URL            with --agent-token: the person server to use instead of the token's ps
+  --allow-loopback    with --agent-token: accept http and a port on localhost in -11 identifiers (development)
   -i, --include       print the response status and headers (also of a refusal the agent gave up on)
   -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr, and a refusal's
                       status, headers (AAuth, Signature-Error, ...) and body`;
@@ -55,6 +60,9 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       'upstream-token': { type: 'string' },
       'signature-encoding': { type: 'string' },
       'signature-key-form': { type: 'string' },
+      'agent-token': { type: 'string' },
+      ps: { type: 'string' },
+      'allow-loopback': { type: 'boolean' },
       include: { type: 'boolean', short: 'i' },
       verbose: { type: 'boolean', short: 'v' },
     },
@@ -87,6 +95,13 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   if (!/^[A-Z]+$/.test(method)) throw new UsageError(`bad method ${JSON.stringify(method)}`);
   const signatureEncoding = oneOf(values['signature-encoding'], ENCODINGS, '--signature-encoding');
   const signatureKeyForm = oneOf(values['signature-key-form'], FORMS, '--signature-key-form');
+  let agentToken: string | undefined;
+  if (values['agent-token'] !== undefined) {
+    agentToken = (values['agent-token'].startsWith('@') ? readFileSync(values['agent-token'].slice(1), 'utf8') : values['agent-token']).trim();
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(agentToken)) throw new UsageError('--agent-token must be a JWT (an aa-agent+jwt from your agent provider), or @FILE holding one');
+  } else if (values.ps !== undefined || values['allow-loopback'] === true) {
+    throw new UsageError('--ps and --allow-loopback are AAuth -11 settings: give them with --agent-token');
+  }
 
   const verbose = values.verbose === true;
   const agent = createAgent({
@@ -96,6 +111,9 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     fetch: fetchImpl,
     ...(signatureEncoding === undefined ? {} : { signatureEncoding }),
     ...(signatureKeyForm === undefined ? {} : { signatureKeyForm }),
+    ...(agentToken === undefined
+      ? {}
+      : { draft11: { agentToken, ...(values.ps === undefined ? {} : { ps: values.ps }), allowLoopback: values['allow-loopback'] === true } }),
     onEvent: (event: AgentEvent) => {
       if (verbose) io.stderr(`* ${JSON.stringify(event)}\n`);
     },

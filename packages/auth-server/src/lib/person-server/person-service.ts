@@ -20,6 +20,7 @@ import type { Verifier } from '@aauth-kit/verifier';
 import type { PendingDraft11, PendingRequest } from '../../pending-store.js';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.js';
+import type { RevocationPusher } from './revocation-push.js';
 
 // The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
 // checklist PS-10..PS-36): person tokens with a directed `sub`, three-party auth tokens, and the
@@ -89,6 +90,8 @@ export interface PersonServiceConfig {
   /** Verifies the tokens handed in the body (resource tokens, presented tokens). */
   verifier: Verifier;
   allowLoopback: boolean;
+  /** Pushes a revocation to the token's resource (AAuth -11 "Revocation Cascade"); default none. */
+  revocationPush?: RevocationPusher | undefined;
 }
 
 /** The person server's token logic. */
@@ -303,6 +306,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
       if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
     }
+    // Agent-asserted text for the consent page (checked above: a string of at most 4096 characters).
+    if (typeof body.justification === 'string') d11.justification = body.justification;
     const scope = scopes.join(' ');
     const have = granted(record.user, String(rt.iss));
     const needConsent = consentScopes(policy, scopes).filter((s) => !have.has(s));
@@ -329,17 +334,28 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   }
 
   /**
-   * `POST {revocation_endpoint}` `{"iss", "jti"}` (profile section 8, item 8): the holder of a
-   * person or auth token this server issued revokes it; 200 revoked or already invalid, 404 unknown.
-   * A revoked person token backs no further auth token.
+   * `POST {revocation_endpoint}` `{"iss", "jti"}` (profile section 8, item 8), also the draft's
+   * `{"jti", "exp"}`: the holder of a person or auth token this server issued revokes it; 200
+   * revoked or already invalid, 404 unknown. A revoked person token backs no further auth token.
+   * Then the revocation is pushed to the token's resource (AAuth -11 "Revocation Cascade"), within
+   * bounded time; this server's own state is revoked first, and a failing resource fails nothing.
    */
   async function revoke(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     const jti = stringField(body, 'jti', 256);
     if (jti === undefined) throw new AAuthError('invalid_request', 'jti is required');
     const iss = stringField(body, 'iss', 2048);
+    if (body.exp !== undefined && (typeof body.exp !== 'number' || !Number.isInteger(body.exp) || body.exp <= 0)) {
+      throw new AAuthError('invalid_request', 'exp must be the token\'s exp (a positive integer, epoch seconds)');
+    }
     const record = iss === undefined || iss === issuer ? issued.get(jti) : undefined;
     if (record === undefined || record.thumbprint !== agent.thumbprint) throw new AAuthError('route_not_found', 'No token of this holder with this jti');
+    const first = record.revoked !== true;
     record.revoked = true;
+    if (first) ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: record.sub, resource: record.resource, jti });
+    // A live token's resource is told (a repeated revocation pushes again: the last push may have failed).
+    if (config.revocationPush !== undefined && record.exp > ctx.now()) {
+      await config.revocationPush.push({ jti, exp: record.exp, resource: record.resource, agent: agent.id });
+    }
     return { kind: 'token', body: {} };
   }
 

@@ -63,12 +63,50 @@ function presentedTyp(req: Request): string | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** `Prefer: wait=N` (RFC 7240), N seconds; undefined when absent or malformed. */
+/** Split `text` at `separator` outside RFC 9110 quoted strings. */
+function splitOutsideQuotes(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted && c === '\\') {
+      current += c + (text[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === separator && !quoted) {
+      parts.push(current);
+      current = '';
+    } else current += c;
+  }
+  parts.push(current);
+  return parts;
+}
+
+/**
+ * `Prefer: wait=N` (RFC 7240 section 4.3), N seconds. Only the first `wait` preference counts
+ * (section 2), a parameter named wait after `;` is not one, and its value is `delta-seconds`
+ * (RFC 9111 section 1.2.2), bare or quoted: a value too large to represent is `Infinity`, which the
+ * caller caps at the realm's `aauth.person.max.wait` (never "no wait"). An empty or non-numeric value
+ * is a preference the server cannot comply with, and RFC 7240 says to ignore it: undefined, as when absent.
+ */
 function preferWait(req: Request): number | undefined {
   const header = req.headers.prefer;
-  const text = Array.isArray(header) ? header.join(',') : header;
-  const match = /(?:^|[,;\s])wait\s*=\s*(\d{1,4})(?:$|[,;\s])/i.exec(text ?? '');
-  return match ? Number(match[1]) : undefined;
+  const text = Array.isArray(header) ? header.join(',') : (header ?? '');
+  for (const preference of splitOutsideQuotes(text, ',')) {
+    const head = splitOutsideQuotes(preference, ';')[0]!;
+    const eq = head.indexOf('=');
+    const name = (eq < 0 ? head : head.slice(0, eq)).trim().toLowerCase();
+    if (name !== 'wait') continue;
+    let value = eq < 0 ? '' : head.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    if (!/^[0-9]+$/.test(value)) return undefined;
+    // 1*DIGIT of any length: past 2^31 a recipient takes "the greatest integer it can represent".
+    return value.length > 9 ? Infinity : Number(value);
+  }
+  return undefined;
 }
 
 /** Answer a refusal as -11 does: problem+json, and `Signature-Error` on a signature failure (a 401). */
@@ -180,8 +218,12 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       };
       let request = await find();
       if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
-      // Prefer: wait=N: hold the poll until the person decides or N seconds pass (capped by the realm).
-      const wait = Math.min(preferWait(req) ?? 0, ctx.realm.person.maxWait);
+      // Prefer: wait=N: hold the poll until the person decides or N seconds pass, capped by the realm
+      // (aauth.person.max.wait). The wait held is echoed in Preference-Applied (RFC 7240 section 3), so
+      // an agent can tell a capped or an ignored (malformed) preference from one honoured as asked.
+      const asked = preferWait(req);
+      const wait = Math.min(asked ?? 0, ctx.realm.person.maxWait);
+      if (wait > 0) res.set('Preference-Applied', `wait=${wait}`);
       const until = Date.now() + wait * 1000;
       while (request.status === 'pending' && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
         await sleep(Math.min(200, until - Date.now()));
