@@ -174,7 +174,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
         // -09 section 3.6: a -11 jwks_uri names its document (`dwk`); the earlier agent document
         // (`agent` instead of `issuer`) is accepted only while the Keycloak profile is spoken.
         if (generation === 'draft-11' && sk.dwk === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri needs dwk in -11');
-        key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, o.generations.includes('keycloak'));
+        // A server signing as itself (a person server at an access server), where the caller allows it.
+        if (generation === 'draft-11' && sk.dwk !== 'aauth-agent.json' && verifyOptions.serverDocuments?.includes(sk.dwk!)) {
+          key = await discovery.serverKey11(sk.id, sk.dwk!, sk.kid, verifyOptions.caller);
+        } else {
+          key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, o.generations.includes('keycloak'));
+        }
         agent = sk.id;
         verifySignedRequest(signed, key);
         break;
@@ -281,6 +286,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     resolveResourceJwk: (iss, kid) => discovery.resourceJwk(iss, kid),
     resolveIssuerJwk: (iss, kid) => discovery.issuerJwk(iss, kid),
     resolveMetadata: (kind, id) => discovery.metadataDocument(kind, id),
+    resolveServerMetadata: (id, dwk, caller) => discovery.serverMetadata11(id, dwk, caller),
     verifyToken: (jwt, profile, expect) => tokens.verify(jwt, profile, expect),
     verifyAuthToken: (jwt, opts = {}) => verifyAuthToken(jwt, opts.audience ?? o.identity),
     stats: () => ({

@@ -1,5 +1,6 @@
 import { decodeToken, parseSignatureKey, type Generation, type HttpRequest, type SignatureKey } from '@aauth-kit/core';
 import { toHeaderMap } from '@aauth-kit/core/internal';
+import { DWK_11 } from './lib/key-discovery.js';
 
 const BOTH: readonly Generation[] = ['keycloak', 'draft-11'];
 
@@ -23,7 +24,8 @@ export function generationOfKey(key: SignatureKey, generations: readonly Generat
     case 'hwk':
       return key.jwk.alg !== undefined ? 'draft-11' : 'keycloak';
     case 'jwks_uri':
-      return key.dwk === 'aauth-agent.json' ? 'draft-11' : 'keycloak';
+      // Any -11 document (an agent's, or a server's signing as itself) is -11.
+      return key.dwk !== undefined && (DWK_11 as readonly string[]).includes(key.dwk) ? 'draft-11' : 'keycloak';
   }
 }
 

@@ -92,6 +92,12 @@ export interface VerifyOptions {
    * `discovery.maxInflightPerCaller` fetches in flight (issue 13); default: no per-caller limit.
    */
   caller?: string | undefined;
+  /**
+   * -11 server-to-server signatures accepted under `sig=jwks_uri` besides an agent's: the `dwk`
+   * values allowed, e.g. `['aauth-person.json']` at an access server (AAuth -11 "PS-to-AS Token
+   * Request"); the signer's `id` is then the verified `agent`. Default none.
+   */
+  serverDocuments?: readonly string[] | undefined;
 }
 
 /** The verifier: signed requests, key discovery and auth tokens. */
@@ -110,6 +116,12 @@ export interface Verifier {
    * `resource` member must equal `id`. For display fields (`name`, `logo_uri`, `scope_descriptions`).
    */
   resolveMetadata(kind: 'agent' | 'resource', id: string): Promise<Record<string, unknown>>;
+  /**
+   * A -11 server's metadata document `{id}/.well-known/{dwk}` (e.g. an access server's
+   * `aauth-access.json`) under the same discovery rules and cache: `id` a server identifier (the
+   * loopback relaxation as configured), `issuer` equal to `id`, a usable `jwks_uri`.
+   */
+  resolveServerMetadata(id: string, dwk: string, caller?: string): Promise<Record<string, unknown>>;
   /**
    * The one token verification of the kit: the profile's header and claim checks (core's
    * token-profiles), the signing key through discovery (by the profile: issuer JWKS or resource
