@@ -60,7 +60,7 @@ export function createFederation(config: FederationConfig) {
   /** Refuse an access server the person server does not federate to, before anything is fetched from it. */
   function checkTrusted(accessServer: string): void {
     if (!trustedAccessServers.includes(accessServer)) {
-      throw new AAuthError('access_denied', `The resource token names the access server ${accessServer}, which this person server does not federate to (realm attribute aauth.person.trusted.access.servers)`);
+      throw new AAuthError('resource_token_invalid', `resource_token: aud ${accessServer} is neither this person server nor an access server it federates to (realm attribute aauth.person.trusted.access.servers)`);
     }
   }
 

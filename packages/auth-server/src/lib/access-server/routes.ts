@@ -16,7 +16,6 @@ export const ACCESS_PATHS = {
   metadata: '/.well-known/aauth-access.json',
   jwks: '/aauth/access/jwks.json',
   authToken: '/aauth/access/auth-token',
-  revocation: '/aauth/access/revoke',
 } as const;
 
 export interface AccessRoutesConfig {
@@ -30,13 +29,13 @@ export interface AccessRoutesConfig {
   maxBodyBytes: number;
 }
 
-/** The access server's metadata document (AS-01..AS-03). */
+/** The access server's metadata document (AS-01, AS-03). */
 export function accessMetadata(ctx: ServerContext, issuer: string): Record<string, unknown> {
   return {
     issuer,
     jwks_uri: `${issuer}${ACCESS_PATHS.jwks}`,
     auth_token_endpoint: `${issuer}${ACCESS_PATHS.authToken}`,
-    revocation_endpoint: `${issuer}${ACCESS_PATHS.revocation}`,
+    // No revocation_endpoint yet (AS-02 RECOMMENDED; AS-40..AS-44 not built): none is advertised that is not served.
     accept_signature_algs: ['Ed25519', 'ES256'],
     name: ctx.realm.displayName,
   };
