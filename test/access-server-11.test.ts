@@ -253,3 +253,51 @@ describe('four-party: kit agent, person server, access server, kit resource', ()
     expect(last.body!.auth_token).toBeUndefined();
   });
 });
+
+describe('call chaining through four-party (AS-14)', () => {
+  it('backend -> SCA (three-party auth token) -> SCA as intermediary -> MAA behind the access server: the AS verifies upstream_token and issues', async () => {
+    const maa = await startSite(as);
+    // SCA: a three-party resource that is its own agent provider and calls MAA with the token it was called with.
+    const scaApp = express();
+    const scaListening = await listen(scaApp);
+    open.push(scaListening);
+    const sca = scaListening.origin;
+    const scaProvider = createAgentProvider({ issuer: sca, key: generateKey({ kid: 'sca-ap' }), allowLoopback: true });
+    scaApp.use(scaProvider.wellKnown() as express.RequestHandler);
+    const scaResource = createResource({ identity: sca, key: resourceKey, generations: ['draft-11'], scopes: { 'data.read': 'Read market data' }, draft11: { allowLoopback: true, personServers: [ps] } });
+    scaApp.use(scaResource.wellKnown());
+    const scaSeen: Array<[string, number]> = [];
+    const scaAgent = createAgent({
+      key: generateKey({ kid: 'sca-key' }),
+      draft11: { provider: scaProvider, local: 'sca', ps, allowLoopback: true },
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        const url = new URL(input instanceof Request ? input.url : String(input));
+        if (url.origin === ps && url.pathname.startsWith('/aauth/person/')) scaSeen.push([url.pathname, res.status]);
+        return res;
+      },
+      sleep: async () => undefined,
+    });
+    scaApp.get('/chain', scaResource.require({ scope: 'data.read' }), async (req, res) => {
+      const down = await scaAgent.fetch(`${maa}/data`, { upstreamToken: req.aauth!.token!.raw });
+      res.status(down.status).json({ sca: req.aauth, maa: await down.json() });
+    });
+
+    const backend = agent11('backend');
+    const issuedBefore = asAuth.audit.filter((e) => e.type === 'token.issued').length;
+    const res = await backend.agent.fetch(`${sca}/chain`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { sca: Record<string, unknown>; maa: Record<string, unknown> };
+    expect(body.sca).toMatchObject({ generation: 'draft-11', ps, scope: ['data.read'] });
+    expect(body.maa).toMatchObject({ generation: 'draft-11', ps, scope: ['data.read'] });
+    expect(body.maa.sub).not.toBe(body.sca.sub);
+    // SCA's chained person token and auth token, at once; the auth token came from the access server.
+    expect(scaSeen).toEqual([
+      ['/aauth/person/person-token', 200],
+      ['/aauth/person/auth-token', 200],
+    ]);
+    const issued = asAuth.audit.filter((e) => e.type === 'token.issued').slice(issuedBefore);
+    expect(issued).toHaveLength(1);
+    expect(issued[0]).toMatchObject({ agent: `aauth:sca@${new URL(sca).host}`, resource: maa, scope: 'data.read' });
+  });
+});

@@ -144,7 +144,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       // Four-party: the person consented here; the access server applies the resource's policy and issues.
       const f = d11.federation;
       const answer = await federation!.federate({ ...f, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, caller: agent.caller });
-      ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti: '(issued by the access server)' });
+      const jti = String(decodeToken(String(answer.auth_token)).claims.jti);
+      ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
       return answer;
     }
     const now = Math.floor(ctx.now());
