@@ -13,6 +13,9 @@ import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
 import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
 import { createOAuthTokenService } from './lib/oauth-token-service.js';
+import { createAccessService } from './lib/access-server/access-service.js';
+import { createFederation } from './lib/access-server/federate.js';
+import { createAccessRouter } from './lib/access-server/routes.js';
 import { createPersonService } from './lib/person-server/person-service.js';
 import { createPersonRouter } from './lib/person-server/routes.js';
 import { createRevocationPusher } from './lib/person-server/revocation-push.js';
@@ -71,6 +74,8 @@ export interface AuthServerDraft11Options {
   allowLoopback?: boolean | undefined;
   /** File holding the person server's Ed25519 key (created if absent, mode 0600); default an ephemeral key: tokens and directed `sub`s change after a restart. */
   keyFile?: string | undefined;
+  /** File holding the access server's Ed25519 key (realm attribute `aauth.access.enabled`; created if absent, mode 0600); default an ephemeral key. */
+  accessKeyFile?: string | undefined;
 }
 
 /** A running-or-mountable embedded auth server. */
@@ -87,6 +92,8 @@ export interface AuthServer {
   jwks(): { keys: object[] };
   /** The -11 person server's identifier (the origin of `baseUrl`), or undefined when it is not served. */
   readonly personServer: string | undefined;
+  /** The -11 access server's identifier (the origin of `baseUrl`), or undefined when it is not served (`aauth.access.enabled`). */
+  readonly accessServer: string | undefined;
 }
 
 const ALGORITHMS: readonly SigningAlgorithm[] = ['RS256', 'EdDSA', 'ES256'];
@@ -207,6 +214,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
   if (typeof draft11 !== 'object' || draft11 === null) throw new TypeError('options.draft11 must be an object');
   if (draft11.allowLoopback !== undefined && typeof draft11.allowLoopback !== 'boolean') throw new TypeError('options.draft11.allowLoopback must be a boolean');
   if (draft11.keyFile !== undefined && (typeof draft11.keyFile !== 'string' || draft11.keyFile.length === 0)) throw new TypeError('options.draft11.keyFile must be a file path');
+  if (draft11.accessKeyFile !== undefined && (typeof draft11.accessKeyFile !== 'string' || draft11.accessKeyFile.length === 0)) throw new TypeError('options.draft11.accessKeyFile must be a file path');
   const allowLoopback = draft11.allowLoopback === true;
   const psIssuer = base.origin;
   const psProblem = serverIdentifierProblem(psIssuer, { allowLoopback });
@@ -215,20 +223,57 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     warn(`the -11 person server is not served: the origin of ${names.baseUrl} ${psProblem} (a -11 server identifier; options.draft11.allowLoopback relaxes it for loopback)`);
   }
   const personServer = realm.person.enabled && psProblem === undefined ? psIssuer : undefined;
-  if (personServer !== undefined) {
-    let psKey: SigningKey;
-    if (draft11.keyFile !== undefined && existsSync(draft11.keyFile)) {
-      psKey = loadKeyFile(draft11.keyFile);
-      if (psKey.algorithm !== 'ed25519') throw new TypeError(`options.draft11.keyFile ${draft11.keyFile} must hold an Ed25519 key`);
-    } else {
-      psKey = generateKey();
-      if (draft11.keyFile !== undefined) saveKeyFile(draft11.keyFile, psKey);
-      else if (options.draft11 !== undefined) warn('no options.draft11.keyFile given: the person server key is ephemeral, and its tokens and directed subs change after a restart (dev only)');
+  /** A role's Ed25519 key: from its file, else new (saved when a file is named, else ephemeral with a warning). */
+  const roleKey = (file: string | undefined, option: string, role: string): SigningKey => {
+    if (file !== undefined && existsSync(file)) {
+      const loaded = loadKeyFile(file);
+      if (loaded.algorithm !== 'ed25519') throw new TypeError(`${option} ${file} must hold an Ed25519 key`);
+      return loaded;
     }
+    const fresh = generateKey();
+    if (file !== undefined) saveKeyFile(file, fresh);
+    else if (options.draft11 !== undefined) warn(`no ${option} given: the ${role} key is ephemeral, and its tokens${role === 'person server' ? ' and directed subs' : ''} change after a restart (dev only)`);
+    return fresh;
+  };
+  // The -11 access server (AAuth -11 "AS Token Endpoint") at the same origin, when the realm enables it.
+  if (realm.access.enabled && psProblem !== undefined) {
+    warn(`the -11 access server is not served: the origin of ${names.baseUrl} ${psProblem} (a -11 server identifier; options.draft11.allowLoopback relaxes it for loopback)`);
+  }
+  const accessServer = realm.access.enabled && psProblem === undefined ? psIssuer : undefined;
+  realm.access.trustedPersonServers.forEach((id, i) => {
+    const problem = serverIdentifierProblem(id, { allowLoopback });
+    if (problem) throw new TypeError(`${names.realm}.attributes["aauth.access.trusted.person.servers"][${i}] ${problem} (got ${JSON.stringify(id)})`);
+  });
+  realm.access.personTrustedAccessServers.forEach((id, i) => {
+    const problem = serverIdentifierProblem(id, { allowLoopback });
+    if (problem) throw new TypeError(`${names.realm}.attributes["aauth.person.trusted.access.servers"][${i}] ${problem} (got ${JSON.stringify(id)})`);
+  });
+  let accessRouter: Router | undefined;
+  if (accessServer !== undefined) {
+    // Its own key and JWKS, apart from the person server's: each role's tokens name their document (dwk).
+    const asKey = roleKey(draft11.accessKeyFile, 'options.draft11.accessKeyFile', 'access server');
+    const verifierAs = createVerifier({
+      identity: accessServer,
+      // Presented and upstream tokens come from the trusted person servers, or (a step-up) from itself.
+      trustedIssuers: [accessServer, ...realm.access.trustedPersonServers],
+      generations: ['draft-11'],
+      draft11: { allowLoopback, personServers: realm.access.trustedPersonServers, authIssuers: [accessServer, ...realm.access.trustedPersonServers] },
+      now,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.discovery ? { discovery: options.discovery } : {}),
+      ...(options.replay ? { replay: options.replay } : {}),
+      ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
+    });
+    const service = createAccessService(ctx, { issuer: accessServer, key: asKey, verifier: verifierAs, allowLoopback });
+    accessRouter = createAccessRouter(ctx, { issuer: accessServer, key: asKey, verifier: verifierAs, service, trustedPersonServers: realm.access.trustedPersonServers, maxBodyBytes });
+  }
+  if (personServer !== undefined) {
+    const psKey = roleKey(draft11.keyFile, 'options.draft11.keyFile', 'person server');
     const verifier11 = createVerifier({
       identity: personServer,
-      // Its own person and auth tokens come back as presented tokens (three-party).
-      trustedIssuers: [personServer],
+      // Its own person and auth tokens come back as presented tokens (three-party); the access
+      // servers it federates to issue the auth tokens it checks before handing them over (four-party).
+      trustedIssuers: [personServer, ...realm.access.personTrustedAccessServers],
       generations: ['draft-11'],
       draft11: { allowLoopback },
       now,
@@ -244,7 +289,16 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.discovery ? { discovery: options.discovery } : {}),
     });
-    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush });
+    const federation = createFederation({
+      issuer: personServer,
+      key: psKey,
+      verifier: verifier11,
+      allowLoopback,
+      trustedAccessServers: realm.access.personTrustedAccessServers,
+      fetch: options.fetch ?? globalThis.fetch,
+      now,
+    });
+    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush, federation });
     personRouter = createPersonRouter(ctx, { issuer: personServer, key: psKey, verifier: verifier11, service, maxBodyBytes, polls });
   }
 
@@ -260,6 +314,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     r.use(createInteractionRouter(ctx));
     r.use(createOAuthTokenRouter(ctx, oauthTokens, maxBodyBytes));
     if (personRouter) r.use(personRouter);
+    if (accessRouter) r.use(accessRouter);
     built = r;
     return r;
   }
@@ -270,6 +325,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     router,
     jwks: () => ({ keys: [{ ...key.publicJwk }] }),
     personServer,
+    accessServer,
     async listen(port, host = '127.0.0.1') {
       const app = express();
       app.disable('x-powered-by');

@@ -38,6 +38,21 @@ export interface PersonServerSettings {
   maxWait: number;
 }
 
+/**
+ * The -11 access server's settings (draft-11 profile sections 2, 6 and 8), read from the realm
+ * attributes `aauth.access.*`; the policy it applies (allowed agents and scopes) is the realm's one policy.
+ */
+export interface AccessServerSettings {
+  /** `aauth.access.enabled`: serve the -11 access server at the base URL's origin; default false. */
+  enabled: boolean;
+  /** `aauth.access.trusted.person.servers`: JSON list of the person servers whose token requests it serves; default [] (none). */
+  trustedPersonServers: string[];
+  /** `aauth.access.token.lifespan`: seconds an auth token it issues lives, at most 3600; default 3600. */
+  tokenLifespan: number;
+  /** `aauth.person.trusted.access.servers`: JSON list of the access servers the person server federates to (four-party); default [] (none). */
+  personTrustedAccessServers: string[];
+}
+
 /** A password check prepared from a realm user's credential. */
 export type PasswordCredential =
   | { kind: 'plain'; value: string }
@@ -97,6 +112,8 @@ export interface RealmConfig {
   bruteForce: BruteForceSettings;
   /** The -11 person server's settings (`aauth.person.*`). */
   person: PersonServerSettings;
+  /** The -11 access server's settings (`aauth.access.*`, and the person server's `aauth.person.trusted.access.servers`). */
+  access: AccessServerSettings;
 }
 
 /** A realm client as the OpenID Connect token endpoint uses it (Keycloak's `ClientRepresentation` fields). */
@@ -438,9 +455,19 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
   };
   let refreshLifespan = 1800;
   const person: PersonServerSettings = { enabled: true, tokenLifespan: 3600, maxWait: 30 };
+  const access: AccessServerSettings = { enabled: false, trustedPersonServers: [], tokenLifespan: 3600, personTrustedAccessServers: [] };
   for (const [name, value] of Object.entries(attributes)) {
     const field = `${path}.attributes[${JSON.stringify(name)}]`;
-    if (name === 'aauth.person.enabled') {
+    if (name === 'aauth.access.enabled') {
+      access.enabled = parseBoolean(value, field);
+    } else if (name === 'aauth.access.trusted.person.servers') {
+      access.trustedPersonServers = parseList(value, field);
+    } else if (name === 'aauth.person.trusted.access.servers') {
+      access.personTrustedAccessServers = parseList(value, field);
+    } else if (name === 'aauth.access.token.lifespan') {
+      access.tokenLifespan = parseInteger(value, field, 1);
+      if (access.tokenLifespan > 3600) fail(field, `must be at most 3600: -11 auth tokens live at most one hour (got ${show(value)})`);
+    } else if (name === 'aauth.person.enabled') {
       person.enabled = parseBoolean(value, field);
     } else if (name === 'aauth.person.token.lifespan') {
       person.tokenLifespan = parseInteger(value, field, 1);
@@ -486,5 +513,6 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     clientScopes: parseClientScopes(realm.clientScopes, path),
     bruteForce: parseBruteForce(realm, path),
     person,
+    access,
   };
 }

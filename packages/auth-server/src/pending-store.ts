@@ -57,6 +57,18 @@ export interface PendingDraft11 {
    * the consent page shows it sanitised, as plain text, attributed to the agent (AAuth -11, consent presentation).
    */
   justification?: string;
+  /**
+   * `auth-11`, four-party: what the person server sends the access server once the person
+   * consented (the resource token's `aud`, and the token request's tokens).
+   */
+  federation?: {
+    accessServer: string;
+    resourceToken: string;
+    agentToken: string;
+    presentedToken?: string;
+    upstreamToken?: string;
+    scope: string;
+  };
 }
 
 /** The user's decision on a pending request. */

@@ -78,6 +78,13 @@ export const ERRORS = {
   person_token_invalid: [400, 'invalid_person_token', 'The person token is invalid'],
   account_invalid: [400, 'invalid_account', 'The account is not valid for this person'],
   user_unreachable: [403, 'user_unreachable', 'The user cannot be reached to approve the request'],
+  presented_token_invalid: [400, 'invalid_presented_token', 'The presented token is invalid or does not match the resource token'],
+  presented_token_expired: [400, 'expired_presented_token', 'The presented token has expired'],
+  upstream_token_invalid: [400, 'invalid_upstream_token', 'The upstream token is invalid or not addressed to the intermediary'],
+  upstream_token_expired: [400, 'expired_upstream_token', 'The upstream token has expired'],
+  person_server_untrusted: [403, 'access_denied', 'The signing person server is not trusted by this access server'],
+  access_server_refused: [403, 'access_denied', 'The access server refused the token request'],
+  as_unreachable: [502, 'as_unreachable', 'The access server could not be reached, or its answer failed the checks'],
   pending_denied: [403, 'denied', 'The user denied the request'],
   pending_abandoned: [403, 'abandoned', 'The user abandoned the interaction'],
   interaction_code_invalid: [410, 'invalid_code', 'The interaction code is unknown, used or exhausted'],
@@ -185,7 +192,8 @@ export class AAuthError extends Error {
     this.status = options.status ?? row[0];
     // 5xx means a failing peer: its wire error is server_error, like every 5xx row of the table
     // (an agent throws a resource's 4xx code with 502; its caller must not read invalid_auth_token).
-    this.error = this.status >= 500 ? 'server_error' : row[1];
+    // A 5xx row of its own keeps its wire error (-11's as_unreachable, 502).
+    this.error = this.status >= 500 && row[0] < 500 ? 'server_error' : row[1];
     this.headers = options.headers ?? {};
     this.details = options.details;
   }

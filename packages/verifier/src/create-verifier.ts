@@ -287,6 +287,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     resolveResourceJwk: (iss, kid) => discovery.resourceJwk(iss, kid),
     resolveIssuerJwk: (iss, kid) => discovery.issuerJwk(iss, kid),
     resolveMetadata: (kind, id) => discovery.metadataDocument(kind, id),
+    resolveServerMetadata: (id, dwk, caller) => discovery.serverMetadata11(id, dwk, caller),
     verifyToken: (jwt, profile, expect) => tokens.verify(jwt, profile, expect),
     verifyAuthToken: (jwt, opts = {}) => verifyAuthToken(jwt, opts.audience ?? o.identity),
     stats: () => ({

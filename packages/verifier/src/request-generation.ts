@@ -1,5 +1,6 @@
 import { decodeToken, parseSignatureKey, type Generation, type HttpRequest, type SignatureKey } from '@aauth-kit/core';
 import { toHeaderMap } from '@aauth-kit/core/internal';
+import { DWK_11 } from './lib/key-discovery.js';
 
 const BOTH: readonly Generation[] = ['keycloak', 'draft-11'];
 /** The -11 well-known documents a `jwks_uri` signer may name (`dwk`). */

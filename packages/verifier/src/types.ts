@@ -129,6 +129,12 @@ export interface Verifier {
    */
   resolveMetadata(kind: 'agent' | 'resource', id: string): Promise<Record<string, unknown>>;
   /**
+   * A -11 server's metadata document `{id}/.well-known/{dwk}` (e.g. an access server's
+   * `aauth-access.json`) under the same discovery rules and cache: `id` a server identifier (the
+   * loopback relaxation as configured), `issuer` equal to `id`, a usable `jwks_uri`.
+   */
+  resolveServerMetadata(id: string, dwk: string, caller?: string): Promise<Record<string, unknown>>;
+  /**
    * The one token verification of the kit: the profile's header and claim checks (core's
    * token-profiles), the signing key through discovery (by the profile: issuer JWKS or resource
    * metadata), the signature with a cached node:crypto key, and a cache by token hash until `exp`.

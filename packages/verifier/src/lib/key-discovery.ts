@@ -232,35 +232,6 @@ export class KeyDiscovery {
     return key;
   }
 
-  /**
-   * A -11 server's HTTP-signature key for `Signature-Key: sig=jwks_uri;id=...;dwk=...;kid=...`
-   * (server-to-server calls, e.g. a revocation: AAuth -11 "Keying Material"): `{id}/.well-known/{dwk}`,
-   * whose `issuer` is `id` byte for byte, its `jwks_uri`, the key with `kid` and a fully specified `alg`.
-   */
-  async serverKey11(id: string, dwk: string, kid: string, caller?: string): Promise<PublicKey> {
-    const idProblem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
-    if (idProblem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${idProblem}`);
-    if (dwk === 'aauth-agent.json' || !(DWK_11 as readonly string[]).includes(dwk)) {
-      throw new AAuthError('signature_key_malformed', `Signature-Key dwk ${JSON.stringify(dwk.slice(0, 100))} is not a server document`);
-    }
-    const kind = `${dwk.slice('aauth-'.length, -'.json'.length)} metadata`;
-    const meta = await this.options.fetcher.fetchJson(`${id}/.well-known/${dwk}`, { kind, caller });
-    if (meta.status !== 200) throw new AAuthError('key_discovery_failed', `No ${dwk} at ${id}/.well-known/${dwk}`, { details: { url: meta.url } });
-    const issuer = meta.body?.issuer;
-    if (issuer === undefined) throw new AAuthError('issuer_missing', `The ${kind} has no issuer`, { details: { url: meta.url } });
-    if (issuer !== id) throw new AAuthError('issuer_mismatch', `The ${kind} issuer is not the Signature-Key id`, { details: { url: meta.url } });
-    const uri = this.jwksUri11(meta, kind);
-    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', `Server ${id}`, caller);
-    this.checkAlg11(jwk, `The key ${JSON.stringify(kid)} of ${id}`);
-    let key = this.imported.get(jwk);
-    if (!key) {
-      key = this.options.importKey(publicJwk(jwk, `The JWKS of ${id}`));
-      this.imported.set(jwk, key);
-    }
-    this.options.checkKeyAlgorithm(key);
-    return key;
-  }
-
   /** -11: a key must carry a fully specified `alg` that agrees with its `kty`/`crv` (draft-11 profile section 3). */
   private checkAlg11(jwk: Jwk, what: string): void {
     const problem = jwkAlgProblem(jwk, 'draft-11', { algorithms: this.options.algorithms11 });
@@ -276,18 +247,54 @@ export class KeyDiscovery {
     const problem = serverIdentifierProblem(iss, { allowLoopback: this.options.allowLoopback });
     if (problem) throw new AAuthError('token_claim_invalid', `iss ${problem}`);
     if (!(DWK_11 as readonly string[]).includes(dwk)) throw new AAuthError('token_claim_invalid', `dwk ${JSON.stringify(dwk.slice(0, 100))} is not an AAuth document`);
-    const kind = `${dwk.slice('aauth-'.length, -'.json'.length)} metadata`;
-    const meta = await this.options.fetcher.fetchJson(`${iss}/.well-known/${dwk}`, { kind, caller });
-    if (meta.status !== 200) throw new AAuthError('key_discovery_failed', `No ${dwk} at ${iss}/.well-known/${dwk}`, { details: { url: meta.url } });
-    const issuer = meta.body?.issuer;
-    if (issuer === undefined) throw new AAuthError('issuer_missing', `The ${kind} has no issuer`, { details: { url: meta.url } });
-    if (issuer !== iss) throw new AAuthError('issuer_mismatch', `The ${kind} issuer is not the token issuer`, { details: { url: meta.url } });
-    const uri = this.jwksUri11(meta, kind);
+    const { uri } = await this.document11(iss, dwk, 'token issuer', caller);
     // -11: select by kid without requiring any other member of the JWKS to be usable.
     const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller);
     this.checkAlg11(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
     if (jwk.alg !== alg) throw new AAuthError('token_signature_invalid', `The key of ${iss} is for ${String(jwk.alg)}, the token is signed with ${alg}`);
     return publicJwk(jwk, 'The issuer JWKS', true);
+  }
+
+  /** `{id}/.well-known/{dwk}` whose `issuer` is `id` byte for byte (`issuer_missing`, `issuer_mismatch`), and its -11 `jwks_uri`. */
+  private async document11(id: string, dwk: string, whose: string, caller?: string): Promise<{ uri: string; kind: string; body: Record<string, unknown> }> {
+    const kind = `${dwk.slice('aauth-'.length, -'.json'.length)} metadata`;
+    const meta = await this.options.fetcher.fetchJson(`${id}/.well-known/${dwk}`, { kind, caller });
+    if (meta.status !== 200) throw new AAuthError('key_discovery_failed', `No ${dwk} at ${id}/.well-known/${dwk}`, { details: { url: meta.url } });
+    const issuer = meta.body?.issuer;
+    if (issuer === undefined) throw new AAuthError('issuer_missing', `The ${kind} has no issuer`, { details: { url: meta.url } });
+    if (issuer !== id) throw new AAuthError('issuer_mismatch', `The ${kind} issuer is not the ${whose}`, { details: { url: meta.url } });
+    return { uri: this.jwksUri11(meta, kind), kind, body: meta.body as Record<string, unknown> };
+  }
+
+  /** A -11 server's metadata document (`{id}/.well-known/{dwk}`), `id` a server identifier, its `issuer` and `jwks_uri` checked. */
+  async serverMetadata11(id: string, dwk: string, caller?: string): Promise<Record<string, unknown>> {
+    const problem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
+    if (problem) throw new AAuthError('key_discovery_failed', `Server identifier ${problem}`);
+    if (!(DWK_11 as readonly string[]).includes(dwk)) throw new AAuthError('key_discovery_failed', `${JSON.stringify(dwk.slice(0, 100))} is not an AAuth document`);
+    return (await this.document11(id, dwk, 'server identifier', caller)).body;
+  }
+
+  /**
+   * A -11 server's HTTP-signature key for `Signature-Key: sig=jwks_uri; id; dwk; kid` (server to
+   * server, e.g. a person server calling an access server; -09 section 3.6): `id` a server
+   * identifier, `{id}/.well-known/{dwk}` naming `id` as its `issuer`, the key with `kid` and `alg`.
+   */
+  async serverKey11(id: string, dwk: string, kid: string, caller?: string): Promise<PublicKey> {
+    const problem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
+    if (problem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${problem}`);
+    if (dwk === 'aauth-agent.json' || !(DWK_11 as readonly string[]).includes(dwk)) {
+      throw new AAuthError('signature_key_malformed', `Signature-Key dwk ${JSON.stringify(dwk.slice(0, 100))} is not a server document`);
+    }
+    const { uri, kind } = await this.document11(id, dwk, 'Signature-Key id', caller);
+    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', `Server ${id}`, caller);
+    this.checkAlg11(jwk, `The ${kind} key`);
+    let key = this.imported.get(jwk);
+    if (!key) {
+      key = this.options.importKey(publicJwk(jwk, `The ${kind} JWKS`));
+      this.imported.set(jwk, key);
+    }
+    this.options.checkKeyAlgorithm(key);
+    return key;
   }
 
   /** A resource's token-signing JWK: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`. */

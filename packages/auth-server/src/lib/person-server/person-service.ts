@@ -5,6 +5,7 @@ import {
   PERSON_TOKEN,
   RESOURCE_TOKEN_11,
   computeThumbprint,
+  decodeToken,
   generateInteractionCode,
   isAAuthError,
   mintAuthToken11,
@@ -21,6 +22,7 @@ import type { PendingDraft11, PendingRequest } from '../../pending-store.js';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.js';
 import type { RevocationPusher } from './revocation-push.js';
+import type { Federation } from '../access-server/federate.js';
 
 // The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
 // checklist PS-10..PS-36): person tokens with a directed `sub`, three-party auth tokens, and the
@@ -40,6 +42,8 @@ export interface Agent11 {
   exp: number;
   /** The client's address: holds key discovery per caller (issue 13, finding 5). */
   caller: string;
+  /** The agent token as presented: a four-party request sends it on to the access server. */
+  token?: string;
 }
 
 /** What the person server answers a token request with. */
@@ -92,11 +96,13 @@ export interface PersonServiceConfig {
   allowLoopback: boolean;
   /** Pushes a revocation to the token's resource (AAuth -11 "Revocation Cascade"); default none. */
   revocationPush?: RevocationPusher | undefined;
+  /** Four-party: federates to the access server a resource token names (access-server/federate.ts). */
+  federation?: Federation | undefined;
 }
 
 /** The person server's token logic. */
 export function createPersonService(ctx: ServerContext, config: PersonServiceConfig) {
-  const { issuer, key, verifier, allowLoopback } = config;
+  const { issuer, key, verifier, allowLoopback, federation } = config;
   const { policy } = ctx.realm;
   const settings = ctx.realm.person;
   // Directed identifiers (PS-20): HMAC of the realm user and the resource under a secret derived
@@ -136,7 +142,15 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return { person_token: token, expires_in: lifetime };
   }
 
-  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string }, resource: string, scope: string, d11: PendingDraft11, user: string): Promise<Record<string, unknown>> {
+  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string): Promise<Record<string, unknown>> {
+    if (d11.federation !== undefined) {
+      // Four-party: the person consented here; the access server applies the resource's policy and issues.
+      const f = d11.federation;
+      const answer = await federation!.federate({ ...f, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, caller: agent.caller });
+      const jti = String(decodeToken(String(answer.auth_token)).claims.jti);
+      ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
+      return answer;
+    }
     const now = Math.floor(ctx.now());
     const lifetime = Math.min(settings.tokenLifespan, Math.floor(d11.expCap) - now);
     if (lifetime < 1) throw new AAuthError('agent_token_expired', 'The agent token or the presented token expires now');
@@ -247,16 +261,34 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   }
 
   /** The resource token (PS-31): `aud` this server, `agent_jkt` the signer, `ps` this server, a person token of ours behind it. */
-  async function verifyResourceToken(jwt: string, agent: Agent11): Promise<Record<string, unknown>> {
+  async function verifyResourceToken(jwt: string, agent: Agent11, audience = issuer): Promise<Record<string, unknown>> {
     let claims: Record<string, unknown>;
     try {
-      claims = (await verifier.verifyToken(jwt, RESOURCE_TOKEN_11, { audience: issuer, agentJkt: agent.thumbprint, allowLoopback, ps: issuer, caller: agent.caller })).claims;
+      claims = (await verifier.verifyToken(jwt, RESOURCE_TOKEN_11, { audience, agentJkt: agent.thumbprint, allowLoopback, ps: issuer, caller: agent.caller })).claims;
     } catch (error) {
       if (isAAuthError(error, 'token_expired')) throw new AAuthError('resource_token_expired', `resource_token: ${error.message}`);
       throw new AAuthError('resource_token_invalid', `resource_token: ${(error as Error).message}`, { cause: error });
     }
     if (claims.ps !== issuer) throw new AAuthError('resource_token_invalid', 'resource_token: ps does not name this person server');
     return claims;
+  }
+
+  /**
+   * The access server a resource token is addressed to, or undefined when it is this person server
+   * (three-party) or unreadable (the verification names what is wrong). Four-party needs a federation.
+   */
+  function fourPartyAudience(jwt: string): string | undefined {
+    let aud: unknown;
+    try {
+      aud = decodeToken(jwt).claims.aud;
+    } catch {
+      return undefined;
+    }
+    if (typeof aud !== 'string' || aud === issuer) return undefined;
+    const problem = serverIdentifierProblem(aud, { allowLoopback });
+    if (problem) throw new AAuthError('resource_token_invalid', `resource_token: aud ${problem}`);
+    if (federation === undefined) throw new AAuthError('resource_token_invalid', `resource_token: aud ${aud} is not this person server, and it does not federate to access servers`);
+    return aud;
   }
 
   /** `presented_token` when sent (PS-31, accepted and not required: profile section 11). */
@@ -286,7 +318,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const upstream = upstreamToken === undefined ? undefined : await verifyUpstream(upstreamToken, agent);
     const presentedToken = stringField(body, 'presented_token');
     stringField(body, 'justification', 4096);
-    const rt = await verifyResourceToken(resourceToken, agent);
+    // Four-party (section 8, item 5): a resource token addressed to an access server.
+    const accessServer = fourPartyAudience(resourceToken);
+    if (accessServer !== undefined) federation!.checkTrusted(accessServer);
+    const rt = await verifyResourceToken(resourceToken, agent, accessServer);
     const record = issued.get(String(rt.presented_jti));
     if (record === undefined || record.revoked || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
       throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server for this resource and person');
@@ -309,6 +344,12 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     // Agent-asserted text for the consent page (checked above: a string of at most 4096 characters).
     if (typeof body.justification === 'string') d11.justification = body.justification;
     const scope = scopes.join(' ');
+    if (accessServer !== undefined) {
+      if (agent.token === undefined) throw new AAuthError('internal_error', 'The agent token is needed to federate');
+      d11.federation = { accessServer, resourceToken, agentToken: agent.token, scope };
+      if (presentedToken !== undefined) d11.federation.presentedToken = presentedToken;
+      if (upstreamToken !== undefined) d11.federation.upstreamToken = upstreamToken;
+    }
     const have = granted(record.user, String(rt.iss));
     const needConsent = consentScopes(policy, scopes).filter((s) => !have.has(s));
     if (needConsent.length === 0) return { kind: 'token', body: await issueAuth(agent, String(rt.iss), scope, d11, record.user) };

@@ -152,7 +152,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     const cnf = (token.claims.cnf as { jwk: Record<string, string> }).jwk;
     const { kid: _k, ...jwk } = cnf;
     return {
-      agent: { id: verified.agent, provider: String(token.claims.iss), thumbprint: verified.thumbprint, jwk, exp: token.expiresAt, caller },
+      agent: { id: verified.agent, provider: String(token.claims.iss), thumbprint: verified.thumbprint, jwk, exp: token.expiresAt, caller, token: token.raw },
       signature: Buffer.from(verified.signed.signature).toString('base64url'),
     };
   }

@@ -1,0 +1,133 @@
+import { AAuthError, isAAuthError, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
+import { algOf11, sendProblem, serveDocuments, signatureErrorHeaders, toHttpRequest } from '@aauth-kit/core/internal';
+import type { Verifier } from '@aauth-kit/verifier';
+import express, { type Request, type Response, type Router } from 'express';
+import { refusalOf } from '../audit.js';
+import type { ServerContext } from '../context.js';
+import { bodyReadError } from '../http-edge.js';
+import type { AccessService, PersonServerCaller } from './access-service.js';
+
+// The HTTP edge of the -11 access server (AAuth -11 "Access Server Metadata", "AS Token
+// Endpoint"; checklist AS-01..AS-03, AS-10): its metadata and JWKS at the server identifier's
+// origin, and the token endpoint person servers call, signed as themselves under sig=jwks_uri.
+
+/** The paths of the access server, under its identifier. */
+export const ACCESS_PATHS = {
+  metadata: '/.well-known/aauth-access.json',
+  jwks: '/aauth/access/jwks.json',
+  authToken: '/aauth/access/auth-token',
+} as const;
+
+export interface AccessRoutesConfig {
+  issuer: string;
+  key: SigningKey;
+  /** Verifies the person servers' signed requests (-11 only, the loopback relaxation as configured). */
+  verifier: Verifier;
+  service: AccessService;
+  /** Person servers whose requests are served (`aauth.access.trusted.person.servers`). */
+  trustedPersonServers: readonly string[];
+  maxBodyBytes: number;
+}
+
+/** The access server's metadata document (AS-01, AS-03). */
+export function accessMetadata(ctx: ServerContext, issuer: string): Record<string, unknown> {
+  return {
+    issuer,
+    jwks_uri: `${issuer}${ACCESS_PATHS.jwks}`,
+    auth_token_endpoint: `${issuer}${ACCESS_PATHS.authToken}`,
+    // No revocation_endpoint yet (AS-02 RECOMMENDED; AS-40..AS-44 not built): none is advertised that is not served.
+    accept_signature_algs: ['Ed25519', 'ES256'],
+    name: ctx.realm.displayName,
+  };
+}
+
+/** Answer a refusal as -11 does: problem+json, and `Signature-Error` on a signature failure (a 401). */
+function refuse(res: Response, ctx: ServerContext, error: unknown): void {
+  let e: AAuthError;
+  if (isAAuthError(error)) e = error;
+  else {
+    ctx.warn(`access server: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+    e = new AAuthError('internal_error', 'The access server failed to process the request');
+  }
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
+  if (e.status === 401) {
+    Object.assign(headers, signatureErrorHeaders(e, { requiredInput: ['content-type', 'content-digest'] }));
+    // Only person servers call here, signing as themselves.
+    if (e.code === 'unsupported_scheme') headers['Accept-Signature-Scheme'] = 'jwks_uri';
+  }
+  sendProblem(res, e, headers);
+}
+
+/** The access server's router; mount at `/` of the app whose origin is the server identifier. */
+export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfig): Router {
+  const { issuer, key, verifier, service, trustedPersonServers } = config;
+  const router = express.Router();
+  const raw = express.raw({ type: () => true, limit: config.maxBodyBytes });
+  const { kid: _kid, ...publicJwk } = key.toPublishedJwk() as unknown as Record<string, string>;
+  const jwks = { keys: [{ ...publicJwk, kid: key.kid, use: 'sig', alg: algOf11(key.jwk) }] };
+  router.use(serveDocuments({ [ACCESS_PATHS.metadata]: accessMetadata(ctx, issuer), [ACCESS_PATHS.jwks]: jwks }, 'access server'));
+
+  /** The person server that signed: sig=jwks_uri, dwk aauth-person.json, a trusted id, the key its metadata publishes (AS-10). */
+  async function personServerOf(req: Request): Promise<PersonServerCaller> {
+    const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
+    const caller = req.socket.remoteAddress ?? 'unknown';
+    let sk;
+    try {
+      sk = parseSignatureKey(req.headers['signature-key'] as string | undefined).key;
+    } catch (error) {
+      // Unsigned or unreadable: the verifier names what is missing.
+      await verifier.verify(toHttpRequest(req, issuer, body), { caller });
+      throw error;
+    }
+    if (sk.scheme !== 'jwks_uri') throw new AAuthError('unsupported_scheme', `The access server serves person servers signing as themselves (sig=jwks_uri with dwk="aauth-person.json"), not ${sk.scheme}`);
+    if (sk.dwk !== 'aauth-person.json') throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri must name dwk="aauth-person.json": only person servers call this endpoint');
+    // Trust before any fetch: an untrusted id is never looked up (refuse cheaply, no request to it).
+    if (!trustedPersonServers.includes(sk.id)) {
+      throw new AAuthError('person_server_untrusted', `The person server ${JSON.stringify(sk.id.slice(0, 200))} is not trusted by this access server (realm attribute aauth.access.trusted.person.servers)`);
+    }
+    // A body to an access server is covered by content-type and content-digest (AS-10).
+    const verified = await verifier.verify(toHttpRequest(req, issuer, body), { requiredComponents: ['content-type', 'content-digest'], serverDocuments: ['aauth-person.json'], caller });
+    if (verified.scheme !== 'jwks_uri' || verified.agent !== sk.id) throw new AAuthError('signature_key_malformed', 'The request must be signed by the person server named in Signature-Key');
+    return { id: verified.agent, caller };
+  }
+
+  function parseBody(req: Request): Record<string, unknown> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/json') throw new AAuthError('invalid_request', 'Content-Type must be application/json');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse((req.body as Buffer).toString('utf8'));
+    } catch {
+      throw new AAuthError('invalid_request', 'The body is not valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AAuthError('invalid_request', 'The body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  }
+
+  router.post(ACCESS_PATHS.authToken, raw, async (req, res) => {
+    let ps: PersonServerCaller | undefined;
+    try {
+      ps = await personServerOf(req);
+      const body = await service.authToken(ps, parseBody(req));
+      res.status(200).set('Cache-Control', 'no-store').json(body);
+    } catch (error) {
+      ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(ps ? { agent: ps.id } : {}), ...refusalOf(error) });
+      refuse(res, ctx, error);
+    }
+  });
+
+  // Another method at the endpoint's path: 405 problem+json with Allow, never express's HTML 404.
+  router.all(ACCESS_PATHS.authToken, (req, res) => {
+    res.set('Allow', 'POST');
+    refuse(res, ctx, new AAuthError('method_not_allowed', `${req.method} is not served here: use POST`));
+  });
+
+  // Body-parser failures (too large, unreadable): problem+json, never express's 500 page.
+  router.use('/aauth/access', (error: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
+    const refusal = bodyReadError(error, `${config.maxBodyBytes} bytes`);
+    if (refusal) refuse(res, ctx, refusal);
+    else next(error);
+  });
+
+  return router;
+}
