@@ -1,6 +1,7 @@
-import { signWith } from './build-signed-request.js';
+import { type Signer, signWith } from './build-signed-request.js';
 import { type AgentCore, agentFetch, generationFor } from './lib/aauth-call.js';
 import { createDraft11Core } from './lib/draft11-call.js';
+import { checkProposal } from './lib/mission-proposal.js';
 import { createGotHooks } from './lib/got-hooks.js';
 import { resolveOptions } from './lib/resolve-options.js';
 import { createTokenStore } from './lib/token-store.js';
@@ -24,6 +25,16 @@ export function createAgent(options: AgentOptions): Agent {
   const config = resolveOptions(options);
   const core: AgentCore = { config, tokens: createTokenStore(config), draft11: config.draft11 ? createDraft11Core(config, config.draft11) : undefined };
   const gotHooks = (): GotHooks => createGotHooks(core);
+  /** The dictionary `Signature-Key` form for a URL the agent speaks -11 to (unless the form was configured). */
+  const signerFor = (url: string | URL): Signer => {
+    let generation: string | undefined;
+    try {
+      generation = generationFor(core, new URL(url));
+    } catch {
+      generation = undefined; // not an absolute URL: signRequest refuses it below
+    }
+    return generation === 'draft-11' ? config.signer11 : config.signer;
+  };
   const agent: Agent = {
     fetch: (input, init) => agentFetch(core, config.fetch, input, init),
     wellKnown() {
@@ -44,7 +55,7 @@ export function createAgent(options: AgentOptions): Agent {
       core.tokens.flush();
       core.draft11?.flush();
     },
-    buildSignedRequest: (request, opts) => signWith(config.signer, request, opts),
+    buildSignedRequest: (request, opts) => signWith(signerFor(request.url), request, opts),
     identity: config.identity,
     key: config.key,
     async agentToken() {
@@ -52,6 +63,11 @@ export function createAgent(options: AgentOptions): Agent {
       return (await core.draft11.agentToken()).token;
     },
     generationFor: (url) => generationFor(core, new URL(url)),
+    async proposeMission(proposal) {
+      if (core.draft11 === undefined) throw new TypeError('agent.proposeMission() needs options.draft11');
+      const approved = await core.draft11.proposeMission(config.fetch, checkProposal(proposal, core.draft11.draft11.allowLoopback));
+      return { s256: approved.s256, mission: approved.mission, capabilities: approved.capabilities, personTokens: [...approved.personTokens.keys()] };
+    },
   };
   cores.set(agent, core);
   return Object.freeze(agent);

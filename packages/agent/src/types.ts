@@ -28,6 +28,35 @@ export interface Draft11Options {
    * `login_hint` wins for its auth token request. Default none.
    */
   hints?: { loginHint?: string | undefined; tenant?: string | undefined; domainHint?: string | undefined } | undefined;
+  /**
+   * The mission every call operates under unless `init.missionS256` names another (AAuth -11,
+   * "Missions"): its `s256`, the unpadded base64url SHA-256 of the approved mission blob (43
+   * characters). Sent as `mission_s256` in person token requests; an issued person token must
+   * carry it. Default none.
+   */
+  missionS256?: string | undefined;
+}
+
+/** A mission proposal (AAuth -11 "Mission Creation"), for `agent.proposeMission`. */
+export interface MissionProposal {
+  /** Markdown: what the agent intends to accomplish. */
+  description: string;
+  /** Tools the agent wants to use. */
+  tools?: Array<{ name: string; description: string }> | undefined;
+  /** Resources (server identifiers) the agent expects to access: the person server may issue a person token for each. */
+  resources?: string[] | undefined;
+}
+
+/** A mission the person server approved (AAuth -11 "Mission Approval"), its `s256` checked against the blob. */
+export interface ApprovedMission {
+  /** The mission identifier: pass it as `missionS256` (per call, or `options.draft11.missionS256`). */
+  s256: string;
+  /** The approved mission blob, decoded (`approver`, `agent`, `approved_at`, `description`, ...). */
+  mission: Record<string, unknown>;
+  /** What the person server can provide for the person now (`interaction`, `payment`, ...). */
+  capabilities: string[];
+  /** The resources whose person tokens came with the approval: held for this mission, presented on the next call. */
+  personTokens: string[];
 }
 
 /** How the agent names its key in `Signature-Key` (wire profile section 4). */
@@ -91,12 +120,18 @@ export interface AAuthCallOptions {
   authToken?: string | undefined;
   /** The scope this call needs: lets the first attempt present a cached token for (origin, scope). */
   scope?: string | undefined;
+  /**
+   * AAuth -11: the mission this call operates under (its `s256`, 43 base64url characters), instead
+   * of `options.draft11.missionS256`; `null` for none. Sent as `mission_s256` in the person token
+   * request; person and auth tokens are held per (resource, mission). Ignored by Keycloak-profile calls.
+   */
+  missionS256?: string | null | undefined;
 }
 
 /** Per-call extras on top of `fetch`'s `RequestInit`. */
 export interface AgentRequestInit extends RequestInit, AAuthCallOptions {}
 
-/** Per-request AAuth options for got: `context: { aauth: { upstreamToken, signatureScheme, authToken, scope } }`. */
+/** Per-request AAuth options for got: `context: { aauth: { upstreamToken, signatureScheme, authToken, scope, missionS256 } }`. */
 export type GotAAuthContext = AAuthCallOptions;
 
 /** Options of `createAgent`. Validated when the agent is created. */
@@ -134,7 +169,8 @@ export interface AgentOptions {
   /**
    * `Signature-Key` form; default `'parenthesised'` (Keycloak profile). `'dictionary'` (HTTP Signature
    * Keys -08/-09): `hwk` with `alg`, `jwks_uri` with `dwk`, and `issuer` plus keys with `alg` in
-   * `agent.wellKnown()`. The -11 path always uses the dictionary form.
+   * `agent.wellKnown()`. The -11 path always uses the dictionary form, and so does
+   * `agent.buildSignedRequest()` for a URL the agent speaks -11 to, unless this option is set.
    */
   signatureKeyForm?: 'parenthesised' | 'dictionary' | undefined;
   /**
@@ -235,13 +271,23 @@ export interface Agent {
   invalidate(resource: string): void;
   /** Forget every cached token. */
   flush(): void;
-  /** Pure: the headers that sign `request` (no network). */
+  /**
+   * Pure: the headers that sign `request` (no network). The `Signature-Key` form is
+   * `options.signatureKeyForm` when set, else the dictionary form where `generationFor(url)` is
+   * `'draft-11'` (-11 servers refuse the parenthesised one) and the parenthesised form elsewhere.
+   */
   buildSignedRequest(request: RequestToSign, options?: BuildSignedRequestOptions): SignedRequestHeaders;
   /** The agent's identity URL; undefined for a pseudonymous agent. */
   readonly identity: string | undefined;
   readonly key: SigningKey;
   /** AAuth -11: the current agent token (minted or renewed when it nears expiry). */
   agentToken(): Promise<string>;
+  /**
+   * AAuth -11: propose a mission at the person server's `mission_endpoint` (signed with the agent
+   * token; a `202` is polled, `onInteraction` called for an interaction) and resolve when it is
+   * approved. The approval's person tokens are held for the mission.
+   */
+  proposeMission(proposal: MissionProposal): Promise<ApprovedMission>;
   /** The generation the agent uses for a resource origin now (`'auto'` agents learn it per resource). */
   generationFor(url: string | URL): Generation;
 }

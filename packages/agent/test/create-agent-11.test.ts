@@ -90,6 +90,31 @@ describe('createAgent with draft11', () => {
     expect(claims.cnf).toEqual({ jwk: { kty: 'OKP', crv: 'Ed25519', x: key.jwk.x, alg: 'Ed25519' } });
   });
 
+  it('buildSignedRequest signs in the dictionary form where the agent speaks -11, the parenthesised form for the Keycloak profile', async () => {
+    const request = { method: 'GET', url: 'https://r.example/x' };
+    const identity = 'https://agent.example';
+    // A -11-only agent: sig=jwt;jwt="..." (-09), which -11 peers read; the parenthesised form they refuse (unsupported_scheme).
+    const only11 = createAgent({ key, draft11: { provider } });
+    const token = await only11.agentToken();
+    expect(only11.buildSignedRequest(request, { authToken: token }).headers['signature-key']).toBe(`sig=jwt;jwt="${token}"`);
+    expect(only11.buildSignedRequest(request, { scheme: 'hwk' }).headers['signature-key']).toBe(`sig=hwk;kty="OKP";crv="Ed25519";x="${key.jwk.x}";alg="Ed25519"`);
+    // A Keycloak-profile agent keeps the parenthesised default.
+    const kc = createAgent({ key, identity });
+    expect(kc.buildSignedRequest(request, { authToken: token }).headers['signature-key']).toBe(`sig=(scheme=jwt jwt="${token}")`);
+    // An agent speaking both: per URL, by the generation it speaks there (the Keycloak profile until a resource shows -11).
+    const both = createAgent({ key, identity, draft11: { provider } });
+    expect(both.generationFor(request.url)).toBe('keycloak');
+    expect(both.buildSignedRequest(request, { authToken: token }).headers['signature-key']).toBe(`sig=(scheme=jwt jwt="${token}")`);
+    const forced = createAgent({ key, identity, draft11: { provider }, generation: 'draft-11' });
+    expect(forced.buildSignedRequest(request, { authToken: token }).headers['signature-key']).toBe(`sig=jwt;jwt="${token}"`);
+    expect(forced.buildSignedRequest(request).headers['signature-key']).toBe(`sig=jwks_uri;id="${identity}";dwk="aauth-agent.json";kid="agent-1"`);
+    // A configured form always wins.
+    const configured = createAgent({ key, draft11: { provider }, signatureKeyForm: 'parenthesised' });
+    expect(configured.buildSignedRequest(request, { authToken: token }).headers['signature-key']).toBe(`sig=(scheme=jwt jwt="${token}")`);
+    const dictionaryKc = createAgent({ key, identity, draft11: { provider }, signatureKeyForm: 'dictionary' });
+    expect(dictionaryKc.buildSignedRequest(request, { authToken: token }).headers['signature-key']).toBe(`sig=jwt;jwt="${token}"`);
+  });
+
   it('the dictionary Signature-Key form (HTTP Signature Keys -08/-09): hwk with alg, jwks_uri with dwk, metadata with issuer and keys with alg', () => {
     const identity = 'https://agent.example';
     const dict = createAgent({ key, identity, signatureKeyForm: 'dictionary' });

@@ -145,6 +145,7 @@ export const ERRORS = {
   issued_token_unbound: [502, 'server_error', "The auth server issued a token not bound (cnf.jwk) to this agent's key"],
   issued_token_audience_invalid: [502, 'server_error', 'The auth server issued a token for another resource (aud)'],
   issued_token_expiry_invalid: [502, 'server_error', 'The auth server issued a token without exp, or an expired one'],
+  issued_token_mission_mismatch: [502, 'server_error', 'The person server issued a token for another mission (mission_s256)'],
   interaction_required: [502, 'server_error', 'A user must approve this request'],
   interaction_denied: [502, 'server_error', 'The user denied the request'],
   interaction_expired: [504, 'server_error', 'The pending interaction expired'],

@@ -133,6 +133,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   issued_token_unbound: [502, 'server_error'],
   issued_token_audience_invalid: [502, 'server_error'],
   issued_token_expiry_invalid: [502, 'server_error'],
+  issued_token_mission_mismatch: [502, 'server_error'],
   interaction_required: [502, 'server_error'],
   interaction_denied: [502, 'server_error'],
   interaction_expired: [504, 'server_error'],

@@ -4,7 +4,7 @@ import type { AAuthCallOptions, AgentRequestInit, Generation, RequestToSign } fr
 import type { Draft11Core } from './draft11-call.js';
 import { type FirstToken, startCall, type State } from './next-step.js';
 import { prepareRequest } from './prepare-request.js';
-import type { AgentConfig } from './resolve-options.js';
+import { type AgentConfig, MISSION_S256 } from './resolve-options.js';
 import { type CallEffects, type Hop, runCall } from './run-call.js';
 import { discard } from './send-following.js';
 import { type Route, type TokenStore, upstreamHash } from './token-store.js';
@@ -55,6 +55,10 @@ export function checkCallOptions(config: AgentConfig, init: AAuthCallOptions | u
   for (const name of ['upstreamToken', 'authToken', 'scope'] as const) {
     const value = init[name];
     if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new TypeError(`init.${name} must be a non-empty string`);
+  }
+  const mission = init.missionS256;
+  if (mission !== undefined && mission !== null && (typeof mission !== 'string' || !MISSION_S256.test(mission))) {
+    throw new TypeError(`init.missionS256 must be a mission's s256: the unpadded base64url SHA-256 of the mission blob, 43 characters, or null for none (got ${JSON.stringify(mission)})`);
   }
 }
 

@@ -1,4 +1,5 @@
-import { AAuthError, computeThumbprint, decodeToken } from '@aauth-kit/core';
+import { createHash } from 'node:crypto';
+import { AAuthError, type AAuthErrorCode, computeThumbprint, decodeToken } from '@aauth-kit/core';
 import { jsonObject, redact } from './http.js';
 
 // The agent's checks of -11 tokens (AAuth -11 sections 5-7, 9; profile section 6). Pure: no
@@ -18,6 +19,8 @@ export interface Presented {
   iat: number | undefined;
   /** The person server behind a person or auth token (`iss` of a person token, `ps` of an auth token). */
   ps: string | undefined;
+  /** The mission a person or auth token was issued within (`mission_s256`), if any. */
+  mission: string | undefined;
 }
 
 const TYP = { agent: 'aa-agent+jwt', person: 'aa-person+jwt', auth: 'aa-auth+jwt', resource: 'aa-resource+jwt' } as const;
@@ -71,6 +74,7 @@ export function readPresented(token: string, kind: Presented['kind'], thumbprint
     exp,
     iat: num(claims.iat),
     ps: kind === 'person' ? iss : kind === 'auth' ? str(claims.ps) : str(claims.ps),
+    mission: kind === 'agent' ? undefined : str(claims.mission_s256),
   };
 }
 
@@ -85,6 +89,8 @@ export interface ResourceToken11 {
   presentedJti: string;
   exp: number;
   loginHint: string | undefined;
+  /** `mission_s256`, copied by the resource from the person token it verified. */
+  missionS256: string | undefined;
 }
 
 /** What a resource token is checked against: the resource that answered and what the agent presented there. */
@@ -131,8 +137,20 @@ export function checkResourceToken11(token: string, ctx: ResourceTokenContext): 
   const known = [ctx.presented, ctx.personToken].filter((p): p is Presented => p !== undefined && p.kind !== 'agent');
   if (known.length > 0) {
     if (!known.some((p) => p.sub === claims.sub)) throw new AAuthError('resource_token_not_for_agent', "The resource token's sub is not the person this agent presented");
-    if (!known.some((p) => p.jti === claims.presented_jti)) {
+    const named = known.find((p) => p.jti === claims.presented_jti);
+    if (named === undefined) {
       throw new AAuthError('resource_token_not_for_agent', "The resource token's presented_jti names no token this agent presented");
+    }
+    // -11 "Resource Token": `mission_s256` is copied unchanged from the person token; a resource
+    // MUST NOT omit it (nor add one). The agent refuses a mission stripped or swapped here, before
+    // its person server would.
+    if (str(claims.mission_s256) !== named.mission) {
+      throw new AAuthError(
+        'resource_token_not_for_agent',
+        named.mission === undefined
+          ? 'The resource token carries a mission_s256, but the token it names was issued outside any mission'
+          : `The resource token's mission_s256 is ${claims.mission_s256 === undefined ? 'missing' : 'another mission'}: the token it names was issued within mission ${named.mission}`,
+      );
     }
   }
   if (exp <= ctx.now) throw new AAuthError('token_expired', `The resource token expired ${Math.round(ctx.now - exp)} s ago`);
@@ -146,6 +164,7 @@ export function checkResourceToken11(token: string, ctx: ResourceTokenContext): 
     presentedJti: claims.presented_jti as string,
     exp,
     loginHint: str(claims.login_hint),
+    missionS256: str(claims.mission_s256),
   };
 }
 
@@ -159,7 +178,21 @@ export interface IssuedExpectation {
   issuer: string;
   /** The `sub` of the person the resource token named (auth token). */
   sub?: string | undefined;
+  /**
+   * The mission the token must carry as `mission_s256` (undefined: none): the one the person
+   * token request named, or the resource token's (an auth token copies it). Checked when the member is present.
+   */
+  missionS256?: string | undefined;
+  /**
+   * In a chain without a mission of the agent's own: the upstream token's `mission_s256`, which
+   * the person server may carry into the downstream person token (-11 "Call Chaining": it
+   * evaluates the downstream request in that mission's context). Accepted besides `missionS256`.
+   */
+  upstreamMission?: string | undefined;
 }
+
+/** The code of an issued token whose `mission_s256` is not the mission asked for (details.mismatch `mission_s256`). */
+export const MISSION_MISMATCH = 'issued_token_mission_mismatch' satisfies AAuthErrorCode;
 
 /**
  * The token of a person server's 200 (AAuth -11 sections 7.1 and 9.4.4), checked before the agent
@@ -170,6 +203,13 @@ export function parseIssued11(body: Uint8Array, expect: IssuedExpectation, now: 
   const member = expect.kind === 'person' ? 'person_token' : 'auth_token';
   const token = doc?.[member];
   if (typeof token !== 'string' || token.length === 0) throw new AAuthError('auth_server_error', `The person server answered 200 without a ${member}`);
+  const expiresIn = num(doc?.expires_in);
+  return { ...checkIssued11(token, expect, now), expiresIn: expiresIn !== undefined && expiresIn > 0 ? expiresIn : undefined };
+}
+
+/** Check one token a person server issued (see {@link parseIssued11}). */
+function checkIssued11(token: string, expect: IssuedExpectation, now: number): Presented {
+  const member = expect.kind === 'person' ? 'person_token' : 'auth_token';
   let issued: Presented;
   try {
     issued = readPresented(token, expect.kind, expect.thumbprint, now);
@@ -189,8 +229,60 @@ export function parseIssued11(body: Uint8Array, expect: IssuedExpectation, now: 
   if (expect.sub !== undefined && issued.sub !== expect.sub) {
     throw new AAuthError('auth_server_error', `The person server issued a ${member} for another person than the resource token names`);
   }
-  const expiresIn = num(doc?.expires_in);
-  return { ...issued, expiresIn: expiresIn !== undefined && expiresIn > 0 ? expiresIn : undefined };
+  if ('missionS256' in expect && issued.mission !== expect.missionS256 && !(issued.mission !== undefined && issued.mission === expect.upstreamMission)) {
+    const got = issued.mission === undefined ? 'no mission_s256' : `mission_s256 ${issued.mission}`;
+    const asked = expect.missionS256 === undefined ? 'none was asked for' : `the ${expect.kind === 'person' ? 'request named' : 'resource token carries'} ${expect.missionS256}`;
+    throw new AAuthError(MISSION_MISMATCH, `The person server issued ${expect.kind === 'auth' ? 'an' : 'a'} ${member} with ${got}, but ${asked}`, {
+      details: { mismatch: 'mission_s256', expected: expect.missionS256 ?? null, issued: issued.mission ?? null },
+    });
+  }
+  return issued;
+}
+
+/** A mission the person server approved (AAuth -11 "Mission Approval"), checked. */
+export interface ApprovedMission11 {
+  s256: string;
+  /** The mission blob, decoded. */
+  mission: Record<string, unknown>;
+  capabilities: string[];
+  /** The person tokens issued with the approval, by resource, each checked to carry `mission_s256` = `s256`. */
+  personTokens: Map<string, Presented>;
+}
+
+/**
+ * The 200 of a mission proposal: `s256` is the unpadded base64url SHA-256 of the bytes `mission`
+ * decodes to (checked), the blob a JSON object, each person token one for this agent's key and
+ * its resource, from `issuer`, within this mission.
+ */
+export function parseMission11(body: Uint8Array, expect: { thumbprint: string; issuer: string }, now: number): ApprovedMission11 {
+  const doc = jsonObject(body);
+  const s256 = doc?.s256;
+  const encoded = doc?.mission;
+  if (typeof s256 !== 'string' || typeof encoded !== 'string' || !/^[A-Za-z0-9_-]+$/.test(encoded)) {
+    throw new AAuthError('auth_server_error', 'The person server approved the mission without s256 and a base64url mission');
+  }
+  const bytes = Buffer.from(encoded, 'base64url');
+  if (createHash('sha256').update(bytes).digest('base64url') !== s256) {
+    throw new AAuthError('auth_server_error', 'The person server\'s mission s256 is not the SHA-256 of the mission it returned');
+  }
+  let mission: unknown;
+  try {
+    mission = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    mission = undefined;
+  }
+  if (typeof mission !== 'object' || mission === null || Array.isArray(mission)) throw new AAuthError('auth_server_error', 'The person server\'s mission is not a JSON object');
+  const capabilities = Array.isArray(doc?.capabilities) ? doc.capabilities.filter((c): c is string => typeof c === 'string') : [];
+  const personTokens = new Map<string, Presented>();
+  const tokens = doc?.person_tokens;
+  if (tokens !== undefined) {
+    if (typeof tokens !== 'object' || tokens === null || Array.isArray(tokens)) throw new AAuthError('auth_server_error', 'The person server\'s person_tokens is not an object');
+    for (const [resource, token] of Object.entries(tokens as Record<string, unknown>)) {
+      if (typeof token !== 'string') throw new AAuthError('auth_server_error', `The person server's person token for ${redact(resource)} is not a string`);
+      personTokens.set(resource, checkIssued11(token, { kind: 'person', thumbprint: expect.thumbprint, resource, issuer: expect.issuer, missionS256: s256 }, now));
+    }
+  }
+  return { s256, mission: mission as Record<string, unknown>, capabilities, personTokens };
 }
 
 /** Seconds before expiry a token is renewed: five minutes (-11 section 7.9.1), or a quarter of a shorter lifetime. */

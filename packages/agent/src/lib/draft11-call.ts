@@ -1,7 +1,7 @@
 import { AAuthError, type AAuthErrorCode, type Challenge, decodeToken, type HeadersInput, isAAuthError, parseChallenge, signRequest } from '@aauth-kit/core';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { AAuthCallOptions, Generation } from '../types.js';
-import { type Presented, presentable, readPresented } from './checks-11.js';
+import { type ApprovedMission11, type Presented, presentable, readPresented } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
 import { askTokenServer, handOverInteraction } from './http.js';
 import {
@@ -44,6 +44,8 @@ export interface Draft11Core {
   /** The generation learnt for an origin (`'auto'` agents), if any. */
   learnt(origin: string): Generation | undefined;
   learn(origin: string, generation: Generation): void;
+  /** Propose a mission (`agent.proposeMission`); the approval's person tokens are held for the mission. */
+  proposeMission(transport: typeof fetch, proposal: Record<string, unknown>): Promise<ApprovedMission11>;
   /** Run one -11 call (agent.fetch). */
   call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response>;
   /** Begin one -11 call for an adapter that sends itself (the got hooks); `transport` reaches the person server. */
@@ -87,6 +89,11 @@ export interface Call11 {
 function downstream(error: unknown): unknown {
   if (!isAAuthError(error) || error.status >= 500) return error;
   return new AAuthError(error.code, error.message, { status: downstreamStatus(error.code), details: error.details, cause: error });
+}
+
+/** Where person and auth tokens are held: per resource origin, upstream token (hash) and mission. */
+function tokenKey(origin: string, chain: string, mission: string | undefined): string {
+  return `${origin} ${chain} ${mission ?? ''}`;
 }
 
 /** Create the -11 side of an agent. */
@@ -170,7 +177,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
   }
 
   /** Run one flight to the person server (person token or auth token), signed with the agent token. */
-  async function fly(flight: Flight11, transport: typeof fetch): Promise<Presented> {
+  async function fly(flight: Flight11, transport: typeof fetch): Promise<Presented | ApprovedMission11> {
     let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
     let event: FlightEvent11 = { type: 'begin' };
     for (;;) {
@@ -201,10 +208,42 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
           break;
         case 'issued':
           return { ...action.presented, exp: Math.min(action.presented.exp, action.expiresAt) };
+        case 'approved':
+          return action.mission;
         case 'fail':
           throw action.error;
       }
     }
+  }
+
+  /** A person token or auth token flight. */
+  async function flyToken(flight: Flight11, transport: typeof fetch): Promise<Presented> {
+    const result = await fly(flight, transport);
+    if ('personTokens' in result) throw new Error(`A ${flight.kind} token flight ended with a mission`);
+    return result;
+  }
+
+  /** Propose a mission at the agent's person server (-11 "Mission Creation"); hold the person tokens of its approval. */
+  async function proposeMission(transport: typeof fetch, proposal: Record<string, unknown>): Promise<ApprovedMission11> {
+    const ps = await ownPs();
+    if (ps === undefined) {
+      throw new AAuthError('challenge_unsatisfiable', 'agent.proposeMission() needs a person server: options.draft11.ps, or an agent token naming one (ps)', { status: 502 });
+    }
+    // The hints go along: a person server may need them to find the person to ask (introspection-aauth does).
+    const payload = { ...proposal, ...draft11.hints };
+    const result = await fly({ kind: 'mission', ps, payload, expect: { kind: 'person', thumbprint, resource: '', issuer: ps }, interaction: config.interaction, allowLoopback: draft11.allowLoopback }, transport);
+    if (!('personTokens' in result)) throw new Error('A mission flight ended with a token');
+    // -11 "Mission Approval": a person token per approved resource, held as if asked for in this mission.
+    for (const [resource, token] of result.personTokens) {
+      let origin: string;
+      try {
+        origin = new URL(resource).origin;
+      } catch {
+        continue; // not a resource identifier: nothing to hold it for
+      }
+      persons.set(tokenKey(origin, upstreamHash(undefined), result.s256), token);
+    }
+    return result;
   }
 
   /** One flight per key at a time (single flight). */
@@ -234,22 +273,30 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     let agentNow: Presented | undefined;
     let sessionSent = false;
     let callerToken: Presented | undefined;
+    /** The upstream token's `mission_s256`, if any (a chained call). */
+    let upstreamMission: string | undefined;
     const upstreamToken = options?.upstreamToken;
     const chain = upstreamHash(upstreamToken);
-    const keyFor = (origin: string): string => `${origin} ${chain}`;
+    // -11 "Person Token Endpoint": one person token per resource and mission; the auth tokens
+    // issued from it carry the mission too, so both are held per (resource, chain, mission).
+    const mission = options?.missionS256 === null ? undefined : (options?.missionS256 ?? draft11.missionS256);
+    const keyFor = (origin: string): string => tokenKey(origin, chain, mission);
     const emitAt = (url: URL): { method: string; url: string } => ({ method: request.method, url: `${url.origin}${url.pathname}` });
 
     async function selfOf(): Promise<Self11> {
       let upstreamPs: string | undefined;
+      let upstreamClaims: Record<string, unknown> | undefined;
       if (upstreamToken !== undefined) {
         // Section 8, item 7: a chained request goes to the person server named by the upstream token's `ps`.
         try {
           const { claims } = decodeToken(upstreamToken);
+          upstreamClaims = claims;
           upstreamPs = typeof claims.ps === 'string' ? claims.ps : typeof claims.iss === 'string' ? claims.iss : undefined;
         } catch {
           upstreamPs = undefined;
         }
         if (upstreamPs === undefined) throw new AAuthError('token_malformed', 'init.upstreamToken is not an auth token naming its person server (ps)', { status: 502 });
+        upstreamMission = typeof upstreamClaims?.mission_s256 === 'string' ? upstreamClaims.mission_s256 : undefined;
       }
       // The caller's own auth token: an aa-auth+jwt bound to this key, still valid.
       callerToken = options?.authToken === undefined ? undefined : readPresented(options.authToken, 'auth', thumbprint, config.now());
@@ -297,9 +344,18 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             config.emit({ type: 'challenged', ...emitAt(answered!), require: 'person-token', resource: here });
             const payload: Record<string, unknown> = { resource: here, capabilities: capabilities(), ...draft11.hints };
             if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
+            if (mission !== undefined) payload.mission_s256 = mission;
             const person = await shared(`person ${keyFor(here)}`, async () => {
-              const issued = await fly(
-                { kind: 'person', ps: me.ps!, payload, expect: { kind: 'person', thumbprint, resource: here, issuer: me.ps! }, interaction: config.interaction, allowLoopback: draft11.allowLoopback },
+              const issued = await flyToken(
+                {
+                  kind: 'person',
+                  ps: me.ps!,
+                  payload,
+                  // The person server stamps the mission it was asked for, and only that one.
+                  expect: { kind: 'person', thumbprint, resource: here, issuer: me.ps!, missionS256: mission, ...(mission === undefined ? { upstreamMission } : {}) },
+                  interaction: config.interaction,
+                  allowLoopback: draft11.allowLoopback,
+                },
                 transport,
               );
               persons.set(keyFor(here), issued);
@@ -316,12 +372,13 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
             if (rt.loginHint !== undefined) payload.login_hint = rt.loginHint;
             const auth = await shared(`auth ${keyFor(here)} ${rt.presentedJti} ${rt.scope}`, async () => {
-              const issued = await fly(
+              const issued = await flyToken(
                 {
                   kind: 'auth',
                   ps: me.ps!,
                   payload,
-                  expect: { kind: 'auth', thumbprint, resource: rt.iss, issuer: rt.aud, sub: rt.sub },
+                  // -11 "Auth Token": `mission_s256` is copied from the resource token.
+                  expect: { kind: 'auth', thumbprint, resource: rt.iss, issuer: rt.aud, sub: rt.sub, missionS256: rt.missionS256 },
                   interaction: config.interaction,
                   allowLoopback: draft11.allowLoopback,
                 },
@@ -422,6 +479,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     learn: (origin, generation) => void generations.set(origin, generation),
     call,
     begin,
+    proposeMission,
     flush() {
       persons.clear();
       auths.clear();

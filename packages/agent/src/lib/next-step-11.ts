@@ -1,7 +1,7 @@
 import { AAuthError, type AAuthErrorCode, type HeadersInput, isAAuthError } from '@aauth-kit/core';
 import { toHeaderMap } from '@aauth-kit/core/internal';
 import type { Interaction } from '../types.js';
-import { checkResourceToken11, type IssuedExpectation, parseIssued11, type Presented, type ResourceToken11 } from './checks-11.js';
+import { type ApprovedMission11, checkResourceToken11, type IssuedExpectation, parseIssued11, parseMission11, type Presented, type ResourceToken11 } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
 import { jsonObject, redact } from './http.js';
 import type { InteractionPolicy } from './next-step.js';
@@ -358,13 +358,16 @@ export interface PersonServerMetadata {
   issuer: string;
   personTokenEndpoint: URL;
   authTokenEndpoint: URL;
+  /** `mission_endpoint`, when the person server supports missions. */
+  missionEndpoint?: URL | undefined;
 }
 
-/** One person token or auth token request, fixed for its lifetime. */
+/** One person token, auth token or mission request, fixed for its lifetime. */
 export interface Flight11 {
-  kind: 'person' | 'auth';
+  /** `mission`: a proposal to `mission_endpoint` (-11 "Mission Creation"); `expect.resource` is unused. */
+  kind: 'person' | 'auth' | 'mission';
   ps: string;
-  /** The JSON body: `{resource, ...}` or `{resource_token, presented_token, ...}`. */
+  /** The JSON body: `{resource, ...}`, `{resource_token, presented_token, ...}` or the mission proposal. */
   payload: Readonly<Record<string, unknown>>;
   expect: IssuedExpectation;
   interaction: InteractionPolicy;
@@ -397,6 +400,8 @@ export type FlightAction11 =
   | { type: 'interact'; interaction: Interaction }
   | { type: 'wait'; ms: number }
   | { type: 'issued'; presented: Presented; expiresAt: number }
+  /** The mission was approved (a `mission` flight). */
+  | { type: 'approved'; mission: ApprovedMission11 }
   | { type: 'fail'; error: AAuthError }
   /**
    * The person server refused the signature (401): renew the agent token (`expired_jwt`,
@@ -427,7 +432,11 @@ function refusal11(answer: { status: number; body: Uint8Array }, code: AAuthErro
   });
 }
 
+/** What a flight asks for, in messages. */
+const WHAT = { person: 'the person token request', auth: 'the auth token request', mission: 'the mission proposal' } as const;
+
 function issued11(flight: Flight11, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
+  if (flight.kind === 'mission') return { state: DONE, action: { type: 'approved', mission: parseMission11(answer.body, flight.expect, answer.now) } };
   const token = parseIssued11(answer.body, flight.expect, answer.now);
   const candidates = [token.exp];
   if (token.expiresIn !== undefined) candidates.push(answer.now + token.expiresIn);
@@ -438,7 +447,7 @@ function issued11(flight: Flight11, answer: Extract<FlightEvent11, { type: 'answ
 /** The 202 of the POST: wait for the person (interaction), for an approver, or just for the server. */
 function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
   const { flight, endpoint } = state;
-  const what = flight.kind === 'person' ? 'the person token request' : 'the auth token request';
+  const what = WHAT[flight.kind];
   const locationText = answer.headers.get('location');
   let location: URL | undefined;
   try {
@@ -515,7 +524,10 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
     case 'discovering': {
       if (event.type !== 'discovered') return bad();
       const { flight } = state;
-      const endpoint = flight.kind === 'person' ? event.metadata.personTokenEndpoint : event.metadata.authTokenEndpoint;
+      const endpoint = flight.kind === 'person' ? event.metadata.personTokenEndpoint : flight.kind === 'auth' ? event.metadata.authTokenEndpoint : event.metadata.missionEndpoint;
+      if (endpoint === undefined) {
+        throw new AAuthError('auth_server_discovery_failed', `${flight.ps} publishes no mission_endpoint: it does not take mission proposals`, { status: 502 });
+      }
       // Section 8: a signed JSON POST covering content-type and content-digest; the server may hold it 45 s.
       const headers = { 'content-type': 'application/json', accept: 'application/json', prefer: 'wait=45' };
       const body = new TextEncoder().encode(JSON.stringify(flight.payload));
@@ -536,7 +548,7 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
           return { state: { phase: 'reposting', flight, endpoint }, action: { type: 'renew', agentToken: false, clockOffset: at - event.now } };
         }
       }
-      return { state: DONE, action: { type: 'fail', error: refusal11(event, 'auth_server_error', state.flight.kind === 'person' ? 'the person token request' : 'the auth token request') } };
+      return { state: DONE, action: { type: 'fail', error: refusal11(event, 'auth_server_error', WHAT[state.flight.kind]) } };
     case 'reposting': {
       if (event.type !== 'renewed') return bad();
       const { flight, endpoint } = state;

@@ -42,6 +42,8 @@ export function parsePersonServerMetadata(ps: string, doc: Record<string, unknow
     issuer: ps,
     personTokenEndpoint: endpoint(doc, 'person_token_endpoint', ps, allowLoopback),
     authTokenEndpoint: endpoint(doc, 'auth_token_endpoint', ps, allowLoopback),
+    // Optional (-11 "PS Metadata"): present when the person server supports missions.
+    ...(doc.mission_endpoint === undefined ? {} : { missionEndpoint: endpoint(doc, 'mission_endpoint', ps, allowLoopback) }),
   };
 }
 

@@ -18,7 +18,12 @@ export interface Draft11Config {
   allowLoopback: boolean;
   /** `login_hint`, `tenant`, `domain_hint` for person server requests. */
   hints: Record<string, string>;
+  /** The default mission (`mission_s256`) of every call; undefined: none. */
+  missionS256: string | undefined;
 }
+
+/** A mission's `s256` (AAuth -11 "Mission Identifier"): unpadded base64url of a SHA-256 digest. */
+export const MISSION_S256 = /^[A-Za-z0-9_-]{43}$/;
 
 /** An agent's configuration, validated and resolved once at `createAgent`. */
 export interface AgentConfig {
@@ -28,6 +33,11 @@ export interface AgentConfig {
   self: AgentSelf;
   /** Signs every request the agent sends. */
   signer: Signer;
+  /**
+   * Signs `agent.buildSignedRequest()` for a URL the agent speaks -11 to: the dictionary
+   * `Signature-Key` form unless `options.signatureKeyForm` was set (then `signer`).
+   */
+  signer11: Signer;
   fetch: typeof fetch;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
@@ -55,7 +65,7 @@ const KNOWN = new Set([
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
   'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime', 'draft11', 'generation',
 ]);
-const DRAFT11_KNOWN = new Set(['agentToken', 'provider', 'local', 'agentTokenLifetime', 'ps', 'allowLoopback', 'hints']);
+const DRAFT11_KNOWN = new Set(['agentToken', 'provider', 'local', 'agentTokenLifetime', 'ps', 'allowLoopback', 'hints', 'missionS256']);
 const HINTS = { loginHint: 'login_hint', tenant: 'tenant', domainHint: 'domain_hint' } as const;
 
 /** Validate `options.draft11` (profile sections 2 and 6). */
@@ -103,7 +113,10 @@ function resolveDraft11(options: AgentOptions, now: () => number): Draft11Config
       hints[wire] = v;
     }
   }
-  return { agentToken: d.agentToken, provider: d.provider, local, agentTokenLifetime: lifetime, ps: d.ps, allowLoopback, hints };
+  if (d.missionS256 !== undefined && (typeof d.missionS256 !== 'string' || !MISSION_S256.test(d.missionS256))) {
+    throw new TypeError(`options.draft11.missionS256 must be a mission's s256: the unpadded base64url SHA-256 of the mission blob, 43 characters (got ${JSON.stringify(d.missionS256)})`);
+  }
+  return { agentToken: d.agentToken, provider: d.provider, local, agentTokenLifetime: lifetime, ps: d.ps, allowLoopback, hints, missionS256: d.missionS256 };
 }
 const METADATA_FIELDS = new Set(['name', 'logo_uri', 'policy_uri', 'tos_uri']);
 
@@ -187,18 +200,23 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
   const onEvent = fn(options.onEvent, 'options.onEvent');
   const onInteraction = fn(options.onInteraction, 'options.onInteraction');
   const signatureEncoding = oneOf(options.signatureEncoding, 'options.signatureEncoding', ['base64', 'base64url'], 'base64');
-  const signatureKeyForm = oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], 'parenthesised');
   const nonce = oneOf(options.nonce, 'options.nonce', ['always', 'non-idempotent'], 'always');
   const draft11 = resolveDraft11(options, now);
   const keycloakConfigured = options.identity !== undefined || trusted.length > 0;
   const fallbackGeneration = draft11 === undefined ? 'keycloak' : keycloakConfigured ? 'auto' : 'draft-11';
   const generation = oneOf(options.generation, 'options.generation', ['keycloak', 'draft-11', 'auto'], fallbackGeneration);
   if (generation !== 'keycloak' && draft11 === undefined) throw new TypeError(`options.generation ${JSON.stringify(generation)} needs options.draft11`);
+  // -11 peers read only the dictionary form (HTTP Signature Keys -09): it is a -11-only agent's
+  // default; an agent that also speaks the Keycloak profile keeps the parenthesised one there.
+  const signatureKeyForm = oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], generation === 'draft-11' ? 'dictionary' : 'parenthesised');
+  const signerConfig = { key: options.key, identity: options.identity, now, signatureEncoding, nonce };
+  const signer = resolveSigner({ ...signerConfig, signatureKeyForm });
   return {
     identity: options.identity,
     key: options.key,
     self: { identity: options.identity, thumbprint: options.key.thumbprint, trustedAuthServers: trusted },
-    signer: resolveSigner({ key: options.key, identity: options.identity, now, signatureEncoding, signatureKeyForm, nonce }),
+    signer,
+    signer11: options.signatureKeyForm === undefined && signatureKeyForm !== 'dictionary' ? resolveSigner({ ...signerConfig, signatureKeyForm: 'dictionary' }) : signer,
     fetch: fn(options.fetch, 'options.fetch') ?? globalThis.fetch.bind(globalThis),
     now,
     sleep: fn(options.sleep, 'options.sleep') ?? defaultSleep,
