@@ -4,10 +4,9 @@
 // (profile section 2), so each factory below sets `allowLoopback: true`.
 import express from 'express';
 import { createAgent, createAgentProvider, type Agent, type Interaction } from '@aauth-kit/agent';
-import { AAuthError } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
-import { analyse, closer, keyFor, listen, MAA_SCOPE, SCA_SCOPE, type ListenOptions, type MaaView, type Service } from './services.js';
+import { analyse, closer, keyFor, listen, MAA_SCOPE, optimize, SCA_SCOPE, type ListenOptions, type MaaView, type Service } from './services.js';
 
 /** What every -11 service needs: the person server the agents use and the resources trust. */
 export interface Services11Options extends ListenOptions {
@@ -91,41 +90,8 @@ export async function startSupplyChain11(options: Services11Options & { maaUrl: 
   const app = express();
   app.use(provider.wellKnown() as express.RequestHandler);
   app.use(resource.wellKnown());
-  app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), async (req, res) => {
-    const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
-    let maa: Response;
-    try {
-      maa = await agent.fetch(`${options.maaUrl}/analyze`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ skus }),
-        // Section 8, item 7: the token this call was made with; the person behind it is the one served.
-        upstreamToken: req.aauth!.token!.raw,
-      });
-    } catch (error) {
-      const e = error instanceof AAuthError ? error : undefined;
-      res.status(502).type('application/problem+json').send(
-        JSON.stringify({
-          error: e?.code ?? 'downstream_failed',
-          detail: `supply-chain-agent could not call market-analysis-agent: ${(error as Error).message}`,
-        }),
-      );
-      return;
-    }
-    const body = (await maa.json().catch(() => ({}))) as { analysis?: Array<{ sku: string; weeklyDemand: number; priceTrend: number }>; seen?: MaaView; error?: string; detail?: string };
-    if (!maa.ok) {
-      res.status(502).type('application/problem+json').send(
-        JSON.stringify({ error: 'downstream_refused', detail: `market-analysis-agent answered ${maa.status} ${body.error ?? ''} ${body.detail ?? ''}`.trim() }),
-      );
-      return;
-    }
-    const plan = (body.analysis ?? []).map((a) => {
-      const onHand = skus.find((s) => s.sku === a.sku)?.onHand ?? 0;
-      const target = Math.ceil(a.weeklyDemand * 2 * (1 + Math.max(a.priceTrend, 0)));
-      return { sku: a.sku, onHand, weeklyDemand: a.weeklyDemand, order: Math.max(target - onHand, 0) };
-    });
-    res.json({ plan, for: req.aauth!.sub, marketAnalysisSaw: body.seen });
-  });
+  // Section 8, item 7: the token this call was made with goes on as upstream_token; the person behind it is the one served.
+  app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), optimize(agent, options.maaUrl, 'problem'));
   server.on('request', app);
   return { name: 'supply-chain-agent', url: `http://${options.host}:${port}`, identity, agent, close: closer(server) };
 }

@@ -232,11 +232,28 @@ export async function startSupplyChain(options: ListenOptions & { issuer: string
   const app = express();
   // One JWKS with both keys: the SCA signs as an agent and as a resource (its resource tokens).
   app.use(resource.wellKnown({ agent }));
-  app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), async (req, res) => {
+  app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), optimize(agent, options.maaUrl, 'oauth'));
+  server.on('request', app);
+  return { name: 'supply-chain-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
+}
+
+/**
+ * The supply-chain agent's `/optimize` handler, in both generations: it calls the market-analysis
+ * agent with the token it was called with as `upstreamToken` (the Keycloak profile exchanges it;
+ * -11 chains through the person server it names) and turns the analysis into an order plan.
+ * Refusals are 502, in the generation's error format: OAuth's `error_description` or -11's
+ * problem+json `detail`.
+ */
+export function optimize(agent: Agent, maaUrl: string, format: 'oauth' | 'problem'): express.RequestHandler {
+  const refuse = (res: express.Response, error: string, text: string): void => {
+    if (format === 'oauth') res.status(502).json({ error, error_description: text });
+    else res.status(502).type('application/problem+json').send(JSON.stringify({ error, detail: text }));
+  };
+  return async (req, res) => {
     const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
     let maa: Response;
     try {
-      maa = await agent.fetch(`${options.maaUrl}/analyze`, {
+      maa = await agent.fetch(`${maaUrl}/analyze`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ skus }),
@@ -244,18 +261,18 @@ export async function startSupplyChain(options: ListenOptions & { issuer: string
       });
     } catch (error) {
       const e = error instanceof AAuthError ? error : undefined;
-      res.status(502).json({
-        error: e?.code ?? 'downstream_failed',
-        error_description: `supply-chain-agent could not call market-analysis-agent: ${(error as Error).message}`,
-      });
+      refuse(res, e?.code ?? 'downstream_failed', `supply-chain-agent could not call market-analysis-agent: ${(error as Error).message}`);
       return;
     }
-    const body = (await maa.json().catch(() => ({}))) as { analysis?: Array<{ sku: string; weeklyDemand: number; priceTrend: number }>; seen?: MaaView; error?: string; error_description?: string };
+    const body = (await maa.json().catch(() => ({}))) as {
+      analysis?: Array<{ sku: string; weeklyDemand: number; priceTrend: number }>;
+      seen?: MaaView;
+      error?: string;
+      error_description?: string;
+      detail?: string;
+    };
     if (!maa.ok) {
-      res.status(502).json({
-        error: 'downstream_refused',
-        error_description: `market-analysis-agent answered ${maa.status} ${body.error ?? ''} ${body.error_description ?? ''}`.trim(),
-      });
+      refuse(res, 'downstream_refused', `market-analysis-agent answered ${maa.status} ${body.error ?? ''} ${body.error_description ?? body.detail ?? ''}`.trim());
       return;
     }
     const plan = (body.analysis ?? []).map((a) => {
@@ -264,9 +281,7 @@ export async function startSupplyChain(options: ListenOptions & { issuer: string
       return { sku: a.sku, onHand, weeklyDemand: a.weeklyDemand, order: Math.max(target - onHand, 0) };
     });
     res.json({ plan, for: req.aauth!.sub, marketAnalysisSaw: body.seen });
-  });
-  server.on('request', app);
-  return { name: 'supply-chain-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
+  };
 }
 
 /** The backend: an agent acting for the user, publishing its metadata and JWKS. */
