@@ -169,7 +169,7 @@ describe('the access server metadata (AS-01..AS-03)', () => {
       auth_token_endpoint: `${as}/aauth/access/auth-token`,
       accept_signature_algs: ['Ed25519', 'ES256'],
     });
-    expect(doc.revocation_endpoint).toBeUndefined();
+    expect(doc.revocation_endpoint).toBe(`${as}/aauth/access/revoke`);
     const jwks = (await (await fetch(String(doc.jwks_uri))).json()) as { keys: Array<Record<string, string>> };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'Ed25519' });

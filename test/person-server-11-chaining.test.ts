@@ -238,14 +238,22 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
       const chained = await freshUpstreamFor(holderKey, signatureKey);
       const before = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: chained.token } });
       expect(before.status).toBe(200);
+      const auditFrom = as.audit.length;
       const revoked = await signedFetch(`${ps}/aauth/person/revoke`, { key: holderKey, signatureKey, json: { iss: ps, jti: chained.jti } });
       expect(revoked.status).toBe(200);
+      // AAuth -11 "Revocation Cascade": the person token issued from it as upstream_token is revoked with it.
+      const chainedPersonJti = decodeJwt(String(before.body.person_token)).claims.jti;
+      expect(as.audit.slice(auditFrom).filter((e) => e.type === 'token.revoked').map((e) => [e.jti, e.resource])).toEqual([
+        [chained.jti, expect.any(String)],
+        [chainedPersonJti, maa],
+      ]);
       const after = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: chained.token } });
-      expect([after.status, after.body.error]).toEqual([400, 'invalid_request']);
+      // Published -11 "Token Endpoint Error Codes": a revoked upstream token is revoked_upstream_token.
+      expect([after.status, after.body.error]).toEqual([400, 'revoked_upstream_token']);
       expect(after.body.detail).toBe('upstream_token refused: it was revoked');
       // And at the auth token endpoint.
       const at = await signedFetch(`${ps}/aauth/person/auth-token`, { ...(await asSca()), json: { resource_token: 'x.y.z', upstream_token: chained.token } });
-      expect([at.status, at.body.error, at.body.detail]).toEqual([400, 'invalid_request', 'upstream_token refused: it was revoked']);
+      expect([at.status, at.body.error, at.body.detail]).toEqual([400, 'revoked_upstream_token', 'upstream_token refused: it was revoked']);
     });
   });
 });

@@ -178,14 +178,18 @@ describe('Signature-Key: missing, duplicate, garbage', () => {
 });
 
 describe('the agent token: wrong typ, EdDSA, untrusted or unknown provider', () => {
-  it('a token of typ aa-person+jwt or auth+jwt under sig=jwt: 400 invalid_agent_token on every endpoint', async () => {
+  it('a token of typ aa-person+jwt or auth+jwt under sig=jwt: 401 invalid_jwt (Signature-Error) on every endpoint', async () => {
     const agent = await newAgent('typ');
     for (const typ of ['aa-person+jwt', 'auth+jwt', 'aa-auth+jwt']) {
       const jwt = resign(agent.signatureKey.jwt, providerKey, { typ });
       for (const url of [PERSON(), AUTH(), REVOKE()]) {
-        expectProblem(await signedFetch(url, { key: agent.key, signatureKey: { scheme: 'jwt', jwt }, json: { resource: site } }), 400, 'invalid_agent_token');
+        const res = await signedFetch(url, { key: agent.key, signatureKey: { scheme: 'jwt', jwt }, json: { resource: site } });
+        expectProblem(res, 401, 'invalid_jwt');
+        expect(res.headers.get('signature-error')).toBe('error=invalid_jwt');
       }
-      expectProblem(await signedFetch(`${ps}/aauth/person/pending/${'A'.repeat(43)}`, { key: agent.key, signatureKey: { scheme: 'jwt', jwt } }), 400, 'invalid_agent_token');
+      const poll = await signedFetch(`${ps}/aauth/person/pending/${'A'.repeat(43)}`, { key: agent.key, signatureKey: { scheme: 'jwt', jwt } });
+      expectProblem(poll, 401, 'invalid_jwt');
+      expect(poll.headers.get('signature-error')).toBe('error=invalid_jwt');
     }
   });
 
@@ -197,11 +201,13 @@ describe('the agent token: wrong typ, EdDSA, untrusted or unknown provider', () 
       expectProblem(bare, 401, 'unsupported_algorithm');
       expect(bare.headers.get('signature-error')).toBe('error=unsupported_algorithm');
       const res = await signedFetch(url, { key, signatureKey: { scheme: 'hwk', jwk: { ...key.jwk, alg: 'Ed25519' } as never }, json: { resource: site } });
-      expectProblem(res, 400, 'invalid_agent_token');
-      expect(res.headers.get('signature-error')).toBeNull();
+      // No agent token under sig=jwt: 401 unsupported_scheme, and the scheme that is accepted.
+      expectProblem(res, 401, 'unsupported_scheme');
+      expect(res.headers.get('signature-error')).toBe('error=unsupported_scheme');
+      expect(res.headers.get('accept-signature-scheme')).toBe('jwt');
     }
     const poll = await signedFetch(`${ps}/aauth/person/pending/${'A'.repeat(43)}`, { key, signatureKey: { scheme: 'hwk', jwk: { ...key.jwk, alg: 'Ed25519' } as never } });
-    expectProblem(poll, 400, 'invalid_agent_token');
+    expectProblem(poll, 401, 'unsupported_scheme');
   });
 
   it('an agent token signed under alg EdDSA (not Ed25519 as -11 requires): 401 invalid_jwt', async () => {

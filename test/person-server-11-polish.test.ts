@@ -210,6 +210,22 @@ describe('justification on the consent page (AAuth -11 consent presentation)', (
     expect(page.html).toContain('<h1>Allow ');
     expect(page.html).not.toContain('id="justification"');
   });
+
+  it('the person token endpoint takes a justification too (PS-10): shown the same way; a non-string one is 400 invalid_request', async () => {
+    const agent = await newAgent('pt-justifier');
+    const post = await signedFetch(`${ps}/aauth/person/person-token`, {
+      ...agent,
+      json: { resource: site, justification: 'To **compare** <b>prices</b> for you', capabilities: ['interaction'] },
+    });
+    expect(post.status).toBe(202);
+    const { html } = await consentPageHtml(/code="([^"]+)"/.exec(post.headers.get('aauth-requirement')!)![1]!);
+    expect(html).toContain('<p class="said-by">The agent says (its own claim, not checked by this server):</p>');
+    expect(/<blockquote id="justification-text">([\s\S]*?)<\/blockquote>/.exec(html)![1]).toBe('To **compare** &lt;b&gt;prices&lt;/b&gt; for you');
+    for (const justification of [42, '', 'x'.repeat(4097)]) {
+      const bad = await signedFetch(`${ps}/aauth/person/person-token`, { ...agent, json: { resource: site, justification, capabilities: ['interaction'] } });
+      expect([bad.status, bad.body.error]).toEqual([400, 'invalid_request']);
+    }
+  });
 });
 
 describe('Prefer: wait=N on the pending URL (RFC 7240; realm aauth.person.max.wait = 1)', () => {

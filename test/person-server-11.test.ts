@@ -319,14 +319,15 @@ describe('refusals with their -11 codes (profile section 9)', () => {
     expect(unreachable.headers.get('signature-error')).toBeNull();
   });
 
-  it('a request not signed with an agent token: 400 invalid_agent_token; an expired agent token: 401 expired_jwt', async () => {
+  it('a request not signed with an agent token: 401 invalid_jwt (published -11: a Signature-Key token fails with Signature-Error); an expired agent token: 401 expired_jwt', async () => {
     const key = generateKey({ kid: 'p-1' });
     // A person token of this server under sig=jwt is not an agent token.
     const flow = agent11('holder', { key });
     expect((await flow.agent.fetch(`${site}/me`)).status).toBe(200);
     const personToken = String(flow.seen.find((s) => s.body?.person_token)!.body!.person_token);
     const wrong = await signedFetch(`${ps}/aauth/person/person-token`, { key, signatureKey: { scheme: 'jwt', jwt: personToken }, json: { resource: site } });
-    expect([wrong.status, wrong.body.error]).toEqual([400, 'invalid_agent_token']);
+    expect([wrong.status, wrong.body.error]).toEqual([401, 'invalid_jwt']);
+    expect(wrong.headers.get('signature-error')).toBe('error=invalid_jwt');
     const past = () => Date.now() / 1000 - 7200;
     const oldProvider = createAgentProvider({ issuer: provider.issuer, key: generateKey({ kid: 'ap-old' }), allowLoopback: true, now: past });
     const expiredJwt = oldProvider.mintAgentToken({ local: 'late', agentKey: key, lifetime: 60 });
@@ -378,6 +379,7 @@ describe('refusals with their -11 codes (profile section 9)', () => {
     const unknown = await signedFetch(`${ps}/aauth/person/revoke`, { key, signatureKey, json: { iss: ps, jti: 'not-issued' } });
     expect(unknown.status).toBe(404);
     const after = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint() } });
-    expect([after.status, after.body.error]).toEqual([400, 'unknown_person_token']);
+    // Published -11 "Revocation Cascade": a resource token naming a revoked person token is revoked_presented_token.
+    expect([after.status, after.body.error]).toEqual([400, 'revoked_presented_token']);
   });
 });

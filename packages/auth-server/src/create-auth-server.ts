@@ -264,7 +264,23 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
       ...(options.replay ? { replay: options.replay } : {}),
       ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
     });
-    const service = createAccessService(ctx, { issuer: accessServer, key: asKey, verifier: verifierAs, allowLoopback });
+    // AS-43: its revocations reach the resources of the auth tokens it issued, signed as itself.
+    const asRevocationPush = createRevocationPusher(ctx, {
+      issuer: accessServer,
+      key: asKey,
+      dwk: 'aauth-access.json',
+      allowLoopback,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.discovery ? { discovery: options.discovery } : {}),
+    });
+    const service = createAccessService(ctx, {
+      issuer: accessServer,
+      key: asKey,
+      verifier: verifierAs,
+      allowLoopback,
+      revocationPush: asRevocationPush,
+      ...(options.maxSkew !== undefined ? { skew: options.maxSkew } : {}),
+    });
     accessRouter = createAccessRouter(ctx, { issuer: accessServer, key: asKey, verifier: verifierAs, service, trustedPersonServers: realm.access.trustedPersonServers, maxBodyBytes });
   }
   if (personServer !== undefined) {

@@ -57,6 +57,10 @@ export interface PendingDraft11 {
    * the consent page shows it sanitised, as plain text, attributed to the agent (AAuth -11, consent presentation).
    */
   justification?: string;
+  /** `auth-11`: the resource token's `presented_jti` (the person or auth token it was issued against). */
+  presentedJti?: string;
+  /** `auth-11`: the `jti` of the `upstream_token`, when chained. Both are the revocation cascade's links. */
+  upstreamJti?: string;
   /**
    * `auth-11`, four-party: what the person server sends the access server once the person
    * consented (the resource token's `aud`, and the token request's tokens).

@@ -70,6 +70,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   // -11 endpoint errors (draft-11 profile section 9)
   agent_token_invalid: [400, 'invalid_agent_token'],
   agent_token_expired: [400, 'expired_agent_token'],
+  resource_token_revoked: [400, 'revoked_resource_token'],
   resource_token_invalid: [400, 'invalid_resource_token'],
   resource_token_expired: [400, 'expired_resource_token'],
   person_token_unknown: [400, 'unknown_person_token'],
@@ -77,8 +78,10 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   account_invalid: [400, 'invalid_account'],
   user_unreachable: [403, 'user_unreachable'],
   // -11 token parameters and four-party federation (AAuth -11 "Token Endpoint Error Codes")
+  presented_token_revoked: [400, 'revoked_presented_token'],
   presented_token_invalid: [400, 'invalid_presented_token'],
   presented_token_expired: [400, 'expired_presented_token'],
+  upstream_token_revoked: [400, 'revoked_upstream_token'],
   upstream_token_invalid: [400, 'invalid_upstream_token'],
   upstream_token_expired: [400, 'expired_upstream_token'],
   person_server_untrusted: [403, 'access_denied'],

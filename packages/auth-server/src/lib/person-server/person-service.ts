@@ -58,6 +58,14 @@ interface Issued {
   exp: number;
   /** Thumbprint of the key it is bound to: only its holder may revoke it. */
   thumbprint: string;
+  /**
+   * The `jti`s of this server's tokens it was issued against (AAuth -11 "Revocation Cascade",
+   * Records): an auth token's `presented_jti`, and a chained token's `upstream_token`. Revoking
+   * one of them revokes this token too.
+   */
+  from?: string[];
+  /** A person token: the access servers it was presented to (four-party); its revocation is forwarded there. */
+  accessServers?: Set<string>;
   revoked?: true;
 }
 
@@ -121,10 +129,11 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     remember(grants, `${user}\n${resource}`, new Set([...granted(user, resource), '', ...scopes]));
   };
 
-  async function issuePerson(agent: { id: string; jwk: Record<string, string>; thumbprint: string }, user: string, resource: string, expCap: number): Promise<Record<string, unknown>> {
+  async function issuePerson(agent: { id: string; jwk: Record<string, string>; thumbprint: string }, user: string, resource: string, expCap: number, from?: string): Promise<Record<string, unknown>> {
     const now = Math.floor(ctx.now());
     const lifetime = Math.min(settings.tokenLifespan, Math.floor(expCap) - now);
-    if (lifetime < 1) throw new AAuthError('agent_token_expired', 'The agent token expires now: renew it at the agent provider');
+    // The agent token (under sig=jwt) expires now: a 401 expired_jwt, as the verifier answers a moment later.
+    if (lifetime < 1) throw new AAuthError('token_expired', 'The agent token expires now: renew it at the agent provider');
     const jti = randomBytes(16).toString('base64url');
     const sub = directedSub(user, resource);
     const token = await mintPersonToken(key, {
@@ -137,15 +146,25 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       now: () => now,
       allowLoopback,
     });
-    remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint });
+    remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, ...(from !== undefined ? { from: [from] } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub, resource, scope: '', jti });
     return { person_token: token, expires_in: lifetime };
   }
 
   async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string): Promise<Record<string, unknown>> {
+    // Revoked while the person was deciding: nothing is issued or federated against it.
+    for (const link of [d11.presentedJti, d11.upstreamJti]) {
+      if (link !== undefined && issued.get(link)?.revoked) throw new AAuthError('presented_token_revoked', 'The token this request was made against was revoked while it waited: get a new person token, then a new resource token');
+    }
     if (d11.federation !== undefined) {
       // Four-party: the person consented here; the access server applies the resource's policy and issues.
       const f = d11.federation;
+      // Recorded before the request: a person token presented to an access server is revoked there too,
+      // even when its answer never arrived (AAuth -11 "Who Revokes What").
+      if (d11.presentedJti !== undefined) {
+        const presented = issued.get(d11.presentedJti);
+        if (presented?.kind === 'person') (presented.accessServers ??= new Set()).add(f.accessServer);
+      }
       const answer = await federation!.federate({ ...f, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, caller: agent.caller });
       const jti = String(decodeToken(String(answer.auth_token)).claims.jti);
       ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
@@ -153,7 +172,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     const now = Math.floor(ctx.now());
     const lifetime = Math.min(settings.tokenLifespan, Math.floor(d11.expCap) - now);
-    if (lifetime < 1) throw new AAuthError('agent_token_expired', 'The agent token or the presented token expires now');
+    if (lifetime < 1) throw new AAuthError('token_expired', 'The agent token or the presented token expires now');
     const jti = randomBytes(16).toString('base64url');
     const token = await mintAuthToken11(key, {
       issuer,
@@ -169,7 +188,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       now: () => now,
       allowLoopback,
     });
-    remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint });
+    const from = [d11.presentedJti, d11.upstreamJti].filter((j): j is string => j !== undefined);
+    remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, ...(from.length > 0 ? { from } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
     return { auth_token: token, expires_in: lifetime };
   }
@@ -211,7 +231,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * token that signed the request), live and not revoked. Answers the record it was issued under:
    * the realm user behind its directed `sub`. Every refusal is `invalid_request` (section 9).
    */
-  async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number }> {
+  async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number; jti: string }> {
     let claims: Record<string, unknown>;
     try {
       claims = (await verifier.verifyToken(jwt, [AUTH_TOKEN_11, PERSON_TOKEN], { audience: agent.provider, issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
@@ -226,10 +246,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (record === undefined || record.sub !== claims.sub || record.resource !== claims.aud) {
       throw new AAuthError('invalid_request', 'upstream_token refused: this person server holds no record of it');
     }
-    if (record.revoked) throw new AAuthError('invalid_request', 'upstream_token refused: it was revoked');
+    if (record.revoked) throw new AAuthError('upstream_token_revoked', 'upstream_token refused: it was revoked');
     const exp = Math.min(record.exp, Number(claims.exp));
     if (exp <= ctx.now()) throw new AAuthError('invalid_request', 'upstream_token refused: it has expired');
-    return { user: record.user, exp };
+    return { user: record.user, exp, jti: String(claims.jti) };
   }
 
   /** `POST {person_token_endpoint}` (PS-10..PS-12): `{resource}` plus hints. */
@@ -242,12 +262,14 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     for (const name of ['subagent_token', 'mission_s256'] as const) {
       if (body[name] !== undefined) throw new AAuthError('invalid_request', `${name} is not supported by this person server yet`);
     }
+    // PS-10: the agent's reason, shown on the consent page as its own words (at most 4096 characters).
+    const justification = stringField(body, 'justification', 4096);
     const upstreamToken = stringField(body, 'upstream_token');
     if (upstreamToken !== undefined) {
       // Call chaining (section 8, item 7): the person is the upstream token's; the intermediary
       // is not bound to a user (it serves many), and the person already approved the call it continues.
       const upstream = await verifyUpstream(upstreamToken, agent);
-      return { kind: 'token', body: await issuePerson(agent, upstream.user, resource, Math.min(agent.exp, upstream.exp)) };
+      return { kind: 'token', body: await issuePerson(agent, upstream.user, resource, Math.min(agent.exp, upstream.exp), upstream.jti) };
     }
     const user = bindings.get(agent.id);
     if (user !== undefined && granted(user, resource).has('')) {
@@ -257,6 +279,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (!canInteract(body)) throw new AAuthError('user_unreachable', 'The person must approve this agent for this resource, and the request has no interaction capability');
     const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap: agent.exp };
     if (user !== undefined) d11.user = user;
+    if (justification !== undefined) d11.justification = justification;
     return createPending(agent, 'person-11', resource, '', [], d11);
   }
 
@@ -323,9 +346,12 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (accessServer !== undefined) federation!.checkTrusted(accessServer);
     const rt = await verifyResourceToken(resourceToken, agent, accessServer);
     const record = issued.get(String(rt.presented_jti));
-    if (record === undefined || record.revoked || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
+    if (record === undefined || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
       throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server for this resource and person');
     }
+    // AAuth -11 "Revocation Cascade": a revoked person token is never presented to an access server,
+    // and backs no auth token here; the agent gets a fresh person token, then a fresh resource token.
+    if (record.revoked) throw new AAuthError('presented_token_revoked', `presented_jti names a ${record.kind} token that was revoked: get a new person token, then a new resource token`);
     if (upstream !== undefined && upstream.user !== record.user) {
       throw new AAuthError('invalid_request', 'upstream_token acts for another person than the token the resource token names');
     }
@@ -337,7 +363,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
     const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
     if (!(await ctx.usedTokens.checkAndStore(usedKey, ttl))) throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
-    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, user: record.user, sub: String(rt.sub) };
+    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, user: record.user, sub: String(rt.sub), presentedJti: String(rt.presented_jti) };
+    if (upstream !== undefined) d11.upstreamJti = upstream.jti;
     for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
       if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
     }
@@ -375,11 +402,34 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   }
 
   /**
+   * The tokens a revocation of `jti` takes with it (AAuth -11 "Revocation Cascade"): the auth
+   * tokens issued against it (`presented_jti`), and the tokens issued from it as `upstream_token`,
+   * transitively. A scan of the bounded records: revocations are rare.
+   */
+  function cascadeOf(jti: string): Array<[string, Issued]> {
+    const found = new Map<string, Issued>();
+    const queue = [jti];
+    while (queue.length > 0) {
+      const parent = queue.shift()!;
+      for (const [child, record] of issued) {
+        if (!found.has(child) && child !== jti && record.from?.includes(parent)) {
+          found.set(child, record);
+          queue.push(child);
+        }
+      }
+    }
+    return [...found];
+  }
+
+  /**
    * `POST {revocation_endpoint}` `{"iss", "jti"}` (profile section 8, item 8), also the draft's
    * `{"jti", "exp"}`: the holder of a person or auth token this server issued revokes it; 200
    * revoked or already invalid, 404 unknown. A revoked person token backs no further auth token.
-   * Then the revocation is pushed to the token's resource (AAuth -11 "Revocation Cascade"), within
-   * bounded time; this server's own state is revoked first, and a failing resource fails nothing.
+   * The cascade (AAuth -11 "Revocation Cascade"): the auth tokens issued against it and the tokens
+   * chained from it are revoked too; each live token's revocation is pushed to its resource, and a
+   * person token's to every access server it was presented to (which revokes what it issued against
+   * it). This server's own state is revoked first; every push is bounded in time and concurrent,
+   * and a failing recipient fails nothing.
    */
   async function revoke(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     const jti = stringField(body, 'jti', 256);
@@ -390,12 +440,22 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     const record = iss === undefined || iss === issuer ? issued.get(jti) : undefined;
     if (record === undefined || record.thumbprint !== agent.thumbprint) throw new AAuthError('route_not_found', 'No token of this holder with this jti');
-    const first = record.revoked !== true;
-    record.revoked = true;
-    if (first) ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: record.sub, resource: record.resource, jti });
-    // A live token's resource is told (a repeated revocation pushes again: the last push may have failed).
-    if (config.revocationPush !== undefined && record.exp > ctx.now()) {
-      await config.revocationPush.push({ jti, exp: record.exp, resource: record.resource, agent: agent.id });
+    const all: Array<[string, Issued]> = [[jti, record], ...cascadeOf(jti)];
+    for (const [id, r] of all) {
+      if (r.revoked === true) continue;
+      r.revoked = true;
+      ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: r.thumbprint, sub: r.sub, resource: r.resource, jti: id });
+    }
+    // Live tokens' recipients are told (a repeated revocation pushes again: the last push may have failed).
+    const push = config.revocationPush;
+    if (push !== undefined) {
+      const pushes: Array<Promise<unknown>> = [];
+      for (const [id, r] of all) {
+        if (r.exp <= ctx.now()) continue;
+        pushes.push(push.push({ jti: id, exp: r.exp, resource: r.resource, agent: agent.id }));
+        for (const as of r.accessServers ?? []) pushes.push(push.push({ jti: id, exp: r.exp, resource: as, agent: agent.id, to: 'aauth-access.json' }));
+      }
+      await Promise.all(pushes);
     }
     return { kind: 'token', body: {} };
   }

@@ -16,6 +16,8 @@ export interface RevocationPushConfig {
   issuer: string;
   /** Its signing key (published in its JWKS with `alg`). */
   key: SigningKey;
+  /** The metadata document it signs through (`dwk`): a person server's (default) or an access server's. */
+  dwk?: 'aauth-person.json' | 'aauth-access.json' | undefined;
   /** Accept http and a port on loopback hosts in the resource identifier (development only). */
   allowLoopback: boolean;
   /** Fetch used for the metadata and the POST; default `globalThis.fetch`. */
@@ -26,14 +28,23 @@ export interface RevocationPushConfig {
 
 /** The pusher: `push()` never throws; it answers how the push ended and audits it. */
 export interface RevocationPusher {
-  push(token: { jti: string; exp: number; resource: string; agent?: string | undefined }): Promise<PushOutcome>;
+  /**
+   * Push `{jti, exp}` to `resource`'s revocation endpoint. `to` names the recipient's metadata
+   * document: a resource's (default), or an access server's when a person server forwards a person
+   * token revocation to the access servers it presented the token to (AAuth -11 "Who Revokes What").
+   */
+  push(token: { jti: string; exp: number; resource: string; agent?: string | undefined; to?: 'aauth-resource.json' | 'aauth-access.json' | undefined }): Promise<PushOutcome>;
 }
+
+/** How the recipient is named in a reason: `the resource` or `the access server`. */
+const whoOf = (document: string): string => (document === 'aauth-access.json' ? 'the access server' : 'the resource');
 
 /** Most time one push may take, metadata and POST together (the revocation answer waits for it). */
 const PUSH_TIMEOUT_MS = 3000;
 
 export function createRevocationPusher(ctx: ServerContext, config: RevocationPushConfig): RevocationPusher {
   const { issuer, key, allowLoopback } = config;
+  const dwk = config.dwk ?? 'aauth-person.json';
   const discovery = config.discovery ?? {};
   const timeoutMs = Math.min(discovery.timeoutMs ?? PUSH_TIMEOUT_MS, PUSH_TIMEOUT_MS);
   const fetcher = createDocumentFetcher({ ...discovery, timeoutMs, fetch: config.fetch, now: ctx.now }, 'options.discovery');
@@ -50,54 +61,58 @@ export function createRevocationPusher(ctx: ServerContext, config: RevocationPus
     });
 
   /** The resource's `revocation_endpoint`, or why it has none we may use. */
-  async function endpointOf(resource: string): Promise<URL | string> {
-    const meta = await fetcher.fetchJson(`${resource}/.well-known/aauth-resource.json`, { kind: 'resource metadata' });
-    if (meta.status !== 200) return 'the resource publishes no aauth-resource.json';
-    if (meta.body?.issuer !== resource) return 'the resource metadata issuer is not the resource identifier';
+  async function endpointOf(resource: string, document: string): Promise<URL | string> {
+    const meta = await fetcher.fetchJson(`${resource}/.well-known/${document}`, { kind: document === 'aauth-access.json' ? 'access server metadata' : 'resource metadata' });
+    if (meta.status !== 200) return `${whoOf(document)} publishes no ${document}`;
+    if (meta.body?.issuer !== resource) return `${whoOf(document)} metadata issuer is not the ${document === 'aauth-access.json' ? 'access server' : 'resource'} identifier`;
     const endpoint = meta.body.revocation_endpoint;
-    if (endpoint === undefined) return 'the resource metadata has no revocation_endpoint';
+    if (endpoint === undefined) return `${whoOf(document)} metadata has no revocation_endpoint`;
     let url: URL;
     try {
       url = new URL(String(endpoint));
     } catch {
-      return 'the resource revocation_endpoint is not an absolute URL';
+      return `${whoOf(document)} revocation_endpoint is not an absolute URL`;
     }
-    if (url.hash !== '' || url.username !== '' || url.password !== '') return 'the resource revocation_endpoint has a fragment or credentials';
+    if (url.hash !== '' || url.username !== '' || url.password !== '') return `${whoOf(document)} revocation_endpoint has a fragment or credentials`;
     return url;
   }
 
   /** One attempt: the metadata, then the signed POST; its outcome and, when it did not record, why. */
-  async function attempt(jti: string, exp: number, resource: string): Promise<[PushOutcome, string?]> {
+  async function attempt(jti: string, exp: number, resource: string, document: string, postTimeoutMs: number): Promise<[PushOutcome, string?]> {
     // The aud of a token this server issued was checked when it was issued; checked again before any fetch.
     if (serverIdentifierProblem(resource, { allowLoopback }) !== undefined) return ['revocation_unsupported', 'the resource is not a server identifier'];
-    const endpoint = await endpointOf(resource);
+    const endpoint = await endpointOf(resource, document);
     // No revocation endpoint: the resource honours the token until its exp (-11 "Revocation Response").
     if (typeof endpoint === 'string') return ['revocation_unsupported', endpoint];
     const body = Buffer.from(JSON.stringify({ jti, exp }));
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    // Signed as this person server (AAuth -11 "Keying Material"), covering content-type and content-digest.
+    // Signed as this server (AAuth -11 "Keying Material"), covering content-type and content-digest.
     const signed = signRequest(
       { method: 'POST', url: endpoint.href, headers, body },
-      { key, signatureKey: { scheme: 'jwks_uri', id: issuer, dwk: 'aauth-person.json', kid: key.kid }, signatureKeyForm: 'dictionary', now: ctx.now },
+      { key, signatureKey: { scheme: 'jwks_uri', id: issuer, dwk, kid: key.kid }, signatureKeyForm: 'dictionary', now: ctx.now },
     );
-    const answer = await fetchLimited(endpoint, { method: 'POST', headers: { ...headers, ...signed.headers }, body }, { ...discovery, fetch: config.fetch, timeoutMs, maxBytes: 16 * 1024, maxRedirects: 0 });
+    const answer = await fetchLimited(endpoint, { method: 'POST', headers: { ...headers, ...signed.headers }, body }, { ...discovery, fetch: config.fetch, timeoutMs: postTimeoutMs, maxBytes: 16 * 1024, maxRedirects: 0 });
     if (answer.status === 200) return ['recorded'];
     const error = problemError(answer.body);
-    if (answer.status === 403 && error === 'unsupported_iss') return ['revocation_unsupported', 'the resource does not accept revocations from this person server'];
-    return ['revocation_unavailable', `the resource answered ${answer.status}${error === undefined ? '' : ` ${error}`}`];
+    if (answer.status === 403 && error === 'unsupported_iss') return ['revocation_unsupported', `${whoOf(document)} does not accept revocations from this ${dwk === 'aauth-access.json' ? 'access' : 'person'} server`];
+    return ['revocation_unavailable', `${whoOf(document)} answered ${answer.status}${error === undefined ? '' : ` ${error}`}`];
   }
 
-  async function push(token: { jti: string; exp: number; resource: string; agent?: string | undefined }): Promise<PushOutcome> {
+  async function push(token: Parameters<RevocationPusher['push']>[0]): Promise<PushOutcome> {
     const { jti, exp, resource, agent } = token;
+    const document = token.to ?? 'aauth-resource.json';
+    // An access server answers once its own pushes to its resources are terminal: wait for those too.
+    const cascade = document === 'aauth-access.json';
+    const limitMs = cascade ? 3 * timeoutMs : timeoutMs;
     let timer: NodeJS.Timeout | undefined;
     // One deadline for the metadata and the POST together: the revocation answer waits at most this long.
     const deadline = new Promise<[PushOutcome, string]>((resolve) => {
-      timer = setTimeout(() => resolve(['revocation_unavailable', `the resource did not answer within ${timeoutMs} ms`]), timeoutMs);
+      timer = setTimeout(() => resolve(['revocation_unavailable', `${whoOf(document)} did not answer within ${limitMs} ms`]), limitMs);
     });
     let outcome: PushOutcome;
     let reason: string | undefined;
     try {
-      [outcome, reason] = await Promise.race([attempt(jti, exp, resource), deadline]);
+      [outcome, reason] = await Promise.race([attempt(jti, exp, resource, document, cascade ? 2 * timeoutMs : timeoutMs), deadline]);
     } catch (error) {
       outcome = 'revocation_unavailable';
       reason = (error instanceof AAuthError ? error.message : 'the push failed').slice(0, 300);

@@ -118,7 +118,7 @@ function refuse(res: Response, ctx: ServerContext, error: unknown, requiredInput
     e = new AAuthError('internal_error', 'The person server failed to process the request');
   }
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-  if (e.status === 401) Object.assign(headers, signatureErrorHeaders(e, requiredInput ? { requiredInput } : {}));
+  if (e.status === 401) Object.assign(headers, signatureErrorHeaders(e, { schemes: ['jwt'], ...(requiredInput ? { requiredInput } : {}) }));
   sendProblem(res, e, headers);
 }
 
@@ -138,15 +138,19 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
   async function agentOf(req: Request): Promise<{ agent: Agent11; signature: string }> {
     const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
     const caller = req.socket.remoteAddress ?? 'unknown';
-    // Cheap check first: a person or auth token under sig=jwt is not an agent token (section 9).
+    // Cheap check first: a person or auth token under sig=jwt is not an agent token. A token in
+    // Signature-Key fails with 401 and Signature-Error (AAuth -11 "Token Endpoint Error Codes": the
+    // table's codes are for tokens in the body only), here invalid_jwt.
     const typ = presentedTyp(req);
     if (typ !== undefined && typ !== 'aa-agent+jwt') {
-      throw new AAuthError('agent_token_invalid', `Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt, not ${JSON.stringify(typ).slice(0, 40)}`);
+      throw new AAuthError('token_typ_invalid', `Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt, not ${JSON.stringify(typ).slice(0, 40)}`);
     }
     // Section 5: a body to a person server is covered by content-type and content-digest.
     const verified = await verifier.verify(toHttpRequest(req, issuer, body), { ...(body ? { requiredComponents: ['content-type', 'content-digest'] } : {}), caller });
     if (verified.presented?.kind !== 'agent') {
-      throw new AAuthError('agent_token_invalid', 'Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt');
+      // Another scheme (hwk, jwks_uri): 401 unsupported_scheme, with Accept-Signature-Scheme: jwt.
+      if (verified.scheme !== 'jwt') throw new AAuthError('unsupported_scheme', `Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt, not sig=${verified.scheme}`);
+      throw new AAuthError('token_typ_invalid', 'Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt');
     }
     const token = verified.presented.token;
     const cnf = (token.claims.cnf as { jwk: Record<string, string> }).jwk;
