@@ -15,7 +15,7 @@ if [ -x "$home/opa" ]; then
 fi
 printf '== interop setup: OPA %s from the Go module proxy (go install, a few minutes)\n' "$OPA_VERSION"
 go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-[ -x "$go" ] || { echo "go not found: install Go (1.24 or later) or set GO=/path/to/go" >&2; exit 1; }
+[ -x "$go" ] || { echo "go not found: install Go (1.26 or later: OPA v1.22.3 needs it) or set GO=/path/to/go" >&2; exit 1; }
 rm -rf "$home.partial" && mkdir -p "$home.partial"
 # GOTOOLCHAIN=local: build with the installed Go, never download another toolchain.
 # -modcacherw: the module cache can be deleted with rm -rf.

@@ -13,7 +13,7 @@ const MAX_REASON = 300;
 /** A policy's reason as one printable line: it reaches the agent's error and the audit. */
 function cleanReason(reason: unknown): string | undefined {
   if (typeof reason !== 'string') return undefined;
-  // eslint-disable-next-line no-control-regex
+  // One printable line: the reason is shown to the agent and written to audit logs (no forged log lines).
   const line = reason.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
   if (line.length === 0) return undefined;
   return line.length > MAX_REASON ? `${line.slice(0, MAX_REASON - 1)}…` : line;
