@@ -45,3 +45,6 @@ for req in "$root"/interop/*/requirements.txt; do
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
   echo "$want" > "$venv/.stamp"
 done
+
+# --- Open Policy Agent (Go module proxy) ----------------------------------------------------
+bash "$root/interop/opa/install-opa.sh"

@@ -22,6 +22,8 @@ import { createRevocationPusher } from './lib/person-server/revocation-push.js';
 import { loadRealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
+import type { IssuancePolicy } from './issuance-policy.js';
+import { createPolicyCheck } from './lib/policy-hook.js';
 
 /** JWS algorithms the embedded server signs auth tokens with (section 7). */
 export type SigningAlgorithm = 'RS256' | 'EdDSA' | 'ES256';
@@ -58,6 +60,13 @@ export interface AuthServerOptions {
   maxSkew?: number | undefined;
   /** Largest token request body in bytes; default 65536. */
   maxBodyBytes?: number | undefined;
+  /**
+   * Asked before any token is issued, after the realm file's rules (issue 17): allow, deny with a
+   * reason (403 `policy_denied`) or narrow the scopes; `createOpaPolicy` asks an OPA server. Default: none.
+   */
+  policy?: IssuancePolicy | undefined;
+  /** How long the policy may take, in milliseconds, before the request is refused with 503 `policy_unavailable`; default 5000. */
+  policyTimeoutMs?: number | undefined;
   /** The AAuth -11 person server (draft-11 profile; realm attributes `aauth.person.*`). */
   draft11?: AuthServerDraft11Options | undefined;
 }
@@ -148,11 +157,12 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
   if (options.keyFile !== undefined && (typeof options.keyFile !== 'string' || options.keyFile.length === 0)) {
     throw new TypeError('options.keyFile must be a file path');
   }
-  for (const name of ['fetch', 'now', 'onAudit', 'onWarning'] as const) {
+  for (const name of ['fetch', 'now', 'onAudit', 'onWarning', 'policy'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'function') throw new TypeError(`options.${name} must be a function`);
   }
   const pendingLifetime = positiveInteger(options.pendingLifetime, 'options.pendingLifetime', 600);
   const maxBodyBytes = positiveInteger(options.maxBodyBytes, 'options.maxBodyBytes', 64 * 1024);
+  const policyTimeoutMs = positiveInteger(options.policyTimeoutMs, 'options.policyTimeoutMs', 5000);
   const realm = loadRealm(options.realm, { onWarning: warn, path: names.realm });
 
   const issuer = `${options.baseUrl}/realms/${realm.name}`;
@@ -201,6 +211,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     audit: createAuditEmitter(options.onAudit, warn),
     warn,
     secureCookies: base.protocol === 'https:',
+    policy: createPolicyCheck(options.policy, policyTimeoutMs, realm.name, now),
   };
   const tokens = createTokenService(ctx);
   // Issue 13, finding 8: poll signatures are single use, remembered in the replay store given for

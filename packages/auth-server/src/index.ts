@@ -11,3 +11,5 @@ export {
 } from './pending-store.js';
 export type { AuditEvent, AuditEventType } from './audit-event.js';
 export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedTokenStoreOptions, type UsedTokenStore } from './used-token-store.js';
+export type { IssuancePolicy, PolicyDecision, PolicyInput } from './issuance-policy.js';
+export { createOpaPolicy, type OpaPolicyOptions } from './create-opa-policy.js';

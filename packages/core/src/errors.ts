@@ -103,6 +103,10 @@ export const ERRORS = {
   pending_expired: [408, 'expired', 'The pending request has expired'],
   resource_token_replayed: [400, 'invalid_grant', 'The resource token was already redeemed (single use until its exp)'],
   upstream_agent_blocked: [403, 'access_denied', 'An agent in the delegation chain is blocked by realm policy'],
+  // Issue 17: the auth server's issuance policy hook (after the realm file's rules) refused; the message says why.
+  policy_denied: [403, 'access_denied', 'The issuance policy denied the request'],
+  // The issuance policy could not answer (it threw, timed out, or an OPA server was down): never an allow.
+  policy_unavailable: [503, 'server_error', 'The issuance policy could not be evaluated: try again later'],
   consent_user_mismatch: [403, 'access_denied', 'The consent came from another user than the one the token acts for'],
   grant_lifetime_exceeded: [400, 'invalid_grant', "The grant has outlived the realm's SSO session maximum (ssoSessionMaxLifespan)"],
   // Section 8: every request to the token and pending endpoints is signed with the agent's own key.

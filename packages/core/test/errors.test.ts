@@ -101,6 +101,8 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   pending_expired: [408, 'expired'],
   resource_token_replayed: [400, 'invalid_grant'],
   upstream_agent_blocked: [403, 'access_denied'],
+  policy_denied: [403, 'access_denied'],
+  policy_unavailable: [503, 'server_error'],
   consent_user_mismatch: [403, 'access_denied'],
   grant_lifetime_exceeded: [400, 'invalid_grant'],
   request_unsigned: [401, 'invalid_request'],

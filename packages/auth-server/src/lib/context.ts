@@ -5,6 +5,7 @@ import type { PendingStore } from '../pending-store.js';
 import type { UsedTokenStore } from '../used-token-store.js';
 import type { AuditEvent } from '../audit-event.js';
 import type { RealmKey } from './realm-key.js';
+import type { PolicyCheck } from './policy-hook.js';
 
 /** Who signed a request to the auth server, as the verifier established it. */
 export interface Signer {
@@ -49,6 +50,8 @@ export interface ServerContext {
   warn: (message: string) => void;
   /** Whether cookies get `Secure` (https base URL). */
   secureCookies: boolean;
+  /** The issuance policy (issue 17), asked before any token is issued, after the realm's rules: the scopes to issue. */
+  policy: PolicyCheck;
 }
 
 /** The endpoint URLs of an issuer (Keycloak's paths, wire profile section 8). */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AAuthError, parseScope } from '@aauth-kit/core';
+import { ACT_MAX_DEPTH, AAuthError, parseScope } from '@aauth-kit/core';
 import type { JWTPayload } from 'jose';
 import type { RealmClient } from '../load-realm.js';
 import { refusalOf } from './audit.js';
@@ -44,6 +44,18 @@ function checkScopeSyntax(scope: string | undefined): string[] {
   // RFC 6749 section 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
   if (!/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/.test(scope)) throw new AAuthError('invalid_scope', 'The scope has characters outside RFC 6749 section 3.3');
   return parseScope(scope);
+}
+
+/** The `sub` of every level of an RFC 8693 `act` claim, outermost first (bounded as the depth rule bounds it). */
+function actChain(act: Record<string, unknown> | undefined): string[] {
+  const out: string[] = [];
+  let level: unknown = act;
+  for (let depth = 0; depth <= ACT_MAX_DEPTH && typeof level === 'object' && level !== null; depth++) {
+    const sub = (level as Record<string, unknown>).sub;
+    if (typeof sub === 'string') out.push(sub);
+    level = (level as Record<string, unknown>).act;
+  }
+  return out;
 }
 
 /** The OAuth token endpoint's logic: the token-exchange grant and client credentials. */
@@ -174,7 +186,7 @@ export function createOAuthTokenService(ctx: ServerContext) {
     // Scopes narrow, never widen: every requested scope must be in the subject token.
     const widened = requested.filter((s) => !subject.scope.includes(s));
     if (widened.length > 0) throw new AAuthError('invalid_scope', `Scope ${widened.join(' ')} is not in the subject token's scope; an exchange can only narrow it`);
-    const scope = requested.length > 0 ? requested : subject.scope;
+    const asked = requested.length > 0 ? requested : subject.scope;
 
     // RFC 8693 section 4.1: the actor (the actor token's subject, else the requesting client) becomes
     // `act`, and the subject token's own `act` nests inside it as the prior actor.
@@ -189,6 +201,18 @@ export function createOAuthTokenService(ctx: ServerContext) {
     checkDelegationDepth(depth, realm.policy.maxDepth);
     // The exchanged token never outlives the token it was exchanged for (verification allowed a few seconds of leeway).
     if (subject.exp <= Math.floor(ctx.now())) throw new AAuthError('invalid_request', 'subject_token refused: it has expired');
+    // The issuance policy after the realm's rules (issue 17): the chain is the actors, nearest first.
+    const scope = await ctx.policy({
+      generation: 'oauth',
+      endpoint: 'oauth-token',
+      operation: 'token-exchange',
+      stage: 'request',
+      user: subject.subject,
+      agent: client.clientId,
+      chain: actChain(act),
+      resource: aud.join(' '),
+      scopes: asked,
+    });
     const minted = await mint({ sub: subject.subject, aud, clientId: client.clientId, scope, ...(act ? { act } : {}), notAfter: subject.exp });
     ctx.audit({
       type: 'token.exchanged',
@@ -225,8 +249,18 @@ export function createOAuthTokenService(ctx: ServerContext) {
     // As Keycloak: the default client scopes always, plus the optional ones requested; a client
     // scope with include.in.token.scope "false" (Keycloak's basic, service_account) is not listed.
     const hidden = new Set(realm.clientScopes.filter((s) => !s.includeInTokenScope).map((s) => s.name));
-    const scope = [...new Set([...client.defaultClientScopes, ...requested])].filter((s) => !hidden.has(s));
+    const offered = [...new Set([...client.defaultClientScopes, ...requested])].filter((s) => !hidden.has(s));
     const aud = targets(client, form);
+    const scope = await ctx.policy({
+      generation: 'oauth',
+      endpoint: 'oauth-token',
+      operation: 'client-credentials',
+      stage: 'request',
+      agent: client.clientId,
+      chain: [],
+      resource: aud.join(' '),
+      scopes: offered,
+    });
     // RFC 9068 section 2.2: with no resource owner, `sub` identifies the client.
     const minted = await mint({ sub: client.clientId, aud, clientId: client.clientId, scope });
     ctx.audit({

@@ -228,8 +228,9 @@ export function createTokenService(ctx: ServerContext) {
   async function auth(signer: Signer, resourceToken: string): Promise<TokenOutcome> {
     checkAgentAllowed(policy, signer.agent);
     const rt = await verifyResource(resourceToken, signer);
-    const scopes = parseScope(rt.scope);
-    checkScopesAllowed(policy, scopes);
+    checkScopesAllowed(policy, parseScope(rt.scope));
+    // The issuance policy after the realm's rules (issue 17); before redeeming, so a denial does not burn the resource token.
+    const scopes = await ctx.policy({ generation: 'keycloak', endpoint: 'aauth-token', operation: 'auth', stage: 'request', agent: signer.agent, chain: [], resource: rt.iss, scopes: parseScope(rt.scope) });
     await redeem(rt);
     const needConsent = consentScopes(policy, scopes);
     if (needConsent.length > 0) {
@@ -284,12 +285,23 @@ export function createTokenService(ctx: ServerContext) {
     if (upstream.act !== undefined) act.act = upstream.act;
     // The upstream chain passed the one act rule; the new level on top of it must fit the realm's limit.
     checkDelegationDepth(1 + actChainDepth(upstream.act), policy.maxDepth);
+    const granted = await ctx.policy({
+      generation: 'keycloak',
+      endpoint: 'aauth-token',
+      operation: 'exchange',
+      stage: 'request',
+      ...(upstream.subject !== undefined ? { user: upstream.subject } : {}),
+      agent: signer.agent,
+      chain: chainAgents(act),
+      resource: rt.iss,
+      scopes,
+    });
     await redeem(rt);
-    const scope = scopes.join(' ');
+    const scope = granted.join(' ');
     // Consent is bound to the resource it was given for (issue 13, finding 15): the upstream token's
     // consent was for the signer, so scopes that need consent here need the user's consent again,
     // and only the user the token acts for may give it (checked on delivery).
-    const needConsent = consentScopes(policy, scopes);
+    const needConsent = consentScopes(policy, granted);
     if (needConsent.length > 0) {
       const request = await createPending({
         thumbprint: signer.thumbprint,
@@ -332,8 +344,18 @@ export function createTokenService(ctx: ServerContext) {
     checkAgentAllowed(policy, signer.agent);
     const old = await verifyForRefresh(authToken, signer);
     checkChainAllowed(policy, chainAgents(old.act));
-    const scopes = old.scope;
-    checkScopesAllowed(policy, scopes);
+    checkScopesAllowed(policy, old.scope);
+    const scopes = await ctx.policy({
+      generation: 'keycloak',
+      endpoint: 'aauth-token',
+      operation: 'refresh',
+      stage: 'request',
+      ...(old.subject !== undefined ? { user: old.subject } : {}),
+      agent: signer.agent,
+      chain: chainAgents(old.act),
+      resource: old.audience as string,
+      scopes: [...old.scope],
+    });
     const grant: Grant = { aud: old.audience as string, agent: signer.agent, scope: scopes.join(' '), cnf: signer.jwk, authTime: grantStart(old, ctx.now()) };
     if (old.subject !== undefined) grant.sub = old.subject;
     // The chain passed the one act rule when the token was verified.
@@ -373,8 +395,25 @@ export function createTokenService(ctx: ServerContext) {
     async deliver(request: PendingRequest): Promise<TokenResponse> {
       // An exchange for a user's token continues that user's grant: only that user may consent to it.
       const actsFor = request.kind === 'exchange' ? request.act?.sub : undefined;
-      if (actsFor !== undefined && request.sub !== actsFor) {
-        const error = new AAuthError('consent_user_mismatch', 'The request was approved by another user than the one the upstream token acts for');
+      let scope = request.scope;
+      try {
+        if (actsFor !== undefined && request.sub !== actsFor) {
+          throw new AAuthError('consent_user_mismatch', 'The request was approved by another user than the one the upstream token acts for');
+        }
+        // Asked again now the user is known (issue 17): a rule about users, or time, holds at delivery too.
+        const granted = await ctx.policy({
+          generation: 'keycloak',
+          endpoint: 'aauth-token',
+          operation: request.kind === 'exchange' ? 'exchange' : 'auth',
+          stage: 'consented',
+          ...(request.sub !== undefined ? { user: request.sub } : {}),
+          agent: request.agent,
+          chain: chainAgents(request.act),
+          resource: request.resource,
+          scopes: parseScope(request.scope),
+        });
+        scope = granted.join(' ');
+      } catch (error) {
         ctx.audit({
           type: 'request.refused',
           time: ctx.now(),
@@ -387,7 +426,7 @@ export function createTokenService(ctx: ServerContext) {
         });
         throw error;
       }
-      const grant: Grant = { aud: request.resource, agent: request.agent, scope: request.scope, cnf: request.cnfJwk };
+      const grant: Grant = { aud: request.resource, agent: request.agent, scope, cnf: request.cnfJwk };
       if (request.sub !== undefined) grant.sub = request.sub;
       if (request.act !== undefined) grant.act = request.act;
       const { response, jti } = await mint(grant);
@@ -399,7 +438,7 @@ export function createTokenService(ctx: ServerContext) {
         thumbprint: request.thumbprint,
         ...(request.sub !== undefined ? { sub: request.sub } : {}),
         resource: request.resource,
-        scope: request.scope,
+        scope,
         jti,
         ...(request.act !== undefined ? { act: request.act } : {}),
       });

@@ -175,8 +175,20 @@ export function createAccessService(ctx: ServerContext, config: AccessServiceCon
 
     // The realm's policy (the same rules as the person server and the Keycloak profile).
     checkAgentAllowed(policy, String(agent.claims.sub));
-    const scopes = parseScope(String(rt.scope));
-    checkScopesAllowed(policy, scopes);
+    checkScopesAllowed(policy, parseScope(String(rt.scope)));
+    // The issuance policy after the realm's rules (issue 17), before redeeming. The person is the
+    // resource token's directed `sub`; the chain stays empty (the person server that asks is no agent).
+    const scopes = await ctx.policy({
+      generation: 'draft-11',
+      endpoint: 'access-server',
+      operation: 'auth-token',
+      stage: 'request',
+      user: String(rt.sub),
+      agent: String(agent.claims.sub),
+      chain: [],
+      resource: String(rt.iss),
+      scopes: parseScope(String(rt.scope)),
+    });
 
     // Single use (as at the person server), once every check passed.
     const usedKey = `aauth:resource-token-11-as:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;

@@ -66,6 +66,8 @@ interface Issued {
   from?: string[];
   /** A person token: the access servers it was presented to (four-party); its revocation is forwarded there. */
   accessServers?: Set<string>;
+  /** The agent it was issued to: the chain a policy sees when it comes back as an `upstream_token`. */
+  agent?: string;
   revoked?: true;
 }
 
@@ -146,7 +148,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       now: () => now,
       allowLoopback,
     });
-    remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, ...(from !== undefined ? { from: [from] } : {}) });
+    remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from !== undefined ? { from: [from] } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub, resource, scope: '', jti });
     return { person_token: token, expires_in: lifetime };
   }
@@ -189,7 +191,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       allowLoopback,
     });
     const from = [d11.presentedJti, d11.upstreamJti].filter((j): j is string => j !== undefined);
-    remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, ...(from.length > 0 ? { from } : {}) });
+    remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from.length > 0 ? { from } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
     return { auth_token: token, expires_in: lifetime };
   }
@@ -231,7 +233,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * token that signed the request), live and not revoked. Answers the record it was issued under:
    * the realm user behind its directed `sub`. Every refusal is `invalid_request` (section 9).
    */
-  async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number; jti: string }> {
+  async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number; jti: string; agent?: string | undefined }> {
     let claims: Record<string, unknown>;
     try {
       claims = (await verifier.verifyToken(jwt, [AUTH_TOKEN_11, PERSON_TOKEN], { audience: agent.provider, issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
@@ -249,7 +251,23 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (record.revoked) throw new AAuthError('upstream_token_revoked', 'upstream_token refused: it was revoked');
     const exp = Math.min(record.exp, Number(claims.exp));
     if (exp <= ctx.now()) throw new AAuthError('invalid_request', 'upstream_token refused: it has expired');
-    return { user: record.user, exp, jti: String(claims.jti) };
+    return { user: record.user, exp, jti: String(claims.jti), agent: record.agent };
+  }
+
+  /** The issuance policy (issue 17), after the realm's rules: the scopes to issue, or a refusal. */
+  function askPolicy(operation: 'person-token' | 'auth-token', stage: 'request' | 'consented', agent: string, fields: { user?: string | undefined; upstream?: string | undefined; resource: string; scopes: string[]; purpose?: string | undefined }) {
+    return ctx.policy({
+      generation: 'draft-11',
+      endpoint: 'person-server',
+      operation,
+      stage,
+      ...(fields.user !== undefined ? { user: fields.user } : {}),
+      agent,
+      chain: fields.upstream !== undefined ? [fields.upstream] : [],
+      resource: fields.resource,
+      scopes: fields.scopes,
+      ...(fields.purpose !== undefined ? { purpose: fields.purpose } : {}),
+    });
   }
 
   /** `POST {person_token_endpoint}` (PS-10..PS-12): `{resource}` plus hints. */
@@ -269,10 +287,12 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       // Call chaining (section 8, item 7): the person is the upstream token's; the intermediary
       // is not bound to a user (it serves many), and the person already approved the call it continues.
       const upstream = await verifyUpstream(upstreamToken, agent);
+      await askPolicy('person-token', 'request', agent.id, { user: upstream.user, upstream: upstream.agent, resource, scopes: [] });
       return { kind: 'token', body: await issuePerson(agent, upstream.user, resource, Math.min(agent.exp, upstream.exp), upstream.jti) };
     }
     const user = bindings.get(agent.id);
     if (user !== undefined && granted(user, resource).has('')) {
+      await askPolicy('person-token', 'request', agent.id, { user, resource, scopes: [] });
       return { kind: 'token', body: await issuePerson(agent, user, resource, agent.exp) };
     }
     // The first person token for this agent or this resource needs the person (PS-12).
@@ -357,8 +377,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     let expCap = Math.min(agent.exp, record.exp, upstream?.exp ?? Infinity);
     if (presentedToken !== undefined) expCap = Math.min(expCap, await checkPresented(presentedToken, rt, agent));
-    const scopes = parseScope(String(rt.scope));
-    checkScopesAllowed(policy, scopes);
+    checkScopesAllowed(policy, parseScope(String(rt.scope)));
+    const justification = typeof body.justification === 'string' ? body.justification : undefined;
+    // Before redeeming: a denial does not burn the resource token.
+    const scopes = await askPolicy('auth-token', 'request', agent.id, { user: record.user, upstream: upstream?.agent, resource: String(rt.iss), scopes: parseScope(String(rt.scope)), purpose: justification });
     // Single use (issue 13, finding 11), once every check passed.
     const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
     const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
@@ -392,13 +414,20 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       throw new AAuthError('consent_user_mismatch', 'The request was approved by another user than the person it is for');
     }
     const agent = { id: request.agent, jwk: d11.cnfJwk, thumbprint: request.thumbprint };
+    // Asked again now the person is known (issue 17).
+    const scopes = await askPolicy(request.kind === 'person-11' ? 'person-token' : 'auth-token', 'consented', request.agent, {
+      user,
+      resource: request.resource,
+      scopes: parseScope(request.scope),
+      purpose: d11.justification,
+    });
     if (request.kind === 'person-11') {
       if (!bindings.has(request.agent)) remember(bindings, request.agent, user);
       grant(user, request.resource, []);
       return issuePerson(agent, user, request.resource, d11.expCap);
     }
     grant(user, request.resource, request.consentScopes);
-    return issueAuth(agent, request.resource, request.scope, d11, user);
+    return issueAuth(agent, request.resource, scopes.join(' '), d11, user);
   }
 
   /**
