@@ -15,7 +15,25 @@ if [ -x "$home/opa" ]; then
 fi
 printf '== interop setup: OPA %s from the Go module proxy (go install, a few minutes)\n' "$OPA_VERSION"
 go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-[ -x "$go" ] || { echo "go not found: install Go (1.26 or later: OPA v1.22.3 needs it) or set GO=/path/to/go" >&2; exit 1; }
+# OPA v1.22.3 needs Go 1.26 or later. Without one here, take the Go toolchain itself from the Go
+# module proxy (module golang.org/toolchain, the zip `go` downloads for GOTOOLCHAIN), pinned below.
+GO_TOOLCHAIN=${GO_TOOLCHAIN:-go1.26.8}
+go_ok() { [ -x "$1" ] && "$1" env GOVERSION 2>/dev/null | grep -Eq '^go1\.(2[6-9]|[3-9][0-9])'; }
+if ! go_ok "$go"; then
+  tc="$cache/$GO_TOOLCHAIN"
+  if ! go_ok "$tc/bin/go"; then
+    printf '== interop setup: no Go 1.26 here; %s from the Go module proxy\n' "$GO_TOOLCHAIN"
+    proxy=${GOPROXY_URL:-https://proxy.golang.org}
+    rm -rf "$tc.zip" "$tc.partial" && mkdir -p "$tc.partial"
+    curl -fsSL --retry 3 -o "$tc.zip" "$proxy/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-amd64.zip"
+    unzip -q "$tc.zip" -d "$tc.partial"
+    rm -rf "$tc" && mv "$tc.partial/golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-amd64" "$tc"
+    chmod +x "$tc/bin/"* "$tc/pkg/tool/"*/* 2>/dev/null || true
+    rm -rf "$tc.zip" "$tc.partial"
+  fi
+  go="$tc/bin/go"
+fi
+go_ok "$go" || { echo "no usable Go 1.26 (tried $go): install Go 1.26+ or set GO=/path/to/go" >&2; exit 1; }
 rm -rf "$home.partial" && mkdir -p "$home.partial"
 # GOTOOLCHAIN=local: build with the installed Go, never download another toolchain.
 # -modcacherw: the module cache can be deleted with rm -rf.
