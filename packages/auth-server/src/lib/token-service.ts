@@ -212,7 +212,7 @@ export function createTokenService(ctx: ServerContext) {
     }
   }
 
-  function refused(error: unknown, signer: Signer | undefined, extra: { resource?: string; scope?: string } = {}): void {
+  function refused(error: unknown, signer: Signer | undefined, extra: { resource?: string; scope?: string; act?: ActClaim } = {}): void {
     const refusal = refusalOf(error);
     ctx.audit({
       type: 'request.refused',
@@ -358,13 +358,18 @@ export function createTokenService(ctx: ServerContext) {
         }
         return up === undefined ? await auth(signer, rt) : await exchange(signer, rt, up);
       } catch (error) {
-        let resource: string | undefined;
+        // For the audit only (never trusted): the resource and scopes the (maybe invalid) resource token names.
+        const extra: { resource?: string; scope?: string } = {};
         try {
-          if (fields.resource_token !== undefined) resource = String(decodeToken(fields.resource_token).claims.iss);
+          if (fields.resource_token !== undefined) {
+            const { iss, scope } = decodeToken(fields.resource_token).claims;
+            extra.resource = String(iss);
+            if (typeof scope === 'string') extra.scope = scope.slice(0, 2048);
+          }
         } catch {
-          resource = undefined;
+          // Not a JWT: the event names no resource.
         }
-        refused(error, signer, resource === undefined ? {} : { resource });
+        refused(error, signer, extra);
         throw error;
       }
     },
@@ -381,6 +386,7 @@ export function createTokenService(ctx: ServerContext) {
           endpoint: 'pending',
           agent: request.agent,
           thumbprint: request.thumbprint,
+          ...(request.username !== undefined ? { username: request.username } : {}),
           resource: request.resource,
           scope: request.scope,
           ...refusalOf(error),
@@ -398,6 +404,7 @@ export function createTokenService(ctx: ServerContext) {
         agent: request.agent,
         thumbprint: request.thumbprint,
         ...(request.sub !== undefined ? { sub: request.sub } : {}),
+        ...(request.username !== undefined ? { username: request.username } : {}),
         resource: request.resource,
         scope: request.scope,
         jti,
