@@ -102,7 +102,9 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
     try {
       while (buffer.length > 0) {
         const status = client.status;
-        if (status !== undefined && DISCONNECTED.has(status)) {
+        // During an outage, wait for a ready connection: a command queued offline while connecting
+        // may land after its timeout and then be sent again (a duplicate).
+        if (status !== undefined && (DISCONNECTED.has(status) || (outage !== undefined && status !== 'ready'))) {
           failed(`the connection is ${status}`);
           break;
         }

@@ -84,10 +84,8 @@ describe('createRedisAuditSink against a real redis-server', () => {
 
       await own.kill();
       await until(() => redis.status === 'reconnecting' || redis.status === 'connecting');
-      const started = Date.now();
-      for (let i = 1; i <= 8; i++) expect(() => sink.write(event(i))).not.toThrow();
-      // write() does not wait for Redis.
-      expect(Date.now() - started).toBeLessThan(1000);
+      // write() returns nothing to wait for, and never throws.
+      for (let i = 1; i <= 8; i++) expect(sink.write(event(i))).toBeUndefined();
       await until(() => warnings.length >= 2).catch((e) => {
         throw new Error(`${(e as Error).message}: ${JSON.stringify({ warnings, stats: sink.stats(), status: redis.status })}`);
       });
@@ -102,7 +100,10 @@ describe('createRedisAuditSink against a real redis-server', () => {
       expect(sink.stats()).toEqual({ written: 6, dropped: 3, buffered: 0 });
       expect(warnings.at(-1)).toBe('the audit stream audit:outage is written again; 3 event(s) were dropped meanwhile');
       // Redis kept (appendfsync always) the event written before the crash; the buffered five followed.
-      const jtis = (await entries(redis, 'audit:outage')).map((e) => e.event.jti);
+      // Delivery is at least once (an XADD that timed out may still land): readers dedupe on `id`.
+      const got = await entries(redis, 'audit:outage');
+      const seen = new Set<string>();
+      const jtis = got.filter((e) => !seen.has(e.id) && seen.add(e.id)).map((e) => e.event.jti);
       expect(jtis).toEqual(['jti-0', 'jti-1', 'jti-2', 'jti-3', 'jti-4', 'jti-5']);
       await sink.close();
     } finally {

@@ -29,6 +29,17 @@ function chainOf(event: AuditEvent): string[] | undefined {
   return chain.length > 0 ? chain : undefined;
 }
 
+/** User names by user id, per realm (built once: a realm's users do not change while it serves). */
+const userNames = new WeakMap<readonly { id: string; username: string }[], Map<string, string>>();
+function userNameOf(users: readonly { id: string; username: string }[], id: string): string | undefined {
+  let names = userNames.get(users);
+  if (names === undefined) {
+    names = new Map(users.map((u) => [u.id, u.username]));
+    userNames.set(users, names);
+  }
+  return names.get(id);
+}
+
 const scopeList = (scope: string | undefined): string[] => (scope === undefined ? [] : scope.split(' ').filter((s) => s.length > 0));
 
 /**
@@ -40,7 +51,7 @@ export function completeAuditEvent(event: AuditEvent, realm: Pick<RealmConfig, '
   const decision = event.decision ?? DECISIONS[event.type];
   if (decision !== undefined) out.decision = decision;
   const id = event.user ?? event.sub;
-  const user = event.username ?? (id === undefined ? undefined : (realm.users.find((u) => u.id === id)?.username ?? id));
+  const user = event.username ?? (id === undefined ? undefined : (userNameOf(realm.users, id) ?? id));
   if (user !== undefined) out.user = user;
   const chain = event.chain ?? chainOf(event);
   if (chain !== undefined) out.chain = chain;

@@ -212,7 +212,7 @@ export function createTokenService(ctx: ServerContext) {
     }
   }
 
-  function refused(error: unknown, signer: Signer | undefined, extra: { resource?: string; scope?: string; act?: ActClaim } = {}): void {
+  function refused(error: unknown, signer: Signer | undefined, extra: { resource?: string; scope?: string } = {}): void {
     const refusal = refusalOf(error);
     ctx.audit({
       type: 'request.refused',
