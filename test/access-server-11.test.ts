@@ -205,6 +205,16 @@ describe('four-party: kit agent, person server, access server, kit resource', ()
     expect(aauth.sub).toBe(personSub);
     // The access server issued it and said so in its audit; the person server consented.
     expect(asAuth.audit.filter((e) => e.type === 'token.issued' && e.resource === site)).toHaveLength(1);
+    // Issue 17: the audit-trail fields of the access server's decision.
+    expect(asAuth.audit.find((e) => e.type === 'token.issued' && e.resource === site)).toMatchObject({
+      decision: 'allow',
+      realm: 'aauth-test',
+      chain: [`aauth:buyer@${providerHost}`],
+      user: personSub,
+      scopesRequested: ['supply-chain:optimize'],
+      scopesGranted: ['supply-chain:optimize'],
+      jti: claims.jti,
+    });
     expect(psAuth.audit.filter((e) => e.type === 'consent.granted' && e.agent === `aauth:buyer@${providerHost}`)).toHaveLength(2);
   });
 
@@ -230,6 +240,8 @@ describe('four-party: kit agent, person server, access server, kit resource', ()
     expect(last.body).toMatchObject({ error: 'access_denied' });
     expect(String(last.body!.detail)).toMatch(/access server .* refused: Agent aauth:blocked@.* is blocked by realm policy/);
     expect(asAuth.audit.some((e) => e.type === 'request.refused' && e.code === 'access_denied')).toBe(true);
+    // Issue 17: the refusal names the resource and the scopes its resource token asked for.
+    expect(asAuth.audit.find((e) => e.type === 'request.refused' && e.code === 'access_denied')).toMatchObject({ decision: 'deny', resource: site, scopesRequested: ['data.read'] });
   });
 
   it('an access server that does not answer: 502 as_unreachable', async () => {

@@ -51,4 +51,21 @@ export interface AuditEvent {
   error?: string;
   /** Why it was refused (`error_description`). */
   reason?: string;
+  // The audit-trail fields (issue 17). The server fills them in on every event it emits, from the
+  // fields above when a site does not set them; a listener written for the fields above still works.
+  /** The realm (tenant) that decided: its name. */
+  realm?: string;
+  /** The outcome: `allow` (a token was issued), `deny` (refused), `pending` (waits for consent); absent on events that are no decision (revocation). */
+  decision?: AuditDecision;
+  /** The user the request is for: the realm user name when the server knows it, else `sub`. */
+  user?: string;
+  /** Who asked, outermost first: the signing agent (or OAuth actor, else client), then every agent (or `act.sub`) of `act`. */
+  chain?: string[];
+  /** Scopes the request asked for (the resource token's, or the OAuth `scope` parameter). */
+  scopesRequested?: string[];
+  /** Scopes of the issued token; absent when nothing was issued. */
+  scopesGranted?: string[];
 }
+
+/** The outcome an audit event records. */
+export type AuditDecision = 'allow' | 'deny' | 'pending';

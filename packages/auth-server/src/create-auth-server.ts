@@ -208,7 +208,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     usedTokens,
     now,
     pendingLifetime,
-    audit: createAuditEmitter(options.onAudit, warn),
+    audit: createAuditEmitter(options.onAudit, warn, realm),
     warn,
     secureCookies: base.protocol === 'https:',
     policy: createPolicyCheck(options.policy, policyTimeoutMs, realm.name, now),

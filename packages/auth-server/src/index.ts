@@ -13,3 +13,7 @@ export type { AuditEvent, AuditEventType } from './audit-event.js';
 export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedTokenStoreOptions, type UsedTokenStore } from './used-token-store.js';
 export type { IssuancePolicy, PolicyDecision, PolicyInput } from './issuance-policy.js';
 export { createOpaPolicy, type OpaPolicyOptions } from './create-opa-policy.js';
+export type { AuditDecision } from './audit-event.js';
+export type { AuditSink, AuditSinkStats } from './audit-sink.js';
+export { createFileAuditSink, type AuditFsyncPolicy, type FileAuditSinkOptions } from './create-file-audit-sink.js';
+export { createRedisAuditSink, type RedisAuditSinkOptions, type RedisStreamClient } from './create-redis-audit-sink.js';

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
+import { createFileAuditSink } from './create-file-audit-sink.js';
 
 /** The command's options, parsed from its arguments. */
 export interface CliOptions {
@@ -26,6 +27,12 @@ export interface CliOptions {
   accessServer?: true;
   /** `--access-key-file`: the access server's Ed25519 key file; default an ephemeral key. */
   accessKeyFile?: string;
+  /** `--audit-file`: also append audit events to this JSON-lines file (rotated; `aauth audit` reads it). */
+  auditFile?: string;
+  /** `--audit-max-bytes`: rotate the audit file at this size; default the file sink's (10 MiB). */
+  auditMaxBytes?: number;
+  /** `--audit-keep`: rotated audit files kept; default the file sink's (5). */
+  auditKeep?: number;
 }
 
 /** A server started by {@link runCli}. */
@@ -68,7 +75,13 @@ AAuth -11 roles, from the same realm file (realm attributes aauth.person.*, aaut
                     with --person-server: its Ed25519 key, created if absent (default: ephemeral
                     key: its tokens and directed subs change after a restart)
   --access-key-file FILE
-                    with --access-server: its Ed25519 key, created if absent (default: ephemeral)`;
+                    with --access-server: its Ed25519 key, created if absent (default: ephemeral)
+
+Audit trail (every event is also printed as a JSON line, as without these flags):
+  --audit-file FILE also append audit events to FILE, one JSON line each (read it with aauth audit)
+  --audit-max-bytes N
+                    rotate FILE before it passes N bytes (default 10485760)
+  --audit-keep N    rotated files kept, FILE.1 (newest) to FILE.N (default 5)`;
 
 /** True when the arguments ask for the usage text (`-h`, `--help`). */
 export function helpRequested(argv: readonly string[]): boolean {
@@ -93,6 +106,9 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         'person-key-file': { type: 'string' },
         'access-server': { type: 'boolean' },
         'access-key-file': { type: 'string' },
+        'audit-file': { type: 'string' },
+        'audit-max-bytes': { type: 'string' },
+        'audit-keep': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -131,6 +147,17 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     if (file.length === 0) throw new TypeError('--access-key-file must name a file');
     if (file === options.keyFile || file === options.personKeyFile) throw new TypeError('--access-key-file must differ from --key-file and --person-key-file: the access server has its own Ed25519 key');
     options.accessKeyFile = file;
+  }
+  if (typeof values['audit-file'] === 'string') {
+    if (values['audit-file'].length === 0) throw new TypeError('--audit-file must name a file');
+    options.auditFile = values['audit-file'];
+  }
+  for (const [flag, name] of [['audit-max-bytes', 'auditMaxBytes'], ['audit-keep', 'auditKeep']] as const) {
+    const text = values[flag];
+    if (typeof text !== 'string') continue;
+    if (!/^[1-9]\d{0,14}$/.test(text)) throw new TypeError(`--${flag} must be a positive integer (got ${JSON.stringify(text)})`);
+    if (options.auditFile === undefined) throw new TypeError(`--${flag} configures the audit file: give it with --audit-file`);
+    options[name] = Number(text);
   }
   // The -11 settings only mean something with a -11 role: refuse them alone rather than ignore them.
   if (!options.personServer && options.personKeyFile !== undefined) throw new TypeError('--person-key-file is the -11 person server\'s key: give it with --person-server');
@@ -207,6 +234,15 @@ export async function runCli(
     port = await freePort(options.host);
     baseUrl = `http://localhost:${port}`;
   }
+  const sink =
+    options.auditFile === undefined
+      ? undefined
+      : createFileAuditSink({
+          path: options.auditFile,
+          ...(options.auditMaxBytes !== undefined ? { maxBytes: options.auditMaxBytes } : {}),
+          ...(options.auditKeep !== undefined ? { keep: options.auditKeep } : {}),
+          onWarning: (message) => err(`warning: ${message}`),
+        });
   const server = buildAuthServer(
     {
       realm: options.realm,
@@ -217,7 +253,10 @@ export async function runCli(
       // One process: the memory store is the only choice, and the warning above already says so.
       replay: { store: createMemoryReplayStore() },
       onWarning: (message) => err(`warning: ${withFlagNames(message)}`),
-      onAudit: (event) => out(JSON.stringify({ audit: event })),
+      onAudit: (event) => {
+        out(JSON.stringify({ audit: event }));
+        sink?.write(event);
+      },
     },
     CLI_NAMES,
   );
@@ -252,7 +291,12 @@ export async function runCli(
     out(`  AAuth -11 person server ${server.personServer} (metadata ${server.personServer}/.well-known/aauth-person.json)`);
   }
   if (accessServer !== undefined) out(`  AAuth -11 access server ${accessServer} (metadata ${accessServer}/.well-known/aauth-access.json)`);
-  return { url: running.url, baseUrl, issuer: server.issuer, personServer: server.personServer, accessServer, close: running.close };
+  const close = async (): Promise<void> => {
+    await running.close();
+    // Every event of the requests served is on disk before close resolves.
+    await sink?.close();
+  };
+  return { url: running.url, baseUrl, issuer: server.issuer, personServer: server.personServer, accessServer, close };
 }
 
 /** A port that is free on `host` right now (for `--port 0`). */

@@ -1,4 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
+import { audit, auditHelp } from './commands/audit.js';
 import { authServer, authServerHelp } from './commands/auth-server.js';
 import { decode, decodeHelp } from './commands/decode.js';
 import { keygen, keygenHelp } from './commands/keygen.js';
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number
   decode: { run: decode, help: decodeHelp },
   request: { run: (args, io) => request(args, io), help: requestHelp },
   'auth-server': { run: authServer, help: authServerHelp },
+  audit: { run: (args, io) => audit(args, io), help: auditHelp },
 };
 
 export const mainHelp = `Usage: aauth <command> [options]
@@ -19,6 +21,7 @@ Commands:
   decode        show a token's header and claims
   request       send a signed request, answering AAuth challenges
   auth-server   run the embedded, Keycloak-compatible auth server
+  audit         what did agent X do for user Y: filter the auth server's audit log
 
 Run "aauth <command> --help" for a command's options.`;
 

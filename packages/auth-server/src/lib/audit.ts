@@ -1,15 +1,75 @@
 import { isAAuthError } from '@aauth-kit/core';
-import type { AuditEvent } from '../audit-event.js';
+import type { AuditDecision, AuditEvent, AuditEventType } from '../audit-event.js';
+import type { RealmConfig } from '../load-realm.js';
 
-/** Emit without letting a failing listener break the request. */
+/** The decision each event type records; the types absent here are no issuance decision (consent, login, revocation). */
+const DECISIONS: Partial<Record<AuditEventType, AuditDecision>> = {
+  'token.issued': 'allow',
+  'token.exchanged': 'allow',
+  'token.refreshed': 'allow',
+  'request.refused': 'deny',
+  'consent.required': 'pending',
+};
+
+const MAX_CHAIN = 16;
+
+/** Who asked, outermost first: the event's agent (or OAuth actor, else client), then each level of `act`. */
+function chainOf(event: AuditEvent): string[] | undefined {
+  const chain: string[] = [];
+  const first = event.agent ?? event.actor ?? event.client;
+  if (first !== undefined) chain.push(first);
+  let level: unknown = event.act;
+  for (let depth = 0; depth < MAX_CHAIN && typeof level === 'object' && level !== null; depth++) {
+    const { agent, sub } = level as Record<string, unknown>;
+    const who = typeof agent === 'string' ? agent : typeof sub === 'string' ? sub : undefined;
+    // An OAuth actor is already the first entry, as `act.sub` of the issued token.
+    if (who !== undefined && !(depth === 0 && who === first)) chain.push(who);
+    level = (level as Record<string, unknown>).act;
+  }
+  return chain.length > 0 ? chain : undefined;
+}
+
+/** User names by user id, per realm (built once: a realm's users do not change while it serves). */
+const userNames = new WeakMap<readonly { id: string; username: string }[], Map<string, string>>();
+function userNameOf(users: readonly { id: string; username: string }[], id: string): string | undefined {
+  let names = userNames.get(users);
+  if (names === undefined) {
+    names = new Map(users.map((u) => [u.id, u.username]));
+    userNames.set(users, names);
+  }
+  return names.get(id);
+}
+
+const scopeList = (scope: string | undefined): string[] => (scope === undefined ? [] : scope.split(' ').filter((s) => s.length > 0));
+
+/**
+ * The audit-trail fields of an event (issue 17), from what the emitting site set: realm, decision,
+ * user (a realm user's name for its id), agent chain, scopes asked and granted. Fields a site set win.
+ */
+export function completeAuditEvent(event: AuditEvent, realm: Pick<RealmConfig, 'name' | 'users'>): AuditEvent {
+  const out: AuditEvent = { ...event, realm: event.realm ?? realm.name };
+  const decision = event.decision ?? DECISIONS[event.type];
+  if (decision !== undefined) out.decision = decision;
+  const id = event.user ?? event.sub;
+  const user = event.username ?? (id === undefined ? undefined : (userNameOf(realm.users, id) ?? id));
+  if (user !== undefined) out.user = user;
+  const chain = event.chain ?? chainOf(event);
+  if (chain !== undefined) out.chain = chain;
+  if (out.scopesRequested === undefined && event.scope !== undefined) out.scopesRequested = scopeList(event.scope);
+  if (out.scopesGranted === undefined && decision === 'allow') out.scopesGranted = scopeList(event.scope);
+  return out;
+}
+
+/** Emit without letting a failing listener break the request; every event is completed first ({@link completeAuditEvent}). */
 export function createAuditEmitter(
   listener: ((event: AuditEvent) => void) | undefined,
   warn: (message: string) => void,
+  realm?: Pick<RealmConfig, 'name' | 'users'>,
 ): (event: AuditEvent) => void {
   if (!listener) return () => {};
   return (event) => {
     try {
-      listener(event);
+      listener(realm === undefined ? event : completeAuditEvent(event, realm));
     } catch (error) {
       warn(`onAudit threw: ${(error as Error).message}`);
     }

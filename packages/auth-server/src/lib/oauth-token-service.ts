@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ACT_MAX_DEPTH, AAuthError, parseScope } from '@aauth-kit/core';
+import { ACT_MAX_DEPTH, AAuthError, parseScope, type ActClaim } from '@aauth-kit/core';
 import type { JWTPayload } from 'jose';
 import type { RealmClient } from '../load-realm.js';
 import { refusalOf } from './audit.js';
@@ -221,9 +221,11 @@ export function createOAuthTokenService(ctx: ServerContext) {
       grantType: GRANT_TOKEN_EXCHANGE,
       client: client.clientId,
       sub: subject.subject,
-      ...(act ? { actor: actorName } : {}),
+      ...(act ? { actor: actorName, act: act as ActClaim } : {}),
       audience: aud,
       scope: scope.join(' '),
+      scopesRequested: requested,
+      scopesGranted: scope,
       jti: minted.jti,
     });
     const response: OAuthTokenResponse = {
@@ -272,6 +274,8 @@ export function createOAuthTokenService(ctx: ServerContext) {
       sub: client.clientId,
       audience: aud,
       scope: scope.join(' '),
+      scopesRequested: requested,
+      scopesGranted: scope,
       jti: minted.jti,
     });
     const response: OAuthTokenResponse = { access_token: minted.token, token_type: 'Bearer', expires_in: minted.expiresIn };

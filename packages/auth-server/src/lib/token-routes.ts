@@ -118,7 +118,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
           endpoint: 'pending',
           agent: who.agent,
           thumbprint: who.thumbprint,
-          ...(request ? { resource: request.resource, scope: request.scope } : {}),
+          ...(request ? { resource: request.resource, scope: request.scope, ...(request.username !== undefined ? { username: request.username } : {}) } : {}),
           ...refusalOf(e),
         });
         return e;
@@ -144,7 +144,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       }
       // Single use: whoever takes the decided entry first gets the outcome.
       const taken = await ctx.store.take(id);
-      if (!taken) throw new AAuthError('pending_not_found');
+      if (!taken) throw refuse(new AAuthError('pending_not_found'), request);
       if (taken.status === 'denied') throw refuse(new AAuthError('access_denied', 'The user denied the request'), taken);
       const response = await tokens.deliver(taken);
       res.status(200).set('Cache-Control', 'no-store').json(response);

@@ -380,13 +380,18 @@ export function createTokenService(ctx: ServerContext) {
         }
         return up === undefined ? await auth(signer, rt) : await exchange(signer, rt, up);
       } catch (error) {
-        let resource: string | undefined;
+        // For the audit only (never trusted): the resource and scopes the (maybe invalid) resource token names.
+        const extra: { resource?: string; scope?: string } = {};
         try {
-          if (fields.resource_token !== undefined) resource = String(decodeToken(fields.resource_token).claims.iss);
+          if (fields.resource_token !== undefined) {
+            const { iss, scope } = decodeToken(fields.resource_token).claims;
+            extra.resource = String(iss);
+            if (typeof scope === 'string') extra.scope = scope.slice(0, 2048);
+          }
         } catch {
-          resource = undefined;
+          // Not a JWT: the event names no resource.
         }
-        refused(error, signer, resource === undefined ? {} : { resource });
+        refused(error, signer, extra);
         throw error;
       }
     },
@@ -420,6 +425,7 @@ export function createTokenService(ctx: ServerContext) {
           endpoint: 'pending',
           agent: request.agent,
           thumbprint: request.thumbprint,
+          ...(request.username !== undefined ? { username: request.username } : {}),
           resource: request.resource,
           scope: request.scope,
           ...refusalOf(error),
@@ -437,6 +443,7 @@ export function createTokenService(ctx: ServerContext) {
         agent: request.agent,
         thumbprint: request.thumbprint,
         ...(request.sub !== undefined ? { sub: request.sub } : {}),
+        ...(request.username !== undefined ? { username: request.username } : {}),
         resource: request.resource,
         scope,
         jti,

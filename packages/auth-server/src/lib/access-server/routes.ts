@@ -1,4 +1,4 @@
-import { AAuthError, isAAuthError, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
+import { AAuthError, decodeToken, isAAuthError, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
 import { algOf11, sendProblem, serveDocuments, signatureErrorHeaders, toHttpRequest } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
@@ -115,6 +115,18 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
     return parsed as Record<string, unknown>;
   }
 
+  /** The resource and scopes a refused request's resource token names (audit only, never trusted). */
+  const targetOf = (req: Request): { resource?: string; scope?: string } => {
+    try {
+      const rt = parseBody(req).resource_token;
+      if (typeof rt !== 'string') return {};
+      const { iss, scope } = decodeToken(rt).claims;
+      return { resource: String(iss).slice(0, 2048), ...(typeof scope === 'string' ? { scope: scope.slice(0, 2048) } : {}) };
+    } catch {
+      return {};
+    }
+  };
+
   router.post(ACCESS_PATHS.authToken, raw, async (req, res) => {
     let ps: PersonServerCaller | undefined;
     try {
@@ -122,7 +134,7 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
       const body = await service.authToken(ps, parseBody(req));
       res.status(200).set('Cache-Control', 'no-store').json(body);
     } catch (error) {
-      ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(ps ? { agent: ps.id } : {}), ...refusalOf(error) });
+      ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(ps ? { agent: ps.id } : {}), ...targetOf(req), ...refusalOf(error) });
       refuse(res, ctx, error);
     }
   });

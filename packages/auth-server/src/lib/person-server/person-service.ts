@@ -149,7 +149,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       allowLoopback,
     });
     remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from !== undefined ? { from: [from] } : {}) });
-    ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub, resource, scope: '', jti });
+    ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub, user, resource, scope: '', jti });
     return { person_token: token, expires_in: lifetime };
   }
 
@@ -169,7 +169,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       }
       const answer = await federation!.federate({ ...f, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, caller: agent.caller });
       const jti = String(decodeToken(String(answer.auth_token)).claims.jti);
-      ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
+      ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
       return answer;
     }
     const now = Math.floor(ctx.now());
@@ -192,7 +192,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     });
     const from = [d11.presentedJti, d11.upstreamJti].filter((j): j is string => j !== undefined);
     remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from.length > 0 ? { from } : {}) });
-    ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, sub: d11.sub!, resource, scope, jti });
+    ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
     return { auth_token: token, expires_in: lifetime };
   }
 

@@ -131,8 +131,27 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
   const jwks = { keys: [{ ...publicJwk, kid: key.kid, use: 'sig', alg: algOf11(key.jwk) }] };
   router.use(serveDocuments({ [PERSON_PATHS.metadata]: personMetadata(ctx, issuer), [PERSON_PATHS.jwks]: jwks }, 'person server'));
 
-  const audit = (error: unknown, agent?: Agent11) =>
-    ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(agent ? { agent: agent.id, thumbprint: agent.thumbprint } : {}), ...refusalOf(error) });
+  /** What a refused request was for (audit only, never trusted): a pending request's fields, else the body's `resource` or resource token. */
+  type Target = { resource?: string; scope?: string; user?: string };
+  const targetOf = (req: Request, pending?: PendingRequest): Target => {
+    if (pending !== undefined) {
+      const user = pending.username ?? pending.sub ?? pending.draft11?.user;
+      return { resource: pending.resource, scope: pending.scope, ...(user !== undefined ? { user } : {}) };
+    }
+    try {
+      const body = parseBody(req);
+      if (typeof body.resource_token === 'string') {
+        const { iss, scope } = decodeToken(body.resource_token).claims;
+        return { resource: String(iss).slice(0, 2048), ...(typeof scope === 'string' ? { scope: scope.slice(0, 2048) } : {}) };
+      }
+      if (typeof body.resource === 'string') return { resource: body.resource.slice(0, 2048) };
+    } catch {
+      // No readable body or token: the event names no resource.
+    }
+    return {};
+  };
+  const audit = (error: unknown, agent?: Agent11, target: Target = {}) =>
+    ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(agent ? { agent: agent.id, thumbprint: agent.thumbprint } : {}), ...target, ...refusalOf(error) });
 
   /** The agent that signed the request: an agent token under sig=jwt, verified with its provider's key (profile section 4). */
   async function agentOf(req: Request): Promise<{ agent: Agent11; signature: string }> {
@@ -196,7 +215,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         if (outcome.kind === 'token') res.status(200).set('Cache-Control', 'no-store').json(outcome.body);
         else sendPending(res, outcome.request, outcome.code, 5);
       } catch (error) {
-        audit(error, agent);
+        audit(error, agent, targetOf(req));
         refuse(res, ctx, error, ['content-type', 'content-digest']);
       }
     });
@@ -208,6 +227,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
   // Section 8, item 6: polls are signed GETs by the agent that asked; terminal answers consume the URL (then 410).
   router.get(`${PERSON_PATHS.pending}/:id`, async (req, res) => {
     let agent: Agent11 | undefined;
+    let pending: PendingRequest | undefined;
     try {
       const who = await agentOf(req);
       agent = who.agent;
@@ -222,6 +242,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       };
       let request = await find();
       if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
+      pending = request;
       // Prefer: wait=N: hold the poll until the person decides or N seconds pass, capped by the realm
       // (aauth.person.max.wait). The wait held is echoed in Preference-Applied (RFC 7240 section 3), so
       // an agent can tell a capped or an ignored (malformed) preference from one honoured as asked.
@@ -246,7 +267,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       if (taken.status === 'denied') throw new AAuthError('pending_denied', 'The person denied the request');
       res.status(200).set('Cache-Control', 'no-store').json(await service.deliver(taken));
     } catch (error) {
-      audit(error, agent);
+      audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
       refuse(res, ctx, error);
     }
   });

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { AuditEvent } from '@aauth-kit/auth-server';
+import { completeAuditEvent, createAuditEmitter } from '../src/lib/audit.js';
+
+// Issue 17: every event the server emits carries the audit-trail fields, derived from what the
+// emitting site set; fields a site set win; a listener that throws never breaks the request.
+
+const realm = { name: 'tenant-a', users: [{ id: 'u-1', username: 'alice', enabled: true, displayName: 'Alice', passwords: [] }] };
+const base = { time: 1_700_000_000, endpoint: 'token' } as const;
+
+describe('completeAuditEvent', () => {
+  it('an issuance: realm, allow, the user name for the sub, the agent chain from act, scopes asked and granted', () => {
+    const event: AuditEvent = {
+      ...base,
+      type: 'token.exchanged',
+      agent: 'https://sca.example',
+      sub: 'u-1',
+      scope: 'a b',
+      jti: 'j1',
+      act: { agent: 'https://backend.example', sub: 'u-1', act: { agent: 'https://portal.example' } },
+    };
+    expect(completeAuditEvent(event, realm)).toEqual({
+      ...event,
+      realm: 'tenant-a',
+      decision: 'allow',
+      user: 'alice',
+      chain: ['https://sca.example', 'https://backend.example', 'https://portal.example'],
+      scopesRequested: ['a', 'b'],
+      scopesGranted: ['a', 'b'],
+    });
+  });
+
+  it('a refusal: deny, no scopes granted; an unknown sub stays the user', () => {
+    const out = completeAuditEvent({ ...base, type: 'request.refused', agent: 'https://a.example', sub: 'pairwise-xyz', scope: 'a', code: 'invalid_grant' }, realm);
+    expect(out).toMatchObject({ decision: 'deny', user: 'pairwise-xyz', chain: ['https://a.example'], scopesRequested: ['a'] });
+    expect(out.scopesGranted).toBeUndefined();
+  });
+
+  it('consent.required is pending; consent and revocation events are no decision', () => {
+    expect(completeAuditEvent({ ...base, type: 'consent.required' }, realm).decision).toBe('pending');
+    for (const type of ['consent.granted', 'consent.denied', 'login.failed', 'token.revoked', 'revocation.pushed'] as const) {
+      expect(completeAuditEvent({ ...base, type }, realm).decision).toBeUndefined();
+    }
+  });
+
+  it('OAuth (RFC 8693): the actor first, the act.sub chain after it, the username of an interaction wins', () => {
+    const out = completeAuditEvent(
+      { ...base, endpoint: 'openid-connect', type: 'token.exchanged', client: 'sca-client', actor: 'sca-client', act: { sub: 'sca-client', act: { sub: 'maa-client' } }, username: 'bob', sub: 'u-1' },
+      realm,
+    );
+    expect(out).toMatchObject({ chain: ['sca-client', 'maa-client'], user: 'bob' });
+    expect(completeAuditEvent({ ...base, endpoint: 'openid-connect', type: 'request.refused', client: 'c' }, realm).chain).toEqual(['c']);
+  });
+
+  it('fields the site set win over derived ones', () => {
+    const out = completeAuditEvent({ ...base, type: 'token.issued', scope: 'a b', scopesRequested: ['a', 'b', 'c'], scopesGranted: ['a', 'b'], realm: 'x', chain: ['p'] }, realm);
+    expect(out).toMatchObject({ realm: 'x', chain: ['p'], scopesRequested: ['a', 'b', 'c'], scopesGranted: ['a', 'b'] });
+  });
+});
+
+describe('createAuditEmitter', () => {
+  it('completes each event and survives a throwing listener with a warning', () => {
+    const seen: AuditEvent[] = [];
+    const warnings: string[] = [];
+    const emit = createAuditEmitter((e) => {
+      seen.push(e);
+      throw new Error('disk full');
+    }, (m) => warnings.push(m), realm);
+    expect(() => emit({ ...base, type: 'token.issued', agent: 'https://a.example' })).not.toThrow();
+    expect(seen[0]).toMatchObject({ realm: 'tenant-a', decision: 'allow', chain: ['https://a.example'] });
+    expect(warnings).toEqual(['onAudit threw: disk full']);
+  });
+});
