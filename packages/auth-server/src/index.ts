@@ -11,3 +11,6 @@ export {
 } from './pending-store.js';
 export type { AuditEvent, AuditEventType } from './audit-event.js';
 export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedTokenStoreOptions, type UsedTokenStore } from './used-token-store.js';
+export type { AuthServerRevocationOptions } from './create-auth-server.js';
+export type { RevocationAnswer } from './lib/revocation-routes.js';
+export type { Reconnect } from './lib/grant-revoked.js';

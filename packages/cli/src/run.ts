@@ -3,6 +3,7 @@ import { authServer, authServerHelp } from './commands/auth-server.js';
 import { decode, decodeHelp } from './commands/decode.js';
 import { keygen, keygenHelp } from './commands/keygen.js';
 import { request, requestHelp } from './commands/request.js';
+import { revoke, revokeHelp } from './commands/revoke.js';
 import { type Io, UsageError } from './lib/usage-error.js';
 
 const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number>; help: string }> = {
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number
   decode: { run: decode, help: decodeHelp },
   request: { run: (args, io) => request(args, io), help: requestHelp },
   'auth-server': { run: authServer, help: authServerHelp },
+  revoke: { run: (args, io) => revoke(args, io), help: revokeHelp },
 };
 
 export const mainHelp = `Usage: aauth <command> [options]
@@ -19,6 +21,7 @@ Commands:
   decode        show a token's header and claims
   request       send a signed request, answering AAuth challenges
   auth-server   run the embedded, Keycloak-compatible auth server
+  revoke        revoke a token, an agent or a user's grant at the embedded auth server
 
 Run "aauth <command> --help" for a command's options.`;
 
