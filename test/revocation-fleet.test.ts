@@ -6,6 +6,7 @@ import { createMemoryRevocationStore, createRedisRevocationStore, type RedisRevo
 import express, { type Request, type Response } from 'express';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '@aauth-kit/auth-server/cli';
 import { run } from '../packages/cli/src/run.js';
 import { decideOverHttp, signedFetch, startAuthServer, startParty, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { authToken11, sign11, startIssuer11, type Issuer11 } from './fixtures/draft11-issuers.js';
@@ -356,6 +357,24 @@ describe('revocation through the endpoint and the CLI, refused by both replicas'
     expect(again.status).toBe(200);
     expect(interactions).toBe(2);
     expect(scaTokens.at(-1)).not.toBe(userToken);
+  });
+});
+
+describe('aauth auth-server --revocation-client, then aauth revoke', () => {
+  it('a listed realm client revokes at a server the command started (its memory); another is refused', async () => {
+    const lines: string[] = [];
+    const cli = await runCli(['--realm', new URL('../keycloak-realm/aauth-test-realm.json', import.meta.url).pathname, '--port', '0', '--revocation-client', 'supply-chain-agent'], {
+      out: (l) => lines.push(l),
+      err: () => undefined,
+    });
+    open.push(cli);
+    const revoked = await aauth('revoke', '--auth-server', cli.issuer, '--client-id', 'supply-chain-agent', '--client-secret', 'supply-chain-agent-secret', '--agent', 'https://agent.example', '--user', 'mcp-user', '--json');
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout)).toMatchObject({ revoked: 'grant', iss: cli.issuer, agent: 'https://agent.example', sub: '6f1c2b7e-3d4a-4e5f-9a8b-0c1d2e3f4a5b' });
+    expect(lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { audit: { type: string } }).audit.type : '')).filter(Boolean)).toEqual(['token.revoked']);
+    const refused = await aauth('revoke', '--auth-server', cli.issuer, '--client-id', 'market-analysis-agent', '--client-secret', 'market-analysis-agent-secret', '--jti', 'j-1');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('403 access_denied');
   });
 });
 
