@@ -11,6 +11,7 @@ export { wrapFetch } from './wrap-fetch.js';
 export { buildSignedRequest, type SignerConfig } from './build-signed-request.js';
 export { assessChallenge, type ChallengeContext, type ChallengeDecision } from './assess-challenge.js';
 export { AAuthChallengeError, type AAuthChallengeErrorOptions } from './aauth-challenge-error.js';
+export { AAuthReconnectRequiredError, type ReconnectTarget } from './aauth-reconnect-required-error.js';
 export { createMemoryTokenCache, type CachedToken, type MemoryTokenCacheOptions, type TokenCache } from './token-cache.js';
 export type {
   Agent,

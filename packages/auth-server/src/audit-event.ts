@@ -24,7 +24,9 @@ export interface AuditEvent {
   /** Epoch seconds. */
   time: number;
   /** The endpoint that decided: `token`, `pending`, `interact`, or `openid-connect` (the OAuth token endpoint). */
-  endpoint: 'token' | 'pending' | 'interact' | 'openid-connect';
+  endpoint: 'token' | 'pending' | 'interact' | 'openid-connect'
+    // Issue 17: the revocation endpoint (`{issuer}/protocol/aauth/revoke`).
+    | 'revoke';
   /** OAuth token endpoint: the `grant_type` of the request. */
   grantType?: string;
   /** OAuth token endpoint: the authenticated client (`client_id`). */

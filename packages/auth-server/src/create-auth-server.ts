@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { generateKey, loadKeyFile, saveKeyFile, type SigningKey } from '@aauth-kit/core';
 import { identityUrlProblem, serveDocuments, serverIdentifierProblem } from '@aauth-kit/core/internal';
-import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions } from '@aauth-kit/verifier';
+import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions, type RevocationRegistry } from '@aauth-kit/verifier';
 import express, { type Router } from 'express';
 import { loadRealm, type RealmConfig } from './load-realm.js';
 import { createMemoryPendingStore, type PendingStore } from './pending-store.js';
@@ -19,6 +19,7 @@ import { createAccessRouter } from './lib/access-server/routes.js';
 import { createPersonService } from './lib/person-server/person-service.js';
 import { createPersonRouter } from './lib/person-server/routes.js';
 import { createRevocationPusher } from './lib/person-server/revocation-push.js';
+import { createRevocationRouter } from './lib/revocation-routes.js';
 import { loadRealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -69,6 +70,19 @@ export interface AuthServerOptions {
   policyTimeoutMs?: number | undefined;
   /** The AAuth -11 person server (draft-11 profile; realm attributes `aauth.person.*`). */
   draft11?: AuthServerDraft11Options | undefined;
+  /** Revocation by token, agent and grant (issue 17): the shared registry and who may revoke; default none. */
+  revocation?: AuthServerRevocationOptions | undefined;
+}
+
+/**
+ * Revocation at the auth server (issue 17). Refresh and exchange refuse revoked tokens (400
+ * `grant_revoked`); `POST {issuer}/protocol/aauth/revoke` records revocations for the listed clients.
+ */
+export interface AuthServerRevocationOptions {
+  /** Where revocations live: the verifier's `createRedisRevocationStore` for a fleet, `createMemoryRevocationStore` for one process. Resources given the same store refuse the revoked tokens. */
+  store: RevocationRegistry;
+  /** Realm clients (confidential, client secret; Basic or post) that may call the revocation endpoint; default none (the endpoint is not served). */
+  clients?: string[] | undefined;
 }
 
 /**
@@ -184,6 +198,18 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     throw new TypeError('options.usedTokenStore must implement checkAndStore');
   }
 
+  const revocation = options.revocation;
+  if (revocation !== undefined) {
+    const r = revocation as Partial<AuthServerRevocationOptions>;
+    const st = r.store as Partial<RevocationRegistry> | undefined;
+    if (typeof r !== 'object' || r === null || typeof st !== 'object' || st === null || ['revoke', 'revokeAgent', 'revokeGrant', 'isRevoked', 'coveredThrough'].some((m) => typeof st[m as keyof RevocationRegistry] !== 'function')) {
+      throw new TypeError('options.revocation.store must be a revocation registry (revoke, revokeAgent, revokeGrant, isRevoked, coveredThrough)');
+    }
+    if (r.clients !== undefined && (!Array.isArray(r.clients) || r.clients.some((c) => typeof c !== 'string' || !realm.clients.some((k) => k.clientId === c)))) {
+      throw new TypeError('options.revocation.clients must list client ids of the realm');
+    }
+  }
+
   const jwks = { keys: [key.publicJwk] };
   const verifier = createVerifier({
     identity: issuer,
@@ -212,6 +238,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     warn,
     secureCookies: base.protocol === 'https:',
     policy: createPolicyCheck(options.policy, policyTimeoutMs, realm.name, now),
+    ...(revocation !== undefined ? { revocation: revocation.store } : {}),
   };
   const tokens = createTokenService(ctx);
   // Issue 13, finding 8: poll signatures are single use, remembered in the replay store given for
@@ -342,6 +369,10 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     r.use(createOAuthTokenRouter(ctx, oauthTokens, maxBodyBytes));
     if (personRouter) r.use(personRouter);
     if (accessRouter) r.use(accessRouter);
+    if (revocation !== undefined && (revocation.clients ?? []).length > 0) {
+      const issuers = [issuer, ...(personServer === undefined ? [] : [personServer])];
+      r.use(createRevocationRouter(ctx, { registry: revocation.store, clients: revocation.clients ?? [], issuers, maxBodyBytes }));
+    }
     built = r;
     return r;
   }

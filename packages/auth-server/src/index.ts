@@ -17,3 +17,6 @@ export type { AuditDecision } from './audit-event.js';
 export type { AuditSink, AuditSinkStats } from './audit-sink.js';
 export { createFileAuditSink, type AuditFsyncPolicy, type FileAuditSinkOptions } from './create-file-audit-sink.js';
 export { createRedisAuditSink, type RedisAuditSinkOptions, type RedisStreamClient } from './create-redis-audit-sink.js';
+export type { AuthServerRevocationOptions } from './create-auth-server.js';
+export type { RevocationAnswer } from './lib/revocation-routes.js';
+export type { Reconnect } from './lib/grant-revoked.js';

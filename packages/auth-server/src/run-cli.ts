@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { serverIdentifierProblem } from '@aauth-kit/core/internal';
-import { createMemoryReplayStore } from '@aauth-kit/verifier';
+import { createMemoryReplayStore, createMemoryRevocationStore } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
 
@@ -33,6 +33,8 @@ export interface CliOptions {
   auditMaxBytes?: number;
   /** `--audit-keep`: rotated audit files kept; default the file sink's (5). */
   auditKeep?: number;
+  /** `--revocation-client` (repeatable): realm clients that may call the revocation endpoint (issue 17); absent: not served. */
+  revocationClients?: string[];
 }
 
 /** A server started by {@link runCli}. */
@@ -52,6 +54,7 @@ export interface RunningCli {
 /** The command's usage text, printed with argument errors. */
 export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
                          [--person-server] [--access-server] [--allow-loopback] [--person-key-file FILE] [--access-key-file FILE]
+                         [--revocation-client ID]...
 
   --realm FILE      Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
   --port N          port to listen on (default 8080)
@@ -60,6 +63,9 @@ export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 1
                     the issuer is BASE-URL/realms/REALM, and clients must use exactly that
   --key-file FILE   realm signing key, created if absent (default: ephemeral key)
   --alg ALG         auth token algorithm (default RS256)
+  --revocation-client ID
+                    a realm client (client secret) that may revoke at BASE-URL/realms/REALM/protocol/aauth/revoke
+                    (aauth revoke); repeatable; revocations are kept in this process's memory
   -h, --help        print this text and exit
 
 AAuth -11 roles, from the same realm file (realm attributes aauth.person.*, aauth.access.*):
@@ -90,7 +96,7 @@ export function helpRequested(argv: readonly string[]): boolean {
 
 /** Parse the command's arguments; throws a `TypeError` with the problem (the caller prints usage). */
 export function parseCliArgs(argv: readonly string[]): CliOptions {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -109,6 +115,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         'audit-file': { type: 'string' },
         'audit-max-bytes': { type: 'string' },
         'audit-keep': { type: 'string' },
+        'revocation-client': { type: 'string', multiple: true },
       },
       strict: true,
       allowPositionals: false,
@@ -129,6 +136,11 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     baseUrl: typeof values['base-url'] === 'string' ? values['base-url'] : `http://localhost:${port}`,
     baseUrlGiven: typeof values['base-url'] === 'string',
   };
+  const revokers = values['revocation-client'];
+  if (Array.isArray(revokers)) {
+    if (revokers.some((c) => c.length === 0)) throw new TypeError('--revocation-client must name a realm client');
+    options.revocationClients = revokers;
+  }
   if (values['person-server'] === true) options.personServer = true;
   if (values['allow-loopback'] === true) options.allowLoopback = true;
   if (values['access-server'] === true) options.accessServer = true;
@@ -250,6 +262,8 @@ export async function runCli(
       ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
       ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
       ...(options.personServer || options.accessServer ? { draft11: draft11Of(options) } : {}),
+      // Issue 17: one process, so its revocations live in its memory (createAuthServer takes a shared store).
+      ...(options.revocationClients !== undefined ? { revocation: { store: createMemoryRevocationStore(), clients: options.revocationClients } } : {}),
       // One process: the memory store is the only choice, and the warning above already says so.
       replay: { store: createMemoryReplayStore() },
       onWarning: (message) => err(`warning: ${withFlagNames(message)}`),

@@ -4,6 +4,7 @@ import { authServer, authServerHelp } from './commands/auth-server.js';
 import { decode, decodeHelp } from './commands/decode.js';
 import { keygen, keygenHelp } from './commands/keygen.js';
 import { request, requestHelp } from './commands/request.js';
+import { revoke, revokeHelp } from './commands/revoke.js';
 import { type Io, UsageError } from './lib/usage-error.js';
 
 const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number>; help: string }> = {
@@ -12,6 +13,7 @@ const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number
   request: { run: (args, io) => request(args, io), help: requestHelp },
   'auth-server': { run: authServer, help: authServerHelp },
   audit: { run: (args, io) => audit(args, io), help: auditHelp },
+  revoke: { run: (args, io) => revoke(args, io), help: revokeHelp },
 };
 
 export const mainHelp = `Usage: aauth <command> [options]
@@ -22,6 +24,7 @@ Commands:
   request       send a signed request, answering AAuth challenges
   auth-server   run the embedded, Keycloak-compatible auth server
   audit         what did agent X do for user Y: filter the auth server's audit log
+  revoke        revoke a token, an agent or a user's grant at the embedded auth server
 
 Run "aauth <command> --help" for a command's options.`;
 

@@ -69,6 +69,8 @@ export const ERRORS = {
   // --- the server itself failed (a bug, a store that threw): 5xx, and the body says no more ---
   internal_error: [500, 'server_error', 'The server failed to process the request'],
   replay_store_failed: [503, 'server_error', 'The replay store failed'],
+  // Issue 17: the shared revocation store threw or did not answer in time (fail closed).
+  revocation_store_failed: [503, 'server_error', 'The revocation store failed'],
   // --- -11 endpoint errors (draft-11 profile section 9; problem+json `error`) ---
   agent_token_invalid: [400, 'invalid_agent_token', 'The agent token is invalid'],
   agent_token_expired: [400, 'expired_agent_token', 'The agent token has expired'],
@@ -109,6 +111,8 @@ export const ERRORS = {
   policy_unavailable: [503, 'server_error', 'The issuance policy could not be evaluated: try again later'],
   consent_user_mismatch: [403, 'access_denied', 'The consent came from another user than the one the token acts for'],
   grant_lifetime_exceeded: [400, 'invalid_grant', "The grant has outlived the realm's SSO session maximum (ssoSessionMaxLifespan)"],
+  // Issue 17: the token a request continues was revoked (by token, agent, or the user's withdrawn grant).
+  grant_revoked: [400, 'invalid_grant', 'The token was revoked, or the user withdrew the grant it continues: the user must connect again'],
   // Section 8: every request to the token and pending endpoints is signed with the agent's own key.
   request_unsigned: [401, 'invalid_request', 'The request must be signed with HTTP Message Signatures (wire profile section 8)'],
   pending_conflict: [500, 'server_error', 'The pending request id or code is already in use'],
@@ -157,6 +161,8 @@ export const ERRORS = {
   interaction_denied: [502, 'server_error', 'The user denied the request'],
   interaction_expired: [504, 'server_error', 'The pending interaction expired'],
   interaction_timeout: [504, 'server_error', 'The interaction did not complete within the deadline'],
+  // Issue 17: a held token was revoked and the auth server refused a new one: a person must connect again.
+  reconnect_required: [502, 'server_error', 'The grant was withdrawn or revoked: the user must connect (consent) again'],
   // --- agent: RFC 8693 token exchange (the server's `error` is in the error's details) ---
   exchange_subject_token_missing: [502, 'server_error', 'There is no subject token (the user\'s token) to exchange'],
   exchange_invalid_request: [502, 'server_error', 'The authorization server refused the token exchange as malformed, or the subject or actor token as invalid (invalid_request)'],

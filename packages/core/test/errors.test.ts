@@ -67,6 +67,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   // the server itself failed
   internal_error: [500, 'server_error'],
   replay_store_failed: [503, 'server_error'],
+  revocation_store_failed: [503, 'server_error'],
   // -11 endpoint errors (draft-11 profile section 9)
   agent_token_invalid: [400, 'invalid_agent_token'],
   agent_token_expired: [400, 'expired_agent_token'],
@@ -105,6 +106,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   policy_unavailable: [503, 'server_error'],
   consent_user_mismatch: [403, 'access_denied'],
   grant_lifetime_exceeded: [400, 'invalid_grant'],
+  grant_revoked: [400, 'invalid_grant'],
   request_unsigned: [401, 'invalid_request'],
   pending_conflict: [500, 'server_error'],
   pending_limit_reached: [429, 'access_denied'],
@@ -143,6 +145,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   interaction_denied: [502, 'server_error'],
   interaction_expired: [504, 'server_error'],
   interaction_timeout: [504, 'server_error'],
+  reconnect_required: [502, 'server_error'],
   // agent: RFC 8693 token exchange
   exchange_subject_token_missing: [502, 'server_error'],
   exchange_invalid_request: [502, 'server_error'],

@@ -26,6 +26,7 @@ import type {
   PresentedToken,
   PresentedTokenKind,
   ReplayStore,
+  RevocationSubject,
   VerifiedAuthToken,
   VerifiedCaller,
   VerifiedRequest,
@@ -44,6 +45,20 @@ const PRESENTED_11: ReadonlyArray<readonly [PresentedTokenKind, TokenProfile]> =
 ];
 
 let warnedMemoryStore = false;
+
+/** A numeric claim, or undefined. */
+const numeric = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
+
+/** The `agent` of every level of an `act` chain, outermost first (the kit's depth limit bounds it). */
+function actAgents(act: unknown): string[] {
+  const agents: string[] = [];
+  for (let level = act, depth = 0; typeof level === 'object' && level !== null && depth < 16; depth++) {
+    const agent = (level as Record<string, unknown>).agent;
+    if (typeof agent === 'string') agents.push(agent);
+    level = (level as Record<string, unknown>).act;
+  }
+  return agents;
+}
 
 /**
  * Create a framework-neutral verifier of AAuth-signed requests and auth tokens (wire profile
@@ -210,6 +225,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
           // Proof of possession (section 7): the request must be signed with cnf.jwk.
           throw new AAuthError('token_cnf_mismatch');
         }
+        // Issue 17: revoked by token, by agent (anywhere in its act chain) or by the user's grant.
+        // After proof of possession, so the refusal names the caller and a fresh challenge follows.
+        if (o.revocation && typeof token.claims.jti === 'string') {
+          const subject: RevocationSubject = { agents: [agent, ...actAgents(token.act)], sub: token.subject, iat: numeric(token.claims.iat) };
+          if (await revoked(token.issuer, token.claims.jti, subject)) {
+            throw new AAuthError('token_revoked', `Auth token: revoked by ${token.issuer}`, {
+              details: { kind: 'auth', caller: { scheme: 'jwt', agent, thumbprint: key.thumbprint } satisfies VerifiedCaller },
+            });
+          }
+        }
         break;
     }
 
@@ -264,16 +289,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!verified.cnf) throw new AAuthError('token_cnf_missing', `${profile.label}: cnf.jwk is missing`);
     const jti = verified.claims.jti;
     if (o.revocation && typeof jti === 'string') {
-      let revoked: boolean;
-      try {
-        revoked = await o.revocation.isRevoked(verified.issuer, jti);
-      } catch (error) {
-        // A failing revocation store is the server's problem, never the caller's (as for replay).
-        throw new AAuthError('internal_error', 'The revocation check failed', { cause: error });
-      }
-      if (revoked) throw new AAuthError('token_revoked', `${profile.label}: revoked by ${verified.issuer}`, { details: { kind } });
+      // An agent token names its agent (`sub`); person and auth tokens name the user (`sub`), no agent.
+      const sub = typeof verified.claims.sub === 'string' ? verified.claims.sub : undefined;
+      const subject: RevocationSubject = kind === 'agent' ? { agents: sub === undefined ? [] : [sub], iat: numeric(verified.claims.iat) } : { agents: [], sub, iat: numeric(verified.claims.iat) };
+      if (await revoked(verified.issuer, jti, subject)) throw new AAuthError('token_revoked', `${profile.label}: revoked by ${verified.issuer}`, { details: { kind } });
     }
     return { kind, token: verified };
+  }
+
+  /** Ask the revocation state; a failing store is the server's problem, never the caller's: 503, as for replay. */
+  async function revoked(issuer: string, jti: string, subject: RevocationSubject): Promise<boolean> {
+    try {
+      return await o.revocation!.isRevoked(issuer, jti, subject);
+    } catch (error) {
+      if (error instanceof AAuthError && error.code === 'revocation_store_failed') throw error;
+      throw new AAuthError('revocation_store_failed', 'The revocation check failed', { cause: error, headers: { 'Retry-After': '1' } });
+    }
   }
 
   /** Section 7 at a resource: the auth profile, claim refusals only after the signature (they name the caller). */

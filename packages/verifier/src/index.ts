@@ -1,6 +1,7 @@
 export { createVerifier } from './create-verifier.js';
 export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
 export { createMemoryRevocationStore, type MemoryRevocationStore, type MemoryRevocationStoreOptions } from './create-memory-revocation-store.js';
+export { createRedisRevocationStore, type RedisRevocationClient, type RedisRevocationStore, type RedisRevocationStoreOptions } from './create-redis-revocation-store.js';
 export { createRedisReplayStore, type RedisLikeClient, type RedisReplayStoreOptions, type ReplayStoreFailure } from './create-redis-replay-store.js';
 export { callerOf } from './caller-of.js';
 export { requestGeneration } from './request-generation.js';
@@ -12,6 +13,8 @@ export type {
   PresentedToken,
   PresentedTokenKind,
   RevocationCheck,
+  RevocationRegistry,
+  RevocationSubject,
   RevocationStore,
   RevocationStoreResult,
   ReplayOptions,

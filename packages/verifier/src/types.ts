@@ -27,10 +27,26 @@ export interface Draft11Options {
   allowLoopback?: boolean | undefined;
 }
 
+/**
+ * Whom a token was issued for, as a verifier hands it to {@link RevocationCheck.isRevoked}, so a
+ * revocation by agent or by a user's grant can cover it (issue 17). Claims as the token says them.
+ */
+export interface RevocationSubject {
+  /** The agent it was issued to, then every agent of its `act` chain (outermost first). */
+  agents: readonly string[];
+  /** The user (`sub`), when there is one. */
+  sub?: string | undefined;
+  /** When it was issued (`iat`, epoch seconds); a token without one is covered by any agent or grant revocation. */
+  iat?: number | undefined;
+}
+
 /** Revocation state a verifier consults (AAuth -11 "Token Revocation"; keyed by `(iss, jti)`). */
 export interface RevocationCheck {
-  /** True when the token `(issuer, jti)` has been revoked: the request is refused with `revoked_jwt`. */
-  isRevoked(issuer: string, jti: string): boolean | Promise<boolean>;
+  /**
+   * True when the token `(issuer, jti)` has been revoked: the request is refused with `revoked_jwt`.
+   * `subject` (issue 17) lets a store that keeps revocations by agent or grant match those too.
+   */
+  isRevoked(issuer: string, jti: string, subject?: RevocationSubject): boolean | Promise<boolean>;
 }
 
 /** What {@link RevocationStore.revoke} did: kept the entry, or refused it because the store (or the issuer's share) is full. */
@@ -43,6 +59,24 @@ export type RevocationStoreResult = 'recorded' | 'full';
 export interface RevocationStore extends RevocationCheck {
   /** Record `(issuer, jti)` as revoked until `until` (epoch seconds); `'full'` when there is no room for it. */
   revoke(issuer: string, jti: string, until: number): Promise<RevocationStoreResult>;
+}
+
+/**
+ * A revocation store that also revokes by agent and by a user's grant (issue 17): every token
+ * `issuer` issued to `agent` (or for `sub` to `agent`) up to the moment of the call, whoever of the
+ * `act` chain it names. An entry lives until `until`, when the longest token it covers has expired.
+ */
+export interface RevocationRegistry extends RevocationStore {
+  /** Revoke every token `issuer` issued to `agent` (or through it) until now; kept until `until` (epoch seconds). */
+  revokeAgent(issuer: string, agent: string, until: number): Promise<RevocationStoreResult>;
+  /** Revoke every token `issuer` issued for user `sub` to `agent` (or through it) until now: the user withdrew consent. */
+  revokeGrant(issuer: string, sub: string, agent: string, until: number): Promise<RevocationStoreResult>;
+  /**
+   * The last `iat` (epoch seconds) an agent or grant revocation of `agents` (and `sub`) covers, or
+   * undefined when none does: an issuer mints the next token of that pair with a later `iat`, so
+   * that a revocation in the same second never covers a token issued after it.
+   */
+  coveredThrough(issuer: string, agents: readonly string[], sub?: string): Promise<number | undefined>;
 }
 
 /** Options of {@link createVerifier}; validated when the verifier is created. */

@@ -113,7 +113,7 @@ describe('verify(): the three -11 tokens under sig=jwt', () => {
     await expect(relaxed.v.verify(sign(get(), agentKey, jwtKey(jwt)))).resolves.toMatchObject({ agent: 'aauth:bot@127.0.0.1:7001' });
   });
 
-  it('a revocation hook is asked with (iss, jti): revoked is token_revoked (-09 revoked_jwt); a failing hook is a 500, not the caller\'s fault', async () => {
+  it('a revocation hook is asked with (iss, jti): revoked is token_revoked (-09 revoked_jwt); a failing hook is a 503 revocation_store_failed, not the caller\'s fault', async () => {
     const asked: string[] = [];
     const jwt = await agentToken();
     const jti = JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()).jti as string;
@@ -122,8 +122,10 @@ describe('verify(): the three -11 tokens under sig=jwt', () => {
     expect(e.status).toBe(401);
     expect(asked).toEqual([`${AP} ${jti}`]);
     const failing = verifier({ revocation: { isRevoked: () => Promise.reject(new Error('redis down')) } }).v;
-    const f = await rejects(failing.verify(sign(get(), agentKey, jwtKey(await agentToken()))), 'internal_error');
-    expect(f.status).toBe(500);
+    // Issue 17: a failing store is a bounded 503 with Retry-After, as a failing replay store is.
+    const f = await rejects(failing.verify(sign(get(), agentKey, jwtKey(await agentToken()))), 'revocation_store_failed');
+    expect(f.status).toBe(503);
+    expect(f.headers['Retry-After']).toBe('1');
   });
 });
 

@@ -9,6 +9,7 @@ import {
   parseChallenge,
   tokenKind,
 } from '@aauth-kit/core';
+import { AAuthReconnectRequiredError } from '../aauth-reconnect-required-error.js';
 import { assessChallenge, type ChallengeDecision } from '../assess-challenge.js';
 import type { CachedToken } from '../token-cache.js';
 import type { Interaction } from '../types.js';
@@ -237,6 +238,26 @@ function parseIssued(answer: TokenAnswer, flight: TokenFlight, now: number): Iss
   return { token, expiresAt: Math.min(...candidates) };
 }
 
+/** A `grant_revoked` refusal (400 `invalid_grant` with a `reconnect` member) as the typed error; else undefined. */
+function reconnectOf(answer: TokenAnswer, flight: TokenFlight, authServer: string): AAuthReconnectRequiredError | undefined {
+  const doc = jsonObject(answer.body);
+  const named = doc?.reconnect;
+  if (doc?.error !== 'invalid_grant' || typeof named !== 'object' || named === null || Array.isArray(named)) return undefined;
+  const field = (name: string): string | undefined => {
+    const value = (named as Record<string, unknown>)[name];
+    return typeof value === 'string' && value.length > 0 && value.length <= 2048 ? redact(value) : undefined;
+  };
+  const agent = field('agent');
+  const user = field('user');
+  const consentUrl = field('consent_url');
+  const who = user === undefined ? `agent ${agent ?? 'unknown'}` : `user ${user} for agent ${agent ?? 'unknown'}`;
+  return new AAuthReconnectRequiredError(
+    `The auth server refused ${flight.interaction ? 'the token request' : 'the refresh'}: the grant of ${who} was withdrawn or revoked; the user must connect again${consentUrl ? ` at ${consentUrl}` : ''}`,
+    { authServer, resource: flight.resource, agent, user, ...(consentUrl === undefined ? {} : { consentUrl }) },
+    refusal(answer),
+  );
+}
+
 /** Seconds to wait before the next poll: `Retry-After` (seconds or a date), at least 1 s (section 8), at most 300 s. */
 function retryAfterSeconds(value: string | null, now: number): number {
   const text = value?.trim();
@@ -351,6 +372,10 @@ function issued(answer: TokenAnswer, flight: TokenFlight, now: number): Step {
 function answered(state: Extract<State, { phase: 'posted' }>, event: Extract<StepEvent, { type: 'answer' }>): Step {
   const { flight, metadata } = state;
   if (event.status === 200) return issued(event, flight, event.now);
+  // Issue 17: the grant this request continues was withdrawn (400 invalid_grant with `reconnect`):
+  // a person must connect again; the call ends here, once, with what to redo.
+  const reconnect = event.status === 400 ? reconnectOf(event, flight, metadata.issuer) : undefined;
+  if (reconnect !== undefined) return { state: DONE, action: { type: 'fail', error: reconnect } };
   // A refresh answered 202 wants an interaction: refused, the caller falls back to the challenge.
   if (event.status !== 202 || flight.interaction === undefined) {
     return { state: DONE, action: { type: 'fail', error: refusal(event, 'auth_server_error', flight.interaction ? 'the token request' : 'the refresh') } };

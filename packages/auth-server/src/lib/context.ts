@@ -1,5 +1,5 @@
 import type { PublicJwk } from '@aauth-kit/core';
-import type { Verifier } from '@aauth-kit/verifier';
+import type { RevocationRegistry, Verifier } from '@aauth-kit/verifier';
 import type { RealmConfig } from '../load-realm.js';
 import type { PendingStore } from '../pending-store.js';
 import type { UsedTokenStore } from '../used-token-store.js';
@@ -52,6 +52,8 @@ export interface ServerContext {
   secureCookies: boolean;
   /** The issuance policy (issue 17), asked before any token is issued, after the realm's rules: the scopes to issue. */
   policy: PolicyCheck;
+  /** Revocations by token, agent and grant (issue 17), consulted on refresh and exchange; default none. */
+  revocation?: RevocationRegistry | undefined;
 }
 
 /** The endpoint URLs of an issuer (Keycloak's paths, wire profile section 8). */

@@ -19,6 +19,7 @@ import type { JWTPayload } from 'jose';
 import type { PendingRequest } from '../pending-store.js';
 import type { ServerContext, Signer } from './context.js';
 import { refusalOf } from './audit.js';
+import { GrantRevokedError } from './grant-revoked.js';
 import { auditReason, isDiscoveryFailure, uniformTokenRefusal } from './discovery-refusal.js';
 import { chainAgents, checkAgentAllowed, checkChainAllowed, checkScopesAllowed, consentScopes } from './policy.js';
 
@@ -53,7 +54,7 @@ const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
 /** Re-throw a token check failure as the auth server's `invalid_grant` (section 8), keeping the reason. */
 function asGrantError(what: string, error: unknown): AAuthError {
-  if (isAAuthError(error) && (error.code === 'invalid_grant' || error.code === 'access_denied')) return error;
+  if (isAAuthError(error) && (error.code === 'invalid_grant' || error.code === 'access_denied' || error.code === 'grant_revoked' || error.code === 'revocation_store_failed')) return error;
   // A fetch the caller's token made us do: one answer, the detail for the audit (issue 13, finding 12).
   if (isDiscoveryFailure(error)) return uniformTokenRefusal(what, error);
   const reason = error instanceof Error ? error.message : String(error);
@@ -94,7 +95,11 @@ export function createTokenService(ctx: ServerContext) {
   const { policy } = realm;
 
   async function mint(grant: Grant): Promise<{ response: TokenResponse; jti: string }> {
-    const iat = Math.floor(ctx.now());
+    const second = Math.floor(ctx.now());
+    // Issue 17: a revocation of this agent or grant covers every iat up to its second; a token
+    // minted after it, in that same second, is dated the next one (within the verifiers' leeway).
+    const covered = ctx.revocation ? await ctx.revocation.coveredThrough(issuer, [grant.agent, ...chainAgents(grant.act)], grant.sub) : undefined;
+    const iat = covered !== undefined && covered >= second ? covered + 1 : second;
     const jti = randomBytes(16).toString('base64url');
     // The grant's absolute end (issue 13, finding 6): no token of it outlives auth_time + ssoSessionMaxLifespan.
     const authTime = grant.authTime ?? iat;
@@ -124,10 +129,38 @@ export function createTokenService(ctx: ServerContext) {
     }
   }
 
+  /**
+   * Issue 17: refuse a token that was revoked by its `jti`, by an agent of its chain, or by the
+   * user's withdrawn grant (400 `grant_revoked`, naming what to redo). A failing store is a 503.
+   */
+  async function checkNotRevoked(token: VerifiedToken, what: string): Promise<void> {
+    const registry = ctx.revocation;
+    const jti = token.claims.jti;
+    if (registry === undefined || typeof jti !== 'string') return;
+    const agent = token.agent ?? (typeof token.audience === 'string' ? token.audience : undefined);
+    const subject = { agents: [...(agent === undefined ? [] : [agent]), ...chainAgents(token.act)], sub: token.subject, iat: typeof token.claims.iat === 'number' ? token.claims.iat : undefined };
+    let revoked: boolean;
+    try {
+      revoked = await registry.isRevoked(token.issuer, jti, subject);
+    } catch (error) {
+      if (isAAuthError(error)) throw error;
+      throw new AAuthError('revocation_store_failed', undefined, { cause: error, headers: { 'Retry-After': '1' } });
+    }
+    if (!revoked) return;
+    const whose = token.subject === undefined ? `agent ${agent ?? 'unknown'}` : `user ${token.subject} and agent ${agent ?? 'unknown'}`;
+    throw new GrantRevokedError(`${what} refused: it was revoked (the grant of ${whose} was withdrawn or revoked); the user must connect again`, {
+      issuer: token.issuer,
+      agent,
+      user: token.subject,
+    });
+  }
+
   /** Section 8, exchange: the upstream auth token, issued by this realm or a trusted issuer, for the signer. */
   async function verifyUpstream(jwt: string, signer: Signer): Promise<VerifiedToken> {
     try {
-      return await ctx.tokens.verifyToken(jwt, AUTH_TOKEN, { audience: signer.agent, caller: signer.caller });
+      const token = await ctx.tokens.verifyToken(jwt, AUTH_TOKEN, { audience: signer.agent, caller: signer.caller });
+      await checkNotRevoked(token, 'upstream_token');
+      return token;
     } catch (error) {
       if (isAAuthError(error, 'token_audience_invalid')) {
         throw new AAuthError('invalid_grant', `upstream_token refused: it was issued for another audience, not the signer ${signer.agent}`);
@@ -161,6 +194,8 @@ export function createTokenService(ctx: ServerContext) {
     if (token.cnf?.thumbprint !== signer.thumbprint) throw new AAuthError('invalid_grant', 'auth_token refused: it is bound to another key (cnf.jwk)');
     const holder = token.agent ?? token.claims.aud;
     if (holder !== signer.agent) throw new AAuthError('invalid_grant', `auth_token refused: it was issued to ${String(holder)}, not ${signer.agent}`);
+    // Issue 17: a revoked token (or agent, or withdrawn grant) ends its refresh lineage; told only to its holder.
+    await checkNotRevoked(token, 'auth_token');
     // Refresh never ends otherwise (issue 13, finding 6): the lineage is bounded from its start.
     const max = realm.ssoSessionMaxLifespan;
     if (grantStart(token, ctx.now()) + max <= ctx.now()) {

@@ -171,7 +171,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     }
     // The verifier consults the pushed state, and the app's own check when it gave one.
     verifierOptions.revocation =
-      theirs === undefined ? own : { isRevoked: async (issuer, jti) => (await own.isRevoked(issuer, jti)) || (await theirs.isRevoked(issuer, jti)) };
+      theirs === undefined ? own : { isRevoked: async (issuer, jti, subject) => (await own.isRevoked(issuer, jti, subject)) || (await theirs.isRevoked(issuer, jti, subject)) };
   }
 
   return {

@@ -1,0 +1,107 @@
+import { parseCommand } from '../lib/parse-command.js';
+import { type Io, UsageError } from '../lib/usage-error.js';
+
+export const revokeHelp = `Usage: aauth revoke --auth-server ISSUER --client-id ID [--client-secret S]
+                    (--token TOKEN|- | --jti JTI [--iss ISS] | --agent ID [--user USER]) [--json]
+
+Revoke at the embedded auth server's revocation endpoint ({ISSUER}/protocol/aauth/revoke): one
+token, every token issued to an agent until now, or one user's grant to an agent (the user withdraws
+consent: that pair's tokens are refused and the agent must ask the user again). Resources sharing
+the server's revocation store refuse them within its staleness bound.
+  --auth-server ISS   the issuer, e.g. http://localhost:8080/realms/aauth-test (https, or http on loopback)
+  --client-id ID      a realm client allowed to revoke (the server's revocation.clients)
+  --client-secret S   its secret; default the AAUTH_CLIENT_SECRET environment variable
+  --token TOKEN       revoke this token ("-" reads it from stdin)
+  --jti JTI           revoke the token with this jti (of --iss, default the issuer)
+  --agent ID          revoke every token issued to this agent until now
+  --user USER         with --agent: withdraw this user's grant (user id or user name)
+  --json              print the server's answer as JSON`;
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** `aauth revoke`: revoke by token, agent or grant at the embedded auth server. */
+export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = fetch, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
+  const parsed = parseCommand(
+    args,
+    {
+      'auth-server': { type: 'string' },
+      'client-id': { type: 'string' },
+      'client-secret': { type: 'string' },
+      token: { type: 'string' },
+      jti: { type: 'string' },
+      iss: { type: 'string' },
+      agent: { type: 'string' },
+      user: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    revokeHelp,
+    io,
+  );
+  if (parsed === undefined) return 0;
+  const { values, positionals } = parsed;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const issuerText = values['auth-server'];
+  if (issuerText === undefined) throw new UsageError('--auth-server ISSUER is required');
+  let issuer: URL;
+  try {
+    issuer = new URL(issuerText);
+  } catch {
+    throw new UsageError(`--auth-server must be an absolute URL (got ${JSON.stringify(issuerText)})`);
+  }
+  // The client secret travels in the request: only over https, or to this machine.
+  if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname))) {
+    throw new UsageError('--auth-server must be https (or http on localhost, 127.0.0.1, [::1])');
+  }
+  const clientId = values['client-id'];
+  if (clientId === undefined) throw new UsageError('--client-id is required');
+  const secret = values['client-secret'] ?? env.AAUTH_CLIENT_SECRET;
+  if (secret === undefined || secret.length === 0) throw new UsageError('--client-secret (or AAUTH_CLIENT_SECRET) is required');
+  const what = [values.token, values.jti, values.agent].filter((v) => v !== undefined).length;
+  if (what !== 1) throw new UsageError('give exactly one of --token, --jti or --agent (with --user for a grant)');
+  if (values.user !== undefined && values.agent === undefined) throw new UsageError('--user needs --agent');
+  if (values.iss !== undefined && values.jti === undefined) throw new UsageError('--iss goes with --jti');
+
+  const form = new URLSearchParams();
+  if (values.token !== undefined) form.set('token', values.token === '-' ? (await io.readStdin()).trim() : values.token);
+  if (values.jti !== undefined) form.set('jti', values.jti);
+  if (values.iss !== undefined) form.set('iss', values.iss);
+  if (values.agent !== undefined) form.set('agent', values.agent);
+  if (values.user !== undefined) form.set('user', values.user);
+  // RFC 6749 section 2.3.1: client_secret_basic, id and secret form-encoded first.
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64');
+  const endpoint = `${issuer.href.replace(/\/+$/, '')}/protocol/aauth/revoke`;
+  let response: Response;
+  try {
+    response = await fetchImpl(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}`, accept: 'application/json' },
+      body: form.toString(),
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (error) {
+    io.stderr(`aauth revoke: the auth server could not be reached at ${endpoint}: ${(error as Error).message}\n`);
+    return 1;
+  }
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = {};
+  }
+  if (response.status !== 200) {
+    const error = typeof body.error === 'string' ? body.error : `HTTP ${response.status}`;
+    const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
+    io.stderr(`aauth revoke: ${response.status} ${error}${description}\n`);
+    return 1;
+  }
+  if (values.json) {
+    io.stdout(`${JSON.stringify(body)}\n`);
+    return 0;
+  }
+  const until = typeof body.until === 'number' ? new Date(body.until * 1000).toISOString() : 'unknown';
+  const subject =
+    body.revoked === 'grant' ? `the grant of user ${String(body.sub)} to agent ${String(body.agent)}` : body.revoked === 'agent' ? `every token of agent ${String(body.agent)}` : `token ${String(body.jti)}`;
+  io.stdout(`revoked ${subject} at ${String(body.iss)} (kept until ${until})\n`);
+  return 0;
+}
