@@ -11,3 +11,11 @@ export {
 } from './pending-store.js';
 export type { AuditEvent, AuditEventType } from './audit-event.js';
 export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedTokenStoreOptions, type UsedTokenStore } from './used-token-store.js';
+export { createRedisPendingStore, type RedisPendingStoreOptions } from './create-redis-pending-store.js';
+export {
+  createRedisAuthServerStores,
+  type RateLimitStore,
+  type RedisAuthServerStores,
+  type RedisAuthServerStoresOptions,
+  type RedisStoreClient,
+} from './create-redis-stores.js';

@@ -69,6 +69,8 @@ export const ERRORS = {
   // --- the server itself failed (a bug, a store that threw): 5xx, and the body says no more ---
   internal_error: [500, 'server_error', 'The server failed to process the request'],
   replay_store_failed: [503, 'server_error', 'The replay store failed'],
+  // Issue 17: the auth server's shared state (Redis: pending requests, rate limits) failed or did not answer in time.
+  store_unavailable: [503, 'server_error', 'The shared state store failed or did not answer in time'],
   // --- -11 endpoint errors (draft-11 profile section 9; problem+json `error`) ---
   agent_token_invalid: [400, 'invalid_agent_token', 'The agent token is invalid'],
   agent_token_expired: [400, 'expired_agent_token', 'The agent token has expired'],

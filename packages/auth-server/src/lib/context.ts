@@ -5,6 +5,7 @@ import type { PendingStore } from '../pending-store.js';
 import type { UsedTokenStore } from '../used-token-store.js';
 import type { AuditEvent } from '../audit-event.js';
 import type { RealmKey } from './realm-key.js';
+import type { RateLimitStore } from './brute-force.js';
 
 /** Who signed a request to the auth server, as the verifier established it. */
 export interface Signer {
@@ -43,6 +44,8 @@ export interface ServerContext {
   store: PendingStore;
   /** Redeemed resource tokens (single use until `exp`). */
   usedTokens: UsedTokenStore;
+  /** Rate-limit counters (sign-in, interaction codes, client authentication): memory, or shared (Redis). */
+  rateLimits: RateLimitStore;
   now: () => number;
   pendingLifetime: number;
   audit: (event: AuditEvent) => void;

@@ -8,7 +8,7 @@ import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './co
 import type { ServerContext } from './context.js';
 import { consentPage, loginPage, messagePage } from './html.js';
 import { bodyReadError } from './http-edge.js';
-import { BRUTE_FORCE_DEFAULTS, createFailureThrottle } from './brute-force.js';
+import { BRUTE_FORCE_DEFAULTS } from './brute-force.js';
 import { createPasswordCheck } from './passwords.js';
 
 interface Session {
@@ -106,11 +106,10 @@ export function createInteractionRouter(ctx: ServerContext): Router {
   // brute-force settings. An address gets twice the allowance and no quick-login check, since
   // several users may share it.
   const bruteForce = ctx.realm.bruteForce;
-  const userFailures = createFailureThrottle({ settings: bruteForce, now: ctx.now });
+  const userFailures = ctx.rateLimits.throttle('login-user', { settings: bruteForce });
   // Finding 14: unknown interaction codes per source address: 20 misses, then waits of 60 s more per 20, at most 15 min.
-  const codeMisses = createFailureThrottle({
+  const codeMisses = ctx.rateLimits.throttle('interaction-code-miss', {
     settings: { ...BRUTE_FORCE_DEFAULTS, enabled: true, failureFactor: 20, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 },
-    now: ctx.now,
     quickCheck: false,
   });
   // Attempts for one user name, and from one address, are checked one after another, so a burst of
@@ -129,7 +128,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (queues.get(key) === mine) queues.delete(key);
     }
   }
-  const sourceFailures = createFailureThrottle({ settings: { ...bruteForce, failureFactor: 2 * bruteForce.failureFactor }, now: ctx.now, quickCheck: false });
+  const sourceFailures = ctx.rateLimits.throttle('login-source', { settings: { ...bruteForce, failureFactor: 2 * bruteForce.failureFactor }, quickCheck: false });
   const loginCsrf = (code: string, nonce: string): string =>
     createHmac('sha256', csrfKey).update(`aauth-login-csrf\0${code}\0${nonce}`).digest('base64url');
 
@@ -174,14 +173,14 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new AAuthError('consent_request_invalid', 'The link has no valid interaction code.');
     // Finding 14: an address that keeps naming unknown codes waits before it may look up more.
     const source = req.socket.remoteAddress ?? 'unknown';
-    const wait = codeMisses.wait(source);
+    const wait = await codeMisses.wait(source);
     if (wait > 0) throw new AAuthError('consent_lookup_throttled', undefined, { headers: { 'Retry-After': String(wait) } });
     // A -11 code is Crockford base32, compared with I/L -> 1 and O -> 0 (profile section 7); the
     // Keycloak profile's codes are compared as they are.
     const crockford = normalizeInteractionCode(code);
     const request = (await ctx.store.getByCode(code)) ?? (crockford !== undefined && crockford !== code ? (await ctx.store.getByCode(crockford)) : undefined);
     if (!request) {
-      codeMisses.fail(source);
+      await codeMisses.fail(source);
       throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
     }
     if (request.expiresAt < ctx.now()) throw new AAuthError('consent_request_expired', 'This request has expired. Ask the agent to start again.');
@@ -303,7 +302,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const check = async () => {
         if (bruteForce.enabled) {
           // Checked before the password, and the same for unknown user names: a lock reveals no user.
-          const wait = Math.max(userFailures.wait(userKey), sourceFailures.wait(sourceKey));
+          const wait = Math.max(await userFailures.wait(userKey), await sourceFailures.wait(sourceKey));
           if (wait > 0) {
             const locked = new AAuthError('login_locked', 'Too many failed sign-in attempts. Try again later.', {
               headers: Number.isFinite(wait) ? { 'Retry-After': String(wait) } : {},
@@ -322,8 +321,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
           if (failures.size >= MAX_SESSIONS) failures.delete(failures.keys().next().value as string);
           failures.set(request.code, count);
           if (bruteForce.enabled) {
-            userFailures.fail(userKey);
-            sourceFailures.fail(sourceKey);
+            await userFailures.fail(userKey);
+            await sourceFailures.fail(sourceKey);
           }
           const refusal = new AAuthError('login_failed');
           auditLoginFailure(refusal);
@@ -347,7 +346,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         expiresAt: Math.min(request.expiresAt, ctx.now() + ctx.pendingLifetime),
       });
       failures.delete(request.code);
-      userFailures.succeed(userKey);
+      await userFailures.succeed(userKey);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, id, ctx.pendingLifetime));
       res.append('Set-Cookie', cookie(CSRF_COOKIE, '', 0));
       const next = new URLSearchParams({ code: request.code });

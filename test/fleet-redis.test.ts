@@ -1,0 +1,244 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signRequest, type SigningKey, type SignatureKey } from '@aauth-kit/core';
+import { cookieHeader, decideOverHttp, decodeJwt, startParty, testRealm, type Party } from './fixtures/auth-server.js';
+import { freePort } from './fixtures/http.js';
+import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
+
+// Issue 17, shared state: two auth-server processes (children, stopped by PID) behind one issuer
+// URL, their state in one real redis-server (createRedisAuthServerStores). A consent started at
+// one is approved and polled at the other; a resource token redeemed at one is refused at the
+// other; sign-in failures count across both; Redis killed and restarted (append-only, fsync
+// always) keeps every acknowledged decision and every used resource token.
+
+const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
+const PREFIX = 'aauth:fleet-test:';
+
+interface Member {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  /** Times its Redis client has been ready so far. */
+  readyCount(): number;
+  out(): string;
+}
+
+function startMember(args: string[]): Promise<Member> {
+  const script = fileURLToPath(new URL('./fixtures/fleet-auth-server.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let ready = 0;
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      ready = (out.match(/^READY$/gm) ?? []).length;
+      const port = /^PORT (\d+)$/m.exec(out);
+      if (port) resolve({ port: Number(port[1]), pid: child.pid!, child, readyCount: () => ready, out: () => out });
+    });
+    child.once('exit', (code) => reject(new Error(`fleet member exited with ${code}: ${out.slice(-800)}`)));
+  });
+}
+
+async function stopMember(m: Member | undefined): Promise<void> {
+  if (!m || m.child.exitCode !== null) return;
+  const exited = new Promise((r) => m.child.once('exit', r));
+  process.kill(m.pid, 'SIGTERM');
+  await exited;
+}
+
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+/** Sign a request for `url` (an issuer URL: the fleet's one base URL) and send it to member `port`. */
+async function sendSigned(url: string, port: number, key: SigningKey, signatureKey: SignatureKey, json?: unknown): Promise<Answer> {
+  const method = json === undefined ? 'GET' : 'POST';
+  const headers: Record<string, string> = json === undefined ? {} : { 'content-type': 'application/json' };
+  const body = json === undefined ? undefined : JSON.stringify(json);
+  const signed = signRequest({ method, url, headers, body }, { key, signatureKey, nonce: true });
+  const target = new URL(url);
+  target.port = String(port);
+  const res = await fetch(target, { method, headers: { ...headers, ...signed.headers }, body, signal: AbortSignal.timeout(5000) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+let redis: OwnRedis;
+let dir: string;
+let a: Member;
+let b: Member;
+let backend: Party;
+let sca: Party;
+let issuer: string;
+const at = (m: Member, path: string): string => `http://127.0.0.1:${m.port}${new URL(issuer).pathname}${path}`;
+
+beforeAll(async () => {
+  const dist = fileURLToPath(new URL('../packages/auth-server/dist/index.js', import.meta.url));
+  if (!existsSync(dist)) throw new Error('packages/auth-server/dist is missing: run `npx tsc -b` first');
+  redis = await startOwnRedis();
+  dir = mkdtempSync(join(tmpdir(), 'aauth-fleet-'));
+  const realm = testRealm(
+    {},
+    {
+      // Keycloak's brute-force detection: 3 failures lock a user (no quick-series rule, to count plainly).
+      bruteForceProtected: true,
+      failureFactor: 3,
+      quickLoginCheckMilliSeconds: 0,
+      users: [
+        ...(testRealm().users as object[]),
+        { id: 'c0ffee00-0000-4000-8000-000000000009', username: 'guessed-user', enabled: true, credentials: [{ type: 'password', value: 'right' }] },
+      ],
+    },
+  );
+  const realmFile = join(dir, 'realm.json');
+  writeFileSync(realmFile, JSON.stringify(realm));
+  const portA = await freePort();
+  const baseUrl = `http://127.0.0.1:${portA}`;
+  issuer = `${baseUrl}/realms/aauth-test`;
+  const common = [realmFile, join(dir, 'realm.key'), baseUrl, redis.url, PREFIX];
+  // A first: it creates the key file B then reads, so both sign as the one issuer.
+  a = await startMember([...common, String(portA)]);
+  b = await startMember([...common, '0']);
+  await until('both members connected to Redis', () => a.readyCount() >= 1 && b.readyCount() >= 1);
+  [backend, sca] = await Promise.all([startParty('backend'), startParty('sca')]);
+});
+
+afterAll(async () => {
+  await Promise.all([stopMember(a), stopMember(b), backend?.close(), sca?.close()]);
+  await redis?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A token request with a fresh resource token for the backend, sent to member `m`. */
+async function requestToken(m: Member, scope: string, rt?: string): Promise<{ rt: string; answer: Answer }> {
+  const token = rt ?? (await sca.resourceToken({ agent: backend.identity, agentJkt: backend.key.thumbprint, scope, audience: issuer }));
+  const answer = await sendSigned(`${issuer}/protocol/aauth/token`, m.port, backend.key, backend.signatureKey, { resource_token: token });
+  return { rt: token, answer };
+}
+
+const poll = (m: Member, location: string): Promise<Answer> => sendSigned(location, m.port, backend.key, backend.signatureKey);
+
+describe('two auth-server processes sharing one redis-server', () => {
+  it('a consent started at A is visible at B, approved at B, delivered once across the fleet', async () => {
+    const { answer } = await requestToken(a, 'supply-chain:optimize');
+    expect(answer.status).toBe(202);
+    const location = answer.body.location as string;
+    const code = answer.body.code as string;
+    expect(location.startsWith(`${issuer}/protocol/aauth/pending/`)).toBe(true);
+    // B sees A's pending request (still undecided).
+    const early = await poll(b, location);
+    expect(early.status).toBe(202);
+    expect(early.body).toMatchObject({ status: 'pending', code });
+    // The user signs in and approves on B's pages.
+    const decided = await decideOverHttp(at(b, '/protocol/aauth/interact'), code, 'approve');
+    expect(decided.status).toBe(200);
+    expect(await decided.text()).toContain('You approved the request.');
+    // A delivers the token B's page approved.
+    const delivered = await poll(a, location);
+    expect(delivered.status).toBe(200);
+    const claims = decodeJwt(delivered.body.auth_token as string).claims;
+    expect(claims).toMatchObject({ iss: issuer, sub: USER_ID, agent: backend.identity, aud: sca.identity, scope: 'supply-chain:optimize' });
+    // Taken once: neither member delivers it again.
+    for (const m of [a, b]) {
+      const again = await poll(m, location);
+      expect(again.status).toBe(404);
+      expect(again.body.error).toBe('not_found');
+    }
+  });
+
+  it('a decision is made once across the fleet: a second decision on A is refused after B decided', async () => {
+    const { answer } = await requestToken(b, 'supply-chain:optimize');
+    const code = answer.body.code as string;
+    expect((await decideOverHttp(at(b, '/protocol/aauth/interact'), code, 'deny')).status).toBe(200);
+    // A's page sees the request as decided (409 already decided), so no approval can follow a denial.
+    const page = await fetch(`${at(a, '/protocol/aauth/interact')}?code=${code}`);
+    expect(page.status).toBe(409);
+    expect(await page.text()).toContain('This request was already approved or denied.');
+    const denied = await poll(a, answer.body.location as string);
+    expect(denied.status).toBe(403);
+    expect(denied.body).toEqual({ error: 'access_denied', error_description: 'The user denied the request' });
+  });
+
+  it('a resource token redeemed at A is refused at B', async () => {
+    const first = await requestToken(a, 'data:read');
+    expect(first.answer.status).toBe(200);
+    expect(decodeJwt(first.answer.body.auth_token as string).claims).toMatchObject({ iss: issuer, aud: sca.identity, scope: 'data:read' });
+    const again = await requestToken(b, 'data:read', first.rt);
+    expect(again.answer.status).toBe(400);
+    expect(again.answer.body).toEqual({ error: 'invalid_grant', error_description: 'resource_token refused: it was already redeemed; ask the resource for a new one' });
+  });
+
+  it('sign-in failures count across both members: the third failure (on A) locks the user at B', async () => {
+    const { answer } = await requestToken(a, 'supply-chain:optimize');
+    const code = answer.body.code as string;
+    /** One sign-in attempt with a wrong password at member `m` (its own form and CSRF cookie). */
+    const attempt = async (m: Member): Promise<{ status: number; text: string }> => {
+      const endpoint = at(m, '/protocol/aauth/interact');
+      const page = await fetch(`${endpoint}?code=${code}`);
+      const html = await page.text();
+      const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+      const res = await fetch(`${endpoint}/login`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieHeader('', page) },
+        body: new URLSearchParams({ code, csrf, username: 'guessed-user', password: 'wrong' }).toString(),
+      });
+      return { status: res.status, text: await res.text() };
+    };
+    expect((await attempt(a)).status).toBe(401);
+    expect((await attempt(b)).status).toBe(401);
+    expect((await attempt(a)).status).toBe(401);
+    // Keycloak's arithmetic on the shared record: 3 failures = one failureFactor = a 60 s wait, at B too.
+    const locked = await attempt(b);
+    expect(locked.status).toBe(429);
+    expect(locked.text).toContain('Too many failed sign-in attempts. Try again later.');
+  });
+
+  it('Redis killed and restarted: a 503 while it is down, then every acknowledged decision and used token is still there', async () => {
+    // Acknowledged before the outage: a consent approved (the page said so) and a resource token redeemed.
+    const pending = await requestToken(a, 'supply-chain:optimize');
+    expect(pending.answer.status).toBe(202);
+    const location = pending.answer.body.location as string;
+    expect((await decideOverHttp(at(a, '/protocol/aauth/interact'), pending.answer.body.code as string, 'approve')).status).toBe(200);
+    const used = await requestToken(b, 'data:read');
+    expect(used.answer.status).toBe(200);
+
+    const readyBefore = [a.readyCount(), b.readyCount()];
+    await redis.kill();
+    // Down: a bounded 503 with a code, never a token, never a 500.
+    const down = await poll(b, location);
+    expect(down.status).toBe(503);
+    expect(down.body.error).toBe('server_error');
+    const downToken = await requestToken(a, 'data:read', used.rt);
+    expect(downToken.answer.status).toBe(503);
+    expect(downToken.answer.body.error).toBe('server_error');
+
+    await redis.start();
+    await until('both members reconnected', () => a.readyCount() > readyBefore[0]! && b.readyCount() > readyBefore[1]!);
+    // The used resource token stays used, at either member.
+    for (const m of [a, b]) {
+      const replay = await requestToken(m, 'data:read', used.rt);
+      expect(replay.answer.status).toBe(400);
+      expect(replay.answer.body.error).toBe('invalid_grant');
+    }
+    // The approval made before the crash is delivered after it.
+    const delivered = await poll(b, location);
+    expect(delivered.status).toBe(200);
+    expect(decodeJwt(delivered.body.auth_token as string).claims).toMatchObject({ sub: USER_ID, scope: 'supply-chain:optimize' });
+  });
+});
