@@ -4,16 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signRequest, type SigningKey, type SignatureKey } from '@aauth-kit/core';
+import { Redis } from 'ioredis';
+import express, { type Request as ExpressRequest, type Response as ExpressResponse } from 'express';
+import { createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
+import { generateKey, signRequest, type SigningKey, type SignatureKey } from '@aauth-kit/core';
+import { createResource } from '@aauth-kit/express';
+import { createRedisReplayStore } from '@aauth-kit/verifier';
 import { cookieHeader, decideOverHttp, decodeJwt, startParty, testRealm, type Party } from './fixtures/auth-server.js';
-import { freePort } from './fixtures/http.js';
+import { freePort, listen, type Listening } from './fixtures/http.js';
 import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
 
 // Issue 17, shared state: two auth-server processes (children, stopped by PID) behind one issuer
 // URL, their state in one real redis-server (createRedisAuthServerStores). A consent started at
 // one is approved and polled at the other; a resource token redeemed at one is refused at the
 // other; sign-in failures count across both; Redis killed and restarted (append-only, fsync
-// always) keeps every acknowledged decision and every used resource token.
+// always) keeps every acknowledged decision and every used resource token. Then the kit's agents of
+// both generations (Keycloak profile; -11 person server, person and auth tokens) through two
+// instances of one resource and the two auth servers, spread over the members as a load balancer
+// would: each consent is started at one member and approved at the other; a request one resource
+// instance accepted is a replay at the other.
 
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 const PREFIX = 'aauth:fleet-test:';
@@ -240,5 +249,165 @@ describe('two auth-server processes sharing one redis-server', () => {
     const delivered = await poll(b, location);
     expect(delivered.status).toBe(200);
     expect(decodeJwt(delivered.body.auth_token as string).claims).toMatchObject({ sub: USER_ID, scope: 'supply-chain:optimize' });
+  });
+});
+
+/**
+ * The kit's agents of both generations through a fleet: two instances of one resource (one
+ * identity and key, their replay store in the same Redis) and the two auth servers. The agents'
+ * transport spreads their requests over the members as a load balancer would, and records which
+ * member answered what.
+ */
+describe('the kit agents of both generations through two resource instances and two auth servers', () => {
+  const siteKey = generateKey({ kid: 'site-1' });
+  let site: string;
+  const sitePorts: number[] = [];
+  const open: Listening[] = [];
+  let replayClient: Redis;
+  let provider: AgentProvider;
+  const hits: Record<string, string[]> = {};
+  const hit = (who: string, what: string): void => void (hits[who] ??= []).push(what);
+
+  beforeAll(async () => {
+    replayClient = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    replayClient.on('error', () => {});
+    await new Promise<void>((resolve) => replayClient.once('ready', () => resolve()));
+    const ps = new URL(issuer).origin;
+    // Both instances listen first (the identity is the first one's origin), then get their app.
+    const apps: express.Express[] = [];
+    for (let i = 0; i < 2; i++) {
+      const listening = await listen((req, res) => apps[i]!(req, res));
+      open.push(listening);
+      sitePorts.push(listening.port);
+    }
+    site = open[0]!.origin;
+    for (let i = 0; i < 2; i++) {
+      // Each instance is its own createResource (its own caches), sharing the key and the replay store.
+      const resource = createResource({
+        identity: site,
+        key: siteKey,
+        authServer: issuer,
+        generations: ['keycloak', 'draft-11'],
+        scopes: { 'supply-chain:optimize': 'Optimise the supply chain' },
+        draft11: { allowLoopback: true, personServers: [ps] },
+        replay: { store: createRedisReplayStore(replayClient, { prefix: `${PREFIX}resource-replay:`, timeoutMs: 500 }) },
+      });
+      const app = express();
+      app.use(resource.wellKnown());
+      app.post('/optimize', resource.require({ scope: 'supply-chain:optimize' }), (req: ExpressRequest, res: ExpressResponse) => res.json({ instance: i + 1, aauth: req.aauth }));
+      apps.push(app);
+    }
+    const app = express();
+    const listening = await listen(app);
+    open.push(listening);
+    provider = createAgentProvider({ issuer: listening.origin, key: generateKey({ kid: 'ap-1' }), allowLoopback: true });
+    app.use(provider.wellKnown() as express.RequestHandler);
+  });
+
+  afterAll(async () => {
+    await Promise.all(open.map((l) => l.close()));
+    replayClient?.disconnect();
+  });
+
+  /**
+   * A load balancer in the agent's transport: `pick` names the member (index) for each request
+   * to the resource (`site`) and to the auth servers (`as`); a 200 from the site is kept so the
+   * test can replay it at the other instance.
+   */
+  function balancer(pick: (to: 'site' | 'as', url: URL, method: string) => number) {
+    const accepted: { url: URL; init: RequestInit; instance: number }[] = [];
+    const transport: typeof fetch = async (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      const method = init?.method ?? 'GET';
+      const to = url.origin === site ? 'site' : url.origin === new URL(issuer).origin ? 'as' : undefined;
+      if (to === undefined) return fetch(input, init);
+      const index = pick(to, url, method);
+      const target = new URL(url);
+      target.port = String(to === 'site' ? sitePorts[index]! : [a, b][index]!.port);
+      const res = await fetch(target, init);
+      hit(to === 'site' ? `site${index + 1}` : index === 0 ? 'A' : 'B', `${method} ${url.pathname.replace(/\/pending\/.*$/, '/pending')} ${res.status}`);
+      if (to === 'site' && res.status === 200) accepted.push({ url: target, init: init ?? {}, instance: index });
+      return res;
+    };
+    return { transport, accepted };
+  }
+
+  /** Replay an accepted request at the other resource instance: refused there (the replay store is shared). */
+  async function replayAtOtherInstance(accepted: { url: URL; init: RequestInit; instance: number }): Promise<Response> {
+    const other = new URL(accepted.url);
+    other.port = String(sitePorts[1 - accepted.instance]!);
+    return fetch(other, accepted.init);
+  }
+
+  it('Keycloak profile: resource token from instance 1, token request at A, consent and poll at B, the retry accepted at instance 2', async () => {
+    let siteCalls = 0;
+    const { transport, accepted } = balancer((to, url, method) => {
+      if (to === 'site') return siteCalls++ % 2;
+      return method === 'POST' ? 0 : 1; // token requests to A; polls to B
+    });
+    const agent = createAgent({
+      identity: backend.identity,
+      key: backend.key,
+      authServer: issuer,
+      fetch: transport,
+      sleep: async () => undefined,
+      onInteraction: async ({ code }) => {
+        const answer = await decideOverHttp(at(b, '/protocol/aauth/interact'), code, 'approve');
+        expect(answer.status).toBe(200);
+      },
+    });
+    const res = await agent.fetch(`${site}/optimize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"plan":1}' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { instance: number; aauth: Record<string, unknown> };
+    expect(body.instance).toBe(2);
+    expect(body.aauth).toMatchObject({ sub: USER_ID, agent: backend.identity, scope: ['supply-chain:optimize'] });
+    expect(hits.site1).toEqual(['POST /optimize 401']);
+    expect(hits.site2).toEqual(['POST /optimize 200']);
+    expect(hits.A).toContain('POST /realms/aauth-test/protocol/aauth/token 202');
+    expect(hits.B).toContain('GET /realms/aauth-test/protocol/aauth/pending 200');
+    // The signed request instance 2 accepted is a replay at instance 1.
+    const replay = await replayAtOtherInstance(accepted[0]!);
+    expect(replay.status).toBe(401);
+    expect(await replay.json()).toEqual({ error: 'invalid_signature', error_description: 'The signature was already used' });
+  });
+
+  it('-11: a person token started at B, approved and polled at A; an auth token started at A, approved and polled at B; the resource instances accept it', async () => {
+    for (const k of Object.keys(hits)) delete hits[k];
+    let siteCalls = 0;
+    const pendings: string[] = [];
+    const interactions: number[] = [1, 0]; // the person token's consent at A, the auth token's at B
+    const { transport, accepted } = balancer((to, url, method) => {
+      if (to === 'site') return siteCalls++ % 2;
+      if (method === 'POST') return url.pathname.endsWith('/person-token') ? 1 : 0;
+      if (url.pathname.startsWith('/aauth/person/pending/')) {
+        if (!pendings.includes(url.pathname)) pendings.push(url.pathname);
+        return pendings.indexOf(url.pathname) === 0 ? 0 : 1; // the person token's poll at A, the auth token's at B
+      }
+      return 0;
+    });
+    const agent = createAgent({
+      key: generateKey({ kid: 'fleet-bot-key' }),
+      draft11: { provider, local: 'fleet-bot', ps: new URL(issuer).origin, allowLoopback: true },
+      fetch: transport,
+      sleep: async () => undefined,
+      onInteraction: async ({ url }) => {
+        const code = new URL(url).searchParams.get('code')!;
+        const member = [a, b][interactions.length === 2 ? 0 : 1]!;
+        interactions.shift();
+        const answer = await decideOverHttp(at(member, '/protocol/aauth/interact'), code, 'approve');
+        expect(answer.status).toBe(200);
+      },
+    });
+    const res = await agent.fetch(`${site}/optimize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"plan":1}' });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { instance: number; aauth: Record<string, unknown> };
+    expect(body.aauth).toMatchObject({ scope: ['supply-chain:optimize'] });
+    expect(interactions).toEqual([]);
+    expect(hits.B).toEqual(expect.arrayContaining(['POST /aauth/person/person-token 202', 'GET /aauth/person/pending 200']));
+    expect(hits.A).toEqual(expect.arrayContaining(['POST /aauth/person/auth-token 202', 'GET /aauth/person/pending 200']));
+    expect([...(hits.site1 ?? []), ...(hits.site2 ?? [])]).toContain('POST /optimize 200');
+    const replay = await replayAtOtherInstance(accepted.at(-1)!);
+    expect(replay.status).toBe(401);
+    expect(replay.headers.get('signature-error')).toBe('error=invalid_signature');
   });
 });
