@@ -12,6 +12,13 @@ export { buildSignedRequest, type SignerConfig } from './build-signed-request.js
 export { assessChallenge, type ChallengeContext, type ChallengeDecision } from './assess-challenge.js';
 export { AAuthChallengeError, type AAuthChallengeErrorOptions } from './aauth-challenge-error.js';
 export { createMemoryTokenCache, type CachedToken, type MemoryTokenCacheOptions, type TokenCache } from './token-cache.js';
+export {
+  createRedisTokenCache,
+  type RedisTokenCache,
+  type RedisTokenCacheClient,
+  type RedisTokenCacheOptions,
+  type RedisTokenCacheSubscriber,
+} from './create-redis-token-cache.js';
 export type {
   Agent,
   AgentEvent,
