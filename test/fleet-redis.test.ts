@@ -170,6 +170,41 @@ describe('two auth-server processes sharing one redis-server', () => {
     }
   });
 
+  it('the consent pages need no affinity: page at A, sign-in at B, consent page at A, decision at B', async () => {
+    const { answer } = await requestToken(a, 'supply-chain:optimize');
+    const code = answer.body.code as string;
+    const page = await fetch(`${at(a, '/protocol/aauth/interact')}?code=${code}`);
+    expect(page.status).toBe(200);
+    let cookies = cookieHeader('', page);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+    const login = await fetch(`${at(b, '/protocol/aauth/interact')}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies },
+      body: new URLSearchParams({ code, csrf, username: 'mcp-user', password: 'user123' }).toString(),
+    });
+    // The sign-in form A served verifies at B (one CSRF key, derived from the shared key file).
+    expect(login.status).toBe(303);
+    cookies = cookieHeader(cookies, login);
+    const consent = await fetch(`${at(a, '/protocol/aauth/interact')}?code=${code}`, { headers: { cookie: cookies } });
+    const consentHtml = await consent.text();
+    // A knows the session B opened: it shows the consent form, not the sign-in form.
+    expect(consentHtml).toContain('value="approve"');
+    const decision = await fetch(`${at(b, '/protocol/aauth/interact')}/decision`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies },
+      body: new URLSearchParams({ code, csrf: /name="csrf" value="([^"]+)"/.exec(consentHtml)![1]!, decision: 'approve' }).toString(),
+    });
+    expect(decision.status).toBe(200);
+    const delivered = await poll(a, answer.body.location as string);
+    expect(delivered.status).toBe(200);
+    expect(decodeJwt(delivered.body.auth_token as string).claims).toMatchObject({ sub: USER_ID, scope: 'supply-chain:optimize' });
+    // Delivered once: the page no longer knows the request.
+    const after = await fetch(`${at(a, '/protocol/aauth/interact')}?code=${code}`, { headers: { cookie: cookies } });
+    expect(after.status).toBe(404);
+  });
+
   it('a decision is made once across the fleet: a second decision on A is refused after B decided', async () => {
     const { answer } = await requestToken(b, 'supply-chain:optimize');
     const code = answer.body.code as string;

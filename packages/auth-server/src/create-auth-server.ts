@@ -10,6 +10,7 @@ import { createMemoryUsedTokenStore, type UsedTokenStore } from './used-token-st
 import type { AuditEvent } from './audit-event.js';
 import { createAuditEmitter } from './lib/audit.js';
 import { createMemoryRateLimitStore, type RateLimitStore } from './lib/brute-force.js';
+import { createMemorySessionStore, type SessionStore } from './lib/interaction-sessions.js';
 import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
 import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
@@ -50,6 +51,11 @@ export interface AuthServerOptions {
    * authentications); default in memory (one process). `createRedisAuthServerStores` gives a shared one.
    */
   rateLimitStore?: RateLimitStore | undefined;
+  /**
+   * Where the consent page's sign-in sessions live; default in memory (the sign-in and the decision
+   * must then reach the same process). `createRedisAuthServerStores` gives a shared one.
+   */
+  sessionStore?: SessionStore | undefined;
   /** Life of a pending request in seconds; default 600. */
   pendingLifetime?: number | undefined;
   /** Receives one event per decision (never a token); default: none. */
@@ -183,6 +189,10 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
   if (typeof rateLimits !== 'object' || rateLimits === null || typeof rateLimits.throttle !== 'function') {
     throw new TypeError('options.rateLimitStore must implement throttle');
   }
+  const sessions = options.sessionStore ?? createMemorySessionStore(now);
+  if (typeof sessions !== 'object' || sessions === null || typeof sessions.get !== 'function' || typeof sessions.put !== 'function' || typeof sessions.delete !== 'function') {
+    throw new TypeError('options.sessionStore must implement put, get and delete');
+  }
 
   const jwks = { keys: [key.publicJwk] };
   const verifier = createVerifier({
@@ -207,6 +217,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     store,
     usedTokens,
     rateLimits,
+    sessions,
     now,
     pendingLifetime,
     audit: createAuditEmitter(options.onAudit, warn),

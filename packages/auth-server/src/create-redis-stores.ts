@@ -4,10 +4,12 @@ import type { PendingStore } from './pending-store.js';
 import type { UsedTokenStore } from './used-token-store.js';
 import type { RateLimitStore } from './lib/brute-force.js';
 import { createRedisRateLimitStore } from './lib/redis-rate-limits.js';
+import { createRedisSessionStore, type SessionStore } from './lib/interaction-sessions.js';
 import { createScriptRunner, type RedisStoreClient } from './lib/redis-runner.js';
 
 export type { RedisStoreClient } from './lib/redis-runner.js';
 export type { RateLimitStore } from './lib/brute-force.js';
+export type { InteractionSession, SessionStore } from './lib/interaction-sessions.js';
 
 /** Options of {@link createRedisAuthServerStores}. */
 export interface RedisAuthServerStoresOptions {
@@ -31,13 +33,15 @@ export interface RedisAuthServerStores {
   replay: { store: ReplayStore };
   /** Rate-limit counters: sign-in failures, unknown interaction codes, failed client authentications. */
   rateLimitStore: RateLimitStore;
+  /** The consent page's sign-in sessions (keyed by a hash of the session cookie), each until it expires. */
+  sessionStore: SessionStore;
 }
 
 /**
  * Every piece of the auth server's state that a fleet must share, in one Redis (issue 17):
  * `createAuthServer({ ...options, ...createRedisAuthServerStores(redis, { prefix }) })`. Servers
- * with the same Redis and prefix act as one: a consent started at one is approved and polled at
- * another, a resource token redeemed at one is refused at all, and rate limits count across them.
+ * with the same Redis, prefix and key file act as one: a consent started at one is approved and
+ * polled at another (its sign-in and decision pages served by any of them), a resource token redeemed at one is refused at all, and rate limits count across them.
  * Give the client `enableOfflineQueue: false` and `maxRetriesPerRequest: 1`, as the verifier's
  * README says, so a Redis outage is a prompt 503, never a queue.
  */
@@ -56,10 +60,12 @@ export function createRedisAuthServerStores(client: RedisStoreClient, options: R
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`options.${name} must be a positive integer`);
   }
   const bounded = { timeoutMs, maxPending };
+  const run = createScriptRunner(client, timeoutMs, maxPending);
   return {
     pendingStore: createRedisPendingStore(client, { prefix, now, ...bounded }),
     usedTokenStore: createRedisReplayStore(client, { prefix: `${prefix}used:`, ...bounded }),
     replay: { store: createRedisReplayStore(client, { prefix: `${prefix}replay:`, ...bounded }) },
-    rateLimitStore: createRedisRateLimitStore(createScriptRunner(client, timeoutMs, maxPending), prefix, now),
+    rateLimitStore: createRedisRateLimitStore(run, prefix, now),
+    sessionStore: createRedisSessionStore(run, prefix, now),
   };
 }

@@ -14,8 +14,10 @@ export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedT
 export { createRedisPendingStore, type RedisPendingStoreOptions } from './create-redis-pending-store.js';
 export {
   createRedisAuthServerStores,
+  type InteractionSession,
   type RateLimitStore,
   type RedisAuthServerStores,
   type RedisAuthServerStoresOptions,
   type RedisStoreClient,
+  type SessionStore,
 } from './create-redis-stores.js';

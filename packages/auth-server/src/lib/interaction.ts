@@ -10,19 +10,13 @@ import { consentPage, loginPage, messagePage } from './html.js';
 import { bodyReadError } from './http-edge.js';
 import { BRUTE_FORCE_DEFAULTS } from './brute-force.js';
 import { createPasswordCheck } from './passwords.js';
-
-interface Session {
-  code: string;
-  sub: string;
-  username: string;
-  csrf: string;
-  expiresAt: number;
-}
+import type { InteractionSession as Session } from './interaction-sessions.js';
 
 const SESSION_COOKIE = 'aauth_session';
 const CSRF_COOKIE = 'aauth_csrf';
-const MAX_SESSIONS = 10_000;
 const MAX_FAILED_LOGINS = 10;
+/** Interaction codes whose failed sign-ins are counted at once (per process). */
+const MAX_COUNTED_CODES = 10_000;
 const MAX_CALLBACK = 2048;
 const CSRF_NONCE = /^[A-Za-z0-9_-]{32}$/;
 
@@ -94,13 +88,14 @@ function matchesRedirectUri(entry: unknown, callback: URL): boolean {
 export function createInteractionRouter(ctx: ServerContext): Router {
   const router = express.Router();
   const base = `${ctx.issuerPath}/protocol/aauth/interact`;
-  const sessions = new Map<string, Session>();
+  const sessions = ctx.sessions;
   const failures = new Map<string, number>();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
   // Finding 16: the sign-in form's CSRF field is an HMAC, under a key only this server holds, of the
   // interaction code and the cookie's nonce. A planted cookie with a matching form value is not
   // enough: the attacker cannot compute the field, and a pair issued for one code fails for another.
-  const csrfKey = randomBytes(32);
+  // The key is derived from the realm key: the servers of a fleet (one key file) share it (issue 17).
+  const csrfKey = ctx.key.deriveSecret('aauth-login-csrf');
   const checkPassword = createPasswordCheck(ctx.realm.users);
   // Finding 2: failures counted per user name and per source address with the realm's Keycloak
   // brute-force settings. An address gets twice the allowance and no quick-login check, since
@@ -161,12 +156,6 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     send(res, error.status, messagePage(title, error.message, error.code));
   }
 
-  function sweepSessions(): void {
-    const now = ctx.now();
-    for (const [id, s] of sessions) if (s.expiresAt < now) sessions.delete(id);
-    while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
-  }
-
   async function openRequest(codeParam: string | undefined, req: Request): Promise<PendingRequest> {
     // Hyphens are presentational (-11 codes are shown as ABCD-EFGH).
     const code = (codeParam ?? '').trim().toUpperCase().replace(/-/g, '');
@@ -219,10 +208,10 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     );
   }
 
-  function currentSession(req: Request, code: string): [string, Session] | undefined {
+  async function currentSession(req: Request, code: string): Promise<[string, Session] | undefined> {
     const id = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
-    if (id === undefined) return undefined;
-    const session = sessions.get(id);
+    if (id === undefined || id.length > 256) return undefined;
+    const session = await sessions.get(id);
     if (!session || session.expiresAt < ctx.now() || session.code !== code) return undefined;
     return [id, session];
   }
@@ -252,7 +241,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const callback = checkCallback(field(req.query, 'callback'));
       const request = await openRequest(field(req.query, 'code'), req);
       await bindCallback(callback, request);
-      const current = currentSession(req, request.code);
+      const current = await currentSession(req, request.code);
       if (!current) {
         await renderLogin(res, 200, request, callback);
         return;
@@ -318,7 +307,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
           // Per code too, in bounded memory: the least recently failing code goes first, never all at once.
           const count = (failures.get(request.code) ?? 0) + 1;
           failures.delete(request.code);
-          if (failures.size >= MAX_SESSIONS) failures.delete(failures.keys().next().value as string);
+          if (failures.size >= MAX_COUNTED_CODES) failures.delete(failures.keys().next().value as string);
           failures.set(request.code, count);
           if (bruteForce.enabled) {
             await userFailures.fail(userKey);
@@ -336,9 +325,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         await renderLogin(res, refusal.status, request, callback, `${refusal.message}.`);
         return;
       }
-      sweepSessions();
       const id = randomBytes(32).toString('base64url');
-      sessions.set(id, {
+      await sessions.put(id, {
         code: request.code,
         sub: user.id,
         username: user.username,
@@ -364,14 +352,14 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (decision !== 'approve' && decision !== 'deny') throw new AAuthError('consent_request_invalid', 'Choose Approve or Deny.');
       const request = await openRequest(field(req.body, 'code'), req);
       await bindCallback(callback, request);
-      const current = currentSession(req, request.code);
+      const current = await currentSession(req, request.code);
       if (!current || !sameText(field(req.body, 'csrf'), current[1].csrf)) {
         throw new AAuthError('consent_form_invalid', 'Your sign-in expired or the form did not come from this server. Open the link again.');
       }
       const [sessionId, session] = current;
       const status = decision === 'approve' ? 'approved' : 'denied';
       const decided = await ctx.store.decide(request.id, { status, sub: session.sub, username: session.username });
-      sessions.delete(sessionId);
+      await sessions.delete(sessionId);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, '', 0));
       if (!decided) throw new AAuthError('consent_already_decided', 'This request was already approved or denied, or it expired.');
       ctx.audit({
