@@ -271,6 +271,13 @@ describe('two auth-server processes sharing one redis-server', () => {
     const downToken = await requestToken(a, 'data:read', used.rt);
     expect(downToken.answer.status).toBe(503);
     expect(downToken.answer.body.error).toBe('server_error');
+    // The consent page: a 503 page (store_unavailable), never a sign-in form.
+    const downPage = await fetch(`${at(a, '/protocol/aauth/interact')}?code=${pending.answer.body.code as string}`);
+    expect(downPage.status).toBe(503);
+    expect(downPage.headers.get('retry-after')).toBe('1');
+    const downHtml = await downPage.text();
+    expect(downHtml).toContain('The shared state store is not connected');
+    expect(downHtml).not.toContain('name="password"');
 
     await redis.start();
     await until('both members reconnected', () => a.readyCount() > readyBefore[0]! && b.readyCount() > readyBefore[1]!);
