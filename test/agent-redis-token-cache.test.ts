@@ -4,6 +4,7 @@ import { createAuthServer } from '@aauth-kit/auth-server';
 import { generateKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import express from 'express';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, listen } from './fixtures/http.js';
@@ -148,6 +149,36 @@ describe('createRedisTokenCache: agent replicas sharing one key', () => {
     await until('cleared', () => two.cache.get('k3') === undefined);
     // Redis itself holds nothing more for this key.
     expect(await publisher.hlen(channel)).toBe(0);
+  });
+
+  it('property: whatever is published on the channel, the cache neither throws nor holds a malformed entry', async () => {
+    const tp = generateKey().thumbprint;
+    const one = await sharedCache(tp);
+    const publisher = connect();
+    await ready(publisher);
+    const channel = `${prefix}${tp}`;
+    const value = fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.record({ token: fc.jsonValue(), expiresAt: fc.jsonValue(), resource: fc.jsonValue(), scope: fc.jsonValue() }).map((v) => JSON.stringify(v)));
+    const message = fc.oneof(
+      fc.string(),
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.record({ op: fc.constantFrom('set', 'delete', 'deleteResource', 'clear', 'other'), key: fc.constantFrom('p1', 'p2'), value, resource: fc.jsonValue() }).map((v) => JSON.stringify(v)),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { maxLength: 5 }), async (messages) => {
+        const seen = one.messages();
+        for (const m of messages) await publisher.publish(channel, m);
+        await until('the messages', () => one.messages() >= seen + messages.length);
+        for (const k of ['p1', 'p2']) {
+          const entry = one.cache.get(k);
+          if (entry === undefined) continue;
+          expect(typeof entry.token).toBe('string');
+          expect(typeof entry.expiresAt).toBe('number');
+          expect(typeof entry.resource).toBe('string');
+          expect(typeof entry.scope).toBe('string');
+        }
+      }),
+      { numRuns: 50 },
+    );
   });
 
   it('a failing Redis costs only the sharing: the agent obtains its own token, onError hears of it', async () => {
