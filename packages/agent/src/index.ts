@@ -13,6 +13,13 @@ export { assessChallenge, type ChallengeContext, type ChallengeDecision } from '
 export { AAuthChallengeError, type AAuthChallengeErrorOptions } from './aauth-challenge-error.js';
 export { AAuthReconnectRequiredError, type ReconnectTarget } from './aauth-reconnect-required-error.js';
 export { createMemoryTokenCache, type CachedToken, type MemoryTokenCacheOptions, type TokenCache } from './token-cache.js';
+export {
+  createRedisTokenCache,
+  type RedisTokenCache,
+  type RedisTokenCacheClient,
+  type RedisTokenCacheOptions,
+  type RedisTokenCacheSubscriber,
+} from './create-redis-token-cache.js';
 export type {
   Agent,
   AgentEvent,

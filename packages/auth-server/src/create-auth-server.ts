@@ -9,6 +9,8 @@ import { createMemoryPendingStore, type PendingStore } from './pending-store.js'
 import { createMemoryUsedTokenStore, type UsedTokenStore } from './used-token-store.js';
 import type { AuditEvent } from './audit-event.js';
 import { createAuditEmitter } from './lib/audit.js';
+import { createMemoryRateLimitStore, type RateLimitStore } from './lib/brute-force.js';
+import { createMemorySessionStore, type SessionStore } from './lib/interaction-sessions.js';
 import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
 import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
@@ -47,6 +49,16 @@ export interface AuthServerOptions {
   pendingStore?: PendingStore | undefined;
   /** Where redeemed resource tokens are remembered, each until its `exp` (single use); default in memory, bounded (one process). The verifier's `createRedisReplayStore` fits. */
   usedTokenStore?: UsedTokenStore | undefined;
+  /**
+   * Where rate-limit counters live (sign-in failures, unknown interaction codes, failed client
+   * authentications); default in memory (one process). `createRedisAuthServerStores` gives a shared one.
+   */
+  rateLimitStore?: RateLimitStore | undefined;
+  /**
+   * Where the consent page's sign-in sessions live; default in memory (the sign-in and the decision
+   * must then reach the same process). `createRedisAuthServerStores` gives a shared one.
+   */
+  sessionStore?: SessionStore | undefined;
   /** Life of a pending request in seconds; default 600. */
   pendingLifetime?: number | undefined;
   /** Receives one event per decision (never a token); default: none. */
@@ -197,6 +209,14 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
   if (typeof usedTokens !== 'object' || usedTokens === null || typeof usedTokens.checkAndStore !== 'function') {
     throw new TypeError('options.usedTokenStore must implement checkAndStore');
   }
+  const rateLimits = options.rateLimitStore ?? createMemoryRateLimitStore(now);
+  if (typeof rateLimits !== 'object' || rateLimits === null || typeof rateLimits.throttle !== 'function') {
+    throw new TypeError('options.rateLimitStore must implement throttle');
+  }
+  const sessions = options.sessionStore ?? createMemorySessionStore(now);
+  if (typeof sessions !== 'object' || sessions === null || typeof sessions.get !== 'function' || typeof sessions.put !== 'function' || typeof sessions.delete !== 'function') {
+    throw new TypeError('options.sessionStore must implement put, get and delete');
+  }
 
   const revocation = options.revocation;
   if (revocation !== undefined) {
@@ -232,6 +252,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     tokens: verifier,
     store,
     usedTokens,
+    rateLimits,
+    sessions,
     now,
     pendingLifetime,
     audit: createAuditEmitter(options.onAudit, warn, realm),

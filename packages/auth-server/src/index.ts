@@ -20,3 +20,13 @@ export { createRedisAuditSink, type RedisAuditSinkOptions, type RedisStreamClien
 export type { AuthServerRevocationOptions } from './create-auth-server.js';
 export type { RevocationAnswer } from './lib/revocation-routes.js';
 export type { Reconnect } from './lib/grant-revoked.js';
+export { createRedisPendingStore, type RedisPendingStoreOptions } from './create-redis-pending-store.js';
+export {
+  createRedisAuthServerStores,
+  type InteractionSession,
+  type RateLimitStore,
+  type RedisAuthServerStores,
+  type RedisAuthServerStoresOptions,
+  type RedisStoreClient,
+  type SessionStore,
+} from './create-redis-stores.js';

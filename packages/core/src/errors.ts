@@ -71,6 +71,8 @@ export const ERRORS = {
   replay_store_failed: [503, 'server_error', 'The replay store failed'],
   // Issue 17: the shared revocation store threw or did not answer in time (fail closed).
   revocation_store_failed: [503, 'server_error', 'The revocation store failed'],
+  // Issue 17: the auth server's shared state (Redis: pending requests, rate limits) failed or did not answer in time.
+  store_unavailable: [503, 'server_error', 'The shared state store failed or did not answer in time'],
   // --- -11 endpoint errors (draft-11 profile section 9; problem+json `error`) ---
   agent_token_invalid: [400, 'invalid_agent_token', 'The agent token is invalid'],
   agent_token_expired: [400, 'expired_agent_token', 'The agent token has expired'],

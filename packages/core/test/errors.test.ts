@@ -68,6 +68,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   internal_error: [500, 'server_error'],
   replay_store_failed: [503, 'server_error'],
   revocation_store_failed: [503, 'server_error'],
+  store_unavailable: [503, 'server_error'],
   // -11 endpoint errors (draft-11 profile section 9)
   agent_token_invalid: [400, 'invalid_agent_token'],
   agent_token_expired: [400, 'expired_agent_token'],

@@ -133,6 +133,27 @@ export function createFailureThrottle(options: FailureThrottleOptions): FailureT
   };
 }
 
+/** A failure throttle whose counters may live elsewhere (Redis): its answers may be promises. */
+export interface SharedFailureThrottle {
+  wait(key: string): number | Promise<number>;
+  fail(key: string): void | Promise<void>;
+  succeed(key: string): void | Promise<void>;
+}
+
+/**
+ * Where the auth server's rate-limit counters live (issue 17): sign-in failures per user and per
+ * address, unknown interaction codes per address, failed client authentications. `name` tells
+ * the counter families apart; the default keeps them in this process's memory.
+ */
+export interface RateLimitStore {
+  throttle(name: string, options: { settings: BruteForceSettings; quickCheck?: boolean | undefined }): SharedFailureThrottle;
+}
+
+/** The default {@link RateLimitStore}: each counter family in bounded memory (one process). */
+export function createMemoryRateLimitStore(now: () => number): RateLimitStore {
+  return { throttle: (_name, options) => createFailureThrottle({ ...options, now }) };
+}
+
 const INTEGER_FIELDS = [
   'failureFactor',
   'waitIncrementSeconds',

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
 import type { RealmClient } from '../load-realm.js';
-import { BRUTE_FORCE_DEFAULTS, createFailureThrottle } from './brute-force.js';
+import { BRUTE_FORCE_DEFAULTS, type RateLimitStore } from './brute-force.js';
 
 /** The form parameters of a token request: repeatable ones as lists, the others once. */
 export interface TokenForm {
@@ -108,9 +108,9 @@ export function claimedClientId(authorization: string | undefined, form: TokenFo
 /** Back-off of failed client authentications (issue 13, finding 14). */
 export interface ClientAuthGuard {
   /** Throw 429 `client_auth_throttled` (with `Retry-After`) while the client or the source address must wait. */
-  check(clientId: string | undefined, source: string): void;
-  failed(clientId: string | undefined, source: string): void;
-  succeeded(clientId: string | undefined): void;
+  check(clientId: string | undefined, source: string): Promise<void>;
+  failed(clientId: string | undefined, source: string): Promise<void>;
+  succeeded(clientId: string | undefined): Promise<void>;
 }
 
 /**
@@ -118,21 +118,21 @@ export interface ClientAuthGuard {
  * for one client id (30 from one address) each further batch waits 60 s more, at most 15 min;
  * failures older than an hour are forgotten. Memory is bounded (see brute-force.ts).
  */
-export function createClientAuthGuard(now: () => number): ClientAuthGuard {
+export function createClientAuthGuard(rateLimits: RateLimitStore): ClientAuthGuard {
   const base = { ...BRUTE_FORCE_DEFAULTS, enabled: true, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 };
-  const clients = createFailureThrottle({ settings: { ...base, failureFactor: 10 }, now, quickCheck: false });
-  const sources = createFailureThrottle({ settings: { ...base, failureFactor: 30 }, now, quickCheck: false });
+  const clients = rateLimits.throttle('client-auth-client', { settings: { ...base, failureFactor: 10 }, quickCheck: false });
+  const sources = rateLimits.throttle('client-auth-source', { settings: { ...base, failureFactor: 30 }, quickCheck: false });
   return {
-    check(clientId, source) {
-      const wait = Math.max(clientId === undefined ? 0 : clients.wait(clientId), sources.wait(source));
+    async check(clientId, source) {
+      const wait = Math.max(clientId === undefined ? 0 : await clients.wait(clientId), await sources.wait(source));
       if (wait > 0) throw new AAuthError('client_auth_throttled', undefined, { headers: { 'Retry-After': String(wait) } });
     },
-    failed(clientId, source) {
-      if (clientId !== undefined) clients.fail(clientId);
-      sources.fail(source);
+    async failed(clientId, source) {
+      if (clientId !== undefined) await clients.fail(clientId);
+      await sources.fail(source);
     },
-    succeeded(clientId) {
-      if (clientId !== undefined) clients.succeed(clientId);
+    async succeeded(clientId) {
+      if (clientId !== undefined) await clients.succeed(clientId);
     },
   };
 }

@@ -6,6 +6,8 @@ import type { UsedTokenStore } from '../used-token-store.js';
 import type { AuditEvent } from '../audit-event.js';
 import type { RealmKey } from './realm-key.js';
 import type { PolicyCheck } from './policy-hook.js';
+import type { RateLimitStore } from './brute-force.js';
+import type { SessionStore } from './interaction-sessions.js';
 
 /** Who signed a request to the auth server, as the verifier established it. */
 export interface Signer {
@@ -44,6 +46,10 @@ export interface ServerContext {
   store: PendingStore;
   /** Redeemed resource tokens (single use until `exp`). */
   usedTokens: UsedTokenStore;
+  /** Rate-limit counters (sign-in, interaction codes, client authentication): memory, or shared (Redis). */
+  rateLimits: RateLimitStore;
+  /** The consent page's sign-in sessions: memory, or shared (Redis). */
+  sessions: SessionStore;
   now: () => number;
   pendingLifetime: number;
   audit: (event: AuditEvent) => void;

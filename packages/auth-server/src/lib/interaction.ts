@@ -8,21 +8,15 @@ import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './co
 import type { ServerContext } from './context.js';
 import { consentPage, loginPage, messagePage } from './html.js';
 import { bodyReadError } from './http-edge.js';
-import { BRUTE_FORCE_DEFAULTS, createFailureThrottle } from './brute-force.js';
+import { BRUTE_FORCE_DEFAULTS } from './brute-force.js';
 import { createPasswordCheck } from './passwords.js';
-
-interface Session {
-  code: string;
-  sub: string;
-  username: string;
-  csrf: string;
-  expiresAt: number;
-}
+import type { InteractionSession as Session } from './interaction-sessions.js';
 
 const SESSION_COOKIE = 'aauth_session';
 const CSRF_COOKIE = 'aauth_csrf';
-const MAX_SESSIONS = 10_000;
 const MAX_FAILED_LOGINS = 10;
+/** Interaction codes whose failed sign-ins are counted at once (per process). */
+const MAX_COUNTED_CODES = 10_000;
 const MAX_CALLBACK = 2048;
 const CSRF_NONCE = /^[A-Za-z0-9_-]{32}$/;
 
@@ -94,23 +88,23 @@ function matchesRedirectUri(entry: unknown, callback: URL): boolean {
 export function createInteractionRouter(ctx: ServerContext): Router {
   const router = express.Router();
   const base = `${ctx.issuerPath}/protocol/aauth/interact`;
-  const sessions = new Map<string, Session>();
+  const sessions = ctx.sessions;
   const failures = new Map<string, number>();
   const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
   // Finding 16: the sign-in form's CSRF field is an HMAC, under a key only this server holds, of the
   // interaction code and the cookie's nonce. A planted cookie with a matching form value is not
   // enough: the attacker cannot compute the field, and a pair issued for one code fails for another.
-  const csrfKey = randomBytes(32);
+  // The key is derived from the realm key: the servers of a fleet (one key file) share it (issue 17).
+  const csrfKey = ctx.key.deriveSecret('aauth-login-csrf');
   const checkPassword = createPasswordCheck(ctx.realm.users);
   // Finding 2: failures counted per user name and per source address with the realm's Keycloak
   // brute-force settings. An address gets twice the allowance and no quick-login check, since
   // several users may share it.
   const bruteForce = ctx.realm.bruteForce;
-  const userFailures = createFailureThrottle({ settings: bruteForce, now: ctx.now });
+  const userFailures = ctx.rateLimits.throttle('login-user', { settings: bruteForce });
   // Finding 14: unknown interaction codes per source address: 20 misses, then waits of 60 s more per 20, at most 15 min.
-  const codeMisses = createFailureThrottle({
+  const codeMisses = ctx.rateLimits.throttle('interaction-code-miss', {
     settings: { ...BRUTE_FORCE_DEFAULTS, enabled: true, failureFactor: 20, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 },
-    now: ctx.now,
     quickCheck: false,
   });
   // Attempts for one user name, and from one address, are checked one after another, so a burst of
@@ -129,7 +123,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (queues.get(key) === mine) queues.delete(key);
     }
   }
-  const sourceFailures = createFailureThrottle({ settings: { ...bruteForce, failureFactor: 2 * bruteForce.failureFactor }, now: ctx.now, quickCheck: false });
+  const sourceFailures = ctx.rateLimits.throttle('login-source', { settings: { ...bruteForce, failureFactor: 2 * bruteForce.failureFactor }, quickCheck: false });
   const loginCsrf = (code: string, nonce: string): string =>
     createHmac('sha256', csrfKey).update(`aauth-login-csrf\0${code}\0${nonce}`).digest('base64url');
 
@@ -162,26 +156,20 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     send(res, error.status, messagePage(title, error.message, error.code));
   }
 
-  function sweepSessions(): void {
-    const now = ctx.now();
-    for (const [id, s] of sessions) if (s.expiresAt < now) sessions.delete(id);
-    while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
-  }
-
   async function openRequest(codeParam: string | undefined, req: Request): Promise<PendingRequest> {
     // Hyphens are presentational (-11 codes are shown as ABCD-EFGH).
     const code = (codeParam ?? '').trim().toUpperCase().replace(/-/g, '');
     if (!/^[A-Z0-9]{4,32}$/.test(code)) throw new AAuthError('consent_request_invalid', 'The link has no valid interaction code.');
     // Finding 14: an address that keeps naming unknown codes waits before it may look up more.
     const source = req.socket.remoteAddress ?? 'unknown';
-    const wait = codeMisses.wait(source);
+    const wait = await codeMisses.wait(source);
     if (wait > 0) throw new AAuthError('consent_lookup_throttled', undefined, { headers: { 'Retry-After': String(wait) } });
     // A -11 code is Crockford base32, compared with I/L -> 1 and O -> 0 (profile section 7); the
     // Keycloak profile's codes are compared as they are.
     const crockford = normalizeInteractionCode(code);
     const request = (await ctx.store.getByCode(code)) ?? (crockford !== undefined && crockford !== code ? (await ctx.store.getByCode(crockford)) : undefined);
     if (!request) {
-      codeMisses.fail(source);
+      await codeMisses.fail(source);
       throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
     }
     if (request.expiresAt < ctx.now()) throw new AAuthError('consent_request_expired', 'This request has expired. Ask the agent to start again.');
@@ -220,10 +208,10 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     );
   }
 
-  function currentSession(req: Request, code: string): [string, Session] | undefined {
+  async function currentSession(req: Request, code: string): Promise<[string, Session] | undefined> {
     const id = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
-    if (id === undefined) return undefined;
-    const session = sessions.get(id);
+    if (id === undefined || id.length > 256) return undefined;
+    const session = await sessions.get(id);
     if (!session || session.expiresAt < ctx.now() || session.code !== code) return undefined;
     return [id, session];
   }
@@ -253,7 +241,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const callback = checkCallback(field(req.query, 'callback'));
       const request = await openRequest(field(req.query, 'code'), req);
       await bindCallback(callback, request);
-      const current = currentSession(req, request.code);
+      const current = await currentSession(req, request.code);
       if (!current) {
         await renderLogin(res, 200, request, callback);
         return;
@@ -303,7 +291,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const check = async () => {
         if (bruteForce.enabled) {
           // Checked before the password, and the same for unknown user names: a lock reveals no user.
-          const wait = Math.max(userFailures.wait(userKey), sourceFailures.wait(sourceKey));
+          const wait = Math.max(await userFailures.wait(userKey), await sourceFailures.wait(sourceKey));
           if (wait > 0) {
             const locked = new AAuthError('login_locked', 'Too many failed sign-in attempts. Try again later.', {
               headers: Number.isFinite(wait) ? { 'Retry-After': String(wait) } : {},
@@ -319,11 +307,11 @@ export function createInteractionRouter(ctx: ServerContext): Router {
           // Per code too, in bounded memory: the least recently failing code goes first, never all at once.
           const count = (failures.get(request.code) ?? 0) + 1;
           failures.delete(request.code);
-          if (failures.size >= MAX_SESSIONS) failures.delete(failures.keys().next().value as string);
+          if (failures.size >= MAX_COUNTED_CODES) failures.delete(failures.keys().next().value as string);
           failures.set(request.code, count);
           if (bruteForce.enabled) {
-            userFailures.fail(userKey);
-            sourceFailures.fail(sourceKey);
+            await userFailures.fail(userKey);
+            await sourceFailures.fail(sourceKey);
           }
           const refusal = new AAuthError('login_failed');
           auditLoginFailure(refusal);
@@ -337,9 +325,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         await renderLogin(res, refusal.status, request, callback, `${refusal.message}.`);
         return;
       }
-      sweepSessions();
       const id = randomBytes(32).toString('base64url');
-      sessions.set(id, {
+      await sessions.put(id, {
         code: request.code,
         sub: user.id,
         username: user.username,
@@ -347,7 +334,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         expiresAt: Math.min(request.expiresAt, ctx.now() + ctx.pendingLifetime),
       });
       failures.delete(request.code);
-      userFailures.succeed(userKey);
+      await userFailures.succeed(userKey);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, id, ctx.pendingLifetime));
       res.append('Set-Cookie', cookie(CSRF_COOKIE, '', 0));
       const next = new URLSearchParams({ code: request.code });
@@ -365,14 +352,14 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (decision !== 'approve' && decision !== 'deny') throw new AAuthError('consent_request_invalid', 'Choose Approve or Deny.');
       const request = await openRequest(field(req.body, 'code'), req);
       await bindCallback(callback, request);
-      const current = currentSession(req, request.code);
+      const current = await currentSession(req, request.code);
       if (!current || !sameText(field(req.body, 'csrf'), current[1].csrf)) {
         throw new AAuthError('consent_form_invalid', 'Your sign-in expired or the form did not come from this server. Open the link again.');
       }
       const [sessionId, session] = current;
       const status = decision === 'approve' ? 'approved' : 'denied';
       const decided = await ctx.store.decide(request.id, { status, sub: session.sub, username: session.username });
-      sessions.delete(sessionId);
+      await sessions.delete(sessionId);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, '', 0));
       if (!decided) throw new AAuthError('consent_already_decided', 'This request was already approved or denied, or it expired.');
       ctx.audit({

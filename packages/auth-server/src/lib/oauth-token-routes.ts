@@ -45,7 +45,7 @@ export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenSe
   const router = express.Router();
   const path = `${ctx.issuerPath}/protocol/openid-connect/token`;
   // Issue 13, finding 14: guessing client secrets backs off per client and per source address.
-  const guard = createClientAuthGuard(ctx.now);
+  const guard = createClientAuthGuard(ctx.rateLimits);
   router.post(path, express.raw({ type: () => true, limit: maxBodyBytes }), async (req: Request, res: Response) => {
     try {
       let form: TokenForm;
@@ -58,7 +58,7 @@ export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenSe
       const source = req.socket.remoteAddress ?? 'unknown';
       const clientId = claimedClientId(req.headers.authorization, form);
       try {
-        guard.check(clientId, source);
+        await guard.check(clientId, source);
       } catch (error) {
         ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'openid-connect', ...(clientId !== undefined ? { client: clientId.slice(0, 256) } : {}), ...refusalOf(error) });
         throw error;
@@ -67,10 +67,10 @@ export function createOAuthTokenRouter(ctx: ServerContext, service: OAuthTokenSe
       try {
         response = await service.request({ form, authorization: req.headers.authorization });
       } catch (error) {
-        if (isAAuthError(error, 'invalid_client')) guard.failed(clientId, source);
+        if (isAAuthError(error, 'invalid_client')) await guard.failed(clientId, source);
         throw error;
       }
-      guard.succeeded(clientId);
+      await guard.succeeded(clientId);
       res.status(200).set(NO_CACHE).json(response);
     } catch (error) {
       sendRefusal(res, error, ctx.warn, NO_CACHE);

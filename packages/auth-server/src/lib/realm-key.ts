@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { computeThumbprint } from '@aauth-kit/core';
 import { SignJWT, type JWTPayload } from 'jose';
@@ -13,6 +13,11 @@ export interface RealmKey {
   readonly publicKey: KeyObject;
   /** Sign a JWT with this key: header `{alg, typ, kid}`. Its tokens are verified by the verifier, as every token. */
   sign(typ: string, claims: JWTPayload): Promise<string>;
+  /**
+   * A 32-byte secret for `label`, derived from the private key (HMAC-SHA256 keyed by its PKCS#8
+   * bytes): every server holding the same key file derives the same secret (issue 17, fleets).
+   */
+  deriveSecret(label: string): Buffer;
 }
 
 const KTY: Record<SigningAlgorithm, { kty: string; crv?: string }> = {
@@ -91,5 +96,6 @@ export function loadRealmKey(alg: SigningAlgorithm, keyFile: string | undefined)
     publicJwk,
     publicKey,
     sign: (typ, claims) => new SignJWT(claims).setProtectedHeader({ alg, typ, kid }).sign(privateKey),
+    deriveSecret: (label) => createHmac('sha256', privateKey.export({ format: 'der', type: 'pkcs8' })).update(`aauth-kit derived secret\0${label}`).digest(),
   };
 }

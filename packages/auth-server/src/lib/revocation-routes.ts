@@ -41,7 +41,7 @@ const NO_CACHE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 export function createRevocationRouter(ctx: ServerContext, config: RevocationRouteConfig): Router {
   const router = express.Router();
   const path = `${ctx.issuerPath}/protocol/aauth/revoke`;
-  const guard = createClientAuthGuard(ctx.now);
+  const guard = createClientAuthGuard(ctx.rateLimits);
   const { realm } = ctx;
   // The longest a token issued now can be honoured: its lifetime, then the refresh window (section 8).
   const longest = Math.max(realm.accessTokenLifespan + realm.refreshLifespan, realm.person.tokenLifespan, realm.access.tokenLifespan) + TOKEN_LEEWAY;
@@ -109,14 +109,14 @@ export function createRevocationRouter(ctx: ServerContext, config: RevocationRou
     try {
       const form = parseTokenForm(req);
       client = claimedClientId(req.headers.authorization, form)?.slice(0, 256);
-      guard.check(client, source);
+      await guard.check(client, source);
       try {
         authenticateClient(realm.clients, realm.name, req.headers.authorization, form);
       } catch (error) {
-        if (isAAuthError(error, 'invalid_client')) guard.failed(client, source);
+        if (isAAuthError(error, 'invalid_client')) await guard.failed(client, source);
         throw error;
       }
-      guard.succeeded(client);
+      await guard.succeeded(client);
       if (client === undefined || !config.clients.includes(client)) {
         throw new AAuthError('access_denied', `Client ${client ?? '(none)'} may not revoke at this server (options.revocation.clients)`);
       }

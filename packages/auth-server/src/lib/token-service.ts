@@ -242,7 +242,8 @@ export function createTokenService(ctx: ServerContext) {
         await ctx.store.put(request);
         return request;
       } catch (error) {
-        if (attempt >= 3) throw error;
+        // Only a clash of id or code is worth another draw; a full or failing store answers now.
+        if (!isAAuthError(error, 'pending_conflict') || attempt >= 3) throw error;
       }
     }
   }

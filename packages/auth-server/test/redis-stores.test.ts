@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isAAuthError } from '@aauth-kit/core';
+import { createMemoryPendingStore, createRedisAuthServerStores, createRedisPendingStore, type PendingRequest, type PendingStore } from '../src/index.js';
+import { BRUTE_FORCE_DEFAULTS, createMemoryRateLimitStore, type BruteForceSettings } from '../src/lib/brute-force.js';
+import { startOwnRedis, type OwnRedis } from '../../../test/fixtures/redis-server.js';
+
+// Issue 17: the Redis stores keep the contract of the memory ones (the same tests run on both),
+// and hold it between two clients (two auth servers): a request decided once and taken once, the
+// same caps, the same Keycloak arithmetic for rate limits; a failing Redis is 503 store_unavailable.
+
+const url = inject('redisUrl');
+let clients: Redis[] = [];
+const client = (): Redis => {
+  const c = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  c.on('error', () => {});
+  clients.push(c);
+  return c;
+};
+const ready = (c: Redis): Promise<void> => (c.status === 'ready' ? Promise.resolve() : new Promise((r) => c.once('ready', () => r())));
+const fresh = (): string => `aauth:test:${randomBytes(6).toString('hex')}:`;
+
+afterAll(() => {
+  for (const c of clients) c.disconnect();
+  clients = [];
+});
+
+function request(id: string, code: string, createdAt = 1000, over: Partial<PendingRequest> = {}): PendingRequest {
+  return {
+    id,
+    code,
+    thumbprint: 'tp',
+    agent: 'http://localhost:1',
+    resource: 'http://localhost:2',
+    scope: 'a',
+    consentScopes: [],
+    kind: 'auth',
+    cnfJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x' },
+    createdAt,
+    expiresAt: createdAt + 600,
+    status: 'pending',
+    ...over,
+  };
+}
+
+const settings: BruteForceSettings = { ...BRUTE_FORCE_DEFAULTS, enabled: true, failureFactor: 3, waitIncrementSeconds: 60, maxFailureWaitSeconds: 150 };
+
+type Make = (options: { now: () => number; maxEntries?: number; maxPerAgent?: number; maxPerResource?: number }) => Promise<PendingStore[]>;
+
+const kinds: [string, Make][] = [
+  ['memory', async (o) => [createMemoryPendingStore(o)]],
+  [
+    'redis (two clients, one prefix)',
+    async (o) => {
+      const prefix = fresh();
+      const [c1, c2] = [client(), client()];
+      await Promise.all([ready(c1), ready(c2)]);
+      return [createRedisPendingStore(c1, { ...o, prefix }), createRedisPendingStore(c2, { ...o, prefix })];
+    },
+  ],
+];
+
+describe.each(kinds)('pending store contract: %s', (_name, make) => {
+  it('finds a request by id and by code at every member, with its fields as put (empty arrays, -11 parts)', async () => {
+    const [one, two = one] = await make({ now: () => 1000 });
+    const draft11 = { cnfJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x', alg: 'EdDSA' }, expCap: 2000, justification: 'why' };
+    await one!.put(request('id-1', 'CODE1', 1000, { draft11, act: { agent: 'http://a' } }));
+    const got = await two!.get('id-1');
+    expect(got).toEqual(request('id-1', 'CODE1', 1000, { draft11, act: { agent: 'http://a' } }));
+    expect((await two!.getByCode('CODE1'))?.id).toBe('id-1');
+    expect(await two!.get('nope')).toBeUndefined();
+    expect(await two!.getByCode('NOPE')).toBeUndefined();
+  });
+
+  it('refuses a duplicate id or code (pending_conflict)', async () => {
+    const [one, two = one] = await make({ now: () => 1000 });
+    await one!.put(request('id-1', 'CODE1'));
+    await expect(two!.put(request('id-1', 'CODE2'))).rejects.toMatchObject({ code: 'pending_conflict' });
+    await expect(two!.put(request('id-2', 'CODE1'))).rejects.toMatchObject({ code: 'pending_conflict' });
+  });
+
+  it('records one decision of many racing ones, and none after expiry', async () => {
+    let t = 1000;
+    const stores = await make({ now: () => t });
+    await stores[0]!.put(request('id-1', 'CODE1'));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => stores[i % stores.length]!.decide('id-1', { status: i % 2 ? 'denied' : 'approved', sub: `u${i}`, username: `user${i}` })),
+    );
+    const winners = results.filter((r) => r !== undefined);
+    expect(winners).toHaveLength(1);
+    const stored = await stores.at(-1)!.get('id-1');
+    expect(stored).toMatchObject({ status: winners[0]!.status, sub: winners[0]!.sub, username: winners[0]!.username });
+    await stores[0]!.put(request('id-2', 'CODE2'));
+    t = 1601;
+    expect(await stores.at(-1)!.decide('id-2', { status: 'approved', sub: 'u1', username: 'user' })).toBeUndefined();
+  });
+
+  it('hands a decided request out once, to one of many racing takers', async () => {
+    const stores = await make({ now: () => 1000 });
+    await stores[0]!.put(request('id-1', 'CODE1'));
+    await stores.at(-1)!.decide('id-1', { status: 'approved', sub: 'u1', username: 'user' });
+    const taken = await Promise.all(Array.from({ length: 10 }, (_, i) => stores[i % stores.length]!.take('id-1')));
+    const got = taken.filter((r) => r !== undefined);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ id: 'id-1', status: 'approved', sub: 'u1' });
+    expect(await stores[0]!.get('id-1')).toBeUndefined();
+    expect(await stores[0]!.getByCode('CODE1')).toBeUndefined();
+  });
+
+  it('caps live requests per agent key and per resource (429 pending_limit_reached with Retry-After), counted across members', async () => {
+    const stores = await make({ now: () => 1000, maxPerAgent: 2, maxPerResource: 3 });
+    const at = (i: number) => stores[i % stores.length]!;
+    await at(0).put(request('a1', 'C1', 1000, { thumbprint: 'k1' }));
+    await at(1).put(request('a2', 'C2', 1000, { thumbprint: 'k1' }));
+    const agent = await at(0).put(request('a3', 'C3', 1000, { thumbprint: 'k1' })).catch((e: unknown) => e);
+    expect(isAAuthError(agent, 'pending_limit_reached')).toBe(true);
+    expect((agent as { headers: Record<string, string> }).headers['Retry-After']).toBe('600');
+    await at(1).put(request('b1', 'D1', 1000, { thumbprint: 'k2' }));
+    const resource = await at(0).put(request('b2', 'D2', 1000, { thumbprint: 'k3' })).catch((e: unknown) => e);
+    expect(resource).toMatchObject({ code: 'pending_limit_reached', status: 429, message: '3 requests for this resource are already waiting for a user\'s decision' });
+    // A taken request frees its share.
+    await at(1).take('a1');
+    await at(0).put(request('a4', 'C4', 1000, { thumbprint: 'k1', resource: 'http://localhost:3' }));
+  });
+
+  it('when full, drops only expired requests; with none expired it refuses (503 pending_store_full)', async () => {
+    let t = 1000;
+    const stores = await make({ now: () => t, maxEntries: 2, maxPerAgent: 10 });
+    await stores[0]!.put(request('old', 'OLD', 1000));
+    await stores.at(-1)!.put(request('mid', 'MID', 1300));
+    const full = await stores[0]!.put(request('new', 'NEW', 1300)).catch((e: unknown) => e);
+    expect(full).toMatchObject({ code: 'pending_store_full', status: 503, headers: { 'Retry-After': '600' } });
+    t = 1700; // 'old' expired at 1600 (still kept for 408 answers), 'mid' lives
+    await stores.at(-1)!.put(request('new', 'NEW', 1700));
+    expect(await stores[0]!.get('mid')).toBeDefined();
+    expect(await stores[0]!.get('new')).toBeDefined();
+    expect(await stores[0]!.get('old')).toBeUndefined();
+  });
+});
+
+describe('redis rate limits', () => {
+
+  it("follow Keycloak's arithmetic exactly as the memory throttle does, and count across two members", async () => {
+    let t = 10_000;
+    const now = () => t;
+    const prefix = fresh();
+    const [c1, c2] = [client(), client()];
+    await Promise.all([ready(c1), ready(c2)]);
+    const memory = createMemoryRateLimitStore(now).throttle('login-user', { settings });
+    const one = createRedisAuthServerStores(c1, { prefix, now }).rateLimitStore.throttle('login-user', { settings });
+    const two = createRedisAuthServerStores(c2, { prefix, now }).rateLimitStore.throttle('login-user', { settings });
+    const steps: [number, 'fail' | 'succeed'][] = [
+      [0, 'fail'], [5, 'fail'], [5, 'fail'], [10, 'fail'], [0.5, 'fail'], [100, 'fail'], [1, 'fail'], [1, 'fail'], [1, 'fail'], [500, 'succeed'], [1, 'fail'],
+    ];
+    const waits: [number, number][] = [];
+    for (const [i, [dt, op]] of steps.entries()) {
+      t += dt;
+      const redis = i % 2 === 0 ? one : two;
+      await memory[op]('alice');
+      await redis[op]('alice');
+      waits.push([await memory.wait('alice'), await (i % 2 === 0 ? two : one).wait('alice')]);
+    }
+    for (const [m, r] of waits) expect(r).toBe(m);
+    // The sequence reached the quick-series wait (60), a factor wait and the cap (150).
+    expect(waits.map(([m]) => m)).toEqual(expect.arrayContaining([60, 150, 0]));
+    expect(await one.wait('bob')).toBe(0);
+  });
+
+  it('a permanent lockout answers Infinity at every member', async () => {
+    const prefix = fresh();
+    const c = client();
+    await ready(c);
+    const store = createRedisAuthServerStores(c, { prefix }).rateLimitStore.throttle('p', { settings: { ...settings, permanentLockout: true }, quickCheck: false });
+    for (let i = 0; i < 3; i++) await store.fail('mallory');
+    expect(await store.wait('mallory')).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('a failing Redis', () => {
+  let own: OwnRedis;
+  beforeAll(async () => {
+    own = await startOwnRedis();
+  });
+  afterAll(async () => {
+    await own?.close();
+  });
+
+  it('down: every operation is 503 store_unavailable with Retry-After, nothing is accepted', async () => {
+    const c = new Redis(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    c.on('error', () => {});
+    clients.push(c);
+    await ready(c);
+    const stores = createRedisAuthServerStores(c, { prefix: fresh(), timeoutMs: 300 });
+    await stores.pendingStore.put(request('id-1', 'CODE1', Date.now() / 1000));
+    await own.kill();
+    await new Promise((r) => setTimeout(r, 50));
+    const ops: Promise<unknown>[] = [
+      stores.pendingStore.get('id-1'),
+      stores.pendingStore.getByCode('CODE1'),
+      stores.pendingStore.decide('id-1', { status: 'approved', sub: 'u', username: 'n' }),
+      stores.pendingStore.take('id-1'),
+      stores.pendingStore.put(request('id-2', 'CODE2', Date.now() / 1000)),
+      Promise.resolve(stores.rateLimitStore.throttle('x', { settings }).wait('k')),
+      Promise.resolve(stores.rateLimitStore.throttle('x', { settings }).fail('k')),
+    ];
+    for (const outcome of await Promise.allSettled(ops)) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'store_unavailable', status: 503, headers: { 'Retry-After': '1' } });
+    }
+    await expect(stores.usedTokenStore.checkAndStore('t', 10)).rejects.toMatchObject({ code: 'replay_store_failed', status: 503 });
+    // Back: the request put before the crash is still there (append-only file), undecided.
+    await own.start();
+    await ready(c);
+    expect(await stores.pendingStore.get('id-1')).toMatchObject({ id: 'id-1', status: 'pending' });
+  });
+
+  it('hung (DEBUG SLEEP): the operation fails within its timeoutMs as store_unavailable', async () => {
+    const c = new Redis(own.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const sleeper = new Redis(own.url);
+    c.on('error', () => {});
+    sleeper.on('error', () => {});
+    clients.push(c, sleeper);
+    await Promise.all([ready(c), ready(sleeper)]);
+    const store = createRedisPendingStore(c, { prefix: fresh(), timeoutMs: 200 });
+    const sleeping = sleeper.call('DEBUG', 'SLEEP', '1');
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(store.get('x')).rejects.toMatchObject({ code: 'store_unavailable', message: 'The shared state store did not answer within 200 ms' });
+    await sleeping;
+  });
+});
