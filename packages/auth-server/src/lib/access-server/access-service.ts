@@ -17,6 +17,7 @@ import {
 import type { Verifier } from '@aauth-kit/verifier';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed } from '../policy.js';
+import { remember, stringField } from '../server-11.js';
 import type { PushOutcome, RevocationPusher } from '../person-server/revocation-push.js';
 
 // The -11 access server's decision (AAuth -11 "AS Token Endpoint"; access-server checklist AS-10..
@@ -59,26 +60,6 @@ interface IssuedAuth {
 export interface DownstreamOutcome {
   recipient: string;
   error?: Exclude<PushOutcome, 'recorded'>;
-}
-
-/** Most records of each kind held at once (bounded memory; the oldest go first). */
-const MAX_RECORDS = 100_000;
-
-/** A bounded insertion-ordered map: when full, the oldest entry goes. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_RECORDS) map.delete(map.keys().next().value as string);
-  map.set(key, value);
-}
-
-/** A body field that must be a string when present. */
-function stringField(body: Record<string, unknown>, name: string, max = 16 * 1024): string | undefined {
-  const value = body[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-    throw new AAuthError('invalid_request', `${name} must be a non-empty string of at most ${max} characters`);
-  }
-  return value;
 }
 
 /** A token parameter's verification, its refusal named by the parameter (`<invalid|expired>_<parameter>_token`). */

@@ -21,6 +21,7 @@ import type { Verifier } from '@aauth-kit/verifier';
 import type { PendingDraft11, PendingRequest } from '../../pending-store.js';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.js';
+import { remember, stringField } from '../server-11.js';
 import type { RevocationPusher } from './revocation-push.js';
 import type { Federation } from '../access-server/federate.js';
 
@@ -69,26 +70,6 @@ interface Issued {
   /** The agent it was issued to: the chain a policy sees when it comes back as an `upstream_token`. */
   agent?: string;
   revoked?: true;
-}
-
-/** Most records of each kind held at once (bounded memory; the oldest go first). */
-const MAX_RECORDS = 100_000;
-
-/** A bounded insertion-ordered map: when full, the oldest entry goes. */
-function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_RECORDS) map.delete(map.keys().next().value as K);
-  map.set(key, value);
-}
-
-/** A body field that must be a string when present. */
-function stringField(body: Record<string, unknown>, name: string, max = 16 * 1024): string | undefined {
-  const value = body[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-    throw new AAuthError('invalid_request', `${name} must be a non-empty string of at most ${max} characters`);
-  }
-  return value;
 }
 
 /** Whether the agent said it can send its user to a URL (`capabilities`, AAuth -11 section 7.1). */
