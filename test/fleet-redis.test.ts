@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { createRedisReplayStore } from '@aauth-kit/verifier';
 import { cookieHeader, decideOverHttp, decodeJwt, startParty, testRealm, type Party } from './fixtures/auth-server.js';
 import { freePort, listen, type Listening } from './fixtures/http.js';
 import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
+import { startMember, stopMember, until, type Member } from './fixtures/fleet-member.js';
 
 // Issue 17, shared state: two auth-server processes (children, stopped by PID) behind one issuer
 // URL, their state in one real redis-server (createRedisAuthServerStores). A consent started at
@@ -27,46 +27,6 @@ import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 const PREFIX = 'aauth:fleet-test:';
 
-interface Member {
-  port: number;
-  pid: number;
-  child: ChildProcess;
-  /** Times its Redis client has been ready so far. */
-  readyCount(): number;
-  out(): string;
-}
-
-function startMember(args: string[]): Promise<Member> {
-  const script = fileURLToPath(new URL('./fixtures/fleet-auth-server.mjs', import.meta.url));
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let ready = 0;
-  return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      ready = (out.match(/^READY$/gm) ?? []).length;
-      const port = /^PORT (\d+)$/m.exec(out);
-      if (port) resolve({ port: Number(port[1]), pid: child.pid!, child, readyCount: () => ready, out: () => out });
-    });
-    child.once('exit', (code) => reject(new Error(`fleet member exited with ${code}: ${out.slice(-800)}`)));
-  });
-}
-
-async function stopMember(m: Member | undefined): Promise<void> {
-  if (!m || m.child.exitCode !== null) return;
-  const exited = new Promise((r) => m.child.once('exit', r));
-  process.kill(m.pid, 'SIGTERM');
-  await exited;
-}
-
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 interface Answer {
   status: number;

@@ -186,7 +186,7 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
       res.set('Cache-Control', 'no-store');
       if (revoker.kind === 'resource') {
         // Nothing downstream: recorded, answered at once with an empty body.
-        service.revokeResourceToken(revoker.id, jti, exp);
+        await service.revokeResourceToken(revoker.id, jti, exp);
         res.status(200).set('Content-Length', '0').end();
         return;
       }
