@@ -10,7 +10,7 @@ import { generateKey, signRequest, type SigningKey, type SignatureKey } from '@a
 import { createResource } from '@aauth-kit/express';
 import { createRedisReplayStore } from '@aauth-kit/verifier';
 import { cookieHeader, decideOverHttp, decodeJwt, startParty, testRealm, type Party } from './fixtures/auth-server.js';
-import { startMember, stopMember, until, type Member } from './fixtures/fleet.js';
+import { startMember, stopMember, until, type Member } from './fixtures/fleet-member.js';
 import { freePort, listen, type Listening } from './fixtures/http.js';
 import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
 

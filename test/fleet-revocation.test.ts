@@ -9,7 +9,7 @@ import express, { type Request, type Response } from 'express';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRealm } from './fixtures/auth-server.js';
-import { startMember, stopMember, until, type Member } from './fixtures/fleet.js';
+import { startMember, stopMember, until, type Member } from './fixtures/fleet-member.js';
 import { hostedAgent, type HostedAgent } from './fixtures/hosted-agent.js';
 import { freePort, listen, type Listening } from './fixtures/http.js';
 import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';

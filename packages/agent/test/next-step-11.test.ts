@@ -1,4 +1,5 @@
 import { generateKey, type SigningKey } from '@aauth-kit/core';
+import { AAuthReconnectRequiredError } from '../src/aauth-reconnect-required-error.js';
 import { describe, expect, it } from 'vitest';
 import { type Presented, readPresented } from '../src/lib/checks-11.js';
 import {
@@ -110,7 +111,24 @@ describe('nextStep11: a -11 call', () => {
     const drop = nextStep11(self, sent(), response(401, { 'signature-error': 'error=revoked_jwt' }, authToken));
     expect(drop.action).toEqual({ type: 'present', which: 'best', evict: authToken });
     const next = nextStep11(self, drop.state, { type: 'presentation', presented: personToken });
-    expect(nextStep11(self, next.state, response(401, { 'signature-error': 'error=revoked_jwt' }, personToken)).action).toEqual({ type: 'return' });
+    // Issue 17: the held person token revoked too (a withdrawn grant): one new person token, the revoked one dropped.
+    const renew = nextStep11(self, next.state, response(401, { 'signature-error': 'error=revoked_jwt' }, personToken));
+    expect(renew.action).toEqual({ type: 'obtain-person', evict: personToken });
+    // The new one refused as well: the caller gets the 401, nothing loops.
+    const again = nextStep11(self, renew.state, { type: 'presentation', presented: personToken });
+    expect(nextStep11(self, again.state, response(401, { 'signature-error': 'error=revoked_jwt' }, personToken)).action).toEqual({ type: 'return' });
+  });
+
+  it('grant_withdrawn (403) from the person server: AAuthReconnectRequiredError naming the person server and the resource, no retry', () => {
+    const flight: Flight11 = { kind: 'person', ps: PS, payload: { resource: RESOURCE }, expect: { kind: 'person', thumbprint: agentKey.thumbprint, resource: RESOURCE, issuer: PS }, interaction: policy, allowLoopback: false };
+    const posted: FlightState11 = { phase: 'posted', flight, endpoint: new URL(`${PS}/person-token`) };
+    const body = new TextEncoder().encode(JSON.stringify({ error: 'grant_withdrawn', detail: 'The user withdrew the grant' }));
+    const step = nextFlight11(posted, { type: 'answer', status: 403, headers: new Headers({ 'content-type': 'application/problem+json' }), body, now: NOW });
+    expect(step.state).toEqual({ phase: 'done' });
+    expect(step.action.type).toBe('fail');
+    const error = (step.action as unknown as { error: AAuthReconnectRequiredError }).error;
+    expect(error).toBeInstanceOf(AAuthReconnectRequiredError);
+    expect([error.code, error.target]).toEqual(['reconnect_required', { authServer: PS, resource: RESOURCE }]);
   });
 
   it('keeps an AAuth-Access session token, and drops one the resource refused', () => {

@@ -22,6 +22,7 @@ import { createPersonService } from './lib/person-server/person-service.js';
 import { createPersonRouter } from './lib/person-server/routes.js';
 import { createRevocationPusher } from './lib/person-server/revocation-push.js';
 import { createRevocationRouter } from './lib/revocation-routes.js';
+import { createMemoryDraft11Records, type Draft11Records } from './records-11.js';
 import { loadRealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -84,6 +85,8 @@ export interface AuthServerOptions {
   draft11?: AuthServerDraft11Options | undefined;
   /** Revocation by token, agent and grant (issue 17): the shared registry and who may revoke; default none. */
   revocation?: AuthServerRevocationOptions | undefined;
+  /** Where the -11 person and access servers keep their records (issued tokens, bindings, grants); default in memory (one process). `createRedisAuthServerStores` gives shared ones. */
+  draft11Records?: Draft11Records | undefined;
 }
 
 /**
@@ -308,6 +311,11 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     const problem = serverIdentifierProblem(id, { allowLoopback });
     if (problem) throw new TypeError(`${names.realm}.attributes["aauth.person.trusted.access.servers"][${i}] ${problem} (got ${JSON.stringify(id)})`);
   });
+  const records11 = options.draft11Records ?? createMemoryDraft11Records(now);
+  if (typeof records11?.person?.putIssued !== 'function' || typeof records11?.access?.putIssued !== 'function') {
+    throw new TypeError('options.draft11Records must hold the person and access record stores (createRedisAuthServerStores gives them)');
+  }
+  let withdrawGrant11: ((user: string, agent: string, until: number) => Promise<number>) | undefined;
   let accessRouter: Router | undefined;
   if (accessServer !== undefined) {
     // Its own key and JWKS, apart from the person server's: each role's tokens name their document (dwk).
@@ -340,6 +348,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
       allowLoopback,
       revocationPush: asRevocationPush,
       ...(options.maxSkew !== undefined ? { skew: options.maxSkew } : {}),
+      records: records11.access,
     });
     accessRouter = createAccessRouter(ctx, { issuer: accessServer, key: asKey, verifier: verifierAs, service, trustedPersonServers: realm.access.trustedPersonServers, maxBodyBytes });
   }
@@ -374,7 +383,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
       fetch: options.fetch ?? globalThis.fetch,
       now,
     });
-    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush, federation });
+    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush, federation, records: records11.person });
+    withdrawGrant11 = service.withdrawGrant;
     personRouter = createPersonRouter(ctx, { issuer: personServer, key: psKey, verifier: verifier11, service, maxBodyBytes, polls });
   }
 
@@ -393,7 +403,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     if (accessRouter) r.use(accessRouter);
     if (revocation !== undefined && (revocation.clients ?? []).length > 0) {
       const issuers = [issuer, ...(personServer === undefined ? [] : [personServer])];
-      r.use(createRevocationRouter(ctx, { registry: revocation.store, clients: revocation.clients ?? [], issuers, maxBodyBytes }));
+      r.use(createRevocationRouter(ctx, { registry: revocation.store, clients: revocation.clients ?? [], issuers, maxBodyBytes, ...(withdrawGrant11 ? { withdrawGrant11 } : {}) }));
     }
     built = r;
     return r;

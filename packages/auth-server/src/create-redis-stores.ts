@@ -6,6 +6,8 @@ import type { RateLimitStore } from './lib/brute-force.js';
 import { createRedisRateLimitStore } from './lib/redis-rate-limits.js';
 import { createRedisSessionStore, type SessionStore } from './lib/interaction-sessions.js';
 import { createScriptRunner, type RedisStoreClient } from './lib/redis-runner.js';
+import { createRedisDraft11Records } from './lib/redis-records-11.js';
+import type { Draft11Records } from './records-11.js';
 
 export type { RedisStoreClient } from './lib/redis-runner.js';
 export type { RateLimitStore } from './lib/brute-force.js';
@@ -35,6 +37,8 @@ export interface RedisAuthServerStores {
   rateLimitStore: RateLimitStore;
   /** The consent page's sign-in sessions (keyed by a hash of the session cookie), each until it expires. */
   sessionStore: SessionStore;
+  /** The -11 person and access servers' records: issued tokens (until `exp`), agent bindings and grants (30 days from the last write), revocations sent to the access server. */
+  draft11Records: Draft11Records;
 }
 
 /**
@@ -67,5 +71,6 @@ export function createRedisAuthServerStores(client: RedisStoreClient, options: R
     replay: { store: createRedisReplayStore(client, { prefix: `${prefix}replay:`, ...bounded }) },
     rateLimitStore: createRedisRateLimitStore(run, prefix, now),
     sessionStore: createRedisSessionStore(run, prefix, now),
+    draft11Records: createRedisDraft11Records(run, { prefix, now }),
   };
 }

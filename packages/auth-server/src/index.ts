@@ -20,6 +20,7 @@ export { createRedisAuditSink, type RedisAuditSinkOptions, type RedisStreamClien
 export type { AuthServerRevocationOptions } from './create-auth-server.js';
 export type { RevocationAnswer } from './lib/revocation-routes.js';
 export type { Reconnect } from './lib/grant-revoked.js';
+export { createMemoryDraft11Records, type AccessRecordStore, type Draft11Records, type IssuedAuthRecord11, type IssuedRecord11, type PersonRecordStore } from './records-11.js';
 export { createRedisPendingStore, type RedisPendingStoreOptions } from './create-redis-pending-store.js';
 export {
   createRedisAuthServerStores,

@@ -3,6 +3,7 @@ import { toHeaderMap } from '@aauth-kit/core/internal';
 import type { Interaction } from '../types.js';
 import { type ApprovedMission11, checkResourceToken11, type IssuedExpectation, parseIssued11, parseMission11, type Presented, type ResourceToken11 } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
+import { AAuthReconnectRequiredError } from '../aauth-reconnect-required-error.js';
 import { jsonObject, redact } from './http.js';
 import type { InteractionPolicy } from './next-step.js';
 import { parseRequirement, type Requirement, serverIdentifierProblem, signatureErrorCode } from './wire-11.js';
@@ -19,6 +20,7 @@ import { parseRequirement, type Requirement, serverIdentifierProblem, signatureE
 //             202 interaction   -> interact -> wait -> poll ...
 //             401 clock_skew    -> send again with the clock corrected from `Date` (once)
 //             401 expired_jwt / revoked_jwt -> drop the token, present a fresh one (once)
+//             401 revoked_jwt on a person token -> drop it, obtain a new one (once)
 //           each requirement is met at most once per call: nothing loops.
 // A flight: discover the person server -> POST -> 200 token | 202 [interact] -> wait -> GET poll ...
 
@@ -234,6 +236,11 @@ function unauthorized(self: Self11, state: Extract<CallState11, { phase: 'sent' 
     const next: Used = { ...used, renew: true };
     if (presented.kind === 'agent') return { state: { phase: 'presenting', used: next, pending: state.pending }, action: { type: 'renew-agent' } };
     return { state: { phase: 'presenting', used: next, pending: state.pending }, action: { type: 'present', which: 'best', evict: presented } };
+  }
+  if (error === 'revoked_jwt' && presented.kind === 'person' && self.ps !== undefined && !used.person) {
+    // A revoked person token after a revoked auth token (a withdrawn grant, or the holder's own
+    // revocation): one new person token from the person server, which may refuse it (grant_withdrawn).
+    return { state: { phase: 'presenting', used: { ...used, renew: true, person: true }, pending: state.pending }, action: { type: 'obtain-person', evict: presented } };
   }
   const requirement = readRequirement(event.headers);
   if (requirement instanceof Refusal) return requirement.step;
@@ -537,6 +544,17 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
       if (event.type !== 'answer') return bad();
       if (event.status === 200) return issued11(state.flight, event);
       if (event.status === 202) return deferred(state, event);
+      // Issue 17: the user withdrew this agent's grant (the kit's person server says so once, 403
+      // grant_withdrawn): a typed "reconnect required", never a retry; the next call asks the person.
+      if (event.status === 403 && problemError(event.body) === 'grant_withdrawn') {
+        const resource = typeof state.flight.payload.resource === 'string' ? state.flight.payload.resource : state.flight.expect.resource;
+        const error = new AAuthReconnectRequiredError(
+          `The person server ${state.flight.ps} refused ${WHAT[state.flight.kind]}: the user withdrew this agent's grant; the person must connect (consent) again, which the next call asks for`,
+          { authServer: state.flight.ps, resource: String(resource) },
+          refusal11(event, 'auth_server_error', WHAT[state.flight.kind]),
+        );
+        return { state: DONE, action: { type: 'fail', error } };
+      }
       if (event.status === 401 && state.retried === undefined) {
         // AG-60: a refused agent token is renewed at its provider; clock_skew corrects from `Date`.
         const code = signatureErrorCode(event.headers) ?? problemError(event.body);

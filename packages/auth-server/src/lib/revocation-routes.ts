@@ -15,6 +15,8 @@ export interface RevocationRouteConfig {
   /** Issuers whose tokens this server issues: the realm's, and the -11 person and access servers'. */
   issuers: readonly string[];
   maxBodyBytes: number;
+  /** The -11 person server's part of a grant revocation (its binding, grants and the pair's tokens); answers how many tokens it revoked. */
+  withdrawGrant11?: ((user: string, agent: string, until: number) => Promise<number>) | undefined;
 }
 
 /** The answer of a recorded revocation. */
@@ -26,6 +28,8 @@ export interface RevocationAnswer {
   sub?: string;
   /** Epoch seconds: when the entry expires, with the last token it can cover. */
   until: number;
+  /** A grant revocation: how many -11 person and auth tokens of the pair the person server revoked (when it is served). */
+  person_server_tokens?: number;
 }
 
 const MAX_PARAM = 16 * 1024;
@@ -100,7 +104,9 @@ export function createRevocationRouter(ctx: ServerContext, config: RevocationRou
     }
     const sub = userSub(user);
     stored(await config.registry.revokeGrant(ctx.issuer, sub, agent!, until));
-    return { revoked: 'grant', iss: ctx.issuer, agent: agent!, sub, until };
+    // -11 (issue 17): the person server forgets the agent's binding and the grants, and revokes the pair's tokens.
+    const count = config.withdrawGrant11 === undefined ? undefined : await config.withdrawGrant11(sub, agent!, until);
+    return { revoked: 'grant', iss: ctx.issuer, agent: agent!, sub, until, ...(count !== undefined ? { person_server_tokens: count } : {}) };
   }
 
   router.post(path, express.raw({ type: () => true, limit: config.maxBodyBytes }), async (req: Request, res: Response) => {

@@ -17,6 +17,8 @@ import {
 import type { Verifier } from '@aauth-kit/verifier';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed } from '../policy.js';
+import { stringField } from '../server-11.js';
+import { createMemoryDraft11Records, type AccessRecordStore } from '../../records-11.js';
 import type { PushOutcome, RevocationPusher } from '../person-server/revocation-push.js';
 
 // The -11 access server's decision (AAuth -11 "AS Token Endpoint"; access-server checklist AS-10..
@@ -42,43 +44,14 @@ export interface AccessServiceConfig {
   revocationPush?: RevocationPusher | undefined;
   /** Clock skew tolerated, seconds: records live until `exp` plus this (AS-44); default 60. */
   skew?: number | undefined;
-}
-
-/** An auth token this access server issued (AS-44), kept until its `exp` plus clock skew. */
-interface IssuedAuth {
-  resource: string;
-  exp: number;
-  /** The person server it was issued for (the resource token's `ps`): its revocations name it. */
-  ps: string;
-  /** The `presented_jti` of the resource token it was issued against. */
-  presentedJti: string;
-  revoked?: true;
+  /** Where its issuance records and the revocations sent to it live; default in memory (one process). */
+  records?: AccessRecordStore | undefined;
 }
 
 /** One downstream revocation's outcome in the answer to a person server (AAuth -11 "Revocation Response"). */
 export interface DownstreamOutcome {
   recipient: string;
   error?: Exclude<PushOutcome, 'recorded'>;
-}
-
-/** Most records of each kind held at once (bounded memory; the oldest go first). */
-const MAX_RECORDS = 100_000;
-
-/** A bounded insertion-ordered map: when full, the oldest entry goes. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_RECORDS) map.delete(map.keys().next().value as string);
-  map.set(key, value);
-}
-
-/** A body field that must be a string when present. */
-function stringField(body: Record<string, unknown>, name: string, max = 16 * 1024): string | undefined {
-  const value = body[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-    throw new AAuthError('invalid_request', `${name} must be a non-empty string of at most ${max} characters`);
-  }
-  return value;
 }
 
 /** A token parameter's verification, its refusal named by the parameter (`<invalid|expired>_<parameter>_token`). */
@@ -98,21 +71,9 @@ export function createAccessService(ctx: ServerContext, config: AccessServiceCon
   const { policy } = ctx.realm;
   const settings = ctx.realm.access;
   const skew = config.skew ?? 60;
-  /** AS-44: the auth tokens issued, by `jti`. */
-  const issued = new Map<string, IssuedAuth>();
-  /** AS-41: person tokens revoked by their person server, `ps\njti` -> until (exp plus skew). */
-  const revokedPresented = new Map<string, number>();
-  /** AS-42: resource tokens withdrawn by their resource, `resource\njti` -> until (exp plus skew). */
-  const revokedResource = new Map<string, number>();
-  const live = (map: Map<string, number>, k: string): boolean => {
-    const until = map.get(k);
-    if (until === undefined) return false;
-    if (until < ctx.now()) {
-      map.delete(k);
-      return false;
-    }
-    return true;
-  };
+  // AS-44: the auth tokens issued; AS-41: person tokens revoked by their person server (`ps\njti`);
+  // AS-42: resource tokens withdrawn by their resource (`resource\njti`); each until exp plus skew.
+  const records = config.records ?? createMemoryDraft11Records(ctx.now).access;
 
   /** `POST {auth_token_endpoint}` from a trusted person server (AS-11..AS-14, AS-20, AS-21). */
   async function authToken(ps: PersonServerCaller, body: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -143,8 +104,8 @@ export function createAccessService(ctx: ServerContext, config: AccessServiceCon
     // The token it is issued against: the cascade's link from the person token (AS-41, AS-44).
     if (typeof rt.presented_jti !== 'string') throw new AAuthError('resource_token_invalid', 'resource_token has no presented_jti');
     // AS-42: a resource token its resource withdrew; AS-41: no auth token against a revoked person token.
-    if (live(revokedResource, `${String(rt.iss)}\n${String(rt.jti)}`)) throw new AAuthError('resource_token_revoked', 'resource_token was revoked by its resource: ask the resource again');
-    if (live(revokedPresented, `${ps.id}\n${String(rt.presented_jti)}`)) {
+    if (await records.isLinkRevoked('resource', `${String(rt.iss)}\n${String(rt.jti)}`)) throw new AAuthError('resource_token_revoked', 'resource_token was revoked by its resource: ask the resource again');
+    if (await records.isLinkRevoked('presented', `${ps.id}\n${String(rt.presented_jti)}`)) {
       throw new AAuthError('presented_token_revoked', 'The token the resource token names (presented_jti) was revoked by its person server: get a new person token, then a new resource token');
     }
 
@@ -218,7 +179,7 @@ export function createAccessService(ctx: ServerContext, config: AccessServiceCon
       now: () => now,
       allowLoopback,
     });
-    remember(issued, jti, { resource: String(rt.iss), exp: now + lifetime, ps: ps.id, presentedJti: rt.presented_jti });
+    await records.putIssued(jti, { resource: String(rt.iss), exp: now + lifetime, ps: ps.id, presentedJti: rt.presented_jti }, now + lifetime + skew);
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: String(agent.claims.sub), sub: String(rt.sub), resource: String(rt.iss), scope, jti });
     return { auth_token: token, expires_in: lifetime };
   }
@@ -230,11 +191,10 @@ export function createAccessService(ctx: ServerContext, config: AccessServiceCon
    * repeated revocation records nothing new and pushes again (the last push may have failed).
    */
   async function revokePersonToken(ps: string, jti: string, exp: number): Promise<{ downstream: DownstreamOutcome[] }> {
-    remember(revokedPresented, `${ps}\n${jti}`, exp + skew);
+    await records.revokeLink('presented', `${ps}\n${jti}`, exp + skew);
     ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', agent: ps, jti });
     const now = ctx.now();
-    const targets = [...issued].filter(([, r]) => r.ps === ps && r.presentedJti === jti && r.exp > now);
-    for (const [, r] of targets) r.revoked = true;
+    const targets = (await records.issuedAgainst(ps, jti)).filter(([, r]) => r.exp > now);
     const outcomes = await Promise.all(
       targets.map(async ([id, r]): Promise<[string, PushOutcome]> => [r.resource, config.revocationPush ? await config.revocationPush.push({ jti: id, exp: r.exp, resource: r.resource, agent: ps }) : 'revocation_unsupported']),
     );
@@ -249,8 +209,8 @@ export function createAccessService(ctx: ServerContext, config: AccessServiceCon
   }
 
   /** AS-42: a resource withdraws a resource token addressed here; recorded whether or not it was seen. */
-  function revokeResourceToken(resource: string, jti: string, exp: number): void {
-    remember(revokedResource, `${resource}\n${jti}`, exp + skew);
+  async function revokeResourceToken(resource: string, jti: string, exp: number): Promise<void> {
+    await records.revokeLink('resource', `${resource}\n${jti}`, exp + skew);
     ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', resource, jti });
   }
 

@@ -1,10 +1,11 @@
-import { AAuthError, decodeToken, isAAuthError, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
-import { algOf11, sendProblem, serveDocuments, signatureErrorHeaders, toHttpRequest } from '@aauth-kit/core/internal';
+import { AAuthError, decodeToken, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
+import { serveDocuments, toHttpRequest } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
 import { refusalOf } from '../audit.js';
 import type { ServerContext } from '../context.js';
 import { bodyReadError } from '../http-edge.js';
+import { jwksDocument, parseJsonBody, refuse11 } from '../server-11.js';
 import type { AccessService, PersonServerCaller } from './access-service.js';
 
 // The HTTP edge of the -11 access server (AAuth -11 "Access Server Metadata", "AS Token
@@ -54,19 +55,10 @@ export function accessMetadata(ctx: ServerContext, issuer: string): Record<strin
 
 /** Answer a refusal as -11 does: problem+json, and `Signature-Error` on a signature failure (a 401). */
 function refuse(res: Response, ctx: ServerContext, error: unknown): void {
-  let e: AAuthError;
-  if (isAAuthError(error)) e = error;
-  else {
-    ctx.warn(`access server: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
-    e = new AAuthError('internal_error', 'The access server failed to process the request');
-  }
-  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-  if (e.status === 401) {
-    Object.assign(headers, signatureErrorHeaders(e, { requiredInput: ['content-type', 'content-digest'] }));
+  refuse11(res, ctx, error, 'access server', { requiredInput: ['content-type', 'content-digest'] }, (e, headers) => {
     // Only person servers call here, signing as themselves.
-    if (e.code === 'unsupported_scheme') headers['Accept-Signature-Scheme'] = 'jwks_uri';
-  }
-  sendProblem(res, e, headers);
+    if (e.status === 401 && e.code === 'unsupported_scheme') headers['Accept-Signature-Scheme'] = 'jwks_uri';
+  });
 }
 
 /** The access server's router; mount at `/` of the app whose origin is the server identifier. */
@@ -74,9 +66,7 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
   const { issuer, key, verifier, service, trustedPersonServers } = config;
   const router = express.Router();
   const raw = express.raw({ type: () => true, limit: config.maxBodyBytes });
-  const { kid: _kid, ...publicJwk } = key.toPublishedJwk() as unknown as Record<string, string>;
-  const jwks = { keys: [{ ...publicJwk, kid: key.kid, use: 'sig', alg: algOf11(key.jwk) }] };
-  router.use(serveDocuments({ [ACCESS_PATHS.metadata]: accessMetadata(ctx, issuer), [ACCESS_PATHS.jwks]: jwks }, 'access server'));
+  router.use(serveDocuments({ [ACCESS_PATHS.metadata]: accessMetadata(ctx, issuer), [ACCESS_PATHS.jwks]: jwksDocument(key) }, 'access server'));
 
   /** The person server that signed: sig=jwks_uri, dwk aauth-person.json, a trusted id, the key its metadata publishes (AS-10). */
   async function personServerOf(req: Request): Promise<PersonServerCaller> {
@@ -102,18 +92,7 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
     return { id: verified.agent, caller };
   }
 
-  function parseBody(req: Request): Record<string, unknown> {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') throw new AAuthError('invalid_request', 'Content-Type must be application/json');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse((req.body as Buffer).toString('utf8'));
-    } catch {
-      throw new AAuthError('invalid_request', 'The body is not valid JSON');
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AAuthError('invalid_request', 'The body must be a JSON object');
-    return parsed as Record<string, unknown>;
-  }
+  const parseBody = parseJsonBody;
 
   /** The resource and scopes a refused request's resource token names (audit only, never trusted). */
   const targetOf = (req: Request): { resource?: string; scope?: string } => {
@@ -207,7 +186,7 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
       res.set('Cache-Control', 'no-store');
       if (revoker.kind === 'resource') {
         // Nothing downstream: recorded, answered at once with an empty body.
-        service.revokeResourceToken(revoker.id, jti, exp);
+        await service.revokeResourceToken(revoker.id, jti, exp);
         res.status(200).set('Content-Length', '0').end();
         return;
       }

@@ -21,6 +21,8 @@ import type { Verifier } from '@aauth-kit/verifier';
 import type { PendingDraft11, PendingRequest } from '../../pending-store.js';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.js';
+import { stringField } from '../server-11.js';
+import { createMemoryDraft11Records, type IssuedRecord11, type PersonRecordStore } from '../../records-11.js';
 import type { RevocationPusher } from './revocation-push.js';
 import type { Federation } from '../access-server/federate.js';
 
@@ -49,47 +51,7 @@ export interface Agent11 {
 /** What the person server answers a token request with. */
 export type Outcome11 = { kind: 'token'; body: Record<string, unknown> } | { kind: 'pending'; request: PendingRequest; code: string };
 
-/** An issued person or auth token, kept until its `exp` (PS-13): the resource tokens naming it are checked against it. */
-interface Issued {
-  kind: 'person' | 'auth';
-  sub: string;
-  resource: string;
-  user: string;
-  exp: number;
-  /** Thumbprint of the key it is bound to: only its holder may revoke it. */
-  thumbprint: string;
-  /**
-   * The `jti`s of this server's tokens it was issued against (AAuth -11 "Revocation Cascade",
-   * Records): an auth token's `presented_jti`, and a chained token's `upstream_token`. Revoking
-   * one of them revokes this token too.
-   */
-  from?: string[];
-  /** A person token: the access servers it was presented to (four-party); its revocation is forwarded there. */
-  accessServers?: Set<string>;
-  /** The agent it was issued to: the chain a policy sees when it comes back as an `upstream_token`. */
-  agent?: string;
-  revoked?: true;
-}
-
-/** Most records of each kind held at once (bounded memory; the oldest go first). */
-const MAX_RECORDS = 100_000;
-
-/** A bounded insertion-ordered map: when full, the oldest entry goes. */
-function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
-  map.delete(key);
-  if (map.size >= MAX_RECORDS) map.delete(map.keys().next().value as K);
-  map.set(key, value);
-}
-
-/** A body field that must be a string when present. */
-function stringField(body: Record<string, unknown>, name: string, max = 16 * 1024): string | undefined {
-  const value = body[name];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
-    throw new AAuthError('invalid_request', `${name} must be a non-empty string of at most ${max} characters`);
-  }
-  return value;
-}
+type Issued = IssuedRecord11;
 
 /** Whether the agent said it can send its user to a URL (`capabilities`, AAuth -11 section 7.1). */
 function canInteract(body: Record<string, unknown>): boolean {
@@ -108,6 +70,8 @@ export interface PersonServiceConfig {
   revocationPush?: RevocationPusher | undefined;
   /** Four-party: federates to the access server a resource token names (access-server/federate.ts). */
   federation?: Federation | undefined;
+  /** Where the issued tokens, bindings and grants live; default in memory (one process). */
+  records?: PersonRecordStore | undefined;
 }
 
 /** The person server's token logic. */
@@ -118,18 +82,11 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   // Directed identifiers (PS-20): HMAC of the realm user and the resource under a secret derived
   // from the person server's private key, so they are stable as long as the key is (its keyFile).
   const subjectKey = createHmac('sha256', Buffer.from(String(key.toPrivateJwk().d), 'base64url')).update('aauth-person directed sub').digest();
-  /** Agent identifier -> the realm user it acts for (set by the first consent). */
-  const bindings = new Map<string, string>();
-  /** `user\nresource` -> scopes the user granted there (`''` marks the resource as approved). */
-  const grants = new Map<string, Set<string>>();
-  /** Issued tokens by `jti`. */
-  const issued = new Map<string, Issued>();
+  // Issued tokens by `jti`, agent bindings (agent -> the realm user it acts for, set by the first
+  // consent) and grants (the scopes a user granted at a resource; `''` marks it approved).
+  const records = config.records ?? createMemoryDraft11Records(ctx.now).person;
 
   const directedSub = (user: string, resource: string): string => createHmac('sha256', subjectKey).update(`${user}\0${resource}`).digest('base64url');
-  const granted = (user: string, resource: string): Set<string> => grants.get(`${user}\n${resource}`) ?? new Set();
-  const grant = (user: string, resource: string, scopes: readonly string[]): void => {
-    remember(grants, `${user}\n${resource}`, new Set([...granted(user, resource), '', ...scopes]));
-  };
 
   async function issuePerson(agent: { id: string; jwk: Record<string, string>; thumbprint: string }, user: string, resource: string, expCap: number, from?: string): Promise<Record<string, unknown>> {
     const now = Math.floor(ctx.now());
@@ -148,7 +105,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       now: () => now,
       allowLoopback,
     });
-    remember(issued, jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from !== undefined ? { from: [from] } : {}) });
+    await records.putIssued(jti, { kind: 'person', sub, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from !== undefined ? { from: [from] } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub, user, resource, scope: '', jti });
     return { person_token: token, expires_in: lifetime };
   }
@@ -156,7 +113,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string): Promise<Record<string, unknown>> {
     // Revoked while the person was deciding: nothing is issued or federated against it.
     for (const link of [d11.presentedJti, d11.upstreamJti]) {
-      if (link !== undefined && issued.get(link)?.revoked) throw new AAuthError('presented_token_revoked', 'The token this request was made against was revoked while it waited: get a new person token, then a new resource token');
+      if (link !== undefined && (await records.getIssued(link))?.revoked) throw new AAuthError('presented_token_revoked', 'The token this request was made against was revoked while it waited: get a new person token, then a new resource token');
     }
     if (d11.federation !== undefined) {
       // Four-party: the person consented here; the access server applies the resource's policy and issues.
@@ -164,8 +121,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       // Recorded before the request: a person token presented to an access server is revoked there too,
       // even when its answer never arrived (AAuth -11 "Who Revokes What").
       if (d11.presentedJti !== undefined) {
-        const presented = issued.get(d11.presentedJti);
-        if (presented?.kind === 'person') (presented.accessServers ??= new Set()).add(f.accessServer);
+        const presented = await records.getIssued(d11.presentedJti);
+        if (presented?.kind === 'person') await records.addAccessServer(d11.presentedJti, f.accessServer);
       }
       const answer = await federation!.federate({ ...f, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, caller: agent.caller });
       const jti = String(decodeToken(String(answer.auth_token)).claims.jti);
@@ -191,7 +148,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       allowLoopback,
     });
     const from = [d11.presentedJti, d11.upstreamJti].filter((j): j is string => j !== undefined);
-    remember(issued, jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from.length > 0 ? { from } : {}) });
+    await records.putIssued(jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from.length > 0 ? { from } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
     return { auth_token: token, expires_in: lifetime };
   }
@@ -244,7 +201,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     // The verifier checked iss and aud already; kept explicit, as these two are the chain's rule.
     if (claims.iss !== issuer) throw new AAuthError('invalid_request', 'upstream_token refused: it was not issued by this person server');
     if (claims.aud !== agent.provider) throw new AAuthError('invalid_request', `upstream_token refused: its aud is not ${agent.provider}, the issuer of the signing agent token`);
-    const record = issued.get(String(claims.jti));
+    const record = await records.getIssued(String(claims.jti));
     if (record === undefined || record.sub !== claims.sub || record.resource !== claims.aud) {
       throw new AAuthError('invalid_request', 'upstream_token refused: this person server holds no record of it');
     }
@@ -290,8 +247,14 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       await askPolicy('person-token', 'request', agent.id, { user: upstream.user, upstream: upstream.agent, resource, scopes: [] });
       return { kind: 'token', body: await issuePerson(agent, upstream.user, resource, Math.min(agent.exp, upstream.exp), upstream.jti) };
     }
-    const user = bindings.get(agent.id);
-    if (user !== undefined && granted(user, resource).has('')) {
+    // Issue 17: the user withdrew this agent's grant. Said once (the agent raises "reconnect
+    // required", never loops); its next request starts a consent as a first one does. -11 lists no
+    // code for it (section 9): the kit's 403 grant_withdrawn.
+    if ((await records.takeWithdrawn(agent.id)) !== undefined) {
+      throw new AAuthError('grant_withdrawn', `The user withdrew the grant of ${agent.id}: the person must connect (consent) again; the next request asks them`);
+    }
+    const user = await records.bindingOf(agent.id);
+    if (user !== undefined && (await records.grantsOf(user, resource)).has('')) {
       await askPolicy('person-token', 'request', agent.id, { user, resource, scopes: [] });
       return { kind: 'token', body: await issuePerson(agent, user, resource, agent.exp) };
     }
@@ -365,7 +328,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const accessServer = fourPartyAudience(resourceToken);
     if (accessServer !== undefined) federation!.checkTrusted(accessServer);
     const rt = await verifyResourceToken(resourceToken, agent, accessServer);
-    const record = issued.get(String(rt.presented_jti));
+    const record = await records.getIssued(String(rt.presented_jti));
     if (record === undefined || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
       throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server for this resource and person');
     }
@@ -399,7 +362,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       if (presentedToken !== undefined) d11.federation.presentedToken = presentedToken;
       if (upstreamToken !== undefined) d11.federation.upstreamToken = upstreamToken;
     }
-    const have = granted(record.user, String(rt.iss));
+    const have = await records.grantsOf(record.user, String(rt.iss));
     const needConsent = consentScopes(policy, scopes).filter((s) => !have.has(s));
     if (needConsent.length === 0) return { kind: 'token', body: await issueAuth(agent, String(rt.iss), scope, d11, record.user) };
     if (!canInteract(body)) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
@@ -422,29 +385,30 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       purpose: d11.justification,
     });
     if (request.kind === 'person-11') {
-      if (!bindings.has(request.agent)) remember(bindings, request.agent, user);
-      grant(user, request.resource, []);
+      await records.bind(request.agent, user);
+      await records.grant(user, request.resource, [], request.agent);
       return issuePerson(agent, user, request.resource, d11.expCap);
     }
-    grant(user, request.resource, request.consentScopes);
+    await records.grant(user, request.resource, request.consentScopes, request.agent);
     return issueAuth(agent, request.resource, scopes.join(' '), d11, user);
   }
 
   /**
    * The tokens a revocation of `jti` takes with it (AAuth -11 "Revocation Cascade"): the auth
    * tokens issued against it (`presented_jti`), and the tokens issued from it as `upstream_token`,
-   * transitively. A scan of the bounded records: revocations are rare.
+   * transitively, through the records' index of what each token was issued against.
    */
-  function cascadeOf(jti: string): Array<[string, Issued]> {
+  async function cascadeOf(jti: string): Promise<Array<[string, Issued]>> {
     const found = new Map<string, Issued>();
     const queue = [jti];
-    while (queue.length > 0) {
+    while (queue.length > 0 && found.size < 10_000) {
       const parent = queue.shift()!;
-      for (const [child, record] of issued) {
-        if (!found.has(child) && child !== jti && record.from?.includes(parent)) {
-          found.set(child, record);
-          queue.push(child);
-        }
+      for (const child of await records.childrenOf(parent)) {
+        if (found.has(child) || child === jti) continue;
+        const record = await records.getIssued(child);
+        if (record === undefined) continue;
+        found.set(child, record);
+        queue.push(child);
       }
     }
     return [...found];
@@ -467,13 +431,22 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (body.exp !== undefined && (typeof body.exp !== 'number' || !Number.isInteger(body.exp) || body.exp <= 0)) {
       throw new AAuthError('invalid_request', 'exp must be the token\'s exp (a positive integer, epoch seconds)');
     }
-    const record = iss === undefined || iss === issuer ? issued.get(jti) : undefined;
+    const record = iss === undefined || iss === issuer ? await records.getIssued(jti) : undefined;
     if (record === undefined || record.thumbprint !== agent.thumbprint) throw new AAuthError('route_not_found', 'No token of this holder with this jti');
-    const all: Array<[string, Issued]> = [[jti, record], ...cascadeOf(jti)];
+    await revokeAll([[jti, record], ...(await cascadeOf(jti))], agent.id);
+    return { kind: 'token', body: {} };
+  }
+
+  /**
+   * Revoke tokens and push the live ones' revocations: each to its resource, a person token's to
+   * every access server it was presented to. This server's records first; the pushes concurrent,
+   * each bounded in time; a failing recipient fails nothing.
+   */
+  async function revokeAll(all: Array<[string, Issued]>, by: string): Promise<void> {
+    const fresh = new Set(await records.markRevoked(all.map(([id]) => id)));
     for (const [id, r] of all) {
-      if (r.revoked === true) continue;
-      r.revoked = true;
-      ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: r.thumbprint, sub: r.sub, resource: r.resource, jti: id });
+      if (!fresh.has(id)) continue;
+      ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', agent: by, thumbprint: r.thumbprint, sub: r.sub, resource: r.resource, jti: id });
     }
     // Live tokens' recipients are told (a repeated revocation pushes again: the last push may have failed).
     const push = config.revocationPush;
@@ -481,15 +454,36 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       const pushes: Array<Promise<unknown>> = [];
       for (const [id, r] of all) {
         if (r.exp <= ctx.now()) continue;
-        pushes.push(push.push({ jti: id, exp: r.exp, resource: r.resource, agent: agent.id }));
-        for (const as of r.accessServers ?? []) pushes.push(push.push({ jti: id, exp: r.exp, resource: as, agent: agent.id, to: 'aauth-access.json' }));
+        pushes.push(push.push({ jti: id, exp: r.exp, resource: r.resource, agent: by }));
+        for (const as of r.accessServers ?? []) pushes.push(push.push({ jti: id, exp: r.exp, resource: as, agent: by, to: 'aauth-access.json' }));
       }
       await Promise.all(pushes);
     }
-    return { kind: 'token', body: {} };
   }
 
-  return { personToken, authToken, deliver, revoke, directedSub };
+  /**
+   * A grant revocation (user + agent, issue 17) at the -11 person server: the agent's binding and the
+   * user's grants given through it go, and the pair's person and auth tokens are revoked with their
+   * cascades, pushed as a holder's revocation is. Answers how many tokens were revoked now.
+   */
+  async function withdrawGrant(user: string, agent: string, until: number): Promise<number> {
+    const jtis = await records.withdraw(user, agent, until);
+    const all = new Map<string, Issued>();
+    for (const jti of jtis) {
+      const record = await records.getIssued(jti);
+      if (record === undefined || all.has(jti)) continue;
+      all.set(jti, record);
+      for (const [id, r] of await cascadeOf(jti)) all.set(id, r);
+    }
+    const entries = [...all].filter(([, r]) => r.exp > ctx.now() && !r.revoked);
+    await revokeAll(entries, agent);
+    // Resources given the shared registry refuse them too, as revoked by token.
+    const registry = ctx.revocation;
+    if (registry !== undefined) for (const [id, r] of entries) await registry.revoke(issuer, id, r.exp + 60);
+    return entries.length;
+  }
+
+  return { personToken, authToken, deliver, revoke, withdrawGrant, directedSub };
 }
 
 export type PersonService = ReturnType<typeof createPersonService>;

@@ -1,11 +1,12 @@
-import { AAuthError, decodeToken, isAAuthError, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
-import { algOf11, sendProblem, serveDocuments, signatureErrorHeaders, toHttpRequest } from '@aauth-kit/core/internal';
+import { AAuthError, decodeToken, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
+import { serveDocuments, toHttpRequest } from '@aauth-kit/core/internal';
 import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
 import type { PendingRequest } from '../../pending-store.js';
 import { refusalOf } from '../audit.js';
 import { endpoints, type ServerContext } from '../context.js';
 import { bodyReadError } from '../http-edge.js';
+import { jwksDocument, parseJsonBody, refuse11 } from '../server-11.js';
 import type { Agent11, Outcome11, PersonService } from './person-service.js';
 
 // The HTTP edge of the -11 person server (draft-11 profile sections 2, 5, 7, 8 and 9): its
@@ -111,15 +112,7 @@ function preferWait(req: Request): number | undefined {
 
 /** Answer a refusal as -11 does: problem+json, and `Signature-Error` on a signature failure (a 401). */
 function refuse(res: Response, ctx: ServerContext, error: unknown, requiredInput?: readonly string[]): void {
-  let e: AAuthError;
-  if (isAAuthError(error)) e = error;
-  else {
-    ctx.warn(`person server: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
-    e = new AAuthError('internal_error', 'The person server failed to process the request');
-  }
-  const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
-  if (e.status === 401) Object.assign(headers, signatureErrorHeaders(e, { schemes: ['jwt'], ...(requiredInput ? { requiredInput } : {}) }));
-  sendProblem(res, e, headers);
+  refuse11(res, ctx, error, 'person server', { schemes: ['jwt'], ...(requiredInput ? { requiredInput } : {}) });
 }
 
 /** The person server's router; mount at `/` of the app whose origin is the server identifier. */
@@ -127,9 +120,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
   const { issuer, key, verifier, service, polls } = config;
   const router = express.Router();
   const raw = express.raw({ type: () => true, limit: config.maxBodyBytes });
-  const { kid: _kid, ...publicJwk } = key.toPublishedJwk() as unknown as Record<string, string>;
-  const jwks = { keys: [{ ...publicJwk, kid: key.kid, use: 'sig', alg: algOf11(key.jwk) }] };
-  router.use(serveDocuments({ [PERSON_PATHS.metadata]: personMetadata(ctx, issuer), [PERSON_PATHS.jwks]: jwks }, 'person server'));
+  router.use(serveDocuments({ [PERSON_PATHS.metadata]: personMetadata(ctx, issuer), [PERSON_PATHS.jwks]: jwksDocument(key) }, 'person server'));
 
   /** What a refused request was for (audit only, never trusted): a pending request's fields, else the body's `resource` or resource token. */
   type Target = { resource?: string; scope?: string; user?: string };
@@ -180,18 +171,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     };
   }
 
-  function parseBody(req: Request): Record<string, unknown> {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/json') throw new AAuthError('invalid_request', 'Content-Type must be application/json');
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse((req.body as Buffer).toString('utf8'));
-    } catch {
-      throw new AAuthError('invalid_request', 'The body is not valid JSON');
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AAuthError('invalid_request', 'The body must be a JSON object');
-    return parsed as Record<string, unknown>;
-  }
+  const parseBody = parseJsonBody;
 
   const pendingUrl = (request: PendingRequest) => `${issuer}${PERSON_PATHS.pending}/${request.id}`;
 
