@@ -1,16 +1,18 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { createAgent, type Agent, type Interaction } from '@aauth-kit/agent';
-import { createTenantAuthServer, TenantReloadError, type AuditEvent, type TenantAuthServer } from '@aauth-kit/auth-server';
+import { createRedisAuthServerStores, createTenantAuthServer, TenantReloadError, type AuditEvent, type IssuancePolicy, type PolicyInput, type TenantAuthServer } from '@aauth-kit/auth-server';
 import { generateKey, isAAuthError, signRequest } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { createMemoryRevocationStore } from '@aauth-kit/verifier';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cookieHeader, decideOverHttp, signedFetch } from './fixtures/auth-server.js';
 import { freePort, listen, type Listening } from './fixtures/http.js';
 
@@ -22,6 +24,7 @@ import { freePort, listen, type Listening } from './fixtures/http.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = join(ROOT, 'packages/auth-server/dist/bin.js');
 const BASE_REALM = JSON.parse(readFileSync(join(ROOT, 'keycloak-realm/aauth-test-realm.json'), 'utf8')) as Record<string, unknown>;
+const redisUrl = inject('redisUrl');
 const ADMIN_TOKEN = 'tenants-test-admin-token-0123456789abcdef';
 
 interface Tenant {
@@ -72,6 +75,13 @@ let dir: string;
 let port: number;
 let base: string;
 let tenants: TenantAuthServer;
+/** What B's policy hook was asked; it refuses the agent named `deniedInB`. */
+const askedB: PolicyInput[] = [];
+let deniedInB = '';
+const policyOfB: IssuancePolicy = (input) => {
+  askedB.push(input);
+  return input.agent === deniedInB ? { allow: false, reason: 'tenant B does not serve this agent' } : { allow: true };
+};
 /** A's auth token for the resource, issued in the consent test. */
 let tokenOfA = '';
 let close: () => Promise<void>;
@@ -105,7 +115,11 @@ beforeAll(async () => {
     signingAlgorithm: 'EdDSA',
     admin: { token: ADMIN_TOKEN },
     // Each realm's operator client may revoke that realm's tokens.
-    realmOptions: (name) => ({ revocation: { store: createMemoryRevocationStore(), clients: [`${name}-crm`] } }),
+    // Each realm's operator client may revoke that realm's tokens; B has its own issuance policy hook.
+    realmOptions: (name) => ({
+      revocation: { store: createMemoryRevocationStore(), clients: [`${name}-crm`] },
+      ...(name === B.name ? { policy: policyOfB } : {}),
+    }),
     onAudit: (e) => audit.push(e),
     onWarning: () => undefined,
   });
@@ -320,6 +334,26 @@ describe('tenants: realm A and realm B in one auth server', () => {
     });
   });
 
+  it("B's own policy hook decides B's issuance, and only B's", async () => {
+    const key = generateKey({ kid: 'denied-1' });
+    const app = express();
+    const listening = await listen(app);
+    open.push(listening);
+    const agent = createAgent({ identity: listening.origin, key, trustedAuthServers: [issuer(A), issuer(B)] });
+    app.use(agent.wellKnown());
+    deniedInB = listening.origin;
+    const error = await agent.fetch(`${maaB.origin}/call`).catch((e: unknown) => e);
+    expect(isAAuthError(error, 'auth_server_error')).toBe(true);
+    expect((error as { details: unknown }).details).toEqual({
+      status: 403,
+      error: 'access_denied',
+      error_description: 'Denied by the issuance policy: tenant B does not serve this agent',
+    });
+    expect(askedB.length).toBeGreaterThan(0);
+    expect(new Set(askedB.map((i) => i.realm))).toEqual(new Set([B.name]));
+    expect(audit.filter((e) => e.agent === listening.origin).map((e) => [e.realm, e.decision, e.code, e.error])).toEqual([[B.name, 'deny', 'policy_denied', 'access_denied']]);
+  });
+
   it('the admin call needs the admin token', async () => {
     const none = await fetch(`${base}/admin/realms/reload`, { method: 'POST' });
     expect(none.status).toBe(401);
@@ -395,6 +429,57 @@ describe('tenants through the API: addRealm and removeRealm', () => {
       expect((await fetch(`${base2}/admin/realms/reload`, { method: 'POST' })).status).toBe(404);
     } finally {
       await running.close();
+    }
+  });
+});
+
+describe('tenants with their state in Redis: one key prefix per realm', () => {
+  it("A's pending request, sign-in session and used resource token live under A's prefix; B's prefix holds none of them", async () => {
+    expect(redisUrl, inject('redisProblem')).not.toBe('');
+    const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const run = `aauth:tenants-test:${randomBytes(4).toString('hex')}`;
+    const port4 = await freePort();
+    const base4 = `http://127.0.0.1:${port4}`;
+    const server = createTenantAuthServer({
+      baseUrl: base4,
+      realms: [realmFile(A), realmFile(B)],
+      realmOptions: (name) => createRedisAuthServerStores(redis, { prefix: `${run}:${name}:` }),
+      signingAlgorithm: 'EdDSA',
+      onWarning: () => undefined,
+    });
+    const running = await server.listen(port4);
+    const app = express();
+    const res = await listen(app);
+    const agentApp = express();
+    const agentListening = await listen(agentApp);
+    try {
+      const issuerA = `${base4}/realms/${A.name}`;
+      const r = createResource({ identity: res.origin, key: generateKey({ kid: 'r-redis' }), authServer: issuerA });
+      app.use(r.wellKnown());
+      app.post('/x', r.require({ scope: 'supply-chain:optimize' }), (req, out) => {
+        out.json({ sub: req.aauth!.sub });
+      });
+      const made = interactive(agentListening.origin, generateKey({ kid: 'agent-redis' }), [issuerA]);
+      agentApp.use(made.agent.wellKnown());
+      const call = made.agent.fetch(`${res.origin}/x`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const interaction = await made.next();
+      const keysOf = async (name: string): Promise<string[]> => (await redis.keys(`${run}:${name}:*`)).map((k) => k.slice(`${run}:${name}:`.length));
+      expect((await keysOf(A.name)).length).toBeGreaterThan(0);
+      expect(await keysOf(B.name)).toEqual([]);
+      // Unknown under B's path, served under A's.
+      const atB = await fetch(`${base4}/realms/${B.name}/protocol/aauth/interact?code=${encodeURIComponent(interaction.code)}`);
+      expect(atB.status).toBe(404);
+      expect((await decideOverHttp(`${issuerA}/protocol/aauth/interact`, interaction.code, 'approve', { username: A.user, password: A.password })).status).toBe(200);
+      expect(await (await call).json()).toEqual({ sub: A.userId });
+      // The redeemed resource token is remembered under A's prefix only.
+      expect((await keysOf(A.name)).some((k) => k.startsWith('used:'))).toBe(true);
+      // B holds only its own count of the unknown code it was shown (its rate limit), nothing of A's.
+      expect(await keysOf(B.name)).toEqual(['rate:interaction-code-miss:127.0.0.1']);
+    } finally {
+      await Promise.all([running.close(), res.close(), agentListening.close()]);
+      const left = await redis.keys(`${run}:*`);
+      if (left.length > 0) await redis.del(...left);
+      redis.disconnect();
     }
   });
 });
