@@ -198,7 +198,9 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
         next.set(built.name, built);
         if (sources.includes(source)) nextNames.set(source, built.name);
       } catch (error) {
-        problems.push(`${label}: ${messageOf(error)}`);
+        // The realm's own messages name the field under the source already (`{label}.attributes[...]`).
+        const message = messageOf(error);
+        problems.push(message.startsWith(label) ? message : `${label}: ${message}`);
       }
     }
     if (problems.length > 0) {
