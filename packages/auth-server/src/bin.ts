@@ -15,6 +15,9 @@ try {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Tenants (issue 17): SIGHUP reads the realm files again; the outcome is printed, the server keeps serving.
+  const reload = running.reload;
+  if (reload !== undefined) process.on('SIGHUP', () => void reload());
 } catch (error) {
   process.stderr.write(`aauth-auth-server: ${(error as Error).message}\n`);
   if (error instanceof TypeError) process.stderr.write(`\n${USAGE}\n`);

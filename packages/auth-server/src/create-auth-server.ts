@@ -23,7 +23,7 @@ import { createPersonRouter } from './lib/person-server/routes.js';
 import { createRevocationPusher } from './lib/person-server/revocation-push.js';
 import { createRevocationRouter } from './lib/revocation-routes.js';
 import { createMemoryDraft11Records, type Draft11Records } from './records-11.js';
-import { loadRealmKey } from './lib/realm-key.js';
+import { loadRealmKey, type RealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
 import type { IssuancePolicy } from './issuance-policy.js';
@@ -176,8 +176,19 @@ export function createAuthServer(options: AuthServerOptions): AuthServer {
   return buildAuthServer(options, API_NAMES);
 }
 
+/**
+ * How a tenant server (create-tenant-auth-server.ts) builds one of its realms. Internal: not exported
+ * from the package.
+ */
+export interface TenantBuild {
+  /** The realm's signing key, kept by the tenant server across reloads of the realm file. */
+  key?: RealmKey | undefined;
+  /** False: this realm does not serve the -11 roles, which live at the origin (one realm per origin serves them). */
+  serveDraft11?: boolean | undefined;
+}
+
 /** {@link createAuthServer} with its messages naming options as `names` says (the CLI names its flags). */
-export function buildAuthServer(options: AuthServerOptions, names: MessageNames): AuthServer {
+export function buildAuthServer(options: AuthServerOptions, names: MessageNames, tenant: TenantBuild = {}): AuthServer {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
   const base = parseBaseUrl(options.baseUrl, names.baseUrl);
@@ -196,8 +207,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
 
   const issuer = `${options.baseUrl}/realms/${realm.name}`;
   const now = options.now ?? (() => Date.now() / 1000);
-  const key = loadRealmKey(alg, options.keyFile);
-  if (options.keyFile === undefined) {
+  const key = tenant.key ?? loadRealmKey(alg, options.keyFile);
+  if (options.keyFile === undefined && tenant.key === undefined) {
     warn(names.ephemeralKey);
   }
   let store = options.pendingStore;
@@ -282,10 +293,11 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
   const psIssuer = base.origin;
   const psProblem = serverIdentifierProblem(psIssuer, { allowLoopback });
   let personRouter: Router | undefined;
-  if (realm.person.enabled && psProblem !== undefined && options.draft11 !== undefined) {
+  const draft11Here = tenant.serveDraft11 !== false;
+  if (draft11Here && realm.person.enabled && psProblem !== undefined && options.draft11 !== undefined) {
     warn(`the -11 person server is not served: the origin of ${names.baseUrl} ${psProblem} (a -11 server identifier; options.draft11.allowLoopback relaxes it for loopback)`);
   }
-  const personServer = realm.person.enabled && psProblem === undefined ? psIssuer : undefined;
+  const personServer = draft11Here && realm.person.enabled && psProblem === undefined ? psIssuer : undefined;
   /** A role's Ed25519 key: from its file, else new (saved when a file is named, else ephemeral with a warning). */
   const roleKey = (file: string | undefined, option: string, role: string): SigningKey => {
     if (file !== undefined && existsSync(file)) {
@@ -299,10 +311,10 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames)
     return fresh;
   };
   // The -11 access server (AAuth -11 "AS Token Endpoint") at the same origin, when the realm enables it.
-  if (realm.access.enabled && psProblem !== undefined) {
+  if (draft11Here && realm.access.enabled && psProblem !== undefined) {
     warn(`the -11 access server is not served: the origin of ${names.baseUrl} ${psProblem} (a -11 server identifier; options.draft11.allowLoopback relaxes it for loopback)`);
   }
-  const accessServer = realm.access.enabled && psProblem === undefined ? psIssuer : undefined;
+  const accessServer = draft11Here && realm.access.enabled && psProblem === undefined ? psIssuer : undefined;
   realm.access.trustedPersonServers.forEach((id, i) => {
     const problem = serverIdentifierProblem(id, { allowLoopback });
     if (problem) throw new TypeError(`${names.realm}.attributes["aauth.access.trusted.person.servers"][${i}] ${problem} (got ${JSON.stringify(id)})`);

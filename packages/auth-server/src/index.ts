@@ -31,3 +31,11 @@ export {
   type RedisStoreClient,
   type SessionStore,
 } from './create-redis-stores.js';
+export {
+  createTenantAuthServer,
+  TenantReloadError,
+  type TenantAuthServer,
+  type TenantAuthServerOptions,
+  type TenantRealmOptions,
+  type TenantReloadResult,
+} from './create-tenant-auth-server.js';

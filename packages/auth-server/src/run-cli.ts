@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
+import { createTenantAuthServer, TenantReloadError } from './create-tenant-auth-server.js';
 
 /** The command's options, parsed from its arguments. */
 export interface CliOptions {
@@ -35,6 +38,14 @@ export interface CliOptions {
   auditKeep?: number;
   /** `--revocation-client` (repeatable): realm clients that may call the revocation endpoint (issue 17); absent: not served. */
   revocationClients?: string[];
+  /** Tenants (issue 17): every `--realm` when more than one is given; one auth server serves them all. */
+  realms?: string[];
+  /** `--realms DIR`: every `*.json` in DIR is a realm (tenants), listed again on SIGHUP and the admin reload. */
+  realmsDir?: string;
+  /** `--admin-token-file FILE`: serve `POST /admin/realms/reload` for `Authorization: Bearer` the file's first line (tenants only). */
+  adminTokenFile?: string;
+  /** `--key-dir DIR`: each realm's signing key in DIR/REALM.key.json, created if absent (tenants only). */
+  keyDir?: string;
 }
 
 /** A server started by {@link runCli}. */
@@ -49,12 +60,15 @@ export interface RunningCli {
   /** The -11 access server's identifier when it is served (realm attribute `aauth.access.enabled`). */
   accessServer: string | undefined;
   close(): Promise<void>;
+  /** Tenants (issue 17): read the realm files again and swap the realms served (SIGHUP calls it); prints what changed or why nothing did. */
+  reload?: () => Promise<void>;
 }
 
 /** The command's usage text, printed with argument errors. */
 export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
                          [--person-server] [--access-server] [--allow-loopback] [--person-key-file FILE] [--access-key-file FILE]
                          [--revocation-client ID]...
+       aauth-auth-server (--realm FILE --realm FILE... | --realms DIR) [--key-dir DIR] [--admin-token-file FILE] [--port N] ...
 
   --realm FILE      Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
   --port N          port to listen on (default 8080)
@@ -67,6 +81,17 @@ export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 1
                     a realm client (client secret) that may revoke at BASE-URL/realms/REALM/protocol/aauth/revoke
                     (aauth revoke); repeatable; revocations are kept in this process's memory
   -h, --help        print this text and exit
+
+Tenants (several realms in one server, each at BASE-URL/realms/REALM with its own keys, users and state):
+  --realm FILE      given more than once: one realm per file
+  --realms DIR      every *.json file in DIR is a realm
+  --key-dir DIR     each realm's signing key in DIR/REALM.key.json, created if absent (default: ephemeral keys)
+  --admin-token-file FILE
+                    serve POST /admin/realms/reload (and GET /admin/realms) for
+                    "Authorization: Bearer TOKEN", TOKEN the file's first line (32 characters or more)
+  SIGHUP            reads the realm files (and DIR) again: new realms are served at once, removed ones
+                    answer 404 realm_not_found; a file with an error keeps the old realms serving and is named
+  (the -11 roles and --revocation-client serve one realm: not available with tenants)
 
 AAuth -11 roles, from the same realm file (realm attributes aauth.person.*, aauth.access.*):
   --person-server   also serve the -11 person server; its identifier is the origin of --base-url,
@@ -101,7 +126,10 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        realm: { type: 'string' },
+        realm: { type: 'string', multiple: true },
+        realms: { type: 'string' },
+        'key-dir': { type: 'string' },
+        'admin-token-file': { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         'base-url': { type: 'string' },
@@ -123,8 +151,12 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   } catch (error) {
     throw new TypeError((error as Error).message);
   }
-  const realm = values.realm;
-  if (typeof realm !== 'string' || realm.length === 0) throw new TypeError('--realm FILE is required');
+  const realmList = Array.isArray(values.realm) ? values.realm : [];
+  const realmsDir = typeof values.realms === 'string' ? values.realms : undefined;
+  if (realmsDir !== undefined && realmsDir.length === 0) throw new TypeError('--realms must name a folder');
+  if (realmList.some((r) => r.length === 0)) throw new TypeError('--realm must name a file');
+  if (realmList.length === 0 && realmsDir === undefined) throw new TypeError('--realm FILE is required');
+  const realm = realmList[0] ?? '';
   const portText = typeof values.port === 'string' ? values.port : '8080';
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) throw new TypeError(`--port must be a port number (got ${JSON.stringify(portText)})`);
@@ -136,6 +168,25 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     baseUrl: typeof values['base-url'] === 'string' ? values['base-url'] : `http://localhost:${port}`,
     baseUrlGiven: typeof values['base-url'] === 'string',
   };
+  const tenants = realmList.length > 1 || realmsDir !== undefined;
+  if (realmList.length > 1) options.realms = realmList;
+  if (realmsDir !== undefined) {
+    options.realmsDir = realmsDir;
+    if (realmList.length > 0) options.realms = realmList;
+  }
+  for (const [flag, name] of [['admin-token-file', 'adminTokenFile'], ['key-dir', 'keyDir']] as const) {
+    const text = values[flag];
+    if (typeof text !== 'string') continue;
+    if (text.length === 0) throw new TypeError(`--${flag} must name a ${flag === 'key-dir' ? 'folder' : 'file'}`);
+    if (!tenants) throw new TypeError(`--${flag} is for tenants: give several --realm or --realms DIR`);
+    options[name] = text;
+  }
+  if (tenants) {
+    // These serve one realm (the -11 roles live at the origin; revocation clients are one realm's clients).
+    for (const flag of ['person-server', 'access-server', 'revocation-client', 'key-file']) {
+      if (values[flag] !== undefined) throw new TypeError(`--${flag} serves one realm: not available with several realms (see --key-dir for keys)`);
+    }
+  }
   const revokers = values['revocation-client'];
   if (Array.isArray(revokers)) {
     if (revokers.some((c) => c.length === 0)) throw new TypeError('--revocation-client must name a realm client');
@@ -255,6 +306,9 @@ export async function runCli(
           ...(options.auditKeep !== undefined ? { keep: options.auditKeep } : {}),
           onWarning: (message) => err(`warning: ${message}`),
         });
+  if (options.realms !== undefined || options.realmsDir !== undefined) {
+    return runTenants(options, { baseUrl, port, out, err, sink });
+  }
   const server = buildAuthServer(
     {
       realm: options.realm,
@@ -324,3 +378,63 @@ function freePort(host: string): Promise<number> {
     });
   });
 }
+
+/** `aauth-auth-server` with several realms (issue 17, tenants): one server, reloaded on SIGHUP and by the admin call. */
+async function runTenants(
+  options: CliOptions,
+  run: { baseUrl: string; port: number; out: (line: string) => void; err: (line: string) => void; sink: ReturnType<typeof createFileAuditSink> | undefined },
+): Promise<RunningCli> {
+  const { baseUrl, out, err, sink } = run;
+  let adminToken: string | undefined;
+  if (options.adminTokenFile !== undefined) {
+    try {
+      adminToken = (readFileSync(options.adminTokenFile, 'utf8').split(/\r?\n/)[0] ?? '').trim();
+    } catch (error) {
+      throw new TypeError(`--admin-token-file ${options.adminTokenFile}: ${(error as Error).message}`);
+    }
+    if (adminToken.length < 32) throw new TypeError(`--admin-token-file ${options.adminTokenFile}: the token (its first line) must have at least 32 characters`);
+  }
+  const keyDir = options.keyDir;
+  const server = createTenantAuthServer(
+    {
+      baseUrl,
+      ...(options.realms !== undefined ? { realms: options.realms } : {}),
+      ...(options.realmsDir !== undefined ? { realmsDir: options.realmsDir } : {}),
+      ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
+      ...(adminToken !== undefined ? { admin: { token: adminToken } } : {}),
+      realmOptions: (name) => (keyDir === undefined ? {} : { keyFile: join(keyDir, `${name}.key.json`) }),
+      onWarning: (message) => err(`warning: ${message}`),
+      onAudit: (event) => {
+        out(JSON.stringify({ audit: event }));
+        sink?.write(event);
+      },
+    },
+    CLI_TENANT_NAMES,
+  );
+  const running = await server.listen(run.port, options.host);
+  const bound = new URL(running.url);
+  out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); realms ${server.realms().join(', ')}`);
+  for (const name of server.realms()) out(`  issuer ${server.realm(name)!.issuer}`);
+  if (adminToken !== undefined) out(`  admin: POST ${baseUrl}/admin/realms/reload (Authorization: Bearer, the token of --admin-token-file)`);
+  const reload = async (): Promise<void> => {
+    try {
+      const result = await server.reload();
+      out(`realms reloaded: serving ${result.realms.join(', ')} (added: ${result.added.join(', ') || 'none'}; removed: ${result.removed.join(', ') || 'none'}; changed: ${result.changed.join(', ') || 'none'})`);
+    } catch (error) {
+      err(`realms not reloaded, still serving ${server.realms().join(', ')}: ${error instanceof TenantReloadError ? error.problems.join('; ') : (error as Error).message}`);
+    }
+  };
+  const close = async (): Promise<void> => {
+    await running.close();
+    await sink?.close();
+  };
+  return { url: running.url, baseUrl, issuer: `${baseUrl}/realms`, personServer: undefined, accessServer: undefined, close, reload };
+}
+
+/** How the tenant command's messages name what the user set. */
+const CLI_TENANT_NAMES: MessageNames = {
+  baseUrl: '--base-url',
+  realm: '--realm',
+  ephemeralKey: 'no --key-dir given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only; --key-dir DIR keeps it)',
+  memoryPendingStore: "pending consent requests are kept in this process's memory, one store per realm",
+};
