@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { generateKey, loadKeyFile, saveKeyFile, type SigningKey } from '@aauth-kit/core';
 import { identityUrlProblem, serveDocuments, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions, type RevocationRegistry } from '@aauth-kit/verifier';
@@ -23,6 +22,7 @@ import { createPersonRouter } from './lib/person-server/routes.js';
 import { createRevocationPusher } from './lib/person-server/revocation-push.js';
 import { createRevocationRouter } from './lib/revocation-routes.js';
 import { createMemoryDraft11Records, type Draft11Records } from './records-11.js';
+import { listenRouter } from './lib/listen-router.js';
 import { loadRealmKey, type RealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -428,29 +428,6 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
     jwks: () => ({ keys: [{ ...key.publicJwk }] }),
     personServer,
     accessServer,
-    async listen(port, host = '127.0.0.1') {
-      const app = express();
-      app.disable('x-powered-by');
-      app.use(router());
-      const server = createServer(app);
-      const listenPort = port ?? (base.port === '' ? (base.protocol === 'https:' ? 443 : 80) : Number(base.port));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(listenPort, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const address = server.address();
-      const actual = typeof address === 'object' && address ? address.port : listenPort;
-      return {
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`,
-        close: () =>
-          new Promise<void>((resolve, reject) => {
-            server.close((error) => (error ? reject(error) : resolve()));
-            server.closeAllConnections();
-          }),
-      };
-    },
+    listen: (port, host) => listenRouter(router, base, port, host),
   };
 }

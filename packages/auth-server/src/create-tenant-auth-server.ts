@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
@@ -10,6 +9,7 @@ import { createMemoryPendingStore } from './pending-store.js';
 import { createMemoryUsedTokenStore } from './used-token-store.js';
 import { createMemoryRateLimitStore } from './lib/brute-force.js';
 import { createMemorySessionStore } from './lib/interaction-sessions.js';
+import { listenRouter } from './lib/listen-router.js';
 import { loadRealmKey, type RealmKey } from './lib/realm-key.js';
 
 /**
@@ -326,29 +326,6 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
         }
       }),
     router,
-    async listen(port, host = '127.0.0.1') {
-      const app = express();
-      app.disable('x-powered-by');
-      app.use(router());
-      const server = createServer(app);
-      const listenPort = port ?? (base.port === '' ? (base.protocol === 'https:' ? 443 : 80) : Number(base.port));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(listenPort, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      const address = server.address();
-      const actual = typeof address === 'object' && address ? address.port : listenPort;
-      return {
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${actual}`,
-        close: () =>
-          new Promise<void>((resolve, reject) => {
-            server.close((error) => (error ? reject(error) : resolve()));
-            server.closeAllConnections();
-          }),
-      };
-    },
+    listen: (port, host) => listenRouter(router, base, port, host),
   };
 }
