@@ -2,23 +2,19 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateKey, signRequest } from '@aauth-kit/core';
-import { createResource } from '@aauth-kit/express';
-import { createRedisRevocationStore } from '@aauth-kit/verifier';
-import express, { type Request, type Response } from 'express';
-import { Redis } from 'ioredis';
+import { generateKey, saveKeyFile, signRequest } from '@aauth-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRealm } from './fixtures/auth-server.js';
 import { startMember, stopMember, until, type Member } from './fixtures/fleet-member.js';
 import { hostedAgent, type HostedAgent } from './fixtures/hosted-agent.js';
-import { freePort, listen, type Listening } from './fixtures/http.js';
+import { freePort } from './fixtures/http.js';
 import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
 
 // Issue 17 acceptance: "a token revoked through one [auth server] is refused by both resources
 // within the documented staleness". Two auth-server processes behind one issuer URL share one real
 // redis-server for their state and their revocations (createRedisRevocationStore, cacheTtlMs
-// 200 ms in every process); two processes' worth of resource instances (each its own Redis client
-// and store instance) accept a token the fleet issued; it is revoked through member B (the
+// 200 ms in every process); two resource processes (fleet-resource.mjs: one identity and key, each
+// its own Redis client and cache) accept a token the fleet issued; it is revoked through member B (the
 // fleet's revocation endpoint, a listed confidential client), and after the staleness bound both
 // instances refuse it, while a token issued afterwards is accepted. Revoking the agent through
 // member A refuses every token it held at both instances.
@@ -34,12 +30,11 @@ let a: Member;
 let b: Member;
 let issuer: string;
 let agent: HostedAgent;
-const clients: Redis[] = [];
-const instances: Listening[] = [];
+/** The two resource processes: instance 0 listens at the resource's identity URL. */
+const instances: Member[] = [];
 /** Tokens the resource instances accepted, in order. */
 const accepted: string[] = [];
 let identity = '';
-const resourceKey = generateKey({ kid: 'fleet-resource' });
 
 /** The fleet's URL for `path` under the issuer, sent to member `m`'s port (as a load balancer would). */
 const at = (m: Member, path: string): string => `http://127.0.0.1:${m.port}${new URL(issuer).pathname}${path}`;
@@ -57,8 +52,9 @@ async function revokeAt(m: Member, params: Record<string, string>): Promise<{ st
 /** Present `token` to instance `i`, signed by the agent for the resource's identity URL. */
 async function present(i: number, token: string): Promise<{ status: number; headers: Headers }> {
   const { headers } = signRequest({ method: 'GET', url: `${identity}/call`, headers: {} }, { key: agent.key, signatureKey: { scheme: 'jwt', jwt: token }, nonce: true });
-  const res = await fetch(`${instances[i]!.origin}/call`, { headers, signal: AbortSignal.timeout(5000) });
-  await res.arrayBuffer();
+  const res = await fetch(`http://127.0.0.1:${instances[i]!.port}/call`, { headers, signal: AbortSignal.timeout(5000) });
+  const body = (await res.json()) as { token?: string; pid?: number };
+  if (res.status === 200) expect(body.pid).toBe(instances[i]!.pid);
   return { status: res.status, headers: res.headers };
 }
 
@@ -82,33 +78,19 @@ beforeAll(async () => {
   a = await startMember([...common, String(portA), REVOKER.clientId]);
   b = await startMember([...common, '0', REVOKER.clientId]);
   await until('both members connected to Redis', () => a.readyCount() >= 1 && b.readyCount() >= 1);
-  // Two instances of one resource (one identity and key, as behind a load balancer), each with its own store client.
-  for (let i = 0; i < 2; i++) {
-    const app = express();
-    const l = await listen(app);
-    identity ||= l.origin;
-    const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    client.on('error', () => {});
-    clients.push(client);
-    const resource = createResource({
-      identity,
-      key: resourceKey,
-      authServer: issuer,
-      revocation: createRedisRevocationStore(client, { prefix: `${PREFIX}revoked:`, cacheTtlMs: STALENESS_MS, timeoutMs: 500 }),
-    });
-    app.use(resource.wellKnown());
-    app.get('/call', resource.require({ scope: SCOPE }), (req: Request, res: Response) => {
-      accepted.push(req.aauth!.token!.raw);
-      res.json({ ok: true });
-    });
-    instances.push(l);
+  // Two processes of one resource (one identity and key, as behind a load balancer), each with its own Redis client and cache.
+  const keyFile = join(dir, 'resource.key');
+  saveKeyFile(keyFile, generateKey({ kid: 'fleet-resource' }));
+  const identityPort = await freePort();
+  identity = `http://127.0.0.1:${identityPort}`;
+  for (const port of [String(identityPort), '0']) {
+    instances.push(await startMember([identity, keyFile, issuer, redis.url, `${PREFIX}revoked:`, String(STALENESS_MS), port], 'fleet-resource.mjs'));
   }
   agent = await hostedAgent({ authServer: issuer });
 });
 
 afterAll(async () => {
-  await Promise.all([stopMember(a), stopMember(b), agent?.close(), ...instances.map((l) => l.close())]);
-  for (const c of clients) c.disconnect();
+  await Promise.all([stopMember(a), stopMember(b), agent?.close(), ...instances.map((m) => stopMember(m))]);
   await redis?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -119,7 +101,8 @@ describe('revocation across a fleet of two auth servers and two resource instanc
     // which is at the resource's identity URL; present() sends to either instance, signed for that URL.
     const first = await agent.agent.fetch(`${identity}/call`);
     expect(first.status).toBe(200);
-    const token = accepted.at(-1)!;
+    const token = ((await first.json()) as { token: string }).token;
+    accepted.push(token);
     // Both instances accept it before the revocation.
     expect((await present(0, token)).status).toBe(200);
     expect((await present(1, token)).status).toBe(200);
@@ -136,7 +119,8 @@ describe('revocation across a fleet of two auth servers and two resource instanc
     // The agent recovers with a new token from the fleet (through instance 0, the identity URL), accepted by both instances.
     const again = await agent.agent.fetch(`${identity}/call`);
     expect(again.status).toBe(200);
-    const fresh = accepted.at(-1)!;
+    const fresh = ((await again.json()) as { token: string }).token;
+    accepted.push(fresh);
     expect(fresh).not.toBe(token);
     expect((await present(0, fresh)).status).toBe(200);
     expect((await present(1, fresh)).status).toBe(200);
