@@ -98,7 +98,7 @@ describe('createAuthServer options', () => {
     }
   });
 
-  it.each(['EdDSA', 'ES256'] as const)('signs %s auth tokens that verify with the served JWKS', async (alg) => {
+  it.each(['EdDSA', 'ES256', 'RS256'] as const)('signs %s auth tokens (node:crypto, synchronously) that verify with the served JWKS', async (alg) => {
     const [as, resource] = await Promise.all([startAuthServer({ signingAlgorithm: alg }), startParty('r')]);
     try {
       const agent = generateKey();

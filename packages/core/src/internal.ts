@@ -34,3 +34,6 @@ export { METADATA_DOCUMENTS_11 } from './metadata-11.js';
 export { CROCKFORD_ALPHABET } from './interaction-code.js';
 export { confirmationJwk } from './mint-tokens-11.js';
 export { sendProblem } from './send-problem.js';
+// Synchronous JWS signing with node:crypto (the auth server's realm key, the kit's own tokens).
+export { signCompactJws } from './token-signature.js';
+export { signJwtSync } from './tokens.js';

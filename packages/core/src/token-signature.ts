@@ -1,8 +1,8 @@
 /**
- * JWS signature checks with node:crypto `KeyObject`s, synchronously: no WebCrypto, no promise per
- * token. The verifier prepares one {@link TokenKey} per published key and reuses it.
+ * JWS signature checks and signing with node:crypto `KeyObject`s, synchronously: no WebCrypto, no
+ * promise per token. The verifier prepares one {@link TokenKey} per published key and reuses it.
  */
-import { createPublicKey, KeyObject, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { AAuthError } from './errors.js';
 import { b64uDecode } from './lib/base64.js';
 
@@ -84,4 +84,34 @@ export function verifyTokenSignature(jwt: string, alg: string, key: TokenKey): b
   } catch {
     return false;
   }
+}
+
+/** The private key type each JWS algorithm signs with (RFC 7518 section 3.1, RFC 8037, draft -11 `Ed25519`). */
+const SIGNING_KEY_TYPE: Readonly<Record<string, string>> = { RS256: 'rsa', ES256: 'ec', EdDSA: 'ed25519', Ed25519: 'ed25519' };
+
+/**
+ * Sign a compact JWS (a JWT when `payload` holds claims) with `alg` and a private `KeyObject`,
+ * synchronously: `{header with alg}.{payload}.{signature}`, each part base64url of its JSON (RFC
+ * 7515 section 7.1). The same bytes jose's `SignJWT` produces for these algorithms. Throws a
+ * TypeError when the key cannot make `alg` (wrong type, RSA under 2048 bits, a curve other than P-256).
+ */
+export function signCompactJws(header: Record<string, unknown>, payload: object, alg: string, privateKey: KeyObject): string {
+  const wanted = SIGNING_KEY_TYPE[alg];
+  if (wanted === undefined) throw new TypeError(`Unsupported JWS alg ${JSON.stringify(alg)}`);
+  if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private' || privateKey.asymmetricKeyType !== wanted) {
+    throw new TypeError(`The key cannot sign ${alg}: it must be a private ${wanted} key`);
+  }
+  const details = privateKey.asymmetricKeyDetails;
+  if (alg === 'RS256' && (details?.modulusLength ?? 0) < 2048) throw new TypeError('RS256 keys must be 2048 bits or larger');
+  if (alg === 'ES256' && details?.namedCurve !== 'prime256v1') throw new TypeError('ES256 keys must be on P-256');
+  const input = `${Buffer.from(JSON.stringify({ ...header, alg })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  // The signing input is ASCII (base64url and a dot); ES256 signatures are R || S (RFC 7518 section 3.4).
+  const data = Buffer.from(input, 'latin1');
+  const signature =
+    alg === 'RS256'
+      ? nodeSign('sha256', data, privateKey)
+      : alg === 'ES256'
+        ? nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })
+        : nodeSign(null, data, privateKey);
+  return `${input}.${signature.toString('base64url')}`;
 }

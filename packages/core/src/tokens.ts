@@ -1,6 +1,6 @@
 import { KeyObject as KeyObjectClass, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
+import type { JWK, JWTHeaderParameters, JWTPayload } from 'jose';
 import { checkTokenClaims, checkTokenHeader } from './check-token.js';
 import { AAuthError } from './errors.js';
 import { algOf11, jwkAlgProblem } from './jwk-alg.js';
@@ -21,7 +21,7 @@ import {
   type Generation,
   type TokenProfile,
 } from './token-profiles.js';
-import { importTokenKey, verifyTokenSignature, type TokenKey } from './token-signature.js';
+import { importTokenKey, signCompactJws, verifyTokenSignature, type TokenKey } from './token-signature.js';
 
 /** The token kinds: the Keycloak profile's three, and -11's person token. */
 export type TokenKind = 'resource' | 'auth' | 'agent' | 'person';
@@ -153,6 +153,9 @@ export function tokenProfile(kind: TokenKind, generation: Generation = 'keycloak
   return profile;
 }
 
+/** Keys returned by a `getKey`, prepared for {@link verifyTokenSignature} once per object. */
+const preparedKeys = new WeakMap<object, TokenKey>();
+
 /**
  * Verify a JWT of `kind` with a key the caller supplies: the profile's header and claim checks
  * first (no key is resolved for a token refused on them), then the signature (node:crypto,
@@ -179,11 +182,16 @@ export async function verifyToken<C = Record<string, unknown>>(jwt: string, opti
     const problem = jwkAlgProblem(key, 'draft-11');
     if (problem) throw new AAuthError(problem.code, `${profile.label} signing key: ${problem.reason}`);
   }
-  let tokenKey: TokenKey;
-  try {
-    tokenKey = importTokenKey(key);
-  } catch (error) {
-    throw new AAuthError('token_signature_invalid', `${profile.label}: cannot be verified (${(error as Error).message})`, { cause: error });
+  // A getKey that hands back the same KeyObject or JWK object is prepared once (issue 18).
+  let tokenKey = preparedKeys.get(key);
+  if (!tokenKey) {
+    try {
+      tokenKey = importTokenKey(key);
+    } catch (error) {
+      throw new AAuthError('token_signature_invalid', `${profile.label}: cannot be verified (${(error as Error).message})`, { cause: error });
+    }
+    // A JWK object can be changed after the call: only KeyObjects (immutable) and frozen JWKs are remembered.
+    if (key instanceof KeyObjectClass || Object.isFrozen(key)) preparedKeys.set(key, tokenKey);
   }
   if (!verifyTokenSignature(jwt, checked.alg, tokenKey)) {
     throw new AAuthError('token_signature_invalid', `${profile.label}: the signature does not verify`);
@@ -250,10 +258,19 @@ export async function signJwt(
   claims: JWTPayload,
   options: { generation?: Generation | undefined } = {},
 ): Promise<string> {
+  return signJwtSync(key, header, claims, options);
+}
+
+/** {@link signJwt}, synchronously (node:crypto; the same token). */
+export function signJwtSync(
+  key: SigningKey,
+  header: { typ: string } & Record<string, unknown>,
+  claims: JWTPayload,
+  options: { generation?: Generation | undefined } = {},
+): string {
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new TypeError('JWT claims must be an object');
   const alg = options.generation === 'draft-11' ? algOf11(key.jwk) : key.jwsAlgorithm;
-  return new SignJWT(claims)
-    .setProtectedHeader({ ...header, alg, kid: key.kid })
-    .sign(key.privateKeyObject);
+  return signCompactJws({ ...header, alg, kid: key.kid }, claims, alg, key.privateKeyObject);
 }
 
 /** Options of {@link verifyResourceToken}: those of {@link verifyToken} and the signer to expect. */

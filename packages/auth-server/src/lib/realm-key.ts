@@ -1,7 +1,8 @@
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { computeThumbprint } from '@aauth-kit/core';
-import { SignJWT, type JWTPayload } from 'jose';
+import { signCompactJws } from '@aauth-kit/core/internal';
+import type { JWTPayload } from 'jose';
 import type { SigningAlgorithm } from '../create-auth-server.js';
 
 /** The realm's signing key: signs auth tokens, published in the realm JWKS. */
@@ -95,7 +96,14 @@ export function loadRealmKey(alg: SigningAlgorithm, keyFile: string | undefined)
     kid,
     publicJwk,
     publicKey,
-    sign: (typ, claims) => new SignJWT(claims).setProtectedHeader({ alg, typ, kid }).sign(privateKey),
+    // Synchronous node:crypto signing (issue 18): no WebCrypto round trip per token; the same JWS jose made.
+    sign: (typ, claims) => {
+      try {
+        return Promise.resolve(signCompactJws({ alg, typ, kid }, claims, alg, privateKey));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
     deriveSecret: (label) => createHmac('sha256', privateKey.export({ format: 'der', type: 'pkcs8' })).update(`aauth-kit derived secret\0${label}`).digest(),
   };
 }
