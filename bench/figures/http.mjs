@@ -82,14 +82,14 @@ async function load(tool, pin, url, headers, seconds, connections) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-/** Start the figure's server process (http-server.mjs), on core 0 when pinned; stopped by its PID. */
-async function startServer(pin) {
-  const script = fileURLToPath(new URL('./http-server.mjs', import.meta.url));
-  const [cmd, args] = pinned(pin, 0, process.execPath, [script]);
+/** Start a figure's server process (a script here), on core 0 when pinned; stopped by its PID. */
+async function startServer(pin, name = 'http-server.mjs', scriptArgs = []) {
+  const script = fileURLToPath(new URL(`./${name}`, import.meta.url));
+  const [cmd, args] = pinned(pin, 0, process.execPath, [script, ...scriptArgs]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
-  const onExit = (code) => failed(new Error(`figure 5 server exited ${code}: ${err.slice(-1000)}`));
+  const onExit = (code) => failed(new Error(`${name} exited ${code}: ${err.slice(-1000)}`));
   let failed;
   const urls = await new Promise((resolve, reject) => {
     failed = reject;
@@ -172,88 +172,56 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
   }
 }
 
-/** Figure 6: token exchanges per second at the embedded auth server, and the agent's cache. */
-export async function exchangeFigure({ requests, concurrency = 8 }) {
+/**
+ * Figure 6: token exchanges per second at the embedded auth server, and the agent's cache. The
+ * auth server (and an echo route, the baseline) run in their own process on core 0, the clients in
+ * a load process on core 1 (when pinned), which pre-signs its requests before it sends them.
+ */
+export async function exchangeFigure({ requests, rounds = 3, concurrency = 8 }) {
+  const pin = cpus().length >= 2 && available('taskset', ['-V']);
+  const backendKey = generateKey({ kid: 'backend-1' });
+  const scaKey = generateKey({ kid: 'sca-1' });
+  const maaKey = generateKey({ kid: 'maa-1' });
+  const keyArg = JSON.stringify({ backend: backendKey.toPrivateJwk(), sca: scaKey.toPrivateJwk(), maa: maaKey.toPrivateJwk() });
+  const proc = await startServer(pin, 'exchange-server.mjs', [keyArg]);
+  const loadScript = fileURLToPath(new URL('./exchange-load.mjs', import.meta.url));
+  const drive = async (target, total) =>
+    JSON.parse(await run(...pinned(pin, 1, process.execPath, [loadScript, JSON.stringify({ sca: scaKey.toPrivateJwk(), maa: maaKey.toPrivateJwk(), info: proc.urls, target, total, concurrency })])));
+  const samples = { exchange: [], echo: [] };
+  try {
+    await drive('exchange', Math.min(200, requests)); // warm-up (JIT, key discovery), discarded
+    await drive('echo', Math.min(200, requests));
+    for (let r = 0; r < rounds; r++) {
+      for (const t of r % 2 === 0 ? ['exchange', 'echo'] : ['echo', 'exchange']) samples[t].push(await drive(t, requests));
+    }
+  } finally {
+    await proc.stop();
+  }
+  const summary = (t) => ({ perSecond: median(samples[t].map((x) => x.perSecond)), p50: median(samples[t].map((x) => x.p50)), p99: median(samples[t].map((x) => x.p99)) });
+  const ratios = samples.exchange.map((x, i) => x.perSecond / samples.echo[i].perSecond);
+
+  // The agent's cache, in this process: an embedded auth server and a challenging resource.
   const auth = express();
   const { server: authServer, port: authPort } = await listen(auth);
   const server = createAuthServer({ realm: REALM, baseUrl: `http://localhost:${authPort}`, onWarning: () => {}, replay: { store: createMemoryReplayStore() } });
   auth.use(server.router());
   const issuer = server.issuer;
-
-  // Two agents (backend -> SCA), one resource (MAA); metadata served on loopback.
-  const backendKey = generateKey({ kid: 'backend-1' });
-  const scaKey = generateKey({ kid: 'sca-1' });
-  const maaKey = generateKey({ kid: 'maa-1' });
   const sites = express();
   const { server: siteServer, port: sitePort } = await listen(sites);
   const host = `http://localhost:${sitePort}`;
   const backendId = `${host}/backend`;
   const scaId = `${host}/sca`;
-  const maaId = `${host}/maa`;
-  // Identity URLs with a path: each party's documents live under its own prefix.
-  const backendAgent = createAgent({ identity: backendId, key: backendKey });
-  const scaAgent = createAgent({ identity: scaId, key: scaKey });
-  sites.use('/backend', backendAgent.wellKnown());
-  sites.use('/sca', scaAgent.wellKnown());
-  const maaResource = createResource({ identity: maaId, key: maaKey, authServer: issuer, replay: { store: createMemoryReplayStore() } });
-  sites.use('/maa', maaResource.wellKnown());
-
-  // The upstream token: what the backend holds for SCA (scope market-analysis:analyze needs no
-  // consent in the demo realm), obtained with a direct AAuth token request.
-  const post = async (key, id, body) => {
-    const url = `${issuer}/protocol/aauth/token`;
-    const text = JSON.stringify(body);
-    const s = signRequest({ method: 'POST', url, headers: { 'content-type': 'application/json' }, body: text }, { key, signatureKey: { scheme: 'jwks_uri', id, kid: key.kid } });
-    return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: text });
-  };
-  // SCA as a resource signs its resource tokens with scaKey published in its JWKS.
+  sites.use('/backend', createAgent({ identity: backendId, key: backendKey }).wellKnown());
+  sites.use('/sca', createAgent({ identity: scaId, key: scaKey }).wellKnown());
   const scaResource = createResource({ identity: scaId, key: scaKey, authServer: issuer, replay: { store: createMemoryReplayStore() } });
   sites.use('/sca', scaResource.wellKnown());
+  const tokenUrl = `${issuer}/protocol/aauth/token`;
   const rt1 = await mintResourceToken(scaKey, { issuer: scaId, audience: issuer, agent: backendId, agentJkt: backendKey.thumbprint, scope: 'market-analysis:analyze' });
-  const first = await post(backendKey, backendId, { resource_token: rt1 });
+  const text = JSON.stringify({ resource_token: rt1 });
+  const signed = signRequest({ method: 'POST', url: tokenUrl, headers: { 'content-type': 'application/json' }, body: text }, { key: backendKey, signatureKey: { scheme: 'jwks_uri', id: backendId, kid: backendKey.kid } });
+  const first = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/json', ...signed.headers }, body: text });
   if (first.status !== 200) throw new Error(`upstream token request answered ${first.status}: ${await first.text()}`);
   const upstream = (await first.json()).auth_token;
-
-  const rtFor = () => mintResourceToken(maaKey, { issuer: maaId, audience: issuer, agent: scaId, agentJkt: scaKey.thumbprint, scope: 'market-analysis:analyze' });
-  const exchangeOnce = async () => {
-    const r = await post(scaKey, scaId, { resource_token: await rtFor(), upstream_token: upstream });
-    if (r.status !== 200) throw new Error(`exchange answered ${r.status}: ${await r.text()}`);
-    await r.arrayBuffer();
-  };
-  // Baseline: the same client and loopback, a signed POST to a route that only echoes JSON.
-  const echo = express();
-  echo.post('/echo', express.json(), (req, res) => res.json({ ok: true, n: Object.keys(req.body).length }));
-  const { server: echoServer, port: echoPort } = await listen(echo);
-  const echoOnce = async () => {
-    const url = `http://localhost:${echoPort}/echo`;
-    const text = JSON.stringify({ resource_token: await rtFor(), upstream_token: upstream });
-    const s = signRequest({ method: 'POST', url, headers: { 'content-type': 'application/json' }, body: text }, { key: scaKey, signatureKey: { scheme: 'jwks_uri', id: scaId, kid: scaKey.kid } });
-    const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...s.headers }, body: text });
-    await r.arrayBuffer();
-  };
-  const drive = async (fn, total) => {
-    const latencies = [];
-    let next = 0;
-    const t0 = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < total) {
-          next++;
-          const s = process.hrtime.bigint();
-          await fn();
-          latencies.push(Number(process.hrtime.bigint() - s) / 1e6);
-        }
-      }),
-    );
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    latencies.sort((a, b) => a - b);
-    const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-    return { perSecond: total / seconds, p50: pct(50), p99: pct(99) };
-  };
-  await drive(exchangeOnce, Math.min(50, requests));
-  await drive(echoOnce, Math.min(50, requests));
-  const exchange = await drive(exchangeOnce, requests);
-  const echoResult = await drive(echoOnce, requests);
 
   // The agent's cache: 1,000 calls through one challenge make exactly one exchange (counted).
   let tokenRequests = 0;
@@ -280,6 +248,6 @@ export async function exchangeFigure({ requests, concurrency = 8 }) {
       }
     }),
   );
-  await Promise.all([close(authServer), close(siteServer), close(echoServer), close(maaServer)]);
-  return { exchange, echo: echoResult, ratio: exchange.perSecond / echoResult.perSecond, concurrency, requests, cache: { calls, ok, tokenRequests } };
+  await Promise.all([close(authServer), close(siteServer), close(maaServer)]);
+  return { exchange: summary('exchange'), echo: summary('echo'), ratio: median(ratios), pinned: pin, rounds, concurrency, requests, cache: { calls, ok, tokenRequests } };
 }

@@ -159,13 +159,17 @@ export const FIGURES = [
     title: '6. Token exchange at the embedded auth server, and the agent cache',
     goal: { op: '<=', value: 1, label: '1,000 calls through one challenge make exactly one exchange' },
     async run({ quick }) {
-      const r = await exchangeFigure({ requests: quick ? 20 : 2000 });
+      const r = await exchangeFigure({ requests: quick ? 20 : 2000, rounds: quick ? 1 : 3 });
       return {
         description:
-          `Signed token-exchange requests ({resource_token, upstream_token}) to the embedded auth server on loopback, ${r.concurrency} ` +
-          'concurrent clients in this process, each with a fresh resource token: the server verifies the request signature (agent key ' +
+          `Signed token-exchange requests ({resource_token, upstream_token}) to the embedded auth server on loopback. The auth server ` +
+          `runs in a process of its own${r.pinned ? ' pinned to core 0' : ' (not pinned: taskset or a second core missing)'}, the clients in a load process` +
+          `${r.pinned ? ' pinned to core 1' : ''}: ${r.concurrency} concurrent clients sending ${r.requests.toLocaleString('en-US')} requests (node:http, keep-alive) pre-signed before the clock ` +
+          `starts, each with a fresh resource token; a discarded warm-up, then ${r.rounds} round(s) alternating exchange and baseline. ` +
+          'The server verifies the request signature (agent key ' +
           'from its JWKS, cached), the resource token (EdDSA, resource JWKS cached), the upstream token (RS256, its own key), applies ' +
-          'the realm policy, and signs an RS256 auth token. Baseline: the same signed POST body to an express route that only echoes JSON.',
+          'the realm policy, and signs an RS256 auth token. Baseline: the same signed POST bodies to an express route in the server process ' +
+          'that parses and echoes JSON, on the same dedicated core. Rates and latencies are medians of rounds; the ratio the median of per-round ratios.',
         goalValue: r.cache.tokenRequests,
         headline: `${fmt(r.exchange.perSecond)} exchanges/s (p50 ${fmt(r.exchange.p50, 1)} ms, p99 ${fmt(r.exchange.p99, 1)} ms); ${r.cache.calls} agent calls made ${r.cache.tokenRequests} exchange`,
         sections: [
