@@ -1,11 +1,12 @@
 // Figures 1 (core part), 3 and 4: signing and verifying one request through the kit, raw
 // node:crypto on the same signature base, and two peer libraries on the same request.
-import { sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import * as noble from '@noble/ed25519';
 import { httpbis } from 'http-message-signatures';
 import * as hello from '@hellocoop/httpsig';
 import { generateKey, importPublicKey, signRequest } from '@aauth-kit/core';
 import { parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
+import { rawSigners } from '../lib/ed25519.mjs';
 import { compare } from '../lib/measure.mjs';
 
 const URL_ = 'http://localhost:3001/analyze?region=eu';
@@ -23,12 +24,13 @@ export function fixture() {
 /** Figure 3: signing. */
 export async function signFigure({ iterations, rounds }) {
   const { key, request, signatureKey, base } = fixture();
-  const pk = key.privateKeyObject;
+  const raw = rawSigners(key.toPrivateJwk(), base);
   return compare({
     iterations,
     rounds,
-    baseline: () => nodeSign(null, base, pk),
+    baseline: raw.limit,
     subjects: {
+      ...(raw.node !== raw.limit ? { 'raw node:crypto sign of the same base': raw.node } : {}),
       'core signRequest': () => signRequest(request, { key, signatureKey }),
     },
   });
@@ -83,6 +85,23 @@ export async function peersFigure({ iterations, rounds }) {
       { method: request.method, url: request.url, headers: { ...request.headers, 'content-digest': 'sha-256=:x:' } },
     );
   const hmsSigned = await hmsSign();
+  // (a') the same library given a node:crypto key: what it costs apart from its crypto backend.
+  const pubObject = createPublicKey({ key: key.jwk, format: 'jwk' });
+  const hmsNodeKey = { id: key.kid, alg: 'ed25519', sign: async (data) => nodeSign(null, data, key.privateKeyObject) };
+  const hmsNodeSign = () =>
+    httpbis.signMessage(
+      { key: hmsNodeKey, fields: hmsFields, params: ['created', 'keyid'] },
+      { method: request.method, url: request.url, headers: { ...request.headers, 'content-digest': 'sha-256=:x:' } },
+    );
+  const hmsNodeSigned = await hmsNodeSign();
+  const hmsNodeVerify = async () => {
+    const ok = await httpbis.verifyMessage(
+      { keyLookup: async () => ({ id: key.kid, algs: ['ed25519'], verify: async (d, s) => nodeVerify(null, d, pubObject, s) }) },
+      hmsNodeSigned,
+    );
+    if (!ok) throw new Error('http-message-signatures (node:crypto key) verify failed');
+  };
+  await hmsNodeVerify();
   const hmsVerify = async () => {
     const ok = await httpbis.verifyMessage(
       { keyLookup: async () => ({ id: key.kid, algs: ['ed25519'], verify: async (d, s) => noble.verifyAsync(s, d, pubRaw) }) },
@@ -137,7 +156,11 @@ export async function peersFigure({ iterations, rounds }) {
     iterations,
     rounds,
     baseline: () => signRequest(request, { key, signatureKey }),
-    subjects: { 'http-message-signatures + @noble/ed25519': hmsSign, '@hellocoop/httpsig': helloSign },
+    subjects: {
+      'http-message-signatures + @noble/ed25519': hmsSign,
+      'http-message-signatures + node:crypto key': hmsNodeSign,
+      '@hellocoop/httpsig': helloSign,
+    },
   });
   const verify = await compare({
     iterations,
@@ -145,6 +168,7 @@ export async function peersFigure({ iterations, rounds }) {
     baseline: kitVerifySame,
     subjects: {
       'http-message-signatures + @noble/ed25519': hmsVerify,
+      'http-message-signatures + node:crypto key': hmsNodeVerify,
       '@hellocoop/httpsig (same request)': helloVerify,
       'aauth-kit, own hwk-signed request': kitVerifyOwn,
     },

@@ -1,0 +1,76 @@
+// Figure 5's server process, started by httpFigure (pinned to one core with taskset when it can):
+// a bare express route, the same route behind aauth() (default backend) and, when sodium-native is
+// installed, behind aauth({ cryptoBackend: 'sodium' }); the agent's metadata and JWKS; and a control
+// server that hands out freshly signed headers and measures raw Ed25519 verifies on this core.
+// Prints one JSON line with the URLs when ready; exits on SIGTERM.
+import { createServer } from 'node:http';
+import express from 'express';
+import { createAgent } from '@aauth-kit/agent';
+import { generateKey, signRequest } from '@aauth-kit/core';
+import { aauth } from '@aauth-kit/express';
+import { createMemoryReplayStore } from '@aauth-kit/verifier';
+import { hasSodium, rawVerifiers } from '../lib/ed25519.mjs';
+
+function listen(app) {
+  return new Promise((resolve) => {
+    const server = createServer(app);
+    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+}
+
+const agentKey = generateKey({ kid: 'bench-agent' });
+const payload = { plan: [{ sku: 'A-100', order: 12 }] };
+
+const agentApp = express();
+const agentIdentity = `http://localhost:${await listen(agentApp)}`;
+agentApp.use(createAgent({ identity: agentIdentity, key: agentKey }).wellKnown());
+
+const plain = express();
+plain.get('/plan', (_req, res) => res.json(payload));
+const plainPort = await listen(plain);
+
+/** A guarded app; its identity is known only once it listens, so the route is added after. */
+async function guardedApp(extra) {
+  const app = express();
+  const port = await listen(app);
+  const identity = `http://localhost:${port}`;
+  app.get('/plan', aauth({ identity, key: generateKey(), level: 'identity', replay: { store: createMemoryReplayStore() }, ...extra }), (_req, res) => res.json(payload));
+  return { port, identity };
+}
+const guarded = await guardedApp({});
+const sodium = hasSodium ? await guardedApp({ cryptoBackend: 'sodium' }) : undefined;
+
+const signed = (identity) =>
+  signRequest({ method: 'GET', url: `${identity}/plan`, headers: {} }, { key: agentKey, signatureKey: { scheme: 'jwks_uri', id: agentIdentity, kid: agentKey.kid }, nonce: false });
+
+// Control: /headers?target=guarded|sodium gives fresh signed headers; /raw?ms=N runs raw verifies
+// of such a request for N ms on this core and answers { node, limit } verifies per second.
+const control = express();
+control.get('/headers', (req, res) => res.json(signed(req.query.target === 'sodium' ? sodium.identity : guarded.identity).headers));
+control.get('/raw', (req, res) => {
+  const s = signed(guarded.identity);
+  const raw = rawVerifiers(agentKey.jwk, Buffer.from(s.signatureBase), Buffer.from(s.headers.signature.slice(5, -1), 'base64'));
+  const ms = Number(req.query.ms) || 1000;
+  const rate = (fn) => {
+    for (let i = 0; i < 200; i++) fn();
+    let n = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) {
+      for (let i = 0; i < 50; i++) fn();
+      n += 50;
+    }
+    return n / ((performance.now() - t0) / 1000);
+  };
+  res.json({ node: rate(raw.node), limit: rate(raw.limit) });
+});
+const controlPort = await listen(control);
+
+process.stdout.write(
+  `${JSON.stringify({
+    plain: `http://127.0.0.1:${plainPort}/plan`,
+    guarded: `http://127.0.0.1:${guarded.port}/plan`,
+    sodium: sodium ? `http://127.0.0.1:${sodium.port}/plan` : null,
+    control: `http://127.0.0.1:${controlPort}`,
+  })}\n`,
+);
+process.on('SIGTERM', () => process.exit(0));

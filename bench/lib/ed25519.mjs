@@ -1,0 +1,58 @@
+// The physical limit of one Ed25519 operation on this machine: raw libsodium (sodium-native, an
+// optional dependency) when it is installed, raw node:crypto otherwise. node:crypto is always
+// measured beside it, so the report shows both and which one the ratios are taken against.
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+let sodium = null;
+let sodiumError = null;
+try {
+  sodium = createRequire(import.meta.url)('sodium-native');
+} catch (e) {
+  sodiumError = e.message;
+}
+
+/** True when raw libsodium is the limit row (sodium-native loads). */
+export const hasSodium = sodium !== null;
+/** The name of the limit row, for table headings. */
+export const LIMIT = hasSodium ? 'libsodium' : 'node:crypto';
+/** A sentence for the figure descriptions: which limit, and why. */
+export const limitNote = hasSodium
+  ? 'The limit row is a raw libsodium (sodium-native) Ed25519 operation on the same bytes, the fastest Ed25519 available here; the raw node:crypto operation is shown beside it.'
+  : `The limit row is a raw node:crypto Ed25519 operation: sodium-native (libsodium, the fastest Ed25519) is not installed here (${sodiumError}).`;
+
+/**
+ * Raw verifies of `sig` over `base` by the public JWK: { limit, node } closures (limit is sodium
+ * when installed, else the node closure itself). Each throws if the signature does not verify.
+ */
+export function rawVerifiers(jwk, base, sig) {
+  const pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, format: 'jwk' });
+  const node = () => {
+    if (!nodeVerify(null, base, pub, sig)) throw new Error('node:crypto baseline verify failed');
+  };
+  if (!hasSodium) return { limit: node, node };
+  const raw = Buffer.from(jwk.x, 'base64url');
+  const limit = () => {
+    if (!sodium.crypto_sign_verify_detached(sig, base, raw)) throw new Error('libsodium baseline verify failed');
+  };
+  limit();
+  node();
+  return { limit, node };
+}
+
+/** Raw signs of `base` with the private JWK (d, x): { limit, node } closures. */
+export function rawSigners(privateJwk, base) {
+  const pk = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: privateJwk.x, d: privateJwk.d }, format: 'jwk' });
+  const node = () => nodeSign(null, base, pk);
+  if (!hasSodium) return { limit: node, node };
+  const secret = Buffer.alloc(sodium.crypto_sign_SECRETKEYBYTES);
+  sodium.crypto_sign_seed_keypair(Buffer.alloc(sodium.crypto_sign_PUBLICKEYBYTES), secret, Buffer.from(privateJwk.d, 'base64url'));
+  const out = Buffer.alloc(sodium.crypto_sign_BYTES);
+  const limit = () => {
+    sodium.crypto_sign_detached(out, base, secret);
+    return out;
+  };
+  // Both produce the same (deterministic) Ed25519 signature.
+  if (!limit().equals(node())) throw new Error('libsodium and node:crypto disagree on an Ed25519 signature');
+  return { limit, node };
+}
