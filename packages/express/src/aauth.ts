@@ -25,7 +25,16 @@ export function aauth(options: AAuthOptions): RequestHandler & { resource: Resou
     if (pending) void pending(req, res, (error?: unknown) => (error !== undefined ? next(error) : void guard(req, res, next)));
     else void guard(req, res, next);
   };
+  // The published paths, matched with one string compare: every other request goes straight to
+  // the guard instead of through the well-known handler (issue 18: ~10 us a request).
+  const paths = new Set(Object.keys(published.documents));
   const handler = (req: Request, res: Response, next: NextFunction): void => {
+    const url = req.url;
+    const q = url.indexOf('?');
+    if (!paths.has(q === -1 ? url : url.slice(0, q)) || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      guarded(req, res, next);
+      return;
+    }
     published(req, res, (error?: unknown) => {
       if (error !== undefined && error !== 'route' && error !== 'router') next(error);
       else guarded(req, res, next);

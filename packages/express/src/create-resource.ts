@@ -17,7 +17,7 @@ import { callerOf, createVerifier, requestGeneration, type PresentedToken, type 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
 import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
-import { readRawBody } from './lib/raw-body.js';
+import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
@@ -413,7 +413,8 @@ export function createResource(options: ResourceOptions): Resource {
       let session: Record<string, unknown> | undefined;
       let request: HttpRequest | undefined;
       try {
-        request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
+        // No body announced (a GET): no read and no await; toHttpRequest treats both as no body.
+        request = toHttpRequest(req, o.origin, hasRawBodyToRead(req) ? await readRawBody(req, o.maxBodyBytes) : undefined);
         // Draft-11 profile section 1: each caller is answered in the generation it speaks; a
         // person-level route is -11 only (the Keycloak profile has no person token).
         const draft11 = route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11';

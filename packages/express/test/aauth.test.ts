@@ -21,6 +21,21 @@ describe('aauth(): the one-line shorthand', () => {
     expect((await send({ method: 'GET', url: `${web.identity}/jwks.json` })).json.keys[0].kid).toBe('r1');
   });
 
+  it('serves a document whatever its query, on HEAD too; anything else on its paths is guarded (issue 18: matched before the well-known handler)', async () => {
+    const jwks = await send({ method: 'GET', url: `${web.identity}/jwks.json?x=1` });
+    expect(jwks.status).toBe(200);
+    expect(jwks.json.keys[0].kid).toBe('r1');
+    const head = await send({ method: 'HEAD', url: `${web.identity}/.well-known/aauth-resource.json` });
+    expect(head.status).toBe(200);
+    expect(head.headers['cache-control']).toBe('public, max-age=300');
+    // A POST to a document path, and a path that only starts like one, meet the guard.
+    for (const [method, path] of [['POST', '/jwks.json'], ['GET', '/jwks.json/x'], ['GET', '/.well-known/aauth-resource.jsonx']] as const) {
+      const res = await send({ method, url: `${web.identity}${path}` });
+      expect(res.status).toBe(401);
+      expect(res.headers.aauth).toBe('require=auth-token; auth-server="http://localhost:8080/realms/aauth-test"');
+    }
+  });
+
   it('guards everything else at the auth-token level with the given scope', async () => {
     const key = generateKey();
     const res = await send(signed({ method: 'GET', url: `${web.identity}/api` }, key));

@@ -83,6 +83,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     importKey,
     allowLoopback: o.draft11.allowLoopback,
     algorithms11: o.draft11.algorithms,
+    maxWarmKeys: o.maxKeyEntries,
   });
   const inlineKeys = new LruCache<string, PublicKey>(o.maxKeyEntries);
   const tokens = new TokenVerifier({
@@ -193,7 +194,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
           // A -11 server signing as itself (a person or access server revoking at a resource).
           key = await discovery.serverKey11(sk.id, sk.dwk, sk.kid, verifyOptions.caller);
         } else {
-          key = await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, o.generations.includes('keycloak'));
+          // Warm (issue 18): the key found before, while its documents are the cached ones; no await.
+          const legacy = o.generations.includes('keycloak');
+          key = discovery.warmAgentKey(sk.id, sk.kid, sk.dwk, legacy) ?? (await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacy));
         }
         agent = sk.id;
         verifySignedRequest(signed, key);

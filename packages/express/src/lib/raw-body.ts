@@ -18,6 +18,14 @@ function announcesBody(req: IncomingMessage): boolean {
 }
 
 /**
+ * False when {@link readRawBody} would answer an empty body without reading anything (no body
+ * announced, none read before): the guard then skips the call and its await (issue 18).
+ */
+export function hasRawBodyToRead(req: IncomingMessage): boolean {
+  return (req as WithRawBody)[RAW_BODY] !== undefined || announcesBody(req);
+}
+
+/**
  * Read the raw request body (up to `maxBytes`, else 413 `body_too_large`) so its Content-Digest
  * can be checked, then put the bytes back with `unshift` before the stream ends, so a body parser
  * mounted after the middleware (express.json(), express.raw(), ...) reads them as usual.

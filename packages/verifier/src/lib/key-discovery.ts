@@ -1,6 +1,6 @@
 import { AAuthError, jwkAlgProblem, type PublicKey } from '@aauth-kit/core';
 import { identityUrlProblem, isLocalHostname, serverIdentifierProblem } from '@aauth-kit/core/internal';
-import type { DocumentFetcher, FetchedDocument } from '@aauth-kit/discovery';
+import { LruCache, type DocumentFetcher, type FetchedDocument } from '@aauth-kit/discovery';
 
 /** A JWK as found in a JWKS (untrusted input). */
 export type Jwk = Record<string, unknown>;
@@ -17,6 +17,27 @@ export interface KeyDiscoveryOptions {
   allowLoopback: boolean;
   /** -11: the key algorithms accepted (`Ed25519`, `ES256` or a subset). */
   algorithms11: readonly string[];
+  /** Bound of the warm agent-key cache (see {@link KeyDiscovery.warmAgentKey}); default 1000. */
+  maxWarmKeys?: number | undefined;
+}
+
+/**
+ * A fetcher that can answer "is this exact cached document still fresh?" without fetching or
+ * awaiting: the document at `href` (as {@link FetchedDocument.url} names it) while fresh, else
+ * undefined. Optional: without it the warm agent-key path is off and every lookup goes through
+ * `fetchJson`.
+ */
+type PeekingFetcher = DocumentFetcher & { peek?: (href: string) => FetchedDocument | undefined };
+
+/** An agent key found by the full lookup, with every document the lookup read to find it. */
+interface WarmKey {
+  docs: FetchedDocument[];
+  key: PublicKey;
+}
+
+/** The warm-cache key of one `Signature-Key` jwks_uri member (no sf-string holds a NUL). */
+function warmId(id: string, kid: string, dwk: string | undefined, legacy: boolean): string {
+  return `${legacy ? 'L' : 'N'}${dwk === undefined ? '-' : `+${dwk}`}\u0000${id}\u0000${kid}`;
 }
 
 /** The -11 well-known documents a token's `dwk` may name (draft-11 profile sections 2 and 6). */
@@ -96,16 +117,38 @@ function structuralProblem(value: string): string | undefined {
 export class KeyDiscovery {
   // Imported keys hang off the cached JWK objects, so they go when the document is evicted.
   private readonly imported = new WeakMap<object, PublicKey>();
+  /** Agent keys by Signature-Key member, valid while the documents they came from are the cached, fresh ones. */
+  private readonly warm: LruCache<string, WarmKey> | undefined;
 
-  constructor(private readonly options: KeyDiscoveryOptions) {}
+  constructor(private readonly options: KeyDiscoveryOptions) {
+    this.warm = typeof (options.fetcher as PeekingFetcher).peek === 'function' ? new LruCache(options.maxWarmKeys ?? 1000) : undefined;
+  }
+
+  /**
+   * The warm path of {@link agentKey} (issue 18): the key the full lookup found for the same
+   * `id`, `kid`, `dwk` and generation, as long as every document that lookup read is still the
+   * fetcher's cached, fresh copy, i.e. exactly what the full lookup would read and check again
+   * now. Synchronous: no URL parse, no await. Undefined when not warm (then call agentKey).
+   */
+  warmAgentKey(id: string, kid: string, dwk: string | undefined, legacy = true): PublicKey | undefined {
+    if (this.warm === undefined) return undefined;
+    const entry = this.warm.get(warmId(id, kid, dwk, legacy));
+    if (entry === undefined) return undefined;
+    const fetcher = this.options.fetcher as PeekingFetcher;
+    for (const doc of entry.docs) if (fetcher.peek!(doc.url) !== doc) return undefined;
+    this.options.checkKeyAlgorithm(entry.key);
+    return entry.key;
+  }
 
   /** GET `{base}/.well-known/{name}.json`, falling back to the name without `.json` only on 404. */
-  private async metadata(base: string, name: string, optional = false, caller?: string): Promise<FetchedDocument | undefined> {
+  private async metadata(base: string, name: string, optional = false, caller?: string, seen?: FetchedDocument[]): Promise<FetchedDocument | undefined> {
     const { fetcher } = this.options;
     const kind = `${name.slice('aauth-'.length)} metadata`;
     const first = await fetcher.fetchJson(`${base}/.well-known/${name}.json`, { kind, caller });
+    seen?.push(first);
     if (first.status === 200) return first;
     const second = await fetcher.fetchJson(`${base}/.well-known/${name}`, { kind, caller });
+    seen?.push(second);
     if (second.status === 200) return second;
     if (optional) return undefined;
     throw new AAuthError('key_discovery_failed', `No ${name} metadata at ${base}/.well-known/${name}.json`, { details: { url: first.url } });
@@ -146,7 +189,7 @@ export class KeyDiscovery {
    * Find the key with `kid` in the JWKS at `uri` (filtered by `accept`), refetching once when the
    * kid is unknown unless the JWKS was fetched within the last minute (section 4).
    */
-  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string, caller?: string): Promise<Jwk> {
+  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string, caller?: string, seen?: FetchedDocument[]): Promise<Jwk> {
     const { fetcher } = this.options;
     const pick = (doc: FetchedDocument): Jwk | undefined => {
       if (doc.status !== 200) throw new AAuthError('key_discovery_failed', `${what} JWKS not found`, { details: { url: uri } });
@@ -156,13 +199,22 @@ export class KeyDiscovery {
       return usable.length === 1 ? usable[0] : undefined;
     };
     const kind = `${what.toLowerCase()} JWKS`;
-    const found = pick(await fetcher.fetchJson(uri, { kind, caller }));
-    if (found) return found;
+    const first = await fetcher.fetchJson(uri, { kind, caller });
+    const found = pick(first);
+    if (found) {
+      seen?.push(first);
+      return found;
+    }
     if (kid === undefined) {
       throw new AAuthError('key_not_found', `${what}: no kid given and the JWKS has no single usable key`, { details: { url: uri } });
     }
-    const again = pick(await fetcher.fetchJson(uri, { kind, refresh: true, caller }));
-    if (again) return again;
+    const second = await fetcher.fetchJson(uri, { kind, refresh: true, caller });
+    const again = pick(second);
+    if (again) {
+      // The refetched copy is the cached one now: the next full lookup reads it first.
+      seen?.push(second);
+      return again;
+    }
     throw new AAuthError('key_not_found', `${what}: no key with kid ${JSON.stringify(kid)} in the JWKS`, { details: { url: uri, kid } });
   }
 
@@ -201,7 +253,8 @@ export class KeyDiscovery {
       const idProblem = serverIdentifierProblem(id, { allowLoopback: this.options.allowLoopback });
       if (idProblem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${idProblem}`);
     }
-    const meta = (await this.metadata(id, 'aauth-agent', false, caller))!;
+    const seen: FetchedDocument[] | undefined = this.warm === undefined ? undefined : [];
+    const meta = (await this.metadata(id, 'aauth-agent', false, caller, seen))!;
     // -11 (AAuth -11 "Metadata Documents", -09 section 3.6): `issuer` is the signer's identity.
     const draft11 = dwk === 'aauth-agent.json' && meta.body?.issuer !== undefined;
     if (dwk === 'aauth-agent.json') {
@@ -221,7 +274,7 @@ export class KeyDiscovery {
       });
     }
     const uri = draft11 ? this.jwksUri11(meta, 'Agent') : this.jwksUri(meta, 'Agent');
-    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller);
+    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller, seen);
     if (draft11) this.checkAlg11(jwk, 'The agent key');
     let key = this.imported.get(jwk);
     if (!key) {
@@ -229,6 +282,8 @@ export class KeyDiscovery {
       this.imported.set(jwk, key);
     }
     this.options.checkKeyAlgorithm(key);
+    // Every check above is a function of (id, kid, dwk, legacy), the options and these documents.
+    if (seen !== undefined) this.warm!.set(warmId(id, kid, dwk, legacy), { docs: seen, key });
     return key;
   }
 
