@@ -97,6 +97,11 @@ class CachingFetcher implements DocumentFetcher {
     return unwrap(await pending);
   }
 
+  peek(href: string): FetchedDocument | undefined {
+    const entry = this.cache.get(href);
+    return entry !== undefined && entry.doc !== undefined && this.o.now() < entry.expiresAt ? entry.doc : undefined;
+  }
+
   forget(url: string): void {
     try {
       this.cache.delete(new URL(url).href);

@@ -89,6 +89,11 @@ export interface FetchJsonOptions {
 export interface DocumentFetcher {
   /** The document at `url`, from the cache while fresh; throws an `AAuthError` (also remembered for `failureTtl`). */
   fetchJson(url: string, options?: FetchJsonOptions): Promise<FetchedDocument>;
+  /**
+   * The cached document at `href` (exactly as {@link FetchedDocument.url} names it) while it is
+   * fresh, else undefined; never fetches, marks it recently used like a cache hit of fetchJson.
+   */
+  peek?(href: string): FetchedDocument | undefined;
   /** Drop the cached copy (or failure) of `url`. */
   forget(url: string): void;
   /** Drop every cached document and failure. */

@@ -248,3 +248,20 @@ describe('calls and options', () => {
     }
   });
 });
+
+describe('peek: the cached copy without a fetch (issue 18, the verifier warm key path)', () => {
+  it('answers the fresh cached document, never fetches, and is empty before the first fetch, after expiry and after forget', async () => {
+    const s = setup({ 'cache-control': 'max-age=60' });
+    expect(s.fetcher.peek!(URL_A)).toBeUndefined();
+    expect(s.transport.calls).toHaveLength(0);
+    const fetched = await s.fetcher.fetchJson(URL_A);
+    expect(s.fetcher.peek!(fetched.url)).toBe(fetched);
+    expect(s.transport.calls).toHaveLength(1);
+    s.clock.set(s.clock.now() + 61);
+    expect(s.fetcher.peek!(fetched.url)).toBeUndefined();
+    expect(s.transport.calls).toHaveLength(1);
+    await s.fetcher.fetchJson(URL_A);
+    s.fetcher.forget(URL_A);
+    expect(s.fetcher.peek!(URL_A)).toBeUndefined();
+  });
+});
