@@ -68,18 +68,24 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
   const raw = express.raw({ type: () => true, limit: config.maxBodyBytes });
   router.use(serveDocuments({ [ACCESS_PATHS.metadata]: accessMetadata(ctx, issuer), [ACCESS_PATHS.jwks]: jwksDocument(key) }, 'access server'));
 
+  /**
+   * The selected Signature-Key member; when the request is unsigned or the header unreadable, the
+   * verifier's refusal names what is missing (its Signature-Error), else the parse error.
+   */
+  async function signatureKeyOf(req: Request, body: Buffer | undefined, caller: string): Promise<ReturnType<typeof parseSignatureKey>['key']> {
+    try {
+      return parseSignatureKey(req.headers['signature-key'] as string | undefined).key;
+    } catch (error) {
+      await verifier.verify(toHttpRequest(req, issuer, body), { caller });
+      throw error;
+    }
+  }
+
   /** The person server that signed: sig=jwks_uri, dwk aauth-person.json, a trusted id, the key its metadata publishes (AS-10). */
   async function personServerOf(req: Request): Promise<PersonServerCaller> {
     const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined;
     const caller = req.socket.remoteAddress ?? 'unknown';
-    let sk;
-    try {
-      sk = parseSignatureKey(req.headers['signature-key'] as string | undefined).key;
-    } catch (error) {
-      // Unsigned or unreadable: the verifier names what is missing.
-      await verifier.verify(toHttpRequest(req, issuer, body), { caller });
-      throw error;
-    }
+    const sk = await signatureKeyOf(req, body, caller);
     if (sk.scheme !== 'jwks_uri') throw new AAuthError('unsupported_scheme', `The access server serves person servers signing as themselves (sig=jwks_uri with dwk="aauth-person.json"), not ${sk.scheme}`);
     if (sk.dwk !== 'aauth-person.json') throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri must name dwk="aauth-person.json": only person servers call this endpoint');
     // Trust before any fetch: an untrusted id is never looked up (refuse cheaply, no request to it).
@@ -126,13 +132,7 @@ export function createAccessRouter(ctx: ServerContext, config: AccessRoutesConfi
    */
   async function revokerOf(req: Request, body: Buffer | undefined): Promise<{ id: string; kind: 'person' | 'resource'; caller: string }> {
     const caller = req.socket.remoteAddress ?? 'unknown';
-    let sk;
-    try {
-      sk = parseSignatureKey(req.headers['signature-key'] as string | undefined).key;
-    } catch (error) {
-      await verifier.verify(toHttpRequest(req, issuer, body), { caller });
-      throw error;
-    }
+    const sk = await signatureKeyOf(req, body, caller);
     if (sk.scheme !== 'jwks_uri') throw new AAuthError('unsupported_scheme', `A revocation is signed by a person server or a resource as itself (sig=jwks_uri), not ${sk.scheme}`);
     const kind = sk.dwk === 'aauth-person.json' ? 'person' : sk.dwk === 'aauth-resource.json' ? 'resource' : undefined;
     if (kind === undefined) {
