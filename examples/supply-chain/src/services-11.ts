@@ -6,7 +6,7 @@ import express from 'express';
 import { createAgent, createAgentProvider, type Agent, type Interaction } from '@aauth-kit/agent';
 import { createResource } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
-import { analyse, closer, keyFor, listen, MAA_SCOPE, optimize, SCA_SCOPE, type ListenOptions, type MaaView, type Service } from './services.js';
+import { analyzeHandler, closer, keyFor, listen, MAA_SCOPE, optimize, SCA_SCOPE, type ListenOptions, type MaaView, type Service } from './services.js';
 
 /** What every -11 service needs: the person server the agents use and the resources trust. */
 export interface Services11Options extends ListenOptions {
@@ -45,18 +45,7 @@ export async function startMarketAnalysis11(options: Services11Options & { scope
   app.use(resource.wellKnown());
   // require() checks the auth token (typ aa-auth+jwt, issuer's key, aud = this resource, scope) and
   // the request's signature under its cnf.jwk: proof of possession (profile sections 4-6).
-  app.post('/analyze', resource.require({ scope }), express.json(), (req, res) => {
-    const a = req.aauth!;
-    const seen: MaaView = { agent: a.agent, scheme: a.scheme, scope: a.scope, generation: a.generation, thumbprint: a.thumbprint };
-    if (a.sub !== undefined) seen.sub = a.sub;
-    if (a.ps !== undefined) seen.ps = a.ps;
-    if (a.accessMode !== undefined) seen.accessMode = a.accessMode;
-    if (a.act !== undefined) seen.act = a.act;
-    if (a.token) seen.issuer = a.token.issuer;
-    options.onSeen?.(seen);
-    const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
-    res.json({ analysis: skus.map((s) => analyse(s.sku)), seen });
-  });
+  app.post('/analyze', resource.require({ scope }), express.json(), analyzeHandler(options.onSeen, true));
   server.on('request', app);
   return { name: 'market-analysis-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
 }

@@ -191,16 +191,7 @@ export async function startMarketAnalysis(options: ListenOptions & { issuer: str
   });
   const app = express();
   app.use(resource.wellKnown());
-  app.post('/analyze', resource.require({ scope }), express.json(), (req, res) => {
-    const a = req.aauth!;
-    const seen: MaaView = { agent: a.agent, scheme: a.scheme, scope: a.scope };
-    if (a.sub !== undefined) seen.sub = a.sub;
-    if (a.act !== undefined) seen.act = a.act;
-    if (a.token) seen.issuer = a.token.issuer;
-    options.onSeen?.(seen);
-    const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
-    res.json({ analysis: skus.map((s) => analyse(s.sku)), seen });
-  });
+  app.post('/analyze', resource.require({ scope }), express.json(), analyzeHandler(options.onSeen, false));
   server.on('request', app);
   return { name: 'market-analysis-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
 }
@@ -235,6 +226,28 @@ export async function startSupplyChain(options: ListenOptions & { issuer: string
   app.post('/optimize', resource.require({ scope: [SCA_SCOPE, MAA_SCOPE] }), express.json(), optimize(agent, options.maaUrl, 'oauth'));
   server.on('request', app);
   return { name: 'supply-chain-agent', url: `http://${options.host}:${port}`, identity, close: closer(server) };
+}
+
+/**
+ * The market-analysis agent's `/analyze` handler, in both generations: it reports what it saw of
+ * the caller (`MaaView`; on -11 also the generation, key thumbprint, `ps` and access mode) and
+ * answers the analysis of the SKUs asked.
+ */
+export function analyzeHandler(onSeen: ((v: MaaView) => void) | undefined, draft11: boolean): express.RequestHandler {
+  return (req, res) => {
+    const a = req.aauth!;
+    const seen: MaaView = draft11
+      ? { agent: a.agent, scheme: a.scheme, scope: a.scope, generation: a.generation, thumbprint: a.thumbprint }
+      : { agent: a.agent, scheme: a.scheme, scope: a.scope };
+    if (a.sub !== undefined) seen.sub = a.sub;
+    if (draft11 && a.ps !== undefined) seen.ps = a.ps;
+    if (draft11 && a.accessMode !== undefined) seen.accessMode = a.accessMode;
+    if (a.act !== undefined) seen.act = a.act;
+    if (a.token) seen.issuer = a.token.issuer;
+    onSeen?.(seen);
+    const skus = Array.isArray(req.body?.skus) ? (req.body.skus as Array<{ sku: string; onHand: number }>) : [];
+    res.json({ analysis: skus.map((s) => analyse(s.sku)), seen });
+  };
 }
 
 /**
