@@ -18,7 +18,7 @@ go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 # OPA v1.22.3 needs Go 1.26 or later. Without one here, take the Go toolchain itself from the Go
 # module proxy (module golang.org/toolchain, the zip `go` downloads for GOTOOLCHAIN), pinned below.
 GO_TOOLCHAIN=${GO_TOOLCHAIN:-go1.26.8}
-go_ok() { [ -x "$1" ] && "$1" env GOVERSION 2>/dev/null | grep -Eq '^go1\.(2[6-9]|[3-9][0-9])'; }
+go_ok() { [ -x "$1" ] && [[ $("$1" env GOVERSION 2>/dev/null) =~ ^go1\.(2[6-9]|[3-9][0-9]) ]]; }
 if ! go_ok "$go"; then
   tc="$cache/$GO_TOOLCHAIN"
   if ! go_ok "$tc/bin/go"; then
@@ -39,6 +39,9 @@ rm -rf "$home.partial" && mkdir -p "$home.partial"
 # -modcacherw: the module cache can be deleted with rm -rf.
 GOTOOLCHAIN=local GOFLAGS=-modcacherw GOBIN="$home.partial" GOPATH="$cache/go" GOCACHE="$cache/go-build" \
   "$go" install "github.com/open-policy-agent/opa@$OPA_VERSION"
-"$home.partial/opa" version | head -1
+# Not `| head -1`: under pipefail, head closing the pipe early can kill opa with SIGPIPE (exit 141),
+# which failed a CI run after a good build.
+opa_version=$("$home.partial/opa" version)
+printf '%s\n' "${opa_version%%$'\n'*}"
 mv "$home.partial" "$home"
 rm -rf "$cache/go" "$cache/go-build"
