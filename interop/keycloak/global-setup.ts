@@ -69,7 +69,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       },
       readyUrl: `http://127.0.0.1:${port}/realms/aauth-test/.well-known/openid-configuration`,
       readyStatus: (s) => s === 200,
-      timeoutMs: 180_000,
+      timeoutMs: 360_000, // first start augments Quarkus (80 s seen on a loaded 2-core machine)
     });
   } catch (err) {
     rmSync(home, { recursive: true, force: true });
