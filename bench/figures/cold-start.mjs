@@ -37,31 +37,38 @@ export function runOnce(mode, args, headers, execArgv = []) {
     const child = spawn(process.execPath, [...execArgv, CHILD, JSON.stringify({ mode, ...args })], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    let response;
-    let sent = false;
+    let answered; // the response, once this process has it in hand
+    const fail = (error) => {
+      child.kill();
+      reject(error);
+    };
+    // A process that never answers must not hang the suite.
+    const timer = setTimeout(() => fail(new Error(`cold-start child (${mode}) did not answer within 60 s: ${err.slice(-500)}`)), 60_000);
     child.stderr.on('data', (d) => (err += d));
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d) => {
       out += d;
       const lines = out.split('\n');
-      if (!sent && lines.length > 1) {
-        sent = true;
+      if (answered === undefined && lines.length > 1) {
         const { port } = JSON.parse(lines[0]);
-        send(port, headers).then((r) => {
-          response = { ...r, at: performance.timeOrigin + performance.now() };
-        }, reject);
+        answered = send(port, headers).then((r) => ({ ...r, at: performance.timeOrigin + performance.now() }));
+        answered.catch(fail);
       }
     });
     child.once('error', reject);
     child.once('exit', (code) => {
+      clearTimeout(timer);
       if (code !== 0) return reject(new Error(`cold-start child (${mode}) exited ${code}: ${err.slice(-2000)}`));
       const line = out.split('\n')[1];
       const times = line ? JSON.parse(line) : undefined;
-      if (!times || !response) return reject(new Error(`cold-start child (${mode}) gave no answer: ${out.slice(0, 500)} ${err.slice(-500)}`));
-      if (response.status !== 200 || times.status !== 200) {
-        return reject(new Error(`cold-start child (${mode}) answered ${response.status}: ${response.body.slice(0, 300)} ${err.slice(-500)}`));
-      }
-      resolve({ wall: { ...spans(times.marks, 0), spawned: response.at - spawnedAt }, cpu: spans(times.marks, 1), body: JSON.parse(response.body), stderr: err });
+      if (!times || !answered) return reject(new Error(`cold-start child (${mode}) gave no answer: ${out.slice(0, 500)} ${err.slice(-500)}`));
+      // The process may exit before this one has read the whole response: wait for it.
+      answered.then((response) => {
+        if (response.status !== 200 || times.status !== 200) {
+          return reject(new Error(`cold-start child (${mode}) answered ${response.status}: ${response.body.slice(0, 300)} ${err.slice(-500)}`));
+        }
+        resolve({ wall: { ...spans(times.marks, 0), spawned: response.at - spawnedAt }, cpu: spans(times.marks, 1), body: JSON.parse(response.body), stderr: err });
+      }, reject);
     });
   });
 }
