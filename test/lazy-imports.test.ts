@@ -44,4 +44,25 @@ describe('lazy loading at start (issue 18)', () => {
     expect(afterBase).toContain('http-message-signatures');
     expect(base).toBe('"@method": GET\n"@authority": r.example\n"@signature-params": ("@method" "@authority");created=1');
   });
+
+  it("verifying a request whose headers are a plain record (node's, express's) does not load node's fetch (undici)", () => {
+    const probe = `
+      import { generateKey, signRequest } from '@aauth-kit/core';
+      import { createVerifier } from '@aauth-kit/verifier';
+      const undici = () => process.moduleLoadList.some((m) => m.includes('undici'));
+      const key = generateKey();
+      const request = { method: 'GET', url: 'http://localhost:3002/x', headers: { accept: 'application/json' } };
+      const signed = signRequest(request, { key, signatureKey: { scheme: 'hwk', jwk: key.jwk } });
+      const verifier = createVerifier({ identity: 'http://localhost:3002', replay: { methods: 'none' } });
+      const verified = await verifier.verify({ ...request, headers: { ...request.headers, ...signed.headers } });
+      const before = undici();
+      const again = await verifier.verify({ ...request, headers: new Headers({ ...request.headers, ...signed.headers }) });
+      console.log(JSON.stringify({ scheme: verified.scheme, before, after: undici(), again: again.scheme }));
+    `;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+    // A fetch Headers is still accepted (and then loads undici): the probe sees the difference.
+    expect(result).toEqual({ scheme: 'hwk', before: false, after: true, again: 'hwk' });
+  });
 });
