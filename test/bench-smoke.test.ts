@@ -23,9 +23,9 @@ describe('benchmark suite (quick smoke run)', () => {
     const report = readFileSync(join(out, 'BENCHMARKS.md'), 'utf8');
     const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { meta: { quick: boolean; node: string }; results: Array<{ id: string; sections: unknown[] }> };
     expect(results.meta.quick).toBe(true);
-    expect(results.results.map((r) => r.id)).toEqual(['verify-jwks', 'verify-jwt', 'sign', 'peers', 'http', 'exchange', 'memory', 'exchange-redis']);
+    expect(results.results.map((r) => r.id)).toEqual(['verify-jwks', 'verify-jwt', 'sign', 'peers', 'http', 'exchange', 'memory', 'exchange-redis', 'cold-start']);
     for (const r of results.results) expect(r.sections.length).toBeGreaterThan(0);
-    for (const title of ['1. Verify, jwks_uri', '2. Verify, jwt scheme', '3. Sign', '4. Peers', '5. HTTP', '6. Token exchange', '7. Memory', '8. Token exchange with the auth server state in Redis']) {
+    for (const title of ['1. Verify, jwks_uri', '2. Verify, jwt scheme', '3. Sign', '4. Peers', '5. HTTP', '6. Token exchange', '7. Memory', '8. Token exchange with the auth server state in Redis', '9. Cold start']) {
       expect(report).toContain(`## ${title}`);
     }
     expect(report).toContain('Quick mode');

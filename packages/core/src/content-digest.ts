@@ -1,6 +1,18 @@
 import { createHash } from 'node:crypto';
-import { parseDictionary } from 'structured-headers';
+import { createRequire } from 'node:module';
 import { AAuthError } from './errors.js';
+
+type ParseDictionary = (typeof import('structured-headers'))['parseDictionary'];
+let parseDictionaryFn: ParseDictionary | undefined;
+/**
+ * structured-headers' dictionary parser (its CommonJS build, one file, which http-message-signatures
+ * shares), loaded on the first Content-Digest checked: a resource's start does not load it (issue 18:
+ * cold start), and requests without a body never need it.
+ */
+function parseDictionary(header: string): ReturnType<ParseDictionary> {
+  parseDictionaryFn ??= (createRequire(import.meta.url)('structured-headers') as typeof import('structured-headers')).parseDictionary;
+  return parseDictionaryFn(header);
+}
 
 /** Digest algorithms of RFC 9530 that the kit creates and checks. */
 export type DigestAlgorithm = 'sha-256' | 'sha-512';

@@ -1,7 +1,18 @@
-import { httpbis } from 'http-message-signatures';
+import { createRequire } from 'node:module';
 import { AAuthError } from './errors.js';
 import { type HeaderMap, type HttpRequest, toHeaderMap, toUrl } from './lib/request.js';
 import { type InnerList, type Params, serializeInnerList, serializeString, Token } from './lib/sfv.js';
+
+type Httpbis = (typeof import('http-message-signatures'))['httpbis'];
+let httpbisApi: Httpbis | undefined;
+/**
+ * http-message-signatures (CommonJS, 15 files with its structured-headers), loaded on the first
+ * {@link createSignatureBase}: signing and verifying derive the base themselves
+ * (lib/component-values.ts), so a resource's start does not load it (issue 18: cold start).
+ */
+function httpbis(): Httpbis {
+  return (httpbisApi ??= (createRequire(import.meta.url)('http-message-signatures') as typeof import('http-message-signatures')).httpbis);
+}
 
 /** Signature parameters (RFC 9421 section 2.3), in the order they are serialized. */
 export type SignatureParams = Array<[name: string, value: string | number]>;
@@ -29,7 +40,7 @@ function componentLines(
   let base: Array<[string, string[]]>;
   try {
     // http-message-signatures derives each component (RFC 9421 section 2).
-    base = httpbis.createSignatureBase({ fields: components.map((c) => serializeString(c)) as string[] }, message);
+    base = httpbis().createSignatureBase({ fields: components.map((c) => serializeString(c)) as string[] }, message);
   } catch (error) {
     const message = (error as Error).message;
     if (/No header/.test(message)) {
@@ -37,7 +48,7 @@ function componentLines(
     }
     throw new AAuthError('signature_malformed', `Cannot derive a covered component: ${message}`);
   }
-  return httpbis.formatSignatureBase(base);
+  return httpbis().formatSignatureBase(base);
 }
 
 /**

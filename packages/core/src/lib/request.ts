@@ -12,7 +12,8 @@ export function toHeaderMap(headers: HeadersInput): HeaderMap {
     if (list) list.push(value);
     else map.set(key, [value]);
   };
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+  // A plain record is never a Headers, and reading the global `Headers` loads node's whole fetch (undici).
+  if (!isPlainRecord(headers) && typeof Headers !== 'undefined' && headers instanceof Headers) {
     headers.forEach((value, name) => add(name, value));
     // Headers folds repeated fields into one line joined by ", " except Set-Cookie.
     return map;
