@@ -81,7 +81,9 @@ export interface OtelApi {
       startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, options: { kind: number; attributes: Record<string, string | number | boolean> }, fn: F): ReturnType<F>;
     };
     getActiveSpan(): OtelSpan | undefined;
+    getTracerProvider(): { getDelegate?(): unknown };
   };
+  ProxyTracerProvider: new () => { getDelegate(): unknown };
   context: { active(): unknown };
   propagation: { inject(context: unknown, carrier: Record<string, string>): void };
 }
@@ -96,7 +98,8 @@ const STATUS_ERROR = 2;
 export function loadOpenTelemetry(load: (id: string) => unknown = createRequire(import.meta.url)): OtelApi | null {
   try {
     const api = load('@opentelemetry/api') as Partial<OtelApi>;
-    return api.trace !== undefined && api.context !== undefined && api.propagation !== undefined ? (api as OtelApi) : null;
+    const complete = api.trace !== undefined && api.context !== undefined && api.propagation !== undefined && typeof api.ProxyTracerProvider === 'function';
+    return complete ? (api as OtelApi) : null;
   } catch {
     return null;
   }
@@ -162,13 +165,25 @@ export function createTelemetry(name: string, version: string, options: Telemetr
   const recordSubject = options.recordSubject === true;
   if (options.enabled === false) return recordSubject ? { ...OFF, recordSubject } : OFF;
   let tracer: ReturnType<OtelApi['trace']['getTracer']> | undefined;
+  let noopProvider: unknown;
+  /** No SDK registered (the API's own no-op provider answers): a span would neither record nor change the context. */
+  const idle = (api: OtelApi): boolean => {
+    noopProvider ??= new api.ProxyTracerProvider().getDelegate();
+    return api.trace.getTracerProvider().getDelegate?.() === noopProvider;
+  };
   return {
     recordSubject,
     span(spanName, kind, attributes, fn) {
       const api = resolveApi();
-      if (api === null) return fn(NOOP);
+      if (api === null || idle(api)) return fn(NOOP);
       tracer ??= api.trace.getTracer(name, version);
       return tracer.startActiveSpan(spanName, { kind: SPAN_KIND[kind], attributes: defined(attributes) }, (span) => {
+        // No SDK, or not sampled: the span records nothing and its end() does nothing, so end it
+        // now and skip the promise bookkeeping; its context is still the active one inside `fn`.
+        if (!span.isRecording()) {
+          span.end();
+          return fn(NOOP);
+        }
         let result: ReturnType<typeof fn>;
         try {
           result = fn(handleOf(span));

@@ -22,6 +22,7 @@ describe('without @opentelemetry/api', () => {
       }),
     ).toBeNull();
     expect(loadOpenTelemetry(() => ({}))).toBeNull();
+    expect(loadOpenTelemetry(() => ({ trace: {}, context: {}, propagation: {} }))).toBeNull();
     // The CommonJS build the kit requires; it shares the registered globals with the ESM one.
     expect(typeof loadOpenTelemetry()?.trace.getTracer).toBe('function');
     expect(loadOpenTelemetry()?.trace.getActiveSpan()).toBe(api.trace.getActiveSpan());
@@ -56,6 +57,7 @@ describe('with the API and no SDK', () => {
 
   it('a recording span gets attributes, events, and the error code of what was thrown through it', () => {
     const calls: unknown[][] = [];
+    let provider: unknown = {};
     const span = {
       isRecording: () => true,
       setAttributes: (a: unknown) => calls.push(['attributes', a]),
@@ -64,8 +66,13 @@ describe('with the API and no SDK', () => {
       recordException: (e: unknown) => calls.push(['exception', e]),
       end: () => calls.push(['end']),
     };
+    const noop = {};
     const fake: OtelApi = {
+      ProxyTracerProvider: class {
+        getDelegate = () => noop;
+      },
       trace: {
+        getTracerProvider: () => ({ getDelegate: () => provider }),
         getTracer: (name, version) => {
           calls.push(['tracer', name, version]);
           return { startActiveSpan: ((n: string, o: unknown, fn: (s: typeof span) => unknown) => (calls.push(['start', n, o]), fn(span))) as never };
@@ -94,6 +101,11 @@ describe('with the API and no SDK', () => {
     const headers: Record<string, string> = {};
     telemetry.inject(headers);
     expect(headers).toEqual({ traceparent: '00-a-b-01' });
+    // No SDK registered (the provider's delegate is the API's no-op one): no span is started.
+    provider = noop;
+    calls.length = 0;
+    expect(telemetry.span('aauth.call', 'client', {}, (s) => s.recording)).toBe(false);
+    expect(calls).toEqual([]);
   });
 
   it('options are checked: enabled false is off, recordSubject defaults to false', () => {
