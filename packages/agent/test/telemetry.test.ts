@@ -1,7 +1,3 @@
-import { context, propagation, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { generateKey } from '@aauth-kit/core';
 import { callId } from '@aauth-kit/core/internal';
 import { createVerifier } from '@aauth-kit/verifier';
@@ -9,53 +5,28 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
 import { listen } from '../../../test/fixtures/http.js';
-import { otlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../../../test/fixtures/otlp-receiver.js';
+import { otlpTracing } from '../../../test/fixtures/otlp-receiver.js';
 import { caught } from '../../../test/fixtures/caught.js';
 
 // The agent's spans (issue 19, docs/telemetry.md) through the real SDK and the real OTLP/HTTP
 // exporter, to a receiver on loopback.
 
-let receiver: OtlpReceiver;
-let provider: NodeTracerProvider;
+let tracing: Awaited<ReturnType<typeof otlpTracing>>;
 const open: { close(): Promise<void> }[] = [];
+const traced = (fn: () => Promise<unknown>) => tracing.traced(fn);
 
 beforeAll(async () => {
-  receiver = await otlpReceiver();
-  provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: receiver.url }))] });
-  provider.register();
+  tracing = await otlpTracing();
 });
 
 afterAll(async () => {
-  await provider.shutdown();
-  trace.disable();
-  context.disable();
-  propagation.disable();
-  await receiver.close();
+  await tracing.close();
 });
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
-  receiver.spans.length = 0;
+  tracing.receiver.spans.length = 0;
 });
-
-/** Run `fn` under an application span `app`, flush, and return the spans of its trace. */
-async function traced(fn: () => Promise<unknown>): Promise<{ root: ReceivedSpan; spans: ReceivedSpan[] }> {
-  const tracer = trace.getTracer('test-app');
-  let traceId = '';
-  await tracer.startActiveSpan('app', async (span) => {
-    traceId = span.spanContext().traceId;
-    try {
-      await fn();
-    } finally {
-      span.end();
-    }
-  });
-  await provider.forceFlush();
-  const spans = receiver.spans.filter((s) => s.traceId === traceId);
-  const root = spans.find((s) => s.name === 'app')!;
-  expect(root).toBeDefined();
-  return { root, spans };
-}
 
 /** Every outgoing request's URL and headers, through a transport the agent is given. */
 function recordingFetch() {
