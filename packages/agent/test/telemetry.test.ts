@@ -2,7 +2,7 @@ import { generateKey } from '@aauth-kit/core';
 import { callId } from '@aauth-kit/core/internal';
 import { createVerifier } from '@aauth-kit/verifier';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, type Interaction } from '../src/index.js';
+import { createAgent, createTokenExchanger, type Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
 import { listen } from '../../../test/fixtures/http.js';
 import { otlpTracing } from '../../../test/fixtures/otlp-receiver.js';
@@ -177,6 +177,36 @@ describe('agent spans exported over OTLP/HTTP (issue 19)', () => {
     });
     expect(spans.map((x) => x.name)).toEqual(['app']);
     expect(sent.every((r) => !r.headers.has('traceparent'))).toBe(true);
+  });
+});
+
+describe('RFC 8693 token exchanger spans', () => {
+  it('exchanger.fetch: aauth.call (bearer) with an aauth.token_request (rfc8693) child, traceparent on the exchange and the downstream call', async () => {
+    const tokenEndpoint = 'https://as.example.com/realms/acme/protocol/openid-connect/token';
+    const sent: { url: string; headers: Headers }[] = [];
+    const transport: typeof fetch = async (input, init) => {
+      sent.push({ url: String(input), headers: new Headers(init?.headers) });
+      if (String(input) !== tokenEndpoint) return fetch(input, init);
+      return Response.json({ access_token: 'opaque-1', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 300 });
+    };
+    const api = await listen((_req, res) => res.end('ok'));
+    open.push(api);
+    const exchanger = createTokenExchanger({
+      targets: { crm: { tokenEndpoint, clientId: 'agent', auth: { method: 'client_secret_basic', clientSecret: 'secret' }, audience: 'crm', scope: 'crm:read' } },
+      subjectTokenProvider: () => 'user-token',
+      fetch: transport,
+    });
+    const { root, spans } = await traced(async () => {
+      expect((await exchanger.fetch('crm', `${api.origin}/x`)).status).toBe(200);
+    });
+    const call = spans.find((x) => x.name === 'aauth.call')!;
+    const request = spans.find((x) => x.name === 'aauth.token_request')!;
+    expect(call.parentSpanId).toBe(root.spanId);
+    expect(call.attributes).toMatchObject({ 'aauth.scheme': 'bearer', 'url.full': `${api.origin}/x`, 'http.response.status_code': 200 });
+    expect(request.parentSpanId).toBe(call.spanId);
+    expect(request.attributes).toMatchObject({ 'aauth.endpoint': 'rfc8693', 'url.full': tokenEndpoint, 'aauth.scope': 'crm:read', 'aauth.outcome': 'issued' });
+    expect(sent.map((r) => r.headers.get('traceparent'))).toEqual([`00-${root.traceId}-${request.spanId}-01`, `00-${root.traceId}-${call.spanId}-01`]);
+    expect(JSON.stringify(spans)).not.toContain('opaque-1');
   });
 });
 
