@@ -1,6 +1,7 @@
 import { generateKey } from '@aauth-kit/core';
 import { callId } from '@aauth-kit/core/internal';
 import { createVerifier } from '@aauth-kit/verifier';
+import got from 'got';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, createTokenExchanger, type Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
@@ -177,6 +178,26 @@ describe('agent spans exported over OTLP/HTTP (issue 19)', () => {
     });
     expect(spans.map((x) => x.name)).toEqual(['app']);
     expect(sent.every((r) => !r.headers.has('traceparent'))).toBe(true);
+  });
+});
+
+describe('got hooks', () => {
+  it('sign spans and traceparent under the application span, which the kit leaves unchanged', async () => {
+    const s = await scenario();
+    open.push(s);
+    const traceparents: (string | undefined)[] = [];
+    const client = s.hosted.agent.extendGot(got).extend({
+      hooks: { beforeRequest: [(options) => void traceparents.push(options.headers.traceparent as string | undefined)] },
+    });
+    const { root, spans } = await traced(async () => {
+      expect((await client.get(`${s.resource.url}/data`)).statusCode).toBe(200);
+    });
+    expect(Object.keys(root.attributes).filter((k) => k.startsWith('aauth.'))).toEqual([]);
+    expect(root.events).toEqual([]);
+    const signs = spans.filter((x) => x.name === 'aauth.sign' && x.parentSpanId === root.spanId);
+    expect(signs.map((x) => x.attributes['aauth.scheme'])).toEqual(['jwks_uri', 'jwt']);
+    expect(traceparents).toEqual([`00-${root.traceId}-${root.spanId}-01`, `00-${root.traceId}-${root.spanId}-01`]);
+    expect(spans.find((x) => x.name === 'aauth.token_request')!.parentSpanId).toBe(root.spanId);
   });
 });
 

@@ -59,7 +59,7 @@ export interface Telemetry {
    * error thrown through it sets the span's status (and `aauth.error_code` for an AAuthError).
    */
   span<T>(name: string, kind: SpanKindName, attributes: TelemetryAttributes, fn: (span: SpanHandle) => T): T;
-  /** The active span (a no-op handle when there is none or telemetry is off). */
+  /** The active span if the kit started it (a no-op handle otherwise: the application's spans are not the kit's to change). */
   active(): SpanHandle;
   /** Add the active context's W3C `traceparent` (and `tracestate`) to outgoing request headers. */
   inject(headers: Record<string, string>): void;
@@ -107,6 +107,9 @@ export function loadOpenTelemetry(load: (id: string) => unknown = createRequire(
 
 let loaded: OtelApi | null | undefined;
 const loadOnce = (): OtelApi | null => (loaded === undefined ? (loaded = loadOpenTelemetry()) : loaded);
+
+/** Spans the kit started (any package): `active()` hands out only these. */
+const OURS = new WeakSet<OtelSpan>();
 
 const NOOP: SpanHandle = Object.freeze({ recording: false, set: () => undefined, event: () => undefined, refuse: () => undefined });
 
@@ -184,6 +187,7 @@ export function createTelemetry(name: string, version: string, options: Telemetr
           span.end();
           return fn(NOOP);
         }
+        OURS.add(span);
         let result: ReturnType<typeof fn>;
         try {
           result = fn(handleOf(span));
@@ -211,7 +215,7 @@ export function createTelemetry(name: string, version: string, options: Telemetr
     },
     active() {
       const span = resolveApi()?.trace.getActiveSpan();
-      return span === undefined ? NOOP : handleOf(span);
+      return span === undefined || !OURS.has(span) ? NOOP : handleOf(span);
     },
     inject(headers) {
       const api = resolveApi();

@@ -58,6 +58,7 @@ describe('with the API and no SDK', () => {
   it('a recording span gets attributes, events, and the error code of what was thrown through it', () => {
     const calls: unknown[][] = [];
     let provider: unknown = {};
+    let active: typeof span | undefined;
     const span = {
       isRecording: () => true,
       setAttributes: (a: unknown) => calls.push(['attributes', a]),
@@ -77,7 +78,7 @@ describe('with the API and no SDK', () => {
           calls.push(['tracer', name, version]);
           return { startActiveSpan: ((n: string, o: unknown, fn: (s: typeof span) => unknown) => (calls.push(['start', n, o]), fn(span))) as never };
         },
-        getActiveSpan: () => span,
+        getActiveSpan: () => active,
       },
       context: { active: () => undefined },
       propagation: { inject: (_c, carrier) => void (carrier.traceparent = '00-a-b-01') },
@@ -98,6 +99,11 @@ describe('with the API and no SDK', () => {
       ['status', { code: 2, message: 'expired' }],
       ['end'],
     ]);
+    // The kit started `span`: active() hands it out; the application's own spans are left alone.
+    active = span;
+    expect(telemetry.active().recording).toBe(true);
+    active = { ...span };
+    expect(telemetry.active().recording).toBe(false);
     const headers: Record<string, string> = {};
     telemetry.inject(headers);
     expect(headers).toEqual({ traceparent: '00-a-b-01' });
