@@ -259,6 +259,8 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
 
   it('installs the fetch client without express, and it signs requests a peer verifies', async () => {
     expect(existsSync(join(agentOnly(), 'node_modules/express'))).toBe(false);
+    // Issue 19: @opentelemetry/api is an optional peer, not installed here: the agent runs without it.
+    expect(existsSync(join(agentOnly(), 'node_modules/@opentelemetry/api'))).toBe(false);
     expect(readdirSync(join(agentOnly(), 'node_modules/@aauth-kit')).sort()).toEqual(['agent', 'core', 'discovery']);
     const r = await run(process.execPath, ['agent-only.mjs'], agentOnly());
     expect(r.code, r.stderr).toBe(0);

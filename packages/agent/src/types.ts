@@ -181,6 +181,11 @@ export interface AgentOptions {
   nonce?: 'always' | 'non-idempotent' | undefined;
   /** Audit and tracing hook; exceptions it throws are ignored. */
   onEvent?: ((event: AgentEvent) => void) | undefined;
+  /**
+   * OpenTelemetry spans through `@opentelemetry/api` when it is installed (docs/telemetry.md):
+   * `enabled` default true; `recordSubject` default false (no `sub` is recorded; true: the raw `sub`).
+   */
+  telemetry?: { enabled?: boolean | undefined; recordSubject?: boolean | undefined } | undefined;
   /** Metadata discovery limits: `timeoutMs` default 3000, `maxBytes` default 65 536 (wire profile section 4). */
   discovery?: { timeoutMs?: number | undefined; maxBytes?: number | undefined } | undefined;
   /** Token requests: `timeoutMs` default 60 000 (the server may wait 45 s), `maxBytes` default 65 536. */

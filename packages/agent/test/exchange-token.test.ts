@@ -433,6 +433,12 @@ describe('options are validated; misuse names the option', () => {
 });
 
 describe('property: any answer of the token endpoint is a checked token or a TokenExchangeError', () => {
+  it.each(['__proto__', 'constructor', 'toString'])('an error value naming an Object.prototype member (%s) is exchange_failed, not a TypeError', async (error) => {
+    const thrown = await exchangeToken({ ...BASE, subjectToken: USER_TOKEN, fetch: recorded(400, { error }) }).catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(TokenExchangeError);
+    expect((thrown as TokenExchangeError).code).toBe('exchange_failed');
+  });
+
   it('never another exception, never a token that fails the checks', async () => {
     const field = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.string()), fc.constantFrom('Bearer', 'N_A', ISSUED, '3600'));
     const body = fc.oneof(

@@ -22,7 +22,7 @@ describe('docker-compose.yml', () => {
   it('runs Keycloak built with the extension, imports the realm, and runs the demo against it', () => {
     const services = compose(['-f', 'docker-compose.yml', 'config', '--services']);
     expect(services.status).toBe(0);
-    expect(services.stdout.trim().split('\n').sort()).toEqual(['demo', 'keycloak']);
+    expect(services.stdout.trim().split('\n').sort()).toEqual(['demo', 'jaeger', 'keycloak']);
     const config = compose(['-f', 'docker-compose.yml', 'config']).stdout;
     expect(config).toContain('start-dev');
     expect(config).toContain('--import-realm');
@@ -30,6 +30,12 @@ describe('docker-compose.yml', () => {
     expect(config).toMatch(/published: 8080|127\.0\.0\.1:8080:8080/);
     expect(config).toContain('npm run demo:services');
     expect(config).toContain('AAUTH_ISSUER: http://localhost:8080/realms/aauth-test');
+    // Issue 19: Jaeger all-in-one in the same namespace, its UI and OTLP/HTTP on loopback only.
+    expect(config).toMatch(/image: jaegertracing\/all-in-one:\d+\.\d+\.\d+/);
+    expect(config).toContain('OTEL_EXPORTER_OTLP_ENDPOINT: http://localhost:4318');
+    expect(config).toMatch(/published: "?16686"?|127\.0\.0\.1:16686:16686/);
+    expect(config).toMatch(/published: "?4318"?|127\.0\.0\.1:4318:4318/);
+    expect(config).not.toMatch(/0\.0\.0\.0:(16686|4318)/);
 
     const dockerfile = readFileSync(join(ROOT, 'docker/keycloak/Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM quay\.io\/keycloak\/keycloak:\$\{KEYCLOAK_VERSION\}$/m);

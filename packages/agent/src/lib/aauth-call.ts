@@ -1,4 +1,5 @@
 import { isAAuthError } from '@aauth-kit/core';
+import { TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { defaultScheme, signWith } from '../build-signed-request.js';
 import type { AAuthCallOptions, AgentRequestInit, Generation, RequestToSign } from '../types.js';
 import type { Draft11Core } from './draft11-call.js';
@@ -7,6 +8,7 @@ import { prepareRequest } from './prepare-request.js';
 import { type AgentConfig, MISSION_S256 } from './resolve-options.js';
 import { type CallEffects, type Hop, runCall } from './run-call.js';
 import { discard } from './send-following.js';
+import { signTraced } from './telemetry.js';
 import { type Route, type TokenStore, upstreamHash } from './token-store.js';
 
 /** One agent: its configuration and its tokens, shared by `agent.fetch`, `wrapFetch` and the got hooks. */
@@ -79,9 +81,12 @@ export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop,
   return {
     start: startCall({ kind: 'aauth', self: config.self, ownScheme, detect11 }, first),
     present(hop, token) {
-      const signed = signWith(config.signer, hop, token === undefined ? { scheme: ownScheme } : { scheme: 'jwt', authToken: token });
-      config.emit({ type: 'signed', ...emitAt(hop), scheme: signed.scheme });
-      return signed.headers;
+      const scheme = token === undefined ? ownScheme : 'jwt';
+      return signTraced(config.telemetry, scheme, () => {
+        const signed = signWith(config.signer, hop, token === undefined ? { scheme: ownScheme } : { scheme: 'jwt', authToken: token });
+        config.emit({ type: 'signed', ...emitAt(hop), scheme: signed.scheme });
+        return signed.headers;
+      });
     },
     find: () => tokens.find(route(origin), options?.scope, transport),
     obtain(action, answered) {
@@ -114,20 +119,36 @@ export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop,
  * `agent.fetch`: sign, send, and on a 401 AAuth challenge take the resource token to the auth
  * server and retry once with the auth token (wire profile sections 3 to 8).
  */
-export async function agentFetch(core: AgentCore, transport: typeof fetch, input: string | URL | Request, init?: AgentRequestInit): Promise<Response> {
-  checkCallOptions(core.config, init);
-  const request = await prepareRequest(input, init, core.config.maxBodyBytes);
-  const draft11 = core.draft11;
-  if (draft11 !== undefined && generationFor(core, request.url) === 'draft-11') return draft11.call(transport, request, init);
-  const auto = draft11 !== undefined && core.config.generation === 'auto';
-  const call = aauthCall(core, transport, request, init, auto);
-  if (auto) {
-    // The resource answered the Keycloak-profile attempt in -11: remember, and go on in -11.
-    call.switchGeneration = async (answered) => {
-      await discard(answered.response);
-      draft11.learn(answered.request.url.origin, 'draft-11');
-      return draft11.call(transport, request, init);
-    };
-  }
-  return runCall(call.start, request, transport, core.config.now, call.present, call);
+export function agentFetch(core: AgentCore, transport: typeof fetch, input: string | URL | Request, init?: AgentRequestInit): Promise<Response> {
+  const { config } = core;
+  // One `aauth.call` client span per call (docs/telemetry.md): its hops, token requests and
+  // signatures are its children, and every request it sends carries its traceparent.
+  return config.telemetry.span('aauth.call', 'client', { [A.agent]: config.identity ?? `jkt:${config.key.thumbprint}` }, async (span) => {
+    checkCallOptions(config, init);
+    const request = await prepareRequest(input, init, config.maxBodyBytes);
+    const draft11 = core.draft11;
+    const generation = draft11 !== undefined ? generationFor(core, request.url) : 'keycloak';
+    if (span.recording) {
+      span.set({ [A.httpMethod]: request.method, [A.url]: eventUrl(request.url), [A.serverAddress]: request.url.hostname, [A.generation]: generation });
+    }
+    let response: Response;
+    if (draft11 !== undefined && generation === 'draft-11') {
+      response = await draft11.call(transport, request, init);
+    } else {
+      const auto = draft11 !== undefined && config.generation === 'auto';
+      const call = aauthCall(core, transport, request, init, auto);
+      if (auto) {
+        // The resource answered the Keycloak-profile attempt in -11: remember, and go on in -11.
+        call.switchGeneration = async (answered) => {
+          await discard(answered.response);
+          draft11.learn(answered.request.url.origin, 'draft-11');
+          span.set({ [A.generation]: 'draft-11' });
+          return draft11.call(transport, request, init);
+        };
+      }
+      response = await runCall(call.start, request, transport, config.now, call.present, call);
+    }
+    span.set({ [A.httpStatus]: response.status });
+    return response;
+  });
 }

@@ -1,4 +1,5 @@
 import { AAuthError, type AAuthErrorCode, type Challenge, decodeToken, type HeadersInput, isAAuthError, parseChallenge, signRequest } from '@aauth-kit/core';
+import { TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { AAuthCallOptions, Generation } from '../types.js';
 import { type ApprovedMission11, type Presented, presentable, readPresented } from './checks-11.js';
@@ -18,6 +19,7 @@ import type { PreparedRequest } from './prepare-request.js';
 import { challengeError } from './refusal-body.js';
 import type { AgentConfig, Draft11Config } from './resolve-options.js';
 import { discard, sendFollowing, type Sent } from './send-following.js';
+import { recordIssued, signTraced } from './telemetry.js';
 import { upstreamHash } from './token-store.js';
 
 // The effects of the -11 machines (next-step-11.ts): the agent token, the person server flights,
@@ -176,44 +178,59 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     return { ...headers, ...signed.headers };
   }
 
-  /** Run one flight to the person server (person token or auth token), signed with the agent token. */
-  async function fly(flight: Flight11, transport: typeof fetch): Promise<Presented | ApprovedMission11> {
-    let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
-    let event: FlightEvent11 = { type: 'begin' };
-    for (;;) {
-      const step = nextFlight11(state, event);
-      state = step.state;
-      const { action } = step;
-      switch (action.type) {
-        case 'discover':
-          event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
-          break;
-        case 'request': {
-          const agent = await renew(false);
-          const headers = sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined);
-          event = await askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body });
-          break;
+  /**
+   * Run one flight to the person server (person token, auth token or mission), signed with the
+   * agent token, in one `aauth.token_request` client span; polls are its events (docs/telemetry.md).
+   */
+  function fly(flight: Flight11, transport: typeof fetch): Promise<Presented | ApprovedMission11> {
+    const { telemetry } = config;
+    const resource = flight.expect.resource === '' ? undefined : flight.expect.resource;
+    const attributes = { [A.endpoint]: flight.kind, [A.authServer]: flight.ps, [A.resource]: resource, [A.generation]: 'draft-11' };
+    return telemetry.span('aauth.token_request', 'client', attributes, async (span) => {
+      let requests = 0;
+      let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
+      let event: FlightEvent11 = { type: 'begin' };
+      for (;;) {
+        const step = nextFlight11(state, event);
+        state = step.state;
+        const { action } = step;
+        switch (action.type) {
+          case 'discover':
+            event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
+            break;
+          case 'request': {
+            if (requests++ === 0) span.set({ [A.url]: `${action.url.origin}${action.url.pathname}`, [A.serverAddress]: action.url.hostname });
+            else span.event('aauth.interaction.poll', { [A.polls]: requests - 1 });
+            const agent = await renew(false);
+            const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
+            event = await askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body });
+            span.set({ [A.httpStatus]: event.status, ...(requests > 1 ? { [A.polls]: requests - 1, [A.interactionStatus]: event.status } : {}) });
+            break;
+          }
+          case 'interact':
+            event = await handOverInteraction(config, flight.ps, action.interaction);
+            break;
+          case 'wait':
+            await config.sleep(action.ms);
+            event = { type: 'waited' };
+            break;
+          case 'renew':
+            if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
+            if (action.agentToken) await renew(true);
+            event = { type: 'renewed' };
+            break;
+          case 'issued':
+            recordIssued(telemetry, span, action.presented.token);
+            return { ...action.presented, exp: Math.min(action.presented.exp, action.expiresAt) };
+          case 'approved':
+            span.set({ [A.outcome]: 'approved' });
+            return action.mission;
+          case 'fail':
+            span.set({ [A.outcome]: 'refused' });
+            throw action.error;
         }
-        case 'interact':
-          event = await handOverInteraction(config, flight.ps, action.interaction);
-          break;
-        case 'wait':
-          await config.sleep(action.ms);
-          event = { type: 'waited' };
-          break;
-        case 'renew':
-          if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
-          if (action.agentToken) await renew(true);
-          event = { type: 'renewed' };
-          break;
-        case 'issued':
-          return { ...action.presented, exp: Math.min(action.presented.exp, action.expiresAt) };
-        case 'approved':
-          return action.mission;
-        case 'fail':
-          throw action.error;
       }
-    }
+    });
   }
 
   /** A person token or auth token flight. */
@@ -394,6 +411,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
           case 'send':
             if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
             if (answered !== undefined) config.emit({ type: 'retried', ...emitAt(action.poll ?? answered) });
+            if (action.poll !== undefined) config.telemetry.active().event('aauth.interaction.poll', { [A.url]: `${action.poll.origin}${action.poll.pathname}` });
             agentNow = await renew(false);
             presentedNow = action.presented;
             return { type: 'send', presented: action.presented, poll: action.poll };
@@ -433,8 +451,10 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
       sign(hop, token) {
         const session = sessions.get(hop.url.origin);
         sessionSent = session !== undefined;
-        config.emit({ type: 'signed', ...emitAt(hop.url), scheme: 'jwt' });
-        return sign(hop, token ?? agentNow!.token, session);
+        return signTraced(config.telemetry, 'jwt', () => {
+          config.emit({ type: 'signed', ...emitAt(hop.url), scheme: 'jwt' });
+          return sign(hop, token ?? agentNow!.token, session);
+        });
       },
       failed(error, at) {
         const thrown = downstream(error);

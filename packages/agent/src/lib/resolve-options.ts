@@ -1,11 +1,12 @@
 import { type SigningKey } from '@aauth-kit/core';
-import { assertIdentityUrl } from '@aauth-kit/core/internal';
+import { assertIdentityUrl, type Telemetry } from '@aauth-kit/core/internal';
 import { resolveSigner, type Signer } from '../build-signed-request.js';
 import { createMemoryTokenCache, type TokenCache } from '../token-cache.js';
 import type { AgentProvider } from '../create-agent-provider.js';
 import type { AgentEvent, AgentOptions, Interaction } from '../types.js';
 import type { AgentSelf, InteractionPolicy } from './next-step.js';
 import { readPresented } from './checks-11.js';
+import { agentTelemetry, traceEvent } from './telemetry.js';
 import { parseAgentIdentifier, serverIdentifierProblem } from './wire-11.js';
 
 /** The -11 options, validated. */
@@ -48,6 +49,8 @@ export interface AgentConfig {
   refresh: boolean;
   /** The audit hook; its exceptions are swallowed. */
   emit: (event: AgentEvent) => void;
+  /** OpenTelemetry (`options.telemetry`): the agent's tracer, a no-op without `@opentelemetry/api`. */
+  telemetry: Telemetry;
   discovery: { timeoutMs: number; maxBytes: number };
   tokenRequest: { timeoutMs: number; maxBytes: number };
   /** Longest time an issued auth token is cached, seconds. */
@@ -63,7 +66,7 @@ export interface AgentConfig {
 const KNOWN = new Set([
   'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
-  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime', 'draft11', 'generation',
+  'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime', 'draft11', 'generation', 'telemetry',
 ]);
 const DRAFT11_KNOWN = new Set(['agentToken', 'provider', 'local', 'agentTokenLifetime', 'ps', 'allowLoopback', 'hints', 'missionS256']);
 const HINTS = { loginHint: 'login_hint', tenant: 'tenant', domainHint: 'domain_hint' } as const;
@@ -211,6 +214,7 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
   const signatureKeyForm = oneOf(options.signatureKeyForm, 'options.signatureKeyForm', ['parenthesised', 'dictionary'], generation === 'draft-11' ? 'dictionary' : 'parenthesised');
   const signerConfig = { key: options.key, identity: options.identity, now, signatureEncoding, nonce };
   const signer = resolveSigner({ ...signerConfig, signatureKeyForm });
+  const telemetry = agentTelemetry(options.telemetry);
   return {
     identity: options.identity,
     key: options.key,
@@ -229,12 +233,14 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
     tokenCache: cache ?? createMemoryTokenCache(),
     refresh: options.refresh ?? true,
     emit: (event) => {
+      traceEvent(telemetry, event);
       try {
         onEvent?.(event);
       } catch {
         // An audit hook must not break requests.
       }
     },
+    telemetry,
     discovery: limits(options.discovery, 'options.discovery', 3000, 64 * 1024),
     tokenRequest: limits(options.tokenRequest, 'options.tokenRequest', 60_000, 64 * 1024),
     maxTokenLifetime: positive(options.maxTokenLifetime, 'options.maxTokenLifetime', 3600),

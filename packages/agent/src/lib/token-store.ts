@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { isAAuthError } from '@aauth-kit/core';
+import { TELEMETRY_ATTRIBUTES as A, type TelemetryAttributes } from '@aauth-kit/core/internal';
 import { defaultScheme, signWith } from '../build-signed-request.js';
 import type { CachedToken } from '../token-cache.js';
 import { askTokenServer, handOverInteraction } from './http.js';
 import { createIssuerMetadataResolver } from './issuer-metadata.js';
 import { cacheVerdict, type Carried, type ExchangeDecision, type IssuedToken, nextStep, startFlight, type StepEvent, type TokenFlight } from './next-step.js';
 import type { AgentConfig } from './resolve-options.js';
+import { recordIssued, signTraced } from './telemetry.js';
 
 /** Where a token worked: method, origin and path, for one upstream token (its hash). */
 export interface Route {
@@ -71,39 +73,52 @@ export function createTokenStore(config: AgentConfig): TokenStore {
     }
   }
 
-  /** Run a token request or refresh to its end: the step machine decides, this performs. */
-  async function fly(flight: TokenFlight, transport: typeof fetch): Promise<IssuedToken> {
-    let state = startFlight(flight);
-    let event: StepEvent = { type: 'begin' };
-    for (;;) {
-      const step = nextStep(state, event);
-      state = step.state;
-      const action = step.action;
-      switch (action.type) {
-        case 'discover':
-          event = { type: 'discovered', metadata: await metadata.resolve(action.issuer, transport) };
-          break;
-        case 'request': {
-          const { method, url, body } = action;
-          const signed = signWith(config.signer, { method, url, headers: action.headers, body: body ?? null }, { scheme: action.signAs });
-          event = await askTokenServer(config, transport, url, { method, headers: signed.headers, body });
-          break;
+  /**
+   * Run a token request or refresh to its end: the step machine decides, this performs. One
+   * `aauth.token_request` client span: the token endpoint's request, then each poll of the
+   * pending URL as an `aauth.interaction.poll` event (docs/telemetry.md).
+   */
+  function fly(flight: TokenFlight, transport: typeof fetch, attributes: TelemetryAttributes): Promise<IssuedToken> {
+    const { telemetry } = config;
+    return telemetry.span('aauth.token_request', 'client', { ...attributes, [A.authServer]: flight.issuer, [A.resource]: flight.resource }, async (span) => {
+      let state = startFlight(flight);
+      let event: StepEvent = { type: 'begin' };
+      let requests = 0;
+      for (;;) {
+        const step = nextStep(state, event);
+        state = step.state;
+        const action = step.action;
+        switch (action.type) {
+          case 'discover':
+            event = { type: 'discovered', metadata: await metadata.resolve(action.issuer, transport) };
+            break;
+          case 'request': {
+            const { method, url, body } = action;
+            if (requests++ === 0) span.set({ [A.url]: `${url.origin}${url.pathname}`, [A.serverAddress]: url.hostname });
+            else span.event('aauth.interaction.poll', { [A.polls]: requests - 1 });
+            const headers = signTraced(telemetry, action.signAs, () => signWith(config.signer, { method, url, headers: action.headers, body: body ?? null }, { scheme: action.signAs }).headers);
+            event = await askTokenServer(config, transport, url, { method, headers, body });
+            span.set({ [A.httpStatus]: event.status, ...(requests > 1 ? { [A.polls]: requests - 1, [A.interactionStatus]: event.status } : {}) });
+            break;
+          }
+          case 'interact':
+            event = await handOverInteraction(config, action.authServer, action.interaction);
+            break;
+          case 'wait':
+            await config.sleep(action.ms);
+            event = { type: 'waited' };
+            break;
+          case 'issued':
+            recordIssued(telemetry, span, action.token);
+            return { token: action.token, expiresAt: action.expiresAt };
+          case 'fail':
+            span.set({ [A.outcome]: 'refused' });
+            throw action.error;
+          default:
+            throw new Error(`A token flight cannot ${action.type}`);
         }
-        case 'interact':
-          event = await handOverInteraction(config, action.authServer, action.interaction);
-          break;
-        case 'wait':
-          await config.sleep(action.ms);
-          event = { type: 'waited' };
-          break;
-        case 'issued':
-          return { token: action.token, expiresAt: action.expiresAt };
-        case 'fail':
-          throw action.error;
-        default:
-          throw new Error(`A token flight cannot ${action.type}`);
       }
-    }
+    });
   }
 
   /** Section 8: the cached token goes back to its issuer as `{auth_token}`; any failure drops the entry. */
@@ -119,7 +134,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
       interaction: undefined,
     };
     try {
-      const issued = await fly(flight, transport);
+      const issued = await fly(flight, transport, { [A.endpoint]: 'refresh', [A.scope]: entry.scope });
       cache.set(key, { ...entry, token: issued.token, expiresAt: issued.expiresAt });
       config.emit({ type: 'refreshed', ...base, expiresAt: issued.expiresAt });
       return issued.token;
@@ -163,7 +178,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
       maxLifetime: config.maxTokenLifetime,
       interaction: config.interaction,
     };
-    const issued = await fly(flight, transport);
+    const issued = await fly(flight, transport, { [A.endpoint]: 'token', [A.scope]: decision.scope });
     const { resource, authServer, scope, signAs } = decision;
     cache.set(key, { token: issued.token, expiresAt: issued.expiresAt, resource, scope, authServer, signAs });
     config.emit({ type: 'exchanged', resource, authServer, scope, exchange: upstreamToken !== undefined, cached: false, expiresAt: issued.expiresAt });

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { isAAuthError } from '@aauth-kit/core';
+import { TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { egressProblem } from '../lib/http.js';
 import { startCall } from '../lib/next-step.js';
 import { readRequest } from '../lib/prepare-request.js';
 import { runCall } from '../lib/run-call.js';
+import { agentTelemetry, recordIssued } from '../lib/telemetry.js';
 import { sendExchange, type ExchangeTransport } from './lib/client.js';
 import { buildExchangeForm, requireSubjectToken } from './lib/form.js';
 import { functionOption, normaliseScope, positiveOption, resolveTarget, type ResolvedTarget } from './lib/options.js';
@@ -24,7 +26,7 @@ const BEARER = { kind: 'bearer' } as const;
 
 const KNOWN = new Set([
   'targets', 'subjectTokenProvider', 'actorTokenProvider', 'fetch', 'now', 'renewBefore', 'maxEntries', 'timeoutMs', 'maxBytes',
-  'maxBodyBytes', 'onEvent',
+  'maxBodyBytes', 'onEvent', 'telemetry',
 ]);
 
 /** sha-256 of a token: cache keys never hold the token itself. */
@@ -71,6 +73,7 @@ export function createTokenExchanger<C = unknown>(options: TokenExchangerOptions
   const maxEntries = positiveOption(options.maxEntries, 'options.maxEntries', 1000, true);
   const maxBodyBytes = positiveOption(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024, true);
   const onEvent = functionOption(options.onEvent, 'options.onEvent');
+  const telemetry = agentTelemetry(options.telemetry);
 
   const cache = new Map<string, Entry>();
   const inflight = new Map<string, { ref: string; promise: Promise<ExchangedToken> }>();
@@ -126,7 +129,14 @@ export function createTokenExchanger<C = unknown>(options: TokenExchangerOptions
       const started = epochOf(ref);
       const promise = (async () => {
         const request = await buildExchangeForm(target, { subjectToken: tokens.subject, actorToken: tokens.actor, scope }, now);
-        const token = await sendExchange(request, transport, target, scope);
+        const endpoint = { [A.endpoint]: 'rfc8693', [A.url]: `${request.url.origin}${request.url.pathname}`, [A.serverAddress]: request.url.hostname, [A.scope]: scope };
+        const token = await telemetry.span('aauth.token_request', 'client', endpoint, async (span) => {
+          telemetry.inject(request.headers);
+          const issued = await sendExchange(request, transport, target, scope);
+          span.set({ [A.outcome]: 'issued' });
+          recordIssued(telemetry, span, issued.accessToken);
+          return issued;
+        });
         // Without a known expiry the token is used once and not cached.
         if (token.expiresAt !== undefined && epochOf(ref) === started) {
           cache.set(key, { ref, token });
@@ -197,21 +207,29 @@ export function createTokenExchanger<C = unknown>(options: TokenExchangerOptions
     const present = (hop: { headers: Headers }, token: string | undefined): Headers => {
       const headers = new Headers(hop.headers);
       if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+      const trace: Record<string, string> = {};
+      telemetry.inject(trace);
+      for (const [name, value] of Object.entries(trace)) headers.set(name, value);
       return headers;
     };
-    return runCall(startCall(BEARER, 'obtain'), request, transport.fetch, now, present, {
-      async obtain(action) {
-        // Issue 8: a 401 from the downstream evicts the token; one retry with a new one, never a loop.
-        if (action.evict?.cacheKey !== undefined) evict(ref, action.evict.cacheKey, action.evict.token);
-        tokens ??= await tokensFor(ref, init?.context);
-        const obtained = await obtain(ref, target, tokens, scope, action.avoid);
-        return { token: bearerOf(obtained.token), cacheKey: obtained.key };
-      },
-      retrying: (answered) => emit({ type: 'retried', ref, method: answered.method, url: `${answered.url.origin}${answered.url.pathname}` }),
-      settle(action) {
-        if (action.evict?.cacheKey !== undefined) evict(ref, action.evict.cacheKey, action.evict.token);
-      },
-      failed: (error) => failedEvent(ref, error),
+    const attributes = { [A.scheme]: 'bearer', [A.httpMethod]: request.method, [A.url]: `${request.url.origin}${request.url.pathname}`, [A.serverAddress]: request.url.hostname };
+    return telemetry.span('aauth.call', 'client', attributes, async (span) => {
+      const response = await runCall(startCall(BEARER, 'obtain'), request, transport.fetch, now, present, {
+        async obtain(action) {
+          // Issue 8: a 401 from the downstream evicts the token; one retry with a new one, never a loop.
+          if (action.evict?.cacheKey !== undefined) evict(ref, action.evict.cacheKey, action.evict.token);
+          tokens ??= await tokensFor(ref, init?.context);
+          const obtained = await obtain(ref, target, tokens, scope, action.avoid);
+          return { token: bearerOf(obtained.token), cacheKey: obtained.key };
+        },
+        retrying: (answered) => emit({ type: 'retried', ref, method: answered.method, url: `${answered.url.origin}${answered.url.pathname}` }),
+        settle(action) {
+          if (action.evict?.cacheKey !== undefined) evict(ref, action.evict.cacheKey, action.evict.token);
+        },
+        failed: (error) => failedEvent(ref, error),
+      });
+      span.set({ [A.httpStatus]: response.status });
+      return response;
     });
   }
 

@@ -145,6 +145,8 @@ export interface TokenExchangerOptions<C = unknown> {
   maxBodyBytes?: number | undefined;
   /** Audit hook; exceptions it throws are ignored. */
   onEvent?: ((event: TokenExchangeEvent) => void) | undefined;
+  /** OpenTelemetry, as the agent's `telemetry` option (docs/telemetry.md): `enabled` default true, `recordSubject` default false. */
+  telemetry?: { enabled?: boolean | undefined; recordSubject?: boolean | undefined } | undefined;
 }
 
 /** Per call: `fetch`'s init plus the provider context and a scope override. */

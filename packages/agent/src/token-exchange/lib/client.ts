@@ -49,6 +49,11 @@ const ERROR_HINTS: Record<string, string> = {
 };
 
 /** Turn a non-200 answer into a typed error carrying the server's `error` and description (redacted). */
+/** `table[key]` for the table's own entries only: a server's `error` of `__proto__` or `constructor` names none. */
+function own<T>(table: Record<string, T>, key: string | undefined): T | undefined {
+  return key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 function refusal(response: LimitedResponse, clientId: string): TokenExchangeError {
   const doc = jsonObject(response.body);
   const error = typeof doc?.error === 'string' && ERROR_VALUE.test(doc.error) ? redact(doc.error) : undefined;
@@ -56,9 +61,9 @@ function refusal(response: LimitedResponse, clientId: string): TokenExchangeErro
   // RFC 6749 section 5.2 answers 401 only when client authentication failed. Keycloak says
   // unauthorized_client there (a wrong secret), which is not "this client may not use the grant".
   const code =
-    response.status === 401 ? 'exchange_invalid_client' : ((error !== undefined ? ERROR_CODES[error] : undefined) ?? 'exchange_failed');
+    response.status === 401 ? 'exchange_invalid_client' : (own(ERROR_CODES, error) ?? 'exchange_failed');
   const summary = [error, description].filter(Boolean).join(': ');
-  const hint = HINTS[code] ?? (error !== undefined ? ERROR_HINTS[error] : undefined);
+  const hint = HINTS[code] ?? own(ERROR_HINTS, error);
   const message =
     `The authorization server refused the token exchange for client ${clientId} (HTTP ${response.status}${summary ? `, ${summary}` : ''})` +
     (hint ? `; ${hint}` : '');

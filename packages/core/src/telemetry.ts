@@ -1,0 +1,233 @@
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+// OpenTelemetry for the kit's packages (issue 19), through `@opentelemetry/api`, an optional peer
+// dependency: resolved once, lazily; without it every call here is a no-op, and with it but no
+// SDK the API's own no-op tracer answers. The kit never reads a token into an attribute, and
+// records a `sub` only when the application asks (`recordSubject`). Names: docs/telemetry.md.
+
+/** Attribute names of the kit's spans (docs/telemetry.md lists which span carries which). */
+export const TELEMETRY_ATTRIBUTES = {
+  generation: 'aauth.generation',
+  scheme: 'aauth.scheme',
+  agent: 'aauth.agent',
+  resource: 'aauth.resource',
+  scope: 'aauth.scope',
+  errorCode: 'aauth.error_code',
+  tokenJti: 'aauth.token.jti',
+  callId: 'aauth.call_id',
+  subject: 'aauth.subject',
+  authServer: 'aauth.auth_server',
+  endpoint: 'aauth.endpoint',
+  outcome: 'aauth.outcome',
+  require: 'aauth.require',
+  polls: 'aauth.interaction.polls',
+  interactionStatus: 'aauth.interaction.status',
+  httpMethod: 'http.request.method',
+  httpStatus: 'http.response.status_code',
+  url: 'url.full',
+  serverAddress: 'server.address',
+} as const;
+
+export type TelemetryAttributes = Record<string, string | number | boolean | undefined>;
+
+/** What an application may set about the kit's telemetry (`options.telemetry` of a factory). */
+export interface TelemetryOptions {
+  /** Emit spans when `@opentelemetry/api` is installed. Default true. */
+  enabled?: boolean | undefined;
+  /** Record a token's raw `sub` as `aauth.subject`. Default false: no subject is recorded. */
+  recordSubject?: boolean | undefined;
+}
+
+/** One span as the kit's code sees it; a no-op one when telemetry is off. */
+export interface SpanHandle {
+  /** False for a no-op or non-sampled span: skip work done only for attributes (hashes, decoding). */
+  readonly recording: boolean;
+  set(attributes: TelemetryAttributes): void;
+  event(name: string, attributes?: TelemetryAttributes): void;
+  /** Mark the span failed with the kit's error code (a refusal, or an error thrown through it). */
+  refuse(code: string, message?: string): void;
+}
+
+export type SpanKindName = 'client' | 'server' | 'internal';
+
+/** The tracer of one package, and what the kit's code calls. */
+export interface Telemetry {
+  readonly recordSubject: boolean;
+  /**
+   * Run `fn` inside a new active span `name` and end the span when it returns or settles; an
+   * error thrown through it sets the span's status (and `aauth.error_code` for an AAuthError).
+   */
+  span<T>(name: string, kind: SpanKindName, attributes: TelemetryAttributes, fn: (span: SpanHandle) => T): T;
+  /** The active span if the kit started it (a no-op handle otherwise: the application's spans are not the kit's to change). */
+  active(): SpanHandle;
+  /** Add the active context's W3C `traceparent` (and `tracestate`) to outgoing request headers. */
+  inject(headers: Record<string, string>): void;
+}
+
+// The subset of @opentelemetry/api 1.x the kit uses, typed here so the kit's declarations do not
+// name a package the application may not have.
+interface OtelSpan {
+  isRecording(): boolean;
+  setAttributes(attributes: Record<string, string | number | boolean>): unknown;
+  addEvent(name: string, attributes?: Record<string, string | number | boolean>): unknown;
+  setStatus(status: { code: number; message?: string }): unknown;
+  recordException(exception: { name: string; message: string }): void;
+  end(): void;
+}
+export interface OtelApi {
+  trace: {
+    getTracer(name: string, version?: string): {
+      startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, options: { kind: number; attributes: Record<string, string | number | boolean> }, fn: F): ReturnType<F>;
+    };
+    getActiveSpan(): OtelSpan | undefined;
+    getTracerProvider(): { getDelegate?(): unknown };
+  };
+  ProxyTracerProvider: new () => { getDelegate(): unknown };
+  context: { active(): unknown };
+  propagation: { inject(context: unknown, carrier: Record<string, string>): void };
+}
+
+const SPAN_KIND = { internal: 0, server: 1, client: 2 } as const;
+const STATUS_ERROR = 2;
+
+/**
+ * Resolve `@opentelemetry/api` with `load` (default: this module's require); null when it is
+ * absent or not the 1.x API. The kit calls it once per process.
+ */
+export function loadOpenTelemetry(load: (id: string) => unknown = createRequire(import.meta.url)): OtelApi | null {
+  try {
+    const api = load('@opentelemetry/api') as Partial<OtelApi>;
+    const complete = api.trace !== undefined && api.context !== undefined && api.propagation !== undefined && typeof api.ProxyTracerProvider === 'function';
+    return complete ? (api as OtelApi) : null;
+  } catch {
+    return null;
+  }
+}
+
+let loaded: OtelApi | null | undefined;
+const loadOnce = (): OtelApi | null => (loaded === undefined ? (loaded = loadOpenTelemetry()) : loaded);
+
+/** Spans the kit started (any package): `active()` hands out only these. */
+const OURS = new WeakSet<OtelSpan>();
+
+const NOOP: SpanHandle = Object.freeze({ recording: false, set: () => undefined, event: () => undefined, refuse: () => undefined });
+
+/** Drop undefined values (OpenTelemetry ignores them with a warning). */
+function defined(attributes: TelemetryAttributes): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function handleOf(span: OtelSpan): SpanHandle {
+  if (!span.isRecording()) return NOOP;
+  return {
+    recording: true,
+    set: (attributes) => void span.setAttributes(defined(attributes)),
+    event: (name, attributes) => void span.addEvent(name, attributes === undefined ? undefined : defined(attributes)),
+    refuse(code, message) {
+      span.setAttributes({ [TELEMETRY_ATTRIBUTES.errorCode]: code });
+      span.setStatus({ code: STATUS_ERROR, message: message ?? code });
+    },
+  };
+}
+
+function fail(span: OtelSpan, error: unknown): void {
+  const code = typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : undefined;
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  if (code !== undefined) span.setAttributes({ [TELEMETRY_ATTRIBUTES.errorCode]: code });
+  // Name and message only: the kit's messages carry no tokens (they are redacted where they quote a server).
+  span.recordException({ name, message });
+  span.setStatus({ code: STATUS_ERROR, message });
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+const OFF: Telemetry = Object.freeze({
+  recordSubject: false,
+  span: <T>(_name: string, _kind: SpanKindName, _attributes: TelemetryAttributes, fn: (span: SpanHandle) => T): T => fn(NOOP),
+  active: () => NOOP,
+  inject: () => undefined,
+});
+
+/**
+ * The telemetry of one package: tracer `@aauth-kit/<pkg>` at `version`. Off (no-op) when
+ * `options.enabled` is false or `@opentelemetry/api` is not installed (`resolveApi`, a seam for
+ * tests, finds it).
+ */
+export function createTelemetry(name: string, version: string, options: TelemetryOptions = {}, resolveApi: () => OtelApi | null = loadOnce): Telemetry {
+  if (options.enabled !== undefined && typeof options.enabled !== 'boolean') throw new TypeError('options.telemetry.enabled must be a boolean');
+  if (options.recordSubject !== undefined && typeof options.recordSubject !== 'boolean') throw new TypeError('options.telemetry.recordSubject must be a boolean');
+  const recordSubject = options.recordSubject === true;
+  if (options.enabled === false) return recordSubject ? { ...OFF, recordSubject } : OFF;
+  let tracer: ReturnType<OtelApi['trace']['getTracer']> | undefined;
+  let noopProvider: unknown;
+  /** No SDK registered (the API's own no-op provider answers): a span would neither record nor change the context. */
+  const idle = (api: OtelApi): boolean => {
+    noopProvider ??= new api.ProxyTracerProvider().getDelegate();
+    return api.trace.getTracerProvider().getDelegate?.() === noopProvider;
+  };
+  return {
+    recordSubject,
+    span(spanName, kind, attributes, fn) {
+      const api = resolveApi();
+      if (api === null || idle(api)) return fn(NOOP);
+      tracer ??= api.trace.getTracer(name, version);
+      return tracer.startActiveSpan(spanName, { kind: SPAN_KIND[kind], attributes: defined(attributes) }, (span) => {
+        // No SDK, or not sampled: the span records nothing and its end() does nothing, so end it
+        // now and skip the promise bookkeeping; its context is still the active one inside `fn`.
+        if (!span.isRecording()) {
+          span.end();
+          return fn(NOOP);
+        }
+        OURS.add(span);
+        let result: ReturnType<typeof fn>;
+        try {
+          result = fn(handleOf(span));
+        } catch (error) {
+          fail(span, error);
+          span.end();
+          throw error;
+        }
+        if (!isPromiseLike(result)) {
+          span.end();
+          return result;
+        }
+        return Promise.resolve(result).then(
+          (value) => {
+            span.end();
+            return value;
+          },
+          (error: unknown) => {
+            fail(span, error);
+            span.end();
+            throw error;
+          },
+        ) as unknown as typeof result;
+      });
+    },
+    active() {
+      const span = resolveApi()?.trace.getActiveSpan();
+      return span === undefined || !OURS.has(span) ? NOOP : handleOf(span);
+    },
+    inject(headers) {
+      const api = resolveApi();
+      if (api !== null) api.propagation.inject(api.context.active(), headers);
+    },
+  };
+}
+
+/**
+ * The call id of a signed request (issue 19): base64url(SHA-256 of its `Signature` header value),
+ * the same on the agent's and the resource's side, and in other AAuth implementations' call logs.
+ */
+export function callId(signatureHeader: string): string {
+  return createHash('sha256').update(signatureHeader, 'utf8').digest('base64url');
+}
