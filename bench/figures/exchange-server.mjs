@@ -34,6 +34,8 @@ for (const [id, key, path] of [[scaId, scaKey, '/sca'], [maaId, maaKey, '/maa']]
 // The baseline: a route that parses the same signed JSON body and echoes a little JSON.
 const echo = express();
 echo.post('/echo', express.json(), (req, res) => res.json({ ok: true, n: Object.keys(req.body).length }));
+// This process's CPU time so far (every thread, microseconds): the figure reads it around each load.
+echo.get('/cpu', (_req, res) => { const u = process.cpuUsage(); res.json({ us: u.user + u.system }); });
 const echoPort = await listen(echo);
 
 // The upstream token the backend holds for SCA, from a direct token request.
@@ -46,5 +48,5 @@ if (first.status !== 200) throw new Error(`upstream token request answered ${fir
 const upstream = (await first.json()).auth_token;
 const upstreamAlg = JSON.parse(Buffer.from(upstream.split('.')[0], 'base64url').toString()).alg;
 
-process.stdout.write(`${JSON.stringify({ issuer: server.issuer, tokenUrl, echoUrl: `http://localhost:${echoPort}/echo`, scaId, maaId, upstream, alg: upstreamAlg })}\n`);
+process.stdout.write(`${JSON.stringify({ issuer: server.issuer, tokenUrl, echoUrl: `http://localhost:${echoPort}/echo`, cpuUrl: `http://localhost:${echoPort}/cpu`, scaId, maaId, upstream, alg: upstreamAlg })}\n`);
 process.on('SIGTERM', () => process.exit(0));

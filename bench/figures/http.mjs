@@ -242,7 +242,12 @@ export async function exchangeFigure({ requests, rounds = 3, concurrency = 8 }) 
     const drive = async (t, total) => {
       const info = procs[t === 'echo' ? 'rs256' : t].urls;
       const a = { sca: keys.sca, maa: keys.maa, info, target: t === 'echo' ? 'echo' : 'exchange', total, concurrency };
-      return JSON.parse(await run(...pinned(pin, 1, process.execPath, [loadScript, JSON.stringify(a)])));
+      // The server's CPU time per request (all its threads), read around the load: on a loaded
+      // machine it says what the rate cannot (a process with busy pool threads gets more of a shared core).
+      const cpu = async () => (await (await fetch(info.cpuUrl)).json()).us;
+      const before = await cpu();
+      const result = JSON.parse(await run(...pinned(pin, 1, process.execPath, [loadScript, JSON.stringify(a)])));
+      return { ...result, cpuUs: ((await cpu()) - before) / total };
     };
     for (const t of targets) {
       samples[t] = [];
@@ -257,10 +262,12 @@ export async function exchangeFigure({ requests, rounds = 3, concurrency = 8 }) 
   } finally {
     await Promise.all(Object.values(procs).map((p) => p.stop()));
   }
-  const summary = (t) => ({ perSecond: median(samples[t].map((x) => x.perSecond)), p50: median(samples[t].map((x) => x.p50)), p99: median(samples[t].map((x) => x.p99)) });
-  // Per-round ratios (subjects of one round ran back to back), their median.
+  const med = (t, k) => median(samples[t].map((x) => x[k]));
+  const summary = (t) => ({ perSecond: med(t, 'perSecond'), p50: med(t, 'p50'), p99: med(t, 'p99'), cpuUs: med(t, 'cpuUs') });
+  // Per-round ratios (subjects of one round ran back to back), their median; the CPU ratio is old / new (higher is better).
   const ratioTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => x.perSecond / samples[base][i].perSecond)) : null);
-  const subjects = Object.fromEntries(Object.keys(samples).map((t) => [t, { ...summary(t), toEcho: ratioTo(t, 'echo'), toOld: ratioTo(t, 'old') }]));
+  const cpuTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => samples[base][i].cpuUs / x.cpuUs)) : null);
+  const subjects = Object.fromEntries(Object.keys(samples).map((t) => [t, { ...summary(t), toEcho: ratioTo(t, 'echo'), toOld: ratioTo(t, 'old'), cpuToOld: cpuTo(t, 'old') }]));
   const algs = Object.fromEntries(Object.entries(procs).map(([t, p]) => [t, p.urls.alg]));
 
   // The agent's cache, in this process: an embedded auth server and a challenging resource.
