@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { computeThumbprint } from '@aauth-kit/core';
 import { signCompactJws } from '@aauth-kit/core/internal';
 import type { JWTPayload } from 'jose';
-import type { SigningAlgorithm } from '../create-auth-server.js';
+import type { SigningAlgorithm } from '../load-realm.js';
 
 /** The realm's signing key: signs auth tokens, published in the realm JWKS. */
 export interface RealmKey {
