@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AUTH_TOKEN, generateKey } from '@aauth-kit/core';
@@ -7,6 +8,8 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createAuthServer, createTenantAuthServer } from '../src/index.js';
 import { loadRealm } from '../src/load-realm.js';
+import { loadRealmKey } from '../src/lib/realm-key.js';
+import { signCompactJws } from '@aauth-kit/core/internal';
 import { signedFetch, startAuthServer, startParty, testRealm } from '../../../test/fixtures/auth-server.js';
 
 const ATTRIBUTE = 'aauth.token.signing.alg';
@@ -79,6 +82,43 @@ describe(`realm attribute ${ATTRIBUTE}`, () => {
       await expect(verifier.verifyToken(forged, AUTH_TOKEN)).rejects.toMatchObject({ code: 'token_signature_invalid' });
     } finally {
       await Promise.all([as.close(), backend.close(), sca.close(), maa.close()]);
+    }
+  });
+});
+
+describe('the realm key signer', () => {
+  const claims = { iss: 'https://as.example/realms/r', aud: 'https://r.example', agent: 'https://a.example', iat: 1_700_000_000, exp: 1_700_000_300, jti: 'j' };
+
+  it.each(['EdDSA', 'RS256'] as const)('%s: the same JWS bytes as core signCompactJws (header {alg, typ, kid}), for each typ', async (alg) => {
+    // Made in a key file, so that the test can read the private key the server signs with.
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-rk-'));
+    const file = join(dir, 'k.json');
+    const key = loadRealmKey(alg, file);
+    const { kid: _kid, alg: _alg, ...jwk } = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    rmSync(dir, { recursive: true, force: true });
+    const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+    for (const typ of ['auth+jwt', 'at+jwt', 'auth+jwt']) {
+      expect(await key.sign(typ, claims)).toBe(signCompactJws({ alg, typ, kid: key.kid }, claims, alg, privateKey));
+    }
+  });
+
+  it('ES256: verifies with jose against the published key', async () => {
+    const key = loadRealmKey('ES256', undefined);
+    const jwt = await key.sign('auth+jwt', claims);
+    const { protectedHeader } = await jwtVerify(jwt, createLocalJWKSet({ keys: [key.publicJwk] } as never), { currentDate: new Date(1_700_000_100_000) });
+    expect(protectedHeader).toEqual({ alg: 'ES256', typ: 'auth+jwt', kid: key.kid });
+  });
+
+  it('a key core refuses to sign with (RSA under 2048 bits) refuses every token, as before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-weak-'));
+    try {
+      const file = join(dir, 'weak.json');
+      const weak = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'jwk' });
+      writeFileSync(file, JSON.stringify(weak));
+      const key = loadRealmKey('RS256', file);
+      await expect(key.sign('auth+jwt', claims)).rejects.toThrow('RS256 keys must be 2048 bits or larger');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
