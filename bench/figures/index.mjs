@@ -162,7 +162,7 @@ export const FIGURES = [
       const r = await exchangeFigure({ requests: quick ? 20 : 2000, rounds: quick ? 1 : 3 });
       const s = r.subjects;
       const opt = (v) => (v === null ? 'n/a' : fmt(v, 2));
-      const row = (name, x) => `| ${name} | ${fmt(x.perSecond)} | ${fmt(x.p50, 1)} ms | ${fmt(x.p99, 1)} ms | ${fmt(x.toEcho, 2)} | ${opt(x.toOld)} | ${fmt(x.cpuUs)} us | ${opt(x.cpuToOld)} |`;
+      const row = (name, x) => `| ${name} | ${fmt(x.perSecond)} | ${fmt(x.p50, 1)} ms | ${fmt(x.p99, 1)} ms | ${fmt(x.toEcho, 2)} | ${opt(x.toOld)} | ${fmt(x.cpuUs)} us | ${opt(x.cpuToOld)} | ${fmt((x.perSecond * x.cpuUs) / 1e6, 2)} |`;
       return {
         description:
           `Signed token-exchange requests ({resource_token, upstream_token}) to the embedded auth server on loopback. Each auth server ` +
@@ -178,7 +178,8 @@ export const FIGURES = [
           'Rates and latencies are medians of rounds; each ratio the median of per-round ratios (to the baseline, and to the old code path). ' +
           "Server CPU per request: the server process's user + system CPU time (all its threads) read before and after each load, divided by its requests; " +
           'the old code path signs and verifies through WebCrypto on pool threads, which a loaded machine schedules as extra claimants of the shared core, ' +
-          'so on a loaded machine the CPU ratio is the fairer comparison, on a quiet one the rates agree with it.' +
+          'so on a loaded machine the CPU ratio is the fairer comparison, on a quiet one the rates agree with it. ' +
+          'Cores used (rate x CPU per request): about 1 for a server that had its core to itself and was saturated; less says the rate measured the machine.' +
           (r.oldSkipped ? ` The old code path was not measured: ${r.oldSkipped}.` : ''),
         goalValue: r.cache.tokenRequests,
         moreGoals: s.old
@@ -193,8 +194,8 @@ export const FIGURES = [
         sections: [
           {
             table: [
-              '| measured | per second | p50 | p99 | to baseline | to old | server CPU per request | old CPU / this CPU |',
-              '|---|---:|---:|---:|---:|---:|---:|---:|',
+              '| measured | per second | p50 | p99 | to baseline | to old | server CPU per request | old CPU / this CPU | cores used |',
+              '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
               row('baseline: signed POST to an echo route', s.echo),
               ...(s.old ? [row(`token exchange, old code path (${r.oldMain}), RS256 realm`, s.old)] : []),
               row('token exchange, RS256 realm', s.rs256),
