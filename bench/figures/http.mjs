@@ -5,7 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { createAgent } from '@aauth-kit/agent';
@@ -172,33 +173,102 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
   }
 }
 
+/** The commit of the old code path figure 6 compares with: main when issue 18 was filed. */
+export const OLD_MAIN = 'ed0f243';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
 /**
- * Figure 6: token exchanges per second at the embedded auth server, and the agent's cache. The
- * auth server (and an echo route, the baseline) run in their own process on core 0, the clients in
- * a load process on core 1 (when pinned), which pre-signs its requests before it sends them.
+ * A worktree of the old code path, built once and cached under `.bench-cache/old-main` (git-ignored):
+ * `git worktree add --detach`, `npm ci`, `tsc -b`; a `.ready` file names the commit once it built.
+ * Resolves with its directory, or with `{ skipped }` saying why it cannot be had (no git, no commit).
+ */
+async function oldMainTree() {
+  const dir = join(ROOT, '.bench-cache', 'old-main');
+  const ready = join(ROOT, '.bench-cache', 'old-main.ready');
+  if (existsSync(ready) && readFileSync(ready, 'utf8').trim() === OLD_MAIN && existsSync(join(dir, 'packages', 'auth-server', 'dist', 'index.js'))) return { dir };
+  try {
+    mkdirSync(join(ROOT, '.bench-cache'), { recursive: true });
+    if (!existsSync(join(dir, '.git'))) await runIn(ROOT, 'git', ['worktree', 'add', '--detach', dir, OLD_MAIN]);
+    await runIn(dir, 'npm', ['ci', '--no-audit', '--no-fund', '--prefer-offline']);
+    await runIn(dir, process.execPath, [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-b']);
+  } catch (error) {
+    return { skipped: `the old code path (${OLD_MAIN}) could not be built: ${error.message.slice(0, 300)}` };
+  }
+  writeFileSync(ready, `${OLD_MAIN}\n`);
+  return { dir };
+}
+
+/** Run a command in `cwd` to completion; reject with its stderr on failure. */
+function runIn(cwd, cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-500)}`))));
+  });
+}
+
+/**
+ * Figure 6: token exchanges per second at the embedded auth server, and the agent's cache. Each
+ * auth server (and an echo route, the baseline) runs in its own process on core 0, the clients in
+ * a load process on core 1 (when pinned), which pre-signs its requests before it sends them. The
+ * subjects: the old code path (a worktree of OLD_MAIN running the same server script with that
+ * tree's packages, RS256 realm), this tree with an RS256 realm (as Keycloak signs) and with an
+ * EdDSA realm, and the echo baseline, in rounds whose order rotates.
  */
 export async function exchangeFigure({ requests, rounds = 3, concurrency = 8 }) {
   const pin = cpus().length >= 2 && available('taskset', ['-V']);
   const backendKey = generateKey({ kid: 'backend-1' });
   const scaKey = generateKey({ kid: 'sca-1' });
   const maaKey = generateKey({ kid: 'maa-1' });
-  const keyArg = JSON.stringify({ backend: backendKey.toPrivateJwk(), sca: scaKey.toPrivateJwk(), maa: maaKey.toPrivateJwk() });
-  const proc = await startServer(pin, 'exchange-server.mjs', [keyArg]);
+  const keys = { backend: backendKey.toPrivateJwk(), sca: scaKey.toPrivateJwk(), maa: maaKey.toPrivateJwk() };
+  const arg = (alg) => JSON.stringify({ keys, realm: REALM, alg });
+  const old = await oldMainTree();
+  const procs = {};
+  if (old.dir) {
+    // The same server script, run from the old tree so that its bare imports are the old packages.
+    const script = join(old.dir, 'bench', 'figures', 'exchange-server-figure6.mjs');
+    copyFileSync(fileURLToPath(new URL('./exchange-server.mjs', import.meta.url)), script);
+    procs.old = await startServer(pin, relative(fileURLToPath(new URL('.', import.meta.url)), script), [arg('RS256')]);
+  }
   const loadScript = fileURLToPath(new URL('./exchange-load.mjs', import.meta.url));
-  const drive = async (target, total) =>
-    JSON.parse(await run(...pinned(pin, 1, process.execPath, [loadScript, JSON.stringify({ sca: scaKey.toPrivateJwk(), maa: maaKey.toPrivateJwk(), info: proc.urls, target, total, concurrency })])));
-  const samples = { exchange: [], echo: [] };
+  const samples = {};
   try {
-    await drive('exchange', Math.min(200, requests)); // warm-up (JIT, key discovery), discarded
-    await drive('echo', Math.min(200, requests));
+    procs.rs256 = await startServer(pin, 'exchange-server.mjs', [arg('RS256')]);
+    procs.eddsa = await startServer(pin, 'exchange-server.mjs', [arg('EdDSA')]);
+    // The echo baseline is served by the RS256 process (on the same core as every subject).
+    const targets = [...(procs.old ? ['old'] : []), 'rs256', 'eddsa', 'echo'];
+    const drive = async (t, total) => {
+      const info = procs[t === 'echo' ? 'rs256' : t].urls;
+      const a = { sca: keys.sca, maa: keys.maa, info, target: t === 'echo' ? 'echo' : 'exchange', total, concurrency };
+      // The server's CPU time per request (all its threads), read around the load: on a loaded
+      // machine it says what the rate cannot (a process with busy pool threads gets more of a shared core).
+      const cpu = async () => (await (await fetch(info.cpuUrl)).json()).us;
+      const before = await cpu();
+      const result = JSON.parse(await run(...pinned(pin, 1, process.execPath, [loadScript, JSON.stringify(a)])));
+      return { ...result, cpuUs: ((await cpu()) - before) / total };
+    };
+    for (const t of targets) {
+      samples[t] = [];
+      await drive(t, Math.min(200, requests)); // warm-up (JIT, key discovery), discarded
+    }
     for (let r = 0; r < rounds; r++) {
-      for (const t of r % 2 === 0 ? ['exchange', 'echo'] : ['echo', 'exchange']) samples[t].push(await drive(t, requests));
+      for (let i = 0; i < targets.length; i++) {
+        const t = targets[(i + r) % targets.length];
+        samples[t].push(await drive(t, requests));
+      }
     }
   } finally {
-    await proc.stop();
+    await Promise.all(Object.values(procs).map((p) => p.stop()));
   }
-  const summary = (t) => ({ perSecond: median(samples[t].map((x) => x.perSecond)), p50: median(samples[t].map((x) => x.p50)), p99: median(samples[t].map((x) => x.p99)) });
-  const ratios = samples.exchange.map((x, i) => x.perSecond / samples.echo[i].perSecond);
+  const med = (t, k) => median(samples[t].map((x) => x[k]));
+  const summary = (t) => ({ perSecond: med(t, 'perSecond'), p50: med(t, 'p50'), p99: med(t, 'p99'), cpuUs: med(t, 'cpuUs') });
+  // Per-round ratios (subjects of one round ran back to back), their median; the CPU ratio is old / new (higher is better).
+  const ratioTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => x.perSecond / samples[base][i].perSecond)) : null);
+  const cpuTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => samples[base][i].cpuUs / x.cpuUs)) : null);
+  const subjects = Object.fromEntries(Object.keys(samples).map((t) => [t, { ...summary(t), toEcho: ratioTo(t, 'echo'), toOld: ratioTo(t, 'old'), cpuToOld: cpuTo(t, 'old') }]));
+  const algs = Object.fromEntries(Object.entries(procs).map(([t, p]) => [t, p.urls.alg]));
 
   // The agent's cache, in this process: an embedded auth server and a challenging resource.
   const auth = express();
@@ -249,5 +319,5 @@ export async function exchangeFigure({ requests, rounds = 3, concurrency = 8 }) 
     }),
   );
   await Promise.all([close(authServer), close(siteServer), close(maaServer)]);
-  return { exchange: summary('exchange'), echo: summary('echo'), ratio: median(ratios), pinned: pin, rounds, concurrency, requests, cache: { calls, ok, tokenRequests } };
+  return { subjects, algs, oldMain: OLD_MAIN, oldSkipped: old.skipped, exchange: subjects.rs256, echo: subjects.echo, ratio: subjects.rs256.toEcho, pinned: pin, rounds, concurrency, requests, cache: { calls, ok, tokenRequests } };
 }

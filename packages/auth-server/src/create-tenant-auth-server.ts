@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { loadRealm } from './load-realm.js';
+import { loadRealm, type SigningAlgorithm } from './load-realm.js';
 import { buildAuthServer, type AuthServer, type AuthServerOptions, type MessageNames } from './create-auth-server.js';
 import { createMemoryPendingStore } from './pending-store.js';
 import { createMemoryUsedTokenStore } from './used-token-store.js';
@@ -126,7 +126,6 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
   }
   const warn = shared.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
   const now = shared.now ?? (() => Date.now() / 1000);
-  const alg = shared.signingAlgorithm ?? 'RS256';
   const sources: Array<string | object> = [...(listed ?? [])];
 
   /** Per realm name: its key and its stores, kept while the realm is served (a changed file keeps both). */
@@ -135,7 +134,8 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
   /** The realm name each explicit source held at the last successful load (for removeRealm). */
   let sourceNames = new Map<string | object, string>();
 
-  function stateOf(name: string): RealmState {
+  /** `alg`: the realm's signing algorithm when its key is first made (shared.signingAlgorithm, else its aauth.token.signing.alg, else RS256). */
+  function stateOf(name: string, alg: SigningAlgorithm): RealmState {
     const known = state.get(name);
     if (known) return known;
     const own = realmOptions?.(name) ?? {};
@@ -181,7 +181,8 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     for (const { source, label, realm } of entries) {
       try {
         // Validate first: a bad field is named with its file (warnings come when the realm is built).
-        const name = loadRealm(realm, { path: label, onWarning: () => undefined }).name;
+        const loaded = loadRealm(realm, { path: label, onWarning: () => undefined });
+        const name = loaded.name;
         if (next.has(name)) throw new TypeError(`realm ${name} is given twice`);
         const fingerprint = JSON.stringify(realm);
         const before = current.get(name);
@@ -191,7 +192,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
         } else {
           // Built with the realm's kept key and stores: a changed file keeps its tokens and pending requests.
           if (!state.has(name)) fresh.push(name);
-          const own = stateOf(name);
+          const own = stateOf(name, shared.signingAlgorithm ?? loaded.signingAlgorithm ?? 'RS256');
           const server = buildAuthServer({ ...shared, realm, ...own.options, onWarning: warn }, { ...names, realm: label }, { key: own.key, serveDraft11: name === draft11Realm });
           built = { name: server.realm.name, fingerprint, server };
         }

@@ -114,6 +114,11 @@ export interface RealmConfig {
   person: PersonServerSettings;
   /** The -11 access server's settings (`aauth.access.*`, and the person server's `aauth.person.trusted.access.servers`). */
   access: AccessServerSettings;
+  /**
+   * `aauth.token.signing.alg`: the JWS algorithm of the realm's auth tokens (`RS256`, `EdDSA` or
+   * `ES256`); undefined when the realm does not say (the server's `signingAlgorithm`, else RS256 as Keycloak).
+   */
+  signingAlgorithm: SigningAlgorithm | undefined;
 }
 
 /** A realm client as the OpenID Connect token endpoint uses it (Keycloak's `ClientRepresentation` fields). */
@@ -161,6 +166,9 @@ const LIST_ATTRIBUTES = {
   'aauth.consent.required.scope.prefixes': 'consentScopePrefixes',
 } as const;
 const BOOLEAN_ATTRIBUTES = { 'aauth.enabled': 'enabled', 'aauth.exchange.enabled': 'exchangeEnabled' } as const;
+/** The JWS algorithms the embedded server can sign auth tokens with (section 7). */
+export const SIGNING_ALGORITHMS = ['RS256', 'EdDSA', 'ES256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 const INTEGER_ATTRIBUTES = ['aauth.exchange.max.depth', 'aauth.refresh.lifespan', 'aauth.token.lifespan'] as const;
 
 // The extension's defaults when neither consent attribute is set (its README, "AAuth Scopes That Trigger User Consent").
@@ -454,6 +462,7 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     consentScopePrefixes: [],
   };
   let refreshLifespan = 1800;
+  let signingAlgorithm: SigningAlgorithm | undefined;
   const person: PersonServerSettings = { enabled: true, tokenLifespan: 3600, maxWait: 30 };
   const access: AccessServerSettings = { enabled: false, trustedPersonServers: [], tokenLifespan: 3600, personTrustedAccessServers: [] };
   for (const [name, value] of Object.entries(attributes)) {
@@ -475,6 +484,11 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     } else if (name === 'aauth.person.max.wait') {
       person.maxWait = parseInteger(value, field, 0);
       if (person.maxWait > 60) fail(field, `must be at most 60 seconds (got ${show(value)})`);
+    } else if (name === 'aauth.token.signing.alg') {
+      if (typeof value !== 'string' || !(SIGNING_ALGORITHMS as readonly string[]).includes(value)) {
+        fail(field, `must be one of ${SIGNING_ALGORITHMS.join(', ')} (got ${show(value)})`);
+      }
+      signingAlgorithm = value as SigningAlgorithm;
     } else if (name in LIST_ATTRIBUTES) {
       policy[LIST_ATTRIBUTES[name as keyof typeof LIST_ATTRIBUTES]] = parseList(value, field);
     } else if (name in BOOLEAN_ATTRIBUTES) {
@@ -514,5 +528,6 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
     bruteForce: parseBruteForce(realm, path),
     person,
     access,
+    signingAlgorithm,
   };
 }

@@ -1,9 +1,9 @@
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { computeThumbprint } from '@aauth-kit/core';
+import { computeThumbprint, importPrivateKey } from '@aauth-kit/core';
 import { signCompactJws } from '@aauth-kit/core/internal';
 import type { JWTPayload } from 'jose';
-import type { SigningAlgorithm } from '../create-auth-server.js';
+import type { SigningAlgorithm } from '../load-realm.js';
 
 /** The realm's signing key: signs auth tokens, published in the realm JWKS. */
 export interface RealmKey {
@@ -71,6 +71,40 @@ function readKeyFile(path: string, alg: SigningAlgorithm): KeyObject {
 }
 
 /**
+ * The realm key's synchronous JWS signer (issue 18): the same bytes as core's `signCompactJws`
+ * (header `{alg, typ, kid}`), with the key checked once here instead of on every token, the
+ * encoded header made once per `typ`, and an Ed25519 key signing through core's key with the
+ * kit's crypto backend (libsodium when it is the default), RS256 and ES256 through node:crypto.
+ */
+function realmSigner(alg: SigningAlgorithm, kid: string, privateKey: KeyObject, jwk: Record<string, unknown>): (typ: string, claims: JWTPayload) => string {
+  // A key core would refuse (e.g. RSA under 2048 bits) refuses every token, as signCompactJws did.
+  let unusable: unknown;
+  try {
+    signCompactJws({ alg, typ: 'JWT', kid }, {}, alg, privateKey);
+  } catch (error) {
+    unusable = error;
+  }
+  const edKey = alg === 'EdDSA' && unusable === undefined ? importPrivateKey({ kty: 'OKP', crv: 'Ed25519', x: String(jwk.x), d: String(jwk.d) }) : undefined;
+  const signBytes: (data: Buffer) => Uint8Array =
+    alg === 'RS256'
+      ? (data) => nodeSign('sha256', data, privateKey)
+      : alg === 'ES256'
+        ? (data) => nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })
+        : (data) => edKey!.sign(data);
+  const headers = new Map<string, string>();
+  return (typ, claims) => {
+    if (unusable !== undefined) throw unusable;
+    let header = headers.get(typ);
+    if (header === undefined) {
+      header = Buffer.from(JSON.stringify({ alg, typ, kid })).toString('base64url');
+      if (headers.size < 16) headers.set(typ, header);
+    }
+    const input = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${input}.${Buffer.from(signBytes(Buffer.from(input, 'latin1'))).toString('base64url')}`;
+  };
+}
+
+/**
  * Load the realm key from `keyFile`, or create it there (mode 0600) when the file is absent; with
  * no `keyFile`, an ephemeral key (tokens stop verifying after a restart: the caller warns).
  */
@@ -91,6 +125,7 @@ export function loadRealmKey(alg: SigningAlgorithm, keyFile: string | undefined)
   const publicKey = createPublicKey(privateKey);
   // The Keycloak extension mishandles "alg":"EdDSA" in JWKS entries (section 2); RS256 and ES256 carry it as Keycloak does.
   const publicJwk: Record<string, string> = alg === 'EdDSA' ? { ...pub, kid, use: 'sig' } : { ...pub, kid, use: 'sig', alg };
+  const sign = realmSigner(alg, kid, privateKey, exported);
   return {
     alg,
     kid,
@@ -99,7 +134,7 @@ export function loadRealmKey(alg: SigningAlgorithm, keyFile: string | undefined)
     // Synchronous node:crypto signing (issue 18): no WebCrypto round trip per token; the same JWS jose made.
     sign: (typ, claims) => {
       try {
-        return Promise.resolve(signCompactJws({ alg, typ, kid }, claims, alg, privateKey));
+        return Promise.resolve(sign(typ, claims));
       } catch (error) {
         return Promise.reject(error);
       }

@@ -1,4 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { newTokenId } from './token-id.js';
 import {
   ACT_MAX_DEPTH,
   AAuthError,
@@ -52,6 +54,13 @@ interface Grant {
 
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
+/** SHA-256, base64url: one-shot `crypto.hash` (Node 20.12+) when present, cheaper than a Hash object. */
+const sha256: (text: string) => string =
+  typeof nodeCrypto.hash === 'function'
+    ? (text) => nodeCrypto.hash('sha256', text, 'base64url')
+    : (text) => nodeCrypto.createHash('sha256').update(text).digest('base64url');
+
+
 /** Re-throw a token check failure as the auth server's `invalid_grant` (section 8), keeping the reason. */
 function asGrantError(what: string, error: unknown): AAuthError {
   if (isAAuthError(error) && (error.code === 'invalid_grant' || error.code === 'access_denied' || error.code === 'grant_revoked' || error.code === 'revocation_store_failed')) return error;
@@ -100,7 +109,7 @@ export function createTokenService(ctx: ServerContext) {
     // minted after it, in that same second, is dated the next one (within the verifiers' leeway).
     const covered = ctx.revocation ? await ctx.revocation.coveredThrough(issuer, [grant.agent, ...chainAgents(grant.act)], grant.sub) : undefined;
     const iat = covered !== undefined && covered >= second ? covered + 1 : second;
-    const jti = randomBytes(16).toString('base64url');
+    const jti = newTokenId();
     // The grant's absolute end (issue 13, finding 6): no token of it outlives auth_time + ssoSessionMaxLifespan.
     const authTime = grant.authTime ?? iat;
     const exp = Math.min(iat + realm.accessTokenLifespan, authTime + realm.ssoSessionMaxLifespan);
@@ -213,7 +222,7 @@ export function createTokenService(ctx: ServerContext) {
    * refused request does not burn the token; the store's check-and-set is atomic.
    */
   async function redeem(rt: ResourceTokenClaims): Promise<void> {
-    const key = `aauth:resource-token:${createHash('sha256').update(`${rt.iss}\n${rt.jti}`).digest('base64url')}`;
+    const key = `aauth:resource-token:${sha256(`${rt.iss}\n${rt.jti}`)}`;
     const ttl = Math.max(1, Math.ceil(rt.exp + TOKEN_LEEWAY - ctx.now()));
     let first: boolean;
     try {
