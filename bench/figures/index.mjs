@@ -160,7 +160,7 @@ export const FIGURES = [
     title: '6. Token exchange at the embedded auth server, and the agent cache',
     goal: { op: '<=', value: 1, label: '1,000 calls through one challenge make exactly one exchange' },
     async run({ quick }) {
-      const r = await exchangeFigure({ requests: quick ? 20 : 2000, rounds: quick ? 1 : 3 });
+      const r = await exchangeFigure({ requests: quick ? 20 : 2000, rounds: quick ? 1 : 3, oldPath: !quick });
       const s = r.subjects;
       const opt = (v) => (v === null ? 'n/a' : fmt(v, 2));
       const row = (name, x) => `| ${name} | ${fmt(x.perSecond)} | ${fmt(x.p50, 1)} ms | ${fmt(x.p99, 1)} ms | ${fmt(x.toEcho, 2)} | ${opt(x.toOld)} | ${fmt(x.cpuUs)} us | ${opt(x.cpuToOld)} | ${fmt((x.perSecond * x.cpuUs) / 1e6, 2)} |`;
