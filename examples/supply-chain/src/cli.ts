@@ -168,7 +168,7 @@ async function serveWeb(io: CliIo, options: WebDemoOptions): Promise<number> {
     return 1;
   }
   io.out(`aauth-kit supply-chain demo, as a web page: ${web.url}\n`);
-  io.out("Sign in as the realm's user (mcp-user / user123), start the optimisation, approve on the consent page. Ctrl-C stops.\n");
+  io.out("Sign in as a user of the realm (the demo realm's is mcp-user / user123), start the optimisation, approve on the consent page. Ctrl-C stops.\n");
   const signal = io.signal ?? processSignal();
   if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await web.close();

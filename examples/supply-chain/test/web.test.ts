@@ -413,6 +413,27 @@ describe('the page server without a browser', () => {
     expect(replay.match(/^event: \w+$/gm)).toEqual(events.map((e) => `event: ${e.type}`));
   });
 
+  it('starting again while a run waits for consent stops that run (its services close) and starts the next', async () => {
+    const cookie = await signIn(web.url);
+    const stream = await eventStream(`${web.url}api/events`, cookie);
+    const start = async () => {
+      const res = await fetch(`${web.url}api/runs`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{"protocol":"keycloak"}' });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { id: number }).id;
+    };
+    const first = await start();
+    const asked = (await stream.until(first, 'interaction')).data as { url: string };
+    const second = await start();
+    expect(second).toBe(first + 1);
+    await stream.until(second, 'interaction');
+    await expect(fetch(asked.url)).rejects.toThrow();
+    // The stopped run ends without a result of its own: the page moved on to the next one.
+    const firstRun = stream.of(first).slice(0, stream.of(first).indexOf(stream.of(second)[0]!));
+    expect(firstRun.map((e) => e.type)).toContain('interaction');
+    expect(firstRun.filter((e) => e.type === 'result')).toEqual([]);
+    await stream.close();
+  });
+
   it('the page itself: a strict Content-Security-Policy, and the stream and runs need a session', async () => {
     const page = await fetch(web.url);
     expect(page.status).toBe(200);

@@ -66,6 +66,8 @@ interface Run {
   controller: AbortController;
   settled: Promise<void>;
   done: boolean;
+  /** A newer run replaced it. */
+  superseded: boolean;
 }
 
 const derive = promisify(pbkdf2);
@@ -144,20 +146,30 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     return session;
   };
 
-  async function startRun(choice: { protocol: DemoProtocol; fourParty: boolean }, session: Session): Promise<number> {
+  /** Starts are taken one at a time, so each stops the run before it and no run is left unstopped. */
+  let starting: Promise<unknown> = Promise.resolve();
+  function startRun(choice: { protocol: DemoProtocol; fourParty: boolean }, session: Session): Promise<number> {
+    const next = starting.then(() => beginRun(choice, session));
+    starting = next.catch(() => {});
+    return next;
+  }
+
+  async function beginRun(choice: { protocol: DemoProtocol; fourParty: boolean }, session: Session): Promise<number> {
     if (current && !current.done) {
+      // Superseded: it ends without a result of its own, the page moves on to the next run.
+      current.superseded = true;
       current.controller.abort();
       await current.settled;
     }
     const controller = new AbortController();
-    const run: Run = { id: (current?.id ?? 0) + 1, controller, settled: Promise.resolve(), done: false };
+    const run: Run = { id: (current?.id ?? 0) + 1, controller, settled: Promise.resolve(), done: false, superseded: false };
     current = run;
     history = [];
     const started = Date.now();
     emit('run', { id: run.id, protocol: choice.protocol, fourParty: choice.fourParty, user: session.username });
     const names = new Map<string, string>();
     let named = 0;
-    const mine = () => current === run && !controller.signal.aborted;
+    const mine = () => current === run && !run.superseded;
     const flow = runFlow({
       protocol: choice.protocol,
       ...(choice.fourParty ? { fourParty: true } : {}),
@@ -187,13 +199,13 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     run.settled = flow.then(
       (result) => {
         run.done = true;
-        if (current !== run) return;
+        if (current !== run || run.superseded) return;
         emit('names', Object.fromEntries(names));
         emit('result', resultOf(result, controller.signal.aborted, (Date.now() - started) / 1000, choice));
       },
       (error: unknown) => {
         run.done = true;
-        if (current !== run) return;
+        if (current !== run || run.superseded) return;
         const failure = { reason: `${(error as Error).name}: ${(error as Error).message}` };
         emit('result', { ok: false, ...choice, failure: { ...failure, meaning: explainFailure(failure) } });
       },

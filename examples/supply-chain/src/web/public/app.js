@@ -212,7 +212,9 @@ function reset(run) {
   $('refusal').hidden = true;
   $('refusal').replaceChildren();
   $('consent').hidden = true;
-  $('start').disabled = true;
+  // Starting again stops this run (say the consent tab was closed): the button stays on.
+  $('start').disabled = false;
+  $('start').textContent = 'Start again';
   setStatus(`Run ${run.id}: ${run.protocol === 'draft-11' ? `AAuth -11${run.fourParty ? ', four-party' : ''}` : 'Keycloak profile'}, for ${run.user}…`);
 }
 
@@ -251,6 +253,7 @@ function servicesOf(r) {
 
 function onResult(r) {
   $('start').disabled = false;
+  $('start').textContent = 'Start the optimisation';
   $('consent').hidden = true;
   const result = $('result');
   if (r.ok) {
@@ -326,6 +329,13 @@ function listen() {
   on('interaction', onInteraction);
   on('decision', onDecision);
   on('result', onResult);
+  // EventSource reconnects by itself; a refusal (the session ended, the demo restarted) closes it for good.
+  events.addEventListener('error', async () => {
+    if (events.readyState !== EventSource.CLOSED) return;
+    const session = await fetch('/api/session', { credentials: 'same-origin' }).catch(() => undefined);
+    if (session?.status === 401) showLogin();
+    else setStatus('Lost the connection to the demo: reload the page.');
+  });
 }
 
 function showApp(user, defaults) {
