@@ -160,6 +160,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
 /** `--web`: the page until the signal (default SIGINT or SIGTERM), then every server it started stops. */
 async function serveWeb(io: CliIo, options: WebDemoOptions): Promise<number> {
+  // Listening before anything starts: a Ctrl-C from the moment the address is printed stops cleanly.
+  const signal = io.signal ?? processSignal();
   let web;
   try {
     web = await startWebDemo(options);
@@ -169,7 +171,6 @@ async function serveWeb(io: CliIo, options: WebDemoOptions): Promise<number> {
   }
   io.out(`aauth-kit supply-chain demo, as a web page: ${web.url}\n`);
   io.out("Sign in as a user of the realm (the demo realm's is mcp-user / user123), start the optimisation, approve on the consent page. Ctrl-C stops.\n");
-  const signal = io.signal ?? processSignal();
   if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await web.close();
   io.out('demo web page stopped\n');

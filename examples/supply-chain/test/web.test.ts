@@ -504,6 +504,21 @@ describe('npm run demo -- --web (the command line)', () => {
     await expect(fetch(url)).rejects.toThrow();
   });
 
+  it('the built program: Ctrl-C (SIGINT) as soon as the address is printed stops the page, exit 0', async () => {
+    const child = spawn(process.execPath, [demoJs, '--web'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEMO_WEB_PORT: '0' } });
+    let out = '';
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (out += t));
+    // Once: a second Ctrl-C while it stops is the usual way to force it.
+    let sent = false;
+    child.stdout.setEncoding('utf8').on('data', (t: string) => {
+      out += t;
+      if (!sent && out.includes('web page: ')) sent = child.kill('SIGINT');
+    });
+    expect(await exited).toEqual([0, null]);
+    expect(out).toMatch(/web page: http:\/\/127\.0\.0\.1:\d+\/\n[^]*demo web page stopped\n$/);
+  });
+
   it('the built program: SIGTERM during a run waiting for consent stops the run, its services and the page, exit 0', async () => {
     const child = spawn(process.execPath, [demoJs, '--web'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEMO_WEB_PORT: '0' } });
     let out = '';
