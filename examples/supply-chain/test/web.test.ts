@@ -233,6 +233,30 @@ describe('the demo as a web page, driven by a person in Chromium', () => {
     }
   });
 
+  it('four-party -11: the access server gets its own lifeline, between the auth server and the market-analysis agent', async () => {
+    const fake = await startWebDemo({ run: federationOnly, protocol: 'draft-11', fourParty: true });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(fake.url);
+      await page.fill('#username', 'mcp-user');
+      await page.fill('#password', 'user123');
+      await page.click('#login');
+      // The page offers what the command line asked for.
+      expect(await page.locator('#protocol').inputValue()).toBe('draft-11-four-party');
+      await page.click('#start');
+      await page.locator('#result[data-state="ok"]').waitFor();
+      expect(await page.locator('#diagram .head').allTextContents()).toEqual(['user', 'backend', 'supply-chain agent', 'auth server (person server)', 'access server', 'market-analysis agent']);
+      const row = page.locator('#diagram li.hop[data-from="person-server"][data-to="access-server"]');
+      expect(await row.getAttribute('data-status')).toBe('200');
+      expect(await row.locator('.arrow.right').count()).toBe(1);
+      expect(await row.locator('.claim').allTextContents()).toEqual(['iss access-server', 'sub S', 'aud http://localhost:3', 'scope market-analysis:analyze', 'ps person-server']);
+    } finally {
+      await context.close();
+      await fake.close();
+    }
+  });
+
   it('claims are text: a hostile claim shows as written and runs nothing', async () => {
     const hostile = `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>`;
     const fake = await startWebDemo({ run: fakeRun(hostile) });
@@ -255,6 +279,24 @@ describe('the demo as a web page, driven by a person in Chromium', () => {
     }
   });
 });
+
+/** A four-party run reduced to its federation hop (the person server asks the access server), then the plan. */
+async function federationOnly(options: DemoOptions): Promise<DemoResult> {
+  options.names?.set('http://localhost:1', 'person-server').set('http://localhost:2', 'access-server');
+  const hop = {
+    n: 1,
+    from: 'person-server',
+    to: 'access-server',
+    method: 'POST',
+    path: '/aauth/access/auth-token',
+    status: 200,
+    scheme: 'jwks_uri',
+    issued: { token: 'eyJ…abc', raw: 'x.y.z', typ: 'aa-auth+jwt', claims: { iss: 'http://localhost:2', sub: 'S', aud: 'http://localhost:3', scope: 'market-analysis:analyze', ps: 'http://localhost:1' } },
+  };
+  options.onEntry?.({ kind: 'request', ...hop, status: 0 });
+  options.onEntry?.({ kind: 'hop', ...hop });
+  return { ok: true, protocol: 'draft-11', entries: [], services: {}, result: { plan: [{ sku: 'WIDGET-100', onHand: 40, weeklyDemand: 71, order: 108 }], for: 'S' } };
+}
 
 /** A run that only reports one hop with attacker-written claims and error text, then fails there. */
 function fakeRun(text: string): (options: DemoOptions) => Promise<DemoResult> {

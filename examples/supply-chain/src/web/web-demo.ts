@@ -96,7 +96,7 @@ function cookieOf(req: Request, name: string): string | undefined {
 }
 
 /** JSON for the page: whole tokens (`raw`) stay on the server; the page shows the shortened ones and their claims. */
-export function pageJson(value: unknown): string {
+function pageJson(value: unknown): string {
   return JSON.stringify(value, (key, v: unknown) => (key === 'raw' ? undefined : v));
 }
 
