@@ -4,9 +4,10 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_REALM_FILE, runDemo, type DemoProtocol, type DemoResult } from './run-demo.js';
 import { MAA_SCOPE } from './services.js';
 import { TraceFormatter, type TraceEntry } from './trace.js';
+import { startWebDemo, type WebDemoOptions } from './web/web-demo.js';
 
 export const HELP = `Usage: npm run demo [-- --protocol keycloak|draft-11] [-- --four-party] [-- --json] [-- --tokens]
-                    [-- --interactive] [-- --maa-scope SCOPE] [-- --realm FILE]
+                    [-- --interactive] [-- --web] [-- --maa-scope SCOPE] [-- --realm FILE]
 
 Runs the embedded auth server, a backend, a supply-chain agent and a market-analysis agent on
 127.0.0.1, and walks one request through them: the user approves the backend, the backend calls the
@@ -20,9 +21,12 @@ supply-chain agent, which gets its own token to call the market-analysis agent f
                   appears whole in its "raw" field
   --tokens        print whole tokens in the text trace (try one with: npx aauth decode TOKEN)
   --interactive   print the consent URL for you to open, instead of the scripted user
+  --web           serve the demo as a web page on 127.0.0.1 (port DEMO_WEB_PORT, default 0: a free
+                  port, printed): sign in as the realm's user, start the optimisation, approve on the
+                  auth server's consent page, watch the hops live as a sequence diagram; Ctrl-C stops
   --maa-scope S   the scope the market-analysis agent requires (default ${MAA_SCOPE})
   --realm FILE    the realm export (default keycloak-realm/aauth-test-realm.json)
-Ports: AUTH_SERVER_PORT, BACKEND_PORT, SCA_PORT, MAA_PORT, ACCESS_SERVER_PORT (default 0: any free port).`;
+Ports: AUTH_SERVER_PORT, BACKEND_PORT, SCA_PORT, MAA_PORT, ACCESS_SERVER_PORT, DEMO_WEB_PORT (default 0: any free port).`;
 
 const PROTOCOLS: readonly DemoProtocol[] = ['keycloak', 'draft-11'];
 
@@ -31,6 +35,8 @@ export interface CliIo {
   out(text: string): void;
   err(text: string): void;
   env: Record<string, string | undefined>;
+  /** `--web` serves until this aborts; default until SIGINT or SIGTERM. */
+  signal?: AbortSignal;
 }
 
 class UsageError extends Error {}
@@ -46,6 +52,7 @@ function portFromEnv(env: CliIo['env'], name: string): number {
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   let values;
   let ports;
+  let webPort = 0;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -55,6 +62,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         json: { type: 'boolean' },
         tokens: { type: 'boolean' },
         interactive: { type: 'boolean' },
+        web: { type: 'boolean' },
         'maa-scope': { type: 'string' },
         realm: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -67,6 +75,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (values['four-party'] && values.protocol !== 'draft-11') {
       throw new UsageError('--four-party needs --protocol draft-11 (the Keycloak profile has no access server)');
     }
+    if (values.web && (values.json || values.interactive || values.tokens)) {
+      throw new UsageError('--web shows the flow in the page: it takes no --json, --interactive or --tokens');
+    }
     ports = {
       authServer: portFromEnv(io.env, 'AUTH_SERVER_PORT'),
       backend: portFromEnv(io.env, 'BACKEND_PORT'),
@@ -74,6 +85,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       maa: portFromEnv(io.env, 'MAA_PORT'),
       accessServer: portFromEnv(io.env, 'ACCESS_SERVER_PORT'),
     };
+    webPort = portFromEnv(io.env, 'DEMO_WEB_PORT');
   } catch (error) {
     io.err(`demo: ${(error as Error).message}\n`);
     return 2;
@@ -85,6 +97,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const protocol = (values.protocol ?? 'keycloak') as DemoProtocol;
   const draft11 = protocol === 'draft-11';
   const fourParty = values['four-party'] === true;
+  if (values.web) {
+    return serveWeb(io, {
+      port: webPort,
+      protocol,
+      fourParty,
+      ports,
+      ...(values.realm ? { realmFile: values.realm } : {}),
+      ...(values['maa-scope'] ? { maaScope: values['maa-scope'] } : {}),
+    });
+  }
   const json = values.json === true;
   const out = io.out;
   const names = new Map<string, string>();
@@ -134,6 +156,38 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const hop = result.failure?.hop;
   io.err(`\nFAILED${hop ? ` at hop ${hop.n} (${hop.from} → ${hop.to} ${hop.method} ${hop.path})` : ''}: ${result.failure?.reason}\n`);
   return 1;
+}
+
+/** `--web`: the page until the signal (default SIGINT or SIGTERM), then every server it started stops. */
+async function serveWeb(io: CliIo, options: WebDemoOptions): Promise<number> {
+  // Listening before anything starts: a Ctrl-C from the moment the address is printed stops cleanly.
+  const signal = io.signal ?? processSignal();
+  let web;
+  try {
+    web = await startWebDemo(options);
+  } catch (error) {
+    io.err(`demo: ${(error as Error).message}\n`);
+    return 1;
+  }
+  io.out(`aauth-kit supply-chain demo, as a web page: ${web.url}\n`);
+  io.out("Sign in as a user of the realm (the demo realm's is mcp-user / user123), start the optimisation, approve on the consent page. Ctrl-C stops.\n");
+  if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  await web.close();
+  io.out('demo web page stopped\n');
+  return 0;
+}
+
+/** Aborts on the first SIGINT or SIGTERM (and stops listening for the other). */
+function processSignal(): AbortSignal {
+  const controller = new AbortController();
+  const stop = () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return controller.signal;
 }
 
 function summaryKeycloak(result: DemoResult): string {

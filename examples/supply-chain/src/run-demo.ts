@@ -49,6 +49,13 @@ export interface DemoOptions {
   user?: { username: string; password: string };
   /** 'scripted' (default): the demo signs in and approves as the user; 'interactive': print the URL and wait. */
   consent?: 'scripted' | 'interactive';
+  /**
+   * Where the backend sends the person to consent (the web page shows the URL), instead of the
+   * scripted user or the printed URL. Default none.
+   */
+  onInteraction?: (interaction: Interaction) => void | Promise<void>;
+  /** Aborting it stops the run: every service it started closes, so a wait for consent ends at once. */
+  signal?: AbortSignal;
   /** Called for every trace entry as it happens. */
   onEntry?: (entry: TraceEntry) => void;
   /** Called with text for the person running the demo (interactive consent). */
@@ -81,9 +88,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const services: Service[] = [];
   const seen: { maa?: MaaView } = {};
   const summary = () => Object.fromEntries(services.map((s) => [s.name, { url: s.url, identity: s.identity }]));
+  // Closing the servers breaks the agents' held polls, so the flow below fails fast and returns.
+  const stop = () => void Promise.all(services.map((s) => s.close()));
+  options.signal?.addEventListener('abort', stop, { once: true });
   try {
+    options.signal?.throwIfAborted();
     const start = protocol === 'draft-11' ? startChain11 : startChainKeycloak;
     const { backend, sca } = await start(options, { trace, services, seen, onInteraction: consentHandler(options, trace, user) });
+    options.signal?.throwIfAborted();
     const response = await backend.fetch(`${sca}/optimize`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -120,6 +132,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       failure: { ...(hop ? { hop } : {}), reason, ...(code ? { code } : {}) },
     };
   } finally {
+    options.signal?.removeEventListener('abort', stop);
     await Promise.all(services.map((s) => s.close()));
   }
 }
@@ -147,6 +160,8 @@ interface Chain {
 /** The person at the consent page: the scripted user (approve, deny or walk away), or a prompt for a real one. */
 function consentHandler(options: DemoOptions, trace: Trace, user: { username: string; password: string }): (interaction: Interaction) => Promise<void> {
   const say = options.say ?? (() => {});
+  const person = options.onInteraction;
+  if (person !== undefined) return async (interaction) => person(interaction);
   return async ({ url, code }) => {
     if (options.consent === 'interactive') {
       say(`\nA user must approve: open ${url}\n(sign in as ${user.username} / ${user.password}, check code ${code}, approve). Waiting...\n`);
@@ -293,7 +308,9 @@ async function startChain11(options: DemoOptions, ctx: ChainContext): Promise<Ch
   }
   // The scripted user has decided by the time onInteraction returns, and the person server holds
   // each poll (Prefer: wait) until the person decides, so the scripted demo need not sleep the
-  // 5 s Retry-After between polls; with a real person the agent waits as the server asks.
+  // 5 s Retry-After between polls; with a real person the agent waits as the server asks. The web
+  // page's person (onInteraction) keeps the short wait: the first poll goes out at once and is held
+  // until they decide, so the page moves on the moment they approve.
   const sleep: Sleep | undefined = options.consent === 'interactive' ? undefined : (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 100)));
 
   const maa = await startMarketAnalysis11({
