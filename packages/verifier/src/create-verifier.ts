@@ -235,7 +235,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           break;
         }
         try {
-          token = (tokens.cached(sk.jwt, AUTH_TOKEN, undefined, entry) as VerifiedAuthToken | undefined) ?? (await verifyAuthToken(sk.jwt, o.identity, decoded));
+          token = (entry !== undefined ? (tokens.cached(sk.jwt, AUTH_TOKEN, undefined, entry) as VerifiedAuthToken | undefined) : undefined) ?? ((await tokens.verifyFresh(sk.jwt, AUTH_TOKEN, undefined, true, decoded)) as VerifiedAuthToken);
         } catch (error) {
           throw withCaller(error, signed);
         }
@@ -331,7 +331,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const base = expect11.get(kind)!;
     const expect = caller === undefined ? base : { ...base, caller };
     // Claim refusals before any fetch (refuse cheaply); -11 names no caller in a fresh challenge.
-    const verified: VerifiedToken = await tokens11.verify(jwt, profile, expect, false, decoded);
+    const verified: VerifiedToken = await tokens11.verifyFresh(jwt, profile, expect, false, decoded);
     if (!verified.cnf) throw new AAuthError('token_cnf_missing', `${profile.label}: cnf.jwk is missing`);
     return { kind, token: verified };
   }
@@ -357,8 +357,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   /** Section 7 at a resource: the auth profile, claim refusals only after the signature (they name the caller). */
-  function verifyAuthToken(jwt: string, audience: string, decoded?: DecodedToken): Promise<VerifiedAuthToken> {
-    return tokens.verify(jwt, AUTH_TOKEN, audience === o.identity ? undefined : { audience }, true, decoded) as Promise<VerifiedAuthToken>;
+  function verifyAuthToken(jwt: string, audience: string): Promise<VerifiedAuthToken> {
+    return tokens.verify(jwt, AUTH_TOKEN, audience === o.identity ? undefined : { audience }, true) as Promise<VerifiedAuthToken>;
   }
 
   return {

@@ -150,8 +150,11 @@ export class TokenVerifier {
     return this.cached(jwt, profiles, expect) ?? this.verifyFresh(jwt, profiles, expect, authenticate, decoded);
   }
 
-  /** First sight of a token: header and claim checks, the key, the signature, `cnf.jwk`; cached until `exp`. */
-  private async verifyFresh(
+  /**
+   * First sight of a token (the caller found no {@link entry} for it): header and claim checks, the
+   * key, the signature, `cnf.jwk`; cached until `exp`. `decoded` as for {@link verify}.
+   */
+  async verifyFresh(
     jwt: string,
     profiles: TokenProfile | readonly TokenProfile[],
     expect: VerifyTokenExpectations | undefined,
