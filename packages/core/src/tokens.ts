@@ -298,6 +298,8 @@ export function checkResourceTokenClaims(claims: Record<string, unknown> | Resou
 /** Split a space-separated scope string into a de-duplicated list. */
 export function parseScope(scope: unknown): string[] {
   if (typeof scope !== 'string') return [];
+  // One scope (the common case): no split, no set.
+  if (!scope.includes(' ')) return scope.length > 0 ? [scope] : [];
   return [...new Set(scope.split(' ').filter((s) => s.length > 0))];
 }
 

@@ -329,6 +329,9 @@ describe('typ, scope and claim helpers', () => {
     expect(parseScope(' read  write read ')).toEqual(['read', 'write']);
     expect(parseScope(undefined)).toEqual([]);
     expect(parseScope(42)).toEqual([]);
+    // One scope and the empty string take the short path; the result is the same.
+    expect(parseScope('read')).toEqual(['read']);
+    expect(parseScope('')).toEqual([]);
     expect(hasScopes('read write', ['read'])).toBe(true);
     expect(hasScopes(['read'], ['read', 'write'])).toBe(false);
     expect(hasScopes(undefined, [])).toBe(true);

@@ -8,6 +8,7 @@ import {
   decodeToken,
   importPublicKey,
   jwkAlgProblem,
+  type DecodedToken,
   type TokenProfile,
   type HttpRequest,
   type PublicKey,
@@ -17,11 +18,11 @@ import {
 } from '@aauth-kit/core';
 import { isIdempotent, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
-import { TokenVerifier, authenticClaims } from './lib/verify-token.js';
+import { TokenVerifier, authenticClaims, type Entry as TokenEntry } from './lib/verify-token.js';
 import { KeyDiscovery } from './lib/key-discovery.js';
 import { resolveVerifierOptions } from './lib/options.js';
 import { replayKey } from './lib/replay-key.js';
-import { generationOfKey } from './request-generation.js';
+import { generationOfKey, generationOfTyp } from './request-generation.js';
 import type {
   PresentedToken,
   PresentedTokenKind,
@@ -45,6 +46,15 @@ const PRESENTED_11: ReadonlyArray<readonly [PresentedTokenKind, TokenProfile]> =
 ];
 
 let warnedMemoryStore = false;
+
+/** The token decoded, or undefined when it does not decode (its verification then names why). */
+function decodeQuietly(jwt: string): DecodedToken | undefined {
+  try {
+    return decodeToken(jwt);
+  } catch {
+    return undefined;
+  }
+}
 
 /** A numeric claim, or undefined. */
 const numeric = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
@@ -170,7 +180,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
       ...(verifyOptions.requiredComponents ? { requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) } : {}),
     });
     const sk = signed.signatureKey!;
-    const generation = generationOfKey(sk, o.generations);
+    // jwt (issue 18): a token seen before is one lookup (its cached header names the generation);
+    // a new one is decoded once, here, for both the generation and its verification.
+    let entry: TokenEntry | undefined;
+    let decoded: DecodedToken | undefined;
+    if (sk.scheme === 'jwt') {
+      entry = tokens.entry(sk.jwt);
+      if (entry === undefined) decoded = decodeQuietly(sk.jwt);
+    }
+    const header = (entry?.token ?? decoded)?.header;
+    const generation = header !== undefined ? generationOfTyp(header.typ, o.generations) : generationOfKey(sk, o.generations);
     let key: PublicKey;
     let agent: string;
     let token: VerifiedAuthToken | undefined;
@@ -203,7 +222,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
         break;
       case 'jwt':
         if (generation === 'draft-11') {
-          presented = await verifyPresented11(sk.jwt, verifyOptions.caller);
+          presented = cachedPresented11(sk.jwt, entry) ?? (await verifyPresented11(sk.jwt, verifyOptions.caller, decoded));
+          if (o.revocation) await checkRevoked11(presented);
           key = presented.token.cnf!;
           // An agent token names the agent; person and auth tokens name none (AAuth -11 "Auth Token Structure").
           agent = presented.kind === 'agent' ? presented.token.subject! : `pseudonymous:${key.thumbprint}`;
@@ -215,7 +235,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           break;
         }
         try {
-          token = await verifyAuthToken(sk.jwt, o.identity);
+          token = (entry !== undefined ? (tokens.cached(sk.jwt, AUTH_TOKEN, undefined, entry) as VerifiedAuthToken | undefined) : undefined) ?? ((await tokens.verifyFresh(sk.jwt, AUTH_TOKEN, undefined, true, decoded)) as VerifiedAuthToken);
         } catch (error) {
           throw withCaller(error, signed);
         }
@@ -266,38 +286,64 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return result;
   }
 
-  /**
-   * A -11 token under `sig=jwt` (AAuth -11 "Agent Token Verification", "Person Token
-   * Verification", "Auth Token Verification"): its `typ` picks the kind; the issuers trusted for
-   * that kind; the key at `{iss}/.well-known/{dwk}`; `cnf.jwk` with `alg`; then revocation.
-   */
-  async function verifyPresented11(jwt: string, caller: string | undefined): Promise<PresentedToken> {
-    const typ = decodeToken(jwt).header.typ;
+  /** A -11 token's kind and profile under `sig=jwt`, by its `typ` (AAuth -11 "Keying Material"). */
+  function kind11(typ: unknown): readonly [PresentedTokenKind, TokenProfile] {
     const entry = PRESENTED_11.find(([, profile]) => profile.typ.includes(typ as string));
     if (!entry) {
       throw new AAuthError('token_typ_invalid', `Token: typ ${JSON.stringify(typ)?.slice(0, 60)} is not aa-agent+jwt, aa-person+jwt or aa-auth+jwt`);
     }
-    const [kind, profile] = entry;
-    const expect: VerifyTokenExpectations = { caller, allowLoopback: o.draft11.allowLoopback };
-    if (kind === 'agent') {
-      expect.audience = null;
-      if (o.draft11.agentProviders) expect.issuers = o.draft11.agentProviders;
-    } else if (kind === 'person') {
-      if (o.draft11.personServers) expect.issuers = o.draft11.personServers;
-    } else {
-      expect.issuers = o.draft11.authIssuers;
-    }
-    // Claim refusals before any fetch (refuse cheaply); -11 names no caller in a fresh challenge.
-    const verified: VerifiedToken = await tokens11.verify(jwt, profile, expect);
+    return entry;
+  }
+
+  /** What each -11 kind expects, made once (frozen: the token pipeline resolves it once). */
+  const expect11 = new Map<PresentedTokenKind, VerifyTokenExpectations>(
+    PRESENTED_11.map(([kind]) => {
+      const expect: VerifyTokenExpectations = { allowLoopback: o.draft11.allowLoopback };
+      if (kind === 'agent') {
+        expect.audience = null;
+        if (o.draft11.agentProviders) expect.issuers = o.draft11.agentProviders;
+      } else if (kind === 'person') {
+        if (o.draft11.personServers) expect.issuers = o.draft11.personServers;
+      } else {
+        expect.issuers = o.draft11.authIssuers;
+      }
+      return [kind, Object.freeze(expect)];
+    }),
+  );
+
+  /** A -11 token seen before (issue 18): its cached verification, every header and claim check run again; or undefined. */
+  function cachedPresented11(jwt: string, entry: TokenEntry | undefined): PresentedToken | undefined {
+    if (entry === undefined) return undefined;
+    const [kind, profile] = kind11(entry.token.header.typ);
+    const verified = tokens11.cached(jwt, profile, expect11.get(kind), entry);
+    if (verified === undefined) return undefined;
     if (!verified.cnf) throw new AAuthError('token_cnf_missing', `${profile.label}: cnf.jwk is missing`);
-    const jti = verified.claims.jti;
-    if (o.revocation && typeof jti === 'string') {
-      // An agent token names its agent (`sub`); person and auth tokens name the user (`sub`), no agent.
-      const sub = typeof verified.claims.sub === 'string' ? verified.claims.sub : undefined;
-      const subject: RevocationSubject = kind === 'agent' ? { agents: sub === undefined ? [] : [sub], iat: numeric(verified.claims.iat) } : { agents: [], sub, iat: numeric(verified.claims.iat) };
-      if (await revoked(verified.issuer, jti, subject)) throw new AAuthError('token_revoked', `${profile.label}: revoked by ${verified.issuer}`, { details: { kind } });
-    }
     return { kind, token: verified };
+  }
+
+  /**
+   * A -11 token under `sig=jwt` (AAuth -11 "Agent Token Verification", "Person Token
+   * Verification", "Auth Token Verification"): its `typ` picks the kind; the issuers trusted for
+   * that kind; the key at `{iss}/.well-known/{dwk}`; `cnf.jwk` with `alg`. Revocation: {@link checkRevoked11}.
+   */
+  async function verifyPresented11(jwt: string, caller: string | undefined, decoded: DecodedToken | undefined): Promise<PresentedToken> {
+    const [kind, profile] = kind11((decoded ?? decodeToken(jwt)).header.typ);
+    const base = expect11.get(kind)!;
+    const expect = caller === undefined ? base : { ...base, caller };
+    // Claim refusals before any fetch (refuse cheaply); -11 names no caller in a fresh challenge.
+    const verified: VerifiedToken = await tokens11.verifyFresh(jwt, profile, expect, false, decoded);
+    if (!verified.cnf) throw new AAuthError('token_cnf_missing', `${profile.label}: cnf.jwk is missing`);
+    return { kind, token: verified };
+  }
+
+  /** Revocation of a -11 token: an agent token names its agent (`sub`); person and auth tokens name the user (`sub`), no agent. */
+  async function checkRevoked11({ kind, token }: PresentedToken): Promise<void> {
+    const jti = token.claims.jti;
+    if (!o.revocation || typeof jti !== 'string') return;
+    const sub = typeof token.claims.sub === 'string' ? token.claims.sub : undefined;
+    const subject: RevocationSubject = kind === 'agent' ? { agents: sub === undefined ? [] : [sub], iat: numeric(token.claims.iat) } : { agents: [], sub, iat: numeric(token.claims.iat) };
+    const label = PRESENTED_11.find(([k]) => k === kind)![1].label;
+    if (await revoked(token.issuer, jti, subject)) throw new AAuthError('token_revoked', `${label}: revoked by ${token.issuer}`, { details: { kind } });
   }
 
   /** Ask the revocation state; a failing store is the server's problem, never the caller's: 503, as for replay. */

@@ -21,7 +21,7 @@ export function generationOfKey(key: SignatureKey, generations: readonly Generat
       } catch {
         return 'keycloak';
       }
-      return typeof typ === 'string' && typ.startsWith('aa-') ? 'draft-11' : 'keycloak';
+      return generationOfTyp(typ, generations);
     }
     case 'hwk':
       return key.jwk.alg !== undefined ? 'draft-11' : 'keycloak';
@@ -29,6 +29,12 @@ export function generationOfKey(key: SignatureKey, generations: readonly Generat
       // An agent's document, or a -11 server's (a person or access server revoking at a resource).
       return key.dwk !== undefined && SERVER_DWK_11.includes(key.dwk) ? 'draft-11' : 'keycloak';
   }
+}
+
+/** The generation a token's header `typ` speaks: -11 for an `aa-*` token, the Keycloak profile otherwise. */
+export function generationOfTyp(typ: unknown, generations: readonly Generation[] = BOTH): Generation {
+  if (generations.length === 1) return generations[0]!;
+  return typeof typ === 'string' && typ.startsWith('aa-') ? 'draft-11' : 'keycloak';
 }
 
 /**

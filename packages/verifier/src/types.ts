@@ -171,7 +171,7 @@ export interface Verifier {
   /**
    * The one token verification of the kit: the profile's header and claim checks (core's
    * token-profiles), the signing key through discovery (by the profile: issuer JWKS or resource
-   * metadata), the signature with a cached node:crypto key, and a cache by token hash until `exp`.
+   * metadata), the signature with a cached node:crypto key, and a cache keyed by the token itself until `exp`.
    * Given several profiles, the token's `typ` picks one. Throws `AAuthError` `token_*`.
    */
   verifyToken(jwt: string, profile: TokenProfile | readonly TokenProfile[], expect?: VerifyTokenExpectations): Promise<VerifiedToken>;

@@ -97,7 +97,7 @@ describe('verifyAuthToken: accepted tokens (wire profile section 7)', () => {
     await expect(v.verifyAuthToken(await edToken(claims({ act })))).resolves.toMatchObject({ act });
   });
 
-  it('a verified token is cached by hash until exp: no second key lookup, and expiry still applies', async () => {
+  it('a verified token is cached (keyed by the token itself) until exp: no second key lookup, and expiry still applies', async () => {
     const clock = manualClock();
     const { v, fetch } = await verifier({ now: clock.now });
     const jwt = await edToken(claims({ iat: clock.now(), exp: clock.now() + 100 }));

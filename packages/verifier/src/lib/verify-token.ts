@@ -1,4 +1,3 @@
-import * as nodeCrypto from 'node:crypto';
 import {
   AAuthError,
   checkTokenClaims,
@@ -13,6 +12,7 @@ import {
   type ActClaim,
   type AuthTokenClaims,
   type CheckedToken,
+  type DecodedToken,
   type PublicKey,
   type TokenExpectations,
   type TokenKey,
@@ -63,12 +63,6 @@ export interface Entry {
   until: number;
 }
 
-/** SHA-256 of the token, base64url: the cache key. One-shot `crypto.hash` (Node 20.12+) when present, a third of the cost. */
-const tokenHash: (jwt: string) => string =
-  typeof nodeCrypto.hash === 'function'
-    ? (jwt) => nodeCrypto.hash('sha256', jwt, 'base64url')
-    : (jwt) => nodeCrypto.createHash('sha256').update(jwt).digest('base64url');
-
 function unsecuredHeader(jwt: string): boolean {
   const first = jwt.split('.', 1)[0] ?? '';
   if (first.length > 4096) return false;
@@ -88,7 +82,7 @@ function authentic(error: AAuthError, claims: unknown): AAuthError {
 /**
  * The one token verification pipeline: core's pure header and claim checks (token-profiles.ts),
  * the signing key through key discovery, a synchronous node:crypto signature check with one
- * prepared key per published JWK, and verified tokens cached by hash until `exp`.
+ * prepared key per published JWK, and verified tokens cached, keyed by the token itself, until `exp`.
  */
 export class TokenVerifier {
   /** @internal shared with a sibling pipeline (`shareCacheWith`). */
@@ -96,6 +90,7 @@ export class TokenVerifier {
   private readonly keys = new WeakMap<object, TokenKey>();
   private readonly recentKeys: LruCache<string, { key: TokenKey; until: number }>;
   private readonly defaults: TokenExpectations;
+  private readonly frozen = new WeakMap<VerifyTokenExpectations, TokenExpectations>();
 
   constructor(private readonly options: TokenVerifierOptions) {
     this.cache = options.shareCacheWith?.cache ?? new LruCache(options.maxEntries);
@@ -108,36 +103,73 @@ export class TokenVerifier {
   }
 
   /**
+   * The cached entry of exactly this token string (the cache is keyed by the token itself, which
+   * the entry holds anyway as `token.raw`), or undefined; an entry past its `exp` is dropped. No
+   * check runs here: the caller hands the entry to {@link cached} (or reads its header to route).
+   */
+  entry(jwt: string, now: number = this.options.now()): Entry | undefined {
+    const hit = this.cache.get(jwt);
+    if (hit === undefined) return undefined;
+    if (hit.until > now) return hit;
+    this.cache.delete(jwt);
+    return undefined;
+  }
+
+  /**
+   * A repeated token, synchronously: the cached verification of `jwt` with every header and claim
+   * check run again for this call (`exp` against the clock, audience, issuer trust), or undefined
+   * when it is not cached or its entry cannot serve these profiles (then {@link verify} it).
+   * Throws the refusal of a check, carrying the (authentic) claims.
+   */
+  cached(jwt: string, profiles: TokenProfile | readonly TokenProfile[], expect?: VerifyTokenExpectations, entry?: Entry): VerifiedToken | undefined {
+    const now = this.options.now();
+    const hit = entry ?? this.entry(jwt, now);
+    if (hit === undefined || (entry !== undefined && entry.token.raw !== jwt)) return undefined;
+    const wanted = this.wanted(expect);
+    const checked = checkTokenHeader(hit.token, profiles, wanted, this.options.trustedIssuers);
+    if (checked.profile.keys !== hit.keys || (hit.token.cnf === undefined && checked.profile.bindsKey)) return undefined;
+    const refusal = checkTokenClaims(checked, wanted, { now, leeway: this.options.leeway });
+    if (refusal) throw authentic(refusal, hit.token.claims);
+    return hit.token;
+  }
+
+  /**
    * Verify `jwt` under `profiles`. With `authenticate`, a claim refusal is thrown only after the
    * signature verified, and carries the (then authentic) claims: a resource names the caller in
    * its fresh challenge. Without it, a claim refusal comes before any key lookup (refuse cheaply).
+   * `decoded`: the token already decoded by the caller (`decodeToken(jwt)`), so it is decoded once.
    */
-  async verify(jwt: string, profiles: TokenProfile | readonly TokenProfile[], expect?: VerifyTokenExpectations, authenticate = false): Promise<VerifiedToken> {
-    const o = this.options;
-    const wanted = expect === undefined ? this.defaults : this.expectations(expect);
-    const clock = { now: o.now(), leeway: o.leeway };
+  async verify(
+    jwt: string,
+    profiles: TokenProfile | readonly TokenProfile[],
+    expect?: VerifyTokenExpectations,
+    authenticate = false,
+    decoded?: DecodedToken,
+  ): Promise<VerifiedToken> {
     if (typeof jwt !== 'string') decodeToken(jwt);
-    const hash = tokenHash(jwt);
-    const hit = this.cache.get(hash);
-    if (hit) {
-      if (hit.until > clock.now) {
-        const checked = checkTokenHeader(hit.token, profiles, wanted, o.trustedIssuers);
-        if (checked.profile.keys === hit.keys && (hit.token.cnf !== undefined || !checked.profile.bindsKey)) {
-          const refusal = checkTokenClaims(checked, wanted, clock);
-          if (refusal) throw authentic(refusal, hit.token.claims);
-          return hit.token;
-        }
-      } else {
-        this.cache.delete(hash);
-      }
-    }
+    return this.cached(jwt, profiles, expect) ?? this.verifyFresh(jwt, profiles, expect, authenticate, decoded);
+  }
 
+  /**
+   * First sight of a token (the caller found no {@link entry} for it): header and claim checks, the
+   * key, the signature, `cnf.jwk`; cached until `exp`. `decoded` as for {@link verify}.
+   */
+  async verifyFresh(
+    jwt: string,
+    profiles: TokenProfile | readonly TokenProfile[],
+    expect: VerifyTokenExpectations | undefined,
+    authenticate: boolean,
+    decoded: DecodedToken | undefined,
+  ): Promise<VerifiedToken> {
+    const o = this.options;
+    const wanted = this.wanted(expect);
+    const clock = { now: o.now(), leeway: o.leeway };
     if (jwt.endsWith('.') && unsecuredHeader(jwt)) {
       // An unsecured JWS (alg none, RFC 7519 section 6) has an empty signature: name it for what it is.
       const label = (Array.isArray(profiles) ? profiles[0] : (profiles as TokenProfile))?.label ?? 'Token';
       throw new AAuthError('token_alg_not_allowed', `${label}: alg "none" is not allowed`);
     }
-    const checked = checkTokenHeader(decodeToken(jwt), profiles, wanted, o.trustedIssuers);
+    const checked = checkTokenHeader(decoded ?? decodeToken(jwt), profiles, wanted, o.trustedIssuers);
     const { profile, claims } = checked;
     const refusal = checkTokenClaims(checked, wanted, clock);
     if (refusal && !authenticate) throw refusal;
@@ -158,8 +190,23 @@ export class TokenVerifier {
     }
     const token = verifiedToken(jwt, checked, cnf);
     const until = token.expiresAt + o.leeway;
-    if (until > clock.now) this.cache.set(hash, { token, keys: profile.keys, until });
+    if (until > clock.now) this.cache.set(jwt, { token, keys: profile.keys, until });
     return token;
+  }
+
+  /**
+   * The expectations of one call: the defaults when none are given; those of a frozen `expect`
+   * (the verifier's own, made once) computed once; any other computed per call.
+   */
+  private wanted(expect: VerifyTokenExpectations | undefined): TokenExpectations {
+    if (expect === undefined) return this.defaults;
+    if (!Object.isFrozen(expect)) return this.expectations(expect);
+    let wanted = this.frozen.get(expect);
+    if (wanted === undefined) {
+      wanted = this.expectations(expect);
+      this.frozen.set(expect, wanted);
+    }
+    return wanted;
   }
 
   /** The caller's expectations over the verifier's defaults; `algorithms` can only narrow the configured list. */
