@@ -112,9 +112,11 @@ export interface VerifierOptions {
   /** Cached verified auth tokens; default 10000. */
   maxTokenEntries?: number | undefined;
   /**
-   * Ed25519 implementation for request signatures and cnf keys: `'node'` (default, node:crypto),
-   * `'sodium'` (libsodium via the optional dependency sodium-native, about 2x faster here) or
-   * `'noble'` (portable, slower). Chosen at creation; a missing sodium-native is a TypeError then.
+   * Ed25519 implementation for request signatures and cnf keys: `'sodium'` (libsodium via the
+   * optional dependency sodium-native, about 2x node:crypto here), `'node'` (node:crypto) or
+   * `'noble'` (portable, slower). Default: `defaultCryptoBackend()` of @aauth-kit/core, i.e.
+   * `'sodium'` when sodium-native loads, else `'node'`. Chosen at creation; asking for `'sodium'`
+   * when sodium-native is missing is a TypeError then.
    */
   cryptoBackend?: CryptoBackend | undefined;
   /**

@@ -1,4 +1,4 @@
-import { ACCEPT_SIGNATURE_ALGS, DEFAULT_TOKEN_ALGORITHMS, importPublicKey, generateKey, type CryptoBackend, type Generation } from '@aauth-kit/core';
+import { ACCEPT_SIGNATURE_ALGS, DEFAULT_TOKEN_ALGORITHMS, defaultCryptoBackend, importPublicKey, generateKey, type CryptoBackend, type Generation } from '@aauth-kit/core';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
 import type { DiscoveryOptions } from '@aauth-kit/discovery';
 import type { ReplayStore, RevocationCheck, VerifierOptions } from '../types.js';
@@ -82,7 +82,8 @@ function leeway(options: VerifierOptions, path: string): number {
 }
 
 function backend(value: unknown, path: string): CryptoBackend {
-  if (value === undefined) return 'node';
+  // Unset: libsodium when sodium-native loads, else node:crypto (decided once per process, never throws).
+  if (value === undefined) return defaultCryptoBackend();
   if (value !== 'node' && value !== 'noble' && value !== 'sodium') throw new TypeError(`${path} must be 'node', 'noble' or 'sodium'`);
   try {
     // Core checks here, once, that the backend can load (sodium-native is optional).
