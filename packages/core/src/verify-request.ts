@@ -6,6 +6,7 @@ import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from '.
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
+import { ParseMemo } from './lib/parse-memo.js';
 import { parseSignatureKey, type ParsedSignatureKey, type SignatureKey } from './signature-key.js';
 
 /** Default freshness window for `created`, in seconds (wire profile section 3). */
@@ -95,45 +96,33 @@ function asInteger(value: BareItem, name: string): number {
   return value;
 }
 
-/**
- * Parse and cheaply check the signature with `label` (generic RFC 9421): components, parameters,
- * `created`/`expires` window, and the signature base. No key is involved yet.
- */
-export function parseSignature(
-  request: HttpRequest,
-  label: string,
-  options: ParseSignatureOptions = {},
-  headers: HeaderMap = toHeaderMap(request.headers),
-): SignedRequest {
-  return parseLabelled(request, label, options, headers, () => undefined);
+/** One `Signature-Input` member, parsed and checked for shape (everything that depends on its text alone). */
+interface ParsedInput {
+  readonly components: readonly string[];
+  readonly params: SignatureParams;
+  readonly created: number | undefined;
+  readonly expires: number | undefined;
+  readonly nonce: string | undefined;
+  /** The member serialized again: the `@signature-params` value of the signature base. */
+  readonly serialized: string;
 }
 
-function parseLabelled(
-  request: HttpRequest,
-  label: string,
-  options: ParseSignatureOptions,
-  headers: HeaderMap,
-  checkCoverage: (components: readonly string[]) => void,
-): SignedRequest {
-  const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
-  const inputHeader = headerValue(headers, 'signature-input', max);
-  const sigHeader = headerValue(headers, 'signature', max);
-  if (inputHeader === undefined || sigHeader === undefined) {
-    throw new AAuthError('signature_missing', 'The request has no Signature-Input or no Signature header');
-  }
+/**
+ * Parses memoised by exact header text (issue 18; lib/parse-memo.ts): `Signature-Key` repeats on
+ * every request of an agent, a `Signature-Input` member whenever the same signature parameters
+ * come again. Pure functions of the text: every check that depends on the clock, the request or
+ * the options runs on every request.
+ */
+const inputMemo = new ParseMemo<ParsedInput>(1024, 2048);
+const signatureKeyMemo = new ParseMemo<ParsedSignatureKey>(4096, 1024);
+
+function parseInput(inputHeader: string, label: string): ParsedInput {
+  const known = inputMemo.get(inputHeader, label);
+  if (known !== undefined) return known;
   const input = selectMember(inputHeader, 'Signature-Input', label);
   if (typeof input !== 'object' || !('items' in input)) {
     throw new AAuthError('signature_malformed', 'Signature-Input member must be an inner list');
   }
-  const sigItem = selectMember(sigHeader, 'Signature', label);
-  if (typeof sigItem !== 'object' || !('raw' in sigItem)) {
-    throw new AAuthError('signature_malformed', 'Signature member must be a byte sequence');
-  }
-  const signature = b64AnyDecode(sigItem.raw);
-  if (!signature || signature.length === 0) {
-    throw new AAuthError('signature_malformed', 'Signature is neither base64 nor base64url');
-  }
-
   const components: string[] = [];
   for (const item of input.items) {
     if (typeof item.value !== 'string') throw new AAuthError('signature_malformed', 'Covered components must be strings');
@@ -142,7 +131,6 @@ function parseLabelled(
     }
     components.push(item.value);
   }
-
   const params: SignatureParams = [];
   let created: number | undefined;
   let expires: number | undefined;
@@ -154,10 +142,73 @@ function parseLabelled(
       if (typeof value !== 'string') throw new AAuthError('signature_malformed', 'Signature parameter nonce must be a string');
       nonce = value;
     }
-    params.push([name, value instanceof Token ? value.value : (value as string | number)]);
+    params.push(Object.freeze([name, value instanceof Token ? value.value : (value as string | number)]) as [string, string | number]);
+  }
+  const parsed: ParsedInput = Object.freeze({
+    components: Object.freeze(components),
+    params: Object.freeze(params) as SignatureParams,
+    created,
+    expires,
+    nonce,
+    serialized: serializeInnerList(input),
+  });
+  inputMemo.set(inputHeader, label, parsed);
+  return parsed;
+}
+
+/** {@link parseSignatureKey} through the memo; the result is frozen (it is shared). */
+function parseSignatureKeyMemo(header: readonly string[], label: string | undefined, schemes: readonly string[] | undefined): ParsedSignatureKey {
+  if (header.length !== 1) return parseSignatureKey(header, { label, schemes });
+  const variant = schemes === undefined ? (label ?? '') : `${label ?? ''}\u0000${schemes.join(',')}`;
+  const known = signatureKeyMemo.get(header[0]!, variant);
+  if (known !== undefined) return known;
+  const parsed = parseSignatureKey(header, { label, schemes });
+  if (parsed.key.scheme === 'hwk') Object.freeze(parsed.key.jwk);
+  Object.freeze(parsed.key);
+  signatureKeyMemo.set(header[0]!, variant, Object.freeze(parsed));
+  return parsed;
+}
+
+/**
+ * Parse and cheaply check the signature with `label` (generic RFC 9421): components, parameters,
+ * `created`/`expires` window, and the signature base. No key is involved yet.
+ */
+export function parseSignature(
+  request: HttpRequest,
+  label: string,
+  options: ParseSignatureOptions = {},
+  headers: HeaderMap = toHeaderMap(request.headers),
+): SignedRequest {
+  return parseLabelled(request.method.toUpperCase(), toUrl(request.url), label, options, options.requiredComponents, headers, undefined);
+}
+
+function parseLabelled(
+  method: string,
+  url: URL,
+  label: string,
+  options: ParseSignatureOptions,
+  requiredComponents: readonly string[] | undefined,
+  headers: HeaderMap,
+  checkCoverage: ((components: readonly string[]) => void) | undefined,
+): SignedRequest {
+  const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
+  const inputHeader = headerValue(headers, 'signature-input', max);
+  const sigHeader = headerValue(headers, 'signature', max);
+  if (inputHeader === undefined || sigHeader === undefined) {
+    throw new AAuthError('signature_missing', 'The request has no Signature-Input or no Signature header');
+  }
+  const input = parseInput(inputHeader, label);
+  const sigItem = selectMember(sigHeader, 'Signature', label);
+  if (typeof sigItem !== 'object' || !('raw' in sigItem)) {
+    throw new AAuthError('signature_malformed', 'Signature member must be a byte sequence');
+  }
+  const signature = b64AnyDecode(sigItem.raw);
+  if (!signature || signature.length === 0) {
+    throw new AAuthError('signature_malformed', 'Signature is neither base64 nor base64url');
   }
 
-  const now = (options.now ?? (() => Date.now() / 1000))();
+  const { components, created, expires } = input;
+  const now = options.now ? options.now() : Date.now() / 1000;
   const skew = options.maxSkew ?? DEFAULT_MAX_SKEW;
   if (created === undefined) {
     if (options.requireCreated !== false) throw new AAuthError('signature_created_missing');
@@ -169,25 +220,25 @@ function parseLabelled(
   if (expires !== undefined && expires < now) {
     throw new AAuthError('signature_expired', `The signature expired ${Math.round(now - expires)} s ago`);
   }
-  for (const required of options.requiredComponents ?? []) {
-    if (!components.includes(required)) {
-      throw new AAuthError('signature_coverage', `The signature must cover "${required}"`, { details: { component: required } });
+  if (requiredComponents !== undefined) {
+    for (const required of requiredComponents) {
+      if (!components.includes(required)) {
+        throw new AAuthError('signature_coverage', `The signature must cover "${required}"`, { details: { component: required } });
+      }
     }
   }
-  checkCoverage(components);
+  checkCoverage?.(components);
 
-  const url = toUrl(request.url);
-  const method = request.method.toUpperCase();
-  const signatureBase = buildSignatureBase(components, method, url, headers, serializeInnerList(input));
+  const signatureBase = buildSignatureBase(components, method, url, headers, input.serialized);
   return {
     label,
     signatureKey: undefined,
     signatureKeyForm: undefined,
-    components,
-    params,
+    components: components.slice(),
+    params: input.params.slice(),
     created,
     expires,
-    nonce,
+    nonce: input.nonce,
     signature,
     signatureText: sigItem.raw,
     signatureBase,
@@ -196,6 +247,9 @@ function parseLabelled(
     headers,
   };
 }
+
+const MINIMUM = ['@method', '@authority', '@path'] as const;
+const MINIMUM_WITH_QUERY = ['@method', '@authority', '@path', '@query'] as const;
 
 /**
  * Parse and cheaply check an AAuth-signed request (wire profile section 3): selects the one
@@ -211,20 +265,21 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
   }
   if (!skHeader) throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
   if (skHeader.some((v) => v.length > max)) throw new AAuthError('header_too_large', `Signature-Key is larger than ${max} bytes`);
-  const sk = parseSignatureKey(skHeader, { label: options.label, schemes: options.signatureSchemes });
+  const sk = parseSignatureKeyMemo(skHeader, options.label, options.signatureSchemes);
 
   const url = toUrl(request.url);
-  const required = ['@method', '@authority', '@path'];
-  if (url.search.length > 1) required.push('@query');
-  required.push(...(options.requiredComponents ?? []), 'signature-key');
+  const required: string[] = [...(url.search.length > 1 ? MINIMUM_WITH_QUERY : MINIMUM)];
+  if (options.requiredComponents) required.push(...options.requiredComponents);
+  required.push('signature-key');
+  // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
   const digestRequired = hasBody(request.body) && options.requireContentDigest !== false;
+  const checkDigest = digestRequired
+    ? (components: readonly string[]): void => {
+        if (!components.includes('content-digest')) throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
+      }
+    : undefined;
 
-  const signed = parseLabelled({ ...request, url }, sk.label, { ...options, requiredComponents: required }, headers, (components) => {
-    // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
-    if (digestRequired && !components.includes('content-digest')) {
-      throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
-    }
-  });
+  const signed = parseLabelled(request.method.toUpperCase(), url, sk.label, options, required, headers, checkDigest);
   signed.signatureKey = sk.key;
   signed.signatureKeyForm = sk.form;
 

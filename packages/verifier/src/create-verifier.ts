@@ -160,15 +160,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return new AAuthError(error.code, error.message, { details: { ...error.details, caller }, cause: error.cause });
   }
 
+  // The parse options of every request (built once: the warm path allocates what it must only).
+  const parseOptions = Object.freeze({
+    now: o.now,
+    maxSkew: o.maxSkew,
+    requireContentDigest: o.requireContentDigest,
+    maxHeaderBytes: o.maxSignatureHeaderBytes,
+  });
+
   async function verify(request: HttpRequest, verifyOptions: VerifyOptions = {}): Promise<VerifiedRequest> {
     // Cheap checks first (architecture: refuse cheaply): coverage, created window, digest.
-    const signed = parseSignedRequest(request, {
-      now: o.now,
-      maxSkew: o.maxSkew,
-      requireContentDigest: o.requireContentDigest,
-      maxHeaderBytes: o.maxSignatureHeaderBytes,
-      ...(verifyOptions.requiredComponents ? { requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) } : {}),
-    });
+    const signed = parseSignedRequest(
+      request,
+      verifyOptions.requiredComponents
+        ? { ...parseOptions, requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) }
+        : parseOptions,
+    );
     const sk = signed.signatureKey!;
     const generation = generationOfKey(sk, o.generations);
     let key: PublicKey;
