@@ -18,7 +18,7 @@ import {
 import { isIdempotent, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
 import { TokenVerifier, authenticClaims } from './lib/verify-token.js';
-import { KeyDiscovery } from './lib/key-discovery.js';
+import { KeyDiscovery, keyCacheId } from './lib/key-discovery.js';
 import { resolveVerifierOptions } from './lib/options.js';
 import { replayKey } from './lib/replay-key.js';
 import { generationOfKey } from './request-generation.js';
@@ -76,6 +76,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // Discovery (wire profile section 4) validates its own options: TypeErrors name options.discovery.*.
   const fetcher = createDocumentFetcher({ ...o.discovery, fetch: o.fetch, now: o.now }, 'options.discovery');
   const importKey = (jwk: unknown) => importPublicKey(jwk, { backend: o.cryptoBackend });
+  // One bounded cache of imported public keys (issue 18): jwks_uri, hwk and cnf keys alike, by key
+  // material, apart from the document cache (discovery.maxEntries) that holds what they came in.
+  const keyCache = new LruCache<string, PublicKey>(o.maxKeyEntries);
   const discovery = new KeyDiscovery({
     fetcher,
     localIssuerKeys: o.localIssuerKeys,
@@ -84,8 +87,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     allowLoopback: o.draft11.allowLoopback,
     algorithms11: o.draft11.algorithms,
     maxWarmKeys: o.maxKeyEntries,
+    keyCache,
   });
-  const inlineKeys = new LruCache<string, PublicKey>(o.maxKeyEntries);
   const tokens = new TokenVerifier({
     discovery,
     identity: o.identity,
@@ -122,11 +125,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   function inlineKey(jwk: OkpPublicJwk | EcPublicJwk): PublicKey {
-    const cacheKey = jwk.kty === 'OKP' ? `OKP:${jwk.crv}:${jwk.x}` : `EC:${jwk.crv}:${jwk.x}:${jwk.y}`;
-    let key = inlineKeys.get(cacheKey);
+    const cacheKey = keyCacheId(jwk as unknown as Record<string, unknown>)!;
+    let key = keyCache.get(cacheKey);
     if (!key) {
       key = importKey(jwk);
-      inlineKeys.set(cacheKey, key);
+      keyCache.set(cacheKey, key);
     }
     checkKeyAlgorithm(key);
     return key;
@@ -333,7 +336,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verifyAuthToken: (jwt, opts = {}) => verifyAuthToken(jwt, opts.audience ?? o.identity),
     stats: () => ({
       documents: fetcher.size,
-      keys: inlineKeys.size,
+      keys: keyCache.size,
       tokens: tokens.size,
       inflight: fetcher.inflightCount,
       fetches: fetcher.fetchCount,

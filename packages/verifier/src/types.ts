@@ -107,7 +107,10 @@ export interface VerifierOptions {
   replay?: ReplayOptions | undefined;
   /** Key discovery limits and egress policy. */
   discovery?: DiscoveryOptions | undefined;
-  /** Cached inline (`hwk`) keys; default 1000. */
+  /**
+   * Cached imported public keys: `jwks_uri` keys, inline (`hwk`) keys and token `cnf` keys, in one
+   * cache by key material, apart from the document cache (`discovery.maxEntries`); default 10000.
+   */
   maxKeyEntries?: number | undefined;
   /** Cached verified auth tokens; default 10000. */
   maxTokenEntries?: number | undefined;
@@ -187,7 +190,7 @@ export interface Verifier {
 export interface VerifierStats {
   /** Cached metadata/JWKS documents (at most `discovery.maxEntries`). */
   documents: number;
-  /** Cached inline keys (at most `maxKeyEntries`). */
+  /** Cached imported public keys: jwks_uri, hwk and cnf keys (at most `maxKeyEntries`). */
   keys: number;
   /** Cached verified tokens (at most `maxTokenEntries`). */
   tokens: number;

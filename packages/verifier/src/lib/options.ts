@@ -42,6 +42,9 @@ export interface ResolvedVerifierOptions {
 
 const GENERATIONS: readonly Generation[] = ['keycloak', 'draft-11'];
 
+/** Default bound of the key cache: imported public keys of thousands of agents (issue 18). */
+export const DEFAULT_MAX_KEY_ENTRIES = 10_000;
+
 function issuerList(value: unknown, path: string): string[] {
   const list = stringList(value, path) ?? [];
   list.forEach((iss, i) => {
@@ -195,7 +198,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     maxSignatureHeaderBytes: positive(options.maxSignatureHeaderBytes, `${path}.maxSignatureHeaderBytes`, 16 * 1024),
     replayStore: replay.store,
     replayMethods,
-    maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, 1000),
+    maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, DEFAULT_MAX_KEY_ENTRIES),
     maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
     cryptoBackend: backend(options.cryptoBackend, `${path}.cryptoBackend`),
     discovery: d,
