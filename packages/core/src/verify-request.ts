@@ -116,13 +116,28 @@ interface ParsedInput {
 const inputMemo = new ParseMemo<ParsedInput>(1024, 2048);
 const signatureKeyMemo = new ParseMemo<ParsedSignatureKey>(4096, 1024);
 
-function parseInput(inputHeader: string, label: string): ParsedInput {
+/**
+ * The `Signature-Input` member of `label`. A member that cannot be selected throws now; one whose
+ * components or parameters are malformed comes back as `{ refused }`, thrown by the caller after
+ * the `Signature` member is read, so refusals keep the order they have always had.
+ */
+function parseInput(inputHeader: string, label: string): ParsedInput | { refused: unknown } {
   const known = inputMemo.get(inputHeader, label);
   if (known !== undefined) return known;
   const input = selectMember(inputHeader, 'Signature-Input', label);
   if (typeof input !== 'object' || !('items' in input)) {
     throw new AAuthError('signature_malformed', 'Signature-Input member must be an inner list');
   }
+  try {
+    const parsed = parseInputMember(input);
+    inputMemo.set(inputHeader, label, parsed);
+    return parsed;
+  } catch (error) {
+    return { refused: error };
+  }
+}
+
+function parseInputMember(input: InnerList): ParsedInput {
   const components: string[] = [];
   for (const item of input.items) {
     if (typeof item.value !== 'string') throw new AAuthError('signature_malformed', 'Covered components must be strings');
@@ -144,7 +159,7 @@ function parseInput(inputHeader: string, label: string): ParsedInput {
     }
     params.push(Object.freeze([name, value instanceof Token ? value.value : (value as string | number)]) as [string, string | number]);
   }
-  const parsed: ParsedInput = Object.freeze({
+  return Object.freeze({
     components: Object.freeze(components),
     params: Object.freeze(params) as SignatureParams,
     created,
@@ -152,8 +167,6 @@ function parseInput(inputHeader: string, label: string): ParsedInput {
     nonce,
     serialized: serializeInnerList(input),
   });
-  inputMemo.set(inputHeader, label, parsed);
-  return parsed;
 }
 
 /** {@link parseSignatureKey} through the memo; the result is frozen (it is shared). */
@@ -206,6 +219,7 @@ function parseLabelled(
   if (!signature || signature.length === 0) {
     throw new AAuthError('signature_malformed', 'Signature is neither base64 nor base64url');
   }
+  if ('refused' in input) throw input.refused;
 
   const { components, created, expires } = input;
   const now = options.now ? options.now() : Date.now() / 1000;

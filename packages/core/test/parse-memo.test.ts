@@ -60,4 +60,14 @@ describe('parseSignedRequest with memoised header parses', () => {
     expect(again.params.map(([name]) => name)).not.toContain('forged');
     expect(again.signatureKey?.scheme).toBe('hwk');
   });
+
+  it('keeps the order of refusals: a missing Signature member before a malformed Signature-Input member', () => {
+    const bad = { ...signed, headers: { ...headers, 'signature-input': 'sig=("@method";x);created=1774975920' } };
+    const noSig = { ...bad.headers, signature: 'other=:AAAA:' };
+    for (let i = 0; i < 2; i++) {
+      expectThrowsCode(() => parseSignedRequest({ ...bad, headers: noSig }, { now: () => T }), 'signature_label_mismatch');
+      expectThrowsCode(() => parseSignedRequest(bad, { now: () => T }), 'signature_malformed');
+    }
+  });
 });
+
