@@ -3,7 +3,7 @@ import { AAuthError } from './errors.js';
 import type { PublicKey } from './keys.js';
 import { b64AnyDecode } from './lib/base64.js';
 import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
-import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList } from './lib/sfv.js';
+import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
 import { ParseMemo } from './lib/parse-memo.js';
@@ -79,12 +79,15 @@ function selectMember(value: string, name: string, label: string): InnerList | B
   } catch (error) {
     throw new AAuthError('signature_malformed', `${name} is malformed: ${(error as SfvError).message}`);
   }
-  const matching = members.filter((m) => m.key === label);
-  if (matching.length === 0) {
+  let member: InnerList | Item | undefined;
+  for (const m of members) {
+    if (m.key !== label) continue;
+    if (member !== undefined) throw new AAuthError('signature_duplicate', `${name} gives two values for label "${label}"`);
+    member = m.value;
+  }
+  if (member === undefined) {
     throw new AAuthError('signature_label_mismatch', `${name} has no member labelled "${label}"`);
   }
-  if (matching.length > 1) throw new AAuthError('signature_duplicate', `${name} gives two values for label "${label}"`);
-  const member = matching[0]!.value;
   if (isInnerList(member)) return member;
   return member.value;
 }
