@@ -1,7 +1,7 @@
 // @aauth-kit/core: the AAuth wire format and its crypto, no network I/O. One entry point per
 // operation; what the kit's own packages share beyond this is in '@aauth-kit/core/internal'.
 export { AAuthError, ERRORS, PROBLEM_JSON, isAAuthError, signatureErrorCode, type AAuthErrorCode, type AAuthErrorOptions, type ProblemJSON } from './errors.js';
-export { computeThumbprint, generateKey, importPrivateKey, importPublicKey, loadKeyFile, saveKeyFile } from './keys.js';
+export { computeThumbprint, defaultCryptoBackend, generateKey, importPrivateKey, importPublicKey, loadKeyFile, saveKeyFile } from './keys.js';
 export type { CryptoBackend, EcPublicJwk, KeyOptions, OkpPublicJwk, PrivateJwk, PublicJwk, PublicKey, SaveKeyFileOptions, SigningKey } from './keys.js';
 export type { HeadersInput, HttpRequest } from './http-request.js';
 export { signRequest, type SignRequestOptions, type SignRequestResult } from './sign-request.js';

@@ -50,9 +50,10 @@ export type PrivateJwk = (OkpPublicJwk | EcPublicJwk) & { d: string };
 /** Signature algorithms for HTTP message signatures, named as RFC 9421 section 6.2 names them. */
 export type HttpSigAlgorithm = 'ed25519' | 'ecdsa-p256-sha256';
 /**
- * Which implementation signs and verifies Ed25519: node:crypto (default), @noble/ed25519 (the
- * portable fallback), or libsodium through the optional dependency `sodium-native` (about 2x
- * node:crypto here; BENCHMARKS.md figure 1). P-256 keys always use node:crypto.
+ * Which implementation signs and verifies Ed25519: libsodium through the optional dependency
+ * `sodium-native` (the default when it loads: about 2x node:crypto here, BENCHMARKS.md figure 1),
+ * node:crypto (the default without it), or @noble/ed25519 (the portable fallback, by choice only).
+ * P-256 keys always use node:crypto. See {@link defaultCryptoBackend}.
  */
 export type CryptoBackend = 'node' | 'noble' | 'sodium';
 
@@ -63,16 +64,48 @@ interface SodiumApi {
   crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
 }
 
-let sodiumApi: SodiumApi | undefined;
-function sodium(): SodiumApi {
-  if (!sodiumApi) {
+const requireSodium = (): unknown => createRequire(import.meta.url)('sodium-native');
+let sodiumLoader: () => unknown = requireSodium;
+/** The outcome of the one attempt to load sodium-native: the API, or why it did not load. */
+let sodiumLoaded: { api: SodiumApi } | { error: Error } | undefined;
+
+function tryLoadSodium(): { api: SodiumApi } | { error: Error } {
+  if (sodiumLoaded === undefined) {
     try {
-      sodiumApi = createRequire(import.meta.url)('sodium-native') as SodiumApi;
+      const api = sodiumLoader() as SodiumApi;
+      if (typeof api?.crypto_sign_verify_detached !== 'function') throw new Error('sodium-native has no crypto_sign_verify_detached');
+      sodiumLoaded = { api };
     } catch (error) {
-      throw new TypeError(`The 'sodium' backend needs the optional dependency sodium-native (npm install sodium-native): ${(error as Error).message}`);
+      sodiumLoaded = { error: error instanceof Error ? error : new Error(String(error)) };
     }
   }
-  return sodiumApi;
+  return sodiumLoaded;
+}
+
+function sodium(): SodiumApi {
+  const loaded = tryLoadSodium();
+  if ('error' in loaded) {
+    throw new TypeError(`The 'sodium' backend needs the optional dependency sodium-native (npm install sodium-native): ${loaded.error.message}`);
+  }
+  return loaded.api;
+}
+
+/**
+ * The Ed25519 backend used when none is given (`backend` of the key functions, `cryptoBackend` of
+ * the verifier): `'sodium'` when the optional dependency sodium-native loads, else `'node'`.
+ * Decided once per process, on first use; never throws. `'noble'` is never the default.
+ */
+export function defaultCryptoBackend(): CryptoBackend {
+  return 'api' in tryLoadSodium() ? 'sodium' : 'node';
+}
+
+/**
+ * For tests: replace how sodium-native is loaded (a loader that throws stands for an absent
+ * package) and forget the earlier outcome; no argument restores the real loader.
+ */
+export function setSodiumLoaderForTests(loader?: () => unknown): void {
+  sodiumLoader = loader ?? requireSodium;
+  sodiumLoaded = undefined;
 }
 
 /** A public key ready to verify HTTP message signatures. */
@@ -108,7 +141,7 @@ export interface SigningKey extends PublicKey {
 export interface KeyOptions {
   /** Key id; default: the RFC 7638 thumbprint. */
   kid?: string | undefined;
-  /** Ed25519 implementation; default `'node'` (about 15x faster than `'noble'`). P-256 keys always use node:crypto. */
+  /** Ed25519 implementation; default {@link defaultCryptoBackend}() (`'sodium'` when sodium-native loads, else `'node'`). P-256 keys always use node:crypto. */
   backend?: CryptoBackend | undefined;
 }
 
@@ -206,6 +239,8 @@ class NodePublicKey implements PublicKey {
   protected readonly rawPublic: Uint8Array | undefined;
   protected readonly useNoble: boolean;
   protected readonly useSodium: boolean;
+  /** sodium-native, loaded once, when this key uses it. */
+  protected readonly sodium: SodiumApi | undefined;
 
   constructor(jwk: OkpPublicJwk | EcPublicJwk, keyObject: KeyObject, backend: CryptoBackend) {
     this.jwk = jwk;
@@ -214,6 +249,7 @@ class NodePublicKey implements PublicKey {
     this.keyObject = keyObject;
     this.useNoble = backend === 'noble' && jwk.kty === 'OKP';
     this.useSodium = backend === 'sodium' && jwk.kty === 'OKP';
+    this.sodium = this.useSodium ? sodium() : undefined;
     this.rawPublic = jwk.kty === 'OKP' ? b64uDecode(jwk.x) : undefined;
   }
 
@@ -221,7 +257,7 @@ class NodePublicKey implements PublicKey {
     try {
       if (this.algorithm === 'ed25519') {
         if (signature.length !== 64) return false;
-        if (this.useSodium) return sodium().crypto_sign_verify_detached(signature, data, this.rawPublic!);
+        if (this.useSodium) return this.sodium!.crypto_sign_verify_detached(signature, data, this.rawPublic!);
         if (this.useNoble) return noble().verify(signature, data, this.rawPublic!);
         return nodeVerify(null, data, this.keyObject, signature);
       }
@@ -244,7 +280,7 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
   constructor(privateKey: KeyObject, options: KeyOptions) {
     const exported = privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
     const pub = publicOnly(exported);
-    const backend = options.backend ?? 'node';
+    const backend = options.backend ?? defaultCryptoBackend();
     super(pub, createPublicKey(privateKey), backend);
     this.privateKeyObject = privateKey;
     this.backend = backend;
@@ -254,7 +290,7 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
     if (this.useSodium) {
       // libsodium signs with the 64-byte secret key (seed followed by the public key).
       const secret = Buffer.alloc(64);
-      sodium().crypto_sign_seed_keypair(Buffer.alloc(32), secret, this.seed!);
+      this.sodium!.crypto_sign_seed_keypair(Buffer.alloc(32), secret, this.seed!);
       this.sodiumSecret = secret;
     }
   }
@@ -263,7 +299,7 @@ class NodeSigningKey extends NodePublicKey implements SigningKey {
     if (this.algorithm === 'ed25519') {
       if (this.useSodium) {
         const signature = Buffer.alloc(64);
-        sodium().crypto_sign_detached(signature, data, this.sodiumSecret!);
+        this.sodium!.crypto_sign_detached(signature, data, this.sodiumSecret!);
         return signature;
       }
       if (this.useNoble) return noble().sign(data, this.seed!);
@@ -387,7 +423,7 @@ export function importPublicKey(jwk: unknown, options: { backend?: CryptoBackend
   } catch (error) {
     throw new AAuthError('key_invalid', `Not a valid public key: ${(error as Error).message}`, { cause: error });
   }
-  return new NodePublicKey(pub, keyObject, options.backend ?? 'node');
+  return new NodePublicKey(pub, keyObject, options.backend ?? defaultCryptoBackend());
 }
 
 /** Export a key's public part as SPKI PEM. */

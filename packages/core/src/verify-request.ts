@@ -3,9 +3,10 @@ import { AAuthError } from './errors.js';
 import type { PublicKey } from './keys.js';
 import { b64AnyDecode } from './lib/base64.js';
 import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
-import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList } from './lib/sfv.js';
+import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
+import { ParseMemo } from './lib/parse-memo.js';
 import { parseSignatureKey, type ParsedSignatureKey, type SignatureKey } from './signature-key.js';
 
 /** Default freshness window for `created`, in seconds (wire profile section 3). */
@@ -78,12 +79,15 @@ function selectMember(value: string, name: string, label: string): InnerList | B
   } catch (error) {
     throw new AAuthError('signature_malformed', `${name} is malformed: ${(error as SfvError).message}`);
   }
-  const matching = members.filter((m) => m.key === label);
-  if (matching.length === 0) {
+  let member: InnerList | Item | undefined;
+  for (const m of members) {
+    if (m.key !== label) continue;
+    if (member !== undefined) throw new AAuthError('signature_duplicate', `${name} gives two values for label "${label}"`);
+    member = m.value;
+  }
+  if (member === undefined) {
     throw new AAuthError('signature_label_mismatch', `${name} has no member labelled "${label}"`);
   }
-  if (matching.length > 1) throw new AAuthError('signature_duplicate', `${name} gives two values for label "${label}"`);
-  const member = matching[0]!.value;
   if (isInnerList(member)) return member;
   return member.value;
 }
@@ -93,6 +97,92 @@ function asInteger(value: BareItem, name: string): number {
     throw new AAuthError('signature_malformed', `Signature parameter ${name} must be an integer`);
   }
   return value;
+}
+
+/** One `Signature-Input` member, parsed and checked for shape (everything that depends on its text alone). */
+interface ParsedInput {
+  readonly components: readonly string[];
+  readonly params: SignatureParams;
+  readonly created: number | undefined;
+  readonly expires: number | undefined;
+  readonly nonce: string | undefined;
+  /** The member serialized again: the `@signature-params` value of the signature base. */
+  readonly serialized: string;
+}
+
+/**
+ * Parses memoised by exact header text (issue 18; lib/parse-memo.ts): `Signature-Key` repeats on
+ * every request of an agent, a `Signature-Input` member whenever the same signature parameters
+ * come again. Pure functions of the text: every check that depends on the clock, the request or
+ * the options runs on every request.
+ */
+const inputMemo = new ParseMemo<ParsedInput>(1024, 2048);
+const signatureKeyMemo = new ParseMemo<ParsedSignatureKey>(4096, 1024);
+
+/**
+ * The `Signature-Input` member of `label`. A member that cannot be selected throws now; one whose
+ * components or parameters are malformed comes back as `{ refused }`, thrown by the caller after
+ * the `Signature` member is read, so refusals keep the order they have always had.
+ */
+function parseInput(inputHeader: string, label: string): ParsedInput | { refused: unknown } {
+  const known = inputMemo.get(inputHeader, label);
+  if (known !== undefined) return known;
+  const input = selectMember(inputHeader, 'Signature-Input', label);
+  if (typeof input !== 'object' || !('items' in input)) {
+    throw new AAuthError('signature_malformed', 'Signature-Input member must be an inner list');
+  }
+  try {
+    const parsed = parseInputMember(input);
+    inputMemo.set(inputHeader, label, parsed);
+    return parsed;
+  } catch (error) {
+    return { refused: error };
+  }
+}
+
+function parseInputMember(input: InnerList): ParsedInput {
+  const components: string[] = [];
+  for (const item of input.items) {
+    if (typeof item.value !== 'string') throw new AAuthError('signature_malformed', 'Covered components must be strings');
+    if (item.params.length > 0) {
+      throw new AAuthError('signature_malformed', `Component parameters are not supported (${item.value})`);
+    }
+    components.push(item.value);
+  }
+  const params: SignatureParams = [];
+  let created: number | undefined;
+  let expires: number | undefined;
+  let nonce: string | undefined;
+  for (const [name, value] of input.params) {
+    if (name === 'created') created = asInteger(value, name);
+    else if (name === 'expires') expires = asInteger(value, name);
+    else if (name === 'nonce') {
+      if (typeof value !== 'string') throw new AAuthError('signature_malformed', 'Signature parameter nonce must be a string');
+      nonce = value;
+    }
+    params.push(Object.freeze([name, value instanceof Token ? value.value : (value as string | number)]) as [string, string | number]);
+  }
+  return Object.freeze({
+    components: Object.freeze(components),
+    params: Object.freeze(params) as SignatureParams,
+    created,
+    expires,
+    nonce,
+    serialized: serializeInnerList(input),
+  });
+}
+
+/** {@link parseSignatureKey} through the memo; the result is frozen (it is shared). */
+function parseSignatureKeyMemo(header: readonly string[], label: string | undefined, schemes: readonly string[] | undefined): ParsedSignatureKey {
+  if (header.length !== 1) return parseSignatureKey(header, { label, schemes });
+  const variant = schemes === undefined ? (label ?? '') : `${label ?? ''}\u0000${schemes.join(',')}`;
+  const known = signatureKeyMemo.get(header[0]!, variant);
+  if (known !== undefined) return known;
+  const parsed = parseSignatureKey(header, { label, schemes });
+  if (parsed.key.scheme === 'hwk') Object.freeze(parsed.key.jwk);
+  Object.freeze(parsed.key);
+  signatureKeyMemo.set(header[0]!, variant, Object.freeze(parsed));
+  return parsed;
 }
 
 /**
@@ -105,15 +195,17 @@ export function parseSignature(
   options: ParseSignatureOptions = {},
   headers: HeaderMap = toHeaderMap(request.headers),
 ): SignedRequest {
-  return parseLabelled(request, label, options, headers, () => undefined);
+  return parseLabelled(request.method.toUpperCase(), toUrl(request.url), label, options, options.requiredComponents, headers, undefined);
 }
 
 function parseLabelled(
-  request: HttpRequest,
+  method: string,
+  url: URL,
   label: string,
   options: ParseSignatureOptions,
+  requiredComponents: readonly string[] | undefined,
   headers: HeaderMap,
-  checkCoverage: (components: readonly string[]) => void,
+  checkCoverage: ((components: readonly string[]) => void) | undefined,
 ): SignedRequest {
   const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
   const inputHeader = headerValue(headers, 'signature-input', max);
@@ -121,10 +213,7 @@ function parseLabelled(
   if (inputHeader === undefined || sigHeader === undefined) {
     throw new AAuthError('signature_missing', 'The request has no Signature-Input or no Signature header');
   }
-  const input = selectMember(inputHeader, 'Signature-Input', label);
-  if (typeof input !== 'object' || !('items' in input)) {
-    throw new AAuthError('signature_malformed', 'Signature-Input member must be an inner list');
-  }
+  const input = parseInput(inputHeader, label);
   const sigItem = selectMember(sigHeader, 'Signature', label);
   if (typeof sigItem !== 'object' || !('raw' in sigItem)) {
     throw new AAuthError('signature_malformed', 'Signature member must be a byte sequence');
@@ -133,31 +222,10 @@ function parseLabelled(
   if (!signature || signature.length === 0) {
     throw new AAuthError('signature_malformed', 'Signature is neither base64 nor base64url');
   }
+  if ('refused' in input) throw input.refused;
 
-  const components: string[] = [];
-  for (const item of input.items) {
-    if (typeof item.value !== 'string') throw new AAuthError('signature_malformed', 'Covered components must be strings');
-    if (item.params.length > 0) {
-      throw new AAuthError('signature_malformed', `Component parameters are not supported (${item.value})`);
-    }
-    components.push(item.value);
-  }
-
-  const params: SignatureParams = [];
-  let created: number | undefined;
-  let expires: number | undefined;
-  let nonce: string | undefined;
-  for (const [name, value] of input.params) {
-    if (name === 'created') created = asInteger(value, name);
-    else if (name === 'expires') expires = asInteger(value, name);
-    else if (name === 'nonce') {
-      if (typeof value !== 'string') throw new AAuthError('signature_malformed', 'Signature parameter nonce must be a string');
-      nonce = value;
-    }
-    params.push([name, value instanceof Token ? value.value : (value as string | number)]);
-  }
-
-  const now = (options.now ?? (() => Date.now() / 1000))();
+  const { components, created, expires } = input;
+  const now = options.now ? options.now() : Date.now() / 1000;
   const skew = options.maxSkew ?? DEFAULT_MAX_SKEW;
   if (created === undefined) {
     if (options.requireCreated !== false) throw new AAuthError('signature_created_missing');
@@ -169,25 +237,25 @@ function parseLabelled(
   if (expires !== undefined && expires < now) {
     throw new AAuthError('signature_expired', `The signature expired ${Math.round(now - expires)} s ago`);
   }
-  for (const required of options.requiredComponents ?? []) {
-    if (!components.includes(required)) {
-      throw new AAuthError('signature_coverage', `The signature must cover "${required}"`, { details: { component: required } });
+  if (requiredComponents !== undefined) {
+    for (const required of requiredComponents) {
+      if (!components.includes(required)) {
+        throw new AAuthError('signature_coverage', `The signature must cover "${required}"`, { details: { component: required } });
+      }
     }
   }
-  checkCoverage(components);
+  checkCoverage?.(components);
 
-  const url = toUrl(request.url);
-  const method = request.method.toUpperCase();
-  const signatureBase = buildSignatureBase(components, method, url, headers, serializeInnerList(input));
+  const signatureBase = buildSignatureBase(components, method, url, headers, input.serialized);
   return {
     label,
     signatureKey: undefined,
     signatureKeyForm: undefined,
-    components,
-    params,
+    components: components.slice(),
+    params: input.params.slice(),
     created,
     expires,
-    nonce,
+    nonce: input.nonce,
     signature,
     signatureText: sigItem.raw,
     signatureBase,
@@ -196,6 +264,9 @@ function parseLabelled(
     headers,
   };
 }
+
+const MINIMUM = ['@method', '@authority', '@path'] as const;
+const MINIMUM_WITH_QUERY = ['@method', '@authority', '@path', '@query'] as const;
 
 /**
  * Parse and cheaply check an AAuth-signed request (wire profile section 3): selects the one
@@ -211,20 +282,21 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
   }
   if (!skHeader) throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
   if (skHeader.some((v) => v.length > max)) throw new AAuthError('header_too_large', `Signature-Key is larger than ${max} bytes`);
-  const sk = parseSignatureKey(skHeader, { label: options.label, schemes: options.signatureSchemes });
+  const sk = parseSignatureKeyMemo(skHeader, options.label, options.signatureSchemes);
 
   const url = toUrl(request.url);
-  const required = ['@method', '@authority', '@path'];
-  if (url.search.length > 1) required.push('@query');
-  required.push(...(options.requiredComponents ?? []), 'signature-key');
+  const required: string[] = [...(url.search.length > 1 ? MINIMUM_WITH_QUERY : MINIMUM)];
+  if (options.requiredComponents) required.push(...options.requiredComponents);
+  required.push('signature-key');
+  // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
   const digestRequired = hasBody(request.body) && options.requireContentDigest !== false;
+  const checkDigest = digestRequired
+    ? (components: readonly string[]): void => {
+        if (!components.includes('content-digest')) throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
+      }
+    : undefined;
 
-  const signed = parseLabelled({ ...request, url }, sk.label, { ...options, requiredComponents: required }, headers, (components) => {
-    // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
-    if (digestRequired && !components.includes('content-digest')) {
-      throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
-    }
-  });
+  const signed = parseLabelled(request.method.toUpperCase(), url, sk.label, options, required, headers, checkDigest);
   signed.signatureKey = sk.key;
   signed.signatureKeyForm = sk.form;
 

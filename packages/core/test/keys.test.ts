@@ -3,9 +3,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   computeThumbprint,
+  defaultCryptoBackend,
   generateKey,
   importPrivateKey,
   importPublicKey,
@@ -13,7 +14,7 @@ import {
   saveKeyFile,
   type PrivateJwk,
 } from '@aauth-kit/core';
-import { exportPublicPem, rawPublicKey } from '@aauth-kit/core/internal';
+import { exportPublicPem, rawPublicKey, setSodiumLoaderForTests } from '@aauth-kit/core/internal';
 import { expectThrowsCode, freshKeyPair } from './support.js';
 
 
@@ -41,7 +42,7 @@ describe('generateKey', () => {
     expect(key.jwk.kty).toBe('OKP');
     expect(key.algorithm).toBe('ed25519');
     expect(key.jwsAlgorithm).toBe('EdDSA');
-    expect(key.backend).toBe('node');
+    expect(key.backend).toBe(defaultCryptoBackend());
     expect(key.thumbprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(key.kid).toBe(key.thumbprint);
     expect(key.thumbprint).toBe(computeThumbprint(key.jwk));
@@ -363,6 +364,45 @@ describe('key files', () => {
   it('refuses bad arguments with TypeErrors', () => {
     expect(() => saveKeyFile(join(dir, 'x'), generateKey(), { format: 'der' as never })).toThrow(/options\.format/);
     expect(() => loadKeyFile('')).toThrow(TypeError);
+  });
+});
+
+describe('the default backend', () => {
+  afterEach(() => setSodiumLoaderForTests());
+
+  it("is 'sodium' here, where sodium-native is installed, for keys made or imported without a backend", () => {
+    expect(defaultCryptoBackend()).toBe('sodium');
+    expect(generateKey().backend).toBe('sodium');
+    const key = generateKey();
+    const data = Buffer.from('"@method": GET');
+    const pub = importPublicKey(key.jwk);
+    expect(pub.verify(data, key.sign(data))).toBe(true);
+    expect(importPrivateKey(key.toPrivateJwk()).backend).toBe('sodium');
+  });
+
+  it("falls back to 'node' without throwing when sodium-native cannot be loaded, and decides once", () => {
+    let loads = 0;
+    setSodiumLoaderForTests(() => {
+      loads++;
+      throw new Error("Cannot find module 'sodium-native'");
+    });
+    expect(defaultCryptoBackend()).toBe('node');
+    const key = generateKey();
+    expect(key.backend).toBe('node');
+    const data = Buffer.from('"@method": GET');
+    expect(importPublicKey(key.jwk).verify(data, key.sign(data))).toBe(true);
+    expect(defaultCryptoBackend()).toBe('node');
+    expect(loads).toBe(1);
+    // Asking for sodium explicitly still fails loudly at configuration time.
+    expect(() => generateKey({ backend: 'sodium' })).toThrow(/needs the optional dependency sodium-native/);
+    expect(() => importPublicKey(key.jwk, { backend: 'sodium' })).toThrow(TypeError);
+    setSodiumLoaderForTests();
+    expect(defaultCryptoBackend()).toBe('sodium');
+  });
+
+  it("never picks 'noble' by itself", () => {
+    setSodiumLoaderForTests(() => ({}));
+    expect(defaultCryptoBackend()).toBe('node');
   });
 });
 

@@ -34,6 +34,36 @@ function toRequest(v: Vector, headers = v.request.headers, url = v.request.url, 
   return { method, url, headers, body: v.request.body };
 }
 
+/** RFC 8032 section 7.1 (see vectors/PROVENANCE.md). */
+const ed25519Vectors = (
+  JSON.parse(readFileSync(new URL('./vectors/rfc8032-ed25519.json', import.meta.url), 'utf8')) as {
+    vectors: { title: string; secret_key: string; public_key: string; message: string; signature: string }[];
+  }
+).vectors;
+
+for (const backend of ['node', 'noble', 'sodium'] as const) {
+  describe(`RFC 8032 Ed25519 vectors (${backend} backend)`, () => {
+    for (const t of ed25519Vectors) {
+      it(`${t.title}: public key, signature and verification reproduce`, () => {
+        const x = Buffer.from(t.public_key, 'hex').toString('base64url');
+        const d = Buffer.from(t.secret_key, 'hex').toString('base64url');
+        const message = Buffer.from(t.message, 'hex');
+        const signature = Buffer.from(t.signature, 'hex');
+        const key = importPrivateKey({ kty: 'OKP', crv: 'Ed25519', x, d }, { backend });
+        expect(key.backend).toBe(backend);
+        expect(key.jwk.x).toBe(x);
+        expect(Buffer.from(key.sign(message)).toString('hex')).toBe(t.signature);
+        const pub = importPublicKey({ kty: 'OKP', crv: 'Ed25519', x }, { backend });
+        expect(pub.verify(message, signature)).toBe(true);
+        const flipped = Buffer.from(signature);
+        flipped[10] = flipped[10]! ^ 1;
+        expect(pub.verify(message, flipped)).toBe(false);
+        expect(pub.verify(Buffer.concat([message, Buffer.from([0])]), signature)).toBe(false);
+      });
+    }
+  });
+}
+
 describe('RFC 7638 thumbprint vector', () => {
   it('RFC 9421 B.1.4 test-key-ed25519 thumbprint reproduces', () => {
     expect(computeThumbprint(keyDoc.private_jwk)).toBe(keyDoc.rfc7638_thumbprint_sha256);

@@ -21,7 +21,7 @@ export interface DiscoveryOptions extends EgressOptions {
   timeoutMs?: number | undefined;
   /** Largest metadata or JWKS body in bytes; default 65536. */
   maxBytes?: number | undefined;
-  /** Cached documents (metadata, JWKS, 404s, failures); default 1000. */
+  /** Cached documents (metadata, JWKS, 404s, failures); default 10000 (thousands of agents, each with its metadata and JWKS). */
   maxEntries?: number | undefined;
   /** Seconds a document without `Cache-Control: max-age` is cached; default 300 (clamped to 60..86400). */
   defaultTtl?: number | undefined;

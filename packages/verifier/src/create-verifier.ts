@@ -19,7 +19,7 @@ import {
 import { isIdempotent, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
 import { TokenVerifier, authenticClaims, type Entry as TokenEntry } from './lib/verify-token.js';
-import { KeyDiscovery } from './lib/key-discovery.js';
+import { KeyDiscovery, keyCacheId } from './lib/key-discovery.js';
 import { resolveVerifierOptions } from './lib/options.js';
 import { replayKey } from './lib/replay-key.js';
 import { generationOfKey, generationOfTyp } from './request-generation.js';
@@ -86,6 +86,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // Discovery (wire profile section 4) validates its own options: TypeErrors name options.discovery.*.
   const fetcher = createDocumentFetcher({ ...o.discovery, fetch: o.fetch, now: o.now }, 'options.discovery');
   const importKey = (jwk: unknown) => importPublicKey(jwk, { backend: o.cryptoBackend });
+  // One bounded cache of imported public keys (issue 18): jwks_uri, hwk and cnf keys alike, by key
+  // material, apart from the document cache (discovery.maxEntries) that holds what they came in.
+  const keyCache = new LruCache<string, PublicKey>(o.maxKeyEntries);
   const discovery = new KeyDiscovery({
     fetcher,
     localIssuerKeys: o.localIssuerKeys,
@@ -94,8 +97,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     allowLoopback: o.draft11.allowLoopback,
     algorithms11: o.draft11.algorithms,
     maxWarmKeys: o.maxKeyEntries,
+    keyCache,
   });
-  const inlineKeys = new LruCache<string, PublicKey>(o.maxKeyEntries);
   const tokens = new TokenVerifier({
     discovery,
     identity: o.identity,
@@ -132,11 +135,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   function inlineKey(jwk: OkpPublicJwk | EcPublicJwk): PublicKey {
-    const cacheKey = jwk.kty === 'OKP' ? `OKP:${jwk.crv}:${jwk.x}` : `EC:${jwk.crv}:${jwk.x}:${jwk.y}`;
-    let key = inlineKeys.get(cacheKey);
+    const cacheKey = keyCacheId(jwk as unknown as Record<string, unknown>)!;
+    let key = keyCache.get(cacheKey);
     if (!key) {
       key = importKey(jwk);
-      inlineKeys.set(cacheKey, key);
+      keyCache.set(cacheKey, key);
     }
     checkKeyAlgorithm(key);
     return key;
@@ -170,15 +173,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return new AAuthError(error.code, error.message, { details: { ...error.details, caller }, cause: error.cause });
   }
 
+  // The parse options of every request (built once: the warm path allocates what it must only).
+  const parseOptions = Object.freeze({
+    now: o.now,
+    maxSkew: o.maxSkew,
+    requireContentDigest: o.requireContentDigest,
+    maxHeaderBytes: o.maxSignatureHeaderBytes,
+  });
+
   async function verify(request: HttpRequest, verifyOptions: VerifyOptions = {}): Promise<VerifiedRequest> {
     // Cheap checks first (architecture: refuse cheaply): coverage, created window, digest.
-    const signed = parseSignedRequest(request, {
-      now: o.now,
-      maxSkew: o.maxSkew,
-      requireContentDigest: o.requireContentDigest,
-      maxHeaderBytes: o.maxSignatureHeaderBytes,
-      ...(verifyOptions.requiredComponents ? { requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) } : {}),
-    });
+    const signed = parseSignedRequest(
+      request,
+      verifyOptions.requiredComponents
+        ? { ...parseOptions, requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) }
+        : parseOptions,
+    );
     const sk = signed.signatureKey!;
     // jwt (issue 18): a token seen before is one lookup (its cached header names the generation);
     // a new one is decoded once, here, for both the generation and its verification.
@@ -372,7 +382,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verifyAuthToken: (jwt, opts = {}) => verifyAuthToken(jwt, opts.audience ?? o.identity),
     stats: () => ({
       documents: fetcher.size,
-      keys: inlineKeys.size,
+      keys: keyCache.size,
       tokens: tokens.size,
       inflight: fetcher.inflightCount,
       fetches: fetcher.fetchCount,

@@ -107,14 +107,19 @@ export interface VerifierOptions {
   replay?: ReplayOptions | undefined;
   /** Key discovery limits and egress policy. */
   discovery?: DiscoveryOptions | undefined;
-  /** Cached inline (`hwk`) keys; default 1000. */
+  /**
+   * Cached imported public keys: `jwks_uri` keys, inline (`hwk`) keys and token `cnf` keys, in one
+   * cache by key material, apart from the document cache (`discovery.maxEntries`); default 10000.
+   */
   maxKeyEntries?: number | undefined;
   /** Cached verified auth tokens; default 10000. */
   maxTokenEntries?: number | undefined;
   /**
-   * Ed25519 implementation for request signatures and cnf keys: `'node'` (default, node:crypto),
-   * `'sodium'` (libsodium via the optional dependency sodium-native, about 2x faster here) or
-   * `'noble'` (portable, slower). Chosen at creation; a missing sodium-native is a TypeError then.
+   * Ed25519 implementation for request signatures and cnf keys: `'sodium'` (libsodium via the
+   * optional dependency sodium-native, about 2x node:crypto here), `'node'` (node:crypto) or
+   * `'noble'` (portable, slower). Default: `defaultCryptoBackend()` of @aauth-kit/core, i.e.
+   * `'sodium'` when sodium-native loads, else `'node'`. Chosen at creation; asking for `'sodium'`
+   * when sodium-native is missing is a TypeError then.
    */
   cryptoBackend?: CryptoBackend | undefined;
   /**
@@ -185,7 +190,7 @@ export interface Verifier {
 export interface VerifierStats {
   /** Cached metadata/JWKS documents (at most `discovery.maxEntries`). */
   documents: number;
-  /** Cached inline keys (at most `maxKeyEntries`). */
+  /** Cached imported public keys: jwks_uri, hwk and cnf keys (at most `maxKeyEntries`). */
   keys: number;
   /** Cached verified tokens (at most `maxTokenEntries`). */
   tokens: number;

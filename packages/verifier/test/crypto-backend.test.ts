@@ -1,6 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AAuthError, generateKey } from '@aauth-kit/core';
+import { setSodiumLoaderForTests } from '@aauth-kit/core/internal';
 import { createVerifier } from '@aauth-kit/verifier';
+import { resolveVerifierOptions } from '../src/lib/options.js';
 import { authClaims, closer, sign, startAgent, startIssuer } from './helpers.js';
 
 // The optional libsodium backend (sodium-native) must accept and refuse exactly what node:crypto does.
@@ -44,6 +46,22 @@ describe.each(['node', 'sodium', 'noble'] as const)('cryptoBackend %s', (backend
 });
 
 describe('cryptoBackend option', () => {
+  afterEach(() => setSodiumLoaderForTests());
+
+  it("defaults to 'sodium' here, where sodium-native is installed", () => {
+    expect(resolveVerifierOptions({ identity: RESOURCE }).cryptoBackend).toBe('sodium');
+  });
+
+  it("defaults to 'node' when sodium-native cannot be loaded, and the verifier still verifies", async () => {
+    setSodiumLoaderForTests(() => {
+      throw new Error("Cannot find module 'sodium-native'");
+    });
+    expect(resolveVerifierOptions({ identity: RESOURCE }).cryptoBackend).toBe('node');
+    const v = createVerifier({ identity: RESOURCE });
+    expect((await v.verify(sign(post(), generateKey()))).scheme).toBe('hwk');
+    expect(() => createVerifier({ identity: RESOURCE, cryptoBackend: 'sodium' })).toThrow(/options\.cryptoBackend: .*sodium-native/);
+  });
+
   it('refuses an unknown backend at creation with a TypeError naming the option', () => {
     expect(() => createVerifier({ identity: RESOURCE, cryptoBackend: 'openssl' as never })).toThrow(/options\.cryptoBackend must be 'node', 'noble' or 'sodium'/);
   });

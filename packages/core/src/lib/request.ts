@@ -22,10 +22,15 @@ export function toHeaderMap(headers: HeadersInput): HeaderMap {
     for (const [name, value] of headers as Iterable<readonly [string, string]>) add(name, value);
     return map;
   }
-  for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
+  // A plain record (node's headersDistinct, express, literals): own keys, no entry pairs built.
+  const record = headers as Record<string, unknown>;
+  const names = Object.keys(record);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const value = record[name];
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const v of value) add(name, String(v));
-    else add(name, String(value));
+    else add(name, typeof value === 'string' ? value : String(value));
   }
   return map;
 }

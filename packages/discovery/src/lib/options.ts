@@ -25,7 +25,8 @@ export interface ResolvedFetcherOptions {
 const LIMITS = {
   timeoutMs: 3000,
   maxBytes: 64 * 1024,
-  maxEntries: 1000,
+  // Thousands of agents, each with its metadata and its JWKS (issue 18).
+  maxEntries: 10_000,
   defaultTtl: 300,
   failureTtl: 10,
   maxInflight: 100,

@@ -17,8 +17,26 @@ export interface KeyDiscoveryOptions {
   allowLoopback: boolean;
   /** -11: the key algorithms accepted (`Ed25519`, `ES256` or a subset). */
   algorithms11: readonly string[];
-  /** Bound of the warm agent-key cache (see {@link KeyDiscovery.warmAgentKey}); default 1000. */
+  /** Bound of the warm agent-key cache (see {@link KeyDiscovery.warmAgentKey}); default 10000. */
   maxWarmKeys?: number | undefined;
+  /**
+   * The verifier's one bounded cache of imported public keys, by key material (see
+   * {@link keyCacheId}); jwks_uri keys share it with inline (`hwk`) and `cnf` keys. Default: a
+   * cache of its own, of `maxWarmKeys` entries.
+   */
+  keyCache?: LruCache<string, PublicKey> | undefined;
+}
+
+/**
+ * The key cache's id of a public JWK: its kind and its public members, which are all an imported
+ * HTTP-signature key depends on (one key, whichever document or header carried it). Undefined for
+ * a JWK whose members are not all strings (never cached: imported, and refused, every time).
+ */
+export function keyCacheId(jwk: Record<string, unknown>): string | undefined {
+  if (typeof jwk.crv !== 'string' || typeof jwk.x !== 'string') return undefined;
+  if (jwk.kty === 'OKP') return `OKP:${jwk.crv}:${jwk.x}`;
+  if (jwk.kty === 'EC' && typeof jwk.y === 'string') return `EC:${jwk.crv}:${jwk.x}:${jwk.y}`;
+  return undefined;
 }
 
 /**
@@ -115,13 +133,14 @@ function structuralProblem(value: string): string | undefined {
  * `{iss}/protocol/openid-connect/certs`).
  */
 export class KeyDiscovery {
-  // Imported keys hang off the cached JWK objects, so they go when the document is evicted.
-  private readonly imported = new WeakMap<object, PublicKey>();
+  /** Imported keys by key material (bounded; shared with the verifier's inline keys). */
+  private readonly keys: LruCache<string, PublicKey>;
   /** Agent keys by Signature-Key member, valid while the documents they came from are the cached, fresh ones. */
   private readonly warm: LruCache<string, WarmKey> | undefined;
 
   constructor(private readonly options: KeyDiscoveryOptions) {
-    this.warm = typeof (options.fetcher as PeekingFetcher).peek === 'function' ? new LruCache(options.maxWarmKeys ?? 1000) : undefined;
+    this.warm = typeof (options.fetcher as PeekingFetcher).peek === 'function' ? new LruCache(options.maxWarmKeys ?? 10_000) : undefined;
+    this.keys = options.keyCache ?? new LruCache(options.maxWarmKeys ?? 10_000);
   }
 
   /**
@@ -276,14 +295,21 @@ export class KeyDiscovery {
     const uri = draft11 ? this.jwksUri11(meta, 'Agent') : this.jwksUri(meta, 'Agent');
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller, seen);
     if (draft11) this.checkAlg11(jwk, 'The agent key');
-    let key = this.imported.get(jwk);
-    if (!key) {
-      key = this.options.importKey(publicJwk(jwk, 'The agent JWKS'));
-      this.imported.set(jwk, key);
-    }
+    const key = this.importCached(publicJwk(jwk, 'The agent JWKS'));
     this.options.checkKeyAlgorithm(key);
     // Every check above is a function of (id, kid, dwk, legacy), the options and these documents.
     if (seen !== undefined) this.warm!.set(warmId(id, kid, dwk, legacy), { docs: seen, key });
+    return key;
+  }
+
+  /** The imported key of a published public JWK, from the key cache when its material was imported before. */
+  private importCached(jwk: Jwk): PublicKey {
+    const id = keyCacheId(jwk);
+    let key = id === undefined ? undefined : this.keys.get(id);
+    if (!key) {
+      key = this.options.importKey(jwk);
+      if (id !== undefined) this.keys.set(id, key);
+    }
     return key;
   }
 
@@ -343,11 +369,7 @@ export class KeyDiscovery {
     const { uri, kind } = await this.document11(id, dwk, 'Signature-Key id', caller);
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', `Server ${id}`, caller);
     this.checkAlg11(jwk, `The ${kind} key`);
-    let key = this.imported.get(jwk);
-    if (!key) {
-      key = this.options.importKey(publicJwk(jwk, `The ${kind} JWKS`));
-      this.imported.set(jwk, key);
-    }
+    const key = this.importCached(publicJwk(jwk, `The ${kind} JWKS`));
     this.options.checkKeyAlgorithm(key);
     return key;
   }

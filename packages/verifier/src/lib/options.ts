@@ -1,4 +1,4 @@
-import { ACCEPT_SIGNATURE_ALGS, DEFAULT_TOKEN_ALGORITHMS, importPublicKey, generateKey, type CryptoBackend, type Generation } from '@aauth-kit/core';
+import { ACCEPT_SIGNATURE_ALGS, DEFAULT_TOKEN_ALGORITHMS, defaultCryptoBackend, importPublicKey, generateKey, type CryptoBackend, type Generation } from '@aauth-kit/core';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
 import type { DiscoveryOptions } from '@aauth-kit/discovery';
 import type { ReplayStore, RevocationCheck, VerifierOptions } from '../types.js';
@@ -42,6 +42,9 @@ export interface ResolvedVerifierOptions {
 
 const GENERATIONS: readonly Generation[] = ['keycloak', 'draft-11'];
 
+/** Default bound of the key cache: imported public keys of thousands of agents (issue 18). */
+export const DEFAULT_MAX_KEY_ENTRIES = 10_000;
+
 function issuerList(value: unknown, path: string): string[] {
   const list = stringList(value, path) ?? [];
   list.forEach((iss, i) => {
@@ -82,7 +85,8 @@ function leeway(options: VerifierOptions, path: string): number {
 }
 
 function backend(value: unknown, path: string): CryptoBackend {
-  if (value === undefined) return 'node';
+  // Unset: libsodium when sodium-native loads, else node:crypto (decided once per process, never throws).
+  if (value === undefined) return defaultCryptoBackend();
   if (value !== 'node' && value !== 'noble' && value !== 'sodium') throw new TypeError(`${path} must be 'node', 'noble' or 'sodium'`);
   try {
     // Core checks here, once, that the backend can load (sodium-native is optional).
@@ -194,7 +198,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     maxSignatureHeaderBytes: positive(options.maxSignatureHeaderBytes, `${path}.maxSignatureHeaderBytes`, 16 * 1024),
     replayStore: replay.store,
     replayMethods,
-    maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, 1000),
+    maxKeyEntries: positive(options.maxKeyEntries, `${path}.maxKeyEntries`, DEFAULT_MAX_KEY_ENTRIES),
     maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
     cryptoBackend: backend(options.cryptoBackend, `${path}.cryptoBackend`),
     discovery: d,
