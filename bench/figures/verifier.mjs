@@ -34,6 +34,9 @@ function rawBaseline(key, signed) {
   return rawVerifiers(key.jwk, base, sig);
 }
 
+/** Distinct signed requests cycled by figures 1 and 2: more than the core's parse memos hold. */
+const GET_POOL = 4096;
+
 /** Figure 1: jwks_uri scheme, warm key cache. */
 export async function verifyJwksFigure({ iterations, rounds }) {
   const key = generateKey({ kid: 'sca-1' });
@@ -44,15 +47,25 @@ export async function verifyJwksFigure({ iterations, rounds }) {
   const T = Math.floor(Date.now() / 1000);
   const now = () => T;
   const verifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { methods: 'none' } });
-  // The optional libsodium backend (sodium-native), behind the same key interface.
-  const sodiumVerifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { methods: 'none' }, cryptoBackend: 'sodium' });
+  // The default backend is libsodium when sodium-native is installed; the node:crypto backend beside it.
+  const nodeVerifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { methods: 'none' }, cryptoBackend: 'node' });
   const replayVerifier = createVerifier({ identity: RESOURCE, fetch: documentFetch(docs), now, replay: { store: createMemoryReplayStore({ now }) } });
   const signatureKey = { scheme: 'jwks_uri', id: AGENT, kid: key.kid };
   const get = { method: 'GET', url: `${RESOURCE}/analysis?sku=A-100`, headers: { accept: 'application/json' } };
   const signedGet = signRequest(get, { key, signatureKey, created: T });
-  const getReq = { ...get, headers: { ...get.headers, ...signedGet.headers } };
-  await verifier.verify(getReq); // warm the key caches
-  await sodiumVerifier.verify(getReq);
+  // Every verified GET is a distinct request: its own nonce, so its own Signature-Input and
+  // Signature, as independent requests are; no parse or lookup can be served from having seen the
+  // same header text before (the Signature-Key, the same for every request of an agent, can).
+  // A pool larger than every memo is cycled.
+  const getPool = [];
+  for (let i = 0; i < GET_POOL; i++) {
+    const s = signRequest(get, { key, signatureKey, created: T, nonce: true });
+    getPool.push({ ...get, headers: { ...get.headers, ...s.headers } });
+  }
+  let getCursor = 0;
+  const nextGet = () => getPool[getCursor++ % GET_POOL];
+  await verifier.verify(nextGet()); // warm the key caches
+  await nodeVerifier.verify(nextGet());
 
   // POSTs are replay-checked, so each verified request needs its own signature: pre-sign a pool
   // per round (signing is not what is measured here).
@@ -75,8 +88,8 @@ export async function verifyJwksFigure({ iterations, rounds }) {
     baseline: rawGet.limit,
     subjects: {
       ...(rawGet.node !== rawGet.limit ? { 'raw node:crypto verify of the same base': rawGet.node } : {}),
-      'verifier.verify, GET (jwks_uri, warm cache)': () => verifier.verify(getReq),
-      "verifier.verify, GET, cryptoBackend: 'sodium'": () => sodiumVerifier.verify(getReq),
+      'verifier.verify, GET (jwks_uri, warm cache)': () => verifier.verify(nextGet()),
+      "verifier.verify, GET, cryptoBackend: 'node'": () => nodeVerifier.verify(nextGet()),
     },
   });
   // The POST comparison refills its pool before each measured batch.
@@ -115,11 +128,17 @@ export async function verifyJwtFigure({ iterations, rounds }) {
   const mint = (i) =>
     signJwt(issuerKey, { typ: 'auth+jwt' }, { iss: ISSUER, aud: RESOURCE, agent: AGENT, sub: 'user-1', scope: 'market-analysis:analyze', cnf: { jwk: agentKey.jwk }, iat: now, exp: now + 3600, jti: `t${i}` });
   const get = { method: 'GET', url: `${RESOURCE}/analysis`, headers: {} };
+  // Every request has its own nonce (a distinct Signature-Input and Signature, see figure 1).
   const signedWith = (token) => {
-    const s = signRequest(get, { key: agentKey, signatureKey: { scheme: 'jwt', jwt: token }, created: now });
+    const s = signRequest(get, { key: agentKey, signatureKey: { scheme: 'jwt', jwt: token }, created: now, nonce: true });
     return { req: { ...get, headers: s.headers }, s };
   };
-  const repeated = signedWith(await mint(0));
+  const token0 = await mint(0);
+  const repeated = signedWith(token0);
+  // The repeated token: the same token on every request, each request signed afresh.
+  const repeatedPool = [];
+  for (let i = 0; i < GET_POOL; i++) repeatedPool.push(signedWith(token0).req);
+  let repeatedCursor = 0;
   await verifier.verify(repeated.req);
 
   // First sight: a new token on every request (pool pre-minted and pre-signed).
@@ -131,7 +150,7 @@ export async function verifyJwtFigure({ iterations, rounds }) {
     baseline: rawRepeated.limit,
     subjects: {
       ...(rawRepeated.node !== rawRepeated.limit ? { 'raw node:crypto Ed25519 verify': rawRepeated.node } : {}),
-      'verifier.verify, repeated token (cached until exp)': () => verifier.verify(repeated.req),
+      'verifier.verify, repeated token (cached until exp)': () => verifier.verify(repeatedPool[repeatedCursor++ % GET_POOL]),
     },
   });
   const firstIterations = Math.max(5, iterations >> 2);
