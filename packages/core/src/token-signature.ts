@@ -4,6 +4,7 @@
  */
 import { createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { AAuthError } from './errors.js';
+import { defaultEd25519Verify } from './keys.js';
 import { b64uDecode } from './lib/base64.js';
 
 /** A public key prepared for JWS verification, with the `alg` values it can check. */
@@ -11,6 +12,11 @@ export interface TokenKey {
   readonly keyObject: KeyObject;
   /** JWS algorithms this key verifies (RFC 7518 section 3.1, RFC 8037, draft -11 `Ed25519`). */
   readonly algorithms: readonly string[];
+  /**
+   * An Ed25519 key's 32 raw bytes with libsodium's verify, when that is the default backend
+   * (defaultCryptoBackend: sodium-native installed); Ed25519 tokens are then checked by libsodium.
+   */
+  readonly ed25519?: { raw: Uint8Array; verify: (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean } | undefined;
 }
 
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
@@ -54,6 +60,11 @@ export function importTokenKey(key: KeyObject | object): TokenKey {
   let algorithms = algorithmsOf(keyObject);
   // A JWK that names its algorithm verifies that one only (RFC 7517 section 4.4); EdDSA and Ed25519 are one.
   if (typeof jwkAlg === 'string') algorithms = algorithms.filter((a) => a === jwkAlg || (a.startsWith('Ed') && String(jwkAlg).startsWith('Ed')));
+  if (keyObject.asymmetricKeyType === 'ed25519') {
+    const verify = defaultEd25519Verify();
+    const raw = verify === undefined ? undefined : b64uDecode(String((keyObject.export({ format: 'jwk' }) as { x?: unknown }).x ?? ''));
+    if (verify !== undefined && raw !== undefined && raw.length === 32) return { keyObject, algorithms, ed25519: { raw, verify } };
+  }
   return { keyObject, algorithms };
 }
 
@@ -77,7 +88,8 @@ export function verifyTokenSignature(jwt: string, alg: string, key: TokenKey): b
         return signature.length === 64 && nodeVerify('sha256', input, { key: key.keyObject, dsaEncoding: 'ieee-p1363' }, signature);
       case 'EdDSA':
       case 'Ed25519':
-        return signature.length === 64 && nodeVerify(null, input, key.keyObject, signature);
+        if (signature.length !== 64) return false;
+        return key.ed25519 !== undefined ? key.ed25519.verify(signature, input, key.ed25519.raw) : nodeVerify(null, input, key.keyObject, signature);
       default:
         return false;
     }
