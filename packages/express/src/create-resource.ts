@@ -394,7 +394,33 @@ export function createResource(options: ResourceOptions): Resource {
 
   function require(routeOptions: RequireOptions = {}): RequestHandler {
     const route = o.resolveRoute(routeOptions);
-    return async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
+
+    /** Verified: `req.aauth` (with the -11 session when one was presented), then the route. */
+    function accept(req: Request, next: NextFunction, result: { verified: VerifiedRequest; session?: Record<string, unknown> | undefined }): void {
+      req.aauth = toInfo(result.verified);
+      if (result.session !== undefined) {
+        req.aauth.session = result.session;
+        req.aauth.accessMode = 'session-token';
+      }
+      next();
+    }
+
+    /** Refused: a deferred call is held (202), a challenge or refusal answered, anything else passed on. */
+    function refuse(error: unknown, req: Request, res: Response, next: NextFunction, request: HttpRequest | undefined): void {
+      if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
+      else if (error instanceof AAuthError) respond(error, req, res, next);
+      else next(error);
+    }
+
+    /** Draft-11 profile section 1: each caller is answered in the generation it speaks; a person-level route is -11 only. */
+    function verifyFor(request: HttpRequest, req: Request): Promise<{ verified: VerifiedRequest; session?: Record<string, unknown> | undefined }> {
+      const draft11 = route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11';
+      return draft11 ? require11(request, route, req) : requireKeycloak(request, route, req).then((verified) => ({ verified }));
+    }
+
+    // The promise returned settles once the route ran or the answer went out; express 5 passes a
+    // throw from the route's next() on to the error handlers, as for any async middleware.
+    return function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> | undefined {
       // A held call run by the pending endpoint: verified there (the poll's auth token).
       const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
       if (held !== undefined) {
@@ -403,40 +429,36 @@ export function createResource(options: ResourceOptions): Resource {
         if (route.level === 'auth-token' && !hasScopes(held.scope, route.scope)) {
           const missing = route.scope.filter((s) => !held.scope.includes(s)).join(' ');
           respond(as11(new AAuthError('insufficient_scope', `The auth token does not carry the scope ${missing}`), {}), req, res, next);
-          return;
+          return undefined;
         }
         req.aauth = held;
         next();
-        return;
+        return undefined;
       }
-      let verified: VerifiedRequest;
-      let session: Record<string, unknown> | undefined;
+      if (hasRawBodyToRead(req)) {
+        // A body to read first (its content-digest is checked), then the same steps.
+        let request: HttpRequest | undefined;
+        return readRawBody(req, o.maxBodyBytes)
+          .then((body) => verifyFor((request = toHttpRequest(req, o.origin, body)), req))
+          .then(
+            (result) => accept(req, next, result),
+            (error: unknown) => refuse(error, req, res, next, request),
+          );
+      }
+      // No body announced (a GET): no read and no await of it; one promise from the verifier to the route (issue 18).
       let request: HttpRequest | undefined;
+      let verifying: Promise<{ verified: VerifiedRequest; session?: Record<string, unknown> | undefined }>;
       try {
-        // No body announced (a GET): no read and no await; toHttpRequest treats both as no body.
-        request = toHttpRequest(req, o.origin, hasRawBodyToRead(req) ? await readRawBody(req, o.maxBodyBytes) : undefined);
-        // Draft-11 profile section 1: each caller is answered in the generation it speaks; a
-        // person-level route is -11 only (the Keycloak profile has no person token).
-        const draft11 = route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11';
-        if (draft11) {
-          const result = await require11(request, route, req);
-          verified = result.verified;
-          session = result.session;
-        } else {
-          verified = await requireKeycloak(request, route, req);
-        }
+        request = toHttpRequest(req, o.origin, undefined);
+        verifying = verifyFor(request, req);
       } catch (error) {
-        if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
-        else if (error instanceof AAuthError) respond(error, req, res, next);
-        else next(error);
-        return;
+        refuse(error, req, res, next, request);
+        return undefined;
       }
-      req.aauth = toInfo(verified);
-      if (session !== undefined) {
-        req.aauth.session = session;
-        req.aauth.accessMode = 'session-token';
-      }
-      next();
+      return verifying.then(
+        (result) => accept(req, next, result),
+        (error: unknown) => refuse(error, req, res, next, request),
+      );
     };
   }
 
