@@ -1,12 +1,13 @@
 // Figure 5's server process, started by httpFigure (pinned to one core with taskset when it can):
-// a bare express route, the same route behind aauth() (default backend) and, when sodium-native is
-// installed, behind aauth({ cryptoBackend: 'sodium' }); the agent's metadata and JWKS; and a control
-// server that hands out freshly signed headers and measures raw Ed25519 verifies on this core.
-// Prints one JSON line with the URLs when ready; exits on SIGTERM.
+// a bare express route, the same route behind aauth() (default backend) and behind aauth() with the
+// other backend named (`cryptoBackend: 'node'` when the default is libsodium, 'sodium' when it is
+// node:crypto and sodium-native is installed); the agent's metadata and JWKS; and a control server
+// that hands out freshly signed headers and measures raw Ed25519 verifies on this core. Prints one
+// JSON line with the URLs and the backends when ready; exits on SIGTERM.
 import { createServer } from 'node:http';
 import express from 'express';
 import { createAgent } from '@aauth-kit/agent';
-import { generateKey, signRequest } from '@aauth-kit/core';
+import * as core from '@aauth-kit/core';
 import { aauth } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import { hasSodium, rawVerifiers } from '../lib/ed25519.mjs';
@@ -17,6 +18,12 @@ function listen(app) {
     server.listen(0, '127.0.0.1', () => resolve(server.address().port));
   });
 }
+
+const { generateKey, signRequest } = core;
+// What `cryptoBackend` unset resolves to in this process (core's defaultCryptoBackend(); a core
+// without it defaults to node:crypto).
+const defaultBackend = typeof core.defaultCryptoBackend === 'function' ? core.defaultCryptoBackend() : 'node';
+const altBackend = defaultBackend === 'sodium' ? 'node' : hasSodium ? 'sodium' : undefined;
 
 const agentKey = generateKey({ kid: 'bench-agent' });
 const payload = { plan: [{ sku: 'A-100', order: 12 }] };
@@ -38,15 +45,16 @@ async function guardedApp(extra) {
   return { port, identity };
 }
 const guarded = await guardedApp({});
-const sodium = hasSodium ? await guardedApp({ cryptoBackend: 'sodium' }) : undefined;
+const alt = altBackend ? await guardedApp({ cryptoBackend: altBackend }) : undefined;
 
 const signed = (identity) =>
   signRequest({ method: 'GET', url: `${identity}/plan`, headers: {} }, { key: agentKey, signatureKey: { scheme: 'jwks_uri', id: agentIdentity, kid: agentKey.kid }, nonce: false });
 
-// Control: /headers?target=guarded|sodium gives fresh signed headers; /raw?ms=N runs raw verifies
-// of such a request for N ms on this core and answers { node, limit } verifies per second.
+// Control: /headers?target=guarded|alt gives fresh signed headers (the bare route is sent the
+// guarded route's); /raw?ms=N runs raw verifies of such a request for N ms on this core and answers
+// { node, limit } verifies per second (limit: libsodium when installed, else node:crypto).
 const control = express();
-control.get('/headers', (req, res) => res.json(signed(req.query.target === 'sodium' ? sodium.identity : guarded.identity).headers));
+control.get('/headers', (req, res) => res.json(signed(req.query.target === 'alt' ? alt.identity : guarded.identity).headers));
 control.get('/raw', (req, res) => {
   const s = signed(guarded.identity);
   const raw = rawVerifiers(agentKey.jwk, Buffer.from(s.signatureBase), Buffer.from(s.headers.signature.slice(5, -1), 'base64'));
@@ -69,8 +77,10 @@ process.stdout.write(
   `${JSON.stringify({
     plain: `http://127.0.0.1:${plainPort}/plan`,
     guarded: `http://127.0.0.1:${guarded.port}/plan`,
-    sodium: sodium ? `http://127.0.0.1:${sodium.port}/plan` : null,
+    alt: alt ? `http://127.0.0.1:${alt.port}/plan` : null,
     control: `http://127.0.0.1:${controlPort}`,
+    defaultBackend,
+    altBackend: altBackend ?? null,
   })}\n`,
 );
 process.on('SIGTERM', () => process.exit(0));

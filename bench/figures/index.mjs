@@ -130,34 +130,38 @@ export const FIGURES = [
       const placement = r.pinned
         ? `the server process pinned to core 0 and ${r.tool} to core 1 with \`taskset\``
         : `server and ${r.tool} NOT pinned (taskset or a second core missing), so they share the CPU and the ratio understates a dedicated core`;
+      const rawName = (backend) => (backend === 'sodium' ? 'raw libsodium' : 'raw node:crypto');
+      const backendName = (backend) => (backend === 'sodium' ? 'libsodium' : backend === 'node' ? 'node:crypto' : backend);
       return {
         description:
           `Requests per second of one express GET route with \`aauth({ level: 'identity' })\` (a jwks_uri-signed request, warm key cache) ` +
           `and of the same route with no middleware, served by one process (${placement}); ${r.connections} connections, one ${r.tool} ` +
-          `thread, ${r.seconds} s per run after a discarded 2 s warm-up of each route, ${r.rounds} rounds with the order rotated. The same signed request is replayed within a run, ` +
+          `thread, ${r.seconds} s per run after a discarded 2 s warm-up of each route, ${r.rounds} rounds with the order rotated. Every route, the bare one included, ` +
+          'is sent the very same signed request (same headers, same size); the same signed request is replayed within a run, ' +
           'which the resource allows for GET (replay protection covers non-idempotent methods by default); each round signs afresh. ' +
           'After each round the server process measures raw Ed25519 verifies of the same request on its own core while the load is ' +
           'idle: the **ideal** guarded rate of one core is `1 / (1/bare + 1/verify)`, i.e. the bare route plus exactly one verify and ' +
           'nothing else, so the ideal ratio is `1 / (1 + bare/verify)`. Ratio, ideal and the fraction of the ideal reached are medians of ' +
-          'the per-round values. The default-backend row is held against raw node:crypto verifies' +
-          (r.sodium ? "; the `cryptoBackend: 'sodium'` row against raw libsodium verifies." : '; sodium-native is not installed, so there is no sodium row.'),
+          `the per-round values. Each row is held against the raw verify of the backend it uses: the default backend here is ${backendName(r.defaultBackend)} ` +
+          `(what \`cryptoBackend\` unset resolves to in the server process), so the default row is held against ${rawName(r.defaultBackend)} verifies` +
+          (r.alt ? `; the \`cryptoBackend: '${r.alt.backend}'\` row against ${rawName(r.alt.backend)} verifies.` : '; sodium-native is not installed, so there is no other backend row.'),
         goalValue: r.guarded.ofIdeal,
         headline:
-          `a route behind aauth() serves ${r.guarded.ratio.toFixed(2)}x the requests of a bare route, ${r.guarded.ofIdeal.toFixed(2)} of its ideal ${r.guarded.ideal.toFixed(2)}` +
-          (r.sodium ? `; with the sodium backend ${r.sodium.ratio.toFixed(2)}x, ${r.sodium.ofIdeal.toFixed(2)} of its ideal ${r.sodium.ideal.toFixed(2)}` : '') +
+          `a route behind aauth() serves ${r.guarded.ratio.toFixed(2)}x the requests of a bare route, ${r.guarded.ofIdeal.toFixed(2)} of its ideal ${r.guarded.ideal.toFixed(2)} (default backend, ${backendName(r.defaultBackend)})` +
+          (r.alt ? `; with cryptoBackend '${r.alt.backend}' ${r.alt.ratio.toFixed(2)}x, ${r.alt.ofIdeal.toFixed(2)} of its ideal ${r.alt.ideal.toFixed(2)}` : '') +
           ` (${r.pinned ? `server and ${r.tool} on separate cores` : 'not pinned'})`,
         sections: [
           {
             table: [
               '| route | median req/s | p50 latency | p99 latency | ratio to bare | ideal ratio | of ideal |',
               '|---|---:|---:|---:|---:|---:|---:|',
-              row('baseline: no middleware', r.plain),
-              row('behind aauth(), default backend', r.guarded),
-              ...(r.sodium ? [row("behind aauth({ cryptoBackend: 'sodium' })", r.sodium)] : []),
+              row('baseline: no middleware (same signed request)', r.plain),
+              row(`behind aauth(), default backend (${backendName(r.defaultBackend)})`, r.guarded),
+              ...(r.alt ? [row(`behind aauth({ cryptoBackend: '${r.alt.backend}' })`, r.alt)] : []),
             ].join('\n'),
           },
           {
-            text: `Raw Ed25519 verifies per second on the server's core in the same run (median of rounds): node:crypto ${fmt(r.raw.node)}` + (r.sodium ? `, libsodium ${fmt(r.raw.limit)}.` : '.'),
+            text: `Raw Ed25519 verifies per second on the server's core in the same run (median of rounds): node:crypto ${fmt(r.raw.node)}` + (LIMIT === 'libsodium' ? `, libsodium ${fmt(r.raw.limit)}.` : '.'),
           },
         ],
       };

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { AAuthError } from './errors.js';
-import type { HttpRequest } from './lib/request.js';
+import { fieldLinesOf, type HttpRequest } from './lib/request.js';
 
 /** What {@link toHttpRequest} reads of a node:http request; express adds `originalUrl` (the target before mounting). */
-export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersDistinct'> & { originalUrl?: string | undefined };
+export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersDistinct'> & { originalUrl?: string | undefined; rawHeaders?: string[] | undefined };
 
 /**
  * The absolute URL a client signed, built from the server's configured origin and the request
@@ -38,7 +38,8 @@ export function toHttpRequest(req: IncomingRequest, origin: string, body?: Uint8
   return {
     method: req.method ?? 'GET',
     url: requestUrl(origin, req.originalUrl ?? req.url ?? '/'),
-    headers: req.headersDistinct,
+    // The field lines node received (what headersDistinct holds), read once (issue 18).
+    headers: req.rawHeaders !== undefined ? fieldLinesOf(req.rawHeaders) : req.headersDistinct,
     body: body !== undefined && body.length > 0 ? body : undefined,
   };
 }

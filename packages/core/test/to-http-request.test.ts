@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { requestUrl, toHttpRequest } from '@aauth-kit/core/internal';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import { fieldLinesOf, requestUrl, toHeaderMap, toHttpRequest } from '@aauth-kit/core/internal';
 
 // Moved from packages/express/test/request-url.test.ts with the code (one HTTP edge, issue 12).
 describe('requestUrl: the verified URL comes from the configured origin', () => {
@@ -36,5 +38,27 @@ describe('toHttpRequest: a node:http or express request as the verifier takes it
     const request = toHttpRequest({ method: 'PUT', url: '/x', headersDistinct }, 'http://127.0.0.1:3000', body);
     expect(request.url).toEqual(new URL('http://127.0.0.1:3000/x'));
     expect(request.body).toBe(body);
+  });
+});
+
+describe('fieldLinesOf: the field lines of node:http rawHeaders, read once (issue 18)', () => {
+  const raw = ['Host', 'api.example', 'X-A', '1', 'signature', 'sig=:AA==:', 'x-a', '2', 'Content-Type', 'application/json'];
+  it('holds what headersDistinct holds: lower-cased names, every line apart, in order', () => {
+    const req = new IncomingMessage(new Socket());
+    (req as unknown as { _addHeaderLines(h: string[], n: number): void })._addHeaderLines(raw, raw.length);
+    const lines = toHeaderMap(fieldLinesOf(req.rawHeaders));
+    expect(Object.fromEntries(lines)).toEqual({ ...req.headersDistinct });
+    expect(lines.get('x-a')).toEqual(['1', '2']);
+  });
+  it('is read as is by toHeaderMap (no copy), while any other input is copied', () => {
+    const lines = fieldLinesOf(raw);
+    expect(toHeaderMap(lines)).toBe(lines);
+    const other = new Map([['x-a', '1']]);
+    expect(toHeaderMap(other)).not.toBe(other);
+  });
+  it('toHttpRequest reads rawHeaders when the request has them', () => {
+    const request = toHttpRequest({ method: 'GET', url: '/x', rawHeaders: raw, headersDistinct: { wrong: ['x'] } }, 'https://api.example');
+    expect(toHeaderMap(request.headers).get('x-a')).toEqual(['1', '2']);
+    expect(toHeaderMap(request.headers).has('wrong')).toBe(false);
   });
 });

@@ -364,18 +364,23 @@ export function createResource(options: ResourceOptions): Resource {
   }
 
   /** The Keycloak-profile middleware path (wire profile section 5), unchanged: JSON answers with the `AAuth` challenge. */
-  async function requireKeycloak(request: HttpRequest, route: ResolvedRoute, req: Request): Promise<VerifiedRequest> {
+  function requireKeycloak(request: HttpRequest, route: ResolvedRoute, req: Request): Promise<VerifiedRequest> {
     const level = route.level as Exclude<RequireLevel, 'person'>;
-    let verified: VerifiedRequest;
-    try {
-      verified = await verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
-    } catch (error) {
-      if (!(error instanceof AAuthError)) throw error;
-      const caller = callerOf(error);
-      // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
-      if (error.status !== 401) throw error;
-      throw await challenge(error, level, route.scope, caller);
-    }
+    // One reaction on the verifier's promise: a verified request that passes goes on without another tick (issue 18).
+    return verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) }).then(
+      (verified) => (level === 'signature' || (level === 'identity' && verified.scheme !== 'hwk') ? verified : keycloakLevel(verified, level, route)),
+      async (error: unknown) => {
+        if (!(error instanceof AAuthError)) throw error;
+        const caller = callerOf(error);
+        // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
+        if (error.status !== 401) throw error;
+        throw await challenge(error, level, route.scope, caller);
+      },
+    );
+  }
+
+  /** The Keycloak-profile level checks after a verified signature: an identity for `identity`, an auth token with the scope for `auth-token`. */
+  async function keycloakLevel(verified: VerifiedRequest, level: Exclude<RequireLevel, 'person'>, route: ResolvedRoute): Promise<VerifiedRequest> {
     if (level === 'identity' && verified.scheme === 'hwk') {
       throw await challenge(new AAuthError('identity_required'), level, route.scope, undefined);
     }
@@ -394,7 +399,51 @@ export function createResource(options: ResourceOptions): Resource {
 
   function require(routeOptions: RequireOptions = {}): RequestHandler {
     const route = o.resolveRoute(routeOptions);
-    return async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
+
+    /** Verified: `req.aauth` (with the -11 session when one was presented), then the route. */
+    function accept(req: Request, next: NextFunction, verified: VerifiedRequest, session?: Record<string, unknown>): void {
+      req.aauth = toInfo(verified);
+      if (session !== undefined) {
+        req.aauth.session = session;
+        req.aauth.accessMode = 'session-token';
+      }
+      next();
+    }
+
+    /** Refused: a deferred call is held (202), a challenge or refusal answered, anything else passed on. */
+    function refuse(error: unknown, req: Request, res: Response, next: NextFunction, request: HttpRequest | undefined): void {
+      if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
+      else if (error instanceof AAuthError) respond(error, req, res, next);
+      else next(error);
+    }
+
+    /**
+     * Verify `request` and answer: `req.aauth` and the route, or the refusal. Draft-11 profile
+     * section 1: each caller is answered in the generation it speaks; a person-level route is -11 only.
+     */
+    function verifyFor(request: HttpRequest, req: Request, res: Response, next: NextFunction): Promise<void> {
+      const fail = (error: unknown): void => refuse(error, req, res, next, request);
+      if (route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11') {
+        return require11(request, route, req).then((result) => accept(req, next, result.verified, result.session), fail);
+      }
+      return requireKeycloak(request, route, req).then((verified) => accept(req, next, verified), fail);
+    }
+
+    /** The request as the verifier takes it, then its verification; a request target that is no path is refused here. */
+    function start(req: Request, res: Response, next: NextFunction, body: Buffer | undefined): Promise<void> | undefined {
+      let request: HttpRequest | undefined;
+      try {
+        request = toHttpRequest(req, o.origin, body);
+        return verifyFor(request, req, res, next);
+      } catch (error) {
+        refuse(error, req, res, next, request);
+        return undefined;
+      }
+    }
+
+    // The promise returned settles once the route ran or the answer went out; express 5 passes a
+    // throw from the route's next() on to the error handlers, as for any async middleware.
+    return function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> | undefined {
       // A held call run by the pending endpoint: verified there (the poll's auth token).
       const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
       if (held !== undefined) {
@@ -403,40 +452,21 @@ export function createResource(options: ResourceOptions): Resource {
         if (route.level === 'auth-token' && !hasScopes(held.scope, route.scope)) {
           const missing = route.scope.filter((s) => !held.scope.includes(s)).join(' ');
           respond(as11(new AAuthError('insufficient_scope', `The auth token does not carry the scope ${missing}`), {}), req, res, next);
-          return;
+          return undefined;
         }
         req.aauth = held;
         next();
-        return;
+        return undefined;
       }
-      let verified: VerifiedRequest;
-      let session: Record<string, unknown> | undefined;
-      let request: HttpRequest | undefined;
-      try {
-        // No body announced (a GET): no read and no await; toHttpRequest treats both as no body.
-        request = toHttpRequest(req, o.origin, hasRawBodyToRead(req) ? await readRawBody(req, o.maxBodyBytes) : undefined);
-        // Draft-11 profile section 1: each caller is answered in the generation it speaks; a
-        // person-level route is -11 only (the Keycloak profile has no person token).
-        const draft11 = route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11';
-        if (draft11) {
-          const result = await require11(request, route, req);
-          verified = result.verified;
-          session = result.session;
-        } else {
-          verified = await requireKeycloak(request, route, req);
-        }
-      } catch (error) {
-        if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
-        else if (error instanceof AAuthError) respond(error, req, res, next);
-        else next(error);
-        return;
+      if (hasRawBodyToRead(req)) {
+        // A body to read first (its content-digest is checked), then the same steps.
+        return readRawBody(req, o.maxBodyBytes).then(
+          (body) => start(req, res, next, body),
+          (error: unknown) => refuse(error, req, res, next, undefined),
+        );
       }
-      req.aauth = toInfo(verified);
-      if (session !== undefined) {
-        req.aauth.session = session;
-        req.aauth.accessMode = 'session-token';
-      }
-      next();
+      // No body announced (a GET): no read and no await of it (issue 18).
+      return start(req, res, next, undefined);
     };
   }
 

@@ -3,8 +3,29 @@ import type { HeaderMap, HeadersInput, HttpRequest } from '../http-request.js';
 
 export type { HeaderMap, HeadersInput, HttpRequest } from '../http-request.js';
 
+/** The field lines of a node:http request, built once by {@link fieldLinesOf}: read as they are. */
+class FieldLines extends Map<string, string[]> {}
+
+/**
+ * node:http's `rawHeaders` (name, value, name, value, ...) as lower-cased name -> field lines in
+ * order, exactly what `IncomingMessage.headersDistinct` holds, without building that object (issue
+ * 18). {@link toHeaderMap} returns it as is, so the request's headers are read once however many
+ * steps look at them; nothing may change it.
+ */
+export function fieldLinesOf(raw: readonly string[]): HeadersInput {
+  const map = new FieldLines();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const list = map.get(name);
+    if (list) list.push(raw[i + 1]!);
+    else map.set(name, [raw[i + 1]!]);
+  }
+  return map as unknown as HeadersInput;
+}
+
 /** Normalise any header input to a lower-cased map of field lines. */
 export function toHeaderMap(headers: HeadersInput): HeaderMap {
+  if (headers instanceof FieldLines) return headers;
   const map: HeaderMap = new Map();
   const add = (name: string, value: string): void => {
     const key = name.toLowerCase();
