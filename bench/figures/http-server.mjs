@@ -47,14 +47,21 @@ async function guardedApp(extra) {
 const guarded = await guardedApp({});
 const alt = altBackend ? await guardedApp({ cryptoBackend: altBackend }) : undefined;
 
-const signed = (identity) =>
-  signRequest({ method: 'GET', url: `${identity}/plan`, headers: {} }, { key: agentKey, signatureKey: { scheme: 'jwks_uri', id: agentIdentity, kid: agentKey.kid }, nonce: false });
+const signed = (identity, nonce = false) =>
+  signRequest({ method: 'GET', url: `${identity}/plan`, headers: {} }, { key: agentKey, signatureKey: { scheme: 'jwks_uri', id: agentIdentity, kid: agentKey.kid }, nonce });
 
 // Control: /headers?target=guarded|alt gives fresh signed headers (the bare route is sent the
 // guarded route's); /raw?ms=N runs raw verifies of such a request for N ms on this core and answers
 // { node, limit } verifies per second (limit: libsodium when installed, else node:crypto).
 const control = express();
 control.get('/headers', (req, res) => res.json(signed(req.query.target === 'alt' ? alt.identity : guarded.identity).headers));
+// /pool?target=...&n=N: N distinct signed requests (each its own nonce, so its own Signature-Input
+// and Signature), which wrk sends in turn: independent requests, not one request replayed.
+control.get('/pool', (req, res) => {
+  const identity = req.query.target === 'alt' ? alt.identity : guarded.identity;
+  const n = Math.min(Number(req.query.n) || 1, 65536);
+  res.json(Array.from({ length: n }, () => signed(identity, true).headers));
+});
 control.get('/raw', (req, res) => {
   const s = signed(guarded.identity);
   const raw = rawVerifiers(agentKey.jwk, Buffer.from(s.signatureBase), Buffer.from(s.headers.signature.slice(5, -1), 'base64'));

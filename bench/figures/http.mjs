@@ -2,7 +2,7 @@
 // autocannon) are separate processes pinned to different cores; figure 6 drives the embedded auth
 // server with concurrent clients.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -62,11 +62,32 @@ function wrkMs(text) {
   return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
 }
 
+/**
+ * A wrk script that sends the given header sets in turn (one distinct signed request after
+ * another), written to a temporary file; values go in Lua long brackets, which they cannot close.
+ */
+function wrkPoolScript(pool, url) {
+  const lines = ['local reqs = {}'];
+  pool.forEach((h, i) => {
+    // wrk.format adds no Host when given headers, and node's server refuses HTTP/1.1 without one.
+    const fields = Object.entries({ host: url.host, ...h }).map(([k, v]) => {
+      if (String(v).includes(']==]')) throw new Error('header value cannot be quoted for Lua');
+      return `[ [==[${k}]==] ] = [==[${v}]==]`;
+    });
+    lines.push(`reqs[${i + 1}] = wrk.format("GET", [==[${url.pathname}]==], { ${fields.join(', ')} })`);
+  });
+  lines.push('local i = 0', 'request = function() i = i % #reqs + 1; return reqs[i] end');
+  const file = join(tmpdir(), `aauth-bench-wrk-${process.pid}.lua`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
+}
+
 /** One load run against `url`, by wrk (or autocannon when wrk is missing), on core 1 when pinned. */
 async function load(tool, pin, url, headers, seconds, connections) {
   if (tool === 'wrk') {
     const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency'];
-    for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+    if (Array.isArray(headers)) args.push('-s', wrkPoolScript(headers, new URL(url)));
+    else for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
     args.push(url);
     const out = await run(...pinned(pin, 1, 'wrk', args));
     const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
@@ -133,6 +154,11 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
     const { urls } = server;
     // The bare route is sent the guarded route's signed headers: same request, same size.
     const headers = async (target) => (await fetch(`${urls.control}/headers?target=${target === 'alt' ? 'alt' : 'guarded'}`)).json();
+    // What each load run sends: with wrk, a pool of distinct signed requests (each its own nonce)
+    // sent in turn, as independent requests are; autocannon's command line takes one request only.
+    const POOL = 4096;
+    const loadHeaders = async (target) =>
+      tool === 'wrk' ? (await fetch(`${urls.control}/pool?n=${POOL}&target=${target === 'alt' ? 'alt' : 'guarded'}`)).json() : headers(target);
     // Warm the key caches, and check that the signed requests are accepted.
     const targets = urls.alt ? ['plain', 'guarded', 'alt'] : ['plain', 'guarded'];
     for (const t of targets) {
@@ -140,13 +166,13 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
       if (warm.status !== 200) throw new Error(`the ${t} route answered ${warm.status}: ${await warm.text()}`);
     }
     // A discarded warm-up load of each route (JIT, connection setup), except in the smoke run.
-    if (seconds > 1) for (const t of targets) await load(tool, pin, urls[t], await headers(t), 2, connections);
+    if (seconds > 1) for (const t of targets) await load(tool, pin, urls[t], await loadHeaders(t), 2, connections);
     const samples = Object.fromEntries(targets.map((t) => [t, []]));
     const raw = [];
     for (let r = 0; r < rounds; r++) {
       // Rotate the order; a fresh signature each round keeps `created` inside the window.
       const order = targets.map((_, i) => targets[(i + r) % targets.length]);
-      for (const t of order) samples[t].push(await load(tool, pin, urls[t], await headers(t), seconds, connections));
+      for (const t of order) samples[t].push(await load(tool, pin, urls[t], await loadHeaders(t), seconds, connections));
       raw.push(await (await fetch(`${urls.control}/raw?ms=${rawMs(seconds)}`)).json());
     }
     const per = (t, f) => median(samples[t].map(f));
