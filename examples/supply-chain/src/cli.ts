@@ -106,7 +106,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   // OTEL_EXPORTER_OTLP_ENDPOINT set: one trace of the run, exported before the command returns (telemetry.ts).
   const otlp = otlpTracesUrl(io.env);
-  const tracing = otlp === undefined ? undefined : await startDemoTracing(otlp);
+  const tracing = otlp === undefined ? undefined : await startDemoTracing(otlp, (message) => io.err(`demo: ${message}\n`));
   const demo = (): ReturnType<typeof runDemo> => runDemo({
     protocol,
     ...(fourParty ? { fourParty } : {}),
@@ -119,7 +119,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     say: (text) => io.err(text),
   });
   const result = tracing === undefined ? await demo() : await tracing.run(demo);
-  await tracing?.finish(result.services).catch((error: unknown) => io.err(`demo: the OTLP export failed: ${(error as Error).message}\n`));
+  tracing?.name(result.services);
+  await tracing?.finish();
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (json) {
     out(`${JSON.stringify({ kind: 'result', protocol, fourParty, ok: result.ok, result: result.result, maaSaw: result.maaSaw, failure: result.failure, seconds: Number(seconds) })}\n`);

@@ -4,7 +4,7 @@
 // kit's spans of every hop. Nothing is loaded when neither variable is set.
 //
 // The demo runs its four services in one process, so one tracer provider sees every span. Which
-// service a span belongs to is decided when the run is over, from the trace itself: the auth
+// service a span belongs to is decided when its trace is complete, from the trace itself: the auth
 // server's spans (tracer `@aauth-kit/auth-server`) are `auth-server`'s; a resource's
 // `aauth.verify` is the service whose identity is its `aauth.resource`; any other span is its
 // parent's service, and a root is the backend's. Each span is then exported with its service's
@@ -20,33 +20,119 @@ export function otlpTracesUrl(env: Record<string, string | undefined>): string |
   return base === undefined || base === '' ? undefined : `${base.replace(/\/+$/, '')}/v1/traces`;
 }
 
+const DEMO_TRACER = 'aauth-kit-demo';
+
 export interface DemoTracing {
+  /** Name the services: a name for each service's URL and identity (before its spans are exported). */
+  name(services: Record<string, { url: string; identity: string }>): void;
   /** Run the demo under the root span `supply-chain demo` (service backend). */
   run<T>(fn: () => Promise<T>): Promise<T>;
-  /** Export every span with its service (`services`: a name for each service's URL and identity), then unregister the SDK. */
-  finish(services: Record<string, { url: string; identity: string }>): Promise<void>;
+  /** Export what is left, wait for every export, then unregister the SDK. */
+  finish(): Promise<void>;
 }
 
-/** The SDK registered globally, exporting to `url` when the run finishes (see the top of this file). */
-export async function startDemoTracing(url: string): Promise<DemoTracing> {
+/**
+ * The SDK registered globally. In services mode a trace is exported when its root span ends (the
+ * backend's call: it ends after every hop it caused); the one-shot demo's trace, under `run()`'s
+ * root, when `finish()` is called. Each span goes with its service's resource (see the top of
+ * this file).
+ */
+export async function startDemoTracing(url: string, onError: (message: string) => void = () => undefined): Promise<DemoTracing> {
   const api = await import('@opentelemetry/api');
   const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
   const { NodeTracerProvider } = await import('@opentelemetry/sdk-trace-node');
   const { resourceFromAttributes } = await import('@opentelemetry/resources');
-  const ended: ReadableSpan[] = [];
-  const collector: SpanProcessor = {
+  const exporter = new OTLPTraceExporter({ url });
+  const byUrl = new Map<string, string>();
+  const resources = new Map<string, ReturnType<typeof resourceFromAttributes>>();
+  const resourceOf = (service: string) => {
+    let resource = resources.get(service);
+    if (resource === undefined) resources.set(service, (resource = resourceFromAttributes({ 'service.name': service })));
+    return resource;
+  };
+  /** Spans by trace id, until the trace's root ends. */
+  const traces = new Map<string, ReadableSpan[]>();
+  const exports = new Set<Promise<void>>();
+
+  /** Every span of one trace with its service's resource. */
+  function attributed(spans: ReadableSpan[]): ReadableSpan[] {
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+    const decided = new Map<string, string>();
+    const serviceOf = (span: ReadableSpan, depth = 0): string => {
+      const id = span.spanContext().spanId;
+      const known = decided.get(id);
+      if (known !== undefined) return known;
+      let service: string | undefined;
+      if (span.instrumentationScope.name === '@aauth-kit/auth-server') service = 'auth-server';
+      else if (span.name === 'aauth.verify') service = byUrl.get(String(span.attributes['aauth.resource'] ?? '').replace(/\/+$/, ''));
+      if (service === undefined) {
+        const parent = span.parentSpanContext === undefined ? undefined : byId.get(span.parentSpanContext.spanId);
+        service = parent === undefined || depth > 64 ? 'backend' : serviceOf(parent, depth + 1);
+      }
+      decided.set(id, service);
+      return service;
+    };
+    return spans.map(
+      (span): ReadableSpan => ({
+        name: span.name,
+        kind: span.kind,
+        spanContext: () => span.spanContext(),
+        ...(span.parentSpanContext === undefined ? {} : { parentSpanContext: span.parentSpanContext }),
+        startTime: span.startTime,
+        endTime: span.endTime,
+        status: span.status,
+        attributes: span.attributes,
+        links: span.links,
+        events: span.events,
+        duration: span.duration,
+        ended: span.ended,
+        resource: resourceOf(serviceOf(span)),
+        instrumentationScope: span.instrumentationScope,
+        droppedAttributesCount: span.droppedAttributesCount,
+        droppedEventsCount: span.droppedEventsCount,
+        droppedLinksCount: span.droppedLinksCount,
+      }),
+    );
+  }
+
+  function exportTrace(traceId: string): void {
+    const spans = traces.get(traceId);
+    traces.delete(traceId);
+    if (spans === undefined || spans.length === 0) return;
+    const done: Promise<void> = new Promise<void>((resolve) =>
+      exporter.export(attributed(spans), (result) => {
+        if (result.code !== 0) onError(`the OTLP export failed: ${result.error?.message ?? 'unknown error'}`);
+        resolve();
+      }),
+    ).finally(() => exports.delete(done));
+    exports.add(done);
+  }
+
+  const processor: SpanProcessor = {
     onStart: () => undefined,
-    onEnd: (span) => void ended.push(span),
+    onEnd(span) {
+      const traceId = span.spanContext().traceId;
+      let spans = traces.get(traceId);
+      if (spans === undefined) traces.set(traceId, (spans = []));
+      spans.push(span);
+      // A root ends after every hop it caused. The demo's own root waits for finish(): its services are named when the run is over.
+      if (span.parentSpanContext === undefined && span.instrumentationScope.name !== DEMO_TRACER) exportTrace(traceId);
+    },
     forceFlush: async () => undefined,
     shutdown: async () => undefined,
   };
-  const provider = new NodeTracerProvider({ spanProcessors: [collector] });
+  const provider = new NodeTracerProvider({ spanProcessors: [processor] });
   provider.register();
-  const exporter = new OTLPTraceExporter({ url });
 
   return {
+    name(services) {
+      for (const [name, s] of Object.entries(services)) {
+        byUrl.set(s.url.replace(/\/+$/, ''), name);
+        byUrl.set(s.identity.replace(/\/+$/, ''), name);
+      }
+    },
     run(fn) {
-      return api.trace.getTracer('aauth-kit-demo').startActiveSpan('supply-chain demo', { kind: api.SpanKind.INTERNAL }, async (span) => {
+      return api.trace.getTracer(DEMO_TRACER).startActiveSpan('supply-chain demo', { kind: api.SpanKind.INTERNAL }, async (span) => {
         try {
           return await fn();
         } finally {
@@ -54,59 +140,10 @@ export async function startDemoTracing(url: string): Promise<DemoTracing> {
         }
       });
     },
-    async finish(services) {
+    async finish() {
       try {
-        const byUrl = new Map<string, string>();
-        for (const [name, s] of Object.entries(services)) {
-          byUrl.set(s.url.replace(/\/+$/, ''), name);
-          byUrl.set(s.identity.replace(/\/+$/, ''), name);
-        }
-        const byId = new Map(ended.map((s) => [s.spanContext().spanId, s]));
-        const decided = new Map<string, string>();
-        const serviceOf = (span: ReadableSpan, depth = 0): string => {
-          const id = span.spanContext().spanId;
-          const known = decided.get(id);
-          if (known !== undefined) return known;
-          let service: string | undefined;
-          if (span.instrumentationScope.name === '@aauth-kit/auth-server') service = 'auth-server';
-          else if (span.name === 'aauth.verify') service = byUrl.get(String(span.attributes['aauth.resource'] ?? '').replace(/\/+$/, ''));
-          if (service === undefined) {
-            const parent = span.parentSpanContext === undefined ? undefined : byId.get(span.parentSpanContext.spanId);
-            service = parent === undefined || depth > 64 ? 'backend' : serviceOf(parent, depth + 1);
-          }
-          decided.set(id, service);
-          return service;
-        };
-        const resources = new Map<string, ReturnType<typeof resourceFromAttributes>>();
-        const spans = ended.map((span): ReadableSpan => {
-          const service = serviceOf(span);
-          let resource = resources.get(service);
-          if (resource === undefined) resources.set(service, (resource = resourceFromAttributes({ 'service.name': service })));
-          return {
-            name: span.name,
-            kind: span.kind,
-            spanContext: () => span.spanContext(),
-            ...(span.parentSpanContext === undefined ? {} : { parentSpanContext: span.parentSpanContext }),
-            startTime: span.startTime,
-            endTime: span.endTime,
-            status: span.status,
-            attributes: span.attributes,
-            links: span.links,
-            events: span.events,
-            duration: span.duration,
-            ended: span.ended,
-            resource,
-            instrumentationScope: span.instrumentationScope,
-            droppedAttributesCount: span.droppedAttributesCount,
-            droppedEventsCount: span.droppedEventsCount,
-            droppedLinksCount: span.droppedLinksCount,
-          };
-        });
-        if (spans.length > 0) {
-          await new Promise<void>((resolve, reject) =>
-            exporter.export(spans, (result) => (result.code === 0 ? resolve() : reject(result.error ?? new Error('the OTLP export failed')))),
-          );
-        }
+        for (const traceId of [...traces.keys()]) exportTrace(traceId);
+        await Promise.all(exports);
       } finally {
         await exporter.shutdown();
         await provider.shutdown();
