@@ -5,7 +5,8 @@ import { createResource } from '@aauth-kit/express';
 import { SpanKind, trace } from '@opentelemetry/api';
 import express, { type RequestHandler } from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer } from './fixtures/auth-server.js';
+import { createAuthServer } from '@aauth-kit/auth-server';
+import { startAuthServer, testRealm } from './fixtures/auth-server.js';
 import { hostedAgent } from './fixtures/hosted-agent.js';
 import { listen } from './fixtures/http.js';
 import { otlpTracing } from './fixtures/otlp-receiver.js';
@@ -178,6 +179,10 @@ describe('auth server spans (@aauth-kit/auth-server)', () => {
     expect(issue.attributes).toMatchObject({ 'aauth.endpoint': 'token', 'aauth.outcome': 'refused', 'aauth.policy.decision': 'deny', 'aauth.call_id': callId('sig=:AAAA:'), 'http.response.status_code': res.status });
     expect(issue.attributes['aauth.error_code']).toBe(as.audit.at(-1)!.code);
     expect(issue.status.code).toBe(2);
+  });
+
+  it('an unknown telemetry option is refused', () => {
+    expect(() => createAuthServer({ realm: testRealm(), baseUrl: 'http://127.0.0.1:1', onWarning: () => undefined, telemetry: { sample: true } as never })).toThrow('options.telemetry.sample is not an option');
   });
 
   it('recordSubject: the issued token sub as aauth.subject', async () => {
