@@ -397,7 +397,7 @@ export function createResource(options: ResourceOptions): Resource {
 
   function require(routeOptions: RequireOptions = {}): RequestHandler {
     const route = o.resolveRoute(routeOptions);
-    return telemetry.traced(async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
+    return async function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> {
       // A held call run by the pending endpoint: verified there (the poll's auth token).
       const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
       if (held !== undefined) {
@@ -440,7 +440,7 @@ export function createResource(options: ResourceOptions): Resource {
         req.aauth.accessMode = 'session-token';
       }
       next();
-    });
+    };
   }
 
   /**
@@ -537,5 +537,6 @@ export function createResource(options: ResourceOptions): Resource {
     return normal(other) === normal(o.identity);
   }
 
-  return { require, wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
+  // Each guard inside its `aauth.verify` span when tracing is live (lib/telemetry.ts).
+  return { require: (routeOptions?: RequireOptions) => telemetry.traced(require(routeOptions)), wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
 }

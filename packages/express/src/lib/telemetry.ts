@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { decodeToken, parseChallenge, type AAuthError } from '@aauth-kit/core';
 import { callId, createTelemetry, TELEMETRY_ATTRIBUTES as A, type SpanHandle, type Telemetry, type TelemetryOptions } from '@aauth-kit/core/internal';
-import type { NextFunction, Request, Response } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { AAuthInfo } from '../types.js';
 
 // The resource's span (issue 19, docs/telemetry.md): `aauth.verify` around the middleware, a child
@@ -11,11 +11,9 @@ import type { AAuthInfo } from '../types.js';
 /** This package's version, the tracer's instrumentation version. */
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
-type Handler = (req: Request, res: Response, next: NextFunction) => Promise<void>;
-
 export interface ResourceTelemetry {
-  /** `handler` inside an `aauth.verify` span when tracing is live; `handler` itself otherwise. */
-  traced(handler: Handler): Handler;
+  /** `guard` inside an `aauth.verify` span when tracing is live; `guard` itself otherwise. */
+  traced(guard: RequestHandler): RequestHandler;
   /** Record a refusal (and the challenge it carries) on the request's `aauth.verify` span. */
   refused(error: AAuthError): void;
 }
@@ -78,16 +76,16 @@ export function resourceTelemetry(options: TelemetryOptions | undefined, identit
   }
 
   return {
-    traced(handler) {
+    traced(guard) {
       return (req, res, next) => {
-        if (!telemetry.live()) return handler(req, res, next);
+        if (!telemetry.live()) return guard(req, res, next);
         return telemetry.span(
           'aauth.verify',
           'server',
           NONE,
           async (span) => {
             if (span.recording) requestAttributes(span, req);
-            await handler(req, res, next);
+            await guard(req, res, next);
             if (span.recording && req.aauth !== undefined) verified(span, req.aauth);
           },
           req.headers,
