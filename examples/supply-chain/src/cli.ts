@@ -3,8 +3,8 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_REALM_FILE, runDemo, type DemoProtocol, type DemoResult } from './run-demo.js';
 import { MAA_SCOPE } from './services.js';
-import { TraceFormatter, type TraceEntry } from './trace.js';
 import { otlpTracesUrl, startDemoTracing } from './telemetry.js';
+import { TraceFormatter, type TraceEntry } from './trace.js';
 
 export const HELP = `Usage: npm run demo [-- --protocol keycloak|draft-11] [-- --four-party] [-- --json] [-- --tokens]
                     [-- --interactive] [-- --maa-scope SCOPE] [-- --realm FILE]
