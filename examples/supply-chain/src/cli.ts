@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_REALM_FILE, runDemo, type DemoProtocol, type DemoResult } from './run-demo.js';
 import { MAA_SCOPE } from './services.js';
+import { otlpTracesUrl, startDemoTracing } from './telemetry.js';
 import { TraceFormatter, type TraceEntry } from './trace.js';
 import { startWebDemo, type WebDemoOptions } from './web/web-demo.js';
 
@@ -125,7 +126,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     );
     out(`realm: ${values.realm ?? DEFAULT_REALM_FILE}\n\n`);
   }
-  const result = await runDemo({
+  // OTEL_EXPORTER_OTLP_ENDPOINT set: one trace of the run, exported before the command returns (telemetry.ts).
+  const otlp = otlpTracesUrl(io.env);
+  const tracing = otlp === undefined ? undefined : await startDemoTracing(otlp, (message) => io.err(`demo: ${message}\n`));
+  const demo = (): ReturnType<typeof runDemo> => runDemo({
     protocol,
     ...(fourParty ? { fourParty } : {}),
     ...(values.realm ? { realmFile: values.realm } : {}),
@@ -136,6 +140,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     names,
     say: (text) => io.err(text),
   });
+  const result = tracing === undefined ? await demo() : await tracing.run(demo);
+  tracing?.name(result.services);
+  await tracing?.finish();
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (json) {
     out(`${JSON.stringify({ kind: 'result', protocol, fourParty, ok: result.ok, result: result.result, maaSaw: result.maaSaw, failure: result.failure, seconds: Number(seconds) })}\n`);

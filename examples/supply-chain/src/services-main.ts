@@ -16,6 +16,7 @@
 // URL here when the user must approve.
 import { DEFAULT_REALM_FILE } from './run-demo.js';
 import { DemoError, startAuthServer, startBackend, startMarketAnalysis, startSupplyChain, type Service } from './services.js';
+import { otlpTracesUrl, startDemoTracing } from './telemetry.js';
 
 function env(name: string, fallback?: string): string | undefined {
   const v = process.env[name];
@@ -32,6 +33,9 @@ const log = (text: string) => process.stdout.write(`${new Date().toISOString()} 
 
 async function main(): Promise<void> {
   const host = env('HOST', '127.0.0.1')!;
+  // OTEL_EXPORTER_OTLP_ENDPOINT set (docker-compose.yml: Jaeger): each request's trace, exported when it is over (telemetry.ts).
+  const otlp = otlpTracesUrl(process.env);
+  const tracing = otlp === undefined ? undefined : await startDemoTracing(otlp, (m) => log(`telemetry: ${m}`));
   const services: Service[] = [];
   const ephemeral = (name: string, file: string | undefined) => {
     if (!file) log(`${name}: using an ephemeral key (dev default); set ${name.toUpperCase().replace(/-/g, '_')}_KEY_FILE to keep one across restarts`);
@@ -90,10 +94,12 @@ async function main(): Promise<void> {
   });
   services.push(backend);
   log(`backend: ${backend.identity} (listening on ${backend.url}); POST ${backend.url}/run to start a request`);
+  tracing?.name(Object.fromEntries(services.map((s) => [s.name, { url: s.url, identity: s.identity }])));
 
   const stop = async () => {
     log('stopping');
     await Promise.all(services.map((s) => s.close()));
+    await tracing?.finish();
     process.exit(0);
   };
   process.once('SIGINT', stop);

@@ -23,6 +23,7 @@ import { createRevocationPusher } from './lib/person-server/revocation-push.js';
 import { createRevocationRouter } from './lib/revocation-routes.js';
 import { createMemoryDraft11Records, type Draft11Records } from './records-11.js';
 import { listenRouter } from './lib/listen-router.js';
+import { authServerTelemetry } from './lib/telemetry.js';
 import { loadRealmKey, type RealmKey } from './lib/realm-key.js';
 import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
@@ -67,6 +68,8 @@ export interface AuthServerOptions {
   pendingLifetime?: number | undefined;
   /** Receives one event per decision (never a token); default: none. */
   onAudit?: ((event: AuditEvent) => void) | undefined;
+  /** OpenTelemetry (issue 19, docs/telemetry.md): an `aauth.token_issue` span per request to an issuing endpoint when an SDK is registered; `recordSubject` records the issued token's `sub`. */
+  telemetry?: { enabled?: boolean | undefined; recordSubject?: boolean | undefined } | undefined;
   /** Receives warnings (ephemeral key, in-memory store, unusable realm entries); default `console.warn`. */
   onWarning?: ((message: string) => void) | undefined;
   /** Discovery limits and egress policy for resource and issuer metadata (the verifier's `discovery`). */
@@ -263,6 +266,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
     ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
   });
 
+  const telemetry = authServerTelemetry(options.telemetry, realm);
   const ctx: ServerContext = {
     issuer,
     issuerPath: new URL(issuer).pathname,
@@ -277,7 +281,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
     sessions,
     now,
     pendingLifetime,
-    audit: createAuditEmitter(options.onAudit, warn, realm),
+    audit: telemetry.audit(createAuditEmitter(options.onAudit, warn, realm)),
     warn,
     secureCookies: base.protocol === 'https:',
     policy: createPolicyCheck(options.policy, policyTimeoutMs, realm.name, now),
@@ -411,6 +415,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
   function router(): Router {
     if (built) return built;
     const r = express.Router();
+    r.use(telemetry.middleware);
     const metadata = { issuer, token_endpoint: urls.token, interaction_endpoint: urls.interaction, jwks_uri: urls.jwks };
     // Issuer metadata (section 9) and the realm JWKS at Keycloak's two paths, served as every well-known document is.
     const documents = { '/.well-known/aauth-issuer.json': metadata, '/.well-known/aauth-issuer': metadata, '/protocol/aauth/certs': jwks, '/protocol/openid-connect/certs': jwks };

@@ -27,6 +27,11 @@ export const TELEMETRY_ATTRIBUTES = {
   httpStatus: 'http.response.status_code',
   url: 'url.full',
   serverAddress: 'server.address',
+  scopeRequested: 'aauth.scope.requested',
+  chain: 'aauth.chain',
+  policyDecision: 'aauth.policy.decision',
+  policyReason: 'aauth.policy.reason',
+  upstreamJti: 'aauth.upstream.jti',
 } as const;
 
 export type TelemetryAttributes = Record<string, string | number | boolean | undefined>;
@@ -51,6 +56,13 @@ export interface SpanHandle {
 
 export type SpanKindName = 'client' | 'server' | 'internal';
 
+/**
+ * A received request's headers (node's `IncomingHttpHeaders`): a server span given them continues
+ * the caller's trace from its W3C `traceparent`, unless a server span is already active (the
+ * application's HTTP instrumentation extracted it: the kit's span is then its child).
+ */
+export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 /** The tracer of one package, and what the kit's code calls. */
 export interface Telemetry {
   readonly recordSubject: boolean;
@@ -58,7 +70,9 @@ export interface Telemetry {
    * Run `fn` inside a new active span `name` and end the span when it returns or settles; an
    * error thrown through it sets the span's status (and `aauth.error_code` for an AAuthError).
    */
-  span<T>(name: string, kind: SpanKindName, attributes: TelemetryAttributes, fn: (span: SpanHandle) => T): T;
+  span<T>(name: string, kind: SpanKindName, attributes: TelemetryAttributes, fn: (span: SpanHandle) => T, incoming?: IncomingHeaders): T;
+  /** True when a span would be started (enabled, the API installed, an SDK registered): check it before per-request work done only for tracing. */
+  live(): boolean;
   /** The active span if the kit started it (a no-op handle otherwise: the application's spans are not the kit's to change). */
   active(): SpanHandle;
   /** Add the active context's W3C `traceparent` (and `tracestate`) to outgoing request headers. */
@@ -79,13 +93,14 @@ export interface OtelApi {
   trace: {
     getTracer(name: string, version?: string): {
       startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, options: { kind: number; attributes: Record<string, string | number | boolean> }, fn: F): ReturnType<F>;
+      startActiveSpan<F extends (span: OtelSpan) => unknown>(name: string, options: { kind: number; attributes: Record<string, string | number | boolean> }, context: unknown, fn: F): ReturnType<F>;
     };
     getActiveSpan(): OtelSpan | undefined;
     getTracerProvider(): { getDelegate?(): unknown };
   };
   ProxyTracerProvider: new () => { getDelegate(): unknown };
   context: { active(): unknown };
-  propagation: { inject(context: unknown, carrier: Record<string, string>): void };
+  propagation: { inject(context: unknown, carrier: Record<string, string>): void; extract(context: unknown, carrier: IncomingHeaders): unknown };
 }
 
 const SPAN_KIND = { internal: 0, server: 1, client: 2 } as const;
@@ -155,6 +170,7 @@ const OFF: Telemetry = Object.freeze({
   span: <T>(_name: string, _kind: SpanKindName, _attributes: TelemetryAttributes, fn: (span: SpanHandle) => T): T => fn(NOOP),
   active: () => NOOP,
   inject: () => undefined,
+  live: () => false,
 });
 
 /**
@@ -176,11 +192,16 @@ export function createTelemetry(name: string, version: string, options: Telemetr
   };
   return {
     recordSubject,
-    span(spanName, kind, attributes, fn) {
+    span(spanName, kind, attributes, fn, incoming) {
       const api = resolveApi();
       if (api === null || idle(api)) return fn(NOOP);
       tracer ??= api.trace.getTracer(name, version);
-      return tracer.startActiveSpan(spanName, { kind: SPAN_KIND[kind], attributes: defined(attributes) }, (span) => {
+      const options = { kind: SPAN_KIND[kind], attributes: defined(attributes) };
+      // A received request continues its caller's trace, unless the application's HTTP
+      // instrumentation already did: its server span is active (the SDK's spans carry `kind`).
+      // Any other active span is not this request's (a context that leaked into the server).
+      const parent = incoming === undefined || (api.trace.getActiveSpan() as { kind?: unknown } | undefined)?.kind === SPAN_KIND.server ? api.context.active() : api.propagation.extract(api.context.active(), incoming);
+      return tracer.startActiveSpan(spanName, options, parent, (span) => {
         // No SDK, or not sampled: the span records nothing and its end() does nothing, so end it
         // now and skip the promise bookkeeping; its context is still the active one inside `fn`.
         if (!span.isRecording()) {
@@ -216,6 +237,10 @@ export function createTelemetry(name: string, version: string, options: Telemetr
     active() {
       const span = resolveApi()?.trace.getActiveSpan();
       return span === undefined || !OURS.has(span) ? NOOP : handleOf(span);
+    },
+    live() {
+      const api = resolveApi();
+      return api !== null && !idle(api);
     },
     inject(headers) {
       const api = resolveApi();

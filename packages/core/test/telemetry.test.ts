@@ -76,12 +76,12 @@ describe('with the API and no SDK', () => {
         getTracerProvider: () => ({ getDelegate: () => provider }),
         getTracer: (name, version) => {
           calls.push(['tracer', name, version]);
-          return { startActiveSpan: ((n: string, o: unknown, fn: (s: typeof span) => unknown) => (calls.push(['start', n, o]), fn(span))) as never };
+          return { startActiveSpan: ((n: string, o: unknown, _parent: unknown, fn: (s: typeof span) => unknown) => (calls.push(['start', n, o]), fn(span))) as never };
         },
         getActiveSpan: () => active,
       },
       context: { active: () => undefined },
-      propagation: { inject: (_c, carrier) => void (carrier.traceparent = '00-a-b-01') },
+      propagation: { inject: (_c, carrier) => void (carrier.traceparent = '00-a-b-01'), extract: (c) => c },
     };
     const telemetry = createTelemetry('@aauth-kit/agent', '1.2.3', {}, () => fake);
     expect(() =>

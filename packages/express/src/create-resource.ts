@@ -21,6 +21,7 @@ import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
+import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
 class Defer {
@@ -74,6 +75,7 @@ function authorizationRequest(body: Buffer): { scope: string[]; account?: string
  */
 export function createResource(options: ResourceOptions): Resource {
   const o = resolveResourceOptions(options);
+  const telemetry = resourceTelemetry(options.telemetry, o.identity, o.origin);
   const verifier = createVerifier(o.verifierOptions);
   const speaks11 = o.generations.includes('draft-11');
   const metadata: Record<string, unknown> = { resource: o.identity, jwks_uri: `${o.identity}/jwks.json` };
@@ -149,6 +151,7 @@ export function createResource(options: ResourceOptions): Resource {
   }
 
   function respond(error: AAuthError, req: Request, res: Response, next: NextFunction): void {
+    telemetry.refused(error);
     // The normal first challenges (a well-signed request without the token the route needs; -11:
     // agent, person or auth token) are no error.
     if (o.onError && !NORMAL_CHALLENGES.has(error.code)) {
@@ -564,5 +567,6 @@ export function createResource(options: ResourceOptions): Resource {
     return normal(other) === normal(o.identity);
   }
 
-  return { require, wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
+  // Each guard inside its `aauth.verify` span when tracing is live (lib/telemetry.ts).
+  return { require: (routeOptions?: RequireOptions) => telemetry.traced(require(routeOptions)), wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
 }

@@ -73,6 +73,8 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
    * request comes from the proxy: pass a better key there (e.g. the client address your proxy sets).
    */
   callerKey?: ((req: Request) => string) | undefined;
+  /** OpenTelemetry (issue 19, docs/telemetry.md): an `aauth.verify` span per guarded request when an SDK is registered; `recordSubject` records the token's `sub`. */
+  telemetry?: { enabled?: boolean | undefined; recordSubject?: boolean | undefined } | undefined;
   /**
    * -11 settings (draft-11 profile). -11 is on by default (`generations` both) when `identity` is a
    * -11 server identifier (`https://host`, or a loopback URL with `draft11.allowLoopback`); else
