@@ -27,7 +27,9 @@ supply-chain agent, which gets its own token to call the market-analysis agent f
                   auth server's consent page, watch the hops live as a sequence diagram; Ctrl-C stops
   --maa-scope S   the scope the market-analysis agent requires (default ${MAA_SCOPE})
   --realm FILE    the realm export (default keycloak-realm/aauth-test-realm.json)
-Ports: AUTH_SERVER_PORT, BACKEND_PORT, SCA_PORT, MAA_PORT, ACCESS_SERVER_PORT, DEMO_WEB_PORT (default 0: any free port).`;
+Ports: AUTH_SERVER_PORT, BACKEND_PORT, SCA_PORT, MAA_PORT, ACCESS_SERVER_PORT, DEMO_WEB_PORT (default 0: any free port).
+Tracing: with OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318, Jaeger in docker-compose.yml),
+one OpenTelemetry trace of the run is exported over OTLP/HTTP (docs/telemetry.md).`;
 
 const PROTOCOLS: readonly DemoProtocol[] = ['keycloak', 'draft-11'];
 
