@@ -19,7 +19,7 @@ import type { PreparedRequest } from './prepare-request.js';
 import { challengeError } from './refusal-body.js';
 import type { AgentConfig, Draft11Config } from './resolve-options.js';
 import { discard, sendFollowing, type Sent } from './send-following.js';
-import { recordIssued, signTraced } from './telemetry.js';
+import { recordIssued, signTraced, traceTokenRequest } from './telemetry.js';
 import { upstreamHash } from './token-store.js';
 
 // The effects of the -11 machines (next-step-11.ts): the agent token, the person server flights,
@@ -198,15 +198,13 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
           case 'discover':
             event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
             break;
-          case 'request': {
-            if (requests++ === 0) span.set({ [A.url]: `${action.url.origin}${action.url.pathname}`, [A.serverAddress]: action.url.hostname });
-            else span.event('aauth.interaction.poll', { [A.polls]: requests - 1 });
-            const agent = await renew(false);
-            const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
-            event = await askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body });
-            span.set({ [A.httpStatus]: event.status, ...(requests > 1 ? { [A.polls]: requests - 1, [A.interactionStatus]: event.status } : {}) });
+          case 'request':
+            event = await traceTokenRequest(span, requests++, action.url, async () => {
+              const agent = await renew(false);
+              const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
+              return askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body });
+            });
             break;
-          }
           case 'interact':
             event = await handOverInteraction(config, flight.ps, action.interaction);
             break;

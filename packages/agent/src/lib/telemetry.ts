@@ -40,6 +40,19 @@ export function signTraced(telemetry: Telemetry, scheme: string, sign: () => Rec
   return headers;
 }
 
+/**
+ * One request of a token flight on its `aauth.token_request` span: the first names the endpoint, a
+ * later one is a poll (an event); `send` signs and sends it; the answer's status is recorded.
+ * `requests` counts the requests made before this one.
+ */
+export async function traceTokenRequest<E extends { status?: number }>(span: SpanHandle, requests: number, url: URL, send: () => Promise<E>): Promise<E> {
+  if (requests === 0) span.set({ [A.url]: `${url.origin}${url.pathname}`, [A.serverAddress]: url.hostname });
+  else span.event('aauth.interaction.poll', { [A.polls]: requests });
+  const event = await send();
+  span.set({ [A.httpStatus]: event.status, ...(requests > 0 ? { [A.polls]: requests, [A.interactionStatus]: event.status } : {}) });
+  return event;
+}
+
 /** What the span of a token request records about the token it got: its `jti`, and `sub` only when configured. */
 export function recordIssued(telemetry: Telemetry, span: SpanHandle, token: string): void {
   if (!span.recording) return;

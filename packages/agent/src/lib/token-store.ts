@@ -7,7 +7,7 @@ import { askTokenServer, handOverInteraction } from './http.js';
 import { createIssuerMetadataResolver } from './issuer-metadata.js';
 import { cacheVerdict, type Carried, type ExchangeDecision, type IssuedToken, nextStep, startFlight, type StepEvent, type TokenFlight } from './next-step.js';
 import type { AgentConfig } from './resolve-options.js';
-import { recordIssued, signTraced } from './telemetry.js';
+import { recordIssued, signTraced, traceTokenRequest } from './telemetry.js';
 
 /** Where a token worked: method, origin and path, for one upstream token (its hash). */
 export interface Route {
@@ -94,11 +94,10 @@ export function createTokenStore(config: AgentConfig): TokenStore {
             break;
           case 'request': {
             const { method, url, body } = action;
-            if (requests++ === 0) span.set({ [A.url]: `${url.origin}${url.pathname}`, [A.serverAddress]: url.hostname });
-            else span.event('aauth.interaction.poll', { [A.polls]: requests - 1 });
-            const headers = signTraced(telemetry, action.signAs, () => signWith(config.signer, { method, url, headers: action.headers, body: body ?? null }, { scheme: action.signAs }).headers);
-            event = await askTokenServer(config, transport, url, { method, headers, body });
-            span.set({ [A.httpStatus]: event.status, ...(requests > 1 ? { [A.polls]: requests - 1, [A.interactionStatus]: event.status } : {}) });
+            event = await traceTokenRequest(span, requests++, url, () => {
+              const headers = signTraced(telemetry, action.signAs, () => signWith(config.signer, { method, url, headers: action.headers, body: body ?? null }, { scheme: action.signAs }).headers);
+              return askTokenServer(config, transport, url, { method, headers, body });
+            });
             break;
           }
           case 'interact':
