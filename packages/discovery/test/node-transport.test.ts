@@ -63,6 +63,32 @@ describe('discovery over node:http (no fetch option)', () => {
     expect(documents.fetchCount).toBe(3);
   });
 
+  it('sends a GET once more on a new socket when the server closed the kept-alive one as it was reused', async () => {
+    const served = new Map<object, number>();
+    let dropped = 0;
+    const s = servers.track(
+      await startServer({
+        '/doc.json': (req, res) => {
+          const n = (served.get(req.socket) ?? 0) + 1;
+          served.set(req.socket, n);
+          // The second request on a connection: closed unanswered, as a server whose idle timer just fired.
+          if (n === 2) {
+            dropped++;
+            req.socket.destroy();
+            return;
+          }
+          res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"ok":true}');
+        },
+      }),
+    );
+    let t = 1_000_000;
+    const documents = createDocumentFetcher({ now: () => t });
+    await documents.fetchJson(`${s.url}/doc.json`);
+    t += 60;
+    await expect(documents.fetchJson(`${s.url}/doc.json`)).resolves.toMatchObject({ status: 200, body: { ok: true } });
+    expect([dropped, served.size, s.hits.get('/doc.json')]).toEqual([1, 2, 3]);
+  });
+
   it('a 404 is remembered as a document, other statuses and non-JSON fail with the failure code', async () => {
     const s = servers.track(await startServer({ '/500': { status: 500, body: {} }, '/text': { raw: 'not json' } }));
     const documents = createDocumentFetcher();

@@ -80,15 +80,23 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
       signal,
       ...(addresses === undefined ? {} : { lookup: pinnedLookup(addresses) }),
     };
-    return new Promise<TransportAnswer>((resolve, reject) => {
-      const outgoing = mod.request(options);
-      outgoing.once('error', reject);
-      outgoing.once('response', (res) => {
-        outgoing.off('error', reject);
-        resolve(answerOf(outgoing, res));
+    const attempt = (again: boolean): Promise<TransportAnswer> =>
+      new Promise<TransportAnswer>((resolve, reject) => {
+        const outgoing = mod.request(options);
+        const onError = (error: NodeJS.ErrnoException): void => {
+          // A kept-alive socket the server closed just as it was reused: once more on a new socket,
+          // for a request without a body only (nothing of it can have been acted on twice).
+          if (again && outgoing.reusedSocket && req.body === undefined && error.code === 'ECONNRESET' && !signal.aborted) resolve(attempt(false));
+          else reject(error);
+        };
+        outgoing.once('error', onError);
+        outgoing.once('response', (res) => {
+          outgoing.off('error', onError);
+          resolve(answerOf(outgoing, res));
+        });
+        outgoing.end(req.body);
       });
-      outgoing.end(req.body);
-    });
+    return attempt(true);
   };
 }
 
