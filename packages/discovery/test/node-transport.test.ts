@@ -1,4 +1,11 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDocumentFetcher, fetchLimited } from '@aauth-kit/discovery';
 import { createNodeTransport, pinnedLookup } from '../src/lib/node-transport.js';
@@ -272,5 +279,64 @@ describe('the node transport connects to the addresses the egress policy checked
     expect(await ask({ family: 6 })).toEqual([null, '2606:2800:21f:cb07:6820:80da:af6b:8b2c', 6]);
     expect(await ask({ family: 4, all: true })).toEqual([null, [{ address: '93.184.215.14', family: 4 }], undefined]);
     expect(await new Promise((resolve) => pinnedLookup(['93.184.215.14'])('agent.example', { family: 6 }, (error) => resolve(error?.code)))).toBe('ENOTFOUND');
+  });
+});
+
+// A certificate needs openssl (node cannot make one); a fresh process trusts it (NODE_EXTRA_CA_CERTS).
+const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0;
+
+describe.skipIf(!openssl)('over node:https', () => {
+  it('checks the certificate against the name, also on a connection pinned to a checked address', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-tls-'));
+    try {
+      const made = spawnSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=agent.invalid', '-addext', 'subjectAltName=DNS:agent.invalid,DNS:localhost'],
+        { cwd: dir, encoding: 'utf8' },
+      );
+      expect(made.status, made.stderr).toBe(0);
+      const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ host: req.headers.host })),
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.track({ close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) });
+      const { port } = server.address() as AddressInfo;
+      const transport = fileURLToPath(new URL('../dist/lib/node-transport.js', import.meta.url));
+      const probe = `
+        import { createDocumentFetcher } from '@aauth-kit/discovery';
+        import { createNodeTransport } from ${JSON.stringify(transport)};
+        const out = {};
+        out.local = (await createDocumentFetcher().fetchJson('https://localhost:${port}/a.json')).body;
+        const send = createNodeTransport();
+        const get = async (host) => {
+          try {
+            const a = await send(new URL('https://' + host + ':${port}/x'), { method: 'GET', headers: {} }, AbortSignal.timeout(5000), ['127.0.0.1']);
+            return JSON.parse(Buffer.from(await a.read(1000, () => new Error('too large'))).toString());
+          } catch (e) {
+            return e.code;
+          }
+        };
+        out.pinned = await get('agent.invalid');
+        out.otherName = await get('other.invalid');
+        console.log(JSON.stringify(out));
+      `;
+      const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        // Async: this process serves the probe's requests meanwhile.
+        const child = spawn(process.execPath, ['--input-type=module', '-e', probe], { cwd: fileURLToPath(new URL('../../..', import.meta.url)), env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'cert.pem') } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d));
+        child.stderr.on('data', (d: Buffer) => (stderr += d));
+        child.on('exit', (status) => resolve({ status, stdout, stderr }));
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({
+        local: { host: `localhost:${port}` },
+        pinned: { host: `agent.invalid:${port}` },
+        otherName: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
