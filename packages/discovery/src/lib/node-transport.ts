@@ -84,8 +84,8 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
       new Promise<TransportAnswer>((resolve, reject) => {
         const outgoing = mod.request(options);
         const onError = (error: NodeJS.ErrnoException): void => {
-          // A kept-alive socket the server closed just as it was reused: once more on a new socket,
-          // for a request without a body only (nothing of it can have been acted on twice).
+          // A kept-alive socket the server closed just as it was reused: once more (the pool has
+          // dropped that socket), for a request without a body only, and only once.
           if (again && outgoing.reusedSocket && req.body === undefined && error.code === 'ECONNRESET' && !signal.aborted) resolve(attempt(false));
           else reject(error);
         };
