@@ -304,8 +304,8 @@ export const FIGURES = [
           'same program without the kit (express alone, the same route answering 200). When the process prints its port, this process ' +
           'sends it one request signed here before the process was started (jwks_uri scheme, so signing is outside the measured span; ' +
           "the resource's URL comes from its configured identity, not from Host, so the port does not enter the signature). The kit's " +
-          "first verify includes discovering the agent's metadata and JWKS over loopback from this process (two fetches, the first " +
-          'loading node\'s fetch). Every time is read with `performance.now()` in the fresh process, i.e. ms since its `performance.timeOrigin` ' +
+          "first verify includes discovering the agent's metadata and JWKS over loopback from this process (two GETs over one kept-alive " +
+          'node:http connection: without a `fetch` option, discovery does not load node\'s fetch). Every time is read with `performance.now()` in the fresh process, i.e. ms since its `performance.timeOrigin` ' +
           "(process start), up to the 'finish' of the 200 answer; the wall time is this process's clock from `spawn()` to the response " +
           "in hand. Medians, with min-max in brackets. The CPU columns are the process's own user + system time over the same spans " +
           '(`process.cpuUsage()`, medians): on a loaded machine they move less than the elapsed times.',

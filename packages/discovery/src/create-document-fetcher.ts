@@ -2,7 +2,8 @@ import { AAuthError } from '@aauth-kit/core';
 import { cacheLifetime, MIN_TTL } from './lib/cache-lifetime.js';
 import { EgressPolicy } from './lib/egress-policy.js';
 import { resolveFetcherOptions, type ResolvedFetcherOptions } from './lib/options.js';
-import { sendLimited, where } from './lib/send-limited.js';
+import { createNodeTransport, type Transport } from './lib/node-transport.js';
+import { fetchTransport, sendLimited, where } from './lib/send-limited.js';
 import { LruCache } from './lru-cache.js';
 import type { DocumentFetcher, DocumentFetcherOptions, FetchedDocument, FetchJsonOptions } from './types.js';
 
@@ -26,11 +27,14 @@ class CachingFetcher implements DocumentFetcher {
   /** Fetches under way started for one caller, each at most `maxInflightPerCaller`. */
   private readonly callerInflight = new Map<string, number>();
   private readonly egress: EgressPolicy;
+  /** The transport of calls that name no fetch: the fetcher's own, else node:http/https (made on first use). */
+  private transport: Transport | undefined;
   fetchCount = 0;
 
   constructor(private readonly o: ResolvedFetcherOptions) {
     this.cache = new LruCache(o.maxEntries);
     this.egress = new EgressPolicy(o);
+    if (o.fetch !== undefined) this.transport = fetchTransport(o.fetch);
   }
 
   get size(): number {
@@ -132,9 +136,18 @@ class CachingFetcher implements DocumentFetcher {
     return entry;
   }
 
+  /**
+   * Keep-alive sockets, at most `maxInflightPerHost` to one origin (no request waits for a socket
+   * beyond the fetcher's own limits); this fetcher's pool only, so a socket opened under its egress
+   * policy serves no other.
+   */
+  private defaultTransport(): Transport {
+    return (this.transport ??= createNodeTransport({ keepAlive: true, maxSockets: this.o.maxInflightPerHost }));
+  }
+
   private async fetchDocument(url: URL, fetchedAt: number, options: FetchJsonOptions): Promise<{ doc: FetchedDocument; ttl: number }> {
     const answer = await sendLimited(this.egress, url, { method: 'GET', headers: { accept: 'application/json' } }, {
-      fetch: options.fetch ?? this.o.fetch,
+      transport: options.fetch === undefined ? this.defaultTransport() : fetchTransport(options.fetch),
       timeoutMs: this.o.timeoutMs,
       maxBytes: this.o.maxBytes,
       maxRedirects: 3,

@@ -15,4 +15,5 @@ export type {
   FetchLimitedOptions,
   LimitedResponse,
   ResolveHostname,
+  ResponseHeaders,
 } from './types.js';

@@ -53,7 +53,11 @@ export interface FailureCodes {
 
 /** Options of {@link createDocumentFetcher}; validated when the fetcher is created. */
 export interface DocumentFetcherOptions extends DiscoveryOptions, FailureCodes {
-  /** Fetch used unless a call names its own; default `globalThis.fetch`. */
+  /**
+   * Fetch used unless a call names its own; default: discovery's own transport over node:http and
+   * node:https (same rules; it never loads node's fetch, and pins each connection to the addresses
+   * the egress policy checked).
+   */
   fetch?: typeof fetch | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;
@@ -75,7 +79,7 @@ export interface FetchJsonOptions {
   kind?: string | undefined;
   /** Refetch (an unknown `kid`), unless the cached copy is younger than the one-minute floor. */
   refresh?: boolean | undefined;
-  /** Fetch for this call (the agent's transport); default the fetcher's. */
+  /** Fetch for this call (the agent's transport); default the fetcher's (its `fetch`, else node:http/https). */
   fetch?: typeof fetch | undefined;
   /**
    * Who the fetch is for (e.g. the client's address): a new fetch is refused with 503
@@ -106,10 +110,19 @@ export interface DocumentFetcher {
   readonly fetchCount: number;
 }
 
-/** A response read whole, within limits. */
-export interface LimitedResponse {
+/** What discovery reads of an answer's headers; a fetch `Headers` is one. */
+export interface ResponseHeaders {
+  /** The value of the header `name` (any case), repeated fields joined with `, `; null when absent. */
+  get(name: string): string | null;
+}
+
+/**
+ * A response read whole, within limits. `headers` is the `Headers` of the `fetch` that was given;
+ * without one (discovery's node:http transport) a {@link ResponseHeaders} over node's headers.
+ */
+export interface LimitedResponse<H extends ResponseHeaders = Headers> {
   status: number;
-  headers: Headers;
+  headers: H;
   body: Uint8Array;
   /** The URL that answered (after same-origin redirects). */
   url: URL;
@@ -117,7 +130,7 @@ export interface LimitedResponse {
 
 /** Limits and policy of one {@link fetchLimited} call. */
 export interface FetchLimitedOptions extends EgressOptions, FailureCodes {
-  /** Fetch to send with; default `globalThis.fetch`. */
+  /** Fetch to send with; default: discovery's own transport over node:http and node:https (no keep-alive). */
   fetch?: typeof fetch | undefined;
   /** Whole-fetch time limit in ms (redirects and body included). */
   timeoutMs: number;

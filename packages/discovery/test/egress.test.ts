@@ -50,10 +50,13 @@ describe('egressProblem (wire profile section 1)', () => {
 
 describe('EgressPolicy.check (resolving names)', () => {
   const resolving = (addresses: string[]) => new EgressPolicy({ resolveHostname: async () => addresses });
-  it('refuses a name that resolves to a private address, accepts a public one', async () => {
+  it('refuses a name that resolves to a private address, accepts a public one (and names the addresses it checked, to connect to)', async () => {
     await expect(resolving(['10.0.0.5']).check(new URL('https://internal.example/x'))).rejects.toMatchObject({ code: 'egress_denied' });
     await expect(resolving(['8.8.8.8', '::1']).check(new URL('https://mixed.example/x'))).rejects.toMatchObject({ code: 'egress_denied' });
-    await expect(resolving(['93.184.215.14']).check(new URL('https://public.example/x'))).resolves.toBeUndefined();
+    await expect(resolving(['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c']).check(new URL('https://public.example/x'))).resolves.toEqual([
+      '93.184.215.14',
+      '2606:2800:21f:cb07:6820:80da:af6b:8b2c',
+    ]);
   });
   it('an unresolvable name is the failure code, a refusal the denied code', async () => {
     const codes = { failureCode: 'auth_server_discovery_failed', deniedCode: 'auth_server_error' } as const;
@@ -62,7 +65,7 @@ describe('EgressPolicy.check (resolving names)', () => {
     const priv = new EgressPolicy({ ...codes, resolveHostname: async () => ['192.168.1.1'] });
     await expect(priv.check(new URL('https://lan.example/x'))).rejects.toMatchObject({ code: 'auth_server_error' });
   });
-  it('allowPrivateAddresses and local names skip resolving', async () => {
+  it('allowPrivateAddresses and local names skip resolving (no addresses to pin)', async () => {
     const never = async (): Promise<string[]> => {
       throw new Error('must not resolve');
     };

@@ -87,7 +87,7 @@ export interface VerifierOptions {
   trustedIssuers?: string[] | undefined;
   /** Issuer -> JWKS known locally (no fetch), e.g. the embedded auth server's own keys. */
   localIssuerKeys?: Record<string, { keys: object[] }> | undefined;
-  /** Fetch used for discovery; default globalThis.fetch. */
+  /** Fetch used for discovery; default: discovery's own transport over node:http/https (it never loads node's fetch). */
   fetch?: typeof fetch | undefined;
   /** Clock: a function returning epoch seconds (not a number); default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;

@@ -1,3 +1,5 @@
+import type { ResponseHeaders } from '../types.js';
+
 /** Section 4: a URL is refetched at most once a minute, whatever its Cache-Control says. */
 export const MIN_TTL = 60;
 /** Section 4: a document is cached for 24 h at most. */
@@ -8,7 +10,7 @@ export const MAX_TTL = 86_400;
  * the time it already spent in caches upstream), `no-store`/`no-cache` as 0, else `defaultTtl`;
  * clamped to [MIN_TTL, MAX_TTL].
  */
-export function cacheLifetime(headers: Headers, defaultTtl: number): number {
+export function cacheLifetime(headers: ResponseHeaders, defaultTtl: number): number {
   const cc = (headers.get('cache-control') ?? '').toLowerCase();
   let ttl = defaultTtl;
   if (/(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])/.test(cc)) ttl = 0;

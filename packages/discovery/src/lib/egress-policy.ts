@@ -49,11 +49,16 @@ export class EgressPolicy {
     }
   }
 
-  /** Full check, resolving the name to refuse private addresses (SSRF). */
-  async check(url: URL, signal?: AbortSignal): Promise<void> {
+  /**
+   * Full check, resolving the name to refuse private addresses (SSRF). Resolves to the addresses
+   * it checked, for the connection to be pinned to (DNS rebinding); undefined when it resolved
+   * nothing (an IP literal, or a name it trusts without looking: local names, `allowHttpHosts`,
+   * `allowPrivateAddresses`).
+   */
+  async check(url: URL, signal?: AbortSignal): Promise<readonly string[] | undefined> {
     this.checkStatic(url);
     const hostname = stripBrackets(url.hostname);
-    if (this.unchecked(url) || isIP(hostname) !== 0) return;
+    if (this.unchecked(url) || isIP(hostname) !== 0) return undefined;
     const unresolved = (cause?: unknown): AAuthError =>
       new AAuthError(this.failureCode, `Cannot resolve ${hostname}`, { ...(cause === undefined ? {} : { cause }), details: { url: url.href } });
     let addresses: string[];
@@ -67,6 +72,7 @@ export class EgressPolicy {
     if (addresses.some((a) => isPrivateAddress(a))) {
       throw this.denied(url, `Refusing to fetch ${url.origin}: the name resolves to a private, loopback or link-local address`);
     }
+    return addresses;
   }
 
   private denied(url: URL, message: string): AAuthError {

@@ -1,12 +1,14 @@
 import { AAuthError, type AAuthErrorCode } from '@aauth-kit/core';
 import { readLimited } from '../read-limited.js';
-import type { LimitedResponse } from '../types.js';
+import type { LimitedResponse, ResponseHeaders } from '../types.js';
 import type { EgressPolicy } from './egress-policy.js';
+import type { Transport, TransportAnswer, TransportRequest } from './node-transport.js';
 import { raceSignal } from './race-signal.js';
 
 /** What one send needs besides the request: transport, limits and the failure code. */
 export interface SendLimits {
-  fetch: typeof fetch;
+  /** A `fetch` (used as given) or discovery's node:http transport. */
+  transport: Transport;
   timeoutMs: number;
   maxBytes: number;
   maxRedirects: number;
@@ -14,11 +16,7 @@ export interface SendLimits {
 }
 
 /** A request to send under limits. */
-export interface LimitedRequest {
-  method: string;
-  headers: Record<string, string>;
-  body?: Uint8Array | undefined;
-}
+export type LimitedRequest = TransportRequest;
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -31,12 +29,33 @@ function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function discard(response: Response): Promise<void> {
-  try {
-    await response.body?.cancel();
-  } catch {
-    // The body is not needed; a failure to cancel it changes nothing.
-  }
+/**
+ * A given `fetch` as a transport, called exactly as before there was another: `redirect: 'manual'`,
+ * the signal, the request's own headers; its `Headers` are the answer's.
+ */
+export function fetchTransport(fetchImpl: typeof fetch): Transport {
+  return async (url, request, signal) => {
+    const response = await fetchImpl(url.href, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body ?? null,
+      redirect: 'manual',
+      signal,
+    });
+    const discard = async (): Promise<void> => {
+      try {
+        await response.body?.cancel();
+      } catch {
+        // The body is not needed; a failure to cancel it changes nothing.
+      }
+    };
+    return {
+      status: response.status,
+      headers: response.headers,
+      discard,
+      read: (max, onTooLarge) => readLimited(response.body, max, onTooLarge),
+    };
+  };
 }
 
 /**
@@ -45,38 +64,37 @@ async function discard(response: Response): Promise<void> {
  * ignores its signal), a size limit declared or streamed, and redirects followed only within the
  * same origin and only for requests without a body. Every failure is an `AAuthError`.
  */
-export async function sendLimited(policy: EgressPolicy, url: URL, request: LimitedRequest, limits: SendLimits): Promise<LimitedResponse> {
+export async function sendLimited(
+  policy: EgressPolicy,
+  url: URL,
+  request: LimitedRequest,
+  limits: SendLimits,
+): Promise<LimitedResponse<ResponseHeaders>> {
   let current = url;
   const fail = (message: string, cause?: unknown): AAuthError =>
     new AAuthError(limits.failureCode, message, { ...(cause === undefined ? {} : { cause }), details: { url: current.href } });
   const signal = AbortSignal.timeout(limits.timeoutMs);
 
-  const follow = async (): Promise<LimitedResponse> => {
+  const follow = async (): Promise<LimitedResponse<ResponseHeaders>> => {
     for (let hop = 0; ; hop++) {
-      await policy.check(current, signal);
-      let response: Response;
+      const addresses = await policy.check(current, signal);
+      let answer: TransportAnswer;
       try {
-        response = await limits.fetch(current.href, {
-          method: request.method,
-          headers: request.headers,
-          body: request.body ?? null,
-          redirect: 'manual',
-          signal,
-        });
+        answer = await limits.transport(current, request, signal, addresses);
       } catch (error) {
         if (signal.aborted) throw error;
         throw fail(`Cannot reach ${where(current)}: ${reason(error)}`, error);
       }
-      if (REDIRECTS.has(response.status)) {
-        await discard(response);
-        current = nextHop(response, hop);
+      if (REDIRECTS.has(answer.status)) {
+        await answer.discard();
+        current = nextHop(answer, hop);
         continue;
       }
-      return { status: response.status, headers: response.headers, body: await readBody(response), url: current };
+      return { status: answer.status, headers: answer.headers, body: await readBody(answer), url: current };
     }
   };
 
-  const nextHop = (response: Response, hop: number): URL => {
+  const nextHop = (response: TransportAnswer, hop: number): URL => {
     const at = `${where(current)} redirected (${response.status})`;
     if (request.body !== undefined || limits.maxRedirects === 0) throw fail(`${at}; this request follows no redirects`);
     const location = response.headers.get('location');
@@ -95,15 +113,15 @@ export async function sendLimited(policy: EgressPolicy, url: URL, request: Limit
     return next;
   };
 
-  const readBody = async (response: Response): Promise<Uint8Array> => {
+  const readBody = async (response: TransportAnswer): Promise<Uint8Array> => {
     const { maxBytes } = limits;
     const declared = Number(response.headers.get('content-length'));
     if (Number.isFinite(declared) && declared > maxBytes) {
-      await discard(response);
+      await response.discard();
       throw fail(`${where(current)} answered ${declared} bytes, more than the ${maxBytes} allowed; an answer larger than ${maxBytes} bytes is refused unread`);
     }
     try {
-      return await readLimited(response.body, maxBytes, () =>
+      return await response.read(maxBytes, () =>
         fail(`${where(current)} answered more than the ${maxBytes} bytes allowed; an answer larger than ${maxBytes} bytes is refused`),
       );
     } catch (error) {

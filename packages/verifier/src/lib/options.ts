@@ -21,7 +21,8 @@ export interface ResolvedVerifierOptions {
   identity: string;
   trustedIssuers: string[];
   localIssuerKeys: Record<string, { keys: object[] }>;
-  fetch: typeof fetch;
+  /** The given fetch; undefined for discovery's own transport over node:http/https. */
+  fetch: typeof fetch | undefined;
   now: () => number;
   maxSkew: number;
   tokenLeeway: number;
@@ -182,14 +183,13 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
   if (revocation !== undefined && (typeof revocation !== 'object' || revocation === null || typeof revocation.isRevoked !== 'function')) {
     throw new TypeError(`${path}.revocation must have an isRevoked(issuer, jti) method`);
   }
-  const fetchImpl = fn<typeof fetch>(options.fetch, `${path}.fetch`) ?? globalThis.fetch;
-  if (typeof fetchImpl !== 'function') throw new TypeError(`${path}.fetch is required: this runtime has no global fetch`);
 
   return {
     identity: options.identity,
     trustedIssuers,
     localIssuerKeys,
-    fetch: fetchImpl,
+    // No globalThis.fetch default: discovery's own node:http transport does not load undici (issue 18, cold start).
+    fetch: fn<typeof fetch>(options.fetch, `${path}.fetch`),
     now: fn<() => number>(options.now, `${path}.now`) ?? (() => Date.now() / 1000),
     maxSkew: positive(options.maxSkew, `${path}.maxSkew`, 60, false),
     tokenLeeway: leeway(options, path),
