@@ -1,12 +1,13 @@
 import { verifyContentDigest } from './content-digest.js';
 import { AAuthError } from './errors.js';
 import type { PublicKey } from './keys.js';
-import { b64AnyDecode } from './lib/base64.js';
+import { b64AnyDecode, b64Decode } from './lib/base64.js';
 import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
 import { ParseMemo } from './lib/parse-memo.js';
+import { scanSignature, scanSignatureInput } from './lib/signature-fields.js';
 import { parseSignatureKey, type ParsedSignatureKey, type SignatureKey } from './signature-key.js';
 
 /** Default freshness window for `created`, in seconds (wire profile section 3). */
@@ -92,6 +93,18 @@ function selectMember(value: string, name: string, label: string): InnerList | B
   return member.value;
 }
 
+/**
+ * The text of the `Signature` member of `label` by the general parser, for a field
+ * {@link scanSignature} leaves to it (exported for the tests that hold the fast path against it).
+ */
+export function signatureMember(sigHeader: string, label: string): string {
+  const sigItem = selectMember(sigHeader, 'Signature', label);
+  if (typeof sigItem !== 'object' || !('raw' in sigItem)) {
+    throw new AAuthError('signature_malformed', 'Signature member must be a byte sequence');
+  }
+  return sigItem.raw;
+}
+
 function asInteger(value: BareItem, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new AAuthError('signature_malformed', `Signature parameter ${name} must be an integer`);
@@ -100,7 +113,7 @@ function asInteger(value: BareItem, name: string): number {
 }
 
 /** One `Signature-Input` member, parsed and checked for shape (everything that depends on its text alone). */
-interface ParsedInput {
+export interface ParsedInput {
   readonly components: readonly string[];
   readonly params: SignatureParams;
   readonly created: number | undefined;
@@ -108,6 +121,8 @@ interface ParsedInput {
   readonly nonce: string | undefined;
   /** The member serialized again: the `@signature-params` value of the signature base. */
   readonly serialized: string;
+  /** True when the value is the memo's (frozen, shared): the caller copies what it hands out. */
+  readonly shared?: true;
 }
 
 /**
@@ -122,9 +137,16 @@ const signatureKeyMemo = new ParseMemo<ParsedSignatureKey>(4096, 1024);
 /**
  * The `Signature-Input` member of `label`. A member that cannot be selected throws now; one whose
  * components or parameters are malformed comes back as `{ refused }`, thrown by the caller after
- * the `Signature` member is read, so refusals keep the order they have always had.
+ * the `Signature` member is read, so refusals keep the order they have always had. A canonical
+ * field (lib/signature-fields.ts) is scanned in one pass and its result is the caller's own; any
+ * other goes through the memo and the general parser, and its result is shared (frozen).
  */
 function parseInput(inputHeader: string, label: string): ParsedInput | { refused: unknown } {
+  return scanSignatureInput(inputHeader, label) ?? parseInputGeneral(inputHeader, label);
+}
+
+/** {@link parseInput} by the general parser alone (exported for the tests that hold the fast path against it). */
+export function parseInputGeneral(inputHeader: string, label: string): ParsedInput | { refused: unknown } {
   const known = inputMemo.get(inputHeader, label);
   if (known !== undefined) return known;
   const input = selectMember(inputHeader, 'Signature-Input', label);
@@ -169,6 +191,7 @@ function parseInputMember(input: InnerList): ParsedInput {
     expires,
     nonce,
     serialized: serializeInnerList(input),
+    shared: true,
   });
 }
 
@@ -195,7 +218,7 @@ export function parseSignature(
   options: ParseSignatureOptions = {},
   headers: HeaderMap = toHeaderMap(request.headers),
 ): SignedRequest {
-  return parseLabelled(request.method.toUpperCase(), toUrl(request.url), label, options, options.requiredComponents, headers, undefined);
+  return parseLabelled(request.method.toUpperCase(), toUrl(request.url), label, options, options.requiredComponents, headers, false);
 }
 
 function parseLabelled(
@@ -205,7 +228,7 @@ function parseLabelled(
   options: ParseSignatureOptions,
   requiredComponents: readonly string[] | undefined,
   headers: HeaderMap,
-  checkCoverage: ((components: readonly string[]) => void) | undefined,
+  digestRequired: boolean,
 ): SignedRequest {
   const max = options.maxHeaderBytes ?? DEFAULT_MAX_SIGNATURE_HEADER;
   const inputHeader = headerValue(headers, 'signature-input', max);
@@ -214,11 +237,15 @@ function parseLabelled(
     throw new AAuthError('signature_missing', 'The request has no Signature-Input or no Signature header');
   }
   const input = parseInput(inputHeader, label);
-  const sigItem = selectMember(sigHeader, 'Signature', label);
-  if (typeof sigItem !== 'object' || !('raw' in sigItem)) {
-    throw new AAuthError('signature_malformed', 'Signature member must be a byte sequence');
+  // A canonical field with a standard base64 signature in one pass, else the general parser.
+  const scanned = scanSignature(sigHeader, label);
+  let signature = scanned === undefined ? undefined : b64Decode(scanned);
+  let signatureText: string;
+  if (signature !== undefined) signatureText = scanned!;
+  else {
+    signatureText = signatureMember(sigHeader, label);
+    signature = b64AnyDecode(signatureText);
   }
-  const signature = b64AnyDecode(sigItem.raw);
   if (!signature || signature.length === 0) {
     throw new AAuthError('signature_malformed', 'Signature is neither base64 nor base64url');
   }
@@ -244,20 +271,22 @@ function parseLabelled(
       }
     }
   }
-  checkCoverage?.(components);
+  if (digestRequired && !components.includes('content-digest')) {
+    throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
+  }
 
   const signatureBase = buildSignatureBase(components, method, url, headers, input.serialized);
   return {
     label,
     signatureKey: undefined,
     signatureKeyForm: undefined,
-    components: components.slice(),
-    params: input.params.slice(),
+    components: input.shared ? components.slice() : (components as string[]),
+    params: input.shared ? input.params.slice() : (input.params as SignatureParams),
     created,
     expires,
     nonce: input.nonce,
     signature,
-    signatureText: sigItem.raw,
+    signatureText,
     signatureBase,
     method,
     url,
@@ -267,6 +296,9 @@ function parseLabelled(
 
 const MINIMUM = ['@method', '@authority', '@path'] as const;
 const MINIMUM_WITH_QUERY = ['@method', '@authority', '@path', '@query'] as const;
+/** The coverage every AAuth request needs, in the order a missing one is named (no per-request array). */
+const REQUIRED: readonly string[] = Object.freeze([...MINIMUM, 'signature-key']);
+const REQUIRED_WITH_QUERY: readonly string[] = Object.freeze([...MINIMUM_WITH_QUERY, 'signature-key']);
 
 /**
  * Parse and cheaply check an AAuth-signed request (wire profile section 3): selects the one
@@ -281,22 +313,21 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
     throw new AAuthError('signature_missing');
   }
   if (!skHeader) throw new AAuthError('signature_missing', 'The request has no Signature-Key header');
-  if (skHeader.some((v) => v.length > max)) throw new AAuthError('header_too_large', `Signature-Key is larger than ${max} bytes`);
+  for (let i = 0; i < skHeader.length; i++) {
+    if (skHeader[i]!.length > max) throw new AAuthError('header_too_large', `Signature-Key is larger than ${max} bytes`);
+  }
   const sk = parseSignatureKeyMemo(skHeader, options.label, options.signatureSchemes);
 
   const url = toUrl(request.url);
-  const required: string[] = [...(url.search.length > 1 ? MINIMUM_WITH_QUERY : MINIMUM)];
-  if (options.requiredComponents) required.push(...options.requiredComponents);
-  required.push('signature-key');
+  const withQuery = url.search.length > 1;
+  let required = withQuery ? REQUIRED_WITH_QUERY : REQUIRED;
+  if (options.requiredComponents) {
+    required = [...(withQuery ? MINIMUM_WITH_QUERY : MINIMUM), ...options.requiredComponents, 'signature-key'];
+  }
   // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
   const digestRequired = hasBody(request.body) && options.requireContentDigest !== false;
-  const checkDigest = digestRequired
-    ? (components: readonly string[]): void => {
-        if (!components.includes('content-digest')) throw new AAuthError('digest_missing', undefined, { details: { component: 'content-digest' } });
-      }
-    : undefined;
 
-  const signed = parseLabelled(request.method.toUpperCase(), url, sk.label, options, required, headers, checkDigest);
+  const signed = parseLabelled(request.method.toUpperCase(), url, sk.label, options, required, headers, digestRequired);
   signed.signatureKey = sk.key;
   signed.signatureKeyForm = sk.form;
 

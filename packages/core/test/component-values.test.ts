@@ -45,3 +45,27 @@ describe('hot-path signature base matches http-message-signatures', () => {
     expect(() => buildSignatureBase(['A'], 'GET', url, headers, '()')).toThrow(expect.objectContaining({ code: 'signature_malformed' }));
   });
 });
+
+describe('component names (issue 18: checked by a table loop, not a regular expression)', () => {
+  const NAME = /^@?[a-z0-9!#$%&'*+.^_`|~-]+$/;
+  it('property: a name is refused as malformed exactly when it is not a lower-case field or derived component name', () => {
+    const url = new URL('http://localhost:3000/x');
+    const name = fc.oneof(
+      fc.string({ unit: fc.constantFrom(...'@aZ09-_.!~ "(),;:\\/\t\u00e9'.split('')), maxLength: 6 }),
+      fc.string({ maxLength: 6 }),
+      fc.constantFrom('@', '', '@@method', 'a@b', 'content-type'),
+    );
+    fc.assert(
+      fc.property(name, (c) => {
+        let message = '';
+        try {
+          buildSignatureBase([c], 'GET', url, toHeaderMap({ [c]: 'v' }), '()');
+        } catch (error) {
+          message = (error as Error).message;
+        }
+        expect(message.includes('is not a lower-case field or derived component name')).toBe(!NAME.test(c));
+      }),
+      { numRuns: 2000, seed: 18 },
+    );
+  });
+});

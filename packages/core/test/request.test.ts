@@ -15,6 +15,11 @@ describe('toHeaderMap', () => {
   it('merges names that differ in case (pairs keep every line)', () => {
     expect(toHeaderMap([['Accept', 'a'], ['accept', 'b']]).get('accept')).toEqual(['a', 'b']);
     expect(toHeaderMap({ Accept: 'a', accept: 'b' }).get('accept')).toEqual(['a', 'b']);
+    // Arrays join the lines of the same name; an empty one adds no field.
+    expect([...toHeaderMap({ A: 'a', a: ['b', 'c'], B: [], b: ['d'], C: [] })]).toEqual([
+      ['a', ['a', 'b', 'c']],
+      ['b', ['d']],
+    ]);
   });
 
   it('reads fetch Headers (which fold repeated fields into one line)', () => {

@@ -173,6 +173,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return new AAuthError(error.code, error.message, { details: { ...error.details, caller }, cause: error.cause });
   }
 
+  // The earlier agent document (`agent` instead of `issuer`) is accepted while the Keycloak profile is spoken.
+  const legacyAgents = o.generations.includes('keycloak');
   // The parse options of every request (built once: the warm path allocates what it must only).
   const parseOptions = Object.freeze({
     now: o.now,
@@ -224,8 +226,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           key = await discovery.serverKey11(sk.id, sk.dwk, sk.kid, verifyOptions.caller);
         } else {
           // Warm (issue 18): the key found before, while its documents are the cached ones; no await.
-          const legacy = o.generations.includes('keycloak');
-          key = discovery.warmAgentKey(sk.id, sk.kid, sk.dwk, legacy) ?? (await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacy));
+          key = discovery.warmAgentKey(sk.id, sk.kid, sk.dwk, legacyAgents) ?? (await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents));
         }
         agent = sk.id;
         verifySignedRequest(signed, key);

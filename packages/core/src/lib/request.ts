@@ -27,31 +27,46 @@ export function fieldLinesOf(raw: readonly string[]): HeadersInput {
 export function toHeaderMap(headers: HeadersInput): HeaderMap {
   if (headers instanceof FieldLines) return headers;
   const map: HeaderMap = new Map();
+  // A plain record (node's headersDistinct, express, literals) is never a Headers, and reading the
+  // global `Headers` loads node's whole fetch (undici).
+  if (isPlainRecord(headers)) return addRecord(map, headers as Record<string, unknown>);
   const add = (name: string, value: string): void => {
     const key = name.toLowerCase();
     const list = map.get(key);
     if (list) list.push(value);
     else map.set(key, [value]);
   };
-  // A plain record is never a Headers, and reading the global `Headers` loads node's whole fetch (undici).
-  if (!isPlainRecord(headers) && typeof Headers !== 'undefined' && headers instanceof Headers) {
+  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
     headers.forEach((value, name) => add(name, value));
     // Headers folds repeated fields into one line joined by ", " except Set-Cookie.
     return map;
   }
-  if (Symbol.iterator in (headers as object) && !isPlainRecord(headers)) {
+  if (Symbol.iterator in (headers as object)) {
     for (const [name, value] of headers as Iterable<readonly [string, string]>) add(name, value);
     return map;
   }
-  // A plain record (node's headersDistinct, express, literals): own keys, no entry pairs built.
-  const record = headers as Record<string, unknown>;
+  return addRecord(map, headers as Record<string, unknown>);
+}
+
+/** A record's own keys into `map`: no entry pairs built, no closure (issue 18: this runs on every request). */
+function addRecord(map: HeaderMap, record: Record<string, unknown>): HeaderMap {
   const names = Object.keys(record);
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
     const value = record[name];
     if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) add(name, String(v));
-    else add(name, typeof value === 'string' ? value : String(value));
+    const key = name.toLowerCase();
+    const list = map.get(key);
+    if (Array.isArray(value)) {
+      if (value.length === 0) continue;
+      const lines = list ?? [];
+      for (const v of value) lines.push(String(v));
+      if (!list) map.set(key, lines);
+    } else {
+      const line = typeof value === 'string' ? value : String(value);
+      if (list) list.push(line);
+      else map.set(key, [line]);
+    }
   }
   return map;
 }
