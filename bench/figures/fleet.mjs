@@ -2,7 +2,6 @@
 // (createRedisAuthServerStores) against the same server with its state in memory, same run.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,21 +13,9 @@ import { createAuthServer, createRedisAuthServerStores } from '@aauth-kit/auth-s
 import { generateKey, mintResourceToken, signRequest } from '@aauth-kit/core';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import { compare } from '../lib/measure.mjs';
+import { close, listen } from '../lib/net.mjs';
 
 const REALM = fileURLToPath(new URL('../../keycloak-realm/aauth-test-realm.json', import.meta.url));
-
-function listen(app) {
-  return new Promise((resolve) => {
-    const server = createServer(app);
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port }));
-  });
-}
-
-const close = (server) =>
-  new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
 
 function freePort() {
   return new Promise((resolve, reject) => {

@@ -4,20 +4,16 @@
 // node:crypto and sodium-native is installed); the agent's metadata and JWKS; and a control server
 // that hands out freshly signed headers and measures raw Ed25519 verifies on this core. Prints one
 // JSON line with the URLs and the backends when ready; exits on SIGTERM.
-import { createServer } from 'node:http';
 import express from 'express';
 import { createAgent } from '@aauth-kit/agent';
 import * as core from '@aauth-kit/core';
 import { aauth } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import { hasSodium, rawVerifiers } from '../lib/ed25519.mjs';
+import { listen } from '../lib/net.mjs';
 
-function listen(app) {
-  return new Promise((resolve) => {
-    const server = createServer(app);
-    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
-  });
-}
+/** Serve `app` on a free loopback port; resolves to the port. */
+const listenPort = async (app) => (await listen(app)).port;
 
 const { generateKey, signRequest } = core;
 // What `cryptoBackend` unset resolves to in this process (core's defaultCryptoBackend(); a core
@@ -29,17 +25,17 @@ const agentKey = generateKey({ kid: 'bench-agent' });
 const payload = { plan: [{ sku: 'A-100', order: 12 }] };
 
 const agentApp = express();
-const agentIdentity = `http://localhost:${await listen(agentApp)}`;
+const agentIdentity = `http://localhost:${await listenPort(agentApp)}`;
 agentApp.use(createAgent({ identity: agentIdentity, key: agentKey }).wellKnown());
 
 const plain = express();
 plain.get('/plan', (_req, res) => res.json(payload));
-const plainPort = await listen(plain);
+const plainPort = await listenPort(plain);
 
 /** A guarded app; its identity is known only once it listens, so the route is added after. */
 async function guardedApp(extra) {
   const app = express();
-  const port = await listen(app);
+  const port = await listenPort(app);
   const identity = `http://localhost:${port}`;
   app.get('/plan', aauth({ identity, key: generateKey(), level: 'identity', replay: { store: createMemoryReplayStore() }, ...extra }), (_req, res) => res.json(payload));
   return { port, identity };
@@ -78,7 +74,7 @@ control.get('/raw', (req, res) => {
   };
   res.json({ node: rate(raw.node), limit: rate(raw.limit) });
 });
-const controlPort = await listen(control);
+const controlPort = await listenPort(control);
 
 process.stdout.write(
   `${JSON.stringify({

@@ -3,7 +3,6 @@
 // server with concurrent clients.
 import { spawn, spawnSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -15,23 +14,11 @@ import { generateKey, mintResourceToken, signRequest } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import { median } from '../lib/measure.mjs';
+import { close, listen } from '../lib/net.mjs';
 
 const require = createRequire(import.meta.url);
 const AUTOCANNON = join(dirname(require.resolve('autocannon/package.json')), 'autocannon.js');
 const REALM = fileURLToPath(new URL('../../keycloak-realm/aauth-test-realm.json', import.meta.url));
-
-function listen(app) {
-  return new Promise((resolve) => {
-    const server = createServer(app);
-    server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port }));
-  });
-}
-
-const close = (server) =>
-  new Promise((resolve) => {
-    server.closeAllConnections();
-    server.close(() => resolve());
-  });
 
 /** Is `cmd` on the PATH? */
 function available(cmd, args) {
