@@ -179,6 +179,10 @@ const OFF: Telemetry = Object.freeze({
  * tests, finds it).
  */
 export function createTelemetry(name: string, version: string, options: TelemetryOptions = {}, resolveApi: () => OtelApi | null = loadOnce): Telemetry {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options.telemetry must be an object');
+  for (const key of Object.keys(options)) {
+    if (key !== 'enabled' && key !== 'recordSubject') throw new TypeError(`options.telemetry.${key} is not an option (enabled, recordSubject)`);
+  }
   if (options.enabled !== undefined && typeof options.enabled !== 'boolean') throw new TypeError('options.telemetry.enabled must be a boolean');
   if (options.recordSubject !== undefined && typeof options.recordSubject !== 'boolean') throw new TypeError('options.telemetry.recordSubject must be a boolean');
   const recordSubject = options.recordSubject === true;

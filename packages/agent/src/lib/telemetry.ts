@@ -12,10 +12,6 @@ const VERSION = (createRequire(import.meta.url)('../../package.json') as { versi
 
 /** The agent's tracer, `@aauth-kit/agent`. */
 export function agentTelemetry(options: TelemetryOptions | undefined): Telemetry {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options.telemetry must be an object');
-  for (const key of Object.keys(options ?? {})) {
-    if (key !== 'enabled' && key !== 'recordSubject') throw new TypeError(`options.telemetry.${key} is not an option (enabled, recordSubject)`);
-  }
   return createTelemetry('@aauth-kit/agent', VERSION, options);
 }
 

@@ -41,10 +41,6 @@ export interface AuthServerTelemetry {
 
 /** The auth server's tracer, `@aauth-kit/auth-server`. */
 export function authServerTelemetry(options: TelemetryOptions | undefined, realm: Pick<RealmConfig, 'name' | 'users'>): AuthServerTelemetry {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options.telemetry must be an object');
-  for (const key of Object.keys(options ?? {})) {
-    if (key !== 'enabled' && key !== 'recordSubject') throw new TypeError(`options.telemetry.${key} is not an option (enabled, recordSubject)`);
-  }
   const telemetry: Telemetry = createTelemetry('@aauth-kit/auth-server', VERSION, options);
 
   function middleware(req: Request, res: Response, next: NextFunction): void {

@@ -40,10 +40,6 @@ const str = (value: unknown): string | undefined => (typeof value === 'string' ?
 
 /** The resource's tracer, `@aauth-kit/express`, for the resource `identity`. */
 export function resourceTelemetry(options: TelemetryOptions | undefined, identity: string, origin: string): ResourceTelemetry {
-  if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options.telemetry must be an object');
-  for (const key of Object.keys(options ?? {})) {
-    if (key !== 'enabled' && key !== 'recordSubject') throw new TypeError(`options.telemetry.${key} is not an option (enabled, recordSubject)`);
-  }
   const telemetry: Telemetry = createTelemetry('@aauth-kit/express', VERSION, options);
 
   /** What is known from the request alone: method, URL without query, the call id and scheme of its signature. */
