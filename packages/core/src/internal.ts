@@ -7,6 +7,7 @@ export { DEFAULT_MAX_SIGNATURE_HEADER, DEFAULT_MAX_SKEW, type ParseSignatureOpti
 export { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
 export { defaultComponents } from './sign-request.js';
 export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
+export { randomNonce } from './lib/nonce.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
 export { exportPublicPem, rawPublicKey, setSodiumLoaderForTests, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
