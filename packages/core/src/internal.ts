@@ -36,6 +36,6 @@ export { CROCKFORD_ALPHABET } from './interaction-code.js';
 export { confirmationJwk } from './mint-tokens-11.js';
 export { sendProblem } from './send-problem.js';
 // Synchronous JWS signing with node:crypto (the auth server's realm key, the kit's own tokens).
-export { signCompactJws } from './token-signature.js';
+export { jwsSigner, signCompactJws } from './token-signature.js';
 export { signJwtSync } from './tokens.js';
 export { callId, createTelemetry, loadOpenTelemetry, TELEMETRY_ATTRIBUTES, type IncomingHeaders, type OtelApi, type SpanHandle, type SpanKindName, type Telemetry, type TelemetryAttributes, type TelemetryOptions } from './telemetry.js';

@@ -108,6 +108,18 @@ const SIGNING_KEY_TYPE: Readonly<Record<string, string>> = { RS256: 'rsa', ES256
  * TypeError when the key cannot make `alg` (wrong type, RSA under 2048 bits, a curve other than P-256).
  */
 export function signCompactJws(header: Record<string, unknown>, payload: object, alg: string, privateKey: KeyObject): string {
+  const signBytes = jwsSigner(alg, privateKey);
+  const input = `${Buffer.from(JSON.stringify({ ...header, alg })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  // The signing input is ASCII (base64url and a dot).
+  return `${input}.${signBytes(Buffer.from(input, 'latin1')).toString('base64url')}`;
+}
+
+/**
+ * The JWS signature function of `alg` with a private `KeyObject`, the key checked once: a
+ * `TypeError` now when it cannot sign `alg` (wrong type, RSA under 2048 bits, EC not on P-256).
+ * ES256 signatures are R || S (RFC 7518 section 3.4).
+ */
+export function jwsSigner(alg: string, privateKey: KeyObject): (data: Buffer) => Buffer {
   const wanted = SIGNING_KEY_TYPE[alg];
   if (wanted === undefined) throw new TypeError(`Unsupported JWS alg ${JSON.stringify(alg)}`);
   if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private' || privateKey.asymmetricKeyType !== wanted) {
@@ -116,14 +128,7 @@ export function signCompactJws(header: Record<string, unknown>, payload: object,
   const details = privateKey.asymmetricKeyDetails;
   if (alg === 'RS256' && (details?.modulusLength ?? 0) < 2048) throw new TypeError('RS256 keys must be 2048 bits or larger');
   if (alg === 'ES256' && details?.namedCurve !== 'prime256v1') throw new TypeError('ES256 keys must be on P-256');
-  const input = `${Buffer.from(JSON.stringify({ ...header, alg })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  // The signing input is ASCII (base64url and a dot); ES256 signatures are R || S (RFC 7518 section 3.4).
-  const data = Buffer.from(input, 'latin1');
-  const signature =
-    alg === 'RS256'
-      ? nodeSign('sha256', data, privateKey)
-      : alg === 'ES256'
-        ? nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })
-        : nodeSign(null, data, privateKey);
-  return `${input}.${signature.toString('base64url')}`;
+  if (alg === 'RS256') return (data) => nodeSign('sha256', data, privateKey);
+  if (alg === 'ES256') return (data) => nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return (data) => nodeSign(null, data, privateKey);
 }

@@ -1,7 +1,7 @@
-import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { computeThumbprint, importPrivateKey } from '@aauth-kit/core';
-import { signCompactJws } from '@aauth-kit/core/internal';
+import { jwsSigner } from '@aauth-kit/core/internal';
 import type { JWTPayload } from 'jose';
 import type { SigningAlgorithm } from '../load-realm.js';
 
@@ -79,21 +79,19 @@ function readKeyFile(path: string, alg: SigningAlgorithm): KeyObject {
 function realmSigner(alg: SigningAlgorithm, kid: string, privateKey: KeyObject, jwk: Record<string, unknown>): (typ: string, claims: JWTPayload) => string {
   // A key core would refuse (e.g. RSA under 2048 bits) refuses every token, as signCompactJws did.
   let unusable: unknown;
+  let signBytes: ((data: Buffer) => Uint8Array) | undefined;
   try {
-    signCompactJws({ alg, typ: 'JWT', kid }, {}, alg, privateKey);
+    signBytes = jwsSigner(alg, privateKey);
   } catch (error) {
     unusable = error;
   }
-  const edKey = alg === 'EdDSA' && unusable === undefined ? importPrivateKey({ kty: 'OKP', crv: 'Ed25519', x: String(jwk.x), d: String(jwk.d) }) : undefined;
-  const signBytes: (data: Buffer) => Uint8Array =
-    alg === 'RS256'
-      ? (data) => nodeSign('sha256', data, privateKey)
-      : alg === 'ES256'
-        ? (data) => nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' })
-        : (data) => edKey!.sign(data);
+  if (signBytes !== undefined && alg === 'EdDSA') {
+    const edKey = importPrivateKey({ kty: 'OKP', crv: 'Ed25519', x: String(jwk.x), d: String(jwk.d) });
+    signBytes = (data) => edKey.sign(data);
+  }
   const headers = new Map<string, string>();
   return (typ, claims) => {
-    if (unusable !== undefined) throw unusable;
+    if (signBytes === undefined) throw unusable;
     let header = headers.get(typ);
     if (header === undefined) {
       header = Buffer.from(JSON.stringify({ alg, typ, kid })).toString('base64url');
