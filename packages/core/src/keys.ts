@@ -100,17 +100,6 @@ export function defaultCryptoBackend(): CryptoBackend {
 }
 
 /**
- * libsodium's detached Ed25519 verify when the default backend is `'sodium'`, else undefined: the
- * JWS (token) checks use it for Ed25519 keys, as request signatures do (issue 18).
- */
-export function defaultEd25519Verify(): ((signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean) | undefined {
-  const loaded = tryLoadSodium();
-  if (!('api' in loaded)) return undefined;
-  const api = loaded.api;
-  return (signature, message, publicKey) => api.crypto_sign_verify_detached(signature, message, publicKey);
-}
-
-/**
  * For tests: replace how sodium-native is loaded (a loader that throws stands for an absent
  * package) and forget the earlier outcome; no argument restores the real loader.
  */

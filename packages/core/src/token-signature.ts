@@ -4,7 +4,7 @@
  */
 import { createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { AAuthError } from './errors.js';
-import { defaultEd25519Verify } from './keys.js';
+import { defaultCryptoBackend, importPublicKey, type PublicKey } from './keys.js';
 import { b64uDecode } from './lib/base64.js';
 
 /** A public key prepared for JWS verification, with the `alg` values it can check. */
@@ -13,10 +13,10 @@ export interface TokenKey {
   /** JWS algorithms this key verifies (RFC 7518 section 3.1, RFC 8037, draft -11 `Ed25519`). */
   readonly algorithms: readonly string[];
   /**
-   * An Ed25519 key's 32 raw bytes with libsodium's verify, when that is the default backend
-   * (defaultCryptoBackend: sodium-native installed); Ed25519 tokens are then checked by libsodium.
+   * An Ed25519 key as core's `PublicKey` on the libsodium backend, when that is the default
+   * (sodium-native installed): Ed25519 tokens are then checked as request signatures are.
    */
-  readonly ed25519?: { raw: Uint8Array; verify: (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean } | undefined;
+  readonly ed25519?: PublicKey | undefined;
 }
 
 const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
@@ -60,10 +60,8 @@ export function importTokenKey(key: KeyObject | object): TokenKey {
   let algorithms = algorithmsOf(keyObject);
   // A JWK that names its algorithm verifies that one only (RFC 7517 section 4.4); EdDSA and Ed25519 are one.
   if (typeof jwkAlg === 'string') algorithms = algorithms.filter((a) => a === jwkAlg || (a.startsWith('Ed') && String(jwkAlg).startsWith('Ed')));
-  if (keyObject.asymmetricKeyType === 'ed25519') {
-    const verify = defaultEd25519Verify();
-    const raw = verify === undefined ? undefined : b64uDecode(String((keyObject.export({ format: 'jwk' }) as { x?: unknown }).x ?? ''));
-    if (verify !== undefined && raw !== undefined && raw.length === 32) return { keyObject, algorithms, ed25519: { raw, verify } };
+  if (keyObject.asymmetricKeyType === 'ed25519' && defaultCryptoBackend() === 'sodium') {
+    return { keyObject, algorithms, ed25519: importPublicKey(keyObject.export({ format: 'jwk' }), { backend: 'sodium' }) };
   }
   return { keyObject, algorithms };
 }
@@ -89,7 +87,7 @@ export function verifyTokenSignature(jwt: string, alg: string, key: TokenKey): b
       case 'EdDSA':
       case 'Ed25519':
         if (signature.length !== 64) return false;
-        return key.ed25519 !== undefined ? key.ed25519.verify(signature, input, key.ed25519.raw) : nodeVerify(null, input, key.keyObject, signature);
+        return key.ed25519 !== undefined ? key.ed25519.verify(input, signature) : nodeVerify(null, input, key.keyObject, signature);
       default:
         return false;
     }
