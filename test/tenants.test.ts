@@ -437,6 +437,10 @@ describe('tenants with their state in Redis: one key prefix per realm', () => {
   it("A's pending request, sign-in session and used resource token live under A's prefix; B's prefix holds none of them", async () => {
     expect(redisUrl, inject('redisProblem')).not.toBe('');
     const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    // Without an offline queue a command sent before the connection is ready fails at once (the stores
+    // answer 503 replay_store_failed): a loaded machine can reach the first store call that early.
+    await new Promise<void>((ready) => (redis.status === 'ready' ? ready() : redis.once('ready', () => ready())));
     const run = `aauth:tenants-test:${randomBytes(4).toString('hex')}`;
     const port4 = await freePort();
     const base4 = `http://127.0.0.1:${port4}`;
