@@ -129,8 +129,8 @@ const rawMs = (seconds) => Math.max(200, Math.min(2000, seconds * 200));
 /**
  * Figure 5: an express route behind aauth() vs the same route without it. The server runs in its
  * own process on core 0 and the load generator (wrk) on core 1 when taskset and two cores are
- * there. Every route gets the very same signed request (the bare route ignores its headers), and
- * each round also measures raw Ed25519 verifies on the server's core, for the ideal guarded rate of
+ * there. Every route gets the very same signed requests (the bare route ignores their headers): with
+ * wrk a pool of distinct ones, each its own nonce, sent in turn; with autocannon one request. Each round also measures raw Ed25519 verifies on the server's core, for the ideal guarded rate of
  * one core: 1 / (1/bare + 1/verify), the verify being the raw one of the backend the row uses.
  */
 export async function httpFigure({ seconds, rounds, connections = 10 }) {
@@ -185,6 +185,7 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
       connections,
       seconds,
       rounds,
+      pool: tool === 'wrk' ? POOL : 1,
     };
   } finally {
     await server.stop();

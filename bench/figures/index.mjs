@@ -137,8 +137,9 @@ export const FIGURES = [
           `Requests per second of one express GET route with \`aauth({ level: 'identity' })\` (a jwks_uri-signed request, warm key cache) ` +
           `and of the same route with no middleware, served by one process (${placement}); ${r.connections} connections, one ${r.tool} ` +
           `thread, ${r.seconds} s per run after a discarded 2 s warm-up of each route, ${r.rounds} rounds with the order rotated. Every route, the bare one included, ` +
-          'is sent the very same signed request (same headers, same size); the same signed request is replayed within a run, ' +
-          'which the resource allows for GET (replay protection covers non-idempotent methods by default); each round signs afresh. ' +
+          (r.pool > 1
+            ? `is sent the very same signed requests (same headers, same sizes): a pool of ${fmt(r.pool)} distinct requests signed afresh for each run, each its own nonce (so its own Signature-Input and Signature), which ${r.tool} sends in turn through a generated Lua script. `
+            : 'is sent the very same signed request (same headers, same size), replayed within a run, which the resource allows for GET (replay protection covers non-idempotent methods by default); each round signs afresh. ') +
           'After each round the server process measures raw Ed25519 verifies of the same request on its own core while the load is ' +
           'idle: the **ideal** guarded rate of one core is `1 / (1/bare + 1/verify)`, i.e. the bare route plus exactly one verify and ' +
           'nothing else, so the ideal ratio is `1 / (1 + bare/verify)`. Ratio, ideal and the fraction of the ideal reached are medians of ' +
