@@ -1,6 +1,7 @@
 import { createAgent, createAgentProvider, type Interaction } from '@aauth-kit/agent';
 import { generateKey } from '@aauth-kit/core';
 import express from 'express';
+import got from 'got';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listen } from './fixtures/http.js';
 import { otlpTracing } from './fixtures/otlp-receiver.js';
@@ -72,5 +73,44 @@ describe('-11 agent spans', () => {
     expect(traceparents['POST /token']).toBe(`00-${root.traceId}-${auth.spanId}-01`);
     expect(traceparents['GET /pending']).toBe(`00-${root.traceId}-${auth.spanId}-01`);
     expect(traceparents['GET /data']).toBe(`00-${root.traceId}-${call.spanId}-01`);
+  });
+
+  it('got: the same call through agent.extendGot is one aauth.call (draft-11) with the same token requests under it', async () => {
+    const ps = await createPersonServer11({ interactionForAuth: true });
+    open.push(ps);
+    const resource = await createResource11({ routes: { '/data': { mode: 'auth-token' } } });
+    open.push(resource);
+    let handler: express.RequestHandler = (_req, _res, next) => next();
+    const app = express();
+    app.use((req, res, next) => handler(req, res, next));
+    const host = await listen(app);
+    open.push(host);
+    const provider = createAgentProvider({ issuer: host.origin, key: generateKey({ kid: 'ap-2' }), allowLoopback: true });
+    handler = provider.wellKnown() as express.RequestHandler;
+    const agent = createAgent({
+      key: generateKey({ kid: 'agent-2' }),
+      draft11: { provider, local: 'tester', ps: ps.issuer, allowLoopback: true },
+      sleep: async () => undefined,
+      onInteraction: (i: Interaction) => {
+        ps.approve(i.code);
+      },
+    });
+    const client = agent.extendGot(got);
+    const { root, spans } = await tracing.traced(async () => {
+      expect((await client.get(`${resource.issuer}/data`)).statusCode).toBe(200);
+    });
+    const calls = spans.filter((s) => s.name === 'aauth.call');
+    expect(calls).toHaveLength(1);
+    const call = calls[0]!;
+    expect(call.parentSpanId).toBe(root.spanId);
+    expect(call.status.code).not.toBe(2);
+    expect(call.attributes).toMatchObject({ 'aauth.generation': 'draft-11', 'http.response.status_code': 200, 'url.full': `${resource.issuer}/data` });
+    const requests = spans.filter((s) => s.name === 'aauth.token_request');
+    expect(requests.map((r) => [r.attributes['aauth.endpoint'], r.parentSpanId === call.spanId, r.attributes['aauth.outcome']])).toEqual([
+      ['person', true, 'issued'],
+      ['auth', true, 'issued'],
+    ]);
+    const ids = [call.spanId, ...requests.map((r) => r.spanId)];
+    expect(spans.filter((s) => s.name === 'aauth.sign').every((s) => ids.includes(s.parentSpanId))).toBe(true);
   });
 });

@@ -256,6 +256,8 @@ export interface GotResponseLike {
 export interface GotHooks {
   beforeRequest: Array<(options: GotOptionsLike) => Promise<void>>;
   afterResponse: Array<<R extends GotResponseLike>(response: R, retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never) => Promise<R>>;
+  /** Ends the call's `aauth.call` span when got fails the request (network, timeout, a hook's error). */
+  beforeError: Array<<E extends Error>(error: E) => E>;
 }
 
 /** An agent: signed fetch, got hooks, its well-known documents and its token cache. */

@@ -182,7 +182,7 @@ describe('agent spans exported over OTLP/HTTP (issue 19)', () => {
 });
 
 describe('got hooks', () => {
-  it('sign spans and traceparent under the application span, which the kit leaves unchanged', async () => {
+  it('one aauth.call span per got call, as agent.fetch: its signatures and token request under it, its traceparent on every hop', async () => {
     const s = await scenario();
     open.push(s);
     const traceparents: (string | undefined)[] = [];
@@ -190,14 +190,85 @@ describe('got hooks', () => {
       hooks: { beforeRequest: [(options) => void traceparents.push(options.headers.traceparent as string | undefined)] },
     });
     const { root, spans } = await traced(async () => {
-      expect((await client.get(`${s.resource.url}/data`)).statusCode).toBe(200);
+      expect((await client.get(`${s.resource.url}/data?secret=1`)).statusCode).toBe(200);
     });
+    // The application's span is left as it was.
     expect(Object.keys(root.attributes).filter((k) => k.startsWith('aauth.'))).toEqual([]);
     expect(root.events).toEqual([]);
-    const signs = spans.filter((x) => x.name === 'aauth.sign' && x.parentSpanId === root.spanId);
+    const calls = spans.filter((x) => x.name === 'aauth.call');
+    expect(calls).toHaveLength(1);
+    const call = calls[0]!;
+    expect(call.parentSpanId).toBe(root.spanId);
+    expect(call.kind).toBe(3); // client
+    expect(call.scope).toBe('@aauth-kit/agent');
+    expect(call.status.code).not.toBe(2);
+    expect(call.attributes).toMatchObject({
+      'http.request.method': 'GET',
+      'server.address': '127.0.0.1',
+      'aauth.generation': 'keycloak',
+      'http.response.status_code': 200,
+    });
+    // The query is not recorded (it may carry secrets), as for agent.fetch.
+    expect(String(call.attributes['url.full'])).not.toContain('secret');
+    const signs = spans.filter((x) => x.name === 'aauth.sign' && x.parentSpanId === call.spanId);
     expect(signs.map((x) => x.attributes['aauth.scheme'])).toEqual(['jwks_uri', 'jwt']);
-    expect(traceparents).toEqual([`00-${root.traceId}-${root.spanId}-01`, `00-${root.traceId}-${root.spanId}-01`]);
-    expect(spans.find((x) => x.name === 'aauth.token_request')!.parentSpanId).toBe(root.spanId);
+    expect(spans.filter((x) => x.name === 'aauth.sign' && x.parentSpanId === root.spanId)).toEqual([]);
+    expect(traceparents).toEqual([`00-${root.traceId}-${call.spanId}-01`, `00-${root.traceId}-${call.spanId}-01`]);
+    expect(spans.find((x) => x.name === 'aauth.token_request')!.parentSpanId).toBe(call.spanId);
+  });
+
+  it('a refused got call ends its span in error with the aauth.error_code of the error got throws', async () => {
+    const s = await scenario({ as: { mode: { kind: 'refuse', status: 403, error: 'access_denied', error_description: 'no' } } });
+    open.push(s);
+    const client = s.hosted.agent.extendGot(got);
+    let code: string | undefined;
+    const { root, spans } = await traced(async () => {
+      code = ((await caught(client.get(`${s.resource.url}/data`))) as { code?: string }).code;
+    });
+    expect(code).toBeDefined();
+    const call = spans.find((x) => x.name === 'aauth.call')!;
+    expect(call.parentSpanId).toBe(root.spanId);
+    expect(call.status.code).toBe(2);
+    expect(call.attributes['aauth.error_code']).toBe(code);
+    const request = spans.find((x) => x.name === 'aauth.token_request')!;
+    expect(request.parentSpanId).toBe(call.spanId);
+    expect(request.attributes).toMatchObject({ 'aauth.outcome': 'refused', 'http.response.status_code': 403 });
+  });
+
+  it('a got call that fails on the network ends its span in error (beforeError), once', async () => {
+    const s = await scenario();
+    open.push(s);
+    // A port that was just free: the connection is refused.
+    const gone = await listen((_req, res) => res.end());
+    const url = `${gone.origin}/data`;
+    await gone.close();
+    const client = s.hosted.agent.extendGot(got).extend({ retry: { limit: 0 } });
+    let error: { code?: string } | undefined;
+    const { root, spans } = await traced(async () => {
+      error = (await caught(client.get(url))) as { code?: string };
+    });
+    expect(error?.code).toBe('ECONNREFUSED');
+    const calls = spans.filter((x) => x.name === 'aauth.call');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.parentSpanId).toBe(root.spanId);
+    expect(calls[0]!.status.code).toBe(2);
+    expect(calls[0]!.attributes['http.response.status_code']).toBeUndefined();
+  });
+
+  it('a got call with an answer got turns into an error (404): the span has the status and is not failed by the hooks', async () => {
+    const s = await scenario();
+    open.push(s);
+    const missing = await listen((_req, res) => res.writeHead(404).end('no such thing'));
+    open.push(missing);
+    const client = s.hosted.agent.extendGot(got);
+    const { spans } = await traced(async () => {
+      expect(((await caught(client.get(`${missing.origin}/nothing`))) as { response?: { statusCode: number } }).response?.statusCode).toBe(404);
+    });
+    const calls = spans.filter((x) => x.name === 'aauth.call');
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.attributes['http.response.status_code']).toBe(404);
+    // An answer is not an error of the call (as for agent.fetch); got's HTTPError does not fail it again.
+    expect(calls[0]!.status.code).not.toBe(2);
   });
 });
 

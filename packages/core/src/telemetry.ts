@@ -77,6 +77,21 @@ export interface Telemetry {
   active(): SpanHandle;
   /** Add the active context's W3C `traceparent` (and `tracestate`) to outgoing request headers. */
   inject(headers: Record<string, string>): void;
+  /**
+   * Start span `name` as a child of the active context and leave it open, for work that runs in
+   * pieces the kit does not call in one function (got's hooks): `within` runs each piece with the
+   * span active, `end` ends it (once).
+   */
+  open(name: string, kind: SpanKindName, attributes: TelemetryAttributes): OpenSpan;
+}
+
+/** A span started by {@link Telemetry.open}, ended by its `end`. */
+export interface OpenSpan {
+  readonly handle: SpanHandle;
+  /** Run `fn` with this span as the active one: its spans are children, its requests carry its `traceparent`. */
+  within<T>(fn: () => T): T;
+  /** End the span; an error marks it failed (as an error thrown through `span()` does). Later calls do nothing. */
+  end(error?: unknown): void;
 }
 
 // The subset of @opentelemetry/api 1.x the kit uses, typed here so the kit's declarations do not
@@ -99,7 +114,7 @@ export interface OtelApi {
     getTracerProvider(): { getDelegate?(): unknown };
   };
   ProxyTracerProvider: new () => { getDelegate(): unknown };
-  context: { active(): unknown };
+  context: { active(): unknown; with<T>(context: unknown, fn: () => T): T };
   propagation: { inject(context: unknown, carrier: Record<string, string>): void; extract(context: unknown, carrier: IncomingHeaders): unknown };
 }
 
@@ -165,7 +180,10 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
+const NOOP_OPEN: OpenSpan = Object.freeze({ handle: NOOP, within: <T>(fn: () => T): T => fn(), end: () => undefined });
+
 const OFF: Telemetry = Object.freeze({
+  open: () => NOOP_OPEN,
   recordSubject: false,
   span: <T>(_name: string, _kind: SpanKindName, _attributes: TelemetryAttributes, fn: (span: SpanHandle) => T): T => fn(NOOP),
   active: () => NOOP,
@@ -249,6 +267,34 @@ export function createTelemetry(name: string, version: string, options: Telemetr
     inject(headers) {
       const api = resolveApi();
       if (api !== null) api.propagation.inject(api.context.active(), headers);
+    },
+    open(spanName, kind, attributes) {
+      const api = resolveApi();
+      if (api === null || idle(api)) return NOOP_OPEN;
+      tracer ??= api.trace.getTracer(name, version);
+      // startActiveSpan hands over the span and, inside its callback, the context it is active in.
+      let span: OtelSpan | undefined;
+      let context: unknown;
+      tracer.startActiveSpan(spanName, { kind: SPAN_KIND[kind], attributes: defined(attributes) }, api.context.active(), (started) => {
+        span = started;
+        context = api.context.active();
+      });
+      const opened = span!;
+      // Not sampled: nothing to record, but its context still carries the trace to the requests.
+      const recording = opened.isRecording();
+      if (recording) OURS.add(opened);
+      else opened.end();
+      let ended = !recording;
+      return {
+        handle: recording ? handleOf(opened) : NOOP,
+        within: (fn) => api.context.with(context, fn),
+        end(error) {
+          if (ended) return;
+          ended = true;
+          if (error !== undefined) fail(opened, error);
+          opened.end();
+        },
+      };
     },
   };
 }

@@ -80,7 +80,7 @@ describe('with the API and no SDK', () => {
         },
         getActiveSpan: () => active,
       },
-      context: { active: () => undefined },
+      context: { active: () => undefined, with: (_c, fn) => fn() },
       propagation: { inject: (_c, carrier) => void (carrier.traceparent = '00-a-b-01'), extract: (c) => c },
     };
     const telemetry = createTelemetry('@aauth-kit/agent', '1.2.3', {}, () => fake);
@@ -112,6 +112,76 @@ describe('with the API and no SDK', () => {
     calls.length = 0;
     expect(telemetry.span('aauth.call', 'client', {}, (s) => s.recording)).toBe(false);
     expect(calls).toEqual([]);
+  });
+
+  it('open(): a span left open, each piece run inside its context, ended once (failed by an error)', () => {
+    const calls: unknown[][] = [];
+    const span = {
+      isRecording: () => true,
+      setAttributes: (a: unknown) => calls.push(['attributes', a]),
+      addEvent: (name: string, a: unknown) => calls.push(['event', name, a]),
+      setStatus: (s: unknown) => calls.push(['status', s]),
+      recordException: (e: unknown) => calls.push(['exception', e]),
+      end: () => calls.push(['end']),
+    };
+    let current: unknown = 'root';
+    const fake: OtelApi = {
+      ProxyTracerProvider: class {
+        getDelegate = () => ({});
+      },
+      trace: {
+        getTracerProvider: () => ({ getDelegate: () => 'sdk' }),
+        getTracer: () => ({
+          startActiveSpan: ((n: string, o: unknown, parent: unknown, fn: (s: typeof span) => unknown) => {
+            calls.push(['start', n, o, parent]);
+            const before = current;
+            current = `in:${n}`;
+            try {
+              return fn(span);
+            } finally {
+              current = before;
+            }
+          }) as never,
+        }),
+        getActiveSpan: () => undefined,
+      },
+      context: {
+        active: () => current,
+        with: (c, fn) => {
+          const before = current;
+          current = c;
+          try {
+            return fn();
+          } finally {
+            current = before;
+          }
+        },
+      },
+      propagation: { inject: () => undefined, extract: (c) => c },
+    };
+    const telemetry = createTelemetry('@aauth-kit/agent', '1.2.3', {}, () => fake);
+    const opened = telemetry.open('aauth.call', 'client', { 'http.request.method': 'GET', 'aauth.scope': undefined });
+    expect(calls).toEqual([['start', 'aauth.call', { kind: 2, attributes: { 'http.request.method': 'GET' } }, 'root']]);
+    // Not ended when startActiveSpan's callback returned; each piece sees the span's context.
+    expect(current).toBe('root');
+    expect(opened.within(() => current)).toBe('in:aauth.call');
+    expect(current).toBe('root');
+    opened.handle.set({ 'http.response.status_code': 401 });
+    opened.end(new AAuthError('token_expired', 'no'));
+    opened.end();
+    opened.end(new Error('again'));
+    expect(calls.slice(1)).toEqual([
+      ['attributes', { 'http.response.status_code': 401 }],
+      ['attributes', { 'aauth.error_code': 'token_expired' }],
+      ['exception', { name: 'AAuthError', message: 'no' }],
+      ['status', { code: 2, message: 'no' }],
+      ['end'],
+    ]);
+    // Off: a no-op that still runs the pieces.
+    const off = createTelemetry('@aauth-kit/test', '0.0.0', { enabled: false }).open('x', 'client', {});
+    expect(off.handle.recording).toBe(false);
+    expect(off.within(() => 7)).toBe(7);
+    off.end(new Error('ignored'));
   });
 
   it('options are checked: enabled false is off, recordSubject defaults to false', () => {

@@ -1,8 +1,9 @@
 import { AAuthError } from '@aauth-kit/core';
+import { type OpenSpan, TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { AAuthChallengeError } from '../aauth-challenge-error.js';
 import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { GotAAuthContext, GotHooks, GotOptionsLike, GotResponseLike } from '../types.js';
-import { aauthCall, type AgentCore, checkCallOptions, generationFor } from './aauth-call.js';
+import { aauthCall, type AgentCore, checkCallOptions, eventUrl, generationFor } from './aauth-call.js';
 import { downstreamStatus } from './downstream-status.js';
 import type { Call11, Draft11Core } from './draft11-call.js';
 import type { Carried, State } from './next-step.js';
@@ -36,6 +37,8 @@ interface GotCall11 {
 
 const CALL = 'aauthCall';
 const CALL11 = 'aauthCall11';
+/** The call's `aauth.call` span, open from the first beforeRequest to the answer returned or the error thrown. */
+const SPAN = 'aauthCallSpan';
 /** Headers that describe a body: a poll of a pending URL is a bodiless GET (profile section 8, item 6). */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location', 'transfer-encoding'];
 
@@ -127,9 +130,46 @@ function toFetchResponse(response: GotResponseLike): Response {
 export function createGotHooks(core: AgentCore): GotHooks {
   const { config } = core;
 
+  /**
+   * One `aauth.call` client span per got call, as agent.fetch has (docs/telemetry.md): opened by
+   * the call's first beforeRequest, every later hook runs inside it, and it ends with the answer
+   * the hooks return, the error they throw, or got's own error (beforeError).
+   */
+  const spanOf = (options: GotOptionsLike, url: URL): OpenSpan => {
+    const known = options.context[SPAN] as OpenSpan | undefined;
+    if (known !== undefined) return known;
+    const opened = config.telemetry.open('aauth.call', 'client', {
+      [A.agent]: config.identity ?? `jkt:${config.key.thumbprint}`,
+      [A.httpMethod]: options.method.toUpperCase(),
+      [A.url]: eventUrl(url),
+      [A.serverAddress]: url.hostname,
+    });
+    options.context[SPAN] = opened;
+    return opened;
+  };
+  /** Run one hook's work inside the call's span; an error thrown through it ends the span. */
+  const inSpan = async <T>(span: OpenSpan, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await span.within(work);
+    } catch (error) {
+      span.end(error);
+      throw error;
+    }
+  };
+  /** The hooks hand `response` back to got: the call is over, with its status. */
+  const answered = <R extends GotResponseLike>(span: OpenSpan, response: R): R => {
+    span.handle.set({ [A.httpStatus]: response.statusCode });
+    span.end();
+    return response;
+  };
+
   const beforeRequest = async (options: GotOptionsLike): Promise<void> => {
     const url = urlOf(options);
     if (url === undefined) return;
+    return inSpan(spanOf(options, url), () => signHop(options, url));
+  };
+
+  const signHop = async (options: GotOptionsLike, url: URL): Promise<void> => {
     const user = userOptions(options);
     for (const name of Object.keys(options.headers)) {
       if ((SIGNATURE_HEADERS as readonly string[]).includes(name.toLowerCase())) delete options.headers[name];
@@ -142,7 +182,9 @@ export function createGotHooks(core: AgentCore): GotHooks {
     if (call === undefined) {
       checkCallOptions(config, user);
       // The generation this origin speaks (profile section 1): -11 calls run draft11-call.ts's machine.
-      if (core.draft11 !== undefined && generationFor(core, url) === 'draft-11') {
+      const generation = core.draft11 !== undefined ? generationFor(core, url) : 'keycloak';
+      (options.context[SPAN] as OpenSpan).handle.set({ [A.generation]: generation });
+      if (core.draft11 !== undefined && generation === 'draft-11') {
         const started = await begin11(core, core.draft11, hop, user);
         options.context[CALL11] = started;
         return sign11(options, started, hop, body);
@@ -168,10 +210,32 @@ export function createGotHooks(core: AgentCore): GotHooks {
     retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never,
   ): Promise<R> => {
     const options = response.request.options;
+    const span = options.context[SPAN] as OpenSpan | undefined;
+    if (span === undefined) return response;
+    // retryWithMergedOptions throws got's retry signal: the call goes on, its span stays open.
+    let retrying = false;
+    const retry = (merged: { context: Record<string, unknown> }): never => {
+      retrying = true;
+      return retryWithMergedOptions(merged);
+    };
+    try {
+      return await span.within(() => afterResponseIn(span, response, retry));
+    } catch (error) {
+      if (!retrying) span.end(error);
+      throw error;
+    }
+  };
+
+  const afterResponseIn = async <R extends GotResponseLike>(
+    span: OpenSpan,
+    response: R,
+    retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never,
+  ): Promise<R> => {
+    const options = response.request.options;
     const call11 = options.context[CALL11] as GotCall11 | undefined;
-    if (call11 !== undefined) return afterResponse11(response, call11, retryWithMergedOptions);
+    if (call11 !== undefined) return afterResponse11(span, response, call11, retryWithMergedOptions);
     const call = options.context[CALL] as GotCall | undefined;
-    if (call === undefined) return response;
+    if (call === undefined) return answered(span, response);
     const user = userOptions(options);
     const effects = aauthCall(core, config.fetch, call.origin, user, core.draft11 !== undefined && config.generation === 'auto');
     let draft11: Draft11Core | undefined;
@@ -181,7 +245,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
       switch (action.type) {
         case 'return':
           effects.settle(action, call.hop);
-          return response;
+          return answered(span, response);
         case 'reject': {
           const raw = response.rawBody?.subarray(0, REFUSAL_MAX_BYTES);
           const body = raw !== undefined && raw.length > 0 ? new TextDecoder().decode(raw) : undefined;
@@ -196,6 +260,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
         case 'switch':
           draft11 = core.draft11;
           if (draft11 === undefined) throw new Error('A got call cannot switch generation without options.draft11');
+          span.handle.set({ [A.generation]: 'draft-11' });
           break;
       }
     } catch (error) {
@@ -211,6 +276,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
 
   /** afterResponse of a -11 call: feed the answer to the machine; re-send, poll, return or reject. */
   const afterResponse11 = async <R extends GotResponseLike>(
+    span: OpenSpan,
     response: R,
     call: GotCall11,
     retryWithMergedOptions: (options: { context: Record<string, unknown> }) => never,
@@ -220,7 +286,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
       const out = await call.run.next({ type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.carried });
       switch (out.type) {
         case 'return':
-          return response;
+          return answered(span, response);
         case 'reject':
           throw await challengeError(out, toFetchResponse(response));
         case 'send': {
@@ -240,6 +306,13 @@ export function createGotHooks(core: AgentCore): GotHooks {
     }
   };
 
-  return { beforeRequest: [beforeRequest], afterResponse: [afterResponse] };
+  /** got's own error (network, timeout, an error thrown by a hook): the call's span ends failed. */
+  const beforeError = <E extends Error>(error: E): E => {
+    const span = (error as { request?: { options?: GotOptionsLike } }).request?.options?.context?.[SPAN] as OpenSpan | undefined;
+    span?.end(error);
+    return error;
+  };
+
+  return { beforeRequest: [beforeRequest], afterResponse: [afterResponse], beforeError: [beforeError] };
 }
 
