@@ -476,6 +476,27 @@ describe('the page server without a browser', () => {
     await stream.close();
   });
 
+  it('sign-in attempts are limited: after 10 failures from an address, 429 with Retry-After (even with the right password) until the window ends', async () => {
+    const page = await startWebDemo({ run: async () => ({ ok: true }) as never });
+    try {
+      const login = (password: string) =>
+        fetch(`${page.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'mcp-user', password }) });
+      // A success resets the count.
+      for (let i = 0; i < 9; i++) expect((await login(`wrong-${i}`)).status).toBe(401);
+      expect((await login('user123')).status).toBe(200);
+      for (let i = 0; i < 10; i++) expect((await login(`wrong-${i}`)).status).toBe(401);
+      const limited = await login('user123');
+      expect(limited.status).toBe(429);
+      const retryAfter = Number(limited.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThan(200);
+      expect(retryAfter).toBeLessThanOrEqual(300);
+      expect(await limited.json()).toMatchObject({ error: 'too_many_attempts' });
+      expect((await login('wrong')).status).toBe(429);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('the page itself: a strict Content-Security-Policy, and the stream and runs need a session', async () => {
     const page = await fetch(web.url);
     expect(page.status).toBe(200);

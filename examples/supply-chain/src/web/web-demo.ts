@@ -22,6 +22,11 @@ const SESSION_COOKIE = 'aauth_demo_session';
 const SESSION_LIFETIME = 8 * 60 * 60 * 1000;
 const MAX_SESSIONS = 1000;
 const HEARTBEAT_MS = 15_000;
+/** Failed sign-ins per client address in one window, before the page answers 429 until the window ends. */
+const MAX_FAILED_SIGN_INS = 10;
+const SIGN_IN_WINDOW_MS = 5 * 60 * 1000;
+/** Client addresses whose failures are counted at once (the oldest is forgotten first). */
+const MAX_COUNTED_ADDRESSES = 1000;
 
 export interface WebDemoOptions {
   /** Address to bind; default 127.0.0.1. */
@@ -124,6 +129,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
   const files = Object.fromEntries(Object.entries(STATIC).map(([path, [file, type]]) => [path, { body: readFileSync(new URL(file, PUBLIC)), type }]));
 
   const sessions = new Map<string, Session>();
+  /** Failed sign-ins by client address: a password is not guessed at the page's speed. */
+  const failedSignIns = new Map<string, { count: number; until: number }>();
   const clients = new Set<ServerResponse>();
   let seq = 0;
   /** The current run's events, replayed to a page that connects (or reconnects) late. */
@@ -248,14 +255,34 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
   });
 
   app.post('/api/login', json, async (req, res) => {
+    const address = req.socket.remoteAddress ?? '';
+    const now = Date.now();
+    let failed = failedSignIns.get(address);
+    if (failed !== undefined && failed.until <= now) {
+      failedSignIns.delete(address);
+      failed = undefined;
+    }
+    if (failed !== undefined && failed.count >= MAX_FAILED_SIGN_INS) {
+      const seconds = Math.ceil((failed.until - now) / 1000);
+      res.set('Retry-After', String(seconds));
+      res.status(429).json({ error: 'too_many_attempts', message: `Too many failed sign-ins from this address: try again in ${seconds} s.` });
+      return;
+    }
     const body = (req.body ?? {}) as { username?: unknown; password?: unknown };
     const username = typeof body.username === 'string' ? body.username.trim().toLowerCase() : '';
     const password = typeof body.password === 'string' ? body.password : '';
     const user = realm.users.find((u) => u.username === username);
     if (!(await passwordMatches(user, password))) {
+      if (failed === undefined) {
+        if (failedSignIns.size >= MAX_COUNTED_ADDRESSES) failedSignIns.delete(failedSignIns.keys().next().value as string);
+        failed = { count: 0, until: now + SIGN_IN_WINDOW_MS };
+        failedSignIns.set(address, failed);
+      }
+      failed.count++;
       res.status(401).json({ error: 'login_failed', message: 'Wrong user name or password.' });
       return;
     }
+    failedSignIns.delete(address);
     const id = randomBytes(32).toString('base64url');
     if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
     const session = { username: user!.username, name: user!.displayName, expires: Date.now() + SESSION_LIFETIME };
