@@ -171,10 +171,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 async function serveWeb(io: CliIo, options: WebDemoOptions): Promise<number> {
   // Listening before anything starts: a Ctrl-C from the moment the address is printed stops cleanly.
   const signal = io.signal ?? processSignal();
+  // OTEL_EXPORTER_OTLP_ENDPOINT set: each run of the page is one trace, exported when it ends.
+  const otlp = otlpTracesUrl(io.env);
+  const tracing = otlp === undefined ? undefined : await startDemoTracing(otlp, (message) => io.err(`demo: ${message}\n`));
   let web;
   try {
-    web = await startWebDemo(options);
+    web = await startWebDemo({ ...options, ...(tracing === undefined ? {} : { tracing }) });
   } catch (error) {
+    await tracing?.finish();
     io.err(`demo: ${(error as Error).message}\n`);
     return 1;
   }
@@ -182,6 +186,7 @@ async function serveWeb(io: CliIo, options: WebDemoOptions): Promise<number> {
   io.out("Sign in as a user of the realm (the demo realm's is mcp-user / user123), start the optimisation, approve on the consent page. Ctrl-C stops.\n");
   if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await web.close();
+  await tracing?.finish();
   io.out('demo web page stopped\n');
   return 0;
 }

@@ -27,6 +27,8 @@ export interface DemoTracing {
   name(services: Record<string, { url: string; identity: string }>): void;
   /** Run the demo under the root span `supply-chain demo` (service backend). */
   run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Export the traces of every run() that has returned (their services named), and wait for the exports; the SDK stays registered. */
+  flush(): Promise<void>;
   /** Export what is left, wait for every export, then unregister the SDK. */
   finish(): Promise<void>;
 }
@@ -52,6 +54,8 @@ export async function startDemoTracing(url: string, onError: (message: string) =
   };
   /** Spans by trace id, until the trace's root ends. */
   const traces = new Map<string, ReadableSpan[]>();
+  /** Traces whose `supply-chain demo` root has ended: flush() exports them. */
+  const runsEnded = new Set<string>();
   const exports = new Set<Promise<void>>();
 
   /** Every span of one trace with its service's resource. */
@@ -116,7 +120,10 @@ export async function startDemoTracing(url: string, onError: (message: string) =
       if (spans === undefined) traces.set(traceId, (spans = []));
       spans.push(span);
       // A root ends after every hop it caused. The demo's own root waits for finish(): its services are named when the run is over.
-      if (span.parentSpanContext === undefined && span.instrumentationScope.name !== DEMO_TRACER) exportTrace(traceId);
+      if (span.parentSpanContext === undefined) {
+        if (span.instrumentationScope.name !== DEMO_TRACER) exportTrace(traceId);
+        else runsEnded.add(traceId);
+      }
     },
     forceFlush: async () => undefined,
     shutdown: async () => undefined,
@@ -139,6 +146,13 @@ export async function startDemoTracing(url: string, onError: (message: string) =
           span.end();
         }
       });
+    },
+    async flush() {
+      for (const traceId of [...runsEnded]) {
+        runsEnded.delete(traceId);
+        exportTrace(traceId);
+      }
+      await Promise.all(exports);
     },
     async finish() {
       try {

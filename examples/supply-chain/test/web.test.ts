@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../../test/fixtures/chromium.js';
+import { otlpReceiver } from '../../../test/fixtures/otlp-receiver.js';
 import { HELP, runCli } from '../src/cli.js';
 import { DEFAULT_REALM_FILE, runDemo, type DemoOptions, type DemoResult } from '../src/run-demo.js';
 import { actAsUser } from '../src/scripted-user.js';
@@ -545,6 +546,41 @@ describe('npm run demo -- --web (the command line)', () => {
     expect(HELP).toContain('[-- --web]');
     expect(HELP).toMatch(/--web {11}serve the demo as a web page on 127\.0\.0\.1 \(port DEMO_WEB_PORT, default 0: a free\n/);
     expect(HELP).toContain('DEMO_WEB_PORT (default 0: any free port)');
+  });
+
+  it('with OTEL_EXPORTER_OTLP_ENDPOINT, each run of the page is one trace exported over OTLP/HTTP when it ends: the demo root, the four services', async () => {
+    const receiver = await otlpReceiver();
+    const out: string[] = [];
+    const stop = new AbortController();
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url.replace(/\/v1\/traces$/, '') };
+    const exit = runCli(['--web'], { out: (t) => out.push(t), err: (t) => out.push(t), env, signal: stop.signal });
+    try {
+      while (!out.join('').includes('Ctrl-C stops')) await new Promise((r) => setTimeout(r, 10));
+      const base = /web page: (http:\/\/\S+)/.exec(out.join(''))![1]!;
+      const cookie = await signIn(base);
+      const stream = await eventStream(`${base}api/events`, cookie);
+      const started = await fetch(`${base}api/runs`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ protocol: 'keycloak' }) });
+      const { id } = (await started.json()) as { id: number };
+      const asked = (await stream.until(id, 'interaction')).data as { url: string };
+      await actAsUser(asked.url, { username: 'mcp-user', password: 'user123', decision: 'approve' });
+      expect(((await stream.until(id, 'result')).data as { ok: boolean }).ok).toBe(true);
+      await stream.close();
+      // Exported before the result was announced.
+      const roots = receiver.spans.filter((x) => x.name === 'supply-chain demo');
+      expect(roots).toHaveLength(1);
+      const trace = receiver.spans.filter((x) => x.traceId === roots[0]!.traceId);
+      expect(roots[0]!.parentSpanId).toBe('');
+      expect(roots[0]!.service).toBe('backend');
+      expect(new Set(trace.map((x) => x.service))).toEqual(new Set(['backend', 'supply-chain-agent', 'auth-server', 'market-analysis-agent']));
+      const byId = new Set(trace.map((x) => x.spanId));
+      expect(trace.every((x) => x.parentSpanId === '' || byId.has(x.parentSpanId))).toBe(true);
+      expect(trace.filter((x) => x.name === 'aauth.verify' && x.service === 'market-analysis-agent').at(-1)!.attributes['aauth.outcome']).toBe('verified');
+      expect(out.join('')).not.toContain('OTLP export failed');
+    } finally {
+      stop.abort();
+      expect(await exit).toBe(0);
+      await receiver.close();
+    }
   });
 
   it('refuses --web with --json, exit 2', async () => {

@@ -13,6 +13,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { loadRealm, type AuditEvent, type PasswordCredential, type RealmUser } from '@aauth-kit/auth-server';
 import { DEFAULT_REALM_FILE, runDemo, type DemoOptions, type DemoProtocol, type DemoResult } from '../run-demo.js';
 import { closer, listen } from '../services.js';
+import type { DemoTracing } from '../telemetry.js';
 import type { TraceEntry } from '../trace.js';
 import { explainFailure } from './explain-failure.js';
 
@@ -44,6 +45,8 @@ export interface WebDemoOptions {
   ports?: DemoOptions['ports'];
   /** Runs one flow; default runDemo (a seam for tests). */
   run?: (options: DemoOptions) => Promise<DemoResult>;
+  /** OpenTelemetry export (OTEL_EXPORTER_OTLP_ENDPOINT): each run is one trace, exported when it ends. */
+  tracing?: DemoTracing;
 }
 
 export interface WebDemo {
@@ -177,7 +180,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     const names = new Map<string, string>();
     let named = 0;
     const mine = () => current === run && !run.superseded;
-    const flow = runFlow({
+    const tracing = options.tracing;
+    const flowRun = () => runFlow({
       protocol: choice.protocol,
       ...(choice.fourParty ? { fourParty: true } : {}),
       realmFile,
@@ -203,6 +207,21 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
         emit('decision', { decision: event.type === 'consent.granted' ? 'approve' : 'deny', username: event.username ?? null });
       },
     });
+    // With tracing, the run is one trace under `supply-chain demo`, exported (its services named) when the run ends.
+    const flow =
+      tracing === undefined
+        ? flowRun()
+        : tracing.run(flowRun).then(
+            async (result) => {
+              tracing.name(result.services);
+              await tracing.flush();
+              return result;
+            },
+            async (error: unknown) => {
+              await tracing.flush();
+              throw error;
+            },
+          );
     run.settled = flow.then(
       (result) => {
         run.done = true;
