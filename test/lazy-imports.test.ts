@@ -65,4 +65,31 @@ describe('lazy loading at start (issue 18)', () => {
     // A fetch Headers is still accepted (and then loads undici): the probe sees the difference.
     expect(result).toEqual({ scheme: 'hwk', before: false, after: true, again: 'hwk' });
   });
+  it('@opentelemetry/api (installed here) loads only once something is registered with it; until then spans are no-ops', () => {
+    const probe = `
+      import { createRequire } from 'node:module';
+      import { createTelemetry } from '@aauth-kit/core/internal';
+      const require = createRequire(import.meta.url);
+      const apiLoaded = () => Object.keys(require.cache).some((f) => f.replace(/\\\\/g, '/').includes('/@opentelemetry/api/'));
+      const telemetry = createTelemetry('@aauth-kit/probe', '0.0.0');
+      const before = { value: telemetry.span('x', 'server', {}, (span) => span.recording), live: telemetry.live(), active: telemetry.active().recording, loaded: apiLoaded() };
+      const headers = {};
+      telemetry.inject(headers);
+      before.headers = headers;
+      // An application registers an SDK (after the kit started): the next span records.
+      const api = require('@opentelemetry/api');
+      const { BasicTracerProvider } = require('@opentelemetry/sdk-trace-base');
+      const ownLoaded = apiLoaded();
+      api.trace.setGlobalTracerProvider(new BasicTracerProvider());
+      const after = { value: telemetry.span('x', 'server', {}, (span) => span.recording), live: telemetry.live() };
+      console.log(JSON.stringify({ before, ownLoaded, after }));
+    `;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({
+      before: { value: false, live: false, active: false, loaded: false, headers: {} },
+      ownLoaded: true, // the probe sees the API in require.cache at all
+      after: { value: true, live: true },
+    });
+  });
 });

@@ -177,8 +177,10 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
       // core's README names the wire profile; the package carries it (copied by prepack).
       if (pkg === 'core') expect(files).toEqual(expect.arrayContaining(['dist/wire-profile.md', 'dist/wire-profile-draft11.md']));
       expect(files.filter((f) => /tsbuildinfo|(^|\/)test\//.test(f)), pkg).toEqual([]);
+      // The packages a resource or an agent loads ship their bundle, which their exports name (scripts/bundle.mjs).
+      if (pkg !== 'auth-server' && pkg !== 'cli') expect(files, pkg).toContain('dist/bundle/index.js');
       // Every compiled file comes from a shipped source (no stale output of a removed module).
-      for (const js of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) {
+      for (const js of files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/bundle/') && f.endsWith('.js'))) {
         expect(files, `${pkg}: ${js} has no source`).toContain(js.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts'));
       }
       // Source maps ship with their sources: every `sources` entry resolves inside the package.
@@ -273,6 +275,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     mkdirSync(join(clone, 'packages'), { recursive: true });
     cpSync(join(root, 'tsconfig.base.json'), join(clone, 'tsconfig.base.json'));
     cpSync(join(root, 'docs'), join(clone, 'docs'), { recursive: true });
+    cpSync(join(root, 'scripts'), join(clone, 'scripts'), { recursive: true });
     cpSync(join(root, 'packages/core'), join(clone, 'packages/core'), { recursive: true, filter: (src) => !/[\\/](dist|node_modules)$|tsbuildinfo$/.test(src) });
     symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'), 'junction');
     expect(existsSync(join(clone, 'packages/core/dist'))).toBe(false);
@@ -281,6 +284,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     const [result] = JSON.parse(r.stdout.slice(r.stdout.search(/^\[/m))) as PackResult[];
     const files = result!.files.map((f) => f.path);
     expect(files).toContain('dist/index.js');
+    expect(files).toEqual(expect.arrayContaining(['dist/bundle/index.js', 'dist/bundle/internal.js']));
     expect(files).toContain('LICENSE');
     expect(files).toContain('dist/wire-profile.md');
   }, 120_000);

@@ -10,7 +10,7 @@ export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from '
 export { randomNonce } from './lib/nonce.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
-export { exportPublicPem, rawPublicKey, setSodiumLoaderForTests, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
+export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setSodiumLoaderForTests, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
 export { assertIdentityUrl, identityUrlProblem, isLocalHostname } from './identity.js';
 export { JWKS_PATH } from './create-well-known-handler.js';
 // The one HTTP edge of @aauth-kit/express and @aauth-kit/auth-server.

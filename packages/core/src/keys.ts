@@ -9,8 +9,9 @@ import {
   verify as nodeVerify,
   type KeyObject,
 } from 'node:crypto';
-import { closeSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ed from '@noble/ed25519';
 import { AAuthError } from './errors.js';
 import { b64uDecode } from './lib/base64.js';
@@ -64,7 +65,102 @@ interface SodiumApi {
   crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
 }
 
-const requireSodium = (): unknown => createRequire(import.meta.url)('sodium-native');
+/** The functions and sizes of sodium-native 5's addon that its JS API wraps for the three above. */
+interface SodiumBinding {
+  crypto_sign_BYTES: number;
+  crypto_sign_PUBLICKEYBYTES: number;
+  crypto_sign_SECRETKEYBYTES: number;
+  crypto_sign_SEEDBYTES: number;
+  crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): number;
+  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): number;
+  crypto_sign_verify_detached(...bufferOffsetLength: [ArrayBufferLike, number, number, ArrayBufferLike, number, number, ArrayBufferLike, number, number]): boolean;
+}
+
+/** RFC 8032 section 7.1, TEST 2 (also in test/vectors/rfc8032-ed25519.json): the prebuilt addon must reproduce it before the kit uses it. */
+const RFC8032_TEST_2 = {
+  seed: '4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb',
+  publicKey: '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c',
+  message: '72',
+  signature: '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00',
+};
+
+function check(ok: boolean, message: string): void {
+  if (!ok) throw new RangeError(message);
+}
+
+/**
+ * The three functions over sodium-native 5's addon, with the argument checks of the package's own
+ * JS API (the addon aborts the process on a wrong size instead of throwing).
+ */
+function wrapSodiumBinding(b: SodiumBinding): SodiumApi {
+  const views = (...arrays: unknown[]): void => check(arrays.every((a) => ArrayBuffer.isView(a)), 'sodium arguments must be typed arrays');
+  return {
+    crypto_sign_seed_keypair(publicKey, secretKey, seed) {
+      views(publicKey, secretKey, seed);
+      check(publicKey.byteLength === b.crypto_sign_PUBLICKEYBYTES && secretKey.byteLength === b.crypto_sign_SECRETKEYBYTES && seed.byteLength === b.crypto_sign_SEEDBYTES, 'crypto_sign_seed_keypair: wrong sizes');
+      check(b.crypto_sign_seed_keypair(publicKey, secretKey, seed) === 0, 'crypto_sign_seed_keypair failed');
+    },
+    crypto_sign_detached(signature, message, secretKey) {
+      views(signature, message, secretKey);
+      check(signature.byteLength === b.crypto_sign_BYTES && secretKey.byteLength === b.crypto_sign_SECRETKEYBYTES, 'crypto_sign_detached: wrong sizes');
+      check(b.crypto_sign_detached(signature, message, secretKey) === 0, 'crypto_sign_detached failed');
+    },
+    crypto_sign_verify_detached(signature, message, publicKey) {
+      views(signature, message, publicKey);
+      check(signature.byteLength >= b.crypto_sign_BYTES && publicKey.byteLength === b.crypto_sign_PUBLICKEYBYTES, 'crypto_sign_verify_detached: wrong sizes');
+      return b.crypto_sign_verify_detached(
+        signature.buffer,
+        signature.byteOffset,
+        signature.byteLength,
+        message.buffer,
+        message.byteOffset,
+        message.byteLength,
+        publicKey.buffer,
+        publicKey.byteOffset,
+        publicKey.byteLength,
+      );
+    },
+  };
+}
+
+/**
+ * sodium-native 5 the short way (issue 18, cold start): its prebuilt addon for this platform
+ * straight from the package's prebuilds/ (one dlopen, through `require` so that a later
+ * `require('sodium-native')` reuses it), where the package's entry point finds the same file through
+ * require-addon's resolver and then wraps ~300 functions: ~15 ms of a resource's start. Undefined,
+ * and the caller loads the package itself, on anything unexpected: another major version, no
+ * prebuild for this platform-arch, musl (its prebuilds are named apart), a load error, or an addon
+ * that does not reproduce RFC 8032's TEST 2 (sign, verify, and refuse a changed signature).
+ */
+export function loadSodiumPrebuild(require: NodeJS.Require = createRequire(import.meta.url)): SodiumApi | undefined {
+  try {
+    const manifestPath = require.resolve('sodium-native/package.json');
+    const version = (require(manifestPath) as { version?: unknown }).version;
+    if (typeof version !== 'string' || !version.startsWith('5.')) return undefined;
+    if (process.platform === 'linux' && existsSync('/etc/alpine-release')) return undefined;
+    const addon = join(dirname(manifestPath), 'prebuilds', `${process.platform}-${process.arch}`, 'sodium-native.node');
+    if (!existsSync(addon)) return undefined;
+    const api = wrapSodiumBinding(require(addon) as SodiumBinding);
+    const hex = (h: string): Buffer => Buffer.from(h, 'hex');
+    const publicKey = Buffer.alloc(32);
+    const secretKey = Buffer.alloc(64);
+    api.crypto_sign_seed_keypair(publicKey, secretKey, hex(RFC8032_TEST_2.seed));
+    const signature = Buffer.alloc(64);
+    api.crypto_sign_detached(signature, hex(RFC8032_TEST_2.message), secretKey);
+    const changed = Buffer.from(signature);
+    changed[0]! ^= 1;
+    const reproduced =
+      publicKey.equals(hex(RFC8032_TEST_2.publicKey)) &&
+      signature.equals(hex(RFC8032_TEST_2.signature)) &&
+      api.crypto_sign_verify_detached(signature, hex(RFC8032_TEST_2.message), publicKey) === true &&
+      api.crypto_sign_verify_detached(changed, hex(RFC8032_TEST_2.message), publicKey) === false;
+    return reproduced ? api : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const requireSodium = (): unknown => loadSodiumPrebuild() ?? createRequire(import.meta.url)('sodium-native');
 let sodiumLoader: () => unknown = requireSodium;
 /** The outcome of the one attempt to load sodium-native: the API, or why it did not load. */
 let sodiumLoaded: { api: SodiumApi } | { error: Error } | undefined;

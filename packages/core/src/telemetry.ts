@@ -135,8 +135,24 @@ export function loadOpenTelemetry(load: (id: string) => unknown = createRequire(
   }
 }
 
+/**
+ * Where every 1.x copy of `@opentelemetry/api` keeps what an application registered (a tracer
+ * provider, a context manager, a propagator, a logger): the API creates it on the first registration.
+ */
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
 let loaded: OtelApi | null | undefined;
-const loadOnce = (): OtelApi | null => (loaded === undefined ? (loaded = loadOpenTelemetry()) : loaded);
+/**
+ * The API, loaded once, and not before something is registered with it: until then every API
+ * call answers its no-ops (no SDK: spans neither record nor change the context; no propagator: no
+ * headers), which is what `null` makes the kit do. Loading the API for nothing was ~8 ms of a
+ * resource's first request (issue 18, cold start).
+ */
+function loadOnce(): OtelApi | null {
+  if (loaded !== undefined) return loaded;
+  if ((globalThis as Record<symbol, unknown>)[OTEL_GLOBAL] === undefined) return null;
+  return (loaded = loadOpenTelemetry());
+}
 
 /** Spans the kit started (any package): `active()` hands out only these. */
 const OURS = new WeakSet<OtelSpan>();
