@@ -11,7 +11,7 @@
 // stale (test/bundle.test.ts fails then).
 //
 //   node scripts/bundle.mjs [package ...]   (default: all of BUNDLES)
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { rolldown } from 'rolldown';
@@ -49,14 +49,52 @@ export async function bundlePackage(name, { write = true } = {}) {
     external,
     platform: 'node',
   });
+  let files;
   try {
     const output = { dir: `${dist}bundle`, format: 'esm', entryFileNames: '[name].js', chunkFileNames: 'shared-[hash].js', sourcemap: false };
-    if (write) rmSync(output.dir, { recursive: true, force: true });
-    const { output: files } = write ? await bundle.write(output) : await bundle.generate(output);
-    return files.map((f) => ({ fileName: f.fileName, code: f.code }));
+    files = (await bundle.generate(output)).output.map((f) => ({ fileName: f.fileName, code: f.code }));
   } finally {
     await bundle.close();
   }
+  if (write) replaceIfChanged(`${dist}bundle`, files);
+  return files;
+}
+
+/**
+ * Write `files` as `dir` unless `dir` already holds exactly them: a build that changed nothing
+ * writes nothing, so processes loading the bundles meanwhile (tests run in parallel; `npm pack`
+ * runs prepack) never see a half-written directory. A change is written beside it and renamed in.
+ */
+function replaceIfChanged(dir, files) {
+  let onDisk;
+  try {
+    onDisk = readdirSync(dir).sort();
+  } catch {
+    onDisk = [];
+  }
+  const same =
+    JSON.stringify(onDisk) === JSON.stringify(files.map((f) => f.fileName).sort()) &&
+    files.every((f) => {
+      try {
+        return readFileSync(`${dir}/${f.fileName}`, 'utf8') === f.code;
+      } catch {
+        return false;
+      }
+    });
+  if (same) return;
+  const next = `${dir}.next-${process.pid}`;
+  rmSync(next, { recursive: true, force: true });
+  mkdirSync(next, { recursive: true });
+  for (const f of files) writeFileSync(`${next}/${f.fileName}`, f.code);
+  const old = `${dir}.old-${process.pid}`;
+  rmSync(old, { recursive: true, force: true });
+  try {
+    renameSync(dir, old);
+  } catch {
+    // No bundle yet.
+  }
+  renameSync(next, dir);
+  rmSync(old, { recursive: true, force: true });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

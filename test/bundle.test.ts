@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -54,6 +54,14 @@ describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
       expect(result[pkg]?.sameFiles, `${pkg}: ${fix}`).toBe(true);
       expect(result[pkg]?.stale, `${pkg}: ${fix}`).toEqual([]);
     }
+  });
+
+  it('a build that changes nothing writes nothing (npm pack runs it while other tests load the bundles)', () => {
+    const dir = `${root}packages/core/dist/bundle/`;
+    const before = readdirSync(dir).map((f) => [f, statSync(dir + f).mtimeMs]);
+    const run = spawnSync(process.execPath, ['scripts/bundle.mjs', 'core'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(readdirSync(dir).map((f) => [f, statSync(dir + f).mtimeMs])).toEqual(before);
   });
 
   it('a signed request goes end to end through the bundles: agent -> express (verifier, discovery, core)', () => {
