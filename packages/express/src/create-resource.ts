@@ -20,7 +20,7 @@ import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
 import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -483,7 +483,7 @@ export function createResource(options: ResourceOptions): Resource {
     // Undefined when the route already ran or the answer went out (no wait: issue 18).
     return function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> | undefined {
       // A held call run by the pending endpoint: verified there (the poll's auth token).
-      const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
+      const held = anyHeld() ? (req as Request & { [HELD]?: AAuthInfo })[HELD] : undefined;
       if (held !== undefined) {
         // The poll's auth token stands for this route too only if it carries this route's scope
         // (a second require() on the held call's path may ask for more than the deferred one did).
