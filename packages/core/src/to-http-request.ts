@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { AAuthError } from './errors.js';
-import { fieldLinesOf, type HttpRequest } from './lib/request.js';
+import { fieldLinesOf, plainUrlParts, type HttpRequest } from './lib/request.js';
 
 /** What {@link toHttpRequest} reads of a node:http request; express adds `originalUrl` (the target before mounting). */
 export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersDistinct'> & { originalUrl?: string | undefined; rawHeaders?: string[] | undefined };
@@ -29,15 +29,29 @@ export function requestUrl(origin: string, target: string): URL {
 }
 
 /**
+ * {@link requestUrl} as text when origin and target make a plain URL (lib/request.ts
+ * `plainUrlParts`): their concatenation, which the verifier splits without a URL parse (issue 18);
+ * any other target is parsed (and refused) by {@link requestUrl}.
+ */
+export function requestTarget(origin: string, target: string): string | URL {
+  if (target.charCodeAt(0) === 47 /* / */) {
+    const url = `${origin}${target}`;
+    if (plainUrlParts(url) !== undefined) return url;
+  }
+  return requestUrl(origin, target);
+}
+
+/**
  * A node:http or express request as the verifier takes it (`{ method, url, headers, body }`): the
  * URL from `origin` and the request target, every header field line kept apart (RFC 9421 section
  * 2.1 combines them itself), and the raw body bytes the caller read. The one request edge of the
- * express package and the auth server.
+ * express package and the auth server. With `urlText`, a plain URL comes as text ({@link requestTarget}).
  */
-export function toHttpRequest(req: IncomingRequest, origin: string, body?: Uint8Array | undefined): HttpRequest {
+export function toHttpRequest(req: IncomingRequest, origin: string, body?: Uint8Array | undefined, urlText = false): HttpRequest {
+  const target = req.originalUrl ?? req.url ?? '/';
   return {
     method: req.method ?? 'GET',
-    url: requestUrl(origin, req.originalUrl ?? req.url ?? '/'),
+    url: urlText ? requestTarget(origin, target) : requestUrl(origin, target),
     // The field lines node received (what headersDistinct holds), read once (issue 18).
     headers: req.rawHeaders !== undefined ? fieldLinesOf(req.rawHeaders) : req.headersDistinct,
     body: body !== undefined && body.length > 0 ? body : undefined,

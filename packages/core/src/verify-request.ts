@@ -2,7 +2,7 @@ import { verifyContentDigest } from './content-digest.js';
 import { AAuthError } from './errors.js';
 import type { PublicKey } from './keys.js';
 import { b64AnyDecode, b64Decode } from './lib/base64.js';
-import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
+import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, plainUrlParts, toHeaderMap, toUrl } from './lib/request.js';
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
@@ -223,7 +223,7 @@ export function parseSignature(
 
 function parseLabelled(
   method: string,
-  url: URL,
+  url: UrlParts,
   label: string,
   options: ParseSignatureOptions,
   requiredComponents: readonly string[] | undefined,
@@ -276,7 +276,9 @@ function parseLabelled(
   }
 
   const signatureBase = buildSignatureBase(components, method, url, headers, input.serialized);
-  return {
+  // `url` last: a data property, or an accessor added to the same shape each time (a data property
+  // made an accessor would leave the object in dictionary mode).
+  const signed: Omit<SignedRequest, 'url'> & { url?: URL } = {
     label,
     signatureKey: undefined,
     signatureKeyForm: undefined,
@@ -289,9 +291,43 @@ function parseLabelled(
     signatureText,
     signatureBase,
     method,
-    url,
     headers,
   };
+  if (url instanceof URL) signed.url = url;
+  else lazyUrl(signed, url);
+  return signed as SignedRequest;
+}
+
+/** The URL of a request whose URL came as plain text: parsed only when read (issue 18). */
+const LAZY_URLS = new WeakMap<object, UrlParts | URL>();
+const LAZY_URL: PropertyDescriptor = Object.freeze({
+  enumerable: true,
+  configurable: true,
+  get(this: object): URL {
+    const known = LAZY_URLS.get(this)!;
+    if (known instanceof URL) return known;
+    const url = new URL(known.href);
+    LAZY_URLS.set(this, url);
+    return url;
+  },
+  set(this: object, value: URL): void {
+    LAZY_URLS.set(this, value);
+  },
+});
+
+/** `signed.url` as the URL of `parts`, made on first read (the same object on every read; assignable). */
+function lazyUrl(signed: object, parts: UrlParts): void {
+  LAZY_URLS.set(signed, parts);
+  Object.defineProperty(signed, 'url', LAZY_URL);
+}
+
+/** A request URL as the signature base reads it: a plain URL's parts (no parse), else the parsed URL. */
+function urlPartsOf(url: string | URL): UrlParts {
+  if (typeof url === 'string') {
+    const parts = plainUrlParts(url);
+    if (parts !== undefined) return parts;
+  }
+  return toUrl(url);
 }
 
 const MINIMUM = ['@method', '@authority', '@path'] as const;
@@ -318,7 +354,7 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
   }
   const sk = parseSignatureKeyMemo(skHeader, options.label, options.signatureSchemes);
 
-  const url = toUrl(request.url);
+  const url = urlPartsOf(request.url);
   const withQuery = url.search.length > 1;
   let required = withQuery ? REQUIRED_WITH_QUERY : REQUIRED;
   if (options.requiredComponents) {

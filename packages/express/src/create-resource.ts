@@ -453,7 +453,7 @@ export function createResource(options: ResourceOptions): Resource {
       let request: HttpRequest | undefined;
       let verified: VerifiedRequest | Promise<VerifiedRequest>;
       try {
-        request = toHttpRequest(req, o.origin, body);
+        request = toHttpRequest(req, o.origin, body, true);
         if (route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11') {
           const held = request;
           return require11(request, route, req).then(
