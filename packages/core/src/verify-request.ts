@@ -276,9 +276,7 @@ function parseLabelled(
   }
 
   const signatureBase = buildSignatureBase(components, method, url, headers, input.serialized);
-  // `url` last: a data property, or an accessor added to the same shape each time (a data property
-  // made an accessor would leave the object in dictionary mode).
-  const signed: Omit<SignedRequest, 'url'> & { url?: URL } = {
+  const fields = {
     label,
     signatureKey: undefined,
     signatureKeyForm: undefined,
@@ -291,34 +289,62 @@ function parseLabelled(
     signatureText,
     signatureBase,
     method,
+    url: url as URL,
     headers,
   };
-  if (url instanceof URL) signed.url = url;
-  else lazyUrl(signed, url);
-  return signed as SignedRequest;
+  return url instanceof URL ? fields : new TextUrlSignedRequest(fields, url);
 }
 
-/** The URL of a request whose URL came as plain text: parsed only when read (issue 18). */
-const LAZY_URLS = new WeakMap<object, UrlParts | URL>();
-const LAZY_URL: PropertyDescriptor = Object.freeze({
-  enumerable: true,
-  configurable: true,
-  get(this: object): URL {
-    const known = LAZY_URLS.get(this)!;
-    if (known instanceof URL) return known;
-    const url = new URL(known.href);
-    LAZY_URLS.set(this, url);
-    return url;
-  },
-  set(this: object, value: URL): void {
-    LAZY_URLS.set(this, value);
-  },
-});
+/**
+ * A signed request whose URL came as plain text (issue 18): its `url` is parsed on first read
+ * (the same URL on every read; assignable), as nothing on the verifier's path reads it. The other
+ * members are its own, as on any signed request; a JSON copy carries `url`, a spread does not.
+ */
+class TextUrlSignedRequest implements SignedRequest {
+  label: string;
+  signatureKey: SignatureKey | undefined;
+  signatureKeyForm: ParsedSignatureKey['form'] | undefined;
+  components: string[];
+  params: SignatureParams;
+  created: number | undefined;
+  expires: number | undefined;
+  nonce: string | undefined;
+  signature: Uint8Array;
+  signatureText: string;
+  signatureBase: string;
+  method: string;
+  headers: HeaderMap;
+  #parts: UrlParts;
+  #url: URL | undefined;
 
-/** `signed.url` as the URL of `parts`, made on first read (the same object on every read; assignable). */
-function lazyUrl(signed: object, parts: UrlParts): void {
-  LAZY_URLS.set(signed, parts);
-  Object.defineProperty(signed, 'url', LAZY_URL);
+  constructor(fields: SignedRequest, parts: UrlParts) {
+    this.label = fields.label;
+    this.signatureKey = fields.signatureKey;
+    this.signatureKeyForm = fields.signatureKeyForm;
+    this.components = fields.components;
+    this.params = fields.params;
+    this.created = fields.created;
+    this.expires = fields.expires;
+    this.nonce = fields.nonce;
+    this.signature = fields.signature;
+    this.signatureText = fields.signatureText;
+    this.signatureBase = fields.signatureBase;
+    this.method = fields.method;
+    this.headers = fields.headers;
+    this.#parts = parts;
+  }
+
+  get url(): URL {
+    return (this.#url ??= new URL(this.#parts.href));
+  }
+
+  set url(value: URL) {
+    this.#url = value;
+  }
+
+  toJSON(): object {
+    return { ...this, url: this.url };
+  }
 }
 
 /** A request URL as the signature base reads it: a plain URL's parts (no parse), else the parsed URL. */
@@ -409,7 +435,7 @@ export async function verifyRequest(request: HttpRequest, options: VerifyRequest
   }
   if (!key) throw new AAuthError('key_not_found', 'The key resolver returned no key');
   verifySignedRequest(signed, key);
-  return { ...signed, key };
+  return { ...signed, url: signed.url, key };
 }
 
 /** Generic RFC 9421 verification of the signature `label` with a known key (e.g. for test vectors). */

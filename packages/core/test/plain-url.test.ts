@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generateKey, signRequest } from '@aauth-kit/core';
+import { generateKey, signRequest, verifyRequest } from '@aauth-kit/core';
 import { parseSignedRequest, plainUrlParts, requestTarget, requestUrl, toHttpRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 
 // Issue 18: a plain request URL is split by hand, without a WHATWG parse, and must hold exactly
@@ -21,6 +21,13 @@ describe('plainUrlParts: a plain URL split as the WHATWG parser would hold it', 
     ]) {
       expect(plainUrlParts(url)).toEqual(parts(new URL(url)));
     }
+  });
+
+  it('splits a text once: the same frozen parts again', () => {
+    const url = `http://localhost:3000/memo/${Math.random().toString(36).slice(2)}`;
+    const first = plainUrlParts(url);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(plainUrlParts(`${url}`)).toBe(first);
   });
 
   it('leaves to the parser what it would change or refuse', () => {
@@ -96,6 +103,14 @@ describe('requestTarget: the verified URL as text when it is plain', () => {
 });
 
 describe('a signed request whose URL came as plain text', () => {
+  it('verifyRequest answers it with its URL', async () => {
+    const key = generateKey();
+    const target = 'http://localhost:3000/plan';
+    const verified = await verifyRequest({ method: 'GET', url: target, headers: signRequest({ method: 'GET', url: target, headers: {} }, { key }).headers }, { key });
+    expect(verified.url).toBeInstanceOf(URL);
+    expect(verified.url.href).toBe(target);
+  });
+
   const key = generateKey();
   const url = 'http://localhost:3000/plan?x=1';
   const signed = (target: string | URL) => parseSignedRequest({ method: 'GET', url: target, headers: signRequest({ method: 'GET', url, headers: {} }, { key }).headers });
@@ -107,13 +122,14 @@ describe('a signed request whose URL came as plain text', () => {
     expect(() => verifySignedRequest(text, key)).not.toThrow();
   });
 
-  it('has its URL parsed on first read: the same object each time, assignable, and copied by a spread', () => {
+  it('has its URL parsed on first read: the same object each time, assignable, in a JSON copy', () => {
     const text = signed(url);
     expect(text.url).toBeInstanceOf(URL);
     expect(text.url.href).toBe(url);
     expect(text.url).toBe(text.url);
-    expect(Object.keys(text)).toContain('url');
-    expect({ ...text }.url).toBe(text.url);
+    expect(JSON.parse(JSON.stringify(text)).url).toBe(url);
+    expect(JSON.parse(JSON.stringify(text)).signatureBase).toBe(text.signatureBase);
+    expect({ ...text, url: text.url }).toMatchObject({ label: text.label, url: text.url });
     const other = new URL('http://localhost:3000/other');
     text.url = other;
     expect(text.url).toBe(other);

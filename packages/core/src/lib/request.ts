@@ -1,4 +1,5 @@
 import { AAuthError } from '../errors.js';
+import { ParseMemo } from './parse-memo.js';
 import type { HeaderMap, HeadersInput, HttpRequest } from '../http-request.js';
 
 export type { HeaderMap, HeadersInput, HttpRequest } from '../http-request.js';
@@ -155,6 +156,17 @@ function plainAuthority(authority: string, defaultPort: string): boolean {
  * `..` segment, and a query of those and `%`, `?` (no `'`); no user info, no fragment.
  */
 export function plainUrlParts(url: string): UrlParts | undefined {
+  const known = plainMemo.get(url, '');
+  if (known !== undefined) return known;
+  const parts = splitPlainUrl(url);
+  if (parts !== undefined) plainMemo.set(url, '', Object.freeze(parts));
+  return parts;
+}
+
+/** Plain URLs split before (frozen): a resource's paths come again and again, and the guard's text is split twice (issue 18). */
+const plainMemo = new ParseMemo<UrlParts>(1024, 2048);
+
+function splitPlainUrl(url: string): UrlParts | undefined {
   let start: number;
   let protocol: string;
   if (url.startsWith('http://')) {
