@@ -94,6 +94,16 @@ describe('requestTarget: the verified URL as text when it is plain', () => {
     expect(() => requestTarget(origin, '*')).toThrow(expect.objectContaining({ code: 'invalid_request', status: 400 }));
   });
 
+  it('the same target again: the same text, split once', () => {
+    const target = `/again/${Math.random().toString(36).slice(2)}?q=1`;
+    const first = requestTarget(origin, target);
+    expect(requestTarget(origin, target)).toBe(first);
+    expect(plainUrlParts(first as string)).toBe(plainUrlParts(`${origin}${target}`));
+    // Another origin is another URL.
+    expect(requestTarget('http://localhost:8080', target)).toBe(`http://localhost:8080${target}`);
+    expect(requestTarget(origin, target)).toBe(`${origin}${target}`);
+  });
+
   it('toHttpRequest gives it with urlText, a URL without', () => {
     const req = { method: 'GET', url: '/b?q=1', originalUrl: '/mount/b?q=1', headersDistinct: {} };
     expect(toHttpRequest(req, origin, undefined, true).url).toBe('https://api.example/mount/b?q=1');

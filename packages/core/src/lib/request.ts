@@ -156,15 +156,21 @@ function plainAuthority(authority: string, defaultPort: string): boolean {
  * `..` segment, and a query of those and `%`, `?` (no `'`); no user info, no fragment.
  */
 export function plainUrlParts(url: string): UrlParts | undefined {
-  const known = plainMemo.get(url, '');
-  if (known !== undefined) return known;
-  const parts = splitPlainUrl(url);
-  if (parts !== undefined) plainMemo.set(url, '', Object.freeze(parts));
+  // The text split last first: the guard hands the verifier the very string it made.
+  if (lastParts !== undefined && lastParts.href === url) return lastParts;
+  let parts = plainMemo.get(url, '');
+  if (parts === undefined) {
+    parts = splitPlainUrl(url);
+    if (parts === undefined) return undefined;
+    plainMemo.set(url, '', Object.freeze(parts));
+  }
+  lastParts = parts;
   return parts;
 }
 
 /** Plain URLs split before (frozen): a resource's paths come again and again, and the guard's text is split twice (issue 18). */
 const plainMemo = new ParseMemo<UrlParts>(1024, 2048);
+let lastParts: UrlParts | undefined;
 
 function splitPlainUrl(url: string): UrlParts | undefined {
   let start: number;
