@@ -16,8 +16,8 @@ export { JWKS_PATH } from './create-well-known-handler.js';
 // The one HTTP edge of @aauth-kit/express and @aauth-kit/auth-server.
 export { serveDocuments, type DocumentHandler } from './serve-documents.js';
 export { sendError } from './send-error.js';
-export { requestUrl, toHttpRequest, type IncomingRequest } from './to-http-request.js';
-export { fieldLinesOf, hasBody, isIdempotent, toHeaderMap, toUrl, type HeaderMap } from './lib/request.js';
+export { requestTarget, requestUrl, toHttpRequest, type IncomingRequest } from './to-http-request.js';
+export { fieldLinesOf, hasBody, isIdempotent, plainUrlParts, toHeaderMap, toUrl, type HeaderMap, type UrlParts } from './lib/request.js';
 // AAuth -11 / HTTP Signature Keys -09 pieces the kit's packages share.
 export {
   ACCEPT_SIGNATURE_SCHEMES_11,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { AAuthError } from './errors.js';
-import { fieldLinesOf, type HttpRequest } from './lib/request.js';
+import { ParseMemo } from './lib/parse-memo.js';
+import { fieldLinesOf, plainUrlParts, type HttpRequest, type UrlParts } from './lib/request.js';
 
 /** What {@link toHttpRequest} reads of a node:http request; express adds `originalUrl` (the target before mounting). */
 export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersDistinct'> & { originalUrl?: string | undefined; rawHeaders?: string[] | undefined };
@@ -29,15 +30,38 @@ export function requestUrl(origin: string, target: string): URL {
 }
 
 /**
+ * {@link requestUrl} as text when origin and target make a plain URL (lib/request.ts
+ * `plainUrlParts`): their concatenation, which the verifier splits without a URL parse (issue 18);
+ * any other target is parsed (and refused) by {@link requestUrl}.
+ */
+export function requestTarget(origin: string, target: string): string | URL {
+  if (target.charCodeAt(0) === 47 /* / */) {
+    // By target and origin: the text built before (no concatenation, no lookup by the whole URL).
+    const known = targets.get(target, origin);
+    if (known !== undefined) return plainUrlParts(known.href)!.href;
+    const parts = plainUrlParts(`${origin}${target}`);
+    if (parts !== undefined) {
+      targets.set(target, origin, parts);
+      return parts.href;
+    }
+  }
+  return requestUrl(origin, target);
+}
+
+/** Plain request targets seen before, by target text and origin (their split URL, frozen). */
+const targets = new ParseMemo<UrlParts>(1024, 2048);
+
+/**
  * A node:http or express request as the verifier takes it (`{ method, url, headers, body }`): the
  * URL from `origin` and the request target, every header field line kept apart (RFC 9421 section
  * 2.1 combines them itself), and the raw body bytes the caller read. The one request edge of the
- * express package and the auth server.
+ * express package and the auth server. With `urlText`, a plain URL comes as text ({@link requestTarget}).
  */
-export function toHttpRequest(req: IncomingRequest, origin: string, body?: Uint8Array | undefined): HttpRequest {
+export function toHttpRequest(req: IncomingRequest, origin: string, body?: Uint8Array | undefined, urlText = false): HttpRequest {
+  const target = req.originalUrl ?? req.url ?? '/';
   return {
     method: req.method ?? 'GET',
-    url: requestUrl(origin, req.originalUrl ?? req.url ?? '/'),
+    url: urlText ? requestTarget(origin, target) : requestUrl(origin, target),
     // The field lines node received (what headersDistinct holds), read once (issue 18).
     headers: req.rawHeaders !== undefined ? fieldLinesOf(req.rawHeaders) : req.headersDistinct,
     body: body !== undefined && body.length > 0 ? body : undefined,

@@ -2,7 +2,7 @@ import { verifyContentDigest } from './content-digest.js';
 import { AAuthError } from './errors.js';
 import type { PublicKey } from './keys.js';
 import { b64AnyDecode, b64Decode } from './lib/base64.js';
-import { type HeaderMap, type HttpRequest, hasBody, toHeaderMap, toUrl } from './lib/request.js';
+import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, plainUrlParts, toHeaderMap, toUrl } from './lib/request.js';
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
@@ -223,7 +223,7 @@ export function parseSignature(
 
 function parseLabelled(
   method: string,
-  url: URL,
+  url: UrlParts,
   label: string,
   options: ParseSignatureOptions,
   requiredComponents: readonly string[] | undefined,
@@ -276,7 +276,7 @@ function parseLabelled(
   }
 
   const signatureBase = buildSignatureBase(components, method, url, headers, input.serialized);
-  return {
+  const fields = {
     label,
     signatureKey: undefined,
     signatureKeyForm: undefined,
@@ -289,9 +289,71 @@ function parseLabelled(
     signatureText,
     signatureBase,
     method,
-    url,
+    url: url as URL,
     headers,
   };
+  return url instanceof URL ? fields : new TextUrlSignedRequest(fields, url);
+}
+
+/**
+ * A signed request whose URL came as plain text (issue 18): its `url` is parsed on first read
+ * (the same URL on every read; assignable), as nothing on the verifier's path reads it. The other
+ * members are its own, as on any signed request; a JSON copy carries `url`, a spread does not.
+ */
+class TextUrlSignedRequest implements SignedRequest {
+  label: string;
+  signatureKey: SignatureKey | undefined;
+  signatureKeyForm: ParsedSignatureKey['form'] | undefined;
+  components: string[];
+  params: SignatureParams;
+  created: number | undefined;
+  expires: number | undefined;
+  nonce: string | undefined;
+  signature: Uint8Array;
+  signatureText: string;
+  signatureBase: string;
+  method: string;
+  headers: HeaderMap;
+  #parts: UrlParts;
+  #url: URL | undefined;
+
+  constructor(fields: SignedRequest, parts: UrlParts) {
+    this.label = fields.label;
+    this.signatureKey = fields.signatureKey;
+    this.signatureKeyForm = fields.signatureKeyForm;
+    this.components = fields.components;
+    this.params = fields.params;
+    this.created = fields.created;
+    this.expires = fields.expires;
+    this.nonce = fields.nonce;
+    this.signature = fields.signature;
+    this.signatureText = fields.signatureText;
+    this.signatureBase = fields.signatureBase;
+    this.method = fields.method;
+    this.headers = fields.headers;
+    this.#parts = parts;
+  }
+
+  get url(): URL {
+    return (this.#url ??= new URL(this.#parts.href));
+  }
+
+  set url(value: URL) {
+    this.#url = value;
+  }
+
+  toJSON(): object {
+    return { ...this, url: this.url };
+  }
+}
+
+/** A request URL as the signature base reads it: a plain URL's parts (no parse), else the parsed URL. */
+function urlPartsOf(url: string | URL): UrlParts {
+  if (typeof url === 'string') {
+    const parts = plainUrlParts(url);
+    if (parts !== undefined) return parts;
+  }
+  return toUrl(url);
 }
 
 const MINIMUM = ['@method', '@authority', '@path'] as const;
@@ -318,7 +380,7 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
   }
   const sk = parseSignatureKeyMemo(skHeader, options.label, options.signatureSchemes);
 
-  const url = toUrl(request.url);
+  const url = urlPartsOf(request.url);
   const withQuery = url.search.length > 1;
   let required = withQuery ? REQUIRED_WITH_QUERY : REQUIRED;
   if (options.requiredComponents) {
@@ -373,7 +435,7 @@ export async function verifyRequest(request: HttpRequest, options: VerifyRequest
   }
   if (!key) throw new AAuthError('key_not_found', 'The key resolver returned no key');
   verifySignedRequest(signed, key);
-  return { ...signed, key };
+  return { ...signed, url: signed.url, key };
 }
 
 /** Generic RFC 9421 verification of the signature `label` with a known key (e.g. for test vectors). */

@@ -13,14 +13,14 @@ import {
   type WellKnownHandler,
 } from '@aauth-kit/core';
 import { SIGNATURE_SCHEMES, buildRequirement, hasBody, sendError, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
-import { callerOf, createVerifier, requestGeneration, type PresentedToken, type VerifiedRequest } from '@aauth-kit/verifier';
+import { callerOf, createVerifier, requestGeneration, verifyNow, type PresentedToken, type VerifiedRequest } from '@aauth-kit/verifier';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
 import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
 import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -32,6 +32,9 @@ class Defer {
   ) {}
 }
 import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions, WellKnownOptions } from './types.js';
+
+/** A verification still under way (a promise), not its result. */
+const isPending = (value: VerifiedRequest | Promise<VerifiedRequest>): value is Promise<VerifiedRequest> => typeof (value as { then?: unknown }).then === 'function';
 
 /** Challenges every agent meets on its way to a token: not passed to `onError`. */
 const NORMAL_CHALLENGES = new Set<string>(['auth_token_required', 'agent_token_required', 'person_token_required']);
@@ -366,20 +369,40 @@ export function createResource(options: ResourceOptions): Resource {
     };
   }
 
-  /** The Keycloak-profile middleware path (wire profile section 5), unchanged: JSON answers with the `AAuth` challenge. */
-  function requireKeycloak(request: HttpRequest, route: ResolvedRoute, req: Request): Promise<VerifiedRequest> {
+  /**
+   * The Keycloak-profile middleware path (wire profile section 5), unchanged: JSON answers with
+   * the `AAuth` challenge. A request verified without a wait (see verifyNow) that passes its level
+   * is answered synchronously, with no promise (issue 18); a refusal always comes as a rejection.
+   */
+  function requireKeycloak(request: HttpRequest, route: ResolvedRoute, req: Request): VerifiedRequest | Promise<VerifiedRequest> {
     const level = route.level as Exclude<RequireLevel, 'person'>;
-    // One reaction on the verifier's promise: a verified request that passes goes on without another tick (issue 18).
-    return verifier.verify(request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) }).then(
-      (verified) => (level === 'signature' || (level === 'identity' && verified.scheme !== 'hwk') ? verified : keycloakLevel(verified, level, route)),
-      async (error: unknown) => {
-        if (!(error instanceof AAuthError)) throw error;
-        const caller = callerOf(error);
-        // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
-        if (error.status !== 401) throw error;
-        throw await challenge(error, level, route.scope, caller);
-      },
-    );
+    let verified: VerifiedRequest | Promise<VerifiedRequest>;
+    try {
+      verified = verifyNow(verifier, request, { requiredComponents: route.requiredComponents, caller: callerOfRequest(req) });
+    } catch (error) {
+      return keycloakRefused(error, level, route);
+    }
+    if (isPending(verified)) {
+      return verified.then(
+        (v) => keycloakPassed(v, level, route),
+        (error: unknown) => keycloakRefused(error, level, route),
+      );
+    }
+    return keycloakPassed(verified, level, route);
+  }
+
+  /** A verified signature at `level`: the request itself when its level needs nothing more, else {@link keycloakLevel}. */
+  function keycloakPassed(verified: VerifiedRequest, level: Exclude<RequireLevel, 'person'>, route: ResolvedRoute): VerifiedRequest | Promise<VerifiedRequest> {
+    return level === 'signature' || (level === 'identity' && verified.scheme !== 'hwk') ? verified : keycloakLevel(verified, level, route);
+  }
+
+  /** A refused verification: its challenge (a 401), or the error itself (limits and malformed input keep their status). */
+  async function keycloakRefused(error: unknown, level: Exclude<RequireLevel, 'person'>, route: ResolvedRoute): Promise<never> {
+    if (!(error instanceof AAuthError)) throw error;
+    const caller = callerOf(error);
+    // Limits and malformed input keep their own status (413, 431, 400) and get no challenge.
+    if (error.status !== 401) throw error;
+    throw await challenge(error, level, route.scope, caller);
   }
 
   /** The Keycloak-profile level checks after a verified signature: an identity for `identity`, an auth token with the scope for `auth-token`. */
@@ -421,34 +444,46 @@ export function createResource(options: ResourceOptions): Resource {
     }
 
     /**
-     * Verify `request` and answer: `req.aauth` and the route, or the refusal. Draft-11 profile
-     * section 1: each caller is answered in the generation it speaks; a person-level route is -11 only.
+     * The request as the verifier takes it, its verification, and the answer: `req.aauth` and the
+     * route, or the refusal; a request target that is no path is refused here. Draft-11 profile
+     * section 1: each caller is answered in the generation it speaks; a person-level route is -11
+     * only. A Keycloak-profile request verified without a wait runs its route now (no promise).
      */
-    function verifyFor(request: HttpRequest, req: Request, res: Response, next: NextFunction): Promise<void> {
-      const fail = (error: unknown): void => refuse(error, req, res, next, request);
-      if (route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11') {
-        return require11(request, route, req).then((result) => accept(req, next, result.verified, result.session), fail);
-      }
-      return requireKeycloak(request, route, req).then((verified) => accept(req, next, verified), fail);
-    }
-
-    /** The request as the verifier takes it, then its verification; a request target that is no path is refused here. */
     function start(req: Request, res: Response, next: NextFunction, body: Buffer | undefined): Promise<void> | undefined {
       let request: HttpRequest | undefined;
+      let verified: VerifiedRequest | Promise<VerifiedRequest>;
       try {
-        request = toHttpRequest(req, o.origin, body);
-        return verifyFor(request, req, res, next);
+        request = toHttpRequest(req, o.origin, body, true);
+        if (route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11') {
+          const held = request;
+          return require11(request, route, req).then(
+            (result) => accept(req, next, result.verified, result.session),
+            (error: unknown) => refuse(error, req, res, next, held),
+          );
+        }
+        verified = requireKeycloak(request, route, req);
       } catch (error) {
         refuse(error, req, res, next, request);
         return undefined;
       }
+      if (isPending(verified)) {
+        const held = request;
+        return verified.then(
+          (v) => accept(req, next, v),
+          (error: unknown) => refuse(error, req, res, next, held),
+        );
+      }
+      // Outside the try: a throw from the route is express's, not a refusal.
+      accept(req, next, verified);
+      return undefined;
     }
 
-    // The promise returned settles once the route ran or the answer went out; express 5 passes a
-    // throw from the route's next() on to the error handlers, as for any async middleware.
+    // The promise returned, if any, settles once the route ran or the answer went out; express 5
+    // passes a throw from the route's next() on to the error handlers, as for any async middleware.
+    // Undefined when the route already ran or the answer went out (no wait: issue 18).
     return function aauthRequire(req: Request, res: Response, next: NextFunction): Promise<void> | undefined {
       // A held call run by the pending endpoint: verified there (the poll's auth token).
-      const held = (req as Request & { [HELD]?: AAuthInfo })[HELD];
+      const held = anyHeld() ? (req as Request & { [HELD]?: AAuthInfo })[HELD] : undefined;
       if (held !== undefined) {
         // The poll's auth token stands for this route too only if it carries this route's scope
         // (a second require() on the held call's path may ask for more than the deferred one did).

@@ -115,3 +115,44 @@ describe('createResource modes', () => {
     expect(ok.status).toBe(200);
   });
 });
+
+describe('a request verified without a wait runs its route in the same turn (issue 18)', () => {
+  let web: Awaited<ReturnType<typeof startApp>>;
+  const seen: Array<{ routeRan: boolean }> = [];
+  beforeAll(async () => {
+    web = await startApp();
+    const guard = aauth({ identity: web.identity, key: generateKey(), level: 'signature' });
+    const watched = (req: express.Request, res: express.Response, next: express.NextFunction) => {
+      const entry = { routeRan: false };
+      guard(req, res, (error?: unknown) => {
+        entry.routeRan = true;
+        next(error);
+      });
+      // What the guard had done by the time it returned.
+      seen.push({ routeRan: entry.routeRan });
+    };
+    web.app.all('/api', watched, express.json(), (req, res) => res.json({ agent: req.aauth?.agent, body: req.body }));
+  });
+  afterAll(() => web.close());
+
+  it('an hwk GET: the route ran before the guard returned', async () => {
+    const key = generateKey();
+    const res = await send(signed({ method: 'GET', url: `${web.identity}/api` }, key));
+    expect(res.status).toBe(200);
+    expect(res.json.agent).toBe(`pseudonymous:${key.thumbprint}`);
+    expect(seen.at(-1)!.routeRan).toBe(true);
+  });
+
+  it('a body to read first: the route runs after the guard returned; a refusal is answered as before', async () => {
+    const key = generateKey();
+    const post = await send(signed({ method: 'POST', url: `${web.identity}/api`, headers: { 'content-type': 'application/json' }, body: '{"n":1}' }, key));
+    expect(post.status).toBe(200);
+    expect(post.json.body).toEqual({ n: 1 });
+    expect(seen.at(-1)!.routeRan).toBe(false);
+    const forged = signed({ method: 'GET', url: `${web.identity}/api` }, key);
+    forged.headers.signature = forged.headers.signature!.replace(/:[^:]+:/, ':AAAA:');
+    const refused = await send(forged);
+    expect(refused.status).toBe(401);
+    expect(seen.at(-1)!.routeRan).toBe(false);
+  });
+});

@@ -47,6 +47,23 @@ const PRESENTED_11: ReadonlyArray<readonly [PresentedTokenKind, TokenProfile]> =
 
 let warnedMemoryStore = false;
 
+type VerifyNow = (request: HttpRequest, options?: VerifyOptions) => VerifiedRequest | Promise<VerifiedRequest>;
+
+/** Each verifier's synchronous-when-it-can verify (see {@link verifyNow}). */
+const SYNC = new WeakMap<Verifier, VerifyNow>();
+
+/**
+ * `verifier.verify(request, options)` answered without a promise when no step waits (issue 18:
+ * a middleware then runs its route in the same turn): the {@link VerifiedRequest} itself, or a
+ * promise of it when a step waits (key discovery, a token, the replay store, revocation). A
+ * refusal found before the first wait is thrown. The same checks as `verify`, in the same order.
+ * For the kit's middleware; a verifier made elsewhere is answered by its own `verify`.
+ */
+export function verifyNow(verifier: Verifier, request: HttpRequest, options?: VerifyOptions): VerifiedRequest | Promise<VerifiedRequest> {
+  const now = SYNC.get(verifier);
+  return now !== undefined ? now(request, options) : verifier.verify(request, options);
+}
+
 /** The token decoded, or undefined when it does not decode (its verification then names why). */
 function decodeQuietly(jwt: string): DecodedToken | undefined {
   try {
@@ -183,7 +200,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxHeaderBytes: o.maxSignatureHeaderBytes,
   });
 
-  async function verify(request: HttpRequest, verifyOptions: VerifyOptions = {}): Promise<VerifiedRequest> {
+  /**
+   * {@link Verifier.verify} without a promise when no step waits (issue 18): a request signed
+   * under `hwk`, or under `jwks_uri` with a warm agent key and no replay check to make, is
+   * verified and answered synchronously; anything that waits (discovery, a token, the replay
+   * store, revocation) answers a promise. A refusal before the first wait is thrown, not rejected.
+   * The same checks, in the same order, either way.
+   */
+  function verifyOrWait(request: HttpRequest, verifyOptions: VerifyOptions = {}): VerifiedRequest | Promise<VerifiedRequest> {
     // Cheap checks first (architecture: refuse cheaply): coverage, created window, digest.
     const signed = parseSignedRequest(
       request,
@@ -202,99 +226,149 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const header = (entry?.token ?? decoded)?.header;
     const generation = header !== undefined ? generationOfTyp(header.typ, o.generations) : generationOfKey(sk, o.generations);
-    let key: PublicKey;
-    let agent: string;
-    let token: VerifiedAuthToken | undefined;
-    let presented: PresentedToken | undefined;
     switch (sk.scheme) {
-      case 'hwk':
+      case 'hwk': {
         if (generation === 'draft-11') {
           // -09 section 3.3: the inline key's alg is required and must agree with kty/crv.
           const problem = jwkAlgProblem(sk.jwk, 'draft-11', { algorithms: o.draft11.algorithms });
           if (problem) throw new AAuthError(problem.code, `Signature-Key hwk: ${problem.reason}`);
         }
-        key = inlineKey(sk.jwk);
-        agent = `pseudonymous:${key.thumbprint}`;
+        const key = inlineKey(sk.jwk);
         verifySignedRequest(signed, key);
-        break;
-      case 'jwks_uri':
+        return settle(signed, generation, `pseudonymous:${key.thumbprint}`, key, undefined, undefined);
+      }
+      case 'jwks_uri': {
         // -09 section 3.6: a -11 jwks_uri names its document (`dwk`); the earlier agent document
         // (`agent` instead of `issuer`) is accepted only while the Keycloak profile is spoken.
         if (generation === 'draft-11' && sk.dwk === undefined) throw new AAuthError('signature_key_malformed', 'Signature-Key jwks_uri needs dwk in -11');
         if (generation === 'draft-11' && sk.dwk !== undefined && sk.dwk !== 'aauth-agent.json' && verifyOptions.serverDocuments?.includes(sk.dwk)) {
           // A -11 server signing as itself (a person or access server revoking at a resource).
-          key = await discovery.serverKey11(sk.id, sk.dwk, sk.kid, verifyOptions.caller);
-        } else {
-          // Warm (issue 18): the key found before, while its documents are the cached ones; no await.
-          key = discovery.warmAgentKey(sk.id, sk.kid, sk.dwk, legacyAgents) ?? (await discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents));
+          return discovery.serverKey11(sk.id, sk.dwk, sk.kid, verifyOptions.caller).then((key) => signedBy(signed, generation, sk.id, key));
         }
-        agent = sk.id;
-        verifySignedRequest(signed, key);
-        break;
-      case 'jwt':
-        if (generation === 'draft-11') {
-          presented = cachedPresented11(sk.jwt, entry) ?? (await verifyPresented11(sk.jwt, verifyOptions.caller, decoded));
-          if (o.revocation) await checkRevoked11(presented);
-          key = presented.token.cnf!;
-          // An agent token names the agent; person and auth tokens name none (AAuth -11 "Auth Token Structure").
-          agent = presented.kind === 'agent' ? presented.token.subject! : `pseudonymous:${key.thumbprint}`;
-          try {
-            verifySignedRequest(signed, key);
-          } catch {
-            throw new AAuthError('token_cnf_mismatch');
-          }
-          break;
-        }
-        try {
-          token = (entry !== undefined ? (tokens.cached(sk.jwt, AUTH_TOKEN, undefined, entry) as VerifiedAuthToken | undefined) : undefined) ?? ((await tokens.verifyFresh(sk.jwt, AUTH_TOKEN, undefined, true, decoded)) as VerifiedAuthToken);
-        } catch (error) {
-          throw withCaller(error, signed);
-        }
-        key = token.cnf;
-        // Keycloak omits `agent` when it equals `aud` (section 7).
-        agent = token.agent ?? (typeof token.audience === 'string' ? token.audience : o.identity);
-        try {
-          verifySignedRequest(signed, key);
-        } catch {
-          // Proof of possession (section 7): the request must be signed with cnf.jwk.
-          throw new AAuthError('token_cnf_mismatch');
-        }
-        // Issue 17: revoked by token, by agent (anywhere in its act chain) or by the user's grant.
-        // After proof of possession, so the refusal names the caller and a fresh challenge follows.
-        if (o.revocation && typeof token.claims.jti === 'string') {
-          const subject: RevocationSubject = { agents: [agent, ...actAgents(token.act)], sub: token.subject, iat: numeric(token.claims.iat) };
-          if (await revoked(token.issuer, token.claims.jti, subject)) {
-            throw new AAuthError('token_revoked', `Auth token: revoked by ${token.issuer}`, {
-              details: { kind: 'auth', caller: { scheme: 'jwt', agent, thumbprint: key.thumbprint } satisfies VerifiedCaller },
-            });
-          }
-        }
-        break;
-    }
-
-    // Replay check after verification, so forgeries cannot fill the store (section 3).
-    const check = o.replayMethods === 'all' || (o.replayMethods === 'non-idempotent' && !isIdempotent(signed.method));
-    if (check && replayStore) {
-      const now = o.now();
-      const until = Math.min(signed.expires ?? Number.POSITIVE_INFINITY, (signed.created ?? now) + o.maxSkew);
-      const ttl = Math.max(1, Math.ceil(until - now) + 1);
-      let first: boolean;
-      try {
-        first = await replayStore.checkAndStore(replayKey(key, signed.signature), ttl);
-      } catch (error) {
-        // A failing store is the server's problem, never the caller's: 503 with Retry-After (issue
-        // 13). The Redis store's own refusal (its timeout, its bound) keeps its message.
-        if (error instanceof AAuthError && error.code === 'replay_store_failed') throw error;
-        throw new AAuthError('replay_store_failed', undefined, { cause: error, headers: { 'Retry-After': '1' } });
+        // Warm (issue 18): the key found before, while its documents are the cached ones; no wait.
+        const warm = discovery.warmAgentKey(sk.id, sk.kid, sk.dwk, legacyAgents);
+        if (warm !== undefined) return signedBy(signed, generation, sk.id, warm);
+        return discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents).then((key) => signedBy(signed, generation, sk.id, key));
       }
-      if (!first) throw new AAuthError('signature_replayed');
+      case 'jwt':
+        return verifyJwt(signed, sk.jwt, generation, entry, decoded, verifyOptions);
     }
+  }
 
+  /** The request's signature checked with `key` (else `signature_invalid`), then {@link settle}. */
+  function signedBy(signed: SignedRequest, generation: VerifiedRequest['generation'], agent: string, key: PublicKey): VerifiedRequest | Promise<VerifiedRequest> {
+    verifySignedRequest(signed, key);
+    return settle(signed, generation, agent, key, undefined, undefined);
+  }
+
+  /** A request signed under `sig=jwt`: its token (cached or verified now), proof of possession, revocation; then {@link settle}. */
+  async function verifyJwt(
+    signed: SignedRequest,
+    jwt: string,
+    generation: VerifiedRequest['generation'],
+    entry: TokenEntry | undefined,
+    decoded: DecodedToken | undefined,
+    verifyOptions: VerifyOptions,
+  ): Promise<VerifiedRequest> {
+    let key: PublicKey;
+    let agent: string;
+    if (generation === 'draft-11') {
+      const presented = cachedPresented11(jwt, entry) ?? (await verifyPresented11(jwt, verifyOptions.caller, decoded));
+      if (o.revocation) await checkRevoked11(presented);
+      key = presented.token.cnf!;
+      // An agent token names the agent; person and auth tokens name none (AAuth -11 "Auth Token Structure").
+      agent = presented.kind === 'agent' ? presented.token.subject! : `pseudonymous:${key.thumbprint}`;
+      try {
+        verifySignedRequest(signed, key);
+      } catch {
+        throw new AAuthError('token_cnf_mismatch');
+      }
+      return settle(signed, generation, agent, key, undefined, presented);
+    }
+    let token: VerifiedAuthToken;
+    try {
+      token = (entry !== undefined ? (tokens.cached(jwt, AUTH_TOKEN, undefined, entry) as VerifiedAuthToken | undefined) : undefined) ?? ((await tokens.verifyFresh(jwt, AUTH_TOKEN, undefined, true, decoded)) as VerifiedAuthToken);
+    } catch (error) {
+      throw withCaller(error, signed);
+    }
+    key = token.cnf;
+    // Keycloak omits `agent` when it equals `aud` (section 7).
+    agent = token.agent ?? (typeof token.audience === 'string' ? token.audience : o.identity);
+    try {
+      verifySignedRequest(signed, key);
+    } catch {
+      // Proof of possession (section 7): the request must be signed with cnf.jwk.
+      throw new AAuthError('token_cnf_mismatch');
+    }
+    // Issue 17: revoked by token, by agent (anywhere in its act chain) or by the user's grant.
+    // After proof of possession, so the refusal names the caller and a fresh challenge follows.
+    if (o.revocation && typeof token.claims.jti === 'string') {
+      const subject: RevocationSubject = { agents: [agent, ...actAgents(token.act)], sub: token.subject, iat: numeric(token.claims.iat) };
+      if (await revoked(token.issuer, token.claims.jti, subject)) {
+        throw new AAuthError('token_revoked', `Auth token: revoked by ${token.issuer}`, {
+          details: { kind: 'auth', caller: { scheme: 'jwt', agent, thumbprint: key.thumbprint } satisfies VerifiedCaller },
+        });
+      }
+    }
+    return settle(signed, generation, agent, key, token, undefined);
+  }
+
+  /**
+   * A verified request's replay check (after verification, so forgeries cannot fill the store:
+   * section 3), then its result; synchronous when no check is made for its method.
+   */
+  function settle(
+    signed: SignedRequest,
+    generation: VerifiedRequest['generation'],
+    agent: string,
+    key: PublicKey,
+    token: VerifiedAuthToken | undefined,
+    presented: PresentedToken | undefined,
+  ): VerifiedRequest | Promise<VerifiedRequest> {
+    const check = o.replayMethods === 'all' || (o.replayMethods === 'non-idempotent' && !isIdempotent(signed.method));
+    if (check && replayStore) return checkReplay(replayStore, signed, key).then(() => resultOf(signed, generation, agent, key, token, presented));
+    return resultOf(signed, generation, agent, key, token, presented);
+  }
+
+  async function checkReplay(store: ReplayStore, signed: SignedRequest, key: PublicKey): Promise<void> {
+    const now = o.now();
+    const until = Math.min(signed.expires ?? Number.POSITIVE_INFINITY, (signed.created ?? now) + o.maxSkew);
+    const ttl = Math.max(1, Math.ceil(until - now) + 1);
+    let first: boolean;
+    try {
+      first = await store.checkAndStore(replayKey(key, signed.signature), ttl);
+    } catch (error) {
+      // A failing store is the server's problem, never the caller's: 503 with Retry-After (issue
+      // 13). The Redis store's own refusal (its timeout, its bound) keeps its message.
+      if (error instanceof AAuthError && error.code === 'replay_store_failed') throw error;
+      throw new AAuthError('replay_store_failed', undefined, { cause: error, headers: { 'Retry-After': '1' } });
+    }
+    if (!first) throw new AAuthError('signature_replayed');
+  }
+
+  function resultOf(
+    signed: SignedRequest,
+    generation: VerifiedRequest['generation'],
+    agent: string,
+    key: PublicKey,
+    token: VerifiedAuthToken | undefined,
+    presented: PresentedToken | undefined,
+  ): VerifiedRequest {
+    const sk = signed.signatureKey!;
     const result: VerifiedRequest = { scheme: sk.scheme, generation, agent, thumbprint: key.thumbprint, key, signed };
     if (token) result.token = token;
     if (presented) result.presented = presented;
     if (sk.scheme === 'jwks_uri' && sk.dwk !== undefined) result.dwk = sk.dwk;
     return result;
+  }
+
+  /** {@link verifyOrWait} as a promise (a synchronous refusal becomes a rejection). */
+  function verify(request: HttpRequest, verifyOptions?: VerifyOptions): Promise<VerifiedRequest> {
+    try {
+      return Promise.resolve(verifyOrWait(request, verifyOptions));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** A -11 token's kind and profile under `sig=jwt`, by its `typ` (AAuth -11 "Keying Material"). */
@@ -372,7 +446,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return tokens.verify(jwt, AUTH_TOKEN, audience === o.identity ? undefined : { audience }, true) as Promise<VerifiedAuthToken>;
   }
 
-  return {
+  const verifier: Verifier = {
     verify,
     resolveAgentKey: (id, kid) => discovery.agentKey(id, kid),
     resolveResourceJwk: (iss, kid) => discovery.resourceJwk(iss, kid),
@@ -389,4 +463,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
       fetches: fetcher.fetchCount,
     }),
   };
+  SYNC.set(verifier, verifyOrWait);
+  return verifier;
 }

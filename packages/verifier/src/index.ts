@@ -1,4 +1,4 @@
-export { createVerifier } from './create-verifier.js';
+export { createVerifier, verifyNow } from './create-verifier.js';
 export { createMemoryReplayStore, type MemoryReplayStore, type MemoryReplayStoreOptions } from './create-memory-replay-store.js';
 export { createMemoryRevocationStore, type MemoryRevocationStore, type MemoryRevocationStoreOptions } from './create-memory-revocation-store.js';
 export { createRedisRevocationStore, type RedisRevocationClient, type RedisRevocationStore, type RedisRevocationStoreOptions } from './create-redis-revocation-store.js';

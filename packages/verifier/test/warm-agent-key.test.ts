@@ -113,6 +113,32 @@ describe('warm agent keys (issue 18): the full lookup once, then no fetcher call
     expect(d.warmAgentKey(AGENT, 'k1', undefined)).toBeUndefined();
   });
 
+  it('the member read last is read again without touching the cache, and the bound still evicts the least recently used (issue 18)', async () => {
+    const keys = ['k1', 'k2', 'k3'].map((kid) => generateKey({ kid }));
+    const f = fakeFetcher({ [META]: { agent: AGENT, jwks_uri: JWKS }, [JWKS]: { keys: keys.map((k) => k.toPublishedJwk()) } });
+    const d = new KeyDiscovery({
+      fetcher: f.fetcher,
+      localIssuerKeys: {},
+      checkKeyAlgorithm: () => {},
+      importKey: (jwk) => importPublicKey(jwk),
+      allowLoopback: false,
+      algorithms11: ['Ed25519', 'ES256'],
+      maxWarmKeys: 2,
+    });
+    await d.agentKey(AGENT, 'k1');
+    await d.agentKey(AGENT, 'k2');
+    // k1 read (it becomes the most recently used) and read again; k2 is now the least recently used.
+    expect(d.warmAgentKey(AGENT, 'k1', undefined)!.thumbprint).toBe(keys[0]!.thumbprint);
+    expect(d.warmAgentKey(AGENT, 'k1', undefined)!.thumbprint).toBe(keys[0]!.thumbprint);
+    await d.agentKey(AGENT, 'k3');
+    expect(d.warmAgentKey(AGENT, 'k2', undefined)).toBeUndefined();
+    expect(d.warmAgentKey(AGENT, 'k1', undefined)!.thumbprint).toBe(keys[0]!.thumbprint);
+    expect(d.warmAgentKey(AGENT, 'k3', undefined)!.thumbprint).toBe(keys[2]!.thumbprint);
+    // Read last, then its JWKS rotated: cold, as for any other member.
+    f.replace(JWKS, { keys: [generateKey({ kid: 'k3' }).toPublishedJwk()] });
+    expect(d.warmAgentKey(AGENT, 'k3', undefined)).toBeUndefined();
+  });
+
   it('still applies the algorithm allow-list on the warm path', async () => {
     let allowed = true;
     const f = fakeFetcher(documents());

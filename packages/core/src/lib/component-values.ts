@@ -1,12 +1,12 @@
 import { AAuthError } from '../errors.js';
-import type { HeaderMap } from './request.js';
+import type { HeaderMap, UrlParts } from './request.js';
 
 /**
  * The hot-path derivation of RFC 9421 component values (section 2) for the components the AAuth
  * profile covers: derived components without parameters and plain header fields. It is checked
  * against http-message-signatures (the reference `createSignatureBase`) by property tests.
  */
-export function componentValue(component: string, method: string, url: URL, headers: HeaderMap): string {
+export function componentValue(component: string, method: string, url: UrlParts, headers: HeaderMap): string {
   if (component.charCodeAt(0) === 64 /* @ */) {
     switch (component) {
       case '@method':
@@ -67,7 +67,7 @@ function isComponentName(component: string): boolean {
 export function buildSignatureBase(
   components: readonly string[],
   method: string,
-  url: URL,
+  url: UrlParts,
   headers: HeaderMap,
   signatureParams: string,
 ): string {

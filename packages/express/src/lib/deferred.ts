@@ -12,6 +12,15 @@ import type { AAuthInfo } from '../types.js';
 /** Marks a re-dispatched held call: `require()` takes its `req.aauth` from here instead of verifying. Module-private. */
 export const HELD = Symbol('aauth-kit.heldCall');
 
+let dispatched = false;
+
+/**
+ * True once a held call was dispatched in this process: until then no request carries {@link HELD},
+ * and `require()` does not look for it (issue 18: a property missing on an express request is a
+ * slow lookup, its object shape being new on every request).
+ */
+export const anyHeld = (): boolean => dispatched;
+
 /** A response as the held call produced it. */
 export interface StoredResult {
   status: number;
@@ -110,6 +119,7 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
   req.headers = { ...call.headers };
   if (call.body.length > 0) req.push(call.body);
   req.push(null);
+  dispatched = true;
   (req as IncomingMessage & { [HELD]?: AAuthInfo })[HELD] = info;
 
   const chunks: Buffer[] = [];

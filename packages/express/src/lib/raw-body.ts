@@ -3,6 +3,9 @@ import { AAuthError } from '@aauth-kit/core';
 
 const RAW_BODY = Symbol.for('aauth-kit.rawBody');
 
+/** True once this module stored a body read on a request. */
+let stored = false;
+
 type WithRawBody = IncomingMessage & { [RAW_BODY]?: Buffer; rawBody?: unknown };
 
 // The unread rest of the body stays on the socket: close the connection after the 413.
@@ -22,7 +25,9 @@ function announcesBody(req: IncomingMessage): boolean {
  * announced, none read before): the guard then skips the call and its await (issue 18).
  */
 export function hasRawBodyToRead(req: IncomingMessage): boolean {
-  return (req as WithRawBody)[RAW_BODY] !== undefined || announcesBody(req);
+  // The body announced first: a property missing on an express request is a slow lookup (its
+  // object shape is new on every request), and none was stored before a body was read (issue 18).
+  return announcesBody(req) || (stored && (req as WithRawBody)[RAW_BODY] !== undefined);
 }
 
 /**
@@ -96,6 +101,7 @@ export async function readRawBody(req: IncomingMessage, maxBytes: number): Promi
     req.on('close', onClose);
     req.on('end', onEnd);
   });
+  stored = true;
   r[RAW_BODY] = body;
   return body;
 }

@@ -137,6 +137,12 @@ export class KeyDiscovery {
   private readonly keys: LruCache<string, PublicKey>;
   /** Agent keys by Signature-Key member, valid while the documents they came from are the cached, fresh ones. */
   private readonly warm: LruCache<string, WarmKey> | undefined;
+  /**
+   * The member {@link warmAgentKey} found last (issue 18: an agent sends the same one on every
+   * request): read again without building its id or touching the cache, where it is already the
+   * most recently used entry. Forgotten whenever the cache stores an entry.
+   */
+  private lastWarm: { id: string; kid: string; dwk: string | undefined; legacy: boolean; entry: WarmKey } | undefined;
 
   constructor(private readonly options: KeyDiscoveryOptions) {
     this.warm = typeof (options.fetcher as PeekingFetcher).peek === 'function' ? new LruCache(options.maxWarmKeys ?? 10_000) : undefined;
@@ -151,7 +157,15 @@ export class KeyDiscovery {
    */
   warmAgentKey(id: string, kid: string, dwk: string | undefined, legacy = true): PublicKey | undefined {
     if (this.warm === undefined) return undefined;
-    const entry = this.warm.get(warmId(id, kid, dwk, legacy));
+    let entry: WarmKey | undefined;
+    const last = this.lastWarm;
+    if (last !== undefined && last.id === id && last.kid === kid && last.dwk === dwk && last.legacy === legacy) {
+      // The member read last, and nothing stored since: already the most recently used entry.
+      entry = last.entry;
+    } else {
+      entry = this.warm.get(warmId(id, kid, dwk, legacy));
+      this.lastWarm = entry === undefined ? undefined : { id, kid, dwk, legacy, entry };
+    }
     if (entry === undefined) return undefined;
     const fetcher = this.options.fetcher as PeekingFetcher;
     for (const doc of entry.docs) if (fetcher.peek!(doc.url) !== doc) return undefined;
@@ -298,7 +312,10 @@ export class KeyDiscovery {
     const key = this.importCached(publicJwk(jwk, 'The agent JWKS'));
     this.options.checkKeyAlgorithm(key);
     // Every check above is a function of (id, kid, dwk, legacy), the options and these documents.
-    if (seen !== undefined) this.warm!.set(warmId(id, kid, dwk, legacy), { docs: seen, key });
+    if (seen !== undefined) {
+      this.lastWarm = undefined;
+      this.warm!.set(warmId(id, kid, dwk, legacy), { docs: seen, key });
+    }
     return key;
   }
 
