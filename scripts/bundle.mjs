@@ -48,6 +48,9 @@ export async function bundlePackage(name, { write = true } = {}) {
     input: Object.fromEntries(entries.map((entry) => [entry, `${dist}${entry}.js`])),
     external,
     platform: 'node',
+    // The region comments name modules relative to cwd: the repository root, wherever it runs from
+    // (a package's prepack runs in the package), so every build of the same dist/ is the same bytes.
+    cwd: fileURLToPath(root),
   });
   let files;
   try {

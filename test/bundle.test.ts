@@ -57,11 +57,14 @@ describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
   });
 
   it('a build that changes nothing writes nothing (npm pack runs it while other tests load the bundles)', () => {
-    const dir = `${root}packages/core/dist/bundle/`;
+    const dir = `${root}packages/verifier/dist/bundle/`;
     const before = readdirSync(dir).map((f) => [f, statSync(dir + f).mtimeMs]);
-    const run = spawnSync(process.execPath, ['scripts/bundle.mjs', 'core'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    expect(run.status, run.stderr).toBe(0);
-    expect(readdirSync(dir).map((f) => [f, statSync(dir + f).mtimeMs])).toEqual(before);
+    // From the root (npm run build) and from the package (its prepack, as npm pack runs it): the same bytes.
+    for (const [cwd, script] of [[root, 'scripts/bundle.mjs'], [`${root}packages/verifier`, '../../scripts/bundle.mjs']] as const) {
+      const run = spawnSync(process.execPath, [script, 'verifier'], { cwd, encoding: 'utf8', timeout: 60_000 });
+      expect(run.status, run.stderr).toBe(0);
+      expect(readdirSync(dir).map((f) => [f, statSync(dir + f).mtimeMs]), cwd).toEqual(before);
+    }
   });
 
   it('a signed request goes end to end through the bundles: agent -> express (verifier, discovery, core)', () => {
