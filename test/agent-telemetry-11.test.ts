@@ -23,19 +23,25 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((o) => o.close()));
 });
 
+/** A -11 person server, a resource whose /data needs an auth token, and the agent's provider serving its metadata. */
+async function world(ps11: Parameters<typeof createPersonServer11>[0], kid: string) {
+  const ps = await createPersonServer11(ps11);
+  open.push(ps);
+  const resource = await createResource11({ routes: { '/data': { mode: 'auth-token' } } });
+  open.push(resource);
+  let handler: express.RequestHandler = (_req, _res, next) => next();
+  const app = express();
+  app.use((req, res, next) => handler(req, res, next));
+  const host = await listen(app);
+  open.push(host);
+  const provider = createAgentProvider({ issuer: host.origin, key: generateKey({ kid }), allowLoopback: true });
+  handler = provider.wellKnown() as express.RequestHandler;
+  return { ps, resource, provider };
+}
+
 describe('-11 agent spans', () => {
   it('person-token then auth-token with polling: aauth.call (draft-11) with two aauth.token_request children, traceparent to the person server', async () => {
-    const ps = await createPersonServer11({ interactionForAuth: true, extraPolls: 1 });
-    open.push(ps);
-    const resource = await createResource11({ routes: { '/data': { mode: 'auth-token' } } });
-    open.push(resource);
-    let handler: express.RequestHandler = (_req, _res, next) => next();
-    const app = express();
-    app.use((req, res, next) => handler(req, res, next));
-    const host = await listen(app);
-    open.push(host);
-    const provider = createAgentProvider({ issuer: host.origin, key: generateKey({ kid: 'ap-1' }), allowLoopback: true });
-    handler = provider.wellKnown() as express.RequestHandler;
+    const { ps, resource, provider } = await world({ interactionForAuth: true, extraPolls: 1 }, 'ap-1');
     const traceparents: Record<string, string | null> = {};
     const agent = createAgent({
       key: generateKey({ kid: 'agent-1' }),
@@ -76,17 +82,7 @@ describe('-11 agent spans', () => {
   });
 
   it('got: the same call through agent.extendGot is one aauth.call (draft-11) with the same token requests under it', async () => {
-    const ps = await createPersonServer11({ interactionForAuth: true });
-    open.push(ps);
-    const resource = await createResource11({ routes: { '/data': { mode: 'auth-token' } } });
-    open.push(resource);
-    let handler: express.RequestHandler = (_req, _res, next) => next();
-    const app = express();
-    app.use((req, res, next) => handler(req, res, next));
-    const host = await listen(app);
-    open.push(host);
-    const provider = createAgentProvider({ issuer: host.origin, key: generateKey({ kid: 'ap-2' }), allowLoopback: true });
-    handler = provider.wellKnown() as express.RequestHandler;
+    const { ps, resource, provider } = await world({ interactionForAuth: true }, 'ap-2');
     const agent = createAgent({
       key: generateKey({ kid: 'agent-2' }),
       draft11: { provider, local: 'tester', ps: ps.issuer, allowLoopback: true },

@@ -6,6 +6,18 @@ import { callId, createTelemetry, loadOpenTelemetry, type OtelApi } from '../src
 // The telemetry module (issue 19): no-op without @opentelemetry/api, the API's no-op tracer
 // without an SDK (no SDK is registered in this file), and the call id.
 
+/** A recording span that writes every call made on it to `calls`. */
+function recordingSpan(calls: unknown[][]) {
+  return {
+    isRecording: () => true,
+    setAttributes: (a: unknown) => calls.push(['attributes', a]),
+    addEvent: (name: string, a: unknown) => calls.push(['event', name, a]),
+    setStatus: (s: unknown) => calls.push(['status', s]),
+    recordException: (e: unknown) => calls.push(['exception', e]),
+    end: () => calls.push(['end']),
+  };
+}
+
 describe('callId', () => {
   it('is base64url(SHA-256) of the Signature header value, unpadded', () => {
     expect(callId('sig=:dGVzdA==:')).toBe('arws1-mq8MI-AuJ_rd5XpM24S5gFa8OFuI3E9r4NOjc');
@@ -59,14 +71,7 @@ describe('with the API and no SDK', () => {
     const calls: unknown[][] = [];
     let provider: unknown = {};
     let active: typeof span | undefined;
-    const span = {
-      isRecording: () => true,
-      setAttributes: (a: unknown) => calls.push(['attributes', a]),
-      addEvent: (name: string, a: unknown) => calls.push(['event', name, a]),
-      setStatus: (s: unknown) => calls.push(['status', s]),
-      recordException: (e: unknown) => calls.push(['exception', e]),
-      end: () => calls.push(['end']),
-    };
+    const span = recordingSpan(calls);
     const noop = {};
     const fake: OtelApi = {
       ProxyTracerProvider: class {
@@ -116,14 +121,7 @@ describe('with the API and no SDK', () => {
 
   it('open(): a span left open, each piece run inside its context, ended once (failed by an error)', () => {
     const calls: unknown[][] = [];
-    const span = {
-      isRecording: () => true,
-      setAttributes: (a: unknown) => calls.push(['attributes', a]),
-      addEvent: (name: string, a: unknown) => calls.push(['event', name, a]),
-      setStatus: (s: unknown) => calls.push(['status', s]),
-      recordException: (e: unknown) => calls.push(['exception', e]),
-      end: () => calls.push(['end']),
-    };
+    const span = recordingSpan(calls);
     let current: unknown = 'root';
     const fake: OtelApi = {
       ProxyTracerProvider: class {
