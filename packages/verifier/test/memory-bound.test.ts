@@ -69,14 +69,16 @@ describe('memory stays bounded (issue 3 acceptance)', () => {
       discovery: { maxEntries: 7, resolveHostname: tableResolver() },
     });
     const agents: Array<{ key: ReturnType<typeof generateKey>; id: string }> = [];
-    for (let i = 0; i < 3; i++) {
+    /** Agent i publishes its metadata and JWKS and sends one jwks_uri-signed request. */
+    const agentCalls = async (i: number): Promise<void> => {
       const key = generateKey({ kid: 'k' });
       const id = `https://agent-${i}.example`;
       table[`${id}/.well-known/aauth-agent.json`] = { agent: id, jwks_uri: `${id}/jwks.json` };
       table[`${id}/jwks.json`] = { keys: [key.toPublishedJwk()] };
       agents.push({ key, id });
       await v.verify(sign({ method: 'GET', url: `${RESOURCE}/x`, headers: {} }, key, { scheme: 'jwks_uri', id, kid: 'k' }));
-    }
+    };
+    for (let i = 0; i < 3; i++) await agentCalls(i);
     // Three agents: three imported keys, six documents (metadata and JWKS each).
     expect(v.stats()).toMatchObject({ keys: 3, documents: 6 });
     // The same key inline (hwk) is the same cache entry: one key, wherever it came from.
@@ -85,12 +87,7 @@ describe('memory stays bounded (issue 3 acceptance)', () => {
     let maxKeys = 0;
     let maxDocs = 0;
     for (let i = 3; i < 12; i++) {
-      const key = generateKey({ kid: 'k' });
-      const id = `https://agent-${i}.example`;
-      table[`${id}/.well-known/aauth-agent.json`] = { agent: id, jwks_uri: `${id}/jwks.json` };
-      table[`${id}/jwks.json`] = { keys: [key.toPublishedJwk()] };
-      agents.push({ key, id });
-      await v.verify(sign({ method: 'GET', url: `${RESOURCE}/x`, headers: {} }, key, { scheme: 'jwks_uri', id, kid: 'k' }));
+      await agentCalls(i);
       await v.verify(sign({ method: 'GET', url: `${RESOURCE}/x`, headers: {} }, generateKey()));
       maxKeys = Math.max(maxKeys, v.stats().keys);
       maxDocs = Math.max(maxDocs, v.stats().documents);
