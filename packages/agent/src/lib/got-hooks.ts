@@ -147,12 +147,15 @@ export function createGotHooks(core: AgentCore): GotHooks {
     options.context[SPAN] = opened;
     return opened;
   };
-  /** Run one hook's work inside the call's span; an error thrown through it ends the span. */
-  const inSpan = async <T>(span: OpenSpan, work: () => Promise<T>): Promise<T> => {
+  /**
+   * Run one hook's work inside the call's span; an error thrown through it ends the span, unless
+   * `goesOn` says the call continues (got's retry signal is thrown as an error).
+   */
+  const inSpan = async <T>(span: OpenSpan, work: () => Promise<T>, goesOn: () => boolean = () => false): Promise<T> => {
     try {
       return await span.within(work);
     } catch (error) {
-      span.end(error);
+      if (!goesOn()) span.end(error);
       throw error;
     }
   };
@@ -218,12 +221,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
       retrying = true;
       return retryWithMergedOptions(merged);
     };
-    try {
-      return await span.within(() => afterResponseIn(span, response, retry));
-    } catch (error) {
-      if (!retrying) span.end(error);
-      throw error;
-    }
+    return inSpan(span, () => afterResponseIn(span, response, retry), () => retrying);
   };
 
   const afterResponseIn = async <R extends GotResponseLike>(
