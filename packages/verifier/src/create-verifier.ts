@@ -234,8 +234,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           if (problem) throw new AAuthError(problem.code, `Signature-Key hwk: ${problem.reason}`);
         }
         const key = inlineKey(sk.jwk);
-        verifySignedRequest(signed, key);
-        return settle(signed, generation, `pseudonymous:${key.thumbprint}`, key, undefined, undefined);
+        return signedBy(signed, generation, `pseudonymous:${key.thumbprint}`, key);
       }
       case 'jwks_uri': {
         // -09 section 3.6: a -11 jwks_uri names its document (`dwk`); the earlier agent document
