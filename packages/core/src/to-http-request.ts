@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { AAuthError } from './errors.js';
-import { ParseMemo } from './lib/parse-memo.js';
-import { fieldLinesOf, plainUrlParts, type HttpRequest, type UrlParts } from './lib/request.js';
+import { fieldLinesOf, plainTargetParts, type HttpRequest } from './lib/request.js';
 
 /** What {@link toHttpRequest} reads of a node:http request; express adds `originalUrl` (the target before mounting). */
 export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersDistinct'> & { originalUrl?: string | undefined; rawHeaders?: string[] | undefined };
@@ -36,20 +35,11 @@ export function requestUrl(origin: string, target: string): URL {
  */
 export function requestTarget(origin: string, target: string): string | URL {
   if (target.charCodeAt(0) === 47 /* / */) {
-    // By target and origin: the text built before (no concatenation, no lookup by the whole URL).
-    const known = targets.get(target, origin);
-    if (known !== undefined) return plainUrlParts(known.href)!.href;
-    const parts = plainUrlParts(`${origin}${target}`);
-    if (parts !== undefined) {
-      targets.set(target, origin, parts);
-      return parts.href;
-    }
+    const parts = plainTargetParts(origin, target);
+    if (parts !== undefined) return parts.href;
   }
   return requestUrl(origin, target);
 }
-
-/** Plain request targets seen before, by target text and origin (their split URL, frozen). */
-const targets = new ParseMemo<UrlParts>(1024, 2048);
 
 /**
  * A node:http or express request as the verifier takes it (`{ method, url, headers, body }`): the
