@@ -92,6 +92,10 @@ describe('auth: resource_token alone', () => {
     expect(Object.keys(res.body).sort()).toEqual(['auth_token', 'expires_in']);
     expect(res.body.expires_in).toBe(300);
     expect(res.headers.get('cache-control')).toBe('no-store');
+    // Sent as JSON straight to node's response: the type, the exact length, no ETag for an answer never revalidated.
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(JSON.stringify(res.body)));
+    expect(res.headers.get('etag')).toBeNull();
     const jwt = String(res.body.auth_token);
     const { payload, protectedHeader } = await verifyWithRealmJwks(jwt);
     expect(protectedHeader).toEqual({ alg: 'RS256', typ: 'auth+jwt', kid: as.server.jwks().keys[0]!['kid' as never] });

@@ -2,7 +2,7 @@
 // the HTTP edge of the express package and the auth server, identity URL rules, header maps) and
 // the pure RFC 9421 / 9530 steps the tests check byte for byte. No stability promise: applications
 // use the main entry point, whose `verifyRequest` is the one parse + verify call.
-export { parseSignature, parseSignedRequest, verifyMessageSignature, verifySignedRequest } from './verify-request.js';
+export { parseSignature, parseSignatureKeyMemo, parseSignedRequest, verifyMessageSignature, verifySignedRequest } from './verify-request.js';
 export { DEFAULT_MAX_SIGNATURE_HEADER, DEFAULT_MAX_SKEW, type ParseSignatureOptions, type ParseSignedRequestOptions } from './verify-request.js';
 export { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
 export { defaultComponents } from './sign-request.js';
@@ -10,7 +10,7 @@ export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from '
 export { randomNonce } from './lib/nonce.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
-export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setSodiumLoaderForTests, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
+export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setSodiumLoaderForTests, verifyText, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
 export { assertIdentityUrl, identityUrlProblem, isLocalHostname } from './identity.js';
 export { JWKS_PATH } from './create-well-known-handler.js';
 // The one HTTP edge of @aauth-kit/express and @aauth-kit/auth-server.

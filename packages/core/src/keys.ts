@@ -559,6 +559,48 @@ export function saveKeyFile(path: string, key: SigningKey, options: SaveKeyFileO
   }
 }
 
+/** Reused for the text a kit key verifies (issue 18): no buffer allocated per verified request. */
+let textScratch = Buffer.allocUnsafe(4096);
+/** Texts longer than this get bytes of their own rather than a larger shared buffer. */
+const SCRATCH_MAX_CHARS = 65536;
+
+/**
+ * The bytes of `text` (UTF-8, or latin1 for a text known to be ASCII such as a JWS signing input)
+ * in the shared buffer: valid only until the next call, so for a synchronous verify that keeps
+ * nothing, made at once. Undefined for a text too long to share one.
+ */
+export function scratchBytes(text: string, encoding: 'utf8' | 'latin1' = 'utf8'): Uint8Array | undefined {
+  if (text.length > SCRATCH_MAX_CHARS) return undefined;
+  // At most 3 UTF-8 bytes per UTF-16 code unit, 1 latin1 byte: a text this long always fits.
+  const room = encoding === 'utf8' ? text.length * 3 : text.length;
+  if (room > textScratch.length) textScratch = Buffer.allocUnsafe(room);
+  return textScratch.subarray(0, writeText(textScratch, text, encoding));
+}
+
+/** Node's Buffer has direct per-encoding writers (utf8Write, latin1Write) under the argument juggling of `write`. */
+type DirectWriters = { utf8Write?: (text: string, offset: number) => number; latin1Write?: (text: string, offset: number) => number };
+const direct = Buffer.prototype as unknown as DirectWriters;
+/** `text` written at offset 0 of `into`, whose room the caller made; the byte count. */
+const writeText: (into: Buffer, text: string, encoding: 'utf8' | 'latin1') => number =
+  typeof direct.utf8Write === 'function' && typeof direct.latin1Write === 'function'
+    ? (into, text, encoding) => (encoding === 'utf8' ? (into as unknown as Required<DirectWriters>).utf8Write(text, 0) : (into as unknown as Required<DirectWriters>).latin1Write(text, 0))
+    : (into, text, encoding) => into.write(text, 0, encoding);
+
+/** A key of this kit (made by generateKey, importPublicKey, ...): its verify is synchronous and keeps nothing. */
+export function isKitKey(key: PublicKey): boolean {
+  return key instanceof NodePublicKey;
+}
+
+/**
+ * Verify `signature` over the UTF-8 bytes of `text` with `key`. The kit's own keys verify
+ * synchronously and keep nothing, so the bytes are written into one reused buffer; any other
+ * {@link PublicKey} implementation is handed bytes of its own.
+ */
+export function verifyText(key: PublicKey, text: string, signature: Uint8Array): boolean {
+  const shared = isKitKey(key) ? scratchBytes(text) : undefined;
+  return key.verify(shared ?? Buffer.from(text, 'utf8'), signature);
+}
+
 /** The raw 32-byte Ed25519 public key of an OKP key (for fast backends). */
 export function rawPublicKey(key: PublicKey): Uint8Array {
   if (key.jwk.kty !== 'OKP') throw new AAuthError('unsupported_algorithm', 'Only Ed25519 keys have a raw form here');

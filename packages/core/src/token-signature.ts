@@ -4,7 +4,7 @@
  */
 import { createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { AAuthError } from './errors.js';
-import { defaultCryptoBackend, importPublicKey, type PublicKey } from './keys.js';
+import { defaultCryptoBackend, importPublicKey, isKitKey, scratchBytes, type PublicKey } from './keys.js';
 import { b64uDecode } from './lib/base64.js';
 
 /** A public key prepared for JWS verification, with the `alg` values it can check. */
@@ -75,8 +75,10 @@ export function verifyTokenSignature(jwt: string, alg: string, key: TokenKey): b
   const dot = jwt.lastIndexOf('.');
   const signature = b64uDecode(jwt.slice(dot + 1));
   if (!signature) return false;
-  // The JWS signing input is ASCII (RFC 7515 section 5.2): latin1 copies it byte for byte.
-  const input = Buffer.from(jwt.slice(0, dot), 'latin1');
+  // The JWS signing input is ASCII (RFC 7515 section 5.2): latin1 copies it byte for byte, into
+  // the shared buffer (issue 18), as every verify below is synchronous and keeps nothing.
+  const text = jwt.slice(0, dot);
+  const input = (key.ed25519 === undefined || isKitKey(key.ed25519) ? scratchBytes(text, 'latin1') : undefined) ?? Buffer.from(text, 'latin1');
   try {
     switch (alg) {
       case 'RS256':

@@ -1,6 +1,6 @@
 import { verifyContentDigest } from './content-digest.js';
 import { AAuthError } from './errors.js';
-import type { PublicKey } from './keys.js';
+import { type PublicKey, verifyText } from './keys.js';
 import { b64AnyDecode, b64Decode } from './lib/base64.js';
 import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, plainUrlParts, toHeaderMap, toUrl } from './lib/request.js';
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
@@ -196,7 +196,7 @@ function parseInputMember(input: InnerList): ParsedInput {
 }
 
 /** {@link parseSignatureKey} through the memo; the result is frozen (it is shared). */
-function parseSignatureKeyMemo(header: readonly string[], label: string | undefined, schemes: readonly string[] | undefined): ParsedSignatureKey {
+export function parseSignatureKeyMemo(header: readonly string[], label: string | undefined, schemes: readonly string[] | undefined): ParsedSignatureKey {
   if (header.length !== 1) return parseSignatureKey(header, { label, schemes });
   const variant = schemes === undefined ? (label ?? '') : `${label ?? ''}\u0000${schemes.join(',')}`;
   const known = signatureKeyMemo.get(header[0]!, variant);
@@ -402,7 +402,7 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
 
 /** Verify the parsed signature with `key`; throws `signature_invalid` on mismatch. */
 export function verifySignedRequest(signed: SignedRequest, key: PublicKey): void {
-  if (!key.verify(Buffer.from(signed.signatureBase, 'utf8'), signed.signature)) {
+  if (!verifyText(key, signed.signatureBase, signed.signature)) {
     throw new AAuthError('signature_invalid', 'The signature does not verify with the signing key');
   }
 }

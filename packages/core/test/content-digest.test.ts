@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import { parseDictionary } from 'structured-headers';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createContentDigest, verifyContentDigest } from '@aauth-kit/core/internal';
@@ -76,5 +78,77 @@ describe('verifyContentDigest', () => {
 
   it('an oversized header is header_too_large (431)', () => {
     expectThrowsCode(() => verifyContentDigest(`${createContentDigest(BODY)}, x="${'a'.repeat(9000)}"`, BODY), 'header_too_large', 431);
+  });
+});
+
+describe('verifyContentDigest: the one-member fast path decides as the general parse does', () => {
+  // The oracle: the definition of RFC 9530 over structured-headers' general dictionary parser.
+  const oracle = (header: string, body: Uint8Array): string => {
+    let dict: ReturnType<typeof parseDictionary>;
+    try {
+      dict = parseDictionary(header);
+    } catch {
+      return 'digest_malformed';
+    }
+    let checked = 0;
+    for (const [name, member] of dict) {
+      if (name !== 'sha-256' && name !== 'sha-512') continue;
+      if (!(member[0] instanceof ArrayBuffer)) return 'digest_malformed';
+      if (!Buffer.from(member[0]).equals(createHash(name === 'sha-256' ? 'sha256' : 'sha512').update(body).digest())) return 'digest_mismatch';
+      checked++;
+    }
+    return checked === 0 ? 'digest_malformed' : 'ok';
+  };
+  const outcome = (header: string, body: Uint8Array): string => {
+    try {
+      verifyContentDigest(header, body);
+      return 'ok';
+    } catch (error) {
+      return (error as { code: string }).code;
+    }
+  };
+  // Headers near the canonical form: the right digest, unpadded, base64url, one character off,
+  // another body's, parameters, whitespace, a second member, the other algorithm's name.
+  const variants = (body: Uint8Array, other: Uint8Array): string[] => {
+    const out: string[] = [];
+    for (const [name, alg] of [['sha-256', 'sha256'], ['sha-512', 'sha512']] as const) {
+      const good = createHash(alg).update(body).digest('base64');
+      const wrong = createHash(alg).update(other).digest('base64');
+      const swapped = name === 'sha-256' ? 'sha-512' : 'sha-256';
+      out.push(
+        `${name}=:${good}:`,
+        `${name}=:${good.replace(/=+$/, '')}:`,
+        `${name}=:${Buffer.from(good, 'base64').toString('base64url')}:`,
+        `${name}=:${good.slice(0, 5)}${good[5] === 'A' ? 'B' : 'A'}${good.slice(6)}:`,
+        `${name}=:${wrong}:`,
+        `${name}=:${good}:;p=1`,
+        ` ${name}=:${good}:`,
+        `${name}=:${good}: `,
+        `${name}=:${good}:, sha-999=:AAAA:`,
+        `${name}=:${good}:, ${swapped}=:${wrong}:`,
+        `${swapped}=:${good}:`,
+        `${name.toUpperCase()}=:${good}:`,
+        `${name}=:${good}=:`,
+        `${name}=${good}`,
+        `${name}=::`,
+      );
+    }
+    return out;
+  };
+
+  it('for every near-canonical header of random bodies, the same pass or the same code', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 40 }), (body, other) => {
+        for (const header of variants(body, other)) expect([header, outcome(header, body)]).toEqual([header, oracle(header, body)]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a string body is hashed as UTF-8 on the fast path too', () => {
+    const text = 'caf\u00e9 \u{1F600}';
+    expect(outcome(`sha-256=:${createHash('sha256').update(Buffer.from(text, 'utf8')).digest('base64')}:`, Buffer.from(text, 'utf8'))).toBe('ok');
+    expect(() => verifyContentDigest(`sha-256=:${createHash('sha256').update(Buffer.from(text, 'latin1')).digest('base64')}:`, text)).toThrow();
+    verifyContentDigest(`sha-256=:${createHash('sha256').update(Buffer.from(text, 'utf8')).digest('base64')}:`, text);
   });
 });

@@ -6,7 +6,7 @@ import type { PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
 import { endpoints, type ServerContext, type Signer } from './context.js';
 import { isDiscoveryFailure, uniformSignerRefusal } from './discovery-refusal.js';
-import { bodyErrorHandler, sendRefusal } from './http-edge.js';
+import { bodyErrorHandler, sendJson, sendRefusal } from './http-edge.js';
 import { verifySigner } from './signer.js';
 import type { TokenRequestFields, TokenService } from './token-service.js';
 
@@ -78,7 +78,8 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
     try {
       // Never from the Host header: the URL the agent signed is the configured base URL's (section 3).
       const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-      return await verifySigner(verifier, toHttpRequest(req, ctx.origin, body), req.socket.remoteAddress ?? 'unknown');
+      // The request target as text (issue 18): the verifier splits a plain path itself, no URL parse.
+      return await verifySigner(verifier, toHttpRequest(req, ctx.origin, body, true), req.socket.remoteAddress ?? 'unknown');
     } catch (error) {
       // The audit keeps the detail; the caller gets one answer for every discovery failure (issue 13, finding 12).
       tokens.refused(error, undefined);
@@ -98,7 +99,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       }
       const outcome = await tokens.request(who, fields);
       if (outcome.kind === 'token') {
-        res.status(200).set('Cache-Control', 'no-store').json(outcome.response);
+        sendJson(res, 200, outcome.response, { 'Cache-Control': 'no-store' });
       } else {
         res.status(202).set(pendingHeaders(ctx, outcome.request, 0)).json(pendingBody(ctx, outcome.request));
       }

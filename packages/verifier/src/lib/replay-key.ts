@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { PublicKey } from '@aauth-kit/core';
 
 // Order of the P-256 group: an ECDSA signature (r, s) is also valid as (r, n - s).
@@ -10,11 +10,18 @@ const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc63255
  * signature, and with ECDSA's `s` normalised so the malleable twin (r, n - s) is too.
  */
 export function replayKey(key: PublicKey, signature: Uint8Array): string {
-  let bytes = Buffer.from(signature);
+  let bytes: Uint8Array = signature;
   if (key.algorithm === 'ecdsa-p256-sha256' && bytes.length === 64) {
-    const s = BigInt(`0x${bytes.subarray(32).toString('hex')}`);
+    const sig = Buffer.from(signature);
+    const s = BigInt(`0x${sig.subarray(32).toString('hex')}`);
     const low = s > P256_N / 2n ? P256_N - s : s;
-    bytes = Buffer.concat([bytes.subarray(0, 32), Buffer.from(low.toString(16).padStart(64, '0'), 'hex')]);
+    bytes = Buffer.concat([sig.subarray(0, 32), Buffer.from(low.toString(16).padStart(64, '0'), 'hex')]);
   }
-  return `${key.thumbprint}:${createHash('sha256').update(bytes).digest('base64url')}`;
+  return `${key.thumbprint}:${sha256(bytes)}`;
 }
+
+/** SHA-256, base64url: node's one-shot hash where it has one (20.12+; issue 18), else a Hash object. */
+const sha256: (bytes: Uint8Array) => string =
+  typeof (nodeCrypto as { hash?: unknown }).hash === 'function'
+    ? (bytes) => nodeCrypto.hash('sha256', bytes, 'base64url')
+    : (bytes) => nodeCrypto.createHash('sha256').update(bytes).digest('base64url');

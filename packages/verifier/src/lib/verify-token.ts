@@ -219,8 +219,21 @@ export class TokenVerifier {
     };
   }
 
+  /** The last key id built, and what it was built from: tokens of one issuer's key in a row reuse it (issue 18). */
+  private lastKeyId: { source: string; alg: string; issuer: string; kid: string | undefined; id: string } | undefined;
+
+  /** {@link keyId}, the string built once while the same issuer key signs token after token. */
+  private keyIdOf(checked: CheckedToken): string {
+    const source = keySource(checked);
+    const last = this.lastKeyId;
+    if (last !== undefined && last.source === source && last.alg === checked.alg && last.issuer === checked.issuer && last.kid === checked.kid) return last.id;
+    const id = keyId(checked);
+    this.lastKeyId = { source, alg: checked.alg, issuer: checked.issuer, kid: checked.kid, id };
+    return id;
+  }
+
   private recentKey(checked: CheckedToken, now: number): TokenKey | undefined {
-    const recent = this.recentKeys.peek(keyId(checked));
+    const recent = this.recentKeys.peek(this.keyIdOf(checked));
     return recent && recent.until > now ? recent.key : undefined;
   }
 
@@ -261,7 +274,7 @@ export class TokenVerifier {
       }
       this.keys.set(jwk, key);
     }
-    this.recentKeys.set(keyId(checked), { key, until: now + KEY_REUSE_SECONDS });
+    this.recentKeys.set(this.keyIdOf(checked), { key, until: now + KEY_REUSE_SECONDS });
     return key;
   }
 }
@@ -287,10 +300,14 @@ const KEEP_CODE_11 = new Set<string>([
  * What identifies a signing key: where it is looked up, the issuer, the `kid` (or none) and the
  * `alg`. Source and `alg` come from fixed lists and the issuer is length-prefixed: no two differ in one.
  */
-function keyId({ profile, issuer, kid, alg, claims }: CheckedToken): string {
-  // -11 keys come from the document `dwk` names: a person server's and an access server's differ.
-  const source = isDraft11Profile(profile) ? `dwk:${String(claims.dwk)}` : profile.keys;
-  return `${source} ${alg} ${issuer.length} ${issuer} ${kid === undefined ? '-' : `+${kid}`}`;
+function keyId(checked: CheckedToken): string {
+  const { issuer, kid, alg } = checked;
+  return `${keySource(checked)} ${alg} ${issuer.length} ${issuer} ${kid === undefined ? '-' : `+${kid}`}`;
+}
+
+/** Where a token's key is looked up: -11 keys come from the document `dwk` names (a person server's and an access server's differ). */
+function keySource({ profile, claims }: CheckedToken): string {
+  return isDraft11Profile(profile) ? `dwk:${String(claims.dwk)}` : profile.keys;
 }
 
 function verifiedToken(raw: string, checked: CheckedToken, cnf: PublicKey | undefined): VerifiedToken {
