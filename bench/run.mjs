@@ -5,6 +5,8 @@
 //   --only a,b     run only these figure ids
 //   --merge        with --only: keep the other figures from the existing results.json (each figure
 //                  keeps the date of the run it comes from; the report says which are kept)
+//   --render       run nothing: write BENCHMARKS.md again from the existing results.json, with the
+//                  notes of bench/optimizations.md as they are now (numbers, dates, command unchanged)
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,9 +16,21 @@ import { FIGURES } from './figures/index.mjs';
 import { renderReport } from './lib/report.mjs';
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' }, merge: { type: 'boolean' } },
+  options: { quick: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' }, merge: { type: 'boolean' }, render: { type: 'boolean' } },
 });
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const notesPath = join(root, 'bench', 'optimizations.md');
+
+if (values.render) {
+  const outDir = values.out ?? root;
+  const jsonPath = values.out ? join(outDir, 'results.json') : join(root, 'bench', 'results.json');
+  const { meta, results } = JSON.parse(readFileSync(jsonPath, 'utf8'));
+  if (existsSync(notesPath)) meta.notes = readFileSync(notesPath, 'utf8');
+  writeFileSync(jsonPath, `${JSON.stringify({ meta, results }, null, 2)}\n`);
+  writeFileSync(join(outDir, 'BENCHMARKS.md'), renderReport(meta, results));
+  process.stderr.write(`bench: wrote ${join(outDir, 'BENCHMARKS.md')} again from ${jsonPath} (notes re-read)\n`);
+  process.exit(0);
+}
 const quick = values.quick === true;
 const only = values.only ? new Set(values.only.split(',')) : undefined;
 const flags = [quick ? '--quick' : '', only ? `--only ${values.only}` : '', values.merge ? '--merge' : ''].filter(Boolean).join(' ');
@@ -40,8 +54,7 @@ const meta = {
   quick,
   seconds: (Date.now() - started) / 1000,
 };
-const notes = join(root, 'bench', 'optimizations.md');
-if (existsSync(notes)) meta.notes = readFileSync(notes, 'utf8');
+if (existsSync(notesPath)) meta.notes = readFileSync(notesPath, 'utf8');
 const outDir = values.out ?? root;
 mkdirSync(outDir, { recursive: true });
 const jsonPath = values.out ? join(outDir, 'results.json') : join(root, 'bench', 'results.json');

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,14 @@ describe('benchmark suite (quick smoke run)', () => {
       expect(report).toContain(`## ${title}`);
     }
     expect(report).toContain('Quick mode');
+    // Figure 5 holds the guarded route against the ideal made real: a route with one inline raw verify.
+    expect(report).toMatch(/\| inline verify: no middleware, one raw \S+ verify in the handler \| [\d,]+ \|/);
+    expect(report).toMatch(/The guarded route \(default backend\) against the inline-verify route of the same round: \d\.\d\d/);
+    // --render runs nothing and writes the same report again from results.json.
+    const again = spawnSync(process.execPath, [runMjs, '--render', '--out', out], { encoding: 'utf8' });
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(join(out, 'BENCHMARKS.md'), 'utf8')).toBe(report);
+    expect(again.stderr).not.toMatch(/bench: verify-jwks/);
     // The agent's cache figure is counted, not timed: one exchange for all the calls.
     expect(report).toMatch(/the auth server's token endpoint was called \*\*1\*\* time/);
   }, 120_000);

@@ -9,7 +9,7 @@ import { createAgent } from '@aauth-kit/agent';
 import * as core from '@aauth-kit/core';
 import { aauth } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
-import { hasSodium, rawVerifiers } from '../lib/ed25519.mjs';
+import { hasSodium, rawPoolVerifiers, signedPair } from '../lib/ed25519.mjs';
 import { listen } from '../lib/net.mjs';
 
 /** Serve `app` on a free loopback port; resolves to the port. */
@@ -41,14 +41,27 @@ async function guardedApp(extra) {
   return { port, identity };
 }
 const guarded = await guardedApp({});
-const alt = altBackend ? await guardedApp({ cryptoBackend: altBackend }) : undefined;
-
 const signed = (identity, nonce = false) =>
   signRequest({ method: 'GET', url: `${identity}/plan`, headers: {} }, { key: agentKey, signatureKey: { scheme: 'jwks_uri', id: agentIdentity, kid: agentKey.kid }, nonce });
 
+// The ideal made real: the bare route plus exactly one raw verify (the limit backend) of a signed
+// request's base in the handler, nothing else: what the route would cost if the kit cost only its verify.
+// Distinct requests, as sent (each its own nonce and signature), verified in turn: see rawPoolVerifiers.
+const RAW_POOL = 4096;
+const rawPool = () => rawPoolVerifiers(agentKey.jwk, Array.from({ length: RAW_POOL }, () => signedPair(signed(guarded.identity, true))));
+const inlineVerify = rawPool().limit;
+const inline = express();
+inline.get('/plan', (_req, res) => {
+  inlineVerify();
+  res.json(payload);
+});
+const inlinePort = await listenPort(inline);
+const alt = altBackend ? await guardedApp({ cryptoBackend: altBackend }) : undefined;
+
 // Control: /headers?target=guarded|alt gives fresh signed headers (the bare route is sent the
-// guarded route's); /raw?ms=N runs raw verifies of such a request for N ms on this core and answers
-// { node, limit } verifies per second (limit: libsodium when installed, else node:crypto).
+// guarded route's); /raw?ms=N runs raw verifies of such requests (a pool of distinct ones, in turn)
+// for N ms on this core and answers { node, limit } verifies per second (limit: libsodium when
+// installed, else node:crypto).
 const control = express();
 control.get('/headers', (req, res) => res.json(signed(req.query.target === 'alt' ? alt.identity : guarded.identity).headers));
 // /pool?target=...&n=N: N distinct signed requests (each its own nonce, so its own Signature-Input
@@ -58,9 +71,9 @@ control.get('/pool', (req, res) => {
   const n = Math.min(Number(req.query.n) || 1, 65536);
   res.json(Array.from({ length: n }, () => signed(identity, true).headers));
 });
+let raw;
 control.get('/raw', (req, res) => {
-  const s = signed(guarded.identity);
-  const raw = rawVerifiers(agentKey.jwk, Buffer.from(s.signatureBase), Buffer.from(s.headers.signature.slice(5, -1), 'base64'));
+  raw ??= rawPool();
   const ms = Number(req.query.ms) || 1000;
   const rate = (fn) => {
     for (let i = 0; i < 200; i++) fn();
@@ -82,10 +95,12 @@ const controlPort = await listenPort(control);
 process.stdout.write(
   `${JSON.stringify({
     plain: `http://127.0.0.1:${plainPort}/plan`,
+    inline: `http://127.0.0.1:${inlinePort}/plan`,
     guarded: `http://127.0.0.1:${guarded.port}/plan`,
     alt: alt ? `http://127.0.0.1:${alt.port}/plan` : null,
     control: `http://127.0.0.1:${controlPort}`,
     defaultBackend,
+    limitBackend: hasSodium ? 'sodium' : 'node',
     altBackend: altBackend ?? null,
   })}\n`,
 );

@@ -94,7 +94,9 @@ async function load(tool, pin, url, headers, seconds, connections) {
 /** Start a figure's server process (a script here), on core 0 when pinned; stopped by its PID. */
 async function startServer(pin, name = 'http-server.mjs', scriptArgs = []) {
   const script = fileURLToPath(new URL(`./${name}`, import.meta.url));
-  const [cmd, args] = pinned(pin, 0, process.execPath, [script, ...scriptArgs]);
+  // AAUTH_BENCH_PROF_DIR=<dir>: each server process writes a V8 CPU profile there when it exits.
+  const prof = process.env.AAUTH_BENCH_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AAUTH_BENCH_PROF_DIR}`, '--cpu-prof-interval=100'] : [];
+  const [cmd, args] = pinned(pin, 0, process.execPath, [...prof, script, ...scriptArgs]);
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
@@ -147,7 +149,7 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
     const loadHeaders = async (target) =>
       tool === 'wrk' ? (await fetch(`${urls.control}/pool?n=${POOL}&target=${target === 'alt' ? 'alt' : 'guarded'}`)).json() : headers(target);
     // Warm the key caches, and check that the signed requests are accepted.
-    const targets = urls.alt ? ['plain', 'guarded', 'alt'] : ['plain', 'guarded'];
+    const targets = ['plain', 'inline', 'guarded', ...(urls.alt ? ['alt'] : [])];
     for (const t of targets) {
       const warm = await fetch(urls[t], { headers: await headers(t) });
       if (warm.status !== 200) throw new Error(`the ${t} route answered ${warm.status}: ${await warm.text()}`);
@@ -170,11 +172,15 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
     const ideal = (t, backend) => {
       const ratios = samples[t].map((g, i) => g.rps / samples.plain[i].rps);
       const ideals = samples.plain.map((p, i) => 1 / (1 + p.rps / raw[i][rawKey(backend)]));
-      return { backend, ratio: median(ratios), ideal: median(ideals), ofIdeal: median(ratios.map((x, i) => x / ideals[i])), ratios };
+      return { backend, ratio: median(ratios), ideal: median(ideals), ofIdeal: median(ratios.map((x, i) => x / ideals[i])), ratios, ideals };
     };
     const guarded = { ...summary('guarded'), ...ideal('guarded', urls.defaultBackend) };
+    // The guarded route against the inline-verify route of the same round (both one verify of the
+    // default backend; the inline one with nothing of the kit around it).
+    guarded.ofInline = median(samples.guarded.map((g, i) => g.rps / samples.inline[i].rps));
     return {
       plain: summary('plain'),
+      inline: { ...summary('inline'), ...ideal('inline', urls.limitBackend) },
       guarded,
       alt: urls.alt ? { ...summary('alt'), ...ideal('alt', urls.altBackend) } : null,
       defaultBackend: urls.defaultBackend,
