@@ -243,7 +243,9 @@ describe('the demo as a web page, driven by a person in Chromium', () => {
       await page.fill('#username', 'mcp-user');
       await page.fill('#password', 'user123');
       await page.click('#login');
-      // The page offers what the command line asked for.
+      // The page offers what the command line asked for, once the login answered (showApp sets both
+      // in one turn; reading the select right after the click raced the login's fetch).
+      await page.locator('#app-view').waitFor();
       expect(await page.locator('#protocol').inputValue()).toBe('draft-11-four-party');
       await page.click('#start');
       await page.locator('#result[data-state="ok"]').waitFor();
