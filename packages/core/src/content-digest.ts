@@ -1,7 +1,7 @@
-import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { AAuthError } from './errors.js';
+import { hashOnce } from './lib/hash.js';
 
 type ParseDictionary = (typeof import('structured-headers'))['parseDictionary'];
 let parseDictionaryFn: ParseDictionary | undefined;
@@ -18,18 +18,12 @@ function parseDictionary(header: string): ReturnType<ParseDictionary> {
 /** Digest algorithms of RFC 9530 that the kit creates and checks. */
 export type DigestAlgorithm = 'sha-256' | 'sha-512';
 
-const NODE_ALG: Record<DigestAlgorithm, string> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
+const NODE_ALG: Record<DigestAlgorithm, 'sha256' | 'sha512'> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
 /** A Content-Digest carries a few short hashes; anything near this size is hostile. */
 const MAX_DIGEST_HEADER = 8 * 1024;
 
 /** One `sha-256` or `sha-512` member holding a standard base64 byte sequence, nothing around it. */
 const CANONICAL_DIGEST = /^(sha-256|sha-512)=:([A-Za-z0-9+/]+={0,2}):$/;
-
-/** The standard base64 digest of `bytes`: node's one-shot hash where it has one (20.12+). */
-const digestBase64: (algorithm: DigestAlgorithm, bytes: Uint8Array) => string =
-  typeof (nodeCrypto as { hash?: unknown }).hash === 'function'
-    ? (algorithm, bytes) => nodeCrypto.hash(NODE_ALG[algorithm], bytes, 'base64')
-    : (algorithm, bytes) => createHash(NODE_ALG[algorithm]).update(bytes).digest('base64');
 
 /** The body as bytes: strings are UTF-8. */
 export function bodyBytes(body: string | Uint8Array): Uint8Array {
@@ -55,7 +49,7 @@ export function verifyContentDigest(header: string, body: string | Uint8Array): 
   // exactly the canonical base64 of the body's digest, is a match. Anything else (another form, or
   // a value that differs in any way) goes to the general parse below, which decides and names it.
   const fast = CANONICAL_DIGEST.exec(header);
-  if (fast !== null && fast[2] === digestBase64(fast[1] as DigestAlgorithm, bodyBytes(body))) return;
+  if (fast !== null && fast[2] === hashOnce(NODE_ALG[fast[1] as DigestAlgorithm], bodyBytes(body), 'base64')) return;
   let dict: ReturnType<typeof parseDictionary>;
   try {
     dict = parseDictionary(header);

@@ -8,6 +8,7 @@ export { createSignatureBase, serializeSignatureParams, type SignatureParams } f
 export { defaultComponents } from './sign-request.js';
 export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
 export { randomNonce } from './lib/nonce.js';
+export { hashOnce } from './lib/hash.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
 export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setSodiumLoaderForTests, verifyText, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
@@ -16,6 +17,7 @@ export { JWKS_PATH } from './create-well-known-handler.js';
 // The one HTTP edge of @aauth-kit/express and @aauth-kit/auth-server.
 export { serveDocuments, type DocumentHandler } from './serve-documents.js';
 export { sendError } from './send-error.js';
+export { sendJson } from './send-json.js';
 export { requestTarget, requestUrl, toHttpRequest, type IncomingRequest } from './to-http-request.js';
 export { fieldLinesOf, hasBody, isIdempotent, plainUrlParts, toHeaderMap, toUrl, type HeaderMap, type UrlParts } from './lib/request.js';
 // AAuth -11 / HTTP Signature Keys -09 pieces the kit's packages share.

@@ -567,10 +567,10 @@ const SCRATCH_MAX_CHARS = 65536;
 /**
  * The bytes of `text` (UTF-8, or latin1 for a text known to be ASCII such as a JWS signing input)
  * in the shared buffer: valid only until the next call, so for a synchronous verify that keeps
- * nothing, made at once. Undefined for a text too long to share one.
+ * nothing, made at once. A text too long to share the buffer gets bytes of its own.
  */
-export function scratchBytes(text: string, encoding: 'utf8' | 'latin1' = 'utf8'): Uint8Array | undefined {
-  if (text.length > SCRATCH_MAX_CHARS) return undefined;
+export function scratchBytes(text: string, encoding: 'utf8' | 'latin1' = 'utf8'): Uint8Array {
+  if (text.length > SCRATCH_MAX_CHARS) return Buffer.from(text, encoding);
   // At most 3 UTF-8 bytes per UTF-16 code unit, 1 latin1 byte: a text this long always fits.
   const room = encoding === 'utf8' ? text.length * 3 : text.length;
   if (room > textScratch.length) textScratch = Buffer.allocUnsafe(room);
@@ -597,8 +597,7 @@ export function isKitKey(key: PublicKey): boolean {
  * {@link PublicKey} implementation is handed bytes of its own.
  */
 export function verifyText(key: PublicKey, text: string, signature: Uint8Array): boolean {
-  const shared = isKitKey(key) ? scratchBytes(text) : undefined;
-  return key.verify(shared ?? Buffer.from(text, 'utf8'), signature);
+  return key.verify(isKitKey(key) ? scratchBytes(text) : Buffer.from(text, 'utf8'), signature);
 }
 
 /** The raw 32-byte Ed25519 public key of an OKP key (for fast backends). */

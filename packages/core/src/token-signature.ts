@@ -78,7 +78,7 @@ export function verifyTokenSignature(jwt: string, alg: string, key: TokenKey): b
   // The JWS signing input is ASCII (RFC 7515 section 5.2): latin1 copies it byte for byte, into
   // the shared buffer (issue 18), as every verify below is synchronous and keeps nothing.
   const text = jwt.slice(0, dot);
-  const input = (key.ed25519 === undefined || isKitKey(key.ed25519) ? scratchBytes(text, 'latin1') : undefined) ?? Buffer.from(text, 'latin1');
+  const input = key.ed25519 === undefined || isKitKey(key.ed25519) ? scratchBytes(text, 'latin1') : Buffer.from(text, 'latin1');
   try {
     switch (alg) {
       case 'RS256':

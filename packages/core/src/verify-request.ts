@@ -196,8 +196,8 @@ function parseInputMember(input: InnerList): ParsedInput {
 }
 
 /** {@link parseSignatureKey} through the memo; the result is frozen (it is shared). */
-export function parseSignatureKeyMemo(header: readonly string[], label: string | undefined, schemes: readonly string[] | undefined): ParsedSignatureKey {
-  if (header.length !== 1) return parseSignatureKey(header, { label, schemes });
+export function parseSignatureKeyMemo(header: readonly string[] | undefined, label: string | undefined, schemes: readonly string[] | undefined): ParsedSignatureKey {
+  if (header === undefined || header.length !== 1) return parseSignatureKey(header, { label, schemes });
   const variant = schemes === undefined ? (label ?? '') : `${label ?? ''}\u0000${schemes.join(',')}`;
   const known = signatureKeyMemo.get(header[0]!, variant);
   if (known !== undefined) return known;

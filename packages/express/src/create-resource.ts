@@ -12,7 +12,7 @@ import {
   type RequireLevel as ChallengeLevel,
   type WellKnownHandler,
 } from '@aauth-kit/core';
-import { SIGNATURE_SCHEMES, buildRequirement, hasBody, sendError, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
+import { SIGNATURE_SCHEMES, buildRequirement, hasBody, sendError, sendJson, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
 import { callerOf, createVerifier, requestGeneration, verifyNow, type PresentedToken, type VerifiedRequest } from '@aauth-kit/verifier';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
@@ -285,15 +285,8 @@ export function createResource(options: ResourceOptions): Resource {
 
   /** The 202 of a deferred auth-token challenge (AAuth -11 "Deferred Delivery", "Pending Response"). */
   function sendPending(res: Response, id: string, challenge: AAuthError): void {
-    const body = Buffer.from(JSON.stringify({ status: 'pending' }));
-    res.statusCode = 202;
-    for (const [name, value] of Object.entries(challenge.headers)) res.setHeader(name, value);
-    res.setHeader('Location', pendingUrl(id));
-    res.setHeader('Retry-After', '0');
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Type', 'application/json');
-    res.setHeader('Content-Length', body.length);
-    res.end(body);
+    const headers = { ...challenge.headers, Location: pendingUrl(id), 'Retry-After': '0', 'Cache-Control': 'no-store' };
+    sendJson(res, 202, { status: 'pending' }, headers, 'application/json');
   }
 
   function holdCall(defer: Defer, req: Request, res: Response, request: HttpRequest, route: ResolvedRoute): void {
@@ -533,12 +526,7 @@ export function createResource(options: ResourceOptions): Resource {
           if (unknown.length > 0) throw as11(new AAuthError('invalid_scope', `Unknown scope ${unknown.join(' ').slice(0, 200)}`), {});
         }
         const resourceToken = await resourceToken11(presented, verified.thumbprint, scope, account);
-        const out = Buffer.from(JSON.stringify({ resource_token: resourceToken }));
-        res.statusCode = 200;
-        res.setHeader('Content-Type', 'application/json');
-        res.setHeader('Cache-Control', 'no-store');
-        res.setHeader('Content-Length', out.length);
-        res.end(out);
+        sendJson(res, 200, { resource_token: resourceToken }, { 'Cache-Control': 'no-store' }, 'application/json');
       } catch (error) {
         if (error instanceof AAuthError) respond(isDraft11Error(error) ? error : as11(error, {}), req, res, next);
         else next(error);

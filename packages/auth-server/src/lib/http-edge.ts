@@ -19,20 +19,6 @@ export function sendRefusal(res: ServerResponse, error: unknown, warn: (message:
   sendError(res, e, { 'Cache-Control': 'no-store', ...headers });
 }
 
-/**
- * Answer `status` with `body` as JSON and `headers`, straight to node's response (issue 18: a token
- * answer is made per exchange and never revalidated, so express's ETag hash and charset parsing of
- * `res.json` are skipped); headers set earlier on the response are kept.
- */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  for (const name in headers) res.setHeader(name, headers[name]!);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
-}
-
 /** A body parser's failure as the kit's error (413 `body_too_large`, else 400 `invalid_request`), or undefined when it is none. */
 export function bodyReadError(error: unknown, limit: string): AAuthError | undefined {
   const status = (error as { status?: unknown } | null | undefined)?.status;

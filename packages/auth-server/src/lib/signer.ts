@@ -1,4 +1,4 @@
-import { AAuthError, isAAuthError, parseSignatureKey, type HttpRequest } from '@aauth-kit/core';
+import { AAuthError, isAAuthError, type HttpRequest } from '@aauth-kit/core';
 import { hasBody, parseSignatureKeyMemo, toHeaderMap } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
 import type { Signer } from './context.js';
@@ -16,8 +16,7 @@ export async function verifySigner(verifier: Verifier, request: HttpRequest, cal
   try {
     // Cheap scheme check before any verification work: the jwt scheme carries a token meant for a resource.
     // Through the verifier's memo (an agent repeats its Signature-Key), which the verify below reads again.
-    const field = headers.get('signature-key');
-    const { key } = field === undefined ? parseSignatureKey(field) : parseSignatureKeyMemo(field, undefined, undefined);
+    const { key } = parseSignatureKeyMemo(headers.get('signature-key'), undefined, undefined);
     if (key.scheme === 'jwt') {
       throw new AAuthError('unsupported_scheme', 'The auth server accepts requests signed with the agent\'s own key (hwk or jwks_uri), not the jwt scheme', {
         headers: { 'Signature-Error': 'error=unsupported_scheme', 'Accept-Signature-Scheme': 'hwk, jwks_uri' },

@@ -1,12 +1,12 @@
 import { AAuthError, buildChallenge } from '@aauth-kit/core';
-import { toHttpRequest } from '@aauth-kit/core/internal';
+import { sendJson, toHttpRequest } from '@aauth-kit/core/internal';
 import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
 import { endpoints, type ServerContext, type Signer } from './context.js';
 import { isDiscoveryFailure, uniformSignerRefusal } from './discovery-refusal.js';
-import { bodyErrorHandler, sendJson, sendRefusal } from './http-edge.js';
+import { bodyErrorHandler, sendRefusal } from './http-edge.js';
 import { verifySigner } from './signer.js';
 import type { TokenRequestFields, TokenService } from './token-service.js';
 
@@ -99,6 +99,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       }
       const outcome = await tokens.request(who, fields);
       if (outcome.kind === 'token') {
+        // A token answer is made per exchange and never revalidated: no ETag work (issue 18).
         sendJson(res, 200, outcome.response, { 'Cache-Control': 'no-store' });
       } else {
         res.status(202).set(pendingHeaders(ctx, outcome.request, 0)).json(pendingBody(ctx, outcome.request));

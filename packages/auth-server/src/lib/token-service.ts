@@ -1,5 +1,5 @@
-import * as nodeCrypto from 'node:crypto';
 import { randomBytes } from 'node:crypto';
+import { hashOnce } from '@aauth-kit/core/internal';
 import { newTokenId } from './token-id.js';
 import {
   ACT_MAX_DEPTH,
@@ -54,11 +54,8 @@ interface Grant {
 
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
-/** SHA-256, base64url: one-shot `crypto.hash` (Node 20.12+) when present, cheaper than a Hash object. */
-const sha256: (text: string) => string =
-  typeof nodeCrypto.hash === 'function'
-    ? (text) => nodeCrypto.hash('sha256', text, 'base64url')
-    : (text) => nodeCrypto.createHash('sha256').update(text).digest('base64url');
+/** SHA-256, base64url. */
+const sha256 = (text: string): string => hashOnce('sha256', text, 'base64url');
 
 
 /** Re-throw a token check failure as the auth server's `invalid_grant` (section 8), keeping the reason. */

@@ -1,5 +1,5 @@
-import * as nodeCrypto from 'node:crypto';
 import type { PublicKey } from '@aauth-kit/core';
+import { hashOnce } from '@aauth-kit/core/internal';
 
 // Order of the P-256 group: an ECDSA signature (r, s) is also valid as (r, n - s).
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
@@ -17,11 +17,5 @@ export function replayKey(key: PublicKey, signature: Uint8Array): string {
     const low = s > P256_N / 2n ? P256_N - s : s;
     bytes = Buffer.concat([sig.subarray(0, 32), Buffer.from(low.toString(16).padStart(64, '0'), 'hex')]);
   }
-  return `${key.thumbprint}:${sha256(bytes)}`;
+  return `${key.thumbprint}:${hashOnce('sha256', bytes, 'base64url')}`;
 }
-
-/** SHA-256, base64url: node's one-shot hash where it has one (20.12+; issue 18), else a Hash object. */
-const sha256: (bytes: Uint8Array) => string =
-  typeof (nodeCrypto as { hash?: unknown }).hash === 'function'
-    ? (bytes) => nodeCrypto.hash('sha256', bytes, 'base64url')
-    : (bytes) => nodeCrypto.createHash('sha256').update(bytes).digest('base64url');
