@@ -33,7 +33,7 @@ export function bodyBytes(body: string | Uint8Array): Uint8Array {
 /** `Content-Digest` value for a body (RFC 9530 section 2): `sha-256=:<base64>:` by default. */
 export function createContentDigest(body: string | Uint8Array, algorithm: DigestAlgorithm = 'sha-256'): string {
   if (algorithm !== 'sha-256' && algorithm !== 'sha-512') throw new TypeError("algorithm must be 'sha-256' or 'sha-512'");
-  const digest = createHash(NODE_ALG[algorithm]).update(bodyBytes(body)).digest('base64');
+  const digest = hashOnce(NODE_ALG[algorithm], bodyBytes(body), 'base64');
   return `${algorithm}=:${digest}:`;
 }
 

@@ -1,8 +1,8 @@
 import { randomNonce } from './lib/nonce.js';
 import { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
-import type { SigningKey } from './keys.js';
+import { isKitKey, scratchBytes, type SigningKey } from './keys.js';
 import { b64uEncode } from './lib/base64.js';
-import { type HeaderMap, type HttpRequest, hasBody, isIdempotent, toHeaderMap, toUrl } from './lib/request.js';
+import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, isIdempotent, plainUrlParts, toHeaderMap, toUrl } from './lib/request.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import { serializeSignatureParams, type SignatureParams } from './signature-base.js';
 import { parseSignatureKey, serializeSignatureKey, type SignatureKey } from './signature-key.js';
@@ -63,7 +63,7 @@ export function defaultComponents(
 }
 
 function profileComponents(
-  url: URL,
+  url: UrlParts,
   headers: HeaderMap,
   body: HttpRequest['body'],
   additional: readonly string[],
@@ -102,7 +102,8 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   }
   const added: Record<string, string> = {};
   const headerMap = toHeaderMap(request.headers);
-  const url = toUrl(request.url);
+  // A plain URL text is split by hand (what the WHATWG parser would hold, property-tested): issue 18.
+  const url = (typeof request.url === 'string' ? plainUrlParts(request.url) : undefined) ?? toUrl(request.url);
 
   let signatureKeyValue: string | undefined;
   if (options.signatureKey !== false) {
@@ -153,9 +154,13 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   for (const [name, value] of Object.entries(added)) headerMap.set(name, [value]);
   const signatureBase = buildSignatureBase(components, request.method.toUpperCase(), url, headerMap, signatureParams);
 
-  const signature = key.sign(Buffer.from(signatureBase, 'utf8'));
+  // The kit's own keys sign synchronously and keep nothing: the base is written into one reused
+  // buffer (as verifyText does); any other SigningKey gets bytes of its own.
+  const signature = key.sign(isKitKey(key) ? scratchBytes(signatureBase) : Buffer.from(signatureBase, 'utf8'));
   const encoded =
-    options.signatureEncoding === 'base64url' ? b64uEncode(signature) : Buffer.from(signature).toString('base64');
+    options.signatureEncoding === 'base64url'
+      ? b64uEncode(signature)
+      : (Buffer.isBuffer(signature) ? signature : Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength)).toString('base64');
   added['signature-input'] = `${label}=${signatureParams}`;
   added.signature = `${label}=:${encoded}:`;
   return { headers: added, signatureBase, components, params };

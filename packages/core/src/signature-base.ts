@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { AAuthError } from './errors.js';
 import { type HeaderMap, type HttpRequest, toHeaderMap, toUrl } from './lib/request.js';
-import { type InnerList, type Params, serializeInnerList, serializeString, Token } from './lib/sfv.js';
+import { type Params, serializeParams, serializeString } from './lib/sfv.js';
 
 type Httpbis = (typeof import('http-message-signatures'))['httpbis'];
 let httpbisApi: Httpbis | undefined;
@@ -22,11 +22,24 @@ export type SignatureParams = Array<[name: string, value: string | number]>;
  * and `@signature-params` line: `("@method" "@path");created=1618884473;nonce="..."`.
  */
 export function serializeSignatureParams(components: readonly string[], params: SignatureParams): string {
-  const list: InnerList = {
-    items: components.map((c) => ({ value: c, params: [] })),
-    params: params.map(([k, v]): [string, string | number | Token] => [k, v]) as Params,
-  };
-  return serializeInnerList(list);
+  // The component list as RFC 8941 strings, remembered for the next call: a signer covers the same
+  // components request after request (issue 18); `created` and `nonce` change every time.
+  let list = lastComponentList;
+  if (lastComponents === undefined || !sameStrings(lastComponents, components)) {
+    list = `(${components.map(serializeString).join(' ')})`;
+    lastComponents = components.slice();
+    lastComponentList = list;
+  }
+  return list + serializeParams(params as Params);
+}
+
+let lastComponents: readonly string[] | undefined;
+let lastComponentList = '';
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function componentLines(

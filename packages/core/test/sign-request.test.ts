@@ -217,6 +217,68 @@ describe('headers emitted', () => {
     expect(signRequest(get('http://localhost:80/x'), { key, now }).signatureBase).toContain('"@authority": localhost\n');
   });
 
+  it('a URL text signs the base its WHATWG parse gives, plain (split by hand) or not', () => {
+    // Plain texts take the hand split (issue 18); the rest (case, default port, dot segments,
+    // percent-encoding, IDNA, IPv6, user info) go through new URL. Either way the base must be the
+    // one a URL object of the same text gives.
+    const texts = [
+      'https://api.example/orders?x=1',
+      'http://localhost:3000/a/b:c@d?q=%20&r=s',
+      'https://API.Example:443/orders',
+      'http://localhost:80/x/../y/./z',
+      'https://api.example/p%41th?a=%zz',
+      'https://bücher.example/ä?ö=1',
+      'http://[::1]:8080/v6',
+      'http://127.0.0.1:9/ip',
+      'https://user:pw@api.example/x',
+      'https://api.example/x#frag',
+    ];
+    for (const text of texts) {
+      const viaText = signRequest(post(JSON_BODY, text), { key, now, nonce: 'n' });
+      const viaUrl = signRequest({ ...post(JSON_BODY, text), url: new URL(text) }, { key, now, nonce: 'n' });
+      expect([text, viaText.signatureBase]).toEqual([text, viaUrl.signatureBase]);
+      expect(viaText.headers.signature).toBe(viaUrl.headers.signature);
+    }
+  });
+
+  it('the covered components are serialized afresh whenever they change, also when the caller reuses its array', () => {
+    const components = ['@method', '@authority', '@path'];
+    const first = signRequest(get(), { key, now, components });
+    components.push('@query');
+    components[2] = '@target-uri';
+    const second = signRequest(get('https://api.example/items?a=1'), { key, now, components });
+    expect(inputOf(first.headers['signature-input']!)).toBe(`("@method" "@authority" "@path");created=${NOW}`);
+    expect(inputOf(second.headers['signature-input']!)).toBe(`("@method" "@authority" "@target-uri" "@query");created=${NOW}`);
+    expect(signRequest(get(), { key, now }).headers['signature-input']).toBe(`sig=("@method" "@authority" "@path" "signature-key");created=${NOW}`);
+  });
+
+  it('a SigningKey of another implementation gets bytes of its own, which later signatures do not touch', () => {
+    const kept: Uint8Array[] = [];
+    const foreign = {
+      ...key,
+      jwk: key.jwk,
+      thumbprint: key.thumbprint,
+      algorithm: key.algorithm,
+      kid: key.kid,
+      jwsAlgorithm: key.jwsAlgorithm,
+      backend: key.backend,
+      privateKeyObject: key.privateKeyObject,
+      verify: (d: Uint8Array, s: Uint8Array) => key.verify(d, s),
+      // A plain Uint8Array signature (not a Buffer) is encoded the same.
+      sign: (data: Uint8Array) => {
+        kept.push(data);
+        return new Uint8Array(key.sign(data));
+      },
+      toPrivateJwk: () => key.toPrivateJwk(),
+      toPem: () => key.toPem(),
+      toPublishedJwk: () => key.toPublishedJwk(),
+    };
+    const a = signRequest(post(), { key: foreign, now, nonce: 'first' });
+    const b = signRequest(post(), { key: foreign, now, nonce: 'second' });
+    expect(kept.map((d) => Buffer.from(d).toString('utf8'))).toEqual([a.signatureBase, b.signatureBase]);
+    expect(a.headers.signature).toBe(signRequest(post(), { key, now, nonce: 'first' }).headers.signature);
+  });
+
   it('accepts fetch Headers and header pair lists', () => {
     const viaHeaders = signRequest({ ...post(), headers: new Headers({ 'Content-Type': 'application/json' }) }, { key, now, nonce: 'n' });
     const viaPairs = signRequest({ ...post(), headers: [['Content-Type', 'application/json']] }, { key, now, nonce: 'n' });
