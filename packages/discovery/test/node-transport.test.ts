@@ -263,6 +263,36 @@ describe('the node transport connects to the addresses the egress policy checked
     expect([answer.status, Buffer.from(await answer.read(100, () => new Error('too large'))).toString(), host]).toEqual([200, 'pinned', `agent.invalid:${port}`]);
   });
 
+  it('a name of several addresses is tried over them in turn; one the policy did not check is resolved here, Host naming it', async () => {
+    const hosts: (string | undefined)[] = [];
+    const s = servers.track(
+      await startServer({
+        '/x': (req, res) => {
+          hosts.push(req.headers.host);
+          res.writeHead(200).end('ok');
+        },
+      }),
+    );
+    const port = new URL(s.url).port;
+    const send = createNodeTransport();
+    const body = async (answer: Promise<{ read: (max: number, tooLarge: () => Error) => Promise<Uint8Array> }>): Promise<string> =>
+      Buffer.from(await (await answer).read(100, () => new Error('too large'))).toString();
+    // 127.0.0.2 is loopback too, but nothing listens there on this port: refused, then the next one.
+    expect(await body(send(new URL(`http://agent.invalid:${port}/x`), { method: 'GET', headers: {} }, AbortSignal.timeout(2000), ['127.0.0.2', '127.0.0.1']))).toBe('ok');
+    // No addresses given (a local name the policy trusts without looking): resolved here.
+    expect(await body(send(new URL(`http://localhost:${port}/x`), { method: 'GET', headers: {} }, AbortSignal.timeout(2000), undefined))).toBe('ok');
+    // An IP literal is connected to as it is, Host naming it.
+    expect(await body(send(new URL(`http://127.0.0.1:${port}/x`), { method: 'GET', headers: {} }, AbortSignal.timeout(2000), undefined))).toBe('ok');
+    expect(hosts).toEqual([`agent.invalid:${port}`, `localhost:${port}`, `127.0.0.1:${port}`]);
+  });
+
+  it('a name that does not resolve is the failure code, naming the lookup', async () => {
+    const documents = createDocumentFetcher({ allowHttpHosts: ['agent.invalid'] });
+    const error = await rejection(documents.fetchJson('http://agent.invalid:9/x.json'));
+    expect(error.code).toBe('key_discovery_failed');
+    expect(error.message).toMatch(/^Cannot reach http:\/\/agent\.invalid:9\/x\.json: getaddrinfo (ENOTFOUND|EAI_AGAIN) agent\.invalid/);
+  });
+
   it('pinnedLookup answers the checked addresses, by family, and no others', async () => {
     const lookup = pinnedLookup(['93.184.215.14', '[2606:2800:21f:cb07:6820:80da:af6b:8b2c]']);
     const ask = (options: object): Promise<unknown[]> =>
