@@ -293,7 +293,8 @@ export async function exchangeFigure({ requests, rounds = 3, concurrency = 8, ol
   // Per-round ratios (subjects of one round ran back to back), their median; the CPU ratio is old / new (higher is better).
   const ratioTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => x.perSecond / samples[base][i].perSecond)) : null);
   const cpuTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => samples[base][i].cpuUs / x.cpuUs)) : null);
-  const subjects = Object.fromEntries(Object.keys(samples).map((t) => [t, { ...summary(t), toEcho: ratioTo(t, 'echo'), toOld: ratioTo(t, 'old'), cpuToOld: cpuTo(t, 'old') }]));
+  const perRound = (t, base) => (samples[base] ? samples[t].map((x, i) => x.perSecond / samples[base][i].perSecond) : null);
+  const subjects = Object.fromEntries(Object.keys(samples).map((t) => [t, { ...summary(t), toEcho: ratioTo(t, 'echo'), toOld: ratioTo(t, 'old'), toOldRounds: perRound(t, 'old'), cpuToOld: cpuTo(t, 'old') }]));
   const algs = Object.fromEntries(Object.entries(procs).map(([t, p]) => [t, p.urls.alg]));
 
   // The agent's cache, in this process: an embedded auth server and a challenging resource.

@@ -183,7 +183,7 @@ export const FIGURES = [
     title: '6. Token exchange at the embedded auth server, and the agent cache',
     goal: { op: '<=', value: 1, label: '1,000 calls through one challenge make exactly one exchange' },
     async run({ quick }) {
-      const r = await exchangeFigure({ requests: quick ? 20 : 4000, rounds: quick ? 1 : 3, concurrency: quick ? 8 : 16, oldPath: !quick });
+      const r = await exchangeFigure({ requests: quick ? 20 : 4000, rounds: quick ? 1 : 5, concurrency: quick ? 8 : 16, oldPath: !quick });
       const s = r.subjects;
       const opt = (v) => (v === null ? 'n/a' : fmt(v, 2));
       const row = (name, x) => `| ${name} | ${fmt(x.perSecond)} | ${fmt(x.p50, 1)} ms | ${fmt(x.p99, 1)} ms | ${fmt(x.toEcho, 2)} | ${opt(x.toOld)} | ${fmt(x.cpuUs)} us | ${opt(x.cpuToOld)} | ${fmt((x.perSecond * x.cpuUs) / 1e6, 2)} |`;
@@ -195,7 +195,8 @@ export const FIGURES = [
           `starts, each with a fresh resource token. Subjects: the old code path (a worktree of ${r.oldMain}, main when issue 18 was filed, built once under ` +
           '`.bench-cache/old-main` and running the same server script with its own packages and the same realm, RS256), this tree with the ' +
           'realm signing RS256 (as Keycloak does) and with the realm signing EdDSA (`signingAlgorithm`), and the baseline; a discarded warm-up of each, then ' +
-          `${r.rounds} round(s) in which every subject runs once, in an order that rotates. ` +
+          `${r.rounds} round(s) in which every subject runs once, in an order that rotates (five since 2026-12-02: with three, standalone runs of the same code ` +
+          'gave the EdDSA realm 1.99x-2.68x the old code path and full runs 1.76x-1.97x, the median of three rounds moving with the machine). ' +
           'The server verifies the request signature (agent key from its JWKS, cached), the resource token (EdDSA, resource JWKS cached), ' +
           'the upstream token (signed by the realm key), redeems the resource token once, applies the realm policy, and signs an auth token. ' +
           'Baseline: the same signed POST bodies to an express route in the RS256 server process that parses and echoes JSON, on the same dedicated core. ' +
@@ -228,6 +229,15 @@ export const FIGURES = [
               row('token exchange, EdDSA realm', s.eddsa),
             ].join('\n'),
           },
+          ...(s.old
+            ? [
+                {
+                  text:
+                    `Per-round ratios to the old code path (exchanges/s, in round order): RS256 realm ${s.rs256.toOldRounds.map((v) => fmt(v, 2)).join(', ')}; ` +
+                    `EdDSA realm ${s.eddsa.toOldRounds.map((v) => fmt(v, 2)).join(', ')}.`,
+                },
+              ]
+            : []),
           {
             heading: 'Agent token cache (counted, not timed)',
             text: `${r.cache.calls} calls from one agent (10 concurrent) to a resource that challenges: ${r.cache.ok} answered 200, and the auth server's token endpoint was called **${r.cache.tokenRequests}** time(s).`,
