@@ -83,6 +83,37 @@ function profileComponents(
   return components;
 }
 
+/** The last `jwks_uri` or `jwt` Signature-Key serialized, with what it was made of. */
+let lastKeyText: { scheme: string; id: unknown; dwk: unknown; kid: unknown; jwt: unknown; label: string; form: unknown; value: string } | undefined;
+
+/**
+ * `sk` serialized; the last `jwks_uri` or `jwt` value is reused while every field it was made of is
+ * the same (issue 18: an agent names the same key, or presents the same token, request after
+ * request). Any other value, and every first one, goes through serializeSignatureKey and its checks.
+ */
+function signatureKeyText(sk: SignatureKey, label: string, form: 'parenthesised' | 'dictionary'): string {
+  const fields = sk as { scheme?: unknown; id?: unknown; dwk?: unknown; kid?: unknown; jwt?: unknown };
+  const last = lastKeyText;
+  if (
+    last !== undefined &&
+    (fields.scheme === 'jwks_uri' || fields.scheme === 'jwt') &&
+    last.scheme === fields.scheme &&
+    last.id === fields.id &&
+    last.dwk === fields.dwk &&
+    last.kid === fields.kid &&
+    last.jwt === fields.jwt &&
+    last.label === label &&
+    last.form === form
+  ) {
+    return last.value;
+  }
+  const value = serializeSignatureKey(sk, { label, form });
+  if (sk.scheme === 'jwks_uri' || sk.scheme === 'jwt') {
+    lastKeyText = { scheme: sk.scheme, id: fields.id, dwk: fields.dwk, kid: fields.kid, jwt: fields.jwt, label, form, value };
+  }
+  return value;
+}
+
 /**
  * Sign a request (RFC 9421 with the AAuth profile): returns the headers to add. Pure apart from
  * the clock and the nonce's randomness; sends nothing.
@@ -119,7 +150,7 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
       if (parsed.label !== label) throw new TypeError(`options.signatureKey must use the label "${label}"`);
       signatureKeyValue = sk;
     } else {
-      signatureKeyValue = serializeSignatureKey(sk, { label, form: options.signatureKeyForm ?? 'parenthesised' });
+      signatureKeyValue = signatureKeyText(sk, label, options.signatureKeyForm ?? 'parenthesised');
     }
     added['signature-key'] = signatureKeyValue;
   }

@@ -151,6 +151,29 @@ describe('headers emitted', () => {
     );
   });
 
+  it('a Signature-Key object changed between requests (same object, new kid, id, dwk, token, label or form) is serialized afresh; a bad one still throws', () => {
+    const sk: { scheme: 'jwks_uri'; id: string; kid: string; dwk?: string } = { scheme: 'jwks_uri', id: 'http://localhost:3001', kid: 'k1' };
+    const value = (options: Partial<Parameters<typeof signRequest>[1]> = {}) => signRequest(get(), { key, now, signatureKey: sk, ...options }).headers['signature-key'];
+    expect(value()).toBe('sig=(scheme=jwks_uri id="http://localhost:3001" kid="k1")');
+    expect(value()).toBe('sig=(scheme=jwks_uri id="http://localhost:3001" kid="k1")');
+    sk.kid = 'k2';
+    expect(value()).toBe('sig=(scheme=jwks_uri id="http://localhost:3001" kid="k2")');
+    sk.id = 'http://localhost:3009';
+    expect(value()).toBe('sig=(scheme=jwks_uri id="http://localhost:3009" kid="k2")');
+    sk.dwk = 'aauth-agent.json';
+    expect(value()).toBe('sig=(scheme=jwks_uri id="http://localhost:3009" dwk="aauth-agent.json" kid="k2")');
+    expect(value({ signatureKeyForm: 'dictionary' })).toBe('sig=jwks_uri;id="http://localhost:3009";dwk="aauth-agent.json";kid="k2"');
+    expect(value({ label: 'aauth' })).toBe('aauth=(scheme=jwks_uri id="http://localhost:3009" dwk="aauth-agent.json" kid="k2")');
+    sk.kid = '';
+    expect(() => value()).toThrow(/non-empty "kid"/);
+    const jwt = { scheme: 'jwt' as const, jwt: 'a.b.c' };
+    expect(signRequest(get(), { key, now, signatureKey: jwt }).headers['signature-key']).toBe('sig=(scheme=jwt jwt="a.b.c")');
+    jwt.jwt = 'd.e.f';
+    expect(signRequest(get(), { key, now, signatureKey: jwt }).headers['signature-key']).toBe('sig=(scheme=jwt jwt="d.e.f")');
+    jwt.jwt = 'bad\u0001';
+    expect(() => signRequest(get(), { key, now, signatureKey: jwt })).toThrow(TypeError);
+  });
+
   it('a ready Signature-Key value is used verbatim, and must carry the signature label', () => {
     const value = 'sig=jwt;jwt="a.b.c"';
     expect(signRequest(get(), { key, now, signatureKey: value }).headers['signature-key']).toBe(value);
