@@ -291,9 +291,9 @@ export async function exchangeFigure({ requests, rounds = 3, concurrency = 8, ol
   const med = (t, k) => median(samples[t].map((x) => x[k]));
   const summary = (t) => ({ perSecond: med(t, 'perSecond'), p50: med(t, 'p50'), p99: med(t, 'p99'), cpuUs: med(t, 'cpuUs') });
   // Per-round ratios (subjects of one round ran back to back), their median; the CPU ratio is old / new (higher is better).
-  const ratioTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => x.perSecond / samples[base][i].perSecond)) : null);
-  const cpuTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => samples[base][i].cpuUs / x.cpuUs)) : null);
   const perRound = (t, base) => (samples[base] ? samples[t].map((x, i) => x.perSecond / samples[base][i].perSecond) : null);
+  const ratioTo = (t, base) => (samples[base] ? median(perRound(t, base)) : null);
+  const cpuTo = (t, base) => (samples[base] ? median(samples[t].map((x, i) => samples[base][i].cpuUs / x.cpuUs)) : null);
   const subjects = Object.fromEntries(Object.keys(samples).map((t) => [t, { ...summary(t), toEcho: ratioTo(t, 'echo'), toOld: ratioTo(t, 'old'), toOldRounds: perRound(t, 'old'), cpuToOld: cpuTo(t, 'old') }]));
   const algs = Object.fromEntries(Object.entries(procs).map(([t, p]) => [t, p.urls.alg]));
 

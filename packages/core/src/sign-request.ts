@@ -1,8 +1,8 @@
 import { randomNonce } from './lib/nonce.js';
 import { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
 import { isKitKey, scratchBytes, type SigningKey } from './keys.js';
-import { b64uEncode } from './lib/base64.js';
-import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, isIdempotent, plainUrlParts, toHeaderMap, toUrl } from './lib/request.js';
+import { b64Encode, b64uEncode } from './lib/base64.js';
+import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, isIdempotent, toHeaderMap, toUrl, urlPartsOf } from './lib/request.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import { serializeSignatureParams, type SignatureParams } from './signature-base.js';
 import { parseSignatureKey, serializeSignatureKey, type SignatureKey } from './signature-key.js';
@@ -94,9 +94,9 @@ let lastKeyText: { scheme: string; id: unknown; dwk: unknown; kid: unknown; jwt:
 function signatureKeyText(sk: SignatureKey, label: string, form: 'parenthesised' | 'dictionary'): string {
   const fields = sk as { scheme?: unknown; id?: unknown; dwk?: unknown; kid?: unknown; jwt?: unknown };
   const last = lastKeyText;
+  // Only jwks_uri and jwt values are remembered, so an equal scheme is one of those two.
   if (
     last !== undefined &&
-    (fields.scheme === 'jwks_uri' || fields.scheme === 'jwt') &&
     last.scheme === fields.scheme &&
     last.id === fields.id &&
     last.dwk === fields.dwk &&
@@ -134,7 +134,7 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   const added: Record<string, string> = {};
   const headerMap = toHeaderMap(request.headers);
   // A plain URL text is split by hand (what the WHATWG parser would hold, property-tested): issue 18.
-  const url = (typeof request.url === 'string' ? plainUrlParts(request.url) : undefined) ?? toUrl(request.url);
+  const url = urlPartsOf(request.url);
 
   let signatureKeyValue: string | undefined;
   if (options.signatureKey !== false) {
@@ -189,9 +189,7 @@ export function signRequest(request: HttpRequest, options: SignRequestOptions): 
   // buffer (as verifyText does); any other SigningKey gets bytes of its own.
   const signature = key.sign(isKitKey(key) ? scratchBytes(signatureBase) : Buffer.from(signatureBase, 'utf8'));
   const encoded =
-    options.signatureEncoding === 'base64url'
-      ? b64uEncode(signature)
-      : (Buffer.isBuffer(signature) ? signature : Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength)).toString('base64');
+    options.signatureEncoding === 'base64url' ? b64uEncode(signature) : b64Encode(signature);
   added['signature-input'] = `${label}=${signatureParams}`;
   added.signature = `${label}=:${encoded}:`;
   return { headers: added, signatureBase, components, params };

@@ -2,7 +2,7 @@ import { verifyContentDigest } from './content-digest.js';
 import { AAuthError } from './errors.js';
 import { type PublicKey, verifyText } from './keys.js';
 import { b64AnyDecode, b64Decode } from './lib/base64.js';
-import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, plainUrlParts, toHeaderMap, toUrl } from './lib/request.js';
+import { type HeaderMap, type HttpRequest, type UrlParts, hasBody, toHeaderMap, toUrl, urlPartsOf } from './lib/request.js';
 import { SfvError, Token, isInnerList, parseDictionary, serializeInnerList, type BareItem, type InnerList, type Item } from './lib/sfv.js';
 import { buildSignatureBase } from './lib/component-values.js';
 import type { SignatureParams } from './signature-base.js';
@@ -345,15 +345,6 @@ class TextUrlSignedRequest implements SignedRequest {
   toJSON(): object {
     return { ...this, url: this.url };
   }
-}
-
-/** A request URL as the signature base reads it: a plain URL's parts (no parse), else the parsed URL. */
-function urlPartsOf(url: string | URL): UrlParts {
-  if (typeof url === 'string') {
-    const parts = plainUrlParts(url);
-    if (parts !== undefined) return parts;
-  }
-  return toUrl(url);
 }
 
 const MINIMUM = ['@method', '@authority', '@path'] as const;

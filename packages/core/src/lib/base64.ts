@@ -17,6 +17,11 @@ export function b64uEncode(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
 
+/** Standard base64 (padded) of the bytes, read in place (no copy). */
+export function b64Encode(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
 /**
  * Strict base64url (no padding) decode; returns undefined when the text is not base64url. Node's
  * decoder skips characters outside its alphabets, so a skipped one shows as a short result; `+` and

@@ -148,6 +148,15 @@ function plainAuthority(authority: string, defaultPort: string): boolean {
   return (last >= 97 && last <= 122) || (digitsOnly && labels === 4);
 }
 
+/** A request URL as the signature base reads it: a plain URL's parts (no parse), else the parsed URL. */
+export function urlPartsOf(url: string | URL): UrlParts {
+  if (typeof url === 'string') {
+    const parts = plainUrlParts(url);
+    if (parts !== undefined) return parts;
+  }
+  return toUrl(url);
+}
+
 /**
  * An absolute URL split by hand when it is plain, exactly as the WHATWG parser would hold it (the
  * href unchanged), else undefined (and `new URL` decides). Plain (issue 18: a request target needs
