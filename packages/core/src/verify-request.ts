@@ -353,6 +353,21 @@ const MINIMUM_WITH_QUERY = ['@method', '@authority', '@path', '@query'] as const
 const REQUIRED: readonly string[] = Object.freeze([...MINIMUM, 'signature-key']);
 const REQUIRED_WITH_QUERY: readonly string[] = Object.freeze([...MINIMUM_WITH_QUERY, 'signature-key']);
 
+/** The required lists with a caller's extra components, made once per list (and again if it changed). */
+const requiredMemo = new WeakMap<readonly string[], { list: readonly string[]; plain: readonly string[]; withQuery: readonly string[] }>();
+function requiredWith(extra: readonly string[], withQuery: boolean): readonly string[] {
+  let known = requiredMemo.get(extra);
+  if (known === undefined || known.list.length !== extra.length || known.list.some((c, i) => c !== extra[i])) {
+    known = {
+      list: extra.slice(),
+      plain: Object.freeze([...MINIMUM, ...extra, 'signature-key']),
+      withQuery: Object.freeze([...MINIMUM_WITH_QUERY, ...extra, 'signature-key']),
+    };
+    requiredMemo.set(extra, known);
+  }
+  return withQuery ? known.withQuery : known.plain;
+}
+
 /**
  * Parse and cheaply check an AAuth-signed request (wire profile section 3): selects the one
  * signature labelled in `Signature-Key`, enforces the minimum coverage, `created`, the window and
@@ -373,10 +388,7 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
 
   const url = urlPartsOf(request.url);
   const withQuery = url.search.length > 1;
-  let required = withQuery ? REQUIRED_WITH_QUERY : REQUIRED;
-  if (options.requiredComponents) {
-    required = [...(withQuery ? MINIMUM_WITH_QUERY : MINIMUM), ...options.requiredComponents, 'signature-key'];
-  }
+  const required = options.requiredComponents ? requiredWith(options.requiredComponents, withQuery) : withQuery ? REQUIRED_WITH_QUERY : REQUIRED;
   // Section 3: a body the signature does not bind (through content-digest) could be swapped in transit.
   const digestRequired = hasBody(request.body) && options.requireContentDigest !== false;
 

@@ -342,6 +342,21 @@ describe('coverage', () => {
     await expect(verify(sign(request, { additionalComponents: ['x-tenant'] }), { requiredComponents: ['x-tenant'] })).resolves.toBeDefined();
   });
 
+  it('route-required components: one array reused and changed between requests is read afresh, with and without a query', async () => {
+    const request = { ...get(), headers: { 'x-tenant': 'acme', 'x-region': 'eu' } };
+    const withQuery = { ...request, url: `${request.url}?q=1` };
+    const required: string[] = ['x-tenant'];
+    await expect(verify(sign(request, { additionalComponents: ['x-tenant'] }), { requiredComponents: required })).resolves.toBeDefined();
+    await expect(verify(sign(withQuery, { additionalComponents: ['x-tenant'] }), { requiredComponents: required })).resolves.toBeDefined();
+    required.push('x-region');
+    await expectRejectsCode(verify(sign(request, { additionalComponents: ['x-tenant'] }), { requiredComponents: required }), 'signature_coverage');
+    await expectRejectsCode(verify(sign(withQuery, { additionalComponents: ['x-tenant'] }), { requiredComponents: required }), 'signature_coverage');
+    required[1] = 'x-tenant';
+    await expect(verify(sign(request, { additionalComponents: ['x-tenant'] }), { requiredComponents: required })).resolves.toBeDefined();
+    // A query still has to be covered when the list came from the memo.
+    await expectRejectsCode(verify(sign(withQuery, { additionalComponents: ['x-tenant'], components: ['@method', '@authority', '@path', 'x-tenant', 'signature-key'] }), { requiredComponents: required }), 'signature_coverage');
+  });
+
   it('coverage is refused before any key is resolved', async () => {
     let resolved = false;
     await expectRejectsCode(

@@ -64,6 +64,13 @@ export function verifyNow(verifier: Verifier, request: HttpRequest, options?: Ve
   return now !== undefined ? now(request, options) : verifier.verify(request, options);
 }
 
+/** The same strings in the same order (a caller may change a list it passed before). */
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** The token decoded, or undefined when it does not decode (its verification then names why). */
 function decodeQuietly(jwt: string): DecodedToken | undefined {
   try {
@@ -207,14 +214,21 @@ export function createVerifier(options: VerifierOptions): Verifier {
    * store, revocation) answers a promise. A refusal before the first wait is thrown, not rejected.
    * The same checks, in the same order, either way.
    */
+  // The parse options of a route's extra components, kept with a copy of the list they were made
+  // from (issue 18: a guard passes its route's list, often empty, on every request).
+  const routeParseOptions = new WeakMap<readonly string[], { list: readonly string[]; options: typeof parseOptions }>();
+  function parseOptionsFor(required: readonly string[] | undefined): typeof parseOptions {
+    if (required === undefined || required.length === 0) return parseOptions;
+    const known = routeParseOptions.get(required);
+    if (known !== undefined && sameList(known.list, required)) return known.options;
+    const options = Object.freeze({ ...parseOptions, requiredComponents: Object.freeze(required.map((c) => c.toLowerCase())) });
+    routeParseOptions.set(required, { list: required.slice(), options });
+    return options;
+  }
+
   function verifyOrWait(request: HttpRequest, verifyOptions: VerifyOptions = {}): VerifiedRequest | Promise<VerifiedRequest> {
     // Cheap checks first (architecture: refuse cheaply): coverage, created window, digest.
-    const signed = parseSignedRequest(
-      request,
-      verifyOptions.requiredComponents
-        ? { ...parseOptions, requiredComponents: verifyOptions.requiredComponents.map((c) => c.toLowerCase()) }
-        : parseOptions,
-    );
+    const signed = parseSignedRequest(request, parseOptionsFor(verifyOptions.requiredComponents));
     const sk = signed.signatureKey!;
     // jwt (issue 18): a token seen before is one lookup (its cached header names the generation);
     // a new one is decoded once, here, for both the generation and its verification.

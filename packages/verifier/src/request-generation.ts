@@ -1,5 +1,5 @@
-import { decodeToken, parseSignatureKey, type Generation, type HttpRequest, type SignatureKey } from '@aauth-kit/core';
-import { toHeaderMap } from '@aauth-kit/core/internal';
+import { decodeToken, type Generation, type HttpRequest, type SignatureKey } from '@aauth-kit/core';
+import { parseSignatureKeyMemo, toHeaderMap } from '@aauth-kit/core/internal';
 import { DWK_11 } from './lib/key-discovery.js';
 
 const BOTH: readonly Generation[] = ['keycloak', 'draft-11'];
@@ -48,7 +48,8 @@ export function requestGeneration(request: Pick<HttpRequest, 'headers'>, generat
   const lines = toHeaderMap(request.headers).get('signature-key');
   if (!lines || lines.length !== 1) return fallback;
   try {
-    return generationOfKey(parseSignatureKey(lines[0]!).key, generations);
+    // Through the parse memo the verifier reads the same header with (issue 18: one parse, not two).
+    return generationOfKey(parseSignatureKeyMemo(lines, undefined, undefined).key, generations);
   } catch {
     return fallback;
   }

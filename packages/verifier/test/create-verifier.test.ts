@@ -132,6 +132,27 @@ describe('createVerifier: cheap refusals come before any fetch (architecture: re
     await expect(v.verify(req, { requiredComponents: ['Content-Type'] })).resolves.toBeTruthy();
   });
 
+  it('a route\'s list is read on every request: the same array changed between requests, or emptied, is honoured', async () => {
+    const v = createVerifier({ identity: RESOURCE });
+    const key = generateKey();
+    const plain = () => sign(get('/data', { 'content-type': 'text/plain' }), key);
+    const covered = () => sign(get('/data', { 'content-type': 'text/plain' }), key, undefined, { additionalComponents: ['content-type'] });
+    const list: string[] = ['Content-Type'];
+    await rejects(v.verify(plain(), { requiredComponents: list }), 'signature_coverage');
+    await expect(v.verify(covered(), { requiredComponents: list })).resolves.toBeTruthy();
+    // Emptied: the AAuth minimum only.
+    list.length = 0;
+    await expect(v.verify(plain(), { requiredComponents: list })).resolves.toBeTruthy();
+    // Changed in place to a component neither request covers.
+    list.push('x-tenant');
+    await rejects(v.verify(covered(), { requiredComponents: list }), 'signature_coverage');
+    list[0] = 'content-type';
+    await expect(v.verify(covered(), { requiredComponents: list })).resolves.toBeTruthy();
+    await rejects(v.verify(plain(), { requiredComponents: list }), 'signature_coverage');
+    // And an empty list is the same as none.
+    await expect(v.verify(plain(), { requiredComponents: [] })).resolves.toBeTruthy();
+  });
+
   it('requireContentDigest: false accepts the original Python agents that never signed bodies', async () => {
     const key = generateKey();
     const req = sign(post(), key, undefined, { components: ['@method', '@authority', '@path', 'signature-key'] });
