@@ -32,6 +32,9 @@ describe('benchmark suite (quick smoke run)', () => {
     // Figure 5 holds the guarded route against the ideal made real: a route with one inline raw verify.
     expect(report).toMatch(/\| inline verify: no middleware, one raw \S+ verify in the handler \| [\d,]+ \|/);
     expect(report).toMatch(/The guarded route \(default backend\) against the inline-verify route of the same round: \d\.\d\d/);
+    // ... and times the three routes alternated request by request in one app (the kit's cost beyond its verify).
+    expect(report).toMatch(/\*\*What the kit costs beyond its one verify \(guarded - inline\): -?[\d.]+ us per request\*\*/);
+    expect(report).toMatch(/bare [\d.]+ us, inline verify [\d.]+ us, guarded [\d.]+ us in the app/);
     // --render runs nothing and writes the same report again from results.json.
     const again = spawnSync(process.execPath, [runMjs, '--render', '--out', out], { encoding: 'utf8' });
     expect(again.status, again.stderr).toBe(0);

@@ -1,7 +1,8 @@
 // Figure 5's server process, started by httpFigure (pinned to one core with taskset when it can):
 // a bare express route, the same route behind aauth() (default backend) and behind aauth() with the
 // other backend named (`cryptoBackend: 'node'` when the default is libsodium, 'sodium' when it is
-// node:crypto and sodium-native is installed); the agent's metadata and JWKS; and a control server
+// node:crypto and sodium-native is installed); the inline-verify route; one app serving bare, inline
+// and guarded routes by a request header, for the paired timing; the agent's metadata and JWKS; and a control server
 // that hands out freshly signed headers and measures raw Ed25519 verifies on this core. Prints one
 // JSON line with the URLs and the backends when ready; exits on SIGTERM.
 import express from 'express';
@@ -58,6 +59,37 @@ inline.get('/plan', (_req, res) => {
 const inlinePort = await listenPort(inline);
 const alt = altBackend ? await guardedApp({ cryptoBackend: altBackend }) : undefined;
 
+// Paired: one app serving the three routes above, each request naming its route in
+// `x-bench-route` (a header its signature does not cover), so that requests to the three can be
+// alternated one by one and a drift of the core's speed touches all three alike. Each request is
+// timed from its entry into the app (a first middleware) to the return of its handler's
+// `res.json()`: synchronous work only (the guarded route's key is warm), so requests in flight
+// together cannot add to each other's times. `req.url` is rewritten to the route; express keeps
+// `originalUrl` (/plan), which aauth() reads.
+const PAIRED_ROUTES = ['plain', 'inline', 'guarded'];
+const pairedApp = express();
+const pairedPort = await listenPort(pairedApp);
+const pairedIdentity = `http://localhost:${pairedPort}`;
+const pairedTimes = Object.fromEntries(PAIRED_ROUTES.map((r) => [r, []]));
+const ENTERED = Symbol('entered');
+pairedApp.use((req, res, next) => {
+  const route = req.headers['x-bench-route'];
+  if (typeof route !== 'string' || !Object.hasOwn(pairedTimes, route)) return void res.status(400).end();
+  req[ENTERED] = performance.now();
+  req.url = `/${route}`;
+  next();
+});
+const answered = (route) => (req, res) => {
+  res.json(payload);
+  pairedTimes[route].push(performance.now() - req[ENTERED]);
+};
+pairedApp.get('/plain', answered('plain'));
+pairedApp.get('/inline', (req, res) => {
+  inlineVerify();
+  answered('inline')(req, res);
+});
+pairedApp.get('/guarded', aauth({ identity: pairedIdentity, key: generateKey(), level: 'identity', replay: { store: createMemoryReplayStore() } }), answered('guarded'));
+
 // Control: /headers?target=guarded|alt gives fresh signed headers (the bare route is sent the
 // guarded route's); /raw?ms=N runs raw verifies of such requests (a pool of distinct ones, in turn)
 // for N ms on this core and answers { node, limit } verifies per second (limit: libsodium when
@@ -70,6 +102,21 @@ control.get('/pool', (req, res) => {
   const identity = req.query.target === 'alt' ? alt.identity : guarded.identity;
   const n = Math.min(Number(req.query.n) || 1, 65536);
   res.json(Array.from({ length: n }, () => signed(identity, true).headers));
+});
+// /paired-pool?n=N: N distinct signed requests for the paired app, their x-bench-route cycling
+// through plain, inline, guarded; /paired-times: per route, the median time in the app (us) and
+// the count since the last call, then cleared.
+control.get('/paired-pool', (req, res) => {
+  const n = Math.min(Number(req.query.n) || 1, 65536);
+  res.json(Array.from({ length: n }, (_, i) => ({ 'x-bench-route': PAIRED_ROUTES[i % PAIRED_ROUTES.length], ...signed(pairedIdentity, true).headers })));
+});
+control.get('/paired-times', (_req, res) => {
+  const out = {};
+  for (const [route, times] of Object.entries(pairedTimes)) {
+    const sorted = times.splice(0).sort((a, b) => a - b);
+    out[route] = { n: sorted.length, medianUs: sorted.length > 0 ? sorted[sorted.length >> 1] * 1000 : null };
+  }
+  res.json(out);
 });
 let raw;
 control.get('/raw', (req, res) => {
@@ -98,6 +145,7 @@ process.stdout.write(
     inline: `http://127.0.0.1:${inlinePort}/plan`,
     guarded: `http://127.0.0.1:${guarded.port}/plan`,
     alt: alt ? `http://127.0.0.1:${alt.port}/plan` : null,
+    paired: `http://127.0.0.1:${pairedPort}/plan`,
     control: `http://127.0.0.1:${controlPort}`,
     defaultBackend,
     limitBackend: hasSodium ? 'sodium' : 'node',

@@ -164,6 +164,11 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
       for (const t of order) samples[t].push(await load(tool, pin, urls[t], await loadHeaders(t), seconds, connections));
       raw.push(await (await fetch(`${urls.control}/raw?ms=${rawMs(seconds)}`)).json());
     }
+    // Paired: requests alternated one by one between the bare, inline-verify and guarded
+    // routes of one app, each timed inside the server from its entry into the app to the return of
+    // its handler's res.json(); per round the median time of each route, then the medians of
+    // the per-round differences. A drift of the core's speed touches the three alike.
+    const paired = await pairedTimes(urls, pin, seconds > 1 ? 2 : 1, rounds, connections);
     const per = (t, f) => median(samples[t].map(f));
     const summary = (t) => ({ rps: per(t, (x) => x.rps), p50: per(t, (x) => x.p50), p99: per(t, (x) => x.p99) });
     // The raw verify a row is held against: libsodium's for the sodium backend, node:crypto's otherwise.
@@ -192,10 +197,45 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
       seconds,
       rounds,
       pool: tool === 'wrk' ? POOL : 1,
+      paired,
     };
   } finally {
     await server.stop();
   }
+}
+
+/**
+ * Figure 5's paired timing: `rounds` runs of `seconds` of bench/figures/paired-load.mjs (the rate
+ * runs' number of connections, a fresh pool of signed requests each run, their route alternating
+ * bare, inline, guarded) against the paired app. Per
+ * round the server's median time in the app per route; answers the medians over rounds of the
+ * per-round times and of the differences guarded - inline (the kit beyond its one verify) and
+ * inline - bare (the verify as it runs in the server).
+ */
+async function pairedTimes(urls, pin, seconds, rounds, connections) {
+  const perRound = [];
+  const script = fileURLToPath(new URL('./paired-load.mjs', import.meta.url));
+  const send = (s) => run(...pinned(pin, 1, process.execPath, [script, JSON.stringify({ url: urls.paired, control: urls.control, seconds: s, connections })]));
+  await send(1); // warm-up, discarded
+  await fetch(`${urls.control}/paired-times`);
+  for (let r = 0; r < rounds; r++) {
+    await send(seconds);
+    const t = await (await fetch(`${urls.control}/paired-times`)).json();
+    if (Object.values(t).some((x) => x.n === 0)) throw new Error(`the paired app timed no request of a route: ${JSON.stringify(t)}`);
+    perRound.push({ plain: t.plain.medianUs, inline: t.inline.medianUs, guarded: t.guarded.medianUs, n: t.guarded.n });
+  }
+  const med = (f) => median(perRound.map(f));
+  return {
+    rounds,
+    seconds,
+    plainUs: med((x) => x.plain),
+    inlineUs: med((x) => x.inline),
+    guardedUs: med((x) => x.guarded),
+    verifyUs: med((x) => x.inline - x.plain),
+    kitUs: med((x) => x.guarded - x.inline),
+    kitRounds: perRound.map((x) => x.guarded - x.inline),
+    requestsPerRoute: med((x) => x.n),
+  };
 }
 
 /** The commit of the old code path figure 6 compares with: main when issue 18 was filed. */

@@ -15,6 +15,27 @@ const mib = (b) => `${fmt(b / 1048576, 1)} MiB`;
 
 const n = (quick, full) => (quick ? Math.max(5, Math.floor(full / 500)) : full);
 
+/**
+ * Figure 5's paired timing, in words: what the kit costs per request beyond its one verify, measured
+ * with the three routes alternated request by request, and the fraction of the ideal that cost gives
+ * when added to the bare route's whole cost from the rate runs (an estimate beside the goal value).
+ */
+function pairedText(r) {
+  const p = r.paired;
+  const bareUs = 1e6 / r.plain.rps;
+  const rawUs = 1e6 / (r.defaultBackend === 'sodium' ? r.raw.limit : r.raw.node);
+  const estimate = (bareUs + rawUs) / (bareUs + (p.guardedUs - p.plainUs));
+  return (
+    `**Paired timing** (a cross-check of the rates, not the goal value): one more app in the server process serves the bare, inline-verify and guarded routes by a request header the signature does not cover; ` +
+    `a Node.js client (bench/figures/paired-load.mjs, on the other core, ${r.connections} connections) sends them in turn, and the server times each request from its entry into the app to the return of its handler's \`res.json()\` (synchronous work only, so requests in flight together do not add to each other's times; node's own HTTP work before and after is the same for the three and not in these times). ` +
+    `${p.rounds} run${p.rounds === 1 ? '' : 's'} of ${p.seconds} s (about ${fmt(p.requestsPerRoute)} requests per route each), medians per run, then the medians over runs: ` +
+    `bare ${fmt(p.plainUs, 1)} us, inline verify ${fmt(p.inlineUs, 1)} us, guarded ${fmt(p.guardedUs, 1)} us in the app. ` +
+    `The verify as it runs in the server (inline - bare): ${fmt(p.verifyUs, 1)} us (a raw verify in a loop: ${fmt(rawUs, 1)} us). ` +
+    `**What the kit costs beyond its one verify (guarded - inline): ${fmt(p.kitUs, 1)} us per request** (per run: ${p.kitRounds.map((x) => fmt(x, 1)).join(', ')}): reading the signature headers, building the base, finding the key, \`req.aauth\`, one more express layer. ` +
+    `Added to the bare route's whole cost per request in the rate runs (${fmt(bareUs, 1)} us), the guarded route would reach ${fmt(estimate, 2)} of its ideal: \`(bare + raw verify) / (bare + guarded - bare in the app)\`.`
+  );
+}
+
 export const FIGURES = [
   {
     id: 'verify-jwks',
@@ -174,6 +195,7 @@ export const FIGURES = [
               (LIMIT === 'libsodium' ? `, libsodium ${fmt(r.raw.limit)}.` : '.') +
               ` The guarded route (default backend) against the inline-verify route of the same round: ${fmt(r.guarded.ofInline, 2)} (median of rounds). Per-round fractions of the ideal reached, guarded: ${r.guarded.ratios.map((x, i) => fmt(x / r.guarded.ideals[i], 2)).join(', ')}.`,
           },
+          ...(r.paired ? [{ text: pairedText(r) }] : []),
         ],
       };
     },
