@@ -9,6 +9,7 @@ export { defaultComponents } from './sign-request.js';
 export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from './content-digest.js';
 export { randomNonce } from './lib/nonce.js';
 export { hashOnce } from './lib/hash.js';
+export { ListMemo } from './lib/list-memo.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
 export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setSodiumLoaderForTests, verifyText, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';

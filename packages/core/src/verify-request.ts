@@ -9,6 +9,7 @@ import type { SignatureParams } from './signature-base.js';
 import { ParseMemo } from './lib/parse-memo.js';
 import { scanSignature, scanSignatureInput } from './lib/signature-fields.js';
 import { parseSignatureKey, type ParsedSignatureKey, type SignatureKey } from './signature-key.js';
+import { ListMemo } from './lib/list-memo.js';
 
 /** Default freshness window for `created`, in seconds (wire profile section 3). */
 export const DEFAULT_MAX_SKEW = 60;
@@ -353,18 +354,13 @@ const MINIMUM_WITH_QUERY = ['@method', '@authority', '@path', '@query'] as const
 const REQUIRED: readonly string[] = Object.freeze([...MINIMUM, 'signature-key']);
 const REQUIRED_WITH_QUERY: readonly string[] = Object.freeze([...MINIMUM_WITH_QUERY, 'signature-key']);
 
-/** The required lists with a caller's extra components, made once per list (and again if it changed). */
-const requiredMemo = new WeakMap<readonly string[], { list: readonly string[]; plain: readonly string[]; withQuery: readonly string[] }>();
+/** The required lists with a caller's extra components, made once per list content. */
+const requiredMemo = new ListMemo<{ plain: readonly string[]; withQuery: readonly string[] }>();
 function requiredWith(extra: readonly string[], withQuery: boolean): readonly string[] {
-  let known = requiredMemo.get(extra);
-  if (known === undefined || known.list.length !== extra.length || known.list.some((c, i) => c !== extra[i])) {
-    known = {
-      list: extra.slice(),
-      plain: Object.freeze([...MINIMUM, ...extra, 'signature-key']),
-      withQuery: Object.freeze([...MINIMUM_WITH_QUERY, ...extra, 'signature-key']),
-    };
-    requiredMemo.set(extra, known);
-  }
+  const known = requiredMemo.get(extra, (list) => ({
+    plain: Object.freeze([...MINIMUM, ...list, 'signature-key']),
+    withQuery: Object.freeze([...MINIMUM_WITH_QUERY, ...list, 'signature-key']),
+  }));
   return withQuery ? known.withQuery : known.plain;
 }
 

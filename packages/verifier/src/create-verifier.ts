@@ -16,7 +16,7 @@ import {
   type EcPublicJwk,
   type OkpPublicJwk,
 } from '@aauth-kit/core';
-import { isIdempotent, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
+import { isIdempotent, ListMemo, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
 import { TokenVerifier, authenticClaims, type Entry as TokenEntry } from './lib/verify-token.js';
 import { KeyDiscovery, keyCacheId } from './lib/key-discovery.js';
@@ -62,13 +62,6 @@ const SYNC = new WeakMap<Verifier, VerifyNow>();
 export function verifyNow(verifier: Verifier, request: HttpRequest, options?: VerifyOptions): VerifiedRequest | Promise<VerifiedRequest> {
   const now = SYNC.get(verifier);
   return now !== undefined ? now(request, options) : verifier.verify(request, options);
-}
-
-/** The same strings in the same order (a caller may change a list it passed before). */
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** The token decoded, or undefined when it does not decode (its verification then names why). */
@@ -214,16 +207,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
    * store, revocation) answers a promise. A refusal before the first wait is thrown, not rejected.
    * The same checks, in the same order, either way.
    */
-  // The parse options of a route's extra components, kept with a copy of the list they were made
-  // from (issue 18: a guard passes its route's list, often empty, on every request).
-  const routeParseOptions = new WeakMap<readonly string[], { list: readonly string[]; options: typeof parseOptions }>();
+  // The parse options with a route's extra components, made once per list content (issue 18: a
+  // guard passes its route's list, often empty, on every request; others a new array each time).
+  const routeParseOptions = new ListMemo<typeof parseOptions>();
+  const withComponents = (required: readonly string[]): typeof parseOptions =>
+    Object.freeze({ ...parseOptions, requiredComponents: Object.freeze(required.map((c) => c.toLowerCase())) });
   function parseOptionsFor(required: readonly string[] | undefined): typeof parseOptions {
     if (required === undefined || required.length === 0) return parseOptions;
-    const known = routeParseOptions.get(required);
-    if (known !== undefined && sameList(known.list, required)) return known.options;
-    const options = Object.freeze({ ...parseOptions, requiredComponents: Object.freeze(required.map((c) => c.toLowerCase())) });
-    routeParseOptions.set(required, { list: required.slice(), options });
-    return options;
+    return routeParseOptions.get(required, withComponents);
   }
 
   function verifyOrWait(request: HttpRequest, verifyOptions: VerifyOptions = {}): VerifiedRequest | Promise<VerifiedRequest> {
