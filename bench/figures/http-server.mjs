@@ -83,10 +83,11 @@ const answered = (route) => (req, res) => {
   res.json(payload);
   pairedTimes[route].push(performance.now() - req[ENTERED]);
 };
+const answerInline = answered('inline');
 pairedApp.get('/plain', answered('plain'));
 pairedApp.get('/inline', (req, res) => {
   inlineVerify();
-  answered('inline')(req, res);
+  answerInline(req, res);
 });
 pairedApp.get('/guarded', aauth({ identity: pairedIdentity, key: generateKey(), level: 'identity', replay: { store: createMemoryReplayStore() } }), answered('guarded'));
 

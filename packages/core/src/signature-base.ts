@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { AAuthError } from './errors.js';
+import { ListMemo } from './lib/list-memo.js';
 import { type HeaderMap, type HttpRequest, toHeaderMap, toUrl } from './lib/request.js';
 import { type Params, serializeParams, serializeString } from './lib/sfv.js';
 
@@ -24,23 +25,11 @@ export type SignatureParams = Array<[name: string, value: string | number]>;
 export function serializeSignatureParams(components: readonly string[], params: SignatureParams): string {
   // The component list as RFC 8941 strings, remembered for the next call: a signer covers the same
   // components request after request (issue 18); `created` and `nonce` change every time.
-  let list = lastComponentList;
-  if (lastComponents === undefined || !sameStrings(lastComponents, components)) {
-    list = `(${components.map(serializeString).join(' ')})`;
-    lastComponents = components.slice();
-    lastComponentList = list;
-  }
-  return list + serializeParams(params as Params);
+  return componentLists.get(components, serializeComponents) + serializeParams(params as Params);
 }
 
-let lastComponents: readonly string[] | undefined;
-let lastComponentList = '';
-
-function sameStrings(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const componentLists = new ListMemo<string>(1);
+const serializeComponents = (components: readonly string[]): string => `(${components.map(serializeString).join(' ')})`;
 
 function componentLines(
   request: { method: string; url: URL; headers: HeaderMap },

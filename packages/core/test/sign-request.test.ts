@@ -28,6 +28,17 @@ describe('default components (wire profile section 3)', () => {
     expect(r.headers['signature-input']).toBe(`sig=("@method" "@authority" "@path" "signature-key");created=${NOW}`);
   });
 
+  it('one components array changed in place between signs is serialized as it is now, never as it was', () => {
+    const components = ['@method', '@authority', '@path', 'signature-key'];
+    const first = signRequest(get(), { key, now, components });
+    expect(first.headers['signature-input']).toBe(`sig=("@method" "@authority" "@path" "signature-key");created=${NOW}`);
+    components.splice(2, 1);
+    const second = signRequest(get(), { key, now, components });
+    expect(second.headers['signature-input']).toBe(`sig=("@method" "@authority" "signature-key");created=${NOW}`);
+    components.push('@path');
+    expect(signRequest(get(), { key, now, components }).headers['signature-input']).toBe(`sig=("@method" "@authority" "signature-key" "@path");created=${NOW}`);
+  });
+
   it('GET with a query adds @query after @path', () => {
     expect(signRequest(get('https://api.example/items?page=2&q=a%20b'), { key, now }).components).toEqual([
       '@method',

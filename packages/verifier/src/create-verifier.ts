@@ -200,13 +200,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxHeaderBytes: o.maxSignatureHeaderBytes,
   });
 
-  /**
-   * {@link Verifier.verify} without a promise when no step waits (issue 18): a request signed
-   * under `hwk`, or under `jwks_uri` with a warm agent key and no replay check to make, is
-   * verified and answered synchronously; anything that waits (discovery, a token, the replay
-   * store, revocation) answers a promise. A refusal before the first wait is thrown, not rejected.
-   * The same checks, in the same order, either way.
-   */
   // The parse options with a route's extra components, made once per list content (issue 18: a
   // guard passes its route's list, often empty, on every request; others a new array each time).
   const routeParseOptions = new ListMemo<typeof parseOptions>();
@@ -217,6 +210,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return routeParseOptions.get(required, withComponents);
   }
 
+  /**
+   * {@link Verifier.verify} without a promise when no step waits (issue 18): a request signed
+   * under `hwk`, or under `jwks_uri` with a warm agent key and no replay check to make, is
+   * verified and answered synchronously; anything that waits (discovery, a token, the replay
+   * store, revocation) answers a promise. A refusal before the first wait is thrown, not rejected.
+   * The same checks, in the same order, either way.
+   */
   function verifyOrWait(request: HttpRequest, verifyOptions: VerifyOptions = {}): VerifiedRequest | Promise<VerifiedRequest> {
     // Cheap checks first (architecture: refuse cheaply): coverage, created window, digest.
     const signed = parseSignedRequest(request, parseOptionsFor(verifyOptions.requiredComponents));
