@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -286,6 +286,60 @@ describe('the node transport connects to the addresses the egress policy checked
     expect(hosts).toEqual([`agent.invalid:${port}`, `localhost:${port}`, `127.0.0.1:${port}`]);
   });
 
+  it('a localhost name is sent to loopback without any lookup, Host naming it; the next loopback address only when one cannot be connected to', async () => {
+    const seen: string[] = [];
+    const s = servers.track(
+      await startServer({
+        '/x': (req, res) => {
+          let body = '';
+          req.setEncoding('utf8');
+          req.on('data', (d: string) => (body += d));
+          req.on('end', () => {
+            seen.push(`${req.method} ${req.headers.host} ${body}`);
+            res.writeHead(200).end('ok');
+          });
+        },
+      }),
+    );
+    const port = new URL(s.url).port;
+    const text = async (answer: Promise<{ read: (max: number, tooLarge: () => Error) => Promise<Uint8Array> }>): Promise<string> =>
+      Buffer.from(await (await answer).read(100, () => new Error('too large'))).toString();
+    const get = { method: 'GET', headers: {} };
+    // Names under localhost are loopback too (RFC 6761): this machine's resolver is never asked.
+    const send = createNodeTransport();
+    expect(await text(send(new URL(`http://localhost:${port}/x`), get, AbortSignal.timeout(2000), undefined))).toBe('ok');
+    expect(await text(send(new URL(`http://agent.localhost:${port}/x`), get, AbortSignal.timeout(2000), undefined))).toBe('ok');
+    // Nothing listens on 127.0.0.2 at this port: refused, so the next address gets the request,
+    // a POST with its body too (nothing was sent to the first).
+    const twoStep = createNodeTransport({ loopback: ['127.0.0.2', '127.0.0.1'] });
+    expect(await text(twoStep(new URL(`http://localhost:${port}/x`), get, AbortSignal.timeout(2000), undefined))).toBe('ok');
+    const post = { method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.from('kept') };
+    expect(await text(twoStep(new URL(`http://localhost:${port}/x`), post, AbortSignal.timeout(2000), undefined))).toBe('ok');
+    expect(seen).toEqual([`GET localhost:${port} `, `GET agent.localhost:${port} `, `GET localhost:${port} `, `POST localhost:${port} kept`]);
+    // None can be connected to: the first address's refusal is the error.
+    const none = createNodeTransport({ loopback: ['127.0.0.2', '127.0.0.3'] });
+    const error = await rejection(none(new URL(`http://localhost:${port}/x`), get, AbortSignal.timeout(2000), undefined));
+    expect([error.code, error.message]).toEqual(['ECONNREFUSED', `connect ECONNREFUSED 127.0.0.2:${port}`]);
+  });
+
+  it('a localhost request that reached a server is never sent to the next loopback address', async () => {
+    // The first address accepts and drops the connection; a server on the second counts requests.
+    const dropping = createServer((req) => req.socket.destroy());
+    await new Promise<void>((resolve) => dropping.listen(0, '127.0.0.1', resolve));
+    servers.track({ close: () => new Promise<void>((resolve) => (dropping.closeAllConnections(), dropping.close(() => resolve()))) });
+    const { port } = dropping.address() as AddressInfo;
+    let reached = 0;
+    const second = createServer((_req, res) => {
+      reached++;
+      res.writeHead(200).end('second');
+    });
+    await new Promise<void>((resolve) => second.listen(port, '127.0.0.2', resolve));
+    servers.track({ close: () => new Promise<void>((resolve) => (second.closeAllConnections(), second.close(() => resolve()))) });
+    const send = createNodeTransport({ loopback: ['127.0.0.1', '127.0.0.2'] });
+    const error = await rejection(send(new URL(`http://localhost:${port}/x`), { method: 'GET', headers: {} }, AbortSignal.timeout(2000), undefined));
+    expect([error.code, reached]).toEqual(['ECONNRESET', 0]);
+  });
+
   it('a name that does not resolve is the failure code, naming the lookup', async () => {
     const documents = createDocumentFetcher({ allowHttpHosts: ['agent.invalid'] });
     const error = await rejection(documents.fetchJson('http://agent.invalid:9/x.json'));
@@ -316,7 +370,7 @@ describe('the node transport connects to the addresses the egress policy checked
 const openssl = spawnSync('openssl', ['version'], { encoding: 'utf8' }).status === 0;
 
 describe.skipIf(!openssl)('over node:https', () => {
-  it('checks the certificate against the name, also on a connection pinned to a checked address', async () => {
+  it('checks the certificate against the name, also on a connection pinned to a checked address or sent to loopback for a localhost name', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'aauth-tls-'));
     try {
       const made = spawnSync(
@@ -338,9 +392,9 @@ describe.skipIf(!openssl)('over node:https', () => {
         const out = {};
         out.local = (await createDocumentFetcher().fetchJson('https://localhost:${port}/a.json')).body;
         const send = createNodeTransport();
-        const get = async (host) => {
+        const get = async (host, addresses = ['127.0.0.1']) => {
           try {
-            const a = await send(new URL('https://' + host + ':${port}/x'), { method: 'GET', headers: {} }, AbortSignal.timeout(5000), ['127.0.0.1']);
+            const a = await send(new URL('https://' + host + ':${port}/x'), { method: 'GET', headers: {} }, AbortSignal.timeout(5000), addresses);
             return JSON.parse(Buffer.from(await a.read(1000, () => new Error('too large'))).toString());
           } catch (e) {
             return e.code;
@@ -348,6 +402,9 @@ describe.skipIf(!openssl)('over node:https', () => {
         };
         out.pinned = await get('agent.invalid');
         out.otherName = await get('other.invalid');
+        // A localhost name goes to loopback unresolved; the certificate is still checked against the name.
+        out.localName = await get('localhost', undefined);
+        out.otherLocalName = await get('other.localhost', undefined);
         console.log(JSON.stringify(out));
       `;
       const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -364,6 +421,8 @@ describe.skipIf(!openssl)('over node:https', () => {
         local: { host: `localhost:${port}` },
         pinned: { host: `agent.invalid:${port}` },
         otherName: 'ERR_TLS_CERT_ALTNAME_INVALID',
+        localName: { host: `localhost:${port}` },
+        otherLocalName: 'ERR_TLS_CERT_ALTNAME_INVALID',
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
