@@ -1,7 +1,12 @@
 /** Host names for which plain `http` is acceptable (wire profile section 1). */
 export function isLocalHostname(hostname: string): boolean {
   const h = hostname.toLowerCase();
-  return h === 'localhost' || h === '127.0.0.1' || h === '[::1]' || h === '::1' || h.endsWith('.localhost');
+  return isLocalhostName(h) || h === '127.0.0.1' || h === '[::1]' || h === '::1';
+}
+
+/** `localhost` and the names under it (RFC 6761 section 6.3), given lower-cased as URL host names are. */
+export function isLocalhostName(hostname: string): boolean {
+  return hostname === 'localhost' || hostname.endsWith('.localhost');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,14 @@ async function rejection(promise: Promise<unknown>): Promise<{ code: string; mes
     },
     (e: { code: string; message: string }) => e,
   );
+}
+
+/** The request's body as text, once all of it has arrived. */
+async function bodyOf(req: IncomingMessage): Promise<string> {
+  let body = '';
+  req.setEncoding('utf8');
+  for await (const chunk of req) body += chunk as string;
+  return body;
 }
 
 /** Resolves when the server side of a response is closed: finished, or cut by the client. */
@@ -184,14 +192,10 @@ describe('discovery over node:http (no fetch option)', () => {
     const bodies: string[] = [];
     const s = servers.track(
       await startServer({
-        '/token': (req, res) => {
-          let body = '';
-          req.setEncoding('utf8');
-          req.on('data', (d: string) => (body += d));
-          req.on('end', () => {
-            bodies.push(`${req.method} ${req.headers['content-length']} ${req.headers['content-type']} ${body}`);
-            res.writeHead(307, { location: '/token2' }).end();
-          });
+        '/token': async (req, res) => {
+          const body = await bodyOf(req);
+          bodies.push(`${req.method} ${req.headers['content-length']} ${req.headers['content-type']} ${body}`);
+          res.writeHead(307, { location: '/token2' }).end();
         },
         '/token2': { body: { ok: true } },
       }),
@@ -290,14 +294,10 @@ describe('the node transport connects to the addresses the egress policy checked
     const seen: string[] = [];
     const s = servers.track(
       await startServer({
-        '/x': (req, res) => {
-          let body = '';
-          req.setEncoding('utf8');
-          req.on('data', (d: string) => (body += d));
-          req.on('end', () => {
-            seen.push(`${req.method} ${req.headers.host} ${body}`);
-            res.writeHead(200).end('ok');
-          });
+        '/x': async (req, res) => {
+          const body = await bodyOf(req);
+          seen.push(`${req.method} ${req.headers.host} ${body}`);
+          res.writeHead(200).end('ok');
         },
       }),
     );

@@ -1,6 +1,7 @@
 import { Agent, request, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
+import { isLocalhostName } from '@aauth-kit/core/internal';
 import { stripBrackets } from '../is-private-address.js';
 import type { ResponseHeaders } from '../types.js';
 
@@ -128,11 +129,6 @@ const LOOPBACK: readonly string[] = ['127.0.0.1', '::1'];
 /** Errors of a connection that was never made (nothing was sent): the next loopback address is tried. */
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'ENETUNREACH', 'EHOSTUNREACH']);
 const notConnected = (error: unknown): boolean => NOT_CONNECTED.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
-
-/** `localhost` and the names under it (RFC 6761 section 6.3); URL host names come lower-cased. */
-function isLocalhostName(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.endsWith('.localhost');
-}
 
 /** The answer `res` to `outgoing`; errors before the body is read are kept for `read`. */
 function answerOf(outgoing: ClientRequest, res: IncomingMessage): TransportAnswer {
