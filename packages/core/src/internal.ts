@@ -12,7 +12,7 @@ export { hashOnce } from './lib/hash.js';
 export { ListMemo } from './lib/list-memo.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
-export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setSodiumLoaderForTests, verifyText, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
+export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setNobleLoaderForTests, setSodiumLoaderForTests, verifyText, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';
 export { assertIdentityUrl, identityUrlProblem, isLocalHostname, isLocalhostName } from './identity.js';
 export { JWKS_PATH } from './create-well-known-handler.js';
 // The one HTTP edge of @aauth-kit/express and @aauth-kit/auth-server.

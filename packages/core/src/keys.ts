@@ -12,7 +12,6 @@ import {
 import { closeSync, existsSync, fchmodSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as ed from '@noble/ed25519';
 import { AAuthError } from './errors.js';
 import { b64uDecode } from './lib/base64.js';
 
@@ -259,18 +258,43 @@ function checkBackend(backend: unknown, path: string): void {
   if (backend !== undefined && backend !== 'node' && backend !== 'noble' && backend !== 'sodium') {
     throw new TypeError(`${path} must be 'node', 'noble' or 'sodium'`);
   }
-  // Fail at configuration time, not on the first request, when sodium-native is missing.
+  // Fail at configuration time, not on the first request, when a backend cannot load.
   if (backend === 'sodium') sodium();
+  if (backend === 'noble') noble();
 }
 
-let nobleReady = false;
-function noble(): typeof ed {
-  if (!nobleReady) {
+type Noble = typeof import('@noble/ed25519');
+const requireNoble = (): unknown => createRequire(import.meta.url)('@noble/ed25519');
+let nobleLoader: () => unknown = requireNoble;
+let nobleApi: Noble | undefined;
+/**
+ * @noble/ed25519's API, loaded on first use: it is an ES module only, loaded with `require()`
+ * (Node.js 20.19 and later load ES modules that way), so a process that never chooses the noble
+ * backend never loads it. Throws a TypeError naming the fix where it cannot load.
+ */
+function noble(): Noble {
+  if (nobleApi === undefined) {
+    let api: Noble;
+    try {
+      api = nobleLoader() as Noble;
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new TypeError(`The 'noble' backend loads @noble/ed25519, an ES module, with require(), which needs Node.js 20.19 or later (this is ${process.version}); use 'node' or 'sodium' here: ${why}`);
+    }
     // @noble/ed25519 needs a synchronous SHA-512 for its sync API; node:crypto provides one.
-    ed.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest());
-    nobleReady = true;
+    api.hashes.sha512 = (m: Uint8Array) => new Uint8Array(createHash('sha512').update(m).digest());
+    nobleApi = api;
   }
-  return ed;
+  return nobleApi;
+}
+
+/**
+ * For tests: replace how @noble/ed25519 is loaded (a loader that throws stands for a Node.js that
+ * cannot require an ES module) and forget the loaded API; no argument restores the real loader.
+ */
+export function setNobleLoaderForTests(loader?: () => unknown): void {
+  nobleLoader = loader ?? requireNoble;
+  nobleApi = undefined;
 }
 
 function str(value: unknown, name: string): string {

@@ -2,6 +2,7 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { calculateJwkThumbprint } from 'jose';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +15,7 @@ import {
   saveKeyFile,
   type PrivateJwk,
 } from '@aauth-kit/core';
-import { exportPublicPem, rawPublicKey, setSodiumLoaderForTests } from '@aauth-kit/core/internal';
+import { exportPublicPem, rawPublicKey, setNobleLoaderForTests, setSodiumLoaderForTests } from '@aauth-kit/core/internal';
 import { expectThrowsCode, freshKeyPair } from './support.js';
 
 
@@ -364,6 +365,36 @@ describe('key files', () => {
   it('refuses bad arguments with TypeErrors', () => {
     expect(() => saveKeyFile(join(dir, 'x'), generateKey(), { format: 'der' as never })).toThrow(/options\.format/);
     expect(() => loadKeyFile('')).toThrow(TypeError);
+  });
+});
+
+describe('the noble backend, loaded when asked for', () => {
+  afterEach(() => setNobleLoaderForTests());
+
+  it('is a TypeError naming the Node.js it needs where @noble/ed25519 cannot be required, when the key is made', () => {
+    const seed = generateKey({ backend: 'node' });
+    setNobleLoaderForTests(() => {
+      throw Object.assign(new Error('require() of ES Module @noble/ed25519 not supported'), { code: 'ERR_REQUIRE_ESM' });
+    });
+    expect(() => importPrivateKey(seed.toPrivateJwk(), { backend: 'noble' })).toThrow(TypeError);
+    expect(() => generateKey({ backend: 'noble' })).toThrow(/'noble' backend .*Node\.js 20\.19 or later .*use 'node' or 'sodium' here: require\(\) of ES Module/);
+    // The other backends are untouched.
+    expect(importPrivateKey(seed.toPrivateJwk(), { backend: 'node' }).backend).toBe('node');
+  });
+
+  it('loads @noble/ed25519 once, on the first noble key, and signs with it', () => {
+    let loads = 0;
+    setNobleLoaderForTests(() => {
+      loads++;
+      return createRequire(import.meta.url)('@noble/ed25519');
+    });
+    const key = generateKey({ backend: 'node' });
+    expect(loads).toBe(0);
+    const a = importPrivateKey(key.toPrivateJwk(), { backend: 'noble' });
+    const b = importPublicKey(key.jwk, { backend: 'noble' });
+    expect(Buffer.from(a.sign(data)).equals(Buffer.from(key.sign(data)))).toBe(true);
+    expect(b.verify(data, a.sign(data))).toBe(true);
+    expect(loads).toBe(1);
   });
 });
 

@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import { AAuthError, type AAuthErrorCode } from '@aauth-kit/core';
 import { isLocalHostname } from '@aauth-kit/core/internal';
@@ -8,8 +8,12 @@ import type { EgressOptions, FailureCodes, ResolveHostname } from '../types.js';
 import { hostMatches } from './host-pattern.js';
 import { raceSignal } from './race-signal.js';
 
+// node:dns/promises loads on the first name resolved: a resource whose agents are all local names
+// (or that is given `resolve`) never loads it.
+let dns: typeof import('node:dns/promises') | undefined;
 const defaultResolve: ResolveHostname = async (hostname) => {
-  const answers = await lookup(hostname, { all: true, verbatim: true });
+  dns ??= createRequire(import.meta.url)('node:dns/promises') as typeof import('node:dns/promises');
+  const answers = await dns.lookup(hostname, { all: true, verbatim: true });
   return answers.map((a) => a.address);
 };
 

@@ -1,6 +1,7 @@
 import { Agent, request, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
+import { createRequire } from 'node:module';
 import { isLocalhostName } from '@aauth-kit/core/internal';
 import { stripBrackets } from '../is-private-address.js';
 import type { ResponseHeaders } from '../types.js';
@@ -43,8 +44,10 @@ const IDLE_MS = 5000;
 
 type HttpModule = Pick<typeof import('node:http'), 'request' | 'Agent'>;
 // node:https (and with it node:tls) loads on the first https URL: a resource that discovers keys
-// over loopback http, and every node:http server, already has all the rest loaded.
-let https: Promise<HttpModule> | undefined;
+// over loopback http, and every node:http server, already has all the rest loaded. Loaded with
+// require(), not import(): the bundle runs as a script (scripts/bundle.mjs), where import() is not
+// available.
+let https: HttpModule | undefined;
 const httpModule: HttpModule = { request, Agent };
 
 /**
@@ -75,7 +78,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
   };
 
   return async (url, req, signal, addresses) => {
-    const mod = url.protocol === 'https:' ? await (https ??= import('node:https')) : httpModule;
+    const mod = url.protocol === 'https:' ? (https ??= createRequire(import.meta.url)('node:https') as HttpModule) : httpModule;
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...req.headers };
     if (req.body !== undefined) headers['content-length'] = String(req.body.byteLength);
     const name = stripBrackets(url.hostname);
