@@ -13,7 +13,7 @@
 // it loads once whether it is reached through the package's ES module entry, its CommonJS entry or
 // another bundle.
 const { createHash } = require('node:crypto');
-const { readdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
+const { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { Module, createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const { Script } = require('node:vm');
@@ -56,8 +56,15 @@ function compile(filename, codeFile = filename) {
   return { script, source, cache };
 }
 
-/** Load one bundle file (an absolute `*.code.cjs` path) as a CommonJS module; resolves its exports. */
-function load(filename) {
+/**
+ * Load one bundle file (an absolute `*.code.cjs` path) as a CommonJS module; resolves its exports.
+ * `plain` is the entry's own `require` of the same file: used instead when this file is not run by
+ * node's module loader (a bundler's or a test runner's module system, where vm would run the code
+ * outside it) or the code is not on disk beside it (bundled elsewhere; `filename` undefined when
+ * the bundler gave the entry no __dirname).
+ */
+function load(filename, plain) {
+  if (plain !== undefined && (typeof filename !== 'string' || !(module instanceof Module) || !existsSync(filename))) return plain();
   const known = require.cache[filename];
   if (known !== undefined) return known.exports;
   const { script } = compile(filename);

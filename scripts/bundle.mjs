@@ -87,12 +87,20 @@ export async function bundlePackage(name, { write = true } = {}) {
 function entryFiles(pkg, entry, names) {
   if (names.includes('default')) throw new Error(`scripts/bundle.mjs: ${pkg}/${entry} has a default export; the entries carry named exports only`);
   const from = `@aauth-kit/${pkg}${entry === 'index' ? '' : `/${entry}`}`;
-  const cjs = `'use strict';\n// ${from}, CommonJS entry (scripts/bundle.mjs): the code is ${entry}.code.cjs, compiled by load.cjs.\nmodule.exports = require('./load.cjs')(require('node:path').join(__dirname, '${entry}.code.cjs'));\n`;
+  // Both name the files they load statically (an import, a require of a literal path), so that a
+  // bundler given the package follows them; load.cjs then leaves the code to the bundler's loader.
+  const cjs = [
+    `'use strict';`,
+    `// ${from}, CommonJS entry (scripts/bundle.mjs): the code is ${entry}.code.cjs, compiled by load.cjs.`,
+    // (A bundler writing an ES module leaves __dirname undefined: then the bundler's require it is.)
+    `const here = typeof __dirname === 'string' ? require('node:path').join(__dirname, '${entry}.code.cjs') : undefined;`,
+    `module.exports = require('./load.cjs')(here, () => require('./${entry}.code.cjs'));`,
+    '',
+  ].join('\n');
   const esm = [
     `// ${from}, ES module entry (scripts/bundle.mjs): the exports of ${entry}.cjs, so that the package`,
     `// is one module whether it is imported or required.`,
-    `import { createRequire } from 'node:module';`,
-    `const m = createRequire(import.meta.url)('./${entry}.cjs');`,
+    `import m from './${entry}.cjs';`,
     `export const { ${[...names].sort().join(', ')} } = m;`,
     '',
   ].join('\n');

@@ -236,4 +236,55 @@ describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
     expect(result.nobleAfter).toBe(true);
     expect(result.same).toBe(true);
   });
+
+  it('a bundler given the packages follows them: an app bundled into one file verifies a request away from dist/', () => {
+    // The entries name the files they load statically, and load.cjs leaves the code to the bundler's
+    // module system; the bundle runs in a directory with no dist/ beside it.
+    const probe = `
+      import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+      import { tmpdir } from 'node:os';
+      import { join } from 'node:path';
+      import { spawnSync } from 'node:child_process';
+      import { rolldown } from 'rolldown';
+      const src = join(process.cwd(), 'node_modules', '.cache', 'aauth-bundle-test-' + process.pid);
+      const out = mkdtempSync(join(tmpdir(), 'aauth-bundled-app-'));
+      mkdirSync(src, { recursive: true });
+      writeFileSync(join(src, 'app.mjs', ), [
+        "import { AAuthError, generateKey, signRequest } from '@aauth-kit/core';",
+        "import { createVerifier } from '@aauth-kit/verifier';",
+        "const key = generateKey();",
+        "const request = { method: 'GET', url: 'https://api.example/orders', headers: {} };",
+        "const signed = { ...request, headers: { ...request.headers, ...signRequest(request, { key }).headers } };",
+        "const verifier = createVerifier({ identity: 'https://api.example' });",
+        "verifier.verify(signed).then(async (who) => {",
+        "  let refused;",
+        "  try { await verifier.verify({ ...signed, headers: { ...signed.headers, signature: 'sig=:' + 'A'.repeat(86) + '==:' } }); } catch (e) { refused = e instanceof AAuthError && e.code; }",
+        "  console.log(JSON.stringify({ scheme: who.scheme, refused }));",
+        "});",
+      ].join('\\n'));
+      try {
+        const runs = [];
+        // An ES module and CommonJS (what a bundler for a node function writes by default).
+        for (const [format, file] of [['esm', 'app.mjs'], ['cjs', 'app.cjs']]) {
+          const bundle = await rolldown({ input: join(src, 'app.mjs'), platform: 'node', logLevel: 'silent' });
+          await bundle.write({ file: join(out, file), format });
+          await bundle.close();
+          const run = spawnSync(process.execPath, [join(out, file)], { cwd: out, encoding: 'utf8' });
+          runs.push({ format, status: run.status, stderr: run.stderr.slice(-800), answer: run.stdout.trim() });
+        }
+        const names = spawnSync(process.execPath, ['-e', 'console.log(JSON.stringify(require("fs").readdirSync(process.argv[1]).sort()))', out], { encoding: 'utf8' });
+        console.log(JSON.stringify({ runs, files: JSON.parse(names.stdout) }));
+      } finally {
+        rmSync(src, { recursive: true, force: true });
+        rmSync(out, { recursive: true, force: true });
+      }
+    `;
+    const result = node(probe) as { runs: { format: string; status: number; stderr: string; answer: string }[]; files: string[] };
+    expect(result.files).toEqual(['app.cjs', 'app.mjs']);
+    expect(result.runs.map((r) => r.format)).toEqual(['esm', 'cjs']);
+    for (const run of result.runs) {
+      expect(run.status, `${run.format}: ${run.stderr}`).toBe(0);
+      expect(JSON.parse(run.answer), run.format).toEqual({ scheme: 'hwk', refused: 'signature_invalid' });
+    }
+  });
 });
