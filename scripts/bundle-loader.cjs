@@ -9,9 +9,9 @@
 // text), was made at this very path (node 20's V8 keeps the file name of the cache's making in stack
 // traces, so a bundle moved or installed elsewhere compiles afresh rather than report a path that is
 // not its own) and V8 accepts it (same V8, same flags); otherwise the code is compiled as node would
-// compile it. Either way the module is the one node's `require` knows by that file name (require.cache), so
-// it loads once whether it is reached through the package's ES module entry, its CommonJS entry or
-// another bundle.
+// compile it. Either way the module is the one node's `require` knows by that file name
+// (require.cache), so it loads once whether it is reached through the package's ES module entry, its
+// CommonJS entry or another bundle.
 const { createHash } = require('node:crypto');
 const { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } = require('node:fs');
 const { Module, createRequire } = require('node:module');
@@ -20,7 +20,8 @@ const { Script } = require('node:vm');
 
 /** What every cache file starts with: this tag, the SHA-1 of the code and that of the path it was made for. */
 const TAG = Buffer.from('aauth-kit code cache 1\n');
-const HEADER = TAG.length + 40;
+const SHA1 = 20;
+const HEADER = TAG.length + 2 * SHA1;
 const CODE = /\.code\.cjs$/;
 // One line of wrapper, the code's first line after it: line numbers in stack traces stay the file's.
 const WRAP_HEAD = '(function (exports, require, module, __filename, __dirname) { ';
@@ -41,9 +42,11 @@ function compile(filename, codeFile = filename) {
   let cache = 'absent';
   try {
     const file = readFileSync(`${codeFile}.cache`);
-    if (file.length <= HEADER || !file.subarray(0, TAG.length).equals(TAG) || !file.subarray(TAG.length, TAG.length + 20).equals(digest(source))) {
+    const tag = file.subarray(0, TAG.length);
+    const made = { code: file.subarray(TAG.length, TAG.length + SHA1), path: file.subarray(TAG.length + SHA1, HEADER) };
+    if (file.length <= HEADER || !tag.equals(TAG) || !made.code.equals(digest(source))) {
       cache = 'stale';
-    } else if (!file.subarray(TAG.length + 20, HEADER).equals(digest(filename))) {
+    } else if (!made.path.equals(digest(filename))) {
       cache = 'moved';
     } else {
       cachedData = file.subarray(HEADER);
@@ -64,7 +67,8 @@ function compile(filename, codeFile = filename) {
  * the bundler gave the entry no __dirname).
  */
 function load(filename, plain) {
-  if (plain !== undefined && (typeof filename !== 'string' || !(module instanceof Module) || !existsSync(filename))) return plain();
+  const elsewhere = typeof filename !== 'string' || !(module instanceof Module) || !existsSync(filename);
+  if (plain !== undefined && elsewhere) return plain();
   const known = require.cache[filename];
   if (known !== undefined) return known.exports;
   const { script } = compile(filename);
@@ -115,6 +119,5 @@ function writeCodeCaches(dir, finalDir = dir) {
 }
 
 module.exports = load;
-module.exports.load = load;
 module.exports.compile = compile;
 module.exports.writeCodeCaches = writeCodeCaches;
