@@ -12,7 +12,10 @@
 //   <file>.code.cjs.cache that cache, written by a plain `node` (no flags) after the files
 //
 // so a cold process compiles 7 files from their caches instead of parsing ~75 modules, and a module
-// loads once whichever entry reaches it. A package's types stay dist/*.d.ts.
+// loads once whichever entry reaches it. A package's types are dist/*.d.ts for `import` and, for
+// `require`, a copy of each as dist/*.d.cts (writeCjsTypes): TypeScript takes a .d.ts of a
+// `"type": "module"` package for an ES module and refuses it to a CommonJS program (TS1479), so the
+// `require` condition of each export names the .d.cts, whose relative imports name .cjs files.
 //
 // Run it after every `tsc -b` (the root scripts and each package's prepack do): tsc -b is
 // incremental and never touches dist/bundle/, so a bundle left over from an earlier build would be
@@ -21,7 +24,7 @@
 //   node scripts/bundle.mjs [package ...]   (default: all of BUNDLES)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { rolldown } from 'rolldown';
 
@@ -79,8 +82,119 @@ export async function bundlePackage(name, { write = true } = {}) {
     await bundle.close();
   }
   files.push({ fileName: 'load.cjs', code: readFileSync(LOADER, 'utf8') });
-  if (write) replaceIfChanged(`${dist}bundle`, files);
+  if (write) {
+    replaceIfChanged(`${dist}bundle`, files);
+    writeCjsTypes(dist);
+  }
   return files;
+}
+
+/** A relative module specifier ending in .js, in `from '...'`, `import('...')` or `import '...'`. */
+const RELATIVE_JS = /((?:\bfrom|\bimport)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]*?)\.js\2/g;
+/** A bare module specifier, in `from '...'`, `import('...')` or `import '...'`. */
+const BARE = /(?:\bfrom|\bimport)\s*\(?\s*(['"])([^.'"][^'"]*)\1/g;
+/** A type-only import statement from a bare specifier, which a resolution-mode attribute can follow. */
+const TYPE_IMPORT = /^(import type [^;]*? from (['"])([^.'"][^'"]*)\2);$/gm;
+
+/**
+ * Whether TypeScript takes the types of package `name` (as found from `dir`) for an ES module when
+ * a CommonJS program requires it: its `require`-side types are a .d.mts, or a .d.ts in a
+ * `"type": "module"` package. Builtins (`node:*`) and packages typed elsewhere (@types) are not.
+ */
+function esmOnlyTypes(name, dir) {
+  if (name.startsWith('node:')) return false;
+  const pkgName = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0];
+  let manifest;
+  for (let d = dir; ; d = join(d, '..')) {
+    try {
+      manifest = JSON.parse(readFileSync(join(d, 'node_modules', pkgName, 'package.json'), 'utf8'));
+      break;
+    } catch {
+      if (join(d, '..') === d) return false; // not installed here: typed by @types or ambient
+    }
+  }
+  const sub = name === pkgName ? '.' : `.${name.slice(pkgName.length)}`;
+  // TypeScript's pick for a require: the first of these conditions, in the manifest's order.
+  const pick = (target) => {
+    if (typeof target === 'string' || target === null || target === undefined) return target ?? undefined;
+    if (Array.isArray(target)) return pick(target[0]);
+    for (const [condition, value] of Object.entries(target)) {
+      if (['types', 'require', 'node', 'default'].includes(condition)) {
+        const found = pick(value);
+        if (found !== undefined) return found;
+      }
+    }
+    return undefined;
+  };
+  const exported = manifest.exports === undefined ? undefined : pick(typeof manifest.exports === 'object' && !Array.isArray(manifest.exports) && Object.keys(manifest.exports).some((k) => k.startsWith('.')) ? manifest.exports[sub] : manifest.exports);
+  const file = exported ?? manifest.types ?? manifest.typings ?? manifest.main ?? 'index.js';
+  if (/\.d\.mts$|\.mjs$/.test(file)) return true;
+  if (/\.d\.cts$|\.cjs$/.test(file)) return false;
+  return manifest.type === 'module';
+}
+
+/**
+ * The CommonJS twin of one declaration file of `dist`: the same text with every relative `./x.js`
+ * named `./x.cjs`, which TypeScript resolves to `./x.d.cts` (a declaration for a CommonJS module).
+ * Bare specifiers stay: in a .d.cts, `@aauth-kit/core` resolves through core's `require` condition.
+ * A type-only import of a package typed as an ES module only (jose) gets `with { 'resolution-mode':
+ * 'import' }` (TypeScript 5.3 and later), without which TypeScript refuses it to a CommonJS program
+ * (TS1541); such a package named any other way fails the build.
+ */
+export function cjsDeclaration(text, dist) {
+  const out = text.replace(RELATIVE_JS, '$1$2$3.cjs$2').replace(TYPE_IMPORT, (all, statement, _q, name) =>
+    esmOnlyTypes(name, dist) ? `${statement} with { 'resolution-mode': 'import' };` : all,
+  );
+  // Every naming of such a package must be one of the type-only imports just given the attribute.
+  const count = (names, name) => names.filter((n) => n === name).length;
+  const named = [...text.matchAll(BARE)].map((m) => m[2]);
+  const typeImported = [...text.matchAll(TYPE_IMPORT)].map((m) => m[3]);
+  for (const name of new Set(named)) {
+    if (esmOnlyTypes(name, dist) && count(named, name) > count(typeImported, name)) {
+      throw new Error(`scripts/bundle.mjs: a declaration in ${dist} names ${name}, whose types are an ES module only, other than by \`import type ... from\`: its .d.cts could not name it`);
+    }
+  }
+  return out;
+}
+
+/** Every file below `dir` (but dist/bundle/) whose name ends with `suffix`, relative to `dir`. */
+function declarations(dir, suffix, sub = '') {
+  return readdirSync(join(dir, sub), { withFileTypes: true }).flatMap((e) => {
+    const rel = sub === '' ? e.name : `${sub}/${e.name}`;
+    if (e.isDirectory()) return rel === 'bundle' ? [] : declarations(dir, suffix, rel);
+    return e.name.endsWith(suffix) ? [rel] : [];
+  });
+}
+
+/**
+ * Write dist/**\/*.d.cts beside each dist/**\/*.d.ts (see cjsDeclaration), and remove a .d.cts whose
+ * .d.ts is gone. A file already holding its text is not written again (builds and tests run side by
+ * side). Resolves the files written or removed.
+ */
+export function writeCjsTypes(dist) {
+  const changed = [];
+  const wanted = new Set();
+  for (const dts of declarations(dist, '.d.ts')) {
+    const dcts = dts.replace(/\.d\.ts$/, '.d.cts');
+    wanted.add(dcts);
+    const text = cjsDeclaration(readFileSync(join(dist, dts), 'utf8'), dist);
+    let onDisk;
+    try {
+      onDisk = readFileSync(join(dist, dcts), 'utf8');
+    } catch {
+      onDisk = undefined;
+    }
+    if (onDisk === text) continue;
+    const next = join(dist, `${dcts}.next-${process.pid}`);
+    writeFileSync(next, text);
+    renameSync(next, join(dist, dcts));
+    changed.push(dcts);
+  }
+  for (const stale of declarations(dist, '.d.cts').filter((f) => !wanted.has(f))) {
+    rmSync(join(dist, stale), { force: true });
+    changed.push(stale);
+  }
+  return changed;
 }
 
 /** The two entry files of one bundled entry: `<entry>.cjs` (CommonJS) and `<entry>.js` (ES module). */

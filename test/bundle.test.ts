@@ -24,13 +24,18 @@ function node(probe: string): unknown {
 }
 
 describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
-  it('each package exports its bundle, as an ES module and as CommonJS, and its .d.ts for types', () => {
+  it('each package exports its bundle, as an ES module with its .d.ts and as CommonJS with its .d.cts', () => {
     for (const [pkg, entries] of Object.entries(BUNDLED)) {
-      const manifest = JSON.parse(readFileSync(`${root}packages/${pkg}/package.json`, 'utf8')) as { main: string; exports: Record<string, Record<string, string>> };
+      const manifest = JSON.parse(readFileSync(`${root}packages/${pkg}/package.json`, 'utf8')) as { main: string; exports: Record<string, unknown> };
       expect(manifest.main, pkg).toBe('./dist/bundle/index.js');
       for (const entry of entries) {
         const key = entry === 'index' ? '.' : `./${entry}`;
-        expect(manifest.exports[key], `${pkg} ${key}`).toEqual({ types: `./dist/${entry}.d.ts`, import: `./dist/bundle/${entry}.js`, require: `./dist/bundle/${entry}.cjs` });
+        expect(manifest.exports[key], `${pkg} ${key}`).toEqual({
+          import: { types: `./dist/${entry}.d.ts`, default: `./dist/bundle/${entry}.js` },
+          require: { types: `./dist/${entry}.d.cts`, default: `./dist/bundle/${entry}.cjs` },
+        });
+        // The types come first in each condition (TypeScript takes the first condition it knows).
+        expect(Object.keys((manifest.exports[key] as Record<string, object>).require!)[0], `${pkg} ${key}`).toBe('types');
       }
     }
   });

@@ -144,6 +144,8 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     writeFileSync(join(app(), 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     for (const [pkg, name] of QUICK_STARTS) writeFileSync(join(app(), 'src', name), quickStart(pkg));
     cpSync(join(root, 'test/fixtures/pack/round-trip.ts'), join(app(), 'src', 'round-trip.ts'));
+    // A CommonJS file of the same app: the packages' require side (their .d.cts and CommonJS entries).
+    cpSync(join(root, 'test/fixtures/pack/require-consumer.cts'), join(app(), 'src', 'require-consumer.cts'));
 
     // A fetch client alone: core + agent (and discovery, which the agent depends on), nothing else.
     mkdirSync(agentOnly());
@@ -173,6 +175,11 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
       const files = walk(dir).map((f) => relative(dir, f).split('\\').join('/'));
       expect(files, pkg).toContain('dist/index.js');
       expect(files, pkg).toContain('dist/index.d.ts');
+      // The bundled packages ship the CommonJS twin of every declaration (their require condition's types).
+      if (pkg !== 'auth-server' && pkg !== 'cli') {
+        const dts = files.filter((f) => f.endsWith('.d.ts') && !f.startsWith('dist/bundle/'));
+        expect(files.filter((f) => f.endsWith('.d.cts')).sort(), pkg).toEqual(dts.map((f) => f.replace(/\.d\.ts$/, '.d.cts')).sort());
+      }
       expect(readFileSync(join(dir, 'LICENSE'), 'utf8'), `${pkg} LICENSE`).toBe(license);
       // core's README names the wire profile; the package carries it (copied by prepack).
       if (pkg === 'core') expect(files).toEqual(expect.arrayContaining(['dist/wire-profile.md', 'dist/wire-profile-draft11.md']));
@@ -232,6 +239,13 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     }
   }, 120_000);
 
+  it('runs the CommonJS consumer: require() of every bundled package, typed by its .d.cts', async () => {
+    const r = await run(process.execPath, ['dist/require-consumer.cjs'], app());
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(app(), 'dist/require-consumer.cjs'), 'utf8')).toContain('require("@aauth-kit/core")');
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '')).toEqual({ scheme: 'hwk', thumbprint: true, covered: true, functions: true });
+  }, 30_000);
+
   it('runs backend -> supply-chain agent -> (upstream_token exchange) -> market analysis against the embedded auth server', async () => {
     const r = await run(process.execPath, ['dist/round-trip.js'], app());
     timings.roundTrip = r.ms;
@@ -284,7 +298,7 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     const [result] = JSON.parse(r.stdout.slice(r.stdout.search(/^\[/m))) as PackResult[];
     const files = result!.files.map((f) => f.path);
     expect(files).toContain('dist/index.js');
-    expect(files).toEqual(expect.arrayContaining(['dist/bundle/index.js', 'dist/bundle/internal.js']));
+    expect(files).toEqual(expect.arrayContaining(['dist/bundle/index.js', 'dist/bundle/internal.js', 'dist/index.d.cts', 'dist/internal.d.cts']));
     expect(files).toContain('LICENSE');
     expect(files).toContain('dist/wire-profile.md');
   }, 120_000);
