@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import express, { type Request as ExpressRequest, type Response as ExpressResponse } from 'express';
 import { createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
-import { generateKey, signRequest, type SigningKey, type SignatureKey } from '@aauth-kit/core';
+import { generateKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { createRedisReplayStore } from '@aauth-kit/verifier';
-import { cookieHeader, decideOverHttp, decodeJwt, startParty, testRealm, type Party } from './fixtures/auth-server.js';
+import { cookieHeader, decideOverHttp, decodeJwt, sendSignedTo, startParty, testRealm, type Party, type SignedResponse } from './fixtures/auth-server.js';
 import { startMember, stopMember, until, type Member } from './fixtures/fleet-member.js';
 import { freePort, listen, type Listening } from './fixtures/http.js';
 import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
@@ -27,24 +27,10 @@ import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 const PREFIX = 'aauth:fleet-test:';
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
+type Answer = SignedResponse;
 
 /** Sign a request for `url` (an issuer URL: the fleet's one base URL) and send it to member `port`. */
-async function sendSigned(url: string, port: number, key: SigningKey, signatureKey: SignatureKey, json?: unknown): Promise<Answer> {
-  const method = json === undefined ? 'GET' : 'POST';
-  const headers: Record<string, string> = json === undefined ? {} : { 'content-type': 'application/json' };
-  const body = json === undefined ? undefined : JSON.stringify(json);
-  const signed = signRequest({ method, url, headers, body }, { key, signatureKey, nonce: true });
-  const target = new URL(url);
-  target.port = String(port);
-  const res = await fetch(target, { method, headers: { ...headers, ...signed.headers }, body, signal: AbortSignal.timeout(5000) });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
-}
+const sendSigned = sendSignedTo;
 
 let redis: OwnRedis;
 let dir: string;

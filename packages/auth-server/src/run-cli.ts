@@ -3,9 +3,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serverIdentifierProblem } from '@aauth-kit/core/internal';
-import { createMemoryReplayStore, createMemoryRevocationStore } from '@aauth-kit/verifier';
+import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
+import { createRedisAuthServerStores, type RedisStoreClient } from './create-redis-stores.js';
 import { createTenantAuthServer, TenantReloadError } from './create-tenant-auth-server.js';
 
 /** The command's options, parsed from its arguments. */
@@ -46,6 +47,10 @@ export interface CliOptions {
   adminTokenFile?: string;
   /** `--key-dir DIR`: each realm's signing key in DIR/REALM.key.json, created if absent (tenants only). */
   keyDir?: string;
+  /** `--redis-url URL`: the server's state in this Redis (createRedisAuthServerStores), shared with every server of the same issuer. */
+  redisUrl?: string;
+  /** `--redis-prefix P`: the prefix of every Redis key; default `aauth:auth-server:` (tenants: then the realm's name and `:`). */
+  redisPrefix?: string;
 }
 
 /** A server started by {@link runCli}. */
@@ -79,8 +84,20 @@ export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 1
   --alg ALG         auth token algorithm (default RS256)
   --revocation-client ID
                     a realm client (client secret) that may revoke at BASE-URL/realms/REALM/protocol/aauth/revoke
-                    (aauth revoke); repeatable; revocations are kept in this process's memory
+                    (aauth revoke); repeatable; revocations are kept in this process's memory (in Redis
+                    with --redis-url)
   -h, --help        print this text and exit
+
+Several servers of one issuer (behind one address), or state that outlives a restart:
+  --redis-url URL   keep the state in Redis (redis://[:PASSWORD@]HOST:PORT[/DB], rediss:// for TLS):
+                    pending consents, used resource tokens, seen signatures, rate limits, sign-in
+                    sessions, revocations and the -11 records; needs the ioredis package installed.
+                    Every server of the issuer gets the same URL, --redis-prefix, realm file and key
+                    files (--key-file, and --person-key-file / --access-key-file with a -11 role;
+                    --key-dir with tenants), which are then required. The command stops when Redis
+                    does not answer at start; later, a request that needs Redis while it is down
+                    gets a prompt 503 (store_unavailable), never a wait
+  --redis-prefix P  prefix of every key (default aauth:auth-server:); one per issuer
 
 Tenants (several realms in one server, each at BASE-URL/realms/REALM with its own keys, users and state):
   --realm FILE      given more than once: one realm per file
@@ -144,6 +161,8 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         'audit-max-bytes': { type: 'string' },
         'audit-keep': { type: 'string' },
         'revocation-client': { type: 'string', multiple: true },
+        'redis-url': { type: 'string' },
+        'redis-prefix': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -222,6 +241,21 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     if (options.auditFile === undefined) throw new TypeError(`--${flag} configures the audit file: give it with --audit-file`);
     options[name] = Number(text);
   }
+  if (typeof values['redis-url'] === 'string') options.redisUrl = redisUrlOf(values['redis-url']);
+  if (typeof values['redis-prefix'] === 'string') {
+    if (options.redisUrl === undefined) throw new TypeError('--redis-prefix names the keys in Redis: give it with --redis-url');
+    if (!/^[\x21-\x7e]{1,100}$/.test(values['redis-prefix'])) throw new TypeError('--redis-prefix must be 1 to 100 visible ASCII characters, no spaces');
+    options.redisPrefix = values['redis-prefix'];
+  }
+  if (options.redisUrl !== undefined) {
+    // Shared state with ephemeral keys is a fleet whose members cannot verify each other's tokens
+    // (or a server whose stored consents outlive the key that was to sign for them): refuse it.
+    const shared = "with --redis-url, every server of the issuer must sign with the same keys (and one restarted must keep them)";
+    if (tenants && options.keyDir === undefined) throw new TypeError(`${shared}: give --key-dir DIR, the same folder of key files to each`);
+    if (!tenants && options.keyFile === undefined) throw new TypeError(`${shared}: give --key-file FILE, the same file to each`);
+    if (options.personServer && options.personKeyFile === undefined) throw new TypeError(`${shared}: give --person-key-file FILE with --person-server`);
+    if (options.accessServer && options.accessKeyFile === undefined) throw new TypeError(`${shared}: give --access-key-file FILE with --access-server`);
+  }
   // The -11 settings only mean something with a -11 role: refuse them alone rather than ignore them.
   if (!options.personServer && options.personKeyFile !== undefined) throw new TypeError('--person-key-file is the -11 person server\'s key: give it with --person-server');
   if (!options.accessServer && options.accessKeyFile !== undefined) throw new TypeError('--access-key-file is the -11 access server\'s key: give it with --access-server');
@@ -231,6 +265,85 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   return options;
 }
 
+/** `--redis-url`'s value checked: a redis:// or rediss:// URL with a host. Messages never repeat a password. */
+function redisUrlOf(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError('--redis-url must be a URL: redis://HOST:PORT (or rediss:// for TLS, redis://:PASSWORD@HOST:PORT/DB)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new TypeError(`--redis-url must be a redis:// or rediss:// URL (got ${url.protocol}//...)`);
+  if (url.hostname === '') throw new TypeError('--redis-url must name a host: redis://HOST:PORT');
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,5}$/.test(url.pathname)) throw new TypeError(`--redis-url: the path must be a database number (got ${url.pathname})`);
+  return text;
+}
+
+/** The URL as printed: its password replaced by `***`. */
+export function redactedRedisUrl(text: string): string {
+  const url = new URL(text);
+  if (url.password !== '') url.password = '***';
+  return url.href;
+}
+
+/** The Redis client of the command, as far as it uses it: the stores' calls, and its life. */
+interface CliRedis {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'ready' | 'close', listener: () => void): unknown;
+  connect(): Promise<void>;
+  ping(): Promise<string>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** Clients being closed by the command: their connection's end is no outage. */
+const closing = new WeakSet<object>();
+
+/**
+ * Connect to `--redis-url` with the client settings the shared stores need (no offline queue, one
+ * retry per command: a Redis outage is a prompt 503, never a queue) and check that it answers;
+ * throws, naming the flag, when ioredis is missing or Redis does not answer. An outage later is
+ * reported once on `err` when it starts and once when Redis answers again.
+ */
+async function connectRedis(text: string, err: (line: string) => void): Promise<CliRedis & object> {
+  const shown = redactedRedisUrl(text);
+  let Redis: new (url: string, options: Record<string, unknown>) => CliRedis;
+  try {
+    ({ Redis } = (await import('ioredis')) as unknown as { Redis: typeof Redis });
+  } catch {
+    throw new Error('--redis-url needs the ioredis package beside @aauth-kit/auth-server: npm install ioredis');
+  }
+  const client = new Redis(text, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  let lastError: Error | undefined;
+  let started = false;
+  let down = false;
+  const lost = (why: string): void => {
+    if (!started || down || closing.has(client)) return;
+    down = true;
+    err(`warning: Redis at ${shown} does not answer (${why}): requests that need the shared state get 503 store_unavailable until it does`);
+  };
+  client.on('error', (error) => {
+    lastError = error;
+    lost(error.message);
+  });
+  // A connection lost is an outage at once: the next error (a reconnect refused) may come later.
+  client.on('close', () => lost('connection closed'));
+  client.on('ready', () => {
+    if (down) err(`Redis at ${shown} answers again`);
+    down = false;
+  });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    client.disconnect();
+    const why = lastError?.message ?? (error as Error).message;
+    throw new Error(`--redis-url ${shown}: Redis did not answer (${why}); start it, or correct the URL`);
+  }
+  started = true;
+  return client;
+}
+
 /** How the command's messages name what the user can set: its flags, not the API's options. */
 const CLI_NAMES: MessageNames = {
   baseUrl: '--base-url',
@@ -238,7 +351,7 @@ const CLI_NAMES: MessageNames = {
   ephemeralKey: 'no --key-file given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only; --key-file FILE keeps it)',
   memoryPendingStore:
     "pending consent requests and seen signatures are kept in this process's memory: run one process per issuer " +
-    '(several processes behind one address need createAuthServer() with a shared pendingStore and replay store)',
+    '(or give --redis-url: several processes behind one address then share them)',
 };
 
 /** The -11 settings as the command's flags name them, in warnings the library words with its option paths. */
@@ -297,6 +410,8 @@ export async function runCli(
     port = await freePort(options.host);
     baseUrl = `http://localhost:${port}`;
   }
+  // Redis first: a command that cannot reach it stops before it opens anything else.
+  const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, err);
   const sink =
     options.auditFile === undefined
       ? undefined
@@ -306,9 +421,58 @@ export async function runCli(
           ...(options.auditKeep !== undefined ? { keep: options.auditKeep } : {}),
           onWarning: (message) => err(`warning: ${message}`),
         });
-  if (options.realms !== undefined || options.realmsDir !== undefined) {
-    return runTenants(options, { baseUrl, port, out, err, sink });
+  const prefix = options.redisPrefix ?? DEFAULT_REDIS_PREFIX;
+  const closeRedis = async (): Promise<void> => {
+    if (redis === undefined) return;
+    closing.add(redis);
+    try {
+      await redis.quit();
+    } catch {
+      redis.disconnect();
+    }
+  };
+  try {
+    if (options.realms !== undefined || options.realmsDir !== undefined) {
+      return await runTenants(options, { baseUrl, port, out, err, sink, redis, prefix, closeRedis });
+    }
+    return await runOne(options, { baseUrl, port, out, err, sink, redis, prefix, closeRedis });
+  } catch (error) {
+    await closeRedis();
+    await sink?.close();
+    throw error;
   }
+}
+
+/** The default `--redis-prefix` (the API's default prefix). */
+const DEFAULT_REDIS_PREFIX = 'aauth:auth-server:';
+
+/** What {@link runCli} hands its two forms: the resolved address, the outputs, the audit file and Redis. */
+interface RunContext {
+  baseUrl: string;
+  port: number;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  sink: ReturnType<typeof createFileAuditSink> | undefined;
+  redis: (CliRedis & object) | undefined;
+  prefix: string;
+  closeRedis: () => Promise<void>;
+}
+
+/** The stores of one issuer in Redis (`prefix` its keys), its revocations among them. */
+function redisStoresOf(redis: CliRedis & object, prefix: string) {
+  const client = redis as unknown as RedisStoreClient & RedisRevocationClient;
+  return { stores: createRedisAuthServerStores(client, { prefix }), revocationStore: () => createRedisRevocationStore(client, { prefix: `${prefix}revoked:` }) };
+}
+
+/** A realm's shared stores as a tenant takes them (no -11 records: tenants serve the Keycloak profile). */
+function tenantStores({ draft11Records: _records, ...stores }: ReturnType<typeof createRedisAuthServerStores>) {
+  return stores;
+}
+
+/** `aauth-auth-server` with one realm. */
+async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli> {
+  const { baseUrl, port, out, err, sink, redis, prefix } = run;
+  const shared = redis === undefined ? undefined : redisStoresOf(redis, prefix);
   const server = buildAuthServer(
     {
       realm: options.realm,
@@ -316,10 +480,12 @@ export async function runCli(
       ...(options.keyFile !== undefined ? { keyFile: options.keyFile } : {}),
       ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
       ...(options.personServer || options.accessServer ? { draft11: draft11Of(options) } : {}),
-      // Issue 17: one process, so its revocations live in its memory (createAuthServer takes a shared store).
-      ...(options.revocationClients !== undefined ? { revocation: { store: createMemoryRevocationStore(), clients: options.revocationClients } } : {}),
-      // One process: the memory store is the only choice, and the warning above already says so.
-      replay: { store: createMemoryReplayStore() },
+      // Issue 17: without Redis one process, so its revocations live in its memory; with it, in Redis.
+      ...(options.revocationClients !== undefined
+        ? { revocation: { store: shared === undefined ? createMemoryRevocationStore() : shared.revocationStore(), clients: options.revocationClients } }
+        : {}),
+      // One process: the memory store, and the warning above says so; with --redis-url every store is shared.
+      ...(shared === undefined ? { replay: { store: createMemoryReplayStore() } } : shared.stores),
       onWarning: (message) => err(`warning: ${withFlagNames(message)}`),
       onAudit: (event) => {
         out(JSON.stringify({ audit: event }));
@@ -359,8 +525,10 @@ export async function runCli(
     out(`  AAuth -11 person server ${server.personServer} (metadata ${server.personServer}/.well-known/aauth-person.json)`);
   }
   if (accessServer !== undefined) out(`  AAuth -11 access server ${accessServer} (metadata ${accessServer}/.well-known/aauth-access.json)`);
+  if (redis !== undefined) out(`  state in Redis at ${redactedRedisUrl(options.redisUrl!)} (keys ${prefix}*), shared with every server of this issuer`);
   const close = async (): Promise<void> => {
     await running.close();
+    await run.closeRedis();
     // Every event of the requests served is on disk before close resolves.
     await sink?.close();
   };
@@ -380,11 +548,8 @@ function freePort(host: string): Promise<number> {
 }
 
 /** `aauth-auth-server` with several realms (issue 17, tenants): one server, reloaded on SIGHUP and by the admin call. */
-async function runTenants(
-  options: CliOptions,
-  run: { baseUrl: string; port: number; out: (line: string) => void; err: (line: string) => void; sink: ReturnType<typeof createFileAuditSink> | undefined },
-): Promise<RunningCli> {
-  const { baseUrl, out, err, sink } = run;
+async function runTenants(options: CliOptions, run: RunContext): Promise<RunningCli> {
+  const { baseUrl, out, err, sink, redis, prefix } = run;
   let adminToken: string | undefined;
   if (options.adminTokenFile !== undefined) {
     try {
@@ -402,7 +567,11 @@ async function runTenants(
       ...(options.realmsDir !== undefined ? { realmsDir: options.realmsDir } : {}),
       ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
       ...(adminToken !== undefined ? { admin: { token: adminToken } } : {}),
-      realmOptions: (name) => (keyDir === undefined ? {} : { keyFile: join(keyDir, `${name}.key.json`) }),
+      // With --redis-url each realm's state under its own prefix: PREFIX + realm name + ':'.
+      realmOptions: (name) => ({
+        ...(keyDir === undefined ? {} : { keyFile: join(keyDir, `${name}.key.json`) }),
+        ...(redis === undefined ? {} : tenantStores(redisStoresOf(redis, `${prefix}${name}:`).stores)),
+      }),
       onWarning: (message) => err(`warning: ${message}`),
       onAudit: (event) => {
         out(JSON.stringify({ audit: event }));
@@ -416,6 +585,7 @@ async function runTenants(
   out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); realms ${server.realms().join(', ')}`);
   for (const name of server.realms()) out(`  issuer ${server.realm(name)!.issuer}`);
   if (adminToken !== undefined) out(`  admin: POST ${baseUrl}/admin/realms/reload (Authorization: Bearer, the token of --admin-token-file)`);
+  if (redis !== undefined) out(`  state in Redis at ${redactedRedisUrl(options.redisUrl!)} (keys ${prefix}REALM:*), shared with every server of these realms`);
   const reload = async (): Promise<void> => {
     try {
       const result = await server.reload();
@@ -426,6 +596,7 @@ async function runTenants(
   };
   const close = async (): Promise<void> => {
     await running.close();
+    await run.closeRedis();
     await sink?.close();
   };
   return { url: running.url, baseUrl, issuer: `${baseUrl}/realms`, personServer: undefined, accessServer: undefined, close, reload };
@@ -436,5 +607,5 @@ const CLI_TENANT_NAMES: MessageNames = {
   baseUrl: '--base-url',
   realm: '--realm',
   ephemeralKey: 'no --key-dir given: the realm signing key is ephemeral, and tokens it signed stop verifying after a restart (dev only; --key-dir DIR keeps it)',
-  memoryPendingStore: "pending consent requests are kept in this process's memory, one store per realm",
+  memoryPendingStore: "pending consent requests are kept in this process's memory, one store per realm (--redis-url shares them)",
 };

@@ -1,0 +1,218 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCliArgs, redactedRedisUrl, runCli, type RunningCli } from '../src/run-cli.js';
+import { decideOverHttp, decodeJwt, freePort, sendSignedTo, startParty, testRealm, type Party, type SignedResponse } from '../../../test/fixtures/auth-server.js';
+import { startOwnRedis, type OwnRedis } from '../../../test/fixtures/redis-server.js';
+
+// `aauth-auth-server --redis-url URL [--redis-prefix P]`: the command's state in Redis
+// (createRedisAuthServerStores), so that several servers of one issuer act as one. Two commands run
+// here (runCli, in this process) behind one base URL, on a private redis-server of this test
+// (test/fixtures/redis-server.ts, killed and restarted by PID): a consent started at one is polled at
+// the other, a resource token redeemed at one is refused at the other, every key carries the
+// prefix; Redis killed: a prompt 503 and one warning, then one line when it answers again; Redis
+// absent at start: the command stops, naming the URL without its password.
+
+const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
+const PREFIX = 'aauth:cli-test:';
+
+type Answer = SignedResponse;
+const sendSigned = sendSignedTo;
+const portOf = (running: RunningCli): number => Number(new URL(running.url).port);
+
+describe('--redis-url and --redis-prefix, parsed', () => {
+  const base = ['--realm', 'r.json', '--key-file', 'k.json'];
+
+  it('reads them, with the key files they require', () => {
+    expect(parseCliArgs([...base, '--redis-url', 'redis://127.0.0.1:6379'])).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', keyFile: 'k.json' });
+    expect(parseCliArgs([...base, '--redis-url', 'rediss://:pw@redis.internal:6380/2', '--redis-prefix', 'as:eu:'])).toMatchObject({
+      redisUrl: 'rediss://:pw@redis.internal:6380/2',
+      redisPrefix: 'as:eu:',
+    });
+    expect(parseCliArgs(['--realm', 'a.json', '--realm', 'b.json', '--key-dir', 'keys', '--redis-url', 'redis://h:1'])).toMatchObject({ redisUrl: 'redis://h:1', keyDir: 'keys' });
+    expect(parseCliArgs(base)).not.toHaveProperty('redisUrl');
+  });
+
+  it.each([
+    [['--redis-url', 'http://h:1'], '--redis-url must be a redis:// or rediss:// URL (got http://...)'],
+    [['--redis-url', 'h:1'], '--redis-url must be a redis:// or rediss:// URL (got h://...)'],
+    [['--redis-url', 'not a url'], '--redis-url must be a URL: redis://HOST:PORT (or rediss:// for TLS, redis://:PASSWORD@HOST:PORT/DB)'],
+    [['--redis-url', 'redis://h:1/db'], '--redis-url: the path must be a database number (got /db)'],
+    [['--redis-prefix', 'p:'], '--redis-prefix names the keys in Redis: give it with --redis-url'],
+    [['--redis-url', 'redis://h:1', '--redis-prefix', 'a b'], '--redis-prefix must be 1 to 100 visible ASCII characters, no spaces'],
+    [['--redis-url', 'redis://h:1', '--redis-prefix', ''], '--redis-prefix must be 1 to 100 visible ASCII characters, no spaces'],
+  ])('refuses %j', (args, message) => {
+    expect(() => parseCliArgs([...base, ...args])).toThrow(new TypeError(message));
+  });
+
+  it('refuses shared state with ephemeral keys, naming the flag to add', () => {
+    const shared = 'with --redis-url, every server of the issuer must sign with the same keys (and one restarted must keep them)';
+    expect(() => parseCliArgs(['--realm', 'r.json', '--redis-url', 'redis://h:1'])).toThrow(`${shared}: give --key-file FILE, the same file to each`);
+    expect(() => parseCliArgs(['--realm', 'a.json', '--realm', 'b.json', '--redis-url', 'redis://h:1'])).toThrow(`${shared}: give --key-dir DIR, the same folder of key files to each`);
+    expect(() => parseCliArgs([...base, '--redis-url', 'redis://h:1', '--person-server'])).toThrow(`${shared}: give --person-key-file FILE with --person-server`);
+    expect(() => parseCliArgs([...base, '--redis-url', 'redis://h:1', '--access-server'])).toThrow(`${shared}: give --access-key-file FILE with --access-server`);
+  });
+
+  it('never repeats a password: not in a refusal, and not in the URL as printed', () => {
+    let message = '';
+    try {
+      parseCliArgs([...base, '--redis-url', 'redis://:hunter2@h:1/x']);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('--redis-url');
+    expect(message).not.toContain('hunter2');
+    expect(redactedRedisUrl('redis://user:hunter2@h:1/3')).toBe('redis://user:***@h:1/3');
+    expect(redactedRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  });
+});
+
+describe('two aauth-auth-server commands behind one base URL, their state in one redis-server', () => {
+  let redis: OwnRedis;
+  let inspect: Redis;
+  let dir: string;
+  let a: RunningCli;
+  let b: RunningCli;
+  let backend: Party;
+  let sca: Party;
+  let issuer: string;
+  const lines = { aOut: [] as string[], aErr: [] as string[], bOut: [] as string[], bErr: [] as string[] };
+
+  beforeAll(async () => {
+    redis = await startOwnRedis();
+    inspect = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    inspect.on('error', () => {});
+    dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-'));
+    const realmFile = join(dir, 'realm.json');
+    writeFileSync(realmFile, JSON.stringify(testRealm()));
+    const portA = await freePort();
+    const baseUrl = `http://127.0.0.1:${portA}`;
+    issuer = `${baseUrl}/realms/aauth-test`;
+    const common = ['--realm', realmFile, '--key-file', join(dir, 'realm.key'), '--alg', 'EdDSA', '--base-url', baseUrl, '--redis-url', redis.url, '--redis-prefix', PREFIX];
+    // A first: it creates the key file B then reads, so both sign as the one issuer.
+    a = await runCli([...common, '--port', String(portA)], { out: (l) => lines.aOut.push(l), err: (l) => lines.aErr.push(l) });
+    b = await runCli([...common, '--port', '0'], { out: (l) => lines.bOut.push(l), err: (l) => lines.bErr.push(l) });
+    [backend, sca] = await Promise.all([startParty('backend'), startParty('sca')]);
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close(), backend?.close(), sca?.close()]);
+    inspect?.disconnect();
+    await redis?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A token request with a fresh (or the given) resource token for the backend, sent to `server`. */
+  async function requestToken(server: RunningCli, scope: string, rt?: string): Promise<{ rt: string; answer: Answer }> {
+    const token = rt ?? (await sca.resourceToken({ agent: backend.identity, agentJkt: backend.key.thumbprint, scope, audience: issuer }));
+    return { rt: token, answer: await sendSigned(`${issuer}/protocol/aauth/token`, portOf(server), backend.key, backend.signatureKey, { resource_token: token }) };
+  }
+
+  it('say where their state is, and give no warning of state in memory', () => {
+    for (const out of [lines.aOut, lines.bOut]) expect(out).toContain(`  state in Redis at ${redis.url} (keys ${PREFIX}*), shared with every server of this issuer`);
+    expect([...lines.aErr, ...lines.bErr].join('\n')).not.toMatch(/memory|ephemeral/);
+    expect(a.issuer).toBe(issuer);
+    expect(b.issuer).toBe(issuer);
+  });
+
+  it('a consent started at A is polled at B and delivered there once; a resource token redeemed at A is refused at B', async () => {
+    const { answer } = await requestToken(a, 'supply-chain:optimize');
+    expect(answer.status).toBe(202);
+    const location = answer.body.location as string;
+    const early = await sendSigned(location, portOf(b), backend.key, backend.signatureKey);
+    expect(early.status).toBe(202);
+    expect(early.body).toMatchObject({ status: 'pending', code: answer.body.code });
+    const decided = await decideOverHttp(`http://127.0.0.1:${portOf(a)}/realms/aauth-test/protocol/aauth/interact`, answer.body.code as string, 'approve');
+    expect(decided.status).toBe(200);
+    const delivered = await sendSigned(location, portOf(b), backend.key, backend.signatureKey);
+    expect(delivered.status).toBe(200);
+    expect(decodeJwt(delivered.body.auth_token as string).claims).toMatchObject({ iss: issuer, sub: USER_ID, agent: backend.identity, scope: 'supply-chain:optimize' });
+    expect((await sendSigned(location, portOf(a), backend.key, backend.signatureKey)).status).toBe(404);
+
+    const first = await requestToken(a, 'data:read');
+    expect(first.answer.status).toBe(200);
+    const again = await requestToken(b, 'data:read', first.rt);
+    expect(again.answer.status).toBe(400);
+    expect(again.answer.body).toEqual({ error: 'invalid_grant', error_description: 'resource_token refused: it was already redeemed; ask the resource for a new one' });
+    // Every key the two wrote carries the prefix given.
+    const keys = await inspect.keys('*');
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.filter((k) => !k.startsWith(PREFIX))).toEqual([]);
+  });
+
+  it('Redis killed: a prompt 503 and one warning per server; restarted: one line, and tokens again', async () => {
+    await redis.kill();
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const down = await requestToken(a, 'data:read');
+      expect(down.answer.status).toBe(503);
+      expect(down.answer.body.error).toBe('server_error');
+      expect(Date.now() - started).toBeLessThan(4000);
+    }
+    const warning = `warning: Redis at ${redis.url} does not answer`;
+    expect(lines.aErr.filter((l) => l.startsWith(warning))).toHaveLength(1);
+    expect(lines.aErr.find((l) => l.startsWith(warning))).toContain('requests that need the shared state get 503 store_unavailable until it does');
+    await redis.start();
+    const deadline = Date.now() + 15_000;
+    while (!lines.aErr.includes(`Redis at ${redis.url} answers again`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(lines.aErr).toContain(`Redis at ${redis.url} answers again`);
+    expect((await requestToken(a, 'data:read')).answer.status).toBe(200);
+  }, 30_000);
+});
+
+describe('tenants with --redis-url', () => {
+  it('keep each realm under PREFIX + realm name + ":"', async () => {
+    const redis = await startOwnRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-tenants-'));
+    const inspect = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    inspect.on('error', () => {});
+    const out: string[] = [];
+    let running: RunningCli | undefined;
+    let backend: Party | undefined;
+    let sca: Party | undefined;
+    try {
+      const files = ['aauth-test', 'other'].map((name) => {
+        const file = join(dir, `${name}.json`);
+        writeFileSync(file, JSON.stringify({ ...testRealm(), realm: name }));
+        return file;
+      });
+      running = await runCli(['--realm', files[0]!, '--realm', files[1]!, '--key-dir', dir, '--port', '0', '--redis-url', redis.url, '--redis-prefix', PREFIX], {
+        out: (l) => out.push(l),
+        err: () => {},
+      });
+      expect(out).toContain(`  state in Redis at ${redis.url} (keys ${PREFIX}REALM:*), shared with every server of these realms`);
+      [backend, sca] = await Promise.all([startParty('backend'), startParty('sca')]);
+      const issuer = `${running.baseUrl}/realms/other`;
+      const rt = await sca.resourceToken({ agent: backend.identity, agentJkt: backend.key.thumbprint, scope: 'data:read', audience: issuer });
+      const answer = await sendSigned(`${issuer}/protocol/aauth/token`, portOf(running), backend.key, backend.signatureKey, { resource_token: rt });
+      expect(answer.status).toBe(200);
+      const keys = await inspect.keys('*');
+      expect(keys.length).toBeGreaterThan(0);
+      expect(keys.filter((k) => !k.startsWith(`${PREFIX}other:`))).toEqual([]);
+    } finally {
+      await Promise.all([running?.close(), backend?.close(), sca?.close()]);
+      inspect.disconnect();
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
+describe('Redis not answering at start', () => {
+  it('stops the command, naming the URL without its password', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-none-'));
+    try {
+      const started = runCli(['--realm', join(dir, 'never-read.json'), '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', `redis://:hunter2@127.0.0.1:${port}/0`], {
+        out: () => {},
+        err: () => {},
+      });
+      await expect(started).rejects.toThrow(`--redis-url redis://:***@127.0.0.1:${port}/0: Redis did not answer (connect ECONNREFUSED 127.0.0.1:${port}); start it, or correct the URL`);
+      await started.catch((error: Error) => expect(error.message).not.toContain('hunter2'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
