@@ -433,6 +433,39 @@ describe('tenants through the API: addRealm and removeRealm', () => {
   });
 });
 
+describe('the admin endpoints under a flood of wrong tokens', () => {
+  it('after 10 failures from one address: 429 admin_throttled with Retry-After, even with the right token, until the wait is over', async () => {
+    const port2 = await freePort();
+    const base2 = `http://127.0.0.1:${port2}`;
+    let clock = 1_800_000_000;
+    const server = createTenantAuthServer({ baseUrl: base2, realms: [realmFile(A)], signingAlgorithm: 'EdDSA', admin: { token: ADMIN_TOKEN }, now: () => clock, onWarning: () => undefined });
+    const running = await server.listen(port2);
+    const list = (token: string): Promise<Response> => fetch(`${base2}/admin/realms`, { headers: { authorization: `Bearer ${token}` } });
+    try {
+      // A success forgets the address's failures: 9 failures, a success, then 10 more before the lock.
+      for (let i = 0; i < 9; i++) expect((await list(`wrong-${i}`)).status).toBe(401);
+      expect((await list(ADMIN_TOKEN)).status).toBe(200);
+      for (let i = 0; i < 10; i++) expect((await list(`wrong-${i}`)).status).toBe(401);
+      for (const token of ['wrong-again', ADMIN_TOKEN]) {
+        const throttled = await list(token);
+        expect(throttled.status).toBe(429);
+        expect(throttled.headers.get('retry-after')).toBe('60');
+        expect(await throttled.json()).toEqual({ error: 'admin_throttled', error_description: 'too many failed admin authentications from this address: try again in 60 s' });
+      }
+      // The reload is refused the same way: nothing is reloaded for a throttled address.
+      expect((await fetch(`${base2}/admin/realms/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status).toBe(429);
+      // The realms themselves are served as before.
+      expect((await fetch(`${base2}/realms/${A.name}/.well-known/aauth-issuer.json`)).status).toBe(200);
+      clock += 61;
+      const after = await list(ADMIN_TOKEN);
+      expect(after.status).toBe(200);
+      expect(await after.json()).toEqual({ realms: [A.name] });
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe('tenants with their state in Redis: one key prefix per realm', () => {
   it("A's pending request, sign-in session and used resource token live under A's prefix; B's prefix holds none of them", async () => {
     expect(redisUrl, inject('redisProblem')).not.toBe('');

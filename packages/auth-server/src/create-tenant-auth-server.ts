@@ -7,7 +7,7 @@ import { loadRealm, type SigningAlgorithm } from './load-realm.js';
 import { buildAuthServer, type AuthServer, type AuthServerOptions, type MessageNames } from './create-auth-server.js';
 import { createMemoryPendingStore } from './pending-store.js';
 import { createMemoryUsedTokenStore } from './used-token-store.js';
-import { createMemoryRateLimitStore } from './lib/brute-force.js';
+import { BRUTE_FORCE_DEFAULTS, createFailureThrottle, createMemoryRateLimitStore } from './lib/brute-force.js';
 import { createMemorySessionStore } from './lib/interaction-sessions.js';
 import { listenRouter } from './lib/listen-router.js';
 import { loadRealmKey, type RealmKey } from './lib/realm-key.js';
@@ -252,8 +252,31 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     if (built) return built;
     const r = express.Router();
     if (admin !== undefined) {
+      // Failed admin authentications per source address, with the client authentication's lockout
+      // arithmetic: after 10 failures from one address each further 10 wait 60 s more, at most 15
+      // min, forgotten after an hour without one; an address that must wait is refused before its
+      // token is looked at. In this process's memory, bounded (brute-force.ts).
+      const failures = createFailureThrottle({
+        settings: { ...BRUTE_FORCE_DEFAULTS, enabled: true, failureFactor: 10, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 },
+        now,
+        quickCheck: false,
+      });
       const guard = (req: Request, res: Response, next: NextFunction): void => {
-        if (adminAllowed(req)) return next();
+        const source = req.socket.remoteAddress ?? 'unknown';
+        const wait = failures.wait(source);
+        if (wait > 0) {
+          res
+            .set('Retry-After', String(wait))
+            .set('Cache-Control', 'no-store')
+            .status(429)
+            .json({ error: 'admin_throttled', error_description: `too many failed admin authentications from this address: try again in ${wait} s` });
+          return;
+        }
+        if (adminAllowed(req)) {
+          failures.succeed(source);
+          return next();
+        }
+        failures.fail(source);
         res.set('WWW-Authenticate', 'Bearer realm="aauth-admin"').status(401).json({ error: 'admin_unauthorized', error_description: 'the admin endpoints need Authorization: Bearer with the admin token' });
       };
       r.get('/admin/realms', guard, (_req, res) => {
