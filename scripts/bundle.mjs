@@ -53,9 +53,9 @@ export const isCodeCache = (fileName) => fileName.endsWith('.code.cjs.cache');
 /**
  * Bundle one package from its dist/: resolves [{ fileName, code }], the files of dist/bundle/ but its
  * code caches, written there (emptied first) when `write` is true, and then its code caches (only
- * those missing or not accepted by this node). Chunks sit beside the entries: a module that finds a
- * file relative to itself (express's and the agent's `../../package.json`) is two directories below
- * the package root in dist/lib/ and in dist/bundle/ alike.
+ * those missing or not accepted by this node). Chunks sit beside the entries, two directories below
+ * the package root as dist/lib/ is (no module reads a file relative to itself any more: the traced
+ * packages' versions are constants, src/lib/version.ts).
  */
 export async function bundlePackage(name, { write = true } = {}) {
   const entries = BUNDLES[name];

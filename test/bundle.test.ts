@@ -257,14 +257,20 @@ describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
       writeFileSync(join(src, 'app.mjs', ), [
         "import { AAuthError, generateKey, signRequest } from '@aauth-kit/core';",
         "import { createVerifier } from '@aauth-kit/verifier';",
+        // The traced packages too: their tracers' versions are constants, not package.json reads.
+        "import { aauth } from '@aauth-kit/express';",
+        "import { createAgent } from '@aauth-kit/agent';",
         "const key = generateKey();",
+        "const agent = createAgent({ key: generateKey() });",
+        "const guard = aauth({ identity: 'https://api.example', key: generateKey(), level: 'signature' });",
         "const request = { method: 'GET', url: 'https://api.example/orders', headers: {} };",
         "const signed = { ...request, headers: { ...request.headers, ...signRequest(request, { key }).headers } };",
         "const verifier = createVerifier({ identity: 'https://api.example' });",
         "verifier.verify(signed).then(async (who) => {",
         "  let refused;",
         "  try { await verifier.verify({ ...signed, headers: { ...signed.headers, signature: 'sig=:' + 'A'.repeat(86) + '==:' } }); } catch (e) { refused = e instanceof AAuthError && e.code; }",
-        "  console.log(JSON.stringify({ scheme: who.scheme, refused }));",
+        "  const traced = typeof guard === 'function' && typeof agent.fetch === 'function';",
+        "  console.log(JSON.stringify({ scheme: who.scheme, refused, traced }));",
         "});",
       ].join('\\n'));
       try {
@@ -289,7 +295,7 @@ describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
     expect(result.runs.map((r) => r.format)).toEqual(['esm', 'cjs']);
     for (const run of result.runs) {
       expect(run.status, `${run.format}: ${run.stderr}`).toBe(0);
-      expect(JSON.parse(run.answer), run.format).toEqual({ scheme: 'hwk', refused: 'signature_invalid' });
+      expect(JSON.parse(run.answer), run.format).toEqual({ scheme: 'hwk', refused: 'signature_invalid', traced: true });
     }
   });
 });

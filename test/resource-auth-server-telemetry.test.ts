@@ -163,6 +163,70 @@ describe('resource spans (@aauth-kit/express)', () => {
   });
 });
 
+/** An agent publishing its documents on loopback, recording the `traceparent` each document request carried. */
+async function recordingAgent(options: { jwksStatus?: number } = {}) {
+  const key = generateKey({ kid: 'traced-1' });
+  const app = express();
+  const seen: Array<{ path: string; traceparent: string | undefined }> = [];
+  app.use((req, res, next) => {
+    seen.push({ path: req.path, traceparent: req.headers.traceparent as string | undefined });
+    if (options.jwksStatus !== undefined && req.path === '/jwks.json') return void res.status(options.jwksStatus).json({ error: 'down' });
+    next();
+  });
+  const listening = await listen(app);
+  open.push(listening);
+  const agent = createAgent({ identity: listening.origin, key });
+  app.use(agent.wellKnown());
+  return { identity: listening.origin, agent, seen };
+}
+
+describe('key discovery spans (@aauth-kit/discovery)', () => {
+  it("a new agent's metadata and JWKS: one aauth.discovery client span each, children of aauth.verify, their requests carrying its traceparent", async () => {
+    const r = await resourceApp();
+    const a = await recordingAgent();
+    const { spans } = await tracing.traced(async () => {
+      expect((await a.agent.fetch(`${r.url}/open`)).status).toBe(200);
+      // The keys are cached now: a second request fetches nothing, so it is no span.
+      expect((await a.agent.fetch(`${r.url}/open`)).status).toBe(200);
+    });
+    const verify = spans.filter((s) => s.name === 'aauth.verify');
+    expect(verify).toHaveLength(2);
+    const discovery = spans.filter((s) => s.name === 'aauth.discovery');
+    expect(discovery.map((d) => [d.parentSpanId, d.traceId, d.kind, d.scope, d.status.code])).toEqual([
+      [verify[0]!.spanId, verify[0]!.traceId, 3, '@aauth-kit/discovery', 0],
+      [verify[0]!.spanId, verify[0]!.traceId, 3, '@aauth-kit/discovery', 0],
+    ]);
+    expect(discovery.map((d) => d.attributes)).toEqual([
+      expect.objectContaining({ 'http.request.method': 'GET', 'url.full': `${a.identity}/.well-known/aauth-agent.json`, 'server.address': '127.0.0.1', 'http.response.status_code': 200, 'aauth.discovery.document': 'agent metadata' }),
+      expect.objectContaining({ 'url.full': `${a.identity}/jwks.json`, 'http.response.status_code': 200, 'aauth.discovery.document': expect.stringContaining('JWKS') }),
+    ]);
+    // The agent's server saw each fetch as a child of its discovery span, in the verification's trace.
+    const fetched = a.seen.filter((s) => s.path !== '/open');
+    expect(fetched.map((f) => f.path)).toEqual(['/.well-known/aauth-agent.json', '/jwks.json']);
+    expect(fetched.map((f) => f.traceparent)).toEqual(discovery.map((d) => `00-${d.traceId}-${d.spanId}-01`));
+  });
+
+  it('a failed fetch: the span is an error with the refusal code and the status; telemetry.enabled false: no span and no traceparent', async () => {
+    const r = await resourceApp();
+    const a = await recordingAgent({ jwksStatus: 500 });
+    const { spans } = await tracing.traced(async () => {
+      // The signing key could not be fetched: 401 key_discovery_failed.
+      expect((await a.agent.fetch(`${r.url}/open`)).status).toBe(401);
+    });
+    const failed = spans.find((s) => s.name === 'aauth.discovery' && s.attributes['url.full'] === `${a.identity}/jwks.json`)!;
+    expect(failed.status.code).toBe(2);
+    expect(failed.attributes).toMatchObject({ 'http.response.status_code': 500, 'aauth.error_code': 'key_discovery_failed' });
+
+    const quiet = await resourceApp({ telemetry: { enabled: false } });
+    const b = await recordingAgent();
+    const traced = await tracing.traced(async () => {
+      expect((await b.agent.fetch(`${quiet.url}/open`)).status).toBe(200);
+    });
+    expect(traced.spans.map((s) => s.name)).not.toContain('aauth.discovery');
+    expect(b.seen.filter((s) => s.path !== '/open').map((s) => s.traceparent)).toEqual([undefined, undefined]);
+  });
+});
+
 describe('auth server spans (@aauth-kit/auth-server)', () => {
   it('a refused token request: aauth.token_issue under the caller, outcome refused, policy deny, the error code', async () => {
     const as = await startAuthServer();

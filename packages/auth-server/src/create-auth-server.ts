@@ -262,6 +262,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
     now,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.discovery ? { discovery: options.discovery } : {}),
+    // Key discovery's fetches are `aauth.discovery` spans under the token_issue span (docs/telemetry.md).
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     ...(options.replay ? { replay: options.replay } : {}),
     ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
   });
@@ -352,6 +354,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       now,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.discovery ? { discovery: options.discovery } : {}),
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
       ...(options.replay ? { replay: options.replay } : {}),
       ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
     });
@@ -363,6 +366,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       allowLoopback,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.discovery ? { discovery: options.discovery } : {}),
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
     });
     const service = createAccessService(ctx, {
       issuer: accessServer,
@@ -387,6 +391,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       now,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.discovery ? { discovery: options.discovery } : {}),
+      ...(options.telemetry ? { telemetry: options.telemetry } : {}),
       ...(options.replay ? { replay: options.replay } : {}),
       ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
     });

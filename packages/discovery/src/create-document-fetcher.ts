@@ -1,4 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
+import { TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { cacheLifetime, MIN_TTL } from './lib/cache-lifetime.js';
 import { EgressPolicy } from './lib/egress-policy.js';
 import { resolveFetcherOptions, type ResolvedFetcherOptions } from './lib/options.js';
@@ -145,14 +146,39 @@ class CachingFetcher implements DocumentFetcher {
     return (this.transport ??= createNodeTransport({ keepAlive: true, maxSockets: this.o.maxInflightPerHost }));
   }
 
-  private async fetchDocument(url: URL, fetchedAt: number, options: FetchJsonOptions): Promise<{ doc: FetchedDocument; ttl: number }> {
-    const answer = await sendLimited(this.egress, url, { method: 'GET', headers: { accept: 'application/json' } }, {
+  /**
+   * One fetch from the network. With tracing live it is an `aauth.discovery` client span (a child
+   * of the active span: the verification or call that needed the document), and the request
+   * carries its `traceparent`, so the document's server sees which trace asked for it.
+   */
+  private fetchDocument(url: URL, fetchedAt: number, options: FetchJsonOptions): Promise<{ doc: FetchedDocument; ttl: number }> {
+    const telemetry = this.o.telemetry;
+    if (!telemetry.live()) return this.fetchFrom(url, fetchedAt, options, { accept: 'application/json' });
+    const attributes = { [A.httpMethod]: 'GET', [A.url]: url.href, [A.serverAddress]: url.hostname, 'aauth.discovery.document': options.kind };
+    return telemetry.span('aauth.discovery', 'client', attributes, async (span) => {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      telemetry.inject(headers);
+      const fetched = await this.fetchFrom(url, fetchedAt, options, headers, (status) => span.set({ [A.httpStatus]: status }));
+      span.set({ 'aauth.discovery.ttl': fetched.ttl });
+      return fetched;
+    });
+  }
+
+  private async fetchFrom(
+    url: URL,
+    fetchedAt: number,
+    options: FetchJsonOptions,
+    headers: Record<string, string>,
+    answered?: (status: number) => void,
+  ): Promise<{ doc: FetchedDocument; ttl: number }> {
+    const answer = await sendLimited(this.egress, url, { method: 'GET', headers }, {
       transport: options.fetch === undefined ? this.defaultTransport() : fetchTransport(options.fetch),
       timeoutMs: this.o.timeoutMs,
       maxBytes: this.o.maxBytes,
       maxRedirects: 3,
       failureCode: this.o.failureCode,
     });
+    answered?.(answer.status);
     const ttl = cacheLifetime(answer.headers, this.o.defaultTtl);
     // A 404 is remembered like a document: the caller falls back to the name without `.json` on it only.
     if (answer.status === 404) return { doc: { url: url.href, status: 404, body: undefined, fetchedAt }, ttl };

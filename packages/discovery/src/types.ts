@@ -1,4 +1,5 @@
 import type { AAuthErrorCode } from '@aauth-kit/core';
+import type { TelemetryOptions } from '@aauth-kit/core/internal';
 
 /** Resolves a host name to its IP addresses (injectable; default: the system resolver). */
 export type ResolveHostname = (hostname: string) => Promise<string[]>;
@@ -61,6 +62,12 @@ export interface DocumentFetcherOptions extends DiscoveryOptions, FailureCodes {
   fetch?: typeof fetch | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;
+  /**
+   * Spans (docs/telemetry.md): each fetch that goes to the network is an `aauth.discovery` client
+   * span, a child of the active span, and its request carries that span's `traceparent`; default
+   * on when `@opentelemetry/api` and an SDK are installed. A cache hit is no span.
+   */
+  telemetry?: TelemetryOptions | undefined;
 }
 
 /** A fetched JSON object (200) or a remembered 404, so that callers can fall back on a 404 only. */

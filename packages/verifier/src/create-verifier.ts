@@ -101,7 +101,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   // Discovery (wire profile section 4) validates its own options: TypeErrors name options.discovery.*.
-  const fetcher = createDocumentFetcher({ ...o.discovery, fetch: o.fetch, now: o.now }, 'options.discovery');
+  const fetcher = createDocumentFetcher({ ...o.discovery, fetch: o.fetch, now: o.now, ...(o.telemetry === undefined ? {} : { telemetry: o.telemetry }) }, 'options.discovery');
   const importKey = (jwk: unknown) => importPublicKey(jwk, { backend: o.cryptoBackend });
   // One bounded cache of imported public keys (issue 18): jwks_uri, hwk and cnf keys alike, by key
   // material, apart from the document cache (discovery.maxEntries) that holds what they came in.

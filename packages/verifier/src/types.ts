@@ -108,6 +108,12 @@ export interface VerifierOptions {
   /** Key discovery limits and egress policy. */
   discovery?: DiscoveryOptions | undefined;
   /**
+   * OpenTelemetry (docs/telemetry.md): key discovery's fetches are `aauth.discovery` client spans,
+   * children of the active span, their requests carrying its `traceparent`; `enabled: false` turns
+   * them off. Default on when an SDK is registered.
+   */
+  telemetry?: { enabled?: boolean | undefined; recordSubject?: boolean | undefined } | undefined;
+  /**
    * Cached imported public keys: `jwks_uri` keys, inline (`hwk`) keys and token `cnf` keys, in one
    * cache by key material, apart from the document cache (`discovery.maxEntries`); default 10000.
    */

@@ -1,4 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
+import type { TelemetryOptions } from '@aauth-kit/core/internal';
 import { createDocumentFetcher, type FetchedDocument } from '@aauth-kit/discovery';
 import { egressProblem } from './http.js';
 
@@ -63,6 +64,8 @@ export function createIssuerMetadataResolver(config: {
   maxBytes: number;
   now: () => number;
   maxEntries?: number;
+  /** The agent's `options.telemetry`: each fetch an `aauth.discovery` span (docs/telemetry.md). */
+  telemetry?: TelemetryOptions | undefined;
 }): IssuerMetadataResolver {
   const documents = createDocumentFetcher(
     {
@@ -72,6 +75,7 @@ export function createIssuerMetadataResolver(config: {
       maxEntries: config.maxEntries ?? 100,
       failureCode: 'auth_server_discovery_failed',
       deniedCode: 'auth_server_discovery_failed',
+      ...(config.telemetry === undefined ? {} : { telemetry: config.telemetry }),
       // The agent contacts only auth servers its configuration trusts, often on a private network.
       allowPrivateAddresses: true,
     },

@@ -1,4 +1,5 @@
 import { AAuthError, checkMetadataDocument, isAAuthError } from '@aauth-kit/core';
+import type { TelemetryOptions } from '@aauth-kit/core/internal';
 import { createDocumentFetcher } from '@aauth-kit/discovery';
 import { egressProblem } from './http.js';
 import type { PersonServerMetadata } from './next-step-11.js';
@@ -48,7 +49,7 @@ export function parsePersonServerMetadata(ps: string, doc: Record<string, unknow
 }
 
 /** Resolves person server metadata through @aauth-kit/discovery's cache (the verifier's rules). */
-export function createPersonServerResolver(config: { timeoutMs: number; maxBytes: number; now: () => number; allowLoopback: boolean }): {
+export function createPersonServerResolver(config: { timeoutMs: number; maxBytes: number; now: () => number; allowLoopback: boolean; telemetry?: TelemetryOptions | undefined }): {
   resolve(ps: string, transport: typeof fetch): Promise<PersonServerMetadata>;
   clear(): void;
 } {
@@ -60,6 +61,7 @@ export function createPersonServerResolver(config: { timeoutMs: number; maxBytes
       maxEntries: 100,
       failureCode: 'auth_server_discovery_failed',
       deniedCode: 'auth_server_discovery_failed',
+      ...(config.telemetry === undefined ? {} : { telemetry: config.telemetry }),
       // The agent contacts only its own person server (or the one an upstream token it was handed names).
       allowPrivateAddresses: true,
     },

@@ -51,7 +51,8 @@ export interface AgentConfig {
   emit: (event: AgentEvent) => void;
   /** OpenTelemetry (`options.telemetry`): the agent's tracer, a no-op without `@opentelemetry/api`. */
   telemetry: Telemetry;
-  discovery: { timeoutMs: number; maxBytes: number };
+  /** Discovery's limits, and `options.telemetry` for its `aauth.discovery` spans. */
+  discovery: { timeoutMs: number; maxBytes: number; telemetry?: AgentOptions['telemetry'] };
   tokenRequest: { timeoutMs: number; maxBytes: number };
   /** Longest time an issued auth token is cached, seconds. */
   maxTokenLifetime: number;
@@ -241,7 +242,7 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
       }
     },
     telemetry,
-    discovery: limits(options.discovery, 'options.discovery', 3000, 64 * 1024),
+    discovery: { ...limits(options.discovery, 'options.discovery', 3000, 64 * 1024), ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }) },
     tokenRequest: limits(options.tokenRequest, 'options.tokenRequest', 60_000, 64 * 1024),
     maxTokenLifetime: positive(options.maxTokenLifetime, 'options.maxTokenLifetime', 3600),
     maxBodyBytes: positive(options.maxBodyBytes, 'options.maxBodyBytes', 16 * 1024 * 1024),

@@ -1,14 +1,11 @@
-import { createRequire } from 'node:module';
 import { decodeToken } from '@aauth-kit/core';
 import { callId, createTelemetry, type SpanHandle, type Telemetry, TELEMETRY_ATTRIBUTES as A, type TelemetryOptions } from '@aauth-kit/core/internal';
 import type { AgentEvent } from '../types.js';
+import { VERSION } from './version.js';
 
 // The agent's spans (issue 19, docs/telemetry.md): `aauth.call` around agent.fetch,
 // `aauth.sign` per signed request, `aauth.token_request` per flight to an auth or person server;
 // the agent's events become span events of the span active when they happen.
-
-/** This package's version, the tracer's instrumentation version. */
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** The agent's tracer, `@aauth-kit/agent`. */
 export function agentTelemetry(options: TelemetryOptions | undefined): Telemetry {

@@ -1,17 +1,14 @@
-import { createRequire } from 'node:module';
 import { callId, createTelemetry, TELEMETRY_ATTRIBUTES as A, type Telemetry, type TelemetryOptions } from '@aauth-kit/core/internal';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { AuditEvent } from '../audit-event.js';
 import { completeAuditEvent } from './audit.js';
 import type { RealmConfig } from '../load-realm.js';
+import { VERSION } from './version.js';
 
 // The auth server's spans (issue 19, docs/telemetry.md): `aauth.token_issue` around every request
 // to an issuing endpoint, a child of the agent's `traceparent`; what was decided comes from the
 // audit event the endpoint emits (one point for every endpoint: issued, pending or refused, the
 // policy decision, scopes asked and granted, the agent chain, the jti). Never a token.
-
-/** This package's version, the tracer's instrumentation version. */
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /** The issuing endpoints by path, and the `aauth.endpoint` of each (the agent's names where they exist). */
 const ENDPOINTS: readonly [RegExp, string][] = [

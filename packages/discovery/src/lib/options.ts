@@ -1,5 +1,7 @@
 import type { AAuthErrorCode } from '@aauth-kit/core';
+import { createTelemetry, type Telemetry } from '@aauth-kit/core/internal';
 import type { DocumentFetcherOptions, ResolveHostname } from '../types.js';
+import { VERSION } from './version.js';
 
 /** Fetcher options with every default applied. */
 export interface ResolvedFetcherOptions {
@@ -20,6 +22,8 @@ export interface ResolvedFetcherOptions {
   allowPrivateAddresses: boolean;
   failureCode: AAuthErrorCode;
   deniedCode: AAuthErrorCode;
+  /** The `aauth.discovery` spans' tracer (off when `telemetry.enabled` is false). */
+  telemetry: Telemetry;
 }
 
 /** The numeric limits and their defaults (wire profile section 4: 3 s, 64 KiB). */
@@ -77,5 +81,6 @@ export function resolveFetcherOptions(options: DocumentFetcherOptions | undefine
     allowPrivateAddresses: o.allowPrivateAddresses ?? false,
     failureCode: o.failureCode ?? 'key_discovery_failed',
     deniedCode: o.deniedCode ?? 'egress_denied',
+    telemetry: createTelemetry('@aauth-kit/discovery', VERSION, o.telemetry),
   };
 }

@@ -1,15 +1,12 @@
-import { createRequire } from 'node:module';
 import { decodeToken, parseChallenge, type AAuthError } from '@aauth-kit/core';
 import { callId, createTelemetry, TELEMETRY_ATTRIBUTES as A, type SpanHandle, type Telemetry, type TelemetryOptions } from '@aauth-kit/core/internal';
 import type { Request, RequestHandler } from 'express';
 import type { AAuthInfo } from '../types.js';
+import { VERSION } from './version.js';
 
 // The resource's span (issue 19, docs/telemetry.md): `aauth.verify` around the middleware, a child
 // of the caller's `traceparent`, with the outcome of the verification and the challenge issued.
 // Without an SDK the middleware runs unwrapped: no span, no header read, no allocation.
-
-/** This package's version, the tracer's instrumentation version. */
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 export interface ResourceTelemetry {
   /** `guard` inside an `aauth.verify` span when tracing is live; `guard` itself otherwise. */

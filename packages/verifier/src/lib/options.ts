@@ -36,6 +36,8 @@ export interface ResolvedVerifierOptions {
   cryptoBackend: CryptoBackend;
   /** Validated, with its defaults, by `createDocumentFetcher` of @aauth-kit/discovery (the one validator). */
   discovery: DiscoveryOptions;
+  /** Validated by `createDocumentFetcher` (core's createTelemetry). */
+  telemetry: VerifierOptions['telemetry'];
   generations: Generation[];
   draft11: ResolvedDraft11Options;
   revocation: RevocationCheck | undefined;
@@ -202,6 +204,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
     maxTokenEntries: positive(options.maxTokenEntries, `${path}.maxTokenEntries`, 10_000),
     cryptoBackend: backend(options.cryptoBackend, `${path}.cryptoBackend`),
     discovery: d,
+    telemetry: options.telemetry,
     generations: [...new Set(generations)],
     draft11: resolveDraft11(options, `${path}.draft11`, trustedIssuers, algorithms),
     revocation,
