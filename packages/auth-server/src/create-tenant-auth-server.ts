@@ -40,7 +40,17 @@ export interface TenantAuthServerOptions
    * The admin endpoints `GET /admin/realms` and `POST /admin/realms/reload`, authenticated with
    * `Authorization: Bearer {token}` (at least 32 characters); default not served.
    */
-  admin?: { token: string } | undefined;
+  admin?:
+    | {
+        token: string;
+        /**
+         * Called after each reload the admin endpoint made and answered 200 (not after `reload()`
+         * called by the application, nor after a refused one): e.g. to ask the other servers of a
+         * fleet to reload too (the command does, with `--redis-url`).
+         */
+        onReloaded?: ((result: TenantReloadResult) => void) | undefined;
+      }
+    | undefined;
 }
 
 /** What a reload changed. */
@@ -124,6 +134,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
   if (admin !== undefined && (typeof admin !== 'object' || admin === null || typeof admin.token !== 'string' || admin.token.length < 32)) {
     throw new TypeError('options.admin.token must be a string of at least 32 characters');
   }
+  if (admin?.onReloaded !== undefined && typeof admin.onReloaded !== 'function') throw new TypeError('options.admin.onReloaded must be a function');
   const warn = shared.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
   const now = shared.now ?? (() => Date.now() / 1000);
   const sources: Array<string | object> = [...(listed ?? [])];
@@ -284,7 +295,14 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
       });
       r.post('/admin/realms/reload', guard, (_req, res) => {
         reload().then(
-          (result) => res.set('Cache-Control', 'no-store').json(result),
+          (result) => {
+            res.set('Cache-Control', 'no-store').json(result);
+            try {
+              admin.onReloaded?.(result);
+            } catch {
+              // The reload is done and answered: a failing hook changes neither.
+            }
+          },
           (error: unknown) => {
             const problems = error instanceof TenantReloadError ? error.problems : [messageOf(error)];
             res

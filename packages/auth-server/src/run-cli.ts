@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -96,7 +97,8 @@ Several servers of one issuer (behind one address), or state that outlives a res
                     files (--key-file, and --person-key-file / --access-key-file with a -11 role;
                     --key-dir with tenants), which are then required. The command stops when Redis
                     does not answer at start; later, a request that needs Redis while it is down
-                    gets a prompt 503 (store_unavailable), never a wait
+                    gets a prompt 503 (store_unavailable), never a wait. With tenants, a reload at
+                    one server (SIGHUP, the admin call) is announced to the others, which reload too
   --redis-prefix P  prefix of every key (default aauth:auth-server:); one per issuer
 
 Tenants (several realms in one server, each at BASE-URL/realms/REALM with its own keys, users and state):
@@ -290,10 +292,15 @@ export function redactedRedisUrl(text: string): string {
 interface CliRedis {
   on(event: 'error', listener: (error: Error) => void): unknown;
   on(event: 'ready' | 'close', listener: () => void): unknown;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
   connect(): Promise<void>;
   ping(): Promise<string>;
   quit(): Promise<unknown>;
   disconnect(): void;
+  /** A new connection with the same settings (a subscriber: a connection that subscribes does nothing else). */
+  duplicate(): CliRedis;
+  subscribe(channel: string): Promise<unknown>;
+  publish(channel: string, message: string): Promise<number>;
 }
 
 /** Clients being closed by the command: their connection's end is no outage. */
@@ -547,6 +554,60 @@ function freePort(host: string): Promise<number> {
   });
 }
 
+/** The tenant servers' reload announcements in Redis: {@link joinReloadChannel}. */
+interface ReloadChannel {
+  /** Ask the other servers to reload (after a reload here); a failure is reported on `err`, not thrown. */
+  announce(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Tenants with `--redis-url`: every server of the realms subscribes to `channel`; a reload made at
+ * one (SIGHUP, the admin call) is announced there, and each other server reloads when it hears it.
+ * Announcements are not stored: a server whose subscription was cut reloads once when it is back,
+ * so it misses none.
+ */
+async function joinReloadChannel(redis: CliRedis, channel: string, onPeer: () => void, err: (line: string) => void): Promise<ReloadChannel> {
+  const me = randomUUID();
+  const sub = redis.duplicate();
+  let joined = false;
+  sub.on('error', () => {
+    // The outage is reported once, by the command's own client.
+  });
+  sub.on('message', (from, message) => {
+    if (from !== channel) return;
+    let sender: unknown;
+    try {
+      sender = (JSON.parse(message) as { from?: unknown }).from;
+    } catch {
+      return;
+    }
+    if (sender !== me) onPeer();
+  });
+  sub.on('ready', () => {
+    // Back after a cut (ioredis subscribes again by itself): catch up on what was announced meanwhile.
+    if (joined) onPeer();
+  });
+  await sub.connect();
+  await sub.subscribe(channel);
+  joined = true;
+  return {
+    announce() {
+      redis.publish(channel, JSON.stringify({ from: me })).catch((error: Error) => {
+        err(`warning: the other servers were not asked to reload (Redis: ${error.message}): reload each of them (SIGHUP, or the admin call at each)`);
+      });
+    },
+    async close() {
+      closing.add(sub);
+      try {
+        await sub.quit();
+      } catch {
+        sub.disconnect();
+      }
+    },
+  };
+}
+
 /** `aauth-auth-server` with several realms (issue 17, tenants): one server, reloaded on SIGHUP and by the admin call. */
 async function runTenants(options: CliOptions, run: RunContext): Promise<RunningCli> {
   const { baseUrl, out, err, sink, redis, prefix } = run;
@@ -560,13 +621,15 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
     if (adminToken.length < 32) throw new TypeError(`--admin-token-file ${options.adminTokenFile}: the token (its first line) must have at least 32 characters`);
   }
   const keyDir = options.keyDir;
+  let channel: ReloadChannel | undefined;
   const server = createTenantAuthServer(
     {
       baseUrl,
       ...(options.realms !== undefined ? { realms: options.realms } : {}),
       ...(options.realmsDir !== undefined ? { realmsDir: options.realmsDir } : {}),
       ...(options.signingAlgorithm !== undefined ? { signingAlgorithm: options.signingAlgorithm } : {}),
-      ...(adminToken !== undefined ? { admin: { token: adminToken } } : {}),
+      // An admin reload here is announced to the other servers (with --redis-url).
+      ...(adminToken !== undefined ? { admin: { token: adminToken, onReloaded: () => channel?.announce() } } : {}),
       // With --redis-url each realm's state under its own prefix: PREFIX + realm name + ':'.
       realmOptions: (name) => ({
         ...(keyDir === undefined ? {} : { keyFile: join(keyDir, `${name}.key.json`) }),
@@ -586,16 +649,30 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
   for (const name of server.realms()) out(`  issuer ${server.realm(name)!.issuer}`);
   if (adminToken !== undefined) out(`  admin: POST ${baseUrl}/admin/realms/reload (Authorization: Bearer, the token of --admin-token-file)`);
   if (redis !== undefined) out(`  state in Redis at ${redactedRedisUrl(options.redisUrl!)} (keys ${prefix}REALM:*), shared with every server of these realms`);
-  const reload = async (): Promise<void> => {
+  /** Read the realm files again; `peer`: asked by another server of the fleet (then not announced again). */
+  const reloadHere = async (peer: boolean): Promise<void> => {
     try {
       const result = await server.reload();
-      out(`realms reloaded: serving ${result.realms.join(', ')} (added: ${result.added.join(', ') || 'none'}; removed: ${result.removed.join(', ') || 'none'}; changed: ${result.changed.join(', ') || 'none'})`);
+      const asked = peer ? ' (another server of these realms reloaded)' : '';
+      out(`realms reloaded${asked}: serving ${result.realms.join(', ')} (added: ${result.added.join(', ') || 'none'}; removed: ${result.removed.join(', ') || 'none'}; changed: ${result.changed.join(', ') || 'none'})`);
+      if (!peer) channel?.announce();
     } catch (error) {
       err(`realms not reloaded, still serving ${server.realms().join(', ')}: ${error instanceof TenantReloadError ? error.problems.join('; ') : (error as Error).message}`);
     }
   };
+  const reload = (): Promise<void> => reloadHere(false);
+  try {
+    if (redis !== undefined) {
+      channel = await joinReloadChannel(redis, `${prefix}realms:reload`, () => void reloadHere(true), err);
+      out(`  reloads (SIGHUP, the admin call) are announced to every server of these realms (Redis channel ${prefix}realms:reload)`);
+    }
+  } catch (error) {
+    await running.close();
+    throw new Error(`--redis-url: cannot subscribe to ${prefix}realms:reload (${(error as Error).message})`);
+  }
   const close = async (): Promise<void> => {
     await running.close();
+    await channel?.close();
     await run.closeRedis();
     await sink?.close();
   };

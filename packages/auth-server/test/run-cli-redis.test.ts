@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -198,6 +198,68 @@ describe('tenants with --redis-url', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe('tenant servers with --redis-url reload together', () => {
+  it('an admin reload at A is heard by B; a SIGHUP reload at B by A; one missed while Redis was down is caught up when it is back', async () => {
+    const redis = await startOwnRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-reload-'));
+    const realms = join(dir, 'realms');
+    const keys = join(dir, 'keys');
+    mkdirSync(realms);
+    mkdirSync(keys);
+    const token = 'fleet-reload-admin-token-0123456789abcdef';
+    writeFileSync(join(dir, 'admin-token'), `${token}\n`);
+    const addRealm = (name: string): void => writeFileSync(join(realms, `${name}.json`), JSON.stringify({ ...testRealm(), realm: name }));
+    addRealm('first');
+    const lines = { a: [] as string[], b: [] as string[], aErr: [] as string[] };
+    let a: RunningCli | undefined;
+    let b: RunningCli | undefined;
+    const serves = async (server: RunningCli, name: string): Promise<number> => (await fetch(`${server.url}/realms/${name}/.well-known/aauth-issuer.json`)).status;
+    const until = async (what: string, check: () => Promise<boolean>): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      const args = ['--realms', realms, '--key-dir', keys, '--admin-token-file', join(dir, 'admin-token'), '--port', '0', '--redis-url', redis.url, '--redis-prefix', PREFIX];
+      a = await runCli(args, { out: (l) => lines.a.push(l), err: (l) => lines.aErr.push(l) });
+      b = await runCli(args, { out: (l) => lines.b.push(l), err: () => {} });
+      expect(lines.a).toContain(`  reloads (SIGHUP, the admin call) are announced to every server of these realms (Redis channel ${PREFIX}realms:reload)`);
+
+      // The admin call at A: A answers with the new realm, and B serves it too, without a call of its own.
+      addRealm('second');
+      const reloaded = await fetch(`${a.url}/admin/realms/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      expect(reloaded.status).toBe(200);
+      expect(await reloaded.json()).toMatchObject({ realms: ['first', 'second'], added: ['second'] });
+      await until('B serves the realm added at A', async () => (await serves(b!, 'second')) === 200);
+      expect(lines.b).toContain('realms reloaded (another server of these realms reloaded): serving first, second (added: second; removed: none; changed: none)');
+
+      // SIGHUP at B (its reload()): A drops the removed realm, and is not asked again by its own echo.
+      rmSync(join(realms, 'second.json'));
+      await b.reload!();
+      await until('A stops serving the realm removed at B', async () => (await serves(a!, 'second')) === 404);
+      expect(lines.b).toContain('realms reloaded: serving first (added: none; removed: second; changed: none)');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(lines.b.filter((l) => l.startsWith('realms reloaded')).length).toBe(2);
+
+      // Redis down: A's reload cannot be announced (a warning says so); B catches up once Redis is back.
+      await redis.kill();
+      addRealm('third');
+      await a.reload!();
+      expect(await serves(a, 'third')).toBe(200);
+      expect(await serves(b, 'third')).toBe(404);
+      await until('A warns that B was not asked', async () => lines.aErr.some((l) => l.startsWith('warning: the other servers were not asked to reload (Redis: ')));
+      await redis.start();
+      await until('B serves the realm added while Redis was down', async () => (await serves(b!, 'third')) === 200);
+    } finally {
+      await Promise.all([a?.close(), b?.close()]);
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('Redis not answering at start', () => {

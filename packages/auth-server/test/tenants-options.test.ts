@@ -20,6 +20,29 @@ describe('createTenantAuthServer options', () => {
     expect(() => createTenantAuthServer({ ...base })).toThrow('options.realms or options.realmsDir must name at least one realm');
     expect(() => createTenantAuthServer({ ...base, realms: [named('a')], admin: { token: 'short' } })).toThrow('options.admin.token must be a string of at least 32 characters');
     expect(() => createTenantAuthServer({ ...base, realms: [named('a')], realmOptions: 'x' as never })).toThrow('options.realmOptions must be a function');
+    expect(() => createTenantAuthServer({ ...base, realms: [named('a')], admin: { token: 'x'.repeat(32), onReloaded: 'x' as never } })).toThrow('options.admin.onReloaded must be a function');
+  });
+
+  it('admin.onReloaded: called after each reload the admin endpoint answered 200, not after a refused one, nor after reload()', async () => {
+    const file = join(dir, 'hooked.json');
+    writeFileSync(file, JSON.stringify(named('hooked')));
+    const calls: unknown[] = [];
+    const token = 'hooked-admin-token-0123456789abcdef';
+    const server = createTenantAuthServer({ baseUrl: 'http://127.0.0.1:1', realms: [file], signingAlgorithm: 'EdDSA', admin: { token, onReloaded: (result) => calls.push(result) }, ...quiet });
+    const running = await server.listen(0);
+    const adminReload = (): Promise<Response> => fetch(`${running.url}/admin/realms/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    try {
+      writeFileSync(file, '{ not json');
+      expect((await adminReload()).status).toBe(422);
+      expect(calls).toEqual([]);
+      writeFileSync(file, JSON.stringify({ ...named('hooked'), displayName: 'Hooked, renamed' }));
+      expect((await adminReload()).status).toBe(200);
+      expect(calls).toEqual([{ realms: ['hooked'], added: [], removed: [], changed: ['hooked'] }]);
+      await server.reload();
+      expect(calls).toHaveLength(1);
+    } finally {
+      await running.close();
+    }
   });
 
   it('a bad realm at start stops it, naming the source and the field; two realms of one name too', () => {
