@@ -1,4 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
+import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import type { MemoryPendingStoreOptions, PendingRequest, PendingStore } from './pending-store.js';
 import { createScriptRunner, type RedisStoreClient } from './lib/redis-runner.js';
 
@@ -17,7 +18,8 @@ export interface RedisPendingStoreOptions extends MemoryPendingStoreOptions {
 // id, `pending-agent:{thumbprint}` / `pending-resource:{resource}` / `pending-all` sorted sets of
 // ids scored by expiresAt (each caller's share, counted without a scan). Every key expires with
 // its request (retention included). Each operation is one Lua script: atomic in Redis, so two auth
-// servers never both decide, nor both take, one request. One Redis (or a primary), not Cluster.
+// servers never both decide, nor both take, one request. One Redis, a primary, or a Redis Cluster
+// with a hash tag in the prefix (every key of the store in one slot).
 
 /** Set a key's expiry to at least `ttl` seconds (EXPIRE GT treats a key without expiry as infinite). */
 const EXTEND = `local function extend(k, ttl) if redis.call('TTL', k) < ttl then redis.call('EXPIRE', k, ttl) end end
@@ -108,6 +110,8 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
   const now = options.now ?? (() => Date.now() / 1000);
   const prefix = options.prefix ?? 'aauth:auth-server:';
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
+  const onCluster = redisClusterPrefixProblem(client, prefix, 'options.prefix');
+  if (onCluster !== undefined) throw new TypeError(onCluster);
   const run = createScriptRunner(client, positive(options.timeoutMs, 'timeoutMs', 1000), positive(options.maxPending, 'maxPending', 1000));
   const record = (id: string): string => `${prefix}pending:${id}`;
 

@@ -1,3 +1,4 @@
+import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import { createRedisReplayStore, type ReplayStore } from '@aauth-kit/verifier';
 import { createRedisPendingStore } from './create-redis-pending-store.js';
 import type { PendingStore } from './pending-store.js';
@@ -56,6 +57,8 @@ export function createRedisAuthServerStores(client: RedisStoreClient, options: R
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const prefix = options.prefix ?? 'aauth:auth-server:';
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
+  const onCluster = redisClusterPrefixProblem(client, prefix, 'options.prefix');
+  if (onCluster !== undefined) throw new TypeError(onCluster);
   const now = options.now ?? (() => Date.now() / 1000);
   if (typeof now !== 'function') throw new TypeError('options.now must be a function');
   const timeoutMs = options.timeoutMs ?? 1000;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { hasHashTag, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
@@ -52,6 +52,8 @@ export interface CliOptions {
   redisUrl?: string;
   /** `--redis-prefix P`: the prefix of every Redis key; default `aauth:auth-server:` (tenants: then the realm's name and `:`). */
   redisPrefix?: string;
+  /** `--redis-cluster`: `--redis-url` names one node of a Redis Cluster (the prefix then needs a hash tag; default `{aauth:auth-server}:`). */
+  redisCluster?: true;
 }
 
 /** A server started by {@link runCli}. */
@@ -100,6 +102,9 @@ Several servers of one issuer (behind one address), or state that outlives a res
                     gets a prompt 503 (store_unavailable), never a wait. With tenants, a reload at
                     one server (SIGHUP, the admin call) is announced to the others, which reload too
   --redis-prefix P  prefix of every key (default aauth:auth-server:); one per issuer
+  --redis-cluster   --redis-url names one node of a Redis Cluster (database 0); the prefix needs a
+                    hash tag, so that each operation's keys are in one slot (default
+                    {aauth:auth-server}:), which puts one issuer's keys on one node of the cluster
 
 Tenants (several realms in one server, each at BASE-URL/realms/REALM with its own keys, users and state):
   --realm FILE      given more than once: one realm per file
@@ -165,6 +170,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
         'revocation-client': { type: 'string', multiple: true },
         'redis-url': { type: 'string' },
         'redis-prefix': { type: 'string' },
+        'redis-cluster': { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -249,6 +255,15 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     if (!/^[\x21-\x7e]{1,100}$/.test(values['redis-prefix'])) throw new TypeError('--redis-prefix must be 1 to 100 visible ASCII characters, no spaces');
     options.redisPrefix = values['redis-prefix'];
   }
+  if (values['redis-cluster'] === true) {
+    if (options.redisUrl === undefined) throw new TypeError('--redis-cluster says --redis-url names a node of a Redis Cluster: give it with --redis-url');
+    const db = new URL(options.redisUrl).pathname;
+    if (db !== '' && db !== '/' && db !== '/0') throw new TypeError(`--redis-cluster: a Redis Cluster has database 0 only (--redis-url names ${db})`);
+    if (options.redisPrefix !== undefined && !hasHashTag(options.redisPrefix)) {
+      throw new TypeError(`--redis-cluster: --redis-prefix needs a hash tag, e.g. {${options.redisPrefix.replace(/[{}]/g, '').replace(/:$/, '')}}:, so that the keys one operation touches are in one slot of the cluster`);
+    }
+    options.redisCluster = true;
+  }
   if (options.redisUrl !== undefined) {
     // Shared state with ephemeral keys is a fleet whose members cannot verify each other's tokens
     // (or a server whose stored consents outlive the key that was to sign for them): refuse it.
@@ -279,6 +294,11 @@ function redisUrlOf(text: string): string {
   if (url.hostname === '') throw new TypeError('--redis-url must name a host: redis://HOST:PORT');
   if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,5}$/.test(url.pathname)) throw new TypeError(`--redis-url: the path must be a database number (got ${url.pathname})`);
   return text;
+}
+
+/** Where the state is, as the command prints it: `Redis at URL`, or `the Redis Cluster of URL`. */
+function redisWhere(options: CliOptions): string {
+  return `${options.redisCluster ? 'the Redis Cluster of' : 'Redis at'} ${redactedRedisUrl(options.redisUrl!)}`;
 }
 
 /** The URL as printed: its password replaced by `***`. */
@@ -312,15 +332,35 @@ const closing = new WeakSet<object>();
  * throws, naming the flag, when ioredis is missing or Redis does not answer. An outage later is
  * reported once on `err` when it starts and once when Redis answers again.
  */
-async function connectRedis(text: string, err: (line: string) => void): Promise<CliRedis & object> {
+async function connectRedis(text: string, cluster: boolean, err: (line: string) => void): Promise<CliRedis & object> {
   const shown = redactedRedisUrl(text);
-  let Redis: new (url: string, options: Record<string, unknown>) => CliRedis;
+  let ioredis: {
+    Redis: new (url: string, options: Record<string, unknown>) => CliRedis;
+    Cluster: new (nodes: Array<{ host: string; port: number }>, options: Record<string, unknown>) => CliRedis;
+  };
   try {
-    ({ Redis } = (await import('ioredis')) as unknown as { Redis: typeof Redis });
+    ioredis = (await import('ioredis')) as unknown as typeof ioredis;
   } catch {
     throw new Error('--redis-url needs the ioredis package beside @aauth-kit/auth-server: npm install ioredis');
   }
-  const client = new Redis(text, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  const settings = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 };
+  let client: CliRedis;
+  if (cluster) {
+    // The URL names a seed node; the client learns the others (and their slots) from it.
+    const url = new URL(text);
+    const auth = {
+      ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+      ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
+      ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    };
+    client = new ioredis.Cluster([{ host: url.hostname, port: url.port === '' ? 6379 : Number(url.port) }], {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      redisOptions: { ...settings, ...auth },
+    });
+  } else {
+    client = new ioredis.Redis(text, { lazyConnect: true, ...settings });
+  }
   let lastError: Error | undefined;
   let started = false;
   let down = false;
@@ -418,7 +458,7 @@ export async function runCli(
     baseUrl = `http://localhost:${port}`;
   }
   // Redis first: a command that cannot reach it stops before it opens anything else.
-  const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, err);
+  const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, options.redisCluster === true, err);
   const sink =
     options.auditFile === undefined
       ? undefined
@@ -428,7 +468,7 @@ export async function runCli(
           ...(options.auditKeep !== undefined ? { keep: options.auditKeep } : {}),
           onWarning: (message) => err(`warning: ${message}`),
         });
-  const prefix = options.redisPrefix ?? DEFAULT_REDIS_PREFIX;
+  const prefix = options.redisPrefix ?? (options.redisCluster ? DEFAULT_CLUSTER_PREFIX : DEFAULT_REDIS_PREFIX);
   const closeRedis = async (): Promise<void> => {
     if (redis === undefined) return;
     closing.add(redis);
@@ -452,6 +492,8 @@ export async function runCli(
 
 /** The default `--redis-prefix` (the API's default prefix). */
 const DEFAULT_REDIS_PREFIX = 'aauth:auth-server:';
+/** The default `--redis-prefix` with `--redis-cluster`: the same, as a hash tag. */
+const DEFAULT_CLUSTER_PREFIX = '{aauth:auth-server}:';
 
 /** What {@link runCli} hands its two forms: the resolved address, the outputs, the audit file and Redis. */
 interface RunContext {
@@ -532,7 +574,7 @@ async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli>
     out(`  AAuth -11 person server ${server.personServer} (metadata ${server.personServer}/.well-known/aauth-person.json)`);
   }
   if (accessServer !== undefined) out(`  AAuth -11 access server ${accessServer} (metadata ${accessServer}/.well-known/aauth-access.json)`);
-  if (redis !== undefined) out(`  state in Redis at ${redactedRedisUrl(options.redisUrl!)} (keys ${prefix}*), shared with every server of this issuer`);
+  if (redis !== undefined) out(`  state in ${redisWhere(options)} (keys ${prefix}*), shared with every server of this issuer`);
   const close = async (): Promise<void> => {
     await running.close();
     await run.closeRedis();
@@ -648,7 +690,7 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
   out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); realms ${server.realms().join(', ')}`);
   for (const name of server.realms()) out(`  issuer ${server.realm(name)!.issuer}`);
   if (adminToken !== undefined) out(`  admin: POST ${baseUrl}/admin/realms/reload (Authorization: Bearer, the token of --admin-token-file)`);
-  if (redis !== undefined) out(`  state in Redis at ${redactedRedisUrl(options.redisUrl!)} (keys ${prefix}REALM:*), shared with every server of these realms`);
+  if (redis !== undefined) out(`  state in ${redisWhere(options)} (keys ${prefix}REALM:*), shared with every server of these realms`);
   /** Read the realm files again; `peer`: asked by another server of the fleet (then not announced again). */
   const reloadHere = async (peer: boolean): Promise<void> => {
     try {

@@ -47,6 +47,16 @@ describe('--redis-url and --redis-prefix, parsed', () => {
     expect(() => parseCliArgs([...base, ...args])).toThrow(new TypeError(message));
   });
 
+  it('--redis-cluster: with --redis-url, database 0, and a prefix with a hash tag', () => {
+    expect(parseCliArgs([...base, '--redis-url', 'redis://h:1', '--redis-cluster'])).toMatchObject({ redisUrl: 'redis://h:1', redisCluster: true });
+    expect(parseCliArgs([...base, '--redis-url', 'redis://h:1/0', '--redis-cluster', '--redis-prefix', '{as:eu}:'])).toMatchObject({ redisCluster: true, redisPrefix: '{as:eu}:' });
+    expect(() => parseCliArgs([...base, '--redis-cluster'])).toThrow('--redis-cluster says --redis-url names a node of a Redis Cluster: give it with --redis-url');
+    expect(() => parseCliArgs([...base, '--redis-url', 'redis://h:1/2', '--redis-cluster'])).toThrow('--redis-cluster: a Redis Cluster has database 0 only (--redis-url names /2)');
+    expect(() => parseCliArgs([...base, '--redis-url', 'redis://h:1', '--redis-cluster', '--redis-prefix', 'as:eu:'])).toThrow(
+      '--redis-cluster: --redis-prefix needs a hash tag, e.g. {as:eu}:, so that the keys one operation touches are in one slot of the cluster',
+    );
+  });
+
   it('refuses shared state with ephemeral keys, naming the flag to add', () => {
     const shared = 'with --redis-url, every server of the issuer must sign with the same keys (and one restarted must keep them)';
     expect(() => parseCliArgs(['--realm', 'r.json', '--redis-url', 'redis://h:1'])).toThrow(`${shared}: give --key-file FILE, the same file to each`);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
+import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import type { RevocationRegistry, RevocationStoreResult, RevocationSubject } from './types.js';
 
 /** The two Redis commands the store needs, as ioredis (and compatible clients) expose them. */
@@ -61,6 +62,9 @@ export function createRedisRevocationStore(client: RedisRevocationClient, option
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const prefix = options.prefix ?? 'aauth:revoked:';
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
+  // Its reads are MGETs of several keys: on a cluster they must share a slot.
+  const onCluster = redisClusterPrefixProblem(client, prefix, 'options.prefix');
+  if (onCluster !== undefined) throw new TypeError(onCluster);
   const cacheTtlMs = nonNegativeInteger(options.cacheTtlMs, 'options.cacheTtlMs', 1000);
   const maxCacheEntries = nonNegativeInteger(options.maxCacheEntries, 'options.maxCacheEntries', 10_000, 1);
   const timeoutMs = nonNegativeInteger(options.timeoutMs, 'options.timeoutMs', 1000, 1);
