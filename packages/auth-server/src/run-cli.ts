@@ -596,6 +596,9 @@ function freePort(host: string): Promise<number> {
   });
 }
 
+/** How long a tenant server gathers reload announcements of the others before it reloads, in ms. */
+const PEER_RELOAD_DELAY_MS = 100;
+
 /** The tenant servers' reload announcements in Redis: {@link joinReloadChannel}. */
 interface ReloadChannel {
   /** Ask the other servers to reload (after a reload here); a failure is reported on `err`, not thrown. */
@@ -703,9 +706,28 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
     }
   };
   const reload = (): Promise<void> => reloadHere(false);
+  // Announcements are gathered for PEER_RELOAD_DELAY_MS, and those that arrive while the reload they
+  // asked for runs make one more: a burst of them (or a broken publisher) costs a reload or two,
+  // never one each, and never a queue.
+  let peerReload: Promise<void> | undefined;
+  let peerAgain = false;
+  const onPeer = (): void => {
+    if (peerReload !== undefined) {
+      peerAgain = true;
+      return;
+    }
+    peerReload = (async () => {
+      do {
+        peerAgain = false;
+        await new Promise((resolve) => setTimeout(resolve, PEER_RELOAD_DELAY_MS).unref());
+        await reloadHere(true);
+      } while (peerAgain);
+      peerReload = undefined;
+    })();
+  };
   try {
     if (redis !== undefined) {
-      channel = await joinReloadChannel(redis, `${prefix}realms:reload`, () => void reloadHere(true), err);
+      channel = await joinReloadChannel(redis, `${prefix}realms:reload`, onPeer, err);
       out(`  reloads (SIGHUP, the admin call) are announced to every server of these realms (Redis channel ${prefix}realms:reload)`);
     }
   } catch (error) {

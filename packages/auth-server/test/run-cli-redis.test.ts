@@ -255,6 +255,19 @@ describe('tenant servers with --redis-url reload together', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(lines.b.filter((l) => l.startsWith('realms reloaded')).length).toBe(2);
 
+      // A burst of 50 announcements at once (a broken publisher): B reloads once or twice, not 50 times.
+      const publisher = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      publisher.on('error', () => {});
+      const before = lines.b.filter((l) => l.startsWith('realms reloaded (another server')).length;
+      // Sent at once (pipelined): they arrive while the first reload they asked for runs.
+      await Promise.all(Array.from({ length: 50 }, (_, i) => publisher.publish(`${PREFIX}realms:reload`, JSON.stringify({ from: `burst-${i}` }))));
+      publisher.disconnect();
+      await until('B reloaded after the burst', async () => lines.b.filter((l) => l.startsWith('realms reloaded (another server')).length > before);
+      await new Promise((r) => setTimeout(r, 500));
+      const burst = lines.b.filter((l) => l.startsWith('realms reloaded (another server')).length - before;
+      expect(burst).toBeGreaterThanOrEqual(1);
+      expect(burst).toBeLessThanOrEqual(2);
+
       // Redis down: A's reload cannot be announced (a warning says so); B catches up once Redis is back.
       await redis.kill();
       addRealm('third');
