@@ -143,6 +143,49 @@ describe('aauth auth-server: what it prints is what clients configure', () => {
     }
   });
 
+  it('--help documents every flag of the auth server (the one usage text of aauth-auth-server)', () => {
+    const r = aauth(['auth-server', '--help']);
+    expect(r.status).toBe(0);
+    for (const flag of ['--realms DIR', '--key-dir DIR', '--admin-token-file FILE', '--revocation-client ID', '--audit-file FILE', '--redis-url URL', '--redis-prefix P', '--redis-cluster', '--person-server']) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).not.toContain('aauth-auth-server');
+  });
+
+  it('with tenants, SIGHUP reads the realm files again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-tenants-'));
+    const realm = JSON.parse(readFileSync(realmFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'first.json'), JSON.stringify({ ...realm, realm: 'first' }));
+    const child = spawn(process.execPath, [bin, 'auth-server', '--realms', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const until = (pattern: RegExp): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(stdout)) resolve();
+        };
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          check();
+        });
+        child.once('exit', (code) => reject(new Error(`auth-server exited ${code}: ${stdout}`)));
+        check();
+      });
+    try {
+      await until(/realms first\n/);
+      writeFileSync(join(dir, 'second.json'), JSON.stringify({ ...realm, realm: 'second' }));
+      child.kill('SIGHUP');
+      await until(/realms reloaded: serving first, second \(added: second;/);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a bad --base-url is refused naming the flag', () => {
     const r = aauth(['auth-server', '--realm', realmFile, '--port', '0', '--base-url', 'http://as.example']);
     expect(r.status).toBe(2);

@@ -1,28 +1,16 @@
-import { runCli } from '@aauth-kit/auth-server/cli';
+import { runCli, USAGE } from '@aauth-kit/auth-server/cli';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
-export const authServerHelp = `Usage: aauth auth-server --realm FILE --port N [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
-                         [--person-server] [--access-server] [--allow-loopback] [--person-key-file FILE] [--access-key-file FILE]
+/**
+ * The usage of `aauth-auth-server` (the same program), named as this command: one text, so every
+ * flag of the auth server (tenants, Redis, audit, revocation, the -11 roles) is documented here too.
+ */
+export const authServerHelp = `${USAGE.replaceAll('aauth-auth-server', 'aauth auth-server')}
 
-Run the embedded, Keycloak-compatible AAuth auth server for a Keycloak realm export until interrupted.
-  --realm FILE     Keycloak realm export (e.g. keycloak-realm/aauth-test-realm.json)
-  --port N         TCP port (default 8080)
-  --host H         address to bind (default 127.0.0.1)
-  --base-url URL   public origin (default http://localhost:<port>); the issuer is <base-url>/realms/<realm>
-  --key-file FILE  keep the realm signing key in FILE across restarts (default: ephemeral, with a warning)
-  --alg ALG        auth token algorithm (default RS256, as Keycloak)
-  --person-server  also serve the AAuth -11 person server at the origin of --base-url (its identifier:
-                   https://HOST, no port; the command stops, saying why, when it cannot be served)
-  --access-server  also serve the AAuth -11 access server at the same origin (the realm must set
-                   aauth.access.enabled "true"; the command stops, saying why, when it cannot be served)
-  --allow-loopback with a -11 role: accept http and a port on a loopback host in -11 identifiers (development)
-  --person-key-file FILE
-                   with --person-server: its Ed25519 key, created if absent (default: ephemeral, with a warning)
-  --access-key-file FILE
-                   with --access-server: its own Ed25519 key, created if absent (default: ephemeral, with a warning)
 Prints the URL clients use (the issuer's origin), the address it is bound to and the issuer, then one
-JSON line per audit event. Configure resources and agents with the issuer exactly as printed: issuers
-are compared byte for byte, so http://127.0.0.1:8080/... is not http://localhost:8080/...`;
+JSON line per audit event; runs until interrupted (SIGINT, SIGTERM; with tenants SIGHUP reloads the
+realm files). Configure resources and agents with the issuer exactly as printed: issuers are compared
+byte for byte, so http://127.0.0.1:8080/... is not http://localhost:8080/...`;
 
 /** `aauth auth-server`: the embedded auth server (the same program as `aauth-auth-server`). */
 export async function authServer(args: string[], io: Io): Promise<number> {
@@ -38,10 +26,15 @@ export async function authServer(args: string[], io: Io): Promise<number> {
     if (error instanceof TypeError) throw new UsageError(error.message);
     throw error;
   }
+  // Tenants: SIGHUP reads the realm files again (the outcome is printed; the server keeps serving).
+  const reload = running.reload;
+  const onHangup = (): void => void reload?.();
+  if (reload !== undefined) process.on('SIGHUP', onHangup);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  process.off('SIGHUP', onHangup);
   await running.close();
   return 0;
 }
