@@ -353,7 +353,8 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
       ...(url.password === '' ? {} : { password: decodeURIComponent(url.password) }),
       ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
     };
-    client = new ioredis.Cluster([{ host: url.hostname, port: url.port === '' ? 6379 : Number(url.port) }], {
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1'); // an IPv6 literal without its brackets
+    client = new ioredis.Cluster([{ host, port: url.port === '' ? 6379 : Number(url.port) }], {
       lazyConnect: true,
       enableOfflineQueue: false,
       redisOptions: { ...settings, ...auth },

@@ -296,6 +296,12 @@ describe('Redis not answering at start', () => {
       });
       await expect(started).rejects.toThrow(`--redis-url redis://:***@127.0.0.1:${port}/0: Redis did not answer (connect ECONNREFUSED 127.0.0.1:${port}); start it, or correct the URL`);
       await started.catch((error: Error) => expect(error.message).not.toContain('hunter2'));
+      // The same with --redis-cluster: no node of the cluster answers.
+      const cluster = runCli(['--realm', join(dir, 'never-read.json'), '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', `redis://:hunter2@127.0.0.1:${port}`, '--redis-cluster'], {
+        out: () => {},
+        err: () => {},
+      });
+      await expect(cluster).rejects.toThrow(new RegExp(`^--redis-url redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}: Redis did not answer \\(.+\\); start it, or correct the URL$`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
