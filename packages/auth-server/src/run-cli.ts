@@ -292,6 +292,12 @@ function redisUrlOf(text: string): string {
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new TypeError(`--redis-url must be a redis:// or rediss:// URL (got ${url.protocol}//...)`);
   if (url.hostname === '') throw new TypeError('--redis-url must name a host: redis://HOST:PORT');
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    throw new TypeError('--redis-url: its user name or password has a malformed %-escape (write a % as %25)');
+  }
   if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,5}$/.test(url.pathname)) throw new TypeError(`--redis-url: the path must be a database number (got ${url.pathname})`);
   return text;
 }

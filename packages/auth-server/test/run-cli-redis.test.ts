@@ -40,6 +40,7 @@ describe('--redis-url and --redis-prefix, parsed', () => {
     [['--redis-url', 'h:1'], '--redis-url must be a redis:// or rediss:// URL (got h://...)'],
     [['--redis-url', 'not a url'], '--redis-url must be a URL: redis://HOST:PORT (or rediss:// for TLS, redis://:PASSWORD@HOST:PORT/DB)'],
     [['--redis-url', 'redis://h:1/db'], '--redis-url: the path must be a database number (got /db)'],
+    [['--redis-url', 'redis://:pa%ZZss@h:1'], '--redis-url: its user name or password has a malformed %-escape (write a % as %25)'],
     [['--redis-prefix', 'p:'], '--redis-prefix names the keys in Redis: give it with --redis-url'],
     [['--redis-url', 'redis://h:1', '--redis-prefix', 'a b'], '--redis-prefix must be 1 to 100 visible ASCII characters, no spaces'],
     [['--redis-url', 'redis://h:1', '--redis-prefix', ''], '--redis-prefix must be 1 to 100 visible ASCII characters, no spaces'],
