@@ -163,14 +163,20 @@ describe('resource spans (@aauth-kit/express)', () => {
   });
 });
 
-/** An agent publishing its documents on loopback, recording the `traceparent` each document request carried. */
-async function recordingAgent(options: { jwksStatus?: number } = {}) {
+/**
+ * An agent publishing its documents on loopback, recording the `traceparent` each document request
+ * carried; `jwksQuery` appends a query string to the `jwks_uri` its metadata names.
+ */
+async function recordingAgent(options: { jwksStatus?: number; jwksQuery?: string } = {}) {
   const key = generateKey({ kid: 'traced-1' });
   const app = express();
   const seen: Array<{ path: string; traceparent: string | undefined }> = [];
   app.use((req, res, next) => {
     seen.push({ path: req.path, traceparent: req.headers.traceparent as string | undefined });
     if (options.jwksStatus !== undefined && req.path === '/jwks.json') return void res.status(options.jwksStatus).json({ error: 'down' });
+    if (options.jwksQuery !== undefined && req.path === '/.well-known/aauth-agent.json') {
+      return void res.json({ agent: listening.origin, jwks_uri: `${listening.origin}/jwks.json?${options.jwksQuery}` });
+    }
     next();
   });
   const listening = await listen(app);
@@ -204,6 +210,17 @@ describe('key discovery spans (@aauth-kit/discovery)', () => {
     const fetched = a.seen.filter((s) => s.path !== '/open');
     expect(fetched.map((f) => f.path)).toEqual(['/.well-known/aauth-agent.json', '/jwks.json']);
     expect(fetched.map((f) => f.traceparent)).toEqual(discovery.map((d) => `00-${d.traceId}-${d.spanId}-01`));
+  });
+
+  it('a jwks_uri with a query string: the span records origin + path only', async () => {
+    const r = await resourceApp();
+    const a = await recordingAgent({ jwksQuery: 'v=1&secret=hunter2' });
+    const { spans } = await tracing.traced(async () => {
+      expect((await a.agent.fetch(`${r.url}/open`)).status).toBe(200);
+    });
+    const urls = spans.filter((s) => s.name === 'aauth.discovery').map((s) => s.attributes['url.full']);
+    expect(urls).toEqual([`${a.identity}/.well-known/aauth-agent.json`, `${a.identity}/jwks.json`]);
+    expect(JSON.stringify(spans)).not.toContain('hunter2');
   });
 
   it('a failed fetch: the span is an error with the refusal code and the status; telemetry.enabled false: no span and no traceparent', async () => {

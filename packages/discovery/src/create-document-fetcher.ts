@@ -154,7 +154,8 @@ class CachingFetcher implements DocumentFetcher {
   private fetchDocument(url: URL, fetchedAt: number, options: FetchJsonOptions): Promise<{ doc: FetchedDocument; ttl: number }> {
     const telemetry = this.o.telemetry;
     if (!telemetry.live()) return this.fetchFrom(url, fetchedAt, options, { accept: 'application/json' });
-    const attributes = { [A.httpMethod]: 'GET', [A.url]: url.href, [A.serverAddress]: url.hostname, 'aauth.discovery.document': options.kind };
+    // No query string (docs/telemetry.md): a jwks_uri may carry one, and it is not the trace's to keep.
+    const attributes = { [A.httpMethod]: 'GET', [A.url]: `${url.origin}${url.pathname}`, [A.serverAddress]: url.hostname, 'aauth.discovery.document': options.kind };
     return telemetry.span('aauth.discovery', 'client', attributes, async (span) => {
       const headers: Record<string, string> = { accept: 'application/json' };
       telemetry.inject(headers);
