@@ -112,6 +112,32 @@ describe('the shared stores on a three-node Redis Cluster (prefix with a hash ta
     expect(await revocations.coveredThrough(issuer, ['https://other.example'], USER_ID)).toBeUndefined();
   });
 
+  it('the -11 records (multi-key scripts: cascade sets, bindings, grants) and the rate-limit counters on the cluster', async () => {
+    const { draft11Records, rateLimitStore } = createRedisAuthServerStores(client, { prefix: `${PREFIX}direct:` });
+    const person = draft11Records.person;
+    const exp = Math.floor(Date.now() / 1000) + 300;
+    await person.putIssued('pt-1', { kind: 'person', sub: 'directed-1', resource: 'https://r.example', user: USER_ID, exp, thumbprint: 'tp', agent: 'aauth:a@agents.example' });
+    await person.putIssued('at-1', { kind: 'auth', sub: 'directed-1', resource: 'https://r.example', user: USER_ID, exp, thumbprint: 'tp', from: ['pt-1'], agent: 'aauth:a@agents.example' });
+    expect(await person.childrenOf('pt-1')).toEqual(['at-1']);
+    expect((await person.markRevoked(['pt-1', 'at-1'])).sort()).toEqual(['at-1', 'pt-1']);
+    expect((await person.getIssued('at-1'))?.revoked).toBe(true);
+    await person.bind('aauth:a@agents.example', USER_ID);
+    await person.grant(USER_ID, 'https://r.example', ['data.read'], 'aauth:a@agents.example');
+    expect(await person.bindingOf('aauth:a@agents.example')).toBe(USER_ID);
+    expect([...(await person.grantsOf(USER_ID, 'https://r.example'))]).toContain('data.read');
+    await person.withdraw(USER_ID, 'aauth:a@agents.example', exp);
+    expect(await person.bindingOf('aauth:a@agents.example')).toBeUndefined();
+    // Keycloak's arithmetic on a shared counter: 2 failures of factor 2 make a wait.
+    const settings = { enabled: true, permanentLockout: false, failureFactor: 2, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, quickLoginCheckMilliSeconds: 0, minimumQuickLoginWaitSeconds: 60, maxDeltaTimeSeconds: 3600 };
+    const throttle = rateLimitStore.throttle('cluster-test', { settings, quickCheck: false });
+    await throttle.fail('someone');
+    expect(await throttle.wait('someone')).toBe(0);
+    await throttle.fail('someone');
+    expect(await throttle.wait('someone')).toBeGreaterThan(0);
+    const keys = (await Promise.all(client.nodes('master').map((n) => n.keys(`${PREFIX}direct:*`)))).flat();
+    expect(keys.length).toBeGreaterThan(3);
+  });
+
   it('a prefix without a hash tag is refused up front on a cluster client, naming the fix', () => {
     const fix = /has no hash tag, and the client is a Redis Cluster: .* Give a prefix with a hash tag, e\.g\. "\{aauth:prod\}:"/;
     expect(() => createRedisAuthServerStores(client, { prefix: 'aauth:prod:' })).toThrow(fix);
