@@ -5,6 +5,8 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthServer, createRedisAuthServerStores, createRedisPendingStore, type AuthServer } from '@aauth-kit/auth-server';
 import { runCli } from '@aauth-kit/auth-server/cli';
+import { createRedisTokenCache } from '@aauth-kit/agent';
+import { generateKey } from '@aauth-kit/core';
 import { createRedisReplayStore, createRedisRevocationStore } from '@aauth-kit/verifier';
 import { decideOverHttp, decodeJwt, freePort, sendSignedTo, startParty, testRealm, type Party } from './fixtures/auth-server.js';
 import { startOwnRedisCluster, type OwnRedisCluster } from './fixtures/redis-cluster.js';
@@ -20,6 +22,7 @@ const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
 
 let cluster: OwnRedisCluster;
 let client: Cluster;
+const subscribers: Cluster[] = [];
 let dir: string;
 let a: { server: AuthServer; port: number; close(): Promise<void> };
 let b: { server: AuthServer; port: number; close(): Promise<void> };
@@ -63,6 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([a?.close(), b?.close(), backend?.close(), sca?.close()]);
+  for (const s of subscribers) s.disconnect();
   client?.disconnect();
   await cluster?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -136,6 +140,28 @@ describe('the shared stores on a three-node Redis Cluster (prefix with a hash ta
     expect(await throttle.wait('someone')).toBeGreaterThan(0);
     const keys = (await Promise.all(client.nodes('master').map((n) => n.keys(`${PREFIX}direct:*`)))).flat();
     expect(keys.length).toBeGreaterThan(3);
+  });
+
+  it("the agent's shared token cache (one hash per key, changes published from its script) between two replicas on the cluster", async () => {
+    const thumbprint = generateKey().thumbprint;
+    const replica = async () => {
+      const subscriber = client.duplicate();
+      subscriber.on('error', () => undefined);
+      subscribers.push(subscriber);
+      // As with one Redis: the subscriber connection is ready before the cache subscribes on it.
+      if (subscriber.status !== 'ready') await new Promise<void>((resolve) => subscriber.once('ready', () => resolve()));
+      const cache = createRedisTokenCache(client, { keyThumbprint: thumbprint, subscriber, prefix: `${PREFIX}agent-tokens:` });
+      await cache.ready;
+      return cache;
+    };
+    const [one, two] = [await replica(), await replica()];
+    const entry = { token: 'header.claims.signature', expiresAt: Math.floor(Date.now() / 1000) + 300, resource: 'https://r.example', scope: 'data.read' };
+    one.set('GET https://r.example data.read', entry);
+    const deadline = Date.now() + 5000;
+    while (two.get('GET https://r.example data.read') === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(two.get('GET https://r.example data.read')).toEqual(entry);
+    // A replica started later loads what the cluster holds.
+    expect((await replica()).get('GET https://r.example data.read')).toEqual(entry);
   });
 
   it('a prefix without a hash tag is refused up front on a cluster client, naming the fix', () => {
