@@ -89,6 +89,20 @@ describe('resource spans (@aauth-kit/express)', () => {
     expect(challenge.attributes['aauth.token.jti']).toEqual(expect.any(String));
     expect(verify[1]!.attributes).toMatchObject({ 'aauth.scheme': 'jwt', 'aauth.agent': hosted.identity, 'aauth.scope': 'data.read', 'aauth.token.jti': request.attributes['aauth.token.jti'] });
 
+    // Key discovery under each party's span: the verifier's first sight of the agent under the first
+    // aauth.verify, the auth server's under aauth.token_issue, the agent's view of its auth server
+    // under its own spans (docs/telemetry.md, "Key discovery").
+    const discovery = spans.filter((s) => s.name === 'aauth.discovery');
+    const under = (parent: string | undefined) => discovery.filter((d) => d.parentSpanId === parent).map((d) => d.attributes['url.full']);
+    expect(under(verify[0]!.spanId)).toEqual([`${hosted.identity}/.well-known/aauth-agent.json`, `${hosted.identity}/jwks.json`]);
+    expect(under(request.spanId)).toEqual([`${as.issuer}/.well-known/aauth-issuer.json`]);
+    expect(under(issue[0]!.spanId).sort()).toEqual(
+      [`${hosted.identity}/.well-known/aauth-agent.json`, `${hosted.identity}/jwks.json`, `${r.url}/.well-known/aauth-resource.json`, `${r.url}/jwks.json`].sort(),
+    );
+    expect(under(verify[1]!.spanId)[0]).toBe(`${as.issuer}/.well-known/aauth-issuer.json`);
+    expect(under(verify[1]!.spanId)).toHaveLength(2);
+    expect(discovery).toHaveLength(9);
+    expect(new Set(discovery.map((d) => d.scope))).toEqual(new Set(['@aauth-kit/discovery']));
     expect(issue).toHaveLength(1);
     expect(byId.get(issue[0]!.parentSpanId)).toBe(request);
     expect(issue[0]!.scope).toBe('@aauth-kit/auth-server');
