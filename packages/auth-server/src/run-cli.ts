@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hasHashTag, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { hashTagged, hasHashTag, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
@@ -260,7 +260,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     const db = new URL(options.redisUrl).pathname;
     if (db !== '' && db !== '/' && db !== '/0') throw new TypeError(`--redis-cluster: a Redis Cluster has database 0 only (--redis-url names ${db})`);
     if (options.redisPrefix !== undefined && !hasHashTag(options.redisPrefix)) {
-      throw new TypeError(`--redis-cluster: --redis-prefix needs a hash tag, e.g. {${options.redisPrefix.replace(/[{}]/g, '').replace(/:$/, '')}}:, so that the keys one operation touches are in one slot of the cluster`);
+      throw new TypeError(`--redis-cluster: --redis-prefix needs a hash tag, e.g. ${hashTagged(options.redisPrefix)}, so that the keys one operation touches are in one slot of the cluster`);
     }
     options.redisCluster = true;
   }
@@ -331,6 +331,16 @@ interface CliRedis {
 
 /** Clients being closed by the command: their connection's end is no outage. */
 const closing = new WeakSet<object>();
+
+/** Close one of the command's connections: QUIT, or drop it when Redis does not answer; its end is no outage. */
+async function quitRedis(client: CliRedis): Promise<void> {
+  closing.add(client);
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
 
 /**
  * Connect to `--redis-url` with the client settings the shared stores need (no offline queue, one
@@ -477,13 +487,7 @@ export async function runCli(
         });
   const prefix = options.redisPrefix ?? (options.redisCluster ? DEFAULT_CLUSTER_PREFIX : DEFAULT_REDIS_PREFIX);
   const closeRedis = async (): Promise<void> => {
-    if (redis === undefined) return;
-    closing.add(redis);
-    try {
-      await redis.quit();
-    } catch {
-      redis.disconnect();
-    }
+    if (redis !== undefined) await quitRedis(redis);
   };
   try {
     if (options.realms !== undefined || options.realmsDir !== undefined) {
@@ -649,14 +653,7 @@ async function joinReloadChannel(redis: CliRedis, channel: string, onPeer: () =>
         err(`warning: the other servers were not asked to reload (Redis: ${error.message}): reload each of them (SIGHUP, or the admin call at each)`);
       });
     },
-    async close() {
-      closing.add(sub);
-      try {
-        await sub.quit();
-      } catch {
-        sub.disconnect();
-      }
-    },
+    close: () => quitRedis(sub),
   };
 }
 

@@ -41,5 +41,5 @@ export { sendProblem } from './send-problem.js';
 // Synchronous JWS signing with node:crypto (the auth server's realm key, the kit's own tokens).
 export { jwsSigner, signCompactJws } from './token-signature.js';
 export { signJwtSync } from './tokens.js';
-export { hasHashTag, redisClusterPrefixProblem } from './redis-cluster.js';
+export { hashTagged, hasHashTag, redisClusterPrefixProblem } from './redis-cluster.js';
 export { callId, createTelemetry, loadOpenTelemetry, TELEMETRY_ATTRIBUTES, type IncomingHeaders, type OpenSpan, type OtelApi, type SpanHandle, type SpanKindName, type Telemetry, type TelemetryAttributes, type TelemetryOptions } from './telemetry.js';

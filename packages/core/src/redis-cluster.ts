@@ -10,6 +10,11 @@ export function hasHashTag(prefix: string): boolean {
   return close > open + 1;
 }
 
+/** The prefix to suggest in place of `prefix`: its text (braces dropped) as a hash tag, e.g. `aauth:prod:` -> `{aauth:prod}:`. */
+export function hashTagged(prefix: string): string {
+  return `{${prefix.replace(/[{}]/g, '').replace(/:$/, '') || 'aauth'}}:`;
+}
+
 /**
  * The problem with a store's key prefix on `client`, or undefined: on an ioredis Cluster client
  * (`isCluster`) the prefix must hold a hash tag, since the store's scripts and reads touch several
@@ -20,6 +25,6 @@ export function redisClusterPrefixProblem(client: unknown, prefix: string, path:
   if (!cluster || hasHashTag(prefix)) return undefined;
   return (
     `${path} ${JSON.stringify(prefix)} has no hash tag, and the client is a Redis Cluster: the store's operations touch several keys at once, ` +
-    `which a cluster allows only within one slot. Give a prefix with a hash tag, e.g. ${JSON.stringify(`{${prefix.replace(/[{}]/g, '').replace(/:$/, '') || 'aauth'}}:`)}`
+    `which a cluster allows only within one slot. Give a prefix with a hash tag, e.g. ${JSON.stringify(hashTagged(prefix))}`
   );
 }
