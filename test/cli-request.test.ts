@@ -131,6 +131,8 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     const r = await aauthAsync(['request', `${resourceUrl}/analyze`, '--key', keyFile(), '-d', '{}']);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('auth_server_untrusted');
+    // The fix, as a flag (the library's message names its option).
+    expect(r.stderr.trim()).toMatch(new RegExp(`which this agent does not trust: .* \\(aauth request: --auth-server ${issuer.replace(/[.]/g, '\\.')}\\)$`));
   });
 
   it('request -v shows the refusal the agent gave up on: status, AAuth and Signature-Error headers, body', async () => {
@@ -207,6 +209,34 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     const badUrl = await aauthAsync(['request', 'ftp://example.com/', '--key', keyFile()]);
     expect(badUrl.status).toBe(2);
     expect(badUrl.stderr).toContain('not an http(s) URL');
+  });
+
+  it('a bad --auth-server or --identity is a bad argument (exit 2) named by its flag, not by the library option', async () => {
+    const slash = await aauthAsync(['request', `${resourceUrl}/hello`, '--key', keyFile(), '--auth-server', `${issuer}/`]);
+    expect(slash.status).toBe(2);
+    expect(slash.stderr).toBe(`aauth request: --auth-server ${issuer}/ must not end with a slash\n`);
+    const identity = await aauthAsync(['request', `${resourceUrl}/hello`, '--key', keyFile(), '--identity', 'http://localhost:3000/']);
+    expect(identity.status).toBe(2);
+    expect(identity.stderr).toMatch(/^aauth request: --identity http:\/\/localhost:3000\/ must not end with a slash/);
+  });
+
+  it('a resource that is down: the URL and the network reason, exit 1 (before: "aauth: fetch failed")', async () => {
+    const gone = express().listen(0, '127.0.0.1');
+    await new Promise((resolve) => gone.once('listening', resolve));
+    const port = (gone.address() as { port: number }).port;
+    await new Promise((resolve) => gone.close(resolve));
+    const r = await aauthAsync(['request', `http://127.0.0.1:${port}/analyze`, '--key', keyFile()]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`aauth request: resource_unreachable: Cannot reach GET http://127.0.0.1:${port}/analyze: fetch failed (connect ECONNREFUSED 127.0.0.1:${port})\n`);
+  });
+
+  it('revoke at an auth server without a revocation endpoint says what to check (before: "404 HTTP 404")', async () => {
+    const r = await aauthAsync(['revoke', '--auth-server', issuer, '--client-id', 'x', '--client-secret', 'y', '--jti', 'j-1']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `aauth revoke: ${issuer}/protocol/aauth/revoke answered 404: no revocation endpoint there. Check --auth-server (the issuer, ${issuer}), ` +
+        'and start the auth server with revocation clients (aauth auth-server --revocation-client ID, or createAuthServer({ revocation: { store, clients } }))\n',
+    );
   });
 
   it('auth-server with a malformed realm file exits 2 naming the problem', () => {

@@ -154,7 +154,11 @@ export function assessChallenge(response: { status: number; headers: HeadersInpu
     return reject(challenge, 'challenge_malformed', `The challenge names auth server ${JSON.stringify(authServer)} but the resource token is for ${JSON.stringify(rt.aud)}`);
   }
   if (!context.trustedAuthServers.includes(authServer)) {
-    return reject(challenge, 'auth_server_untrusted', `The challenge names auth server ${JSON.stringify(authServer)}, which this agent does not trust`);
+    return reject(
+      challenge,
+      'auth_server_untrusted',
+      `The challenge names auth server ${JSON.stringify(authServer)}, which this agent does not trust: if it is yours, add it to the agent's trustedAuthServers (or make it the agent's authServer)`,
+    );
   }
   return {
     action: 'exchange',

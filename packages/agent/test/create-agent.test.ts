@@ -31,7 +31,9 @@ describe('createAgent options are validated at creation', () => {
     ['relative interactionCallback', { key, interactionCallback: '/done' }, /options.interactionCallback must be an absolute http\(s\) URL/],
     ['incomplete token cache', { key, tokenCache: { get() {} } }, /options.tokenCache.set must be a function/],
     ['unknown metadata field', { key, metadata: { color: 'red' } }, /options.metadata.color is not a field/],
-    ['a typo', { key, authserver: 'https://as.example' }, /options.authserver is not an option/],
+    ['a typo', { key, authserver: 'https://as.example' }, /^options.authserver is not an option of createAgent \(did you mean authServer\?\)$/],
+    ['a name cut short', { key, trustedAuth: ['https://as.example'] }, /^options.trustedAuth is not an option of createAgent \(did you mean trustedAuthServers\?\)$/],
+    ['a timeout as a string', { key, interactionTimeoutMs: '1000' }, /^options.interactionTimeoutMs must be a positive number \(got the string "1000"\)$/],
   ];
   for (const [name, options, message] of cases) {
     it(`refuses ${name}`, () => {

@@ -198,7 +198,7 @@ describe('nextStep: a call (first attempt, challenge, one retry)', () => {
       {
         type: 'reject',
         code: 'auth_server_untrusted',
-        message: 'The challenge names auth server "https://evil.example", which this agent does not trust',
+        message: 'The challenge names auth server "https://evil.example", which this agent does not trust: if it is yours, add it to the agent\'s trustedAuthServers (or make it the agent\'s authServer)',
         challenge: {
           require: 'auth-token',
           satisfiable: true,

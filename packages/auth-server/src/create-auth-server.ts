@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { generateKey, loadKeyFile, saveKeyFile, type SigningKey } from '@aauth-kit/core';
-import { identityUrlProblem, serveDocuments, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { assertKnownOptions, bodyDeadline, DEFAULT_BODY_TIMEOUT_MS, identityUrlProblem, optionNames, serveDocuments, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions, type RevocationRegistry } from '@aauth-kit/verifier';
 import express, { type Router } from 'express';
 import { loadRealm, SIGNING_ALGORITHMS, type RealmConfig, type SigningAlgorithm } from './load-realm.js';
@@ -12,6 +12,7 @@ import { createMemoryRateLimitStore, type RateLimitStore } from './lib/brute-for
 import { createMemorySessionStore, type SessionStore } from './lib/interaction-sessions.js';
 import { endpoints, type ServerContext } from './lib/context.js';
 import { createInteractionRouter } from './lib/interaction.js';
+import { sendRefusal } from './lib/http-edge.js';
 import { createOAuthTokenRouter } from './lib/oauth-token-routes.js';
 import { createOAuthTokenService } from './lib/oauth-token-service.js';
 import { createAccessService } from './lib/access-server/access-service.js';
@@ -80,6 +81,8 @@ export interface AuthServerOptions {
   maxSkew?: number | undefined;
   /** Largest token request body in bytes; default 65536. */
   maxBodyBytes?: number | undefined;
+  /** Time a request has to deliver its whole body, ms; default 30000 (later: 408 body_timeout, and the connection is closed). */
+  bodyTimeoutMs?: number | undefined;
   /**
    * Asked before any token is issued, after the realm file's rules (issue 17): allow, deny with a
    * reason (403 `policy_denied`) or narrow the scopes; `createOpaPolicy` asks an OPA server. Default: none.
@@ -193,9 +196,23 @@ export interface TenantBuild {
   serveDraft11?: boolean | undefined;
 }
 
+/** The option names of createAuthServer (a name outside them is refused: a misspelt option would be dropped without a word). */
+const AUTH_SERVER_OPTIONS = optionNames<AuthServerOptions>({
+  realm: true, baseUrl: true, keyFile: true, signingAlgorithm: true, fetch: true, now: true, pendingStore: true, usedTokenStore: true,
+  rateLimitStore: true, sessionStore: true, pendingLifetime: true, onAudit: true, telemetry: true, onWarning: true, discovery: true, replay: true,
+  maxSkew: true, maxBodyBytes: true, bodyTimeoutMs: true, policy: true, policyTimeoutMs: true, draft11: true, revocation: true, draft11Records: true,
+});
+const AUTH_SERVER_DRAFT11_OPTIONS = optionNames<AuthServerDraft11Options>({ allowLoopback: true, keyFile: true, accessKeyFile: true });
+const AUTH_SERVER_HINTS: Readonly<Record<string, string>> = {
+  issuer: 'the issuer is {baseUrl}/realms/{realm name}: set baseUrl',
+  port: 'the port goes to authServer.listen(port)',
+  host: 'the address goes to authServer.listen(port, host)',
+};
+
 /** {@link createAuthServer} with its messages naming options as `names` says (the CLI names its flags). */
 export function buildAuthServer(options: AuthServerOptions, names: MessageNames, tenant: TenantBuild = {}): AuthServer {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  assertKnownOptions(options, AUTH_SERVER_OPTIONS, 'options', 'createAuthServer', AUTH_SERVER_HINTS);
   const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
   const base = parseBaseUrl(options.baseUrl, names.baseUrl);
   if (options.signingAlgorithm !== undefined && !ALGORITHMS.includes(options.signingAlgorithm)) throw new TypeError(`options.signingAlgorithm must be one of ${ALGORITHMS.join(', ')}`);
@@ -207,6 +224,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
   }
   const pendingLifetime = positiveInteger(options.pendingLifetime, 'options.pendingLifetime', 600);
   const maxBodyBytes = positiveInteger(options.maxBodyBytes, 'options.maxBodyBytes', 64 * 1024);
+  const bodyTimeoutMs = positiveInteger(options.bodyTimeoutMs, 'options.bodyTimeoutMs', DEFAULT_BODY_TIMEOUT_MS);
   const policyTimeoutMs = positiveInteger(options.policyTimeoutMs, 'options.policyTimeoutMs', 5000);
   const realm = loadRealm(options.realm, { onWarning: warn, path: names.realm });
 
@@ -299,6 +317,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
   // The -11 person server (draft-11 profile sections 2, 6-9) at the base URL's origin, from the same realm.
   const draft11 = options.draft11 ?? {};
   if (typeof draft11 !== 'object' || draft11 === null) throw new TypeError('options.draft11 must be an object');
+  assertKnownOptions(draft11, AUTH_SERVER_DRAFT11_OPTIONS, 'options.draft11');
   if (draft11.allowLoopback !== undefined && typeof draft11.allowLoopback !== 'boolean') throw new TypeError('options.draft11.allowLoopback must be a boolean');
   if (draft11.keyFile !== undefined && (typeof draft11.keyFile !== 'string' || draft11.keyFile.length === 0)) throw new TypeError('options.draft11.keyFile must be a file path');
   if (draft11.accessKeyFile !== undefined && (typeof draft11.accessKeyFile !== 'string' || draft11.accessKeyFile.length === 0)) throw new TypeError('options.draft11.accessKeyFile must be a file path');
@@ -421,6 +440,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
     if (built) return built;
     const r = express.Router();
     r.use(telemetry.middleware);
+    // Every endpoint that takes a body gets it within bodyTimeoutMs, or answers 408 and closes.
+    r.use(bodyDeadline(bodyTimeoutMs, (res, error) => sendRefusal(res, error, ctx.warn, { 'Cache-Control': 'no-store' })));
     const metadata = { issuer, token_endpoint: urls.token, interaction_endpoint: urls.interaction, jwks_uri: urls.jwks };
     // Issuer metadata (section 9) and the realm JWKS at Keycloak's two paths, served as every well-known document is.
     const documents = { '/.well-known/aauth-issuer.json': metadata, '/.well-known/aauth-issuer': metadata, '/protocol/aauth/certs': jwks, '/protocol/openid-connect/certs': jwks };

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { assertKnownOptions, optionNames } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { loadRealm, type SigningAlgorithm } from './load-realm.js';
@@ -21,6 +22,20 @@ export type TenantRealmOptions = Pick<
   AuthServerOptions,
   'keyFile' | 'policy' | 'pendingStore' | 'usedTokenStore' | 'rateLimitStore' | 'sessionStore' | 'replay' | 'revocation'
 >;
+
+/** The option names of createTenantAuthServer (a misspelt one would be dropped without a word). */
+const TENANT_OPTIONS = optionNames<TenantAuthServerOptions>({
+  baseUrl: true, signingAlgorithm: true, fetch: true, now: true, pendingLifetime: true, onAudit: true, telemetry: true, onWarning: true,
+  discovery: true, maxSkew: true, maxBodyBytes: true, bodyTimeoutMs: true, policyTimeoutMs: true, draft11: true, draft11Records: true,
+  realms: true, realmsDir: true, realmOptions: true, draft11Realm: true, admin: true,
+});
+/** A realm's own settings given to createTenantAuthServer: where they go instead. */
+const TENANT_HINTS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['keyFile', 'policy', 'pendingStore', 'usedTokenStore', 'rateLimitStore', 'sessionStore', 'replay', 'revocation'].map((name) => [
+    name,
+    `a realm's ${name} is returned by options.realmOptions(name), one per realm`,
+  ]),
+);
 
 /** Options of {@link createTenantAuthServer}; validated when it is called. */
 export interface TenantAuthServerOptions
@@ -125,6 +140,7 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
  */
 export function createTenantAuthServer(options: TenantAuthServerOptions, names: MessageNames = API_NAMES): TenantAuthServer {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  assertKnownOptions(options, TENANT_OPTIONS, 'options', 'createTenantAuthServer', TENANT_HINTS);
   const { realms: listed, realmsDir, realmOptions, draft11Realm, admin, ...shared } = options;
   if (listed !== undefined && !Array.isArray(listed)) throw new TypeError('options.realms must be an array of realm files or objects');
   if (realmsDir !== undefined && (typeof realmsDir !== 'string' || realmsDir.length === 0)) throw new TypeError('options.realmsDir must be a folder path');

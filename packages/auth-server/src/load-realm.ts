@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
 import { parseBruteForce, type BruteForceSettings } from './lib/brute-force.js';
 
@@ -188,6 +190,20 @@ function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
+/**
+ * A missing realm file, where the package is installed: name the sample realm it ships
+ * (`keycloak-realm/aauth-test-realm.json` of the READMEs exists only in the kit's repository).
+ */
+function sampleRealmHint(error: unknown): string {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return '';
+  try {
+    const sample = createRequire(join(process.cwd(), 'noop.js')).resolve('@aauth-kit/auth-server/aauth-test-realm.json');
+    return existsSync(sample) ? ` (the sample realm of @aauth-kit/auth-server is ${relative(process.cwd(), sample) || sample})` : '';
+  } catch {
+    return '';
+  }
+}
+
 function readInput(input: unknown, path: string): { realm: Record<string, unknown>; path: string } {
   if (typeof input === 'string') {
     const where = `${path} (file ${input})`;
@@ -195,7 +211,7 @@ function readInput(input: unknown, path: string): { realm: Record<string, unknow
     try {
       text = readFileSync(input, 'utf8');
     } catch (error) {
-      throw new TypeError(`${path}: cannot read realm file ${input}: ${(error as Error).message}`);
+      throw new TypeError(`${path}: cannot read realm file ${input}: ${(error as Error).message}${sampleRealmHint(error)}`);
     }
     let parsed: unknown;
     try {

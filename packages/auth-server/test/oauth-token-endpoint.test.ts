@@ -400,7 +400,7 @@ describe('trusted issuers (aauth.trusted.issuers)', () => {
       const now = Math.floor(Date.now() / 1000);
       const token = await signJwt(generateKey({ kid: 'g' }), { typ: 'at+jwt' }, { iss: gone, sub: 'u', aud: 'supply-chain-agent', exp: now + 60 });
       const res = await tokenPost(trusting, exchangeParams(token), { basic: basic('supply-chain-agent') });
-      expect([res.status, res.body]).toEqual([400, { error: 'invalid_request', error_description: 'subject_token refused: the metadata or keys of its issuer could not be obtained' }]);
+      expect([res.status, res.body]).toEqual([400, { error: 'invalid_request', error_description: "subject_token refused: the metadata or keys of its issuer could not be obtained (the auth server's audit event says why)" }]);
       expect(trusting.audit.at(-1)).toMatchObject({ type: 'request.refused', code: 'invalid_request', reason: expect.stringMatching(/could not be obtained \(.+\)$/) });
     } finally {
       await trusting.close();

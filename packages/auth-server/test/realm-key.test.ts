@@ -75,6 +75,12 @@ describe('createAuthServer options', () => {
     [{ maxBodyBytes: 1.5 }, 'options.maxBodyBytes must be a positive integer'],
     [{ pendingStore: {} }, 'options.pendingStore must implement put, get, getByCode, decide and take'],
     [{ realm: 42 }, 'options.realm must be a path to a realm export or the parsed realm object'],
+    // A misspelt option used to be dropped without a word.
+    [{ signingAlg: 'EdDSA' }, 'options.signingAlg is not an option of createAuthServer (did you mean signingAlgorithm?)'],
+    [{ baseURL: 'http://localhost:8080' }, 'options.baseURL is not an option of createAuthServer (did you mean baseUrl?)'],
+    [{ port: 8080 }, 'options.port is not an option of createAuthServer: the port goes to authServer.listen(port)'],
+    [{ issuer: 'http://localhost:8080/realms/x' }, 'options.issuer is not an option of createAuthServer: the issuer is {baseUrl}/realms/{realm name}: set baseUrl'],
+    [{ draft11: { allowLoopBack: true } }, 'options.draft11.allowLoopBack is not an option (did you mean allowLoopback?)'],
   ])('refuses %j', (extra, message) => {
     expect(() => make(extra)).toThrow(TypeError);
     expect(() => make(extra)).toThrow(message);

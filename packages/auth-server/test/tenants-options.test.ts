@@ -23,6 +23,14 @@ describe('createTenantAuthServer options', () => {
     expect(() => createTenantAuthServer({ ...base, realms: [named('a')], admin: { token: 'x'.repeat(32), onReloaded: 'x' as never } })).toThrow('options.admin.onReloaded must be a function');
   });
 
+  it('refuses a name it does not know, with the nearest one or where the setting goes', () => {
+    const base = { baseUrl: 'http://127.0.0.1:1', ...quiet };
+    expect(() => createTenantAuthServer({ ...base, realm: named('a') } as never)).toThrow(/^options.realm is not an option of createTenantAuthServer \(did you mean realms\?\)$/);
+    expect(() => createTenantAuthServer({ ...base, realms: [named('a')], keyFile: join(dir, 'k.json') } as never)).toThrow(
+      /^options.keyFile is not an option of createTenantAuthServer: a realm's keyFile is returned by options.realmOptions\(name\), one per realm$/,
+    );
+  });
+
   it('admin.onReloaded: called after each reload the admin endpoint answered 200, not after a refused one, nor after reload()', async () => {
     const file = join(dir, 'hooked.json');
     writeFileSync(file, JSON.stringify(named('hooked')));

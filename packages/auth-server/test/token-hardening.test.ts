@@ -306,7 +306,7 @@ describe('finding 12: discovery failures give callers one uniform refusal', () =
       expect(event).toMatchObject({ code: 'key_discovery_failed', status: 401 });
       reasons.push(event.reason);
     }
-    expect(answers[0]).toEqual({ status: 401, body: { error: 'invalid_signature', error_description: "The signing key could not be obtained from the agent's metadata" } });
+    expect(answers[0]).toEqual({ status: 401, body: { error: 'invalid_signature', error_description: "The signing key could not be obtained from the agent's metadata (the auth server's audit event says why)" } });
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
     // Operators still see what happened.
@@ -326,7 +326,7 @@ describe('finding 12: discovery failures give callers one uniform refusal', () =
       expect(event).toMatchObject({ code: 'invalid_grant', status: 400 });
       reasons.push(event.reason);
     }
-    expect(answers[0]).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: "resource_token refused: the metadata or keys of its issuer could not be obtained" } });
+    expect(answers[0]).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: "resource_token refused: the metadata or keys of its issuer could not be obtained (the auth server's audit event says why)" } });
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
     expect(new Set(reasons).size).toBe(3);

@@ -59,6 +59,9 @@ export function checkTokenHeader<C = Record<string, unknown>>(
   if (profile.generation === 'draft-11' && (typeof header.kid !== 'string' || header.kid.length === 0)) {
     throw new AAuthError('token_malformed', `${label}: the header has no kid`);
   }
+  // RFC 7515 section 4.1.4: kid is a string. Any other value was read as no kid (the issuer's only
+  // key then matched): a malformed header is refused instead.
+  if (header.kid !== undefined && typeof header.kid !== 'string') throw new AAuthError('token_malformed', `${label}: the header kid is not a string`);
   // RFC 7515 section 4.1.11: an extension the verifier does not understand must be refused.
   if (header.crit !== undefined) throw new AAuthError('token_malformed', `${label}: crit header parameters are not supported`);
   const iss = claims.iss;

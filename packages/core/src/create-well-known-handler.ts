@@ -22,6 +22,13 @@ export interface WellKnownHandlerOptions {
    * (draft-11 profile section 2). Default false: no `alg` (the Keycloak profile, section 2).
    */
   keyAlg?: boolean | undefined;
+  /**
+   * The path of the party's identity URL, e.g. `'/api'` for `https://host/api`: every document and
+   * the JWKS are served under it as well, so that a handler mounted at the root of the origin
+   * answers at the identity's own well-known URLs (`{identity}/.well-known/...`, where peers look).
+   * Default none (an identity without a path).
+   */
+  identityPath?: string | undefined;
 }
 
 /**
@@ -113,7 +120,10 @@ function publishedKeys(keys: WellKnownHandlerOptions['keys'], label: string, key
 export function createWellKnownHandler(options: WellKnownHandlerOptions): WellKnownHandler {
   const label = options.label ?? 'a well-known handler';
   const keys = publishedKeys(options.keys, label, options.keyAlg === true);
-  const documents: Record<string, unknown> = { ...options.documents, [JWKS_PATH]: { keys } };
+  const own: Record<string, unknown> = { ...options.documents, [JWKS_PATH]: { keys } };
+  const under = options.identityPath?.replace(/\/+$/, '') ?? '';
+  if (under !== '' && !/^\/[^?#]*$/.test(under)) throw new TypeError(`${label}: identityPath must be a path starting with / (got ${JSON.stringify(options.identityPath)})`);
+  const documents: Record<string, unknown> = under === '' ? own : { ...own, ...Object.fromEntries(Object.entries(own).map(([path, document]) => [`${under}${path}`, document])) };
   const serve = serveDocuments(documents, label);
   const handler = function wellKnown(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void {
     serve(req, res, next);

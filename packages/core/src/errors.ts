@@ -106,6 +106,8 @@ export const ERRORS = {
   access_denied: [403, 'access_denied', 'The request was denied by policy'],
   pending_not_found: [404, 'not_found', 'No such pending request'],
   pending_expired: [408, 'expired', 'The pending request has expired'],
+  // A request whose body did not arrive in time (a stalled or dripping upload): the connection is closed.
+  body_timeout: [408, 'invalid_request', 'The request body did not arrive in time'],
   resource_token_replayed: [400, 'invalid_grant', 'The resource token was already redeemed (single use until its exp)'],
   upstream_agent_blocked: [403, 'access_denied', 'An agent in the delegation chain is blocked by realm policy'],
   // Issue 17: the auth server's issuance policy hook (after the realm file's rules) refused; the message says why.
@@ -155,6 +157,8 @@ export const ERRORS = {
   challenge_resource_mismatch: [502, 'server_error', 'The resource token names another resource than the one that answered'],
   auth_server_error: [502, 'server_error', 'The auth server refused or failed the token request'],
   auth_server_discovery_failed: [502, 'server_error', 'The auth server metadata could not be fetched or is invalid'],
+  // The call's own target did not answer (refused, unresolvable, reset, TLS): no HTTP answer to pass on.
+  resource_unreachable: [502, 'server_error', 'The resource could not be reached'],
   // A token endpoint's 200 the agent will not cache or present (issue 13, finding 10; section 7).
   issued_token_unbound: [502, 'server_error', "The auth server issued a token not bound (cnf.jwk) to this agent's key"],
   issued_token_audience_invalid: [502, 'server_error', 'The auth server issued a token for another resource (aud)'],

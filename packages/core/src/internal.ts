@@ -10,6 +10,9 @@ export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from '
 export { randomNonce } from './lib/nonce.js';
 export { hashOnce } from './lib/hash.js';
 export { ListMemo } from './lib/list-memo.js';
+export { assertKnownOptions, nearestName, optionNames } from './lib/known-options.js';
+export { networkErrorText } from './lib/network-error.js';
+export { announcesBody, bodyDeadline, bodyTimeoutError, DEFAULT_BODY_TIMEOUT_MS } from './lib/body-deadline.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';
 export { REQUIRE_LEVELS, buildRequirement, parseChallengeHeader, type BuildChallengeOptions, type ChallengeSpelling } from './challenge.js';
 export { exportPublicPem, loadSodiumPrebuild, rawPublicKey, setNobleLoaderForTests, setSodiumLoaderForTests, verifyText, type HttpSigAlgorithm, type RsaPublicJwk } from './keys.js';

@@ -559,7 +559,17 @@ export function loadKeyFile(path: string, options: KeyOptions = {}): SigningKey 
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new AAuthError('key_invalid', `Cannot read key file ${path}: ${(error as Error).message}`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    // The usual first-run mistake: the file was never made. Say how to make one.
+    const fix =
+      code === 'ENOENT'
+        ? `: there is no such file. Create one with \`npx aauth keygen --out ${path}\` (or generateKey() and saveKeyFile(${JSON.stringify(path)}, key) from @aauth-kit/core), or give the path of the key you have`
+        : code === 'EACCES'
+          ? ': permission denied (a key file is mode 0600: run as its owner)'
+          : code === 'EISDIR'
+            ? ': that is a folder, not a key file'
+            : `: ${(error as Error).message}`;
+    throw new AAuthError('key_invalid', `Cannot read key file ${path}${fix}`, { cause: error });
   }
   return importPrivateKey(text, options);
 }

@@ -14,6 +14,8 @@ export function sendJson(
   headers: Readonly<Record<string, string>> = {},
   contentType = 'application/json; charset=utf-8',
 ): void {
+  // An answer already went out (e.g. 408 body_timeout while a parser still waited): nothing more to say.
+  if (res.headersSent) return;
   const bytes = Buffer.from(JSON.stringify(body));
   res.statusCode = status;
   for (const name in headers) res.setHeader(name, headers[name]!);

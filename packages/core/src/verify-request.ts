@@ -402,8 +402,27 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
 /** Verify the parsed signature with `key`; throws `signature_invalid` on mismatch. */
 export function verifySignedRequest(signed: SignedRequest, key: PublicKey): void {
   if (!verifyText(key, signed.signatureBase, signed.signature)) {
-    throw new AAuthError('signature_invalid', 'The signature does not verify with the signing key');
+    throw new AAuthError('signature_invalid', `The signature does not verify with the signing key${verifiedAs(signed)}`);
   }
+}
+
+/**
+ * What this side put in the signature base for the URL: the usual cause of a good key failing is
+ * a signer that addressed another host or path (127.0.0.1 for localhost, a proxy that strips a
+ * prefix), and the bare "does not verify" did not say so.
+ */
+function verifiedAs(signed: SignedRequest): string {
+  const shown: string[] = [];
+  for (const name of ['@authority', '@path', '@target-uri']) {
+    if (!signed.components.includes(name)) continue;
+    const at = signed.signatureBase.indexOf(`"${name}": `);
+    if (at === -1) continue;
+    const end = signed.signatureBase.indexOf('\n', at);
+    const value = signed.signatureBase.slice(at + name.length + 4, end === -1 ? undefined : end);
+    shown.push(`${name} ${JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}...` : value)}`);
+  }
+  if (shown.length === 0) return '';
+  return `; this side verified it for ${shown.join(' and ')}: if the key is right, the signer addressed another host or path (e.g. 127.0.0.1 for localhost, or through a proxy that rewrites them), and the identity must be the URL agents call`;
 }
 
 export interface VerifyRequestOptions extends ParseSignedRequestOptions {

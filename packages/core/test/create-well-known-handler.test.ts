@@ -101,3 +101,12 @@ describe('createWellKnownHandler keyAlg (draft-11 profile section 2: every -11 k
     expect(createWellKnownHandler({ documents: {}, keys: [{ ...a.toPublishedJwk(), alg: 'EdDSA' }] }).keys).toEqual([a.toPublishedJwk()]);
   });
 });
+
+describe('createWellKnownHandler identityPath: the documents under the identity URL path too', () => {
+  it('lists every document and the JWKS at both paths; a path with a query is refused', () => {
+    const h = createWellKnownHandler({ documents: { '/.well-known/aauth-agent.json': metadata }, keys: [a.toPublishedJwk()], identityPath: '/agents/a/' });
+    expect(Object.keys(h.documents).sort()).toEqual(['/.well-known/aauth-agent.json', '/agents/a/.well-known/aauth-agent.json', '/agents/a/jwks.json', JWKS_PATH].sort());
+    expect(Object.keys(createWellKnownHandler({ documents: {}, keys: [a.toPublishedJwk()], identityPath: '/' }).documents)).toEqual([JWKS_PATH]);
+    expect(() => createWellKnownHandler({ documents: {}, keys: [a.toPublishedJwk()], identityPath: 'api?x=1', label: 'x' })).toThrow('x: identityPath must be a path starting with / (got "api?x=1")');
+  });
+});

@@ -362,6 +362,14 @@ describe('key files', () => {
     expectThrowsCode(() => loadKeyFile(path), 'key_invalid');
   });
 
+  it('a missing file says how to make one; a folder says so', () => {
+    const missing = join(dir, 'resource-key.json');
+    expect(() => loadKeyFile(missing)).toThrow(
+      `Cannot read key file ${missing}: there is no such file. Create one with \`npx aauth keygen --out ${missing}\` (or generateKey() and saveKeyFile(${JSON.stringify(missing)}, key) from @aauth-kit/core), or give the path of the key you have`,
+    );
+    expect(() => loadKeyFile(dir)).toThrow(`Cannot read key file ${dir}: that is a folder, not a key file`);
+  });
+
   it('refuses bad arguments with TypeErrors', () => {
     expect(() => saveKeyFile(join(dir, 'x'), generateKey(), { format: 'der' as never })).toThrow(/options\.format/);
     expect(() => loadKeyFile('')).toThrow(TypeError);

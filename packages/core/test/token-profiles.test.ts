@@ -242,6 +242,9 @@ describe('checkTokenHeader: typ picks the profile, then alg, crit, iss and trust
     ['alg PS256 (not on the one list), even when listed', { alg: 'PS256' }, { algorithms: ['PS256'] }, 'token_alg_not_allowed', 'Auth token: alg "PS256" is not allowed'],
     ['alg outside a narrowed list', {}, { algorithms: ['RS256'] }, 'token_alg_not_allowed', 'Auth token: alg "EdDSA" is not allowed'],
     ['a crit header', { crit: ['b64'] }, {}, 'token_malformed', 'Auth token: crit header parameters are not supported'],
+    // Read as no kid before, so the issuer's only key matched (audit finding).
+    ['a kid that is an object', { kid: { a: 1 } }, {}, 'token_malformed', 'Auth token: the header kid is not a string'],
+    ['a kid that is a number', { kid: 7 }, {}, 'token_malformed', 'Auth token: the header kid is not a string'],
     ['an untrusted issuer', {}, { issuers: ['https://other.example'] }, 'token_issuer_untrusted', `Auth token: issuer "${ISSUER}" is not trusted`],
   ];
   for (const [name, h, expect_, code, message] of refusals) {

@@ -151,6 +151,16 @@ describe('tampering fails with a specific code', () => {
     await expectRejectsCode(verify({ ...sign(get()), url: 'https://other.example/items' }), 'signature_invalid', 401);
   });
 
+  it('the message names the @authority and @path this side verified, a long path cut at 120 characters', async () => {
+    await expect(verify({ ...sign(get()), url: 'https://other.example/items' })).rejects.toThrow(
+      'The signature does not verify with the signing key; this side verified it for @authority "other.example" and @path "/items": if the key is right',
+    );
+    const long = `/${'p'.repeat(300)}`;
+    const error = await verify({ ...sign(get()), url: `https://api.example${long}` }).catch((e: Error) => e);
+    expect((error as Error).message).toContain(`@path "/${'p'.repeat(119)}..."`);
+    expect((error as Error).message).not.toContain('p'.repeat(121));
+  });
+
   it('authority: another port', async () => {
     await expectRejectsCode(verify({ ...sign(get('http://localhost:3000/items')), url: 'http://localhost:3001/items' }), 'signature_invalid');
   });

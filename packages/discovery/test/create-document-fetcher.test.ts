@@ -314,7 +314,7 @@ describe('createDocumentFetcher: redirects (no redirects to another host)', () =
     for (const p of ['/port', '/host', '/scheme']) {
       const e = await failure(f.fetchJson(`${srv.url}${p}`));
       expect(e.code).toBe('key_discovery_failed');
-      expect(e.message).toMatch(/redirect to another host/);
+      expect(e.message).toMatch(/redirect to another origin/);
     }
     expect(other.hits.get('/x') ?? 0).toBe(0);
   });

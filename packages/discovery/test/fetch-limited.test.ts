@@ -47,9 +47,16 @@ describe('fetchLimited: one request under the discovery limits', () => {
     const e = await rejection(fetchLimited(new URL('https://as.example/a'), { method: 'GET', headers: {} }, { ...LIMITS, fetch: transport }));
     expect(e).toMatchObject({
       code: 'key_discovery_failed',
-      message: 'https://as.example/b redirected (302): a redirect to another host (https://evil.example) is refused; only same-origin redirects are followed',
+      message: 'https://as.example/b redirected (302): a redirect to another origin (https://evil.example) is refused; only same-origin redirects are followed',
     });
     expect(transport.calls).toEqual(['https://as.example/a', 'https://as.example/b']);
+  });
+
+  it('a redirect to a URL without an origin (file:) is named by its scheme, not as "null"', async () => {
+    const transport = stubFetch(() => new Response(null, { status: 302, headers: { location: 'file:///etc/passwd' } }));
+    const e = await rejection(fetchLimited(new URL('https://as.example/a'), { method: 'GET', headers: {} }, { ...LIMITS, fetch: transport }));
+    expect(e).toMatchObject({ message: 'https://as.example/a redirected (302): a redirect to another origin (a file: URL) is refused; only same-origin redirects are followed' });
+    expect(transport.calls).toEqual(['https://as.example/a']);
   });
 
   it('applies the egress policy before sending', async () => {

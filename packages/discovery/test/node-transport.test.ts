@@ -183,7 +183,7 @@ describe('discovery over node:http (no fetch option)', () => {
     await expect(documents.fetchJson(`${s.url}/moved`)).resolves.toMatchObject({ status: 200, body: { keys: ['here'] }, url: `${s.url}/moved` });
     await expect(documents.fetchJson(`${s.url}/away`)).rejects.toMatchObject({
       code: 'key_discovery_failed',
-      message: `${s.url}/away redirected (302): a redirect to another host (${other.url}) is refused; only same-origin redirects are followed`,
+      message: `${s.url}/away redirected (302): a redirect to another origin (${other.url}) is refused; only same-origin redirects are followed`,
     });
     expect(other.hits.size).toBe(0);
   });

@@ -2,6 +2,7 @@ import { AAuthError } from '@aauth-kit/core';
 import { sendError, sendProblem } from '@aauth-kit/core/internal';
 import { isDraft11Error } from './lib/draft11.js';
 import type { ErrorRequestHandler } from 'express';
+import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 
 /** The `AAuthError` behind `error`: itself, or the `cause` of a wrapper such as got's `RequestError`. */
 function aauthErrorOf(error: unknown): AAuthError | undefined {
@@ -19,6 +20,8 @@ function aauthErrorOf(error: unknown): AAuthError | undefined {
  * route's caller does not drop its valid token. Express's default handler would send HTML.
  */
 export function aauthErrorHandler(): ErrorRequestHandler {
+  // eslint-disable-next-line prefer-rest-params -- what express passed when it was mounted uncalled
+  refuseRequestAsOptions(arguments[0], 'aauthErrorHandler', 'app.use(aauthErrorHandler())');
   return function aauthErrorHandler(error, _req, res, next) {
     const e = aauthErrorOf(error);
     if (e === undefined || res.headersSent) {

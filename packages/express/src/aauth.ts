@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { createResource } from './create-resource.js';
+import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import type { RequireOptions, Resource, ResourceOptions } from './types.js';
 
 /** Options of {@link aauth}: the resource's options and one requirement for every route it guards. */
@@ -10,6 +11,7 @@ export type AAuthOptions = ResourceOptions & RequireOptions;
  * guards everything else with `resource.require({ level, scope })`. The resource is on `.resource`.
  */
 export function aauth(options: AAuthOptions): RequestHandler & { resource: Resource } {
+  refuseRequestAsOptions(options, 'aauth', "app.use(aauth({ identity, key, level: 'identity' }))");
   const { level, scope, requiredComponents, deferred, ...resourceOptions } = options ?? ({} as AAuthOptions);
   const resource = createResource(resourceOptions);
   const guard = resource.require({

@@ -18,6 +18,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
 import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
 import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
+import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, anyHeld, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
@@ -323,7 +324,7 @@ export function createResource(options: ResourceOptions): Resource {
         const call = pending.get(id);
         if (call === undefined) throw as11(new AAuthError('pending_not_found'), {});
         if (req.method !== 'GET') throw as11(new AAuthError('method_not_allowed', 'Poll a pending URL with GET'), { Allow: 'GET' });
-        const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes));
+        const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes, o.bodyTimeoutMs));
         const route: ResolvedRoute = { level: 'auth-token', scope: call.scope, requiredComponents: [...o.additionalSignatureComponents] };
         const r11 = route11(route, request);
         const verified = await verify11(request, route, r11, req);
@@ -491,7 +492,7 @@ export function createResource(options: ResourceOptions): Resource {
       }
       if (hasRawBodyToRead(req)) {
         // A body to read first (its content-digest is checked), then the same steps.
-        return readRawBody(req, o.maxBodyBytes).then(
+        return readRawBody(req, o.maxBodyBytes, o.bodyTimeoutMs).then(
           (body) => start(req, res, next, body),
           (error: unknown) => refuse(error, req, res, next, undefined),
         );
@@ -512,7 +513,7 @@ export function createResource(options: ResourceOptions): Resource {
     return async function aauthAuthorizationEndpoint(req: Request, res: Response, next: NextFunction): Promise<void> {
       try {
         if (req.method !== 'POST') throw as11(new AAuthError('method_not_allowed', 'The authorization endpoint takes POST'), { Allow: 'POST' });
-        const body = await readRawBody(req, o.maxBodyBytes);
+        const body = await readRawBody(req, o.maxBodyBytes, o.bodyTimeoutMs);
         const request = toHttpRequest(req, o.origin, body);
         const r11 = route11(route, request);
         const verified = await verify11(request, route, r11, req);
@@ -538,10 +539,13 @@ export function createResource(options: ResourceOptions): Resource {
   function revocationEndpoint(): RequestHandler {
     const revocation = o.draft11.revocation;
     if (revocation === undefined) throw new TypeError('resource.revocationEndpoint(): options.draft11.revocation is not set');
-    return createRevocationEndpoint({ revocation, verifier, origin: o.origin, algorithms: algorithms11, skew: o.signatureWindow, now: clock, callerKey: callerOfRequest, respond });
+    return createRevocationEndpoint({ revocation, verifier, origin: o.origin, algorithms: algorithms11, skew: o.signatureWindow, now: clock, callerKey: callerOfRequest, respond, bodyTimeoutMs: o.bodyTimeoutMs });
   }
 
   const resourcePaths = ['/.well-known/aauth-resource.json', '/.well-known/aauth-resource'];
+  // An identity with a path (https://host/api): its documents are also served under that path, where
+  // peers look for them ({identity}/.well-known/...) when wellKnown() is mounted at the root.
+  const identityPath = new URL(o.identity).pathname.replace(/\/+$/, '');
   const resourceDocuments = Object.fromEntries(resourcePaths.map((path) => [path, metadata]));
 
   function wellKnown(wellKnownOptions: WellKnownOptions = {}): WellKnownHandler {
@@ -549,7 +553,7 @@ export function createResource(options: ResourceOptions): Resource {
     const { agent } = wellKnownOptions;
     if (agent === undefined) {
       // -11 (draft-11 profile section 2): keys are published with their `alg`.
-      return createWellKnownHandler({ documents: resourceDocuments, keys: [publishedKey], label: 'resource.wellKnown()', keyAlg: speaks11 });
+      return createWellKnownHandler({ documents: resourceDocuments, keys: [publishedKey], label: 'resource.wellKnown()', keyAlg: speaks11, identityPath });
     }
     // An app that is resource and agent under one identity: one JWKS with both keys (section 2),
     // both metadata documents (section 9), both naming the same jwks_uri.
@@ -576,7 +580,7 @@ export function createResource(options: ResourceOptions): Resource {
     }
     const documents: Record<string, unknown> = { ...resourceDocuments };
     for (const [path, document] of Object.entries(agentPublished.documents)) if (path.startsWith('/.well-known/')) documents[path] = document;
-    return createWellKnownHandler({ documents, keys: [resourceJwk, ...agentPublished.keys], label: 'resource.wellKnown({ agent })', keyAlg: speaks11 });
+    return createWellKnownHandler({ documents, keys: [resourceJwk, ...agentPublished.keys], label: 'resource.wellKnown({ agent })', keyAlg: speaks11, identityPath });
   }
 
   function sameIdentity(other: string): boolean {
@@ -591,5 +595,13 @@ export function createResource(options: ResourceOptions): Resource {
   }
 
   // Each guard inside its `aauth.verify` span when tracing is live (lib/telemetry.ts).
-  return { require: (routeOptions?: RequireOptions) => telemetry.traced(require(routeOptions)), wellKnown, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
+  const requireRoute = (routeOptions?: RequireOptions): RequestHandler => {
+    refuseRequestAsOptions(routeOptions, 'resource.require', "app.get('/x', resource.require({ level: 'identity' }), handler)");
+    return telemetry.traced(require(routeOptions));
+  };
+  const wellKnownHandler = (wellKnownOptions?: WellKnownOptions): WellKnownHandler => {
+    refuseRequestAsOptions(wellKnownOptions, 'resource.wellKnown', 'app.use(resource.wellKnown())');
+    return wellKnown(wellKnownOptions);
+  };
+  return { require: requireRoute, wellKnown: wellKnownHandler, verifier, metadata, generations: o.generations, authorizationEndpoint, startSession, pendingEndpoint, revocationEndpoint };
 }

@@ -61,6 +61,8 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   additionalSignatureComponents?: string[] | undefined;
   /** Largest request body read, bytes; default 1 MiB (more: 413 body_too_large). */
   maxBodyBytes?: number | undefined;
+  /** Time a request has to deliver its whole body, ms; default 30000 (later: 408 body_timeout, and the connection is closed). */
+  bodyTimeoutMs?: number | undefined;
   /** Also send the newer draft's `AAuth-Requirement` and `Signature-Error` headers (section 11); default false. */
   requirementHeader?: boolean | undefined;
   /** `'respond'` (default) sends the JSON error itself; `'next'` passes the AAuthError to the app's error handler. */

@@ -36,6 +36,12 @@ beforeAll(async () => {
   app.post('/json', resource.require(), express.json(), echo);
   app.post('/text', resource.require(), express.text(), echo);
   app.post('/raw', resource.require(), express.raw({ type: '*/*', limit: '1mb' }), echo);
+  // A body parser mounted first: without the raw bytes the middleware refuses with the fix (a
+  // TypeError to the app's error handler); with them kept by the parser's verify hook, it verifies.
+  app.post('/parsed-first', express.json(), resource.require(), echo, (error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(500).json({ name: error.name, message: error.message });
+  });
+  app.post('/parsed-kept', express.json({ verify: (req, _res, buf) => void ((req as express.Request & { rawBody?: Buffer }).rawBody = buf) }), resource.require(), echo);
 });
 afterAll(async () => {
   await Promise.all([agent.close(), issuer.close(), web.close()]);
@@ -72,6 +78,27 @@ describe('signature level: any valid signature (require=pseudonym)', () => {
     expect(res.json).toEqual({ error: 'invalid_signature', error_description: 'The request is not signed (no Signature-Key, Signature-Input or Signature header)' });
     expect(res.headers.aauth).toBe('require=pseudonym');
     expect(res.headers['content-type']).toMatch(/^application\/json/);
+  });
+});
+
+describe('a signature made for another URL than the one this resource verifies (a wrong host name, a proxy)', () => {
+  // Before, only "The signature does not verify with the signing key": nothing pointed at the URL.
+  it('localhost for 127.0.0.1: 401 invalid_signature naming the @authority and @path this side verified', async () => {
+    const port = new URL(identity).port;
+    const res = await send(signed({ method: 'GET', url: `http://localhost:${port}/open` }, generateKey()), `${identity}/open`);
+    expect(res.status).toBe(401);
+    expect(res.json.error).toBe('invalid_signature');
+    expect(res.json.error_description).toBe(
+      `The signature does not verify with the signing key; this side verified it for @authority "127.0.0.1:${port}" and @path "/open": ` +
+        'if the key is right, the signer addressed another host or path (e.g. 127.0.0.1 for localhost, or through a proxy that rewrites them), and the identity must be the URL agents call',
+    );
+  });
+
+  it('a path the signer saw with a prefix a proxy stripped', async () => {
+    const req = signed({ method: 'GET', url: `${identity}/api/open` }, generateKey());
+    const res = await send({ ...req, url: `${identity}/open` });
+    expect(res.status).toBe(401);
+    expect(res.json.error_description).toMatch(/; this side verified it for @authority "127\.0\.0\.1:\d+" and @path "\/open": if the key is right/);
   });
 });
 
@@ -199,6 +226,25 @@ describe('raw body handling: the app body parser after the middleware still work
   it('express.text()', async () => {
     const res = await send(signed({ method: 'POST', url: `${identity}/text`, headers: { 'content-type': 'text/plain' }, body: 'hello world' }, key));
     expect(res.json.body).toBe('hello world');
+  });
+  it('a body parser mounted before the middleware: a TypeError naming both fixes', async () => {
+    const res = await send(signed({ method: 'POST', url: `${identity}/parsed-first`, headers: { 'content-type': 'application/json' }, body: '{"a":1}' }, key));
+    expect(res.status).toBe(500);
+    expect(res.json).toEqual({
+      name: 'TypeError',
+      message:
+        'The request body was read before the AAuth middleware: mount require() before body parsers, ' +
+        "or keep the raw bytes for it with the parser's verify hook: express.json({ verify: (req, _res, buf) => { req.rawBody = buf; } })",
+    });
+  });
+  it('... and with the raw bytes kept by its verify hook (req.rawBody), the digest is checked and the request passes', async () => {
+    const ok = await send(signed({ method: 'POST', url: `${identity}/parsed-kept`, headers: { 'content-type': 'application/json' }, body: '{"a":1}' }, key));
+    expect(ok.status).toBe(200);
+    expect(ok.json.body).toEqual({ a: 1 });
+    const req = signed({ method: 'POST', url: `${identity}/parsed-kept`, headers: { 'content-type': 'application/json' }, body: '{"a":1}' }, key);
+    const tampered = await send({ ...req, body: '{"a":2}' });
+    expect(tampered.status).toBe(401);
+    expect(tampered.json).toEqual({ error: 'invalid_signature', error_description: 'Content-Digest sha-256 does not match the received body' });
   });
   it('express.raw() sees the exact bytes', async () => {
     const body = 'x'.repeat(200_000);

@@ -25,6 +25,17 @@ describe('createResource options are validated at creation', () => {
     ['callerKey not a function', { ...ok, callerKey: 'x-forwarded-for' }, /^options.callerKey must be a function/],
     ['discovery.maxInflightPerCaller not a positive integer', { ...ok, discovery: { maxInflightPerCaller: 0 } }, /^options.discovery.maxInflightPerCaller must be a positive integer/],
     ['a verifier option is checked too', { ...ok, maxSkew: 0 }, /^options.maxSkew must be a positive number/],
+    // A misspelt option used to be dropped without a word.
+    ['a misspelt option', { ...ok, authserver: 'https://as.example' }, /^options.authserver is not an option of createResource \(did you mean authServer\?\)$/],
+    ['a misspelt verifier option', { ...ok, maxskew: 30 }, /^options.maxskew is not an option of createResource \(did you mean maxSkew\?\)$/],
+    ["a route's scope given to the resource", { ...ok, scope: 'read' }, /^options.scope is not an option of createResource: a route's scope goes to resource.require\(\{ scope \}\)/],
+    ["a route's level given to the resource", { ...ok, level: 'identity' }, /^options.level is not an option of createResource: a route's level goes to resource.require/],
+    ['trustedIssuers at the top', { ...ok, trustedIssuers: ['https://b.example'] }, /^options.trustedIssuers is not an option of createResource: more trusted issuers go in authServer: \{ issuer, trustedIssuers \}/],
+    ['a name far from every option', { ...ok, colour: 'blue' }, /^options.colour is not an option of createResource \(its options: identity, key, authServer, /],
+    ['a misspelt -11 option', { ...ok, draft11: { accesServer: 'https://ps.example' } }, /^options.draft11.accesServer is not an option \(did you mean accessServer\?\)$/],
+    ['a misspelt replay option', { ...ok, replay: { stores: {} } }, /^options.replay.stores is not an option \(did you mean store\?\)$/],
+    ['a misspelt discovery option', { ...ok, discovery: { timeout: 100 } }, /^options.discovery.timeout is not an option/],
+    ['a route scope list as scopes', { ...ok, scopes: ['read'] }, /^options.scopes must be an object of scope -> description \(the scopes this resource knows, for the metadata; a route's scope is options.scope\)/],
   ];
   for (const [name, options, message] of bad) {
     it(`${name} throws a TypeError naming the option`, () => {
@@ -43,12 +54,21 @@ describe('require() options are validated when the route is declared', () => {
     ['scope on a signature route', { level: 'signature', scope: 'read' }, /^options.scope is only meaningful at the auth-token level/],
     ['scope with a quote', { scope: ['re"ad'] }, /^options.scope must be/],
     ['requiredComponents not names', { requiredComponents: [1] }, /^options.requiredComponents/],
+    // `scopes` for `scope` used to make a signature-level route that any signer passed.
+    ['scopes for scope', { scopes: 'read' }, /^options.scopes is not an option of resource.require \(did you mean scope\?\)$/],
+    ['levle for level', { levle: 'identity' }, /^options.levle is not an option of resource.require \(did you mean level\?\)$/],
+    ['an empty scope list and no level', { scope: [] }, /^options.scope is empty: name at least one scope for an auth-token route, or leave scope out/],
+    ['an empty scope string and no level', { scope: ' ' }, /^options.scope is empty/],
   ];
   for (const [name, options, message] of bad) {
     it(`${name} throws a TypeError`, () => {
       expect(() => resource.require(options as never)).toThrow(message);
     });
   }
+
+  it('an empty scope with a level below auth-token is still that level', () => {
+    expect(() => resource.require({ level: 'identity', scope: [] })).not.toThrow();
+  });
 
   it('the auth-token level needs options.authServer', () => {
     const noServer = createResource({ identity: ok.identity, key });

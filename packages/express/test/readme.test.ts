@@ -22,7 +22,7 @@ describe('express README', () => {
       expect([Number(status), error], code).toEqual([row[0], row[1]]);
     }
     const codes = rows.map((r) => r[1]);
-    for (const code of ['identity_required', 'auth_token_required', 'insufficient_scope', 'body_too_large', 'unsupported_scheme']) expect(codes).toContain(code);
+    for (const code of ['identity_required', 'auth_token_required', 'insufficient_scope', 'body_too_large', 'body_timeout', 'unsupported_scheme']) expect(codes).toContain(code);
   });
 
   it('the quick start builds as written', async () => {
@@ -33,10 +33,10 @@ describe('express README', () => {
     const { app, resource } = run(express, () => generateKey(), expressPkg.createResource) as { app: express.Express; resource: expressPkg.Resource };
     expect(typeof app).toBe('function');
     expect(resource.metadata).toEqual({
-      resource: 'http://localhost:3000',
-      jwks_uri: 'http://localhost:3000/jwks.json',
-      supported_scopes: ['market.read'],
-      scope_descriptions: { 'market.read': 'Read market analysis' },
+      resource: 'http://localhost:3001',
+      jwks_uri: 'http://localhost:3001/jwks.json',
+      supported_scopes: ['market-analysis:analyze'],
+      scope_descriptions: { 'market-analysis:analyze': 'Analyze the market' },
     });
   });
 });

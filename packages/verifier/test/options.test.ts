@@ -25,6 +25,12 @@ describe('createVerifier options are validated at creation', () => {
     ['discovery.allowHosts not strings', { ...ok, discovery: { allowHosts: [1] } }, /^options.discovery.allowHosts must be an array/],
     ['discovery.resolveHostname not a function', { ...ok, discovery: { resolveHostname: {} } }, /^options.discovery.resolveHostname must be a function/],
     ['requireContentDigest not boolean', { ...ok, requireContentDigest: 'no' }, /^options.requireContentDigest must be a boolean/],
+    // A misspelt option used to be dropped without a word (trustedIssuer: no issuer trusted, every token refused).
+    ['a misspelt option', { ...ok, trustedIssuer: ['https://as.example'] }, /^options.trustedIssuer is not an option of createVerifier \(did you mean trustedIssuers\?\)$/],
+    ['an option in another case', { ...ok, MaxSkew: 30 }, /^options.MaxSkew is not an option of createVerifier \(did you mean maxSkew\?\)$/],
+    ['a misspelt -11 option', { ...ok, draft11: { personServer: ['https://ps.example'] } }, /^options.draft11.personServer is not an option \(did you mean personServers\?\)$/],
+    ['a misspelt replay option', { ...ok, replay: { method: 'all' } }, /^options.replay.method is not an option \(did you mean methods\?\)$/],
+    ['a misspelt discovery option', { ...ok, discovery: { maxEntry: 10 } }, /^options.discovery.maxEntry is not an option \(did you mean maxEntries\?\)$/],
     ['leeway negative', { ...ok, leeway: -1 }, /^options.leeway must be a positive number/],
     ['tokenLeeway (deprecated alias) negative', { ...ok, tokenLeeway: -1 }, /^options.tokenLeeway must be a positive number/],
     ['leeway and tokenLeeway disagree', { ...ok, leeway: 5, tokenLeeway: 30 }, /^options.leeway and options.tokenLeeway \(its deprecated alias\) disagree/],

@@ -58,7 +58,8 @@ const JWT_LIKE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-
 export function redact(text: unknown): string {
   const s = typeof text === 'string' ? text : '';
   const cleaned = s.replace(JWT_LIKE, '[redacted]');
-  return cleaned.length > 300 ? `${cleaned.slice(0, 300)}...` : cleaned;
+  // Long enough for a whole kit error_description (the express resource's run to ~400 characters).
+  return cleaned.length > 1000 ? `${cleaned.slice(0, 1000)}...` : cleaned;
 }
 
 /** What a token flight's machine is told after a request to the token server (both generations). */

@@ -1,5 +1,5 @@
 import { type SigningKey } from '@aauth-kit/core';
-import { assertIdentityUrl, type Telemetry } from '@aauth-kit/core/internal';
+import { assertIdentityUrl, assertKnownOptions, type Telemetry } from '@aauth-kit/core/internal';
 import { resolveSigner, type Signer } from '../build-signed-request.js';
 import { createMemoryTokenCache, type TokenCache } from '../token-cache.js';
 import type { AgentProvider } from '../create-agent-provider.js';
@@ -69,6 +69,7 @@ const KNOWN = new Set([
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
   'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime', 'draft11', 'generation', 'telemetry',
 ]);
+const LIMIT_OPTIONS: ReadonlySet<string> = new Set(['timeoutMs', 'maxBytes']);
 const DRAFT11_KNOWN = new Set(['agentToken', 'provider', 'local', 'agentTokenLifetime', 'ps', 'allowLoopback', 'hints', 'missionS256']);
 const HINTS = { loginHint: 'login_hint', tenant: 'tenant', domainHint: 'domain_hint' } as const;
 
@@ -77,7 +78,7 @@ function resolveDraft11(options: AgentOptions, now: () => number): Draft11Config
   const d = options.draft11;
   if (d === undefined) return undefined;
   if (typeof d !== 'object' || d === null) throw new TypeError('options.draft11 must be an object');
-  for (const k of Object.keys(d)) if (!DRAFT11_KNOWN.has(k)) throw new TypeError(`options.draft11.${k} is not an option`);
+  assertKnownOptions(d, DRAFT11_KNOWN, 'options.draft11');
   if ((d.agentToken === undefined) === (d.provider === undefined)) {
     throw new TypeError('options.draft11 needs exactly one of agentToken (an external agent provider) and provider (createAgentProvider)');
   }
@@ -131,7 +132,7 @@ function fn<T>(value: T | undefined, path: string): T | undefined {
 
 function positive(value: unknown, path: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${path} must be a positive number (got ${String(value)})`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new TypeError(`${path} must be a positive number (got ${typeof value === 'string' ? `the string ${JSON.stringify(value)}` : String(value)})`);
   return value;
 }
 
@@ -145,7 +146,7 @@ function limits(value: unknown, path: string, timeoutMs: number, maxBytes: numbe
   if (value === undefined) return { timeoutMs, maxBytes };
   if (typeof value !== 'object' || value === null) throw new TypeError(`${path} must be an object`);
   const v = value as Record<string, unknown>;
-  for (const k of Object.keys(v)) if (k !== 'timeoutMs' && k !== 'maxBytes') throw new TypeError(`${path}.${k} is not an option`);
+  assertKnownOptions(v, LIMIT_OPTIONS, path);
   return { timeoutMs: positive(v.timeoutMs, `${path}.timeoutMs`, timeoutMs), maxBytes: positive(v.maxBytes, `${path}.maxBytes`, maxBytes) };
 }
 
@@ -154,7 +155,7 @@ const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => set
 /** Validate `createAgent` options once, at start-up; misuse throws a `TypeError` naming the option. */
 export function resolveOptions(options: AgentOptions): AgentConfig {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  for (const k of Object.keys(options)) if (!KNOWN.has(k)) throw new TypeError(`options.${k} is not an option of createAgent`);
+  assertKnownOptions(options, KNOWN, 'options', 'createAgent');
   const key = options.key as unknown as Record<string, unknown> | undefined;
   if (
     typeof key !== 'object' || key === null || typeof key.sign !== 'function' || typeof key.thumbprint !== 'string' ||

@@ -1,3 +1,5 @@
+import { AAuthError } from '@aauth-kit/core';
+import { networkErrorText } from '@aauth-kit/core/internal';
 import type { Carried } from './next-step.js';
 import type { PreparedRequest } from './prepare-request.js';
 
@@ -20,6 +22,17 @@ export async function discard(response: Response): Promise<void> {
 }
 
 /**
+ * No HTTP answer from the called URL: `resource_unreachable` (502) naming it (origin and path, no
+ * query string) and the network's reason, fetch's error as `cause`; an abort (the call's signal)
+ * and an error of the kit's own stay as they are.
+ */
+function unreachable(error: unknown, request: PreparedRequest): unknown {
+  if (error instanceof AAuthError || (error as { name?: unknown } | null)?.name === 'AbortError' || request.signal?.aborted === true) return error;
+  const where = `${request.url.origin}${request.url.pathname}`;
+  return new AAuthError('resource_unreachable', `Cannot reach ${request.method} ${where}: ${networkErrorText(error)}`, { cause: error });
+}
+
+/**
  * Send `request`, following redirects as fetch would (`redirect` follow, manual or error), with
  * `present` making the headers of each hop: an AAuth signature covers `@authority` and `@path`,
  * so each hop is signed anew. A token is never carried to another origin.
@@ -28,14 +41,19 @@ export async function sendFollowing(transport: typeof fetch, request: PreparedRe
   let current = request;
   let token = carried;
   for (let hop = 0; ; hop++) {
-    const response = await transport(current.url, {
-      ...current.extra,
-      method: current.method,
-      headers: present(current, token?.token),
-      body: current.body ?? null,
-      redirect: 'manual',
-      ...(current.signal ? { signal: current.signal } : {}),
-    });
+    let response: Response;
+    try {
+      response = await transport(current.url, {
+        ...current.extra,
+        method: current.method,
+        headers: present(current, token?.token),
+        body: current.body ?? null,
+        redirect: 'manual',
+        ...(current.signal ? { signal: current.signal } : {}),
+      });
+    } catch (error) {
+      throw unreachable(error, current);
+    }
     const location = response.headers.get('location');
     if (current.redirect === 'manual' || !REDIRECTS.has(response.status) || location === null) {
       return { response, request: current, carried: token };

@@ -5,8 +5,8 @@ export const AGENT_METADATA_PATHS = ['/.well-known/aauth-agent.json', '/.well-kn
 
 /**
  * The agent's metadata and JWKS (wire profile sections 2 and 9): `/.well-known/aauth-agent.json`
- * (and without `.json`) and `/jwks.json`, as a framework-free handler. Mount it at the identity
- * URL's path.
+ * (and without `.json`) and `/jwks.json`, as a framework-free handler. Mounted at the root of the
+ * origin it also serves them under the identity URL's path, where peers look.
  */
 export function createAgentWellKnown(
   identity: string,
@@ -24,5 +24,6 @@ export function createAgentWellKnown(
     keys: [key.toPublishedJwk()],
     label: 'agent.wellKnown()',
     ...(dictionary ? { keyAlg: true } : {}),
+    identityPath: new URL(identity).pathname,
   });
 }

@@ -23,7 +23,7 @@ function messageOf(error: unknown): string {
 
 /** The one refusal a caller gets when the signing key of a request could not be obtained. */
 export function uniformSignerRefusal(error: unknown): AAuthError {
-  return new AAuthError('key_discovery_failed', "The signing key could not be obtained from the agent's metadata", { cause: error, details: { hidden: messageOf(error) } });
+  return new AAuthError('key_discovery_failed', "The signing key could not be obtained from the agent's metadata (the auth server's audit event says why)", { cause: error, details: { hidden: messageOf(error) } });
 }
 
 /**
@@ -31,7 +31,7 @@ export function uniformSignerRefusal(error: unknown): AAuthError {
  * `invalid_grant` at the AAuth token endpoint (section 8), `invalid_request` at the OAuth one (RFC 8693 section 2.2.2).
  */
 export function uniformTokenRefusal(what: string, error: unknown, code: 'invalid_grant' | 'invalid_request' = 'invalid_grant'): AAuthError {
-  return new AAuthError(code, `${what} refused: the metadata or keys of its issuer could not be obtained`, { cause: error, details: { hidden: messageOf(error) } });
+  return new AAuthError(code, `${what} refused: the metadata or keys of its issuer could not be obtained (the auth server's audit event says why)`, { cause: error, details: { hidden: messageOf(error) } });
 }
 
 /** The reason an audit event records: the caller's message, plus the detail a uniform refusal hid from it. */

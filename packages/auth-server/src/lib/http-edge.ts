@@ -24,6 +24,9 @@ export function bodyReadError(error: unknown, limit: string): AAuthError | undef
   const status = (error as { status?: unknown } | null | undefined)?.status;
   if (typeof status !== 'number' || status < 400 || status >= 500) return undefined;
   if (status === 413) return new AAuthError('body_too_large', `The request body is larger than ${limit}`);
+  // Not every 4xx that reaches here is the body's: express's router refuses a path whose
+  // percent-encoding does not decode (a URIError with status 400) before any parser ran.
+  if (error instanceof URIError) return new AAuthError('invalid_request', 'The request path is not valid percent-encoding');
   return new AAuthError('invalid_request', 'The request body could not be read');
 }
 

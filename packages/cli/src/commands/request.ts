@@ -39,6 +39,26 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
   return value as T;
 }
 
+/**
+ * createAgent's TypeErrors name its options (`options.trustedAuthServers[0] must not end with a
+ * slash`); here they come from flags, so they are bad arguments (exit 2) named by their flags.
+ */
+function withFlagNames<T>(values: { identity?: string | undefined; 'auth-server'?: string[] | undefined }, make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    const servers = values['auth-server'] ?? [];
+    const message = error.message
+      .replace(/^options\.trustedAuthServers\[(\d+)\]/, (_m, i: string) => `--auth-server ${servers[Number(i)] ?? ''}`)
+      .replace(/^options\.identity\b/, `--identity ${values.identity ?? ''}`)
+      .replace(/^options\.draft11\.ps\b/, '--ps')
+      .replace(/^options\.draft11\.agentToken\b/, '--agent-token');
+    // The value is shown with its flag already.
+    throw new UsageError(/^--(auth-server|identity) /.test(message) ? message.replace(/ \(got "[^"]*"\)$/, '') : message);
+  }
+}
+
 /** Print a response's status line and headers, as curl -i does. */
 function printHead(out: (text: string) => void, response: Response): void {
   out(`HTTP ${response.status} ${response.statusText}\n`);
@@ -104,7 +124,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   }
 
   const verbose = values.verbose === true;
-  const agent = createAgent({
+  const agent = withFlagNames(values, () => createAgent({
     key,
     ...(values.identity === undefined ? {} : { identity: values.identity }),
     trustedAuthServers: values['auth-server'] ?? [],
@@ -120,7 +140,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     onInteraction: ({ url: interactionUrl }) => {
       io.stderr(`* a user must approve this request: open ${interactionUrl}\n`);
     },
-  });
+  }));
   const init: RequestInit & { upstreamToken?: string } = { method, headers };
   if (body !== undefined) init.body = body;
   if (values['upstream-token'] !== undefined) init.upstreamToken = values['upstream-token'];
@@ -131,6 +151,11 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   } catch (error) {
     // A challenge the agent gave up on: show what the resource said (its body names the reason).
     const refusal = error instanceof AAuthChallengeError ? error : undefined;
+    if (refusal?.code === 'auth_server_untrusted' && refusal.challenge !== undefined) {
+      // The library's advice names its option; here the fix is a flag.
+      const named = /auth server ("[^"]*")/.exec(refusal.message)?.[1];
+      if (named !== undefined) refusal.message = `${refusal.message} (aauth request: --auth-server ${JSON.parse(named) as string})`;
+    }
     if (refusal !== undefined && (values.include || verbose)) {
       if (verbose) io.stderr(`* the agent gave up on this answer (${refusal.code}):\n`);
       printHead(out, refusal.response);

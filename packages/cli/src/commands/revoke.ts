@@ -1,3 +1,4 @@
+import { networkErrorText } from '@aauth-kit/core/internal';
 import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
@@ -79,7 +80,7 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
       signal: AbortSignal.timeout(15_000),
     });
   } catch (error) {
-    io.stderr(`aauth revoke: the auth server could not be reached at ${endpoint}: ${(error as Error).message}\n`);
+    io.stderr(`aauth revoke: the auth server could not be reached at ${endpoint}: ${networkErrorText(error)}\n`);
     return 1;
   }
   const text = await response.text();
@@ -90,6 +91,14 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
     body = {};
   }
   if (response.status !== 200) {
+    if (response.status === 404 && typeof body.error !== 'string') {
+      // The embedded auth server serves the endpoint only with revocation clients configured.
+      io.stderr(
+        `aauth revoke: ${endpoint} answered 404: no revocation endpoint there. Check --auth-server (the issuer, ${issuer.href.replace(/\/+$/, '')}), ` +
+          'and start the auth server with revocation clients (aauth auth-server --revocation-client ID, or createAuthServer({ revocation: { store, clients } }))\n',
+      );
+      return 1;
+    }
     const error = typeof body.error === 'string' ? body.error : `HTTP ${response.status}`;
     const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
     io.stderr(`aauth revoke: ${response.status} ${error}${description}\n`);

@@ -1,4 +1,5 @@
 import { AAuthError, type AAuthErrorCode } from '@aauth-kit/core';
+import { networkErrorText } from '@aauth-kit/core/internal';
 import { readLimited } from '../read-limited.js';
 import type { LimitedResponse, ResponseHeaders } from '../types.js';
 import type { EgressPolicy } from './egress-policy.js';
@@ -26,7 +27,7 @@ export function where(url: URL): string {
 }
 
 function reason(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return networkErrorText(error);
 }
 
 /**
@@ -107,7 +108,9 @@ export async function sendLimited(
     if (next === undefined) throw fail(`${at} without a valid Location`);
     // Section 4: no redirects to another host (nor scheme, nor port).
     if (next.origin !== url.origin) {
-      throw fail(`${at}: a redirect to another host (${next.origin}) is refused; only same-origin redirects are followed`);
+      // A URL without an origin (file:, data:) has the origin "null": name its scheme instead.
+      const to = next.origin === 'null' ? `a ${next.protocol} URL` : next.origin;
+      throw fail(`${at}: a redirect to another origin (${to}) is refused; only same-origin redirects are followed`);
     }
     if (hop >= limits.maxRedirects) throw fail(`${at}: too many redirects (at most ${limits.maxRedirects} are followed)`);
     return next;

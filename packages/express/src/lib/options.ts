@@ -1,7 +1,7 @@
 import { ACCESS_MODES, GENERATIONS, type AccessMode, type Generation, type SigningKey } from '@aauth-kit/core';
-import { assertIdentityUrl, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { assertIdentityUrl, assertKnownOptions, DEFAULT_BODY_TIMEOUT_MS, optionNames, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { VerifierOptions } from '@aauth-kit/verifier';
-import type { RequireLevel, RequireOptions, ResourceOptions } from '../types.js';
+import type { RequireLevel, RequireOptions, ResourceDraft11Options, ResourceOptions } from '../types.js';
 import { resolveRevocationOptions, type ResolvedRevocation } from './revocation.js';
 
 /** The resource's own -11 settings, resolved. */
@@ -35,6 +35,8 @@ export interface ResolvedResourceOptions {
   scopes: Record<string, string> | undefined;
   additionalSignatureComponents: string[];
   maxBodyBytes: number;
+  /** Time a request has to deliver its whole body, ms. */
+  bodyTimeoutMs: number;
   requirementHeader: boolean;
   errors: 'respond' | 'next';
   onError: ResourceOptions['onError'];
@@ -48,6 +50,26 @@ export interface ResolvedResourceOptions {
   signatureWindow: number;
   resolveRoute(options: RequireOptions, path?: string): ResolvedRoute;
 }
+
+/** The option names of createResource (a name outside them is refused: a misspelt option would be dropped without a word). */
+const RESOURCE_OPTIONS = optionNames<ResourceOptions>({
+  identity: true, key: true, authServer: true, scopes: true, additionalSignatureComponents: true, maxBodyBytes: true, bodyTimeoutMs: true, requirementHeader: true,
+  errors: true, onError: true, callerKey: true, telemetry: true, draft11: true,
+  // The verifier's, passed on.
+  localIssuerKeys: true, fetch: true, now: true, maxSkew: true, leeway: true, tokenLeeway: true, requireContentDigest: true, algorithms: true,
+  maxSignatureHeaderBytes: true, replay: true, discovery: true, maxKeyEntries: true, maxTokenEntries: true, cryptoBackend: true, generations: true,
+  revocation: true,
+});
+/** A route's settings given to createResource: where each goes instead. */
+const ROUTE_HINTS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['level', 'scope', 'requiredComponents', 'deferred'].map((name) => [name, `a route's ${name} goes to resource.require({ ${name} }) (or to aauth({ ... }), which takes both)`]),
+);
+const RESOURCE_HINTS: Readonly<Record<string, string>> = { ...ROUTE_HINTS, trustedIssuers: 'more trusted issuers go in authServer: { issuer, trustedIssuers }' };
+const RESOURCE_DRAFT11_OPTIONS = optionNames<ResourceDraft11Options>({
+  agentProviders: true, personServers: true, authIssuers: true, allowLoopback: true,
+  accessServer: true, accessMode: true, authorizationEndpoint: true, sessionLifetime: true, maxSessions: true, pendingPath: true, maxPending: true, revocation: true,
+});
+const REQUIRE_OPTIONS = optionNames<RequireOptions>({ level: true, scope: true, requiredComponents: true, deferred: true });
 
 const LEVELS: readonly RequireLevel[] = ['signature', 'identity', 'person', 'auth-token'];
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -64,10 +86,12 @@ function components(value: unknown, path: string): string[] {
 /** Validate and default resource options; misuse throws a TypeError naming the option path. */
 export function resolveResourceOptions(options: ResourceOptions): ResolvedResourceOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
+  assertKnownOptions(options, RESOURCE_OPTIONS, 'options', 'createResource', RESOURCE_HINTS);
+  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, bodyTimeoutMs, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
   assertIdentityUrl(identity, 'options.identity');
   const d11 = draft11 ?? {};
   if (typeof d11 !== 'object' || d11 === null) throw new TypeError('options.draft11 must be an object');
+  assertKnownOptions(d11, RESOURCE_DRAFT11_OPTIONS, 'options.draft11');
   const { accessServer, accessMode, authorizationEndpoint, sessionLifetime, maxSessions, pendingPath, maxPending, revocation: revocationOption, ...verifierDraft11 } = d11;
   for (const [name, value] of [['sessionLifetime', sessionLifetime], ['maxSessions', maxSessions], ['maxPending', maxPending]] as const) {
     if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
@@ -130,7 +154,11 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
   }
 
   if (scopes !== undefined) {
-    if (typeof scopes !== 'object' || scopes === null || Array.isArray(scopes)) throw new TypeError('options.scopes must be an object of scope -> description');
+    if (typeof scopes !== 'object' || scopes === null || Array.isArray(scopes)) {
+      // A route's scope written as `scopes` (aauth() takes both) reads as a list or a string.
+      const meant = typeof scopes === 'string' || Array.isArray(scopes) ? ' (the scopes this resource knows, for the metadata; a route\'s scope is options.scope)' : '';
+      throw new TypeError(`options.scopes must be an object of scope -> description${meant}`);
+    }
     for (const [name, description] of Object.entries(scopes)) {
       if (!SCOPE_TOKEN.test(name)) throw new TypeError(`options.scopes key ${JSON.stringify(name)} is not a valid scope (no spaces or quotes)`);
       if (typeof description !== 'string') throw new TypeError(`options.scopes[${JSON.stringify(name)}] must be a string`);
@@ -139,6 +167,8 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
   const extra = components(additionalSignatureComponents, 'options.additionalSignatureComponents');
   const bodyLimit = maxBodyBytes ?? 1024 * 1024;
   if (!Number.isInteger(bodyLimit) || bodyLimit < 0) throw new TypeError('options.maxBodyBytes must be a non-negative integer');
+  const bodyTimeout = bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  if (!Number.isInteger(bodyTimeout) || bodyTimeout <= 0) throw new TypeError('options.bodyTimeoutMs must be a positive integer (milliseconds)');
   if (requirementHeader !== undefined && typeof requirementHeader !== 'boolean') throw new TypeError('options.requirementHeader must be a boolean');
   if (errors !== undefined && errors !== 'respond' && errors !== 'next') throw new TypeError("options.errors must be 'respond' or 'next'");
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('options.onError must be a function');
@@ -182,6 +212,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     scopes,
     additionalSignatureComponents: extra,
     maxBodyBytes: bodyLimit,
+    bodyTimeoutMs: bodyTimeout,
     requirementHeader: requirementHeader ?? false,
     errors: errors ?? 'respond',
     onError,
@@ -194,6 +225,11 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     signatureWindow,
     resolveRoute(route: RequireOptions, path = 'options'): ResolvedRoute {
       if (typeof route !== 'object' || route === null) throw new TypeError(`${path} must be an object`);
+      assertKnownOptions(route, REQUIRE_OPTIONS, path, 'resource.require');
+      // An empty scope list with no level would make a signature-level route of what reads as a scoped one.
+      if (route.level === undefined && route.scope !== undefined && (typeof route.scope === 'string' ? route.scope.trim() : route.scope).length === 0) {
+        throw new TypeError(`${path}.scope is empty: name at least one scope for an auth-token route, or leave scope out (and set level) for the others`);
+      }
       const scope = route.scope === undefined ? [] : typeof route.scope === 'string' ? route.scope.split(' ').filter(Boolean) : route.scope;
       if (!Array.isArray(scope) || scope.some((s) => typeof s !== 'string' || !SCOPE_TOKEN.test(s))) {
         throw new TypeError(`${path}.scope must be a scope string or an array of scopes`);

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { AAuthError } from '@aauth-kit/core';
+import { announcesBody, bodyTimeoutError, DEFAULT_BODY_TIMEOUT_MS } from '@aauth-kit/core/internal';
 
 const RAW_BODY = Symbol.for('aauth-kit.rawBody');
 
@@ -13,12 +14,6 @@ function tooLarge(maxBytes: number): AAuthError {
   return new AAuthError('body_too_large', `The request body is larger than ${maxBytes} bytes`, { headers: { Connection: 'close' } });
 }
 
-/** True when the request announces a body (RFC 9112 section 6.3: Transfer-Encoding or Content-Length). */
-function announcesBody(req: IncomingMessage): boolean {
-  if (req.headers['transfer-encoding'] !== undefined) return true;
-  const length = req.headers['content-length'];
-  return length !== undefined && length !== '0';
-}
 
 /**
  * False when {@link readRawBody} would answer an empty body without reading anything (no body
@@ -31,11 +26,12 @@ export function hasRawBodyToRead(req: IncomingMessage): boolean {
 }
 
 /**
- * Read the raw request body (up to `maxBytes`, else 413 `body_too_large`) so its Content-Digest
+ * Read the raw request body (up to `maxBytes`, else 413 `body_too_large`; within `timeoutMs`, else
+ * 408 `body_timeout`) so its Content-Digest
  * can be checked, then put the bytes back with `unshift` before the stream ends, so a body parser
  * mounted after the middleware (express.json(), express.raw(), ...) reads them as usual.
  */
-export async function readRawBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+export async function readRawBody(req: IncomingMessage, maxBytes: number, timeoutMs: number = DEFAULT_BODY_TIMEOUT_MS): Promise<Buffer> {
   const r = req as WithRawBody;
   const known = r[RAW_BODY];
   if (known) return known;
@@ -48,13 +44,25 @@ export async function readRawBody(req: IncomingMessage, maxBytes: number): Promi
     // A body parser already consumed the stream: only a raw body it kept can be checked.
     if (Buffer.isBuffer(r.rawBody)) return r.rawBody;
     // The app's misuse (mount order), not the client's: a TypeError for the app's error handler, as for a bad option.
-    throw new TypeError('The request body was read before the AAuth middleware: mount require() before body parsers');
+    throw new TypeError(
+      'The request body was read before the AAuth middleware: mount require() before body parsers, ' +
+        'or keep the raw bytes for it with the parser\'s verify hook: express.json({ verify: (req, _res, buf) => { req.rawBody = buf; } })',
+    );
   }
 
   const body = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
+    // A stalled or dripping body is cut at timeoutMs (408, the connection closed), not held until
+    // node's own request timeout (300 s by default).
+    const timer = setTimeout(() => {
+      cleanup();
+      req.pause();
+      reject(bodyTimeoutError(timeoutMs));
+    }, timeoutMs);
+    timer.unref();
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.removeListener('readable', onReadable);
       req.removeListener('error', onError);
       req.removeListener('aborted', onAborted);

@@ -93,6 +93,8 @@ export interface RevocationEndpointDeps {
   now: () => number;
   callerKey: (req: Request) => string;
   respond: (error: AAuthError, req: Request, res: Response, next: NextFunction) => void;
+  /** The time a request has to deliver its body, ms (the resource's bodyTimeoutMs). */
+  bodyTimeoutMs: number;
 }
 
 /** `{jti, exp}` of a revocation request (AAuth -11 "Revocation Request"); `invalid_request` otherwise. */
@@ -187,7 +189,7 @@ export function createRevocationEndpoint(deps: RevocationEndpointDeps): RequestH
     }
     try {
       if (req.method !== 'POST') throw as11(new AAuthError('method_not_allowed', 'The revocation endpoint takes a signed POST {"jti", "exp"}'), { Allow: 'POST' });
-      const body = await readRawBody(req, MAX_BODY_BYTES);
+      const body = await readRawBody(req, MAX_BODY_BYTES, deps.bodyTimeoutMs);
       const request = toHttpRequest(req, deps.origin, body);
       const verified = await verify(request, req);
       const issuer = verified.agent;

@@ -1,7 +1,20 @@
 import { ACCEPT_SIGNATURE_ALGS, DEFAULT_TOKEN_ALGORITHMS, defaultCryptoBackend, importPublicKey, generateKey, type CryptoBackend, type Generation } from '@aauth-kit/core';
-import { identityUrlProblem } from '@aauth-kit/core/internal';
+import { assertKnownOptions, identityUrlProblem, optionNames } from '@aauth-kit/core/internal';
 import type { DiscoveryOptions } from '@aauth-kit/discovery';
-import type { ReplayStore, RevocationCheck, VerifierOptions } from '../types.js';
+import type { Draft11Options, ReplayOptions, ReplayStore, RevocationCheck, VerifierOptions } from '../types.js';
+
+/** The names of {@link VerifierOptions} (a name outside them is refused: a misspelt option would be dropped). */
+const VERIFIER_OPTIONS = optionNames<VerifierOptions>({
+  identity: true, trustedIssuers: true, localIssuerKeys: true, fetch: true, now: true, maxSkew: true, leeway: true, tokenLeeway: true,
+  requireContentDigest: true, algorithms: true, maxSignatureHeaderBytes: true, replay: true, discovery: true, telemetry: true,
+  maxKeyEntries: true, maxTokenEntries: true, cryptoBackend: true, generations: true, draft11: true, revocation: true,
+});
+const DRAFT11_OPTIONS = optionNames<Draft11Options>({ agentProviders: true, personServers: true, authIssuers: true, allowLoopback: true });
+const REPLAY_OPTIONS = optionNames<ReplayOptions>({ store: true, methods: true });
+const DISCOVERY_OPTIONS = optionNames<DiscoveryOptions>({
+  allowHttpHosts: true, allowHosts: true, resolveHostname: true, allowPrivateAddresses: true, timeoutMs: true, maxBytes: true, maxEntries: true,
+  defaultTtl: true, failureTtl: true, maxInflight: true, maxInflightPerHost: true, maxInflightPerCaller: true,
+});
 
 /** The -11 settings with their defaults applied. */
 export interface ResolvedDraft11Options {
@@ -60,6 +73,7 @@ function issuerList(value: unknown, path: string): string[] {
 function resolveDraft11(options: VerifierOptions, path: string, trustedIssuers: string[], algorithms: string[]): ResolvedDraft11Options {
   const d = options.draft11 ?? {};
   if (typeof d !== 'object' || d === null) throw new TypeError(`${path} must be an object`);
+  assertKnownOptions(d, DRAFT11_OPTIONS, path);
   const anyOrList = (value: unknown, name: string): string[] | undefined =>
     value === undefined || value === 'any' ? undefined : issuerList(value, `${path}.${name}`);
   const agentProviders = anyOrList(d.agentProviders, 'agentProviders');
@@ -125,6 +139,7 @@ function fn<T>(value: unknown, path: string): T | undefined {
 /** Validate and default verifier options; misuse throws a TypeError naming the option path. */
 export function resolveVerifierOptions(options: VerifierOptions, path = 'options'): ResolvedVerifierOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${path} must be an object`);
+  assertKnownOptions(options, VERIFIER_OPTIONS, path, 'createVerifier');
   const problem = identityUrlProblem(options.identity);
   if (problem) throw new TypeError(`${path}.identity ${problem} (got ${JSON.stringify(options.identity)})`);
 
@@ -164,6 +179,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
 
   const replay = options.replay ?? {};
   if (typeof replay !== 'object' || replay === null) throw new TypeError(`${path}.replay must be an object`);
+  assertKnownOptions(replay, REPLAY_OPTIONS, `${path}.replay`);
   const replayMethods = replay.methods ?? 'non-idempotent';
   if (!['non-idempotent', 'all', 'none'].includes(replayMethods)) {
     throw new TypeError(`${path}.replay.methods must be 'non-idempotent', 'all' or 'none'`);
@@ -174,6 +190,7 @@ export function resolveVerifierOptions(options: VerifierOptions, path = 'options
 
   const d = options.discovery ?? {};
   if (typeof d !== 'object' || d === null) throw new TypeError(`${path}.discovery must be an object`);
+  assertKnownOptions(d, DISCOVERY_OPTIONS, `${path}.discovery`);
   if (options.requireContentDigest !== undefined && typeof options.requireContentDigest !== 'boolean') {
     throw new TypeError(`${path}.requireContentDigest must be a boolean`);
   }
