@@ -9,17 +9,17 @@ import { testRealm } from './fixtures/auth-server.js';
 
 /**
  * Send `head` and the start of a body on a raw socket, then nothing more: what the server answers
- * (the raw text), after how long, and whether it closed the connection.
+ * (the raw text) and whether it closed the connection (`closed` false: nothing closed it within
+ * giveUpMs, far above the servers' bodyTimeoutMs of 300 ms here; no time is asserted).
  */
-function stall(port: number, head: string, partial: string, giveUpMs = 5000): Promise<{ text: string; ms: number; closed: boolean }> {
+function stall(port: number, head: string, partial: string, giveUpMs = 10_000): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const started = Date.now();
     const socket = connect(port, '127.0.0.1');
     let text = '';
     const done = (closed: boolean): void => {
       clearTimeout(timer);
       socket.destroy();
-      resolve({ text, ms: Date.now() - started, closed });
+      resolve({ text, closed });
     };
     const timer = setTimeout(() => done(false), giveUpMs);
     socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
@@ -63,13 +63,20 @@ describe('a stalled request body: 408 body_timeout at bodyTimeoutMs, and the con
     for (const close of closers) await close();
   });
 
-  it('resource, unsigned: answered 408 once bodyTimeoutMs passed, connection closed', async () => {
+  it('resource, unsigned: refused (401) without waiting for the body, connection closed', async () => {
     const r = await stall(resourcePort, `POST /post HTTP/1.1\r\nHost: 127.0.0.1:${resourcePort}\r\nContent-Type: application/json\r\nContent-Length: 100`, '{"a"');
+    expect(r.text).toMatch(/^HTTP\/1\.1 401 /);
+    expect(r.text.toLowerCase()).toContain('connection: close');
+    expect(jsonOf(r.text)).toEqual({ error: 'invalid_signature', error_description: 'The request is not signed (no Signature-Key, Signature-Input or Signature header)' });
+    expect(r.closed).toBe(true);
+  });
+
+  it('resource, with a signature header but a stalled body: 408 once bodyTimeoutMs passed, connection closed', async () => {
+    const r = await stall(resourcePort, `POST /post HTTP/1.1\r\nHost: 127.0.0.1:${resourcePort}\r\nContent-Type: application/json\r\nSignature: x=:AA==:\r\nContent-Length: 100`, '{"a"');
     expect(r.text).toMatch(/^HTTP\/1\.1 408 /);
     expect(r.text.toLowerCase()).toContain('connection: close');
     expect(jsonOf(r.text)).toEqual({ error: 'invalid_request', error_description: "The request body did not arrive within 0.3 s: send it at once, or raise the server's bodyTimeoutMs" });
     expect(r.closed).toBe(true);
-    expect(r.ms).toBeLessThan(4000);
   });
 
   it('resource, signed with a content-digest: the same', async () => {
@@ -101,7 +108,6 @@ describe('a stalled request body: 408 body_timeout at bodyTimeoutMs, and the con
       expect(r.text.toLowerCase()).toContain('cache-control: no-store');
       expect(jsonOf(r.text)).toMatchObject({ error: 'invalid_request' });
       expect(r.closed).toBe(true);
-      expect(r.ms).toBeLessThan(4000);
     });
   }
 

@@ -42,6 +42,12 @@ const NORMAL_CHALLENGES = new Set<string>(['auth_token_required', 'agent_token_r
 
 const WIRE_LEVEL: Record<Exclude<RequireLevel, 'person'>, ChallengeLevel> = { signature: 'pseudonym', identity: 'identity', 'auth-token': 'auth-token' };
 
+/** True when a request carries any of the three signature header fields (RFC 9421, Signature-Key). */
+function carriesSignature(req: Request): boolean {
+  const h = req.headers;
+  return h['signature-input'] !== undefined || h.signature !== undefined || h['signature-key'] !== undefined;
+}
+
 function toInfo(v: VerifiedRequest): AAuthInfo {
   if (v.generation === 'draft-11') return toInfo11(v);
   const info: AAuthInfo = { scheme: v.scheme, generation: 'keycloak', agent: v.agent, thumbprint: v.thumbprint, jwk: v.key.jwk, scope: [] };
@@ -491,6 +497,13 @@ export function createResource(options: ResourceOptions): Resource {
         return undefined;
       }
       if (hasRawBodyToRead(req)) {
+        // No signature header at all: refused whatever the body holds, so it is not waited for
+        // (a stalled body would hold the connection until bodyTimeoutMs); the rest of it is not
+        // read either, so the connection closes after the answer.
+        if (!carriesSignature(req)) {
+          res.setHeader('Connection', 'close');
+          return start(req, res, next, undefined);
+        }
         // A body to read first (its content-digest is checked), then the same steps.
         return readRawBody(req, o.maxBodyBytes, o.bodyTimeoutMs).then(
           (body) => start(req, res, next, body),
