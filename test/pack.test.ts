@@ -239,6 +239,15 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     }
   }, 120_000);
 
+  it('links the two commands at install, and they run (node_modules/.bin/aauth, aauth-auth-server)', async () => {
+    const cli = await run(join(app(), 'node_modules/.bin/aauth'), ['--help'], app());
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^Usage: aauth <command>/);
+    const server = await run(join(app(), 'node_modules/.bin/aauth-auth-server'), ['--help'], app());
+    expect(server.code, server.stderr).toBe(0);
+    expect(server.stdout).toMatch(/^Usage: aauth-auth-server/);
+  }, 30_000);
+
   it('runs the CommonJS consumer: require() of every bundled package, typed by its .d.cts', async () => {
     const r = await run(process.execPath, ['dist/require-consumer.cjs'], app());
     expect(r.code, r.stderr).toBe(0);

@@ -185,6 +185,9 @@ describe('justification on the consent page (AAuth -11 consent presentation)', (
     expect(html).toContain('lasts at most <strong>1 hour</strong>. This approval is remembered');
     // And scripts could not run even if something slipped through.
     expect(csp).toContain("default-src 'none'");
+    // The code as the agent shows it (groups of four with a hyphen), not as stored: the user compares the two.
+    expect(code).toMatch(/^[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    expect(html).toContain(`Code ${code}`);
   });
 
   it('cuts a long justification to 1000 characters, ending with an ellipsis; a request without one has no block', async () => {

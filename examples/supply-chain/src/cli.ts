@@ -90,7 +90,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     };
     webPort = portFromEnv(io.env, 'DEMO_WEB_PORT');
   } catch (error) {
-    io.err(`demo: ${(error as Error).message}\n`);
+    // node's parseArgs says only "Unknown option '--x'": point at the list (and at npm's `--`).
+    const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+    io.err(`demo: ${(error as Error).message.split('\n')[0]}${unknown ? ' (`npm run demo -- --help` lists the options; through npm, options go after --)' : ''}\n`);
     return 2;
   }
   if (values.help) {

@@ -9,8 +9,10 @@
 //   REALM_FILE           realm export for the embedded server (default keycloak-realm/aauth-test-realm.json)
 //   BACKEND_PORT, SCA_PORT, MAA_PORT                default 3000, 3001, 3002
 //   BACKEND_IDENTITY, SCA_IDENTITY, MAA_IDENTITY    default http://localhost:<port>
-//   BACKEND_KEY_FILE, SCA_KEY_FILE, MAA_KEY_FILE, AUTH_SERVER_KEY_FILE
-//                        key files (JWK or PEM, e.g. from `aauth keygen --out`); default: ephemeral keys
+//   BACKEND_KEY_FILE, SCA_KEY_FILE, MAA_KEY_FILE
+//                        the services' Ed25519 key files (JWK or PEM, e.g. from `aauth keygen --out`); default: ephemeral keys
+//   AUTH_SERVER_KEY_FILE the embedded auth server's realm key: a path where none exists yet makes it create
+//                        one there (the realm signs RS256, so an RSA key); default: an ephemeral key
 //
 // The backend serves POST /run: it calls the supply-chain agent for the user and prints the consent
 // URL here when the user must approve.

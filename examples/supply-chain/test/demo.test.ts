@@ -175,6 +175,8 @@ describe('npm run demo (the built program, as a user runs it)', () => {
     const run = spawnSync(process.execPath, [demoJs, '--nope'], { encoding: 'utf8', timeout: 20_000 });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('--nope');
+    // And where the list is (before: the bare "Unknown option").
+    expect(run.stderr.trim()).toMatch(/\(`npm run demo -- --help` lists the options; through npm, options go after --\)$/);
   });
 });
 

@@ -85,6 +85,15 @@ function matchesRedirectUri(entry: unknown, callback: URL): boolean {
  * The interaction endpoint (section 8): a user signs in with a realm user, sees the agent, the
  * resource and the scopes, and approves or denies; the browser then returns to the callback.
  */
+
+/**
+ * The code as the page shows it: a -11 request's as its agent shows it to the user (draft-11
+ * profile section 7: groups of four, `EFR6-6ZXQ`; it is stored without the hyphens), so the two
+ * can be compared at a glance; a Keycloak-profile code as it is.
+ */
+function shownCode(request: PendingRequest): string {
+  return request.kind === 'person-11' || request.kind === 'auth-11' ? request.code.replace(/(.{4})(?=.)/g, '$1-') : request.code;
+}
 export function createInteractionRouter(ctx: ServerContext): Router {
   const router = express.Router();
   const base = `${ctx.issuerPath}/protocol/aauth/interact`;
@@ -231,7 +240,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     res.append('Set-Cookie', cookie(CSRF_COOKIE, nonce, ctx.pendingLifetime));
     const fields: Record<string, string> = { code: request.code, csrf: loginCsrf(request.code, nonce) };
     if (callback) fields.callback = callback.href;
-    const options = { realmName: ctx.realm.displayName, code: request.code, details, action: `${base}/login`, fields };
+    const options = { realmName: ctx.realm.displayName, code: shownCode(request), details, action: `${base}/login`, fields };
     send(res, status, loginPage(error === undefined ? options : { ...options, error }), callback, details);
   }
 
@@ -252,7 +261,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (callback) fields.callback = callback.href;
       const realmUser = ctx.realm.users.find((u) => u.username === session.username);
       const user = { name: displayText(realmUser?.displayName, MAX_NAME) ?? session.username, username: session.username };
-      const options = { realmName: ctx.realm.displayName, code: request.code, details, action: `${base}/decision`, fields, user };
+      const options = { realmName: ctx.realm.displayName, code: shownCode(request), details, action: `${base}/decision`, fields, user };
       send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback, details);
     }),
   );
