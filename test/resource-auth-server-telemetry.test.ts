@@ -131,7 +131,8 @@ describe('resource spans (@aauth-kit/express)', () => {
 
   it('continues the traceparent it receives; a refusal that is no challenge is an error with its code', async () => {
     const r = await resourceApp({ maxBodyBytes: 16 });
-    const res = await fetch(`${r.url}/open`, { method: 'POST', headers: { traceparent: `00-${TRACE}-${PARENT}-01`, 'content-type': 'text/plain' }, body: 'x'.repeat(100) });
+    // A signature header, so the body is read (an unsigned request is refused, 401, before its body).
+    const res = await fetch(`${r.url}/open`, { method: 'POST', headers: { traceparent: `00-${TRACE}-${PARENT}-01`, 'content-type': 'text/plain', signature: 'sig=:AA==:' }, body: 'x'.repeat(100) });
     expect(res.status).toBe(413);
     await tracing.traced(async () => undefined); // flushes
     const verify = tracing.receiver.spans.find((s) => s.name === 'aauth.verify' && s.traceId === TRACE)!;

@@ -75,8 +75,8 @@ async function consent(page: Page, decision: 'approve' | 'deny', previous = ''):
   await popup.fill('#username', 'mcp-user');
   await popup.fill('#password', 'user123');
   await Promise.all([popup.waitForURL((u) => u.pathname.endsWith('/protocol/aauth/interact')), popup.click('#login')]);
-  // The consent page shows the code without the -11 presentational hyphen.
-  expect(await popup.locator('body').textContent()).toContain(code.replace(/-/g, ''));
+  // The consent page shows the code exactly as the demo page does (-11: with its hyphen), for the person to compare.
+  expect(await popup.locator('body').textContent()).toContain(`Code ${code}`);
   await Promise.all([popup.waitForURL((u) => u.pathname.endsWith('/interact/decision')), popup.click(`#${decision}`)]);
   const message = (await popup.locator('#message').textContent())!;
   await popup.close();

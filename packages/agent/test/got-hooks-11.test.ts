@@ -164,6 +164,16 @@ describe('got hooks speak AAuth -11 (the agent generation is draft-11)', () => {
     expect(w.resource.executions).toBe(1);
   });
 
+  it('agent.fetch: the poll of a held call is reported as the GET it is (before: the call\'s own method, POST)', async () => {
+    const w = await world();
+    const { agent, events } = w.agent();
+    const res = await agent.fetch(`${w.resource.issuer}/held`, { method: 'POST', body: 'order', headers: { 'content-type': 'text/plain' } });
+    expect(res.status).toBe(200);
+    const retried = events.filter((e): e is Extract<AgentEvent, { type: 'retried' }> => e.type === 'retried');
+    expect(retried.at(-1)).toEqual({ type: 'retried', method: 'GET', url: expect.stringMatching(new RegExp(`^${w.resource.issuer}/pending/`)) });
+    expect(w.resource.calls.at(-1)!.method).toBe('GET');
+  });
+
   it('runs a resource-managed interaction, keeps AAuth-Access and covers authorization with it on the next got call', async () => {
     const w = await world();
     const { agent, interactions } = w.agent();

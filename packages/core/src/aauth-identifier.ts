@@ -57,6 +57,14 @@ export function serverIdentifierProblem(value: unknown, options: IdentifierOptio
   if (!m) return 'must be an absolute https URL';
   const [, scheme, rest] = m as unknown as [string, string, string];
   if (options.allowLoopback && (scheme === 'http' || scheme === 'https') && loopbackHostPort(rest)) return undefined;
+  // A loopback host with something after it (the Keycloak issuer's /realms/x path, a trailing
+  // slash): name that, not the scheme, when loopback is allowed.
+  const hostPart = /^[^/?#]*/.exec(rest)![0];
+  if (options.allowLoopback && (scheme === 'http' || scheme === 'https') && loopbackHostPort(hostPart)) {
+    if (rest.startsWith('/', hostPart.length) && rest.length === hostPart.length + 1) return 'must not end with a slash';
+    return rest.startsWith('/', hostPart.length) ? 'must not have a path (a server identifier is the origin only)' : 'must not have a query or fragment';
+  }
+  if (scheme === 'http' && loopbackHostPort(hostPart)) return 'must use https (http only for a loopback host, with allowLoopback, in development)';
   if (scheme !== 'https') return 'must use https';
   if (rest.length === 0) return 'must name a host';
   if (rest.includes('@')) return 'must not contain credentials';

@@ -289,6 +289,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
       return settle(signed, generation, agent, key, undefined, presented);
     }
+    if (!o.generations.includes('draft-11')) {
+      // A -11 token at a verifier that speaks only the Keycloak profile: say so, not "typ is not auth+jwt".
+      const typ = (entry?.token ?? decoded)?.header.typ;
+      if (typeof typ === 'string' && typ.startsWith('aa-')) {
+        throw new AAuthError(
+          'token_typ_invalid',
+          `Token: typ ${JSON.stringify(typ.slice(0, 40))} is an AAuth -11 token, and this verifier speaks only the Keycloak profile (options.generations). ` +
+            'A resource speaks -11 when its identity is https://host (no path), or a loopback http identity with draft11.allowLoopback',
+        );
+      }
+    }
     let token: VerifiedAuthToken;
     try {
       token = (entry !== undefined ? (tokens.cached(jwt, AUTH_TOKEN, undefined, entry) as VerifiedAuthToken | undefined) : undefined) ?? ((await tokens.verifyFresh(jwt, AUTH_TOKEN, undefined, true, decoded)) as VerifiedAuthToken);
@@ -420,9 +431,30 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const base = expect11.get(kind)!;
     const expect = caller === undefined ? base : { ...base, caller };
     // Claim refusals before any fetch (refuse cheaply); -11 names no caller in a fresh challenge.
-    const verified: VerifiedToken = await tokens11.verifyFresh(jwt, profile, expect, false, decoded);
+    let verified: VerifiedToken;
+    try {
+      verified = await tokens11.verifyFresh(jwt, profile, expect, false, decoded);
+    } catch (error) {
+      throw kind === 'auth' ? withAuthIssuerHint(error) : error;
+    }
     if (!verified.cnf) throw new AAuthError('token_cnf_missing', `${profile.label}: cnf.jwk is missing`);
     return { kind, token: verified };
+  }
+
+  /**
+   * An auth token from an issuer outside draft11.authIssuers: the bare "is not trusted" left a
+   * newcomer stuck after a whole consent flow (personServers 'any' takes person tokens from any
+   * person server, but auth tokens only from the listed ones). Say where the list comes from.
+   */
+  function withAuthIssuerHint(error: unknown): unknown {
+    if (!(error instanceof AAuthError) || error.code !== 'token_issuer_untrusted') return error;
+    const listed = o.draft11.authIssuers.length === 0 ? 'none' : o.draft11.authIssuers.join(', ');
+    return new AAuthError(
+      'token_issuer_untrusted',
+      `${error.message}: auth tokens are taken from draft11.authIssuers (now: ${listed}; by default the trusted issuers and a draft11.personServers list, ` +
+        "'any' adds none): list this person or access server in draft11.personServers or draft11.authIssuers",
+      { headers: error.headers, ...(error.details === undefined ? {} : { details: error.details }), cause: error },
+    );
   }
 
   /** Revocation of a -11 token: an agent token names its agent (`sub`); person and auth tokens name the user (`sub`), no agent. */

@@ -84,10 +84,25 @@ describe('verify(): the three -11 tokens under sig=jwt', () => {
     expect(v.stats().tokens).toBe(2);
   });
 
+  it('a -11 token at a verifier that speaks only the Keycloak profile says so (before: "typ aa-auth+jwt is not auth+jwt")', async () => {
+    const { v } = verifier({ generations: ['keycloak'], draft11: {} });
+    const auth = await mintAuthToken11(psKey, { issuer: PS, audience: RESOURCE, sub: 'p-1', agentKey, scope: 'a' });
+    const e = await rejects(v.verify(sign(get(), agentKey, jwtKey(auth))), 'token_typ_invalid');
+    expect(e.message).toBe(
+      'Token: typ "aa-auth+jwt" is an AAuth -11 token, and this verifier speaks only the Keycloak profile (options.generations). ' +
+        'A resource speaks -11 when its identity is https://host (no path), or a loopback http identity with draft11.allowLoopback',
+    );
+  });
+
   it('an auth token from a person server not trusted for auth tokens is token_issuer_untrusted (-09 invalid_jwt)', async () => {
     const { v } = verifier({ draft11: {} });
     const auth = await mintAuthToken11(psKey, { issuer: PS, audience: RESOURCE, sub: 'p-1', agentKey, scope: 'a' });
-    await rejects(v.verify(sign(get(), agentKey, jwtKey(auth))), 'token_issuer_untrusted');
+    const e = await rejects(v.verify(sign(get(), agentKey, jwtKey(auth))), 'token_issuer_untrusted');
+    // The message says where the list comes from and what to set (before: only "is not trusted").
+    expect(e.message).toBe(
+      `Auth token: issuer "${PS}" is not trusted: auth tokens are taken from draft11.authIssuers (now: none; by default the trusted issuers and a draft11.personServers list, ` +
+        "'any' adds none): list this person or access server in draft11.personServers or draft11.authIssuers",
+    );
     // trustedIssuers (the Keycloak auth server list) is the default for -11 auth tokens too.
     const trusted = verifier({ trustedIssuers: [PS], draft11: {} }).v;
     await expect(trusted.verify(sign(get(), agentKey, jwtKey(auth)))).resolves.toMatchObject({ presented: { kind: 'auth' } });

@@ -296,7 +296,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     // issued from it carry the mission too, so both are held per (resource, chain, mission).
     const mission = options?.missionS256 === null ? undefined : (options?.missionS256 ?? draft11.missionS256);
     const keyFor = (origin: string): string => tokenKey(origin, chain, mission);
-    const emitAt = (url: URL): { method: string; url: string } => ({ method: request.method, url: `${url.origin}${url.pathname}` });
+    const emitAt = (url: URL, method = request.method): { method: string; url: string } => ({ method, url: `${url.origin}${url.pathname}` });
 
     async function selfOf(): Promise<Self11> {
       let upstreamPs: string | undefined;
@@ -408,7 +408,8 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
           }
           case 'send':
             if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
-            if (answered !== undefined) config.emit({ type: 'retried', ...emitAt(action.poll ?? answered) });
+            // A deferred call's pending URL is polled with GET (-11 "Deferred Responses"), whatever the call's method.
+            if (answered !== undefined) config.emit({ type: 'retried', ...(action.poll !== undefined ? emitAt(action.poll, 'GET') : emitAt(answered)) });
             if (action.poll !== undefined) config.telemetry.active().event('aauth.interaction.poll', { [A.url]: `${action.poll.origin}${action.poll.pathname}` });
             agentNow = await renew(false);
             presentedNow = action.presented;
