@@ -56,16 +56,14 @@ export function serverIdentifierProblem(value: unknown, options: IdentifierOptio
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.*)$/i.exec(value);
   if (!m) return 'must be an absolute https URL';
   const [, scheme, rest] = m as unknown as [string, string, string];
-  if (options.allowLoopback && (scheme === 'http' || scheme === 'https') && loopbackHostPort(rest)) return undefined;
-  // A loopback host with something after it (the Keycloak issuer's /realms/x path, a trailing
-  // slash): name that, not the scheme, when loopback is allowed.
-  const hostPart = /^[^/?#]*/.exec(rest)![0];
-  if (options.allowLoopback && (scheme === 'http' || scheme === 'https') && loopbackHostPort(hostPart)) {
-    if (rest.startsWith('/', hostPart.length) && rest.length === hostPart.length + 1) return 'must not end with a slash';
-    return rest.startsWith('/', hostPart.length) ? 'must not have a path (a server identifier is the origin only)' : 'must not have a query or fragment';
+  // A loopback host (its port included) allowed with http: anything after it (the Keycloak issuer's
+  // /realms/x path, a trailing slash) is named by the checks below, not as the scheme.
+  const loopback = (scheme === 'http' || scheme === 'https') && loopbackHostPort(/^[^/?#]*/.exec(rest)![0]);
+  if (loopback && options.allowLoopback) {
+    if (!/[/?#]/.test(rest)) return undefined;
+  } else if (scheme !== 'https') {
+    return scheme === 'http' && loopback ? 'must use https (http only for a loopback host, with allowLoopback, in development)' : 'must use https';
   }
-  if (scheme === 'http' && loopbackHostPort(hostPart)) return 'must use https (http only for a loopback host, with allowLoopback, in development)';
-  if (scheme !== 'https') return 'must use https';
   if (rest.length === 0) return 'must name a host';
   if (rest.includes('@')) return 'must not contain credentials';
   if (rest.includes('?') || rest.includes('#')) return 'must not have a query or fragment';

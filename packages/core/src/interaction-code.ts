@@ -18,7 +18,12 @@ export function generateInteractionCode(symbols = 8): string {
   let code = '';
   // 256 is a multiple of 32: `b & 31` is uniform.
   for (let i = 0; i < symbols; i++) code += CROCKFORD_ALPHABET[bytes[i]! & 31];
-  return code.replace(/(.{4})(?=.)/g, '$1-');
+  return groupInteractionCode(code);
+}
+
+/** A code's symbols as they are shown to a person: groups of four joined by hyphens (`A1B2-C3D4`). */
+export function groupInteractionCode(symbols: string): string {
+  return symbols.replace(/(.{4})(?=.)/g, '$1-');
 }
 
 /**

@@ -38,7 +38,7 @@ export { serverIdentifierProblem } from './aauth-identifier.js';
 export { algOf11 } from './jwk-alg.js';
 export { interactionUrlProblem } from './requirement.js';
 export { METADATA_DOCUMENTS_11 } from './metadata-11.js';
-export { CROCKFORD_ALPHABET } from './interaction-code.js';
+export { CROCKFORD_ALPHABET, groupInteractionCode } from './interaction-code.js';
 export { confirmationJwk } from './mint-tokens-11.js';
 export { sendProblem } from './send-problem.js';
 // Synchronous JWS signing with node:crypto (the auth server's realm key, the kit's own tokens).

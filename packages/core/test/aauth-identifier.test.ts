@@ -41,7 +41,7 @@ describe('serverIdentifierProblem (draft-11 profile section 2, AAuth -11 "Server
 
   it('names the real problem of a loopback identifier (before: "must use https" for a path or a trailing slash)', () => {
     const loop = { allowLoopback: true };
-    expect(serverIdentifierProblem('http://localhost:8080/realms/aauth-test', loop)).toBe('must not have a path (a server identifier is the origin only)');
+    expect(serverIdentifierProblem('http://localhost:8080/realms/aauth-test', loop)).toBe('must not have a path');
     expect(serverIdentifierProblem('http://localhost:8080/', loop)).toBe('must not end with a slash');
     expect(serverIdentifierProblem('http://localhost:8080?x=1', loop)).toBe('must not have a query or fragment');
     expect(serverIdentifierProblem('http://localhost:3000')).toBe('must use https (http only for a loopback host, with allowLoopback, in development)');

@@ -558,7 +558,7 @@ export function createResource(options: ResourceOptions): Resource {
   const resourcePaths = ['/.well-known/aauth-resource.json', '/.well-known/aauth-resource'];
   // An identity with a path (https://host/api): its documents are also served under that path, where
   // peers look for them ({identity}/.well-known/...) when wellKnown() is mounted at the root.
-  const identityPath = new URL(o.identity).pathname.replace(/\/+$/, '');
+  const identityPath = new URL(o.identity).pathname;
   const resourceDocuments = Object.fromEntries(resourcePaths.map((path) => [path, metadata]));
 
   function wellKnown(wellKnownOptions: WellKnownOptions = {}): WellKnownHandler {

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AAuthError, isAAuthError, normalizeInteractionCode, type AAuthErrorCode } from '@aauth-kit/core';
-import { isLocalHostname } from '@aauth-kit/core/internal';
+import { groupInteractionCode, isLocalHostname } from '@aauth-kit/core/internal';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
@@ -82,18 +82,18 @@ function matchesRedirectUri(entry: unknown, callback: URL): boolean {
 }
 
 /**
- * The interaction endpoint (section 8): a user signs in with a realm user, sees the agent, the
- * resource and the scopes, and approves or denies; the browser then returns to the callback.
- */
-
-/**
  * The code as the page shows it: a -11 request's as its agent shows it to the user (draft-11
  * profile section 7: groups of four, `EFR6-6ZXQ`; it is stored without the hyphens), so the two
  * can be compared at a glance; a Keycloak-profile code as it is.
  */
 function shownCode(request: PendingRequest): string {
-  return request.kind === 'person-11' || request.kind === 'auth-11' ? request.code.replace(/(.{4})(?=.)/g, '$1-') : request.code;
+  return request.kind === 'person-11' || request.kind === 'auth-11' ? groupInteractionCode(request.code) : request.code;
 }
+
+/**
+ * The interaction endpoint (section 8): a user signs in with a realm user, sees the agent, the
+ * resource and the scopes, and approves or denies; the browser then returns to the callback.
+ */
 export function createInteractionRouter(ctx: ServerContext): Router {
   const router = express.Router();
   const base = `${ctx.issuerPath}/protocol/aauth/interact`;
