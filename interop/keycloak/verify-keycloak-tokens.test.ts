@@ -116,7 +116,8 @@ describe("the kit's verifier on tokens a real Keycloak signed", () => {
     const widened = tamper(exchanged, { claims: { scope: 'crm:read crm:write' } });
     const e = await refusal(verifier.verifyToken(widened, OAUTH_ACCESS_TOKEN, { audience: 'crm' }));
     expect([e.code, e.status, e.error]).toEqual(['token_signature_invalid', 401, 'invalid_auth_token']);
-    expect(e.message).toBe('OAuth access token: the signature does not verify');
+    expect(e.message.startsWith(`OAuth access token: the signature does not verify with the key kid "`)).toBe(true);
+    expect(e.message).toContain(`" of ${issuer} (its JWKS is refetched on a failing signature at most once a minute`);
     const otherUser = tamper(exchanged, { claims: { sub: serviceAccountId } });
     expect((await refusal(verifier.verifyToken(otherUser, OAUTH_ACCESS_TOKEN, { audience: 'crm' }))).code).toBe('token_signature_invalid');
   });

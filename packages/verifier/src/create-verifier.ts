@@ -12,11 +12,12 @@ import {
   type TokenProfile,
   type HttpRequest,
   type PublicKey,
+  type SignatureKey,
   type SignedRequest,
   type EcPublicJwk,
   type OkpPublicJwk,
 } from '@aauth-kit/core';
-import { isIdempotent, ListMemo, parseSignedRequest, verifySignedRequest } from '@aauth-kit/core/internal';
+import { isIdempotent, ListMemo, parseSignedRequest, verifySignedRequest, verifyText } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
 import { TokenVerifier, authenticClaims, type Entry as TokenEntry } from './lib/verify-token.js';
 import { KeyDiscovery, keyCacheId } from './lib/key-discovery.js';
@@ -251,12 +252,44 @@ export function createVerifier(options: VerifierOptions): Verifier {
         }
         // Warm (issue 18): the key found before, while its documents are the cached ones; no wait.
         const warm = discovery.warmAgentKey(sk.id, sk.kid, sk.dwk, legacyAgents);
-        if (warm !== undefined) return signedBy(signed, generation, sk.id, warm);
-        return discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents).then((key) => signedBy(signed, generation, sk.id, key));
+        if (warm !== undefined) return signedByAgentKey(signed, generation, sk, warm, verifyOptions);
+        return discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents).then((key) => signedByAgentKey(signed, generation, sk, key, verifyOptions));
       }
       case 'jwt':
         return verifyJwt(signed, sk.jwt, generation, entry, decoded, verifyOptions);
     }
+  }
+
+  /**
+   * {@link signedBy} for an agent key from its JWKS: when the cached key does not verify, the JWKS
+   * is refetched (at most once a minute per URL, as for an unknown kid) and a different key under
+   * the same kid tried; an agent restarted with a new key is recognised within a minute, not when
+   * its JWKS expires. A refusal names the JWKS and its age.
+   */
+  function signedByAgentKey(
+    signed: SignedRequest,
+    generation: VerifiedRequest['generation'],
+    sk: Extract<SignatureKey, { scheme: 'jwks_uri' }>,
+    key: PublicKey,
+    verifyOptions: VerifyOptions,
+  ): VerifiedRequest | Promise<VerifiedRequest> {
+    if (verifyText(key, signed.signatureBase, signed.signature)) return settle(signed, generation, sk.id, key, undefined, undefined);
+    const jwks = discovery.agentJwksOf(sk.id, sk.kid, sk.dwk, legacyAgents);
+    return discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents, true).then((fresh) => {
+      if (fresh !== key && verifyText(fresh, signed.signatureBase, signed.signature)) return settle(signed, generation, sk.id, fresh, undefined, undefined);
+      try {
+        verifySignedRequest(signed, fresh);
+      } catch (error) {
+        if (jwks === undefined || !(error instanceof AAuthError)) throw error;
+        const age = Math.max(0, Math.round(o.now() - jwks.fetchedAt));
+        throw new AAuthError(
+          'signature_invalid',
+          `${error.message}. The key is kid ${JSON.stringify(sk.kid)} of ${jwks.url} as fetched ${age} s ago; ` +
+            'a JWKS is refetched on a failing signature at most once a minute, so an agent that changed its key under the same kid is seen within a minute',
+        );
+      }
+      return settle(signed, generation, sk.id, fresh, undefined, undefined);
+    });
   }
 
   /** The request's signature checked with `key` (else `signature_invalid`), then {@link settle}. */

@@ -173,6 +173,16 @@ export class KeyDiscovery {
     return entry.key;
   }
 
+  /**
+   * The JWKS the warm agent key for this member came from (its URL and when it was fetched, epoch
+   * seconds), for error messages; undefined when the key is not warm.
+   */
+  agentJwksOf(id: string, kid: string, dwk: string | undefined, legacy = true): { url: string; fetchedAt: number } | undefined {
+    const docs = this.warm?.get(warmId(id, kid, dwk, legacy))?.docs;
+    const jwks = docs?.[docs.length - 1];
+    return jwks === undefined ? undefined : { url: jwks.url, fetchedAt: jwks.fetchedAt };
+  }
+
   /** GET `{base}/.well-known/{name}.json`, falling back to the name without `.json` only on 404. */
   private async metadata(base: string, name: string, optional = false, caller?: string, seen?: FetchedDocument[]): Promise<FetchedDocument | undefined> {
     const { fetcher } = this.options;
@@ -220,9 +230,10 @@ export class KeyDiscovery {
 
   /**
    * Find the key with `kid` in the JWKS at `uri` (filtered by `accept`), refetching once when the
-   * kid is unknown unless the JWKS was fetched within the last minute (section 4).
+   * kid is unknown unless the JWKS was fetched within the last minute (section 4). With `refresh`,
+   * the first read is a refetch too (under the same one-minute floor): a key that no longer verifies.
    */
-  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string, caller?: string, seen?: FetchedDocument[]): Promise<Jwk> {
+  private async findKey(uri: string, kid: string | undefined, accept: (jwk: Jwk) => boolean, what: string, caller?: string, seen?: FetchedDocument[], refresh = false): Promise<Jwk> {
     const { fetcher } = this.options;
     const pick = (doc: FetchedDocument): Jwk | undefined => {
       if (doc.status !== 200) throw new AAuthError('key_discovery_failed', `${what} JWKS not found`, { details: { url: uri } });
@@ -232,7 +243,7 @@ export class KeyDiscovery {
       return usable.length === 1 ? usable[0] : undefined;
     };
     const kind = `${what.toLowerCase()} JWKS`;
-    const first = await fetcher.fetchJson(uri, { kind, caller });
+    const first = await fetcher.fetchJson(uri, refresh ? { kind, caller, refresh } : { kind, caller });
     const found = pick(first);
     if (found) {
       seen?.push(first);
@@ -268,9 +279,12 @@ export class KeyDiscovery {
    * `dwk="aauth-agent.json"` (-11), a document with `issuer` must name `id` byte for byte
    * (`issuer_mismatch`) and the key must carry a fully specified `alg`; a document without `issuer`
    * is accepted only in the earlier form that names the agent in `agent`, and only with `legacy`
-   * (the Keycloak profile is spoken; else `issuer_missing`).
+   * (the Keycloak profile is spoken; else `issuer_missing`). With `refresh` the JWKS is refetched
+   * (at most once a minute per URL, section 4): the cached key failed to verify a signature, and
+   * an agent that made a new key under the same kid (a restart with an ephemeral key) is then
+   * recognised within a minute instead of when its JWKS expires.
    */
-  async agentKey(id: string, kid: string, dwk?: string, caller?: string, legacy = true): Promise<PublicKey> {
+  async agentKey(id: string, kid: string, dwk?: string, caller?: string, legacy = true, refresh = false): Promise<PublicKey> {
     const problem = structuralProblem(id);
     if (problem) throw new AAuthError('signature_key_malformed', `Signature-Key id ${problem}`);
     if (dwk !== undefined) {
@@ -307,7 +321,7 @@ export class KeyDiscovery {
       });
     }
     const uri = draft11 ? this.jwksUri11(meta, 'Agent') : this.jwksUri(meta, 'Agent');
-    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller, seen);
+    const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller, seen, refresh);
     if (draft11) this.checkAlg11(jwk, 'The agent key');
     const key = this.importCached(publicJwk(jwk, 'The agent JWKS'));
     this.options.checkKeyAlgorithm(key);
@@ -341,13 +355,13 @@ export class KeyDiscovery {
    * whose `issuer` is `iss` byte for byte (`issuer_missing`, `issuer_mismatch`), its `jwks_uri`,
    * the key with `kid`, which must carry `alg` equal to the token's.
    */
-  async tokenJwk11(iss: string, dwk: string, kid: string | undefined, alg: string, caller?: string): Promise<Jwk> {
+  async tokenJwk11(iss: string, dwk: string, kid: string | undefined, alg: string, caller?: string, refresh = false): Promise<Jwk> {
     const problem = serverIdentifierProblem(iss, { allowLoopback: this.options.allowLoopback });
     if (problem) throw new AAuthError('token_claim_invalid', `iss ${problem}`);
     if (!(DWK_11 as readonly string[]).includes(dwk)) throw new AAuthError('token_claim_invalid', `dwk ${JSON.stringify(dwk.slice(0, 100))} is not an AAuth document`);
     const { uri } = await this.document11(iss, dwk, 'token issuer', caller);
     // -11: select by kid without requiring any other member of the JWKS to be usable.
-    const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller);
+    const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller, undefined, refresh);
     this.checkAlg11(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
     if (jwk.alg !== alg) throw new AAuthError('token_signature_invalid', `The key of ${iss} is for ${String(jwk.alg)}, the token is signed with ${alg}`);
     return publicJwk(jwk, 'The issuer JWKS', true);
@@ -392,7 +406,7 @@ export class KeyDiscovery {
   }
 
   /** A resource's token-signing JWK: `{iss}/.well-known/aauth-resource.json` whose `resource` is `iss`. */
-  async resourceJwk(iss: string, kid: string | undefined, alg?: string, caller?: string): Promise<Jwk> {
+  async resourceJwk(iss: string, kid: string | undefined, alg?: string, caller?: string, refresh = false): Promise<Jwk> {
     const problem = structuralProblem(iss);
     if (problem) throw new AAuthError('key_discovery_failed', `Resource identity ${problem}`);
     const meta = (await this.metadata(iss, 'aauth-resource', false, caller))!;
@@ -402,7 +416,7 @@ export class KeyDiscovery {
       });
     }
     const uri = this.jwksUri(meta, 'Resource');
-    return publicJwk(await this.findKey(uri, kid, (k) => this.acceptsForAlg(k, alg), 'Resource', caller), 'The resource JWKS');
+    return publicJwk(await this.findKey(uri, kid, (k) => this.acceptsForAlg(k, alg), 'Resource', caller, undefined, refresh), 'The resource JWKS');
   }
 
   /**
@@ -410,7 +424,7 @@ export class KeyDiscovery {
    * else of its OpenID Provider metadata (a plain OAuth / OIDC issuer such as Keycloak without the
    * AAuth extension), else the Keycloak certs path. Each document must name `iss` as its issuer.
    */
-  async issuerJwk(iss: string, kid: string | undefined, alg?: string, caller?: string): Promise<Jwk> {
+  async issuerJwk(iss: string, kid: string | undefined, alg?: string, caller?: string, refresh = false): Promise<Jwk> {
     const accept = (k: Jwk): boolean => this.acceptsForAlg(k, alg);
     const local = Object.prototype.hasOwnProperty.call(this.options.localIssuerKeys, iss) ? this.options.localIssuerKeys[iss] : undefined;
     if (local) {
@@ -431,7 +445,7 @@ export class KeyDiscovery {
     } else {
       uri = (await this.openIdJwksUri(iss, caller)) ?? `${iss}/protocol/openid-connect/certs`;
     }
-    return publicJwk(await this.findKey(uri, kid, accept, 'Issuer', caller), 'The issuer JWKS');
+    return publicJwk(await this.findKey(uri, kid, accept, 'Issuer', caller, undefined, refresh), 'The issuer JWKS');
   }
 
   /**

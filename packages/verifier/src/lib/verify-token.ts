@@ -175,7 +175,16 @@ export class TokenVerifier {
     if (refusal && !authenticate) throw refusal;
     const key = this.recentKey(checked, clock.now) ?? (await this.key(checked, clock.now, expect?.caller));
     if (!verifyTokenSignature(jwt, checked.alg, key)) {
-      throw new AAuthError('token_signature_invalid', `${profile.label}: the signature does not verify`);
+      // The cached JWKS may hold an older key under this kid (an issuer restarted with a new key):
+      // refetched at most once a minute per URL (section 4), as for an unknown kid.
+      const fresh = await this.key(checked, clock.now, expect?.caller, true);
+      if (fresh === key || !verifyTokenSignature(jwt, checked.alg, fresh)) {
+        throw new AAuthError(
+          'token_signature_invalid',
+          `${profile.label}: the signature does not verify with the key ${checked.kid === undefined ? '' : `kid ${JSON.stringify(checked.kid.slice(0, 100))} `}of ${checked.issuer.slice(0, 200)} ` +
+            '(its JWKS is refetched on a failing signature at most once a minute, so a key changed under the same kid is seen within a minute)',
+        );
+      }
     }
     // From here on the claims are the issuer's: a refusal still tells who the caller is.
     if (refusal) throw authentic(refusal, claims);
@@ -238,7 +247,7 @@ export class TokenVerifier {
   }
 
   /** The signing key, by the profile's key source (sections 7 and 8; -11 `{iss}/.well-known/{dwk}`); one prepared key per published JWK. */
-  private async key(checked: CheckedToken, now: number, caller?: string): Promise<TokenKey> {
+  private async key(checked: CheckedToken, now: number, caller?: string, refresh = false): Promise<TokenKey> {
     const { discovery } = this.options;
     const { profile, issuer, kid, alg } = checked;
     const draft11 = isDraft11Profile(profile);
@@ -252,9 +261,9 @@ export class TokenVerifier {
         if (typeof dwk !== 'string' || !allowed.includes(dwk)) {
           throw new AAuthError('token_claim_invalid', `${profile.label}: dwk ${JSON.stringify(dwk)?.slice(0, 100)} is not ${allowed.join(' or ')}`);
         }
-        jwk = await discovery.tokenJwk11(issuer, dwk, kid, alg, caller);
+        jwk = await discovery.tokenJwk11(issuer, dwk, kid, alg, caller, refresh);
       } else {
-        jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg, caller) : await discovery.issuerJwk(issuer, kid, alg, caller);
+        jwk = profile.keys === 'resource' ? await discovery.resourceJwk(issuer, kid, alg, caller, refresh) : await discovery.issuerJwk(issuer, kid, alg, caller, refresh);
       }
     } catch (error) {
       // -11 (-09 section 5.4): the metadata and key refusals keep their own codes (issuer_mismatch, ...).
