@@ -20,6 +20,7 @@ try {
   if (reload !== undefined) process.on('SIGHUP', () => void reload());
 } catch (error) {
   process.stderr.write(`aauth-auth-server: ${(error as Error).message}\n`);
-  if (error instanceof TypeError) process.stderr.write(`\n${USAGE}\n`);
+  // One line and where the options are (the usage text is 60 lines; the reason would scroll away).
+  if (error instanceof TypeError) process.stderr.write('aauth-auth-server --help lists the options\n');
   process.exit(2);
 }

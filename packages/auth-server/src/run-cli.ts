@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hashTagged, hasHashTag, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { argumentErrorText, hashTagged, hasHashTag, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
@@ -72,7 +72,7 @@ export interface RunningCli {
   reload?: () => Promise<void>;
 }
 
-/** The command's usage text, printed with argument errors. */
+/** The command's usage text (`--help`). */
 export const USAGE = `Usage: aauth-auth-server --realm FILE [--port N] [--host 127.0.0.1] [--base-url URL] [--key-file FILE] [--alg RS256|EdDSA|ES256]
                          [--person-server] [--access-server] [--allow-loopback] [--person-key-file FILE] [--access-key-file FILE]
                          [--revocation-client ID]...
@@ -143,40 +143,38 @@ export function helpRequested(argv: readonly string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
 
-/** Parse the command's arguments; throws a `TypeError` with the problem (the caller prints usage). */
+/** The command's options, for node's parseArgs (and the nearest-name hint of an unknown one). */
+const OPTIONS = {
+    realm: { type: 'string', multiple: true },
+    realms: { type: 'string' },
+    'key-dir': { type: 'string' },
+    'admin-token-file': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'base-url': { type: 'string' },
+    'key-file': { type: 'string' },
+    alg: { type: 'string' },
+    'person-server': { type: 'boolean' },
+    'allow-loopback': { type: 'boolean' },
+    'person-key-file': { type: 'string' },
+    'access-server': { type: 'boolean' },
+    'access-key-file': { type: 'string' },
+    'audit-file': { type: 'string' },
+    'audit-max-bytes': { type: 'string' },
+    'audit-keep': { type: 'string' },
+    'revocation-client': { type: 'string', multiple: true },
+    'redis-url': { type: 'string' },
+    'redis-prefix': { type: 'string' },
+    'redis-cluster': { type: 'boolean' },
+} as const;
+
+/** Parse the command's arguments; throws a `TypeError` with the problem, one line (the caller points at --help). */
 export function parseCliArgs(argv: readonly string[]): CliOptions {
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        realm: { type: 'string', multiple: true },
-        realms: { type: 'string' },
-        'key-dir': { type: 'string' },
-        'admin-token-file': { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'base-url': { type: 'string' },
-        'key-file': { type: 'string' },
-        alg: { type: 'string' },
-        'person-server': { type: 'boolean' },
-        'allow-loopback': { type: 'boolean' },
-        'person-key-file': { type: 'string' },
-        'access-server': { type: 'boolean' },
-        'access-key-file': { type: 'string' },
-        'audit-file': { type: 'string' },
-        'audit-max-bytes': { type: 'string' },
-        'audit-keep': { type: 'string' },
-        'revocation-client': { type: 'string', multiple: true },
-        'redis-url': { type: 'string' },
-        'redis-prefix': { type: 'string' },
-        'redis-cluster': { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (error) {
-    throw new TypeError((error as Error).message);
+    throw new TypeError(argumentErrorText(error, Object.keys(OPTIONS)));
   }
   const realmList = Array.isArray(values.realm) ? values.realm : [];
   const realmsDir = typeof values.realms === 'string' ? values.realms : undefined;

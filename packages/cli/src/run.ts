@@ -5,7 +5,7 @@ import { decode, decodeHelp } from './commands/decode.js';
 import { keygen, keygenHelp } from './commands/keygen.js';
 import { request, requestHelp } from './commands/request.js';
 import { revoke, revokeHelp } from './commands/revoke.js';
-import { type Io, UsageError } from './lib/usage-error.js';
+import { ArgumentError, type Io, UsageError } from './lib/usage-error.js';
 
 const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number>; help: string }> = {
   keygen: { run: keygen, help: keygenHelp },
@@ -54,7 +54,8 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
     return await command.run(rest, io);
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr(`aauth ${name}: ${(error as Error).message.split('\n')[0]}\n`);
+      const where = error instanceof ArgumentError ? ` (aauth ${name} --help lists the options)` : '';
+      io.stderr(`aauth ${name}: ${(error as Error).message.split('\n')[0]}${where}\n`);
       return 2;
     }
     if (error instanceof AAuthError) {

@@ -46,9 +46,16 @@ describe('aauth (no command, help, unknown)', () => {
       const r = aauth([c, '--bogus-option']);
       expect(r.status).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
-      expect(r.stderr).toContain('bogus-option');
+      expect(r.stderr).toBe(`aauth ${c}: unknown option --bogus-option (aauth ${c} --help lists the options)\n`);
     });
   }
+  it('an option misspelt names the one meant; a value missing says which option', () => {
+    expect(aauth(['keygen', '--ot', 'x']).stderr).toBe('aauth keygen: unknown option --ot (did you mean --out?) (aauth keygen --help lists the options)\n');
+    expect(aauth(['request', '--identiy', 'x']).stderr).toMatch(/^aauth request: unknown option --identiy \(did you mean --identity\?\)/);
+    const missing = aauth(['keygen', '--out']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toBe("aauth keygen: Option '--out <value>' argument missing (aauth keygen --help lists the options)\n");
+  });
 });
 
 describe('aauth keygen', () => {

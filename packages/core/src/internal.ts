@@ -10,7 +10,7 @@ export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from '
 export { randomNonce } from './lib/nonce.js';
 export { hashOnce } from './lib/hash.js';
 export { ListMemo } from './lib/list-memo.js';
-export { assertKnownOptions, nearestName, optionNames } from './lib/known-options.js';
+export { argumentErrorText, assertKnownOptions, nearestName, optionNames } from './lib/known-options.js';
 export { networkErrorText } from './lib/network-error.js';
 export { announcesBody, bodyDeadline, bodyTimeoutError, DEFAULT_BODY_TIMEOUT_MS } from './lib/body-deadline.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertKnownOptions, nearestName, optionNames } from '../src/lib/known-options.js';
+import { parseArgs } from 'node:util';
+import { argumentErrorText, assertKnownOptions, nearestName, optionNames } from '../src/lib/known-options.js';
 
 describe('nearestName: the known name a misspelt one was meant as', () => {
   const known = ['scope', 'level', 'requiredComponents', 'deferred', 'authServer', 'maxSkew', 'maxEntries', 'maxInflight', 'signingAlgorithm'];
@@ -58,5 +59,34 @@ describe('assertKnownOptions', () => {
     })();
     expect(error?.message).toMatch(/^options\.x\\ny{61} is not an option/);
     expect(error?.message).not.toContain('\n');
+  });
+});
+
+describe('argumentErrorText: one line for a command-line error of node\'s parseArgs', () => {
+  const options = { realm: { type: 'string' }, 'key-file': { type: 'string' }, port: { type: 'string' }, json: { type: 'boolean' } } as const;
+  const textOf = (args: string[], allowPositionals = false): string => {
+    try {
+      parseArgs({ args, options, strict: true, allowPositionals });
+    } catch (error) {
+      return argumentErrorText(error, Object.keys(options));
+    }
+    throw new Error('parsed');
+  };
+  it.each([
+    [['--relam', 'x'], 'unknown option --relam (did you mean --realm?)'],
+    [['--keyfile=k'], 'unknown option --keyfile (did you mean --key-file?)'],
+    [['--bogus'], 'unknown option --bogus'],
+    // Two edits from a short flag with another first letter is no suggestion (--isuer is not --user).
+    [['--xort', '1'], 'unknown option --xort'],
+    [['-z'], "unknown option -z"],
+    [['--port'], "Option '--port <value>' argument missing"],
+    [['--json=yes'], "Option '--json' does not take an argument"],
+    [['stray'], 'unexpected argument "stray": this command takes options only'],
+  ])('%j -> %s', (args, text) => {
+    expect(textOf(args)).toBe(text);
+  });
+  it('keeps the first line of anything else', () => {
+    expect(argumentErrorText(new Error('first\nsecond'), [])).toBe('first');
+    expect(argumentErrorText(undefined, [])).toBe('undefined');
   });
 });

@@ -1,5 +1,5 @@
 import { runCli, USAGE } from '@aauth-kit/auth-server/cli';
-import { type Io, UsageError } from '../lib/usage-error.js';
+import { ArgumentError, type Io, UsageError } from '../lib/usage-error.js';
 
 /**
  * The usage of `aauth-auth-server` (the same program), named as this command: one text, so every
@@ -23,7 +23,10 @@ export async function authServer(args: string[], io: Io): Promise<number> {
     running = await runCli(args, { out: (line) => io.stdout(`${line}\n`), err: (line) => io.stderr(`${line}\n`) });
   } catch (error) {
     // runCli reports bad arguments and a bad realm file as TypeErrors (one line each).
-    if (error instanceof TypeError) throw new UsageError(error.message);
+    if (error instanceof TypeError) {
+      // An option the command does not know gets where the options are listed; a bad value or realm file, its reason alone.
+      throw /^(unknown option|unexpected argument|Option ')/.test(error.message) ? new ArgumentError(error.message) : new UsageError(error.message);
+    }
     throw error;
   }
   // Tenants: SIGHUP reads the realm files again (the outcome is printed; the server keeps serving).

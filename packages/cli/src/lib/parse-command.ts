@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { Io } from './usage-error.js';
+import { argumentErrorText } from '@aauth-kit/core/internal';
+import { ArgumentError, type Io } from './usage-error.js';
 
 const HELP = { help: { type: 'boolean', short: 'h' } } as const;
 
@@ -9,7 +10,8 @@ type CommandConfig<O extends Options> = { args: string[]; options: O & typeof HE
 
 /**
  * Parse a command's arguments strictly (an unknown option is a usage error), positionals allowed,
- * with `--help` / `-h` added: prints `help` and returns undefined when it was given.
+ * with `--help` / `-h` added: prints `help` and returns undefined when it was given. A bad argument
+ * throws an {@link ArgumentError}.
  */
 export function parseCommand<const O extends Options>(
   args: string[],
@@ -17,7 +19,13 @@ export function parseCommand<const O extends Options>(
   help: string,
   io: Io,
 ): ReturnType<typeof parseArgs<CommandConfig<O>>> | undefined {
-  const parsed = parseArgs<CommandConfig<O>>({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true });
+  let parsed: ReturnType<typeof parseArgs<CommandConfig<O>>>;
+  try {
+    parsed = parseArgs<CommandConfig<O>>({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true });
+  } catch (error) {
+    // node's text ("Unknown option '--x'. To specify a positional argument ...") made one line with the nearest option.
+    throw new ArgumentError(argumentErrorText(error, Object.keys(options)));
+  }
   if ((parsed.values as { help?: boolean }).help) {
     io.stdout(`${help}\n`);
     return undefined;

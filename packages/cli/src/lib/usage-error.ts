@@ -6,6 +6,9 @@ export class UsageError extends Error {
   }
 }
 
+/** An option the command does not take, or a value missing: the caller adds where the options are listed. */
+export class ArgumentError extends UsageError {}
+
 /** What a command needs from the outside world, injectable for tests. */
 export interface Io {
   stdout: (text: string) => void;

@@ -77,3 +77,29 @@ export function assertKnownOptions(value: object, known: ReadonlySet<string>, pa
     throw new TypeError(`${path}.${shown} is not an option${owner === undefined ? '' : ` of ${owner}`}${tail}`);
   }
 }
+
+/**
+ * One line for an error of node's `util.parseArgs` (`ERR_PARSE_ARGS_*`), for a command line: an
+ * unknown option names the nearest known one (`--realms` for `--relam`), node's advice about
+ * positionals starting with `-` is dropped, and any other error keeps its first sentence.
+ */
+export function argumentErrorText(error: unknown, known: Iterable<string>): string {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const first = String(message ?? error).split('\n')[0]!;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const given = /^Unknown option '([^']*)'/.exec(first)?.[1];
+    if (given !== undefined) {
+      const bare = given.replace(/^-+/, '').split('=')[0]!;
+      // Only a name with the same first letter: two edits of a five-letter flag reach too far (--isuer is not --user).
+      const found = bare.length > 0 ? nearestName(bare, known) : undefined;
+      const nearest = found !== undefined && found[0]?.toLowerCase() === bare[0]?.toLowerCase() ? found : undefined;
+      return `unknown option ${given}${nearest === undefined ? '' : ` (did you mean --${nearest}?)`}`;
+    }
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    const given = /^Unexpected argument '([^']*)'/.exec(first)?.[1];
+    if (given !== undefined) return `unexpected argument ${JSON.stringify(given)}: this command takes options only`;
+  }
+  const cut = first.indexOf('. To specify');
+  return cut === -1 ? first : first.slice(0, cut);
+}
