@@ -119,7 +119,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const onEntry = (entry: TraceEntry) => {
     if (json) {
       if (entry.kind !== 'request') out(`${JSON.stringify(entry)}\n`);
-    } else out(`${formatter.format(entry)}\n`);
+    } else {
+      const text = formatter.format(entry);
+      if (text !== '') out(`${text}\n`);
+    }
   };
   const started = Date.now();
   if (!json) {

@@ -240,7 +240,62 @@ export class TraceFormatter {
     return parts.join(' ');
   }
 
+  /** The last poll printed (a GET answered 202 with an interaction code), and the repeats of it held back since. */
+  private poll: { from: string; to: string; path: string; code: string; repeats: number; held: ({ kind: 'request' } & Hop) | undefined } | undefined;
+
+  /**
+   * A consent poll repeating the one before it (the same GET, 202, the same code; once a second
+   * while a person decides): held back, so the consent URL above does not scroll away. The first
+   * poll is printed; the repeats are counted in one line printed before whatever comes next.
+   */
+  private isRepeat(entry: ({ kind: 'request' } & Hop) | ({ kind: 'hop' } & Hop)): boolean {
+    const p = this.poll;
+    return p !== undefined && entry.method === 'GET' && entry.from === p.from && entry.to === p.to && entry.path === p.path;
+  }
+
+  /**
+   * The lines for one entry, or '' when it is a repeated consent poll held back (see
+   * {@link isRepeat}); a caller printing lines skips ''.
+   */
   format(entry: TraceEntry): string {
+    if (entry.kind === 'request' && this.isRepeat(entry)) {
+      this.poll!.held = entry;
+      return '';
+    }
+    if (entry.kind === 'hop' && this.poll?.held?.n === entry.n) {
+      const p = this.poll!;
+      const held = p.held!;
+      p.held = undefined;
+      if (entry.status === 202 && entry.interaction?.code === p.code && !entry.error) {
+        p.repeats++;
+        return '';
+      }
+      // The poll that ends the wait: the count, then the request held back and its answer.
+      return [this.flushPolls(), this.formatOne(held), this.formatOne(entry)].filter((l) => l !== '').join('\n');
+    }
+    return [this.flushPolls(), this.formatOne(entry)].filter((l) => l !== '').join('\n');
+  }
+
+  /** The line counting held-back polls (and forget them), or ''. */
+  private flushPolls(): string {
+    const p = this.poll;
+    if (p === undefined || p.repeats === 0) return '';
+    const line = `      … ${p.repeats} more poll${p.repeats === 1 ? '' : 's'} of the same, answered 202 (waiting for the user)`;
+    p.repeats = 0;
+    return line;
+  }
+
+  private formatOne(entry: TraceEntry): string {
+    if (entry.kind === 'hop') {
+      const p = this.poll;
+      if (entry.method === 'GET' && entry.status === 202 && entry.interaction !== undefined && !entry.error) {
+        if (p === undefined || p.path !== entry.path || p.code !== entry.interaction.code) {
+          this.poll = { from: entry.from, to: entry.to, path: entry.path, code: entry.interaction.code, repeats: 0, held: undefined };
+        }
+      } else if (p !== undefined && entry.path === p.path) {
+        this.poll = undefined;
+      }
+    }
     const num = String(entry.n).padStart(2, ' ');
     if (entry.kind === 'note') {
       this.last = entry.n;
