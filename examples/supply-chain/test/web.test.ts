@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 /** A signed-in page, with the page's script errors and dialogs collected (there must be none). */
-async function signedIn(): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
+async function signedIn(url = web.url): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
   const problems: string[] = [];
@@ -47,7 +47,7 @@ async function signedIn(): Promise<{ context: BrowserContext; page: Page; proble
     problems.push(`dialog: ${d.message()}`);
     void d.dismiss();
   });
-  await page.goto(web.url);
+  await page.goto(url);
   await page.fill('#username', 'mcp-user');
   await page.fill('#password', 'user123');
   await page.click('#login');
@@ -279,6 +279,38 @@ describe('the demo as a web page, driven by a person in Chromium', () => {
     } finally {
       await context.close();
       await fake.close();
+    }
+  });
+});
+
+describe('the web page when the demo stops (Ctrl-C) during a run', () => {
+  it('says the run was stopped, not refused, and then that the demo does not answer', async () => {
+    // A run that waits (as for a consent) until the demo stops it.
+    const waiting = async (options: DemoOptions): Promise<DemoResult> => {
+      const hop = { n: 1, from: 'backend', to: 'supply-chain-agent', method: 'POST', path: '/optimize', status: 0, scheme: 'jwks_uri' };
+      options.onEntry?.({ kind: 'request', ...hop });
+      await new Promise((resolve) => options.signal!.addEventListener('abort', resolve));
+      return { ok: false, protocol: 'keycloak', entries: [], services: {}, failure: { reason: 'aborted' } };
+    };
+    const fake = await startWebDemo({ run: waiting });
+    const { context, page, problems } = await signedIn(fake.url);
+    let closed = false;
+    try {
+      await page.click('#start');
+      await page.locator('#diagram li.hop[data-from="backend"]').waitFor();
+      await fake.close();
+      closed = true;
+      await page.locator('#result[data-state="stopped"]').waitFor();
+      expect(await page.locator('#result').textContent()).toContain('No plan: the run was stopped before it finished.');
+      expect(await page.locator('#refusal h3').textContent()).toBe('Stopped');
+      // Then the stream ends and EventSource retries against a closed port: the status says so.
+      await page.waitForFunction(() => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string } } }).document.getElementById('status').textContent.startsWith('The demo does not answer'));
+      expect(await page.locator('#status').textContent()).toBe('The demo does not answer (stopped?): this page reconnects when it is back.');
+      expect(await page.locator('body').textContent()).not.toContain('refused');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      if (!closed) await fake.close();
     }
   });
 });

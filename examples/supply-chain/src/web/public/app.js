@@ -295,13 +295,15 @@ function onResult(r) {
     return;
   }
   const f = r.failure ?? {};
-  result.dataset.state = 'refused';
-  result.replaceChildren(el('p', { class: 'muted' }, 'No plan: the flow was refused.'), servicesOf(r));
+  // A run stopped (the demo shutting down, or another run started) was not refused by any party.
+  const stopped = f.code === 'stopped';
+  result.dataset.state = stopped ? 'stopped' : 'refused';
+  result.replaceChildren(el('p', { class: 'muted' }, stopped ? 'No plan: the run was stopped before it finished.' : 'No plan: the flow was refused.'), servicesOf(r));
   const hop = f.hop;
   if (hop && state.rows.has(hop.n)) state.rows.get(hop.n).li.classList.add('failed');
   const refusal = $('refusal');
   const parts = [
-    el('h3', {}, f.code === 'stopped' ? 'Stopped' : 'Refused'),
+    el('h3', {}, stopped ? 'Stopped' : 'Refused'),
     hop ? el('p', { id: 'refusal-hop' }, `At hop ${hop.n}: ${hop.from} → ${hop.to} ${hop.method} ${displayPath(hop.path)}`) : null,
     hop ? el('p', { id: 'refusal-code' }, el('strong', {}, `${hop.status || 'no answer'} ${hop.error?.error ?? ''}`), hop.error?.description ? `: ${hop.error.description}` : '') : null,
     f.code ? el('p', { class: 'muted' }, `code ${f.code}`) : null,
@@ -310,7 +312,7 @@ function onResult(r) {
   ];
   refusal.replaceChildren(...parts.filter((p) => p !== null));
   refusal.hidden = false;
-  setStatus(`Run ${state.run?.id ?? ''} refused.`);
+  setStatus(`Run ${state.run?.id ?? ''} ${stopped ? 'stopped' : 'refused'}.`);
 }
 
 function listen() {
@@ -329,8 +331,16 @@ function listen() {
   on('interaction', onInteraction);
   on('decision', onDecision);
   on('result', onResult);
+  events.addEventListener('open', () => {
+    if ($('status').textContent.startsWith('The demo does not answer')) setStatus('Connected to the demo again.');
+  });
   // EventSource reconnects by itself; a refusal (the session ended, the demo restarted) closes it for good.
   events.addEventListener('error', async () => {
+    if (events.readyState === EventSource.CONNECTING) {
+      // The demo went away (Ctrl-C) or restarts: say so while EventSource retries by itself.
+      setStatus('The demo does not answer (stopped?): this page reconnects when it is back.');
+      return;
+    }
     if (events.readyState !== EventSource.CLOSED) return;
     const session = await fetch('/api/session', { credentials: 'same-origin' }).catch(() => undefined);
     if (session?.status === 401) showLogin();
