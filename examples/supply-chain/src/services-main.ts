@@ -16,6 +16,7 @@
 //
 // The backend serves POST /run: it calls the supply-chain agent for the user and prints the consent
 // URL here when the user must approve.
+import { issuerProblem } from './issuer-check.js';
 import { DEFAULT_REALM_FILE } from './run-demo.js';
 import { DemoError, startAuthServer, startBackend, startMarketAnalysis, startSupplyChain, type Service } from './services.js';
 import { otlpTracesUrl, startDemoTracing } from './telemetry.js';
@@ -62,6 +63,8 @@ async function main(): Promise<void> {
     log(`auth-server: ${auth.issuer} (listening on ${auth.url})`);
   } else {
     log(`using auth server ${issuer}`);
+    const problem = await issuerProblem(issuer);
+    if (problem !== undefined) log(`warning: ${problem}`);
   }
   const maaPort = port('MAA_PORT', 3002);
   const scaPort = port('SCA_PORT', 3001);
