@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
-import { loadKeyFile } from '@aauth-kit/core';
+import { decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
 import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
@@ -152,9 +152,10 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     // A challenge the agent gave up on: show what the resource said (its body names the reason).
     const refusal = error instanceof AAuthChallengeError ? error : undefined;
     if (refusal?.code === 'auth_server_untrusted' && refusal.challenge !== undefined) {
-      // The library's advice names its option; here the fix is a flag.
-      const named = /auth server ("[^"]*")/.exec(refusal.message)?.[1];
-      if (named !== undefined) refusal.message = `${refusal.message} (aauth request: --auth-server ${JSON.parse(named) as string})`;
+      // The library's advice names its option; here the fix is a flag: the server the challenge
+      // named (as the agent read it: the auth-server parameter, else the resource token's aud).
+      const named = untrustedServer(refusal.challenge);
+      if (named !== undefined) refusal.message = `${refusal.message} (aauth request: --auth-server ${named})`;
     }
     if (refusal !== undefined && (values.include || verbose)) {
       if (verbose) io.stderr(`* the agent gave up on this answer (${refusal.code}):\n`);
@@ -166,4 +167,18 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   if (values.include || verbose) printHead(out, response);
   io.stdout(await response.text());
   return response.ok ? 0 : 1;
+}
+
+/** The auth server a challenge names: its `auth-server` parameter, else its resource token's `aud` (section 11); printable only. */
+function untrustedServer(challenge: Challenge): string | undefined {
+  let named: unknown = challenge.authServer;
+  if (named === undefined && challenge.resourceToken !== undefined) {
+    try {
+      named = decodeToken(challenge.resourceToken).claims.aud;
+    } catch {
+      return undefined;
+    }
+  }
+  // From the resource: shown as a flag value only when it is a plain URL (no spaces, quotes or control characters).
+  return typeof named === 'string' && /^https?:\/\/[\x21-\x7e]+$/.test(named) && !/["'`\\]/.test(named) ? named : undefined;
 }
