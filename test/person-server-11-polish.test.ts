@@ -136,6 +136,61 @@ async function consentPageHtml(code: string): Promise<{ status: number; html: st
   return { status: page.status, html: await page.text(), csp: page.headers.get('content-security-policy') };
 }
 
+describe('the -11 consent page names the parties from their metadata (AAuth -11 "Metadata Documents")', () => {
+  it("the agent by its agent provider's aauth-agent.json, the resource by its aauth-resource.json, each with its logo and id", async () => {
+    // A provider and a resource that publish display fields.
+    const apApp = express();
+    const apListening = await listen(apApp);
+    open.push(apListening);
+    const named = createAgentProvider({
+      issuer: apListening.origin,
+      key: generateKey({ kid: 'named-ap' }),
+      allowLoopback: true,
+      metadata: { name: 'Acme <Planner>', logo_uri: 'https://cdn.acme.example/planner.png' },
+    });
+    apApp.use(named.wellKnown() as express.RequestHandler);
+    const app = express();
+    const listening = await listen(app);
+    open.push(listening);
+    const key = generateKey({ kid: 'named-resource' });
+    const resource = createResource({
+      identity: listening.origin,
+      key,
+      generations: ['draft-11'],
+      scopes: { 'supply-chain:optimize': 'Optimise the supply chain' },
+      metadata: { name: 'Supply chain', logo_uri: 'https://cdn.sca.example/logo.png' },
+      draft11: { allowLoopback: true, personServers: [ps] },
+    });
+    app.use(resource.wellKnown());
+    expect(resource.metadata).toMatchObject({ issuer: listening.origin, name: 'Supply chain', logo_uri: 'https://cdn.sca.example/logo.png' });
+
+    const agentKey = generateKey({ kid: 'named-agent' });
+    const agent: Signer = { key: agentKey, signatureKey: { scheme: 'jwt', jwt: await named.mintAgentToken({ local: 'planner', agentKey, ps }) } };
+    const post = await signedFetch(`${ps}/aauth/person/person-token`, { ...agent, json: { resource: listening.origin, capabilities: ['interaction'] } });
+    expect(post.status).toBe(202);
+    const code = /code="([^"]+)"/.exec(post.headers.get('aauth-requirement')!)![1]!;
+    const { status, html, csp } = await consentPageHtml(code);
+    expect(status).toBe(200);
+    // Before: both parties were shown by their ids alone (aauth:planner@127.0.0.1:PORT, http://127.0.0.1:PORT).
+    expect(html).toContain('<div class="name" id="agent-name">Acme &lt;Planner&gt;</div>');
+    expect(html).toContain(`<div class="url" id="agent-url">aauth:planner@${new URL(apListening.origin).host}</div>`);
+    expect(html).toContain('<div class="name" id="resource-name">Supply chain</div>');
+    expect(html).toContain(`<div class="url" id="resource-url">${listening.origin}</div>`);
+    expect(html).toContain('<img class="logo" src="https://cdn.acme.example/planner.png"');
+    expect(html).toContain('<img class="logo" src="https://cdn.sca.example/logo.png"');
+    expect(csp).toContain('https://cdn.acme.example');
+    expect(csp).toContain('https://cdn.sca.example');
+  });
+
+  it('a party whose document names nobody is shown by its id, as before', async () => {
+    const agent = await newAgent('plain');
+    const { code } = await pendingPersonToken(agent);
+    const { html } = await consentPageHtml(code);
+    expect(html).toContain(`<div class="name" id="agent-name">aauth:plain@${new URL(provider.issuer).host}</div>`);
+    expect(html).toContain(`<div class="name" id="resource-name">${site}</div>`);
+  });
+});
+
 describe('justification on the consent page (AAuth -11 consent presentation)', () => {
   const HOSTILE = [
     '# I need this',

@@ -35,6 +35,8 @@ export async function startMarketAnalysis11(options: Services11Options & { scope
     generations: ['draft-11'],
     replay: { store: createMemoryReplayStore() },
     scopes: { [scope]: 'Analyse market demand and prices for products' },
+    // Consent pages name the resource by its aauth-resource.json.
+    metadata: { name: 'Market-analysis agent' },
     draft11: {
       allowLoopback: true,
       personServers: [options.personServer],
@@ -65,10 +67,11 @@ export async function startSupplyChain11(options: Services11Options & { maaUrl: 
     generations: ['draft-11'],
     replay: { store: createMemoryReplayStore() },
     scopes: { [SCA_SCOPE]: 'Plan inventory orders', [MAA_SCOPE]: 'Ask market analysis on your behalf' },
+    metadata: { name: 'Supply-chain agent' },
     draft11: { allowLoopback: true, personServers: [options.personServer] },
   });
-  // Its own agent provider: aauth-agent.json at its identity names it on the consent page (the
-  // resource document has no name), and vouches for its agent key (aauth:sca@host).
+  // Its own agent provider: aauth-agent.json at its identity names it as an agent on the consent
+  // page of the MAA's call, and vouches for its agent key (aauth:sca@host).
   const provider = createAgentProvider({ issuer: identity, key: keyFor(undefined, 'sca-provider-1'), allowLoopback: true, metadata: { name: 'Supply-chain agent' } });
   const agent = createAgent({
     key: keyFor(undefined, 'sca-agent-1'),

@@ -64,7 +64,7 @@ async function start(page: Page, protocol: 'keycloak' | 'draft-11' | 'draft-11-f
  * The person's part: wait for the page to ask (a code other than `previous`), open the consent page
  * from it, sign in at the auth server, decide. Resolves to the code and the auth server's last words.
  */
-async function consent(page: Page, decision: 'approve' | 'deny', previous = ''): Promise<{ code: string; message: string }> {
+async function consent(page: Page, decision: 'approve' | 'deny', previous = ''): Promise<{ code: string; message: string; parties: { agent: string; resource: string } }> {
   await page.waitForFunction((prev) => {
     const panel = (globalThis as unknown as { document: { getElementById(id: string): { hidden: boolean; dataset: Record<string, string> } | null } }).document.getElementById('consent');
     return panel !== null && !panel.hidden && panel.dataset.code !== prev;
@@ -77,10 +77,11 @@ async function consent(page: Page, decision: 'approve' | 'deny', previous = ''):
   await Promise.all([popup.waitForURL((u) => u.pathname.endsWith('/protocol/aauth/interact')), popup.click('#login')]);
   // The consent page shows the code exactly as the demo page does (-11: with its hyphen), for the person to compare.
   expect(await popup.locator('body').textContent()).toContain(`Code ${code}`);
+  const parties = { agent: (await popup.locator('#agent-name').textContent())!, resource: (await popup.locator('#resource-name').textContent())! };
   await Promise.all([popup.waitForURL((u) => u.pathname.endsWith('/interact/decision')), popup.click(`#${decision}`)]);
   const message = (await popup.locator('#message').textContent())!;
   await popup.close();
-  return { code, message };
+  return { code, message, parties };
 }
 
 interface Row {
@@ -197,6 +198,10 @@ describe('the demo as a web page, driven by a person in Chromium', () => {
       const first = await consent(page, 'approve');
       const second = await consent(page, 'approve', first.code);
       expect(second.code).not.toBe(first.code);
+      // Both consent pages name the parties from their -11 documents (the backend's agent provider,
+      // the supply-chain agent's aauth-resource.json), not by aauth:backend@... and a bare URL.
+      expect(first.parties).toEqual({ agent: 'Supply-chain backend', resource: 'Supply-chain agent' });
+      expect(second.parties).toEqual({ agent: 'Supply-chain backend', resource: 'Supply-chain agent' });
       await page.locator('#result[data-state="ok"]').waitFor();
       expect(await page.locator('#diagram .head').allTextContents()).toEqual(['user', 'backend', 'supply-chain agent', 'auth server (person server)', 'market-analysis agent']);
       expect(settled(await rows(page))).toEqual([

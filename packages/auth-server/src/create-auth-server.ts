@@ -414,6 +414,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       ...(options.replay ? { replay: options.replay } : {}),
       ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
     });
+    // The consent page names -11 parties from their documents, read as this person server reads them.
+    ctx.metadata11 = verifier11;
     const revocationPush = createRevocationPusher(ctx, {
       issuer: personServer,
       key: psKey,

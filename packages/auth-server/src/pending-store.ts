@@ -42,6 +42,8 @@ export interface PendingRequest {
 export interface PendingDraft11 {
   /** The signing key's public JWK with its `alg`, for `cnf.jwk`. */
   cnfJwk: Record<string, string>;
+  /** The agent token's `iss` (its agent provider), whose `aauth-agent.json` names the agent on the consent page. */
+  provider?: string;
   /** The latest `exp` the issued token may have (the agent token's, the presented token's). */
   expCap: number;
   /** The realm user the request must be approved by, when this server already knows it. */

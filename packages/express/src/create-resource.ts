@@ -88,7 +88,7 @@ export function createResource(options: ResourceOptions): Resource {
   const telemetry = resourceTelemetry(options.telemetry, o.identity, o.origin);
   const verifier = createVerifier(o.verifierOptions);
   const speaks11 = o.generations.includes('draft-11');
-  const metadata: Record<string, unknown> = { resource: o.identity, jwks_uri: `${o.identity}/jwks.json` };
+  const metadata: Record<string, unknown> = { resource: o.identity, jwks_uri: `${o.identity}/jwks.json`, ...o.metadata };
   if (speaks11) {
     // AAuth -11 "Resource Metadata": `issuer` names the resource (the Keycloak profile reads `resource`).
     metadata.issuer = o.identity;

@@ -7,6 +7,7 @@ export type {
   RequireLevel,
   RequireOptions,
   Resource,
+  ResourceDisplayMetadata,
   ResourceOptions,
   WellKnownAgent,
   WellKnownOptions,

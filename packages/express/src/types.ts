@@ -47,6 +47,17 @@ export interface ResourceDraft11Options extends Draft11Options {
   revocation?: ResourceRevocationOptions | boolean | undefined;
 }
 
+/** The display fields of a resource's metadata document (AAuth -11 "Metadata Documents"). */
+export interface ResourceDisplayMetadata {
+  name?: string | undefined;
+  description?: string | undefined;
+  logo_uri?: string | undefined;
+  logo_dark_uri?: string | undefined;
+  documentation_uri?: string | undefined;
+  tos_uri?: string | undefined;
+  policy_uri?: string | undefined;
+}
+
 /** Options of {@link createResource}; validated when the resource is created. */
 export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'trustedIssuers' | 'draft11'> {
   /** The resource identity URL; `@authority` and the verified URL come from it, never from Host or X-Forwarded-*. */
@@ -57,6 +68,12 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   authServer?: string | { issuer: string; trustedIssuers?: string[] | undefined } | undefined;
   /** Scope -> description, published as `supported_scopes` and `scope_descriptions`; default none. */
   scopes?: Record<string, string> | undefined;
+  /**
+   * Display fields published in `aauth-resource.json`, which consent pages show (the kit's auth
+   * server names the resource with them): `name`, `description` (Markdown), `logo_uri`,
+   * `logo_dark_uri`, `documentation_uri`, `tos_uri`, `policy_uri` (http(s) URLs); default none.
+   */
+  metadata?: ResourceDisplayMetadata | undefined;
   /** Components every request must cover, published as `additional_signature_components`; default []. */
   additionalSignatureComponents?: string[] | undefined;
   /** Largest request body read, bytes; default 1 MiB (more: 413 body_too_large). */

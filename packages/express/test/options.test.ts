@@ -36,6 +36,11 @@ describe('createResource options are validated at creation', () => {
     ['a misspelt replay option', { ...ok, replay: { stores: {} } }, /^options.replay.stores is not an option \(did you mean store\?\)$/],
     ['a misspelt discovery option', { ...ok, discovery: { timeout: 100 } }, /^options.discovery.timeout is not an option/],
     ['a route scope list as scopes', { ...ok, scopes: ['read'] }, /^options.scopes must be an object of scope -> description \(the scopes this resource knows, for the metadata; a route's scope is options.scope\)/],
+    ['metadata not an object', { ...ok, metadata: 'Acme' }, /^options.metadata must be an object of display fields/],
+    ['a misspelt display field', { ...ok, metadata: { logo: 'https://a.example/l.png' } }, /^options.metadata.logo is not an option \(did you mean logo_uri\?\)$/],
+    ['a display field not a string', { ...ok, metadata: { name: 42 } }, /^options.metadata.name must be a non-empty string/],
+    ['a logo that is not http(s)', { ...ok, metadata: { logo_uri: 'javascript:alert(1)' } }, /^options.metadata.logo_uri must be an absolute http\(s\) URL without credentials/],
+    ['a policy URL with credentials', { ...ok, metadata: { policy_uri: 'https://u:p@a.example/p' } }, /^options.metadata.policy_uri must be an absolute http\(s\) URL without credentials/],
   ];
   for (const [name, options, message] of bad) {
     it(`${name} throws a TypeError naming the option`, () => {
@@ -43,6 +48,14 @@ describe('createResource options are validated at creation', () => {
       expect(() => createResource(options as ResourceOptions)).toThrow(message);
     });
   }
+});
+
+describe('options.metadata: the display fields published in aauth-resource.json', () => {
+  it('publishes them beside the protocol fields, which they cannot replace', () => {
+    const resource = createResource({ ...ok, metadata: { name: 'Acme API', logo_uri: 'https://cdn.acme.example/logo.png', tos_uri: 'https://acme.example/tos' } });
+    expect(resource.metadata).toMatchObject({ resource: ok.identity, jwks_uri: `${ok.identity}/jwks.json`, name: 'Acme API', logo_uri: 'https://cdn.acme.example/logo.png', tos_uri: 'https://acme.example/tos' });
+    expect(createResource(ok).metadata).not.toHaveProperty('name');
+  });
 });
 
 describe('require() options are validated when the route is declared', () => {

@@ -229,7 +229,8 @@ function party(id: string, metadata: Record<string, unknown> | undefined, fallba
  * cache), the scope texts, the token lifetime and whether the access can be passed on. Never throws:
  * a party whose metadata cannot be read is shown by its URL.
  */
-export async function consentDetails(ctx: Pick<ServerContext, 'keys' | 'realm'>, request: PendingRequest): Promise<ConsentDetails> {
+export async function consentDetails(ctx: Pick<ServerContext, 'keys' | 'realm' | 'metadata11'>, request: PendingRequest): Promise<ConsentDetails> {
+  if (request.draft11 !== undefined) return consentDetails11(ctx, request, request.draft11);
   const agentIsNamed = !request.agent.startsWith('pseudonymous:');
   const [agentMeta, resourceMeta] = await Promise.all([
     agentIsNamed ? optional(ctx.keys.resolveMetadata('agent', request.agent)) : Promise.resolve(undefined),
@@ -241,21 +242,43 @@ export async function consentDetails(ctx: Pick<ServerContext, 'keys' | 'realm'>,
   if (displayText(resourceMeta?.name, MAX_NAME) === undefined) {
     resourceAsAgent = request.resource === request.agent ? agentMeta : await optional(ctx.keys.resolveMetadata('agent', request.resource));
   }
-  const draft11 = request.draft11;
   return {
     agent: party(request.agent, agentMeta),
     resource: party(request.resource, resourceMeta, resourceAsAgent),
-    scopes: scopeViews(
-      ctx.realm,
-      request.scope.split(' ').filter((s) => s.length > 0),
-      resourceMeta,
-    ),
+    scopes: scopeViews(ctx.realm, scopesOf(request), resourceMeta),
+    lifetime: ctx.realm.accessTokenLifespan,
+    refreshWindow: ctx.realm.refreshLifespan,
+    chaining: chainingOf(ctx.realm, request),
+    act: actChain(request.act),
+  };
+}
+
+function scopesOf(request: PendingRequest): string[] {
+  return request.scope.split(' ').filter((s) => s.length > 0);
+}
+
+/**
+ * {@link consentDetails} at the -11 person server (draft-11 profile section 2): the agent is named
+ * by its agent provider's `aauth-agent.json` (the agent token's `iss`), the resource by its
+ * `aauth-resource.json` (the resource is a server identifier), each document's `issuer` checked by
+ * discovery; the ids stay shown beside the names. A document that cannot be read leaves the id alone.
+ */
+async function consentDetails11(ctx: Pick<ServerContext, 'realm' | 'metadata11'>, request: PendingRequest, draft11: NonNullable<PendingRequest['draft11']>): Promise<ConsentDetails> {
+  const reader = ctx.metadata11;
+  const [agentMeta, resourceMeta] = await Promise.all([
+    reader === undefined || draft11.provider === undefined ? Promise.resolve(undefined) : optional(reader.resolveServerMetadata(draft11.provider, 'aauth-agent.json')),
+    reader === undefined ? Promise.resolve(undefined) : optional(reader.resolveServerMetadata(request.resource, 'aauth-resource.json')),
+  ]);
+  return {
+    agent: party(request.agent, agentMeta),
+    resource: party(request.resource, resourceMeta),
+    scopes: scopeViews(ctx.realm, scopesOf(request), resourceMeta),
     // -11 tokens live `aauth.person.token.lifespan` and are not refreshed: the agent asks again, and
     // the person server remembers this approval. Chaining there is by upstream_token (section 8, item 7).
-    lifetime: draft11 ? ctx.realm.person.tokenLifespan : ctx.realm.accessTokenLifespan,
-    refreshWindow: draft11 ? 0 : ctx.realm.refreshLifespan,
-    chaining: draft11 ? (request.kind === 'auth-11' ? { byResource: true, clients: [], hops: 1 } : undefined) : chainingOf(ctx.realm, request),
+    lifetime: ctx.realm.person.tokenLifespan,
+    refreshWindow: 0,
+    chaining: request.kind === 'auth-11' ? { byResource: true, clients: [], hops: 1 } : undefined,
     act: actChain(request.act),
-    ...(draft11 ? { draft11: { justification: justificationText(draft11.justification) } } : {}),
+    draft11: { justification: justificationText(draft11.justification) },
   };
 }

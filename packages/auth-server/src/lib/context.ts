@@ -33,6 +33,11 @@ export interface KeyResolver {
 
 /** Everything the endpoints share, resolved once at start-up. */
 export interface ServerContext {
+  /**
+   * The -11 person server's metadata reader (its verifier: -11 server identifiers, its loopback
+   * setting), for the consent page's display fields of -11 parties; set when the person server is served.
+   */
+  metadata11?: { resolveServerMetadata(id: string, dwk: string, caller?: string): Promise<Record<string, unknown>> } | undefined;
   issuer: string;
   /** Path of the issuer URL, the prefix of every route (`/realms/aauth-test`). */
   issuerPath: string;

@@ -1,7 +1,7 @@
 import { ACCESS_MODES, GENERATIONS, type AccessMode, type Generation, type SigningKey } from '@aauth-kit/core';
 import { assertIdentityUrl, assertKnownOptions, DEFAULT_BODY_TIMEOUT_MS, optionNames, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { VerifierOptions } from '@aauth-kit/verifier';
-import type { RequireLevel, RequireOptions, ResourceDraft11Options, ResourceOptions } from '../types.js';
+import type { RequireLevel, RequireOptions, ResourceDisplayMetadata, ResourceDraft11Options, ResourceOptions } from '../types.js';
 import { resolveRevocationOptions, type ResolvedRevocation } from './revocation.js';
 
 /** The resource's own -11 settings, resolved. */
@@ -33,6 +33,8 @@ export interface ResolvedResourceOptions {
   key: SigningKey;
   authServer: string | undefined;
   scopes: Record<string, string> | undefined;
+  /** The display fields to publish, checked. */
+  metadata: Record<string, string>;
   additionalSignatureComponents: string[];
   maxBodyBytes: number;
   /** Time a request has to deliver its whole body, ms. */
@@ -53,7 +55,7 @@ export interface ResolvedResourceOptions {
 
 /** The option names of createResource (a name outside them is refused: a misspelt option would be dropped without a word). */
 const RESOURCE_OPTIONS = optionNames<ResourceOptions>({
-  identity: true, key: true, authServer: true, scopes: true, additionalSignatureComponents: true, maxBodyBytes: true, bodyTimeoutMs: true, requirementHeader: true,
+  identity: true, key: true, authServer: true, scopes: true, metadata: true, additionalSignatureComponents: true, maxBodyBytes: true, bodyTimeoutMs: true, requirementHeader: true,
   errors: true, onError: true, callerKey: true, telemetry: true, draft11: true,
   // The verifier's, passed on.
   localIssuerKeys: true, fetch: true, now: true, maxSkew: true, leeway: true, tokenLeeway: true, requireContentDigest: true, algorithms: true,
@@ -75,6 +77,34 @@ const LEVELS: readonly RequireLevel[] = ['signature', 'identity', 'person', 'aut
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 const COMPONENT = /^(@[a-z-]+|[a-z0-9!#$%&'*+.^_`|~-]+)$/;
 
+const DISPLAY_URLS = ['logo_uri', 'logo_dark_uri', 'documentation_uri', 'tos_uri', 'policy_uri'];
+const DISPLAY_FIELDS = optionNames<ResourceDisplayMetadata>({ name: true, description: true, logo_uri: true, logo_dark_uri: true, documentation_uri: true, tos_uri: true, policy_uri: true });
+
+/** `options.metadata`: display fields only, strings, the URL fields absolute http(s) URLs without credentials. */
+function displayMetadata(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new TypeError('options.metadata must be an object of display fields (name, logo_uri, ...)');
+  assertKnownOptions(value, DISPLAY_FIELDS, 'options.metadata');
+  const out: Record<string, string> = {};
+  for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v.length === 0) throw new TypeError(`options.metadata.${field} must be a non-empty string`);
+    if (DISPLAY_URLS.includes(field)) {
+      let url: URL | undefined;
+      try {
+        url = new URL(v);
+      } catch {
+        url = undefined;
+      }
+      if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') {
+        throw new TypeError(`options.metadata.${field} must be an absolute http(s) URL without credentials (got ${JSON.stringify(v.slice(0, 100))})`);
+      }
+    }
+    out[field] = v;
+  }
+  return out;
+}
+
 function components(value: unknown, path: string): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.some((c) => typeof c !== 'string' || !COMPONENT.test(c.toLowerCase()))) {
@@ -87,7 +117,7 @@ function components(value: unknown, path: string): string[] {
 export function resolveResourceOptions(options: ResourceOptions): ResolvedResourceOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   assertKnownOptions(options, RESOURCE_OPTIONS, 'options', 'createResource', RESOURCE_HINTS);
-  const { identity, key, authServer, scopes, additionalSignatureComponents, maxBodyBytes, bodyTimeoutMs, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
+  const { identity, key, authServer, scopes, metadata, additionalSignatureComponents, maxBodyBytes, bodyTimeoutMs, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
   assertIdentityUrl(identity, 'options.identity');
   const d11 = draft11 ?? {};
   if (typeof d11 !== 'object' || d11 === null) throw new TypeError('options.draft11 must be an object');
@@ -164,6 +194,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
       if (typeof description !== 'string') throw new TypeError(`options.scopes[${JSON.stringify(name)}] must be a string`);
     }
   }
+  const display = displayMetadata(metadata);
   const extra = components(additionalSignatureComponents, 'options.additionalSignatureComponents');
   const bodyLimit = maxBodyBytes ?? 1024 * 1024;
   if (!Number.isInteger(bodyLimit) || bodyLimit < 0) throw new TypeError('options.maxBodyBytes must be a non-negative integer');
@@ -210,6 +241,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     key: key,
     authServer: issuer,
     scopes,
+    metadata: display,
     additionalSignatureComponents: extra,
     maxBodyBytes: bodyLimit,
     bodyTimeoutMs: bodyTimeout,

@@ -260,7 +260,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     // The first person token for this agent or this resource needs the person (PS-12).
     if (!canInteract(body)) throw new AAuthError('user_unreachable', 'The person must approve this agent for this resource, and the request has no interaction capability');
-    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap: agent.exp };
+    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap: agent.exp, provider: agent.provider };
     if (user !== undefined) d11.user = user;
     if (justification !== undefined) d11.justification = justification;
     return createPending(agent, 'person-11', resource, '', [], d11);
@@ -348,7 +348,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
     const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
     if (!(await ctx.usedTokens.checkAndStore(usedKey, ttl))) throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
-    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, user: record.user, sub: String(rt.sub), presentedJti: String(rt.presented_jti) };
+    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, provider: agent.provider, user: record.user, sub: String(rt.sub), presentedJti: String(rt.presented_jti) };
     if (upstream !== undefined) d11.upstreamJti = upstream.jti;
     for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
       if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
