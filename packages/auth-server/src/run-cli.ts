@@ -394,17 +394,30 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
     if (down) err(`Redis at ${shown} answers again`);
     down = false;
   });
+  // Bounded (connectTimeout covers only the TCP handshake, which a stopped Redis's kernel still
+  // completes; the ready check and PING would then wait forever): the command stops at start.
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_START_TIMEOUT_MS / 1000} s: is it stopped or overloaded?`)), REDIS_START_TIMEOUT_MS);
+  });
   try {
-    await client.connect();
-    await client.ping();
+    await Promise.race([(async () => {
+      await client.connect();
+      await client.ping();
+    })(), deadline]);
   } catch (error) {
     client.disconnect();
     const why = lastError?.message ?? (error as Error).message;
     throw new Error(`--redis-url ${shown}: Redis did not answer (${why}); start it, or correct the URL`);
+  } finally {
+    clearTimeout(timer);
   }
   started = true;
   return client;
 }
+
+/** How long the command waits at start for Redis to connect and answer PING. */
+const REDIS_START_TIMEOUT_MS = 5000;
 
 /** How the command's messages name what the user can set: its flags, not the API's options. */
 const CLI_NAMES: MessageNames = {

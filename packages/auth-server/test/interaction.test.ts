@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
+import { AAuthError } from '@aauth-kit/core';
 import express from 'express';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../../test/fixtures/chromium.js';
+import { createMemoryPendingStore } from '../src/index.js';
 import { cookieHeader, decideOverHttp, signedFetch, startAuthServer, startParty, type Party, type TestAuthServer } from '../../../test/fixtures/auth-server.js';
 
 const USER_ID = 'c0ffee00-0000-4000-8000-000000000001';
@@ -254,5 +256,27 @@ describe('consent page: hostile forms', () => {
     const json = await fetch(`${as.interactionEndpoint}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"code":"x"}' });
     expect(json.status).toBe(403);
     expect((await fetch(`${as.issuer}/.well-known/aauth-issuer.json`)).status).toBe(200);
+  });
+});
+
+describe('the consent page when the shared state store fails', () => {
+  it('is 503 "Temporarily unavailable" with the reason and Retry-After, not "Bad request"', async () => {
+    const inner = createMemoryPendingStore();
+    const failing = {
+      ...inner,
+      getByCode: () => Promise.reject(new AAuthError('store_unavailable', 'The shared state store did not answer within 1000 ms', { headers: { 'Retry-After': '1' } })),
+    };
+    const down = await startAuthServer({ pendingStore: failing });
+    try {
+      const res = await fetch(`${down.interactionEndpoint}?code=ABCD2345`);
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      const html = await res.text();
+      expect(html).toContain('<h1>Temporarily unavailable</h1>');
+      expect(html).toContain('<p id="message">The shared state store did not answer within 1000 ms</p>');
+      expect(html).not.toContain('Bad request');
+    } finally {
+      await down.close();
+    }
   });
 });

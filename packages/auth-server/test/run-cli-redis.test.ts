@@ -307,4 +307,20 @@ describe('Redis not answering at start', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a Redis that accepts the connection but never answers (stopped: SIGSTOP) stops the command too, instead of hanging it', async () => {
+    const redis = await startOwnRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-frozen-'));
+    const pid = redis.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const started = runCli(['--realm', join(dir, 'never-read.json'), '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', redis.url], { out: () => {}, err: () => {} });
+      // Before: connect() waited for the ready check forever, printing nothing.
+      await expect(started).rejects.toThrow(`--redis-url ${redis.url}: Redis did not answer (no answer within 5 s: is it stopped or overloaded?); start it, or correct the URL`);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

@@ -160,7 +160,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
 
   /** A refusal as a page: the error's status, a heading for its code, its message. */
   function sendPage(res: Response, error: AAuthError): void {
-    const title = error.code === 'internal_error' ? 'Something went wrong' : (PAGE_TITLES[error.code] ?? 'Bad request');
+    // The server's own trouble (a store down, 5xx) is never the user's bad request.
+    const title = error.code === 'internal_error' ? 'Something went wrong' : (PAGE_TITLES[error.code] ?? (error.status >= 500 ? 'Temporarily unavailable' : 'Bad request'));
     res.set(error.headers);
     send(res, error.status, messagePage(title, error.message, error.code));
   }
