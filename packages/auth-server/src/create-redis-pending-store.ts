@@ -11,6 +11,8 @@ export interface RedisPendingStoreOptions extends MemoryPendingStoreOptions {
   timeoutMs?: number | undefined;
   /** Operations sent and not yet answered, at most; default 1000. More fail at once (503 `store_unavailable`). */
   maxPending?: number | undefined;
+  /** Hears every failed operation (log it: Redis's own error, OOM or NOPERM, is the error's `cause`); default none. */
+  onFailure?: ((error: AAuthError) => void) | undefined;
 }
 
 // Layout, under the prefix: `pending:{id}` a hash (r: the request as JSON, d: the decision as
@@ -112,7 +114,7 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
   if (typeof prefix !== 'string') throw new TypeError('options.prefix must be a string');
   const onCluster = redisClusterPrefixProblem(client, prefix, 'options.prefix');
   if (onCluster !== undefined) throw new TypeError(onCluster);
-  const run = createScriptRunner(client, positive(options.timeoutMs, 'timeoutMs', 1000), positive(options.maxPending, 'maxPending', 1000));
+  const run = createScriptRunner(client, positive(options.timeoutMs, 'timeoutMs', 1000), positive(options.maxPending, 'maxPending', 1000), options.onFailure);
   const record = (id: string): string => `${prefix}pending:${id}`;
 
   /** The stored request with its decision, when it is still within its retention. */

@@ -1,3 +1,4 @@
+import type { AAuthError } from '@aauth-kit/core';
 import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import { createRedisReplayStore, type ReplayStore } from '@aauth-kit/verifier';
 import { createRedisPendingStore } from './create-redis-pending-store.js';
@@ -24,6 +25,12 @@ export interface RedisAuthServerStoresOptions {
   maxPending?: number | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. Give the auth server's `now` too. */
   now?: (() => number) | undefined;
+  /**
+   * Hears every failed operation of every store (a 503 `store_unavailable` or `replay_store_failed`;
+   * Redis's own refusal, e.g. OOM or NOPERM, is the error's `cause`, which clients are not shown):
+   * log it. Default: the replay stores' one process warning per outage, nothing for the others.
+   */
+  onFailure?: ((error: AAuthError) => void) | undefined;
 }
 
 /** The auth server's options that put its state in Redis: spread them into {@link createAuthServer}'s options. */
@@ -66,12 +73,15 @@ export function createRedisAuthServerStores(client: RedisStoreClient, options: R
   for (const [name, value] of [['timeoutMs', timeoutMs], ['maxPending', maxPending]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`options.${name} must be a positive integer`);
   }
+  const onFailure = options.onFailure;
+  if (onFailure !== undefined && typeof onFailure !== 'function') throw new TypeError('options.onFailure must be a function');
   const bounded = { timeoutMs, maxPending };
-  const run = createScriptRunner(client, timeoutMs, maxPending);
+  const replayBounded = { ...bounded, ...(onFailure === undefined ? {} : { onFailure: ({ error }: { error: AAuthError }) => onFailure(error) }) };
+  const run = createScriptRunner(client, timeoutMs, maxPending, onFailure);
   return {
-    pendingStore: createRedisPendingStore(client, { prefix, now, ...bounded }),
-    usedTokenStore: createRedisReplayStore(client, { prefix: `${prefix}used:`, ...bounded }),
-    replay: { store: createRedisReplayStore(client, { prefix: `${prefix}replay:`, ...bounded }) },
+    pendingStore: createRedisPendingStore(client, { prefix, now, ...bounded, ...(onFailure === undefined ? {} : { onFailure }) }),
+    usedTokenStore: createRedisReplayStore(client, { prefix: `${prefix}used:`, ...replayBounded }),
+    replay: { store: createRedisReplayStore(client, { prefix: `${prefix}replay:`, ...replayBounded }) },
     rateLimitStore: createRedisRateLimitStore(run, prefix, now),
     sessionStore: createRedisSessionStore(run, prefix, now),
     draft11Records: createRedisDraft11Records(run, { prefix, now }),

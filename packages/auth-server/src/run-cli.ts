@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { argumentErrorText, hashTagged, hasHashTag, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import type { AAuthError } from '@aauth-kit/core';
+import { argumentErrorText, hashTagged, hasHashTag, serverIdentifierProblem, storeFailureText } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
@@ -413,6 +414,7 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
     clearTimeout(timer);
   }
   started = true;
+  storeFailureLogs.set(client, storeFailureLog(shown, err));
   return client;
 }
 
@@ -532,7 +534,31 @@ interface RunContext {
 /** The stores of one issuer in Redis (`prefix` its keys), its revocations among them. */
 function redisStoresOf(redis: CliRedis & object, prefix: string) {
   const client = redis as unknown as RedisStoreClient & RedisRevocationClient;
-  return { stores: createRedisAuthServerStores(client, { prefix }), revocationStore: () => createRedisRevocationStore(client, { prefix: `${prefix}revoked:` }) };
+  const onFailure = storeFailureLogs.get(redis);
+  return {
+    stores: createRedisAuthServerStores(client, { prefix, ...(onFailure === undefined ? {} : { onFailure }) }),
+    revocationStore: () => createRedisRevocationStore(client, { prefix: `${prefix}revoked:` }),
+  };
+}
+
+/** Per connected client: the log of its stores' failed operations (see {@link storeFailureLog}). */
+const storeFailureLogs = new WeakMap<object, (error: AAuthError) => void>();
+
+/**
+ * A failed Redis operation as one warning line with Redis's own words (an OOM or an ACL refusal
+ * otherwise showed nowhere: clients get a generic 503), at most one line per reason a minute.
+ */
+function storeFailureLog(shown: string, err: (line: string) => void): (error: AAuthError) => void {
+  const said = new Map<string, number>();
+  return (error) => {
+    const text = storeFailureText(error);
+    const at = Date.now();
+    const last = said.get(text);
+    if (last !== undefined && at - last < 60_000) return;
+    if (said.size > 100) said.clear();
+    said.set(text, at);
+    err(`warning: Redis at ${shown}: ${text}; requests that need the shared state get 503 until it does`);
+  };
 }
 
 /** A realm's shared stores as a tenant takes them (no -11 records: tenants serve the Keycloak profile). */

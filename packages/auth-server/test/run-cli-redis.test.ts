@@ -286,6 +286,43 @@ describe('tenant servers with --redis-url reload together', () => {
   }, 60_000);
 });
 
+describe('Redis refusing commands (an ACL, OOM)', () => {
+  it("the command's log says what Redis said, once a minute per reason; clients get a generic 503", async () => {
+    const redis = await startOwnRedis();
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-acl-'));
+    const realmFile = join(dir, 'realm.json');
+    writeFileSync(realmFile, JSON.stringify(testRealm()));
+    const err: string[] = [];
+    let running: RunningCli | undefined;
+    try {
+      running = await runCli(['--realm', realmFile, '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', redis.url], { out: () => {}, err: (l) => err.push(l) });
+      // The consent page reads pending requests with a Lua script: deny EVAL to the user the command connects as.
+      await admin.call('ACL', 'SETUSER', 'default', '-eval');
+      const page = async () => fetch(`${running!.issuer}/protocol/aauth/interact?code=ABCD2345`);
+      const first = await page();
+      expect(first.status).toBe(503);
+      const html = await first.text();
+      expect(html).toContain('<h1>Temporarily unavailable</h1>');
+      // Redis's words stay out of the page.
+      expect(html).not.toContain('NOPERM');
+      expect(await page().then((r) => r.status)).toBe(503);
+      const warnings = err.filter((l) => l.includes('NOPERM'));
+      // Before: nothing at all on stderr.
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(new RegExp(`^warning: Redis at ${redis.url.replace(/[.]/g, '\\.')}: The shared state store failed: NOPERM .*'eval'.*; requests that need the shared state get 503 until it does$`));
+      await admin.call('ACL', 'SETUSER', 'default', '+eval');
+      expect((await page()).status).toBe(404);
+    } finally {
+      await running?.close();
+      admin.disconnect();
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 describe('Redis not answering at start', () => {
   it('stops the command, naming the URL without its password', async () => {
     const port = await freePort();

@@ -1,4 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
+import { boundedCommands, storeFailureText } from '@aauth-kit/core/internal';
 import type { ReplayStore } from './types.js';
 
 /** The one Redis command the store needs, as ioredis (and compatible clients) expose it. */
@@ -32,9 +33,6 @@ export interface RedisReplayStoreOptions {
   onFailure?: ((failure: ReplayStoreFailure) => void) | undefined;
 }
 
-/** ioredis states in which a command would only wait in the client's offline queue. */
-const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
-
 function positiveInteger(value: unknown, path: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
@@ -62,13 +60,7 @@ export function createRedisReplayStore(client: RedisLikeClient, options: RedisRe
   if (typeof failOpen !== 'boolean') throw new TypeError('options.failOpen must be a boolean');
   const onFailure = options.onFailure;
   if (onFailure !== undefined && typeof onFailure !== 'function') throw new TypeError('options.onFailure must be a function');
-  const retryAfter = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-
-  let pending = 0;
   let warned = false;
-
-  const failure = (message: string, cause?: unknown): AAuthError =>
-    new AAuthError('replay_store_failed', message, { headers: { 'Retry-After': retryAfter }, ...(cause === undefined ? {} : { cause }) });
 
   function report(error: AAuthError): void {
     if (onFailure) {
@@ -82,37 +74,15 @@ export function createRedisReplayStore(client: RedisLikeClient, options: RedisRe
     if (warned) return;
     warned = true;
     const what = failOpen ? 'requests are accepted WITHOUT replay protection (failOpen)' : 'requests needing a replay check are refused with 503';
-    process.emitWarning(`AAuth Redis replay store failed (${error.message}): ${what} until Redis answers again`, { code: 'AAUTH_REPLAY_STORE_FAILED' });
+    process.emitWarning(`AAuth Redis replay store failed (${storeFailureText(error)}): ${what} until Redis answers again`, { code: 'AAUTH_REPLAY_STORE_FAILED' });
   }
 
+  // Commands Redis has not answered stay queued in the client (offline queue, or sent and
+  // unanswered to a hung server): bounded, so an outage cannot grow memory without limit.
+  const command = boundedCommands({ code: 'replay_store_failed', store: 'The replay store', waiting: 'replay checks', timeoutMs, maxPending, status: () => client.status });
+
   async function check(key: string, ttl: number): Promise<boolean> {
-    if (typeof client.status === 'string' && DISCONNECTED.has(client.status)) throw failure('The replay store is not connected');
-    // Commands Redis has not answered stay queued in the client (offline queue, or sent and
-    // unanswered to a hung server): bound them, so an outage cannot grow memory without limit.
-    if (pending >= maxPending) throw failure('Too many replay checks are waiting for the replay store');
-    pending++;
-    let sent: Promise<unknown>;
-    try {
-      sent = Promise.resolve(client.set(`${prefix}${key}`, '1', 'EX', ttl, 'NX'));
-    } catch (error) {
-      pending--;
-      throw failure('The replay store failed', error);
-    }
-    sent.then(
-      () => void pending--,
-      () => void pending--,
-    );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(failure(`The replay store did not answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      return (await Promise.race([sent, late])) === 'OK';
-    } catch (error) {
-      throw error instanceof AAuthError ? error : failure('The replay store failed', error);
-    } finally {
-      clearTimeout(timer);
-    }
+    return (await command(() => client.set(`${prefix}${key}`, '1', 'EX', ttl, 'NX'))) === 'OK';
   }
 
   return {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
-import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
+import { boundedCommands, redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import type { RevocationRegistry, RevocationStoreResult, RevocationSubject } from './types.js';
 
 /** The two Redis commands the store needs, as ioredis (and compatible clients) expose them. */
@@ -24,6 +24,13 @@ export interface RedisRevocationStoreOptions {
   maxCacheEntries?: number | undefined;
   /** Longest wait for Redis's answer, in ms; default 1000. Past it the check fails (503 `revocation_store_failed`). */
   timeoutMs?: number | undefined;
+  /**
+   * Most commands sent to Redis and not yet answered; default 1000. A hung Redis keeps them queued
+   * in the client: past the bound a check is refused at once (503 `revocation_store_failed`), so an
+   * outage cannot grow memory as fast as requests arrive. Concurrent checks of the same token share
+   * one read.
+   */
+  maxPending?: number | undefined;
   /** Clock: a function returning epoch seconds; default `() => Date.now() / 1000`. */
   now?: (() => number) | undefined;
 }
@@ -33,9 +40,6 @@ export interface RedisRevocationStore extends RevocationRegistry {
   /** The staleness bound this store was created with, in ms (`cacheTtlMs`). */
   readonly stalenessMs: number;
 }
-
-/** ioredis states in which a command would only wait in the client's offline queue. */
-const DISCONNECTED = new Set(['reconnecting', 'close', 'end']);
 
 function nonNegativeInteger(value: unknown, path: string, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
@@ -68,6 +72,7 @@ export function createRedisRevocationStore(client: RedisRevocationClient, option
   const cacheTtlMs = nonNegativeInteger(options.cacheTtlMs, 'options.cacheTtlMs', 1000);
   const maxCacheEntries = nonNegativeInteger(options.maxCacheEntries, 'options.maxCacheEntries', 10_000, 1);
   const timeoutMs = nonNegativeInteger(options.timeoutMs, 'options.timeoutMs', 1000, 1);
+  const maxPending = nonNegativeInteger(options.maxPending, 'options.maxPending', 1000, 1);
   if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('options.now must be a function');
   const now = options.now ?? (() => Date.now() / 1000);
   const retryAfter = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
@@ -82,28 +87,19 @@ export function createRedisRevocationStore(client: RedisRevocationClient, option
   const failure = (message: string, cause?: unknown): AAuthError =>
     new AAuthError('revocation_store_failed', message, { headers: { 'Retry-After': retryAfter }, ...(cause === undefined ? {} : { cause }) });
 
-  /** One Redis command, bounded by `timeoutMs`. */
-  async function bounded<T>(send: () => Promise<T>): Promise<T> {
-    if (typeof client.status === 'string' && DISCONNECTED.has(client.status)) throw failure('The revocation store is not connected');
-    let sent: Promise<T>;
-    try {
-      sent = Promise.resolve(send());
-    } catch (error) {
-      throw failure('The revocation store failed', error);
+  /** One Redis command, bounded by `timeoutMs` and `maxPending`. */
+  const bounded = boundedCommands({ code: 'revocation_store_failed', store: 'The revocation store', waiting: 'revocation checks', timeoutMs, maxPending, status: () => client.status });
+  /** MGETs under way by their key list: concurrent checks of one token share one. */
+  const reading = new Map<string, Promise<Array<string | null>>>();
+
+  function mget(keys: string[]): Promise<Array<string | null>> {
+    const id = keys.join('\n');
+    let pending = reading.get(id);
+    if (pending === undefined) {
+      pending = bounded(() => client.mget(...keys)).finally(() => reading.delete(id));
+      reading.set(id, pending);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(failure(`The revocation store did not answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    // A late answer after the timeout must not surface as an unhandled rejection.
-    sent.catch(() => undefined);
-    try {
-      return await Promise.race([sent, late]);
-    } catch (error) {
-      throw error instanceof AAuthError ? error : failure('The revocation store failed', error);
-    } finally {
-      clearTimeout(timer);
-    }
+    return pending;
   }
 
   /** The values of `keys`: fresh cached ones, the rest in one MGET. */
@@ -117,7 +113,7 @@ export function createRedisRevocationStore(client: RedisRevocationClient, option
       else missing.push(key);
     }
     if (missing.length === 0) return out;
-    const values = await bounded(() => client.mget(...missing));
+    const values = await mget(missing);
     if (!Array.isArray(values) || values.length !== missing.length) throw failure('The revocation store answered MGET with something else than one value per key');
     if (cache.size + missing.length > maxCacheEntries) cache.clear();
     missing.forEach((key, i) => {
