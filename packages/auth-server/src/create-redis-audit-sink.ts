@@ -38,13 +38,17 @@ function positiveInteger(value: unknown, path: string, fallback: number): number
 interface Entry {
   id: string;
   json: string;
+  /** Redis took it (perhaps after its attempt timed out): it leaves the buffer, and is never sent again. */
+  done?: boolean;
 }
 
 /**
  * An audit sink appending each event to a Redis stream: `XADD {stream} MAXLEN ~ {maxLen} * id {uuid} event {json}`.
  * A failing Redis never fails or slows issuance: events wait in a bounded buffer and are sent again
  * every `retryMs`; a full buffer drops new events, counted in `stats().dropped`, with one warning per
- * outage. Delivery is at least once (an `XADD` that timed out may have landed): readers dedupe on `id`.
+ * outage. An `XADD` that timed out is not sent again while it may still land (nothing more is sent to
+ * a Redis that holds commands unanswered); one answered late counts as written. Delivery is still at
+ * least once (a connection lost after Redis took a command): readers dedupe on `id`.
  */
 export function createRedisAuditSink(client: RedisStreamClient, options: RedisAuditSinkOptions = {}): AuditSink {
   if (typeof client !== 'object' || client === null || typeof client.xadd !== 'function') {
@@ -87,12 +91,28 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
     warn(`the audit stream ${stream} is written again${lost > 0 ? `; ${lost} event(s) were dropped meanwhile` : ''}`);
   }
 
+  /** XADDs sent and not yet answered, including those whose wait timed out (a hung Redis holds them). */
+  let unanswered = 0;
+
   function send(entry: Entry): Promise<unknown> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    return Promise.race([client.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'id', entry.id, 'event', entry.json), timeout]).finally(() => clearTimeout(timer));
+    unanswered++;
+    const sent = Promise.resolve(client.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'id', entry.id, 'event', entry.json));
+    // Counted as written when Redis answers, even after the wait timed out (then it is not sent again).
+    sent.then(
+      () => {
+        unanswered--;
+        if (!entry.done) {
+          entry.done = true;
+          written++;
+        }
+      },
+      () => void unanswered--,
+    );
+    return Promise.race([sent, timeout]).finally(() => clearTimeout(timer));
   }
 
   async function drain(): Promise<void> {
@@ -101,6 +121,15 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
     await Promise.resolve();
     try {
       while (buffer.length > 0) {
+        buffer = buffer.filter((e) => !e.done);
+        if (buffer.length === 0) break;
+        // A hung Redis (stopped, or a connection that stays 'ready' without answering): nothing more
+        // is sent until the commands already sent are answered or fail; re-sending them would grow
+        // the client's queue without bound and land each event many times.
+        if (unanswered > 0) {
+          failed(`${unanswered} XADD command(s) sent are not answered`);
+          break;
+        }
         const status = client.status;
         // During an outage, wait for a ready connection: a command queued offline while connecting
         // may land after its timeout and then be sent again (a duplicate).
@@ -111,8 +140,7 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
         const batch = buffer.slice(0, BATCH);
         // One connection answers in order; what failed stays at the head, in order, for the next try.
         const results = await Promise.allSettled(batch.map(send));
-        const again = batch.filter((_, i) => results[i]!.status === 'rejected');
-        written += batch.length - again.length;
+        const again = batch.filter((e, i) => results[i]!.status === 'rejected' && !e.done);
         buffer = [...again, ...buffer.slice(batch.length)];
         const rejection = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
         if (rejection) {
@@ -122,6 +150,7 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
         recovered();
         droppedAtSuccess = dropped;
       }
+      buffer = buffer.filter((e) => !e.done);
       if (buffer.length === 0) warnedFull = false;
     } finally {
       running = undefined;

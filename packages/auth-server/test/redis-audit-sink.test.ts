@@ -129,7 +129,43 @@ describe('createRedisAuditSink with a failing client', () => {
     expect(warnings[0]).toMatch(/cannot be written \(no answer within 30 ms\)/);
     await sink.close();
     expect(sink.stats()).toEqual({ written: 0, dropped: 1, buffered: 0 });
-    expect(sent).toBe(2);
+    // close's flush sends nothing more: the first XADD is still unanswered (before: sent again).
+    expect(sent).toBe(1);
+  });
+
+  it('a Redis that holds commands unanswered (frozen, connection still ready) is not sent more; late answers count once, nothing lands twice', async () => {
+    const answers: Array<() => void> = [];
+    const landed: string[] = [];
+    let frozen = true;
+    const client: RedisStreamClient = {
+      status: 'ready',
+      xadd: (...args) => {
+        const id = String(args[args.indexOf('id') + 1]);
+        if (!frozen) {
+          landed.push(id);
+          return Promise.resolve('1-0');
+        }
+        return new Promise((resolve) => answers.push(() => (landed.push(id), resolve('1-0'))));
+      },
+    };
+    const warnings: string[] = [];
+    const sink = createRedisAuditSink(client, { timeoutMs: 20, retryMs: 5, onWarning: (m) => warnings.push(m) });
+    for (let i = 0; i < 150; i++) sink.write(event(i));
+    // Many retry periods while frozen: before, each one sent the same batch again (the client's queue grew, events landed many times).
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answers).toHaveLength(100);
+    expect(sink.stats()).toEqual({ written: 0, dropped: 0, buffered: 150 });
+    expect(warnings[0]).toMatch(/cannot be written \(no answer within 20 ms\)/);
+    // Thawed: Redis answers what it held, then takes the rest.
+    frozen = false;
+    for (const answer of answers.splice(0)) answer();
+    await new Promise((r) => setTimeout(r, 50));
+    await sink.flush();
+    expect(sink.stats()).toEqual({ written: 150, dropped: 0, buffered: 0 });
+    expect(landed).toHaveLength(150);
+    expect(new Set(landed).size).toBe(150);
+    expect(warnings.at(-1)).toMatch(/is written again$/);
+    await sink.close();
   });
 
   it('sends nothing while the client is reconnecting (ioredis would queue it offline)', async () => {
