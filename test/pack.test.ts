@@ -146,6 +146,13 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     cpSync(join(root, 'test/fixtures/pack/round-trip.ts'), join(app(), 'src', 'round-trip.ts'));
     // A CommonJS file of the same app: the packages' require side (their .d.cts and CommonJS entries).
     cpSync(join(root, 'test/fixtures/pack/require-consumer.cts'), join(app(), 'src', 'require-consumer.cts'));
+    // A CommonJS program with classic node10 resolution (module commonjs and nothing else): its own folder and tsconfig.
+    mkdirSync(join(app(), 'node10'));
+    cpSync(join(root, 'test/fixtures/pack/node10-consumer/index.ts'), join(app(), 'node10', 'index.ts'));
+    writeFileSync(
+      join(app(), 'node10', 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'commonjs', strict: true, esModuleInterop: true, skipLibCheck: false, noEmit: true, types: ['node'] }, include: ['index.ts'] }, null, 2),
+    );
 
     // A fetch client alone: core + agent (and discovery, which the agent depends on), nothing else.
     mkdirSync(agentOnly());
@@ -238,6 +245,12 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
       expect(existsSync(join(app(), 'dist', name.replace(/\.ts$/, '.js'))), name).toBe(true);
     }
   }, 120_000);
+
+  it('type-checks a CommonJS program with node10 resolution (the default of module: commonjs), the kit\'s types intact', async () => {
+    const tsc = await run(process.execPath, [join(app(), 'node_modules/typescript/bin/tsc'), '-p', 'node10'], app());
+    expect(`${tsc.stdout}${tsc.stderr}`).toBe('');
+    expect(tsc.code).toBe(0);
+  });
 
   it('links the two commands at install, and they run (node_modules/.bin/aauth, aauth-auth-server)', async () => {
     const cli = await run(join(app(), 'node_modules/.bin/aauth'), ['--help'], app());

@@ -7,7 +7,7 @@ export {
   type AgentProviderOptions,
   type MintAgentTokenOptions,
 } from './create-agent-provider.js';
-export { wrapFetch } from './wrap-fetch.js';
+export { wrapFetch, type AgentFetch } from './wrap-fetch.js';
 export { buildSignedRequest, type SignerConfig } from './build-signed-request.js';
 export { assessChallenge, type ChallengeContext, type ChallengeDecision } from './assess-challenge.js';
 export { AAuthChallengeError, type AAuthChallengeErrorOptions } from './aauth-challenge-error.js';

@@ -1,6 +1,6 @@
 import { generateKey } from '@aauth-kit/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createAgent, wrapFetch } from '../src/index.js';
+import { createAgent, wrapFetch, type AgentFetch } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
 
 const open: Scenario[] = [];
@@ -35,6 +35,19 @@ describe('wrapFetch', () => {
     const wrapped = wrapFetch(fetch, { key, authServer: s.as.issuer });
     expect((await wrapped(`${s.resource.url}/data`)).status).toBe(200);
     expect(s.as.tokenRequests[0]!.signer).toBe(`pseudonymous:${key.thumbprint}`);
+  });
+
+  it("takes agent.fetch's per-call options, typed (before, its type was fetch's: upstreamToken and the rest did not compile)", async () => {
+    const s = await scenario();
+    open.push(s);
+    const wrapped: AgentFetch = wrapFetch(fetch, s.hosted.agent);
+    // Still usable wherever a fetch is expected.
+    const asFetch: typeof fetch = wrapped;
+    expect(typeof asFetch).toBe('function');
+    const before = s.resource.calls.length;
+    expect((await wrapped(`${s.resource.url}/data`, { signatureScheme: 'hwk' })).status).toBe(200);
+    // The per-call option reached the signer: the first request went out under hwk, not the agent's jwks_uri.
+    expect(s.resource.calls[before]!.scheme).toBe('hwk');
   });
 
   it('refuses a non-function fetch', () => {

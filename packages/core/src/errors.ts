@@ -205,6 +205,8 @@ export class AAuthError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: AAuthErrorCode, message?: string, options: AAuthErrorOptions = {}) {
+    // JavaScript callers are not held to the union: an unknown code says so, not "cannot read '0'".
+    if (!Object.hasOwn(ERRORS, code)) throw new TypeError(`${JSON.stringify(String(code)).slice(0, 80)} is not an AAuthError code (ERRORS, exported beside AAuthError, lists them)`);
     const row = ERRORS[code];
     super(message ?? row[2], options.cause === undefined ? undefined : { cause: options.cause });
     // The class's own name: `AAuthChallengeError`, `TokenExchangeError`, ... for subclasses.

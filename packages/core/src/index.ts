@@ -92,3 +92,7 @@ export { parseAgentIdentifier, type AgentIdentifier, type AgentIdentifierOptions
 export { jwkAlgProblem, type JwkAlgProblem } from './jwk-alg.js';
 export { ACCESS_MODES, checkMetadataDocument, metadataUrl, type AccessMode, type CheckMetadataOptions, type MetadataDocument11, type MetadataDocumentName } from './metadata-11.js';
 export { generateInteractionCode, normalizeInteractionCode } from './interaction-code.js';
+// Types that appear in the other packages' options and results (discovery's and the agent's
+// `telemetry`, an agent provider's `wellKnown()`), so a user can name them.
+export type { TelemetryOptions } from './telemetry.js';
+export type { DocumentHandler } from './serve-documents.js';

@@ -248,3 +248,11 @@ describe('AAuthError', () => {
     expect(isAAuthError(undefined)).toBe(false);
   });
 });
+
+describe('AAuthError from JavaScript with a code it does not have', () => {
+  it('throws a TypeError naming the code (before: "Cannot read properties of undefined")', () => {
+    expect(() => new AAuthError('invalid_signature' as AAuthErrorCode)).toThrow(new TypeError('"invalid_signature" is not an AAuthError code (ERRORS, exported beside AAuthError, lists them)'));
+    // Inherited names are not codes either.
+    expect(() => new AAuthError('toString' as AAuthErrorCode)).toThrow(TypeError);
+  });
+});
