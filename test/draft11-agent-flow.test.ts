@@ -38,7 +38,7 @@ interface World {
 }
 
 async function world(
-  opts: { ps?: PersonServer11Options; resource?: Partial<Resource11Options>; agentNow?: () => number; approve?: boolean } = {},
+  opts: { ps?: PersonServer11Options; resource?: Partial<Resource11Options>; agentNow?: () => number; approve?: boolean; ask?: (i: Interaction) => void } = {},
 ): Promise<World> {
   const ps = await createPersonServer11(opts.ps);
   open.push(ps);
@@ -58,6 +58,7 @@ async function world(
     ...(opts.agentNow ? { now: opts.agentNow } : {}),
     onInteraction: (i) => {
       interactions.push(i);
+      if (opts.ask !== undefined) return opts.ask(i);
       // The person approves at the interaction URL: the person server or the resource hears the code.
       if (opts.approve !== false) {
         ps.approve(i.code);
@@ -275,6 +276,27 @@ describe('an -11 agent against an -11 resource and person server', () => {
       expect(isAAuthError(error) && error.code).toBe(code);
       expect(w.resource.calls.filter((c) => c.kind === 'aa-auth+jwt')).toHaveLength(0);
     }
+  });
+
+  it('a caller that gives up during consent: polling stops, and the next call asks the person again (before: it joined the abandoned consent)', async () => {
+    let ask: (i: Interaction) => void = () => undefined;
+    const w = await world({ ps: { interactionForAuth: true }, ask: (i) => ask(i) });
+    const gaveUp = new AbortController();
+    ask = () => gaveUp.abort();
+    const e = await w.agent.fetch(`${w.resource.issuer}/data`, { signal: gaveUp.signal }).catch((x: unknown) => x);
+    expect((e as Error).name).toBe('AbortError');
+    const pending = () => w.ps.calls.filter((c) => c.path === '/pending').length;
+    const polled = pending();
+    // The agent's sleep is instant here: a poll loop left running would poll hundreds of times meanwhile.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(pending()).toBe(polled);
+    ask = (i) => {
+      w.ps.approve(i.code);
+      w.resource.approve(i.code);
+    };
+    expect((await w.agent.fetch(`${w.resource.issuer}/data`)).status).toBe(200);
+    expect(w.interactions).toHaveLength(2);
+    expect(w.interactions[1]!.code).not.toBe(w.interactions[0]!.code);
   });
 
   it('surfaces a denied interaction as interaction_denied', async () => {

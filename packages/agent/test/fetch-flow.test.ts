@@ -311,6 +311,19 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
       const manual = await s.hosted.agent.fetch(`${s.resource.url}/form`, { method: 'POST', body: 'x=1', redirect: 'manual' });
       expect(manual.status).toBe(303);
       expect(manual.headers.get('location')).toBe('/result');
+      // As fetch: a response reached through a redirect says so, one answered directly does not.
+      expect(res.redirected).toBe(true);
+      expect(res.url).toBe(`${s.resource.url}/result`);
+      expect(manual.redirected).toBe(false);
+    });
+
+    it('a redirect to anything but http(s) is refused as fetch refuses it (a data: URL would answer for the resource)', async () => {
+      const s = await track(scenario({ resource: { redirects: { '/data-url': [302, 'data:application/json,{"forged":true}'], '/ftp': [302, 'ftp://127.0.0.1/x'] }, level: 'identity' } }));
+      for (const path of ['/data-url', '/ftp']) {
+        const e = await s.hosted.agent.fetch(`${s.resource.url}${path}`).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(TypeError);
+        expect((e as Error).message).toMatch(/redirected to a (data|ftp): URL; only http and https are followed$/);
+      }
     });
   });
 

@@ -50,6 +50,23 @@ describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
     expect(s.resource.calls.map((c) => c.body.equals(expected))).toEqual([true, true]);
   });
 
+  it('got.stream: a bodiless stream is signed; a body written into the stream is refused with the fix (it would go out unsigned)', async () => {
+    const { s, client } = await setup({ resource: { level: 'identity' } });
+    const chunks: Buffer[] = [];
+    for await (const chunk of client.stream(`${s.resource.url}/hello`)) chunks.push(chunk as Buffer);
+    expect(JSON.parse(Buffer.concat(chunks).toString())).toMatchObject({ ok: true, scheme: 'jwks_uri' });
+    const piped = client.stream.post(`${s.resource.url}/orders`);
+    const failed = new Promise<Error>((resolve) => piped.on('error', resolve));
+    piped.end('{"n":1}');
+    const e = await failed;
+    expect(e.message).toMatch(/got\.stream POST: a body written into the stream cannot be signed .*give it as options\.body/);
+    // Given as options.body, it is signed with its digest.
+    const given: Buffer[] = [];
+    for await (const chunk of client.stream.post(`${s.resource.url}/orders`, { body: '{"n":2}', headers: { 'content-type': 'application/json' } })) given.push(chunk as Buffer);
+    expect(s.resource.calls.at(-1)!.body.toString()).toBe('{"n":2}');
+    expect(s.resource.calls.at(-1)!.status).toBe(200);
+  });
+
   it('exchange: context.aauth.upstreamToken goes to the token endpoint', async () => {
     const { s, client } = await setup();
     const upstream = await s.as.issue({ aud: s.hosted.identity, agent: 'http://backend.localhost:9', sub: 'bob', scope: 'data.read', cnf: generateKey().jwk });

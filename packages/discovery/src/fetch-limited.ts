@@ -30,5 +30,6 @@ export function fetchLimited(
     maxBytes: options.maxBytes,
     maxRedirects: options.maxRedirects ?? 3,
     failureCode: options.failureCode ?? 'key_discovery_failed',
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
 }

@@ -145,4 +145,6 @@ export interface FetchLimitedOptions extends EgressOptions, FailureCodes {
   maxBytes: number;
   /** Same-origin redirects followed for requests without a body; default 3. */
   maxRedirects?: number | undefined;
+  /** The caller gave up: the request is cancelled and the call rejects with the signal's reason (fetch's `AbortError`). */
+  signal?: AbortSignal | undefined;
 }

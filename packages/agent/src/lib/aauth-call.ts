@@ -89,13 +89,13 @@ export function aauthCall(core: AgentCore, transport: typeof fetch, origin: Hop,
       });
     },
     find: () => tokens.find(route(origin), options?.scope, transport),
-    obtain(action, answered) {
+    obtain(action, answered, signal) {
       const decision = action.decision;
       if (decision === undefined) throw new Error('An AAuth call obtains a token only for a challenge');
       const { challenge, resource, authServer, scope } = decision;
       config.emit({ type: 'challenged', ...emitAt(answered ?? origin), require: challenge.require, resource, authServer, scope });
       if (action.evict) tokens.evict(action.evict);
-      return tokens.obtain(decision, options?.upstreamToken, action.avoid, transport);
+      return tokens.obtain(decision, options?.upstreamToken, action.avoid, transport, signal);
     },
     retrying: (answered) => config.emit({ type: 'retried', ...emitAt(answered) }),
     settle(action, answered) {

@@ -21,6 +21,7 @@ import type { AgentConfig, Draft11Config } from './resolve-options.js';
 import { discard, sendFollowing, type Sent } from './send-following.js';
 import { recordIssued, signTraced, traceTokenRequest } from './telemetry.js';
 import { upstreamHash } from './token-store.js';
+import { joinShared, sleepUnlessAborted, type SharedFlight } from './shared-flight.js';
 
 // The effects of the -11 machines (next-step-11.ts): the agent token, the person server flights,
 // the per-resource person, auth and session tokens, the generation learnt per resource, and the
@@ -51,7 +52,8 @@ export interface Draft11Core {
   /** Run one -11 call (agent.fetch). */
   call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response>;
   /** Begin one -11 call for an adapter that sends itself (the got hooks); `transport` reaches the person server. */
-  begin(transport: typeof fetch, request: Hop11, options: AAuthCallOptions | undefined): Call11;
+  /** `signal`: the caller's; a token flight every caller gave up on is cancelled (see shared-flight.ts). */
+  begin(transport: typeof fetch, request: Hop11, options: AAuthCallOptions | undefined, signal?: AbortSignal | undefined): Call11;
   flush(): void;
   invalidate(resource: string): void;
 }
@@ -106,7 +108,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
   const auths = new Bounded<Presented>();
   const sessions = new Bounded<string>();
   const generations = new Bounded<Generation>();
-  const inflight = new Map<string, Promise<Presented>>();
+  const inflight = new Map<string, SharedFlight<Presented>>();
   /** Seconds added to the clock when signing, learnt from a `clock_skew` answer's `Date` (-09). */
   let clockOffset = 0;
   let current: Presented | undefined;
@@ -182,7 +184,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
    * Run one flight to the person server (person token, auth token or mission), signed with the
    * agent token, in one `aauth.token_request` client span; polls are its events (docs/telemetry.md).
    */
-  function fly(flight: Flight11, transport: typeof fetch): Promise<Presented | ApprovedMission11> {
+  function fly(flight: Flight11, transport: typeof fetch, signal?: AbortSignal): Promise<Presented | ApprovedMission11> {
     const { telemetry } = config;
     const resource = flight.expect.resource === '' ? undefined : flight.expect.resource;
     const attributes = { [A.endpoint]: flight.kind, [A.authServer]: flight.ps, [A.resource]: resource, [A.generation]: 'draft-11' };
@@ -191,6 +193,8 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
       let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
       let event: FlightEvent11 = { type: 'begin' };
       for (;;) {
+        // Every caller gave up: no further request, poll or wait.
+        signal?.throwIfAborted();
         const step = nextFlight11(state, event);
         state = step.state;
         const { action } = step;
@@ -202,14 +206,14 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             event = await traceTokenRequest(span, requests++, action.url, async () => {
               const agent = await renew(false);
               const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
-              return askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body });
+              return askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body }, signal);
             });
             break;
           case 'interact':
             event = await handOverInteraction(config, flight.ps, action.interaction);
             break;
           case 'wait':
-            await config.sleep(action.ms);
+            await sleepUnlessAborted(config.sleep, action.ms, signal);
             event = { type: 'waited' };
             break;
           case 'renew':
@@ -232,8 +236,8 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
   }
 
   /** A person token or auth token flight. */
-  async function flyToken(flight: Flight11, transport: typeof fetch): Promise<Presented> {
-    const result = await fly(flight, transport);
+  async function flyToken(flight: Flight11, transport: typeof fetch, signal?: AbortSignal): Promise<Presented> {
+    const result = await fly(flight, transport, signal);
     if ('personTokens' in result) throw new Error(`A ${flight.kind} token flight ended with a mission`);
     return result;
   }
@@ -261,14 +265,9 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     return result;
   }
 
-  /** One flight per key at a time (single flight). */
-  function shared(key: string, run: () => Promise<Presented>): Promise<Presented> {
-    let flight = inflight.get(key);
-    if (flight === undefined) {
-      flight = run().finally(() => inflight.delete(key));
-      inflight.set(key, flight);
-    }
-    return flight;
+  /** One flight per key at a time (single flight), cancelled when every caller's `signal` aborted. */
+  function shared(key: string, run: (signal: AbortSignal) => Promise<Presented>, signal: AbortSignal | undefined): Promise<Presented> {
+    return joinShared(inflight, key, run, signal);
   }
 
   const capabilities = (): string[] => (config.interaction.handler ? ['interaction'] : []);
@@ -278,7 +277,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
    * sends (agent.fetch's loop below, or the got hooks). Token flights, waits and interactions
    * happen inside `next`; the adapter only sends, and feeds each answer back.
    */
-  function begin(transport: typeof fetch, request: Hop11, options: AAuthCallOptions | undefined): Call11 {
+  function begin(transport: typeof fetch, request: Hop11, options: AAuthCallOptions | undefined, signal?: AbortSignal | undefined): Call11 {
     let state: CallState11 = { phase: 'start' };
     let self: Self11 | undefined;
     /** The URL that answered last (after redirects): where requirements come from. */
@@ -360,7 +359,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             const payload: Record<string, unknown> = { resource: here, capabilities: capabilities(), ...draft11.hints };
             if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
             if (mission !== undefined) payload.mission_s256 = mission;
-            const person = await shared(`person ${keyFor(here)}`, async () => {
+            const person = await shared(`person ${keyFor(here)}`, async (own) => {
               const issued = await flyToken(
                 {
                   kind: 'person',
@@ -372,10 +371,11 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
                   allowLoopback: draft11.allowLoopback,
                 },
                 transport,
+                own,
               );
               persons.set(keyFor(here), issued);
               return issued;
-            });
+            }, signal);
             event = { type: 'presentation', presented: person };
             break;
           }
@@ -386,7 +386,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             const payload: Record<string, unknown> = { resource_token: rt.token, presented_token: action.presented.token, capabilities: capabilities(), ...draft11.hints };
             if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
             if (rt.loginHint !== undefined) payload.login_hint = rt.loginHint;
-            const auth = await shared(`auth ${keyFor(here)} ${rt.presentedJti} ${rt.scope}`, async () => {
+            const auth = await shared(`auth ${keyFor(here)} ${rt.presentedJti} ${rt.scope}`, async (own) => {
               const issued = await flyToken(
                 {
                   kind: 'auth',
@@ -398,11 +398,12 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
                   allowLoopback: draft11.allowLoopback,
                 },
                 transport,
+                own,
               );
               auths.set(keyFor(here), issued);
               config.emit({ type: 'exchanged', resource: rt.iss, authServer: me.ps!, scope: rt.scope, exchange: upstreamToken !== undefined, cached: false, expiresAt: issued.exp });
               return issued;
-            });
+            }, signal);
             event = { type: 'presentation', presented: auth };
             break;
           }
@@ -420,7 +421,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             event = { type: 'interacted', now: config.now() };
             break;
           case 'wait':
-            await config.sleep(action.ms);
+            await sleepUnlessAborted(config.sleep, action.ms, signal);
             event = { type: 'waited' };
             break;
           case 'return': {
@@ -465,7 +466,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
 
   /** agent.fetch's -11 call: each send through the one redirect follower, `begin` does the rest. */
   async function call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response> {
-    const run = begin(transport, request, options);
+    const run = begin(transport, request, options, request.signal);
     let last: Sent | undefined;
     try {
       let out = await run.next({ type: 'begin' });

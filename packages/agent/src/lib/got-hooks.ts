@@ -177,8 +177,16 @@ export function createGotHooks(core: AgentCore): GotHooks {
     for (const name of Object.keys(options.headers)) {
       if ((SIGNATURE_HEADERS as readonly string[]).includes(name.toLowerCase())) delete options.headers[name];
     }
+    const method = options.method.toUpperCase();
+    // got.stream.post(url) with the body written into the stream: the request is signed before the
+    // body exists, so its content-digest cannot cover it (a resource refuses it as unsigned body).
+    if ((options as { isStream?: unknown }).isStream === true && (options.body === undefined || options.body === null) && method !== 'GET' && method !== 'HEAD') {
+      throw new TypeError(
+        `got.stream ${method}: a body written into the stream cannot be signed (it is sent after the signature); give it as options.body (got.stream.post(url, { body })) or use got's promise API`,
+      );
+    }
     const body = await bufferBody(options, config.maxBodyBytes);
-    const hop: Hop = { method: options.method.toUpperCase(), url };
+    const hop: Hop = { method, url };
     const call11 = options.context[CALL11] as GotCall11 | undefined;
     if (call11 !== undefined) return sign11(options, call11, hop, body);
     let call = options.context[CALL] as GotCall | undefined;

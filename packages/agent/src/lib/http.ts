@@ -15,6 +15,8 @@ export interface LimitedFetchOptions {
   code: AAuthErrorCode;
   /** Same-origin redirects followed for bodiless requests; default 3. */
   maxRedirects?: number;
+  /** Cancels the request (every caller of a shared token request gave up). */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -37,6 +39,7 @@ export function limitedFetch(
     failureCode: options.code,
     deniedCode: options.code,
     allowPrivateAddresses: true,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
 }
 
@@ -81,8 +84,9 @@ export async function askTokenServer(
   transport: typeof fetch,
   url: URL,
   init: { method: string; headers: Record<string, string>; body?: Uint8Array | undefined },
+  signal?: AbortSignal | undefined,
 ): Promise<TokenServerAnswer> {
-  const limits = { ...config.tokenRequest, code: 'auth_server_error', maxRedirects: 0 } as const;
+  const limits = { ...config.tokenRequest, code: 'auth_server_error', maxRedirects: 0, ...(signal === undefined ? {} : { signal }) } as const;
   const answer = await limitedFetch(transport, url, { method: init.method, headers: init.headers, ...(init.body ? { body: init.body } : {}) }, limits);
   return { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
 }

@@ -40,8 +40,14 @@ export async function readRequest(
     requestInit.duplex = 'half';
   }
   const request = new Request(input, requestInit);
-  const body = await readLimited(request.body, maxBodyBytes, () =>
-    new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`, { status: downstreamStatus('body_too_large') }),
+  const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+  // As fetch: an aborted signal rejects before the body is read, and aborting while a stream body
+  // is read cancels it (a body that never ends would otherwise hold the call forever).
+  const body = await readLimited(
+    request.body,
+    maxBodyBytes,
+    () => new AAuthError('body_too_large', `The request body is larger than ${maxBodyBytes} bytes`, { status: downstreamStatus('body_too_large') }),
+    signal,
   );
   const extra: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(init ?? {})) if (!own.has(name) && value !== undefined) extra[name] = value;
@@ -51,7 +57,7 @@ export async function readRequest(
     headers: new Headers(request.headers),
     body: request.body === null ? undefined : body,
     redirect: request.redirect,
-    signal: init?.signal ?? (input instanceof Request ? input.signal : undefined),
+    signal,
     extra,
   };
 }

@@ -41,7 +41,7 @@ export interface AgentConfig {
   signer11: Signer;
   fetch: typeof fetch;
   now: () => number;
-  sleep: (ms: number) => Promise<void>;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   onInteraction: ((interaction: Interaction) => void | Promise<void>) | undefined;
   interaction: InteractionPolicy;
   tokenCache: TokenCache;
@@ -150,7 +150,23 @@ function limits(value: unknown, path: string, timeoutMs: number, maxBytes: numbe
   return { timeoutMs: positive(v.timeoutMs, `${path}.timeoutMs`, timeoutMs), maxBytes: positive(v.maxBytes, `${path}.maxBytes`, maxBytes) };
 }
 
-const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** A timer; cleared when `signal` aborts (the caller of a consent poll gave up), so nothing keeps the process alive. */
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 
 /** Validate `createAgent` options once, at start-up; misuse throws a `TypeError` naming the option. */
 export function resolveOptions(options: AgentOptions): AgentConfig {

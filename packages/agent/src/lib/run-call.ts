@@ -14,7 +14,7 @@ export interface CallEffects {
   /** Look in the cache for a first attempt's token (AAuth only). */
   find?(): Promise<Carried | undefined>;
   /** Obtain a token; `answered` is the request whose 401 asked for it (none for a bearer first attempt). */
-  obtain(action: Extract<Action, { type: 'obtain' }>, answered: Hop | undefined): Promise<Carried>;
+  obtain(action: Extract<Action, { type: 'obtain' }>, answered: Hop | undefined, signal?: AbortSignal | undefined): Promise<Carried>;
   /** The retry is about to be sent to `answered`. */
   retrying(answered: Hop): void;
   /** The call ends with the response to `answered`. */
@@ -61,7 +61,8 @@ export async function advance(
         step = nextStep(step.state, { type: 'token', carried: await untilAborted(effects.find(), signal) });
         break;
       case 'obtain':
-        step = nextStep(step.state, { type: 'token', carried: await untilAborted(effects.obtain(action, answered), signal) });
+        // The signal goes along too: a token request whose every caller gave up is cancelled.
+        step = nextStep(step.state, { type: 'token', carried: await untilAborted(effects.obtain(action, answered, signal), signal) });
         break;
       case 'send':
       case 'reject':

@@ -56,12 +56,23 @@ export async function sendFollowing(transport: typeof fetch, request: PreparedRe
     }
     const location = response.headers.get('location');
     if (current.redirect === 'manual' || !REDIRECTS.has(response.status) || location === null) {
+      // As fetch: a response reached through redirects says so.
+      if (hop > 0) Object.defineProperty(response, 'redirected', { value: true });
       return { response, request: current, carried: token };
     }
     await discard(response);
     if (current.redirect === 'error') throw new TypeError(`fetch failed: ${current.url.href} redirected and redirect is "error"`);
     if (hop >= MAX_REDIRECTS) throw new TypeError('fetch failed: too many redirects');
-    const next = new URL(location, current.url);
+    let next: URL;
+    try {
+      next = new URL(location, current.url);
+    } catch {
+      throw new TypeError(`fetch failed: ${current.url.href} redirected to an invalid Location`);
+    }
+    // As fetch: only http(s) is followed (a data: URL would otherwise answer as if the resource had).
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+      throw new TypeError(`fetch failed: ${current.url.href} redirected to a ${next.protocol} URL; only http and https are followed`);
+    }
     const headers = new Headers(current.headers);
     let { method, body } = current;
     // Fetch standard, HTTP-redirect fetch: 303 (and 301/302 after POST) become a bodiless GET.

@@ -8,6 +8,7 @@ import { createIssuerMetadataResolver } from './issuer-metadata.js';
 import { cacheVerdict, type Carried, type ExchangeDecision, type IssuedToken, nextStep, startFlight, type StepEvent, type TokenFlight } from './next-step.js';
 import type { AgentConfig } from './resolve-options.js';
 import { recordIssued, signTraced, traceTokenRequest } from './telemetry.js';
+import { joinShared, sleepUnlessAborted, type SharedFlight } from './shared-flight.js';
 
 /** Where a token worked: method, origin and path, for one upstream token (its hash). */
 export interface Route {
@@ -21,7 +22,12 @@ export interface TokenStore {
   /** A cached token for a first attempt: one that worked on this route, else for (origin, `scope`); an expiring one is refreshed first. */
   find(route: Route, scope: string | undefined, transport: typeof fetch): Promise<Carried | undefined>;
   /** A token for a challenge: cached unless it is `avoid` (the one just refused), else from the auth server (single flight). */
-  obtain(decision: ExchangeDecision, upstreamToken: string | undefined, avoid: string | undefined, transport: typeof fetch): Promise<Carried>;
+  /**
+   * A token for `decision`: cached, or from one token request shared by concurrent callers. `signal`
+   * is this caller's: it stops waiting at once, and when every caller of the request gave up the
+   * request (or its consent polling) is cancelled and forgotten, so a later call starts afresh.
+   */
+  obtain(decision: ExchangeDecision, upstreamToken: string | undefined, avoid: string | undefined, transport: typeof fetch, signal?: AbortSignal | undefined): Promise<Carried>;
   /** A 401 answered a request carrying this token: drop it, unless the cache already holds a newer one. */
   evict(carried: Carried): void;
   /** The token worked on this route: present it there first next time. */
@@ -51,7 +57,7 @@ function hintKey(route: Route): string {
 export function createTokenStore(config: AgentConfig): TokenStore {
   const cache = config.tokenCache;
   const metadata = createIssuerMetadataResolver({ ...config.discovery, now: config.now });
-  const requests = new Map<string, Promise<IssuedToken>>();
+  const requests = new Map<string, SharedFlight<IssuedToken>>();
   /** Cache key -> the refresh under way for it; resolves undefined when it failed. */
   const refreshing = new Map<string, Promise<string | undefined>>();
   /** Route -> the cache key of the token that worked there. */
@@ -78,13 +84,15 @@ export function createTokenStore(config: AgentConfig): TokenStore {
    * `aauth.token_request` client span: the token endpoint's request, then each poll of the
    * pending URL as an `aauth.interaction.poll` event (docs/telemetry.md).
    */
-  function fly(flight: TokenFlight, transport: typeof fetch, attributes: TelemetryAttributes): Promise<IssuedToken> {
+  function fly(flight: TokenFlight, transport: typeof fetch, attributes: TelemetryAttributes, signal?: AbortSignal): Promise<IssuedToken> {
     const { telemetry } = config;
     return telemetry.span('aauth.token_request', 'client', { ...attributes, [A.authServer]: flight.issuer, [A.resource]: flight.resource }, async (span) => {
       let state = startFlight(flight);
       let event: StepEvent = { type: 'begin' };
       let requests = 0;
       for (;;) {
+        // Every caller gave up: no further request, poll or wait.
+        signal?.throwIfAborted();
         const step = nextStep(state, event);
         state = step.state;
         const action = step.action;
@@ -96,7 +104,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
             const { method, url, body } = action;
             event = await traceTokenRequest(span, requests++, url, () => {
               const headers = signTraced(telemetry, action.signAs, () => signWith(config.signer, { method, url, headers: action.headers, body: body ?? null }, { scheme: action.signAs }).headers);
-              return askTokenServer(config, transport, url, { method, headers, body });
+              return askTokenServer(config, transport, url, { method, headers, body }, signal);
             });
             break;
           }
@@ -104,7 +112,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
             event = await handOverInteraction(config, action.authServer, action.interaction);
             break;
           case 'wait':
-            await config.sleep(action.ms);
+            await sleepUnlessAborted(config.sleep, action.ms, signal);
             event = { type: 'waited' };
             break;
           case 'issued':
@@ -165,7 +173,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
   }
 
   /** A token request for `decision`, cached until its `exp` (section 8). */
-  async function request(decision: ExchangeDecision, upstreamToken: string | undefined, transport: typeof fetch, key: string): Promise<IssuedToken> {
+  async function request(decision: ExchangeDecision, upstreamToken: string | undefined, transport: typeof fetch, key: string, signal: AbortSignal): Promise<IssuedToken> {
     const payload: Record<string, string> = { resource_token: decision.resourceToken };
     if (upstreamToken !== undefined) payload.upstream_token = upstreamToken;
     const flight: TokenFlight = {
@@ -177,7 +185,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
       maxLifetime: config.maxTokenLifetime,
       interaction: config.interaction,
     };
-    const issued = await fly(flight, transport, { [A.endpoint]: 'token', [A.scope]: decision.scope });
+    const issued = await fly(flight, transport, { [A.endpoint]: 'token', [A.scope]: decision.scope }, signal);
     const { resource, authServer, scope, signAs } = decision;
     cache.set(key, { token: issued.token, expiresAt: issued.expiresAt, resource, scope, authServer, signAs });
     config.emit({ type: 'exchanged', resource, authServer, scope, exchange: upstreamToken !== undefined, cached: false, expiresAt: issued.expiresAt });
@@ -197,7 +205,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
       return token === undefined ? undefined : { token, cacheKey: key };
     },
 
-    async obtain(decision, upstreamToken, avoid, transport) {
+    async obtain(decision, upstreamToken, avoid, transport, signal) {
       const key = cacheKey(decision.resource, decision.scope, decision.claims.agent, upstreamHash(upstreamToken));
       const cached = await fresh(key, transport);
       if (cached !== undefined && cached !== avoid) {
@@ -206,12 +214,8 @@ export function createTokenStore(config: AgentConfig): TokenStore {
         config.emit({ type: 'exchanged', resource, authServer, scope, exchange: upstreamToken !== undefined, cached: true, expiresAt });
         return { token: cached, cacheKey: key };
       }
-      let flight = requests.get(key);
-      if (flight === undefined) {
-        flight = request(decision, upstreamToken, transport, key).finally(() => requests.delete(key));
-        requests.set(key, flight);
-      }
-      return { token: (await flight).token, cacheKey: key };
+      const issued = await joinShared(requests, key, (own) => request(decision, upstreamToken, transport, key, own), signal);
+      return { token: issued.token, cacheKey: key };
     },
 
     evict(carried) {

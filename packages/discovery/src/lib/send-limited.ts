@@ -14,6 +14,23 @@ export interface SendLimits {
   maxBytes: number;
   maxRedirects: number;
   failureCode: AAuthErrorCode;
+  /** The caller's: aborting it cancels the request, which rejects with its reason. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A signal aborted by the first of `signals` (AbortSignal.any, which Node 20.0-20.2 lack). */
+function firstOf(signals: AbortSignal[]): AbortSignal {
+  const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any !== undefined) return any(signals);
+  const controller = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) {
+      controller.abort(s.reason);
+      break;
+    }
+    s.addEventListener('abort', () => controller.abort(s.reason), { once: true, signal: controller.signal });
+  }
+  return controller.signal;
 }
 
 /** A request to send under limits. */
@@ -74,7 +91,10 @@ export async function sendLimited(
   let current = url;
   const fail = (message: string, cause?: unknown): AAuthError =>
     new AAuthError(limits.failureCode, message, { ...(cause === undefined ? {} : { cause }), details: { url: current.href } });
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const caller = limits.signal;
+  if (caller?.aborted) throw caller.reason;
+  const signal = caller === undefined ? timeout : firstOf([timeout, caller]);
 
   const follow = async (): Promise<LimitedResponse<ResponseHeaders>> => {
     for (let hop = 0; ; hop++) {
@@ -136,6 +156,8 @@ export async function sendLimited(
   try {
     return await raceSignal(follow(), signal);
   } catch (error) {
+    // The caller gave up: its reason, as fetch rejects (not a failure of the server).
+    if (caller?.aborted) throw caller.reason;
     if (error instanceof AAuthError) throw error;
     if (signal.aborted) throw fail(`${where(current)} did not answer within ${limits.timeoutMs} ms`, error);
     throw fail(`Cannot reach ${where(current)}: ${reason(error)}`, error);
