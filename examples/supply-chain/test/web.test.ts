@@ -202,6 +202,21 @@ describe('the demo as a web page, driven by a person in Chromium', () => {
       // the supply-chain agent's aauth-resource.json), not by aauth:backend@... and a bare URL.
       expect(first.parties).toEqual({ agent: 'Supply-chain backend', resource: 'Supply-chain agent' });
       expect(second.parties).toEqual({ agent: 'Supply-chain backend', resource: 'Supply-chain agent' });
+      // The person's approval is drawn before the answer of the poll it released (-11 polls are held
+      // at the person server): that answer comes back as its own arrow below it, with the token.
+      const order = await page.locator('#diagram li').evaluateAll((lis) =>
+        lis.map((li) => {
+          const node = li as unknown as { classList: { contains(c: string): boolean }; dataset: Record<string, string>; textContent: string };
+          const kind = node.classList.contains('step') ? `step:${node.dataset.step}` : node.classList.contains('reply') ? 'reply' : 'hop';
+          return `${kind}${node.textContent.includes('gets person token') ? ' person-token' : ''}`;
+        }),
+      );
+      expect(order.indexOf('step:decision')).toBeGreaterThan(-1);
+      expect(order.indexOf('reply person-token')).toBeGreaterThan(order.indexOf('step:decision'));
+      // The supply-chain agent's hops show their details under its own lifeline, not the backend's.
+      const margin = (sel: string) => page.locator(sel).first().evaluate((li) => (li as unknown as { querySelector(s: string): { style: { marginLeft: string } } }).querySelector('.details').style.marginLeft);
+      expect(await margin('#diagram li.hop[data-from="supply-chain-agent"]')).toBe('50%');
+      expect(await margin('#diagram li.hop[data-from="backend"]')).toBe('30%');
       await page.locator('#result[data-state="ok"]').waitFor();
       expect(await page.locator('#diagram .head').allTextContents()).toEqual(['user', 'backend', 'supply-chain agent', 'auth server (person server)', 'market-analysis agent']);
       expect(settled(await rows(page))).toEqual([

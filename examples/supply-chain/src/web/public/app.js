@@ -116,7 +116,9 @@ function arrowRow(cls, from, to, label, data) {
   li.append(
     el('div', { class: 'row-label', style: { marginLeft: `${left}%`, maxWidth: `${100 - left}%` } }, label),
     el('div', { class: 'line' }, el('div', { class: `arrow ${x2 >= x1 ? 'right' : 'left'}`, style: { left: `${left}%`, width: `${Math.abs(x2 - x1)}%` } })),
-    el('div', { class: 'details', style: { marginLeft: `${Math.min(left, 30)}%` } }),
+    // Under the caller's lifeline (a hop of the supply-chain agent under its column, not the backend's),
+    // kept at least half the width for the token boxes.
+    el('div', { class: 'details', style: { marginLeft: `${Math.min(left, 50)}%` } }),
   );
   state.list.append(li);
   li.scrollIntoView({ block: 'nearest' });
@@ -167,7 +169,13 @@ function onHop(e) {
     return;
   }
   state.lastPoll = status === 202 && e.method === 'GET' ? { key, li, badge, repeats: 1 } : undefined;
-  const details = li.querySelector('.details') ?? li;
+  let details = li.querySelector('.details') ?? li;
+  // Other rows came in between (the callee called on, or the person approved while a held poll
+  // waited): the answer comes back as its own arrow, below them, with what it carried.
+  if (state.lastN !== e.n) {
+    const reply = arrowRow('reply', e.to, e.from, [el('span', { class: 'n' }, String(e.n)), `← ${status || 'no answer'} (${e.to} answers ${e.from})`], { n: String(e.n), status: String(status) });
+    details = reply.querySelector('.details') ?? reply;
+  }
   const answer = [];
   if (e.challenge) answer.push(e.challenge.header === 'AAuth-Requirement' ? `AAuth-Requirement: requirement=${e.challenge.require}` : `AAuth: require=${e.challenge.require}`);
   if (e.interaction) answer.push(`interaction code ${e.interaction.code}`);
@@ -179,10 +187,6 @@ function onHop(e) {
   }
   if (e.challenge?.resourceToken) details.append(tokenBox('gets', e.challenge.resourceToken, 'resource token'));
   if (e.issued) details.append(tokenBox('gets', e.issued, 'auth token'));
-  // Other hops happened in between (the callee called on): the answer comes back as its own arrow.
-  if (state.lastN !== e.n) {
-    arrowRow('reply', e.to, e.from, [el('span', { class: 'n' }, String(e.n)), `← ${status || 'no answer'} (${e.to} answers ${e.from})`], { n: String(e.n), status: String(status) });
-  }
   state.lastN = e.n;
 }
 
@@ -230,6 +234,7 @@ function onInteraction({ url, code }) {
   $('consent').dataset.code = code;
   $('consent').hidden = false;
   arrowRow('step', 'backend', 'user', `asks you to approve at the auth server (code ${code})`, { step: 'interaction', code });
+  state.lastN = 0;
   setStatus('Waiting for your consent at the auth server…');
 }
 
@@ -237,6 +242,8 @@ function onDecision({ decision, username }) {
   $('consent').hidden = true;
   const who = username ?? 'you';
   arrowRow('step', 'user', 'auth-server', `${who} signs in and ${decision === 'approve' ? 'approves' : 'denies'}`, { step: 'decision', decision });
+  // A poll already held at the server (-11 long poll) is answered after this: its answer goes below.
+  state.lastN = 0;
   setStatus(decision === 'approve' ? 'Approved: the flow goes on…' : 'Denied.');
 }
 
