@@ -354,3 +354,55 @@ describe('an expired agent token at the person server (AAuth -11 token endpoint 
     expect((await signedFetch(location, agent)).status).toBe(202);
   });
 });
+
+describe('found by a hostile-input audit of the -11 person server', () => {
+  it("a resource token naming another agent's person token is refused: a resource cannot move a person's consent to an agent nobody approved", async () => {
+    // The victim: approved by mcp-user for the resource, with the scope granted.
+    const victim = await newAgent('victim');
+    const person = await personToken(victim);
+    const asked = await signedFetch(`${ps}/aauth/person/auth-token`, {
+      ...victim,
+      json: { resource_token: await resourceToken(victim, person, 'supply-chain:optimize'), capabilities: ['interaction'] },
+    });
+    expect(asked.status).toBe(202);
+    const code = /code="([^"]+)"/.exec(asked.headers.get('aauth-requirement')!)![1]!;
+    expect((await decideOverHttp(as.interactionEndpoint, code, 'approve')).status).toBe(200);
+    expect((await signedFetch(asked.headers.get('location')!, victim)).status).toBe(200);
+
+    // The attacker: a new agent, never bound, never approved, with a resource token (minted by a
+    // colluding or buggy resource) that names the victim's person token and the attacker's key.
+    const attacker = await newAgent('attacker');
+    const stolen = await signedFetch(`${ps}/aauth/person/auth-token`, {
+      ...attacker,
+      json: { resource_token: await resourceToken(attacker, person, 'supply-chain:optimize'), capabilities: ['interaction'] },
+    });
+    // Before: 200, an auth token with the victim's directed sub bound to the attacker's key.
+    expect(stolen.status).toBe(400);
+    expect(stolen.body.error).toBe('unknown_person_token');
+    expect(stolen.body.auth_token).toBeUndefined();
+  });
+
+  it('a resource token whose scope is only spaces is 400 invalid_resource_token, not a 500', async () => {
+    const agent = await newAgent('blank-scope');
+    const person = await personToken(agent);
+    // The kit's own minting refuses such a scope: a hostile resource signs it by hand.
+    const valid = await resourceToken(agent, person, 'supply-chain:optimize');
+    const [header, payload] = valid.split('.');
+    const input = `${header}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), scope: '   ' })).toString('base64url')}`;
+    const blank = `${input}.${Buffer.from(await resourceKey.sign(Buffer.from(input, 'latin1'))).toString('base64url')}`;
+    const res = await signedFetch(`${ps}/aauth/person/auth-token`, { ...agent, json: { resource_token: blank, capabilities: ['interaction'] } });
+    expect([res.status, res.body.error]).toEqual([400, 'invalid_resource_token']);
+    expect(String(res.body.error_description ?? res.body.detail ?? '')).toContain('scope names no scope');
+  });
+
+  it('a held poll whose request another poll collected answers 410, not 202 pending (exactly one poll gets the token)', async () => {
+    const agent = await newAgent('two-pollers');
+    const { location, code } = await pendingPersonToken(agent);
+    const held = signedFetch(location, { ...agent, extraHeaders: { prefer: 'wait=1' } });
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await decideOverHttp(as.interactionEndpoint, code, 'approve')).status).toBe(200);
+    const fresh = await signedFetch(location, agent);
+    const statuses = [(await held).status, fresh.status].sort();
+    expect(statuses).toEqual([200, 410]);
+  });
+});

@@ -158,6 +158,12 @@ const optionalString =
   (v) =>
     v === undefined || typeof v === 'string' ? undefined : claimInvalid(`${name} is not a string`);
 
+/** A scope string naming at least one scope (not empty, not only spaces). */
+const someScope =
+  (name: string): ClaimCheck =>
+  (v) =>
+    typeof v === 'string' && v.trim().length > 0 ? undefined : claimInvalid(typeof v === 'string' ? `${name} names no scope` : `${name} is missing`);
+
 /** A non-empty string. */
 const nonEmptyString =
   (name: string): ClaimCheck =>
@@ -266,7 +272,7 @@ export const RESOURCE_TOKEN: TokenProfile = {
     agent: expected('agent', (e) => e.agent, (v, want) => `agent ${JSON.stringify(v)} is not the signer ${JSON.stringify(want)}`),
     agent_jkt: expected('agent_jkt', (e) => e.agentJkt, () => "agent_jkt is not the signer's key thumbprint"),
     // Section 5: a resource token always names at least one scope.
-    scope: nonEmptyString('scope'),
+    scope: someScope('scope'),
   },
   maxLifetime: MAX_RESOURCE_TOKEN_LIFETIME,
   keys: 'resource',
@@ -507,7 +513,7 @@ export const RESOURCE_TOKEN_11: TokenProfile = {
     sub: nonEmptyString('sub'),
     presented_jti: nonEmptyString('presented_jti'),
     agent_jkt: expected('agent_jkt', (e) => e.agentJkt, () => "agent_jkt is not the signer's key thumbprint"),
-    scope: nonEmptyString('scope'),
+    scope: someScope('scope'),
     agent: absent('agent', 'a -11 resource token carries no agent identifier'),
     account: optionalString('account'),
     tenant: optionalString('tenant'),

@@ -329,8 +329,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (accessServer !== undefined) federation!.checkTrusted(accessServer);
     const rt = await verifyResourceToken(resourceToken, agent, accessServer);
     const record = await records.getIssued(String(rt.presented_jti));
-    if (record === undefined || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now()) {
-      throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server for this resource and person');
+    // Held by this agent's key too: a resource (which sees every token presented to it) must not be
+    // able to move a person's consent to another agent by naming its token in a resource token.
+    if (record === undefined || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now() || record.thumbprint !== agent.thumbprint) {
+      throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server held by this agent for this resource and person');
     }
     // AAuth -11 "Revocation Cascade": a revoked person token is never presented to an access server,
     // and backs no auth token here; the agent gets a fresh person token, then a fresh resource token.

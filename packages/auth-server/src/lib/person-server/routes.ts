@@ -232,7 +232,10 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       const until = Date.now() + wait * 1000;
       while (request.status === 'pending' && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
         await sleep(Math.min(200, until - Date.now()));
-        request = (await find()) ?? request;
+        const now = await find();
+        // Answered meanwhile to another poll (the token taken): this one is over, as any later poll is.
+        if (now === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
+        request = now;
       }
       if (request.expiresAt < ctx.now() && request.status === 'pending') {
         await ctx.store.take(request.id);
