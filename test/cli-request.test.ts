@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,6 +133,32 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     expect(r.stderr).toContain('auth_server_untrusted');
     // The fix, as a flag (the library's message names its option).
     expect(r.stderr.trim()).toMatch(new RegExp(`which this agent does not trust: .* \\(aauth request: --auth-server ${issuer.replace(/[.]/g, '\\.')}\\)$`));
+  });
+
+  it('request -i/-v print no whole token: a challenge\'s resource token is shortened (README: the command never prints a token)', async () => {
+    const r = await aauthAsync(['request', `${resourceUrl}/analyze`, '--key', keyFile(), '-d', '{}', '-i']);
+    expect(r.status).toBe(1);
+    const aauthHeader = r.stdout.split('\n').find((l) => l.startsWith('aauth: '));
+    expect(aauthHeader).toMatch(/resource-token="eyJ[A-Za-z0-9_-]{9}…[A-Za-z0-9_-]{6}"/);
+    expect(r.stdout).not.toMatch(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/);
+  });
+
+  it('a server that closes the connection without answering: exit 1 and a message (before: exit 0, nothing printed)', async () => {
+    const closing = createNetServer((socket) => socket.end());
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    const port = (closing.address() as AddressInfo).port;
+    try {
+      for (const args of [
+        ['request', `http://127.0.0.1:${port}/x`, '--key', keyFile()],
+        ['revoke', '--auth-server', `http://127.0.0.1:${port}/realms/r`, '--client-id', 'c', '--client-secret', 's', '--jti', 'j'],
+      ]) {
+        const r = await aauthAsync(args);
+        expect(r.status, r.stderr).toBe(1);
+        expect(r.stderr).toMatch(/closed the connection|other side closed|cannot be reached|could not be reached/);
+      }
+    } finally {
+      await new Promise((resolve) => closing.close(resolve));
+    }
   });
 
   it('request -v shows the refusal the agent gave up on: status, AAuth and Signature-Error headers, body', async () => {

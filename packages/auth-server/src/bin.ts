@@ -21,6 +21,8 @@ try {
 } catch (error) {
   process.stderr.write(`aauth-auth-server: ${(error as Error).message}\n`);
   // One line and where the options are (the usage text is 60 lines; the reason would scroll away).
-  if (error instanceof TypeError) process.stderr.write('aauth-auth-server --help lists the options\n');
+  if (error instanceof TypeError && /^(unknown option|unexpected argument|Option '|--realm FILE is required)/.test((error as Error).message)) {
+    process.stderr.write('aauth-auth-server --help lists the options\n');
+  }
   process.exit(2);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -418,6 +418,30 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
   return client;
 }
 
+/** A file the command appends to: refused at start (TypeError, one line) when it cannot be. */
+function checkWritable(path: string, flag: string): void {
+  try {
+    closeSync(openSync(path, 'a', 0o600));
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new TypeError(`${flag} ${path}: cannot write it (${why})`);
+  }
+}
+
+/** `listen`, with an address in use or not allowed said as the flags that chose it. */
+async function listenNamed<T>(listen: () => Promise<T>, port: number, host: string): Promise<T> {
+  try {
+    return await listen();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE') throw new TypeError(`--port ${port}: another process listens on ${host}:${port} (stop it, or give another --port; --port 0 picks a free one)`);
+    if (code === 'EACCES') throw new TypeError(`--port ${port}: not allowed to listen there (ports below 1024 need privileges; give --port 8080, or --port 0)`);
+    if (code === 'EADDRNOTAVAIL') throw new TypeError(`--host ${host}: no interface of this machine has that address`);
+    throw error;
+  }
+}
+
 /** How long the command waits at start for Redis to connect and answer PING. */
 const REDIS_START_TIMEOUT_MS = 5000;
 
@@ -489,6 +513,9 @@ export async function runCli(
   }
   // Redis first: a command that cannot reach it stops before it opens anything else.
   const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, options.redisCluster === true, err);
+  // The audit file is checked now: a path that cannot be written would otherwise lose every event,
+  // said only when the first one is dropped.
+  if (options.auditFile !== undefined) checkWritable(options.auditFile, '--audit-file');
   const sink =
     options.auditFile === undefined
       ? undefined
@@ -607,7 +634,7 @@ async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli>
         : notServed('access server', access.enabled === true, 'aauth.access.enabled', baseUrl, allowLoopback);
     throw new TypeError(`--access-server: the -11 access server cannot be served: ${why}`);
   }
-  const running = await server.listen(port, options.host);
+  const running = await listenNamed(() => server.listen(port, options.host), port, options.host);
   const bound = new URL(running.url);
   // What clients configure is the issuer, compared byte for byte (wire profile section 1): print the
   // origin they use, and the bound address only as a detail, so the two cannot be confused.
@@ -729,7 +756,7 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
     },
     CLI_TENANT_NAMES,
   );
-  const running = await server.listen(run.port, options.host);
+  const running = await listenNamed(() => server.listen(run.port, options.host), run.port, options.host);
   const bound = new URL(running.url);
   out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); realms ${server.realms().join(', ')}`);
   for (const name of server.realms()) out(`  issuer ${server.realm(name)!.issuer}`);

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -166,5 +167,31 @@ describe('runCli', () => {
     const badRealm = await run([BIN, '--realm', file, '--port', '0']);
     expect(badRealm.code).toBe(2);
     expect(badRealm.stderr).toContain(`aauth-auth-server: --realm (file ${file}).attributes["aauth.allowed.agents"] must hold a JSON array of strings`);
+  });
+});
+
+describe('runCli refuses at start what would fail later', () => {
+  it('an --audit-file that cannot be written (before: it started, then dropped every event with a warning each time)', async () => {
+    for (const [file, why] of [
+      [join(dir, 'no', 'such', 'audit.log'), 'its folder does not exist'],
+      [dir, 'it is a directory'],
+    ] as const) {
+      await expect(runCli(['--realm', REALM_FILE, '--port', '0', '--audit-file', file], { out: () => {}, err: () => {} })).rejects.toThrow(
+        new TypeError(`--audit-file ${file}: cannot write it (${why})`),
+      );
+    }
+  });
+
+  it('a --port another process listens on is named as the flag, with the fix', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      await expect(runCli(['--realm', REALM_FILE, '--port', String(port)], { out: () => {}, err: () => {} })).rejects.toThrow(
+        `--port ${port}: another process listens on 127.0.0.1:${port} (stop it, or give another --port; --port 0 picks a free one)`,
+      );
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
   });
 });

@@ -32,15 +32,32 @@ const defaultIo: Io = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   readStdin: async () => {
+    // A token or a secret, never more than this: a larger input is refused while it is read.
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of process.stdin) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_STDIN) {
+        process.stdin.destroy();
+        throw new UsageError(`stdin is larger than ${MAX_STDIN / 1024} KiB: give one token (or secret)`);
+      }
+      chunks.push(chunk as Buffer);
+    }
     return Buffer.concat(chunks).toString('utf8');
   },
 };
 
+/** The most stdin a command reads (a token is at most 16 KiB in the kit; a JWT of 1 MiB is no token). */
+const MAX_STDIN = 1024 * 1024;
+
 /** Run the `aauth` command line; resolves to the exit code (2 for bad arguments). */
 export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
   const [name, ...rest] = argv;
+  // `aauth help keygen` as `aauth keygen --help`.
+  if (name === 'help' && rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0])) {
+    io.stdout(`${COMMANDS[rest[0]]!.help}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     (name === undefined ? io.stderr : io.stdout)(`${mainHelp}\n`);
     return name === undefined ? 2 : 0;

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,5 +197,85 @@ describe('aauth auth-server: what it prints is what clients configure', () => {
     const r = aauth(['auth-server', '--realm', realmFile, '--port', '0', '--base-url', 'http://as.example']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--base-url must use https unless the host is localhost');
+  });
+});
+
+describe('found by a CLI audit: hostile input, misuse, and what is shown', () => {
+  const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+
+  it('decode escapes control characters of names and values (a token cannot drive the terminal), and survives any time', () => {
+    const jwt = `${b64({ alg: 'none', typ: 'x\u001b[2J' })}.${b64({ exp: 1e20, iat: -1e16, '\u001b]0;pwned\u0007': 'v\u009b31m\u202e' })}.sig`;
+    const r = aauth(['decode', jwt]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(r.stdout).toContain('  \\u001b]0;pwned\\u0007: "v\\u009b31m\\u202e"');
+    expect(r.stdout).toContain('kind: unknown (typ "x\\u001b[2J")');
+    // Before: "aauth: Invalid time value", exit 1.
+    expect(r.stdout).toContain('  exp: 100000000000000000000\n');
+    const json = aauth(['decode', '--json', jwt]);
+    expect(json.status).toBe(0);
+    expect(json.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect((JSON.parse(json.stdout) as { claims: Record<string, unknown> }).claims['\u001b]0;pwned\u0007']).toBe('v\u009b31m\u202e');
+  });
+
+  it('audit shows a client id with escape sequences as text, and a line with fields of other types instead of crashing', () => {
+    const log = join(dir, 'hostile-audit.log');
+    writeFileSync(
+      log,
+      [
+        { type: 'revocation.refused', time: 1, decision: 'deny', client: 'evil\u001b]0;PWNED\u0007\u001b[2J' },
+        { type: 'token.issued', time: 2, decision: 'allow', chain: 'abc', user: 42, scopesRequested: 'x' },
+        { type: 'token.issued', time: 1e20, decision: 'allow' },
+      ]
+        .map((e) => JSON.stringify(e))
+        .join('\n'),
+    );
+    const r = aauth(['audit', '--file', log, '--all']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+    expect(r.stdout).toContain('3 event(s)');
+    expect(r.stdout).toMatch(/token\.issued +abc +42 +x/);
+    const filtered = aauth(['audit', '--file', log, '--agent', 'abc']);
+    expect([filtered.status, filtered.stdout.trim().split('\n').at(-1)]).toEqual([0, '0 event(s)']);
+  });
+
+  it('keygen --out: an empty name, a directory, a missing folder and a dangling symbolic link are usage errors naming the flag', () => {
+    expect([aauth(['keygen', '--out', '']).status, aauth(['keygen', '--out', '']).stderr]).toEqual([2, 'aauth keygen: --out needs a file name\n']);
+    const asDir = aauth(['keygen', '--out', dir, '--force']);
+    expect([asDir.status, asDir.stderr]).toEqual([2, `aauth keygen: --out ${dir} is a directory: name a file in it (e.g. ${dir}/agent.jwk)\n`]);
+    const missing = aauth(['keygen', '--out', join(dir, 'no', 'such', 'k.jwk')]);
+    expect([missing.status, missing.stderr]).toEqual([2, `aauth keygen: --out ${join(dir, 'no', 'such', 'k.jwk')}: cannot write it (its folder does not exist)\n`]);
+    const link = join(dir, 'dangling.jwk');
+    symlinkSync(join(dir, 'target-not-there.jwk'), link);
+    const through = aauth(['keygen', '--out', link]);
+    expect([through.status, through.stderr]).toEqual([2, `aauth keygen: ${link} exists (a symbolic link); pass --force to overwrite it\n`]);
+    expect(existsSync(join(dir, 'target-not-there.jwk'))).toBe(false);
+  });
+
+  it('request and revoke refuse a URL with a password without printing it; request names -d and -X problems', () => {
+    const key = join(dir, 'req.jwk');
+    aauth(['keygen', '--out', key, '--force']);
+    const creds = aauth(['request', 'http://user:secretpw@127.0.0.1:9/x', '--key', key]);
+    expect(creds.status).toBe(2);
+    expect(`${creds.stdout}${creds.stderr}`).not.toContain('secretpw');
+    expect(creds.stderr).toBe('aauth request: the URL must not contain a user name or password (give credentials with -H "Authorization: ...")\n');
+    const revoke = aauth(['revoke', '--auth-server', 'http://u:secretpw@127.0.0.1:9/realms/r', '--client-id', 'c', '--client-secret', 's', '--jti', 'j']);
+    expect(revoke.status).toBe(2);
+    expect(revoke.stderr).not.toContain('secretpw');
+    const data = aauth(['request', 'http://127.0.0.1:9/x', '--key', key, '-d', `@${join(dir, 'missing.json')}`]);
+    expect([data.status, data.stderr]).toEqual([2, `aauth request: -d @${join(dir, 'missing.json')}: cannot read it (no such file)\n`]);
+    expect(aauth(['request', 'http://127.0.0.1:9/x', '--key', key, '-X', 'GET', '-d', 'x']).stderr).toBe('aauth request: -X GET takes no body: drop -d, or use -X POST\n');
+    expect(aauth(['request', 'http://127.0.0.1:9/x', '--key', key, '-X', 'CONNECT']).status).toBe(2);
+  });
+
+  it('aauth help COMMAND prints that command\'s help', () => {
+    const r = aauth(['help', 'keygen']);
+    expect([r.status, r.stdout.split('\n')[0]]).toEqual([0, 'Usage: aauth keygen [--kid KID] [--out FILE] [--force]']);
+  });
+
+  it('stdin larger than 1 MiB is refused while it is read (before: buffered whole, then a V8 string error)', () => {
+    const r = spawnSync(process.execPath, [bin, 'decode', '-'], { input: Buffer.alloc(3 * 1024 * 1024, 0x61), encoding: 'utf8', timeout: 30_000 });
+    expect([r.status, r.stderr]).toEqual([2, 'aauth decode: stdin is larger than 1024 KiB: give one token (or secret)\n']);
   });
 });

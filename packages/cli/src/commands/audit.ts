@@ -1,6 +1,7 @@
 import type { AuditDecision, AuditEvent } from '@aauth-kit/auth-server';
 import { parseCommand } from '../lib/parse-command.js';
 import { auditLogFiles, readAuditLog } from '../lib/read-audit-log.js';
+import { isoSeconds, printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const auditHelp = `Usage: aauth audit --file PATH [filters] [--json]
@@ -34,22 +35,30 @@ export function parseAuditTime(value: string, flag: string, now: number): number
   throw new UsageError(`${flag} must be an ISO 8601 time, epoch seconds or a duration such as 2h (got ${JSON.stringify(value)})`);
 }
 
-const iso = (t: number): string => (Number.isFinite(t) ? new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') : String(t));
-const scopes = (list: string[] | undefined): string => (list === undefined ? '' : list.join(' ') || '-');
+const iso = (t: unknown): string => isoSeconds(t)?.replace(/\.\d{3}Z$/, 'Z') ?? text(t);
+
+/** A cell from a log line (any JSON: a field of another type than the sink writes is shown, not a crash), control characters escaped. */
+function text(value: unknown, join = ' '): string {
+  if (value === undefined || value === null) return '';
+  if (Array.isArray(value)) return value.map((v) => text(v)).join(join);
+  return printable(typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value)));
+}
+
+const scopes = (list: unknown): string => (list === undefined ? '' : text(list) || '-');
 
 function table(events: AuditEvent[]): string {
   const head = ['TIME', 'DECISION', 'TYPE', 'CODE', 'AGENT CHAIN', 'USER', 'RESOURCE', 'SCOPES ASKED', 'GRANTED', 'JTI'];
   const rows = events.map((e) => [
     iso(e.time),
-    e.decision ?? '',
-    e.type,
-    e.code ?? '',
-    (e.chain ?? (e.agent !== undefined ? [e.agent] : [])).join(' > '),
-    e.user ?? e.username ?? e.sub ?? '',
-    e.resource ?? e.audience?.join(' ') ?? '',
+    text(e.decision),
+    text(e.type),
+    text(e.code),
+    text(e.chain ?? (e.agent !== undefined ? [e.agent] : []), ' > '),
+    text(e.user ?? e.username ?? e.sub),
+    text(e.resource ?? e.audience),
     scopes(e.scopesRequested),
     scopes(e.scopesGranted),
-    e.jti ?? '',
+    text(e.jti),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [head, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
@@ -91,15 +100,15 @@ export async function audit(args: string[], io: Io, now: () => number = () => Da
   const keep = (e: AuditEvent): boolean =>
     (values.all === true || e.decision !== undefined) &&
     (decision === undefined || e.decision === decision) &&
-    (agent === undefined || e.agent === agent || e.client === agent || e.actor === agent || (e.chain?.includes(agent) ?? false)) &&
+    (agent === undefined || e.agent === agent || e.client === agent || e.actor === agent || (Array.isArray(e.chain) && e.chain.includes(agent))) &&
     (user === undefined || e.user === user || e.username === user || e.sub === user) &&
-    (resource === undefined || e.resource === resource || (e.audience?.includes(resource) ?? false)) &&
+    (resource === undefined || e.resource === resource || (Array.isArray(e.audience) && e.audience.includes(resource))) &&
     (since === undefined || e.time >= since) &&
     (until === undefined || e.time <= until);
   const { events, skipped } = await readAuditLog(files, keep);
   if (skipped > 0) io.stderr(`aauth audit: ${skipped} line(s) skipped: not audit events\n`);
   if (values.json) {
-    io.stdout(`[${events.map((e) => `\n${JSON.stringify(e)}`).join(',')}${events.length > 0 ? '\n' : ''}]\n`);
+    io.stdout(`[${events.map((e) => `\n${printable(JSON.stringify(e))}`).join(',')}${events.length > 0 ? '\n' : ''}]\n`);
   } else {
     io.stdout(`${table(events)}\n${events.length} event(s)\n`);
   }

@@ -1,5 +1,6 @@
 import { AAuthError, computeThumbprint, decodeToken, tokenKind } from '@aauth-kit/core';
 import { parseCommand } from '../lib/parse-command.js';
+import { isoSeconds, printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const decodeHelp = `Usage: aauth decode [--json] TOKEN|-
@@ -10,9 +11,6 @@ the cnf.jwk thumbprint, and the token kind recognised from typ. "-" reads the to
 
 const TIME_CLAIMS = ['iat', 'exp', 'nbf', 'auth_time'];
 
-function isoTime(value: unknown): string | undefined {
-  return typeof value === 'number' && Number.isFinite(value) ? new Date(value * 1000).toISOString() : undefined;
-}
 
 /** `aauth decode`: show what a token says. */
 export async function decode(args: string[], io: Io): Promise<number> {
@@ -41,20 +39,22 @@ export async function decode(args: string[], io: Io): Promise<number> {
   }
   const times: Record<string, string> = {};
   for (const name of TIME_CLAIMS) {
-    const t = isoTime(claims[name]);
+    const t = isoSeconds(claims[name]);
     if (t) times[name] = t;
   }
   if (values.json) {
-    io.stdout(`${JSON.stringify({ kind: kind ?? 'unknown', header, claims, times, cnf_jkt: cnfThumbprint })}\n`);
+    // JSON.stringify escapes C0 controls; C1 and bidi ones become \uXXXX escapes too (the same JSON).
+    io.stdout(`${printable(JSON.stringify({ kind: kind ?? 'unknown', header, claims, times, cnf_jkt: cnfThumbprint }))}\n`);
     return 0;
   }
-  const lines = [`kind: ${kind ? `${kind} token (typ ${String(header.typ)})` : `unknown (typ ${JSON.stringify(header.typ)})`}`];
+  // Names and values come from the token: shown with their control characters escaped.
+  const lines = [`kind: ${kind ? `${kind} token (typ ${printable(String(header.typ))})` : `unknown (typ ${printable(JSON.stringify(header.typ) ?? 'undefined')})`}`];
   lines.push('header:');
-  for (const [k, v] of Object.entries(header)) lines.push(`  ${k}: ${JSON.stringify(v)}`);
+  for (const [k, v] of Object.entries(header)) lines.push(`  ${printable(k)}: ${printable(JSON.stringify(v) ?? 'undefined')}`);
   lines.push('claims:');
   for (const [k, v] of Object.entries(claims)) {
     const t = times[k];
-    lines.push(`  ${k}: ${JSON.stringify(v)}${t ? `  (${t})` : ''}`);
+    lines.push(`  ${printable(k)}: ${printable(JSON.stringify(v) ?? 'undefined')}${t ? `  (${t})` : ''}`);
   }
   if (cnfThumbprint) lines.push(`cnf.jwk thumbprint: ${cnfThumbprint}`);
   const exp = claims.exp;

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
 import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
@@ -20,8 +20,24 @@ export async function keygen(args: string[], io: Io): Promise<number> {
   if (values.kid !== undefined && !/^[\x21-\x7e]{1,200}$/.test(values.kid)) throw new UsageError('--kid must be 1-200 printable characters without spaces');
   const key = generateKey(values.kid === undefined ? {} : { kid: values.kid });
   if (values.out !== undefined) {
-    if (existsSync(values.out) && !values.force) throw new UsageError(`${values.out} exists; pass --force to overwrite it`);
-    saveKeyFile(values.out, key);
+    const out = values.out;
+    if (out.length === 0) throw new UsageError('--out needs a file name');
+    // lstat: a symbolic link (even one to nothing yet) is something there, not written through without --force.
+    let there: ReturnType<typeof lstatSync> | undefined;
+    try {
+      there = lstatSync(out);
+    } catch {
+      there = undefined;
+    }
+    if (there?.isDirectory()) throw new UsageError(`--out ${out} is a directory: name a file in it (e.g. ${out.replace(/\/+$/, '')}/agent.jwk)`);
+    if (there !== undefined && !values.force) throw new UsageError(`${out} exists${there.isSymbolicLink() ? ' (a symbolic link)' : ''}; pass --force to overwrite it`);
+    try {
+      saveKeyFile(out, key);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
+      throw new UsageError(`--out ${out}: cannot write it (${why})`);
+    }
     io.stdout(`wrote private key to ${values.out} (mode 0600)\n`);
   } else {
     io.stdout(`${JSON.stringify(key.toPrivateJwk(), null, 2)}\n`);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
 import { decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
 import { parseCommand } from '../lib/parse-command.js';
+import { printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
@@ -60,9 +61,13 @@ function withFlagNames<T>(values: { identity?: string | undefined; 'auth-server'
 }
 
 /** Print a response's status line and headers, as curl -i does. */
+// A compact JWT in a header value (a resource token in a challenge, an issued token): shortened when printed.
+const JWT_IN_TEXT = /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]{12})[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*([A-Za-z0-9_-]{6})(?![A-Za-z0-9_-])/g;
+
 function printHead(out: (text: string) => void, response: Response): void {
   out(`HTTP ${response.status} ${response.statusText}\n`);
-  response.headers.forEach((v, k) => out(`${k}: ${v}\n`));
+  // The command never prints a whole token (README): `aauth decode` reads one given to it.
+  response.headers.forEach((v, k) => out(`${k}: ${printable(v.replace(JWT_IN_TEXT, '$1…$2'))}\n`));
   out('\n');
 }
 
@@ -94,6 +99,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   if (positionals.length !== 1) throw new UsageError('request takes exactly one URL');
   const url = positionals[0]!;
   if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new UsageError(`not an http(s) URL: ${url}`);
+  // fetch refuses such a URL, and its message would print the password.
+  if (new URL(url).username !== '' || new URL(url).password !== '') throw new UsageError('the URL must not contain a user name or password (give credentials with -H "Authorization: ...")');
   if (values.key === undefined) throw new UsageError('--key FILE is required (create one with: aauth keygen --out FILE)');
   const key = loadKeyFile(values.key);
   const headers = new Headers();
@@ -108,16 +115,19 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   }
   let body: string | Uint8Array | undefined;
   if (values.data !== undefined) {
-    body = values.data.startsWith('@') ? readFileSync(values.data.slice(1)) : values.data;
+    body = values.data.startsWith('@') ? readFlagFile('-d', values.data.slice(1)) : values.data;
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
   }
   const method = (values.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
   if (!/^[A-Z]+$/.test(method)) throw new UsageError(`bad method ${JSON.stringify(method)}`);
+  // What fetch refuses, said as the flags that asked for it.
+  if (['CONNECT', 'TRACE', 'TRACK'].includes(method)) throw new UsageError(`-X ${method} cannot be sent (fetch forbids it)`);
+  if ((method === 'GET' || method === 'HEAD') && body !== undefined) throw new UsageError(`-X ${method} takes no body: drop -d, or use -X POST`);
   const signatureEncoding = oneOf(values['signature-encoding'], ENCODINGS, '--signature-encoding');
   const signatureKeyForm = oneOf(values['signature-key-form'], FORMS, '--signature-key-form');
   let agentToken: string | undefined;
   if (values['agent-token'] !== undefined) {
-    agentToken = (values['agent-token'].startsWith('@') ? readFileSync(values['agent-token'].slice(1), 'utf8') : values['agent-token']).trim();
+    agentToken = (values['agent-token'].startsWith('@') ? readFlagFile('--agent-token', values['agent-token'].slice(1)).toString('utf8') : values['agent-token']).trim();
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(agentToken)) throw new UsageError('--agent-token must be a JWT (an aa-agent+jwt from your agent provider), or @FILE holding one');
   } else if (values.ps !== undefined || values['allow-loopback'] === true) {
     throw new UsageError('--ps and --allow-loopback are AAuth -11 settings: give them with --agent-token');
@@ -181,4 +191,16 @@ function untrustedServer(challenge: Challenge): string | undefined {
   }
   // From the resource: shown as a flag value only when it is a plain URL (no spaces, quotes or control characters).
   return typeof named === 'string' && /^https?:\/\/[\x21-\x7e]+$/.test(named) && !/["'`\\]/.test(named) ? named : undefined;
+}
+
+/** The bytes of FILE for `flag @FILE`; a missing or unreadable file is a usage error naming the flag. */
+function readFlagFile(flag: string, file: string): Buffer {
+  if (file.length === 0) throw new UsageError(`${flag} @FILE needs a file name after @`);
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new UsageError(`${flag} @${file}: cannot read it (${why})`);
+  }
 }

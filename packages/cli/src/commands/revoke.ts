@@ -49,6 +49,8 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
   } catch {
     throw new UsageError(`--auth-server must be an absolute URL (got ${JSON.stringify(issuerText)})`);
   }
+  // Credentials in the URL would be sent in no header a server reads, and echoed in messages.
+  if (issuer.username !== '' || issuer.password !== '') throw new UsageError('--auth-server must not contain a user name or password (the client authenticates with --client-id and --client-secret)');
   // The client secret travels in the request: only over https, or to this machine.
   if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname))) {
     throw new UsageError('--auth-server must be https (or http on localhost, 127.0.0.1, [::1])');
