@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -141,6 +142,23 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     const aauthHeader = r.stdout.split('\n').find((l) => l.startsWith('aauth: '));
     expect(aauthHeader).toMatch(/resource-token="eyJ[A-Za-z0-9_-]{9}…[A-Za-z0-9_-]{6}"/);
     expect(r.stdout).not.toMatch(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+/);
+  });
+
+  it('request writes a binary body as sent (before: bytes that are not UTF-8 became U+FFFD)', async () => {
+    const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x41, 0xc3]);
+    const server = createHttpServer((_req, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await new Promise<Buffer>((resolve) => {
+        const p = spawn(process.execPath, [bin, 'request', `http://127.0.0.1:${(server.address() as AddressInfo).port}/bin`, '--key', keyFile()], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const chunks: Buffer[] = [];
+        p.stdout.on('data', (d: Buffer) => chunks.push(d));
+        p.once('close', () => resolve(Buffer.concat(chunks)));
+      });
+      expect(r.equals(bytes)).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('a server that closes the connection without answering: exit 1 and a message (before: exit 0, nothing printed)', async () => {

@@ -7,6 +7,9 @@ import { request, requestHelp } from './commands/request.js';
 import { revoke, revokeHelp } from './commands/revoke.js';
 import { ArgumentError, type Io, UsageError } from './lib/usage-error.js';
 
+/** The package's version (package.json's, checked by a test). */
+export const VERSION = '0.1.0';
+
 const COMMANDS: Record<string, { run: (args: string[], io: Io) => Promise<number>; help: string }> = {
   keygen: { run: keygen, help: keygenHelp },
   decode: { run: decode, help: decodeHelp },
@@ -26,10 +29,11 @@ Commands:
   audit         what did agent X do for user Y: filter the auth server's audit log
   revoke        revoke a token, an agent or a user's grant at the embedded auth server
 
-Run "aauth <command> --help" for a command's options.`;
+Run "aauth <command> --help" for a command's options; "aauth --version" prints the version.`;
 
 const defaultIo: Io = {
   stdout: (t) => process.stdout.write(t),
+  stdoutBytes: (b) => process.stdout.write(b),
   stderr: (t) => process.stderr.write(t),
   readStdin: async () => {
     // A token or a secret, never more than this: a larger input is refused while it is read.
@@ -53,6 +57,10 @@ const MAX_STDIN = 1024 * 1024;
 /** Run the `aauth` command line; resolves to the exit code (2 for bad arguments). */
 export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    io.stdout(`aauth ${VERSION}\n`);
+    return 0;
+  }
   // `aauth help keygen` as `aauth keygen --help`.
   if (name === 'help' && rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0])) {
     io.stdout(`${COMMANDS[rest[0]]!.help}\n`);

@@ -269,6 +269,18 @@ describe('found by a CLI audit: hostile input, misuse, and what is shown', () =>
     expect(aauth(['request', 'http://127.0.0.1:9/x', '--key', key, '-X', 'CONNECT']).status).toBe(2);
   });
 
+  it('aauth --version prints package.json\'s version; audit refuses a date not on the calendar; revoke --token - refuses an empty stdin', () => {
+    const version = (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+    expect([aauth(['--version']).status, aauth(['--version']).stdout]).toEqual([0, `aauth ${version}\n`]);
+    const log = join(dir, 'calendar-audit.log');
+    writeFileSync(log, '');
+    const since = aauth(['audit', '--file', log, '--since', '2024-02-30']);
+    expect([since.status, since.stderr]).toEqual([2, 'aauth audit: --since must be an ISO 8601 time, epoch seconds or a duration such as 2h (got "2024-02-30")\n']);
+    expect(aauth(['audit', '--file', log, '--since', '2024-02-29']).status).toBe(0);
+    const empty = aauth(['revoke', '--auth-server', 'http://127.0.0.2:9/realms/r', '--client-id', 'c', '--client-secret', 's', '--token', '-'], '');
+    expect([empty.status, empty.stderr]).toEqual([2, 'aauth revoke: --token -: stdin held no token\n']);
+  });
+
   it('aauth help COMMAND prints that command\'s help', () => {
     const r = aauth(['help', 'keygen']);
     expect([r.status, r.stdout.split('\n')[0]]).toEqual([0, 'Usage: aauth keygen [--kid KID] [--out FILE] [--force]']);

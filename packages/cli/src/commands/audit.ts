@@ -30,7 +30,11 @@ export function parseAuditTime(value: string, flag: string, now: number): number
   // Dates with a time part or a plain date (YYYY-MM-DD, UTC); nothing else Date.parse would guess at.
   if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
     const ms = Date.parse(value);
-    if (Number.isFinite(ms)) return ms / 1000;
+    // 2024-02-30 parses as 1 March: a date that is not on the calendar is refused, not rolled over.
+    const [y, mo, d] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const day = new Date(Date.UTC(y, mo - 1, d));
+    const onCalendar = day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d;
+    if (Number.isFinite(ms) && onCalendar) return ms / 1000;
   }
   throw new UsageError(`${flag} must be an ISO 8601 time, epoch seconds or a duration such as 2h (got ${JSON.stringify(value)})`);
 }

@@ -175,7 +175,10 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     throw error;
   }
   if (values.include || verbose) printHead(out, response);
-  io.stdout(await response.text());
+  // The body as sent (an image, a gzip, bytes that are not UTF-8), as curl writes it.
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (io.stdoutBytes !== undefined) io.stdoutBytes(bytes);
+  else io.stdout(Buffer.from(bytes).toString('utf8'));
   return response.ok ? 0 : 1;
 }
 

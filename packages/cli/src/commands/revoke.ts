@@ -18,7 +18,8 @@ the server's revocation store refuse them within its staleness bound.
   --user USER         with --agent: withdraw this user's grant (user id or user name)
   --json              print the server's answer as JSON`;
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** This machine: localhost, [::1] and all of 127.0.0.0/8. */
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
 /** `aauth revoke`: revoke by token, agent or grant at the embedded auth server. */
 export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = fetch, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
@@ -52,8 +53,8 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
   // Credentials in the URL would be sent in no header a server reads, and echoed in messages.
   if (issuer.username !== '' || issuer.password !== '') throw new UsageError('--auth-server must not contain a user name or password (the client authenticates with --client-id and --client-secret)');
   // The client secret travels in the request: only over https, or to this machine.
-  if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname))) {
-    throw new UsageError('--auth-server must be https (or http on localhost, 127.0.0.1, [::1])');
+  if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && isLoopback(issuer.hostname))) {
+    throw new UsageError('--auth-server must be https (or http on localhost, 127.x.x.x, [::1])');
   }
   const clientId = values['client-id'];
   if (clientId === undefined) throw new UsageError('--client-id is required');
@@ -65,7 +66,11 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
   if (values.iss !== undefined && values.jti === undefined) throw new UsageError('--iss goes with --jti');
 
   const form = new URLSearchParams();
-  if (values.token !== undefined) form.set('token', values.token === '-' ? (await io.readStdin()).trim() : values.token);
+  if (values.token !== undefined) {
+    const token = values.token === '-' ? (await io.readStdin()).trim() : values.token;
+    if (token.length === 0) throw new UsageError(values.token === '-' ? '--token -: stdin held no token' : '--token needs a token (or - to read it from stdin)');
+    form.set('token', token);
+  }
   if (values.jti !== undefined) form.set('jti', values.jti);
   if (values.iss !== undefined) form.set('iss', values.iss);
   if (values.agent !== undefined) form.set('agent', values.agent);

@@ -14,4 +14,6 @@ export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readStdin: () => Promise<string>;
+  /** Bytes to stdout as they are (a response body); default: stdout of their UTF-8 text. */
+  stdoutBytes?: (bytes: Uint8Array) => void;
 }
