@@ -161,6 +161,19 @@ describe('aauth request and aauth auth-server against real loopback servers', ()
     }
   });
 
+  it('--max-time bounds a request to a server that never answers (before: node\'s 300 s headers timeout); a bad value is a usage error', async () => {
+    const silent = createHttpServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await aauthAsync(['request', `http://127.0.0.1:${(silent.address() as AddressInfo).port}/x`, '--key', keyFile(), '--max-time', '0.5']);
+      expect([r.status, r.stderr]).toEqual([1, 'aauth request: resource_unreachable: no answer within 0.5 s (--max-time)\n']);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    expect(aauth(['request', 'http://127.0.0.1:9/x', '--key', keyFile(), '--max-time', '0']).status).toBe(2);
+  });
+
   it('a server that closes the connection without answering: exit 1 and a message (before: exit 0, nothing printed)', async () => {
     const closing = createNetServer((socket) => socket.end());
     await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));

@@ -268,7 +268,10 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       throw new TypeError('options.revocation.store must be a revocation registry (revoke, revokeAgent, revokeGrant, isRevoked, coveredThrough)');
     }
     if (r.clients !== undefined && (!Array.isArray(r.clients) || r.clients.some((c) => typeof c !== 'string' || !realm.clients.some((k) => k.clientId === c)))) {
-      throw new TypeError('options.revocation.clients must list client ids of the realm');
+      const unknown = Array.isArray(r.clients) ? r.clients.find((c) => typeof c !== 'string' || !realm.clients.some((k) => k.clientId === c)) : undefined;
+      throw new TypeError(
+        `options.revocation.clients must list client ids of the realm${unknown === undefined ? '' : ` (${JSON.stringify(unknown)} is none of ${realm.clients.map((k) => k.clientId).join(', ')})`}`,
+      );
     }
   }
 

@@ -442,6 +442,32 @@ async function listenNamed<T>(listen: () => Promise<T>, port: number, host: stri
   }
 }
 
+/**
+ * SIGHUP, listened for before the server starts (both commands call this first): one that arrives
+ * while it starts (after it printed its realms, before it is handed back) is honoured once it runs,
+ * not lost. With tenants SIGHUP reloads the realms; with one realm there is nothing to reload, and
+ * SIGHUP keeps its default: the command ends (with its terminal).
+ */
+export function listenForHangup(): { started(running: RunningCli): void; stop(): void } {
+  let server: RunningCli | undefined;
+  let hungUp = false;
+  const onHangup = (): void => {
+    if (server === undefined) hungUp = true;
+    else void server.reload?.();
+  };
+  process.on('SIGHUP', onHangup);
+  return {
+    started(running) {
+      server = running;
+      if (running.reload === undefined) {
+        process.off('SIGHUP', onHangup);
+        if (hungUp) process.kill(process.pid, 'SIGHUP');
+      } else if (hungUp) void running.reload();
+    },
+    stop: () => void process.off('SIGHUP', onHangup),
+  };
+}
+
 /** How long the command waits at start for Redis to connect and answer PING. */
 const REDIS_START_TIMEOUT_MS = 5000;
 
@@ -460,10 +486,24 @@ const CLI_DRAFT11_NAMES: ReadonlyArray<readonly [string, string]> = [
   ['options.draft11.keyFile', '--person-key-file'],
   ['options.draft11.allowLoopback', '--allow-loopback'],
   ['options.draft11.accessKeyFile', '--access-key-file'],
+  // Start-up refusals of the library, said as the flags that set them.
+  ['options.keyFile', '--key-file'],
+  ['options.signingAlgorithm', '--alg'],
+  ['options.revocation.clients', '--revocation-client'],
 ];
 
 function withFlagNames(message: string): string {
   return CLI_DRAFT11_NAMES.reduce((text, [option, flag]) => text.split(option).join(flag), message);
+}
+
+/** Run `build`; a TypeError it throws (a refused setting) is said with the command's flag names. */
+function flagNamed<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof TypeError) throw new TypeError(withFlagNames(error.message));
+    throw error;
+  }
 }
 
 /**
@@ -597,7 +637,7 @@ function tenantStores({ draft11Records: _records, ...stores }: ReturnType<typeof
 async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli> {
   const { baseUrl, port, out, err, sink, redis, prefix } = run;
   const shared = redis === undefined ? undefined : redisStoresOf(redis, prefix);
-  const server = buildAuthServer(
+  const server = flagNamed(() => buildAuthServer(
     {
       realm: options.realm,
       baseUrl,
@@ -617,7 +657,7 @@ async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli>
       },
     },
     CLI_NAMES,
-  );
+  ));
   // Fail at start (house style): a role asked for is served, or the command stops saying why.
   const allowLoopback = options.allowLoopback === true;
   if (options.personServer && server.personServer === undefined) {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateKey } from '@aauth-kit/core';
 import { parseCliArgs, runCli } from '../src/run-cli.js';
 import { freePort } from '../../../test/fixtures/auth-server.js';
 
@@ -182,6 +183,17 @@ describe('runCli refuses at start what would fail later', () => {
     }
   });
 
+  it("the library's refusals of a key file or a revocation client are said with the flags (before: options.keyFile, options.revocation.clients)", async () => {
+    const edKey = join(dir, 'ed25519.jwk');
+    writeFileSync(edKey, JSON.stringify(generateKey().toPrivateJwk()));
+    await expect(runCli(['--realm', REALM_FILE, '--port', '0', '--key-file', edKey], { out: () => {}, err: () => {} })).rejects.toThrow(
+      new TypeError(`--key-file ${edKey} holds a OKP/Ed25519 key, but --alg RS256 needs RSA`),
+    );
+    await expect(runCli(['--realm', REALM_FILE, '--port', '0', '--revocation-client', 'nope'], { out: () => {}, err: () => {} })).rejects.toThrow(
+      /^--revocation-client must list client ids of the realm \("nope" is none of supply-chain-agent, /,
+    );
+  });
+
   it('a --port another process listens on is named as the flag, with the fix', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
@@ -192,6 +204,20 @@ describe('runCli refuses at start what would fail later', () => {
       );
     } finally {
       await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+});
+
+describe('SIGHUP to the built command', () => {
+  it('one realm: nothing to reload, so SIGHUP ends it as by default (it ends with its terminal)', async () => {
+    const child = spawn(process.execPath, [BIN, '--realm', REALM_FILE, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await untilLine(child, /configure resources and agents/);
+      const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+      child.kill('SIGHUP');
+      expect(await exited).toEqual([null, 'SIGHUP']);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
   });
 });

@@ -1,4 +1,4 @@
-import { runCli, USAGE } from '@aauth-kit/auth-server/cli';
+import { listenForHangup, runCli, USAGE } from '@aauth-kit/auth-server/cli';
 import { ArgumentError, type Io, UsageError } from '../lib/usage-error.js';
 
 /**
@@ -18,10 +18,13 @@ export async function authServer(args: string[], io: Io): Promise<number> {
     io.stdout(`${authServerHelp}\n`);
     return 0;
   }
-  let running;
+  // Before the server starts: a SIGHUP while it starts is not lost (see listenForHangup).
+  const hangup = listenForHangup();
+  let running: Awaited<ReturnType<typeof runCli>>;
   try {
     running = await runCli(args, { out: (line) => io.stdout(`${line}\n`), err: (line) => io.stderr(`${line}\n`) });
   } catch (error) {
+    hangup.stop();
     // runCli reports bad arguments and a bad realm file as TypeErrors (one line each).
     if (error instanceof TypeError) {
       // An option the command does not know gets where the options are listed; a bad value or realm file, its reason alone.
@@ -30,14 +33,12 @@ export async function authServer(args: string[], io: Io): Promise<number> {
     throw error;
   }
   // Tenants: SIGHUP reads the realm files again (the outcome is printed; the server keeps serving).
-  const reload = running.reload;
-  const onHangup = (): void => void reload?.();
-  if (reload !== undefined) process.on('SIGHUP', onHangup);
+  hangup.started(running);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  process.off('SIGHUP', onHangup);
+  hangup.stop();
   await running.close();
   return 0;
 }

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
-import { decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
+import { AAuthError, decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
 import { parseCommand } from '../lib/parse-command.js';
 import { printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
                      [--auth-server ISSUER]... [--upstream-token TOKEN] [--signature-encoding E]
-                     [--signature-key-form F] [--agent-token TOKEN|@FILE [--ps URL] [--allow-loopback]] [-i] [-v]
+                     [--signature-key-form F] [--agent-token TOKEN|@FILE [--ps URL] [--allow-loopback]]
+                     [--max-time SECONDS] [-i] [-v]
 
 Send one signed request, like curl, answering AAuth challenges the way the agent client does.
   --key FILE          the agent's private key (JWK or PKCS#8 PEM), e.g. from "aauth keygen --out"
@@ -27,6 +28,7 @@ Send one signed request, like curl, answering AAuth challenges the way the agent
                       person and auth tokens come from the person server named by its ps claim
   --ps URL            with --agent-token: the person server to use instead of the token's ps
   --allow-loopback    with --agent-token: accept http and a port on localhost in -11 identifiers (development)
+  --max-time S        give up after S seconds (the token exchange and a consent wait included; default: no limit)
   -i, --include       print the response status and headers (also of a refusal the agent gave up on)
   -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr, and a refusal's
                       status, headers (AAuth, Signature-Error, ...) and body`;
@@ -85,6 +87,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       'upstream-token': { type: 'string' },
       'signature-encoding': { type: 'string' },
       'signature-key-form': { type: 'string' },
+      'max-time': { type: 'string' },
       'agent-token': { type: 'string' },
       ps: { type: 'string' },
       'allow-loopback': { type: 'boolean' },
@@ -151,7 +154,10 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       io.stderr(`* a user must approve this request: open ${interactionUrl}\n`);
     },
   }));
+  const maxTime = values['max-time'];
+  if (maxTime !== undefined && !(/^\d+(\.\d+)?$/.test(maxTime) && Number(maxTime) > 0)) throw new UsageError(`--max-time must be a number of seconds above 0 (got ${JSON.stringify(maxTime)})`);
   const init: RequestInit & { upstreamToken?: string } = { method, headers };
+  if (maxTime !== undefined) init.signal = AbortSignal.timeout(Number(maxTime) * 1000);
   if (body !== undefined) init.body = body;
   if (values['upstream-token'] !== undefined) init.upstreamToken = values['upstream-token'];
   const out = values.include ? io.stdout : io.stderr;
@@ -159,6 +165,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   try {
     response = await agent.fetch(url, init);
   } catch (error) {
+    if ((error as { name?: unknown } | null)?.name === 'TimeoutError' && maxTime !== undefined) throw new AAuthError('resource_unreachable', `no answer within ${maxTime} s (--max-time)`);
     // A challenge the agent gave up on: show what the resource said (its body names the reason).
     const refusal = error instanceof AAuthChallengeError ? error : undefined;
     if (refusal?.code === 'auth_server_untrusted' && refusal.challenge !== undefined) {
