@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
@@ -105,5 +106,32 @@ describe("the caller's signal while the request body is read", () => {
     const e = await s.hosted.agent.fetch(`${s.resource.url}/data`, { method: 'POST', body, duplex: 'half', signal: controller.signal } as RequestInit).catch((x: unknown) => x);
     expect((e as Error).name).toBe('AbortError');
     expect(pulls).toBe(0);
+  });
+});
+
+describe('a server that closes the connection without answering', () => {
+  it('agent.fetch of a bodiless request rejects with resource_unreachable, as fetch does (before: never settled)', async () => {
+    const sockets = new Set<Socket>();
+    const closing = createServer((socket) => {
+      sockets.add(socket);
+      socket.end();
+    });
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    const port = (closing.address() as { port: number }).port;
+    const s = await scenario();
+    open.push(s);
+    try {
+      const outcome = await Promise.race([
+        s.hosted.agent.fetch(`http://127.0.0.1:${port}/x`).then(
+          () => 'answered',
+          (e: unknown) => (e as { code?: string }).code,
+        ),
+        settle(5000).then(() => 'pending'),
+      ]);
+      expect(outcome).toBe('resource_unreachable');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => closing.close(resolve));
+    }
   });
 });

@@ -47,7 +47,9 @@ export async function sendFollowing(transport: typeof fetch, request: PreparedRe
         ...current.extra,
         method: current.method,
         headers: present(current, token?.token),
-        body: current.body ?? null,
+        // No body member at all for a bodiless request: node 20's fetch given `body: null` never
+        // settles when the server closes the connection unanswered (plain fetch rejects).
+        ...(current.body === undefined ? {} : { body: current.body }),
         redirect: 'manual',
         ...(current.signal ? { signal: current.signal } : {}),
       });
