@@ -1,7 +1,7 @@
-import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
+import { closingServer } from '../../../test/fixtures/http.js';
 
 // Found by a client audit: aborting a call stopped only that caller's wait. The token request it
 // had started (shared with any concurrent caller) kept running, consent polling went on once a
@@ -111,13 +111,8 @@ describe("the caller's signal while the request body is read", () => {
 
 describe('a server that closes the connection without answering', () => {
   it('agent.fetch of a bodiless request rejects with resource_unreachable, as fetch does (before: never settled)', async () => {
-    const sockets = new Set<Socket>();
-    const closing = createServer((socket) => {
-      sockets.add(socket);
-      socket.end();
-    });
-    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
-    const port = (closing.address() as { port: number }).port;
+    const closing = await closingServer();
+    const port = closing.port;
     const s = await scenario();
     open.push(s);
     try {
@@ -130,8 +125,7 @@ describe('a server that closes the connection without answering', () => {
       ]);
       expect(outcome).toBe('resource_unreachable');
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => closing.close(resolve));
+      await closing.close();
     }
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fetchLimited, readLimited } from '@aauth-kit/discovery';
 import { stubFetch } from './helpers.js';
+import { closingServer } from '../../../test/fixtures/http.js';
 
 const TOKEN = new URL('https://as.example/realms/x/token');
 const LIMITS = { timeoutMs: 1000, maxBytes: 100, resolveHostname: async (): Promise<string[]> => ['93.184.215.14'] };
@@ -90,5 +91,20 @@ describe('readLimited', () => {
     expect(Buffer.from(await readLimited(stream(['ab', 'cd']), 4, () => new Error('too large'))).toString()).toBe('abcd');
     await expect(readLimited(stream(['ab', 'cde']), 4, () => new Error('too large'))).rejects.toThrow('too large');
     expect(await readLimited(null, 4, () => new Error('too large'))).toEqual(new Uint8Array(0));
+  });
+});
+
+describe('fetchLimited with a given fetch, against a server that closes the connection unanswered', () => {
+  it('fails at once as unreachable, not at its time limit (node 20 fetch given body: null did not see the close)', async () => {
+    const closing = await closingServer();
+    const port = closing.port;
+    try {
+      const error = await fetchLimited(new URL(`http://127.0.0.1:${port}/doc`), { method: 'GET', headers: {} }, { fetch, timeoutMs: 20_000, maxBytes: 1000, allowPrivateAddresses: true }).catch(
+        (e: unknown) => e as Error,
+      );
+      expect((error as Error).message).toMatch(/^Cannot reach http:\/\/127\.0\.0\.1:\d+\/doc: .*other side closed/);
+    } finally {
+      await closing.close();
+    }
   });
 });

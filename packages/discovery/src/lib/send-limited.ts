@@ -56,7 +56,8 @@ export function fetchTransport(fetchImpl: typeof fetch): Transport {
     const response = await fetchImpl(url.href, {
       method: request.method,
       headers: request.headers,
-      body: request.body ?? null,
+      // No body member for a bodiless request (node 20's fetch given body: null does not see the server close the connection unanswered).
+      ...(request.body === undefined ? {} : { body: request.body }),
       redirect: 'manual',
       signal,
     });
