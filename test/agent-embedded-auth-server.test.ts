@@ -33,14 +33,29 @@ function recording(posts: TokenPost[]): typeof fetch {
   };
 }
 
+/**
+ * `start(port)` on a port found free: its issuer URL names the port before the server listens, so
+ * another test may take the port in between (EADDRINUSE under a full parallel run): then again.
+ */
+async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await start(port);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EADDRINUSE' || attempt === 5) throw error;
+    }
+  }
+}
+
 async function startEmbedded(attributes: Record<string, string> = {}): Promise<{ issuer: string }> {
   const realm = JSON.parse(readFileSync(realmFile, 'utf8')) as { attributes: Record<string, string> };
   Object.assign(realm.attributes, attributes);
-  const port = await freePort();
-  const server = createAuthServer({ realm, baseUrl: `http://127.0.0.1:${port}`, signingAlgorithm: 'EdDSA', onWarning: () => undefined });
-  const running = await server.listen(port, '127.0.0.1');
-  open.push(running);
-  return { issuer: server.issuer };
+  return onFreePort(async (port) => {
+    const server = createAuthServer({ realm, baseUrl: `http://127.0.0.1:${port}`, signingAlgorithm: 'EdDSA', onWarning: () => undefined });
+    open.push(await server.listen(port, '127.0.0.1'));
+    return { issuer: server.issuer };
+  });
 }
 
 /** A resource route (real middleware) whose handler may itself call onward with `agent`. */
@@ -117,14 +132,16 @@ describe('agent + embedded auth server + express resource', () => {
   });
 
   it('a policy refusal names the error and its description', async () => {
-    const port = await freePort();
-    const issuer = `http://127.0.0.1:${port}/realms/aauth-test`;
     const posts: TokenPost[] = [];
-    const hosted = await agentFor(issuer, posts);
-    const realm = JSON.parse(readFileSync(realmFile, 'utf8')) as { attributes: Record<string, string> };
-    realm.attributes['aauth.blocked.agents'] = JSON.stringify([hosted.identity]);
-    const server = createAuthServer({ realm, baseUrl: `http://127.0.0.1:${port}`, signingAlgorithm: 'EdDSA', onWarning: () => undefined });
-    open.push(await server.listen(port, '127.0.0.1'));
+    const { issuer, hosted } = await onFreePort(async (port) => {
+      const at = `http://127.0.0.1:${port}/realms/aauth-test`;
+      const agent = await agentFor(at, posts);
+      const realm = JSON.parse(readFileSync(realmFile, 'utf8')) as { attributes: Record<string, string> };
+      realm.attributes['aauth.blocked.agents'] = JSON.stringify([agent.identity]);
+      const server = createAuthServer({ realm, baseUrl: `http://127.0.0.1:${port}`, signingAlgorithm: 'EdDSA', onWarning: () => undefined });
+      open.push(await server.listen(port, '127.0.0.1'));
+      return { issuer: at, hosted: agent };
+    });
     const maa = await startResource(issuer, 'market-analysis:analyze', (_req, res) => {
       res.json({});
     });
