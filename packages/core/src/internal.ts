@@ -2,7 +2,7 @@
 // the HTTP edge of the express package and the auth server, identity URL rules, header maps) and
 // the pure RFC 9421 / 9530 steps the tests check byte for byte. No stability promise: applications
 // use the main entry point, whose `verifyRequest` is the one parse + verify call.
-export { parseSignature, parseSignatureKeyMemo, parseSignedRequest, verifyMessageSignature, verifySignedRequest } from './verify-request.js';
+export { parseSignature, parseSignatureKeyMemo, parseSignedRequest, signatureInvalid, verifyMessageSignature, verifySignedRequest } from './verify-request.js';
 export { DEFAULT_MAX_SIGNATURE_HEADER, DEFAULT_MAX_SKEW, type ParseSignatureOptions, type ParseSignedRequestOptions } from './verify-request.js';
 export { createSignatureBase, serializeSignatureParams, type SignatureParams } from './signature-base.js';
 export { defaultComponents } from './sign-request.js';

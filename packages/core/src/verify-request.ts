@@ -401,9 +401,12 @@ export function parseSignedRequest(request: HttpRequest, options: ParseSignedReq
 
 /** Verify the parsed signature with `key`; throws `signature_invalid` on mismatch. */
 export function verifySignedRequest(signed: SignedRequest, key: PublicKey): void {
-  if (!verifyText(key, signed.signatureBase, signed.signature)) {
-    throw new AAuthError('signature_invalid', `The signature does not verify with the signing key${verifiedAs(signed)}`);
-  }
+  if (!verifyText(key, signed.signatureBase, signed.signature)) throw signatureInvalid(signed);
+}
+
+/** The `signature_invalid` refusal of `signed`, naming what this side verified it for (for a caller that verified already). */
+export function signatureInvalid(signed: SignedRequest): AAuthError {
+  return new AAuthError('signature_invalid', `The signature does not verify with the signing key${verifiedAs(signed)}`);
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   type EcPublicJwk,
   type OkpPublicJwk,
 } from '@aauth-kit/core';
-import { isIdempotent, ListMemo, parseSignedRequest, verifySignedRequest, verifyText } from '@aauth-kit/core/internal';
+import { isIdempotent, ListMemo, parseSignedRequest, signatureInvalid, verifySignedRequest, verifyText } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
 import { TokenVerifier, authenticClaims, type Entry as TokenEntry } from './lib/verify-token.js';
 import { KeyDiscovery, keyCacheId } from './lib/key-discovery.js';
@@ -277,18 +277,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const jwks = discovery.agentJwksOf(sk.id, sk.kid, sk.dwk, legacyAgents);
     return discovery.agentKey(sk.id, sk.kid, sk.dwk, verifyOptions.caller, legacyAgents, true).then((fresh) => {
       if (fresh !== key && verifyText(fresh, signed.signatureBase, signed.signature)) return settle(signed, generation, sk.id, fresh, undefined, undefined);
-      try {
-        verifySignedRequest(signed, fresh);
-      } catch (error) {
-        if (jwks === undefined || !(error instanceof AAuthError)) throw error;
-        const age = Math.max(0, Math.round(o.now() - jwks.fetchedAt));
-        throw new AAuthError(
-          'signature_invalid',
-          `${error.message}. The key is kid ${JSON.stringify(sk.kid)} of ${jwks.url} as fetched ${age} s ago; ` +
-            'a JWKS is refetched on a failing signature at most once a minute, so an agent that changed its key under the same kid is seen within a minute',
-        );
-      }
-      return settle(signed, generation, sk.id, fresh, undefined, undefined);
+      // Both keys were tried above (or the refetch gave the same one): refused without verifying again.
+      const refusal = signatureInvalid(signed);
+      if (jwks === undefined) throw refusal;
+      const age = Math.max(0, Math.round(o.now() - jwks.fetchedAt));
+      throw new AAuthError(
+        'signature_invalid',
+        `${refusal.message}. The key is kid ${JSON.stringify(sk.kid)} of ${jwks.url} as fetched ${age} s ago; ` +
+          'a JWKS is refetched on a failing signature at most once a minute, so an agent that changed its key under the same kid is seen within a minute',
+      );
     });
   }
 
