@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { helpRequested, listenForHangup, runCli, USAGE } from './run-cli.js';
+import { helpRequested, isArgumentProblem, listenForHangup, runCli, USAGE } from './run-cli.js';
 
 if (helpRequested(process.argv.slice(2))) {
   process.stdout.write(`${USAGE}\n`);
@@ -22,8 +22,6 @@ try {
 } catch (error) {
   process.stderr.write(`aauth-auth-server: ${(error as Error).message}\n`);
   // One line and where the options are (the usage text is 60 lines; the reason would scroll away).
-  if (error instanceof TypeError && /^(unknown option|unexpected argument|Option '|--realm FILE is required)/.test((error as Error).message)) {
-    process.stderr.write('aauth-auth-server --help lists the options\n');
-  }
+  if (isArgumentProblem(error)) process.stderr.write('aauth-auth-server --help lists the options\n');
   process.exit(2);
 }

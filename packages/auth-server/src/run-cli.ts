@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AAuthError } from '@aauth-kit/core';
-import { argumentErrorText, hashTagged, hasHashTag, serverIdentifierProblem, storeFailureText } from '@aauth-kit/core/internal';
+import { argumentErrorText, fileProblem, hashTagged, hasHashTag, serverIdentifierProblem, storeFailureText } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
@@ -138,6 +138,14 @@ Audit trail (every event is also printed as a JSON line, as without these flags)
   --audit-max-bytes N
                     rotate FILE before it passes N bytes (default 10485760)
   --audit-keep N    rotated files kept, FILE.1 (newest) to FILE.N (default 5)`;
+
+/**
+ * Whether a refusal of runCli is about the command line's shape (an unknown option, a stray
+ * argument, a value missing, no realm): then both commands point at their --help, not otherwise.
+ */
+export function isArgumentProblem(error: unknown): boolean {
+  return error instanceof TypeError && /^(unknown option|unexpected argument|Option '|--realm FILE is required)/.test(error.message);
+}
 
 /** True when the arguments ask for the usage text (`-h`, `--help`). */
 export function helpRequested(argv: readonly string[]): boolean {
@@ -423,9 +431,7 @@ function checkWritable(path: string, flag: string): void {
   try {
     closeSync(openSync(path, 'a', 0o600));
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new TypeError(`${flag} ${path}: cannot write it (${why})`);
+    throw new TypeError(`${flag} ${path}: cannot write it (${fileProblem(error, 'write')})`);
   }
 }
 

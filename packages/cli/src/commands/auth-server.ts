@@ -1,4 +1,4 @@
-import { listenForHangup, runCli, USAGE } from '@aauth-kit/auth-server/cli';
+import { isArgumentProblem, listenForHangup, runCli, USAGE } from '@aauth-kit/auth-server/cli';
 import { ArgumentError, type Io, UsageError } from '../lib/usage-error.js';
 
 /**
@@ -28,7 +28,7 @@ export async function authServer(args: string[], io: Io): Promise<number> {
     // runCli reports bad arguments and a bad realm file as TypeErrors (one line each).
     if (error instanceof TypeError) {
       // An option the command does not know gets where the options are listed; a bad value or realm file, its reason alone.
-      throw /^(unknown option|unexpected argument|Option ')/.test(error.message) ? new ArgumentError(error.message) : new UsageError(error.message);
+      throw isArgumentProblem(error) ? new ArgumentError(error.message) : new UsageError(error.message);
     }
     throw error;
   }

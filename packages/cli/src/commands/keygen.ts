@@ -1,5 +1,6 @@
 import { lstatSync } from 'node:fs';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
+import { fileProblem } from '@aauth-kit/core/internal';
 import { parseCommand } from '../lib/parse-command.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
@@ -34,9 +35,7 @@ export async function keygen(args: string[], io: Io): Promise<number> {
     try {
       saveKeyFile(out, key);
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      const why = code === 'ENOENT' ? 'its folder does not exist' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (error as Error).message;
-      throw new UsageError(`--out ${out}: cannot write it (${why})`);
+      throw new UsageError(`--out ${out}: cannot write it (${fileProblem(error, 'write')})`);
     }
     io.stdout(`wrote private key to ${values.out} (mode 0600)\n`);
   } else {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
 import { AAuthError, decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
+import { fileProblem } from '@aauth-kit/core/internal';
 import { parseCommand } from '../lib/parse-command.js';
 import { printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
@@ -209,8 +210,6 @@ function readFlagFile(flag: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new UsageError(`${flag} @${file}: cannot read it (${why})`);
+    throw new UsageError(`${flag} @${file}: cannot read it (${fileProblem(error, 'read')})`);
   }
 }
