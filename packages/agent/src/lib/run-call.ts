@@ -2,6 +2,7 @@ import { type Action, type Carried, nextStep, type State, type Step, type StepEv
 import type { PreparedRequest } from './prepare-request.js';
 import { challengeError } from './refusal-body.js';
 import { discard, type Present, sendFollowing, type Sent } from './send-following.js';
+import { untilAborted } from './shared-flight.js';
 
 /** A request as events and route hints name it. */
 export interface Hop {
@@ -27,18 +28,6 @@ export interface CallEffects {
 
 /** The send, reject or return the machine asks for, with its new state. */
 export type Outward = { state: State; action: Extract<Action, { type: 'send' | 'reject' | 'return' | 'switch' }> };
-
-/** Wait for a shared operation, but give up (only this caller) when its signal aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
-}
 
 /**
  * Step the machine from `state` on `event`, performing token look-ups and token requests, until it
