@@ -60,6 +60,18 @@ function compile(filename, codeFile = filename) {
 }
 
 /**
+ * Whether node maps stack traces through source maps (`node --enable-source-maps`, also in
+ * NODE_OPTIONS, or process.setSourceMapsEnabled(true)): node reads a file's source map only for
+ * code its own module loader compiles, not for a vm.Script, so the bundles are then left to node's
+ * `require` (no code cache: a debugging run starts a little slower) and stack traces name the
+ * TypeScript sources (dist/bundle/*.code.cjs.map leads to src/*.ts).
+ */
+function sourceMapsEnabled() {
+  if (typeof process.sourceMapsEnabled === 'boolean') return process.sourceMapsEnabled; // node >= 20.7
+  return process.execArgv.includes('--enable-source-maps') || /(^|\s)--enable-source-maps(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+}
+
+/**
  * Load one bundle file (an absolute `*.code.cjs` path) as a CommonJS module; resolves its exports.
  * `plain` is the entry's own `require` of the same file: used instead when this file is not run by
  * node's module loader (a bundler's or a test runner's module system, where vm would run the code
@@ -68,7 +80,7 @@ function compile(filename, codeFile = filename) {
  */
 function load(filename, plain) {
   const elsewhere = typeof filename !== 'string' || !(module instanceof Module) || !existsSync(filename);
-  if (plain !== undefined && elsewhere) return plain();
+  if (plain !== undefined && (elsewhere || sourceMapsEnabled())) return plain();
   const known = require.cache[filename];
   if (known !== undefined) return known.exports;
   const { script } = compile(filename);
@@ -121,3 +133,4 @@ function writeCodeCaches(dir, finalDir = dir) {
 module.exports = load;
 module.exports.compile = compile;
 module.exports.writeCodeCaches = writeCodeCaches;
+module.exports.sourceMapsEnabled = sourceMapsEnabled;

@@ -69,13 +69,14 @@ export async function bundlePackage(name, { write = true } = {}) {
     // The region comments name modules relative to cwd: the repository root, wherever it runs from
     // (a package's prepack runs in the package), so every build of the same dist/ is the same bytes.
     cwd: fileURLToPath(root),
+    plugins: [withTscSourceMaps],
   });
   let files;
   try {
-    const output = { dir: `${dist}bundle`, format: 'cjs', strict: true, entryFileNames: '[name].code.cjs', chunkFileNames: 'shared-[hash].code.cjs', sourcemap: false };
+    const output = { dir: `${dist}bundle`, format: 'cjs', strict: true, entryFileNames: '[name].code.cjs', chunkFileNames: 'shared-[hash].code.cjs', sourcemap: true, sourcemapExcludeSources: true };
     files = [];
     for (const chunk of (await bundle.generate(output)).output) {
-      files.push({ fileName: chunk.fileName, code: chunk.code });
+      files.push({ fileName: chunk.fileName, code: chunk.type === 'asset' ? String(chunk.source) : chunk.code });
       if (chunk.type === 'chunk' && chunk.isEntry) files.push(...entryFiles(name, chunk.name, chunk.exports));
     }
   } finally {
@@ -88,6 +89,27 @@ export async function bundlePackage(name, { write = true } = {}) {
   }
   return files;
 }
+
+/**
+ * Each module as tsc wrote it, with tsc's source map (dist/x.js.map, whose sources are ../src/x.ts), so
+ * that the bundle's map (<entry>.code.cjs.map) leads to the TypeScript source the package ships in
+ * src/: `node --enable-source-maps` then names src/*.ts lines in stack traces (load.cjs leaves the
+ * code to node's require then). The maps carry no source text (sourcemapExcludeSources).
+ */
+const withTscSourceMaps = {
+  name: 'aauth-kit-tsc-source-maps',
+  load(id) {
+    if (!id.endsWith('.js')) return null;
+    const code = readFileSync(id, 'utf8');
+    let map;
+    try {
+      map = readFileSync(`${id}.map`, 'utf8');
+    } catch {
+      return code;
+    }
+    return { code: code.replace(/\n\/\/# sourceMappingURL=[^\n]*\s*$/, '\n'), map };
+  },
+};
 
 /** A relative module specifier ending in .js, in `from '...'`, `import('...')` or `import '...'`. */
 const RELATIVE_JS = /((?:\bfrom|\bimport)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]*?)\.js\2/g;

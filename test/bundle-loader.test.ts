@@ -19,11 +19,12 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Run `script` (CommonJS, `dir` and `loader` in scope) in a plain node; resolves its last line as JSON. */
-function run(script: string): any {
+function run(script: string, { flags = [], nodeOptions }: { flags?: string[]; nodeOptions?: string } = {}): any {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
+  if (nodeOptions !== undefined) env.NODE_OPTIONS = nodeOptions;
   const program = `const dir = ${JSON.stringify(dir)}; const loader = require(dir + '/load.cjs');\n${script}`;
-  const result = spawnSync(process.execPath, ['-e', program], { encoding: 'utf8', env, timeout: 30_000 });
+  const result = spawnSync(process.execPath, [...flags, '-e', program], { encoding: 'utf8', env, timeout: 30_000 });
   expect(result.status, result.stderr).toBe(0);
   return JSON.parse(result.stdout.trim().split('\n').pop()!);
 }
@@ -129,5 +130,28 @@ describe('the bundle loader (dist/bundle/load.cjs)', () => {
       console.log(JSON.stringify({ message: first?.message, line: /index\\.code\\.cjs:3\\b/.test(first?.stack ?? ''), again: second?.message, runs: globalThis.runs, cached: file in require.cache }));
     `);
     expect(result).toEqual({ message: 'broken bundle', line: true, again: 'broken bundle', runs: 2, cached: false });
+  });
+
+  it('leaves the code to node\'s require under --enable-source-maps (flag, NODE_OPTIONS or at run time), so stack traces follow the source map', () => {
+    // A bundle whose map sends line 3 (the throw) to line 7 of original.ts.
+    const map = { version: 3, file: 'index.code.cjs', sources: ['original.ts'], names: [], mappings: ';;AAMA' };
+    write('index.code.cjs', `'use strict';\nexports.fail = () => {\nthrow new Error('from the bundle');\n};\n//# sourceMappingURL=index.code.cjs.map\n`);
+    write('index.code.cjs.map', JSON.stringify(map));
+    run(`console.log(JSON.stringify(loader.writeCodeCaches(dir)));`);
+    const probe = (before = '') => `
+      ${before}
+      const plainRuns = [];
+      const exports = loader(dir + '/index.code.cjs', () => { plainRuns.push(1); return require(dir + '/index.code.cjs'); });
+      let frame;
+      try { exports.fail(); } catch (e) { frame = e.stack.split('\\n')[1]; }
+      console.log(JSON.stringify({ enabled: loader.sourceMapsEnabled(), plain: plainRuns.length, frame }));
+    `;
+    const plain = run(probe());
+    expect(plain).toMatchObject({ enabled: false, plain: 0 });
+    expect(plain.frame).toContain(`${dir}/index.code.cjs:3:`);
+    for (const mapped of [run(probe(), { flags: ['--enable-source-maps'] }), run(probe(), { nodeOptions: '--enable-source-maps' }), run(probe('process.setSourceMapsEnabled(true);'))]) {
+      expect(mapped).toMatchObject({ enabled: true, plain: 1 });
+      expect(mapped.frame).toContain(`${dir}/original.ts:7:`);
+    }
   });
 });

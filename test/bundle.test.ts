@@ -54,7 +54,7 @@ describe('the bundles in dist/bundle/ (issue 18, cold start)', () => {
         const code = files.map((f) => f.fileName).filter((f) => f.endsWith('.code.cjs'));
         const { compile } = createRequire(import.meta.url)(dir + 'load.cjs');
         out[name] = {
-          entries: files.map((f) => f.fileName).filter((f) => !f.startsWith('shared-') && !f.endsWith('.code.cjs')),
+          entries: files.map((f) => f.fileName).filter((f) => !f.startsWith('shared-') && !f.endsWith('.code.cjs') && !f.endsWith('.code.cjs.map')),
           sameFiles: JSON.stringify(onDisk.filter((f) => !isCodeCache(f))) === JSON.stringify(files.map((f) => f.fileName).sort()),
           stale: files.filter((f) => { try { return readFileSync(dir + f.fileName, 'utf8') !== f.code; } catch { return true; } }).map((f) => f.fileName),
           caches: onDisk.filter(isCodeCache),

@@ -180,8 +180,10 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     for (const pkg of PACKAGES) {
       const dir = join(app(), 'node_modules', '@aauth-kit', pkg);
       const files = walk(dir).map((f) => relative(dir, f).split('\\').join('/'));
-      expect(files, pkg).toContain('dist/index.js');
       expect(files, pkg).toContain('dist/index.d.ts');
+      if (pkg === 'auth-server' || pkg === 'cli') expect(files, pkg).toContain('dist/index.js');
+      // The bundled packages ship their bundles and no unbundled copy of the same code, which nothing loads.
+      else expect(files.filter((f) => /\.js(\.map)?$/.test(f) && !f.startsWith('dist/bundle/')), pkg).toEqual([]);
       // The bundled packages ship the CommonJS twin of every declaration (their require condition's types).
       if (pkg !== 'auth-server' && pkg !== 'cli') {
         const dts = files.filter((f) => f.endsWith('.d.ts') && !f.startsWith('dist/bundle/'));
@@ -192,7 +194,14 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
       if (pkg === 'core') expect(files).toEqual(expect.arrayContaining(['dist/wire-profile.md', 'dist/wire-profile-draft11.md']));
       expect(files.filter((f) => /tsbuildinfo|(^|\/)test\//.test(f)), pkg).toEqual([]);
       // The packages a resource or an agent loads ship their bundle, which their exports name (scripts/bundle.mjs).
-      if (pkg !== 'auth-server' && pkg !== 'cli') expect(files, pkg).toContain('dist/bundle/index.js');
+      if (pkg !== 'auth-server' && pkg !== 'cli') {
+        expect(files, pkg).toEqual(expect.arrayContaining(['dist/bundle/index.js', 'dist/bundle/index.code.cjs']));
+        // Each bundle file that names a source map ships it (core's index, only re-exports, has none).
+        const code = files.filter((f) => f.endsWith('.code.cjs'));
+        const named = code.filter((f) => readFileSync(join(dir, f), 'utf8').includes('\n//# sourceMappingURL='));
+        expect(named.length, pkg).toBeGreaterThan(0);
+        for (const f of named) expect(files, pkg).toContain(`${f}.map`);
+      }
       // Every compiled file comes from a shipped source (no stale output of a removed module).
       for (const js of files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/bundle/') && f.endsWith('.js'))) {
         expect(files, `${pkg}: ${js} has no source`).toContain(js.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts'));
@@ -295,6 +304,27 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     expect(out.scaJwksKids).toEqual(['sca-resource-1', 'sca-agent-1']);
   }, 60_000);
 
+  it('with node --enable-source-maps, a stack trace from an installed package names its TypeScript source line', async () => {
+    const script = [
+      "import { parseSignatureKey } from '@aauth-kit/core';",
+      "try { parseSignatureKey('sig=hwk;kty=((('); } catch (e) { console.log(JSON.stringify(e.stack.split('\\n').slice(1, 3))); }",
+    ].join('\n');
+    writeFileSync(join(app(), 'stack.mjs'), script);
+    const frames = async (flags: string[]) => {
+      const r = await run(process.execPath, [...flags, 'stack.mjs'], app());
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout.trim()) as string[];
+    };
+    const source = join(app(), 'node_modules/@aauth-kit/core/src/signature-key.ts');
+    const mapped = await frames(['--enable-source-maps']);
+    expect(mapped[0]).toContain(`${source}:`);
+    // The line named is the throw in the shipped source.
+    const line = Number(/signature-key\.ts:(\d+):\d+\)$/.exec(mapped[0]!)?.[1]);
+    expect(readFileSync(source, 'utf8').split('\n')[line - 1]).toMatch(/throw new AAuthError\('signature_key_malformed'/);
+    // Without the flag the bundle's own file is named (its code cache in use where the build made one).
+    expect((await frames([]))[0]).toMatch(/dist[\\/]bundle[\\/]shared-[^/\\]+\.code\.cjs:\d+:\d+\)$/);
+  }, 30_000);
+
   it('installs the fetch client without express, and it signs requests a peer verifies', async () => {
     expect(existsSync(join(agentOnly(), 'node_modules/express'))).toBe(false);
     // Issue 19: @opentelemetry/api is an optional peer, not installed here: the agent runs without it.
@@ -319,8 +349,8 @@ describe('npm pack -> install outside the repository -> quick starts compile -> 
     timings.packUnbuilt = r.ms;
     const [result] = JSON.parse(r.stdout.slice(r.stdout.search(/^\[/m))) as PackResult[];
     const files = result!.files.map((f) => f.path);
-    expect(files).toContain('dist/index.js');
-    expect(files).toEqual(expect.arrayContaining(['dist/bundle/index.js', 'dist/bundle/internal.js', 'dist/index.d.cts', 'dist/internal.d.cts']));
+    expect(files).not.toContain('dist/index.js');
+    expect(files).toEqual(expect.arrayContaining(['dist/bundle/index.js', 'dist/bundle/internal.code.cjs.map', 'dist/bundle/internal.js', 'dist/index.d.cts', 'dist/internal.d.cts']));
     expect(files).toContain('LICENSE');
     expect(files).toContain('dist/wire-profile.md');
   }, 120_000);
