@@ -10,6 +10,8 @@ export type IncomingRequest = Pick<IncomingMessage, 'method' | 'url' | 'headersD
  * target, never from Host or X-Forwarded-* (wire profile section 3: `@authority` behind a proxy).
  */
 export function requestUrl(origin: string, target: string): URL {
+  const problem = targetPathProblem(target);
+  if (problem !== undefined) throw new AAuthError('invalid_request', problem);
   let path = target;
   if (!path.startsWith('/')) {
     // Absolute-form request targets (RFC 9112 section 3.2.2): keep only the path and query.
@@ -26,6 +28,26 @@ export function requestUrl(origin: string, target: string): URL {
   } catch {
     throw new AAuthError('invalid_request', 'The request target is not a valid path');
   }
+}
+
+/**
+ * A `.` or `..` path segment (also written %2e), or a backslash, in the path of a request target
+ * (origin-form or absolute-form). The URL parser removes dot segments and reads `\` as `/`, so the
+ * signature covers a path other than the one the server routes on (express matches the raw path:
+ * `/admin/../public` signed as `/public` would reach a router mounted at /admin). No HTTP client
+ * sends them (fetch, got and curl normalise first), so such a target is refused, not normalised.
+ */
+function targetPathProblem(target: string): string | undefined {
+  let path = target;
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/[^/?#\\]*/i.exec(path);
+  if (authority !== null) path = path.slice(authority[0].length);
+  const query = path.search(/[?#]/);
+  if (query !== -1) path = path.slice(0, query);
+  if (path.includes('\\')) return 'The request target has a backslash in its path: send the path with / (a signature covers the path a URL parser makes of it)';
+  if (/(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i.test(path)) {
+    return "The request target has a '.' or '..' path segment (also when written %2e): send the normalised path (fetch, got and curl do); a signature covers the path after dot segments are removed, which is not the path routed";
+  }
+  return undefined;
 }
 
 /**

@@ -17,6 +17,15 @@ describe('requestUrl: the verified URL comes from the configured origin', () => 
   it('takes only path and query from an absolute-form target', () => {
     expect(requestUrl(origin, 'http://evil.example:8080/p?q=1').href).toBe('https://api.example/p?q=1');
   });
+  it('refuses a path with dot segments or a backslash (the signature would cover another path than the one routed)', () => {
+    for (const target of ['/admin/../public', '/admin/%2e%2e/public', '/admin/%2E%2E/public', '/admin/./../public', '/a/.%2e/b', '/a/%2e/b', '/.', '/..', '/a/..?q=1', '/a\\..\\b', '/a\\b', 'http://evil.example/x/../y']) {
+      expect(() => requestUrl(origin, target), target).toThrow(expect.objectContaining({ code: 'invalid_request', status: 400, message: expect.stringMatching(/normalised path|backslash/) }));
+    }
+    // Dots that are not whole segments, and dot segments in the query, are fine.
+    for (const target of ['/a/.b/c', '/a/..b', '/a/b.', '/v1.2/x', '/a/...', '/a?x=/../y', '/%2e%2ex/y']) {
+      expect(requestUrl(origin, target).href, target).toBe(`https://api.example${target}`);
+    }
+  });
   it('refuses a target that is not a path with invalid_request', () => {
     expect(() => requestUrl(origin, '*')).toThrow(expect.objectContaining({ code: 'invalid_request', status: 400 }));
   });
