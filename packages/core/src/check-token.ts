@@ -13,6 +13,7 @@ import {
   type TokenProfile,
 } from './token-profiles.js';
 import type { DecodedToken } from './tokens.js';
+import { showValue } from './lib/show-value.js';
 
 /** A token whose header passed {@link checkTokenHeader}: its profile, `alg`, `iss` and `kid`. */
 export interface CheckedToken<C = Record<string, unknown>> extends DecodedToken<C> {
@@ -46,14 +47,14 @@ export function checkTokenHeader<C = Record<string, unknown>>(
   const label = (profile ?? list[0])?.label ?? 'Token';
   if (!profile) {
     // A token of another kind (a resource token, an ID token) is never accepted in its place (section 7).
-    throw new AAuthError('token_typ_invalid', `${label}: typ ${JSON.stringify(header.typ)} is not ${list.flatMap((p) => p.typ).join(' or ')}`);
+    throw new AAuthError('token_typ_invalid', `${label}: typ ${showValue(header.typ)} is not ${list.flatMap((p) => p.typ).join(' or ')}`);
   }
   const alg = header.alg;
   // The profile's own list (-11: Ed25519 and ES256, never EdDSA), narrowed by the caller's.
   const base = profile.algorithms ?? KNOWN_ALGORITHMS;
   const allowed = expect.algorithms ?? base;
   if (typeof alg !== 'string' || isBannedAlgorithm(alg) || !allowed.includes(alg) || !base.includes(alg) || !KNOWN_ALGORITHMS.includes(alg)) {
-    throw new AAuthError('token_alg_not_allowed', `${label}: alg ${JSON.stringify(alg)} is not allowed`);
+    throw new AAuthError('token_alg_not_allowed', `${label}: alg ${showValue(alg)} is not allowed`);
   }
   // -11: the key is found by the header kid at {iss}/.well-known/{dwk} (draft-11 profile section 4).
   if (profile.generation === 'draft-11' && (typeof header.kid !== 'string' || header.kid.length === 0)) {

@@ -13,6 +13,7 @@ export { ListMemo } from './lib/list-memo.js';
 export { argumentErrorText, assertKnownOptions, nearestName, optionNames } from './lib/known-options.js';
 export { networkErrorText } from './lib/network-error.js';
 export { fileProblem } from './lib/file-problem.js';
+export { showValue } from './lib/show-value.js';
 export { boundedCommands, storeFailureText, type BoundedCommands, type BoundedCommandsOptions } from './lib/bounded-command.js';
 export { announcesBody, bodyDeadline, bodyTimeoutError, DEFAULT_BODY_TIMEOUT_MS } from './lib/body-deadline.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';

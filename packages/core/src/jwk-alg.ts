@@ -4,6 +4,7 @@
  */
 import type { AAuthErrorCode } from './errors.js';
 import type { Generation } from './token-profiles.js';
+import { showValue } from './lib/show-value.js';
 
 /** A refusal of a key: the kit error code and the reason. */
 export interface JwkAlgProblem {
@@ -24,7 +25,7 @@ const KEY_OF_ALG: Readonly<Record<string, { kty: string; crv?: string }>> = {
 /** -11 key algorithms: `Ed25519` (required) and `ES256`. */
 const ALGS_11: readonly string[] = ['Ed25519', 'ES256'];
 
-const show = (v: unknown): string => JSON.stringify(v)?.slice(0, 60) ?? String(v);
+const show = (v: unknown): string => showValue(v);
 
 /**
  * Why `jwk`'s algorithm is unacceptable in `generation`, or undefined. `draft-11`: `alg` is

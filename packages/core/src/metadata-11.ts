@@ -5,6 +5,7 @@
  */
 import { serverIdentifierProblem } from './aauth-identifier.js';
 import { AAuthError } from './errors.js';
+import { showValue } from './lib/show-value.js';
 
 /** The four -11 well-known document names. */
 export const METADATA_DOCUMENTS_11 = ['aauth-agent.json', 'aauth-resource.json', 'aauth-person.json', 'aauth-access.json'] as const;
@@ -112,7 +113,7 @@ export function checkMetadataDocument(doc: unknown, options: CheckMetadataOption
   const d = doc as Record<string, unknown>;
   if (d.issuer === undefined || d.issuer === null || d.issuer === '') throw new AAuthError('issuer_missing', `${dwk} at ${identity.slice(0, 200)} has no issuer`);
   if (d.issuer !== identity) {
-    throw new AAuthError('issuer_mismatch', `${dwk} issuer ${JSON.stringify(d.issuer)?.slice(0, 200)} is not ${JSON.stringify(identity.slice(0, 200))}`, {
+    throw new AAuthError('issuer_mismatch', `${dwk} issuer ${showValue(d.issuer, 200)} is not ${JSON.stringify(identity.slice(0, 200))}`, {
       details: { issuer: typeof d.issuer === 'string' ? d.issuer.slice(0, 200) : undefined, expected: identity.slice(0, 200) },
     });
   }

@@ -17,7 +17,7 @@ import {
   type EcPublicJwk,
   type OkpPublicJwk,
 } from '@aauth-kit/core';
-import { isIdempotent, ListMemo, parseSignedRequest, signatureInvalid, verifySignedRequest, verifyText } from '@aauth-kit/core/internal';
+import { isIdempotent, ListMemo, parseSignedRequest, showValue, signatureInvalid, verifySignedRequest, verifyText } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from './create-memory-replay-store.js';
 import { TokenVerifier, authenticClaims, type Entry as TokenEntry } from './lib/verify-token.js';
 import { KeyDiscovery, keyCacheId } from './lib/key-discovery.js';
@@ -420,7 +420,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   function kind11(typ: unknown): readonly [PresentedTokenKind, TokenProfile] {
     const entry = PRESENTED_11.find(([, profile]) => profile.typ.includes(typ as string));
     if (!entry) {
-      throw new AAuthError('token_typ_invalid', `Token: typ ${JSON.stringify(typ)?.slice(0, 60)} is not aa-agent+jwt, aa-person+jwt or aa-auth+jwt`);
+      throw new AAuthError('token_typ_invalid', `Token: typ ${showValue(typ)} is not aa-agent+jwt, aa-person+jwt or aa-auth+jwt`);
     }
     return entry;
   }

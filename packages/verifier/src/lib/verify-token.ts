@@ -19,6 +19,7 @@ import {
   type TokenKeySource,
   type TokenProfile,
 } from '@aauth-kit/core';
+import { showValue } from '@aauth-kit/core/internal';
 import type { VerifiedToken, VerifyTokenExpectations } from '../types.js';
 import type { KeyDiscovery } from './key-discovery.js';
 import { LruCache } from '@aauth-kit/discovery';
@@ -259,7 +260,7 @@ export class TokenVerifier {
         const kind = classifyToken(checked.header.typ)?.kind;
         const allowed: readonly string[] = kind === undefined ? [] : TOKEN_DWK_11[kind];
         if (typeof dwk !== 'string' || !allowed.includes(dwk)) {
-          throw new AAuthError('token_claim_invalid', `${profile.label}: dwk ${JSON.stringify(dwk)?.slice(0, 100)} is not ${allowed.join(' or ')}`);
+          throw new AAuthError('token_claim_invalid', `${profile.label}: dwk ${showValue(dwk, 100)} is not ${allowed.join(' or ')}`);
         }
         jwk = await discovery.tokenJwk11(issuer, dwk, kid, alg, caller, refresh);
       } else {

@@ -1,4 +1,5 @@
 import { type AAuthErrorCode, decodeToken, isAAuthError } from '@aauth-kit/core';
+import { showValue } from '@aauth-kit/core/internal';
 import { TokenExchangeError } from '../token-exchange-error.js';
 import { TOKEN_TYPE, type ExchangedToken, type TokenExchangeHttpRequest, type TokenExchangeProfile } from '../types.js';
 import { jsonObject, limitedFetch, redact, type LimitedResponse } from '../../lib/http.js';
@@ -78,7 +79,7 @@ function expiresIn(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
   // Some servers send the number as a string ("3599"); RFC 6749 section 5.1 means a number of seconds.
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(n) || n <= 0) throw failed(`The token response has an invalid expires_in (${JSON.stringify(value)})`, 200);
+  if (!Number.isFinite(n) || n <= 0) throw failed(`The token response has an invalid expires_in (${showValue(value)})`, 200);
   return n;
 }
 
