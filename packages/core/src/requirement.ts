@@ -3,7 +3,7 @@
  * Responses"): an RFC 8941 dictionary whose `requirement` member is a token, its data as parameters.
  */
 import { AAuthError } from './errors.js';
-import { SfvError, Token, isInnerList, parseDictionary, serializeString, type BareItem } from './lib/sfv.js';
+import { Decimal, SfvError, Token, isInnerList, parseDictionary, serializeString, type BareItem } from './lib/sfv.js';
 
 /** The requirement values AAuth -11 defines, with the status each is sent with. */
 export const REQUIREMENTS = ['agent-token', 'person-token', 'auth-token', 'interaction', 'approval', 'clarification', 'claims'] as const;
@@ -40,6 +40,7 @@ const MAX_HEADER = 16 * 1024;
 
 function text(v: BareItem): string | number | boolean {
   if (v instanceof Token) return v.value;
+  if (v instanceof Decimal) return v.value;
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
   return `:${v.raw}:`;
 }

@@ -26,7 +26,20 @@ export class ByteSeq {
   constructor(readonly raw: string) {}
 }
 
-export type BareItem = number | string | boolean | Token | ByteSeq;
+/**
+ * An RFC 8941 decimal (section 3.3.2): apart from integers, because it is serialised with its
+ * fractional part (`1.0` stays `1.0`, section 4.1.5), and a signature covers the parameters as
+ * serialised (RFC 9421 `@signature-params`).
+ */
+export class Decimal {
+  constructor(readonly value: number) {}
+  toString(): string {
+    const rounded = String(Math.round(this.value * 1000) / 1000);
+    return rounded.includes('.') ? rounded : `${rounded}.0`;
+  }
+}
+
+export type BareItem = number | string | boolean | Token | ByteSeq | Decimal;
 export type Params = Array<[string, BareItem]>;
 export interface Item {
   value: BareItem;
@@ -130,7 +143,7 @@ function parseToken(c: Cursor): Token {
   return new Token(c.s.slice(start, c.pos));
 }
 
-function parseNumber(c: Cursor): number {
+function parseNumber(c: Cursor): number | Decimal {
   const start = c.pos;
   if (c.peek() === '-') c.pos++;
   if (!isDigit(c.peek())) c.fail('Expected a digit');
@@ -151,7 +164,7 @@ function parseNumber(c: Cursor): number {
   }
   const frac = c.s.slice(dot + 1, c.pos);
   if (intPart.replace('-', '').length > 12 || frac.length === 0 || frac.length > 3) c.fail('Bad decimal');
-  return Number.parseFloat(text);
+  return new Decimal(Number.parseFloat(text));
 }
 
 const BYTE_SEQ = /[A-Za-z0-9+/=_-]*/y;
@@ -329,9 +342,10 @@ export function serializeBareItem(value: BareItem): string {
   if (typeof value === 'boolean') return value ? '?1' : '?0';
   if (typeof value === 'number') {
     if (Number.isInteger(value)) return String(value);
-    return String(Math.round(value * 1000) / 1000);
+    return new Decimal(value).toString();
   }
   if (value instanceof Token) return value.value;
+  if (value instanceof Decimal) return value.toString();
   return `:${value.raw}:`;
 }
 
