@@ -101,11 +101,11 @@ describe('the access server token endpoint: a trusted person server is served', 
 });
 
 describe('the hostile corpus: each a specific 4xx, never a 500', () => {
-  it('unsigned: 401 with Signature-Error invalid_request (the kit maps a missing signature so; see core signature-error-codes)', async () => {
+  it('unsigned: 401 with Signature-Error invalid_signature (-09 5.4.4, -11 11.3.4: a missing signature)', async () => {
     const res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(401);
-    expect(res.headers.get('signature-error')).toMatch(/^error=invalid_request/);
-    expect(((await res.json()) as Record<string, unknown>).error).toBe('invalid_request');
+    expect(res.headers.get('signature-error')).toMatch(/^error=invalid_signature/);
+    expect(((await res.json()) as Record<string, unknown>).error).toBe('invalid_signature');
   });
 
   it('another scheme (hwk, an agent): 401 unsupported_scheme with Accept-Signature-Scheme: jwks_uri', async () => {

@@ -107,6 +107,17 @@ describe('an -11 agent against an -11 resource and person server', () => {
     expect(w.resource.calls.map((c) => [c.kind, c.status])).toEqual([['aa-agent+jwt', 200]]);
     expect(w.resource.calls[0]!.components).toEqual(['@method', '@authority', '@path', 'signature-key']);
     expect(w.ps.calls).toHaveLength(0);
+    // -11 "AAuth-Capabilities": an agent with onInteraction declares it to the resource.
+    expect(w.resource.calls[0]!.capabilities).toBe('interaction');
+  });
+
+  it('declares no capability without onInteraction, and keeps an AAuth-Capabilities header the caller set', async () => {
+    const w = await world();
+    const { provider } = await hostProvider();
+    const quiet = createAgent({ key: generateKey({ kid: 'quiet-1' }), draft11: { provider, local: 'quiet', ps: w.ps.issuer, allowLoopback: true } });
+    expect((await quiet.fetch(`${w.resource.issuer}/hello`)).status).toBe(200);
+    expect((await w.agent.fetch(`${w.resource.issuer}/hello`, { headers: { 'AAuth-Capabilities': 'interaction, payment' } })).status).toBe(200);
+    expect(w.resource.calls.map((c) => c.capabilities)).toEqual([undefined, 'interaction, payment']);
   });
 
   it('answers person-token then auth-token: person token, resource token checks, auth token with presented_token, 202 interaction and polling', async () => {

@@ -205,10 +205,10 @@ describe('-11 hostile input: signatures, revocation, requirements', () => {
     expect(parseSignatureError(res.headers.get('signature-error'))!.requiredInput).toEqual(['@method', '@authority', '@path', 'content-digest', 'x-request-id', 'signature-key']);
   });
 
-  it('an unsigned request to a -11 resource: invalid_request, and the route\'s requirement', async () => {
+  it('an unsigned request to a -11 resource: invalid_signature, and the route\'s requirement', async () => {
     const r = await fetch(`${url}/me`);
     const res = { status: r.status, headers: r.headers, body: (await r.json()) as Record<string, unknown> };
-    expectSignatureError(res, 'invalid_request');
+    expectSignatureError(res, 'invalid_signature');
     expect(parseRequirement(res.headers.get('aauth-requirement')!)).toMatchObject({ requirement: 'person-token' });
   });
 
@@ -239,6 +239,14 @@ describe('-11 hostile input: signatures, revocation, requirements', () => {
     const claims = JSON.parse(Buffer.from(rt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     const lowClaims = JSON.parse(Buffer.from(low.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
     expect(claims).toMatchObject({ aud: ps.issuer, ps: ps.issuer, sub: 'person-7', presented_jti: lowClaims.jti, agent_jkt: agentKey.thumbprint, scope: 'data.read' });
+  });
+
+  it('a body over maxBodyBytes from a -11 caller: 413 in problem+json, as its other refusals are', async () => {
+    const big = JSON.stringify({ pad: 'x'.repeat(1024 * 1024 + 10) });
+    const res = await fetch11(`${url}/write`, agentKey, await authToken11(ps, agentKey, url, { scope: 'data.write' }), { method: 'POST', body: big, headers: { 'x-request-id': 'r-2' }, cover: ['x-request-id'] });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(res.body).toMatchObject({ error: 'invalid_request', detail: expect.stringMatching(/body/i) });
   });
 
   it('the server answers a valid request right after the table', async () => {

@@ -153,7 +153,7 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
     expect(grantedAtMaa()).toHaveLength(1);
   });
 
-  describe('refusals of the upstream token: 400 invalid_request', () => {
+  describe('refusals of the upstream token: 400 invalid_upstream_token (expired_upstream_token once expired; PS-61)', () => {
     const interKey = generateKey({ kid: 'inter-1' });
     const url = () => `${ps}/aauth/person/person-token`;
     const asSca = async () => ({ key: interKey, signatureKey: { scheme: 'jwt' as const, jwt: await scaProvider.mintAgentToken({ local: 'sca', agentKey: interKey, ps }) } });
@@ -168,11 +168,11 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
       const key = generateKey({ kid: 'other-inter' });
       const jwt = await backendProvider.mintAgentToken({ local: 'elsewhere', agentKey: key, ps });
       const res = await signedFetch(url(), { key, signatureKey: { scheme: 'jwt', jwt }, json: { resource: maa, upstream_token: upstream } });
-      expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+      expect([res.status, res.body.error]).toEqual([400, 'invalid_upstream_token']);
       expect(String(res.body.detail)).toContain(`upstream_token refused: Auth token: aud "${sca}" is not "${backendProvider.issuer}"`);
       // The same refusal at the auth token endpoint.
       const at = await signedFetch(`${ps}/aauth/person/auth-token`, { key, signatureKey: { scheme: 'jwt', jwt }, json: { resource_token: 'x.y.z', upstream_token: upstream } });
-      expect([at.status, at.body.error]).toEqual([400, 'invalid_request']);
+      expect([at.status, at.body.error]).toEqual([400, 'invalid_upstream_token']);
       expect(String(at.body.detail)).toContain('upstream_token refused');
     });
 
@@ -191,7 +191,7 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
         allowLoopback: true,
       });
       const res = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: expired } });
-      expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+      expect([res.status, res.body.error]).toEqual([400, 'expired_upstream_token']);
       expect(String(res.body.detail)).toMatch(/^upstream_token refused: it has expired/);
     });
 
@@ -209,7 +209,7 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
         allowLoopback: true,
       });
       const res = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: forged } });
-      expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+      expect([res.status, res.body.error]).toEqual([400, 'invalid_upstream_token']);
       expect(String(res.body.detail)).toContain('the signature does not verify');
     });
 
@@ -226,7 +226,7 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
         allowLoopback: true,
       });
       const res = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: other } });
-      expect([res.status, res.body.error]).toEqual([400, 'invalid_request']);
+      expect([res.status, res.body.error]).toEqual([400, 'invalid_upstream_token']);
       expect(String(res.body.detail)).toMatch(/^upstream_token refused: /);
     });
 
@@ -271,7 +271,7 @@ async function freshUpstreamFor(key: SigningKey, signatureKey: { scheme: 'jwt'; 
   expect(polled.status).toBe(200);
   const person = decodeJwt(String(polled.body.person_token)).claims;
   const rt = await mintResourceToken11(resourceKey, { issuer: sca, audience: ps, ps, sub: String(person.sub), presentedJti: String(person.jti), agentJkt: key.thumbprint, scope: 'data.read', allowLoopback: true });
-  const auth = await signedFetch(`${ps}/aauth/person/auth-token`, { key, signatureKey, json: { resource_token: rt } });
+  const auth = await signedFetch(`${ps}/aauth/person/auth-token`, { key, signatureKey, json: { resource_token: rt, presented_token: String(polled.body.person_token) } });
   expect(auth.status).toBe(200);
   const token = String(auth.body.auth_token);
   return { token, jti: String(decodeJwt(token).claims.jti) };

@@ -103,13 +103,15 @@ afterAll(async () => {
 
 describe('the -11 person server in a fleet sharing one redis-server', () => {
   let person: Record<string, unknown>;
+  let personToken: string;
 
   it('a person token issued by A backs an auth-token request served by B', async () => {
     const issued = await obtain(a, '/aauth/person/person-token', { resource: site });
     expect(issued.status).toBe(200);
-    person = decodeJwt(String(issued.body.person_token)).claims;
+    personToken = String(issued.body.person_token);
+    person = decodeJwt(personToken).claims;
     expect(person).toMatchObject({ iss: ps, aud: site });
-    const auth = await obtain(b, '/aauth/person/auth-token', { resource_token: await resourceToken(person) });
+    const auth = await obtain(b, '/aauth/person/auth-token', { resource_token: await resourceToken(person), presented_token: personToken });
     expect(auth.status).toBe(200);
     expect(decodeJwt(String(auth.body.auth_token)).claims).toMatchObject({ iss: ps, aud: site, sub: person.sub, scope: 'data.read' });
     // B knows A's binding and grant: a second person token at B needs no consent.
@@ -121,7 +123,7 @@ describe('the -11 person server in a fleet sharing one redis-server', () => {
   it('a revocation at A is refused at B: no auth token against the revoked person token', async () => {
     const revoked = await asAgent(a, `${ps}/aauth/person/revoke`, { jti: person.jti });
     expect(revoked.status).toBe(200);
-    const refused = await asAgent(b, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(person) });
+    const refused = await asAgent(b, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(person), presented_token: personToken });
     expect([refused.status, refused.body.error]).toEqual([400, 'revoked_presented_token']);
   });
 
@@ -135,10 +137,10 @@ describe('the -11 person server in a fleet sharing one redis-server', () => {
     await until('both members reconnected', () => a.readyCount() > before[0]! && b.readyCount() > before[1]!);
     const fresh = await asAgent(b, `${ps}/aauth/person/person-token`, { resource: site });
     expect(fresh.status).toBe(200);
-    const stillRevoked = await asAgent(a, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(person) });
+    const stillRevoked = await asAgent(a, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(person), presented_token: personToken });
     expect([stillRevoked.status, stillRevoked.body.error]).toEqual([400, 'revoked_presented_token']);
     // The fresh person token (issued after the restart at B) backs an auth token at A.
-    const next = await asAgent(a, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(decodeJwt(String(fresh.body.person_token)).claims) });
+    const next = await asAgent(a, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(decodeJwt(String(fresh.body.person_token)).claims), presented_token: String(fresh.body.person_token) });
     expect(next.status).toBe(200);
   });
 

@@ -158,7 +158,7 @@ describe('Signature-Key: missing, duplicate, garbage', () => {
         return { status: res.status, headers: res.headers, body: JSON.parse((await res.text()) || '{"empty":true}') as Record<string, unknown> };
       };
       const missing = await send((h) => h.delete('signature-key'));
-      expect([missing.status, missing.headers.get('signature-error'), missing.body.error]).toEqual([401, 'error=invalid_request', 'invalid_request']);
+      expect([missing.status, missing.headers.get('signature-error'), missing.body.error]).toEqual([401, 'error=invalid_signature', 'invalid_signature']);
       const duplicate = await send((h) => h.append('signature-key', signed.headers['signature-key']!));
       expect([duplicate.status, duplicate.headers.get('signature-error'), duplicate.body.error]).toEqual([401, 'error=invalid_signature', 'invalid_signature']);
       const table: Array<[string, number, string | null, string | undefined]> = [
@@ -243,18 +243,18 @@ describe('resource tokens: replay, another person server, non-string and huge fi
     const mint = (audience = ps) =>
       mintResourceToken11(resourceKey, { issuer: site, audience, ps, sub: String(holder.claims.sub), presentedJti: String(holder.claims.jti), agentJkt: holder.key.thumbprint, scope: 'data.read', allowLoopback: true });
     const rt = await mint();
-    const first = await signedFetch(AUTH(), { ...holder, json: { resource_token: rt } });
+    const first = await signedFetch(AUTH(), { ...holder, json: { resource_token: rt, presented_token: holder.token } });
     expect(first.status).toBe(200);
-    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: rt } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: rt, presented_token: holder.token } }), 400, 'invalid_resource_token');
     // The same resource token replayed by another agent (another key): agent_jkt does not match.
     const thief = await newAgent('rt-thief');
-    expectProblem(await signedFetch(AUTH(), { ...thief, json: { resource_token: await mint() } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...thief, json: { resource_token: await mint(), presented_token: holder.token } }), 400, 'invalid_resource_token');
     // aud another person server; ps another person server.
-    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: await mint('https://ps.other.example') } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: await mint('https://ps.other.example'), presented_token: holder.token } }), 400, 'invalid_resource_token');
     const otherPs = await mintResourceToken11(resourceKey, { issuer: site, audience: ps, ps: 'https://ps.other.example', sub: String(holder.claims.sub), presentedJti: String(holder.claims.jti), agentJkt: holder.key.thumbprint, scope: 'data.read', allowLoopback: true });
-    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: otherPs } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: otherPs, presented_token: holder.token } }), 400, 'invalid_resource_token');
     // A person token is not a resource token.
-    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: holder.token } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...holder, json: { resource_token: holder.token, presented_token: holder.token } }), 400, 'invalid_resource_token');
   });
 
   it('non-string and huge fields: 400 invalid_request at every endpoint', async () => {
@@ -268,11 +268,11 @@ describe('resource tokens: replay, another person server, non-string and huge fi
     for (const resource_token of [1, ['x'], { jwt: 'x' }, '']) {
       expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token } }), 400, 'invalid_request');
     }
-    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: 'a.b.c', justification: { x: 1 } } }), 400, 'invalid_request');
+    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: 'a.b.c', presented_token: 'a.b.c', justification: { x: 1 } } }), 400, 'invalid_request');
     expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: 'a.b.c', presented_token: 5 } }), 400, 'invalid_request');
     // Within the body limit, beyond the field's: a huge string.
-    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: 'a.b.c', justification: huge } }), 400, 'invalid_request');
-    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: huge } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: 'a.b.c', presented_token: 'a.b.c', justification: huge } }), 400, 'invalid_request');
+    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: huge, presented_token: 'a.b.c' } }), 400, 'invalid_resource_token');
     for (const jti of [1, null, ['a'], '', 'j'.repeat(1000)]) {
       expectProblem(await signedFetch(REVOKE(), { ...agent, json: { iss: ps, jti } }), 400, 'invalid_request');
     }
@@ -344,7 +344,7 @@ describe('revocation of someone else\'s token', () => {
     // Another issuer's jti of the same value: 404 too.
     expect((await signedFetch(REVOKE(), { ...holder, json: { iss: 'https://ps.other.example', jti: holder.claims.jti } })).status).toBe(404);
     const rt = await mintResourceToken11(resourceKey, { issuer: site, audience: ps, ps, sub: String(holder.claims.sub), presentedJti: String(holder.claims.jti), agentJkt: holder.key.thumbprint, scope: 'data.read', allowLoopback: true });
-    expect((await signedFetch(AUTH(), { ...holder, json: { resource_token: rt } })).status).toBe(200);
+    expect((await signedFetch(AUTH(), { ...holder, json: { resource_token: rt, presented_token: holder.token } })).status).toBe(200);
   });
 });
 
@@ -389,8 +389,8 @@ describe('the rest of the corpus: odd JSON, tampering, replay, races, methods', 
     const agent = await newAgent('rt-stray');
     const nothing = await host();
     const claims = { audience: ps, ps, sub: 's', presentedJti: 'j', agentJkt: agent.key.thumbprint, scope: 'data.read', allowLoopback: true };
-    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(resourceKey, { issuer: nothing.origin, ...claims }) } }), 400, 'invalid_resource_token');
-    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(generateKey({ kid: 'resource-h' }), { issuer: site, ...claims }) } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(resourceKey, { issuer: nothing.origin, ...claims }), presented_token: 'a.b.c' } }), 400, 'invalid_resource_token');
+    expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(generateKey({ kid: 'resource-h' }), { issuer: site, ...claims }), presented_token: 'a.b.c' } }), 400, 'invalid_resource_token');
   });
 
   it('racing polls of an approved pending URL: exactly one gets the token, the others 410 invalid_code', async () => {

@@ -99,7 +99,8 @@ async function personToken(agent: Signer): Promise<Record<string, unknown>> {
   expect((await decideOverHttp(as.interactionEndpoint, code, 'approve')).status).toBe(200);
   const done = await signedFetch(location, agent);
   expect(done.status).toBe(200);
-  return decodeJwt(String(done.body.person_token)).claims;
+  // The claims, and the token itself (sent back as presented_token).
+  return { ...decodeJwt(String(done.body.person_token)).claims, token: String(done.body.person_token) };
 }
 
 /** A resource token of `site` for `scope`, naming the agent's person token. */
@@ -208,7 +209,7 @@ describe('justification on the consent page (AAuth -11 consent presentation)', (
     const person = await personToken(agent);
     const post = await signedFetch(`${ps}/aauth/person/auth-token`, {
       ...agent,
-      json: { resource_token: await resourceToken(agent, person, 'supply-chain:optimize'), justification: HOSTILE, capabilities: ['interaction'] },
+      json: { resource_token: await resourceToken(agent, person, 'supply-chain:optimize'), presented_token: person.token, justification: HOSTILE, capabilities: ['interaction'] },
     });
     expect(post.status).toBe(202);
     const code = /code="([^"]+)"/.exec(post.headers.get('aauth-requirement')!)![1]!;
@@ -250,7 +251,7 @@ describe('justification on the consent page (AAuth -11 consent presentation)', (
     const person = await personToken(agent);
     const post = await signedFetch(`${ps}/aauth/person/auth-token`, {
       ...agent,
-      json: { resource_token: await resourceToken(agent, person, 'supply-chain:optimize'), justification: 'é'.repeat(4096), capabilities: ['interaction'] },
+      json: { resource_token: await resourceToken(agent, person, 'supply-chain:optimize'), presented_token: person.token, justification: 'é'.repeat(4096), capabilities: ['interaction'] },
     });
     expect(post.status).toBe(202);
     const { html } = await consentPageHtml(/code="([^"]+)"/.exec(post.headers.get('aauth-requirement')!)![1]!);
@@ -261,7 +262,7 @@ describe('justification on the consent page (AAuth -11 consent presentation)', (
     const quietPerson = await personToken(quiet);
     const plain = await signedFetch(`${ps}/aauth/person/auth-token`, {
       ...quiet,
-      json: { resource_token: await resourceToken(quiet, quietPerson, 'supply-chain:optimize'), capabilities: ['interaction'] },
+      json: { resource_token: await resourceToken(quiet, quietPerson, 'supply-chain:optimize'), presented_token: quietPerson.token, capabilities: ['interaction'] },
     });
     expect(plain.status).toBe(202);
     const page = await consentPageHtml(/code="([^"]+)"/.exec(plain.headers.get('aauth-requirement')!)![1]!);
@@ -362,7 +363,7 @@ describe('found by a hostile-input audit of the -11 person server', () => {
     const person = await personToken(victim);
     const asked = await signedFetch(`${ps}/aauth/person/auth-token`, {
       ...victim,
-      json: { resource_token: await resourceToken(victim, person, 'supply-chain:optimize'), capabilities: ['interaction'] },
+      json: { resource_token: await resourceToken(victim, person, 'supply-chain:optimize'), presented_token: person.token, capabilities: ['interaction'] },
     });
     expect(asked.status).toBe(202);
     const code = /code="([^"]+)"/.exec(asked.headers.get('aauth-requirement')!)![1]!;
@@ -374,11 +375,12 @@ describe('found by a hostile-input audit of the -11 person server', () => {
     const attacker = await newAgent('attacker');
     const stolen = await signedFetch(`${ps}/aauth/person/auth-token`, {
       ...attacker,
-      json: { resource_token: await resourceToken(attacker, person, 'supply-chain:optimize'), capabilities: ['interaction'] },
+      // The victim's person token, which the resource saw, presented too.
+      json: { resource_token: await resourceToken(attacker, person, 'supply-chain:optimize'), presented_token: person.token, capabilities: ['interaction'] },
     });
     // Before: 200, an auth token with the victim's directed sub bound to the attacker's key.
     expect(stolen.status).toBe(400);
-    expect(stolen.body.error).toBe('unknown_person_token');
+    expect(stolen.body.error).toBe('invalid_presented_token');
     expect(stolen.body.auth_token).toBeUndefined();
   });
 
@@ -390,7 +392,7 @@ describe('found by a hostile-input audit of the -11 person server', () => {
     const [header, payload] = valid.split('.');
     const input = `${header}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), scope: '   ' })).toString('base64url')}`;
     const blank = `${input}.${Buffer.from(await resourceKey.sign(Buffer.from(input, 'latin1'))).toString('base64url')}`;
-    const res = await signedFetch(`${ps}/aauth/person/auth-token`, { ...agent, json: { resource_token: blank, capabilities: ['interaction'] } });
+    const res = await signedFetch(`${ps}/aauth/person/auth-token`, { ...agent, json: { resource_token: blank, presented_token: person.token, capabilities: ['interaction'] } });
     expect([res.status, res.body.error]).toEqual([400, 'invalid_resource_token']);
     expect(String(res.body.error_description ?? res.body.detail ?? '')).toContain('scope names no scope');
   });

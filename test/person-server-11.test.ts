@@ -126,9 +126,10 @@ describe('the person server metadata (profile section 2)', () => {
       jwks_uri: `${ps}/aauth/person/jwks.json`,
       person_token_endpoint: `${ps}/aauth/person/person-token`,
       auth_token_endpoint: `${ps}/aauth/person/auth-token`,
-      interaction_endpoint: as.interactionEndpoint,
       revocation_endpoint: `${ps}/aauth/person/revoke`,
     });
+    // -11's interaction_endpoint is an agent's relay API, not offered (the consent page comes in each 202).
+    expect(doc).not.toHaveProperty('interaction_endpoint');
     expect(Array.isArray(doc.scopes_supported)).toBe(true);
     const jwks = (await (await fetch(String(doc.jwks_uri))).json()) as { keys: Array<Record<string, string>> };
     expect(jwks.keys).toHaveLength(1);
@@ -298,10 +299,10 @@ describe('refusals with their -11 codes (profile section 9)', () => {
     const forged = await signedFetch(location, { key: thief, signatureKey });
     expect(forged.status).toBe(401);
     expect(forged.headers.get('signature-error')).toMatch(/^error=/);
-    // Unsigned: core's table answers invalid_request (the -11 text's step 1; the PS checklist's PS-102 says invalid_signature).
+    // Unsigned: invalid_signature (-11 section 11.3.4, PS-102).
     const unsigned = await fetch(location);
     expect(unsigned.status).toBe(401);
-    expect(unsigned.headers.get('signature-error')).toBe('error=invalid_request');
+    expect(unsigned.headers.get('signature-error')).toBe('error=invalid_signature');
     // The rightful agent still polls it: 202.
     expect((await signedFetch(location, { key, signatureKey })).status).toBe(202);
   });
@@ -336,25 +337,29 @@ describe('refusals with their -11 codes (profile section 9)', () => {
     expect(expired.headers.get('signature-error')).toBe('error=expired_jwt');
   });
 
-  it('auth token endpoint: invalid_request, invalid_resource_token (garbage, agent_jkt, aud), unknown_person_token', async () => {
+  it('auth token endpoint: invalid_request, invalid_resource_token (garbage, agent_jkt, aud), invalid_presented_token', async () => {
     const key = generateKey({ kid: 'rt-1' });
     const signatureKey = { scheme: 'jwt' as const, jwt: await agentToken('rt', key) };
     const url = `${ps}/aauth/person/auth-token`;
-    const garbage = await signedFetch(url, { key, signatureKey, json: { resource_token: 'not.a.jwt' } });
+    // presented_token is REQUIRED (PS-30); here a placeholder, as the resource token fails first.
+    const presented_token = 'not.a.token';
+    const garbage = await signedFetch(url, { key, signatureKey, json: { resource_token: 'not.a.jwt', presented_token } });
     expect([garbage.status, garbage.body.error]).toEqual([400, 'invalid_resource_token']);
     const none = await signedFetch(url, { key, signatureKey, json: {} });
     expect([none.status, none.body.error]).toEqual([400, 'invalid_request']);
     // A well-formed resource token from the real resource, naming a person token this server never issued.
     const mint = (presentedJti: string, agentJkt = key.thumbprint) =>
       mintResourceToken11(resourceKey, { issuer: site, audience: ps, ps, sub: 'nobody', presentedJti, agentJkt, scope: 'data.read', allowLoopback: true });
-    const unknown = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint('never-issued') } });
-    expect([unknown.status, unknown.body.error]).toEqual([400, 'unknown_person_token']);
+    const unknown = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint('never-issued'), presented_token } });
+    expect([unknown.status, unknown.body.error]).toEqual([400, 'invalid_presented_token']);
+    const without = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint('never-issued') } });
+    expect([without.status, without.body.error, without.body.detail]).toEqual([400, 'invalid_request', expect.stringContaining('presented_token is required')]);
     // Bound to another agent key (agent_jkt): invalid_resource_token.
-    const other = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint('never-issued', generateKey().thumbprint) } });
+    const other = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint('never-issued', generateKey().thumbprint), presented_token } });
     expect([other.status, other.body.error]).toEqual([400, 'invalid_resource_token']);
     // Addressed to another server (aud): invalid_resource_token.
     const elsewhere = await mintResourceToken11(resourceKey, { issuer: site, audience: 'https://other-ps.example', ps, sub: 'nobody', presentedJti: 'x', agentJkt: key.thumbprint, scope: 'data.read', allowLoopback: true });
-    const aud = await signedFetch(url, { key, signatureKey, json: { resource_token: elsewhere } });
+    const aud = await signedFetch(url, { key, signatureKey, json: { resource_token: elsewhere, presented_token } });
     expect([aud.status, aud.body.error]).toEqual([400, 'invalid_resource_token']);
   });
 
@@ -362,23 +367,24 @@ describe('refusals with their -11 codes (profile section 9)', () => {
     const key = generateKey({ kid: 'once-1' });
     const flow = agent11('once', { key });
     expect((await flow.agent.fetch(`${site}/me`)).status).toBe(200);
-    const person = decodeJwt(String(flow.seen.find((s) => s.body?.person_token)!.body!.person_token)).claims;
+    const presented_token = String(flow.seen.find((s) => s.body?.person_token)!.body!.person_token);
+    const person = decodeJwt(presented_token).claims;
     const signatureKey = { scheme: 'jwt' as const, jwt: await agentToken('once', key) };
     const url = `${ps}/aauth/person/auth-token`;
     const mint = () =>
       mintResourceToken11(resourceKey, { issuer: site, audience: ps, ps, sub: String(person.sub), presentedJti: String(person.jti), agentJkt: key.thumbprint, scope: 'data.read', allowLoopback: true });
     const rt = await mint();
-    const first = await signedFetch(url, { key, signatureKey, json: { resource_token: rt } });
+    const first = await signedFetch(url, { key, signatureKey, json: { resource_token: rt, presented_token } });
     expect(first.status).toBe(200);
     expect(decodeJwt(String(first.body.auth_token)).claims).toMatchObject({ iss: ps, aud: site, sub: person.sub, scope: 'data.read' });
-    const replay = await signedFetch(url, { key, signatureKey, json: { resource_token: rt } });
+    const replay = await signedFetch(url, { key, signatureKey, json: { resource_token: rt, presented_token } });
     expect([replay.status, replay.body.error]).toEqual([400, 'invalid_resource_token']);
     // Revocation by the holder: {iss, jti}; then 404 for a jti it does not hold.
     const revoked = await signedFetch(`${ps}/aauth/person/revoke`, { key, signatureKey, json: { iss: ps, jti: person.jti } });
     expect(revoked.status).toBe(200);
     const unknown = await signedFetch(`${ps}/aauth/person/revoke`, { key, signatureKey, json: { iss: ps, jti: 'not-issued' } });
     expect(unknown.status).toBe(404);
-    const after = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint() } });
+    const after = await signedFetch(url, { key, signatureKey, json: { resource_token: await mint(), presented_token } });
     // Published -11 "Revocation Cascade": a resource token naming a revoked person token is revoked_presented_token.
     expect([after.status, after.body.error]).toEqual([400, 'revoked_presented_token']);
   });

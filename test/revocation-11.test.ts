@@ -327,8 +327,8 @@ describe('hostile requests at the resource revocation endpoint (RS-60)', () => {
   it('unsigned: 401 with Signature-Error', async () => {
     const res = await fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jti: 'a', exp: 1 }) });
     expect(res.status).toBe(401);
-    // Core maps a missing signature to -09's invalid_request (RS-50 of the -11 checklist says invalid_signature).
-    expect(res.headers.get('signature-error')).toBe('error=invalid_request');
+    // A missing signature is invalid_signature (-09 5.4.4, -11 RS-50).
+    expect(res.headers.get('signature-error')).toBe('error=invalid_signature');
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 

@@ -211,7 +211,7 @@ describe('three-party: revoking a person token revokes the auth tokens issued ag
     const person = decodeJwt(personToken).claims;
     const rt = await mintResourceToken11(resourceKey, { issuer: site3, audience: ps, ps, sub: String(person.sub), presentedJti: String(person.jti), agentJkt: flow.key.thumbprint, scope: 'data.read', allowLoopback: true });
     const jwt = provider.mintAgentToken({ local: 'buyer3', agentKey: flow.key, ps });
-    const res = await signedFetch(`${ps}/aauth/person/auth-token`, { key: flow.key, signatureKey: { scheme: 'jwt', jwt }, json: { resource_token: rt } });
+    const res = await signedFetch(`${ps}/aauth/person/auth-token`, { key: flow.key, signatureKey: { scheme: 'jwt', jwt }, json: { resource_token: rt, presented_token: personToken } });
     expect([res.status, res.body.error]).toEqual([400, 'revoked_presented_token']);
   });
 });
@@ -315,10 +315,10 @@ describe('AS-42: a resource withdraws a resource token addressed to the access s
 describe("hostile requests at the access server's revocation endpoint (AS-40)", () => {
   const url = () => `${as}/aauth/access/revoke`;
 
-  it('unsigned: 401 with Signature-Error (invalid_request: the kit maps a missing signature so, see core signature-error-codes)', async () => {
+  it('unsigned: 401 with Signature-Error invalid_signature (-09 5.4.4, -11 11.3.4)', async () => {
     const res = await fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jti: 'x', exp: soon() }) });
     expect(res.status).toBe(401);
-    expect(res.headers.get('signature-error')).toBe('error=invalid_request');
+    expect(res.headers.get('signature-error')).toBe('error=invalid_signature');
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 

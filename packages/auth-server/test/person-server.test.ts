@@ -41,9 +41,9 @@ describe('the person server identifier', () => {
         jwks_uri: 'https://ps.example/aauth/person/jwks.json',
         person_token_endpoint: 'https://ps.example/aauth/person/person-token',
         auth_token_endpoint: 'https://ps.example/aauth/person/auth-token',
-        interaction_endpoint: 'https://ps.example/realms/aauth-test/protocol/aauth/interact',
         revocation_endpoint: 'https://ps.example/aauth/person/revoke',
       });
+      expect(doc).not.toHaveProperty('interaction_endpoint');
       const jwks = (await (await fetch(`${running.url}/aauth/person/jwks.json`)).json()) as { keys: Record<string, string>[] };
       expect(jwks.keys.map((k) => [k.kty, k.crv, k.alg, k.d])).toEqual([['OKP', 'Ed25519', 'Ed25519', undefined]]);
     } finally {

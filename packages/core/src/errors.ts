@@ -79,7 +79,6 @@ export const ERRORS = {
   resource_token_revoked: [400, 'revoked_resource_token', 'The resource withdrew the resource token'],
   resource_token_invalid: [400, 'invalid_resource_token', 'The resource token is invalid'],
   resource_token_expired: [400, 'expired_resource_token', 'The resource token has expired'],
-  person_token_unknown: [400, 'unknown_person_token', 'The resource token names a person token this server did not issue'],
   person_token_invalid: [400, 'invalid_person_token', 'The person token is invalid'],
   account_invalid: [400, 'invalid_account', 'The account is not valid for this person'],
   user_unreachable: [403, 'user_unreachable', 'The user cannot be reached to approve the request'],

@@ -7,6 +7,7 @@ import { parseAgentIdentifier, serverIdentifierProblem } from './aauth-identifie
 import { actChainProblem } from './act-chain.js';
 import type { AAuthErrorCode } from './errors.js';
 import { jwkAlgProblem } from './jwk-alg.js';
+import { showValue } from './lib/show-value.js';
 
 /**
  * The two wire generations the kit speaks: the Keycloak profile (`wire-profile.md`) and AAuth -11
@@ -195,18 +196,34 @@ const notBefore: ClaimCheck = (v, { clock }) => {
   return undefined;
 };
 
-/** `iat` not in the future, and `exp - iat` within the profile's lifetime (section 6). */
-const issuedAt: ClaimCheck = (v, { clock, claims, profile }) => {
-  if (v === undefined) return profile.maxLifetime !== undefined && clock ? claimInvalid('iat is missing') : undefined;
-  if (!isTime(v)) return claimInvalid('iat is not a number');
-  if (!clock) return undefined;
-  if (v - clock.leeway > clock.now) return ['token_not_yet_valid', 'iat is in the future'];
-  const max = profile.maxLifetime;
-  if (max !== undefined && isTime(claims.exp) && claims.exp - v > max) {
-    return ['token_lifetime_invalid', `lives ${claims.exp - v} s, more than ${max} s`];
-  }
-  return undefined;
-};
+/**
+ * `iat` not in the future by more than the leeway (or `future` seconds, when more), and `exp - iat`
+ * within the profile's lifetime (section 6).
+ */
+function issuedAtWithin(future: number): ClaimCheck {
+  return (v, { clock, claims, profile }) => {
+    if (v === undefined) return profile.maxLifetime !== undefined && clock ? claimInvalid('iat is missing') : undefined;
+    if (!isTime(v)) return claimInvalid('iat is not a number');
+    if (!clock) return undefined;
+    const ahead = v - clock.now;
+    if (ahead > clock.leeway && ahead > future) return ['token_not_yet_valid', `iat is ${Math.ceil(ahead)} s in the future (check the issuer's clock)`];
+    const max = profile.maxLifetime;
+    if (max !== undefined && isTime(claims.exp) && claims.exp - v > max) {
+      return ['token_lifetime_invalid', `lives ${claims.exp - v} s, more than ${max} s`];
+    }
+    return undefined;
+  };
+}
+
+const issuedAt = issuedAtWithin(0);
+
+/**
+ * AAuth -11 section 11.5.2: `iat` is no validity check; a verifier MAY refuse a future one
+ * (`clock_skew`), bounded by "its signature validity window, 60 seconds by default", so an issuer's
+ * clock up to a minute ahead is not refused (the -10 rule was the kit's 5 s leeway).
+ */
+export const IAT_FUTURE_WINDOW_11 = 60;
+const issuedAt11 = issuedAtWithin(IAT_FUTURE_WINDOW_11);
 
 const TIME: Readonly<Record<string, ClaimCheck>> = { exp: notExpired, nbf: notBefore, iat: issuedAt };
 
@@ -215,7 +232,7 @@ const audienceStringOrArray: ClaimCheck = (v, { expect }) => {
   const strings = typeof v === 'string' || (Array.isArray(v) && v.every((a) => typeof a === 'string'));
   if (expect.audience !== undefined) {
     if (v === expect.audience || (strings && Array.isArray(v) && v.includes(expect.audience))) return undefined;
-    return ['token_audience_invalid', `aud ${JSON.stringify(v)?.slice(0, 200)} is not ${JSON.stringify(expect.audience)}`];
+    return ['token_audience_invalid', `aud ${showValue(v, 200)} is not ${JSON.stringify(expect.audience)}`];
   }
   return v === undefined || strings ? undefined : claimInvalid('aud is not a string or an array of strings');
 };
@@ -269,7 +286,7 @@ export const RESOURCE_TOKEN: TokenProfile = {
     ...TIME,
     aud: audienceString,
     jti: nonEmptyString('jti'),
-    agent: expected('agent', (e) => e.agent, (v, want) => `agent ${JSON.stringify(v)} is not the signer ${JSON.stringify(want)}`),
+    agent: expected('agent', (e) => e.agent, (v, want) => `agent ${showValue(v, 200)} is not the signer ${JSON.stringify(want)}`),
     agent_jkt: expected('agent_jkt', (e) => e.agentJkt, () => "agent_jkt is not the signer's key thumbprint"),
     // Section 5: a resource token always names at least one scope.
     scope: someScope('scope'),
@@ -374,7 +391,7 @@ export const AGENT_TOKEN: TokenProfile = { ...ISSUED, name: 'agent', label: 'Age
 const dwkOf =
   (values: readonly string[]): ClaimCheck =>
   (v) =>
-    typeof v === 'string' && values.includes(v) ? undefined : claimInvalid(`dwk ${JSON.stringify(v)?.slice(0, 80)} is not ${values.join(' or ')}`);
+    typeof v === 'string' && values.includes(v) ? undefined : claimInvalid(`dwk ${showValue(v, 80)} is not ${values.join(' or ')}`);
 
 /** A -11 server identifier (https, bare lower-case host; loopback when the caller allows it). */
 const serverId =
@@ -406,7 +423,7 @@ const notExpiredStrict: ClaimCheck = (v, { clock }) => {
   return undefined;
 };
 
-const TIME_11: Readonly<Record<string, ClaimCheck>> = { exp: notExpiredStrict, nbf: notBefore, iat: issuedAt };
+const TIME_11: Readonly<Record<string, ClaimCheck>> = { exp: notExpiredStrict, nbf: notBefore, iat: issuedAt11 };
 
 /** The members each key type needs (AAuth -11 "Request-Context Binding", step 6). */
 const KEY_MEMBERS: Readonly<Record<string, readonly string[]>> = { OKP: ['crv', 'x'], EC: ['crv', 'x', 'y'], RSA: ['n', 'e'] };
@@ -418,7 +435,7 @@ const confirmationKey11: ClaimCheck = (v, ctx) => {
   const jwk = (v as { jwk: Record<string, unknown> }).jwk;
   const members = typeof jwk.kty === 'string' ? KEY_MEMBERS[jwk.kty] : undefined;
   if (members === undefined || members.some((m) => typeof jwk[m] !== 'string')) {
-    return claimInvalid(`cnf.jwk is structurally incomplete (kty ${JSON.stringify(jwk.kty)?.slice(0, 40)})`);
+    return claimInvalid(`cnf.jwk is structurally incomplete (kty ${showValue(jwk.kty, 40)})`);
   }
   const problem = jwkAlgProblem(jwk, 'draft-11');
   return problem === undefined ? undefined : [problem.code, `cnf.jwk: ${problem.reason}`];
@@ -490,7 +507,7 @@ export const PERSON_TOKEN: TokenProfile = {
 const expectedPs: ClaimCheck = (v, ctx) => {
   const problem = serverId('ps')(v, ctx);
   if (problem) return problem;
-  return ctx.expect.ps !== undefined && v !== ctx.expect.ps ? claimInvalid(`ps ${JSON.stringify(v)} is not ${JSON.stringify(ctx.expect.ps)}`) : undefined;
+  return ctx.expect.ps !== undefined && v !== ctx.expect.ps ? claimInvalid(`ps ${showValue(v, 200)} is not ${JSON.stringify(ctx.expect.ps)}`) : undefined;
 };
 
 /**

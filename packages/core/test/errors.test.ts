@@ -75,7 +75,6 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   resource_token_revoked: [400, 'revoked_resource_token'],
   resource_token_invalid: [400, 'invalid_resource_token'],
   resource_token_expired: [400, 'expired_resource_token'],
-  person_token_unknown: [400, 'unknown_person_token'],
   person_token_invalid: [400, 'invalid_person_token'],
   account_invalid: [400, 'invalid_account'],
   user_unreachable: [403, 'user_unreachable'],

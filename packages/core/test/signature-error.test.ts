@@ -18,7 +18,7 @@ const RUNS = { numRuns: 300, seed: 20261130 } as const;
 
 /** Every kit code that is a -11 signature failure, and its -09 code (draft-11 profile section 4). */
 const MAPPING: Partial<Record<AAuthErrorCode, string>> = {
-  signature_missing: 'invalid_request',
+  signature_missing: 'invalid_signature',
   signature_malformed: 'invalid_signature',
   signature_key_malformed: 'invalid_signature',
   signature_label_mismatch: 'invalid_signature',

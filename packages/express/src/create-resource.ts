@@ -107,6 +107,9 @@ export function createResource(options: ResourceOptions): Resource {
   // agent learns it before its first refusal (invalid_input's required_input says the same).
   const additional = [...o.additionalSignatureComponents];
   if (speaks11 && o.verifierOptions.requireContentDigest !== false && !additional.includes('content-digest')) additional.push('content-digest');
+  // A request with a query must cover @query (profile section 3): beyond -11's base set, so said
+  // here too (a request without a query may cover it: its value is then "?").
+  if (speaks11 && !additional.includes('@query')) additional.unshift('@query');
   if (additional.length > 0) metadata.additional_signature_components = additional;
   /** The -11 algorithms the verifier accepts: `Accept-Signature-Alg` names exactly these. */
   const algorithms11 = ACCEPT_SIGNATURE_ALGS.filter((a) => (o.verifierOptions.algorithms ?? ACCEPT_SIGNATURE_ALGS).includes(a));
@@ -437,6 +440,16 @@ export function createResource(options: ResourceOptions): Resource {
     }
 
     /** Refused: a deferred call is held (202), a challenge or refusal answered, anything else passed on. */
+    /** Whether `req` (its headers: the body is not read) is answered in -11 form, as {@link start} decides. */
+    function callerSpeaks11(req: Request): boolean {
+      if (route.level === 'person') return true;
+      try {
+        return requestGeneration(toHttpRequest(req, o.origin, undefined, true), o.generations) === 'draft-11';
+      } catch {
+        return false;
+      }
+    }
+
     function refuse(error: unknown, req: Request, res: Response, next: NextFunction, request: HttpRequest | undefined): void {
       if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
       else if (error instanceof AAuthError) respond(error, req, res, next);
@@ -507,7 +520,8 @@ export function createResource(options: ResourceOptions): Resource {
         // A body to read first (its content-digest is checked), then the same steps.
         return readRawBody(req, o.maxBodyBytes, o.bodyTimeoutMs).then(
           (body) => start(req, res, next, body),
-          (error: unknown) => refuse(error, req, res, next, undefined),
+          // A body too large or too slow is answered in the caller's generation, as a refusal of its signature would be.
+          (error: unknown) => refuse(error instanceof AAuthError && callerSpeaks11(req) ? as11(error) : error, req, res, next, undefined),
         );
       }
       // No body announced (a GET): no read and no await of it (issue 18).

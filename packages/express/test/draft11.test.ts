@@ -62,7 +62,7 @@ describe('metadata and JWKS', () => {
       signature_window: 30,
       supported_scopes: ['read'],
       scope_descriptions: { read: 'Read' },
-      additional_signature_components: ['content-digest'],
+      additional_signature_components: ['@query', 'content-digest'],
     });
     const handler = r.wellKnown();
     expect(handler.documents['/jwks.json']).toEqual({ keys: [{ ...key.toPublishedJwk(), alg: algOf11(key.jwk) }] });

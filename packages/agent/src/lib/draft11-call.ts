@@ -159,11 +159,21 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     return draft11.ps ?? (await renew(false)).ps;
   }
 
-  /** Sign a request as -11 does: `Signature-Key: sig=jwt;jwt="..."`, covering `authorization` with a session token. */
-  function sign(request: { method: string; url: URL; headers: Headers | Record<string, string>; body: Uint8Array | undefined }, token: string, session: string | undefined): Record<string, string> {
+  /**
+   * Sign a request as -11 does: `Signature-Key: sig=jwt;jwt="..."`, covering `authorization` with a
+   * session token. A request to a resource (`toResource`) declares what the agent can do in
+   * `AAuth-Capabilities` (-11 "AAuth-Capabilities": agents SHOULD send it, and a resource that sees
+   * none assumes no capability, so it would never answer requirement=interaction); a header the
+   * caller set is kept.
+   */
+  function sign(request: { method: string; url: URL; headers: Headers | Record<string, string>; body: Uint8Array | undefined }, token: string, session: string | undefined, toResource = false): Record<string, string> {
     const headers: Record<string, string> = {};
     for (const [name, value] of new Headers(request.headers)) if (!(SIGNATURE_HEADERS as readonly string[]).includes(name)) headers[name] = value;
     if (session !== undefined) headers.authorization = `AAuth ${session}`;
+    if (toResource && headers['aauth-capabilities'] === undefined) {
+      const declared = capabilities();
+      if (declared.length > 0) headers['aauth-capabilities'] = declared.join(', ');
+    }
     const signed = signRequest(
       { method: request.method.toUpperCase(), url: request.url, headers, body: request.body },
       {
@@ -453,7 +463,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         sessionSent = session !== undefined;
         return signTraced(config.telemetry, 'jwt', () => {
           config.emit({ type: 'signed', ...emitAt(hop.url), scheme: 'jwt' });
-          return sign(hop, token ?? agentNow!.token, session);
+          return sign(hop, token ?? agentNow!.token, session, true);
         });
       },
       failed(error, at) {

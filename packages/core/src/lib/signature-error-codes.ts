@@ -30,9 +30,10 @@ export type SignatureErrorCode = (typeof SIGNATURE_ERROR_CODES)[number];
  * never carry a Signature-Error.
  */
 export const SIGNATURE_ERROR_OF: Readonly<Record<string, SignatureErrorCode>> = {
-  // -11 "Verification" step 1: a missing Signature, Signature-Input or Signature-Key is
-  // invalid_request (-09 section 5.4.4 says invalid_signature; the AAuth profile of -09 wins here).
-  signature_missing: 'invalid_request',
+  // A missing Signature, Signature-Input or Signature-Key is invalid_signature: HTTP Signature Keys
+  // -09 section 5.4.4, AAuth -11 section 11.3.4 (the -10 -> -11 upgrade lists, RS-50 and PS-102:
+  // "was invalid_request"; the editor's copy of August 2026 still said invalid_request).
+  signature_missing: 'invalid_signature',
   signature_malformed: 'invalid_signature',
   // The Go vectors (signature-key.json): a Signature-Key member that is not a scheme token with
   // its parameters, or lacks the scheme's parameter, is invalid_signature.

@@ -188,26 +188,29 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * `upstream_token` (section 8, item 7; section 11 also allows a person token): an auth or person
    * token this server issued, addressed to the intermediary (its `aud` is the `iss` of the agent
    * token that signed the request), live and not revoked. Answers the record it was issued under:
-   * the realm user behind its directed `sub`. Every refusal is `invalid_request` (section 9).
+   * the realm user behind its directed `sub`. Refusals are -11's upstream codes (PS-61, section
+   * 11.9.3): `invalid_upstream_token`, `expired_upstream_token`, `revoked_upstream_token` (the
+   * profile's section 9 said `invalid_request`; the published draft wins).
    */
   async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number; jti: string; agent?: string | undefined }> {
     let claims: Record<string, unknown>;
     try {
       claims = (await verifier.verifyToken(jwt, [AUTH_TOKEN_11, PERSON_TOKEN], { audience: agent.provider, issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
     } catch (error) {
-      const why = isAAuthError(error, 'token_expired') ? 'it has expired' : (error as Error).message;
-      throw new AAuthError('invalid_request', `upstream_token refused: ${why} (it must be a live token of this person server ${issuer} addressed to ${agent.provider}, the issuer of the signing agent token)`, { cause: error });
+      const expired = isAAuthError(error, 'token_expired');
+      const why = expired ? 'it has expired' : (error as Error).message;
+      throw new AAuthError(expired ? 'upstream_token_expired' : 'upstream_token_invalid', `upstream_token refused: ${why} (it must be a live token of this person server ${issuer} addressed to ${agent.provider}, the issuer of the signing agent token)`, { cause: error });
     }
     // The verifier checked iss and aud already; kept explicit, as these two are the chain's rule.
-    if (claims.iss !== issuer) throw new AAuthError('invalid_request', 'upstream_token refused: it was not issued by this person server');
-    if (claims.aud !== agent.provider) throw new AAuthError('invalid_request', `upstream_token refused: its aud is not ${agent.provider}, the issuer of the signing agent token`);
+    if (claims.iss !== issuer) throw new AAuthError('upstream_token_invalid', 'upstream_token refused: it was not issued by this person server');
+    if (claims.aud !== agent.provider) throw new AAuthError('upstream_token_invalid', `upstream_token refused: its aud is not ${agent.provider}, the issuer of the signing agent token`);
     const record = await records.getIssued(String(claims.jti));
     if (record === undefined || record.sub !== claims.sub || record.resource !== claims.aud) {
-      throw new AAuthError('invalid_request', 'upstream_token refused: this person server holds no record of it');
+      throw new AAuthError('upstream_token_invalid', 'upstream_token refused: this person server holds no record of it');
     }
     if (record.revoked) throw new AAuthError('upstream_token_revoked', 'upstream_token refused: it was revoked');
     const exp = Math.min(record.exp, Number(claims.exp));
-    if (exp <= ctx.now()) throw new AAuthError('invalid_request', 'upstream_token refused: it has expired');
+    if (exp <= ctx.now()) throw new AAuthError('upstream_token_expired', 'upstream_token refused: it has expired');
     return { user: record.user, exp, jti: String(claims.jti), agent: record.agent };
   }
 
@@ -297,14 +300,21 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return aud;
   }
 
-  /** `presented_token` when sent (PS-31, accepted and not required: profile section 11). */
+  /**
+   * `presented_token` (PS-30, PS-31: REQUIRED; the profile's section 11 had it optional, the
+   * published -11 section 7.2.1 wins): verified as a person or auth token of this server for the
+   * resource (`aud` = the resource token's `iss`), then matched to the resource token. A token that
+   * does not verify is `invalid_presented_token` (`expired_presented_token` once expired); one that
+   * verifies but is not the token the resource token names is `invalid_resource_token`.
+   */
   async function checkPresented(jwt: string, rt: Record<string, unknown>, agent: Agent11): Promise<number> {
     let claims: Record<string, unknown>;
     try {
       // Three-party: a token this server issued (an access server's, four-party, is not served yet).
       claims = (await verifier.verifyToken(jwt, [PERSON_TOKEN, AUTH_TOKEN_11], { audience: String(rt.iss), issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
     } catch (error) {
-      throw new AAuthError('resource_token_invalid', `presented_token: ${(error as Error).message}`, { cause: error });
+      const expired = isAAuthError(error, 'token_expired');
+      throw new AAuthError(expired ? 'presented_token_expired' : 'presented_token_invalid', `presented_token: ${(error as Error).message}`, { cause: error });
     }
     const cnf = (claims.cnf as { jwk?: unknown } | undefined)?.jwk;
     const psOf = claims.dwk === 'aauth-person.json' && claims.ps === undefined ? claims.iss : claims.ps;
@@ -323,6 +333,9 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const upstreamToken = stringField(body, 'upstream_token');
     const upstream = upstreamToken === undefined ? undefined : await verifyUpstream(upstreamToken, agent);
     const presentedToken = stringField(body, 'presented_token');
+    if (presentedToken === undefined) {
+      throw new AAuthError('invalid_request', 'presented_token is required: the person token (or auth token) the challenged request carried (AAuth -11 section 7.2.1)');
+    }
     stringField(body, 'justification', 4096);
     // Four-party (section 8, item 5): a resource token addressed to an access server.
     const accessServer = fourPartyAudience(resourceToken);
@@ -332,16 +345,16 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     // Held by this agent's key too: a resource (which sees every token presented to it) must not be
     // able to move a person's consent to another agent by naming its token in a resource token.
     if (record === undefined || record.sub !== rt.sub || record.resource !== rt.iss || record.exp <= ctx.now() || record.thumbprint !== agent.thumbprint) {
-      throw new AAuthError('person_token_unknown', 'presented_jti names no live person or auth token of this server held by this agent for this resource and person');
+      throw new AAuthError('presented_token_invalid', 'presented_jti names no live person or auth token of this server held by this agent for this resource and person');
     }
     // AAuth -11 "Revocation Cascade": a revoked person token is never presented to an access server,
     // and backs no auth token here; the agent gets a fresh person token, then a fresh resource token.
     if (record.revoked) throw new AAuthError('presented_token_revoked', `presented_jti names a ${record.kind} token that was revoked: get a new person token, then a new resource token`);
     if (upstream !== undefined && upstream.user !== record.user) {
-      throw new AAuthError('invalid_request', 'upstream_token acts for another person than the token the resource token names');
+      throw new AAuthError('upstream_token_invalid', 'upstream_token acts for another person than the token the resource token names');
     }
     let expCap = Math.min(agent.exp, record.exp, upstream?.exp ?? Infinity);
-    if (presentedToken !== undefined) expCap = Math.min(expCap, await checkPresented(presentedToken, rt, agent));
+    expCap = Math.min(expCap, await checkPresented(presentedToken, rt, agent));
     checkScopesAllowed(policy, parseScope(String(rt.scope)));
     const justification = typeof body.justification === 'string' ? body.justification : undefined;
     // Before redeeming: a denial does not burn the resource token.

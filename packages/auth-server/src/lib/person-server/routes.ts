@@ -1,5 +1,5 @@
 import { AAuthError, decodeToken, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
-import { serveDocuments, toHttpRequest } from '@aauth-kit/core/internal';
+import { serveDocuments, showValue, toHttpRequest } from '@aauth-kit/core/internal';
 import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
 import type { PendingRequest } from '../../pending-store.js';
@@ -41,8 +41,11 @@ export function personMetadata(ctx: ServerContext, issuer: string): Record<strin
     jwks_uri: `${issuer}${PERSON_PATHS.jwks}`,
     person_token_endpoint: `${issuer}${PERSON_PATHS.personToken}`,
     auth_token_endpoint: `${issuer}${PERSON_PATHS.authToken}`,
-    // The same consent page as the Keycloak profile's: the user signs in as a realm user there.
-    interaction_endpoint: endpoints(ctx.issuer).interaction,
+    // No interaction_endpoint: in -11 it names the signed POST through which an agent relays an
+    // interaction to its person server (section "Interaction Endpoint"), which this server does not
+    // offer; a member pointing at the consent page would send such an agent HTML instead of the
+    // 424 interaction_unavailable it falls back on. The consent page (the same one the Keycloak
+    // profile uses) reaches agents as the url of each 202 requirement=interaction.
     revocation_endpoint: `${issuer}${PERSON_PATHS.revocation}`,
     scopes_supported: ctx.realm.policy.allowedScopes.length > 0 ? ctx.realm.policy.allowedScopes : ctx.realm.clientScopes.map((s) => s.name),
     accept_signature_algs: ['Ed25519', 'ES256'],
@@ -153,7 +156,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     // table's codes are for tokens in the body only), here invalid_jwt.
     const typ = presentedTyp(req);
     if (typ !== undefined && typ !== 'aa-agent+jwt') {
-      throw new AAuthError('token_typ_invalid', `Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt, not ${JSON.stringify(typ).slice(0, 40)}`);
+      throw new AAuthError('token_typ_invalid', `Requests to the person server are signed with an agent token (aa-agent+jwt) under sig=jwt, not ${showValue(typ, 40)}`);
     }
     // Section 5: a body to a person server is covered by content-type and content-digest.
     const verified = await verifier.verify(toHttpRequest(req, issuer, body), { ...(body ? { requiredComponents: ['content-type', 'content-digest'] } : {}), caller });
