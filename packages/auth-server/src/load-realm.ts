@@ -69,6 +69,12 @@ export interface RealmUser {
   enabled: boolean;
   displayName: string;
   passwords: PasswordCredential[];
+  /**
+   * OpenID Connect claims of the user's Keycloak fields (`email`, `email_verified`, `given_name`,
+   * `family_name`, `name`, `preferred_username`): what a four-party person server answers an access
+   * server's `requirement=claims` with (never `sub`, AAuth -11 "Claims Required").
+   */
+  claims?: Record<string, string | boolean> | undefined;
 }
 
 /**
@@ -339,12 +345,18 @@ function parseUsers(value: unknown, path: string, warn: (message: string) => voi
       .map((c, j) => parseCredential(c, `${field}.credentials[${j}]`, warn))
       .filter((c): c is PasswordCredential => c !== undefined);
     const names = [user.firstName, user.lastName].filter((n): n is string => typeof n === 'string' && n.length > 0);
+    const claims: Record<string, string | boolean> = { preferred_username: username };
+    for (const [claim, value] of [['email', user.email], ['given_name', user.firstName], ['family_name', user.lastName], ['name', names.join(' ')]] as const) {
+      if (typeof value === 'string' && value.length > 0) claims[claim] = value;
+    }
+    if (typeof user.email === 'string' && typeof user.emailVerified === 'boolean') claims.email_verified = user.emailVerified;
     return {
       id: (user.id as string | undefined) ?? username,
       username,
       enabled: user.enabled !== false,
       displayName: names.length > 0 ? names.join(' ') : username,
       passwords,
+      claims,
     };
   });
 }

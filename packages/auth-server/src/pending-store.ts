@@ -1,4 +1,5 @@
 import { AAuthError, type ActClaim, type PublicJwk } from '@aauth-kit/core';
+import type { FederationPending } from './lib/access-server/federate.js';
 
 /** A token request waiting for a user's decision (wire profile section 8, the 202 flow). */
 export interface PendingRequest {
@@ -74,6 +75,8 @@ export interface PendingDraft11 {
     presentedToken?: string;
     upstreamToken?: string;
     scope: string;
+    /** The access server deferred its answer (AAuth -11 "AS Response"): its pending URL, polled as the agent polls. */
+    pending?: FederationPending;
   };
 }
 

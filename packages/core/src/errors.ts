@@ -92,6 +92,9 @@ export const ERRORS = {
   person_server_untrusted: [403, 'access_denied', 'The signing person server is not trusted by this access server'],
   access_server_refused: [403, 'access_denied', 'The access server refused the token request'],
   as_unreachable: [502, 'as_unreachable', 'The access server could not be reached, or its answer failed the checks'],
+  // AAuth -11 "AS Response": what a four-party access server may ask of the person server that the kit cannot do.
+  as_payment_unsupported: [403, 'payment_unsupported', 'The access server requires payment (402), which this person server cannot settle'],
+  as_requirement_unsupported: [403, 'unsupported_requirement', 'The access server requires a step (202 AAuth-Requirement) this person server does not support'],
   pending_denied: [403, 'denied', 'The user denied the request'],
   pending_abandoned: [403, 'abandoned', 'The user abandoned the interaction'],
   interaction_code_invalid: [410, 'invalid_code', 'The interaction code is unknown, used or exhausted'],

@@ -89,6 +89,8 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   person_server_untrusted: [403, 'access_denied'],
   access_server_refused: [403, 'access_denied'],
   as_unreachable: [502, 'as_unreachable'],
+  as_payment_unsupported: [403, 'payment_unsupported'],
+  as_requirement_unsupported: [403, 'unsupported_requirement'],
   pending_denied: [403, 'denied'],
   pending_abandoned: [403, 'abandoned'],
   interaction_code_invalid: [410, 'invalid_code'],

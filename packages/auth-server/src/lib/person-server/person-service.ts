@@ -24,7 +24,7 @@ import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.
 import { stringField } from '../server-11.js';
 import { createMemoryDraft11Records, type IssuedRecord11, type PersonRecordStore } from '../../records-11.js';
 import type { RevocationPusher } from './revocation-push.js';
-import type { Federation } from '../access-server/federate.js';
+import type { Federation, FederationOutcome, FederationPending } from '../access-server/federate.js';
 
 // The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
 // checklist PS-10..PS-36): person tokens with a directed `sub`, three-party auth tokens, and the
@@ -48,8 +48,11 @@ export interface Agent11 {
   token?: string;
 }
 
-/** What the person server answers a token request with. */
-export type Outcome11 = { kind: 'token'; body: Record<string, unknown> } | { kind: 'pending'; request: PendingRequest; code: string };
+/**
+ * What the person server answers a token request with: a token, or a pending request (`code`: the
+ * interaction code of this server's consent page, when the person must come there).
+ */
+export type Outcome11 = { kind: 'token'; body: Record<string, unknown> } | { kind: 'pending'; request: PendingRequest; code?: string | undefined };
 
 type Issued = IssuedRecord11;
 
@@ -110,7 +113,11 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return { person_token: token, expires_in: lifetime };
   }
 
-  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string): Promise<Record<string, unknown>> {
+  /**
+   * An auth token: minted here (three-party), or asked of the access server (four-party), which may
+   * defer (its pending state is then kept with the agent's pending request, polled until `deadline`).
+   */
+  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string, deadline: number): Promise<FederationOutcome> {
     // Revoked while the person was deciding: nothing is issued or federated against it.
     for (const link of [d11.presentedJti, d11.upstreamJti]) {
       if (link !== undefined && (await records.getIssued(link))?.revoked) throw new AAuthError('presented_token_revoked', 'The token this request was made against was revoked while it waited: get a new person token, then a new resource token');
@@ -120,14 +127,19 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       const f = d11.federation;
       // Recorded before the request: a person token presented to an access server is revoked there too,
       // even when its answer never arrived (AAuth -11 "Who Revokes What").
-      if (d11.presentedJti !== undefined) {
+      if (d11.presentedJti !== undefined && f.pending === undefined) {
         const presented = await records.getIssued(d11.presentedJti);
         if (presented?.kind === 'person') await records.addAccessServer(d11.presentedJti, f.accessServer);
       }
-      const answer = await federation!.federate({ ...f, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, caller: agent.caller });
-      const jti = String(decodeToken(String(answer.auth_token)).claims.jti);
-      ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
-      return answer;
+      const { pending, ...tokens } = f;
+      const request = { ...tokens, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, deadline, caller: agent.caller, claims: (names: string[]) => claimsOf(user, names, d11) };
+      // AAuth -11 "AS Response": a deferred answer is polled (its pending URL), else the token is asked for.
+      const outcome = pending === undefined ? await federation!.federate(request) : await federation!.resume(request, pending);
+      if (outcome.kind === 'token') {
+        const jti = String(decodeToken(String(outcome.body.auth_token)).claims.jti);
+        ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
+      }
+      return outcome;
     }
     const now = Math.floor(ctx.now());
     const lifetime = Math.min(settings.tokenLifespan, Math.floor(d11.expCap) - now);
@@ -150,11 +162,27 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const from = [d11.presentedJti, d11.upstreamJti].filter((j): j is string => j !== undefined);
     await records.putIssued(jti, { kind: 'auth', sub: d11.sub!, resource, user, exp: now + lifetime, thumbprint: agent.thumbprint, agent: agent.id, ...(from.length > 0 ? { from } : {}) });
     ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
-    return { auth_token: token, expires_in: lifetime };
+    return { kind: 'token', body: { auth_token: token, expires_in: lifetime } };
   }
 
-  /** A pending request the consent page shows and the agent polls (section 8, item 6). */
-  async function createPending(agent: Agent11, kind: 'person-11' | 'auth-11', resource: string, scope: string, needConsent: string[], d11: PendingDraft11): Promise<Outcome11> {
+  /**
+   * `requirement=claims` (AAuth -11 "Claims Required"): of the claims asked for, those of the realm
+   * user, and the resource token's `tenant`. Never `sub`: the presented token identifies the person (PS-55).
+   */
+  function claimsOf(user: string, names: string[], d11: PendingDraft11): Record<string, unknown> {
+    const held: Record<string, unknown> = { ...ctx.realm.users.find((u) => u.id === user)?.claims };
+    if (d11.tenant !== undefined) held.tenant = d11.tenant;
+    return Object.fromEntries(names.filter((n) => n !== 'sub' && Object.hasOwn(held, n)).map((n) => [n, held[n]]));
+  }
+
+  /** When a pending request created now ends: the realm's pending lifetime, never past the tokens it rests on. */
+  const pendingDeadline = (expCap: number) => Math.min(Math.floor(ctx.now()) + ctx.pendingLifetime, Math.floor(expCap));
+
+  /**
+   * A pending request the consent page shows and the agent polls (section 8, item 6). `decidedBy`:
+   * the person already consented (or needed not), and the request waits for the access server.
+   */
+  async function createPending(agent: Agent11, kind: 'person-11' | 'auth-11', resource: string, scope: string, needConsent: string[], d11: PendingDraft11, decidedBy?: string): Promise<Outcome11> {
     const createdAt = Math.floor(ctx.now());
     for (let attempt = 0; ; attempt++) {
       const code = generateInteractionCode();
@@ -171,11 +199,12 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
         cnfJwk: agent.jwk as unknown as OkpPublicJwk,
         draft11: d11,
         createdAt,
-        expiresAt: Math.min(createdAt + ctx.pendingLifetime, Math.floor(d11.expCap)),
-        status: 'pending',
+        expiresAt: pendingDeadline(d11.expCap),
+        ...(decidedBy === undefined ? { status: 'pending' as const } : { status: 'approved' as const, sub: decidedBy }),
       };
       try {
         await ctx.store.put(request);
+        if (decidedBy !== undefined) return { kind: 'pending', request };
         ctx.audit({ type: 'consent.required', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, resource, scope });
         return { kind: 'pending', request, code };
       } catch (error) {
@@ -379,19 +408,40 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     const have = await records.grantsOf(record.user, String(rt.iss));
     const needConsent = consentScopes(policy, scopes).filter((s) => !have.has(s));
-    if (needConsent.length === 0) return { kind: 'token', body: await issueAuth(agent, String(rt.iss), scope, d11, record.user) };
+    if (needConsent.length === 0) {
+      const issued = await issueAuth(agent, String(rt.iss), scope, d11, record.user, pendingDeadline(expCap));
+      if (issued.kind === 'token') return issued;
+      // The access server deferred: the agent's request waits, as for consent, polled at this server.
+      return createPending(agent, 'auth-11', String(rt.iss), scope, [], withPending(d11, issued.pending), record.user);
+    }
     if (!canInteract(body)) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
     return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, d11);
   }
 
-  /** Deliver an approved -11 pending request: the consenting user must be the person it is for. */
-  async function deliver(request: PendingRequest): Promise<Record<string, unknown>> {
+  /** The -11 part of a request whose access server deferred, with its pending state. */
+  const withPending = (d11: PendingDraft11, pending: FederationPending): PendingDraft11 => ({ ...d11, federation: { ...d11.federation!, pending } });
+
+  /**
+   * Deliver an approved -11 pending request (taken from the store): the consenting user must be the
+   * person it is for. Four-party, the access server may defer: the request is then stored again,
+   * under the same pending URL, and the agent polls on.
+   */
+  async function deliver(request: PendingRequest): Promise<Outcome11> {
     const d11 = request.draft11!;
     const user = request.sub!;
     if (d11.user !== undefined && d11.user !== user) {
       throw new AAuthError('consent_user_mismatch', 'The request was approved by another user than the person it is for');
     }
     const agent = { id: request.agent, jwk: d11.cnfJwk, thumbprint: request.thumbprint };
+    const issueOrWait = async (scope: string): Promise<Outcome11> => {
+      const issued = await issueAuth(agent, request.resource, scope, d11, user, request.expiresAt);
+      if (issued.kind === 'token') return issued;
+      const again: PendingRequest = { ...request, scope, draft11: withPending(d11, issued.pending) };
+      await ctx.store.put(again);
+      return { kind: 'pending', request: again };
+    };
+    // Waiting for the access server: consent and policy were settled when it was first asked.
+    if (d11.federation?.pending !== undefined) return issueOrWait(request.scope);
     // Asked again now the person is known (issue 17).
     const scopes = await askPolicy(request.kind === 'person-11' ? 'person-token' : 'auth-token', 'consented', request.agent, {
       user,
@@ -402,10 +452,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (request.kind === 'person-11') {
       await records.bind(request.agent, user);
       await records.grant(user, request.resource, [], request.agent);
-      return issuePerson(agent, user, request.resource, d11.expCap);
+      return { kind: 'token', body: await issuePerson(agent, user, request.resource, d11.expCap) };
     }
     await records.grant(user, request.resource, request.consentScopes, request.agent);
-    return issueAuth(agent, request.resource, scopes.join(' '), d11, user);
+    return issueOrWait(scopes.join(' '));
   }
 
   /**

@@ -178,15 +178,28 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
 
   const pendingUrl = (request: PendingRequest) => `${issuer}${PERSON_PATHS.pending}/${request.id}`;
 
-  /** The 202 of a request that waits for the person (section 8, item 4). */
-  function sendPending(res: Response, request: PendingRequest, code: string | undefined, retryAfter: number): void {
+  /**
+   * The 202 of a request that waits (section 8, item 4): for the person at this server's consent page
+   * (`code`), or for the access server (AAuth -11 "AS Response"), whose interaction, if it asks for
+   * one, is passed on, and whose `Retry-After` the agent is given.
+   */
+  function sendPending(res: Response, request: PendingRequest, code: string | undefined): void {
+    const waiting = request.draft11?.federation?.pending;
+    const retryAfter = waiting === undefined ? 5 : Math.max(0, Math.ceil(waiting.retryAt - ctx.now()));
     res.status(202).set({ Location: pendingUrl(request), 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store' });
-    if (code !== undefined) {
+    const interaction = code !== undefined ? { url: endpoints(ctx.issuer).interaction, code } : waiting?.interaction;
+    if (interaction !== undefined) {
       // Built here, not with core's serializeRequirement: under the loopback relaxation the URL is http.
       const sf = (v: string) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-      res.set('AAuth-Requirement', `requirement=interaction; url=${sf(endpoints(ctx.issuer).interaction)}; code=${sf(code)}`);
+      res.set('AAuth-Requirement', `requirement=interaction; url=${sf(interaction.url)}; code=${sf(interaction.code)}`);
     }
     res.json({ status: 'pending' });
+  }
+
+  /** A token request's or a poll's outcome: the token, or the 202 of a request that waits. */
+  function sendOutcome(res: Response, outcome: Outcome11): void {
+    if (outcome.kind === 'token') res.status(200).set('Cache-Control', 'no-store').json(outcome.body);
+    else sendPending(res, outcome.request, outcome.code);
   }
 
   function tokenEndpoint(path: string, handle: (agent: Agent11, body: Record<string, unknown>) => Promise<Outcome11>) {
@@ -194,9 +207,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       let agent: Agent11 | undefined;
       try {
         agent = (await agentOf(req)).agent;
-        const outcome = await handle(agent, parseBody(req));
-        if (outcome.kind === 'token') res.status(200).set('Cache-Control', 'no-store').json(outcome.body);
-        else sendPending(res, outcome.request, outcome.code, 5);
+        sendOutcome(res, await handle(agent, parseBody(req)));
       } catch (error) {
         audit(error, agent, targetOf(req));
         refuse(res, ctx, error, ['content-type', 'content-digest']);
@@ -245,13 +256,14 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         throw new AAuthError('pending_expired', 'The person did not answer in time');
       }
       if (request.status === 'pending') {
-        sendPending(res, request, undefined, 5);
+        sendPending(res, request, undefined);
         return;
       }
       const taken = await ctx.store.take(request.id);
       if (!taken) throw new AAuthError('interaction_code_invalid', 'This pending URL was already answered');
       if (taken.status === 'denied') throw new AAuthError('pending_denied', 'The person denied the request');
-      res.status(200).set('Cache-Control', 'no-store').json(await service.deliver(taken));
+      // The token, or (four-party) still waiting for the access server: stored again, same URL.
+      sendOutcome(res, await service.deliver(taken));
     } catch (error) {
       audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
       refuse(res, ctx, error);
