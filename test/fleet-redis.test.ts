@@ -157,7 +157,7 @@ describe('two auth-server processes sharing one redis-server', () => {
     // A's page sees the request as decided (409 already decided), so no approval can follow a denial.
     const page = await fetch(`${at(a, '/protocol/aauth/interact')}?code=${code}`);
     expect(page.status).toBe(409);
-    expect(await page.text()).toContain('This request was already approved or denied.');
+    expect(await page.text()).toContain('This request was already denied.');
     const denied = await poll(a, answer.body.location as string);
     expect(denied.status).toBe(403);
     expect(denied.body).toEqual({ error: 'access_denied', error_description: 'The user denied the request' });

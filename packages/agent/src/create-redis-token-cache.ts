@@ -27,6 +27,10 @@ export interface RedisTokenCacheOptions {
   now?: (() => number) | undefined;
   /** Called when Redis fails (the cache goes on locally: a replica then asks the auth server itself); default none. */
   onError?: ((error: unknown) => void) | undefined;
+  /** How long `ready` waits for Redis before it rejects (the cache works locally meanwhile, and shares once Redis answers); default 5000 ms. */
+  readyTimeoutMs?: number | undefined;
+  /** Most writes to Redis left unanswered (a frozen Redis): further changes stay local, reported once to `onError`; default 1000. */
+  maxPendingWrites?: number | undefined;
 }
 
 /** A {@link TokenCache} shared through Redis, and `ready`: resolves once the tokens Redis held are loaded. */
@@ -77,6 +81,15 @@ return 1
 `;
 const LOAD = `return redis.call('HGETALL', KEYS[1])`;
 
+/**
+ * Whether `entry` may sit under the agent's cache `field`: the field is the agent's JSON cache key,
+ * whose first member is the resource the token is for. An entry copied under another resource's
+ * field (Redis is shared infrastructure, not trusted to be tidy) would be presented there.
+ */
+function belongsTo(field: unknown, entry: CachedToken): field is string {
+  return typeof field === 'string' && field.startsWith(`[${JSON.stringify(entry.resource)},`);
+}
+
 /** The entry in `json` when it has the shape of a {@link CachedToken}, else undefined (Redis is not trusted to be tidy). */
 function parseEntry(json: unknown): CachedToken | undefined {
   if (typeof json !== 'string' || json.length > 64 * 1024) return undefined;
@@ -122,18 +135,42 @@ export function createRedisTokenCache(client: RedisTokenCacheClient, options: Re
   if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new TypeError('options.maxEntries must be a positive integer');
   const now = options.now ?? (() => Date.now() / 1000);
   const onError = options.onError ?? (() => {});
+  const readyTimeoutMs = options.readyTimeoutMs ?? 5000;
+  if (!Number.isInteger(readyTimeoutMs) || readyTimeoutMs < 1) throw new TypeError('options.readyTimeoutMs must be a positive integer');
+  const maxPendingWrites = options.maxPendingWrites ?? 1000;
+  if (!Number.isInteger(maxPendingWrites) || maxPendingWrites < 1) throw new TypeError('options.maxPendingWrites must be a positive integer');
   const name = `${prefix}${keyThumbprint}`;
   const local = createMemoryTokenCache({ maxEntries });
 
+  const report = (error: unknown): void => {
+    try {
+      onError(error);
+    } catch {
+      // A failing logger changes nothing.
+    }
+  };
+  // Writes Redis has not answered: a frozen Redis would otherwise queue one (with its token) per change.
+  let pendingWrites = 0;
+  let droppedReported = false;
   const send = (script: string, ...args: (string | number)[]): void => {
+    if (pendingWrites >= maxPendingWrites) {
+      if (!droppedReported) {
+        droppedReported = true;
+        report(new Error(`Redis left ${maxPendingWrites} token cache writes unanswered: changes stay in this replica until it answers`));
+      }
+      return;
+    }
+    pendingWrites++;
     Promise.resolve()
       .then(() => client.eval(script, 1, name, name, ...args))
-      .catch((error: unknown) => {
-        try {
-          onError(error);
-        } catch {
-          // A failing logger changes nothing.
-        }
+      .then(
+        () => {
+          droppedReported = false;
+        },
+        report,
+      )
+      .finally(() => {
+        pendingWrites--;
       });
   };
 
@@ -148,7 +185,7 @@ export function createRedisTokenCache(client: RedisTokenCacheClient, options: Re
     if (typeof m !== 'object' || m === null) return;
     if (m.op === 'set' && typeof m.key === 'string') {
       const entry = parseEntry(m.value);
-      if (entry !== undefined && entry.expiresAt > now()) local.set(m.key, entry);
+      if (entry !== undefined && belongsTo(m.key, entry) && entry.expiresAt > now()) local.set(m.key, entry);
     } else if (m.op === 'delete' && typeof m.key === 'string') local.delete(m.key);
     else if (m.op === 'deleteResource' && typeof m.resource === 'string') local.deleteResource(m.resource);
     else if (m.op === 'clear') local.clear();
@@ -159,8 +196,9 @@ export function createRedisTokenCache(client: RedisTokenCacheClient, options: Re
     const all = await client.eval(LOAD, 1, name);
     if (!Array.isArray(all)) return;
     for (let i = 0; i + 1 < all.length; i += 2) {
+      const field: unknown = all[i];
       const entry = parseEntry(all[i + 1]);
-      if (typeof all[i] === 'string' && entry !== undefined && entry.expiresAt > now() && local.get(all[i] as string) === undefined) local.set(all[i] as string, entry);
+      if (entry !== undefined && belongsTo(field, entry) && entry.expiresAt > now() && local.get(field) === undefined) local.set(field, entry);
     }
   };
 
@@ -168,16 +206,35 @@ export function createRedisTokenCache(client: RedisTokenCacheClient, options: Re
     if (channel === name) apply(message);
   });
   let started = false;
+  let starting: Promise<void> | undefined;
+  /** Subscribe and load, once at a time; again after a failed start, when the subscriber connects. */
+  const start = (): Promise<void> => {
+    starting ??= (async () => {
+      await subscriber.subscribe(name);
+      await load();
+      started = true;
+    })().finally(() => {
+      starting = undefined;
+    });
+    return starting;
+  };
   subscriber.on('ready', () => {
-    if (started) load().catch(onError);
+    // Reconnected: messages may have been missed (load), or the start failed while Redis was away.
+    (started ? load() : start()).catch(report);
   });
-  const ready = (async () => {
-    await subscriber.subscribe(name);
-    await load();
-    started = true;
-  })();
+  let timer: NodeJS.Timeout | undefined;
+  const ready = Promise.race([
+    start(),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer within ${readyTimeoutMs} ms: tokens are not shared until it does (this replica asks for its own meanwhile)`)),
+        readyTimeoutMs,
+      );
+      timer.unref?.();
+    }),
+  ]).finally(() => clearTimeout(timer));
   // `ready` is for callers that want to wait; an unobserved failure must not crash the process.
-  ready.catch(onError);
+  ready.catch(report);
 
   return {
     ready,

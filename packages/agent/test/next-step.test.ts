@@ -538,6 +538,16 @@ describe('nextStep: a token flight (token request, 202 interaction and polling, 
       { type: 'fail', error: { code: 'pending_not_found', status: 502, message: 'The auth server refused the pending request (HTTP 404)', details: { status: 404 } } },
       'done',
     ],
+    // The store behind the auth server did not answer (a bounded 503): the decision is kept, so poll again.
+    ['a poll answered 503 waits its Retry-After, no longer than the deadline', polled, answer(503, { error: 'server_error' }, { 'retry-after': '1' }), { type: 'wait', ms: 1000 }, 'waiting'],
+    ['a poll answered 429 waits 5 s more, no longer than the deadline', { ...polled, deadline: NOW + 30 }, answer(429, {}, { 'retry-after': '1' }), { type: 'wait', ms: 6000 }, 'waiting'],
+    [
+      'a poll answered 503 at the deadline times out',
+      { ...polled, deadline: NOW },
+      answer(503, {}),
+      { type: 'fail', error: { code: 'interaction_timeout', status: 504, message: 'The user did not approve within 9 s' } },
+      'done',
+    ],
     [
       'a poll answered 500 fails',
       polled,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
 import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import type { MemoryPendingStoreOptions, PendingRequest, PendingStore } from './pending-store.js';
@@ -25,12 +26,12 @@ export interface RedisPendingStoreOptions extends MemoryPendingStoreOptions {
 
 /** Set a key's expiry to at least `ttl` seconds (EXPIRE GT treats a key without expiry as infinite). */
 const EXTEND = `local function extend(k, ttl) if redis.call('TTL', k) < ttl then redis.call('EXPIRE', k, ttl) end end
-local function unindex(P, id, f)
+local function unindex(P, id, f, keep)
   if f[1] and redis.call('GET', P .. 'pending-code:' .. f[1]) == id then redis.call('DEL', P .. 'pending-code:' .. f[1]) end
   if f[2] then redis.call('ZREM', P .. 'pending-agent:' .. f[2], id) end
   if f[3] then redis.call('ZREM', P .. 'pending-resource:' .. f[3], id) end
   redis.call('ZREM', P .. 'pending-all', id)
-  redis.call('DEL', P .. 'pending:' .. id)
+  if not keep then redis.call('DEL', P .. 'pending:' .. id) end
 end
 `;
 
@@ -38,6 +39,8 @@ end
 // thumbprint, resource, now, expiresAt, ttl, maxPerAgent, maxPerResource, maxEntries, retention.
 const PUT = `${EXTEND}
 local P, id, t, exp, ttl = ARGV[1], ARGV[2], tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
+-- The same put run again (a command re-sent after a dropped connection) finds its own request: done.
+if redis.call('HGET', KEYS[1], 'r') == ARGV[3] and redis.call('GET', KEYS[2]) == id then return {'ok'} end
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return {'conflict'} end
 local function first(z) local f = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES') return f[2] end
 -- Each caller's share counts its live requests (not expired) only.
@@ -64,29 +67,74 @@ for i = 3, 5 do redis.call('ZADD', KEYS[i], exp, id) extend(KEYS[i], ttl) end
 return {'ok'}
 `;
 
-// KEYS: record. ARGV: decision JSON, now. Decided once: only while undecided and not expired.
+// Every decide and take carries an attempt id of its own (x: who decided, t: who took): a client
+// that re-sends a command whose answer a dropped connection lost (ioredis does, by default) makes
+// Redis run the same script twice, and the second run answers as the first did instead of
+// "already decided" or "gone".
+
+// KEYS: record. ARGV: decision JSON, now, attempt. Decided once: only while undecided, not taken, not expired.
 const DECIDE = `
-local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'e')
-if not f[1] or f[2] or tonumber(f[3]) < tonumber(ARGV[2]) then return false end
-redis.call('HSET', KEYS[1], 'd', ARGV[1])
+local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'e', 'x', 't')
+if not f[1] or f[5] then return false end
+if f[2] then
+  if f[4] == ARGV[3] then return f[1] end
+  return false
+end
+if tonumber(f[3]) < tonumber(ARGV[2]) then return false end
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'x', ARGV[3])
 return f[1]
 `;
 
-// KEYS: record. ARGV: prefix, id. Taken once: read and removed in one step.
+// How long a taken request stays, marked taken, for its taker's repeated or released take (s).
+const TAKEN_TTL = 120;
+
+// KEYS: record. ARGV: prefix, id, attempt. Taken once: read and unindexed in one step; the record
+// stays TAKEN_TTL s, marked with the attempt, invisible to everyone else.
 const TAKE = `${EXTEND}
-local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'c', 'a', 's')
+local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'c', 'a', 's', 't')
 if not f[1] then return false end
-unindex(ARGV[1], ARGV[2], {f[3], f[4], f[5]})
+if f[6] then
+  if f[6] == ARGV[3] then return {f[1], f[2]} end
+  return false
+end
+unindex(ARGV[1], ARGV[2], {f[3], f[4], f[5]}, true)
+redis.call('HSET', KEYS[1], 't', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ${TAKEN_TTL})
 return {f[1], f[2]}
 `;
 
-const GET = `return redis.call('HMGET', KEYS[1], 'r', 'd')`;
+// KEYS: record. ARGV: prefix, id, attempt, now, retention. A take whose answer never reached its
+// caller (it timed out: 503) is undone, so the agent's next poll still collects the decision.
+const RELEASE = `${EXTEND}
+local f = redis.call('HMGET', KEYS[1], 't', 'c', 'a', 's', 'e')
+if f[1] ~= ARGV[3] then return 0 end
+local P, id = ARGV[1], ARGV[2]
+local ttl = math.ceil(tonumber(f[5]) + tonumber(ARGV[5]) - tonumber(ARGV[4]))
+if ttl < 1 then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('HDEL', KEYS[1], 't')
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('SET', P .. 'pending-code:' .. f[2], id, 'EX', ttl, 'NX')
+for _, k in ipairs({P .. 'pending-agent:' .. f[3], P .. 'pending-resource:' .. f[4], P .. 'pending-all'}) do
+  redis.call('ZADD', k, f[5], id)
+  extend(k, ttl)
+end
+return 1
+`;
+
+// A taken request is gone for every reader.
+const GET = `
+local f = redis.call('HMGET', KEYS[1], 'r', 'd', 't')
+if f[3] then return false end
+return {f[1], f[2]}
+`;
 
 // KEYS: code. ARGV: record prefix.
 const GET_BY_CODE = `
 local id = redis.call('GET', KEYS[1])
 if not id then return false end
-return redis.call('HMGET', ARGV[1] .. id, 'r', 'd')
+local f = redis.call('HMGET', ARGV[1] .. id, 'r', 'd', 't')
+if f[3] then return false end
+return {f[1], f[2]}
 `;
 
 function positive(value: number | undefined, name: string, fallback: number): number {
@@ -116,6 +164,13 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
   if (onCluster !== undefined) throw new TypeError(onCluster);
   const run = createScriptRunner(client, positive(options.timeoutMs, 'timeoutMs', 1000), positive(options.maxPending, 'maxPending', 1000), options.onFailure);
   const record = (id: string): string => `${prefix}pending:${id}`;
+  // An attempt id per decide and take: this store's tag and a counter.
+  const tag = randomBytes(9).toString('base64url');
+  let attempts = 0;
+  const attempt = (): string => {
+    attempts = attempts >= Number.MAX_SAFE_INTEGER ? 1 : attempts + 1;
+    return `${tag}.${attempts}`;
+  };
 
   /** The stored request with its decision, when it is still within its retention. */
   const revive = (answer: unknown): PendingRequest | undefined => {
@@ -158,12 +213,24 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
     },
     async decide(id, decision) {
       const { status, sub, username } = decision;
-      const answer = await run(DECIDE, [record(id)], [JSON.stringify({ status, sub, username }), now()]);
+      const answer = await run(DECIDE, [record(id)], [JSON.stringify({ status, sub, username }), now(), attempt()]);
       if (typeof answer !== 'string') return undefined;
       return { ...(JSON.parse(answer) as PendingRequest), status, sub, username };
     },
     async take(id) {
-      const answer = await run(TAKE, [record(id)], [prefix, id]);
+      const mine = attempt();
+      let answer: unknown;
+      try {
+        answer = await run(TAKE, [record(id)], [prefix, id, mine]);
+      } catch (error) {
+        // No answer in time (503 to the poller): if Redis runs the take after all, it is undone, so
+        // the agent's next poll collects the decision instead of finding the request gone. Sent on
+        // the same connection after the take, so Redis runs it after; bounded like every command.
+        if (error instanceof AAuthError && error.code === 'store_unavailable') {
+          run(RELEASE, [record(id)], [prefix, id, mine, now(), retention]).catch(() => undefined);
+        }
+        throw error;
+      }
       if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
       const decided = typeof answer[1] === 'string' ? (JSON.parse(answer[1]) as Partial<PendingRequest>) : {};
       return { ...(JSON.parse(answer[0]) as PendingRequest), ...decided };

@@ -334,7 +334,12 @@ interface CliRedis {
   duplicate(): CliRedis;
   subscribe(channel: string): Promise<unknown>;
   publish(channel: string, message: string): Promise<number>;
+  /** `INFO section` (ioredis's Redis; a Cluster's client answers for one node). */
+  info?(section: string): Promise<string>;
 }
+
+/** Redis refusing the credentials (or asking for some): said as what to change in --redis-url. */
+const REDIS_AUTH_REFUSED = /NOAUTH|WRONGPASS|invalid username-password|invalid password/i;
 
 /** Clients being closed by the command: their connection's end is no outage. */
 const closing = new WeakSet<object>();
@@ -393,8 +398,14 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
     down = true;
     err(`warning: Redis at ${shown} does not answer (${why}): requests that need the shared state get 503 store_unavailable until it does`);
   };
+  let credentialsRefused = false;
   client.on('error', (error) => {
     lastError = error;
+    // A password changed under a running server: said once, with the fix, even while already down.
+    if (started && !credentialsRefused && REDIS_AUTH_REFUSED.test(error.message) && !closing.has(client)) {
+      credentialsRefused = true;
+      err(`warning: Redis at ${shown} refuses this server's credentials (${error.message}): correct the password in --redis-url and restart`);
+    }
     lost(error.message);
   });
   // A connection lost is an outage at once: the next error (a reconnect refused) may come later.
@@ -402,6 +413,7 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
   client.on('ready', () => {
     if (down) err(`Redis at ${shown} answers again`);
     down = false;
+    credentialsRefused = false;
   });
   // Bounded (connectTimeout covers only the TCP handshake, which a stopped Redis's kernel still
   // completes; the ready check and PING would then wait forever): the command stops at start.
@@ -417,11 +429,26 @@ async function connectRedis(text: string, cluster: boolean, err: (line: string) 
   } catch (error) {
     client.disconnect();
     const why = lastError?.message ?? (error as Error).message;
+    if (REDIS_AUTH_REFUSED.test(why)) {
+      throw new Error(`--redis-url ${shown}: Redis refused the credentials (${why}); give its password in the URL (redis://:PASSWORD@HOST:PORT, or redis://USER:PASSWORD@HOST:PORT with an ACL user) and check it`);
+    }
     throw new Error(`--redis-url ${shown}: Redis did not answer (${why}); start it, or correct the URL`);
   } finally {
     clearTimeout(timer);
   }
   started = true;
+  // Without an append-only file a restarted Redis forgets what was written since its last snapshot:
+  // single-use records (redeemed resource tokens, used signatures), revocations, pending consents.
+  if (typeof client.info === 'function') {
+    try {
+      const persistence = await client.info('persistence');
+      if (/^aof_enabled:0\b/m.test(persistence)) {
+        err(`warning: Redis at ${shown} keeps no append-only file (appendonly no): if it restarts, what it recorded since its last snapshot is lost: redeemed resource tokens and used signatures (each could be used again within its lifetime), revocations, pending consents. Run it with appendonly yes for the shared stores`);
+      }
+    } catch {
+      // INFO refused (an ACL, a managed Redis): nothing to say.
+    }
+  }
   storeFailureLogs.set(client, storeFailureLog(shown, err));
   return client;
 }
@@ -757,11 +784,28 @@ async function joinReloadChannel(redis: CliRedis, channel: string, onPeer: () =>
   await sub.connect();
   await sub.subscribe(channel);
   joined = true;
+  // An announcement Redis did not take (its connection was cut, even briefly: the others' own
+  // subscriptions may never have noticed) is made again when this server's connection is back.
+  let owed = false;
+  const publish = (again: boolean): void => {
+    redis.publish(channel, JSON.stringify({ from: me })).then(
+      () => {
+        if (again) err('the other servers were asked to reload (the announcement held back while Redis did not answer)');
+      },
+      (error: Error) => {
+        if (!owed) err(`warning: the other servers were not asked to reload yet (Redis: ${error.message}): they are asked when Redis answers again`);
+        owed = true;
+      },
+    );
+  };
+  redis.on('ready', () => {
+    if (!owed || closing.has(redis)) return;
+    owed = false;
+    publish(true);
+  });
   return {
     announce() {
-      redis.publish(channel, JSON.stringify({ from: me })).catch((error: Error) => {
-        err(`warning: the other servers were not asked to reload (Redis: ${error.message}): reload each of them (SIGHUP, or the admin call at each)`);
-      });
+      publish(false);
     },
     close: () => quitRedis(sub),
   };

@@ -139,6 +139,62 @@ describe.each(kinds)('pending store contract: %s', (_name, make) => {
   });
 });
 
+describe('redis pending store: a command Redis runs twice, or answers late', () => {
+  it('a decide or take re-sent after a dropped connection (Redis runs it twice) answers as the first run did', async () => {
+    const prefix = fresh();
+    const c = client();
+    await ready(c);
+    // The client a resend makes: each script runs twice; the caller hears the second answer.
+    const twice = { eval: async (...args: Parameters<Redis['eval']>) => (await c.eval(...args), c.eval(...args)), set: c.set.bind(c), get: c.get.bind(c), status: 'ready' };
+    const store = createRedisPendingStore(twice as never, { prefix, now: () => 1000 });
+    await store.put(request('r1', 'CODE-1'));
+    expect(await store.decide('r1', { status: 'approved', sub: 'u1', username: 'user-1' })).toMatchObject({ id: 'r1', status: 'approved', sub: 'u1' });
+    // Another decision is still refused, and the stored one is the first.
+    expect(await store.decide('r1', { status: 'denied', sub: 'u1', username: 'user-1' })).toBeUndefined();
+    expect(await store.take('r1')).toMatchObject({ id: 'r1', status: 'approved' });
+    // Taken: gone for everyone else (by id, by code, and for another take).
+    expect(await store.get('r1')).toBeUndefined();
+    expect(await store.getByCode('CODE-1')).toBeUndefined();
+    expect(await store.take('r1')).toBeUndefined();
+    expect(await store.decide('r1', { status: 'denied', sub: 'u1', username: 'user-1' })).toBeUndefined();
+  });
+
+  it('a take answered after its time limit (503 to the poller) is undone, so the next poll collects the decision', async () => {
+    const prefix = fresh();
+    const c = client();
+    await ready(c);
+    const now = () => Date.now() / 1000;
+    let slowTakes = 0;
+    // Redis runs the take at once, but its answer arrives after the store's timeoutMs.
+    const late = {
+      eval: async (...args: Parameters<Redis['eval']>) => {
+        const answer = await c.eval(...args);
+        if (String(args[0]).includes("redis.call('HSET', KEYS[1], 't', ARGV[3])") && slowTakes-- > 0) await new Promise((r) => setTimeout(r, 400));
+        return answer;
+      },
+      set: c.set.bind(c),
+      get: c.get.bind(c),
+      status: 'ready',
+    };
+    const store = createRedisPendingStore(late as never, { prefix, now, timeoutMs: 100 });
+    const t = Math.floor(now());
+    await store.put(request('r2', 'CODE-2', t));
+    await store.decide('r2', { status: 'approved', sub: 'u2', username: 'user-2' });
+    slowTakes = 1;
+    await expect(store.take('r2')).rejects.toMatchObject({ code: 'store_unavailable', status: 503 });
+    // The release follows the take on the same connection: the request is back, whole.
+    let again: PendingRequest | undefined;
+    for (let i = 0; i < 50 && again === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      again = await store.get('r2');
+    }
+    expect(again).toMatchObject({ id: 'r2', status: 'approved', sub: 'u2' });
+    expect(await store.getByCode('CODE-2')).toMatchObject({ id: 'r2' });
+    expect(await store.take('r2')).toMatchObject({ id: 'r2', status: 'approved', sub: 'u2' });
+    expect(await store.take('r2')).toBeUndefined();
+  });
+});
+
 describe('redis rate limits', () => {
 
   it("follow Keycloak's arithmetic exactly as the memory throttle does, and count across two members", async () => {

@@ -275,9 +275,12 @@ describe('tenant servers with --redis-url reload together', () => {
       await a.reload!();
       expect(await serves(a, 'third')).toBe(200);
       expect(await serves(b, 'third')).toBe(404);
-      await until('A warns that B was not asked', async () => lines.aErr.some((l) => l.startsWith('warning: the other servers were not asked to reload (Redis: ')));
+      await until('A warns that B was not asked', async () => lines.aErr.some((l) => l.startsWith('warning: the other servers were not asked to reload yet (Redis: ')));
       await redis.start();
       await until('B serves the realm added while Redis was down', async () => (await serves(b!, 'third')) === 200);
+      // A asks again once its own connection is back (a cut of A's connection alone, which B's
+      // subscription never noticed, would otherwise leave B on the old realms).
+      await until('A announced the held-back reload', async () => lines.aErr.includes('the other servers were asked to reload (the announcement held back while Redis did not answer)'));
     } finally {
       await Promise.all([a?.close(), b?.close()]);
       await redis.close();
@@ -286,14 +289,31 @@ describe('tenant servers with --redis-url reload together', () => {
   }, 60_000);
 });
 
+/** A private redis-server, an admin connection to it, and a folder with a realm file; `close` stops and removes them. */
+async function ownRedisWithRealm(name: string): Promise<{ redis: OwnRedis; admin: Redis; dir: string; realmFile: string; close(): Promise<void> }> {
+  const redis = await startOwnRedis();
+  const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  admin.on('error', () => {});
+  const dir = mkdtempSync(join(tmpdir(), `aauth-cli-redis-${name}-`));
+  const realmFile = join(dir, 'realm.json');
+  writeFileSync(realmFile, JSON.stringify(testRealm()));
+  return {
+    redis,
+    admin,
+    dir,
+    realmFile,
+    close: async () => {
+      admin.disconnect();
+      await redis.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('Redis refusing commands (an ACL, OOM)', () => {
   it("the command's log says what Redis said, once a minute per reason; clients get a generic 503", async () => {
-    const redis = await startOwnRedis();
-    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    admin.on('error', () => {});
-    const dir = mkdtempSync(join(tmpdir(), 'aauth-cli-redis-acl-'));
-    const realmFile = join(dir, 'realm.json');
-    writeFileSync(realmFile, JSON.stringify(testRealm()));
+    const own = await ownRedisWithRealm('acl');
+    const { redis, admin, dir, realmFile } = own;
     const err: string[] = [];
     let running: RunningCli | undefined;
     try {
@@ -316,9 +336,7 @@ describe('Redis refusing commands (an ACL, OOM)', () => {
       expect((await page()).status).toBe(404);
     } finally {
       await running?.close();
-      admin.disconnect();
-      await redis.close();
-      rmSync(dir, { recursive: true, force: true });
+      await own.close();
     }
   }, 30_000);
 });
@@ -358,6 +376,60 @@ describe('Redis not answering at start', () => {
       process.kill(pid, 'SIGCONT');
       await redis.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
+describe('Redis credentials and persistence, said as what to change', () => {
+  it('a Redis with a password: refused at start naming the credentials and the URL form; a password changed later is warned about once', async () => {
+    const own = await ownRedisWithRealm('auth');
+    const { redis, admin, dir, realmFile } = own;
+    let running: RunningCli | undefined;
+    try {
+      await admin.config('SET', 'requirepass', 'first-secret');
+      const args = (url: string) => ['--realm', realmFile, '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', url];
+      const url = (password: string) => `redis://:${password}@127.0.0.1:${redis.port}`;
+      await expect(runCli(args(redis.url), { out: () => {}, err: () => {} })).rejects.toThrow(
+        /^--redis-url redis:\/\/127\.0\.0\.1:\d+: Redis refused the credentials \(NOAUTH.*\); give its password in the URL \(redis:\/\/:PASSWORD@HOST:PORT/,
+      );
+      const wrong = runCli(args(url('wrong')), { out: () => {}, err: () => {} });
+      await expect(wrong).rejects.toThrow(/Redis refused the credentials \(WRONGPASS.*\)/);
+      await wrong.catch((error: Error) => expect(error.message).not.toContain('wrong@'));
+      const err: string[] = [];
+      running = await runCli(args(url('first-secret')), { out: () => {}, err: (l) => err.push(l) });
+      // The password changed under the running server, its connections cut: it cannot reconnect.
+      await admin.auth('first-secret');
+      await admin.config('SET', 'requirepass', 'second-secret');
+      await admin.client('KILL', 'TYPE', 'normal');
+      const deadline = Date.now() + 10_000;
+      while (!err.some((l) => l.includes('refuses this server')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const refusals = err.filter((l) => l.includes('refuses this server'));
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toMatch(/^warning: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ refuses this server's credentials \((WRONGPASS|NOAUTH).*\): correct the password in --redis-url and restart$/);
+      expect(err.join('\n')).not.toContain('first-secret');
+    } finally {
+      await running?.close();
+      await own.close();
+    }
+  }, 30_000);
+
+  it('a Redis without an append-only file is warned about at start (what a restart would lose); one with it is not', async () => {
+    const own = await ownRedisWithRealm('aof');
+    const { redis, admin, dir, realmFile } = own;
+    const start = async (): Promise<string[]> => {
+      const err: string[] = [];
+      const running = await runCli(['--realm', realmFile, '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', redis.url], { out: () => {}, err: (l) => err.push(l) });
+      await running.close();
+      return err;
+    };
+    try {
+      expect((await start()).filter((l) => l.includes('append-only'))).toEqual([]);
+      await admin.config('SET', 'appendonly', 'no');
+      const warned = (await start()).filter((l) => l.includes('append-only'));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toContain('keeps no append-only file (appendonly no): if it restarts, what it recorded since its last snapshot is lost: redeemed resource tokens and used signatures');
+    } finally {
+      await own.close();
     }
   }, 30_000);
 });

@@ -1,10 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
 import { boundedCommands, storeFailureText } from '@aauth-kit/core/internal';
 import type { ReplayStore } from './types.js';
 
-/** The one Redis command the store needs, as ioredis (and compatible clients) expose it. */
+/** The Redis commands the store needs, as ioredis (and compatible clients) expose them. */
 export interface RedisLikeClient {
   set(key: string, value: string, expiryMode: 'EX', ttlSeconds: number, mode: 'NX'): Promise<unknown>;
+  /**
+   * Read back after a `SET NX` that found the key (ioredis has it): a client that re-sends a
+   * command whose answer a dropped connection lost (ioredis does, by default) makes Redis run the
+   * same SET twice, and the second finds the first's key. Without it, such a check counts as a replay.
+   */
+  get?(key: string): Promise<unknown>;
   /**
    * ioredis's connection state, when the client has one: while it is `'reconnecting'`, `'close'` or
    * `'end'` a check fails at once instead of adding to the client's offline queue.
@@ -43,7 +50,8 @@ function positiveInteger(value: unknown, path: string, fallback: number): number
 
 /**
  * A replay store shared by every process using the same Redis (wire profile section 3, fleets):
- * one atomic `SET key 1 EX ttl NX` per check, so two processes never both accept a signature.
+ * one atomic `SET key <value> EX ttl NX` per check, so two processes never both accept a signature
+ * (a check that finds the key reads it back: its own value means its own SET ran twice).
  * Every check is bounded by `timeoutMs`; a failing Redis is a 503 `replay_store_failed` with
  * `Retry-After`, never a hang (or, with `failOpen`, an accepted request and a warning).
  */
@@ -81,8 +89,19 @@ export function createRedisReplayStore(client: RedisLikeClient, options: RedisRe
   // unanswered to a hung server): bounded, so an outage cannot grow memory without limit.
   const command = boundedCommands({ code: 'replay_store_failed', store: 'The replay store', waiting: 'replay checks', timeoutMs, maxPending, status: () => client.status });
 
+  // Each check writes a value of its own (this store's tag and a counter), so that reading the key
+  // back tells this check's own earlier write from another's.
+  const tag = randomBytes(9).toString('base64url');
+  let attempts = 0;
+
   async function check(key: string, ttl: number): Promise<boolean> {
-    return (await command(() => client.set(`${prefix}${key}`, '1', 'EX', ttl, 'NX'))) === 'OK';
+    const name = `${prefix}${key}`;
+    attempts = attempts >= Number.MAX_SAFE_INTEGER ? 1 : attempts + 1;
+    const value = `${tag}.${attempts}`;
+    if ((await command(() => client.set(name, value, 'EX', ttl, 'NX'))) === 'OK') return true;
+    // Found: another's write (a replay), or this very SET run twice (re-sent after a dropped connection).
+    const get = client.get;
+    return typeof get === 'function' && (await command(() => get.call(client, name))) === value;
   }
 
   return {

@@ -32,6 +32,20 @@ describe('createRedisReplayStore (real redis-server from the test setup)', () =>
     expect(ttl).toBeLessThanOrEqual(30);
   });
 
+  it('a SET that Redis runs twice (ioredis re-sends a command whose answer a dropped connection lost) is still the first use', async () => {
+    // The client a resend makes: Redis runs the command, then again; the caller hears the second answer.
+    const twice = { set: async (...args: Parameters<Redis['set']>) => (await (a.set as (...x: unknown[]) => Promise<unknown>)(...args), (a.set as (...x: unknown[]) => Promise<unknown>)(...args)), get: (k: string) => a.get(k) };
+    const prefix = `t3:${Date.now()}:`;
+    const store = createRedisReplayStore(twice as never, { prefix });
+    expect(await store.checkAndStore('k', 30)).toBe(true);
+    // A real replay, from this store or another, is still a replay.
+    expect(await store.checkAndStore('k', 30)).toBe(false);
+    expect(await createRedisReplayStore(b, { prefix }).checkAndStore('k', 30)).toBe(false);
+    // Without get() (a client that cannot read back) a found key is a replay, as before.
+    const noGet = createRedisReplayStore({ set: twice.set } as never, { prefix });
+    expect(await noGet.checkAndStore('k2', 30)).toBe(false);
+  });
+
   it('two verifiers on two connections reject each other replays', async () => {
     const prefix = `t2:${Date.now()}:`;
     const identity = 'https://api.example';

@@ -391,14 +391,21 @@ function answered(state: Extract<State, { phase: 'posted' }>, event: Extract<Ste
   };
 }
 
-/** A poll's answer: 200 issued, 202 wait again, 403 / 408 / 404 / other end it. */
+/**
+ * A poll's answer: 200 issued, 202 wait again; 503 (the server's store did not answer: the person's
+ * decision is kept) wait for its Retry-After, 429 five seconds more, both until the deadline, as a
+ * -11 poll does; 403 / 408 / 404 / other end it.
+ */
 function polled(state: Extract<State, { phase: 'polled' }>, event: Extract<StepEvent, { type: 'answer' }>): Step {
   const pending = (code: AAuthErrorCode): Step => ({ state: DONE, action: { type: 'fail', error: refusal(event, code, 'the pending request') } });
   switch (event.status) {
     case 200:
       return issued(event, state.flight, event.now);
     case 202:
+    case 503:
       return waitOrTimeout(state, state.deadline, retryAfterSeconds(event.headers.get('retry-after'), event.now), event.now);
+    case 429:
+      return waitOrTimeout(state, state.deadline, Math.min(MAX_POLL_INTERVAL, retryAfterSeconds(event.headers.get('retry-after'), event.now) + 5), event.now);
     case 403:
       return pending('interaction_denied');
     case 408:

@@ -158,6 +158,11 @@ export function createTokenStore(config: AgentConfig): TokenStore {
   async function fresh(key: string, transport: typeof fetch): Promise<string | undefined> {
     const entry = cache.get(key);
     if (entry === undefined) return undefined;
+    // A cache (shared through Redis, or the caller's own) holding another resource's token under this key.
+    if (!key.startsWith(`[${JSON.stringify(entry.resource)},`)) {
+      cache.delete(key);
+      return undefined;
+    }
     const verdict = cacheVerdict(entry, config.now(), config.refresh);
     if (verdict === 'use') return entry.token;
     if (verdict === 'drop' || entry.authServer === undefined) {

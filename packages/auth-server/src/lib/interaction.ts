@@ -86,6 +86,11 @@ function matchesRedirectUri(entry: unknown, callback: URL): boolean {
  * profile section 7: groups of four, `EFR6-6ZXQ`; it is stored without the hyphens), so the two
  * can be compared at a glance; a Keycloak-profile code as it is.
  */
+/** What became of a request that is no longer pending, as the consent page says it. */
+function alreadyDecided(request: PendingRequest): string {
+  return request.status === 'approved' ? 'was already approved' : request.status === 'denied' ? 'was already denied' : 'was already approved or denied';
+}
+
 function shownCode(request: PendingRequest): string {
   return request.kind === 'person-11' || request.kind === 'auth-11' ? groupInteractionCode(request.code) : request.code;
 }
@@ -183,7 +188,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
     }
     if (request.expiresAt < ctx.now()) throw new AAuthError('consent_request_expired', 'This request has expired. Ask the agent to start again.');
-    if (request.status !== 'pending') throw new AAuthError('consent_already_decided', 'This request was already approved or denied.');
+    if (request.status !== 'pending') throw new AAuthError('consent_already_decided', `This request ${alreadyDecided(request)}.`);
     return request;
   }
 
@@ -368,10 +373,24 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       }
       const [sessionId, session] = current;
       const status = decision === 'approve' ? 'approved' : 'denied';
-      const decided = await ctx.store.decide(request.id, { status, sub: session.sub, username: session.username });
+      let decided: PendingRequest | undefined;
+      try {
+        decided = await ctx.store.decide(request.id, { status, sub: session.sub, username: session.username });
+      } catch (error) {
+        // The store did not answer in time: Redis may still record the choice. Say so, and how to
+        // find out (the sign-in is kept, so the reloaded page shows the request or its outcome).
+        if (error instanceof AAuthError && error.status >= 500) {
+          throw new AAuthError(error.code, `Your choice could not be confirmed: the server's shared store did not answer in time, and it may still record it. Reload this page in a moment: it shows the request again if your choice was not recorded, or what was decided.`, { status: error.status, headers: error.headers, cause: error });
+        }
+        throw error;
+      }
       await sessions.delete(sessionId);
       res.append('Set-Cookie', cookie(SESSION_COOKIE, '', 0));
-      if (!decided) throw new AAuthError('consent_already_decided', 'This request was already approved or denied, or it expired.');
+      if (!decided) {
+        // Which of the three it is, when the store still holds the request.
+        const now = await ctx.store.get(request.id).catch(() => undefined);
+        throw new AAuthError('consent_already_decided', `This request ${now === undefined ? 'was already approved or denied, or it expired' : alreadyDecided(now)}.`);
+      }
       ctx.audit({
         type: status === 'approved' ? 'consent.granted' : 'consent.denied',
         time: ctx.now(),
