@@ -2,10 +2,11 @@ import { createAuthServer, type AuditEvent, type AuthServer } from '@aauth-kit/a
 import { type Agent, createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
 import { decodeToken, generateKey, mintAuthToken11, type OkpPublicJwk } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideOverHttp, decodeJwt, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { freePort, listen } from './fixtures/http.js';
+import { startKitSite } from './fixtures/kit-site-11.js';
 
 // Issue 16: four-party over real loopback HTTP. Two embedded auth servers from the same realm
 // file: one is the agent's person server, the other an access server (aauth.access.enabled) that
@@ -25,22 +26,14 @@ let providerHost: string;
 const resourceKey = generateKey({ kid: 'resource-4p' });
 
 /** A -11-only kit resource whose resource tokens go to `accessServer`. */
-async function startSite(accessServer: string): Promise<string> {
-  const app = express();
-  const listening = await listen(app);
-  open.push(listening);
-  const resource = createResource({
-    identity: listening.origin,
+function startSite(accessServer: string): Promise<string> {
+  return startKitSite({
     key: resourceKey,
-    generations: ['draft-11'],
     scopes: { 'data.read': 'Read market data', 'supply-chain:optimize': 'Optimise the supply chain' },
-    draft11: { allowLoopback: true, personServers: [ps], accessServer },
+    draft11: { personServers: [ps], accessServer },
+    routes: { '/data': 'data.read', '/optimize': 'supply-chain:optimize' },
+    track: (l) => open.push(l),
   });
-  const whoami = (req: Request, res: Response) => res.json(req.aauth);
-  app.use(resource.wellKnown());
-  app.get('/data', resource.require({ scope: 'data.read' }), whoami);
-  app.get('/optimize', resource.require({ scope: 'supply-chain:optimize' }), whoami);
-  return listening.origin;
 }
 
 interface Seen {

@@ -121,7 +121,7 @@ describe('the -11 person server in a fleet sharing one redis-server', () => {
   });
 
   it('a revocation at A is refused at B: no auth token against the revoked person token', async () => {
-    const revoked = await asAgent(a, `${ps}/aauth/person/revoke`, { jti: person.jti });
+    const revoked = await asAgent(a, `${ps}/aauth/person/revoke`, { iss: ps, jti: person.jti });
     expect(revoked.status).toBe(200);
     const refused = await asAgent(b, `${ps}/aauth/person/auth-token`, { resource_token: await resourceToken(person), presented_token: personToken });
     expect([refused.status, refused.body.error]).toEqual([400, 'revoked_presented_token']);

@@ -6,6 +6,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideOverHttp, decodeJwt, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen } from './fixtures/http.js';
+import { lateHost } from './fixtures/kit-site-11.js';
 
 // Issue 16: the hostile-input corpus of the Keycloak-profile endpoints, extended to the -11 person
 // server (person_token_endpoint, auth_token_endpoint, the pending URL, revocation). Every refusal is a
@@ -24,15 +25,7 @@ const PERSON = () => `${ps}/aauth/person/person-token`;
 const AUTH = () => `${ps}/aauth/person/auth-token`;
 const REVOKE = () => `${ps}/aauth/person/revoke`;
 
-/** A loopback app whose handler is set later (agent provider documents, hostile metadata). */
-async function host(): Promise<{ origin: string; set(h: express.RequestHandler): void }> {
-  const app = express();
-  let handler: express.RequestHandler = (_q, res) => void res.status(404).end();
-  app.use((q, s, n) => handler(q, s, n));
-  const listening = await listen(app);
-  open.push(listening);
-  return { origin: listening.origin, set: (h) => (handler = h) };
-}
+const host = () => lateHost((l) => open.push(l));
 
 /** A fresh agent key with an agent token of the trusted provider. */
 async function newAgent(local: string): Promise<{ key: SigningKey; signatureKey: { scheme: 'jwt'; jwt: string } }> {
@@ -195,7 +188,7 @@ describe('the agent token: wrong typ, EdDSA, untrusted or unknown provider', () 
 
   it('a valid signature under sig=hwk (no agent token): refused with a -11 code, never a 500', async () => {
     const key = generateKey({ kid: 'hwk-only' });
-    for (const url of [PERSON(), AUTH(), REVOKE()]) {
+    for (const url of [PERSON(), AUTH()]) {
       // The draft-09 form (no alg in the key): -11 refuses it as an algorithm it cannot tell.
       const bare = await signedFetch(url, { key, json: { resource: site } });
       expectProblem(bare, 401, 'unsupported_algorithm');
@@ -208,6 +201,13 @@ describe('the agent token: wrong typ, EdDSA, untrusted or unknown provider', () 
     }
     const poll = await signedFetch(`${ps}/aauth/person/pending/${'A'.repeat(43)}`, { key, signatureKey: { scheme: 'hwk', jwk: { ...key.jwk, alg: 'Ed25519' } as never } });
     expectProblem(poll, 401, 'unsupported_scheme');
+    // The revocation endpoint: the scheme is refused first (AAuth -11 "Verification", step 4 before
+    // step 6), naming the scheme a revocation is signed under (AAuth -11 "Revocation Request").
+    for (const hwk of [key.jwk, { ...key.jwk, alg: 'Ed25519' }]) {
+      const res = await signedFetch(REVOKE(), { key, signatureKey: { scheme: 'hwk', jwk: hwk as never }, json: { jti: 'x', exp: 2000000000 } });
+      expectProblem(res, 401, 'unsupported_scheme');
+      expect(res.headers.get('accept-signature-scheme')).toBe('jwks_uri');
+    }
   });
 
   it('an agent token signed under alg EdDSA (not Ed25519 as -11 requires): 401 invalid_jwt', async () => {
@@ -335,14 +335,14 @@ describe('the pending URL: guessed, another agent, after completion, Prefer: wai
 });
 
 describe('revocation of someone else\'s token', () => {
-  it("another agent cannot revoke a token it does not hold: 404; the holder's token still backs an auth token", async () => {
+  it("another agent cannot revoke a token it does not hold: 200 all the same (no 'not found'); the holder's token still backs an auth token", async () => {
     const holder = await personTokenFor('victim');
     const attacker = await newAgent('revoker');
+    // Published AAuth -11 "Revocation Response": no "not found" answer; the answer reveals nothing.
     const res = await signedFetch(REVOKE(), { ...attacker, json: { iss: ps, jti: holder.claims.jti } });
-    expect(res.status).toBe(404);
-    expect(res.body.error).toBeTypeOf('string');
-    // Another issuer's jti of the same value: 404 too.
-    expect((await signedFetch(REVOKE(), { ...holder, json: { iss: 'https://ps.other.example', jti: holder.claims.jti } })).status).toBe(404);
+    expect([res.status, res.body]).toEqual([200, {}]);
+    // Another issuer's token is revoked by that issuer signing as itself, never by a holder: 400.
+    expectProblem(await signedFetch(REVOKE(), { ...holder, json: { iss: 'https://ps.other.example', jti: holder.claims.jti } }), 400, 'invalid_request');
     const rt = await mintResourceToken11(resourceKey, { issuer: site, audience: ps, ps, sub: String(holder.claims.sub), presentedJti: String(holder.claims.jti), agentJkt: holder.key.thumbprint, scope: 'data.read', allowLoopback: true });
     expect((await signedFetch(AUTH(), { ...holder, json: { resource_token: rt, presented_token: holder.token } })).status).toBe(200);
   });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryPendingStore, type PendingStore } from '@aauth-kit/auth-server';
 import { cookieHeader, decideOverHttp, decodeJwt, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen } from './fixtures/http.js';
+import { startKitSite } from './fixtures/kit-site-11.js';
 
 // Issue 16, person-server polish (helper E), over real loopback HTTP against the embedded auth
 // server's -11 person server:
@@ -61,18 +62,7 @@ beforeAll(async () => {
   provider = createAgentProvider({ issuer: apListening.origin, key: providerKey, allowLoopback: true });
   apApp.use(provider.wellKnown() as express.RequestHandler);
   // A -11 resource whose metadata names its scopes (resource-asserted text on the page).
-  const app = express();
-  const listening = await listen(app);
-  open.push(listening);
-  const resource = createResource({
-    identity: listening.origin,
-    key: resourceKey,
-    generations: ['draft-11'],
-    scopes: { 'supply-chain:optimize': 'Optimise the supply chain', 'data.read': 'Read market data' },
-    draft11: { allowLoopback: true, personServers: [ps] },
-  });
-  app.use(resource.wellKnown());
-  site = listening.origin;
+  site = await startKitSite({ key: resourceKey, scopes: { 'supply-chain:optimize': 'Optimise the supply chain', 'data.read': 'Read market data' }, draft11: { personServers: [ps] }, track: (l) => open.push(l) });
 });
 
 afterAll(async () => {

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { type Agent, createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
 import { algOf11 } from '@aauth-kit/core/internal';
 import { generateKey, saveKeyFile, signRequest, type SignatureKey, type SigningKey } from '@aauth-kit/core';
-import { createResource } from '@aauth-kit/express';
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideOverHttp, decodeJwt, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen } from './fixtures/http.js';
+import { startKitSite } from './fixtures/kit-site-11.js';
 
 // Issue 16: revocation reaches resources (AAuth -11 "Token Revocation"; resource checklist RS-03,
 // RS-43, RS-60, RS-61). The holder revokes a person or auth token at the embedded person server,
@@ -32,24 +32,8 @@ let limited: string;
 let rogue: string;
 const rogueKey = generateKey({ kid: 'rogue-1' });
 
-async function startSite(revocation: boolean | { ratePerMinute: number; path: string }): Promise<string> {
-  const app = express();
-  const listening = await listen(app);
-  open.push(listening);
-  const resource = createResource({
-    identity: listening.origin,
-    key: resourceKey,
-    generations: ['draft-11'],
-    scopes: { 'data.read': 'Read market data' },
-    draft11: { allowLoopback: true, personServers: [ps], authorizationEndpoint: '/authorize', ...(revocation === false ? {} : { revocation }) },
-  });
-  const whoami = (req: Request, res: Response) => res.json(req.aauth);
-  app.use(resource.wellKnown());
-  if (revocation !== false) app.use(resource.revocationEndpoint());
-  app.use('/authorize', resource.authorizationEndpoint());
-  app.get('/me', resource.require({ level: 'person' }), whoami);
-  app.get('/data', resource.require({ scope: 'data.read' }), whoami);
-  return listening.origin;
+function startSite(revocation: boolean | { ratePerMinute: number; path: string }): Promise<string> {
+  return startKitSite({ key: resourceKey, draft11: { personServers: [ps], authorizationEndpoint: '/authorize', revocation }, track: (l) => open.push(l) });
 }
 
 /** A server that publishes -11 person-server metadata and a JWKS for `key` (no endpoints). */
@@ -243,9 +227,12 @@ describe('a revoked auth token (RS-43)', () => {
     expect(decodeJwt(authToken).claims).toMatchObject({ iss: ps, aud: site, scope: 'data.read' });
   });
 
-  it("the holder revokes it with the draft's body {jti, exp}: 200, pushed", async () => {
+  it("the holder revokes it, naming the person server and the token's exp {iss, jti, exp}: 200, pushed", async () => {
     const { jti, exp } = decodeJwt(authToken).claims;
-    const revoked = await revokeAtPs(flow.key, 'seller', { jti, exp });
+    // The draft's {jti, exp} names a token of the signer: an agent signing it is refused (AAuth -11 "Revocation Request").
+    const draftForm = await revokeAtPs(flow.key, 'seller', { jti, exp });
+    expect([draftForm.status, draftForm.body.error, draftForm.headers.get('accept-signature-scheme')]).toEqual([401, 'unsupported_scheme', 'jwks_uri']);
+    const revoked = await revokeAtPs(flow.key, 'seller', { iss: ps, jti, exp });
     expect(revoked.status).toBe(200);
     expect(as.audit.filter((e) => e.type === 'revocation.pushed' && e.jti === jti).map((e) => [e.resource, e.error])).toEqual([[site, undefined]]);
   });

@@ -5,11 +5,11 @@ import { createAuthServer, type AuditEvent, type AuthServer } from '@aauth-kit/a
 import { type Agent, createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
 import { algOf11 } from '@aauth-kit/core/internal';
 import { generateKey, mintResourceToken11, saveKeyFile, signRequest, type SignatureKey, type SigningKey } from '@aauth-kit/core';
-import { createResource } from '@aauth-kit/express';
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideOverHttp, decodeJwt, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { freePort, listen } from './fixtures/http.js';
+import { startKitSite } from './fixtures/kit-site-11.js';
 
 // Issue 16: revocation cascades (AAuth -11 "Revocation Cascade", "Revocation Response"; access
 // server checklist AS-40..AS-44). Three-party: revoking a person token at the person server also
@@ -36,23 +36,8 @@ let site4: string;
 /** A server publishing person-server metadata the access server does not trust. */
 let rogue: string;
 
-async function startSite(accessServer?: string, revocation = true): Promise<string> {
-  const app = express();
-  const listening = await listen(app);
-  open.push(listening);
-  const resource = createResource({
-    identity: listening.origin,
-    key: resourceKey,
-    generations: ['draft-11'],
-    scopes: { 'data.read': 'Read market data' },
-    draft11: { allowLoopback: true, personServers: [ps], revocation, ...(accessServer ? { accessServer } : {}) },
-  });
-  const whoami = (req: Request, res: Response) => res.json(req.aauth);
-  app.use(resource.wellKnown());
-  if (revocation) app.use(resource.revocationEndpoint());
-  app.get('/me', resource.require({ level: 'person' }), whoami);
-  app.get('/data', resource.require({ scope: 'data.read' }), whoami);
-  return listening.origin;
+function startSite(accessServer?: string, revocation = true): Promise<string> {
+  return startKitSite({ key: resourceKey, scopes: { 'data.read': 'Read market data' }, draft11: { personServers: [ps], revocation, ...(accessServer ? { accessServer } : {}) }, track: (l) => open.push(l) });
 }
 
 interface Seen {

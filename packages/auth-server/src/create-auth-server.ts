@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { generateKey, loadKeyFile, saveKeyFile, type SigningKey } from '@aauth-kit/core';
+import { AAuthError, generateKey, isAAuthError, loadKeyFile, saveKeyFile, type SigningKey } from '@aauth-kit/core';
 import { assertKnownOptions, bodyDeadline, DEFAULT_BODY_TIMEOUT_MS, identityUrlProblem, optionNames, serveDocuments, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createVerifier, type DiscoveryOptions, type ReplayOptions, type RevocationRegistry } from '@aauth-kit/verifier';
 import express, { type Router } from 'express';
@@ -162,6 +162,15 @@ export interface MessageNames {
   ephemeralKey: string;
   /** Warning when pending requests live in memory. */
   memoryPendingStore: string;
+}
+
+/**
+ * A failing records store behind the person server's revocation check: the verifier's 503
+ * `revocation_store_failed`, saying what the store said (not connected, timed out) with its Retry-After.
+ */
+function asRevocationStoreFailure(error: unknown): never {
+  if (!isAAuthError(error)) throw error;
+  throw new AAuthError('revocation_store_failed', error.message, { headers: error.headers, cause: error });
 }
 
 const API_NAMES: MessageNames = {
@@ -410,6 +419,8 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       trustedIssuers: [personServer, ...realm.access.personTrustedAccessServers],
       generations: ['draft-11'],
       draft11: { allowLoopback },
+      // PS-111: an agent token its provider revoked here is refused (401 revoked_jwt), keyed by (iss, jti).
+      revocation: { isRevoked: (iss: string, jti: string) => records11.person.isTokenRevoked(iss, jti).catch(asRevocationStoreFailure) },
       now,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.discovery ? { discovery: options.discovery } : {}),
@@ -435,7 +446,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       fetch: options.fetch ?? globalThis.fetch,
       now,
     });
-    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush, federation, records: records11.person });
+    const service = createPersonService(ctx, { issuer: personServer, key: psKey, verifier: verifier11, allowLoopback, revocationPush, federation, records: records11.person, ...(options.maxSkew !== undefined ? { skew: options.maxSkew } : {}) });
     withdrawGrant11 = service.withdrawGrant;
     personRouter = createPersonRouter(ctx, { issuer: personServer, key: psKey, verifier: verifier11, service, maxBodyBytes, polls });
   }

@@ -64,6 +64,10 @@ export interface PendingDraft11 {
   presentedJti?: string;
   /** `auth-11`: the `jti` of the `upstream_token`, when chained. Both are the revocation cascade's links. */
   upstreamJti?: string;
+  /** The agent token the request was made with, `[iss, jti]`: revoked by its provider, the request ends `revoked`. */
+  agentToken?: [string, string];
+  /** `auth-11`: the resource token it was started for, `[iss, jti]`: withdrawn by its resource, the request ends `revoked`. */
+  resourceToken?: [string, string];
   /**
    * `auth-11`, four-party: what the person server sends the access server once the person
    * consented (the resource token's `aud`, and the token request's tokens).

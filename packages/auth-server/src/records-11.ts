@@ -51,7 +51,20 @@ export interface PersonRecordStore {
   withdraw(user: string, agent: string, until: number): Promise<string[]>;
   /** Whether the agent's grant was withdrawn since it last asked: answers the user once, then forgets. */
   takeWithdrawn(agent: string): Promise<string | undefined>;
+  /** The `jti`s issued to `agent` (its `sub`): an agent token revocation cascades by it (AAuth -11 "Revocation Cascade"). */
+  issuedTo(agent: string): Promise<string[]>;
+  /** An agent token this server accepted, by `(iss, jti)`: the agent (`sub`) it named, until `until` (PS-115). */
+  putAgentToken(iss: string, jti: string, sub: string, until: number): Promise<void>;
+  agentTokenSub(iss: string, jti: string): Promise<string | undefined>;
+  /** A token revoked here by its issuer (an agent provider's agent token, a resource's resource token), keyed by `(iss, jti)`, until `until`. */
+  revokeToken(iss: string, jti: string, until: number): Promise<void>;
+  isTokenRevoked(iss: string, jti: string): Promise<boolean>;
+  /** Whether this server dealt with `id` lately: accepted an agent token it issued (`agent`), or issued a token for it (`resource`). */
+  knows(kind: 'agent' | 'resource', id: string): Promise<boolean>;
 }
+
+/** How long after a token's `exp` its resource is still known (its resource tokens may be revoked until then). */
+export const KNOWN_RESOURCE_SECONDS = 3600;
 
 /** An auth token the access server issued (AS-44). */
 export interface IssuedAuthRecord11 {
@@ -90,6 +103,21 @@ export function createMemoryDraft11Records(now: () => number = () => Date.now() 
   /** `user\nagent` -> the resources consented through that agent. */
   const via = new Map<string, Set<string>>();
   const withdrawn = new Map<string, { user: string; until: number }>();
+  const byAgent = new Map<string, Set<string>>();
+  const agentTokens = new Map<string, { sub: string; until: number }>();
+  const revokedTokens = new Map<string, number>();
+  const known = new Map<string, number>();
+  /** A value of `map` until its time, then gone. */
+  const unexpired = <V extends number | { until: number }>(map: Map<string, V>, key: string): V | undefined => {
+    const v = map.get(key);
+    if (v === undefined) return undefined;
+    if ((typeof v === 'number' ? v : v.until) < now()) {
+      map.delete(key);
+      return undefined;
+    }
+    return v;
+  };
+  const knowUntil = (key: string, until: number): void => remember(known, key, Math.max(until, known.get(key) ?? 0));
   const add = (map: Map<string, Set<string>>, key: string, value: string): void => {
     const set = map.get(key) ?? new Set();
     set.add(value);
@@ -102,6 +130,8 @@ export function createMemoryDraft11Records(now: () => number = () => Date.now() 
       remember(issued, jti, { ...record });
       for (const parent of record.from ?? []) add(children, parent, jti);
       if (record.agent !== undefined) add(pairs, `${record.user}\n${record.agent}`, jti);
+      if (record.agent !== undefined) add(byAgent, record.agent, jti);
+      knowUntil(`resource\n${record.resource}`, record.exp + KNOWN_RESOURCE_SECONDS);
     },
     async getIssued(jti) {
       const r = live(jti);
@@ -149,6 +179,25 @@ export function createMemoryDraft11Records(now: () => number = () => Date.now() 
       withdrawn.delete(agent);
       return w !== undefined && w.until > now() ? w.user : undefined;
     },
+    async issuedTo(agent) {
+      return [...(byAgent.get(agent) ?? [])];
+    },
+    async putAgentToken(iss, jti, sub, until) {
+      remember(agentTokens, `${iss}\n${jti}`, { sub, until });
+      knowUntil(`agent\n${iss}`, until);
+    },
+    async agentTokenSub(iss, jti) {
+      return unexpired(agentTokens, `${iss}\n${jti}`)?.sub;
+    },
+    async revokeToken(iss, jti, until) {
+      remember(revokedTokens, `${iss}\n${jti}`, until);
+    },
+    async isTokenRevoked(iss, jti) {
+      return unexpired(revokedTokens, `${iss}\n${jti}`) !== undefined;
+    },
+    async knows(kind, id) {
+      return unexpired(known, `${kind}\n${id}`) !== undefined;
+    },
   };
 
   const accessIssued = new Map<string, IssuedAuthRecord11 & { until: number }>();
@@ -167,13 +216,7 @@ export function createMemoryDraft11Records(now: () => number = () => Date.now() 
       remember(revoked[kind], key, until);
     },
     async isLinkRevoked(kind, key) {
-      const until = revoked[kind].get(key);
-      if (until === undefined) return false;
-      if (until < now()) {
-        revoked[kind].delete(key);
-        return false;
-      }
-      return true;
+      return unexpired(revoked[kind], key) !== undefined;
     },
   };
   return { person, access };

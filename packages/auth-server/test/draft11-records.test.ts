@@ -117,6 +117,28 @@ describe.each(kinds)('-11 records contract: %s', (_name, make) => {
     expect(await two.access.isLinkRevoked('resource', 'https://r.example\nrt-1')).toBe(true);
     expect(await two.access.isLinkRevoked('resource', 'https://r.example\npt-1')).toBe(false);
   });
+
+  it('PS-111, PS-112: tokens by the agent they were issued to; agent tokens by (iss, jti); revocations sent here; the parties dealt with', async () => {
+    const [one, two] = await make();
+    await one.person.putIssued('pt-a', record({ agent: 'aauth:x@ap.example' }));
+    await two.person.putIssued('at-a', record({ kind: 'auth', agent: 'aauth:x@ap.example', from: ['pt-a'] }));
+    await one.person.putIssued('pt-b', record({ agent: 'aauth:y@ap.example', resource: 'https://r2.example' }));
+    expect((await two.person.issuedTo('aauth:x@ap.example')).sort()).toEqual(['at-a', 'pt-a']);
+    expect(await one.person.issuedTo('aauth:nobody@ap.example')).toEqual([]);
+    expect(await two.person.knows('resource', 'https://r2.example')).toBe(true);
+    expect(await two.person.knows('resource', 'https://never.example')).toBe(false);
+    await one.person.putAgentToken('https://ap.example', 'agt-1', 'aauth:x@ap.example', NOW + 600);
+    expect(await two.person.agentTokenSub('https://ap.example', 'agt-1')).toBe('aauth:x@ap.example');
+    expect(await two.person.agentTokenSub('https://other-ap.example', 'agt-1')).toBeUndefined();
+    expect([await two.person.knows('agent', 'https://ap.example'), await two.person.knows('agent', 'https://r2.example')]).toEqual([true, false]);
+    expect(await two.person.isTokenRevoked('https://ap.example', 'agt-1')).toBe(false);
+    await one.person.revokeToken('https://ap.example', 'agt-1', NOW + 600);
+    await one.person.revokeToken('https://r.example', 'rt-1', NOW + 600);
+    expect(await two.person.isTokenRevoked('https://ap.example', 'agt-1')).toBe(true);
+    expect(await two.person.isTokenRevoked('https://r.example', 'rt-1')).toBe(true);
+    // Keyed by (iss, jti): the same jti of another issuer is not revoked.
+    expect(await two.person.isTokenRevoked('https://r2.example', 'rt-1')).toBe(false);
+  });
 });
 
 describe('-11 records in a failing Redis', () => {

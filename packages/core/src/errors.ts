@@ -97,6 +97,8 @@ export const ERRORS = {
   as_requirement_unsupported: [403, 'unsupported_requirement', 'The access server requires a step (202 AAuth-Requirement) this person server does not support'],
   pending_denied: [403, 'denied', 'The user denied the request'],
   pending_abandoned: [403, 'abandoned', 'The user abandoned the interaction'],
+  // AAuth -11 "Polling Error Codes": a token the pending request depends on was revoked while it waited.
+  pending_revoked: [403, 'revoked', 'A token the pending request depends on was revoked'],
   interaction_code_invalid: [410, 'invalid_code', 'The interaction code is unknown, used or exhausted'],
   slow_down: [429, 'slow_down', 'Polling too fast: wait longer between polls'],
   // AAuth -11 "Revocation Request" errors (a resource's revocation_endpoint; issue 16).

@@ -93,6 +93,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   as_requirement_unsupported: [403, 'unsupported_requirement'],
   pending_denied: [403, 'denied'],
   pending_abandoned: [403, 'abandoned'],
+  pending_revoked: [403, 'revoked'],
   interaction_code_invalid: [410, 'invalid_code'],
   slow_down: [429, 'slow_down'],
   revocation_issuer_unsupported: [403, 'unsupported_iss'],

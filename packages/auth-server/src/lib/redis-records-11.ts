@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AccessRecordStore, Draft11Records, IssuedAuthRecord11, IssuedRecord11, PersonRecordStore } from '../records-11.js';
+import { KNOWN_RESOURCE_SECONDS, type AccessRecordStore, type Draft11Records, type IssuedAuthRecord11, type IssuedRecord11, type PersonRecordStore } from '../records-11.js';
 import type { RunScript } from './redis-runner.js';
 
 // The -11 records in Redis (issue 17), for a fleet of auth servers: every operation is one Lua
@@ -76,6 +76,15 @@ for _, jti in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`;
 const SET_EX = `redis.call('SET', KEYS[1], '1', 'EX', ARGV[1]) return 1`;
+// KEYS: known flag. ARGV: ttl. Extends the flag, never shortens it.
+const KNOW = `
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'EX', ARGV[1]) end
+return 1`;
+// KEYS: agent token record, its provider's known flag. ARGV: sub, ttl.
+const PUT_AGENT_TOKEN = `
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if redis.call('TTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], '1', 'EX', ARGV[2]) end
+return 1`;
 
 /** Options of {@link createRedisDraft11Records}. */
 export interface RedisDraft11RecordsOptions {
@@ -100,6 +109,10 @@ export function createRedisDraft11Records(run: RunScript, options: RedisDraft11R
     grantPrefix: (user: string) => `${p}ps:grant:${h(user)}:`,
     via: (user: string, agent: string) => `${p}ps:via:${h(user, agent)}`,
     withdrawn: (agent: string) => `${p}ps:withdrawn:${h(agent)}`,
+    byAgent: (agent: string) => `${p}ps:agent:${h(agent)}`,
+    agentToken: (iss: string, jti: string) => `${p}ps:at:${h(iss, jti)}`,
+    revokedToken: (iss: string, jti: string) => `${p}ps:revoked:${h(iss, jti)}`,
+    known: (kind: string, id: string) => `${p}ps:known:${h(kind, id)}`,
     asRec: (jti: string) => `${p}as:rec:${jti}`,
     asIdx: (ps: string, jti: string) => `${p}as:idx:${h(ps, jti)}`,
     link: (kind: string, key: string) => `${p}as:${kind}:${h(key)}`,
@@ -107,8 +120,9 @@ export function createRedisDraft11Records(run: RunScript, options: RedisDraft11R
   const person: PersonRecordStore = {
     async putIssued(jti, record) {
       const { revoked: _r, accessServers: _a, ...stored } = record;
-      const keys = [k.rec(jti), k.pair(record.user, record.agent ?? ''), ...(record.from ?? []).map(k.kids)];
+      const keys = [k.rec(jti), k.pair(record.user, record.agent ?? ''), ...(record.agent !== undefined ? [k.byAgent(record.agent)] : []), ...(record.from ?? []).map(k.kids)];
       await run(PUT_ISSUED, keys, [JSON.stringify(stored), ttlOf(record.exp + GRACE, now()), jti]);
+      await run(KNOW, [k.known('resource', record.resource)], [ttlOf(record.exp + KNOWN_RESOURCE_SECONDS, now())]);
     },
     async getIssued(jti) {
       const [json, servers, revoked] = (await run(GET_ISSUED, [k.rec(jti), k.as(jti), k.rev(jti)], [])) as [string | null | false, string[], number];
@@ -148,6 +162,25 @@ export function createRedisDraft11Records(run: RunScript, options: RedisDraft11R
     async takeWithdrawn(agent) {
       const user = await run(GETDEL, [k.withdrawn(agent)], []);
       return typeof user === 'string' ? user : undefined;
+    },
+    async issuedTo(agent) {
+      return (await run(SMEMBERS, [k.byAgent(agent)], [])) as string[];
+    },
+    async putAgentToken(iss, jti, sub, until) {
+      await run(PUT_AGENT_TOKEN, [k.agentToken(iss, jti), k.known('agent', iss)], [sub, ttlOf(until, now())]);
+    },
+    async agentTokenSub(iss, jti) {
+      const sub = await run(GET, [k.agentToken(iss, jti)], []);
+      return typeof sub === 'string' ? sub : undefined;
+    },
+    async revokeToken(iss, jti, until) {
+      await run(SET_EX, [k.revokedToken(iss, jti)], [ttlOf(until, now())]);
+    },
+    async isTokenRevoked(iss, jti) {
+      return (await run(EXISTS, [k.revokedToken(iss, jti)], [])) === 1;
+    },
+    async knows(kind, id) {
+      return (await run(EXISTS, [k.known(kind, id)], [])) === 1;
     },
   };
   const access: AccessRecordStore = {

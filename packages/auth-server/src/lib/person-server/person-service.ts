@@ -28,7 +28,8 @@ import type { Federation, FederationOutcome, FederationPending } from '../access
 
 // The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
 // checklist PS-10..PS-36): person tokens with a directed `sub`, three-party auth tokens, and the
-// records both need. Requests reach it already verified (routes.ts): an agent token under sig=jwt.
+// records both need, and the revocations sent to it (PS-110..PS-115). Requests reach it already
+// verified (routes.ts): an agent token under sig=jwt, or a revoking server under sig=jwks_uri.
 
 /** The agent behind a verified request to the person server. */
 export interface Agent11 {
@@ -46,6 +47,8 @@ export interface Agent11 {
   caller: string;
   /** The agent token as presented: a four-party request sends it on to the access server. */
   token?: string;
+  /** The agent token's `jti`: its provider may revoke it here (AAuth -11 "Revocation Cascade"). */
+  jti?: string;
 }
 
 /**
@@ -75,6 +78,8 @@ export interface PersonServiceConfig {
   federation?: Federation | undefined;
   /** Where the issued tokens, bindings and grants live; default in memory (one process). */
   records?: PersonRecordStore | undefined;
+  /** Clock skew tolerated, seconds: revocations sent here are kept until `exp` plus this; default 60. */
+  skew?: number | undefined;
 }
 
 /** The person server's token logic. */
@@ -88,6 +93,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   // Issued tokens by `jti`, agent bindings (agent -> the realm user it acts for, set by the first
   // consent) and grants (the scopes a user granted at a resource; `''` marks it approved).
   const records = config.records ?? createMemoryDraft11Records(ctx.now).person;
+  const skew = config.skew ?? 60;
 
   const directedSub = (user: string, resource: string): string => createHmac('sha256', subjectKey).update(`${user}\0${resource}`).digest('base64url');
 
@@ -197,7 +203,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
         consentScopes: needConsent,
         kind,
         cnfJwk: agent.jwk as unknown as OkpPublicJwk,
-        draft11: d11,
+        draft11: agent.jti === undefined ? d11 : { ...d11, agentToken: [agent.provider, agent.jti] },
         createdAt,
         expiresAt: pendingDeadline(d11.expCap),
         ...(decidedBy === undefined ? { status: 'pending' as const } : { status: 'approved' as const, sub: decidedBy }),
@@ -370,6 +376,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const accessServer = fourPartyAudience(resourceToken);
     if (accessServer !== undefined) federation!.checkTrusted(accessServer);
     const rt = await verifyResourceToken(resourceToken, agent, accessServer);
+    // AAuth -11 "Revocation Cascade": a resource token its resource withdrew backs nothing (PS-112).
+    if (await records.isTokenRevoked(String(rt.iss), String(rt.jti))) throw new AAuthError('resource_token_revoked', 'resource_token was withdrawn by its resource: ask the resource again');
     const record = await records.getIssued(String(rt.presented_jti));
     // Held by this agent's key too: a resource (which sees every token presented to it) must not be
     // able to move a person's consent to another agent by naming its token in a resource token.
@@ -392,7 +400,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
     const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
     if (!(await ctx.usedTokens.checkAndStore(usedKey, ttl))) throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
-    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, provider: agent.provider, user: record.user, sub: String(rt.sub), presentedJti: String(rt.presented_jti) };
+    const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, provider: agent.provider, user: record.user, sub: String(rt.sub), presentedJti: String(rt.presented_jti), resourceToken: [String(rt.iss), String(rt.jti)] };
     if (upstream !== undefined) d11.upstreamJti = upstream.jti;
     for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
       if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
@@ -480,26 +488,76 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   }
 
   /**
-   * `POST {revocation_endpoint}` `{"iss", "jti"}` (profile section 8, item 8), also the draft's
-   * `{"jti", "exp"}`: the holder of a person or auth token this server issued revokes it; 200
-   * revoked or already invalid, 404 unknown. A revoked person token backs no further auth token.
-   * The cascade (AAuth -11 "Revocation Cascade"): the auth tokens issued against it and the tokens
-   * chained from it are revoked too; each live token's revocation is pushed to its resource, and a
-   * person token's to every access server it was presented to (which revokes what it issued against
-   * it). This server's own state is revoked first; every push is bounded in time and concurrent,
-   * and a failing recipient fails nothing.
+   * The kit's holder revocation (profile section 8, item 8): an agent, signing with its agent token,
+   * names a person or auth token of this server it holds, `{"iss": <this server>, "jti"}`. Always
+   * 200: revocation is idempotent, and an unknown `jti` or another holder's token is answered as a
+   * revoked one, revealing nothing (the published -11 "Revocation Response" has no "not found"; it
+   * wins over the profile's 404). A held token is revoked with its cascade, as {@link revokeAll} does.
    */
   async function revoke(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     const jti = stringField(body, 'jti', 256);
     if (jti === undefined) throw new AAuthError('invalid_request', 'jti is required');
     const iss = stringField(body, 'iss', 2048);
+    if (iss !== issuer) {
+      throw new AAuthError('invalid_request', `iss must be this person server (${issuer}): a token of another issuer is revoked by that issuer, signing as itself under sig=jwks_uri (AAuth -11 "Revocation Request")`);
+    }
     if (body.exp !== undefined && (typeof body.exp !== 'number' || !Number.isInteger(body.exp) || body.exp <= 0)) {
       throw new AAuthError('invalid_request', 'exp must be the token\'s exp (a positive integer, epoch seconds)');
     }
-    const record = iss === undefined || iss === issuer ? await records.getIssued(jti) : undefined;
-    if (record === undefined || record.thumbprint !== agent.thumbprint) throw new AAuthError('route_not_found', 'No token of this holder with this jti');
-    await revokeAll([[jti, record], ...(await cascadeOf(jti))], agent.id);
+    const record = await records.getIssued(jti);
+    if (record !== undefined && record.thumbprint === agent.thumbprint) await revokeAll([[jti, record], ...(await cascadeOf(jti))], agent.id);
     return { kind: 'token', body: {} };
+  }
+
+  /** The live tokens of `jtis` with their cascades ({@link cascadeOf}), each once. */
+  async function withCascades(jtis: readonly string[]): Promise<Array<[string, Issued]>> {
+    const all = new Map<string, Issued>();
+    for (const jti of jtis) {
+      const record = await records.getIssued(jti);
+      if (record === undefined || all.has(jti)) continue;
+      all.set(jti, record);
+      for (const [id, r] of await cascadeOf(jti)) all.set(id, r);
+    }
+    return [...all].filter(([, r]) => r.exp > ctx.now());
+  }
+
+  /**
+   * PS-111 (AAuth -11 "Revocation Cascade", agent provider revokes an agent token): `ap`, signing
+   * as itself, revoked its agent token `jti`. Recorded first by `(iss, jti)` until `exp` plus skew,
+   * so the token is refused from now on (401 `revoked_jwt`); then, by the agent (`sub`) it named
+   * when this server accepted it, every person and auth token issued to that agent, whichever
+   * agent token it presented, is revoked with its cascade and pushed. The agent-person binding
+   * stays. The pushes are bounded in time, so the cascade is terminal when this answers.
+   */
+  async function revokeAgentToken(ap: string, jti: string, exp: number): Promise<void> {
+    await records.revokeToken(ap, jti, exp + skew);
+    const agent = await records.agentTokenSub(ap, jti);
+    ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', ...(agent === undefined ? {} : { agent }), reason: `agent token revoked by ${ap}`, jti });
+    if (agent === undefined) return;
+    // A repeated revocation pushes again: the last push may have failed (-11 "Idempotence").
+    await revokeRegistered(await withCascades(await records.issuedTo(agent)), ap);
+  }
+
+  /** PS-112: `resource` withdrew its resource token `jti`; recorded by `(iss, jti)` whether or not it was seen here. */
+  async function revokeResourceToken(resource: string, jti: string, exp: number): Promise<void> {
+    await records.revokeToken(resource, jti, exp + skew);
+    ctx.audit({ type: 'token.revoked', time: ctx.now(), endpoint: 'token', resource, jti });
+  }
+
+  /**
+   * Why a pending request can no longer be answered (AAuth -11 "Polling Error Codes", `revoked`):
+   * the agent token it was made with, or the resource token it was started for, was revoked.
+   */
+  async function revokedDependency(request: PendingRequest): Promise<string | undefined> {
+    const { agentToken, resourceToken } = request.draft11 ?? {};
+    if (agentToken !== undefined && (await records.isTokenRevoked(...agentToken))) return 'The agent token this request was made with was revoked by its agent provider';
+    if (resourceToken !== undefined && (await records.isTokenRevoked(...resourceToken))) return 'The resource token this request was started for was withdrawn by its resource';
+    return undefined;
+  }
+
+  /** The agent token of a verified request, remembered by `(iss, jti)` with its agent until `exp` plus skew (PS-115). */
+  async function noteAgentToken(agent: Agent11): Promise<void> {
+    if (agent.jti !== undefined) await records.putAgentToken(agent.provider, agent.jti, agent.id, agent.exp + skew);
   }
 
   /**
@@ -532,23 +590,19 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * cascades, pushed as a holder's revocation is. Answers how many tokens were revoked now.
    */
   async function withdrawGrant(user: string, agent: string, until: number): Promise<number> {
-    const jtis = await records.withdraw(user, agent, until);
-    const all = new Map<string, Issued>();
-    for (const jti of jtis) {
-      const record = await records.getIssued(jti);
-      if (record === undefined || all.has(jti)) continue;
-      all.set(jti, record);
-      for (const [id, r] of await cascadeOf(jti)) all.set(id, r);
-    }
-    const entries = [...all].filter(([, r]) => r.exp > ctx.now() && !r.revoked);
-    await revokeAll(entries, agent);
-    // Resources given the shared registry refuse them too, as revoked by token.
-    const registry = ctx.revocation;
-    if (registry !== undefined) for (const [id, r] of entries) await registry.revoke(issuer, id, r.exp + 60);
+    const entries = (await withCascades(await records.withdraw(user, agent, until))).filter(([, r]) => !r.revoked);
+    await revokeRegistered(entries, agent);
     return entries.length;
   }
 
-  return { personToken, authToken, deliver, revoke, withdrawGrant, directedSub };
+  /** {@link revokeAll}, and resources given the shared registry refuse the tokens too, as revoked by token. */
+  async function revokeRegistered(entries: Array<[string, Issued]>, by: string): Promise<void> {
+    await revokeAll(entries, by);
+    const registry = ctx.revocation;
+    if (registry !== undefined) for (const [id, r] of entries) await registry.revoke(issuer, id, r.exp + 60);
+  }
+
+  return { personToken, authToken, deliver, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
 }
 
 export type PersonService = ReturnType<typeof createPersonService>;

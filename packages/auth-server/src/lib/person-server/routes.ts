@@ -7,11 +7,13 @@ import { refusalOf } from '../audit.js';
 import { endpoints, type ServerContext } from '../context.js';
 import { bodyReadError } from '../http-edge.js';
 import { jwksDocument, parseJsonBody, refuse11 } from '../server-11.js';
+import { createServerRevocation } from '../server-revocation.js';
 import type { Agent11, Outcome11, PersonService } from './person-service.js';
 
 // The HTTP edge of the -11 person server (draft-11 profile sections 2, 5, 7, 8 and 9): its
 // metadata and JWKS at the server identifier's origin, the two token endpoints, and the pending
-// URLs the agent polls. Every request is signed under sig=jwt with an agent token.
+// URLs the agent polls, and the revocation endpoint. Every request is signed under sig=jwt with an
+// agent token, but a revocation by an agent provider or a resource, signed as itself under sig=jwks_uri.
 
 /** The paths of the person server, under its identifier. */
 export const PERSON_PATHS = {
@@ -60,6 +62,15 @@ function presentedTyp(req: Request): string | undefined {
     if (key.scheme !== 'jwt') return undefined;
     const typ = decodeToken(key.jwt).header.typ;
     return typeof typ === 'string' ? typ : '(none)';
+  } catch {
+    return undefined; // the verifier names what is wrong with it
+  }
+}
+
+/** The scheme of the selected Signature-Key member, when the header parses. */
+function signatureScheme(req: Request): string | undefined {
+  try {
+    return parseSignatureKey(req.headers['signature-key'] as string | undefined).key.scheme;
   } catch {
     return undefined; // the verifier names what is wrong with it
   }
@@ -169,7 +180,16 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     const cnf = (token.claims.cnf as { jwk: Record<string, string> }).jwk;
     const { kid: _k, ...jwk } = cnf;
     return {
-      agent: { id: verified.agent, provider: String(token.claims.iss), thumbprint: verified.thumbprint, jwk, exp: token.expiresAt, caller, token: token.raw },
+      agent: {
+        id: verified.agent,
+        provider: String(token.claims.iss),
+        thumbprint: verified.thumbprint,
+        jwk,
+        exp: token.expiresAt,
+        caller,
+        token: token.raw,
+        ...(typeof token.claims.jti === 'string' ? { jti: token.claims.jti } : {}),
+      },
       signature: Buffer.from(verified.signed.signature).toString('base64url'),
     };
   }
@@ -207,6 +227,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       let agent: Agent11 | undefined;
       try {
         agent = (await agentOf(req)).agent;
+        await service.noteAgentToken(agent);
         sendOutcome(res, await handle(agent, parseBody(req)));
       } catch (error) {
         audit(error, agent, targetOf(req));
@@ -216,7 +237,68 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
   }
   tokenEndpoint(PERSON_PATHS.personToken, service.personToken);
   tokenEndpoint(PERSON_PATHS.authToken, service.authToken);
-  tokenEndpoint(PERSON_PATHS.revocation, service.revoke);
+
+  // AAuth -11 "Token Revocation" (PS-110..PS-112): an agent provider revokes an agent token it
+  // issued (dwk aauth-agent.json), a resource a resource token it issued (dwk aauth-resource.json),
+  // each signing as itself; only issuers this server dealt with, else 403 unsupported_iss.
+  const revocation = createServerRevocation(ctx, {
+    issuer,
+    verifier,
+    role: 'person server',
+    parties: {
+      // An agent token lives at most 24 h (-11 "Agent Tokens"); a resource token 5 min, held to the person token's hour.
+      'aauth-agent.json': { kind: 'agent', name: 'agent providers', maxLifetime: 24 * 3600 },
+      'aauth-resource.json': { kind: 'resource', name: 'resources', maxLifetime: 3600 },
+    },
+    refusal: async (kind, id) =>
+      (await service.knows(kind, id))
+        ? undefined
+        : `This person server takes revocations only from ${kind === 'agent' ? 'agent providers whose agent tokens it accepted' : 'resources it issued tokens for'}: ${JSON.stringify(id.slice(0, 200))} is none (AAuth -11 "Revocation Response")`,
+  });
+
+  /**
+   * The holder form (profile section 8, item 8): signed with an agent token under sig=jwt, the body
+   * names this server as `iss`. Without `iss` the body is the published draft's `{jti, exp}`, whose
+   * issuer is the signer: an agent is none, so it is refused as a scheme this revocation does not
+   * take (the draft wins over the profile: AAuth -11 "Keying Material", "Revocation Request").
+   */
+  async function revokeAsHolder(req: Request): Promise<Agent11> {
+    const { agent } = await agentOf(req);
+    await service.noteAgentToken(agent);
+    const body = parseBody(req);
+    if (body.iss === undefined) {
+      throw new AAuthError(
+        'unsupported_scheme',
+        `A revocation {jti, exp} is signed by the token's issuer as a server (sig=jwks_uri; AAuth -11 "Revocation Request"), not by an agent; an agent revoking a token of this person server it holds names it {"iss": ${JSON.stringify(issuer)}, "jti"}`,
+      );
+    }
+    await service.revoke(agent, body);
+    return agent;
+  }
+
+  router.post(PERSON_PATHS.revocation, revocation.raw(config.maxBodyBytes), async (req, res) => {
+    let agent: Agent11 | undefined;
+    let server: string | undefined;
+    try {
+      res.set('Cache-Control', 'no-store');
+      if (signatureScheme(req) === 'jwt') {
+        agent = await revokeAsHolder(req);
+        res.status(200).json({});
+        return;
+      }
+      const revoked = await revocation.accept(req);
+      server = revoked.id;
+      if (revoked.kind === 'agent') await service.revokeAgentToken(revoked.id, revoked.jti, revoked.exp);
+      else await service.revokeResourceToken(revoked.id, revoked.jti, revoked.exp);
+      // An empty 200 once the cascade is terminal: a person server reports nothing to an agent
+      // provider, and a resource token revocation has nothing downstream (-11 "Revocation Response").
+      res.status(200).set('Content-Length', '0').end();
+    } catch (error) {
+      ctx.audit({ type: 'request.refused', time: ctx.now(), endpoint: 'token', ...(agent ? { agent: agent.id, thumbprint: agent.thumbprint } : server ? { agent: server } : {}), ...refusalOf(error) });
+      // The draft's scheme for a revocation is named; the holder form is the kit's own (above).
+      refuse11(res, ctx, error, 'person server', { schemes: ['jwks_uri'], requiredInput: ['content-type', 'content-digest'] });
+    }
+  });
 
   // Section 8, item 6: polls are signed GETs by the agent that asked; terminal answers consume the URL (then 410).
   router.get(`${PERSON_PATHS.pending}/:id`, async (req, res) => {
@@ -237,6 +319,15 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       let request = await find();
       if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
       pending = request;
+      await service.noteAgentToken(agent);
+      // AAuth -11 "Presenting a Revoked Token": a request whose agent token or resource token was revoked ends `revoked`.
+      const endIfRevoked = async (r: PendingRequest): Promise<void> => {
+        const why = await service.revokedDependency(r);
+        if (why === undefined) return;
+        await ctx.store.take(r.id);
+        throw new AAuthError('pending_revoked', why);
+      };
+      await endIfRevoked(request);
       // Prefer: wait=N: hold the poll until the person decides or N seconds pass, capped by the realm
       // (aauth.person.max.wait). The wait held is echoed in Preference-Applied (RFC 7240 section 3), so
       // an agent can tell a capped or an ignored (malformed) preference from one honoured as asked.
@@ -259,6 +350,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         sendPending(res, request, undefined);
         return;
       }
+      await endIfRevoked(request);
       const taken = await ctx.store.take(request.id);
       if (!taken) throw new AAuthError('interaction_code_invalid', 'This pending URL was already answered');
       if (taken.status === 'denied') throw new AAuthError('pending_denied', 'The person denied the request');
