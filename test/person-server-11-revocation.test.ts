@@ -67,7 +67,7 @@ function resourceTokenFor(person: string, key: SigningKey, scope = 'data.read'):
 }
 
 async function authToken(signer: Signer, person: string): Promise<string> {
-  const res = await obtain(AUTH(), signer, { resource_token: await resourceTokenFor(person, signer.key) });
+  const res = await obtain(AUTH(), signer, { resource_token: await resourceTokenFor(person, signer.key), presented_token: person });
   expect(res.status).toBe(200);
   return String(res.body.auth_token);
 }
@@ -195,7 +195,7 @@ describe('PS-112: a resource withdraws a resource token addressed to the person 
     const { jti, exp } = decodeJwt(rt).claims;
     const withdrawn = await asServer(REVOKE(), { key: resourceKey, id: site, dwk: 'aauth-resource.json', json: { jti, exp } });
     expect([withdrawn.status, withdrawn.text, withdrawn.headers.get('content-type')]).toEqual([200, '', null]);
-    const refused = await signedFetch(AUTH(), { ...reader, json: { resource_token: rt, capabilities: ['interaction'] } });
+    const refused = await signedFetch(AUTH(), { ...reader, json: { resource_token: rt, presented_token: person, capabilities: ['interaction'] } });
     expect([refused.status, refused.body.error]).toEqual([400, 'revoked_resource_token']);
     expect(decodeJwt(await authToken(reader, person)).claims).toMatchObject({ iss: ps, aud: site, scope: 'data.read' });
   });
@@ -205,7 +205,7 @@ describe('PS-112: a resource withdraws a resource token addressed to the person 
     const person = await personToken(waiter, quiet);
     // A scope the realm asks the person's consent for (aauth.consent.required.scope.prefixes "user."): the request waits.
     const rt = await resourceTokenFor(person, waiter.key, 'user.profile');
-    const post = await signedFetch(AUTH(), { ...waiter, json: { resource_token: rt, capabilities: ['interaction'] } });
+    const post = await signedFetch(AUTH(), { ...waiter, json: { resource_token: rt, presented_token: person, capabilities: ['interaction'] } });
     expect(post.status).toBe(202);
     const location = post.headers.get('location')!;
     expect((await signedFetch(location, waiter)).status).toBe(202);

@@ -156,12 +156,14 @@ describe('the shared stores on a three-node Redis Cluster (prefix with a hash ta
     };
     const [one, two] = [await replica(), await replica()];
     const entry = { token: 'header.claims.signature', expiresAt: Math.floor(Date.now() / 1000) + 300, resource: 'https://r.example', scope: 'data.read' };
-    one.set('GET https://r.example data.read', entry);
+    // A field as the agent names it: [resource, scope, agent, upstream].
+    const field = JSON.stringify(['https://r.example', 'data.read', 'https://agent.example', '']);
+    one.set(field, entry);
     const deadline = Date.now() + 5000;
-    while (two.get('GET https://r.example data.read') === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(two.get('GET https://r.example data.read')).toEqual(entry);
+    while (two.get(field) === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(two.get(field)).toEqual(entry);
     // A replica started later loads what the cluster holds.
-    expect((await replica()).get('GET https://r.example data.read')).toEqual(entry);
+    expect((await replica()).get(field)).toEqual(entry);
   });
 
   it('a prefix without a hash tag is refused up front on a cluster client, naming the fix', () => {

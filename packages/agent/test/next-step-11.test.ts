@@ -220,6 +220,20 @@ describe('nextFlight11: person server requests', () => {
     expect(nextFlight11(poll.state, answer(429, {})).action).toEqual({ type: 'wait', ms: 6000 });
   });
 
+  it('a poll answered 202 with a new interaction (four-party: the access server asks after the person consented) hands it over once', () => {
+    const step = nextFlight11(posted(), answer(202, { location: '/pending/9', 'retry-after': '0', 'aauth-requirement': 'requirement=interaction; url="https://ps.example/interaction"; code="AB12-CD34"' }, { status: 'pending' }));
+    const poll = nextFlight11(nextFlight11(step.state, { type: 'interacted', now: NOW }).state, { type: 'waited' });
+    // The same code again: no second interaction, poll on.
+    const same = nextFlight11(poll.state, answer(202, { 'retry-after': '2', 'aauth-requirement': 'requirement=interaction; url="https://ps.example/interaction"; code="AB12-CD34"' }, { status: 'pending' }));
+    expect(same.action).toEqual({ type: 'wait', ms: 2000 });
+    // Another code (the access server's): handed to the caller, then polled.
+    const poll2 = nextFlight11(same.state, { type: 'waited' });
+    const fresh = nextFlight11(poll2.state, answer(202, { 'retry-after': '1', 'aauth-requirement': 'requirement=interaction; url="https://as.example/interact"; code="WXYZ-2345"' }, { status: 'pending' }));
+    expect(fresh.action).toEqual({ type: 'interact', interaction: { url: 'https://as.example/interact?code=WXYZ-2345', code: 'WXYZ-2345', location: `${PS}/pending/9` } });
+    const after = nextFlight11(nextFlight11(fresh.state, { type: 'interacted', now: NOW }).state, { type: 'waited' });
+    expect(nextFlight11(after.state, answer(202, { 'aauth-requirement': 'requirement=interaction; url="https://as.example/interact"; code="WXYZ-2345"' })).action).toMatchObject({ type: 'wait' });
+  });
+
   it('a 401 from the person server: renews a refused agent token, or corrects the clock, and POSTs again once', () => {
     const renew = nextFlight11(posted(), answer(401, { 'signature-error': 'error=expired_jwt' }));
     expect(renew.action).toEqual({ type: 'renew', agentToken: true });

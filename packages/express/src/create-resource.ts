@@ -116,7 +116,7 @@ export function createResource(options: ResourceOptions): Resource {
   const publishedKey = o.key.toPublishedJwk();
   const clock = (): number => (o.now ?? (() => Date.now() / 1000))();
   const sessions = new SessionTable(o.draft11.sessionLifetime, o.draft11.maxSessions, clock);
-  const pending = new PendingTable(o.draft11.maxPending, clock);
+  const pending = new PendingTable(o.draft11.maxPending, clock, o.draft11.maxPendingBytes);
 
   /** Rebuild `error` with the challenge headers of section 5 (and section 11 when enabled). */
   async function challenge(
@@ -311,6 +311,11 @@ export function createResource(options: ResourceOptions): Resource {
       resourceToken: defer.resourceToken,
       exp: clock() + 300,
     });
+    if (id === undefined) {
+      // Its body alone is over one key's share of draft11.maxPendingBytes: it cannot be held.
+      respond(as11(new AAuthError('body_too_large', `The request body (${body.length} bytes) is too large to hold while an auth token is obtained: send at most ${pending.perKeyBytes} bytes to this route`)), req, res, () => undefined);
+      return;
+    }
     sendPending(res, id, defer.challenge);
   }
 
@@ -344,6 +349,9 @@ export function createResource(options: ResourceOptions): Resource {
         // Another poll is running the held call: wait for it, then answer as a repeat (it runs once).
         if (call.running !== undefined && call.result === undefined) await call.running.catch(() => undefined);
         if (call.result !== undefined) {
+          if (jti !== undefined && jti === call.result.jti && call.result.dropped === true) {
+            throw as11(new AAuthError('pending_not_found', 'The pending request is complete; its response was too large to keep for a repeat', { status: 410 }), {});
+          }
           if (jti !== undefined && jti === call.result.jti) {
             replayResult(res, call.result.response);
             return;
@@ -364,7 +372,7 @@ export function createResource(options: ResourceOptions): Resource {
         const running = dispatchHeld(req.app as unknown as Dispatcher, call, res, info);
         call.running = running;
         const result = await running;
-        call.result = { response: result, jti: jti!, until: presented.token.expiresAt };
+        pending.keepResult(id, { response: result, jti: jti!, until: presented.token.expiresAt });
       } catch (error) {
         if (error instanceof AAuthError) respond(error, req, res, next);
         else next(error);

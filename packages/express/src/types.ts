@@ -39,6 +39,8 @@ export interface ResourceDraft11Options extends Draft11Options {
    */
   pendingPath?: string | undefined;
   maxPending?: number | undefined;
+  /** Most bytes the held calls keep (their bodies while they wait, their responses once run), a tenth of them per key; default 64 MiB. */
+  maxPendingBytes?: number | undefined;
   /**
    * Pushed revocation (AAuth -11 "Token Revocation", RS-03, RS-60): `true` or options to publish
    * `revocation_endpoint` and serve it with `resource.revocationEndpoint()`; revoked person and auth

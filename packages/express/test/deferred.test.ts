@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { PendingTable, type HeldCall } from '../src/lib/deferred.js';
 
-const call = (thumbprint: string, n: number): HeldCall => ({
+const call = (thumbprint: string, n: number, bytes = 0): HeldCall => ({
   method: 'POST',
   url: `/orders/${n}`,
   headers: {},
-  body: Buffer.alloc(0),
+  body: Buffer.alloc(bytes),
   thumbprint,
   scope: ['orders.write'],
   resourceToken: 'rt',
@@ -18,22 +18,61 @@ describe('PendingTable: the held calls of -11 deferred delivery', () => {
   it('one key over its share (a tenth) loses its own oldest call, never another agent\'s', () => {
     const table = new PendingTable(20, now);
     expect(table.perKey).toBe(2);
-    const victim = table.hold(call('victim', 0));
+    const victim = table.hold(call('victim', 0))!;
     const flood = Array.from({ length: 50 }, (_, i) => table.hold(call('attacker', i)));
     expect(table.get(victim)?.url).toBe('/orders/0');
     expect(table.size).toBe(3);
     // The attacker keeps only its two newest.
-    expect(flood.slice(0, 48).every((id) => table.get(id) === undefined)).toBe(true);
-    expect(flood.slice(48).map((id) => table.get(id)?.url)).toEqual(['/orders/48', '/orders/49']);
+    expect(flood.slice(0, 48).every((id) => table.get(id!) === undefined)).toBe(true);
+    expect(flood.slice(48).map((id) => table.get(id!)?.url)).toEqual(['/orders/48', '/orders/49']);
   });
 
   it('a full table of many keys evicts the oldest call overall; ids are unguessable', () => {
     const table = new PendingTable(10, now);
-    const ids = Array.from({ length: 11 }, (_, i) => table.hold(call(`key-${i}`, i)));
+    const ids = Array.from({ length: 11 }, (_, i) => table.hold(call(`key-${i}`, i))!);
     expect(table.size).toBe(10);
     expect(table.get(ids[0]!)).toBeUndefined();
     expect(table.get(ids[10]!)?.url).toBe('/orders/10');
     expect(new Set(ids).size).toBe(11);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('bytes: held bodies count against maxBytes, a tenth per key; one key over its share loses its own oldest, never another agent\'s', () => {
+    const table = new PendingTable(1000, now, 10_000);
+    expect(table.perKeyBytes).toBe(1000);
+    const victim = table.hold(call('victim', 0, 600))!;
+    // Many calls of one key, each 400 bytes: it keeps only what fits in its 1000 bytes.
+    const flood = Array.from({ length: 30 }, (_, i) => table.hold(call('attacker', i, 400))!);
+    expect(table.get(victim)?.url).toBe('/orders/0');
+    expect(flood.filter((id) => table.get(id) !== undefined)).toHaveLength(2);
+    expect(table.heldBytes).toBe(600 + 800);
+    // A body over a key's share cannot be held at all.
+    expect(table.hold(call('big', 0, 1001))).toBeUndefined();
+  });
+
+  it('bytes: many keys together are held to maxBytes, the oldest dropped first', () => {
+    const table = new PendingTable(1000, now, 10_000);
+    const ids = Array.from({ length: 30 }, (_, i) => table.hold(call(`key-${i}`, i, 900))!);
+    expect(table.heldBytes).toBeLessThanOrEqual(10_000);
+    expect(table.size).toBe(11);
+    expect(table.get(ids[0]!)).toBeUndefined();
+    expect(table.get(ids[29]!)?.url).toBe('/orders/29');
+  });
+
+  it('a kept result replaces the held body; one over a key\'s share is not kept (marked dropped)', () => {
+    const table = new PendingTable(100, now, 10_000);
+    const id = table.hold(call('k', 0, 500))!;
+    const response = (bytes: number) => ({ status: 200, headers: {}, body: Buffer.alloc(bytes) });
+    table.keepResult(id, { response: response(300), jti: 'j1', until: 1_000_100 });
+    expect(table.heldBytes).toBe(300);
+    expect(table.get(id)?.result?.response.body.length).toBe(300);
+    const big = table.hold(call('k', 1, 100))!;
+    table.keepResult(big, { response: response(5000), jti: 'j2', until: 1_000_100 });
+    expect(table.get(big)?.result).toMatchObject({ jti: 'j2', dropped: true });
+    expect(table.get(big)?.result?.response.body.length).toBe(0);
+    expect(table.heldBytes).toBe(300);
+    table.delete(id);
+    table.delete(big);
+    expect(table.heldBytes).toBe(0);
   });
 });

@@ -386,9 +386,9 @@ export type FlightState11 =
   | { phase: 'discovering'; flight: Flight11 }
   | { phase: 'posted'; flight: Flight11; endpoint: URL; retried?: true }
   | { phase: 'reposting'; flight: Flight11; endpoint: URL }
-  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number }
-  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number }
-  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number }
+  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; asked?: string | undefined }
+  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: string | undefined }
+  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: string | undefined }
   | { phase: 'done' };
 
 export type FlightEvent11 =
@@ -468,18 +468,7 @@ function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Ex
   }
   const interval = retryAfter11(answer.headers.get('retry-after'), answer.now);
   const requirement = parseRequirement(answer.headers);
-  if (requirement?.requirement === 'interaction') {
-    const url = interactionUrl(requirement, flight.interaction, flight.allowLoopback);
-    if (url === undefined) throw new AAuthError('auth_server_error', 'The person server asks for an interaction without a usable https url or a code', { status: 502 });
-    if (!flight.interaction.handler) {
-      const error = new AAuthError('interaction_required', `A user must approve this request at ${url}`, { details: { url, code: requirement.code } });
-      return { state: DONE, action: { type: 'fail', error } };
-    }
-    return {
-      state: { phase: 'interacting', flight, endpoint, location, interval },
-      action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
-    };
-  }
+  if (requirement?.requirement === 'interaction') return interact11(flight, endpoint, location, interval, requirement);
   if (requirement !== undefined && requirement.requirement !== 'approval') {
     throw new AAuthError('challenge_unsatisfiable', `The person server requires ${JSON.stringify(redact(requirement.requirement))}, which this agent cannot provide`, { status: 502 });
   }
@@ -487,12 +476,26 @@ function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Ex
   return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline }, action: { type: 'wait', ms: interval * 1000 } };
 }
 
-function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number }, now: number): FlightStep11 {
-  const { flight, endpoint, location, interval, deadline } = state;
+/** A 202 asking for an interaction (`requirement=interaction; url; code`): hand it to the caller, or fail without a handler. */
+function interact11(flight: Flight11, endpoint: URL, location: URL, interval: number, requirement: Requirement): FlightStep11 {
+  const url = interactionUrl(requirement, flight.interaction, flight.allowLoopback);
+  if (url === undefined) throw new AAuthError('auth_server_error', 'The person server asks for an interaction without a usable https url or a code', { status: 502 });
+  if (!flight.interaction.handler) {
+    const error = new AAuthError('interaction_required', `A user must approve this request at ${url}`, { details: { url, code: requirement.code } });
+    return { state: DONE, action: { type: 'fail', error } };
+  }
+  return {
+    state: { phase: 'interacting', flight, endpoint, location, interval, asked: requirement.code },
+    action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
+  };
+}
+
+function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: string | undefined }, now: number): FlightStep11 {
+  const { flight, endpoint, location, interval, deadline, asked } = state;
   if (now >= deadline) {
     return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_timeout', `The person server did not answer within ${Math.round(flight.interaction.timeoutMs / 1000)} s`) } };
   }
-  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline }, action: { type: 'wait', ms: Math.min(interval, deadline - now) * 1000 } };
+  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, asked }, action: { type: 'wait', ms: Math.min(interval, deadline - now) * 1000 } };
 }
 
 /** A poll's answer (section 8, item 6): 200 issued; 202 pending; 429 slower; 403 / 408 / 410 / 5xx end it. */
@@ -501,9 +504,17 @@ function polled(state: Extract<FlightState11, { phase: 'polled' }>, answer: Extr
   switch (answer.status) {
     case 200:
       return issued11(state.flight, answer);
-    case 202:
-      // Unknown `status` values are `pending` (section 8, item 6).
-      return pollAgain({ ...state, interval: retryAfter11(answer.headers.get('retry-after'), answer.now, state.interval) }, answer.now);
+    case 202: {
+      // Unknown `status` values are `pending` (section 8, item 6). A poll may bring an interaction
+      // the first answer did not (a four-party access server asks for one after the person
+      // consented at the person server, "AS Response"): each new code is handed over once.
+      const interval = retryAfter11(answer.headers.get('retry-after'), answer.now, state.interval);
+      const requirement = parseRequirement(answer.headers);
+      if (requirement?.requirement === 'interaction' && requirement.code !== undefined && requirement.code !== state.asked) {
+        return interact11(state.flight, state.endpoint, state.location, interval, requirement);
+      }
+      return pollAgain({ ...state, interval }, answer.now);
+    }
     case 429:
       return pollAgain({ ...state, interval: Math.min(MAX_POLL_INTERVAL, state.interval + 5) }, answer.now);
     case 503:
@@ -581,10 +592,10 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
     }
     case 'waiting': {
       if (event.type !== 'waited') return bad();
-      const { flight, endpoint, location, interval, deadline } = state;
+      const { flight, endpoint, location, interval, deadline, asked } = state;
       // Polls are signed GETs, never a re-POST; `Prefer: wait` invites a long poll.
       return {
-        state: { phase: 'polled', flight, endpoint, location, interval, deadline },
+        state: { phase: 'polled', flight, endpoint, location, interval, deadline, asked },
         action: { type: 'request', method: 'GET', url: location, headers: { accept: 'application/json', prefer: 'wait=45' } },
       };
     }

@@ -43,42 +43,76 @@ export interface HeldCall {
   resourceToken: string;
   /** Epoch seconds: the pending request expires (the resource token's lifetime). */
   exp: number;
-  /** Once executed: the result, the auth token's `jti`, and until when it is kept. */
-  result?: { response: StoredResult; jti: string; until: number };
+  /** Once executed: the result, the auth token's `jti`, and until when it is kept (`dropped`: its body was too large to keep). */
+  result?: { response: StoredResult; jti: string; until: number; dropped?: boolean };
   /** Set when a poll starts running the call: concurrent polls wait for it, and it never runs twice. */
   running?: Promise<unknown>;
 }
 
 /**
- * A bounded table of held calls by unguessable id (AAuth -11 "Pending URL Security"). One key holds
- * at most a tenth of it (`perKey`): a key over its share loses its own oldest call, so one caller
- * cannot push other agents' calls out; only a full table of many keys evicts the oldest overall.
+ * A bounded table of held calls by unguessable id (AAuth -11 "Pending URL Security"), in number
+ * (`maxEntries`) and in bytes (`maxBytes`: the held bodies and the kept responses). One key holds
+ * at most a tenth of either: a key over its share loses its own oldest calls, so one caller cannot
+ * push other agents' calls out; only a table full of many keys' calls drops the oldest overall.
  */
 export class PendingTable {
   private readonly calls = new Map<string, HeldCall>();
   readonly perKey: number;
+  readonly perKeyBytes: number;
+  private bytes = 0;
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number,
+    private readonly maxBytes = 64 * 1024 * 1024,
   ) {
     this.perKey = Math.max(1, Math.ceil(maxEntries / 10));
+    this.perKeyBytes = Math.max(1, Math.floor(maxBytes / 10));
   }
 
-  hold(call: HeldCall): string {
+  /** Hold `call`: its id, or undefined when its body alone is over one key's share of the bytes. */
+  hold(call: HeldCall): string | undefined {
     this.sweep();
-    const id = randomBytes(32).toString('base64url');
-    let own = 0;
-    let oldestOwn: string | undefined;
-    for (const [key, held] of this.calls) {
-      if (held.thumbprint !== call.thumbprint) continue;
-      own++;
-      oldestOwn ??= key;
+    const size = sizeOf(call);
+    if (size > this.perKeyBytes) return undefined;
+    // The key's own oldest calls make room for it first (count, then bytes).
+    const own = [...this.calls].filter(([, held]) => held.thumbprint === call.thumbprint);
+    let ownBytes = own.reduce((n, [, held]) => n + sizeOf(held), 0);
+    for (let i = 0; i < own.length && (own.length - i >= this.perKey || ownBytes + size > this.perKeyBytes); i++) {
+      ownBytes -= sizeOf(own[i]![1]);
+      this.delete(own[i]![0]);
     }
-    if (own >= this.perKey && oldestOwn !== undefined) this.calls.delete(oldestOwn);
-    else if (this.calls.size >= this.maxEntries) this.calls.delete(this.calls.keys().next().value!);
+    this.makeRoom(size, undefined);
+    const id = randomBytes(32).toString('base64url');
     this.calls.set(id, call);
+    this.bytes += size;
     return id;
+  }
+
+  /**
+   * Keep the result of held call `id` (AAuth -11 RS-36: a repeated presentation of the same auth
+   * token is answered from it). A response body over one key's share of the bytes is not kept:
+   * the call is complete, and a repeat is told so (`result.dropped`).
+   */
+  keepResult(id: string, result: NonNullable<HeldCall['result']>): void {
+    const call = this.calls.get(id);
+    if (call === undefined) return;
+    const before = sizeOf(call);
+    const dropped = result.response.body.length > this.perKeyBytes;
+    call.result = dropped ? { ...result, response: { ...result.response, body: Buffer.alloc(0) }, dropped: true } : result;
+    // The held body is no longer needed once the call ran.
+    call.body = Buffer.alloc(0);
+    const after = sizeOf(call);
+    this.bytes += after - before;
+    this.makeRoom(0, id);
+  }
+
+  /** Drop the oldest calls (never `keep`) until `size` more bytes and one more call fit. */
+  private makeRoom(size: number, keep: string | undefined): void {
+    for (const [oldest] of this.calls) {
+      if (this.calls.size + (keep === undefined ? 1 : 0) <= this.maxEntries && this.bytes + size <= this.maxBytes) break;
+      if (oldest !== keep) this.delete(oldest);
+    }
   }
 
   /** How many calls are held (for tests and metrics). */
@@ -86,11 +120,19 @@ export class PendingTable {
     return this.calls.size;
   }
 
+  /** The bytes held: bodies of calls waiting, responses kept (for tests and metrics). */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
   get(id: string): HeldCall | undefined {
     return this.calls.get(id);
   }
 
   delete(id: string): void {
+    const call = this.calls.get(id);
+    if (call === undefined) return;
+    this.bytes -= sizeOf(call);
     this.calls.delete(id);
   }
 
@@ -98,9 +140,14 @@ export class PendingTable {
   private sweep(): void {
     const now = this.now();
     for (const [id, call] of this.calls) {
-      if (call.result ? call.result.until <= now : call.exp + 60 <= now) this.calls.delete(id);
+      if (call.result ? call.result.until <= now : call.exp + 60 <= now) this.delete(id);
     }
   }
+}
+
+/** The bytes a held call keeps: its body while it waits, its response once it ran. */
+function sizeOf(call: HeldCall): number {
+  return call.body.length + (call.result?.response.body.length ?? 0);
 }
 
 /** An express app's entry point (`app.handle`), as the pending endpoint re-dispatches through it. */

@@ -15,6 +15,7 @@ export interface ResolvedResourceDraft11 {
   maxSessions: number;
   pendingPath: string;
   maxPending: number;
+  maxPendingBytes: number;
   /** Pushed revocation, when `draft11.revocation` is on. */
   revocation: ResolvedRevocation | undefined;
 }
@@ -69,7 +70,7 @@ const ROUTE_HINTS: Readonly<Record<string, string>> = Object.fromEntries(
 const RESOURCE_HINTS: Readonly<Record<string, string>> = { ...ROUTE_HINTS, trustedIssuers: 'more trusted issuers go in authServer: { issuer, trustedIssuers }' };
 const RESOURCE_DRAFT11_OPTIONS = optionNames<ResourceDraft11Options>({
   agentProviders: true, personServers: true, authIssuers: true, allowLoopback: true,
-  accessServer: true, accessMode: true, authorizationEndpoint: true, sessionLifetime: true, maxSessions: true, pendingPath: true, maxPending: true, revocation: true,
+  accessServer: true, accessMode: true, authorizationEndpoint: true, sessionLifetime: true, maxSessions: true, pendingPath: true, maxPending: true, maxPendingBytes: true, revocation: true,
 });
 const REQUIRE_OPTIONS = optionNames<RequireOptions>({ level: true, scope: true, requiredComponents: true, deferred: true });
 
@@ -122,8 +123,8 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
   const d11 = draft11 ?? {};
   if (typeof d11 !== 'object' || d11 === null) throw new TypeError('options.draft11 must be an object');
   assertKnownOptions(d11, RESOURCE_DRAFT11_OPTIONS, 'options.draft11');
-  const { accessServer, accessMode, authorizationEndpoint, sessionLifetime, maxSessions, pendingPath, maxPending, revocation: revocationOption, ...verifierDraft11 } = d11;
-  for (const [name, value] of [['sessionLifetime', sessionLifetime], ['maxSessions', maxSessions], ['maxPending', maxPending]] as const) {
+  const { accessServer, accessMode, authorizationEndpoint, sessionLifetime, maxSessions, pendingPath, maxPending, maxPendingBytes, revocation: revocationOption, ...verifierDraft11 } = d11;
+  for (const [name, value] of [['sessionLifetime', sessionLifetime], ['maxSessions', maxSessions], ['maxPending', maxPending], ['maxPendingBytes', maxPendingBytes]] as const) {
     if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
       throw new TypeError(`options.draft11.${name} must be a positive integer`);
     }
@@ -253,7 +254,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     now: rest.now,
     verifierOptions,
     generations,
-    draft11: { allowLoopback, accessServer, accessMode, authorizationEndpoint: authorizationUrl, sessionLifetime: sessionLifetime ?? 3600, maxSessions: maxSessions ?? 10_000, pendingPath: pendingPath ?? '/aauth/pending', maxPending: maxPending ?? 1000, revocation },
+    draft11: { allowLoopback, accessServer, accessMode, authorizationEndpoint: authorizationUrl, sessionLifetime: sessionLifetime ?? 3600, maxSessions: maxSessions ?? 10_000, pendingPath: pendingPath ?? '/aauth/pending', maxPending: maxPending ?? 1000, maxPendingBytes: maxPendingBytes ?? 64 * 1024 * 1024, revocation },
     signatureWindow,
     resolveRoute(route: RequireOptions, path = 'options'): ResolvedRoute {
       if (typeof route !== 'object' || route === null) throw new TypeError(`${path} must be an object`);
