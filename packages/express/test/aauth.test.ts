@@ -88,7 +88,7 @@ describe('createResource modes', () => {
   });
 
   it('additionalSignatureComponents are published and enforced', async () => {
-    expect((await send({ method: 'GET', url: `${web.identity}/strict/meta` })).json.additional_signature_components).toEqual(['@query', 'content-type']);
+    expect((await send({ method: 'GET', url: `${web.identity}/strict/meta` })).json.additional_signature_components).toEqual(['content-type']);
     const res = await send(signed({ method: 'GET', url: `${web.identity}/strict`, headers: { 'content-type': 'text/plain' } }, generateKey()));
     expect(res.status).toBe(401);
     expect(res.json.error_description).toMatch(/content-type/);
