@@ -12,10 +12,10 @@ import {
   type RequireLevel as ChallengeLevel,
   type WellKnownHandler,
 } from '@aauth-kit/core';
-import { SIGNATURE_SCHEMES, buildRequirement, hasBody, sendError, sendJson, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
+import { SIGNATURE_SCHEMES, buildAcceptSignatureAlg, buildAcceptSignatureScheme, buildRequirement, hasBody, sendError, sendJson, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
 import { callerOf, createVerifier, requestGeneration, verifyNow, type PresentedToken, type VerifiedRequest } from '@aauth-kit/verifier';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { as11, isDraft11Error, requirementChallenge, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
+import { as11, isDraft11Error, missingRequirement, requirementChallenge, routeSchemes, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
 import { resolveResourceOptions, type ResolvedRoute } from './lib/options.js';
 import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { refuseRequestAsOptions } from './lib/factory-misuse.js';
@@ -153,6 +153,15 @@ export function createResource(options: ResourceOptions): Resource {
       headers['Accept-Signature-Scheme'] = SIGNATURE_SCHEMES.join(', ');
     } else if (o.requirementHeader && error.error === 'invalid_signature') {
       headers['Signature-Error'] = 'error=invalid_signature';
+    } else if (speaks11 && error.code === 'signature_missing') {
+      // An unsigned request speaks neither generation: a resource that speaks both tells a -11
+      // caller what it needs too (AAuth -11 "Agent Token Required", RS-11: the requirement, the
+      // schemes and algorithms, Signature-Error for the missing signature), beside the Keycloak
+      // profile's AAuth header; each caller reads the header it knows.
+      headers['AAuth-Requirement'] = `requirement=${missingRequirement(level)}`;
+      headers['Signature-Error'] = 'error=invalid_signature';
+      headers['Accept-Signature-Scheme'] = buildAcceptSignatureScheme(routeSchemes(level));
+      if (algorithms11.length > 0) headers['Accept-Signature-Alg'] = buildAcceptSignatureAlg(algorithms11);
     }
     return new AAuthError(error.code, error.message, { headers, cause: error.cause, ...(error.details ? { details: error.details } : {}) });
   }
