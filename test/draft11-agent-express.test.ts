@@ -39,6 +39,8 @@ async function site(generations: Array<'keycloak' | 'draft-11'> | undefined): Pr
     res.json({ aauth: req.aauth, body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : null });
   });
   app.get('/hello', resource.require({ level: 'identity' }), whoami);
+  // A route that wants a header covered beyond -11's base set: it says so only in invalid_input's required_input.
+  app.get('/strict', resource.require({ level: 'identity', requiredComponents: ['x-request-id'] }), whoami);
   return listening.origin;
 }
 
@@ -105,6 +107,26 @@ describe('the kit agent against the kit resource, -11', () => {
     const again = await agent.fetch(`${dual}/data`);
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ generation: 'draft-11' });
+  });
+});
+
+describe('a resource that wants more covered (-11 "Covered Components": 401 invalid_input with required_input)', () => {
+  it('the agent sends again covering what required_input names, once, and is served', async () => {
+    const events: string[] = [];
+    const agent = createAgent({
+      key: generateKey({ kid: 'agent-strict' }),
+      draft11: { provider, local: 'strict', ps: ps.issuer, allowLoopback: true },
+      sleep: async () => undefined,
+      onEvent: (e) => events.push(e.type),
+    });
+    const res = await agent.fetch(`${only11}/strict`, { headers: { 'x-request-id': 'r-77' } });
+    expect(res.status).toBe(200);
+    expect(events.filter((e) => e === 'retried')).toHaveLength(1);
+  });
+
+  it('a header it names that the request lacks ends the call, naming the header', async () => {
+    const agent = createAgent({ key: generateKey({ kid: 'agent-strict-2' }), draft11: { provider, local: 'strict2', ps: ps.issuer, allowLoopback: true }, sleep: async () => undefined });
+    await expect(agent.fetch(`${only11}/strict`)).rejects.toMatchObject({ code: 'challenge_unsatisfiable', message: expect.stringContaining('"x-request-id" header to be covered') });
   });
 });
 

@@ -166,7 +166,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
    * none assumes no capability, so it would never answer requirement=interaction); a header the
    * caller set is kept.
    */
-  function sign(request: { method: string; url: URL; headers: Headers | Record<string, string>; body: Uint8Array | undefined }, token: string, session: string | undefined, toResource = false): Record<string, string> {
+  function sign(request: { method: string; url: URL; headers: Headers | Record<string, string>; body: Uint8Array | undefined }, token: string, session: string | undefined, toResource = false, cover: readonly string[] = []): Record<string, string> {
     const headers: Record<string, string> = {};
     for (const [name, value] of new Headers(request.headers)) if (!(SIGNATURE_HEADERS as readonly string[]).includes(name)) headers[name] = value;
     if (session !== undefined) headers.authorization = `AAuth ${session}`;
@@ -184,10 +184,28 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         // Profile section 5: a nonce is harmless to -11 peers and keeps replay caches apart.
         nonce: true,
         signatureEncoding: config.signer.options.signatureEncoding,
-        ...(session !== undefined ? { additionalComponents: ['authorization'] } : {}),
+        ...(session !== undefined || cover.length > 0 ? { additionalComponents: [...cover, ...(session !== undefined ? ['authorization'] : [])] } : {}),
       },
     );
     return { ...headers, ...signed.headers };
+  }
+
+  /**
+   * The components a resource asked to have covered, when the request can cover them: derived
+   * components, the body's digest (computed when signing), and headers the request carries; else
+   * the call ends, naming the one it cannot.
+   */
+  function coverable(required: readonly string[], headers: Headers): string[] {
+    const out: string[] = [];
+    for (const raw of required) {
+      const name = raw.toLowerCase();
+      if (name === 'signature-key' || name === 'content-digest' || name === 'authorization') continue;
+      if (!name.startsWith('@') && !headers.has(name)) {
+        throw new AAuthError('challenge_unsatisfiable', `The resource requires the ${JSON.stringify(name).slice(0, 80)} header to be covered by the signature, and the request has none: set it`, { status: 502 });
+      }
+      out.push(name);
+    }
+    return out;
   }
 
   /**
@@ -296,6 +314,8 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     let presentedNow: Presented | undefined;
     let agentNow: Presented | undefined;
     let sessionSent = false;
+    /** Components the resource asked to have covered (401 invalid_input's required_input), for the rest of the call. */
+    let cover: string[] = [];
     let callerToken: Presented | undefined;
     /** The upstream token's `mission_s256`, if any (a chained call). */
     let upstreamMission: string | undefined;
@@ -419,6 +439,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
           }
           case 'send':
             if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
+            if (action.cover !== undefined) cover = action.cover;
             // A deferred call's pending URL is polled with GET (-11 "Deferred Responses"), whatever the call's method.
             if (answered !== undefined) config.emit({ type: 'retried', ...(action.poll !== undefined ? emitAt(action.poll, 'GET') : emitAt(answered)) });
             if (action.poll !== undefined) config.telemetry.active().event('aauth.interaction.poll', { [A.url]: `${action.poll.origin}${action.poll.pathname}` });
@@ -463,7 +484,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         sessionSent = session !== undefined;
         return signTraced(config.telemetry, 'jwt', () => {
           config.emit({ type: 'signed', ...emitAt(hop.url), scheme: 'jwt' });
-          return sign(hop, token ?? agentNow!.token, session, true);
+          return sign(hop, token ?? agentNow!.token, session, true, cover.length === 0 ? cover : coverable(cover, new Headers(hop.headers)));
         });
       },
       failed(error, at) {

@@ -6,7 +6,7 @@ import { downstreamStatus } from './downstream-status.js';
 import { AAuthReconnectRequiredError } from '../aauth-reconnect-required-error.js';
 import { jsonObject, redact } from './http.js';
 import type { InteractionPolicy } from './next-step.js';
-import { parseRequirement, type Requirement, serverIdentifierProblem, signatureErrorCode } from './wire-11.js';
+import { parseRequirement, type Requirement, requiredInputOf, serverIdentifierProblem, signatureErrorCode } from './wire-11.js';
 
 // The agent's -11 call, as a pure state machine beside the Keycloak-profile one (next-step.ts):
 // `nextStep11(state, event)` returns the next state and the action to perform; nothing here sends,
@@ -41,6 +41,8 @@ export interface Used {
   auth: boolean;
   skew: boolean;
   renew: boolean;
+  /** Sent again covering the components a 401 invalid_input named (once). */
+  input?: boolean;
 }
 
 /** A pending URL at the resource the call polls (a held invocation, or resource-managed interaction). */
@@ -84,7 +86,7 @@ export type CallAction11 =
    * Send the request presenting `presented` (with the resource's session token, unless dropped);
    * to the pending URL with a GET when `poll`; `clockOffset` corrects the signing clock first.
    */
-  | { type: 'send'; presented: Presented; poll?: URL; clockOffset?: number; dropSession?: true }
+  | { type: 'send'; presented: Presented; poll?: URL; clockOffset?: number; dropSession?: true; cover?: string[] }
   | { type: 'interact'; interaction: Interaction }
   | { type: 'wait'; ms: number }
   /** Hand the response back; `session` is a new `AAuth-Access` value to keep (null: drop the one sent). */
@@ -229,6 +231,14 @@ function unauthorized(self: Self11, state: Extract<CallState11, { phase: 'sent' 
         state: { phase: 'sent', used: { ...used, skew: true }, pending: state.pending },
         action: { type: 'send', presented, clockOffset: at - event.now },
       };
+    }
+  }
+  if (error === 'invalid_input' && !used.input) {
+    // -11 "Covered Components" (-09 5.4.5): the resource names every component it needs covered in
+    // required_input; send again covering them, once.
+    const required = requiredInputOf(event.headers);
+    if (required !== undefined && required.length > 0) {
+      return { state: { phase: 'sent', used: { ...used, input: true }, pending: state.pending }, action: { type: 'send', presented, cover: required } };
     }
   }
   if ((error === 'expired_jwt' || error === 'revoked_jwt') && !used.renew) {

@@ -66,6 +66,17 @@ export function signatureErrorCode(headers: HeadersInput): string | undefined {
   }
 }
 
+/** The `required_input` of a `Signature-Error` (the components a verifier wants covered), or undefined. */
+export function requiredInputOf(headers: HeadersInput): string[] | undefined {
+  const lines = toHeaderMap(headers).get('signature-error');
+  if (lines === undefined) return undefined;
+  try {
+    return parseSignatureError(lines)?.requiredInput;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The members of `Accept-Signature-Scheme` (an sf list of tokens), or undefined when absent. */
 export function acceptedSchemes(headers: HeadersInput): string[] | undefined {
   const lines = toHeaderMap(headers).get('accept-signature-scheme');
