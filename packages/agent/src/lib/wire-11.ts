@@ -55,26 +55,25 @@ export function parseRequirement(headers: HeadersInput): Requirement | undefined
   return { requirement: parsed.requirement, resourceToken: parsed.resourceToken, url: parsed.url, code: parsed.code, params };
 }
 
-/** The `error` member of a `Signature-Error` header (-09), or undefined (also for a malformed one). */
-export function signatureErrorCode(headers: HeadersInput): string | undefined {
+/** A `Signature-Error` header (-09), parsed; undefined when absent or malformed. */
+function signatureErrorOf(headers: HeadersInput): ReturnType<typeof parseSignatureError> {
   const lines = toHeaderMap(headers).get('signature-error');
   if (lines === undefined) return undefined;
   try {
-    return parseSignatureError(lines)?.error;
+    return parseSignatureError(lines);
   } catch {
     return undefined;
   }
 }
 
+/** The `error` member of a `Signature-Error` header (-09), or undefined (also for a malformed one). */
+export function signatureErrorCode(headers: HeadersInput): string | undefined {
+  return signatureErrorOf(headers)?.error;
+}
+
 /** The `required_input` of a `Signature-Error` (the components a verifier wants covered), or undefined. */
 export function requiredInputOf(headers: HeadersInput): string[] | undefined {
-  const lines = toHeaderMap(headers).get('signature-error');
-  if (lines === undefined) return undefined;
-  try {
-    return parseSignatureError(lines)?.requiredInput;
-  } catch {
-    return undefined;
-  }
+  return signatureErrorOf(headers)?.requiredInput;
 }
 
 /** The members of `Accept-Signature-Scheme` (an sf list of tokens), or undefined when absent. */
