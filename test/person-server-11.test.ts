@@ -118,6 +118,9 @@ describe('the person server metadata (profile section 2)', () => {
     // -11's interaction_endpoint is an agent's relay API, not offered (the consent page comes in each 202).
     expect(doc).not.toHaveProperty('interaction_endpoint');
     expect(Array.isArray(doc.scopes_supported)).toBe(true);
+    // RECOMMENDED: the claims it can release, from the realm's users (mcp-user has a user name, a name, an email).
+    expect(doc.claims_supported).toEqual(expect.arrayContaining(['preferred_username']));
+    expect(doc.claims_supported).not.toContain('sub');
     const jwks = (await (await fetch(String(doc.jwks_uri))).json()) as { keys: Array<Record<string, string>> };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'Ed25519' });

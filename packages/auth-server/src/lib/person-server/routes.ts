@@ -50,6 +50,8 @@ export function personMetadata(ctx: ServerContext, issuer: string): Record<strin
     // profile uses) reaches agents as the url of each 202 requirement=interaction.
     revocation_endpoint: `${issuer}${PERSON_PATHS.revocation}`,
     scopes_supported: ctx.realm.policy.allowedScopes.length > 0 ? ctx.realm.policy.allowedScopes : ctx.realm.clientScopes.map((s) => s.name),
+    // RECOMMENDED (-11 "PS Metadata"): the identity claims it can release (requirement=claims), from the realm's users.
+    claims_supported: [...new Set(ctx.realm.users.flatMap((u) => Object.keys(u.claims ?? {})))].sort(),
     accept_signature_algs: ['Ed25519', 'ES256'],
     name: ctx.realm.displayName,
   };
