@@ -4,6 +4,7 @@ import { createResource } from '@aauth-kit/express';
 import express, { type Request, type Response } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestAuthServer } from './fixtures/fake-auth-server.js';
+import { hostProvider as hostProviderOn } from './fixtures/agent-provider.js';
 import { listen } from './fixtures/http.js';
 import { createPersonServer11, type PersonServer11, type PersonServer11Options } from './fixtures/person-server-11.js';
 import { createResource11, type Resource11, type Resource11Options } from './fixtures/resource-11.js';
@@ -18,16 +19,7 @@ afterEach(async () => {
 });
 
 /** A loopback server hosting an agent provider's documents. */
-async function hostProvider(key: SigningKey = generateKey({ kid: 'ap-key-1' })) {
-  let handler: express.RequestHandler = (_req, _res, next) => next();
-  const app = express();
-  app.use((req, res, next) => handler(req, res, next));
-  const listening = await listen(app);
-  open.push(listening);
-  const provider = createAgentProvider({ issuer: listening.origin, key, allowLoopback: true, metadata: { name: 'Test agent' } });
-  handler = provider.wellKnown() as express.RequestHandler;
-  return { provider, origin: listening.origin };
-}
+const hostProvider = (key?: SigningKey) => hostProviderOn(open, { ...(key ? { key } : {}), metadata: { name: 'Test agent' } });
 
 interface World {
   ps: PersonServer11;

@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertKnownOptions, optionNames } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { loadRealm, type SigningAlgorithm } from './load-realm.js';
+import { loadRealm, readRealmFile, type SigningAlgorithm } from './load-realm.js';
 import { buildAuthServer, type AuthServer, type AuthServerOptions, type MessageNames } from './create-auth-server.js';
 import { createMemoryPendingStore } from './pending-store.js';
 import { createMemoryUsedTokenStore } from './used-token-store.js';
@@ -181,13 +181,16 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     return created;
   }
 
-  /** Read every source, build what is new or changed; throws TenantReloadError and changes nothing on any problem. */
-  function load(): TenantReloadResult {
+  /**
+   * Read every source, build what is new or changed; throws TenantReloadError and changes nothing on
+   * any problem (`mustAdd`: also when no realm would be added, decided before anything changes).
+   */
+  function load(mustAdd = false): TenantReloadResult {
     const problems: string[] = [];
     const entries: Array<{ source: string | object; label: string; realm: Record<string, unknown> }> = [];
     const read = (source: string | object, label: string): void => {
       try {
-        const realm = typeof source === 'string' ? (JSON.parse(readFileSync(source, 'utf8')) as unknown) : source;
+        const realm = typeof source === 'string' ? (JSON.parse(readRealmFile(source)) as unknown) : source;
         if (typeof realm !== 'object' || realm === null || Array.isArray(realm)) throw new TypeError('must be a JSON object (a Keycloak realm export)');
         entries.push({ source, label, realm: realm as Record<string, unknown> });
       } catch (error) {
@@ -197,7 +200,10 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     sources.forEach((source, i) => read(source, typeof source === 'string' ? source : `options.realms[${i}]`));
     if (realmsDir !== undefined) {
       try {
-        for (const file of readdirSync(realmsDir).filter((f) => f.endsWith('.json')).sort()) read(join(realmsDir, file), join(realmsDir, file));
+        // Not dotfiles: an editor's lock or backup (.#a.json) is no realm.
+        const files = readdirSync(realmsDir).filter((f) => f.endsWith('.json') && !f.startsWith('.')).sort();
+        if (files.length === 0 && sources.length === 0) problems.push(`${realmsDir}: holds no *.json realm export (a reload never leaves the server without realms)`);
+        for (const file of files) read(join(realmsDir, file), join(realmsDir, file));
       } catch (error) {
         problems.push(`${realmsDir}: ${messageOf(error)}`);
       }
@@ -242,6 +248,10 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
       removed: [...current.keys()].filter((n) => !next.has(n)).sort(),
       changed: [...next.values()].filter((b) => current.has(b.name) && current.get(b.name) !== b).map((b) => b.name).sort(),
     };
+    if (mustAdd && result.added.length === 0) {
+      for (const name of fresh) if (!current.has(name)) state.delete(name);
+      throw new TenantReloadError(['the realm is served already']);
+    }
     // A removed realm's key and state go with it: the same name added later is a new tenant.
     for (const name of result.removed) state.delete(name);
     current = next;
@@ -265,7 +275,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     return run;
   };
 
-  const reload = (): Promise<TenantReloadResult> => serial(load);
+  const reload = (): Promise<TenantReloadResult> => serial(() => load());
 
   const adminDigest = admin === undefined ? undefined : createHash('sha256').update(admin.token).digest();
   function adminAllowed(req: Request): boolean {
@@ -360,11 +370,9 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
         if (typeof source !== 'string' && (typeof source !== 'object' || source === null)) throw new TypeError('source must be a realm file path or object');
         sources.push(source);
         try {
-          const result = load();
-          if (result.added.length === 0) throw new TenantReloadError(['the realm is served already']);
-          return result;
+          return load(true);
         } catch (error) {
-          sources.splice(sources.indexOf(source), 1);
+          sources.splice(sources.lastIndexOf(source), 1);
           throw error;
         }
       }),
@@ -375,7 +383,10 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
           throw new TenantReloadError([current.has(name) ? `realm ${name} comes from ${realmsDir}: delete its file and reload` : `realm ${name} is not served`]);
         }
         const kept = [...sources];
-        for (const s of mine) sources.splice(sources.indexOf(s), 1);
+        for (const s of mine) {
+          const at = sources.indexOf(s);
+          if (at !== -1) sources.splice(at, 1);
+        }
         try {
           return load();
         } catch (error) {

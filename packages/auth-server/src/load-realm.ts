@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
@@ -215,7 +215,7 @@ function readInput(input: unknown, path: string): { realm: Record<string, unknow
     const where = `${path} (file ${input})`;
     let text: string;
     try {
-      text = readFileSync(input, 'utf8');
+      text = readRealmFile(input);
     } catch (error) {
       throw new TypeError(`${path}: cannot read realm file ${input}: ${(error as Error).message}${sampleRealmHint(error)}`);
     }
@@ -254,10 +254,44 @@ function parseBoolean(value: unknown, field: string): boolean {
   fail(field, `must be "true" or "false" (got ${show(value)})`);
 }
 
-function parseInteger(value: unknown, field: string, min: number): number {
+function parseInteger(value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min) fail(field, `must be an integer of at least ${min} (got ${show(value)})`);
+  if (n > max) fail(field, `must be at most ${max} (got ${show(value)})`);
   return n;
+}
+
+/**
+ * Most PBKDF2 iterations a credential may ask for: Keycloak uses 27,500 to 210,000; far more would let
+ * one realm file hold every sign-in (and node's thread pool, for every realm) for minutes.
+ */
+const MAX_HASH_ITERATIONS = 10_000_000;
+
+/** The largest realm export read, bytes (the shipped one is a few KiB; Keycloak's with many users a few MiB). */
+export const MAX_REALM_FILE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The text of realm file `path`: opened without blocking, refused unless it is a regular file of at
+ * most MAX_REALM_FILE_BYTES (a FIFO would hang the server at start and on every reload, /dev/zero
+ * would grow memory without bound).
+ */
+export function readRealmFile(path: string): string {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new Error('it is not a regular file (a realm export is a JSON file)');
+    if (stat.size > MAX_REALM_FILE_BYTES) throw new Error(`it is ${stat.size} bytes, more than ${MAX_REALM_FILE_BYTES} a realm export may be`);
+    const buffer = Buffer.alloc(stat.size);
+    let read = 0;
+    while (read < buffer.length) {
+      const n = readSync(fd, buffer, read, buffer.length - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return buffer.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function parseJsonObject(value: unknown, field: string): Record<string, unknown> {
@@ -302,13 +336,14 @@ function parseCredential(
     );
     return undefined;
   }
-  const iterations = parseInteger(data.hashIterations, `${field}.credentialData.hashIterations`, 1);
+  const iterations = parseInteger(data.hashIterations, `${field}.credentialData.hashIterations`, 1, MAX_HASH_ITERATIONS);
   if (typeof secret.value !== 'string' || typeof secret.salt !== 'string') {
     fail(`${field}.secretData`, 'must hold "value" and "salt" as base64 strings');
   }
   const hash = Buffer.from(secret.value, 'base64');
   const salt = Buffer.from(secret.salt, 'base64');
   if (hash.length < 16) fail(`${field}.secretData.value`, 'must be a base64 hash of at least 16 bytes');
+  if (hash.length > 1024) fail(`${field}.secretData.value`, `must be a base64 hash of at most 1024 bytes (got ${hash.length})`);
   return { kind: 'pbkdf2', digest: PBKDF2[algorithm as keyof typeof PBKDF2], iterations, salt, hash };
 }
 
@@ -449,8 +484,9 @@ export function loadRealm(input: string | object, options: LoadRealmOptions = {}
   const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
   const { realm, path } = readInput(input, options.path ?? 'options.realm');
 
-  if (typeof realm.realm !== 'string' || !/^[A-Za-z0-9._-]+$/.test(realm.realm)) {
-    fail(`${path}.realm`, `must be the realm name, a non-empty string of letters, digits, ".", "_" or "-" (got ${show(realm.realm)})`);
+  // Not "." or "..": the issuer {baseUrl}/realms/{name} would name another path once normalised.
+  if (typeof realm.realm !== 'string' || !/^[A-Za-z0-9._-]+$/.test(realm.realm) || /^\.+$/.test(realm.realm)) {
+    fail(`${path}.realm`, `must be the realm name, a non-empty string of letters, digits, ".", "_" or "-", not dots alone (got ${show(realm.realm)})`);
   }
   if (realm.enabled !== undefined && typeof realm.enabled !== 'boolean') {
     fail(`${path}.enabled`, `must be a boolean (got ${show(realm.enabled)})`);

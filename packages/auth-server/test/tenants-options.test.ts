@@ -131,3 +131,59 @@ describe('the command with several realms', () => {
     }
   });
 });
+
+describe('realm files that are not what they seem (realm audit)', () => {
+  const base = { baseUrl: 'http://127.0.0.1:1', signingAlgorithm: 'EdDSA' as const, ...quiet };
+
+  it('a FIFO, a device or an oversized file among the realms is refused by name, at start and on reload; the realms served stay', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { symlinkSync } = await import('node:fs');
+    const folder = mkdtempSync(join(dir, 'odd-'));
+    writeFileSync(join(folder, 'a.json'), JSON.stringify(named('a')));
+    execFileSync('mkfifo', [join(folder, 'b.json')]);
+    // Before: reading the FIFO blocked the process for good (at start, and on SIGHUP while serving).
+    expect(() => createTenantAuthServer({ ...base, realmsDir: folder })).toThrow(`${join(folder, 'b.json')}: it is not a regular file (a realm export is a JSON file)`);
+    rmSync(join(folder, 'b.json'));
+    const server = createTenantAuthServer({ ...base, realmsDir: folder });
+    symlinkSync('/dev/zero', join(folder, 'z.json'));
+    await expect(server.reload()).rejects.toMatchObject({ problems: [`${join(folder, 'z.json')}: it is not a regular file (a realm export is a JSON file)`] });
+    rmSync(join(folder, 'z.json'));
+    writeFileSync(join(folder, 'big.json'), Buffer.alloc(33 * 1024 * 1024, 32));
+    await expect(server.reload()).rejects.toMatchObject({ problems: [expect.stringMatching(/big\.json: it is \d+ bytes, more than 33554432 a realm export may be$/)] });
+    rmSync(join(folder, 'big.json'));
+    expect(server.realms()).toEqual(['a']);
+    // An editor's lock file (a dotfile, here a dangling symlink) is not a realm.
+    symlinkSync(join(folder, 'nowhere'), join(folder, '.#a.json'));
+    await expect(server.reload()).resolves.toMatchObject({ realms: ['a'] });
+    // A folder emptied mid-deploy: the reload is refused, the realm stays.
+    rmSync(join(folder, 'a.json'));
+    await expect(server.reload()).rejects.toMatchObject({ problems: [`${folder}: holds no *.json realm export (a reload never leaves the server without realms)`] });
+    expect(server.realms()).toEqual(['a']);
+  });
+
+  it('hash iterations past 10,000,000 and realm names of dots alone are refused, naming the field', () => {
+    const user = (iterations: number) => ({
+      username: 'u',
+      credentials: [{ type: 'password', secretData: JSON.stringify({ value: Buffer.alloc(32).toString('base64'), salt: 'c2FsdA==' }), credentialData: JSON.stringify({ algorithm: 'pbkdf2-sha256', hashIterations: iterations }) }],
+    });
+    expect(() => createTenantAuthServer({ ...base, realms: [{ ...named('h'), users: [user(2_147_483_647)] }] })).toThrow(/users\[0\]\.credentials\[0\]\.credentialData\.hashIterations must be at most 10000000/);
+    expect(() => createTenantAuthServer({ ...base, realms: [{ ...named('h'), users: [user(27_500)] }] })).not.toThrow();
+    for (const name of ['.', '..', '...']) expect(() => createTenantAuthServer({ ...base, realms: [named(name)] }), name).toThrow(/\.realm must be the realm name.*not dots alone/);
+  });
+
+  it('addRealm of a realm served already changes nothing; removeRealm afterwards removes only that realm', async () => {
+    const folder = mkdtempSync(join(dir, 'add-'));
+    const file = (name: string) => {
+      const path = join(folder, `${name}.json`);
+      writeFileSync(path, JSON.stringify(named(name)));
+      return path;
+    };
+    const server = createTenantAuthServer({ ...base, realms: [file('a'), file('x'), file('y')] });
+    expect(server.realms()).toEqual(['a', 'x', 'y']);
+    await expect(server.addRealm(named('a'))).rejects.toMatchObject({ problems: [expect.stringMatching(/realm a is given twice|the realm is served already/)] });
+    expect(server.realms()).toEqual(['a', 'x', 'y']);
+    // Before: the failed add left its source named, and this removal took y with it.
+    await expect(server.removeRealm('a')).resolves.toMatchObject({ realms: ['x', 'y'], removed: ['a'] });
+    expect(server.realms()).toEqual(['x', 'y']);
+  });
+});

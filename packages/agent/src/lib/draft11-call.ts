@@ -30,6 +30,9 @@ import { joinShared, sleepUnlessAborted, type SharedFlight } from './shared-flig
 const MAX_ENTRIES = 1000;
 
 /** A Map that forgets its oldest entry past `MAX_ENTRIES`. */
+/** The largest clock correction the agent takes from a `clock_skew` answer, seconds (a host clock an hour off is broken, not skewed). */
+const MAX_CLOCK_OFFSET = 3600;
+
 class Bounded<V> extends Map<string, V> {
   override set(key: string, value: V): this {
     super.delete(key);
@@ -109,8 +112,15 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
   const sessions = new Bounded<string>();
   const generations = new Bounded<Generation>();
   const inflight = new Map<string, SharedFlight<Presented>>();
-  /** Seconds added to the clock when signing, learnt from a `clock_skew` answer's `Date` (-09). */
-  let clockOffset = 0;
+  /**
+   * Seconds added to the clock when signing to an origin, learnt from its `clock_skew` answer's
+   * `Date` (-09): for that origin only, and at most MAX_CLOCK_OFFSET either way (a server naming an
+   * absurd date must not move the clock the agent signs with for everyone else).
+   */
+  const clockOffsets = new Bounded<number>();
+  const learnOffset = (origin: string, offset: number): void => {
+    clockOffsets.set(origin, Math.max(-MAX_CLOCK_OFFSET, Math.min(MAX_CLOCK_OFFSET, offset)));
+  };
   let current: Presented | undefined;
   let renewing: Promise<Presented> | undefined;
 
@@ -180,7 +190,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         key: config.key,
         signatureKey: { scheme: 'jwt', jwt: token },
         signatureKeyForm: 'dictionary',
-        created: Math.floor(config.now() + clockOffset),
+        created: Math.floor(config.now() + (clockOffsets.get(request.url.origin) ?? 0)),
         // Profile section 5: a nonce is harmless to -11 peers and keeps replay caches apart.
         nonce: true,
         signatureEncoding: config.signer.options.signatureEncoding,
@@ -218,6 +228,8 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     const attributes = { [A.endpoint]: flight.kind, [A.authServer]: flight.ps, [A.resource]: resource, [A.generation]: 'draft-11' };
     return telemetry.span('aauth.token_request', 'client', attributes, async (span) => {
       let requests = 0;
+      /** The origin the flight sent to last: a clock_skew correction is for it. */
+      let sentTo: string | undefined;
       let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
       let event: FlightEvent11 = { type: 'begin' };
       for (;;) {
@@ -231,6 +243,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
             break;
           case 'request':
+            sentTo = action.url.origin;
             event = await traceTokenRequest(span, requests++, action.url, async () => {
               const agent = await renew(false);
               const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
@@ -245,7 +258,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             event = { type: 'waited' };
             break;
           case 'renew':
-            if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
+            if (action.clockOffset !== undefined && sentTo !== undefined) learnOffset(sentTo, action.clockOffset);
             if (action.agentToken) await renew(true);
             event = { type: 'renewed' };
             break;
@@ -438,7 +451,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             break;
           }
           case 'send':
-            if (action.clockOffset !== undefined) clockOffset = action.clockOffset;
+            if (action.clockOffset !== undefined && answered !== undefined) learnOffset(answered.origin, action.clockOffset);
             if (action.cover !== undefined) cover = action.cover;
             // A deferred call's pending URL is polled with GET (-11 "Deferred Responses"), whatever the call's method.
             if (answered !== undefined) config.emit({ type: 'retried', ...(action.poll !== undefined ? emitAt(action.poll, 'GET') : emitAt(answered)) });
@@ -457,8 +470,10 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             break;
           case 'return': {
             const at = answered!.origin;
-            if (typeof action.session === 'string') sessions.set(at, action.session);
-            else if (action.session === null) sessions.delete(at);
+            // A session is the resource's for this caller chain and mission, as tokens are: an
+            // intermediary serving several users never presents one user's session for another.
+            if (typeof action.session === 'string') sessions.set(keyFor(at), action.session);
+            else if (action.session === null) sessions.delete(keyFor(at));
             generations.set(at, 'draft-11');
             return { type: 'return' };
           }
@@ -480,7 +495,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     return {
       next,
       sign(hop, token) {
-        const session = sessions.get(hop.url.origin);
+        const session = sessions.get(keyFor(hop.url.origin));
         sessionSent = session !== undefined;
         return signTraced(config.telemetry, 'jwt', () => {
           config.emit({ type: 'signed', ...emitAt(hop.url), scheme: 'jwt' });
@@ -495,6 +510,27 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     };
   }
 
+  /** A signal for one poll of `url`: aborted by the caller's, or past config.tokenRequest.timeoutMs with resource_unreachable. */
+  function boundedPoll(parent: AbortSignal | undefined, url: URL): { signal: AbortSignal; done(): void } {
+    const controller = new AbortController();
+    const seconds = config.tokenRequest.timeoutMs / 1000;
+    const timer = setTimeout(
+      () => controller.abort(new AAuthError('resource_unreachable', `The resource did not answer a poll of its pending URL ${url.origin}${url.pathname} within ${seconds} s`)),
+      config.tokenRequest.timeoutMs,
+    );
+    timer.unref?.();
+    const onAbort = (): void => controller.abort(parent!.reason);
+    if (parent?.aborted) controller.abort(parent.reason);
+    else parent?.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: controller.signal,
+      done() {
+        clearTimeout(timer);
+        parent?.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
   /** agent.fetch's -11 call: each send through the one redirect follower, `begin` does the rest. */
   async function call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response> {
     const run = begin(transport, request, options, request.signal);
@@ -505,10 +541,17 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         switch (out.type) {
           case 'send': {
             if (last !== undefined) await discard(last.response);
+            // A poll is a request of the agent's own: bounded like a token request (a pending URL
+            // that never answers ends the call), and by the caller's signal.
+            const poll = out.poll === undefined ? undefined : boundedPoll(request.signal, out.poll);
             const base: PreparedRequest = out.poll
-              ? { ...request, method: 'GET', url: out.poll, headers: new Headers({ accept: request.headers.get('accept') ?? '*/*' }), body: undefined }
+              ? { ...request, method: 'GET', url: out.poll, headers: new Headers({ accept: request.headers.get('accept') ?? '*/*' }), body: undefined, signal: poll!.signal }
               : (last?.request ?? request);
-            last = await sendFollowing(transport, base, { token: out.presented.token }, (hop, token) => run.sign(hop, token));
+            try {
+              last = await sendFollowing(transport, base, { token: out.presented.token }, (hop, token) => run.sign(hop, token));
+            } finally {
+              poll?.done();
+            }
             out = await run.next({ type: 'response', url: last.request.url, status: last.response.status, headers: last.response.headers, carried: last.carried !== undefined });
             break;
           }
@@ -544,8 +587,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
       } catch {
         return;
       }
-      for (const store of [persons, auths]) for (const key of [...store.keys()]) if (key.startsWith(`${origin} `)) store.delete(key);
-      sessions.delete(origin);
+      for (const store of [persons, auths, sessions]) for (const key of [...store.keys()]) if (key.startsWith(`${origin} `)) store.delete(key);
     },
   };
 }

@@ -48,10 +48,16 @@ export interface Used {
 /** A pending URL at the resource the call polls (a held invocation, or resource-managed interaction). */
 export interface Pending {
   location: URL;
+  /** When the call stops waiting: set at the first 202 (interactionTimeoutMs), never pushed back. */
   deadline: number | undefined;
   /** Seconds between polls. */
   interval: number;
+  /** The interaction codes handed to the caller so far in this call, the last one first. */
+  asked?: readonly string[] | undefined;
 }
+
+/** Most interactions one call (or one person-server flight) hands to the caller: a server asking again and again is refused. */
+const MAX_INTERACTIONS = 3;
 
 export type CallState11 =
   | { phase: 'start' }
@@ -294,7 +300,9 @@ function accepted(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, 
   const location = pendingAt(event.headers, event.url) ?? state.pending?.location;
   if (location === undefined) return reject('challenge_malformed', 'The resource answered 202 without a same-origin Location', requirement);
   const interval = retryAfter11(header(event.headers, 'retry-after'), event.now, state.pending?.interval ?? DEFAULT_POLL_INTERVAL);
-  const pending: Pending = { location, deadline: state.pending?.deadline, interval };
+  // The wait is bounded from the first 202 on (a server answering 202 forever ends in interaction_timeout).
+  const deadline = state.pending?.deadline ?? event.now + self.interaction.timeoutMs / 1000;
+  const pending: Pending = { location, deadline, interval, asked: state.pending?.asked };
   switch (requirement?.requirement) {
     case 'auth-token':
       // Section 6.5.1: the resource holds the call; finish at the pending URL with an auth token.
@@ -302,11 +310,16 @@ function accepted(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, 
     case 'interaction': {
       const url = interactionUrl(requirement, self.interaction, self.allowLoopback);
       if (url === undefined) return reject('challenge_malformed', 'The interaction requirement lacks a usable https url or a code', requirement);
+      // The same code again: the person has it already; still pending.
+      if (pending.asked?.includes(requirement.code!)) return pollLater(state.used, event.presented, pending, interval, event.now);
       if (!self.interaction.handler) {
         return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_required', `A user must approve this request at ${url}`, { details: { url, code: requirement.code } }) } };
       }
+      if ((pending.asked?.length ?? 0) >= MAX_INTERACTIONS) {
+        return reject('challenge_unsatisfiable', `The resource asked for another interaction after ${MAX_INTERACTIONS} in this call`, requirement);
+      }
       return {
-        state: { phase: 'interacting', used: state.used, presented: event.presented, pending },
+        state: { phase: 'interacting', used: state.used, presented: event.presented, pending: { ...pending, asked: [requirement.code!, ...(pending.asked ?? [])] } },
         action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
       };
     }
@@ -354,7 +367,8 @@ export function nextStep11(self: Self11, state: CallState11, event: CallEvent11,
       return event.type === 'response' ? respond(self, state, event, personToken) : expected(state, event);
     case 'interacting': {
       if (event.type !== 'interacted') return expected(state, event);
-      const pending = { ...state.pending, deadline: event.now + self.interaction.timeoutMs / 1000 };
+      // The deadline set at the first 202 holds: a new interaction does not push it back.
+      const pending = { ...state.pending, deadline: state.pending.deadline ?? event.now + self.interaction.timeoutMs / 1000 };
       return pollLater(state.used, state.presented, pending, pending.interval, event.now);
     }
     case 'waiting': {
@@ -396,9 +410,9 @@ export type FlightState11 =
   | { phase: 'discovering'; flight: Flight11 }
   | { phase: 'posted'; flight: Flight11; endpoint: URL; retried?: true }
   | { phase: 'reposting'; flight: Flight11; endpoint: URL }
-  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; asked?: string | undefined }
-  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: string | undefined }
-  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: string | undefined }
+  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline?: number | undefined; asked?: readonly string[] | undefined }
+  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }
+  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }
   | { phase: 'done' };
 
 export type FlightEvent11 =
@@ -486,21 +500,27 @@ function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Ex
   return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline }, action: { type: 'wait', ms: interval * 1000 } };
 }
 
-/** A 202 asking for an interaction (`requirement=interaction; url; code`): hand it to the caller, or fail without a handler. */
-function interact11(flight: Flight11, endpoint: URL, location: URL, interval: number, requirement: Requirement): FlightStep11 {
+/**
+ * A 202 asking for an interaction (`requirement=interaction; url; code`): hand it to the caller, or
+ * fail without a handler; at most MAX_INTERACTIONS per flight, within the deadline of its first 202.
+ */
+function interact11(flight: Flight11, endpoint: URL, location: URL, interval: number, requirement: Requirement, deadline?: number, asked: readonly string[] = []): FlightStep11 {
   const url = interactionUrl(requirement, flight.interaction, flight.allowLoopback);
   if (url === undefined) throw new AAuthError('auth_server_error', 'The person server asks for an interaction without a usable https url or a code', { status: 502 });
   if (!flight.interaction.handler) {
     const error = new AAuthError('interaction_required', `A user must approve this request at ${url}`, { details: { url, code: requirement.code } });
     return { state: DONE, action: { type: 'fail', error } };
   }
+  if (asked.length >= MAX_INTERACTIONS) {
+    throw new AAuthError('auth_server_error', `The person server asked for another interaction after ${MAX_INTERACTIONS} in one request`, { status: 502 });
+  }
   return {
-    state: { phase: 'interacting', flight, endpoint, location, interval, asked: requirement.code },
+    state: { phase: 'interacting', flight, endpoint, location, interval, deadline, asked: [requirement.code!, ...asked] },
     action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
   };
 }
 
-function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: string | undefined }, now: number): FlightStep11 {
+function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }, now: number): FlightStep11 {
   const { flight, endpoint, location, interval, deadline, asked } = state;
   if (now >= deadline) {
     return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_timeout', `The person server did not answer within ${Math.round(flight.interaction.timeoutMs / 1000)} s`) } };
@@ -520,8 +540,8 @@ function polled(state: Extract<FlightState11, { phase: 'polled' }>, answer: Extr
       // consented at the person server, "AS Response"): each new code is handed over once.
       const interval = retryAfter11(answer.headers.get('retry-after'), answer.now, state.interval);
       const requirement = parseRequirement(answer.headers);
-      if (requirement?.requirement === 'interaction' && requirement.code !== undefined && requirement.code !== state.asked) {
-        return interact11(state.flight, state.endpoint, state.location, interval, requirement);
+      if (requirement?.requirement === 'interaction' && requirement.code !== undefined && !(state.asked ?? []).includes(requirement.code)) {
+        return interact11(state.flight, state.endpoint, state.location, interval, requirement, state.deadline, state.asked);
       }
       return pollAgain({ ...state, interval }, answer.now);
     }
@@ -597,7 +617,8 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
     }
     case 'interacting': {
       if (event.type !== 'interacted') return bad();
-      const deadline = event.now + state.flight.interaction.timeoutMs / 1000;
+      // Set once, at the first interaction of the flight: a new one does not push it back.
+      const deadline = state.deadline ?? event.now + state.flight.interaction.timeoutMs / 1000;
       return pollAgain({ ...state, deadline }, event.now);
     }
     case 'waiting': {
