@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { generateKey } from '@aauth-kit/core';
 import { parseCliArgs, runCli } from '../src/run-cli.js';
 import { freePort } from '../../../test/fixtures/auth-server.js';
@@ -211,6 +211,10 @@ describe('runCli refuses at start what would fail later', () => {
 describe('SIGHUP to the built command', () => {
   it('one realm: nothing to reload, so SIGHUP ends it as by default (it ends with its terminal)', async () => {
     const child = spawn(process.execPath, [BIN, '--realm', REALM_FILE, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Stopped by its PID even when the test times out (a finally does not run then).
+    onTestFinished(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     try {
       await untilLine(child, /configure resources and agents/);
       const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
