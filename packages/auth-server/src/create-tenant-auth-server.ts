@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertKnownOptions, optionNames } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
@@ -119,6 +119,8 @@ interface Built {
 interface RealmState {
   key: RealmKey;
   options: TenantRealmOptions;
+  /** The key file this state wrote (it did not exist): removed again if the load that made it fails. */
+  wroteKeyFile?: string | undefined;
 }
 
 const API_NAMES: MessageNames = {
@@ -176,9 +178,23 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
       sessionStore: own.sessionStore ?? createMemorySessionStore(now),
       replay: own.replay ?? { store: createMemoryReplayStore({ now }) },
     };
-    const created = { key: loadRealmKey(alg, own.keyFile), options };
+    const wroteKeyFile = own.keyFile !== undefined && !existsSync(own.keyFile) ? own.keyFile : undefined;
+    const created: RealmState = { key: loadRealmKey(alg, own.keyFile), options, wroteKeyFile };
     state.set(name, created);
     return created;
+  }
+
+  /**
+   * Forget the state made for `names` by a load that failed (unless served already): its key file
+   * too, when this state wrote it, so that a later attempt (another signing algorithm) starts clean.
+   */
+  function forget(names: readonly string[]): void {
+    for (const name of names) {
+      if (current.has(name)) continue;
+      const made = state.get(name);
+      state.delete(name);
+      if (made?.wroteKeyFile !== undefined) rmSync(made.wroteKeyFile, { force: true });
+    }
   }
 
   /**
@@ -217,7 +233,12 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
         const loaded = loadRealm(realm, { path: label, onWarning: () => undefined });
         const name = loaded.name;
         if (next.has(name)) throw new TypeError(`realm ${name} is given twice`);
-        const fingerprint = JSON.stringify(realm);
+        let fingerprint: string;
+        try {
+          fingerprint = JSON.stringify(realm);
+        } catch {
+          throw new TypeError('is nested too deeply to be a realm export');
+        }
         const before = current.get(name);
         let built: Built;
         if (before !== undefined && before.fingerprint === fingerprint) {
@@ -239,7 +260,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     }
     if (problems.length > 0) {
       // Nothing changes: forget the state made for realms that are not served.
-      for (const name of fresh) if (!current.has(name)) state.delete(name);
+      forget(fresh);
       throw new TenantReloadError(problems);
     }
     const result: TenantReloadResult = {
@@ -249,7 +270,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
       changed: [...next.values()].filter((b) => current.has(b.name) && current.get(b.name) !== b).map((b) => b.name).sort(),
     };
     if (mustAdd && result.added.length === 0) {
-      for (const name of fresh) if (!current.has(name)) state.delete(name);
+      forget(fresh);
       throw new TenantReloadError(['the realm is served already']);
     }
     // A removed realm's key and state go with it: the same name added later is a new tenant.

@@ -187,3 +187,33 @@ describe('realm files that are not what they seem (realm audit)', () => {
     expect(server.realms()).toEqual(['x', 'y']);
   });
 });
+
+describe('a failed reload leaves nothing behind', () => {
+  it('a key file made for a realm of a refused reload is removed, so the next attempt (another algorithm) starts clean', async () => {
+    const folder = mkdtempSync(join(dir, 'keys-'));
+    const keys = mkdtempSync(join(dir, 'keydir-'));
+    writeFileSync(join(folder, 'a.json'), JSON.stringify(named('a')));
+    const server = createTenantAuthServer({ baseUrl: 'http://127.0.0.1:1', realmsDir: folder, realmOptions: (name) => ({ keyFile: join(keys, `${name}.key.json`) }), ...quiet });
+    // c (RS256 by default) arrives with a broken b: the reload is refused, and c's new key file goes.
+    writeFileSync(join(folder, 'c.json'), JSON.stringify(named('c')));
+    writeFileSync(join(folder, 'b.json'), '{"realm": 7}');
+    await expect(server.reload()).rejects.toMatchObject({ problems: [expect.stringContaining('b.json')] });
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(join(keys, 'c.key.json'))).toBe(false);
+    expect(existsSync(join(keys, 'a.key.json'))).toBe(true);
+    // Fixed, with c now asking for EdDSA: served (before: refused, the RSA key file of the failed attempt in the way).
+    writeFileSync(join(folder, 'b.json'), JSON.stringify(named('b')));
+    writeFileSync(join(folder, 'c.json'), JSON.stringify({ ...named('c'), attributes: { ...(REALM.attributes as object), 'aauth.token.signing.alg': 'EdDSA' } }));
+    await expect(server.reload()).resolves.toMatchObject({ realms: ['a', 'b', 'c'] });
+  });
+
+  it('a realm file nested thousands deep is refused by name, not with a stack overflow', async () => {
+    const folder = mkdtempSync(join(dir, 'deep-'));
+    writeFileSync(join(folder, 'a.json'), JSON.stringify(named('a')));
+    const server = createTenantAuthServer({ baseUrl: 'http://127.0.0.1:1', realmsDir: folder, signingAlgorithm: 'EdDSA', ...quiet });
+    const deep = `{"realm":"d","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    writeFileSync(join(folder, 'd.json'), deep);
+    await expect(server.reload()).rejects.toMatchObject({ problems: [`${join(folder, 'd.json')}: is nested too deeply to be a realm export`] });
+    expect(server.realms()).toEqual(['a']);
+  });
+});
