@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { belongsTo } from './lib/token-store.js';
 import { createMemoryTokenCache, type CachedToken, type TokenCache } from './token-cache.js';
 
 /** The Redis commands the cache sends, as ioredis (and compatible clients) expose them. */
@@ -80,15 +81,6 @@ redis.call('PUBLISH', ARGV[1], '{"op":"clear"}')
 return 1
 `;
 const LOAD = `return redis.call('HGETALL', KEYS[1])`;
-
-/**
- * Whether `entry` may sit under the agent's cache `field`: the field is the agent's JSON cache key,
- * whose first member is the resource the token is for. An entry copied under another resource's
- * field (Redis is shared infrastructure, not trusted to be tidy) would be presented there.
- */
-function belongsTo(field: unknown, entry: CachedToken): field is string {
-  return typeof field === 'string' && field.startsWith(`[${JSON.stringify(entry.resource)},`);
-}
 
 /** The entry in `json` when it has the shape of a {@link CachedToken}, else undefined (Redis is not trusted to be tidy). */
 function parseEntry(json: unknown): CachedToken | undefined {

@@ -456,17 +456,21 @@ export function createResource(options: ResourceOptions): Resource {
       next();
     }
 
-    /** Refused: a deferred call is held (202), a challenge or refusal answered, anything else passed on. */
-    /** Whether `req` (its headers: the body is not read) is answered in -11 form, as {@link start} decides. */
+    /** Whether `request` is answered in -11 form: a person-level route is -11 only; else the generation it speaks (draft-11 profile section 1). */
+    function answers11(request: HttpRequest): boolean {
+      return route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11';
+    }
+
+    /** {@link answers11} of `req` by its headers (the body is not read); a target that is no path is answered as before, in the Keycloak profile. */
     function callerSpeaks11(req: Request): boolean {
-      if (route.level === 'person') return true;
       try {
-        return requestGeneration(toHttpRequest(req, o.origin, undefined, true), o.generations) === 'draft-11';
+        return answers11(toHttpRequest(req, o.origin, undefined, true));
       } catch {
         return false;
       }
     }
 
+    /** Refused: a deferred call is held (202), a challenge or refusal answered, anything else passed on. */
     function refuse(error: unknown, req: Request, res: Response, next: NextFunction, request: HttpRequest | undefined): void {
       if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
       else if (error instanceof AAuthError) respond(error, req, res, next);
@@ -484,7 +488,7 @@ export function createResource(options: ResourceOptions): Resource {
       let verified: VerifiedRequest | Promise<VerifiedRequest>;
       try {
         request = toHttpRequest(req, o.origin, body, true);
-        if (route.level === 'person' || requestGeneration(request, o.generations) === 'draft-11') {
+        if (answers11(request)) {
           const held = request;
           return require11(request, route, req).then(
             (result) => accept(req, next, result.verified, result.session),

@@ -29,10 +29,10 @@ import { joinShared, sleepUnlessAborted, type SharedFlight } from './shared-flig
 
 const MAX_ENTRIES = 1000;
 
-/** A Map that forgets its oldest entry past `MAX_ENTRIES`. */
 /** The largest clock correction the agent takes from a `clock_skew` answer, seconds (a host clock an hour off is broken, not skewed). */
 const MAX_CLOCK_OFFSET = 3600;
 
+/** A Map that forgets its oldest entry past `MAX_ENTRIES`. */
 class Bounded<V> extends Map<string, V> {
   override set(key: string, value: V): this {
     super.delete(key);

@@ -49,6 +49,15 @@ function cacheKey(resource: string, scope: string, agent: string, upstream: stri
   return JSON.stringify([resource, scope, agent, upstream]);
 }
 
+/**
+ * Whether `entry` may sit under cache key `key` ({@link cacheKey}: its first member is the resource):
+ * an entry copied under another resource's key (a cache shared through Redis, or the caller's own)
+ * would be presented to that resource.
+ */
+export function belongsTo(key: unknown, entry: CachedToken): key is string {
+  return typeof key === 'string' && key.startsWith(`[${JSON.stringify(entry.resource)},`);
+}
+
 function hintKey(route: Route): string {
   return `${route.method.toUpperCase()} ${route.url.origin}${route.url.pathname} ${route.upstream}`;
 }
@@ -158,8 +167,7 @@ export function createTokenStore(config: AgentConfig): TokenStore {
   async function fresh(key: string, transport: typeof fetch): Promise<string | undefined> {
     const entry = cache.get(key);
     if (entry === undefined) return undefined;
-    // A cache (shared through Redis, or the caller's own) holding another resource's token under this key.
-    if (!key.startsWith(`[${JSON.stringify(entry.resource)},`)) {
+    if (!belongsTo(key, entry)) {
       cache.delete(key);
       return undefined;
     }

@@ -388,8 +388,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       res.append('Set-Cookie', cookie(SESSION_COOKIE, '', 0));
       if (!decided) {
         // Which of the three it is, when the store still holds the request.
-        const now = await ctx.store.get(request.id).catch(() => undefined);
-        throw new AAuthError('consent_already_decided', `This request ${now === undefined ? 'was already approved or denied, or it expired' : alreadyDecided(now)}.`);
+        const stored = await ctx.store.get(request.id).catch(() => undefined);
+        throw new AAuthError('consent_already_decided', `This request ${stored === undefined ? 'was already approved or denied, or it expired' : alreadyDecided(stored)}.`);
       }
       ctx.audit({
         type: status === 'approved' ? 'consent.granted' : 'consent.denied',
