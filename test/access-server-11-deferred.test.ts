@@ -5,7 +5,7 @@ import { toHttpRequest } from '@aauth-kit/core/internal';
 import { createResource } from '@aauth-kit/express';
 import { createVerifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response } from 'express';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decideOverHttp, decodeJwt, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen } from './fixtures/http.js';
 
@@ -98,6 +98,10 @@ async function startScriptedAs(): Promise<string> {
   app.post('/pending/:id', express.raw({ type: () => true }), async (req, res) => {
     await signed(req);
     await reply(res, script.claims ?? { status: 400, body: { error: 'invalid_request' } });
+  });
+  app.delete('/pending/:id', async (req, res) => {
+    await signed(req);
+    res.status(204).end();
   });
   app.get('/interact', (_q, r) => r.send('the access server would ask the person here'));
   return origin;
@@ -252,6 +256,20 @@ describe('four-party: the access server defers (AAuth -11 "AS Response", "Deferr
     expect(flow.seen[2]!.headers.get('retry-after')).toBe('1');
     expect(waits.at(-1)).toBe(1000);
     expect(hits.map((h) => h.method)).toEqual(['POST', 'GET']);
+  });
+
+  it('the agent gives up while the access server holds the request: the PS withdraws it there too (a DELETE signed as the PS)', async () => {
+    script = { post: pending('0', 'requirement=approval'), polls: [pending('0')] };
+    const site = await startSite(ps.server.personServer!);
+    const controller = new AbortController();
+    // The agent's caller gives up once the person server is waiting for the access server.
+    const flow = agent11('quitter', ps, async () => {
+      if (hits.some((h) => h.method === 'GET')) controller.abort(new Error('no longer needed'));
+    });
+    await expect(flow.agent.fetch(`${site}/data`, { signal: controller.signal })).rejects.toThrow('no longer needed');
+    await vi.waitFor(() => expect(hits.map((h) => [h.method, h.path, h.signer]).at(-1)).toEqual(['DELETE', '/pending', ps.server.personServer!]), { timeout: 5000 });
+    expect(steps(flow.seen).at(-1)).toEqual(['DELETE', '/aauth/person/pending', 204]);
+    expect(ps.audit.some((e) => e.type === 'request.withdrawn' && e.resource === site)).toBe(true);
   });
 
   it('202 then a terminal denied: relayed to the agent with the AS code and status (403 denied)', async () => {

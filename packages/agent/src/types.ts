@@ -107,6 +107,20 @@ export type AgentEvent =
       message: string;
     }
   | { type: 'interaction'; authServer: string; url: string; code: string }
+  | {
+      /**
+       * -11: a call gave up (aborted, timed out, or no `onInteraction` for the person) while the person
+       * server held its request open; the agent withdrew it with a signed DELETE of the pending URL
+       * ("Cancel Request"). `status` is the person server's answer (204), or `code` and `message` say why
+       * the DELETE failed.
+       */
+      type: 'withdrawn';
+      authServer: string;
+      url: string;
+      status?: number;
+      code?: string;
+      message?: string;
+    }
   | { type: 'retried'; method: string; url: string }
   | { type: 'failed'; method: string; url: string; code: string; message: string };
 

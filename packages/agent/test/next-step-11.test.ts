@@ -220,6 +220,25 @@ describe('nextFlight11: person server requests', () => {
     expect(nextFlight11(poll.state, answer(429, {})).action).toEqual({ type: 'wait', ms: 6000 });
   });
 
+  it('a poll invites a long poll (Prefer: wait) only as long as the interaction deadline leaves, at most 45 s', () => {
+    const short: Flight11 = { ...flight, interaction: { ...policy, timeoutMs: 10_000 } };
+    const postedShort = nextFlight11(nextFlight11({ phase: 'start', flight: short }, { type: 'begin' }).state, { type: 'discovered', metadata }).state;
+    const step = nextFlight11(postedShort, answer(202, { location: '/pending/9', 'retry-after': '2', 'aauth-requirement': 'requirement=interaction; url="https://ps.example/interaction"; code="AB12-CD34"' }));
+    // Deadline NOW + 10: after the 2 s wait, at most 8 s may be held.
+    const poll = nextFlight11(nextFlight11(step.state, { type: 'interacted', now: NOW }).state, { type: 'waited' });
+    expect(poll.action).toMatchObject({ type: 'request', method: 'GET', headers: { prefer: 'wait=8' } });
+    // 9.5 s in: the last poll is a look, not held.
+    const late = nextFlight11(poll.state, { ...answer(202, { 'retry-after': '2' }), now: NOW + 9.5 });
+    expect(late.action).toEqual({ type: 'wait', ms: 500 });
+    const last = nextFlight11(late.state, { type: 'waited' });
+    expect(last.action).toMatchObject({ type: 'request', method: 'GET' });
+    expect((last.action as { headers: Record<string, string> }).headers).not.toHaveProperty('prefer');
+    // A long deadline: capped at 45 s.
+    const long = nextFlight11(nextFlight11(nextFlight11(posted(), answer(202, { location: '/pending/9', 'retry-after': '0' })).state, { type: 'waited' }).state, answer(202, {}));
+    expect(long.action).toMatchObject({ type: 'wait' });
+    expect(nextFlight11(long.state, { type: 'waited' }).action).toMatchObject({ headers: { prefer: 'wait=45' } });
+  });
+
   it('a poll answered 202 with a new interaction (four-party: the access server asks after the person consented) hands it over once', () => {
     const step = nextFlight11(posted(), answer(202, { location: '/pending/9', 'retry-after': '0', 'aauth-requirement': 'requirement=interaction; url="https://ps.example/interaction"; code="AB12-CD34"' }, { status: 'pending' }));
     const poll = nextFlight11(nextFlight11(step.state, { type: 'interacted', now: NOW }).state, { type: 'waited' });

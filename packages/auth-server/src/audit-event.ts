@@ -9,6 +9,8 @@ export type AuditEventType =
   | 'consent.required'
   | 'consent.granted'
   | 'consent.denied'
+  // AAuth -11 "Cancel Request": the agent withdrew its pending request (DELETE of the pending URL).
+  | 'request.withdrawn'
   | 'login.failed'
   // -11 revocation: a token revoked at the person server, and each push of it to its resource
   // (`error` is `revocation_unsupported` or `revocation_unavailable` when the push did not record it).

@@ -32,7 +32,8 @@ export interface PendingRequest {
   createdAt: number;
   /** Epoch seconds; 600 s after creation by default. */
   expiresAt: number;
-  status: 'pending' | 'approved' | 'denied';
+  /** `withdrawn`: the agent cancelled it (AAuth -11 "Cancel Request", a DELETE of the pending URL); never delivered. */
+  status: 'pending' | 'approved' | 'denied' | 'withdrawn';
   /** The consenting user's id (`sub`), once decided. */
   sub?: string;
   /** The consenting user's name, once decided (for audit). */
@@ -86,7 +87,8 @@ export interface PendingDraft11 {
 
 /** The user's decision on a pending request. */
 export interface PendingDecision {
-  status: 'approved' | 'denied';
+  /** `withdrawn` is the agent's own cancellation (sub and username empty), not a person's decision. */
+  status: 'approved' | 'denied' | 'withdrawn';
   sub: string;
   username: string;
 }

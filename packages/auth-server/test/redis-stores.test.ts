@@ -96,6 +96,15 @@ describe.each(kinds)('pending store contract: %s', (_name, make) => {
     expect(await stores.at(-1)!.decide('id-2', { status: 'approved', sub: 'u1', username: 'user' })).toBeUndefined();
   });
 
+  it('records an agent\'s withdrawal (AAuth -11 "Cancel Request") as it records a decision: once, visible by code, then no person decides', async () => {
+    const stores = await make({ now: () => 1000 });
+    await stores[0]!.put(request('id-1', 'CODE1'));
+    expect(await stores.at(-1)!.decide('id-1', { status: 'withdrawn', sub: '', username: '' })).toMatchObject({ id: 'id-1', status: 'withdrawn' });
+    expect(await stores[0]!.getByCode('CODE1')).toMatchObject({ status: 'withdrawn' });
+    expect(await stores[0]!.decide('id-1', { status: 'approved', sub: 'u1', username: 'user' })).toBeUndefined();
+    expect(await stores.at(-1)!.take('id-1')).toMatchObject({ status: 'withdrawn' });
+  });
+
   it('hands a decided request out once, to one of many racing takers', async () => {
     const stores = await make({ now: () => 1000 });
     await stores[0]!.put(request('id-1', 'CODE1'));

@@ -100,6 +100,8 @@ export const ERRORS = {
   // AAuth -11 "Polling Error Codes": a token the pending request depends on was revoked while it waited.
   pending_revoked: [403, 'revoked', 'A token the pending request depends on was revoked'],
   interaction_code_invalid: [410, 'invalid_code', 'The interaction code is unknown, used or exhausted'],
+  // AAuth -11 "Cancel Request": the agent sent DELETE to its pending URL; later requests to it are 410.
+  pending_withdrawn: [410, 'invalid_code', 'The agent withdrew the request (DELETE of its pending URL)'],
   slow_down: [429, 'slow_down', 'Polling too fast: wait longer between polls'],
   // AAuth -11 "Revocation Request" errors (a resource's revocation_endpoint; issue 16).
   revocation_issuer_unsupported: [403, 'unsupported_iss', 'This server does not accept revocations from this caller'],
@@ -136,6 +138,7 @@ export const ERRORS = {
   consent_callback_unregistered: [400, 'invalid_request', "The callback is not on the agent's origin nor among the redirect_uris of its metadata"],
   consent_request_expired: [410, 'expired', 'The pending request has expired'],
   consent_already_decided: [409, 'invalid_request', 'The request was already approved or denied'],
+  consent_request_withdrawn: [410, 'invalid_request', 'The agent withdrew the request'],
   consent_form_invalid: [403, 'access_denied', 'The form expired or did not come from this server'],
   login_failed: [401, 'access_denied', 'Invalid user name or password'],
   login_locked: [429, 'access_denied', 'Too many failed sign-in attempts for this request'],

@@ -32,6 +32,9 @@ const MAX_ENTRIES = 1000;
 /** The largest clock correction the agent takes from a `clock_skew` answer, seconds (a host clock an hour off is broken, not skewed). */
 const MAX_CLOCK_OFFSET = 3600;
 
+/** How long the DELETE that withdraws an abandoned request may take, ms (it never holds the call up). */
+const WITHDRAW_TIMEOUT_MS = 5000;
+
 /** A Map that forgets its oldest entry past `MAX_ENTRIES`. */
 class Bounded<V> extends Map<string, V> {
   override set(key: string, value: V): this {
@@ -232,48 +235,78 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
       let sentTo: string | undefined;
       let state: Parameters<typeof nextFlight11>[0] = { phase: 'start', flight };
       let event: FlightEvent11 = { type: 'begin' };
-      for (;;) {
-        // Every caller gave up: no further request, poll or wait.
-        signal?.throwIfAborted();
-        const step = nextFlight11(state, event);
-        state = step.state;
-        const { action } = step;
-        switch (action.type) {
-          case 'discover':
-            event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
-            break;
-          case 'request':
-            sentTo = action.url.origin;
-            event = await traceTokenRequest(span, requests++, action.url, async () => {
-              const agent = await renew(false);
-              const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
-              return askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body }, signal);
-            });
-            break;
-          case 'interact':
-            event = await handOverInteraction(config, flight.ps, action.interaction);
-            break;
-          case 'wait':
-            await sleepUnlessAborted(config.sleep, action.ms, signal);
-            event = { type: 'waited' };
-            break;
-          case 'renew':
-            if (action.clockOffset !== undefined && sentTo !== undefined) learnOffset(sentTo, action.clockOffset);
-            if (action.agentToken) await renew(true);
-            event = { type: 'renewed' };
-            break;
-          case 'issued':
-            recordIssued(telemetry, span, action.presented.token);
-            return { ...action.presented, exp: Math.min(action.presented.exp, action.expiresAt) };
-          case 'approved':
-            span.set({ [A.outcome]: 'approved' });
-            return action.mission;
-          case 'fail':
-            span.set({ [A.outcome]: 'refused' });
-            throw action.error;
+      /** The pending URL of the request while the person server holds it open: withdrawn if the flight is given up. */
+      let open: URL | undefined;
+      try {
+        for (;;) {
+          // Every caller gave up: no further request, poll or wait.
+          signal?.throwIfAborted();
+          const step = nextFlight11(state, event);
+          state = step.state;
+          const { action } = step;
+          // Open while it waits; a failure after a poll the server still answered as open (202, 429,
+          // 503), or with no answer at all (the interaction deadline), leaves it open.
+          const stillOpen = event.type !== 'answer' || event.status === 202 || event.status === 429 || event.status === 503;
+          open = 'location' in state ? state.location : action.type === 'fail' && stillOpen ? open : undefined;
+          switch (action.type) {
+            case 'discover':
+              event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
+              break;
+            case 'request':
+              sentTo = action.url.origin;
+              event = await traceTokenRequest(span, requests++, action.url, async () => {
+                const agent = await renew(false);
+                const headers = signTraced(telemetry, 'jwt', () => sign({ method: action.method, url: action.url, headers: action.headers, body: action.body }, agent.token, undefined));
+                return askTokenServer(config, transport, action.url, { method: action.method, headers, body: action.body }, signal);
+              });
+              break;
+            case 'interact':
+              event = await handOverInteraction(config, flight.ps, action.interaction);
+              break;
+            case 'wait':
+              await sleepUnlessAborted(config.sleep, action.ms, signal);
+              event = { type: 'waited' };
+              break;
+            case 'renew':
+              if (action.clockOffset !== undefined && sentTo !== undefined) learnOffset(sentTo, action.clockOffset);
+              if (action.agentToken) await renew(true);
+              event = { type: 'renewed' };
+              break;
+            case 'issued':
+              recordIssued(telemetry, span, action.presented.token);
+              return { ...action.presented, exp: Math.min(action.presented.exp, action.expiresAt) };
+            case 'approved':
+              span.set({ [A.outcome]: 'approved' });
+              return action.mission;
+            case 'fail':
+              span.set({ [A.outcome]: 'refused' });
+              throw action.error;
+          }
         }
+      } catch (error) {
+        // Given up (aborted, timed out, the poll unanswered) while the person server still holds the
+        // request: withdraw it (AAuth -11 "Cancel Request"), so no person is asked about it. Not an
+        // interaction_required without a handler: the application may send the person to its url,
+        // and the grant recorded there serves the call made again.
+        if (open !== undefined && !(isAAuthError(error) && error.code === 'interaction_required')) withdraw(flight.ps, open, transport);
+        throw error;
       }
     });
+  }
+
+  /**
+   * AAuth -11 "Cancel Request": a signed DELETE of the pending URL, sent on its own (the call that
+   * gave up is not held for it), within WITHDRAW_TIMEOUT_MS; its outcome is the `withdrawn` event.
+   */
+  function withdraw(ps: string, url: URL, transport: typeof fetch): void {
+    const done = (outcome: { status: number } | { code: string; message: string }) => config.emit({ type: 'withdrawn', authServer: ps, url: url.href, ...outcome });
+    (async () => {
+      const agent = await renew(false);
+      const headers = sign({ method: 'DELETE', url, headers: {}, body: undefined }, agent.token, undefined);
+      const res = await transport(url, { method: 'DELETE', headers, redirect: 'manual', signal: AbortSignal.timeout(WITHDRAW_TIMEOUT_MS) });
+      await res.body?.cancel();
+      done({ status: res.status });
+    })().catch((error: unknown) => done({ code: isAAuthError(error) ? error.code : (error as Error)?.name ?? 'Error', message: String((error as Error)?.message ?? error) }));
   }
 
   /** A person token or auth token flight. */

@@ -110,6 +110,8 @@ const DONE = { phase: 'done' } as const;
 const FRESH: Used = { agent: false, person: false, auth: false, skew: false, renew: false };
 const DEFAULT_POLL_INTERVAL = 5;
 const MAX_POLL_INTERVAL = 300;
+/** The longest long poll the agent invites (`Prefer: wait`), seconds. */
+const MAX_HOLD = 45;
 
 /** Seconds to wait: `Retry-After` (seconds or a date), default 5 s, at least 1 s, at most 300 s. */
 export function retryAfter11(value: string | null | undefined, now: number, fallback = DEFAULT_POLL_INTERVAL): number {
@@ -411,7 +413,8 @@ export type FlightState11 =
   | { phase: 'posted'; flight: Flight11; endpoint: URL; retried?: true }
   | { phase: 'reposting'; flight: Flight11; endpoint: URL }
   | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline?: number | undefined; asked?: readonly string[] | undefined }
-  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }
+  /** `hold`: whole seconds left before the deadline once the wait is over, the most a poll may be held (`Prefer: wait`). */
+  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; hold: number; asked?: readonly string[] | undefined }
   | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }
   | { phase: 'done' };
 
@@ -497,7 +500,7 @@ function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Ex
     throw new AAuthError('challenge_unsatisfiable', `The person server requires ${JSON.stringify(redact(requirement.requirement))}, which this agent cannot provide`, { status: 502 });
   }
   const deadline = answer.now + flight.interaction.timeoutMs / 1000;
-  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline }, action: { type: 'wait', ms: interval * 1000 } };
+  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, hold: holdFor(deadline, answer.now, interval) }, action: { type: 'wait', ms: interval * 1000 } };
 }
 
 /**
@@ -520,12 +523,18 @@ function interact11(flight: Flight11, endpoint: URL, location: URL, interval: nu
   };
 }
 
+/** The longest a poll sent after waiting `wait` s may be held by the server: up to the deadline, at most MAX_HOLD. */
+function holdFor(deadline: number, now: number, wait: number): number {
+  return Math.max(0, Math.min(MAX_HOLD, Math.floor(deadline - now - wait)));
+}
+
 function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }, now: number): FlightStep11 {
   const { flight, endpoint, location, interval, deadline, asked } = state;
   if (now >= deadline) {
     return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_timeout', `The person server did not answer within ${Math.round(flight.interaction.timeoutMs / 1000)} s`) } };
   }
-  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, asked }, action: { type: 'wait', ms: Math.min(interval, deadline - now) * 1000 } };
+  const wait = Math.min(interval, deadline - now);
+  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, hold: holdFor(deadline, now, wait), asked }, action: { type: 'wait', ms: wait * 1000 } };
 }
 
 /** A poll's answer (section 8, item 6): 200 issued; 202 pending; 429 slower; 403 / 408 / 410 / 5xx end it. */
@@ -623,11 +632,13 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
     }
     case 'waiting': {
       if (event.type !== 'waited') return bad();
-      const { flight, endpoint, location, interval, deadline, asked } = state;
-      // Polls are signed GETs, never a re-POST; `Prefer: wait` invites a long poll.
+      const { flight, endpoint, location, interval, deadline, hold, asked } = state;
+      // Polls are signed GETs, never a re-POST; `Prefer: wait` invites a long poll, held no longer
+      // than the interaction deadline leaves (none in its last second: the poll is a last look).
+      const headers: Record<string, string> = hold >= 1 ? { accept: 'application/json', prefer: `wait=${hold}` } : { accept: 'application/json' };
       return {
         state: { phase: 'polled', flight, endpoint, location, interval, deadline, asked },
-        action: { type: 'request', method: 'GET', url: location, headers: { accept: 'application/json', prefer: 'wait=45' } },
+        action: { type: 'request', method: 'GET', url: location, headers },
       };
     }
     case 'polled':

@@ -25,6 +25,7 @@ const PAGE_TITLES: Partial<Record<AAuthErrorCode, string>> = {
   pending_not_found: 'Unknown request',
   consent_request_expired: 'Request expired',
   consent_already_decided: 'Already decided',
+  consent_request_withdrawn: 'Request withdrawn',
   consent_form_invalid: 'Form expired',
   login_locked: 'Too many attempts',
   consent_lookup_throttled: 'Too many attempts',
@@ -88,7 +89,15 @@ function matchesRedirectUri(entry: unknown, callback: URL): boolean {
  */
 /** What became of a request that is no longer pending, as the consent page says it. */
 function alreadyDecided(request: PendingRequest): string {
+  if (request.status === 'withdrawn') return 'was withdrawn by the agent that asked: there is nothing left to approve';
   return request.status === 'approved' ? 'was already approved' : request.status === 'denied' ? 'was already denied' : 'was already approved or denied';
+}
+
+/** The refusal of a page for a request that is no longer pending: withdrawn by its agent, or decided. */
+function notPending(request: PendingRequest): AAuthError {
+  return request.status === 'withdrawn'
+    ? new AAuthError('consent_request_withdrawn', 'The agent withdrew this request: there is nothing left to approve. You can close this window.')
+    : new AAuthError('consent_already_decided', `This request ${alreadyDecided(request)}.`);
 }
 
 function shownCode(request: PendingRequest): string {
@@ -188,7 +197,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       throw new AAuthError('pending_not_found', 'This request is unknown or was already completed.');
     }
     if (request.expiresAt < ctx.now()) throw new AAuthError('consent_request_expired', 'This request has expired. Ask the agent to start again.');
-    if (request.status !== 'pending') throw new AAuthError('consent_already_decided', `This request ${alreadyDecided(request)}.`);
+    if (request.status !== 'pending') throw notPending(request);
     return request;
   }
 
@@ -389,7 +398,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (!decided) {
         // Which of the three it is, when the store still holds the request.
         const stored = await ctx.store.get(request.id).catch(() => undefined);
-        throw new AAuthError('consent_already_decided', `This request ${stored === undefined ? 'was already approved or denied, or it expired' : alreadyDecided(stored)}.`);
+        if (stored === undefined) throw new AAuthError('consent_already_decided', 'This request was already approved or denied, or it expired.');
+        throw notPending(stored);
       }
       ctx.audit({
         type: status === 'approved' ? 'consent.granted' : 'consent.denied',

@@ -148,6 +148,7 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       const taken = await ctx.store.take(id);
       if (!taken) throw refuse(new AAuthError('pending_not_found'), request);
       if (taken.status === 'denied') throw refuse(new AAuthError('access_denied', 'The user denied the request'), taken);
+      if (taken.status !== 'approved') throw refuse(new AAuthError('pending_withdrawn'), taken);
       const response = await tokens.deliver(taken);
       res.status(200).set('Cache-Control', 'no-store').json(response);
     } catch (error) {

@@ -109,7 +109,7 @@ export function createFederation(config: FederationConfig) {
   }
 
   /** The request's deadline passed while the access server was still deciding (AAuth -11 "Polling Error Codes": 408 expired). */
-  const expired = (request: FederationRequest) =>
+  const expired = (request: Pick<FederationRequest, 'accessServer'>) =>
     new AAuthError('pending_expired', `The access server ${request.accessServer} did not issue the token before this request expired; start over with a fresh resource token`);
 
   /**
@@ -117,7 +117,7 @@ export function createFederation(config: FederationConfig) {
    * aauth-person.json; a body covered by content-type and content-digest), bounded by the timeout
    * and by the agent request's deadline.
    */
-  async function send(request: FederationRequest, method: 'GET' | 'POST', url: string, json?: unknown): Promise<Answer> {
+  async function send(request: Pick<FederationRequest, 'accessServer' | 'deadline'>, method: 'GET' | 'POST' | 'DELETE', url: string, json?: unknown): Promise<Answer> {
     const body = json === undefined ? undefined : JSON.stringify(json);
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
     const signed = signRequest(
@@ -143,6 +143,15 @@ export function createFederation(config: FederationConfig) {
       if (wait < timeoutMs && (error as Error).name === 'TimeoutError') throw expired(request);
       throw unreachable(`no answer from ${url} within ${wait} ms (${(error as Error).message})`, error);
     }
+  }
+
+  /**
+   * The agent withdrew the request this server was polling the access server for (AAuth -11 "Cancel
+   * Request"): withdraw it there too, with a signed DELETE of the access server's pending URL, within
+   * the timeout. Its answer is the access server's affair: resolved with the status, or the error.
+   */
+  async function withdraw(accessServer: string, pending: FederationPending): Promise<number> {
+    return (await send({ accessServer, deadline: undefined }, 'DELETE', pending.location)).status;
   }
 
   /** Ask the access server for the token: its 200 checked, or its deferred answer to poll. */
@@ -286,7 +295,7 @@ export function createFederation(config: FederationConfig) {
     return { auth_token: token, expires_in: expiresIn };
   }
 
-  return { federate, resume, checkTrusted };
+  return { federate, resume, withdraw, checkTrusted };
 }
 /** What is wrong with an access server's auth token for this request, or undefined (Auth Token Delivery; AS-20, AS-21). */
 export function deliveryProblem(claims: Record<string, unknown>, request: FederationRequest, issuer: string): string | undefined {

@@ -467,6 +467,25 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   }
 
   /**
+   * The agent withdrew a request (AAuth -11 "Cancel Request"). Four-party, the request the access
+   * server still holds for it is withdrawn there too, with a signed DELETE of the access server's
+   * pending URL. Best effort, not awaited by the agent's answer: the request is withdrawn here
+   * whatever the access server says, and a failure there is warned about.
+   */
+  function withdrawAtAccessServer(request: PendingRequest): void {
+    const f = request.draft11?.federation;
+    if (f?.pending === undefined || federation === undefined) return;
+    const { accessServer, pending } = f;
+    federation.withdraw(accessServer, pending).then(
+      (status) => {
+        // 2xx withdrawn; 404/410 gone already. Anything else: the access server may still ask the person.
+        if (status >= 300 && status !== 404 && status !== 410) ctx.warn(`The access server ${accessServer} answered ${status} to the DELETE of its pending URL ${pending.location}: the request the agent withdrew may still be open there`);
+      },
+      (error: unknown) => ctx.warn(`Could not withdraw the request at the access server ${accessServer} (DELETE ${pending.location}): ${(error as Error).message}`),
+    );
+  }
+
+  /**
    * The tokens a revocation of `jti` takes with it (AAuth -11 "Revocation Cascade"): the auth
    * tokens issued against it (`presented_jti`), and the tokens issued from it as `upstream_token`,
    * transitively, through the records' index of what each token was issued against.
@@ -602,7 +621,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (registry !== undefined) for (const [id, r] of entries) await registry.revoke(issuer, id, r.exp + 60);
   }
 
-  return { personToken, authToken, deliver, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
+  return { personToken, authToken, deliver, withdrawAtAccessServer, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
 }
 
 export type PersonService = ReturnType<typeof createPersonService>;

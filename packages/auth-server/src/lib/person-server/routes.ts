@@ -302,6 +302,22 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     }
   });
 
+  /**
+   * A signed request to a pending URL (a poll, a DELETE) by a verified agent: its signature used
+   * once; then how to find the agent's own request there (another generation's request, or another
+   * key's, is not this agent's to see).
+   */
+  async function pendingOf(req: Request, who: Awaited<ReturnType<typeof agentOf>>, what: string): Promise<() => Promise<PendingRequest | undefined>> {
+    if (!(await polls.store.checkAndStore(`aauth-poll-11:${who.agent.thumbprint}:${who.signature}`, polls.ttl))) {
+      throw new AAuthError('signature_replayed', `This ${what} was already made: each request to a pending URL needs a new signature`);
+    }
+    const id = String(req.params.id);
+    return async () => {
+      const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
+      return request && request.draft11 !== undefined && request.thumbprint === who.agent.thumbprint ? request : undefined;
+    };
+  }
+
   // Section 8, item 6: polls are signed GETs by the agent that asked; terminal answers consume the URL (then 410).
   router.get(`${PERSON_PATHS.pending}/:id`, async (req, res) => {
     let agent: Agent11 | undefined;
@@ -309,15 +325,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     try {
       const who = await agentOf(req);
       agent = who.agent;
-      if (!(await polls.store.checkAndStore(`aauth-poll-11:${agent.thumbprint}:${who.signature}`, polls.ttl))) {
-        throw new AAuthError('signature_replayed', 'This poll was already made: each poll needs a new signature');
-      }
-      const id = String(req.params.id);
-      const find = async () => {
-        const request = /^[A-Za-z0-9_-]{16,128}$/.test(id) ? await ctx.store.get(id) : undefined;
-        // Another generation's request, or another key's, is not this agent's to see.
-        return request && request.draft11 !== undefined && request.thumbprint === agent!.thumbprint ? request : undefined;
-      };
+      const find = await pendingOf(req, who, 'poll');
       let request = await find();
       if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
       pending = request;
@@ -356,8 +364,39 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       const taken = await ctx.store.take(request.id);
       if (!taken) throw new AAuthError('interaction_code_invalid', 'This pending URL was already answered');
       if (taken.status === 'denied') throw new AAuthError('pending_denied', 'The person denied the request');
+      if (taken.status === 'withdrawn') throw new AAuthError('pending_withdrawn', 'This request was withdrawn by its agent (DELETE of the pending URL): start a new token request');
       // The token, or (four-party) still waiting for the access server: stored again, same URL.
       sendOutcome(res, await service.deliver(taken));
+    } catch (error) {
+      audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
+      refuse(res, ctx, error);
+    }
+  });
+
+  // AAuth -11 "Cancel Request": the agent that asked withdraws its request with a signed DELETE of
+  // the pending URL. The consent page then tells the person so; polls get 410 (the URL is consumed by
+  // the first). A request already decided is consumed unissued; one the access server holds
+  // (four-party) is withdrawn there too.
+  router.delete(`${PERSON_PATHS.pending}/:id`, async (req, res) => {
+    let agent: Agent11 | undefined;
+    let pending: PendingRequest | undefined;
+    try {
+      const who = await agentOf(req);
+      agent = who.agent;
+      const request = await (await pendingOf(req, who, 'DELETE'))();
+      if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered: there is nothing to withdraw');
+      pending = request;
+      await service.noteAgentToken(agent);
+      if (request.status === 'withdrawn') throw new AAuthError('pending_withdrawn', 'This request was already withdrawn');
+      // Still waiting: marked withdrawn (kept until it expires, so the consent page can say so).
+      // Decided meanwhile, or the mark lost a race with the person's decision: consumed unissued.
+      const withdrawn = request.status === 'pending' ? await ctx.store.decide(request.id, { status: 'withdrawn', sub: '', username: '' }) : undefined;
+      if (withdrawn === undefined && (await ctx.store.take(request.id)) === undefined) {
+        throw new AAuthError('interaction_code_invalid', 'This pending URL was answered meanwhile: there is nothing to withdraw');
+      }
+      service.withdrawAtAccessServer(request);
+      ctx.audit({ type: 'request.withdrawn', time: ctx.now(), endpoint: 'pending', agent: agent.id, thumbprint: agent.thumbprint, ...targetOf(req, request) });
+      res.status(204).set('Cache-Control', 'no-store').end();
     } catch (error) {
       audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
       refuse(res, ctx, error);
@@ -370,7 +409,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     refuse(res, ctx, new AAuthError('method_not_allowed', `${req.method} is not served here: use ${allow}`));
   };
   router.all([PERSON_PATHS.personToken, PERSON_PATHS.authToken, PERSON_PATHS.revocation], onlyMethod('POST'));
-  router.all(`${PERSON_PATHS.pending}/:id`, onlyMethod('GET'));
+  router.all(`${PERSON_PATHS.pending}/:id`, onlyMethod('GET, DELETE'));
 
   // Body-parser failures (too large, unreadable): problem+json, never express's 500 page.
   router.use('/aauth/person', (error: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
