@@ -1,4 +1,7 @@
-import { AAuthError } from '@aauth-kit/core';
+import { AAuthError, isAAuthError } from '@aauth-kit/core';
+import type { VerifiedToken } from '@aauth-kit/verifier';
+import type { ServerContext } from './context.js';
+import { chainAgents } from './policy.js';
 
 /** What the agent must redo after a revocation: whose grant, for which user, at which issuer. */
 export interface Reconnect {
@@ -26,4 +29,31 @@ export class GrantRevokedError extends AAuthError {
   override toJSON(): { error: string; error_description: string; reconnect: Reconnect } {
     return { ...super.toJSON(), reconnect: this.reconnect };
   }
+}
+
+/**
+ * Issue 17: refuse a token that was revoked by its `jti`, by an agent of its chain, or by the
+ * user's withdrawn grant (400 `grant_revoked`, naming what to redo). A failing store is a 503.
+ * Every endpoint that continues a token (refresh, the AAuth exchange, the RFC 8693 exchange) asks it.
+ */
+export async function checkNotRevoked(ctx: Pick<ServerContext, 'revocation'>, token: VerifiedToken, what: string): Promise<void> {
+  const registry = ctx.revocation;
+  const jti = token.claims.jti;
+  if (registry === undefined || typeof jti !== 'string') return;
+  const agent = token.agent ?? (typeof token.audience === 'string' ? token.audience : undefined);
+  const subject = { agents: [...(agent === undefined ? [] : [agent]), ...chainAgents(token.act)], sub: token.subject, iat: typeof token.claims.iat === 'number' ? token.claims.iat : undefined };
+  let revoked: boolean;
+  try {
+    revoked = await registry.isRevoked(token.issuer, jti, subject);
+  } catch (error) {
+    if (isAAuthError(error)) throw error;
+    throw new AAuthError('revocation_store_failed', undefined, { cause: error, headers: { 'Retry-After': '1' } });
+  }
+  if (!revoked) return;
+  const whose = token.subject === undefined ? `agent ${agent ?? 'unknown'}` : `user ${token.subject} and agent ${agent ?? 'unknown'}`;
+  throw new GrantRevokedError(`${what} refused: it was revoked (the grant of ${whose} was withdrawn or revoked); the user must connect again`, {
+    issuer: token.issuer,
+    agent,
+    user: token.subject,
+  });
 }

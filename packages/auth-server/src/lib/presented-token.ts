@@ -2,6 +2,7 @@ import { ACCESS_TOKEN, AAuthError, AUTH_TOKEN, actChainDepth, isAAuthError, type
 import type { VerifiedToken } from '@aauth-kit/verifier';
 import type { ServerContext } from './context.js';
 import { isDiscoveryFailure, uniformTokenRefusal } from './discovery-refusal.js';
+import { checkNotRevoked } from './grant-revoked.js';
 
 /** The JWT access token `typ` of RFC 9068 section 2.1, the type this server issues at its OAuth token endpoint. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -41,7 +42,7 @@ const REASONS: Partial<Record<AAuthErrorCode, (error: AAuthError) => string>> = 
  * Verify a token presented to the OAuth token endpoint (RFC 8693 section 2.1 `subject_token` or
  * `actor_token`): an AAuth auth token (`auth+jwt`) or a JWT access token (`at+jwt`) issued by this
  * realm or by an issuer in `aauth.trusted.issuers`, through the one token verification (signature,
- * expiry, the one `act` rule). Its `aud` is checked by the caller, against the client.
+ * expiry, the one `act` rule), and not revoked (issue 17). Its `aud` is checked by the caller, against the client.
  * Every failure is 400 `invalid_request` naming the check (RFC 8693 section 2.2.2).
  */
 export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what: 'subject_token' | 'actor_token'): Promise<PresentedToken> {
@@ -53,6 +54,16 @@ export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what
     if (!isAAuthError(error)) throw error;
     if (isDiscoveryFailure(error)) throw uniformTokenRefusal(what, error, 'invalid_request');
     throw refused(what, REASONS[error.code]?.(error) ?? error.message, error);
+  }
+  // Issue 17: a revoked token (by jti, agent or the user's withdrawn grant) is not exchanged into a
+  // fresh one here either, as the AAuth exchange and refresh refuse it; a failing store stays a 503.
+  try {
+    await checkNotRevoked(ctx, token, what);
+  } catch (error) {
+    if (isAAuthError(error, 'grant_revoked')) {
+      throw refused(what, 'it was revoked (the token, its agent, or the user\'s grant to that agent); the user must connect again for a new one', error);
+    }
+    throw error;
   }
   const { claims } = token;
   const subject = typeof claims.sub === 'string' && claims.sub.length > 0 ? claims.sub : token.agent;

@@ -21,7 +21,7 @@ import type { JWTPayload } from 'jose';
 import type { PendingRequest } from '../pending-store.js';
 import type { ServerContext, Signer } from './context.js';
 import { refusalOf } from './audit.js';
-import { GrantRevokedError } from './grant-revoked.js';
+import { checkNotRevoked } from './grant-revoked.js';
 import { auditReason, isDiscoveryFailure, uniformTokenRefusal } from './discovery-refusal.js';
 import { chainAgents, checkAgentAllowed, checkChainAllowed, checkScopesAllowed, consentScopes } from './policy.js';
 
@@ -135,37 +135,11 @@ export function createTokenService(ctx: ServerContext) {
     }
   }
 
-  /**
-   * Issue 17: refuse a token that was revoked by its `jti`, by an agent of its chain, or by the
-   * user's withdrawn grant (400 `grant_revoked`, naming what to redo). A failing store is a 503.
-   */
-  async function checkNotRevoked(token: VerifiedToken, what: string): Promise<void> {
-    const registry = ctx.revocation;
-    const jti = token.claims.jti;
-    if (registry === undefined || typeof jti !== 'string') return;
-    const agent = token.agent ?? (typeof token.audience === 'string' ? token.audience : undefined);
-    const subject = { agents: [...(agent === undefined ? [] : [agent]), ...chainAgents(token.act)], sub: token.subject, iat: typeof token.claims.iat === 'number' ? token.claims.iat : undefined };
-    let revoked: boolean;
-    try {
-      revoked = await registry.isRevoked(token.issuer, jti, subject);
-    } catch (error) {
-      if (isAAuthError(error)) throw error;
-      throw new AAuthError('revocation_store_failed', undefined, { cause: error, headers: { 'Retry-After': '1' } });
-    }
-    if (!revoked) return;
-    const whose = token.subject === undefined ? `agent ${agent ?? 'unknown'}` : `user ${token.subject} and agent ${agent ?? 'unknown'}`;
-    throw new GrantRevokedError(`${what} refused: it was revoked (the grant of ${whose} was withdrawn or revoked); the user must connect again`, {
-      issuer: token.issuer,
-      agent,
-      user: token.subject,
-    });
-  }
-
   /** Section 8, exchange: the upstream auth token, issued by this realm or a trusted issuer, for the signer. */
   async function verifyUpstream(jwt: string, signer: Signer): Promise<VerifiedToken> {
     try {
       const token = await ctx.tokens.verifyToken(jwt, AUTH_TOKEN, { audience: signer.agent, caller: signer.caller });
-      await checkNotRevoked(token, 'upstream_token');
+      await checkNotRevoked(ctx, token, 'upstream_token');
       return token;
     } catch (error) {
       if (isAAuthError(error, 'token_audience_invalid')) {
@@ -201,7 +175,7 @@ export function createTokenService(ctx: ServerContext) {
     const holder = token.agent ?? token.claims.aud;
     if (holder !== signer.agent) throw new AAuthError('invalid_grant', `auth_token refused: it was issued to ${String(holder)}, not ${signer.agent}`);
     // Issue 17: a revoked token (or agent, or withdrawn grant) ends its refresh lineage; told only to its holder.
-    await checkNotRevoked(token, 'auth_token');
+    await checkNotRevoked(ctx, token, 'auth_token');
     // Refresh never ends otherwise (issue 13, finding 6): the lineage is bounded from its start.
     const max = realm.ssoSessionMaxLifespan;
     if (grantStart(token, ctx.now()) + max <= ctx.now()) {
