@@ -105,7 +105,7 @@ export interface AuthServerOptions {
 export interface AuthServerRevocationOptions {
   /** Where revocations live: the verifier's `createRedisRevocationStore` for a fleet, `createMemoryRevocationStore` for one process. Resources given the same store refuse the revoked tokens. */
   store: RevocationRegistry;
-  /** Realm clients (confidential, client secret; Basic or post) that may call the revocation endpoint; default none (the endpoint is not served). */
+  /** Realm clients (confidential, client secret; Basic or post; a public client is refused with a TypeError) that may call the revocation endpoint; default none (the endpoint is not served). */
   clients?: string[] | undefined;
 }
 
@@ -281,6 +281,10 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
       throw new TypeError(
         `options.revocation.clients must list client ids of the realm${unknown === undefined ? '' : ` (${JSON.stringify(unknown)} is none of ${realm.clients.map((k) => k.clientId).join(', ')})`}`,
       );
+    }
+    const open = (r.clients ?? []).find((c) => realm.clients.find((k) => k.clientId === c)?.publicClient === true);
+    if (open !== undefined) {
+      throw new TypeError(`options.revocation.clients must list confidential clients (with a client secret): ${JSON.stringify(open)} is a public client, and anyone could revoke as it`);
     }
   }
 
