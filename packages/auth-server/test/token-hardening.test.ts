@@ -5,6 +5,7 @@ import {
   decideOverHttp,
   decodeJwt,
   freePort,
+  signInForConsent,
   signedFetch,
   startAuthServer,
   startParty,
@@ -171,7 +172,7 @@ describe('finding 15: consent is bound to the resource, and every agent of the c
     expect(decodeJwt(String(done.body.auth_token)).claims).toMatchObject({ aud: maa.identity, agent: sca.identity, sub: USER_ID, act: { agent: backend.identity, sub: USER_ID } });
   });
 
-  it('the new consent must come from the user the token acts for: another user approving gets 403 access_denied (consent_user_mismatch)', async () => {
+  it('the new consent must come from the user the token acts for: another user cannot sign in to decide it (403 consent_user_mismatch), and it stays pending for that user', async () => {
     const realm = testRealm({}, {
       users: [
         { id: USER_ID, username: 'mcp-user', enabled: true, credentials: [{ type: 'password', value: 'user123' }] },
@@ -183,11 +184,16 @@ describe('finding 15: consent is bound to the resource, and every agent of the c
       const upstream = await userTokenForSca(server);
       const res = await requestToken(sca, maa, 'supply-chain:optimize', { upstream_token: upstream }, server);
       expect(res.status).toBe(202);
-      expect((await decideOverHttp(server.interactionEndpoint, String(res.body.code), 'approve', { username: 'mallory', password: 'mallory123' })).status).toBe(200);
+      // Mallory's password is right, but the request is not hers: refused before any session, nothing decided.
+      await expect(signInForConsent(server.interactionEndpoint, String(res.body.code), { username: 'mallory', password: 'mallory123' })).rejects.toThrow(
+        /login answered 403[\s\S]*<code>consent_user_mismatch<\/code>/,
+      );
+      expect((await signedFetch(String(res.body.location), { key: sca.key, signatureKey: sca.signatureKey })).status).toBe(202);
+      // The user the token acts for still decides it.
+      expect((await decideOverHttp(server.interactionEndpoint, String(res.body.code), 'approve')).status).toBe(200);
       const done = await signedFetch(String(res.body.location), { key: sca.key, signatureKey: sca.signatureKey });
-      expect(done.status).toBe(403);
-      expect(done.body.error).toBe('access_denied');
-      expect(lastRefusal(server.audit)).toMatchObject({ code: 'consent_user_mismatch', status: 403, endpoint: 'pending' });
+      expect(done.status).toBe(200);
+      expect(decodeJwt(String(done.body.auth_token)).claims).toMatchObject({ sub: USER_ID, agent: sca.identity });
     } finally {
       await server.close();
     }

@@ -29,6 +29,7 @@ const PAGE_TITLES: Partial<Record<AAuthErrorCode, string>> = {
   consent_form_invalid: 'Form expired',
   login_locked: 'Too many attempts',
   consent_lookup_throttled: 'Too many attempts',
+  consent_user_mismatch: 'Another user\'s request',
 };
 
 function parseCookies(header: string | undefined): Map<string, string> {
@@ -98,6 +99,18 @@ function notPending(request: PendingRequest): AAuthError {
   return request.status === 'withdrawn'
     ? new AAuthError('consent_request_withdrawn', 'The agent withdrew this request: there is nothing left to approve. You can close this window.')
     : new AAuthError('consent_already_decided', `This request ${alreadyDecided(request)}.`);
+}
+
+/**
+ * Refuse a user who may not decide `request`: an exchange continues its upstream token's user, and a
+ * -11 request may name its person; only that user decides it (delivery checks it again). Asked once
+ * the password is verified, so the refusal tells nothing to someone who does not know it.
+ */
+function checkDecider(request: PendingRequest, sub: string): void {
+  const bound = request.kind === 'exchange' ? request.act?.sub : request.draft11?.user;
+  if (bound !== undefined && bound !== sub) {
+    throw new AAuthError('consent_user_mismatch', 'This request continues another user\'s access: only that user can approve or deny it. Sign in as that user.');
+  }
 }
 
 function shownCode(request: PendingRequest): string {
@@ -349,6 +362,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         await renderLogin(res, refusal.status, request, callback, `${refusal.message}.`);
         return;
       }
+      checkDecider(request, user.id);
       const id = randomBytes(32).toString('base64url');
       await sessions.put(id, {
         code: request.code,
@@ -381,6 +395,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         throw new AAuthError('consent_form_invalid', 'Your sign-in expired or the form did not come from this server. Open the link again.');
       }
       const [sessionId, session] = current;
+      checkDecider(request, session.sub);
       const status = decision === 'approve' ? 'approved' : 'denied';
       let decided: PendingRequest | undefined;
       try {
