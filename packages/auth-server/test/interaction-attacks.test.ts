@@ -398,4 +398,46 @@ describe('finding 2: a burst of parallel guesses', () => {
       await server.close();
     }
   });
+
+  it("without bruteForceProtected (Keycloak's default), a burst on one code gets no more than the per-code limit of 10 checked", async () => {
+    // A PBKDF2-hashed password: each check waits on the thread pool, so parallel guesses overlap.
+    const salt = randomBytes(16);
+    const hash = pbkdf2Sync('user123', salt, 27_500, 32, 'sha256');
+    const user = {
+      username: 'mcp-user',
+      enabled: true,
+      credentials: [
+        {
+          type: 'password',
+          secretData: JSON.stringify({ value: hash.toString('base64'), salt: salt.toString('base64') }),
+          credentialData: JSON.stringify({ hashIterations: 27_500, algorithm: 'pbkdf2-sha256' }),
+        },
+      ],
+    };
+    const server = await startAuthServer({ realm: testRealm({}, { users: [user] }) });
+    try {
+      const { code } = await pendingRequest(server);
+      const forms = [];
+      for (let i = 0; i < 30; i++) {
+        const page = await fetch(`${server.interactionEndpoint}?code=${code}`);
+        forms.push({ cookie: cookieHeader('', page), csrf: hidden(await page.text(), 'csrf'), password: `burst-${i}` });
+      }
+      const pages = await Promise.all(
+        forms.map(async (f) => {
+          const res = await fetch(`${server.interactionEndpoint}/login`, {
+            method: 'POST',
+            redirect: 'manual',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: f.cookie },
+            body: new URLSearchParams({ code, csrf: f.csrf, username: 'mcp-user', password: f.password }).toString(),
+          });
+          return { status: res.status, code: pageCode(await res.text()) };
+        }),
+      );
+      // 401 is a password that was checked: exactly the limit; every other guess is refused unchecked.
+      expect(pages.filter((p) => p.status === 401)).toHaveLength(10);
+      expect(pages.filter((p) => p.status === 429 && p.code === 'login_locked')).toHaveLength(20);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -143,8 +143,9 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     settings: { ...BRUTE_FORCE_DEFAULTS, enabled: true, failureFactor: 20, waitIncrementSeconds: 60, maxFailureWaitSeconds: 900, maxDeltaTimeSeconds: 3600 },
     quickCheck: false,
   });
-  // Attempts for one user name, and from one address, are checked one after another, so a burst of
-  // parallel guesses cannot all pass the lock check before the first failure is counted.
+  // Attempts for one interaction code, one user name, and from one address, are checked one after
+  // another (in that order), so a burst of parallel guesses cannot all pass a lock check before the
+  // first failure is counted.
   const queues = new Map<string, Promise<void>>();
   async function oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = queues.get(key) ?? Promise.resolve();
@@ -306,9 +307,12 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       }
       const request = await openRequest(field(req.body, 'code'), req);
       await bindCallback(callback, request);
-      if ((failures.get(request.code) ?? 0) >= MAX_FAILED_LOGINS) {
-        throw new AAuthError('login_locked', 'Too many failed sign-in attempts for this request. Ask the agent to start again.');
-      }
+      const codeLocked = (): AAuthError | undefined =>
+        (failures.get(request.code) ?? 0) >= MAX_FAILED_LOGINS
+          ? new AAuthError('login_locked', 'Too many failed sign-in attempts for this request. Ask the agent to start again.')
+          : undefined;
+      const locked = codeLocked();
+      if (locked) throw locked;
       const username = (field(req.body, 'username') ?? '').trim().toLowerCase();
       const password = field(req.body, 'password') ?? '';
       const userKey = username.slice(0, 256);
@@ -356,7 +360,13 @@ export function createInteractionRouter(ctx: ServerContext): Router {
         }
         return user;
       };
-      const user = bruteForce.enabled ? await oneAtATime(`user:${userKey}`, () => oneAtATime(`source:${sourceKey}`, check)) : await check();
+      // One attempt per code at a time, the limit checked again in its turn: a burst of parallel
+      // guesses on one code cannot all pass it while the first ones are still being hashed.
+      const user = await oneAtATime(`code:${request.code}`, async () => {
+        const lockedNow = codeLocked();
+        if (lockedNow) throw lockedNow;
+        return bruteForce.enabled ? oneAtATime(`user:${userKey}`, () => oneAtATime(`source:${sourceKey}`, check)) : check();
+      });
       if (user === undefined) {
         const refusal = new AAuthError('login_failed');
         await renderLogin(res, refusal.status, request, callback, `${refusal.message}.`);
