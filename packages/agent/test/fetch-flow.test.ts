@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { generateKey, isAAuthError } from '@aauth-kit/core';
 import { describe, expect, it } from 'vitest';
 import { AAuthChallengeError, createAgent } from '../src/index.js';
@@ -182,6 +183,21 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
       expect(s.resource.calls).toHaveLength(2);
       for (const call of s.resource.calls) expect(call.body.equals(expected)).toBe(true);
       expect((await json(res)).bodyLength).toBe(expected.length);
+    });
+
+    it("a Node Readable or async iterable body with the caller's duplex: 'half', as Node's fetch takes it", async () => {
+      // Found by a client audit: the caller's duplex was dropped, so the agent refused these bodies
+      // with undici's "duplex option is required" although the caller had given it.
+      const s = await track(scenario());
+      const chunks = [randomBytes(40_000), randomBytes(3)];
+      const expected = Buffer.concat(chunks);
+      const bodies = [Readable.from(chunks), (async function* () { yield* chunks; })()];
+      for (const body of bodies) {
+        const res = await s.hosted.agent.fetch(`${s.resource.url}/upload`, { method: 'POST', body: body as unknown as RequestInit['body'], duplex: 'half' } as RequestInit);
+        expect(res.status).toBe(200);
+        expect((await json(res)).bodyLength).toBe(expected.length);
+      }
+      expect(s.resource.calls.map((c) => c.body.equals(expected))).toEqual([true, true, true]);
     });
 
     it('URLSearchParams, Blob, Uint8Array and a Request object', async () => {

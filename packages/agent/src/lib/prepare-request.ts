@@ -35,8 +35,12 @@ export async function readRequest(
   if (init?.headers !== undefined) requestInit.headers = init.headers;
   if (init?.body !== undefined) requestInit.body = init.body;
   if (init?.redirect !== undefined) requestInit.redirect = init.redirect;
-  // A ReadableStream body needs `duplex: 'half'` in Node's fetch.
-  if (init?.body instanceof ReadableStream || (init?.body === undefined && input instanceof Request && input.body !== null)) {
+  // A stream body needs `duplex: 'half'` in Node's fetch: the caller's, as fetch takes it (a Node
+  // Readable or async iterable is only accepted with it), else added for a ReadableStream.
+  const duplex = (init as { duplex?: 'half' } | undefined)?.duplex;
+  if (duplex !== undefined) {
+    requestInit.duplex = duplex;
+  } else if (init?.body instanceof ReadableStream || (init?.body === undefined && input instanceof Request && input.body !== null)) {
     requestInit.duplex = 'half';
   }
   const request = new Request(input, requestInit);
