@@ -3,8 +3,8 @@ import { Readable } from 'node:stream';
 import { generateKey } from '@aauth-kit/core';
 import got, { RequestError } from 'got';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AAuthChallengeError } from '../src/index.js';
-import { countingServer, type Listening } from '../../../test/fixtures/http.js';
+import { AAuthChallengeError, createAgent } from '../src/index.js';
+import { countingServer, listen, type Listening } from '../../../test/fixtures/http.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
 
 const open: Array<Scenario | Listening> = [];
@@ -152,5 +152,21 @@ describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
     expect(body).toMatchObject({ scheme: 'jwt' });
     expect(s.resource.calls).toHaveLength(1);
     expect(s.as.tokenRequests).toHaveLength(0);
+  });
+
+  it('a cookie list goes out as got sends it, one cookie field joined with "; "', async () => {
+    // Found by a client audit: the hooks replaced got's headers with ", "-joined strings, so
+    // cookie: ['a=1', 'b=2'] arrived as the single cookie a="1, b=2" (plain got sends a=1; b=2).
+    const cookies: Array<string | undefined> = [];
+    const server = await listen((req, res) => {
+      cookies.push(req.headers.cookie);
+      res.end('ok');
+    });
+    open.push(server);
+    const client = createAgent({ key: generateKey() }).extendGot(got);
+    const headers = { cookie: ['a=1', 'b=2'] };
+    await got.get(`${server.origin}/x`, { headers });
+    await client.get(`${server.origin}/x`, { headers });
+    expect(cookies).toEqual(['a=1; b=2', 'a=1; b=2']);
   });
 });

@@ -177,6 +177,10 @@ export function createGotHooks(core: AgentCore): GotHooks {
     for (const name of Object.keys(options.headers)) {
       if ((SIGNATURE_HEADERS as readonly string[]).includes(name.toLowerCase())) delete options.headers[name];
     }
+    // The signed headers replace got's as strings, a list joined with ", ": a cookie list would go
+    // out as one cookie `a=1, b=2`. Join it as Node's http would have sent it: `a=1; b=2`.
+    const cookie = options.headers.cookie;
+    if (Array.isArray(cookie)) options.headers.cookie = cookie.join('; ');
     const method = options.method.toUpperCase();
     // got.stream.post(url) with the body written into the stream: the request is signed before the
     // body exists, so its content-digest cannot cover it (a resource refuses it as unsigned body).
