@@ -255,6 +255,8 @@ export interface GotOptionsLike {
   headers: Record<string, string | string[] | undefined>;
   body?: unknown;
   context: Record<string, unknown>;
+  /** The caller's `signal`: a token request or consent every waiting caller gave up on is cancelled. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Structural view of got 14's response. */

@@ -1,3 +1,4 @@
+import got from 'got';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Interaction } from '../src/index.js';
 import { scenario, type Scenario } from './fixtures/scenario.js';
@@ -66,6 +67,33 @@ describe('aborting a call that waits for a shared token request', () => {
     expect(((await gaveUp) as Error).name).toBe('AbortError');
     expect((await s.hosted.agent.fetch(`${s.resource.url}/data`)).status).toBe(200);
     expect(s.as.tokenRequests).toHaveLength(3);
+  });
+});
+
+describe("got's signal: a consent the only got caller gave up on", () => {
+  it('is cancelled, and the next got call asks the user again', async () => {
+    // Found by a client audit: the got hooks did not give got's signal to the token request, so an
+    // aborted got call left its consent polling, and the next call joined it silently: no
+    // onInteraction, and interaction_timeout after interactionTimeoutMs.
+    const interactions: Interaction[] = [];
+    let onAsk: (i: Interaction) => void = () => undefined;
+    const s = await scenario({
+      as: { mode: { kind: 'interaction' }, retryAfter: 0 },
+      agent: { interactionTimeoutMs: 5_000, onInteraction: (i) => (interactions.push(i), onAsk(i)) },
+    });
+    open.push(s);
+    const client = s.hosted.agent.extendGot(got);
+    const first = new AbortController();
+    onAsk = () => first.abort();
+    const e = await client.get(`${s.resource.url}/data`, { signal: first.signal }).catch((x: unknown) => x);
+    expect((e as Error).name).toBe('AbortError');
+
+    onAsk = (i) => void fetch(i.url);
+    const second = await client.get(`${s.resource.url}/data`);
+    expect(second.statusCode).toBe(200);
+    expect(interactions).toHaveLength(2);
+    expect(interactions[1]!.code).not.toBe(interactions[0]!.code);
+    expect(s.as.tokenRequests).toHaveLength(2);
   });
 });
 

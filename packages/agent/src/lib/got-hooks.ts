@@ -88,8 +88,8 @@ function flatHeaders(headers: GotOptionsLike['headers']): Record<string, string>
 }
 
 /** Start a -11 call for a got request: the machine's first send (the best token this agent holds). */
-async function begin11(core: AgentCore, draft11: Draft11Core, hop: Hop, user: GotAAuthContext): Promise<GotCall11> {
-  const run = draft11.begin(core.config.fetch, hop, user);
+async function begin11(core: AgentCore, draft11: Draft11Core, hop: Hop, user: GotAAuthContext, signal: AbortSignal | undefined): Promise<GotCall11> {
+  const run = draft11.begin(core.config.fetch, hop, user, signal);
   try {
     const out = await run.next({ type: 'begin' });
     if (out.type !== 'send') throw new Error(`A first attempt cannot ${out.type}`);
@@ -200,7 +200,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
       const generation = core.draft11 !== undefined ? generationFor(core, url) : 'keycloak';
       (options.context[SPAN] as OpenSpan).handle.set({ [A.generation]: generation });
       if (core.draft11 !== undefined && generation === 'draft-11') {
-        const started = await begin11(core, core.draft11, hop, user);
+        const started = await begin11(core, core.draft11, hop, user, options.signal);
         options.context[CALL11] = started;
         return sign11(options, started, hop, body);
       }
@@ -208,7 +208,8 @@ export function createGotHooks(core: AgentCore): GotHooks {
     // An 'auto' agent's Keycloak-profile call watches for an answer in -11 (it then switches).
     const effects = aauthCall(core, config.fetch, call?.origin ?? hop, user, core.draft11 !== undefined && config.generation === 'auto');
     if (call === undefined) {
-      const { state, action } = await advance(effects.start, { type: 'begin' }, effects, undefined);
+      // got's signal, as agent.fetch's: a token request every waiting caller gave up on is cancelled.
+      const { state, action } = await advance(effects.start, { type: 'begin' }, effects, undefined, options.signal);
       if (action.type !== 'send') throw new Error(`A first attempt cannot ${action.type}`);
       call = { state, origin: hop, carried: action.carried, tokenOrigin: url.origin, hop, presented: undefined };
     }
@@ -251,7 +252,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
     let draft11: Draft11Core | undefined;
     try {
       const event = { type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.presented, now: config.now() } as const;
-      const { state, action } = await advance(call.state, event, effects, call.hop);
+      const { state, action } = await advance(call.state, event, effects, call.hop, options.signal);
       switch (action.type) {
         case 'return':
           effects.settle(action, call.hop);
@@ -280,7 +281,7 @@ export function createGotHooks(core: AgentCore): GotHooks {
     // The resource answered the Keycloak-profile attempt in -11: remember, and go on in -11 where it
     // answered (got retries there), as agent.fetch does.
     draft11.learn(call.hop.url.origin, 'draft-11');
-    const next = await begin11(core, draft11, call.hop, user);
+    const next = await begin11(core, draft11, call.hop, user, options.signal);
     return await retryWithMergedOptions({ context: { [CALL]: undefined, [CALL11]: next }, preserveHooks: true } as { context: Record<string, unknown> });
   };
 
