@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Stream } from 'node:stream';
 import { generateKey } from '@aauth-kit/core';
 import got, { RequestError } from 'got';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,6 +48,35 @@ describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
     expect(res.statusCode).toBe(200);
     const expected = Buffer.concat(chunks);
     expect(s.resource.calls.map((c) => c.body.equals(expected))).toEqual([true, true]);
+  });
+
+  it('a stream without async iteration (the form-data package\'s FormData) is read, signed and resent', async () => {
+    // Found by a client audit: got takes any Node stream (form-data's FormData is a legacy
+    // CombinedStream), but the hooks read only async iterables and refused it as "options.body of
+    // this type cannot be signed".
+    const { s, client } = await setup();
+    class LegacyStream extends Stream {
+      readable = true;
+      destroy(): void {
+        this.readable = false;
+      }
+      override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
+        const piped = super.pipe(destination, options);
+        setImmediate(() => {
+          this.emit('data', Buffer.from('--b\r\npart-1\r\n'));
+          this.emit('data', Buffer.from('--b--\r\n'));
+          this.emit('end');
+        });
+        return piped;
+      }
+    }
+    const res = await client.post(`${s.resource.url}/upload`, { body: new LegacyStream() as unknown as Readable, headers: { 'content-type': 'multipart/form-data; boundary=b' } });
+    expect(res.statusCode).toBe(200);
+    const expected = Buffer.from('--b\r\npart-1\r\n--b--\r\n');
+    expect(s.resource.calls.map((c) => [c.status, c.body.equals(expected)])).toEqual([
+      [401, true],
+      [200, true],
+    ]);
   });
 
   it('got.stream: a bodiless stream is signed; a body written into the stream is refused with the fix (it would go out unsigned)', async () => {

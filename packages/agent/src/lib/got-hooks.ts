@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import { AAuthError } from '@aauth-kit/core';
 import { type OpenSpan, TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { AAuthChallengeError } from '../aauth-challenge-error.js';
@@ -59,13 +60,25 @@ async function bufferBody(options: GotOptionsLike, max: number): Promise<Uint8Ar
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return body;
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-  const iterable = body as Partial<AsyncIterable<unknown> & Iterable<unknown>>;
+  const iterable = body as Partial<AsyncIterable<unknown> & Iterable<unknown>> & { pipe?: unknown };
+  let source = body as AsyncIterable<unknown>;
   if (typeof iterable[Symbol.asyncIterator] !== 'function' && typeof iterable[Symbol.iterator] !== 'function') {
-    throw new TypeError('options.body of this type cannot be signed');
+    if (typeof iterable.pipe !== 'function') {
+      const kind = (body as { constructor?: { name?: unknown } }).constructor?.name;
+      throw new TypeError(
+        `options.body (${typeof kind === 'string' && kind !== '' ? kind : typeof body}) cannot be signed: give a string, a Buffer or typed array, a stream, an (async) iterable of chunks, or a FormData`,
+      );
+    }
+    // A stream without async iteration (the form-data package's FormData, which got takes): read
+    // it through a PassThrough. Its pipe stops writing when the PassThrough closes.
+    const through = new PassThrough();
+    (body as NodeJS.EventEmitter).on?.('error', (error: Error) => through.destroy(error));
+    (body as { pipe(destination: NodeJS.WritableStream): unknown }).pipe(through);
+    source = through;
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body as AsyncIterable<unknown>) {
+  for await (const chunk of source) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk as Uint8Array);
     size += bytes.length;
     if (size > max) throw new AAuthError('body_too_large', `The request body is larger than ${max} bytes`, { status: downstreamStatus('body_too_large') });
