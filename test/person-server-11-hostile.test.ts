@@ -235,6 +235,25 @@ describe('the agent token: wrong typ, EdDSA, untrusted or unknown provider', () 
     const bad = await signedFetch(PERSON(), { key, signatureKey: { scheme: 'jwt', jwt: forged }, json: { resource: site } });
     expect([bad.status, bad.headers.get('signature-error')]).toEqual([401, 'error=invalid_jwt']);
   });
+
+  it("an agent token by one provider naming another provider's agent: 401 invalid_jwt, never that agent's person token", async () => {
+    // The victim: an agent of the trusted provider, bound to the person, the resource approved.
+    const victim = await personTokenFor('spoofed');
+    const again = await signedFetch(PERSON(), { ...victim, json: { resource: site } });
+    expect(again.status).toBe(200);
+    // Another provider (its own metadata and key) mints a token whose sub is the victim's identifier.
+    const evil = await host();
+    const evilKey = generateKey({ kid: 'evil-ap' });
+    evil.set(createAgentProvider({ issuer: evil.origin, key: evilKey, allowLoopback: true }).wellKnown() as express.RequestHandler);
+    const attacker = generateKey({ kid: 'spoofer' });
+    const claims = { ...decodeJwt(victim.signatureKey.jwt).claims, iss: evil.origin, cnf: { jwk: { ...attacker.jwk, alg: 'Ed25519' } } };
+    const jwt = resign(victim.signatureKey.jwt, evilKey, { kid: 'evil-ap' }, claims);
+    for (const url of [PERSON(), AUTH(), REVOKE()]) {
+      const res = await signedFetch(url, { key: attacker, signatureKey: { scheme: 'jwt', jwt }, json: { resource: site } });
+      expectProblem(res, 401, 'invalid_jwt');
+      expect(String(res.body.detail)).toContain('is not an agent of its issuer');
+    }
+  });
 });
 
 describe('resource tokens: replay, another person server, non-string and huge fields', () => {

@@ -410,6 +410,21 @@ const agentId =
     return parseAgentIdentifier(v, { allowLoopback: expect.allowLoopback }) ? undefined : claimInvalid(`${name} is not an agent identifier (aauth:local@domain)`);
   };
 
+/**
+ * An agent token's `sub`: an agent identifier whose `domain` is its provider's, the host of `iss`
+ * (AAuth -11 "Agent Identifiers": `domain` is the agent provider's domain). Without this, any
+ * provider (its metadata is the only anchor) could speak for an agent of another provider, and be
+ * given what a person granted that agent. `iss` is checked first in the table.
+ */
+const agentOfIssuer: ClaimCheck = (v, ctx) => {
+  const problem = agentId('sub')(v, ctx);
+  if (problem) return problem;
+  const iss = ctx.claims.iss as string;
+  const host = iss.slice(iss.indexOf('://') + 3);
+  const domain = (v as string).slice((v as string).lastIndexOf('@') + 1);
+  return domain === host ? undefined : claimInvalid(`sub ${showValue(v, 200)} is not an agent of its issuer: its domain must be ${JSON.stringify(host)}, the host of iss`);
+};
+
 /** A claim the kind must not carry (person tokens: no scope; auth and resource tokens: no agent). */
 const absent =
   (name: string, why: string): ClaimCheck =>
@@ -464,7 +479,7 @@ export const AGENT_TOKEN_11: TokenProfile = {
     ...TIME_11,
     iss: serverId('iss'),
     dwk: dwkOf(TOKEN_DWK_11.agent),
-    sub: agentId('sub'),
+    sub: agentOfIssuer,
     jti: nonEmptyString('jti'),
     cnf: confirmationKey11,
     ps: serverId('ps', true),

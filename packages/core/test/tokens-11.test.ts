@@ -147,6 +147,20 @@ describe('verifying -11 tokens: each kind under its own profile only', () => {
     await expect(verifyToken(agent, { ...opts, getKey: () => issuerKey.privateKeyObject })).resolves.toBeDefined();
   });
 
+  it("an agent token's sub must be an agent of its issuer (domain = the host of iss): no provider speaks for another's agents", async () => {
+    const claims = decodeToken((await mintAll()).agent).claims;
+    const forged = await new SignJWT({ ...claims, iss: 'https://evil.example' }).setProtectedHeader({ alg: 'Ed25519', typ: 'aa-agent+jwt', kid: 'iss-1' }).sign(issuerKey.privateKeyObject);
+    const e = await expectRejectsCode(verifyToken(forged, { kind: 'agent', generation: 'draft-11', getKey, now }), 'token_claim_invalid');
+    expect(e.message).toBe('Agent token: sub "aauth:assistant@agent.example" is not an agent of its issuer: its domain must be "evil.example", the host of iss');
+    expect(e.toProblemJSON().error).toBe('invalid_jwt');
+    // A provider on a loopback port is its own domain, port included.
+    const dev = 'http://127.0.0.1:4100';
+    await expect(mintAgentToken(issuerKey, { issuer: dev, sub: 'aauth:a@127.0.0.1:4101', agentKey, now, allowLoopback: true })).rejects.toThrow(/not an agent of its issuer/);
+    const jwt = await mintAgentToken(issuerKey, { issuer: dev, sub: 'aauth:a@127.0.0.1:4100', agentKey, now, allowLoopback: true });
+    await expect(verifyToken(jwt, { kind: 'agent', generation: 'draft-11', getKey, now, allowLoopback: true })).resolves.toBeDefined();
+    await expect(mintAgentToken(issuerKey, { issuer: AP, sub: 'aauth:assistant@other.example', agentKey, now })).rejects.toThrow(TypeError);
+  });
+
   it('a header without kid is token_malformed in -11', async () => {
     const claims = decodeToken((await mintAll()).agent).claims;
     const jwt = await new SignJWT(claims).setProtectedHeader({ alg: 'Ed25519', typ: 'aa-agent+jwt' }).sign(issuerKey.privateKeyObject);
