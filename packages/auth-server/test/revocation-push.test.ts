@@ -72,6 +72,31 @@ describe('createRevocationPusher', () => {
     ]);
   });
 
+  it('a revocation_endpoint on a loopback host or over http, without allowLoopback: revocation_unsupported, nothing sent there', async () => {
+    let hits = 0;
+    const local = await resource(() => {
+      hits++;
+      return { status: 200 };
+    });
+    // A public resource (its metadata served by the fetch given) naming this server's loopback services.
+    const endpoints = [`${local.url}/revoke`, `http://localhost:${new URL(local.url).port}/revoke`, 'http://resource.example/revoke'];
+    let endpoint = endpoints[0]!;
+    const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url === 'https://resource.example/.well-known/aauth-resource.json') return Response.json({ issuer: 'https://resource.example', revocation_endpoint: endpoint });
+      return fetch(input, init);
+    }) as typeof fetch;
+    const audit: AuditEvent[] = [];
+    const ctx = { audit: (e: AuditEvent) => audit.push(e), now: () => Date.now() / 1000 } as unknown as ServerContext;
+    const p = createRevocationPusher(ctx, { issuer: 'https://ps.example', key, allowLoopback: false, fetch: fakeFetch, discovery: { resolveHostname: async () => ['93.184.216.34'] } });
+    for (const [i, e] of endpoints.entries()) {
+      endpoint = e;
+      expect(await p.push({ jti: `l${i}`, exp: 2000000000, resource: 'https://resource.example' })).toBe('revocation_unsupported');
+    }
+    expect(hits).toBe(0);
+    expect(audit.map((e) => e.reason)).toEqual(Array(3).fill('the resource revocation_endpoint must be https on a non-loopback host (allowLoopback is off)'));
+  });
+
   it('a failing or silent resource: revocation_unavailable, never an exception, within the time limit', async () => {
     const { p, audit } = pusher({ timeoutMs: 300 });
     const failing = await resource(() => ({ status: 500, body: { error: 'server_error' } }));

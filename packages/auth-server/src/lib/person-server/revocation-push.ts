@@ -1,5 +1,5 @@
 import { AAuthError, signRequest, type SigningKey } from '@aauth-kit/core';
-import { serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { isLocalHostname, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import { createDocumentFetcher, fetchLimited, type DiscoveryOptions } from '@aauth-kit/discovery';
 import type { ServerContext } from '../context.js';
 
@@ -74,6 +74,12 @@ export function createRevocationPusher(ctx: ServerContext, config: RevocationPus
       return `${whoOf(document)} revocation_endpoint is not an absolute URL`;
     }
     if (url.hash !== '' || url.username !== '' || url.password !== '') return `${whoOf(document)} revocation_endpoint has a fragment or credentials`;
+    // The egress policy lets plain http and local names through (the Keycloak profile's development
+    // set-ups); in -11 that is allowLoopback's alone, as for a jwks_uri: a party's document must not
+    // point this server at its own loopback services (draft-11 profile section 10).
+    const local = isLocalHostname(url.hostname);
+    if (!allowLoopback && (local || url.protocol !== 'https:')) return `${whoOf(document)} revocation_endpoint must be https on a non-loopback host (allowLoopback is off)`;
+    if (url.protocol !== 'https:' && !local) return `${whoOf(document)} revocation_endpoint must be https (http only on loopback hosts)`;
     return url;
   }
 
