@@ -254,6 +254,20 @@ describe('the agent token: wrong typ, EdDSA, untrusted or unknown provider', () 
       expect(String(res.body.detail)).toContain('is not an agent of its issuer');
     }
   });
+
+  it('a sub-agent (agent token with parent_agent) signing a token request itself: 403 access_denied, no pending request (AAuth -11 "Single-Level Depth")', async () => {
+    const key = generateKey({ kid: 'sub-agent' });
+    const jwt = await provider.mintAgentToken({ local: 'planner+search1', agentKey: key, ps, parentAgent: provider.agentId('planner') });
+    for (const [url, json] of [
+      [PERSON(), { resource: site, capabilities: ['interaction'] }],
+      [AUTH(), { resource_token: 'a.b.c', presented_token: 'a.b.c', capabilities: ['interaction'] }],
+    ] as const) {
+      const res = await signedFetch(url, { key, signatureKey: { scheme: 'jwt', jwt }, json });
+      expectProblem(res, 403, 'access_denied');
+      expect(res.headers.get('signature-error')).toBeNull();
+      expect(String(res.body.detail)).toContain(`is a sub-agent of ${provider.agentId('planner')}`);
+    }
+  });
 });
 
 describe('resource tokens: replay, another person server, non-string and huge fields', () => {

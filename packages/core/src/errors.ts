@@ -83,6 +83,7 @@ export const ERRORS = {
   account_invalid: [400, 'invalid_account', 'The account is not valid for this person'],
   user_unreachable: [403, 'user_unreachable', 'The user cannot be reached to approve the request'],
   grant_withdrawn: [403, 'grant_withdrawn', 'The user withdrew this agent\'s grant: the person must connect (consent) again'],
+  subagent_request_refused: [403, 'access_denied', 'A sub-agent does not request tokens itself: its parent agent requests them on its behalf'],
   presented_token_revoked: [400, 'revoked_presented_token', 'The presented token was revoked'],
   presented_token_invalid: [400, 'invalid_presented_token', 'The presented token is invalid or does not match the resource token'],
   presented_token_expired: [400, 'expired_presented_token', 'The presented token has expired'],

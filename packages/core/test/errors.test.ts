@@ -79,6 +79,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   account_invalid: [400, 'invalid_account'],
   user_unreachable: [403, 'user_unreachable'],
   grant_withdrawn: [403, 'grant_withdrawn'],
+  subagent_request_refused: [403, 'access_denied'],
   // -11 token parameters and four-party federation (AAuth -11 "Token Endpoint Error Codes")
   presented_token_revoked: [400, 'revoked_presented_token'],
   presented_token_invalid: [400, 'invalid_presented_token'],

@@ -49,6 +49,21 @@ export interface Agent11 {
   token?: string;
   /** The agent token's `jti`: its provider may revoke it here (AAuth -11 "Revocation Cascade"). */
   jti?: string;
+  /** The agent token's `parent_agent`: the agent is a sub-agent, whose parent requests tokens for it. */
+  parentAgent?: string;
+}
+
+/**
+ * AAuth -11 "Single-Level Depth": a person server rejects a token request signed by a sub-agent (its
+ * agent token has `parent_agent`); the parent requests on its behalf (`subagent_token`).
+ */
+function checkTopLevel(agent: Agent11): void {
+  if (agent.parentAgent !== undefined) {
+    throw new AAuthError(
+      'subagent_request_refused',
+      `${agent.id} is a sub-agent of ${agent.parentAgent} (its agent token has parent_agent): a sub-agent does not call the person server; its parent requests tokens on its behalf, signing with its own agent token (AAuth -11 "Parent-Mediated Authorization")`,
+    );
+  }
 }
 
 /**
@@ -268,6 +283,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   /** `POST {person_token_endpoint}` (PS-10..PS-12): `{resource}` plus hints. */
   async function personToken(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     checkAgentAllowed(policy, agent.id);
+    checkTopLevel(agent);
     const resource = stringField(body, 'resource', 2048);
     if (resource === undefined) throw new AAuthError('invalid_request', 'resource is required');
     const problem = serverIdentifierProblem(resource, { allowLoopback });
@@ -362,6 +378,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
   /** `POST {auth_token_endpoint}`, three-party (PS-30..PS-35). */
   async function authToken(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     checkAgentAllowed(policy, agent.id);
+    checkTopLevel(agent);
     const resourceToken = stringField(body, 'resource_token');
     if (resourceToken === undefined) throw new AAuthError('invalid_request', 'resource_token is required');
     if (body.subagent_token !== undefined) throw new AAuthError('invalid_request', 'subagent_token is not supported by this person server yet');

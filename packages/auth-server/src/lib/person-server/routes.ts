@@ -191,6 +191,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         caller,
         token: token.raw,
         ...(typeof token.claims.jti === 'string' ? { jti: token.claims.jti } : {}),
+        ...(typeof token.claims.parent_agent === 'string' ? { parentAgent: token.claims.parent_agent } : {}),
       },
       signature: Buffer.from(verified.signed.signature).toString('base64url'),
     };
