@@ -476,6 +476,16 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     });
     if (request.kind === 'person-11') {
       await records.bind(request.agent, user);
+      // AAuth -11 "Agent-Person Binding": once bound, no other person claims the agent. A request
+      // made before the binding (two consents racing, or one left open) is refused, not issued;
+      // bind only sets an absent binding, so reading it back settles a race too.
+      const bound = await records.bindingOf(request.agent);
+      if (bound !== undefined && bound !== user) {
+        throw new AAuthError(
+          'consent_user_mismatch',
+          `${request.agent} already acts for another person, who approved it first: one agent acts for one person (AAuth -11 "Agent-Person Binding"); that person withdraws its grant before another can connect it`,
+        );
+      }
       await records.grant(user, request.resource, [], request.agent);
       return { kind: 'token', body: await issuePerson(agent, user, request.resource, d11.expCap) };
     }
