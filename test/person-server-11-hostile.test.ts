@@ -4,7 +4,7 @@ import { generateKey, mintResourceToken11, signRequest, type SigningKey } from '
 import { createResource } from '@aauth-kit/express';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decideOverHttp, decodeJwt, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
+import { decideOverHttp, decodeJwt, freePort, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen } from './fixtures/http.js';
 import { lateHost } from './fixtures/kit-site-11.js';
 
@@ -424,6 +424,29 @@ describe('the rest of the corpus: odd JSON, tampering, replay, races, methods', 
     const claims = { audience: ps, ps, sub: 's', presentedJti: 'j', agentJkt: agent.key.thumbprint, scope: 'data.read', allowLoopback: true };
     expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(resourceKey, { issuer: nothing.origin, ...claims }), presented_token: 'a.b.c' } }), 400, 'invalid_resource_token');
     expectProblem(await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(generateKey({ kid: 'resource-h' }), { issuer: site, ...claims }), presented_token: 'a.b.c' } }), 400, 'invalid_resource_token');
+  });
+
+  it("why an agent-chosen issuer's metadata could not be read is not told (no port scanner): one detail for a closed port, a 404, a 500; the audit keeps why", async () => {
+    const agent = await newAgent('oracle');
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const missing = await host();
+    const failing = await host();
+    failing.set((_q, res) => void res.status(500).end());
+    const claims = { audience: ps, ps, sub: 's', presentedJti: 'j', agentJkt: agent.key.thumbprint, scope: 'data.read', allowLoopback: true };
+    const details = new Set<string>();
+    for (const issuer of [closed, missing.origin, failing.origin]) {
+      const res = await signedFetch(AUTH(), { ...agent, json: { resource_token: await mintResourceToken11(resourceKey, { issuer, ...claims }), presented_token: 'a.b.c' } });
+      expectProblem(res, 400, 'invalid_resource_token');
+      details.add(String(res.body.detail));
+    }
+    expect([...details]).toEqual(["resource_token refused: the metadata or keys of its issuer could not be read (the person server's audit event says why)"]);
+    const reasons = as.audit.filter((e) => e.type === 'request.refused' && e.code === 'resource_token_invalid').slice(-3).map((e) => String(e.reason));
+    expect(reasons.some((r) => r.includes('ECONNREFUSED') || r.includes('Cannot reach'))).toBe(true);
+    // The signer's side: an agent token whose provider does not answer.
+    const stray = createAgentProvider({ issuer: closed, key: providerKey, allowLoopback: true });
+    const signer = await signedFetch(PERSON(), { key: agent.key, signatureKey: { scheme: 'jwt', jwt: await stray.mintAgentToken({ local: 'stray', agentKey: agent.key, ps }) }, json: { resource: site } });
+    expect([signer.status, signer.headers.get('signature-error')]).toEqual([401, 'error=invalid_jwt']);
+    expect(signer.body.detail).toBe("The signing key could not be obtained: the metadata or keys of its issuer could not be read (the person server's audit event says why)");
   });
 
   it('racing polls of an approved pending URL: exactly one gets the token, the others 410 invalid_code', async () => {

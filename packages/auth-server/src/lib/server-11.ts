@@ -2,6 +2,7 @@ import { AAuthError, isAAuthError, type SigningKey } from '@aauth-kit/core';
 import { algOf11, sendProblem, signatureErrorHeaders } from '@aauth-kit/core/internal';
 import type { Request, Response } from 'express';
 import type { ServerContext } from './context.js';
+import { isDiscoveryFailure } from './discovery-refusal.js';
 
 // What the -11 person server and access server share at their edges: a bounded record map, the
 // checks of a JSON body's fields, the JWKS document of a role's key, and the refusal as problem+json.
@@ -58,8 +59,30 @@ export function refuse11(res: Response, ctx: ServerContext, error: unknown, role
     ctx.warn(`${role}: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
     e = new AAuthError('internal_error', `The ${role} failed to process the request`);
   }
+  e = withoutDiscoveryDetail(e, role);
   const headers: Record<string, string> = { 'Cache-Control': 'no-store' };
   if (e.status === 401) Object.assign(headers, signatureErrorHeaders(e, signatureError));
   extra?.(e, headers);
   sendProblem(res, e, headers);
+}
+
+/**
+ * A refusal caused by a failed metadata or key fetch, with the fetch's detail taken out of its
+ * message (code, status and headers kept): "resolves to a private address", "cannot resolve",
+ * "connection refused" and "404" told apart for a host the caller chose (an agent token's or a
+ * resource token's `iss`) would make the server an oracle of its own network, as issue 13 (finding
+ * 12) found for the Keycloak profile. The audit event, written before, keeps the detail.
+ */
+function withoutDiscoveryDetail(e: AAuthError, role: string): AAuthError {
+  let cause: unknown = e;
+  let found = false;
+  for (let depth = 0; depth < 4 && cause !== undefined && !found; depth++) {
+    found = isDiscoveryFailure(cause);
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  if (!found) return e;
+  const token = /^(resource|presented|upstream|agent)_token_/.exec(e.code)?.[1];
+  const what = token === undefined ? 'The signing key could not be obtained' : `${token}_token refused`;
+  const message = `${what}: the metadata or keys of its issuer could not be read (the ${role}'s audit event says why)`;
+  return new AAuthError(e.code, message, { status: e.status, headers: e.headers, cause: e, ...(e.details === undefined ? {} : { details: e.details }) });
 }
