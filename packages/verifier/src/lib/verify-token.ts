@@ -271,6 +271,9 @@ export class TokenVerifier {
       if (draft11 && error instanceof AAuthError && KEEP_CODE_11.has(error.code)) {
         throw error.message.startsWith(profile.label) ? error : new AAuthError(error.code, `${profile.label}: ${error.message}`, { cause: error.cause, details: error.details });
       }
+      // -11: a server condition (discovery busy for this caller or host, 503 with Retry-After) is not
+      // the token's fault: kept, so the caller retries instead of discarding a good token.
+      if (draft11 && error instanceof AAuthError && error.status >= 500) throw error;
       const why = error instanceof AAuthError ? error.message : String(error);
       throw new AAuthError('token_signature_invalid', `${profile.label}: the ${whose} key cannot be found (${why})`, { cause: error });
     }

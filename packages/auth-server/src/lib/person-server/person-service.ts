@@ -327,6 +327,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       claims = (await verifier.verifyToken(jwt, RESOURCE_TOKEN_11, { audience, agentJkt: agent.thumbprint, allowLoopback, ps: issuer, caller: agent.caller })).claims;
     } catch (error) {
       if (isAAuthError(error, 'token_expired')) throw new AAuthError('resource_token_expired', `resource_token: ${error.message}`);
+      if (isAAuthError(error) && error.status >= 500) throw error; // discovery busy, a failing store: not the caller's token
       throw new AAuthError('resource_token_invalid', `resource_token: ${(error as Error).message}`, { cause: error });
     }
     if (claims.ps !== issuer) throw new AAuthError('resource_token_invalid', 'resource_token: ps does not name this person server');
