@@ -57,6 +57,7 @@ export function importTokenKey(key: KeyObject | object): TokenKey {
     }
   }
   if (keyObject.type !== 'public') throw new AAuthError('key_invalid', 'A token key must be a public key');
+  if (keyObject.asymmetricKeyType === 'rsa') checkRsaCost(keyObject);
   let algorithms = algorithmsOf(keyObject);
   // A JWK that names its algorithm verifies that one only (RFC 7517 section 4.4); EdDSA and Ed25519 are one.
   if (typeof jwkAlg === 'string') algorithms = algorithms.filter((a) => a === jwkAlg || (a.startsWith('Ed') && String(jwkAlg).startsWith('Ed')));
@@ -64,6 +65,28 @@ export function importTokenKey(key: KeyObject | object): TokenKey {
     return { keyObject, algorithms, ed25519: importPublicKey(keyObject.export({ format: 'jwk' }), { backend: 'sodium' }) };
   }
   return { keyObject, algorithms };
+}
+
+/** Largest RSA modulus a token key may have, in bits (a public-key operation grows with its square). */
+const MAX_RSA_BITS = 8192;
+/** Largest RSA public exponent (65537 is the usual one); a public-key operation grows with its length. */
+const MAX_RSA_EXPONENT = 2n ** 32n;
+
+/**
+ * Refuse an RSA key whose every verification would cost far more than a real one (a published key
+ * is untrusted input: a resource's JWKS): a modulus over 8192 bits, or a public exponent over
+ * 2^32 (a 3072-bit exponent makes each check ~40x as slow as with 65537).
+ */
+function checkRsaCost(keyObject: KeyObject): void {
+  const details = keyObject.asymmetricKeyDetails;
+  const bits = details?.modulusLength ?? 0;
+  if (bits > MAX_RSA_BITS) {
+    throw new AAuthError('key_invalid', `The RSA key has a ${bits}-bit modulus; token keys are at most ${MAX_RSA_BITS} bits (2048 to 4096 is usual)`);
+  }
+  const exponent = details?.publicExponent ?? 0n;
+  if (exponent > MAX_RSA_EXPONENT) {
+    throw new AAuthError('key_invalid', `The RSA key has a ${exponent.toString(2).length}-bit public exponent; token keys need one of at most 2^32 (65537, "e":"AQAB", is usual)`);
+  }
 }
 
 /**
