@@ -347,9 +347,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     // Issue 17: revoked by token, by agent (anywhere in its act chain) or by the user's grant.
     // After proof of possession, so the refusal names the caller and a fresh challenge follows.
-    if (o.revocation && typeof token.claims.jti === 'string') {
+    // A token without jti (optional in the Keycloak profile) is asked about with the empty jti: no
+    // revocation by token can name it, but one by agent or by grant still covers it.
+    if (o.revocation) {
+      const jti = typeof token.claims.jti === 'string' ? token.claims.jti : '';
       const subject: RevocationSubject = { agents: [agent, ...actAgents(token.act)], sub: token.subject, iat: numeric(token.claims.iat) };
-      if (await revoked(token.issuer, token.claims.jti, subject)) {
+      if (await revoked(token.issuer, jti, subject)) {
         throw new AAuthError('token_revoked', `Auth token: revoked by ${token.issuer}`, {
           details: { kind: 'auth', caller: { scheme: 'jwt', agent, thumbprint: key.thumbprint } satisfies VerifiedCaller },
         });

@@ -45,6 +45,7 @@ export interface RevocationCheck {
   /**
    * True when the token `(issuer, jti)` has been revoked: the request is refused with `revoked_jwt`.
    * `subject` (issue 17) lets a store that keeps revocations by agent or grant match those too.
+   * `jti` is `''` for a Keycloak-profile auth token without one (agent and grant revocations still apply).
    */
   isRevoked(issuer: string, jti: string, subject?: RevocationSubject): boolean | Promise<boolean>;
 }
