@@ -310,6 +310,11 @@ function fixedB64u(value: unknown, name: string, bytes: number): string {
   if (!decoded || decoded.length !== bytes) {
     throw new AAuthError('key_invalid', `JWK member "${name}" must be ${bytes} bytes of base64url`);
   }
+  // One spelling per key: a last character with unused bits set decodes to the same bytes, but would
+  // give the same key another RFC 7638 thumbprint (another pseudonymous agent, another cnf binding).
+  if (decoded.toString('base64url') !== s) {
+    throw new AAuthError('key_invalid', `JWK member "${name}" is not canonical base64url: its last character sets bits beyond the ${bytes} bytes (encode the key with a standard base64url encoder)`);
+  }
   return s;
 }
 

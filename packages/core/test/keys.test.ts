@@ -245,6 +245,17 @@ describe('bad keys', () => {
     expectThrowsCode(() => importPublicKey({ ...ec, x: 'A'.repeat(43), y: 'A'.repeat(43) }), 'key_invalid');
   });
 
+  it('a coordinate in a non-canonical spelling (unused low bits of its last character set) is key_invalid: one key, one thumbprint', () => {
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // 43 characters carry 258 bits for 32 bytes: the last character's two low bits are unused.
+    const respell = (v: string) => v.slice(0, -1) + ALPHABET[ALPHABET.indexOf(v.at(-1)!) ^ 1];
+    expect(Buffer.from(respell(okp.x), 'base64url').equals(Buffer.from(okp.x, 'base64url'))).toBe(true);
+    expect(importPublicKey(okp).thumbprint).toBe(computeThumbprint(okp));
+    const e = expectThrowsCode(() => importPublicKey({ ...okp, x: respell(okp.x) }), 'key_invalid');
+    expect(e.message).toContain('not canonical base64url');
+    expectThrowsCode(() => importPublicKey({ ...ec, y: respell(ec.y) }), 'key_invalid');
+  });
+
   it('a private member d in a public key is key_invalid', () => {
     const e = expectThrowsCode(() => importPublicKey(generateKey().toPrivateJwk()), 'key_invalid', 401);
     expect(e.message).toMatch(/"d"/);

@@ -28,9 +28,15 @@ function buildPrivateList(): BlockList {
     list.addSubnet(net, prefix, 'ipv4');
   }
   for (const [net, prefix] of [
-    ['::', 128],
-    ['::1', 128],
+    // Unspecified, loopback and the deprecated IPv4-compatible ::a.b.c.d (RFC 4291 section 2.5.5.1).
+    ['::', 96],
+    // IPv4-translated ::ffff:0:a.b.c.d (RFC 2765, SIIT).
+    ['::ffff:0:0:0', 96],
     ['64:ff9b::', 96],
+    // Local-use IPv4/IPv6 translation (RFC 8215).
+    ['64:ff9b:1::', 48],
+    // Teredo (RFC 4380): tunnels to an IPv4 address the policy cannot see.
+    ['2001::', 32],
     ['100::', 64],
     ['2001:db8::', 32],
     ['fc00::', 7],
@@ -57,6 +63,17 @@ export function isPrivateAddress(address: string): boolean {
   const family = isIP(bare);
   if (family === 4) return privateAddresses().check(bare, 'ipv4');
   // BlockList maps ::ffff:a.b.c.d onto the IPv4 rules itself.
-  if (family === 6) return privateAddresses().check(bare, 'ipv6');
+  if (family === 6) return privateAddresses().check(bare, 'ipv6') || embeds6to4Private(bare);
   return true;
+}
+
+/** A 6to4 address (2002:AABB:CCDD::/48, RFC 3056) names the IPv4 address AA.BB.CC.DD: private if that is. */
+function embeds6to4Private(address: string): boolean {
+  // The first two groups are written out whenever the address starts with 2002: ('2002::' alone is 0.0.0.0).
+  const match = /^2002:([0-9a-f]{0,4})(?::([0-9a-f]{0,4}))?/i.exec(address);
+  if (match === null) return false;
+  const high = parseInt(match[1] || '0', 16);
+  const low = parseInt(match[2] || '0', 16);
+  const v4 = `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  return privateAddresses().check(v4, 'ipv4');
 }

@@ -3,8 +3,10 @@ import { egressProblem, isPrivateAddress } from '@aauth-kit/discovery';
 import { EgressPolicy } from '../src/lib/egress-policy.js';
 
 describe('isPrivateAddress', () => {
-  const privateOnes = ['10.0.0.1', '127.0.0.1', '127.255.0.1', '169.254.169.254', '172.16.0.1', '172.31.255.255', '192.168.0.1', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '[::1]', 'not-an-ip'];
-  const publicOnes = ['8.8.8.8', '93.184.215.14', '172.32.0.1', '11.0.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'];
+  const privateOnes = ['10.0.0.1', '127.0.0.1', '127.255.0.1', '169.254.169.254', '172.16.0.1', '172.31.255.255', '192.168.0.1', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::1', '::', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '[::1]', 'not-an-ip',
+    // IPv4-compatible, IPv4-translated (SIIT), local-use NAT64, Teredo, 6to4 of private IPv4 (the audit's IPv6 list).
+    '::127.0.0.1', '::7f00:1', '::ffff:0:7f00:1', '::ffff:0:127.0.0.1', '64:ff9b:1::a9fe:a9fe', '2001:0:4136:e378::1', '2002:7f00:1::1', '2002:a9fe:a9fe::', '2002:c0a8:101::1', '2002::1'];
+  const publicOnes = ['8.8.8.8', '93.184.215.14', '172.32.0.1', '11.0.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2002:808:808::1', '2001:db9::1'];
   for (const a of privateOnes) it(`${a} is private`, () => expect(isPrivateAddress(a)).toBe(true));
   for (const a of publicOnes) it(`${a} is public`, () => expect(isPrivateAddress(a)).toBe(false));
 });

@@ -102,6 +102,34 @@ describe('jwks_uri discovery (wire profile section 4)', () => {
     expect(await code(v.verify(sign(req(), generateKey(), { scheme: 'jwks_uri', id: AGENT, kid: 'k1' })))).toBe('signature_invalid');
   });
 
+  it('refuses a published key whose alg is none, HMAC, or another key type\'s (as hwk does); no alg, or the right one, verifies', async () => {
+    for (const [alg, expected] of [
+      ['HS256', 'unsupported_algorithm'],
+      ['none', 'unsupported_algorithm'],
+      ['ES256', 'key_alg_mismatch'],
+      ['RS256', 'key_alg_mismatch'],
+    ] as const) {
+      const key = generateKey({ kid: 'k1' });
+      const fetch = tableFetch({
+        [`${AGENT}/.well-known/aauth-agent.json`]: { agent: AGENT, jwks_uri: `${AGENT}/jwks.json` },
+        [`${AGENT}/jwks.json`]: { keys: [{ ...key.toPublishedJwk(), alg }] },
+      });
+      const v = createVerifier({ identity: RESOURCE, fetch, discovery: { resolveHostname: tableResolver() } });
+      expect(await code(v.verify(sign(req(), key, { scheme: 'jwks_uri', id: AGENT, kid: 'k1' }))), alg).toBe(expected);
+    }
+    for (const alg of [undefined, 'EdDSA', 'Ed25519']) {
+      const key = generateKey({ kid: 'k1' });
+      const published = { ...key.toPublishedJwk(), alg } as Record<string, unknown>;
+      if (alg === undefined) delete published.alg;
+      const fetch = tableFetch({
+        [`${AGENT}/.well-known/aauth-agent.json`]: { agent: AGENT, jwks_uri: `${AGENT}/jwks.json` },
+        [`${AGENT}/jwks.json`]: { keys: [published] },
+      });
+      const v = createVerifier({ identity: RESOURCE, fetch, discovery: { resolveHostname: tableResolver() } });
+      await expect(v.verify(sign(req(), key, { scheme: 'jwks_uri', id: AGENT, kid: 'k1' })), String(alg)).resolves.toMatchObject({ agent: AGENT });
+    }
+  });
+
   it('refuses a JWKS that publishes a private key', async () => {
     const key = generateKey({ kid: 'k1' });
     const { table } = agentTable(key);

@@ -323,6 +323,7 @@ export class KeyDiscovery {
     const uri = draft11 ? this.jwksUri11(meta, 'Agent') : this.jwksUri(meta, 'Agent');
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller, seen, refresh);
     if (draft11) this.checkAlg11(jwk, 'The agent key');
+    else this.checkAlgKeycloak(jwk, 'The agent key');
     const key = this.importCached(publicJwk(jwk, 'The agent JWKS'));
     this.options.checkKeyAlgorithm(key);
     // Every check above is a function of (id, kid, dwk, legacy), the options and these documents.
@@ -342,6 +343,12 @@ export class KeyDiscovery {
       if (id !== undefined) this.keys.set(id, key);
     }
     return key;
+  }
+
+  /** The Keycloak profile: `alg` is optional, but one that is present agrees with the key (never none, HMAC, or another key type's), as for hwk. */
+  private checkAlgKeycloak(jwk: Jwk, what: string): void {
+    const problem = jwkAlgProblem(jwk, 'keycloak');
+    if (problem) throw new AAuthError(problem.code, `${what}: ${problem.reason}`);
   }
 
   /** -11: a key must carry a fully specified `alg` that agrees with its `kty`/`crv` (draft-11 profile section 3). */
