@@ -20,7 +20,9 @@ import {
 // reference packages; draft-hardt-httpbis-signature-key-08) against the kit, both ways, for the
 // hwk, jwks_uri and jwt schemes, GET and POST with a covered body, tampering refused.
 
-const AGENT_ID = 'aauth:httpsig@interop.test';
+/** The agent identifier's domain is its provider's (AAuth -11 "Agent Identifiers"): set once the provider listens. */
+let AGENT_ID: string;
+const agentIdAt = (issuer: string): string => `aauth:httpsig@${new URL(issuer).host}`;
 const ORDER = JSON.stringify({ sku: 'A-1', qty: 3 });
 const SCHEMES = ['hwk', 'jwks_uri', 'jwt'] as const;
 type Scheme = (typeof SCHEMES)[number];
@@ -32,6 +34,7 @@ let verifier: HttpsigVerifierServer;
 
 beforeAll(async () => {
   provider = await startAgentProvider();
+  AGENT_ID = agentIdAt(provider.issuer);
   agentKey = newKey('Ed25519', 'agent-key-1');
   provider.publish(agentKey.publicJwk); // so the jwks_uri scheme finds the agent's own key
   agentToken = provider.agentToken({ sub: AGENT_ID, jwk: agentKey.publicJwk, ps: 'https://ps.example' });
@@ -324,7 +327,7 @@ describe('httpsig signs, the kit resource verifies', () => {
     const liar = await startAgentProvider(undefined, { metadataIssuer: 'https://someone-else.example' });
     try {
       liar.publish(agentKey.publicJwk);
-      const token = liar.agentToken({ sub: AGENT_ID, jwk: agentKey.publicJwk });
+      const token = liar.agentToken({ sub: agentIdAt(liar.issuer), jwk: agentKey.publicJwk });
       const url = `${site.origin}/agent/liar`;
       const signed = (await httpsigFetch(url, { signingKey: agentKey.privateJwk, signatureKey: { type: 'jwt', jwt: token }, dryRun: true })) as unknown as { headers: Headers };
       const res = await fetch(url, { headers: signed.headers });
@@ -348,7 +351,7 @@ describe('httpsig signs, the kit resource verifies', () => {
   });
 
   it('an agent token whose issuer publishes no metadata: 401 invalid_jwt', async () => {
-    const forged = provider.agentToken({ sub: AGENT_ID, jwk: agentKey.publicJwk, claims: { iss: site.origin } });
+    const forged = provider.agentToken({ sub: agentIdAt(site.origin), jwk: agentKey.publicJwk, claims: { iss: site.origin } });
     const url = `${site.origin}/agent/forged`;
     const { headers } = (await httpsigFetch(url, { signingKey: agentKey.privateJwk, signatureKey: { type: 'jwt', jwt: forged }, dryRun: true })) as unknown as { headers: Headers };
     const res = await fetch(url, { headers });
