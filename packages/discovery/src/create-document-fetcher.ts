@@ -22,6 +22,11 @@ interface Entry {
  */
 class CachingFetcher implements DocumentFetcher {
   private readonly cache: LruCache<string, Entry>;
+  /**
+   * Failed fetches, in an LRU of their own (a quarter of maxEntries): a client naming identities
+   * that do not resolve or answer costs a slot there, never a warm document's.
+   */
+  private readonly failures: LruCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<Entry>>();
   /** Fetches under way per host (`name:port`), each at most `maxInflightPerHost`. */
   private readonly hostInflight = new Map<string, number>();
@@ -34,12 +39,13 @@ class CachingFetcher implements DocumentFetcher {
 
   constructor(private readonly o: ResolvedFetcherOptions) {
     this.cache = new LruCache(o.maxEntries);
+    this.failures = new LruCache(Math.max(1, Math.ceil(o.maxEntries / 4)));
     this.egress = new EgressPolicy(o);
     if (o.fetch !== undefined) this.transport = fetchTransport(o.fetch);
   }
 
   get size(): number {
-    return this.cache.size;
+    return this.cache.size + this.failures.size;
   }
 
   get inflightCount(): number {
@@ -56,7 +62,7 @@ class CachingFetcher implements DocumentFetcher {
     // Cheap policy checks first, before any cache slot or socket is spent on the URL.
     this.egress.checkStatic(parsed);
     const key = parsed.href;
-    const entry = this.cache.get(key);
+    const entry = this.cache.get(key) ?? this.failures.get(key);
     if (entry) {
       const now = this.o.now();
       const fresh = now < entry.expiresAt;
@@ -109,7 +115,9 @@ class CachingFetcher implements DocumentFetcher {
 
   forget(url: string): void {
     try {
-      this.cache.delete(new URL(url).href);
+      const href = new URL(url).href;
+      this.cache.delete(href);
+      this.failures.delete(href);
     } catch {
       // Not a URL: nothing of it is cached.
     }
@@ -117,6 +125,7 @@ class CachingFetcher implements DocumentFetcher {
 
   clear(): void {
     this.cache.clear();
+    this.failures.clear();
   }
 
   private async load(url: URL, options: FetchJsonOptions): Promise<Entry> {
@@ -133,7 +142,14 @@ class CachingFetcher implements DocumentFetcher {
           : new AAuthError(this.o.failureCode, `Fetching ${where(url)} failed`, { cause: error, details: { url: url.href } });
       entry = { doc: undefined, error: failure, fetchedAt, expiresAt: fetchedAt + this.o.failureTtl };
     }
-    this.cache.set(url.href, entry);
+    // One place per URL: a document replaces the URL's failure, a failure its stale document.
+    if (entry.doc !== undefined) {
+      this.failures.delete(url.href);
+      this.cache.set(url.href, entry);
+    } else {
+      this.cache.delete(url.href);
+      this.failures.set(url.href, entry);
+    }
     return entry;
   }
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { AAuthError } from '@aauth-kit/core';
 import { createDocumentFetcher, type DocumentFetcher, type DocumentFetcherOptions } from '@aauth-kit/discovery';
-import { closer, manualClock, startServer } from './helpers.js';
+import { closer, json, manualClock, startServer, stubFetch } from './helpers.js';
 
 const servers = closer();
 afterAll(() => servers.closeAll());
@@ -115,6 +115,26 @@ describe('createDocumentFetcher: cache lifetime (wire profile section 4)', () =>
     await expect(f.fetchJson(`${srv.url}/missing`)).resolves.toMatchObject({ status: 404 });
     await expect(f.fetchJson(`${srv.url}/missing`)).resolves.toMatchObject({ status: 404 });
     expect(srv.hits.get('/missing')).toBe(1);
+  });
+
+  it('failures have their own quarter of maxEntries: a flood of failing URLs never evicts a warm document (discovery audit)', async () => {
+    const calls: string[] = [];
+    const answer = stubFetch((url) => (url.includes('/bad-') ? Promise.reject(new Error('getaddrinfo ENOTFOUND')) : json({ url })));
+    const counting = (async (input: string | URL | Request, init?: RequestInit) => {
+      calls.push(String(input));
+      return answer(input, init);
+    }) as typeof fetch;
+    const f = fetcher({ maxEntries: 8, fetch: counting, resolveHostname: async () => ['93.184.215.14'] });
+    const good = Array.from({ length: 6 }, (_, i) => `https://agent-${i}.example/.well-known/aauth-agent.json`);
+    for (const url of good) await f.fetchJson(url);
+    for (let i = 0; i < 200; i++) await failure(f.fetchJson(`https://bad-${i}.example/.well-known/aauth-agent.json`));
+    calls.length = 0;
+    for (const url of good) await expect(f.fetchJson(url)).resolves.toMatchObject({ body: { url } });
+    expect(calls).toEqual([]);
+    // Failures are still remembered (within failureTtl), in their bounded share: 8 documents + 2 failures at most.
+    await failure(f.fetchJson('https://bad-199.example/.well-known/aauth-agent.json'));
+    expect(calls).toEqual([]);
+    expect(f.size).toBe(6 + 2);
   });
 
   it('holds at most maxEntries documents', async () => {
