@@ -78,7 +78,9 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
   try {
     return await command.run(rest, io);
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    // A DOMException's code is a number (a TimeoutError's is 23): only a string code is node's.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       const where = error instanceof ArgumentError ? ` (aauth ${name} --help lists the options)` : '';
       io.stderr(`aauth ${name}: ${(error as Error).message.split('\n')[0]}${where}\n`);
       return 2;

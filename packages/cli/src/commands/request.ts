@@ -166,7 +166,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   try {
     response = await agent.fetch(url, init);
   } catch (error) {
-    if ((error as { name?: unknown } | null)?.name === 'TimeoutError' && maxTime !== undefined) throw new AAuthError('resource_unreachable', `no answer within ${maxTime} s (--max-time)`);
+    if (isTimeout(error) && maxTime !== undefined) throw new AAuthError('resource_unreachable', `no answer within ${maxTime} s (--max-time)`);
     // A challenge the agent gave up on: show what the resource said (its body names the reason).
     const refusal = error instanceof AAuthChallengeError ? error : undefined;
     if (refusal?.code === 'auth_server_untrusted' && refusal.challenge !== undefined) {
@@ -184,10 +184,23 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   }
   if (values.include || verbose) printHead(out, response);
   // The body as sent (an image, a gzip, bytes that are not UTF-8), as curl writes it.
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    // --max-time covers the body too: a server that sends its headers and then stalls.
+    if (isTimeout(error) && maxTime !== undefined) throw new AAuthError('resource_unreachable', `the body did not arrive within ${maxTime} s (--max-time)`);
+    throw error;
+  }
   if (io.stdoutBytes !== undefined) io.stdoutBytes(bytes);
   else io.stdout(Buffer.from(bytes).toString('utf8'));
   return response.ok ? 0 : 1;
+}
+
+/** An AbortSignal.timeout firing (a DOMException named TimeoutError), also as the cause of a fetch error. */
+function isTimeout(error: unknown): boolean {
+  const e = error as { name?: unknown; cause?: { name?: unknown } } | null;
+  return e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError';
 }
 
 /** The auth server a challenge names: its `auth-server` parameter, else its resource token's `aud` (section 11); printable only. */

@@ -18,6 +18,9 @@ the server's revocation store refuse them within its staleness bound.
   --user USER         with --agent: withdraw this user's grant (user id or user name)
   --json              print the server's answer as JSON`;
 
+/** How long revoke waits for the auth server's whole answer, body included. */
+const REVOKE_TIMEOUT_MS = 15_000;
+
 /** This machine: localhost, [::1] and all of 127.0.0.0/8. */
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
@@ -84,13 +87,21 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}`, accept: 'application/json' },
       body: form.toString(),
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(REVOKE_TIMEOUT_MS),
     });
   } catch (error) {
     io.stderr(`aauth revoke: the auth server could not be reached at ${endpoint}: ${networkErrorText(error)}\n`);
     return 1;
   }
-  const text = await response.text();
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    // The 15 s limit covers the answer's body too: headers and then nothing is no answer.
+    const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
+    io.stderr(`aauth revoke: ${endpoint} answered ${response.status} but ${timedOut ? `the body did not arrive within ${REVOKE_TIMEOUT_MS / 1000} s` : `its body could not be read: ${networkErrorText(error)}`}\n`);
+    return 1;
+  }
   let body: Record<string, unknown> = {};
   try {
     body = JSON.parse(text) as Record<string, unknown>;
