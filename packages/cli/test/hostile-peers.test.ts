@@ -85,3 +85,66 @@ describe('--max-time and the body (before: "aauth: error.code?.startsWith is not
     expect(err).toBe('aauth revoke: http://127.0.0.1:1/realms/r/protocol/aauth/revoke answered 200 but the body did not arrive within 15 s\n');
   });
 });
+
+/** `aauth revoke --agent a` at `{base}/realms/{name}` whose revoke endpoint answers with `answer`. */
+async function revokeAt(name: string, answer: (req: IncomingMessage, res: ServerResponse) => void, ...extra: string[]) {
+  routes.set(`/realms/${name}/protocol/aauth/revoke`, answer);
+  return aauth('revoke', '--auth-server', `${base}/realms/${name}`, '--client-id', 'c', '--client-secret', 's', '--agent', 'a', ...extra);
+}
+
+const json = (status: number, body: string) => (_req: IncomingMessage, res: ServerResponse) => {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json');
+  res.end(body);
+};
+
+describe('revoke takes only a revocation for success (before: any 200 was "revoked ...", null crashed)', () => {
+  for (const [name, body, shown] of [
+    ['text', 'OK', '"OK"'],
+    ['empty', '', 'an empty body'],
+    ['array', '[]', '"[]"'],
+    ['null', 'null', '"null"'],
+    ['other', '{"active":true}', '"{\\"active\\":true}"'],
+  ] as const) {
+    it(`a 200 with ${name === 'other' ? 'another JSON object' : `"${body}"`} is an error naming the server and what it sent, exit 1`, async () => {
+      const r = await revokeAt(name, json(200, body));
+      expect(r.code).toBe(1);
+      expect(r.out).toBe('');
+      expect(r.err).toBe(
+        `aauth revoke: ${base}/realms/${name}/protocol/aauth/revoke answered 200 without a revocation (a JSON object with "revoked": token, agent, grant); it sent ${shown}. Check --auth-server: it must be the embedded auth server's issuer\n`,
+      );
+    });
+  }
+  it('what the server sent is cut to 200 characters and its control characters escaped', async () => {
+    const r = await revokeAt('long', json(200, `\u001b[2J${'x'.repeat(5000)}`));
+    expect(r.code).toBe(1);
+    expect(r.err).not.toContain('\u001b');
+    expect(r.err).toContain(`it sent "\\u001b[2J${'x'.repeat(196)}...".`);
+  });
+  it('a redirect is not followed and not success: it names where it pointed, exit 1', async () => {
+    let followed = false;
+    routes.set('/elsewhere', (_req, res) => {
+      followed = true;
+      json(200, '{"revoked":"agent","agent":"a","iss":"x","until":1}')(_req, res);
+    });
+    const r = await revokeAt('redirect', (_req, res) => {
+      res.statusCode = 307;
+      res.setHeader('location', `${base}/elsewhere`);
+      res.end();
+    });
+    expect(r.code).toBe(1);
+    expect(followed).toBe(false);
+    expect(r.err).toBe(`aauth revoke: ${base}/realms/redirect/protocol/aauth/revoke answered 307, a redirect to "${base}/elsewhere": not followed, nothing was revoked. Give --auth-server the issuer exactly as the auth server prints it\n`);
+  });
+  it('an until no date can hold is printed as given (before: "Invalid time value" after the server revoked)', async () => {
+    const r = await revokeAt('until', json(200, '{"revoked":"agent","agent":"a","iss":"http://x","until":1e20}'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('revoked every token of agent a at http://x (kept until 100000000000000000000)\n');
+  });
+  it('a real answer still prints what was revoked', async () => {
+    const r = await revokeAt('ok', json(200, '{"revoked":"grant","agent":"a","sub":"u1","iss":"http://x","until":0}'));
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('revoked the grant of user u1 to agent a at http://x (kept until 1970-01-01T00:00:00.000Z)\n');
+  });
+});

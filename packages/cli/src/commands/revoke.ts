@@ -1,5 +1,6 @@
 import { networkErrorText } from '@aauth-kit/core/internal';
 import { parseCommand } from '../lib/parse-command.js';
+import { isoSeconds, printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const revokeHelp = `Usage: aauth revoke --auth-server ISSUER --client-id ID [--client-secret S]
@@ -20,6 +21,9 @@ the server's revocation store refuse them within its staleness bound.
 
 /** How long revoke waits for the auth server's whole answer, body included. */
 const REVOKE_TIMEOUT_MS = 15_000;
+
+/** What a revocation answer says it revoked. */
+const REVOKED = ['token', 'agent', 'grant'];
 
 /** This machine: localhost, [::1] and all of 127.0.0.0/8. */
 const isLoopback = (host: string): boolean => host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
@@ -87,6 +91,7 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}`, accept: 'application/json' },
       body: form.toString(),
+      redirect: 'manual',
       signal: AbortSignal.timeout(REVOKE_TIMEOUT_MS),
     });
   } catch (error) {
@@ -102,11 +107,21 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
     io.stderr(`aauth revoke: ${endpoint} answered ${response.status} but ${timedOut ? `the body did not arrive within ${REVOKE_TIMEOUT_MS / 1000} s` : `its body could not be read: ${networkErrorText(error)}`}\n`);
     return 1;
   }
-  let body: Record<string, unknown> = {};
+  let answer: unknown;
   try {
-    body = JSON.parse(text) as Record<string, unknown>;
+    answer = JSON.parse(text);
   } catch {
-    body = {};
+    answer = undefined;
+  }
+  const body: Record<string, unknown> = typeof answer === 'object' && answer !== null && !Array.isArray(answer) ? (answer as Record<string, unknown>) : {};
+  if (response.status >= 300 && response.status < 400) {
+    // Not followed: a revocation answered elsewhere is not a revocation done here (and the secret stays put).
+    const location = response.headers.get('location');
+    io.stderr(
+      `aauth revoke: ${endpoint} answered ${response.status}, a redirect${location === null ? '' : ` to ${sent(location)}`}: not followed, nothing was revoked. ` +
+        'Give --auth-server the issuer exactly as the auth server prints it\n',
+    );
+    return 1;
   }
   if (response.status !== 200) {
     if (response.status === 404 && typeof body.error !== 'string') {
@@ -122,13 +137,35 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
     io.stderr(`aauth revoke: ${response.status} ${error}${description}\n`);
     return 1;
   }
+  // A 200 is a revocation only when it says what it revoked: anything else (a proxy's "OK", an
+  // empty body, [] or null) is not taken for one.
+  if (!(typeof body.revoked === 'string' && REVOKED.includes(body.revoked))) {
+    io.stderr(
+      `aauth revoke: ${endpoint} answered 200 without a revocation (a JSON object with "revoked": ${REVOKED.join(', ')}); it sent ${text.length === 0 ? 'an empty body' : sent(text)}. ` +
+        'Check --auth-server: it must be the embedded auth server\'s issuer\n',
+    );
+    return 1;
+  }
   if (values.json) {
-    io.stdout(`${JSON.stringify(body)}\n`);
+    let json: string;
+    try {
+      json = JSON.stringify(body);
+    } catch {
+      // Nested too deep to serialise again: the answer as it came.
+      json = text.trim();
+    }
+    io.stdout(`${json}\n`);
     return 0;
   }
-  const until = typeof body.until === 'number' ? new Date(body.until * 1000).toISOString() : 'unknown';
+  // A time no Date can hold is shown as the server gave it.
+  const until = isoSeconds(body.until) ?? (body.until === undefined ? 'unknown' : String(body.until));
   const subject =
     body.revoked === 'grant' ? `the grant of user ${String(body.sub)} to agent ${String(body.agent)}` : body.revoked === 'agent' ? `every token of agent ${String(body.agent)}` : `token ${String(body.jti)}`;
   io.stdout(`revoked ${subject} at ${String(body.iss)} (kept until ${until})\n`);
   return 0;
+}
+
+/** What the server sent, for a message: quoted, cut to 200 characters, control characters escaped. */
+function sent(text: string): string {
+  return printable(JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text));
 }
