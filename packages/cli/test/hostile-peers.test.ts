@@ -148,3 +148,68 @@ describe('revoke takes only a revocation for success (before: any 200 was "revok
     expect(r.out).toBe('revoked the grant of user u1 to agent a at http://x (kept until 1970-01-01T00:00:00.000Z)\n');
   });
 });
+
+/** `res` writes 1 MiB pieces for as long as the client reads. */
+function endless(req: IncomingMessage, res: ServerResponse): void {
+  const piece = Buffer.alloc(1 << 20, 0x41);
+  const pump = () => {
+    while (!res.destroyed && res.write(piece));
+  };
+  res.on('drain', pump);
+  req.socket.on('close', () => res.destroy());
+  pump();
+}
+
+describe('bodies are not read whole (before: a never-ending body grew memory to 4 GB)', () => {
+  it('request writes the body as it arrives, bytes exact, after -i\'s status and headers', async () => {
+    let finish: () => void = () => {};
+    routes.set('/pieces', (_req, res) => {
+      res.setHeader('content-type', 'application/octet-stream');
+      res.write(Buffer.from([0xff, 0x00, 0x66, 0x69, 0x72, 0x73, 0x74]));
+      finish = () => res.end(Buffer.from([0xc3]));
+    });
+    let out = '';
+    const chunks: Buffer[] = [];
+    const done = run(['request', `${base}/pieces`, '--key', keyFile, '-i', '--max-time', '10'], {
+      stdout: (t) => void (out += t),
+      stdoutBytes: (b) => void chunks.push(Buffer.from(b)),
+      stderr: () => {},
+      readStdin: async () => '',
+    });
+    // The first piece is written while the server still holds the rest back.
+    const deadline = Date.now() + 5000;
+    while (Buffer.concat(chunks).length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const early = Buffer.concat(chunks);
+    finish();
+    expect(await done).toBe(0);
+    expect(early).toEqual(Buffer.from([0xff, 0x00, 0x66, 0x69, 0x72, 0x73, 0x74]));
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from([0xff, 0x00, 0x66, 0x69, 0x72, 0x73, 0x74, 0xc3]));
+    expect(out).toMatch(/^HTTP 200 OK\n(.+: .*\n)*content-type: application\/octet-stream\n(.+: .*\n)*\n$/);
+  });
+  it('request passes an endless body through without holding it, until --max-time', async () => {
+    routes.set('/endless', endless);
+    let written = 0;
+    let most = 0;
+    let err = '';
+    const code = await run(['request', `${base}/endless`, '--key', keyFile, '--max-time', '1'], {
+      stdout: () => {},
+      stdoutBytes: (b) => {
+        written += b.byteLength;
+        most = Math.max(most, b.byteLength);
+      },
+      stderr: (t) => void (err += t),
+      readStdin: async () => '',
+    });
+    expect(code).toBe(1);
+    expect(err).toBe('aauth request: resource_unreachable: the body did not arrive within 1 s (--max-time)\n');
+    expect(written).toBeGreaterThan(4 << 20);
+    expect(most).toBeLessThanOrEqual(1 << 20);
+  });
+  it('revoke reads at most 64 KiB of an answer: an endless one is refused at once, exit 1', async () => {
+    const started = Date.now();
+    const r = await revokeAt('endless', endless);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`aauth revoke: ${base}/realms/endless/protocol/aauth/revoke answered 200 with a body of more than 64 KiB, which is no answer of a revocation endpoint: nothing is known to be revoked. Check --auth-server\n`);
+  });
+});

@@ -183,17 +183,22 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     throw error;
   }
   if (values.include || verbose) printHead(out, response);
-  // The body as sent (an image, a gzip, bytes that are not UTF-8), as curl writes it.
-  let bytes: Uint8Array;
+  // The body as sent (an image, a gzip, bytes that are not UTF-8), as curl writes it: each piece as
+  // it arrives, so a long or endless body is never held whole.
+  const decoder = new TextDecoder();
   try {
-    bytes = new Uint8Array(await response.arrayBuffer());
+    if (response.body !== null) {
+      for await (const piece of response.body) {
+        if (io.stdoutBytes !== undefined) await io.stdoutBytes(piece);
+        else io.stdout(decoder.decode(piece, { stream: true }));
+      }
+    }
+    if (io.stdoutBytes === undefined) io.stdout(decoder.decode());
   } catch (error) {
     // --max-time covers the body too: a server that sends its headers and then stalls.
     if (isTimeout(error) && maxTime !== undefined) throw new AAuthError('resource_unreachable', `the body did not arrive within ${maxTime} s (--max-time)`);
     throw error;
   }
-  if (io.stdoutBytes !== undefined) io.stdoutBytes(bytes);
-  else io.stdout(Buffer.from(bytes).toString('utf8'));
   return response.ok ? 0 : 1;
 }
 

@@ -22,6 +22,9 @@ the server's revocation store refuse them within its staleness bound.
 /** How long revoke waits for the auth server's whole answer, body included. */
 const REVOKE_TIMEOUT_MS = 15_000;
 
+/** The most of an answer revoke reads (the embedded auth server's is a few hundred bytes). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
 /** What a revocation answer says it revoked. */
 const REVOKED = ['token', 'agent', 'grant'];
 
@@ -100,7 +103,12 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
   }
   let text: string;
   try {
-    text = await response.text();
+    const read = await readBounded(response, MAX_ANSWER_BYTES);
+    if (read === undefined) {
+      io.stderr(`aauth revoke: ${endpoint} answered ${response.status} with a body of more than ${MAX_ANSWER_BYTES / 1024} KiB, which is no answer of a revocation endpoint: nothing is known to be revoked. Check --auth-server\n`);
+      return 1;
+    }
+    text = read;
   } catch (error) {
     // The 15 s limit covers the answer's body too: headers and then nothing is no answer.
     const timedOut = (error as { name?: unknown } | null)?.name === 'TimeoutError';
@@ -168,4 +176,23 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
 /** What the server sent, for a message: quoted, cut to 200 characters, control characters escaped. */
 function sent(text: string): string {
   return printable(JSON.stringify(text.length > 200 ? `${text.slice(0, 200)}...` : text));
+}
+
+/** The body as UTF-8 text, read no further than `max` bytes: undefined when it is longer (the rest is not read). */
+async function readBounded(response: Response, max: number): Promise<string | undefined> {
+  if (response.body === null) return '';
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    pieces.push(value);
+  }
+  return Buffer.concat(pieces).toString('utf8');
 }

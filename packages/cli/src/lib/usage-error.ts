@@ -14,6 +14,9 @@ export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readStdin: () => Promise<string>;
-  /** Bytes to stdout as they are (a response body); default: stdout of their UTF-8 text. */
-  stdoutBytes?: (bytes: Uint8Array) => void;
+  /**
+   * Bytes to stdout as they are (a piece of a response body, written as it arrives); default: stdout
+   * of their UTF-8 text. A promise is awaited before the next piece is read (backpressure).
+   */
+  stdoutBytes?: (bytes: Uint8Array) => void | Promise<void>;
 }
