@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { printable } from './lib/printable.js';
 import { run } from './run.js';
 
 let settled = false;
@@ -17,7 +18,7 @@ run(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     settled = true;
-    process.stderr.write(`aauth: ${(error as Error).message}\n`);
+    process.stderr.write(`aauth: ${printable(String((error as Error | null)?.message ?? error))}\n`);
     process.exitCode = 1;
   },
 );

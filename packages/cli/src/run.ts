@@ -5,6 +5,7 @@ import { decode, decodeHelp } from './commands/decode.js';
 import { keygen, keygenHelp } from './commands/keygen.js';
 import { request, requestHelp } from './commands/request.js';
 import { revoke, revokeHelp } from './commands/revoke.js';
+import { printable } from './lib/printable.js';
 import { ArgumentError, type Io, UsageError } from './lib/usage-error.js';
 
 /** The package's version (package.json's, checked by a test). */
@@ -83,11 +84,12 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
     const code = (error as { code?: unknown } | null)?.code;
     if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       const where = error instanceof ArgumentError ? ` (aauth ${name} --help lists the options)` : '';
-      io.stderr(`aauth ${name}: ${(error as Error).message.split('\n')[0]}${where}\n`);
+      io.stderr(`aauth ${name}: ${printable((error as Error).message.split('\n')[0]!)}${where}\n`);
       return 2;
     }
     if (error instanceof AAuthError) {
-      io.stderr(`aauth ${name}: ${error.code}: ${error.message}\n`);
+      // A message may quote a peer (a refusal's body, an auth server's error_description): escaped.
+      io.stderr(`aauth ${name}: ${error.code}: ${printable(error.message)}\n`);
       return 1;
     }
     throw error;

@@ -291,3 +291,26 @@ describe('found by a CLI audit: hostile input, misuse, and what is shown', () =>
     expect([r.status, r.stderr]).toEqual([2, 'aauth decode: stdin is larger than 1024 KiB: give one token (or secret)\n']);
   });
 });
+
+describe('auth-server: what clients send is printed escaped', () => {
+  it('an audit line with a C1 control character a client sent (grant_type) shows it as \\u009b, still JSON', async () => {
+    const child = spawn(process.execPath, [bin, 'auth-server', '--realm', realmFile, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const waitFor = async (re: RegExp) => {
+        const deadline = Date.now() + 15_000;
+        while (!re.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        return re.exec(out);
+      };
+      const issuer = (await waitFor(/issuer (\S+)/))![1]!;
+      await fetch(`${issuer}/protocol/openid-connect/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=x%C2%9By&client_id=c' });
+      const line = (await waitFor(/^\{"audit".*grantType.*$/m))![0];
+      expect(line).not.toMatch(/[\u0080-\u009f]/);
+      expect(line).toContain('"grantType":"x\\u009by"');
+      expect(JSON.parse(line).audit.grantType).toBe('x\u009by');
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});

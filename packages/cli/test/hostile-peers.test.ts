@@ -213,3 +213,55 @@ describe('bodies are not read whole (before: a never-ending body grew memory to 
     expect(r.err).toBe(`aauth revoke: ${base}/realms/endless/protocol/aauth/revoke answered 200 with a body of more than 64 KiB, which is no answer of a revocation endpoint: nothing is known to be revoked. Check --auth-server\n`);
   });
 });
+
+describe('escape sequences from peers are shown escaped outside the body (before: printed raw, driving the terminal)', () => {
+  const ESC = '\u001b';
+  it('request: a refusal\'s body and a JSON error_description in the error message', async () => {
+    routes.set('/e401-body', (_req, res) => {
+      res.statusCode = 401;
+      res.setHeader('aauth', 'require=auth-token');
+      res.end(`line1\n${ESC}[2J${ESC}]0;PWNED\u0007 cleared\u009b your screen\n`);
+    });
+    routes.set('/e401-json', (req, res) => {
+      res.setHeader('aauth', 'require=auth-token');
+      json(401, JSON.stringify({ error: 'invalid_request', error_description: `${ESC}[2Jgotcha\u202e` }))(req, res);
+    });
+    for (const path of ['/e401-body', '/e401-json']) {
+      const r = await aauth('request', `${base}${path}`, '--key', keyFile);
+      expect(r.code).toBe(1);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+      expect(r.err).toContain('\\u001b[2J');
+    }
+  });
+  it('request -v: the refusal body among stderr\'s lines; -i: the status text', async () => {
+    const v = await aauth('request', `${base}/e401-body`, '--key', keyFile, '-v');
+    expect(v.err).not.toContain(ESC);
+    expect(v.err).toContain('\\u001b]0;PWNED\\u0007');
+    // node's http server refuses such a status text: a raw one.
+    const raw = (await import('node:net')).createServer((socket) => {
+      socket.once('data', () => socket.end(`HTTP/1.1 200 ${ESC}[31mRED\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok`));
+    });
+    raw.listen(0, '127.0.0.1');
+    await new Promise((r) => raw.once('listening', r));
+    try {
+      const i = await aauth('request', `http://127.0.0.1:${(raw.address() as AddressInfo).port}/`, '--key', keyFile, '-i');
+      expect(i.code).toBe(0);
+      expect(i.out).toMatch(/^HTTP 200 \\u001b\[31mRED\n/);
+      expect(i.bytes.toString()).toBe('ok');
+    } finally {
+      raw.close();
+    }
+  });
+  it('revoke: a refusal\'s error and description, and the fields of a success line', async () => {
+    const refused = await revokeAt('escerr', json(400, JSON.stringify({ error: `${ESC}[31mbad`, error_description: `${ESC}[2Jcleared` })));
+    expect(refused.code).toBe(1);
+    expect(refused.err).toBe('aauth revoke: 400 \\u001b[31mbad: \\u001b[2Jcleared\n');
+    const ok = await revokeAt('esc', json(200, JSON.stringify({ revoked: 'grant', agent: `${ESC}]0;PWNED\u0007`, sub: `${ESC}[2J`, iss: `x\u009b`, until: 1 })));
+    expect(ok.code).toBe(0);
+    expect(ok.out).toBe('revoked the grant of user \\u001b[2J to agent \\u001b]0;PWNED\\u0007 at x\\u009b (kept until 1970-01-01T00:00:01.000Z)\n');
+    const asJson = await revokeAt('esc', json(200, JSON.stringify({ revoked: 'agent', agent: `a\u009b\u202e` })), '--json');
+    expect(asJson.out).toBe('{"revoked":"agent","agent":"a\\u009b\\u202e"}\n');
+    expect(JSON.parse(asJson.out)).toEqual({ revoked: 'agent', agent: 'a\u009b\u202e' });
+  });
+});

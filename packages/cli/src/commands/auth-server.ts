@@ -1,4 +1,5 @@
 import { isArgumentProblem, listenForHangup, runCli, USAGE } from '@aauth-kit/auth-server/cli';
+import { printable } from '../lib/printable.js';
 import { ArgumentError, type Io, UsageError } from '../lib/usage-error.js';
 
 /**
@@ -22,7 +23,9 @@ export async function authServer(args: string[], io: Io): Promise<number> {
   const hangup = listenForHangup();
   let running: Awaited<ReturnType<typeof runCli>>;
   try {
-    running = await runCli(args, { out: (line) => io.stdout(`${line}\n`), err: (line) => io.stderr(`${line}\n`) });
+    // Audit lines and warnings carry what clients sent (a grant_type, a client id): control
+    // characters escaped (JSON.stringify leaves C1 and bidi ones; \uXXXX keeps a JSON line JSON).
+    running = await runCli(args, { out: (line) => io.stdout(`${printable(line)}\n`), err: (line) => io.stderr(`${printable(line)}\n`) });
   } catch (error) {
     hangup.stop();
     // runCli reports bad arguments and a bad realm file as TypeErrors (one line each).

@@ -68,7 +68,7 @@ function withFlagNames<T>(values: { identity?: string | undefined; 'auth-server'
 const JWT_IN_TEXT = /(?<![A-Za-z0-9_-])([A-Za-z0-9_-]{12})[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*([A-Za-z0-9_-]{6})(?![A-Za-z0-9_-])/g;
 
 function printHead(out: (text: string) => void, response: Response): void {
-  out(`HTTP ${response.status} ${response.statusText}\n`);
+  out(`HTTP ${response.status} ${printable(response.statusText)}\n`);
   // The command never prints a whole token (README): `aauth decode` reads one given to it.
   response.headers.forEach((v, k) => out(`${k}: ${printable(v.replace(JWT_IN_TEXT, '$1…$2'))}\n`));
   out('\n');
@@ -149,10 +149,10 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       ? {}
       : { draft11: { agentToken, ...(values.ps === undefined ? {} : { ps: values.ps }), allowLoopback: values['allow-loopback'] === true } }),
     onEvent: (event: AgentEvent) => {
-      if (verbose) io.stderr(`* ${JSON.stringify(event)}\n`);
+      if (verbose) io.stderr(`* ${printable(JSON.stringify(event))}\n`);
     },
     onInteraction: ({ url: interactionUrl }) => {
-      io.stderr(`* a user must approve this request: open ${interactionUrl}\n`);
+      io.stderr(`* a user must approve this request: open ${printable(interactionUrl)}\n`);
     },
   }));
   const maxTime = values['max-time'];
@@ -178,7 +178,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     if (refusal !== undefined && (values.include || verbose)) {
       if (verbose) io.stderr(`* the agent gave up on this answer (${refusal.code}):\n`);
       printHead(out, refusal.response);
-      if (refusal.body !== undefined) out(`${refusal.body}\n`);
+      // On stdout (-i) the body as sent, like a body; among -v's lines on stderr, escaped.
+      if (refusal.body !== undefined) out(`${values.include ? refusal.body : printable(refusal.body)}\n`);
     }
     throw error;
   }

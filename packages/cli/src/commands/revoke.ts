@@ -142,7 +142,7 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
     }
     const error = typeof body.error === 'string' ? body.error : `HTTP ${response.status}`;
     const description = typeof body.error_description === 'string' ? `: ${body.error_description}` : '';
-    io.stderr(`aauth revoke: ${response.status} ${error}${description}\n`);
+    io.stderr(`aauth revoke: ${response.status} ${printable(error)}${printable(description)}\n`);
     return 1;
   }
   // A 200 is a revocation only when it says what it revoked: anything else (a proxy's "OK", an
@@ -162,14 +162,14 @@ export async function revoke(args: string[], io: Io, fetchImpl: typeof fetch = f
       // Nested too deep to serialise again: the answer as it came.
       json = text.trim();
     }
-    io.stdout(`${json}\n`);
+    io.stdout(`${printable(json)}\n`);
     return 0;
   }
   // A time no Date can hold is shown as the server gave it.
   const until = isoSeconds(body.until) ?? (body.until === undefined ? 'unknown' : String(body.until));
   const subject =
     body.revoked === 'grant' ? `the grant of user ${String(body.sub)} to agent ${String(body.agent)}` : body.revoked === 'agent' ? `every token of agent ${String(body.agent)}` : `token ${String(body.jti)}`;
-  io.stdout(`revoked ${subject} at ${String(body.iss)} (kept until ${until})\n`);
+  io.stdout(`revoked ${printable(subject)} at ${printable(String(body.iss))} (kept until ${printable(until)})\n`);
   return 0;
 }
 
