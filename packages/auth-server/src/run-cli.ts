@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -286,7 +286,30 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   if (!options.personServer && !options.accessServer && options.allowLoopback) {
     throw new TypeError('--allow-loopback relaxes -11 identifiers: give it with --person-server or --access-server');
   }
+  for (const [flag, file] of [['--key-file', options.keyFile], ['--person-key-file', options.personKeyFile], ['--access-key-file', options.accessKeyFile], ['--admin-token-file', options.adminTokenFile]] as const) {
+    if (file !== undefined) checkSmallFile(flag, file);
+  }
   return options;
+}
+
+/** The most a key file or the admin token file may hold, bytes (a private JWK is a few KiB at most). */
+const MAX_SMALL_FILE_BYTES = 64 * 1024;
+
+/**
+ * A key or token file named by `flag`, when it exists, is a regular file of at most 64 KiB: a FIFO
+ * would hang the start (it is read synchronously), /dev/zero would grow memory without end, and a
+ * device would be overwritten when a key is created. stat, not open: nothing is waited on.
+ */
+function checkSmallFile(flag: string, file: string): void {
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(file);
+  } catch {
+    return;
+  }
+  if (stat.isDirectory()) throw new TypeError(`${flag} ${file} is a directory: name a file`);
+  if (!stat.isFile()) throw new TypeError(`${flag} ${file} is not a regular file (a FIFO, a device or a socket): name a key file`);
+  if (stat.size > MAX_SMALL_FILE_BYTES) throw new TypeError(`${flag} ${file} is ${stat.size} bytes, more than the ${MAX_SMALL_FILE_BYTES} a key file may be`);
 }
 
 /** `--redis-url`'s value checked: a redis:// or rediss:// URL with a host. Messages never repeat a password. */

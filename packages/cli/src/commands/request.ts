@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
 import { AAuthError, decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
-import { fileProblem } from '@aauth-kit/core/internal';
 import { parseCommand } from '../lib/parse-command.js';
 import { printable } from '../lib/printable.js';
+import { checkLocalFile, MAX_KEY_FILE_BYTES, readLocalFile } from '../lib/read-local-file.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
 
 export const requestHelp = `Usage: aauth request URL --key FILE [--identity URL] [-X METHOD] [-d BODY|@FILE] [-H 'Name: value']...
@@ -106,6 +105,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   // fetch refuses such a URL, and its message would print the password.
   if (new URL(url).username !== '' || new URL(url).password !== '') throw new UsageError('the URL must not contain a user name or password (give credentials with -H "Authorization: ...")');
   if (values.key === undefined) throw new UsageError('--key FILE is required (create one with: aauth keygen --out FILE)');
+  // A FIFO or a device is refused, not waited on or read without end; loadKeyFile explains a missing file.
+  checkLocalFile('--key', values.key, MAX_KEY_FILE_BYTES);
   const key = loadKeyFile(values.key);
   const headers = new Headers();
   for (const h of values.header ?? []) {
@@ -119,7 +120,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   }
   let body: string | Uint8Array | undefined;
   if (values.data !== undefined) {
-    body = values.data.startsWith('@') ? readFlagFile('-d', values.data.slice(1)) : values.data;
+    body = values.data.startsWith('@') ? readFlagFile('-d', values.data.slice(1), MAX_BODY_BYTES) : values.data;
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
   }
   const method = (values.request ?? (body === undefined ? 'GET' : 'POST')).toUpperCase();
@@ -131,7 +132,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   const signatureKeyForm = oneOf(values['signature-key-form'], FORMS, '--signature-key-form');
   let agentToken: string | undefined;
   if (values['agent-token'] !== undefined) {
-    agentToken = (values['agent-token'].startsWith('@') ? readFlagFile('--agent-token', values['agent-token'].slice(1)).toString('utf8') : values['agent-token']).trim();
+    agentToken = (values['agent-token'].startsWith('@') ? readFlagFile('--agent-token', values['agent-token'].slice(1), MAX_KEY_FILE_BYTES).toString('utf8') : values['agent-token']).trim();
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(agentToken)) throw new UsageError('--agent-token must be a JWT (an aa-agent+jwt from your agent provider), or @FILE holding one');
   } else if (values.ps !== undefined || values['allow-loopback'] === true) {
     throw new UsageError('--ps and --allow-loopback are AAuth -11 settings: give them with --agent-token');
@@ -223,12 +224,11 @@ function untrustedServer(challenge: Challenge): string | undefined {
   return typeof named === 'string' && /^https?:\/\/[\x21-\x7e]+$/.test(named) && !/["'`\\]/.test(named) ? named : undefined;
 }
 
-/** The bytes of FILE for `flag @FILE`; a missing or unreadable file is a usage error naming the flag. */
-function readFlagFile(flag: string, file: string): Buffer {
+/** The most -d @FILE sends: the agent's limit on a body it buffers for signing and a retry (options.maxBodyBytes). */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** The bytes of FILE for `flag @FILE`: a regular file of at most `max` bytes, else a usage error naming the flag. */
+function readFlagFile(flag: string, file: string, max: number): Buffer {
   if (file.length === 0) throw new UsageError(`${flag} @FILE needs a file name after @`);
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new UsageError(`${flag} @${file}: cannot read it (${fileProblem(error, 'read')})`);
-  }
+  return readLocalFile(flag, file, max, `${flag} @${file}`);
 }

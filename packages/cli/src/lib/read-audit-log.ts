@@ -2,6 +2,7 @@ import { createReadStream, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { AuditEvent } from '@aauth-kit/auth-server';
+import { openLocalFile } from './read-local-file.js';
 
 /**
  * The files of one audit log, oldest first: the rotated `{path}.N` (highest N is oldest) and then
@@ -44,7 +45,9 @@ export async function readAuditLog(files: string[], keep: (event: AuditEvent) =>
   const events: AuditEvent[] = [];
   let skipped = 0;
   for (const file of files) {
-    const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
+    // A regular file only (a FIFO would hang, /dev/zero never ends, a directory is EISDIR): a usage error naming --file.
+    const fd = openLocalFile('--file', file, Number.MAX_SAFE_INTEGER);
+    const lines = createInterface({ input: createReadStream('', { fd, encoding: 'utf8' }), crlfDelay: Infinity });
     for await (const line of lines) {
       if (line.length === 0) continue;
       const event = parseAuditLine(line);
