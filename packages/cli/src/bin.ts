@@ -2,6 +2,20 @@
 import { printable } from './lib/printable.js';
 import { run } from './run.js';
 
+/** The exit status when stdout's reader went away (EPIPE): 128 + SIGPIPE, as a shell reports a command a closed pipe ended. */
+const EXIT_BROKEN_PIPE = 141;
+
+/**
+ * A failed write to stdout ends the command: a reader that went away (`aauth request ... | head`)
+ * quietly with 141; any other error (a full disk, /dev/full) with one line and exit 1.
+ */
+function endOnStdoutError(error: unknown): never {
+  if ((error as { code?: unknown } | null)?.code === 'EPIPE') process.exit(EXIT_BROKEN_PIPE);
+  process.stderr.write(`aauth: cannot write to stdout: ${printable(String((error as Error | null)?.message ?? error))}\n`);
+  process.exit(1);
+}
+process.stdout.on('error', endOnStdoutError);
+
 let settled = false;
 // A command whose last await never settles (node's fetch to a server that closes the connection
 // without an answer leaves its promise pending) ends when the event loop empties: that is a failure,
@@ -18,6 +32,8 @@ run(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     settled = true;
+    // A body being written when stdout failed: the same ending as for any write to stdout.
+    if ((error as { stdoutWrite?: unknown } | null)?.stdoutWrite === true) endOnStdoutError(error);
     process.stderr.write(`aauth: ${printable(String((error as Error | null)?.message ?? error))}\n`);
     process.exitCode = 1;
   },

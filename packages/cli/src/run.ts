@@ -35,7 +35,9 @@ Run "aauth <command> --help" for a command's options; "aauth --version" prints t
 const defaultIo: Io = {
   stdout: (t) => process.stdout.write(t),
   // Settles once the piece is handed to the OS: a body is not read faster than stdout takes it.
-  stdoutBytes: (b) => new Promise<void>((resolve, reject) => void process.stdout.write(b, (error) => (error ? reject(error) : resolve()))),
+  // A failed write is marked as stdout's (bin.ts ends quietly on EPIPE, with one line otherwise).
+  stdoutBytes: (b) =>
+    new Promise<void>((resolve, reject) => void process.stdout.write(b, (error) => (error ? reject(Object.assign(error, { stdoutWrite: true })) : resolve()))),
   stderr: (t) => process.stderr.write(t),
   readStdin: async () => {
     // A token or a secret, never more than this: a larger input is refused while it is read.
