@@ -1,4 +1,5 @@
 import { AAuthError, computeThumbprint, decodeToken, tokenKind } from '@aauth-kit/core';
+import { showValue } from '@aauth-kit/core/internal';
 import { parseCommand } from '../lib/parse-command.js';
 import { isoSeconds, printable } from '../lib/printable.js';
 import { type Io, UsageError } from '../lib/usage-error.js';
@@ -10,6 +11,16 @@ the cnf.jwk thumbprint, and the token kind recognised from typ. "-" reads the to
   --json   print one JSON object instead of text`;
 
 const TIME_CLAIMS = ['iat', 'exp', 'nbf', 'auth_time'];
+
+/** A header or claim value as JSON; one nested too deep for JSON.stringify (thousands of arrays) by its kind. */
+function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'undefined';
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return `${showValue(value)}, nested too deep to show`;
+  }
+}
 
 
 /** `aauth decode`: show what a token says. */
@@ -37,24 +48,32 @@ export async function decode(args: string[], io: Io): Promise<number> {
       cnfThumbprint = undefined;
     }
   }
-  const times: Record<string, string> = {};
+  // A Map: a claim named __proto__, constructor or toString is a name like any other.
+  const times = new Map<string, string>();
   for (const name of TIME_CLAIMS) {
-    const t = isoSeconds(claims[name]);
-    if (t) times[name] = t;
+    const t = Object.hasOwn(claims, name) ? isoSeconds(claims[name]) : undefined;
+    if (t) times.set(name, t);
   }
   if (values.json) {
     // JSON.stringify escapes C0 controls; C1 and bidi ones become \uXXXX escapes too (the same JSON).
-    io.stdout(`${printable(JSON.stringify({ kind: kind ?? 'unknown', header, claims, times, cnf_jkt: cnfThumbprint }))}\n`);
+    let json: string;
+    try {
+      json = JSON.stringify({ kind: kind ?? 'unknown', header, claims, times: Object.fromEntries(times), cnf_jkt: cnfThumbprint });
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      throw new UsageError('the token nests its claims too deep to print as JSON (decode without --json shows them)');
+    }
+    io.stdout(`${printable(json)}\n`);
     return 0;
   }
   // Names and values come from the token: shown with their control characters escaped.
   const lines = [`kind: ${kind ? `${kind} token (typ ${printable(String(header.typ))})` : `unknown (typ ${printable(JSON.stringify(header.typ) ?? 'undefined')})`}`];
   lines.push('header:');
-  for (const [k, v] of Object.entries(header)) lines.push(`  ${printable(k)}: ${printable(JSON.stringify(v) ?? 'undefined')}`);
+  for (const [k, v] of Object.entries(header)) lines.push(`  ${printable(k)}: ${printable(shown(v))}`);
   lines.push('claims:');
   for (const [k, v] of Object.entries(claims)) {
-    const t = times[k];
-    lines.push(`  ${printable(k)}: ${printable(JSON.stringify(v) ?? 'undefined')}${t ? `  (${t})` : ''}`);
+    const t = times.get(k);
+    lines.push(`  ${printable(k)}: ${printable(shown(v))}${t ? `  (${t})` : ''}`);
   }
   if (cnfThumbprint) lines.push(`cnf.jwk thumbprint: ${cnfThumbprint}`);
   const exp = claims.exp;
