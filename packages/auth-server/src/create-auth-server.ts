@@ -349,8 +349,15 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
   /** A role's Ed25519 key: from its file, else new (saved when a file is named, else ephemeral with a warning). */
   const roleKey = (file: string | undefined, option: string, role: string): SigningKey => {
     if (file !== undefined && existsSync(file)) {
-      const loaded = loadKeyFile(file);
-      if (loaded.algorithm !== 'ed25519') throw new TypeError(`${option} ${file} must hold an Ed25519 key`);
+      let loaded: SigningKey;
+      try {
+        loaded = loadKeyFile(file);
+      } catch (error) {
+        // An RSA PEM, a P-256 JWK, text that is no key: the option's misuse, named (the CLI says its flag).
+        if (!isAAuthError(error)) throw error;
+        throw new TypeError(`${option} ${file} must hold an Ed25519 private key (a JWK or PKCS#8 PEM, e.g. from aauth keygen --out): ${error.message}`);
+      }
+      if (loaded.algorithm !== 'ed25519') throw new TypeError(`${option} ${file} must hold an Ed25519 private key (a JWK or PKCS#8 PEM, e.g. from aauth keygen --out), not ${loaded.algorithm}`);
       return loaded;
     }
     const fresh = generateKey();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AAuthError } from '@aauth-kit/core';
 import { argumentErrorText, fileProblem, hashTagged, hasHashTag, serverIdentifierProblem, storeFailureText } from '@aauth-kit/core/internal';
@@ -292,6 +292,14 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
   return options;
 }
 
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The most a key file or the admin token file may hold, bytes (a private JWK is a few KiB at most). */
 const MAX_SMALL_FILE_BYTES = 64 * 1024;
 
@@ -305,6 +313,8 @@ function checkSmallFile(flag: string, file: string): void {
   try {
     stat = statSync(file);
   } catch {
+    // A key file that is not there is created: its folder must be.
+    if (flag !== '--admin-token-file' && !isFolder(dirname(file))) throw new TypeError(`${flag} ${file}: its folder ${dirname(file)} does not exist (the key is created there when absent): create it, or name a file in an existing folder`);
     return;
   }
   if (stat.isDirectory()) throw new TypeError(`${flag} ${file} is a directory: name a file`);
@@ -494,6 +504,7 @@ async function listenNamed<T>(listen: () => Promise<T>, port: number, host: stri
     if (code === 'EADDRINUSE') throw new TypeError(`--port ${port}: another process listens on ${host}:${port} (stop it, or give another --port; --port 0 picks a free one)`);
     if (code === 'EACCES') throw new TypeError(`--port ${port}: not allowed to listen there (ports below 1024 need privileges; give --port 8080, or --port 0)`);
     if (code === 'EADDRNOTAVAIL') throw new TypeError(`--host ${host}: no interface of this machine has that address`);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') throw new TypeError(`--host ${host}: no such address (give an IP address of this machine, e.g. 127.0.0.1 or 0.0.0.0, or a name that resolves to one)`);
     throw error;
   }
 }
@@ -583,6 +594,11 @@ function notServed(role: string, enabled: boolean, attribute: string, baseUrl: s
   );
 }
 
+/** The port of a bound URL: a URL leaves out its scheme's default (80 for http), so '' is that port, not 0. */
+function boundPort(url: URL): number {
+  return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+}
+
 /** `host:port` as a URL authority (IPv6 literals in brackets). */
 function authority(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -604,7 +620,7 @@ export async function runCli(
   let port = options.port;
   if (port === 0 && !options.baseUrlGiven) {
     // Port 0 picks a free port: learn it first, so the issuer names the port actually served.
-    port = await freePort(options.host);
+    port = await listenNamed(() => freePort(options.host), 0, options.host);
     baseUrl = `http://localhost:${port}`;
   }
   // Redis first: a command that cannot reach it stops before it opens anything else.
@@ -734,7 +750,7 @@ async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli>
   const bound = new URL(running.url);
   // What clients configure is the issuer, compared byte for byte (wire profile section 1): print the
   // origin they use, and the bound address only as a detail, so the two cannot be confused.
-  out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); issuer ${server.issuer}`);
+  out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, boundPort(bound))}); issuer ${server.issuer}`);
   const boundIssuer = `${bound.origin}${new URL(server.issuer).pathname}`;
   out(
     `  configure resources and agents with the issuer exactly as printed${
@@ -871,7 +887,7 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
   );
   const running = await listenNamed(() => server.listen(run.port, options.host), run.port, options.host);
   const bound = new URL(running.url);
-  out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, Number(bound.port))}); realms ${server.realms().join(', ')}`);
+  out(`aauth-auth-server listening on ${baseUrl} (bound to ${authority(options.host, boundPort(bound))}); realms ${server.realms().join(', ')}`);
   for (const name of server.realms()) out(`  issuer ${server.realm(name)!.issuer}`);
   if (adminToken !== undefined) out(`  admin: POST ${baseUrl}/admin/realms/reload (Authorization: Bearer, the token of --admin-token-file)`);
   if (redis !== undefined) out(`  state in ${redisWhere(options)} (keys ${prefix}REALM:*), shared with every server of these realms`);

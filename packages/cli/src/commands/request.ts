@@ -28,12 +28,15 @@ Send one signed request, like curl, answering AAuth challenges the way the agent
                       person and auth tokens come from the person server named by its ps claim
   --ps URL            with --agent-token: the person server to use instead of the token's ps
   --allow-loopback    with --agent-token: accept http and a port on localhost in -11 identifiers (development)
-  --max-time S        give up after S seconds (the token exchange and a consent wait included; default: no limit)
+  --max-time S        give up after S seconds, 0.001 to 4294967 (the token exchange, a consent wait and the
+                      body included; default: no limit)
   -i, --include       print the response status and headers (also of a refusal the agent gave up on)
   -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr, and a refusal's
                       status, headers (AAuth, Signature-Error, ...) and body`;
 
 const ENCODINGS = ['base64', 'base64url'] as const;
+/** The longest --max-time: node's timers hold at most 2^32 - 1 ms. */
+const MAX_TIME_SECONDS = Math.floor((2 ** 32 - 1) / 1000);
 const FORMS = ['parenthesised', 'dictionary'] as const;
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T | undefined {
@@ -105,6 +108,7 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   // fetch refuses such a URL, and its message would print the password.
   if (new URL(url).username !== '' || new URL(url).password !== '') throw new UsageError('the URL must not contain a user name or password (give credentials with -H "Authorization: ...")');
   if (values.key === undefined) throw new UsageError('--key FILE is required (create one with: aauth keygen --out FILE)');
+  if (values.key.length === 0) throw new UsageError('--key needs a file name (create one with: aauth keygen --out FILE)');
   // A FIFO or a device is refused, not waited on or read without end; loadKeyFile explains a missing file.
   checkLocalFile('--key', values.key, MAX_KEY_FILE_BYTES);
   const key = loadKeyFile(values.key);
@@ -157,9 +161,13 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     },
   }));
   const maxTime = values['max-time'];
-  if (maxTime !== undefined && !(/^\d+(\.\d+)?$/.test(maxTime) && Number(maxTime) > 0)) throw new UsageError(`--max-time must be a number of seconds above 0 (got ${JSON.stringify(maxTime)})`);
+  // AbortSignal.timeout takes whole milliseconds up to 2^32 - 1 (node's timer limit, about 49 days).
+  if (maxTime !== undefined && !(/^\d+(\.\d+)?$/.test(maxTime) && Number(maxTime) >= 0.001 && Number(maxTime) <= MAX_TIME_SECONDS)) {
+    throw new UsageError(`--max-time must be a number of seconds from 0.001 to ${MAX_TIME_SECONDS} (got ${JSON.stringify(maxTime)})`);
+  }
+  if (values['upstream-token'] !== undefined && values['upstream-token'].trim().length === 0) throw new UsageError('--upstream-token needs a token (the auth token this agent was called with)');
   const init: RequestInit & { upstreamToken?: string } = { method, headers };
-  if (maxTime !== undefined) init.signal = AbortSignal.timeout(Number(maxTime) * 1000);
+  if (maxTime !== undefined) init.signal = AbortSignal.timeout(Math.round(Number(maxTime) * 1000));
   if (body !== undefined) init.body = body;
   if (values['upstream-token'] !== undefined) init.upstreamToken = values['upstream-token'];
   const out = values.include ? io.stdout : io.stderr;
