@@ -288,8 +288,11 @@ describe('refusals: RFC 6749 section 5.2 and RFC 8693 section 2.2.2, exactly', (
   });
 
   it('invalid_request (RFC 8693 section 2.2.2, as Keycloak): an invalid subject_token: not a JWT, forged, a resource token, expired, an untrusted issuer', async () => {
-    await expectError(tokenPost(as, exchangeParams('not-a-token'), scaClient()), 400, 'invalid_request', /^subject_token refused: it is not a compact JWT$/);
+    await expectError(tokenPost(as, exchangeParams('not-a-token'), scaClient()), 400, 'invalid_request', /^subject_token refused: it is not a compact JWS$/);
+    // Which part is wrong, not "not a compact JWT" for every malformed token (auth-server audit).
     const [h, , sig] = user.split('.');
+    const badHeader = `${Buffer.from('{not json').toString('base64url')}.${user.split('.')[1]}.${sig}`;
+    await expectError(tokenPost(as, exchangeParams(badHeader), scaClient()), 400, 'invalid_request', /^subject_token refused: its header is not JSON$/);
     const forgedPayload = Buffer.from(JSON.stringify({ ...decodeJwt(user).claims, scope: 'crm:admin' })).toString('base64url');
     await expectError(tokenPost(as, exchangeParams(`${h}.${forgedPayload}.${sig}`), scaClient()), 400, 'invalid_request', /^subject_token refused: .*signature/);
     const rt = await maa.resourceToken({ agent: sca.identity, agentJkt: sca.key.thumbprint, scope: 'crm:read', audience: as.issuer });
@@ -298,7 +301,7 @@ describe('refusals: RFC 6749 section 5.2 and RFC 8693 section 2.2.2, exactly', (
     const foreign = await signJwt(stranger, { typ: 'at+jwt' }, { iss: 'https://other.example', sub: 'u', aud: 'supply-chain-agent', exp: Math.floor(Date.now() / 1000) + 60 });
     await expectError(tokenPost(as, exchangeParams(foreign), scaClient()), 400, 'invalid_request', /not trusted/);
     // The same for an actor token.
-    await expectError(tokenPost(as, exchangeParams(user, { actor_token: 'not-a-token', actor_token_type: ACCESS_TOKEN }), scaClient()), 400, 'invalid_request', /^actor_token refused: it is not a compact JWT$/);
+    await expectError(tokenPost(as, exchangeParams(user, { actor_token: 'not-a-token', actor_token_type: ACCESS_TOKEN }), scaClient()), 400, 'invalid_request', /^actor_token refused: it is not a compact JWS$/);
     offset = 400;
     try {
       await expectError(tokenPost(as, exchangeParams(user), scaClient()), 400, 'invalid_request', /^subject_token refused: .*expired/);

@@ -34,7 +34,8 @@ function refused(what: string, reason: string, cause?: unknown): AAuthError {
 
 /** How a refusal of the one token verification reads at the OAuth endpoint. */
 const REASONS: Partial<Record<AAuthErrorCode, (error: AAuthError) => string>> = {
-  token_malformed: () => 'it is not a compact JWT',
+  // The verification's own reason (which part is not base64url or JSON), said of the token at hand.
+  token_malformed: (e) => e.message.replace(/^The token is /, 'it is ').replace(/^The token /, 'its '),
   token_issuer_untrusted: (e) => `its issuer ${JSON.stringify(String(e.details?.issuer))} is not trusted (aauth.trusted.issuers)`,
 };
 
