@@ -41,6 +41,20 @@ describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
     expect(s.as.tokenRequests).toHaveLength(1);
   });
 
+  it('maxBodyBytes holds for every got body, as for agent.fetch: string, Buffer, json and stream bodies over it are refused before sending', async () => {
+    // Client audit: only stream and iterable bodies were bounded; string, Buffer and json went out.
+    const { s, client } = await setup({ agent: { maxBodyBytes: 1000 } });
+    const big = 'x'.repeat(1001);
+    for (const options of [{ body: big }, { body: Buffer.from(big) }, { json: { big } }, { body: Readable.from([Buffer.from(big)]) }]) {
+      const error = await client.post(`${s.resource.url}/orders`, options).then(() => undefined, (e: unknown) => e);
+      expect(error, Object.keys(options)[0]).toBeInstanceOf(RequestError);
+      expect(error).toMatchObject({ code: 'body_too_large' });
+    }
+    expect(s.resource.calls).toHaveLength(0);
+    // At the bound: sent.
+    expect((await client.post(`${s.resource.url}/orders`, { body: 'y'.repeat(1000) })).statusCode).toBe(200);
+  });
+
   it('a stream body is read once and resent byte-identical on the retry', async () => {
     const { s, client } = await setup();
     const chunks = [randomBytes(50_000), randomBytes(90_000)];
@@ -89,6 +103,12 @@ describe('got 14 hooks (issue 4: the same flows pass through got)', () => {
     piped.end('{"n":1}');
     const e = await failed;
     expect(e.message).toMatch(/got\.stream POST: a body written into the stream cannot be signed .*give it as options\.body/);
+    // A DELETE stream without a body (got.stream.delete(url).end()) is a bodiless request, signed (client audit: it was refused).
+    const deleted: Buffer[] = [];
+    const del = client.stream.delete(`${s.resource.url}/hello`);
+    del.end();
+    for await (const chunk of del) deleted.push(chunk as Buffer);
+    expect(s.resource.calls.at(-1)).toMatchObject({ method: 'DELETE', scheme: 'jwks_uri' });
     // Given as options.body, it is signed with its digest.
     const given: Buffer[] = [];
     for await (const chunk of client.stream.post(`${s.resource.url}/orders`, { body: '{"n":2}', headers: { 'content-type': 'application/json' } })) given.push(chunk as Buffer);

@@ -57,9 +57,15 @@ function userOptions(options: GotOptionsLike): GotAAuthContext {
 async function bufferBody(options: GotOptionsLike, max: number): Promise<Uint8Array | undefined> {
   const body = options.body;
   if (body === undefined || body === null) return undefined;
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (body instanceof Uint8Array) return body;
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  const tooLarge = () => new AAuthError('body_too_large', `The request body is larger than ${max} bytes`, { status: downstreamStatus('body_too_large') });
+  // maxBodyBytes holds for every body, as for agent.fetch (before: only streams and iterables).
+  const bounded = (bytes: Uint8Array): Uint8Array => {
+    if (bytes.byteLength > max) throw tooLarge();
+    return bytes;
+  };
+  if (typeof body === 'string') return bounded(Buffer.from(body, 'utf8'));
+  if (body instanceof Uint8Array) return bounded(body);
+  if (ArrayBuffer.isView(body)) return bounded(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
   const iterable = body as Partial<AsyncIterable<unknown> & Iterable<unknown>> & { pipe?: unknown };
   let source = body as AsyncIterable<unknown>;
   if (typeof iterable[Symbol.asyncIterator] !== 'function' && typeof iterable[Symbol.iterator] !== 'function') {
@@ -81,7 +87,7 @@ async function bufferBody(options: GotOptionsLike, max: number): Promise<Uint8Ar
   for await (const chunk of source) {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk as Uint8Array);
     size += bytes.length;
-    if (size > max) throw new AAuthError('body_too_large', `The request body is larger than ${max} bytes`, { status: downstreamStatus('body_too_large') });
+    if (size > max) throw tooLarge();
     chunks.push(bytes);
   }
   const bytes = Buffer.concat(chunks);
@@ -197,7 +203,9 @@ export function createGotHooks(core: AgentCore): GotHooks {
     const method = options.method.toUpperCase();
     // got.stream.post(url) with the body written into the stream: the request is signed before the
     // body exists, so its content-digest cannot cover it (a resource refuses it as unsigned body).
-    if ((options as { isStream?: unknown }).isStream === true && (options.body === undefined || options.body === null) && method !== 'GET' && method !== 'HEAD') {
+    // GET, HEAD, DELETE and OPTIONS streams without options.body are signed as bodiless requests
+    // (got.stream.delete(url).end() sends none; a body written into one goes out uncovered).
+    if ((options as { isStream?: unknown }).isStream === true && (options.body === undefined || options.body === null) && !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(method)) {
       throw new TypeError(
         `got.stream ${method}: a body written into the stream cannot be signed (it is sent after the signature); give it as options.body (got.stream.post(url, { body })) or use got's promise API`,
       );
