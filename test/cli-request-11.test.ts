@@ -90,6 +90,38 @@ describe('aauth request --agent-token (AAuth -11)', () => {
     expect([again.code, again.approvals, JSON.parse(again.stdout).scope]).toEqual([0, 0, ['data.read']]);
   });
 
+  it('Ctrl-C while the person has not answered: exit 130, and the request is withdrawn at the person server (the page says so)', { timeout: 60_000 }, async () => {
+    const otherKey = generateKey({ kid: 'cli-11-ctrl-c' });
+    saveKeyFile(join(dir, 'ctrl-c.jwk'), otherKey);
+    const agentToken = await provider.mintAgentToken({ local: 'cli-interrupted', agentKey: otherKey, ps });
+    let interrupt: (() => void) | undefined;
+    let code: string | undefined;
+    let stderr = '';
+    const exit = await run(['request', `${site}/data`, '--key', join(dir, 'ctrl-c.jwk'), '--agent-token', agentToken, '--allow-loopback'], {
+      stdout: () => undefined,
+      stderr: (t) => {
+        stderr += t;
+        const url = /a user must approve this request: open (\S+)/.exec(t)?.[1];
+        if (url !== undefined) {
+          code = new URL(url).searchParams.get('code')!;
+          // The user presses Ctrl-C instead of approving.
+          setTimeout(() => interrupt?.(), 50);
+        }
+      },
+      readStdin: async () => '',
+      onInterrupt: (handler) => {
+        interrupt = handler;
+        return () => (interrupt = undefined);
+      },
+    });
+    expect(exit).toBe(130);
+    expect(stderr).toContain('* interrupted: the request waiting for the person was withdrawn at the person server');
+    const page = await fetch(`${as.interactionEndpoint}?${new URLSearchParams({ code: code! })}`);
+    expect(page.status).toBe(410);
+    expect(await page.text()).toContain('The agent withdrew this request');
+    expect(interrupt).toBeUndefined();
+  });
+
   it.each([
     [['--ps', 'https://ps.example'], 'aauth request: --ps and --allow-loopback are AAuth -11 settings: give them with --agent-token'],
     [['--allow-loopback'], 'aauth request: --ps and --allow-loopback are AAuth -11 settings: give them with --agent-token'],

@@ -39,6 +39,11 @@ const defaultIo: Io = {
   stdoutBytes: (b) =>
     new Promise<void>((resolve, reject) => void process.stdout.write(b, (error) => (error ? reject(Object.assign(error, { stdoutWrite: true })) : resolve()))),
   stderr: (t) => process.stderr.write(t),
+  // The first Ctrl-C is the command's (a request withdraws what it left waiting); a second one ends it at once.
+  onInterrupt: (handler) => {
+    process.once('SIGINT', handler);
+    return () => void process.off('SIGINT', handler);
+  },
   readStdin: async () => {
     // A token or a secret, never more than this: a larger input is refused while it is read.
     const chunks: Buffer[] = [];

@@ -29,7 +29,9 @@ Send one signed request, like curl, answering AAuth challenges the way the agent
   --ps URL            with --agent-token: the person server to use instead of the token's ps
   --allow-loopback    with --agent-token: accept http and a port on localhost in -11 identifiers (development)
   --max-time S        give up after S seconds, 0.001 to 4294967 (the token exchange, a consent wait and the
-                      body included; default: no limit)
+                      body included; default: none of its own, node's fetch gives up on silent servers
+                      after 300 s). Ctrl-C (once) ends the request with exit 130; with --agent-token, a
+                      request left waiting for the person is withdrawn at the person server first
   -i, --include       print the response status and headers (also of a refusal the agent gave up on)
   -v, --verbose       print each hop (signed, challenged, exchanged, retried) to stderr, and a refusal's
                       status, headers (AAuth, Signature-Error, ...) and body`;
@@ -143,6 +145,10 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   }
 
   const verbose = values.verbose === true;
+  /** -11: the person server was asked to involve the person; an interrupt then waits for the agent's withdrawal of that request. */
+  let askedPerson = false;
+  let seenWithdrawn: (() => void) | undefined;
+  const withdrawn = new Promise<void>((resolve) => (seenWithdrawn = resolve));
   const agent = withFlagNames(values, () => createAgent({
     key,
     ...(values.identity === undefined ? {} : { identity: values.identity }),
@@ -155,6 +161,8 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
       : { draft11: { agentToken, ...(values.ps === undefined ? {} : { ps: values.ps }), allowLoopback: values['allow-loopback'] === true } }),
     onEvent: (event: AgentEvent) => {
       if (verbose) io.stderr(`* ${printable(JSON.stringify(event))}\n`);
+      if (event.type === 'interaction') askedPerson = true;
+      if (event.type === 'withdrawn') seenWithdrawn?.();
     },
     onInteraction: ({ url: interactionUrl }) => {
       io.stderr(`* a user must approve this request: open ${printable(interactionUrl)}\n`);
@@ -166,8 +174,19 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     throw new UsageError(`--max-time must be a number of seconds from 0.001 to ${MAX_TIME_SECONDS} (got ${JSON.stringify(maxTime)})`);
   }
   if (values['upstream-token'] !== undefined && values['upstream-token'].trim().length === 0) throw new UsageError('--upstream-token needs a token (the auth token this agent was called with)');
-  const init: RequestInit & { upstreamToken?: string } = { method, headers };
-  if (maxTime !== undefined) init.signal = AbortSignal.timeout(Math.round(Number(maxTime) * 1000));
+  // One signal for --max-time and for an interrupt (Ctrl-C): either ends the call, and the agent
+  // withdraws a request it left waiting at a -11 person server (a DELETE of its pending URL).
+  const stop = new AbortController();
+  if (maxTime !== undefined) {
+    const timeout = AbortSignal.timeout(Math.round(Number(maxTime) * 1000));
+    timeout.addEventListener('abort', () => stop.abort(timeout.reason), { once: true });
+  }
+  let interrupted = false;
+  const offInterrupt = io.onInterrupt?.(() => {
+    interrupted = true;
+    stop.abort(new Error('interrupted (Ctrl-C)'));
+  });
+  const init: RequestInit & { upstreamToken?: string } = { method, headers, signal: stop.signal };
   if (body !== undefined) init.body = body;
   if (values['upstream-token'] !== undefined) init.upstreamToken = values['upstream-token'];
   const out = values.include ? io.stdout : io.stderr;
@@ -175,6 +194,18 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
   try {
     response = await agent.fetch(url, init);
   } catch (error) {
+    if (interrupted) {
+      offInterrupt?.();
+      if (agentToken !== undefined && askedPerson) {
+        // The DELETE goes out on its own (at most 5 s): wait for it, so the person is told.
+        const sent = await Promise.race([withdrawn.then(() => true), new Promise<false>((resolve) => setTimeout(resolve, 6000, false).unref())]);
+        io.stderr(`* interrupted: ${sent ? 'the request waiting for the person was withdrawn at the person server' : 'the request waiting for the person could not be withdrawn in time'}\n`);
+      } else {
+        io.stderr('* interrupted\n');
+      }
+      return EXIT_INTERRUPTED;
+    }
+    offInterrupt?.();
     if (isTimeout(error) && maxTime !== undefined) throw new AAuthError('resource_unreachable', `no answer within ${maxTime} s (--max-time)`);
     // A challenge the agent gave up on: show what the resource said (its body names the reason).
     const refusal = error instanceof AAuthChallengeError ? error : undefined;
@@ -205,12 +236,21 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     }
     if (io.stdoutBytes === undefined) io.stdout(decoder.decode());
   } catch (error) {
+    if (interrupted) {
+      io.stderr('* interrupted\n');
+      return EXIT_INTERRUPTED;
+    }
     // --max-time covers the body too: a server that sends its headers and then stalls.
     if (isTimeout(error) && maxTime !== undefined) throw new AAuthError('resource_unreachable', `the body did not arrive within ${maxTime} s (--max-time)`);
     throw error;
+  } finally {
+    offInterrupt?.();
   }
   return response.ok ? 0 : 1;
 }
+
+/** The exit status of a command the user interrupted (Ctrl-C): 128 + SIGINT, as a shell reports it. */
+const EXIT_INTERRUPTED = 130;
 
 /** An AbortSignal.timeout firing (a DOMException named TimeoutError), also as the cause of a fetch error. */
 function isTimeout(error: unknown): boolean {

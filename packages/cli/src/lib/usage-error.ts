@@ -19,4 +19,9 @@ export interface Io {
    * of their UTF-8 text. A promise is awaited before the next piece is read (backpressure).
    */
   stdoutBytes?: (bytes: Uint8Array) => void | Promise<void>;
+  /**
+   * Call `handler` on the first interrupt (Ctrl-C, SIGINT) while a command waits; returns the undo.
+   * Absent: an interrupt keeps its default (the process ends at once).
+   */
+  onInterrupt?: (handler: () => void) => () => void;
 }
