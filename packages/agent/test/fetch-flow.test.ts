@@ -223,6 +223,15 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
       ]);
     });
 
+    it('init.signal null means no signal, as for fetch (not the Request\'s own); absent, the Request\'s signal holds', async () => {
+      const s = await track(scenario());
+      const aborted = AbortSignal.abort(new Error('the Request was aborted'));
+      const request = new Request(`${s.resource.url}/data`, { signal: aborted });
+      await expect(s.hosted.agent.fetch(request)).rejects.toThrow('the Request was aborted');
+      const res = await s.hosted.agent.fetch(request, { signal: null });
+      expect(res.status).toBe(200);
+    });
+
     it('refuses a body larger than maxBodyBytes before sending anything', async () => {
       const s = await track(scenario({ agent: { maxBodyBytes: 1000 } }));
       const error = await caught(s.hosted.agent.fetch(`${s.resource.url}/x`, { method: 'POST', body: new Uint8Array(1001) }));

@@ -44,7 +44,8 @@ export async function readRequest(
     requestInit.duplex = 'half';
   }
   const request = new Request(input, requestInit);
-  const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+  // As fetch: init.signal null means no signal (not the Request's); absent, the Request's own.
+  const signal = init !== undefined && init.signal !== undefined ? (init.signal ?? undefined) : input instanceof Request ? input.signal : undefined;
   // As fetch: an aborted signal rejects before the body is read, and aborting while a stream body
   // is read cancels it (a body that never ends would otherwise hold the call forever).
   const body = await readLimited(
