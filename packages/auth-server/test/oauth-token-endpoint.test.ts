@@ -293,6 +293,14 @@ describe('refusals: RFC 6749 section 5.2 and RFC 8693 section 2.2.2, exactly', (
     const [h, , sig] = user.split('.');
     const badHeader = `${Buffer.from('{not json').toString('base64url')}.${user.split('.')[1]}.${sig}`;
     await expectError(tokenPost(as, exchangeParams(badHeader), scaClient()), 400, 'invalid_request', /^subject_token refused: its header is not JSON$/);
+    // A token of this realm naming a key it does not have: nothing was fetched, so the reason is said
+    // (not the uniform "its issuer's keys could not be obtained" of a caller-chosen issuer).
+    const unknownKid = `${Buffer.from(JSON.stringify({ ...decodeJwt(user).header, kid: 'no-such-key' })).toString('base64url')}.${user.split('.')[1]}.${sig}`;
+    const refusal = await tokenPost(as, exchangeParams(unknownKid), scaClient());
+    expect(refusal.status).toBe(400);
+    expect(String(refusal.body.error_description)).toMatch(/^subject_token refused: /);
+    expect(String(refusal.body.error_description)).not.toContain('could not be obtained');
+    expect(String(refusal.body.error_description)).toContain('no-such-key');
     const forgedPayload = Buffer.from(JSON.stringify({ ...decodeJwt(user).claims, scope: 'crm:admin' })).toString('base64url');
     await expectError(tokenPost(as, exchangeParams(`${h}.${forgedPayload}.${sig}`), scaClient()), 400, 'invalid_request', /^subject_token refused: .*signature/);
     const rt = await maa.resourceToken({ agent: sca.identity, agentJkt: sca.key.thumbprint, scope: 'crm:read', audience: as.issuer });

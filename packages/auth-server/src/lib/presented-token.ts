@@ -1,4 +1,4 @@
-import { ACCESS_TOKEN, AAuthError, AUTH_TOKEN, actChainDepth, isAAuthError, type AAuthErrorCode } from '@aauth-kit/core';
+import { ACCESS_TOKEN, AAuthError, AUTH_TOKEN, actChainDepth, decodeToken, isAAuthError, type AAuthErrorCode } from '@aauth-kit/core';
 import type { VerifiedToken } from '@aauth-kit/verifier';
 import type { ServerContext } from './context.js';
 import { isDiscoveryFailure, uniformTokenRefusal } from './discovery-refusal.js';
@@ -27,6 +27,15 @@ export interface PresentedToken {
   agent: string | undefined;
 }
 
+/** Whether a token names this realm as its issuer (unverified: only to choose how a refusal reads). */
+function ofThisRealm(jwt: string, issuer: string): boolean {
+  try {
+    return decodeToken(jwt).claims.iss === issuer;
+  } catch {
+    return false;
+  }
+}
+
 /** RFC 8693 section 2.2.2: a subject or actor token that is invalid for any reason is `invalid_request` (as Keycloak answers). */
 function refused(what: string, reason: string, cause?: unknown): AAuthError {
   return new AAuthError('invalid_request', `${what} refused: ${reason}`, cause === undefined ? {} : { cause });
@@ -53,7 +62,9 @@ export async function verifyPresentedToken(ctx: ServerContext, jwt: string, what
     token = await ctx.tokens.verifyToken(jwt, [AUTH_TOKEN, ACCESS_TOKEN], { audience: null });
   } catch (error) {
     if (!isAAuthError(error)) throw error;
-    if (isDiscoveryFailure(error)) throw uniformTokenRefusal(what, error, 'invalid_request');
+    // One answer for a fetch the caller's token made this server do; a token of this realm's own
+    // keys made none (they are local): its real reason (unknown kid, alg not the key's) is said.
+    if (isDiscoveryFailure(error) && !ofThisRealm(jwt, ctx.issuer)) throw uniformTokenRefusal(what, error, 'invalid_request');
     throw refused(what, REASONS[error.code]?.(error) ?? error.message, error);
   }
   // Issue 17: a revoked token (by jti, agent or the user's withdrawn grant) is not exchanged into a
