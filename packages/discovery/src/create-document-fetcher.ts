@@ -206,6 +206,11 @@ class CachingFetcher implements DocumentFetcher {
     try {
       body = JSON.parse(Buffer.from(answer.body).toString('utf8'));
     } catch {
+      // Discovery asks for no encoding and decodes none: a compressed answer is said as such.
+      const encoding = answer.headers.get('content-encoding');
+      if (encoding !== null && !/^\s*identity\s*$/i.test(encoding)) {
+        throw fail(`is not a JSON object (the answer is Content-Encoding: ${JSON.stringify(encoding.slice(0, 40))}, which discovery does not decode: serve the document uncompressed)`);
+      }
       throw fail('is not a JSON object (the answer is not JSON)');
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw fail('is not a JSON object');

@@ -115,6 +115,16 @@ describe('discovery over node:http (no fetch option)', () => {
     await expect(documents.fetchJson(`${s.url}/text`)).rejects.toMatchObject({ message: `The document at ${s.url}/text is not a JSON object (the answer is not JSON)` });
   });
 
+  it('a compressed answer (discovery asks for none and decodes none) is refused naming its Content-Encoding', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const gzipped = gzipSync(Buffer.from('{"ok":true}'));
+    const s = servers.track(await startServer({ '/gz': (_req, res) => void res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(gzipped) }));
+    await expect(createDocumentFetcher().fetchJson(`${s.url}/gz`)).rejects.toMatchObject({
+      code: 'key_discovery_failed',
+      message: `The document at ${s.url}/gz is not a JSON object (the answer is Content-Encoding: "gzip", which discovery does not decode: serve the document uncompressed)`,
+    });
+  });
+
   it('refuses a declared oversize answer unread', async () => {
     const s = servers.track(
       await startServer({
