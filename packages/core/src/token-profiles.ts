@@ -402,12 +402,14 @@ const serverId =
     return problem === undefined ? undefined : claimInvalid(`${name} ${problem}`);
   };
 
+const notAgentId = (name: string) => claimInvalid(`${name} is not an agent identifier (aauth:local@domain)`);
+
 /** An agent identifier `aauth:local@domain` (AAuth -11 "Agent Identifiers"). */
 const agentId =
   (name: string, optional = false): ClaimCheck =>
   (v, { expect }) => {
     if (v === undefined && optional) return undefined;
-    return parseAgentIdentifier(v, { allowLoopback: expect.allowLoopback }) ? undefined : claimInvalid(`${name} is not an agent identifier (aauth:local@domain)`);
+    return parseAgentIdentifier(v, { allowLoopback: expect.allowLoopback }) ? undefined : notAgentId(name);
   };
 
 /**
@@ -416,13 +418,12 @@ const agentId =
  * provider (its metadata is the only anchor) could speak for an agent of another provider, and be
  * given what a person granted that agent. `iss` is checked first in the table.
  */
-const agentOfIssuer: ClaimCheck = (v, ctx) => {
-  const problem = agentId('sub')(v, ctx);
-  if (problem) return problem;
-  const iss = ctx.claims.iss as string;
+const agentOfIssuer: ClaimCheck = (v, { claims, expect }) => {
+  const id = parseAgentIdentifier(v, { allowLoopback: expect.allowLoopback });
+  if (!id) return notAgentId('sub');
+  const iss = claims.iss as string;
   const host = iss.slice(iss.indexOf('://') + 3);
-  const domain = (v as string).slice((v as string).lastIndexOf('@') + 1);
-  return domain === host ? undefined : claimInvalid(`sub ${showValue(v, 200)} is not an agent of its issuer: its domain must be ${JSON.stringify(host)}, the host of iss`);
+  return id.domain === host ? undefined : claimInvalid(`sub ${showValue(v, 200)} is not an agent of its issuer: its domain must be ${JSON.stringify(host)}, the host of iss`);
 };
 
 /** A claim the kind must not carry (person tokens: no scope; auth and resource tokens: no agent). */

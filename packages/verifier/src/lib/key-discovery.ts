@@ -322,8 +322,7 @@ export class KeyDiscovery {
     }
     const uri = draft11 ? this.jwksUri11(meta, 'Agent') : this.jwksUri(meta, 'Agent');
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', 'Agent', caller, seen, refresh);
-    if (draft11) this.checkAlg11(jwk, 'The agent key');
-    else this.checkAlgKeycloak(jwk, 'The agent key');
+    this.checkAlg(jwk, 'The agent key', draft11 ? 'draft-11' : 'keycloak');
     const key = this.importCached(publicJwk(jwk, 'The agent JWKS'));
     this.options.checkKeyAlgorithm(key);
     // Every check above is a function of (id, kid, dwk, legacy), the options and these documents.
@@ -345,15 +344,13 @@ export class KeyDiscovery {
     return key;
   }
 
-  /** The Keycloak profile: `alg` is optional, but one that is present agrees with the key (never none, HMAC, or another key type's), as for hwk. */
-  private checkAlgKeycloak(jwk: Jwk, what: string): void {
-    const problem = jwkAlgProblem(jwk, 'keycloak');
-    if (problem) throw new AAuthError(problem.code, `${what}: ${problem.reason}`);
-  }
-
-  /** -11: a key must carry a fully specified `alg` that agrees with its `kty`/`crv` (draft-11 profile section 3). */
-  private checkAlg11(jwk: Jwk, what: string): void {
-    const problem = jwkAlgProblem(jwk, 'draft-11', { algorithms: this.options.algorithms11 });
+  /**
+   * A published key's `alg` (jwkAlgProblem): -11 requires a fully specified one that agrees with its
+   * `kty`/`crv` (draft-11 profile section 3); the Keycloak profile leaves it optional, but one that is
+   * present agrees with the key (never none, HMAC, or another key type's), as for hwk.
+   */
+  private checkAlg(jwk: Jwk, what: string, generation: 'draft-11' | 'keycloak' = 'draft-11'): void {
+    const problem = jwkAlgProblem(jwk, generation, generation === 'draft-11' ? { algorithms: this.options.algorithms11 } : {});
     if (problem) throw new AAuthError(problem.code, `${what}: ${problem.reason}`);
   }
 
@@ -369,7 +366,7 @@ export class KeyDiscovery {
     const { uri } = await this.document11(iss, dwk, 'token issuer', caller);
     // -11: select by kid without requiring any other member of the JWKS to be usable.
     const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller, undefined, refresh);
-    this.checkAlg11(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
+    this.checkAlg(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
     if (jwk.alg !== alg) throw new AAuthError('token_signature_invalid', `The key of ${iss} is for ${String(jwk.alg)}, the token is signed with ${alg}`);
     return publicJwk(jwk, 'The issuer JWKS', true);
   }
@@ -406,7 +403,7 @@ export class KeyDiscovery {
     }
     const { uri, kind } = await this.document11(id, dwk, 'Signature-Key id', caller);
     const jwk = await this.findKey(uri, kid, (k) => k.kty === 'OKP' || k.kty === 'EC', `Server ${id}`, caller);
-    this.checkAlg11(jwk, `The ${kind} key`);
+    this.checkAlg(jwk, `The ${kind} key`);
     const key = this.importCached(publicJwk(jwk, `The ${kind} JWKS`));
     this.options.checkKeyAlgorithm(key);
     return key;
