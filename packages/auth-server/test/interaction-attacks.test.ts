@@ -38,16 +38,42 @@ function hidden(html: string, name: string): string {
   return new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
 }
 
+/**
+ * A realm user (mcp-user / user123 unless named) with a PBKDF2-hashed password of `iterations`
+ * rounds: each check waits on the thread pool, so parallel guesses overlap.
+ */
+function pbkdf2User(iterations: number, who: { id?: string; username?: string; password?: string } = {}): Record<string, unknown> {
+  const salt = randomBytes(16);
+  const hash = pbkdf2Sync(who.password ?? 'user123', salt, iterations, 32, 'sha256');
+  return {
+    ...(who.id === undefined ? {} : { id: who.id }),
+    username: who.username ?? 'mcp-user',
+    enabled: true,
+    credentials: [
+      {
+        type: 'password',
+        secretData: JSON.stringify({ value: hash.toString('base64'), salt: salt.toString('base64') }),
+        credentialData: JSON.stringify({ hashIterations: iterations, algorithm: 'pbkdf2-sha256' }),
+      },
+    ],
+  };
+}
+
+/** POST the consent page's sign-in form (its cookie and CSRF field from the page). */
+function postLogin(server: { interactionEndpoint: string }, f: { code: string; cookie: string; csrf: string; username: string; password: string }): Promise<Response> {
+  return fetch(`${server.interactionEndpoint}/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: f.cookie },
+    body: new URLSearchParams({ code: f.code, csrf: f.csrf, username: f.username, password: f.password }).toString(),
+  });
+}
+
 /** Sign in as mcp-user without a callback; returns the session cookies and the consent form's CSRF field. */
 async function signIn(server: TestAuthServer, code: string): Promise<{ cookies: string; csrf: string }> {
   const page = await fetch(`${server.interactionEndpoint}?code=${code}`);
   let cookies = cookieHeader('', page);
-  const login = await fetch(`${server.interactionEndpoint}/login`, {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies },
-    body: new URLSearchParams({ code, csrf: hidden(await page.text(), 'csrf'), username: 'mcp-user', password: 'user123' }).toString(),
-  });
+  const login = await postLogin(server, { code, cookie: cookies, csrf: hidden(await page.text(), 'csrf'), username: 'mcp-user', password: 'user123' });
   expect(login.status).toBe(303);
   cookies = cookieHeader(cookies, login);
   const consent = await fetch(`${server.interactionEndpoint}?code=${code}`, { headers: { cookie: cookies } });
@@ -104,12 +130,7 @@ describe('finding 16: login CSRF with a planted cookie', () => {
   it('a cookie and form field carrying the same attacker-chosen value do not sign in', async () => {
     const { code } = await pendingRequest();
     const planted = 'attacker-chosen-value-0123456789';
-    const res = await fetch(`${as.interactionEndpoint}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `aauth_csrf=${planted}` },
-      body: new URLSearchParams({ code, csrf: planted, username: 'mcp-user', password: 'user123' }).toString(),
-    });
+    const res = await postLogin(as, { code, cookie: `aauth_csrf=${planted}`, csrf: planted, username: 'mcp-user', password: 'user123' });
     expect(res.status).toBe(403);
     expect(pageCode(await res.text())).toBe('consent_form_invalid');
   });
@@ -118,12 +139,7 @@ describe('finding 16: login CSRF with a planted cookie', () => {
     const first = await pendingRequest();
     const second = await pendingRequest();
     const page = await fetch(`${as.interactionEndpoint}?code=${first.code}`);
-    const res = await fetch(`${as.interactionEndpoint}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieHeader('', page) },
-      body: new URLSearchParams({ code: second.code, csrf: hidden(await page.text(), 'csrf'), username: 'mcp-user', password: 'user123' }).toString(),
-    });
+    const res = await postLogin(as, { code: second.code, cookie: cookieHeader('', page), csrf: hidden(await page.text(), 'csrf'), username: 'mcp-user', password: 'user123' });
     expect(res.status).toBe(403);
     expect(pageCode(await res.text())).toBe('consent_form_invalid');
   });
@@ -193,24 +209,7 @@ describe('finding 3: password hashing neither blocks the event loop nor tells wh
   let onLookup: (() => void) | undefined;
 
   beforeAll(async () => {
-    const salt = randomBytes(16);
-    const hash = pbkdf2Sync('s3cret', salt, ITERATIONS, 32, 'sha256');
-    const realm = testRealm({}, {
-      users: [
-        {
-          id: 'c0ffee00-0000-4000-8000-000000000002',
-          username: 'hashed-user',
-          enabled: true,
-          credentials: [
-            {
-              type: 'password',
-              secretData: JSON.stringify({ value: hash.toString('base64'), salt: salt.toString('base64') }),
-              credentialData: JSON.stringify({ hashIterations: ITERATIONS, algorithm: 'pbkdf2-sha256' }),
-            },
-          ],
-        },
-      ],
-    });
+    const realm = testRealm({}, { users: [pbkdf2User(ITERATIONS, { id: 'c0ffee00-0000-4000-8000-000000000002', username: 'hashed-user', password: 's3cret' })] });
     // The store tells the test when the login post has found its request: the password check comes next.
     const memory = createMemoryPendingStore();
     const store: PendingStore = {
@@ -235,12 +234,7 @@ describe('finding 3: password hashing neither blocks the event loop nor tells wh
     const csrf = hidden(await page.text(), 'csrf');
     const order: string[] = [];
     const checking = new Promise<void>((resolve) => (onLookup = resolve));
-    const login = fetch(`${server.interactionEndpoint}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies },
-      body: new URLSearchParams({ code, csrf, username, password: 'wrong-guess' }).toString(),
-    }).then((res) => {
+    const login = postLogin(server, { code, cookie: cookies, csrf, username, password: 'wrong-guess' }).then((res) => {
       order.push(`login ${res.status}`);
     });
     await checking;
@@ -266,12 +260,7 @@ describe('finding 2: online password guessing', () => {
 
   async function guess(server: TestAuthServer, code: string, username: string, password: string): Promise<Response> {
     const page = await fetch(`${server.interactionEndpoint}?code=${code}`);
-    return fetch(`${server.interactionEndpoint}/login`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookieHeader('', page) },
-      body: new URLSearchParams({ code, csrf: hidden(await page.text(), 'csrf'), username, password }).toString(),
-    });
+    return postLogin(server, { code, cookie: cookieHeader('', page), csrf: hidden(await page.text(), 'csrf'), username, password });
   }
 
   it('fresh interaction codes do not give fresh guesses: the user is locked after failureFactor failures', async () => {
@@ -356,20 +345,7 @@ describe('finding 14: guessing client secrets and interaction codes backs off', 
 
 describe('finding 2: a burst of parallel guesses', () => {
   it('cannot all pass the lock check before the first failure is counted', async () => {
-    // A PBKDF2-hashed password: each check waits on the thread pool, so parallel guesses overlap.
-    const salt = randomBytes(16);
-    const hash = pbkdf2Sync('user123', salt, 50_000, 32, 'sha256');
-    const user = {
-      username: 'mcp-user',
-      enabled: true,
-      credentials: [
-        {
-          type: 'password',
-          secretData: JSON.stringify({ value: hash.toString('base64'), salt: salt.toString('base64') }),
-          credentialData: JSON.stringify({ hashIterations: 50_000, algorithm: 'pbkdf2-sha256' }),
-        },
-      ],
-    };
+    const user = pbkdf2User(50_000);
     const realm = testRealm({}, { bruteForceProtected: true, failureFactor: 5, quickLoginCheckMilliSeconds: 0, users: [user] });
     const server = await startAuthServer({ realm });
     try {
@@ -383,12 +359,7 @@ describe('finding 2: a burst of parallel guesses', () => {
       }
       const statuses = await Promise.all(
         forms.map(async (f) => {
-          const res = await fetch(`${server.interactionEndpoint}/login`, {
-            method: 'POST',
-            redirect: 'manual',
-            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: f.cookie },
-            body: new URLSearchParams({ code: f.code, csrf: f.csrf, username: 'mcp-user', password: f.password }).toString(),
-          });
+          const res = await postLogin(server, { ...f, username: 'mcp-user' });
           return res.status;
         }),
       );
@@ -400,20 +371,7 @@ describe('finding 2: a burst of parallel guesses', () => {
   });
 
   it("without bruteForceProtected (Keycloak's default), a burst on one code gets no more than the per-code limit of 10 checked", async () => {
-    // A PBKDF2-hashed password: each check waits on the thread pool, so parallel guesses overlap.
-    const salt = randomBytes(16);
-    const hash = pbkdf2Sync('user123', salt, 27_500, 32, 'sha256');
-    const user = {
-      username: 'mcp-user',
-      enabled: true,
-      credentials: [
-        {
-          type: 'password',
-          secretData: JSON.stringify({ value: hash.toString('base64'), salt: salt.toString('base64') }),
-          credentialData: JSON.stringify({ hashIterations: 27_500, algorithm: 'pbkdf2-sha256' }),
-        },
-      ],
-    };
+    const user = pbkdf2User(27_500);
     const server = await startAuthServer({ realm: testRealm({}, { users: [user] }) });
     try {
       const { code } = await pendingRequest(server);
@@ -424,12 +382,7 @@ describe('finding 2: a burst of parallel guesses', () => {
       }
       const pages = await Promise.all(
         forms.map(async (f) => {
-          const res = await fetch(`${server.interactionEndpoint}/login`, {
-            method: 'POST',
-            redirect: 'manual',
-            headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: f.cookie },
-            body: new URLSearchParams({ code, csrf: f.csrf, username: 'mcp-user', password: f.password }).toString(),
-          });
+          const res = await postLogin(server, { ...f, code, username: 'mcp-user' });
           return { status: res.status, code: pageCode(await res.text()) };
         }),
       );

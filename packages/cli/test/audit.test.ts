@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/run.js';
+import { aauth } from './support.js';
 import { parseAuditTime } from '../src/commands/audit.js';
 import { auditLogFiles } from '../src/lib/read-audit-log.js';
 
@@ -11,13 +11,6 @@ import { auditLogFiles } from '../src/lib/read-audit-log.js';
 
 let dir: string;
 const e = (time: number, extra: Record<string, unknown>) => JSON.stringify({ type: 'token.issued', time, endpoint: 'token', decision: 'allow', realm: 'r', ...extra });
-
-async function aauth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await run(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), readStdin: async () => '' });
-  return { code, out, err };
-}
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'aauth-audit-cli-'));

@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { run } from '../src/run.js';
+import { aauth } from './support.js';
 
 // decode on hostile tokens (found by a CLI audit): claims named like Object.prototype members, and
 // claims nested thousands deep.
-
-async function aauth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await run(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), readStdin: async () => '' });
-  return { code, out, err };
-}
 
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 const token = (claimsJson: string) => `${b64('{"alg":"EdDSA","typ":"JWT"}')}.${b64(claimsJson)}.c2ln`;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
 import { runCli } from '@aauth-kit/auth-server/cli';
-import { run } from '../src/run.js';
+import { aauth } from './support.js';
 
 // The exit-code table (found by a CLI audit): these are bad arguments, exit 2 with one line naming
 // the flag, not node's messages with exit 1.
@@ -20,13 +20,6 @@ beforeAll(() => {
   saveKeyFile(keyFile, generateKey());
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function aauth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await run(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), readStdin: async () => '' });
-  return { code, out, err };
-}
 
 const url = 'http://127.0.0.1:1/';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/run.js';
+import { aauth } from './support.js';
 
 // keygen --out and --force (found by a CLI audit): --force wrote through symbolic links and
 // chmodded device nodes, a FIFO hung it, and --out - wrote a file named "-".
@@ -15,13 +15,6 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'aauth-cli-keygen-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function aauth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await run(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), readStdin: async () => '' });
-  return { code, out, err };
-}
 
 describe('keygen --out', () => {
   it('--force replaces a symbolic link itself and leaves the file it pointed to alone', async () => {

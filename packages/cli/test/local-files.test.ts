@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
-import { run } from '../src/run.js';
+import { aauth } from './support.js';
 
 // Files named on the command line (found by a CLI audit): a FIFO hung the command, /dev/zero grew
 // it to 4 GB (or an uncaught RangeError). Only regular files of a sane size are read.
@@ -20,13 +20,6 @@ beforeAll(() => {
   expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function aauth(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await run(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), readStdin: async () => '' });
-  return { code, out, err };
-}
 
 const url = 'http://127.0.0.1:1/';
 
