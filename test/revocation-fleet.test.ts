@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { AAuthReconnectRequiredError, type Agent, createAgent } from '@aauth-kit/agent';
 import { decodeToken, generateKey, signRequest, type SigningKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
@@ -232,32 +232,93 @@ describe('revocation store: the staleness bound and the agent/grant rules', () =
     expect(m.isRevoked(iss, 'y2', { agents: ['https://backend.example'], sub: 'alice', iat: at + 1 })).toBe(false);
     expect(await m.coveredThrough(iss, ['https://backend.example'], 'alice')).toBe(at);
   });
+
+  it('two revocations of one agent landing out of order (the later-sent first) leave the later second and the longer life, as in the memory store; without eval, a plain SET', async () => {
+    const iss = 'https://as.example';
+    const agent = `https://late-${randomUUID()}.example`;
+    const t = Math.floor(Date.now() / 1000) + 0.5;
+    const redisClient = client();
+    const late = createRedisRevocationStore(redisClient, { prefix, cacheTtlMs: 0, now: () => t + 3 });
+    const early = createRedisRevocationStore(redisClient, { prefix, cacheTtlMs: 0, now: () => t });
+    // The revocation made at t + 3 lands first; the one made at t (its SET delayed) lands after it.
+    await late.revokeAgent(iss, agent, t + 3 + 600);
+    await early.revokeAgent(iss, agent, t + 60);
+    expect(await early.coveredThrough(iss, [agent])).toBe(Math.floor(t) + 3);
+    expect(await early.isRevoked(iss, 'z1', { agents: [agent], iat: Math.floor(t) + 2 })).toBe(true);
+    // Its life stays that of the later one (about 600 s), not the 60 s of the one that landed last.
+    expect(await redisClient.ttl(`${prefix}a:${createHash('sha256').update(`${iss}\n${agent}`).digest('base64url')}`)).toBeGreaterThan(500);
+    // A client with only SET and MGET (no eval): the plain SET, last write wins (documented).
+    const plain = { set: redisClient.set.bind(redisClient), mget: redisClient.mget.bind(redisClient) } as unknown as Redis;
+    const grantAgent = `https://plain-${randomUUID()}.example`;
+    await createRedisRevocationStore(plain, { prefix, cacheTtlMs: 0, now: () => t + 3 }).revokeGrant(iss, 'alice', grantAgent, t + 600);
+    const plainEarly = createRedisRevocationStore(plain, { prefix, cacheTtlMs: 0, now: () => t });
+    await plainEarly.revokeGrant(iss, 'alice', grantAgent, t + 600);
+    expect(await plainEarly.coveredThrough(iss, [grantAgent], 'alice')).toBe(Math.floor(t));
+  });
 });
 
 describe('the issuer and a revocation in the same second', () => {
-  it('a token minted after an agent revocation is dated the next second, so it is not covered; the one minted before is', async () => {
-    const t = Math.floor(Date.now() / 1000) + 0.2;
-    const now = (): number => t;
+  /** An auth server with revocation on a clock the test moves, and a party to ask it for tokens. */
+  async function sameSecond(name: string) {
+    const base = Math.floor(Date.now() / 1000);
+    let clock = base + 0.2;
+    const now = (): number => clock;
     const registry = createMemoryRevocationStore({ now });
-    const party = await startParty('same-second');
+    const party = await startParty(name);
     open.push(party);
     const server = await startAuthServer({ now, signingAlgorithm: 'EdDSA', revocation: { store: registry } });
     open.push(server);
-    const token = async (): Promise<{ jti: string; iat: number; agent: string }> => {
+    const ask = async (): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> => {
       const rt = await party.resourceToken({ agent: party.identity, agentJkt: party.key.thumbprint, scope: MAA_SCOPE, audience: server.issuer, now });
-      const res = await signedFetch(server.tokenEndpoint, { key: party.key, signatureKey: party.signatureKey, json: { resource_token: rt }, now });
-      expect(res.status).toBe(200);
+      return signedFetch(server.tokenEndpoint, { key: party.key, signatureKey: party.signatureKey, json: { resource_token: rt }, now });
+    };
+    const token = async (): Promise<{ jti: string; iat: number; agent: string }> => {
+      const res = await ask();
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
       return decodeToken(String(res.body.auth_token)).claims as { jti: string; iat: number; agent: string };
     };
-    const before = await token();
-    await registry.revokeAgent(server.issuer, party.identity, t + 600);
-    const after = await token();
-    expect(before.iat).toBe(Math.floor(t));
-    expect(after.iat).toBe(Math.floor(t) + 1);
-    expect(registry.isRevoked(server.issuer, before.jti, { agents: [before.agent], iat: before.iat })).toBe(true);
-    expect(registry.isRevoked(server.issuer, after.jti, { agents: [after.agent], iat: after.iat })).toBe(false);
+    const revoked = (t: { jti: string; iat: number; agent: string }): boolean => registry.isRevoked(server.issuer, t.jti, { agents: [t.agent], iat: t.iat }) as boolean;
+    return { base, setClock: (t: number) => void (clock = t), registry, party, server, ask, token, revoked };
+  }
+
+  it('a token asked for in the second of an agent revocation is issued once the next second has begun, dated then; a second revocation in that first second no longer misses it', async () => {
+    const s = await sameSecond('same-second');
+    const before = await s.token();
+    expect(before.iat).toBe(s.base);
+    await s.registry.revokeAgent(s.server.issuer, s.party.identity, s.base + 600);
+    expect(s.revoked(before)).toBe(true);
+    // Asked for in the revocation's second: it waits for the next one (it used to be issued at
+    // once, dated base + 1, and a second revocation within base then did not cover it).
+    let done = false;
+    const pending = s.token().then((t) => ((done = true), t));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(done).toBe(false);
+    await s.registry.revokeAgent(s.server.issuer, s.party.identity, s.base + 600);
+    s.setClock(s.base + 1.2);
+    const after = await pending;
+    expect(after.iat).toBe(s.base + 1);
+    // Issued after both revocations: neither covers it; one recorded in its own second does.
+    expect(s.revoked(after)).toBe(false);
+    await s.registry.revokeAgent(s.server.issuer, s.party.identity, s.base + 600);
+    expect(s.revoked(after)).toBe(true);
     // Without revocation.clients the endpoint is not served.
-    expect((await fetch(`${server.issuer}/protocol/aauth/revoke`, { method: 'POST' })).status).toBe(404);
+    expect((await fetch(`${s.server.issuer}/protocol/aauth/revoke`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('while the clock stays in the revocation\'s second (or another server recorded it on a clock ahead), the request is a bounded 503 revocation_settling with Retry-After, no token', async () => {
+    const s = await sameSecond('settling');
+    await s.registry.revokeAgent(s.server.issuer, s.party.identity, s.base + 600);
+    const res = await s.ask();
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.body.error).toBe('server_error');
+    expect(String(res.body.error_description)).toBe(
+      `A revocation covering this token (of agent ${s.party.identity}, of an agent in its act chain) was recorded in this second (or a later one, by a server whose clock is ahead of this one's): retry in a second`,
+    );
+    expect(res.body.auth_token).toBeUndefined();
+    // The next second: issued.
+    s.setClock(s.base + 1.1);
+    expect((await s.token()).iat).toBe(s.base + 1);
   });
 });
 

@@ -73,6 +73,8 @@ export const ERRORS = {
   revocation_store_failed: [503, 'server_error', 'The revocation store failed'],
   // Issue 17: the auth server's shared state (Redis: pending requests, rate limits) failed or did not answer in time.
   store_unavailable: [503, 'server_error', 'The shared state store failed or did not answer in time'],
+  // Issue 17: an auth token was asked for in the second a revocation of its agent or grant was recorded in, and again after it.
+  revocation_settling: [503, 'server_error', 'A revocation of this agent or grant is being recorded: retry in a second'],
   // --- -11 endpoint errors (draft-11 profile section 9; problem+json `error`) ---
   agent_token_invalid: [400, 'invalid_agent_token', 'The agent token is invalid'],
   agent_token_expired: [400, 'expired_agent_token', 'The agent token has expired'],

@@ -69,6 +69,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   replay_store_failed: [503, 'server_error'],
   revocation_store_failed: [503, 'server_error'],
   store_unavailable: [503, 'server_error'],
+  revocation_settling: [503, 'server_error'],
   // -11 endpoint errors (draft-11 profile section 9)
   agent_token_invalid: [400, 'invalid_agent_token'],
   agent_token_expired: [400, 'expired_agent_token'],

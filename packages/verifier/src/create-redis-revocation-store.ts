@@ -7,6 +7,12 @@ import type { RevocationRegistry, RevocationStoreResult, RevocationSubject } fro
 export interface RedisRevocationClient {
   set(key: string, value: string, expiryMode: 'EX', ttlSeconds: number): Promise<unknown>;
   mget(...keys: string[]): Promise<Array<string | null>>;
+  /**
+   * Optional (ioredis has it): with it an agent or grant revocation is one script that never moves
+   * the entry's second back nor shortens its life, whatever order two revocations land in; without
+   * it a plain `SET`, so of two revocations of one agent sent at once the later-sent may land first.
+   */
+  eval?(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
   /** ioredis's connection state: while it is `'reconnecting'`, `'close'` or `'end'` a call fails at once. */
   readonly status?: string | undefined;
 }
@@ -40,6 +46,21 @@ export interface RedisRevocationStore extends RevocationRegistry {
   /** The staleness bound this store was created with, in ms (`cacheTtlMs`). */
   readonly stalenessMs: number;
 }
+
+/**
+ * KEYS[1] an agent or grant entry; ARGV[1] the second a revocation covers through, ARGV[2] its TTL.
+ * Keeps the later second and the longer TTL; returns the second stored.
+ */
+const RAISE = [
+  "local second = ARGV[1]",
+  "local ttl = tonumber(ARGV[2])",
+  "local held = redis.call('GET', KEYS[1])",
+  "if held and tonumber(held) and tonumber(held) > tonumber(second) then second = held end",
+  "local left = redis.call('TTL', KEYS[1])",
+  "if left > ttl then ttl = left end",
+  "redis.call('SET', KEYS[1], second, 'EX', ttl)",
+  "return second",
+].join('\n');
 
 function nonNegativeInteger(value: unknown, path: string, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
@@ -134,6 +155,20 @@ export function createRedisRevocationStore(client: RedisRevocationClient, option
     return 'recorded';
   }
 
+  /**
+   * An agent or grant entry: the later of its second and the one given, kept the longer of its TTL
+   * and the one given, in one script (two processes revoking one agent cannot move it back).
+   */
+  async function raise(key: string, second: number, until: number): Promise<RevocationStoreResult> {
+    const ttl = Math.ceil(until - now());
+    if (ttl <= 0) return 'recorded';
+    const evaluate = client.eval;
+    if (typeof evaluate !== 'function') return write(key, String(second), until);
+    const stored = await bounded(() => evaluate.call(client, RAISE, 1, key, String(second), ttl));
+    if (cacheTtlMs > 0) cache.set(key, { value: typeof stored === 'string' ? stored : String(second), at: now() * 1000 });
+    return 'recorded';
+  }
+
   /** The keys of agent and grant entries that could cover `agents` (and `sub`). */
   function coverKeys(issuer: string, agents: readonly string[], sub: string | undefined): string[] {
     return agents.flatMap((agent) => (sub === undefined ? [agentKey(issuer, agent)] : [agentKey(issuer, agent), grantKey(issuer, sub, agent)]));
@@ -171,11 +206,11 @@ export function createRedisRevocationStore(client: RedisRevocationClient, option
     },
     async revokeAgent(issuer: string, agent: string, until: number): Promise<RevocationStoreResult> {
       checkUntil(until, 'until');
-      return write(agentKey(issuer, agent), String(Math.floor(now())), until);
+      return raise(agentKey(issuer, agent), Math.floor(now()), until);
     },
     async revokeGrant(issuer: string, sub: string, agent: string, until: number): Promise<RevocationStoreResult> {
       checkUntil(until, 'until');
-      return write(grantKey(issuer, sub, agent), String(Math.floor(now())), until);
+      return raise(grantKey(issuer, sub, agent), Math.floor(now()), until);
     },
     async coveredThrough(issuer: string, agents: readonly string[], sub?: string): Promise<number | undefined> {
       const keys = coverKeys(issuer, agents, sub);

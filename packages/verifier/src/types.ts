@@ -74,8 +74,9 @@ export interface RevocationRegistry extends RevocationStore {
   revokeGrant(issuer: string, sub: string, agent: string, until: number): Promise<RevocationStoreResult>;
   /**
    * The last `iat` (epoch seconds) an agent or grant revocation of `agents` (and `sub`) covers, or
-   * undefined when none does: an issuer mints the next token of that pair with a later `iat`, so
-   * that a revocation in the same second never covers a token issued after it.
+   * undefined when none does: an issuer issues the next token of that pair only in a later second
+   * (it waits), so that a revocation never covers a token issued after it, and never misses one
+   * issued before it.
    */
   coveredThrough(issuer: string, agents: readonly string[], sub?: string): Promise<number | undefined>;
 }

@@ -52,6 +52,9 @@ interface Grant {
   authTime?: number;
 }
 
+/** How many times an issuance waits for a revocation's second to pass before it answers 503 `revocation_settling`. */
+const SETTLE_ROUNDS = 2;
+
 const CODE_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 
 /** SHA-256, base64url. */
@@ -100,12 +103,31 @@ export function createTokenService(ctx: ServerContext) {
   const { issuer, realm } = ctx;
   const { policy } = realm;
 
+  /**
+   * The `iat` of a token of `grant` (issue 17). A revocation by agent or grant covers every `iat` up
+   * to the second it was recorded in, so a token issued after it in that same second must not carry
+   * that second. It is not dated ahead either (a second revocation in the same second would then
+   * miss it although it was issued before): issuance waits for the next second and reads again. The
+   * second is taken before the read, so a revocation recorded after the read covers the token.
+   */
+  async function issuedAt(grant: Grant): Promise<number> {
+    const registry = ctx.revocation;
+    if (registry === undefined) return Math.floor(ctx.now());
+    const agents = [grant.agent, ...chainAgents(grant.act)];
+    for (let round = 0; ; round++) {
+      const t = ctx.now();
+      const second = Math.floor(t);
+      const covered = await registry.coveredThrough(issuer, agents, grant.sub);
+      if (covered === undefined || covered < second) return second;
+      if (round === SETTLE_ROUNDS) {
+        throw new AAuthError('revocation_settling', `A revocation covering this token (of agent ${grant.agent}, of an agent in its act chain${grant.sub === undefined ? '' : ' or of the user\'s grant'}) was recorded in this second (or a later one, by a server whose clock is ahead of this one's): retry in a second`, { headers: { 'Retry-After': '1' } });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(1, Math.ceil((covered + 1 - t) * 1000)))));
+    }
+  }
+
   async function mint(grant: Grant): Promise<{ response: TokenResponse; jti: string }> {
-    const second = Math.floor(ctx.now());
-    // Issue 17: a revocation of this agent or grant covers every iat up to its second; a token
-    // minted after it, in that same second, is dated the next one (within the verifiers' leeway).
-    const covered = ctx.revocation ? await ctx.revocation.coveredThrough(issuer, [grant.agent, ...chainAgents(grant.act)], grant.sub) : undefined;
-    const iat = covered !== undefined && covered >= second ? covered + 1 : second;
+    const iat = await issuedAt(grant);
     const jti = newTokenId();
     // The grant's absolute end (issue 13, finding 6): no token of it outlives auth_time + ssoSessionMaxLifespan.
     const authTime = grant.authTime ?? iat;
