@@ -1,4 +1,4 @@
-import { AAuthChallengeError, type AgentEvent, createAgent, createAgentProvider, type Interaction } from '@aauth-kit/agent';
+import { AAuthChallengeError, type AgentEvent, type Clarification, createAgent, createAgentProvider, type Interaction } from '@aauth-kit/agent';
 import { decodeToken, generateKey, isAAuthError, type SigningKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import express, { type Request, type Response } from 'express';
@@ -30,7 +30,14 @@ interface World {
 }
 
 async function world(
-  opts: { ps?: PersonServer11Options; resource?: Partial<Resource11Options>; agentNow?: () => number; approve?: boolean; ask?: (i: Interaction) => void } = {},
+  opts: {
+    ps?: PersonServer11Options;
+    resource?: Partial<Resource11Options>;
+    agentNow?: () => number;
+    approve?: boolean;
+    ask?: (i: Interaction) => void;
+    onClarification?: (c: Clarification) => string | Promise<string>;
+  } = {},
 ): Promise<World> {
   const ps = await createPersonServer11(opts.ps);
   open.push(ps);
@@ -48,6 +55,7 @@ async function world(
     onEvent: (e) => events.push(e),
     sleep: async () => undefined,
     ...(opts.agentNow ? { now: opts.agentNow } : {}),
+    ...(opts.onClarification ? { onClarification: opts.onClarification } : {}),
     onInteraction: (i) => {
       interactions.push(i);
       if (opts.ask !== undefined) return opts.ask(i);
@@ -288,7 +296,7 @@ describe('an -11 agent against an -11 resource and person server', () => {
     ask = () => gaveUp.abort();
     const e = await w.agent.fetch(`${w.resource.issuer}/data`, { signal: gaveUp.signal }).catch((x: unknown) => x);
     expect((e as Error).name).toBe('AbortError');
-    const pending = () => w.ps.calls.filter((c) => c.path === '/pending').length;
+    const pending = () => w.ps.calls.filter((c) => c.path === '/pending' && c.method === 'GET').length;
     const polled = pending();
     // The agent's sleep is instant here: a poll loop left running would poll hundreds of times meanwhile.
     await new Promise((r) => setTimeout(r, 200));
@@ -307,6 +315,86 @@ describe('an -11 agent against an -11 resource and person server', () => {
     const error = await w.agent.fetch(`${w.resource.issuer}/data`).catch((e: unknown) => e);
     expect(isAAuthError(error) && error.code).toBe('interaction_denied');
     expect(isAAuthError(error) && error.message).toContain('denied');
+  });
+});
+
+describe('clarification chat (AAuth -11 "Clarification Chat"): the person server asks the agent a question', () => {
+  /** The withdrawal is sent on its own: wait for the person server to have it. */
+  async function withdrawnAt(ps: PersonServer11): Promise<string[]> {
+    for (let i = 0; i < 100 && ps.withdrawn.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    return ps.withdrawn;
+  }
+
+  it('onClarification gets each question (options, timeout, the server, the pending URL); each answer is a signed POST of clarification_response; polls go on and the token is issued', async () => {
+    const asked: Clarification[] = [];
+    const w = await world({
+      ps: { clarifyAuth: { questions: ['Why do you need **data**?', 'For how long?'], options: ['a day', 'a week'], timeout: 120 } },
+      onClarification: async (c) => {
+        asked.push(c);
+        return asked.length === 1 ? 'To reorder stock.' : 'a day';
+      },
+    });
+    const res = await w.agent.fetch(`${w.resource.issuer}/data`);
+    expect(res.status).toBe(200);
+    expect(asked.map((c) => c.question)).toEqual(['Why do you need **data**?', 'For how long?']);
+    expect(asked[0]).toMatchObject({ options: ['a day', 'a week'], timeout: 120, authServer: w.ps.issuer });
+    expect(asked[0]!.location).toMatch(new RegExp(`^${w.ps.issuer}/pending/[0-9a-f-]{36}$`));
+    expect(w.ps.answers).toEqual(['To reorder stock.', 'a day']);
+    expect(w.ps.calls.filter((c) => c.path !== '/person-token').map((c) => [c.method, c.path, c.status])).toEqual([
+      ['POST', '/token', 202],
+      ['POST', '/pending', 204],
+      ['GET', '/pending', 202],
+      ['POST', '/pending', 204],
+      ['GET', '/pending', 200],
+    ]);
+    const posted = w.ps.calls.find((c) => c.method === 'POST' && c.path === '/pending')!;
+    expect(posted.body).toEqual({ action: 'clarification_response', clarification_response: 'To reorder stock.' });
+    expect(posted.components).toEqual(['@method', '@authority', '@path', 'content-type', 'content-digest', 'signature-key']);
+    // The capability is declared to the person server (and to resources).
+    expect(w.ps.calls.find((c) => c.path === '/token')!.body!.capabilities).toEqual(['interaction', 'clarification']);
+    expect(w.events.filter((e) => e.type === 'clarification').map((e) => (e as { question: string }).question)).toEqual(['Why do you need **data**?', 'For how long?']);
+    expect(w.ps.withdrawn).toEqual([]);
+  });
+
+  it('without onClarification: the request is withdrawn (DELETE) and the call fails challenge_unsatisfiable quoting the question; no clarification capability', async () => {
+    const w = await world({ ps: { clarifyAuth: { questions: ['Why?'] } } });
+    const error = await w.agent.fetch(`${w.resource.issuer}/data`).then(() => undefined, (e: unknown) => e);
+    expect(isAAuthError(error) && [error.code, error.message]).toEqual([
+      'challenge_unsatisfiable',
+      'The person server asks a clarification ("Why?") and this agent answers none (no onClarification); the request was withdrawn',
+    ]);
+    expect(await withdrawnAt(w.ps)).toHaveLength(1);
+    expect(w.ps.calls.find((c) => c.path === '/token')!.body!.capabilities).toEqual(['interaction']);
+    expect(w.ps.answers).toEqual([]);
+  });
+
+  it('a handler that throws, or answers with no text: the call fails with that error, the request is withdrawn, nothing is posted', async () => {
+    for (const [answer, expected] of [
+      [() => Promise.reject(new Error('the operator is away')), 'the operator is away'],
+      [() => '  ', 'onClarification must return (or resolve to) a non-empty string of at most 16384 characters, the answer to the person\'s question'],
+      [() => 'x'.repeat(16_385), 'onClarification must return (or resolve to) a non-empty string of at most 16384 characters, the answer to the person\'s question'],
+    ] as const) {
+      const w = await world({ ps: { clarifyAuth: { questions: ['Why?'] } }, onClarification: answer as () => string });
+      const error = await w.agent.fetch(`${w.resource.issuer}/data`).then(() => undefined, (e: unknown) => e);
+      expect((error as Error).message).toBe(expected);
+      expect(await withdrawnAt(w.ps)).toHaveLength(1);
+      expect(w.ps.calls.filter((c) => c.method === 'POST' && c.path === '/pending')).toEqual([]);
+    }
+  });
+
+  it('a sixth clarification, or one without a question: withdrawn, auth_server_error (502) saying which', async () => {
+    const six = await world({ ps: { clarifyAuth: { questions: ['1', '2', '3', '4', '5', '6'] } }, onClarification: () => 'yes' });
+    const tooMany = await six.agent.fetch(`${six.resource.issuer}/data`).then(() => undefined, (e: unknown) => e);
+    expect(isAAuthError(tooMany) && [tooMany.code, tooMany.status, tooMany.message]).toEqual(['auth_server_error', 502, 'The person server asked another clarification after 5 in one request; the request was withdrawn']);
+    expect(six.ps.answers).toEqual(['yes', 'yes', 'yes', 'yes', 'yes']);
+    expect(await withdrawnAt(six.ps)).toHaveLength(1);
+
+    const blank = await world({ ps: { clarifyAuth: { questions: ['unused'], body: { clarification: 42 } } }, onClarification: () => 'yes' });
+    const noQuestion = await blank.agent.fetch(`${blank.resource.issuer}/data`).then(() => undefined, (e: unknown) => e);
+    expect(isAAuthError(noQuestion) && noQuestion.message).toBe(
+      'The person server asks a clarification without a question (its body needs "clarification": a non-empty string of at most 16384 characters); the request was withdrawn',
+    );
+    expect(await withdrawnAt(blank.ps)).toHaveLength(1);
   });
 });
 

@@ -27,6 +27,7 @@ export type {
   AgentRequestInit,
   ApprovedMission,
   BuildSignedRequestOptions,
+  Clarification,
   Draft11Options,
   Generation,
   GotAAuthContext,

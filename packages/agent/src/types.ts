@@ -72,6 +72,23 @@ export interface Interaction {
   location: string;
 }
 
+/**
+ * What `onClarification` receives when a -11 person server asks the agent a question (AAuth -11
+ * "Clarification Chat": the person asked it while deciding on the agent's request).
+ */
+export interface Clarification {
+  /** The question, Markdown, from the person through the person server: untrusted text. */
+  question: string;
+  /** The discrete answers the question offers, when it offers some. */
+  options?: string[];
+  /** Seconds the person server waits for the answer, when it says. */
+  timeout?: number;
+  /** The person server that asks. */
+  authServer: string;
+  /** The pending URL the answer is posted to. */
+  location: string;
+}
+
 /** Audit and tracing events. Token values never appear in them (claims and URLs only). */
 export type AgentEvent =
   | { type: 'signed'; method: string; url: string; scheme: SignatureScheme }
@@ -107,6 +124,8 @@ export type AgentEvent =
       message: string;
     }
   | { type: 'interaction'; authServer: string; url: string; code: string }
+  /** -11: a person server asked a clarification (`question`: the person's, untrusted text), handed to `onClarification`. */
+  | { type: 'clarification'; authServer: string; url: string; question: string }
   | {
       /**
        * -11: a call gave up (aborted, timed out, or no `onInteraction` for the person) while the person
@@ -164,6 +183,14 @@ export interface AgentOptions {
   now?: (() => number) | undefined;
   /** Called when a user must approve a token request (202); without it the agent throws `interaction_required`. */
   onInteraction?: ((interaction: Interaction) => void | Promise<void>) | undefined;
+  /**
+   * -11 "Clarification Chat": answers a question the person asked through the person server while
+   * deciding on this agent's request (Markdown, at most 16,384 characters); the agent posts it to the
+   * pending URL and polls on. Declares the `clarification` capability. Without it a clarification
+   * withdraws the request and the call fails `challenge_unsatisfiable`; a handler that throws does too,
+   * with its error.
+   */
+  onClarification?: ((clarification: Clarification) => string | Promise<string>) | undefined;
   /** Absolute URL the auth server sends the user back to after approving (`callback`); default none. */
   interactionCallback?: string | undefined;
   /** How long to wait for a user's approval, ms; default 600 000 (10 min, the pending lifetime). */

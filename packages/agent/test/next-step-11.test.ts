@@ -272,6 +272,28 @@ describe('nextFlight11: person server requests', () => {
     const refused = nextFlight11(posted(), answer(400, {}, { error: 'unknown_person_token', detail: 'no such jti' }));
     expect(refused.action).toMatchObject({ type: 'fail', error: { code: 'auth_server_error', message: expect.stringContaining('unknown_person_token: no such jti') } });
   });
+
+  it('a clarification with onClarification: the question to the caller, the answer POSTed to the pending URL, then polls; the withdrawal names the pending URL', () => {
+    const clarifying = { ...flight, interaction: { ...policy, clarify: true } };
+    const start = nextFlight11(nextFlight11({ phase: 'start', flight: clarifying }, { type: 'begin' }).state, { type: 'discovered', metadata }).state;
+    const asked = nextFlight11(start, answer(202, { location: '/p/1', 'aauth-requirement': 'requirement=clarification' }, { status: 'pending', clarification: 'Why?', options: ['a', 7], timeout: 'soon' }));
+    // Options that are not all strings, and a timeout that is not a number, are left out.
+    expect(asked.action).toEqual({ type: 'clarify', clarification: { question: 'Why?', location: `${PS}/p/1` } });
+    expect(asked.state).toMatchObject({ phase: 'clarifying', rounds: 1, deadline: NOW + 60 });
+    const post = nextFlight11(asked.state, { type: 'clarified', answer: 'Because.', now: NOW + 1 });
+    expect(post.action).toMatchObject({ type: 'request', method: 'POST', url: new URL(`${PS}/p/1`), headers: { 'content-type': 'application/json' } });
+    expect(JSON.parse(new TextDecoder().decode((post.action as { body: Uint8Array }).body))).toEqual({ action: 'clarification_response', clarification_response: 'Because.' });
+    const next = nextFlight11(post.state, answer(204, {}));
+    expect(next.action.type).toBe('wait');
+    expect(next.state).toMatchObject({ phase: 'waiting', rounds: 1 });
+    // The POST refused: the call fails and the request (still open there) is withdrawn.
+    const refused = nextFlight11(post.state, answer(400, {}, { error: 'invalid_request', detail: 'no question is open' }));
+    expect(refused.action).toMatchObject({ type: 'fail', error: { code: 'auth_server_error' }, pending: new URL(`${PS}/p/1`) });
+    // A poll bringing the next question counts the rounds on.
+    const polled = nextFlight11(nextFlight11(next.state, { type: 'waited' }).state, answer(202, { 'aauth-requirement': 'requirement=clarification' }, { clarification: 'And?', options: ['x', 'y'], timeout: 30 }));
+    expect(polled.action).toEqual({ type: 'clarify', clarification: { question: 'And?', options: ['x', 'y'], timeout: 30, location: `${PS}/p/1` } });
+    expect(polled.state).toMatchObject({ rounds: 2 });
+  });
 });
 
 describe('-11 wire helpers (belong in core)', () => {

@@ -4,7 +4,7 @@ import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { AAuthCallOptions, Generation } from '../types.js';
 import { type ApprovedMission11, type Presented, presentable, readPresented } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
-import { askTokenServer, handOverInteraction } from './http.js';
+import { askClarification, askTokenServer, handOverInteraction } from './http.js';
 import {
   type CallEvent11,
   type CallState11,
@@ -247,7 +247,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
           // Open while it waits; a failure after a poll the server still answered as open (202, 429,
           // 503), or with no answer at all (the interaction deadline), leaves it open.
           const stillOpen = event.type !== 'answer' || event.status === 202 || event.status === 429 || event.status === 503;
-          open = 'location' in state ? state.location : action.type === 'fail' && stillOpen ? open : undefined;
+          open = 'location' in state ? state.location : action.type === 'fail' ? (action.pending ?? (stillOpen ? open : undefined)) : undefined;
           switch (action.type) {
             case 'discover':
               event = { type: 'discovered', metadata: await resolver.resolve(action.ps, transport) };
@@ -262,6 +262,9 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
               break;
             case 'interact':
               event = await handOverInteraction(config, flight.ps, action.interaction);
+              break;
+            case 'clarify':
+              event = await askClarification(config, flight.ps, action.clarification);
               break;
             case 'wait':
               await sleepUnlessAborted(config.sleep, action.ms, signal);
@@ -344,7 +347,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     return joinShared(inflight, key, run, signal);
   }
 
-  const capabilities = (): string[] => (config.interaction.handler ? ['interaction'] : []);
+  const capabilities = (): string[] => [...(config.interaction.handler ? ['interaction'] : []), ...(config.interaction.clarify ? ['clarification'] : [])];
 
   /**
    * Begin one -11 call: the machine's state and the call's effects, stepped by an adapter that

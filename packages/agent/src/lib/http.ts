@@ -1,6 +1,6 @@
 import { fetchLimited, type LimitedResponse } from '@aauth-kit/discovery';
 import type { AAuthErrorCode } from '@aauth-kit/core';
-import type { Interaction } from '../types.js';
+import type { Clarification, Interaction } from '../types.js';
 import type { AgentConfig } from './resolve-options.js';
 
 // The fetch-under-limits rules live once, in @aauth-kit/discovery; the agent re-exports what its
@@ -92,6 +92,26 @@ export async function askTokenServer(
 }
 
 /** Hand an interaction to the application (event, then `onInteraction`); what the machine is told next. */
+/** The longest answer to a clarification the agent posts, characters. */
+const MAX_CLARIFICATION_ANSWER = 16_384;
+
+/**
+ * AAuth -11 "Clarification Chat": the person's question to `onClarification` (the flight runs only
+ * with one set); its answer must be a non-empty string of at most MAX_CLARIFICATION_ANSWER characters.
+ */
+export async function askClarification(
+  config: Pick<AgentConfig, 'emit' | 'onClarification' | 'now'>,
+  authServer: string,
+  clarification: Omit<Clarification, 'authServer'>,
+): Promise<{ type: 'clarified'; answer: string; now: number }> {
+  config.emit({ type: 'clarification', authServer, url: clarification.location, question: clarification.question });
+  const answer: unknown = await config.onClarification!({ ...clarification, authServer });
+  if (typeof answer !== 'string' || answer.trim() === '' || answer.length > MAX_CLARIFICATION_ANSWER) {
+    throw new TypeError(`onClarification must return (or resolve to) a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters, the answer to the person's question`);
+  }
+  return { type: 'clarified', answer, now: config.now() };
+}
+
 export async function handOverInteraction(
   config: Pick<AgentConfig, 'emit' | 'onInteraction' | 'now'>,
   authServer: string,

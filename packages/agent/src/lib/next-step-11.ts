@@ -1,6 +1,6 @@
 import { AAuthError, type AAuthErrorCode, type HeadersInput, isAAuthError } from '@aauth-kit/core';
 import { toHeaderMap } from '@aauth-kit/core/internal';
-import type { Interaction } from '../types.js';
+import type { Clarification, Interaction } from '../types.js';
 import { type ApprovedMission11, checkResourceToken11, type IssuedExpectation, parseIssued11, parseMission11, type Presented, type ResourceToken11 } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
 import { AAuthReconnectRequiredError } from '../aauth-reconnect-required-error.js';
@@ -58,6 +58,12 @@ export interface Pending {
 
 /** Most interactions one call (or one person-server flight) hands to the caller: a server asking again and again is refused. */
 const MAX_INTERACTIONS = 3;
+
+/** Clarifications answered in one flight at most (AAuth -11 "Clarification Limits" recommends 5 rounds). */
+const MAX_CLARIFICATIONS = 5;
+
+/** The longest clarification question taken, characters. */
+const MAX_QUESTION = 16_384;
 
 export type CallState11 =
   | { phase: 'start' }
@@ -414,15 +420,30 @@ export type FlightState11 =
   | { phase: 'reposting'; flight: Flight11; endpoint: URL }
   | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline?: number | undefined; asked?: readonly string[] | undefined }
   /** `hold`: whole seconds left before the deadline once the wait is over, the most a poll may be held (`Prefer: wait`). */
-  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; hold: number; asked?: readonly string[] | undefined }
-  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }
+  | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; hold: number; asked?: readonly string[] | undefined; rounds?: number | undefined }
+  | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined; rounds?: number | undefined }
+  /** A clarification was asked (`rounds` so far, this one included): the caller's answer is awaited, then posted (`answering`). */
+  | ({ phase: 'clarifying' | 'answering' } & OpenRequest & { rounds: number })
   | { phase: 'done' };
+
+/** A request the person server holds open at `location`, polled until `deadline`. */
+interface OpenRequest {
+  flight: Flight11;
+  endpoint: URL;
+  location: URL;
+  interval: number;
+  deadline: number;
+  asked?: readonly string[] | undefined;
+  rounds?: number | undefined;
+}
 
 export type FlightEvent11 =
   | { type: 'begin' }
   | { type: 'discovered'; metadata: PersonServerMetadata }
   | { type: 'answer'; status: number; headers: Headers; body: Uint8Array; now: number }
   | { type: 'interacted'; now: number }
+  /** The caller's answer to the clarification asked (`onClarification`'s, checked). */
+  | { type: 'clarified'; answer: string; now: number }
   | { type: 'waited' }
   /** The `renew` action is done (the agent token renewed, or the clock corrected). */
   | { type: 'renewed' };
@@ -432,11 +453,14 @@ export type FlightAction11 =
   /** A request to the person server, signed with the agent token (`sig=jwt`), covering the body. */
   | { type: 'request'; method: 'POST' | 'GET'; url: URL; headers: Record<string, string>; body?: Uint8Array }
   | { type: 'interact'; interaction: Interaction }
+  /** Ask the caller (`onClarification`) the person's question. */
+  | { type: 'clarify'; clarification: Omit<Clarification, 'authServer'> }
   | { type: 'wait'; ms: number }
   | { type: 'issued'; presented: Presented; expiresAt: number }
   /** The mission was approved (a `mission` flight). */
   | { type: 'approved'; mission: ApprovedMission11 }
-  | { type: 'fail'; error: AAuthError }
+  /** `pending`: the request the person server still holds open there, withdrawn by the effects. */
+  | { type: 'fail'; error: AAuthError; pending?: URL }
   /**
    * The person server refused the signature (401): renew the agent token (`expired_jwt`,
    * `revoked_jwt`) or correct the signing clock (`clock_skew`), then the POST is sent again, once.
@@ -496,10 +520,11 @@ function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Ex
   const interval = retryAfter11(answer.headers.get('retry-after'), answer.now);
   const requirement = parseRequirement(answer.headers);
   if (requirement?.requirement === 'interaction') return interact11(flight, endpoint, location, interval, requirement);
+  const deadline = answer.now + flight.interaction.timeoutMs / 1000;
+  if (requirement?.requirement === 'clarification') return clarify11({ flight, endpoint, location, interval, deadline }, answer);
   if (requirement !== undefined && requirement.requirement !== 'approval') {
     throw new AAuthError('challenge_unsatisfiable', `The person server requires ${JSON.stringify(redact(requirement.requirement))}, which this agent cannot provide`, { status: 502 });
   }
-  const deadline = answer.now + flight.interaction.timeoutMs / 1000;
   return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, hold: holdFor(deadline, answer.now, interval) }, action: { type: 'wait', ms: interval * 1000 } };
 }
 
@@ -523,18 +548,46 @@ function interact11(flight: Flight11, endpoint: URL, location: URL, interval: nu
   };
 }
 
+/**
+ * A 202 asking a clarification (`requirement=clarification`, AAuth -11 "Clarification Chat"): the
+ * person asked the agent a question. Handed to `onClarification`, whose answer is posted to the
+ * pending URL; without a handler, or past MAX_CLARIFICATIONS, the request is withdrawn.
+ */
+function clarify11(open: OpenRequest, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
+  const withdrawn = (code: AAuthErrorCode, message: string): FlightStep11 => ({ state: DONE, action: { type: 'fail', error: new AAuthError(code, message, { status: 502 }), pending: open.location } });
+  const doc = jsonObject(answer.body);
+  const question = doc?.clarification;
+  if (!open.flight.interaction.clarify) {
+    const quoted = typeof question === 'string' ? ` (${JSON.stringify(redact(question))})` : '';
+    return withdrawn('challenge_unsatisfiable', `The person server asks a clarification${quoted} and this agent answers none (no onClarification); the request was withdrawn`);
+  }
+  if (typeof question !== 'string' || question.trim() === '' || question.length > MAX_QUESTION) {
+    return withdrawn('auth_server_error', `The person server asks a clarification without a question (its body needs "clarification": a non-empty string of at most ${MAX_QUESTION} characters); the request was withdrawn`);
+  }
+  const rounds = open.rounds ?? 0;
+  if (rounds >= MAX_CLARIFICATIONS) {
+    return withdrawn('auth_server_error', `The person server asked another clarification after ${MAX_CLARIFICATIONS} in one request; the request was withdrawn`);
+  }
+  const clarification: Omit<Clarification, 'authServer'> = { question, location: open.location.href };
+  const options = doc?.options;
+  if (Array.isArray(options) && options.length > 0 && options.length <= 64 && options.every((o) => typeof o === 'string' && o.length <= 1024)) clarification.options = options as string[];
+  const timeout = doc?.timeout;
+  if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0) clarification.timeout = timeout;
+  return { state: { ...open, phase: 'clarifying', rounds: rounds + 1 }, action: { type: 'clarify', clarification } };
+}
+
 /** The longest a poll sent after waiting `wait` s may be held by the server: up to the deadline, at most MAX_HOLD. */
 function holdFor(deadline: number, now: number, wait: number): number {
   return Math.max(0, Math.min(MAX_HOLD, Math.floor(deadline - now - wait)));
 }
 
-function pollAgain(state: { flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined }, now: number): FlightStep11 {
-  const { flight, endpoint, location, interval, deadline, asked } = state;
+function pollAgain(state: OpenRequest, now: number): FlightStep11 {
+  const { flight, endpoint, location, interval, deadline, asked, rounds } = state;
   if (now >= deadline) {
     return { state: DONE, action: { type: 'fail', error: new AAuthError('interaction_timeout', `The person server did not answer within ${Math.round(flight.interaction.timeoutMs / 1000)} s`) } };
   }
   const wait = Math.min(interval, deadline - now);
-  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, hold: holdFor(deadline, now, wait), asked }, action: { type: 'wait', ms: wait * 1000 } };
+  return { state: { phase: 'waiting', flight, endpoint, location, interval, deadline, hold: holdFor(deadline, now, wait), asked, rounds }, action: { type: 'wait', ms: wait * 1000 } };
 }
 
 /** A poll's answer (section 8, item 6): 200 issued; 202 pending; 429 slower; 403 / 408 / 410 / 5xx end it. */
@@ -552,6 +605,7 @@ function polled(state: Extract<FlightState11, { phase: 'polled' }>, answer: Extr
       if (requirement?.requirement === 'interaction' && requirement.code !== undefined && !(state.asked ?? []).includes(requirement.code)) {
         return interact11(state.flight, state.endpoint, state.location, interval, requirement, state.deadline, state.asked);
       }
+      if (requirement?.requirement === 'clarification') return clarify11({ ...state, interval }, answer);
       return pollAgain({ ...state, interval }, answer.now);
     }
     case 429:
@@ -632,17 +686,29 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
     }
     case 'waiting': {
       if (event.type !== 'waited') return bad();
-      const { flight, endpoint, location, interval, deadline, hold, asked } = state;
+      const { flight, endpoint, location, interval, deadline, hold, asked, rounds } = state;
       // Polls are signed GETs, never a re-POST; `Prefer: wait` invites a long poll, held no longer
       // than the interaction deadline leaves (none in its last second: the poll is a last look).
       const headers: Record<string, string> = hold >= 1 ? { accept: 'application/json', prefer: `wait=${hold}` } : { accept: 'application/json' };
       return {
-        state: { phase: 'polled', flight, endpoint, location, interval, deadline, asked },
+        state: { phase: 'polled', flight, endpoint, location, interval, deadline, asked, rounds },
         action: { type: 'request', method: 'GET', url: location, headers },
       };
     }
     case 'polled':
       return event.type === 'answer' ? polled(state, event) : bad();
+    case 'clarifying': {
+      if (event.type !== 'clarified') return bad();
+      // The answer is a signed JSON POST to the pending URL ("Clarification Response"); then polls go on.
+      const headers = { 'content-type': 'application/json', accept: 'application/json' };
+      const body = new TextEncoder().encode(JSON.stringify({ action: 'clarification_response', clarification_response: event.answer }));
+      return { state: { ...state, phase: 'answering' }, action: { type: 'request', method: 'POST', url: state.location, headers, body } };
+    }
+    case 'answering': {
+      if (event.type !== 'answer') return bad();
+      if (event.status === 200 || event.status === 202 || event.status === 204) return pollAgain(state, event.now);
+      return { state: DONE, action: { type: 'fail', error: refusal11(event, 'auth_server_error', 'the clarification response'), pending: state.location } };
+    }
     case 'done':
       return bad();
   }

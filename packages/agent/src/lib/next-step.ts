@@ -80,6 +80,8 @@ export interface TokenFlight {
 export interface InteractionPolicy {
   /** Whether `onInteraction` is set; without it a 202 is `interaction_required`. */
   handler: boolean;
+  /** -11: whether `onClarification` is set; without it a clarification asked is refused. */
+  clarify?: boolean | undefined;
   callback: string | undefined;
   timeoutMs: number;
 }

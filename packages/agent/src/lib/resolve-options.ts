@@ -3,7 +3,7 @@ import { assertIdentityUrl, assertKnownOptions, type Telemetry } from '@aauth-ki
 import { resolveSigner, type Signer } from '../build-signed-request.js';
 import { createMemoryTokenCache, type TokenCache } from '../token-cache.js';
 import type { AgentProvider } from '../create-agent-provider.js';
-import type { AgentEvent, AgentOptions, Interaction } from '../types.js';
+import type { AgentEvent, AgentOptions, Clarification, Interaction } from '../types.js';
 import type { AgentSelf, InteractionPolicy } from './next-step.js';
 import { readPresented } from './checks-11.js';
 import { agentTelemetry, traceEvent } from './telemetry.js';
@@ -43,6 +43,7 @@ export interface AgentConfig {
   now: () => number;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   onInteraction: ((interaction: Interaction) => void | Promise<void>) | undefined;
+  onClarification: ((clarification: Clarification) => string | Promise<string>) | undefined;
   interaction: InteractionPolicy;
   tokenCache: TokenCache;
   /** Refresh an expiring cached token (`{auth_token}`) before falling back to a challenge. */
@@ -65,7 +66,7 @@ export interface AgentConfig {
 }
 
 const KNOWN = new Set([
-  'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'interactionCallback',
+  'identity', 'key', 'trustedAuthServers', 'authServer', 'fetch', 'now', 'onInteraction', 'onClarification', 'interactionCallback',
   'interactionTimeoutMs', 'sleep', 'tokenCache', 'signatureEncoding', 'signatureKeyForm', 'nonce', 'onEvent',
   'discovery', 'tokenRequest', 'maxBodyBytes', 'metadata', 'refresh', 'maxTokenLifetime', 'draft11', 'generation', 'telemetry',
 ]);
@@ -220,6 +221,7 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
   const now = fn(options.now, 'options.now') ?? (() => Date.now() / 1000);
   const onEvent = fn(options.onEvent, 'options.onEvent');
   const onInteraction = fn(options.onInteraction, 'options.onInteraction');
+  const onClarification = fn(options.onClarification, 'options.onClarification');
   const signatureEncoding = oneOf(options.signatureEncoding, 'options.signatureEncoding', ['base64', 'base64url'], 'base64');
   const nonce = oneOf(options.nonce, 'options.nonce', ['always', 'non-idempotent'], 'always');
   const draft11 = resolveDraft11(options, now);
@@ -243,8 +245,10 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
     now,
     sleep: fn(options.sleep, 'options.sleep') ?? defaultSleep,
     onInteraction,
+    onClarification,
     interaction: {
       handler: onInteraction !== undefined,
+      clarify: onClarification !== undefined,
       callback: options.interactionCallback,
       timeoutMs: positive(options.interactionTimeoutMs, 'options.interactionTimeoutMs', 600_000),
     },

@@ -85,6 +85,10 @@ export function traceEvent(telemetry: Telemetry, event: AgentEvent): void {
       // Not the URL or the code: they let whoever reads the trace approve in the person's place.
       span.event('aauth.interaction', { [A.authServer]: event.authServer });
       return;
+    case 'clarification':
+      // Not the question: the person's words, which the trace has no need of.
+      span.event('aauth.clarification', { [A.authServer]: event.authServer });
+      return;
     case 'retried':
       span.event('aauth.retry', { [A.url]: event.url, [A.httpMethod]: event.method });
       return;
