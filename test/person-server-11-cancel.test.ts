@@ -100,11 +100,35 @@ describe('DELETE of the pending URL at the person server (AAuth -11 "Cancel Requ
     expect(poll.body).not.toHaveProperty('person_token');
   });
 
-  it('other methods: 405 naming GET and DELETE', async () => {
+  it('other methods: 405 naming GET, POST and DELETE', async () => {
     const { key, signatureKey, location } = await waitingRequest('poster');
     const post = await signedFetch(location, { key, signatureKey, method: 'PUT', json: { action: 'clarification_response' } });
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET, DELETE');
+    expect(post.headers.get('allow')).toBe('GET, POST, DELETE');
+  });
+
+  it('a POST to the pending URL ("Agent Response to Clarification"): no or an unknown action is 400 naming the two; an answer when no clarification was asked is 400 saying so; the request stays pending; another key\'s POST is 410', async () => {
+    const { key, signatureKey, location } = await waitingRequest('answerer');
+    const cases: Array<[unknown, string]> = [
+      [{}, 'A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got none); to withdraw the request, DELETE the pending URL'],
+      [{ action: 'approve' }, 'A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got "approve"); to withdraw the request, DELETE the pending URL'],
+      [{ action: 'clarification_response', clarification_response: 'Because.' }, 'No clarification was asked for this request (this person server asks none): there is nothing to answer with clarification_response; poll the pending URL with GET, or DELETE it to withdraw the request'],
+      [{ action: 'updated_request', resource_token: 'x' }, 'No clarification was asked for this request (this person server asks none): there is nothing to answer with updated_request; poll the pending URL with GET, or DELETE it to withdraw the request'],
+    ];
+    for (const [json, detail] of cases) {
+      const res = await signedFetch(location, { key, signatureKey, method: 'POST', json });
+      expect([res.status, res.body.error, res.body.detail], JSON.stringify(json)).toEqual([400, 'invalid_request', detail]);
+    }
+    // Not JSON: 400 too, never a 500.
+    const notJson = await signedFetch(location, { key, signatureKey, method: 'POST', body: 'not json', contentType: 'application/json' });
+    expect([notJson.status, notJson.body.error]).toEqual([400, 'invalid_request']);
+    // Still waiting for the person.
+    expect((await signedFetch(location, { key, signatureKey })).status).toBe(202);
+    // Another agent key: the pending URL is not its own.
+    const otherKey = generateKey({ kid: 'stranger-key' });
+    const otherSignatureKey = { scheme: 'jwt' as const, jwt: await provider.mintAgentToken({ local: 'stranger', agentKey: otherKey, ps }) };
+    const stranger = await signedFetch(location, { key: otherKey, signatureKey: otherSignatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: 'x' } });
+    expect([stranger.status, stranger.body.error]).toEqual([410, 'invalid_code']);
   });
 });
 

@@ -464,7 +464,7 @@ describe('the rest of the corpus: odd JSON, tampering, replay, races, methods', 
       [PERSON(), 'GET', 'POST'],
       [AUTH(), 'PUT', 'POST'],
       [REVOKE(), 'DELETE', 'POST'],
-      [`${ps}/aauth/person/pending/${'A'.repeat(43)}`, 'POST', 'GET, DELETE'],
+      [`${ps}/aauth/person/pending/${'A'.repeat(43)}`, 'PUT', 'GET, POST, DELETE'],
     ] as const) {
       const res = await fetch(url, { method });
       expect([res.status, res.headers.get('content-type'), res.headers.get('allow')], `${method} ${url}`).toEqual([405, 'application/problem+json', allow]);

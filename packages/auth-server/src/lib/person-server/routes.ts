@@ -404,13 +404,38 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     }
   });
 
+  // AAuth -11 "Agent Response to Clarification": a POST to a pending URL answers a clarification
+  // (`clarification_response`) or replaces the request (`updated_request`); one without a known
+  // `action` is 400. This person server asks no clarification, so both are refused as answering
+  // nothing: the agent polls on, or withdraws (DELETE).
+  router.post(`${PERSON_PATHS.pending}/:id`, raw, async (req, res) => {
+    let agent: Agent11 | undefined;
+    let pending: PendingRequest | undefined;
+    try {
+      const who = await agentOf(req);
+      agent = who.agent;
+      const request = await (await pendingOf(req, who, 'POST'))();
+      if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
+      pending = request;
+      await service.noteAgentToken(agent);
+      const { action } = parseBody(req);
+      if (action !== 'clarification_response' && action !== 'updated_request') {
+        throw new AAuthError('invalid_request', `A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got ${action === undefined ? 'none' : showValue(action, 40)}); to withdraw the request, DELETE the pending URL`);
+      }
+      throw new AAuthError('invalid_request', `No clarification was asked for this request (this person server asks none): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
+    } catch (error) {
+      audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
+      refuse(res, ctx, error, ['content-type', 'content-digest']);
+    }
+  });
+
   // Another method at an endpoint's path: 405 problem+json with Allow, never express's HTML 404.
   const onlyMethod = (allow: string) => (req: Request, res: Response) => {
     res.set('Allow', allow);
     refuse(res, ctx, new AAuthError('method_not_allowed', `${req.method} is not served here: use ${allow}`));
   };
   router.all([PERSON_PATHS.personToken, PERSON_PATHS.authToken, PERSON_PATHS.revocation], onlyMethod('POST'));
-  router.all(`${PERSON_PATHS.pending}/:id`, onlyMethod('GET, DELETE'));
+  router.all(`${PERSON_PATHS.pending}/:id`, onlyMethod('GET, POST, DELETE'));
 
   // Body-parser failures (too large, unreadable): problem+json, never express's 500 page.
   router.use('/aauth/person', (error: unknown, _req: Request, res: Response, next: (e?: unknown) => void) => {
