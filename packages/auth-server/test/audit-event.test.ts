@@ -70,4 +70,25 @@ describe('createAuditEmitter', () => {
     expect(seen[0]).toMatchObject({ realm: 'tenant-a', decision: 'allow', chain: ['https://a.example'] });
     expect(warnings).toEqual(['onAudit threw: disk full']);
   });
+
+  it('an async listener that rejects is a warning, not an unhandled rejection (which would end the process)', async () => {
+    const warnings: string[] = [];
+    const emit = createAuditEmitter(async () => {
+      throw new Error('audit database down');
+    }, (m) => warnings.push(m), realm);
+    expect(() => emit({ ...base, type: 'request.refused', code: 'invalid_request' })).not.toThrow();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).toEqual(['onAudit rejected: audit database down']);
+  });
+
+  it('a listener that throws something other than an Error (null, a string) is a warning too', () => {
+    const warnings: string[] = [];
+    for (const thrown of [null, 'quota']) {
+      const emit = createAuditEmitter(() => {
+        throw thrown;
+      }, (m) => warnings.push(m), realm);
+      expect(() => emit({ ...base, type: 'token.issued' })).not.toThrow();
+    }
+    expect(warnings).toEqual(['onAudit threw: null', 'onAudit threw: quota']);
+  });
 });

@@ -731,4 +731,24 @@ describe('audit', () => {
       await server.close();
     }
   });
+
+  it('an async onAudit listener that rejects (its database is down) neither breaks the request nor ends the process', async () => {
+    const warnings: string[] = [];
+    const server = await startAuthServer({
+      onAudit: async () => {
+        throw new Error('audit database down');
+      },
+      onWarning: (w) => warnings.push(w),
+    });
+    try {
+      // An unsigned request: anyone can make the server emit a refusal event.
+      const refused = await fetch(`${server.issuer}/protocol/aauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(refused.status).toBe(401);
+      expect((await requestToken(backend, sca, 'data:read', {}, server)).status).toBe(200);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w === 'onAudit rejected: audit database down')).toHaveLength(2);
+    } finally {
+      await server.close();
+    }
+  });
 });

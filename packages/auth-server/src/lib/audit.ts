@@ -60,7 +60,14 @@ export function completeAuditEvent(event: AuditEvent, realm: Pick<RealmConfig, '
   return out;
 }
 
-/** Emit without letting a failing listener break the request; every event is completed first ({@link completeAuditEvent}). */
+/** What a listener threw or rejected with, as a warning quotes it (whatever was thrown: null, a string, an Error). */
+const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Emit without letting a failing listener break the request; every event is completed first ({@link completeAuditEvent}).
+ * A listener that returns a promise (an `async` one writing to a database) is not awaited, and its
+ * rejection is a warning: unhandled, it would end the process (Node's default for unhandled rejections).
+ */
 export function createAuditEmitter(
   listener: ((event: AuditEvent) => void) | undefined,
   warn: (message: string) => void,
@@ -68,10 +75,15 @@ export function createAuditEmitter(
 ): (event: AuditEvent) => void {
   if (!listener) return () => {};
   return (event) => {
+    let result: unknown;
     try {
-      listener(realm === undefined ? event : completeAuditEvent(event, realm));
+      result = listener(realm === undefined ? event : completeAuditEvent(event, realm));
     } catch (error) {
-      warn(`onAudit threw: ${(error as Error).message}`);
+      warn(`onAudit threw: ${reasonOf(error)}`);
+      return;
+    }
+    if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
+      Promise.resolve(result).catch((error: unknown) => warn(`onAudit rejected: ${reasonOf(error)}`));
     }
   };
 }
