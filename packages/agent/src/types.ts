@@ -220,7 +220,7 @@ export interface AgentOptions {
    * `'non-idempotent'` (the wire profile's minimum, section 3).
    */
   nonce?: 'always' | 'non-idempotent' | undefined;
-  /** Audit and tracing hook; exceptions it throws are ignored. */
+  /** Audit and tracing hook, not awaited; exceptions it throws, and the rejection of a promise it returns, are ignored. */
   onEvent?: ((event: AgentEvent) => void) | undefined;
   /**
    * OpenTelemetry spans through `@opentelemetry/api` when it is installed (docs/telemetry.md):

@@ -373,6 +373,30 @@ describe('fetch(ref, input, init): bearer downstreams', () => {
     expect(events.find((e) => e.type === 'failed')).toMatchObject({ type: 'failed', ref: 'crm', code: 'exchange_failed' });
   });
 
+  it('an async onEvent hook that rejects leaves no unhandled rejection (which would end the process)', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const stub = stubTokenEndpoint();
+      const types: string[] = [];
+      const exchanger = createTokenExchanger(
+        options(stub, {
+          onEvent: async (e) => {
+            types.push(e.type);
+            throw new Error('event store down');
+          },
+        }),
+      );
+      expect((await exchanger.credential('crm', { context: { user: 'u' } })).accessToken).toBe('tok-1');
+      expect(types.length).toBeGreaterThan(0);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('a refusal by the authorization server reaches the caller typed, and the downstream is not called', async () => {
     const stub = stubTokenEndpoint({ error: { status: 400, error: 'invalid_target' } });
     const api = await downstream();

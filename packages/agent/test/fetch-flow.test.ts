@@ -47,6 +47,31 @@ describe('agent.fetch over loopback HTTP (issue 4)', () => {
     expect(s.events.map((e) => e.type)).toEqual(['signed', 'challenged', 'exchanged', 'retried', 'signed']);
   });
 
+  it('an async onEvent hook that rejects neither breaks the call nor leaves an unhandled rejection (which would end the process)', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      const seen: string[] = [];
+      const s = await track(
+        scenario({
+          agent: {
+            onEvent: async (e) => {
+              seen.push(e.type);
+              throw new Error('event store down');
+            },
+          },
+        }),
+      );
+      expect((await s.hosted.agent.fetch(`${s.resource.url}/data`)).status).toBe(200);
+      expect(seen).toEqual(['signed', 'challenged', 'exchanged', 'retried', 'signed']);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('exchange: the upstream token goes to the token endpoint and the new token acts for the same user', async () => {
     const s = await track(scenario());
     const backendKey = generateKey();

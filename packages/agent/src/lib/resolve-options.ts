@@ -6,7 +6,7 @@ import type { AgentProvider } from '../create-agent-provider.js';
 import type { AgentEvent, AgentOptions, Clarification, Interaction } from '../types.js';
 import type { AgentSelf, InteractionPolicy } from './next-step.js';
 import { readPresented } from './checks-11.js';
-import { agentTelemetry, traceEvent } from './telemetry.js';
+import { agentTelemetry, settle, traceEvent } from './telemetry.js';
 import { parseAgentIdentifier, serverIdentifierProblem } from './wire-11.js';
 
 /** The -11 options, validated. */
@@ -257,7 +257,7 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
     emit: (event) => {
       traceEvent(telemetry, event);
       try {
-        onEvent?.(event);
+        settle(onEvent?.(event));
       } catch {
         // An audit hook must not break requests.
       }

@@ -5,7 +5,7 @@ import { egressProblem } from '../lib/http.js';
 import { startCall } from '../lib/next-step.js';
 import { readRequest } from '../lib/prepare-request.js';
 import { runCall } from '../lib/run-call.js';
-import { agentTelemetry, recordIssued } from '../lib/telemetry.js';
+import { agentTelemetry, recordIssued, settle } from '../lib/telemetry.js';
 import { sendExchange, type ExchangeTransport } from './lib/client.js';
 import { buildExchangeForm, requireSubjectToken } from './lib/form.js';
 import { functionOption, normaliseScope, positiveOption, resolveTarget, type ResolvedTarget } from './lib/options.js';
@@ -84,7 +84,7 @@ export function createTokenExchanger<C = unknown>(options: TokenExchangerOptions
 
   function emit(event: TokenExchangeEvent): void {
     try {
-      onEvent?.(event);
+      settle(onEvent?.(event));
     } catch {
       // An audit hook must not break requests.
     }

@@ -143,7 +143,7 @@ export interface TokenExchangerOptions<C = unknown> {
   maxBytes?: number | undefined;
   /** Largest downstream request body buffered for the retry, bytes; default 16 MiB. */
   maxBodyBytes?: number | undefined;
-  /** Audit hook; exceptions it throws are ignored. */
+  /** Audit hook, not awaited; exceptions it throws, and the rejection of a promise it returns, are ignored. */
   onEvent?: ((event: TokenExchangeEvent) => void) | undefined;
   /** OpenTelemetry, as the agent's `telemetry` option (docs/telemetry.md): `enabled` default true, `recordSubject` default false. */
   telemetry?: { enabled?: boolean | undefined; recordSubject?: boolean | undefined } | undefined;
