@@ -61,7 +61,8 @@ export interface TenantAuthServerOptions
         /**
          * Called after each reload the admin endpoint made and answered 200 (not after `reload()`
          * called by the application, nor after a refused one): e.g. to ask the other servers of a
-         * fleet to reload too (the command does, with `--redis-url`).
+         * fleet to reload too (the command does, with `--redis-url`). Not awaited; what it throws,
+         * or the rejection of the promise it returns, is a warning.
          */
         onReloaded?: ((result: TenantReloadResult) => void) | undefined;
       }
@@ -344,10 +345,15 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
         reload().then(
           (result) => {
             res.set('Cache-Control', 'no-store').json(result);
+            // The reload is done and answered: a failing hook changes neither. An `async` hook's
+            // rejection is handled too: unhandled, it would end the process.
             try {
-              admin.onReloaded?.(result);
-            } catch {
-              // The reload is done and answered: a failing hook changes neither.
+              const returned: unknown = admin.onReloaded?.(result);
+              if (typeof returned === 'object' && returned !== null && typeof (returned as { then?: unknown }).then === 'function') {
+                Promise.resolve(returned).catch((error: unknown) => warn(`options.admin.onReloaded rejected: ${messageOf(error)}`));
+              }
+            } catch (error) {
+              warn(`options.admin.onReloaded threw: ${messageOf(error)}`);
             }
           },
           (error: unknown) => {

@@ -53,6 +53,36 @@ describe('createTenantAuthServer options', () => {
     }
   });
 
+  it('admin.onReloaded that throws or rejects (an async hook): the reload is answered 200, a warning, no unhandled rejection', async () => {
+    const file = join(dir, 'hook-fails.json');
+    writeFileSync(file, JSON.stringify(named('hookfails')));
+    const warnings: string[] = [];
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    const token = 'failing-hook-admin-token-0123456789';
+    let calls = 0;
+    const onReloaded = (): Promise<void> | void => {
+      calls++;
+      if (calls === 1) return Promise.reject(new Error('fleet channel down'));
+      throw new Error('hook bug');
+    };
+    const server = createTenantAuthServer({ baseUrl: 'http://127.0.0.1:1', realms: [file], signingAlgorithm: 'EdDSA', admin: { token, onReloaded }, onWarning: (w) => warnings.push(w) });
+    const running = await server.listen(0);
+    process.on('unhandledRejection', record);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(`${running.url}/admin/realms/reload`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+        expect(res.status).toBe(200);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(warnings.filter((w) => w.startsWith('options.admin.onReloaded'))).toEqual(['options.admin.onReloaded rejected: fleet channel down', 'options.admin.onReloaded threw: hook bug']);
+    } finally {
+      process.off('unhandledRejection', record);
+      await running.close();
+    }
+  });
+
   it('a bad realm at start stops it, naming the source and the field; two realms of one name too', () => {
     const base = { baseUrl: 'http://127.0.0.1:1', ...quiet };
     const bad = { ...named('b'), attributes: { 'aauth.allowed.agents': 'nope' } };
