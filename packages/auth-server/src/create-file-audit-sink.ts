@@ -1,6 +1,7 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { AuditEvent } from './audit-event.js';
 import type { AuditSink, AuditSinkStats } from './audit-sink.js';
+import { auditJson } from './lib/audit.js';
 
 /**
  * When the file sink calls fsync: `always` after every batch it appends (a batch is what arrived
@@ -164,7 +165,7 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
     warnedFull = false;
     let line: string;
     try {
-      line = `${JSON.stringify(event)}\n`;
+      line = `${auditJson(event)}\n`;
     } catch {
       dropped++;
       return;

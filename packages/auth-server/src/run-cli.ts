@@ -8,6 +8,7 @@ import { argumentErrorText, fileProblem, hashTagged, hasHashTag, serverIdentifie
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
+import { auditJson } from './lib/audit.js';
 import { createRedisAuthServerStores, type RedisStoreClient } from './create-redis-stores.js';
 import { createTenantAuthServer, TenantReloadError } from './create-tenant-auth-server.js';
 
@@ -729,7 +730,7 @@ async function runOne(options: CliOptions, run: RunContext): Promise<RunningCli>
       ...(shared === undefined ? { replay: { store: createMemoryReplayStore() } } : shared.stores),
       onWarning: (message) => err(`warning: ${withFlagNames(message)}`),
       onAudit: (event) => {
-        out(JSON.stringify({ audit: event }));
+        out(auditJson({ audit: event }));
         sink?.write(event);
       },
     },
@@ -884,7 +885,7 @@ async function runTenants(options: CliOptions, run: RunContext): Promise<Running
       }),
       onWarning: (message) => err(`warning: ${message}`),
       onAudit: (event) => {
-        out(JSON.stringify({ audit: event }));
+        out(auditJson({ audit: event }));
         sink?.write(event);
       },
     },

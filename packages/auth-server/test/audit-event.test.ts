@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@aauth-kit/auth-server';
-import { completeAuditEvent, createAuditEmitter } from '../src/lib/audit.js';
+import { auditJson, completeAuditEvent, createAuditEmitter } from '../src/lib/audit.js';
 
 // Issue 17: every event the server emits carries the audit-trail fields, derived from what the
 // emitting site set; fields a site set win; a listener that throws never breaks the request.
@@ -90,5 +90,15 @@ describe('createAuditEmitter', () => {
       expect(() => emit({ ...base, type: 'token.issued' })).not.toThrow();
     }
     expect(warnings).toEqual(['onAudit threw: null', 'onAudit threw: quota']);
+  });
+});
+
+describe('auditJson', () => {
+  it('JSON.stringify, with what a terminal acts on (C1, DEL, U+2028/9, bidi overrides) escaped: the same value when parsed', () => {
+    const value = { audit: { username: 'a\u009b31mb\u202ec\u2028d\u007fe', scope: 'plain' } };
+    const json = auditJson(value);
+    expect(json).toBe('{"audit":{"username":"a\\u009b31mb\\u202ec\\u2028d\\u007fe","scope":"plain"}}');
+    expect(JSON.parse(json)).toEqual(value);
+    expect(auditJson({ x: 'é ü 日本' })).toBe(JSON.stringify({ x: 'é ü 日本' }));
   });
 });

@@ -28,6 +28,20 @@ describe('createFileAuditSink', () => {
     expect(sink.stats()).toEqual({ written: 3, dropped: 0, buffered: 0 });
   });
 
+  it('writes the C1 controls (CSI), DEL, line separators and bidi overrides of request text as \\u escapes: same JSON, no terminal commands', async () => {
+    const path = join(dir, 'audit.jsonl');
+    const sink = createFileAuditSink({ path, onWarning: () => {} });
+    // A user name typed at sign-in lands in login.failed as it was typed.
+    const hostile: AuditEvent = { type: 'login.failed', time: 1_700_000_000, endpoint: 'interact', username: 'eve\u009b2J\u009b31m\u007f\u2028\u2029\u202egnp.exe\u2066x\u2069\u0085' };
+    sink.write(hostile);
+    await sink.close();
+    const text = read(path);
+    expect(text).not.toMatch(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    expect(text).toContain('eve\\u009b2J\\u009b31m\\u007f\\u2028\\u2029\\u202egnp.exe\\u2066x\\u2069\\u0085');
+    expect(text.split('\n')).toHaveLength(2);
+    expect(JSON.parse(text)).toEqual(hostile);
+  });
+
   it('rotates exactly at the boundary: a line that fits stays, the next one starts the new file', async () => {
     const path = join(dir, 'audit.jsonl');
     const one = Buffer.byteLength(lineOf(event(0)));

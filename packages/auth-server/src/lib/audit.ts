@@ -60,6 +60,20 @@ export function completeAuditEvent(event: AuditEvent, realm: Pick<RealmConfig, '
   return out;
 }
 
+// What JSON.stringify leaves raw and a terminal or viewer acts on: DEL and the C1 controls (U+009B
+// is CSI, as ESC [ is), the line and paragraph separators, the bidirectional overrides that reorder
+// what is shown. Audit text comes from requests (a user name typed at sign-in, a client id).
+const TERMINAL = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `JSON.stringify(value)` with the characters above written as `\uXXXX` escapes: the same JSON
+ * value, one line that a `tail -f` of the audit file or of the command's output cannot turn into
+ * terminal commands or visually reorder (newlines and C0 controls are escaped by JSON already).
+ */
+export function auditJson(value: unknown): string {
+  return JSON.stringify(value).replace(TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** What a listener threw or rejected with, as a warning quotes it (whatever was thrown: null, a string, an Error). */
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
