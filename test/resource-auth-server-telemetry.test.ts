@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { createAgent } from '@aauth-kit/agent';
 import { generateKey } from '@aauth-kit/core';
 import { callId, createTelemetry } from '@aauth-kit/core/internal';
@@ -170,6 +171,27 @@ describe('resource spans (@aauth-kit/express)', () => {
     expect(spans.map((s) => s.name)).not.toContain('aauth.verify');
     expect(spans.map((s) => s.name)).toContain('aauth.call');
     expect(() => createResource({ identity: 'http://127.0.0.1:1', key: generateKey(), telemetry: { sample: true } as never })).toThrow('options.telemetry.sample is not an option');
+  });
+
+  it("the auth server's url.full is its baseUrl's origin and the path, never the Host header the client sent", async () => {
+    const as = await startAuthServer();
+    open.push(as);
+    const issuer = new URL(as.issuer);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        { host: issuer.hostname, port: issuer.port, method: 'POST', path: `${issuer.pathname}/protocol/aauth/token?q=1`, headers: { host: 'forged.example:9', 'content-type': 'application/json', traceparent: `00-${TRACE}-${PARENT}-01` } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode!));
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(status).toBe(401);
+    await tracing.traced(async () => undefined); // flushes
+    const issue = tracing.receiver.spans.find((s) => s.name === 'aauth.token_issue' && s.traceId === TRACE)!;
+    expect(issue.attributes).toMatchObject({ 'url.full': `${as.issuer}/protocol/aauth/token`, 'aauth.outcome': 'refused', 'http.response.status_code': 401 });
   });
 
   it('live(): true with an SDK registered, false when disabled', () => {

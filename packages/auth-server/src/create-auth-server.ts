@@ -302,7 +302,7 @@ export function buildAuthServer(options: AuthServerOptions, names: MessageNames,
     ...(options.maxSkew !== undefined ? { maxSkew: options.maxSkew } : {}),
   });
 
-  const telemetry = authServerTelemetry(options.telemetry, realm);
+  const telemetry = authServerTelemetry(options.telemetry, realm, base.origin);
   const ctx: ServerContext = {
     issuer,
     issuerPath: new URL(issuer).pathname,

@@ -36,8 +36,11 @@ export interface AuthServerTelemetry {
   audit(emit: (event: AuditEvent) => void): (event: AuditEvent) => void;
 }
 
-/** The auth server's tracer, `@aauth-kit/auth-server`. */
-export function authServerTelemetry(options: TelemetryOptions | undefined, realm: Pick<RealmConfig, 'name' | 'users'>): AuthServerTelemetry {
+/**
+ * The auth server's tracer, `@aauth-kit/auth-server`; `origin` is the origin of its `baseUrl`, the
+ * one `url.full` names (never the request's Host header, which the client chooses).
+ */
+export function authServerTelemetry(options: TelemetryOptions | undefined, realm: Pick<RealmConfig, 'name' | 'users'>, origin: string): AuthServerTelemetry {
   const telemetry: Telemetry = createTelemetry('@aauth-kit/auth-server', VERSION, options);
 
   function middleware(req: Request, res: Response, next: NextFunction): void {
@@ -53,7 +56,7 @@ export function authServerTelemetry(options: TelemetryOptions | undefined, realm
         [A.endpoint]: endpoint,
         [A.generation]: path.startsWith('/aauth/') ? 'draft-11' : 'keycloak',
         [A.httpMethod]: req.method,
-        [A.url]: `${req.protocol}://${req.get('host') ?? ''}${path}`,
+        [A.url]: `${origin}${path}`,
         [A.callId]: typeof signature === 'string' ? callId(signature) : undefined,
       },
       (span) =>
