@@ -348,10 +348,14 @@ function redisWhere(options: CliOptions): string {
   return `${options.redisCluster ? 'the Redis Cluster of' : 'Redis at'} ${redactedRedisUrl(options.redisUrl!)}`;
 }
 
-/** The URL as printed: its password replaced by `***`. */
+/**
+ * The URL as printed: its password, and every query value, replaced by `***` (ioredis takes a
+ * `?password=` in the query as the password, as it takes the one before the `@`).
+ */
 export function redactedRedisUrl(text: string): string {
   const url = new URL(text);
   if (url.password !== '') url.password = '***';
+  for (const key of new Set(url.searchParams.keys())) url.searchParams.set(key, '***');
   return url.href;
 }
 

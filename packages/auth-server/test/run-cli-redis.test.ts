@@ -77,6 +77,8 @@ describe('--redis-url and --redis-prefix, parsed', () => {
     expect(message).not.toContain('hunter2');
     expect(redactedRedisUrl('redis://user:hunter2@h:1/3')).toBe('redis://user:***@h:1/3');
     expect(redactedRedisUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    // ioredis reads a password from the query too (redis://HOST/0?password=...).
+    expect(redactedRedisUrl('redis://h:1/0?password=hunter2&username=ops&password=again')).toBe('redis://h:1/0?password=***&username=***');
   });
 });
 
@@ -352,6 +354,13 @@ describe('Redis not answering at start', () => {
       });
       await expect(started).rejects.toThrow(`--redis-url redis://:***@127.0.0.1:${port}/0: Redis did not answer (connect ECONNREFUSED 127.0.0.1:${port}); start it, or correct the URL`);
       await started.catch((error: Error) => expect(error.message).not.toContain('hunter2'));
+      // The password given as ioredis's ?password= query parameter is not printed either.
+      const queried = runCli(['--realm', join(dir, 'never-read.json'), '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', `redis://127.0.0.1:${port}/0?password=hunter2`], {
+        out: () => {},
+        err: () => {},
+      });
+      await expect(queried).rejects.toThrow(`--redis-url redis://127.0.0.1:${port}/0?password=***: Redis did not answer`);
+      await queried.catch((error: Error) => expect(error.message).not.toContain('hunter2'));
       // The same with --redis-cluster: no node of the cluster answers.
       const cluster = runCli(['--realm', join(dir, 'never-read.json'), '--key-file', join(dir, 'k.json'), '--port', '0', '--redis-url', `redis://:hunter2@127.0.0.1:${port}`, '--redis-cluster'], {
         out: () => {},
