@@ -95,12 +95,19 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
   let unanswered = 0;
 
   function send(entry: Entry): Promise<unknown> {
+    let sent: Promise<unknown>;
+    try {
+      sent = Promise.resolve(client.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'id', entry.id, 'event', entry.json));
+    } catch (error) {
+      // A client that throws instead of rejecting (not ioredis): a failed send like any other, never
+      // a rejection of the drain that nobody handles (it would end the process).
+      return Promise.reject(error);
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
     unanswered++;
-    const sent = Promise.resolve(client.xadd(stream, 'MAXLEN', '~', maxLen, '*', 'id', entry.id, 'event', entry.json));
     // Counted as written when Redis answers, even after the wait timed out (then it is not sent again).
     sent.then(
       () => {

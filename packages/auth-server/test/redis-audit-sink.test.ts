@@ -178,6 +178,37 @@ describe('createRedisAuditSink with a failing client', () => {
     expect(sink.stats().dropped).toBe(1);
   });
 
+  it('a client whose xadd throws (instead of rejecting) is a failed send: warned, buffered, sent again; no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    try {
+      let down = true;
+      const added: string[] = [];
+      const client: RedisStreamClient = {
+        xadd: (_key, ...args) => {
+          if (down) throw new Error('client not connected');
+          added.push(String(args.at(-1)));
+          return Promise.resolve('1-0');
+        },
+      };
+      const warnings: string[] = [];
+      const sink = createRedisAuditSink(client, { onWarning: (m) => warnings.push(m), retryMs: 1 });
+      sink.write(event(0));
+      await sink.flush();
+      expect(sink.stats()).toMatchObject({ written: 0, buffered: 1 });
+      expect(warnings).toEqual(['the audit stream aauth:audit cannot be written (client not connected); buffering up to 10000 events']);
+      down = false;
+      await until(() => sink.stats().written === 1);
+      expect(added.map((json) => (JSON.parse(json) as AuditEvent).jti)).toEqual(['jti-0']);
+      await sink.close();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', record);
+    }
+  });
+
   it('validates its arguments at creation', () => {
     expect(() => createRedisAuditSink({} as never)).toThrow('client must be an ioredis-compatible client with xadd(key, ...args)');
     const client: RedisStreamClient = { xadd: async () => '1-0' };
