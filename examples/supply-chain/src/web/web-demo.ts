@@ -254,6 +254,26 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     res.set(SECURITY_HEADERS);
     next();
   });
+  // CSRF: another page on loopback (another port of 127.0.0.1 is the same site, so the SameSite
+  // cookie goes along) can send a form or a no-cors fetch here. A browser names where a POST comes
+  // from (Sec-Fetch-Site, Origin): only the page's own origin may change anything; and a body is
+  // JSON only, which a form or a no-cors fetch cannot send.
+  const origins = new Set([...hosts].map((h) => `http://${h}`));
+  app.use((req, res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    const site = req.headers['sec-fetch-site'];
+    const from = req.headers.origin;
+    if ((site !== undefined && site !== 'same-origin') || (from !== undefined && !origins.has(from))) {
+      res.status(403).json({ error: 'cross_site_request', message: `Only the demo's own page (${origin}) may send this request.` });
+      return;
+    }
+    const body = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+    if (body && !req.is('application/json')) {
+      res.status(415).json({ error: 'unsupported_media_type', message: 'Send the request body as application/json.' });
+      return;
+    }
+    next();
+  });
   for (const [path, file] of Object.entries(files)) app.get(path, (_req, res) => void res.type(file.type).send(file.body));
   app.get('/favicon.ico', (_req, res) => void res.status(204).end());
 

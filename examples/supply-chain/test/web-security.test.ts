@@ -1,0 +1,118 @@
+import { createServer, type Server } from 'node:http';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../../../test/fixtures/chromium.js';
+import type { DemoOptions, DemoResult } from '../src/run-demo.js';
+import { startWebDemo } from '../src/web/web-demo.js';
+
+// The page's server against requests a person's browser sends for other pages: another page on
+// loopback (another port of 127.0.0.1 is the same site, so the SameSite=Strict cookie goes along)
+// must not start, stop or sign out of the demo's runs.
+
+let browser: Browser;
+
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** A run that reports nothing and finishes at once; `runs` counts the starts. */
+function countingRun(runs: string[]): (options: DemoOptions) => Promise<DemoResult> {
+  return async (options) => {
+    runs.push(options.protocol ?? 'keycloak');
+    return { ok: true, protocol: options.protocol ?? 'keycloak', entries: [], services: {}, result: { plan: [] } };
+  };
+}
+
+/** Another site's page on loopback, serving `html` at / . */
+async function otherPage(html: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('cross-site requests to the page server (CSRF from another page on loopback)', () => {
+  it('a form and a no-cors fetch from another 127.0.0.1 port, with the signed-in cookie, start no run and sign nobody out', async () => {
+    const runs: string[] = [];
+    const demo = await startWebDemo({ run: countingRun(runs) });
+    const hostile = await otherPage(`<!doctype html><body>
+<form id="f" method="POST" action="${demo.url}api/runs" enctype="text/plain"><input name='{"protocol":"keycloak","x":"' value='"}'></form>
+<script>
+fetch(${JSON.stringify(`${demo.url}api/runs`)}, { method: 'POST', mode: 'no-cors', credentials: 'include', headers: { 'content-type': 'text/plain' }, body: '{"protocol":"draft-11"}' })
+  .catch(() => {})
+  .then(() => fetch(${JSON.stringify(`${demo.url}api/logout`)}, { method: 'POST', mode: 'no-cors', credentials: 'include' }).catch(() => {}))
+  .then(() => { document.title = 'sent'; document.getElementById('f').submit(); });
+</script></body>`);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(demo.url);
+      await page.fill('#username', 'mcp-user');
+      await page.fill('#password', 'user123');
+      await page.click('#login');
+      await page.locator('#app-view').waitFor();
+
+      const other = await context.newPage();
+      await other.goto(hostile.url);
+      // The form's answer replaces the other page: that navigation is the last of the three requests.
+      await other.waitForURL(`${demo.url}api/runs`);
+      const answer = await other.locator('body').textContent();
+      expect(JSON.parse(answer!)).toMatchObject({ error: 'cross_site_request' });
+      expect(runs).toEqual([]);
+
+      // Still signed in: the page's own start works.
+      await page.click('#start');
+      await page.locator('#result[data-state="ok"]').waitFor();
+      expect(runs).toEqual(['keycloak']);
+    } finally {
+      await context.close();
+      await hostile.close();
+      await demo.close();
+    }
+  });
+});
+
+describe('the page server checks where a state-changing request comes from, without a browser', () => {
+  it('403 cross_site_request for another Origin or Sec-Fetch-Site; 415 for a body that is not JSON (chunked too); its own origin and plain clients pass', async () => {
+    const runs: string[] = [];
+    const demo = await startWebDemo({ run: countingRun(runs) });
+    try {
+      const own = new URL(demo.url).origin;
+      const login = await fetch(`${demo.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: own, 'sec-fetch-site': 'same-origin' }, body: JSON.stringify({ username: 'mcp-user', password: 'user123' }) });
+      expect(login.status).toBe(200);
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const post = (path: string, headers: Record<string, string>, body?: string | ReadableStream<Uint8Array>) =>
+        fetch(`${demo.url}${path}`, { method: 'POST', headers: { cookie, ...headers }, ...(body === undefined ? {} : { body, duplex: 'half' }) } as RequestInit);
+      const json = { 'content-type': 'application/json' };
+      const crossSite = { error: 'cross_site_request', message: `Only the demo's own page (${own}) may send this request.` };
+      for (const headers of [{ origin: 'http://127.0.0.1:1' }, { origin: 'null' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site', origin: own }] as Record<string, string>[]) {
+        for (const path of ['api/runs', 'api/logout', 'api/login']) {
+          const res = await post(path, { ...json, ...headers }, '{}');
+          expect([path, res.status, await res.json()]).toEqual([path, 403, crossSite]);
+        }
+      }
+      const notJson = { error: 'unsupported_media_type', message: 'Send the request body as application/json.' };
+      for (const [type, body] of [['text/plain', '{"protocol":"keycloak"}'], ['application/x-www-form-urlencoded', 'protocol=keycloak'], ['multipart/form-data; boundary=x', '--x--']] as const) {
+        const res = await post('api/runs', { 'content-type': type }, body);
+        expect([type, res.status, await res.json()]).toEqual([type, 415, notJson]);
+      }
+      const chunked = await post('api/runs', { 'content-type': 'text/plain' }, new Blob(['{}']).stream());
+      expect([chunked.status, await chunked.json()]).toEqual([415, notJson]);
+      // A wrong-typed sign-in is not a failed password.
+      const typed = await fetch(`${demo.url}api/login`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"username":"mcp-user","password":"x"}' });
+      expect(typed.status).toBe(415);
+      expect(runs).toEqual([]);
+
+      expect((await post('api/runs', { ...json, origin: own, 'sec-fetch-site': 'same-origin' }, '{"protocol":"draft-11"}')).status).toBe(202);
+      expect((await post('api/runs', { ...json, origin: `http://localhost:${new URL(own).port}` }, '{}')).status).toBe(202);
+      expect((await post('api/logout', {})).status).toBe(204);
+      expect(runs).toEqual(['draft-11', 'keycloak']);
+    } finally {
+      await demo.close();
+    }
+  });
+});
