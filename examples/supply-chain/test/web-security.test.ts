@@ -116,3 +116,33 @@ describe('the page server checks where a state-changing request comes from, with
     }
   });
 });
+
+describe('stopping the page while a start is queued', () => {
+  it('a run asked for while the demo stops is refused (503 stopping), and no run is left going after close()', async () => {
+    // Each run waits (as for a consent) until it is stopped, then takes until `release` to close its services.
+    const started: AbortSignal[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const waiting = async (options: DemoOptions): Promise<DemoResult> => {
+      started.push(options.signal!);
+      if (!options.signal!.aborted) await new Promise((resolve) => options.signal!.addEventListener('abort', resolve));
+      await released;
+      return { ok: false, protocol: 'keycloak', entries: [], services: {}, failure: { reason: 'aborted' } };
+    };
+    const demo = await startWebDemo({ run: waiting });
+    const login = await fetch(`${demo.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'mcp-user', password: 'user123' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const start = () => fetch(`${demo.url}api/runs`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' });
+    expect((await start()).status).toBe(202);
+    while (started.length < 1) await new Promise((r) => setTimeout(r, 5));
+    // A second tab starts again: the first run is being stopped when the demo is told to stop.
+    const second = start();
+    while (!started[0]!.aborted) await new Promise((r) => setTimeout(r, 5));
+    const closed = demo.close();
+    release();
+    await closed;
+    const answer = await second.then(async (res) => [res.status, await res.json()] as const, (error: Error) => [0, error.message] as const);
+    expect(started.map((signal) => signal.aborted)).toEqual([true]);
+    expect(answer).toEqual([503, { error: 'stopping', message: 'The demo is stopping.' }]);
+  });
+});

@@ -78,6 +78,9 @@ interface Run {
   superseded: boolean;
 }
 
+/** A start asked for while the demo stops. */
+class Stopping extends Error {}
+
 const derive = promisify(pbkdf2);
 
 /** True when `password` is one of the user's realm credentials (plain, or Keycloak's PBKDF2 export), compared in constant time. */
@@ -171,6 +174,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
       current.controller.abort();
       await current.settled;
     }
+    // The demo was told to stop while this start waited for the run before it: start nothing.
+    if (closing) throw new Stopping();
     const controller = new AbortController();
     const run: Run = { id: (current?.id ?? 0) + 1, controller, settled: Promise.resolve(), done: false, superseded: false };
     current = run;
@@ -350,7 +355,14 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
       res.status(503).json({ error: 'stopping', message: 'The demo is stopping.' });
       return;
     }
-    const id = await startRun({ protocol, fourParty }, sessionOf(req)!);
+    let id;
+    try {
+      id = await startRun({ protocol, fourParty }, sessionOf(req)!);
+    } catch (error) {
+      if (!(error instanceof Stopping)) throw error;
+      res.status(503).json({ error: 'stopping', message: 'The demo is stopping.' });
+      return;
+    }
     res.status(202).json({ id });
   });
 
@@ -382,6 +394,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     url: `${origin}/`,
     close: async () => {
       closing = true;
+      // A start already queued finds `closing` and starts nothing; then the last run is stopped.
+      await starting;
       if (current && !current.done) {
         current.controller.abort();
         await current.settled;
