@@ -146,3 +146,38 @@ describe('stopping the page while a start is queued', () => {
     expect(answer).toEqual([503, { error: 'stopping', message: 'The demo is stopping.' }]);
   });
 });
+
+describe('what the person sees when the demo cannot run the flow', () => {
+  it('a service that cannot listen (its port is taken): "Failed", the port and the variable to set, no "refused", no script error', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    const demo = await startWebDemo({ ports: { authServer: port } });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(demo.url);
+      await page.fill('#username', 'mcp-user');
+      await page.fill('#password', 'user123');
+      await page.click('#login');
+      await page.click('#start');
+      await page.locator('#result[data-state]:not([data-state="running"])').waitFor();
+      expect(await page.locator('#result').getAttribute('data-state')).toBe('failed');
+      expect(await page.locator('#result > p').first().textContent()).toBe('No plan: the demo could not run the flow.');
+      expect(await page.locator('#refusal h3').textContent()).toBe('Failed');
+      expect(await page.locator('#refusal-reason').textContent()).toBe(`port ${port} for the auth server is already in use on 127.0.0.1; set AUTH_SERVER_PORT to a free port (or 0 for any)`);
+      expect(await page.locator('#refusal-meaning').textContent()).toBe('The flow stopped without a refusal from any party: the reason is above.');
+      // The reason comes first, then what it means.
+      expect(await page.locator('#refusal p').evaluateAll((ps) => ps.map((p) => (p as unknown as { id: string }).id))).toEqual(['refusal-reason', 'refusal-meaning']);
+      expect(await page.locator('#status').textContent()).toBe('Run 1 failed.');
+      expect(await page.locator('body').textContent()).not.toMatch(/refused/i);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+      await demo.close();
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+});

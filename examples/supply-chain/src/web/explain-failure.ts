@@ -20,5 +20,5 @@ export function explainFailure(failure: NonNullable<DemoResult['failure']>): str
       ? `${hop.to} did not answer ${hop.from}: the connection failed.`
       : `${hop.to} refused ${hop.from}'s request (HTTP ${hop.status}${error ? `, ${error}` : ''}); the flow stops there.`;
   }
-  return 'The flow stopped before a party answered: see the reason above.';
+  return 'The flow stopped without a refusal from any party: the reason is above.';
 }

@@ -302,24 +302,29 @@ function onResult(r) {
     return;
   }
   const f = r.failure ?? {};
-  // A run stopped (the demo shutting down, or another run started) was not refused by any party.
-  const stopped = f.code === 'stopped';
-  result.dataset.state = stopped ? 'stopped' : 'refused';
-  result.replaceChildren(el('p', { class: 'muted' }, stopped ? 'No plan: the run was stopped before it finished.' : 'No plan: the flow was refused.'), servicesOf(r));
   const hop = f.hop;
+  // A run stopped (the demo shutting down, or another run started) was not refused by any party;
+  // nor was one that failed before any party answered (say a service could not listen): the demo failed.
+  const stopped = f.code === 'stopped';
+  const failed = !stopped && !hop && !f.code;
+  const outcome = stopped ? 'stopped' : failed ? 'failed' : 'refused';
+  result.dataset.state = outcome;
+  const summary = { stopped: 'No plan: the run was stopped before it finished.', failed: 'No plan: the demo could not run the flow.', refused: 'No plan: the flow was refused.' };
+  result.replaceChildren(el('p', { class: 'muted' }, summary[outcome]), servicesOf(r));
   if (hop && state.rows.has(hop.n)) state.rows.get(hop.n).li.classList.add('failed');
   const refusal = $('refusal');
   const parts = [
-    el('h3', {}, stopped ? 'Stopped' : 'Refused'),
+    el('h3', {}, { stopped: 'Stopped', failed: 'Failed', refused: 'Refused' }[outcome]),
     hop ? el('p', { id: 'refusal-hop' }, `At hop ${hop.n}: ${hop.from} → ${hop.to} ${hop.method} ${displayPath(hop.path)}`) : null,
     hop ? el('p', { id: 'refusal-code' }, el('strong', {}, `${hop.status || 'no answer'} ${hop.error?.error ?? ''}`), hop.error?.description ? `: ${hop.error.description}` : '') : null,
     f.code ? el('p', { class: 'muted' }, `code ${f.code}`) : null,
+    // Without a hop, the reason is what happened: before what it means.
+    hop ? null : el('p', { id: 'refusal-reason' }, f.reason ?? ''),
     el('p', { id: 'refusal-meaning' }, f.meaning ?? ''),
-    hop ? null : el('p', { class: 'muted' }, f.reason ?? ''),
   ];
   refusal.replaceChildren(...parts.filter((p) => p !== null));
   refusal.hidden = false;
-  setStatus(`Run ${state.run?.id ?? ''} ${stopped ? 'stopped' : 'refused'}.`);
+  setStatus(`Run ${state.run?.id ?? ''} ${outcome}.`);
 }
 
 function listen() {
