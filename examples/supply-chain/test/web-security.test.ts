@@ -181,3 +181,49 @@ describe('what the person sees when the demo cannot run the flow', () => {
     }
   });
 });
+
+describe('signing out', () => {
+  it("ends the signed-out session's event streams (a signed-out tab follows no more runs), and only those", async () => {
+    const runs: string[] = [];
+    const demo = await startWebDemo({ run: countingRun(runs) });
+    try {
+      const signIn = async () => {
+        const res = await fetch(`${demo.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'mcp-user', password: 'user123' }) });
+        return res.headers.get('set-cookie')!.split(';')[0]!;
+      };
+      const open = async (cookie: string) => {
+        const res = await fetch(`${demo.url}api/events`, { headers: { cookie } });
+        expect(res.status).toBe(200);
+        const reader = res.body!.getReader();
+        const decoder = new TextDecoder();
+        let text = '';
+        return {
+          /** Everything the stream sent until it ended, or until `until` appears. */
+          async read(until?: string): Promise<{ text: string; ended: boolean }> {
+            for (;;) {
+              if (until !== undefined && text.includes(until)) return { text, ended: false };
+              const chunk = await reader.read();
+              if (chunk.done) return { text, ended: true };
+              text += decoder.decode(chunk.value, { stream: true });
+            }
+          },
+          cancel: () => reader.cancel(),
+        };
+      };
+      const leaving = await signIn();
+      const staying = await signIn();
+      const left = await open(leaving);
+      const stays = await open(staying);
+      expect((await fetch(`${demo.url}api/logout`, { method: 'POST', headers: { cookie: leaving } })).status).toBe(204);
+      const ended = await left.read();
+      expect(ended).toEqual({ text: 'retry: 1000\n\n', ended: true });
+      // The other session's stream goes on and sees the next run.
+      expect((await fetch(`${demo.url}api/runs`, { method: 'POST', headers: { cookie: staying, 'content-type': 'application/json' }, body: '{}' })).status).toBe(202);
+      expect((await stays.read('event: result')).ended).toBe(false);
+      await stays.cancel();
+      expect((await fetch(`${demo.url}api/events`, { headers: { cookie: leaving } })).status).toBe(401);
+    } finally {
+      await demo.close();
+    }
+  });
+});

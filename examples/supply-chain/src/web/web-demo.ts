@@ -137,7 +137,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
   const sessions = new Map<string, Session>();
   /** Failed sign-ins by client address: a password is not guessed at the page's speed. */
   const failedSignIns = new Map<string, { count: number; until: number }>();
-  const clients = new Set<ServerResponse>();
+  /** Open event streams, each with the session it was opened with. */
+  const clients = new Map<ServerResponse, string>();
   let seq = 0;
   /** The current run's events, replayed to a page that connects (or reconnects) late. */
   let history: WebEvent[] = [];
@@ -148,7 +149,7 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     const event: WebEvent = { id: ++seq, type, data };
     history.push(event);
     const text = frame(event);
-    for (const res of clients) res.write(text);
+    for (const res of clients.keys()) res.write(text);
   };
   const frame = (e: WebEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${pageJson(e.data)}\n\n`;
 
@@ -337,7 +338,15 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
 
   app.post('/api/logout', (req, res) => {
     const id = cookieOf(req, SESSION_COOKIE);
-    if (id !== undefined) sessions.delete(id);
+    if (id !== undefined) {
+      sessions.delete(id);
+      // A signed-out page follows no more runs: its streams end (its EventSource then finds no session).
+      for (const [res, of] of clients) {
+        if (of !== id) continue;
+        res.end();
+        clients.delete(res);
+      }
+    }
     res.append('Set-Cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
     res.status(204).end();
   });
@@ -372,7 +381,7 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
     // A reconnecting EventSource names the last event it saw; anything else gets the current run from its start.
     const last = Number(req.headers['last-event-id']);
     for (const e of history) if (!(Number.isInteger(last) && e.id <= last)) res.write(frame(e));
-    clients.add(res);
+    clients.set(res, cookieOf(req, SESSION_COOKIE)!);
     const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), HEARTBEAT_MS);
     heartbeat.unref();
     req.on('close', () => {
@@ -400,7 +409,7 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
         current.controller.abort();
         await current.settled;
       }
-      for (const res of clients) res.end();
+      for (const res of clients.keys()) res.end();
       clients.clear();
       await close();
     },
