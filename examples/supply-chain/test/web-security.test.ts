@@ -227,3 +227,28 @@ describe('signing out', () => {
     }
   });
 });
+
+describe('malformed bodies get a 4xx with their own code', () => {
+  it('bad JSON, a JSON array or null, a body over 4 KiB, a compressed body: 400 invalid_json, 413 body_too_large, 415 unsupported_media_type; no run starts', async () => {
+    const runs: string[] = [];
+    const demo = await startWebDemo({ run: countingRun(runs) });
+    try {
+      const login = await fetch(`${demo.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'mcp-user', password: 'user123' }) });
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const send = async (path: string, body: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(`${demo.url}${path}`, { method: 'POST', headers: { cookie, 'content-type': 'application/json', ...headers }, body });
+        return [path, res.status, await res.json()];
+      };
+      const notObject = { error: 'invalid_json', message: 'The request body is not a JSON object.' };
+      for (const path of ['api/runs', 'api/login']) {
+        for (const body of ['{"protocol":', '[]', '["draft-11"]', 'null', '"keycloak"', '7']) expect([body, ...(await send(path, body))]).toEqual([body, path, 400, notObject]);
+        expect(await send(path, JSON.stringify({ protocol: 'x'.repeat(5000) }))).toEqual([path, 413, { error: 'body_too_large', message: 'The request body is larger than 4 KiB.' }]);
+        expect(await send(path, '{}', { 'content-encoding': 'gzip' })).toEqual([path, 415, { error: 'unsupported_media_type', message: 'Send the request body without a Content-Encoding.' }]);
+      }
+      expect(runs).toEqual([]);
+      expect(await send('api/runs', '{"protocol":"draft-11"}')).toEqual(['api/runs', 202, { id: 1 }]);
+    } finally {
+      await demo.close();
+    }
+  });
+});

@@ -117,6 +117,16 @@ const STATIC: Record<string, [file: string, type: string]> = {
   '/app.css': ['app.css', 'text/css; charset=utf-8'],
 };
 
+/** The JSON body parser's errors (by their `type`): status, code, message. */
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'The request body is not a JSON object.'],
+  'entity.too.large': [413, 'body_too_large', 'The request body is larger than 4 KiB.'],
+  'charset.unsupported': [415, 'unsupported_media_type', 'Send the request body as application/json in UTF-8.'],
+  'encoding.unsupported': [415, 'unsupported_media_type', 'Send the request body without a Content-Encoding.'],
+  'entity.verify.failed': [400, 'invalid_json', 'The request body is not a JSON object.'],
+  'request.size.invalid': [400, 'invalid_request', 'The request body is shorter or longer than its Content-Length.'],
+};
+
 const SECURITY_HEADERS = {
   // The page's own script and style only; its data arrives over the same origin (SSE, JSON).
   'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -283,7 +293,16 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
   for (const [path, file] of Object.entries(files)) app.get(path, (_req, res) => void res.type(file.type).send(file.body));
   app.get('/favicon.ico', (_req, res) => void res.status(204).end());
 
-  const json = express.json({ limit: '4kb' });
+  const parseJson = express.json({ limit: '4kb', inflate: false });
+  /** A JSON object body (an array or a primitive is refused as the parser refuses bad JSON). */
+  const json = (req: Request, res: Response, next: NextFunction): void =>
+    parseJson(req, res, (error?: unknown) => {
+      if (error !== undefined) return next(error);
+      if (req.body !== undefined && (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body))) {
+        return next(Object.assign(new Error('not an object'), { type: 'entity.parse.failed', status: 400 }));
+      }
+      next();
+    });
   const signedIn = (req: Request, res: Response, next: NextFunction): void => {
     if (sessionOf(req) === undefined) {
       res.status(401).json({ error: 'not_signed_in', message: 'Sign in first.' });
@@ -392,7 +411,13 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
 
   app.use('/api', (_req, res) => void res.status(404).json({ error: 'not_found' }));
   app.use((_req, res) => void res.status(404).type('text/plain').send('Not found\n'));
-  app.use((error: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((error: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    // The JSON body parser's refusals, each with its own code and a message that says what to send.
+    const refused = BODY_ERRORS[error.type ?? ''];
+    if (refused !== undefined) {
+      res.status(refused[0]).json({ error: refused[1], message: refused[2] });
+      return;
+    }
     const status = error.status !== undefined && error.status >= 400 && error.status < 500 ? error.status : 500;
     res.status(status).json({ error: status === 500 ? 'internal_error' : 'invalid_request', message: status === 500 ? 'The request failed.' : error.message });
   });
