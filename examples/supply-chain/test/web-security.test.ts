@@ -252,3 +252,18 @@ describe('malformed bodies get a 4xx with their own code', () => {
     }
   });
 });
+
+describe('HEAD of the event stream', () => {
+  it('answers with the headers and ends (it is not held open as a stream)', async () => {
+    const demo = await startWebDemo({ run: countingRun([]) });
+    try {
+      const login = await fetch(`${demo.url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'mcp-user', password: 'user123' }) });
+      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const head = await fetch(`${demo.url}api/events`, { method: 'HEAD', headers: { cookie } });
+      expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([200, 'text/event-stream; charset=utf-8', '']);
+      expect((await fetch(`${demo.url}api/events`, { method: 'HEAD' })).status).toBe(401);
+    } finally {
+      await demo.close();
+    }
+  });
+});

@@ -396,6 +396,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
 
   app.get('/api/events', signedIn, (req, res) => {
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    // HEAD: the headers only (a stream that sends no body would never end).
+    if (req.method === 'HEAD') return void res.end();
     res.write('retry: 1000\n\n');
     // A reconnecting EventSource names the last event it saw; anything else gets the current run from its start.
     const last = Number(req.headers['last-event-id']);
