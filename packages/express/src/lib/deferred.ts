@@ -180,13 +180,19 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
     keep(chunk, rest[0]);
     return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
   }) as ServerResponse['write'];
+  let ended: ((result: StoredResult) => void) | undefined;
   res.end = ((chunk?: unknown, ...rest: unknown[]) => {
     keep(chunk, rest[0]);
+    // The response is complete once the app ends it, whether or not the poll's connection is still
+    // there to carry it: a poll whose connection dropped while the call ran never sees 'finish',
+    // and the agent's repeat with the same auth token is to be answered from this result.
+    ended?.({ status: res.statusCode, headers: res.getHeaders(), body: Buffer.concat(chunks) });
+    ended = undefined;
     return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
   }) as ServerResponse['end'];
 
   return new Promise<StoredResult>((resolve, reject) => {
-    res.once('finish', () => resolve({ status: res.statusCode, headers: res.getHeaders(), body: Buffer.concat(chunks) }));
+    ended = resolve;
     res.once('error', reject);
     app.handle(req, res, (error?: unknown) => {
       if (res.headersSent) return;

@@ -1,0 +1,76 @@
+// -11 deferred delivery under hostile or unlucky conditions (AAuth -11 "Deferred Delivery",
+// "Pending URL Security"): a completed held call is answered from its stored result even when the
+// poll that ran it lost its connection, and the held call reaches its route as the original call would.
+import { generateKey, type SigningKey } from '@aauth-kit/core';
+import { createResource } from '@aauth-kit/express';
+import express, { type Request, type Response } from 'express';
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authToken11, fetch11, personToken, sign11, startIssuer11, type Issuer11 } from './fixtures/draft11-issuers.js';
+import { listen, type Listening } from './fixtures/http.js';
+
+let ps: Issuer11;
+let site: Listening;
+let url: string;
+const agentKey: SigningKey = generateKey({ kid: 'agent-11' });
+let lostRuns = 0;
+/** Set by the test: called when the held call starts, and once it answered. */
+let onStarted: (() => void) | undefined;
+let onAnswered: (() => void) | undefined;
+
+beforeAll(async () => {
+  ps = await startIssuer11('aauth-person.json');
+  const app = express();
+  site = await listen(app);
+  url = site.origin;
+  const resource = createResource({
+    identity: url,
+    key: generateKey({ kid: 'r' }),
+    generations: ['draft-11'],
+    scopes: { 'orders.write': 'Place orders' },
+    draft11: { allowLoopback: true, personServers: [ps.issuer] },
+  });
+  app.use(resource.pendingEndpoint());
+  // A held call that answers only after the poll running it has gone: its response is lost in transit.
+  app.post('/lost', resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
+    lostRuns += 1;
+    const run = lostRuns;
+    res.once('close', () => {
+      res.status(201).json({ run });
+      onAnswered?.();
+    });
+    onStarted?.();
+  });
+});
+
+afterAll(async () => {
+  await Promise.all([ps?.close(), site?.close()]);
+});
+
+describe('deferred delivery: a poll whose response is lost', () => {
+  it('the repeat with the same auth token gets the stored result; the call ran once', async () => {
+    const person = await personToken(ps, agentKey, url);
+    const first = await fetch11(`${url}/lost`, agentKey, person, { method: 'POST', body: '{"qty":1}' });
+    expect(first.status).toBe(202);
+    const location = first.headers.get('location')!;
+    const auth = await authToken11(ps, agentKey, url, { scope: 'orders.write' });
+
+    // The poll that runs the held call: its connection is cut while the call runs.
+    const answered = new Promise<void>((resolve) => (onAnswered = resolve));
+    const cut = new Promise<void>((resolve) => {
+      const poll = httpRequest(location, { method: 'GET', headers: sign11({ method: 'GET', url: location, headers: {} }, agentKey, auth) });
+      poll.on('error', () => undefined);
+      poll.on('close', () => resolve());
+      onStarted = () => poll.destroy();
+      poll.end();
+    });
+    await cut;
+    await answered;
+
+    // AAuth -11 "Deferred Delivery": a repeated presentation of the same auth token is answered
+    // from the result, never by running the call again (it hung before: the run never "finished").
+    const again = await fetch11(location, agentKey, auth);
+    expect([again.status, again.body]).toEqual([201, { run: 1 }]);
+    expect(lostRuns).toBe(1);
+  });
+});
