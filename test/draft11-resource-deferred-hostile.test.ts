@@ -31,6 +31,16 @@ beforeAll(async () => {
     draft11: { allowLoopback: true, personServers: [ps.issuer] },
   });
   app.use(resource.pendingEndpoint());
+  // What a route reads of the request besides req.aauth: the same for a held call as for a direct one.
+  app.post('/seen', resource.require({ scope: 'orders.write', deferred: true }), express.text({ type: () => true }), (req: Request, res: Response) => {
+    res.json({
+      ip: req.ip ?? null,
+      protocol: req.protocol,
+      httpVersion: req.httpVersion,
+      userAgent: req.rawHeaders[req.rawHeaders.findIndex((name) => name.toLowerCase() === 'x-client') + 1] ?? null,
+      body: req.body as unknown,
+    });
+  });
   // A held call that answers only after the poll running it has gone: its response is lost in transit.
   app.post('/lost', resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
     lostRuns += 1;
@@ -72,5 +82,20 @@ describe('deferred delivery: a poll whose response is lost', () => {
     const again = await fetch11(location, agentKey, auth);
     expect([again.status, again.body]).toEqual([201, { run: 1 }]);
     expect(lostRuns).toBe(1);
+  });
+});
+
+describe('deferred delivery: the held call reaches its route as the original call would', () => {
+  it('req.ip, req.protocol, req.httpVersion and req.rawHeaders are those of the original call', async () => {
+    const init = { method: 'POST', body: 'qty=2', headers: { 'x-client': 'orders-cli/1' } };
+    const direct = await fetch11(`${url}/seen`, agentKey, await authToken11(ps, agentKey, url, { scope: 'orders.write' }), init);
+    expect(direct.status).toBe(200);
+    expect(direct.body).toEqual({ ip: '127.0.0.1', protocol: 'http', httpVersion: '1.1', userAgent: 'orders-cli/1', body: 'qty=2' });
+
+    const first = await fetch11(`${url}/seen`, agentKey, await personToken(ps, agentKey, url), init);
+    expect(first.status).toBe(202);
+    const held = await fetch11(first.headers.get('location')!, agentKey, await authToken11(ps, agentKey, url, { scope: 'orders.write' }));
+    // Before: ip null (a blank socket), httpVersion null, no raw header lines.
+    expect([held.status, held.body]).toEqual([200, direct.body]);
   });
 });

@@ -21,7 +21,7 @@ import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, anyHeld, dispatchHeld, replayResult, type Dispatcher } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, peerOf, replayResult, type Dispatcher } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -314,6 +314,9 @@ export function createResource(options: ResourceOptions): Resource {
       method: req.method,
       url: req.originalUrl,
       headers: { ...req.headers },
+      rawHeaders: [...req.rawHeaders],
+      httpVersion: req.httpVersion,
+      peer: peerOf(req),
       body,
       thumbprint: defer.thumbprint,
       scope: route.scope,

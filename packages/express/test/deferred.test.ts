@@ -1,10 +1,17 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { PendingTable, type HeldCall } from '../src/lib/deferred.js';
+import { PendingTable, dispatchHeld, type Dispatcher, type HeldCall } from '../src/lib/deferred.js';
+import type { AAuthInfo } from '../src/types.js';
 
 const call = (thumbprint: string, n: number, bytes = 0): HeldCall => ({
   method: 'POST',
   url: `/orders/${n}`,
   headers: {},
+  rawHeaders: [],
+  httpVersion: '1.1',
+  peer: { remoteAddress: '127.0.0.1', remotePort: 40000, remoteFamily: 'IPv4', encrypted: false },
   body: Buffer.alloc(bytes),
   thumbprint,
   scope: ['orders.write'],
@@ -74,5 +81,20 @@ describe('PendingTable: the held calls of -11 deferred delivery', () => {
     table.delete(id);
     table.delete(big);
     expect(table.heldBytes).toBe(0);
+  });
+});
+
+describe('dispatchHeld: the held call as its route sees it', () => {
+  it('the connection of the original call: a TLS call stays https, its peer address is kept', async () => {
+    const app = express();
+    app.set('trust proxy', false);
+    app.post('/orders', (req, res) => {
+      res.json({ protocol: req.protocol, secure: req.secure, ip: req.ip ?? null, version: req.httpVersion });
+    });
+    const held: HeldCall = { ...call('k', 0), url: '/orders', httpVersion: '1.1', peer: { remoteAddress: '203.0.113.9', remotePort: 51000, remoteFamily: 'IPv4', encrypted: true } };
+    const res = new ServerResponse(new IncomingMessage(new Socket()));
+    const result = await dispatchHeld(app as unknown as Dispatcher, held, res, { scheme: 'jwt', generation: 'draft-11', agent: 'aauth:bot@agent.example', thumbprint: 'k', jwk: { kty: 'OKP' }, scope: ['orders.write'] } as AAuthInfo);
+    expect(result.status).toBe(200);
+    expect(JSON.parse(result.body.toString('utf8'))).toEqual({ protocol: 'https', secure: true, ip: '203.0.113.9', version: '1.1' });
   });
 });

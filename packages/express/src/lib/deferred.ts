@@ -28,12 +28,32 @@ export interface StoredResult {
   body: Buffer;
 }
 
+/** What a route reads of the connection a call came on: the peer's address and whether it was TLS. */
+export interface Peer {
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  remoteFamily: string | undefined;
+  encrypted: boolean;
+}
+
+/** The {@link Peer} of `req`'s connection. */
+export function peerOf(req: IncomingMessage): Peer {
+  const socket = req.socket as (Socket & { encrypted?: boolean }) | undefined;
+  return { remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort, remoteFamily: socket?.remoteFamily, encrypted: socket?.encrypted === true };
+}
+
 /** A call held until an auth token arrives. */
 export interface HeldCall {
   method: string;
   /** The path and query the call was made to. */
   url: string;
   headers: IncomingHttpHeaders;
+  /** The header field lines as received (`req.rawHeaders`). */
+  rawHeaders: string[];
+  /** The HTTP version of the call (`req.httpVersion`). */
+  httpVersion: string;
+  /** The connection the call came on, as the route would have seen it (`req.ip`, `req.protocol`). */
+  peer: Peer;
   body: Buffer;
   /** The key that made the call; only it may complete it. */
   thumbprint: string;
@@ -160,10 +180,16 @@ export interface Dispatcher {
  * with `req.aauth` = `info`, answering on `res`; resolves with the response it produced.
  */
 export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerResponse, info: AAuthInfo): Promise<StoredResult> {
-  const req = new IncomingMessage(new Socket());
+  // The route sees the connection of the original call (req.ip, req.protocol), not a blank one.
+  const socket = new Socket();
+  for (const [name, value] of Object.entries(call.peer)) Object.defineProperty(socket, name, { value, enumerable: true });
+  const req = new IncomingMessage(socket);
   req.method = call.method;
   req.url = call.url;
   req.headers = { ...call.headers };
+  req.rawHeaders = [...call.rawHeaders];
+  req.httpVersion = call.httpVersion;
+  [req.httpVersionMajor, req.httpVersionMinor] = call.httpVersion.split('.').map(Number) as [number, number];
   if (call.body.length > 0) req.push(call.body);
   req.push(null);
   dispatched = true;
