@@ -3,7 +3,7 @@
 // poll that ran it lost its connection, and the held call reaches its route as the original call would.
 import { generateKey, type SigningKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authToken11, fetch11, personToken, sign11, startIssuer11, type Issuer11 } from './fixtures/draft11-issuers.js';
@@ -97,5 +97,44 @@ describe('deferred delivery: the held call reaches its route as the original cal
     const held = await fetch11(first.headers.get('location')!, agentKey, await authToken11(ps, agentKey, url, { scope: 'orders.write' }));
     // Before: ip null (a blank socket), httpVersion null, no raw header lines.
     expect([held.status, held.body]).toEqual([200, direct.body]);
+  });
+});
+
+describe('deferred delivery: a body too large to hold', () => {
+  /** Two resources holding at most 1000 bytes (100 a key): one answers refusals, one passes them to the app. */
+  let small: Listening;
+  beforeAll(async () => {
+    const app = express();
+    small = await listen(app);
+    for (const errors of ['respond', 'next'] as const) {
+      const resource = createResource({
+        identity: small.origin,
+        key: generateKey({ kid: 'r' }),
+        generations: ['draft-11'],
+        errors,
+        scopes: { 'orders.write': 'Place orders' },
+        draft11: { allowLoopback: true, personServers: [ps.issuer], maxPendingBytes: 1000 },
+      });
+      app.post(`/${errors}`, resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
+        res.status(201).json({ ran: true });
+      });
+    }
+    app.use((error: { status?: number; code?: string }, _req: Request, res: Response, _next: NextFunction) => {
+      res.status(error.status ?? 500).json({ handledByApp: error.code ?? null });
+    });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it("is refused with 413 (body_too_large), answered by the resource or, under errors: 'next', by the app", async () => {
+    const person = await personToken(ps, agentKey, small.origin);
+    const body = JSON.stringify({ note: 'x'.repeat(500) });
+    const answered = await fetch11(`${small.origin}/respond`, agentKey, person, { method: 'POST', body });
+    expect([answered.status, answered.headers.get('content-type'), answered.body.error]).toEqual([413, 'application/problem+json', 'invalid_request']);
+    expect(answered.body.detail).toMatch(/too large to hold while an auth token is obtained: send at most 100 bytes/);
+    // Before: errors: 'next' handed the refusal to a no-op, and the call was never answered.
+    const passed = await fetch11(`${small.origin}/next`, agentKey, person, { method: 'POST', body });
+    expect([passed.status, passed.body]).toEqual([413, { handledByApp: 'body_too_large' }]);
   });
 });

@@ -308,7 +308,7 @@ export function createResource(options: ResourceOptions): Resource {
     sendJson(res, 202, { status: 'pending' }, headers, 'application/json');
   }
 
-  function holdCall(defer: Defer, req: Request, res: Response, request: HttpRequest, route: ResolvedRoute): void {
+  function holdCall(defer: Defer, req: Request, res: Response, next: NextFunction, request: HttpRequest, route: ResolvedRoute): void {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.from(typeof request.body === 'string' ? request.body : '');
     const id = pending.hold({
       method: req.method,
@@ -324,8 +324,9 @@ export function createResource(options: ResourceOptions): Resource {
       exp: clock() + 300,
     });
     if (id === undefined) {
-      // Its body alone is over one key's share of draft11.maxPendingBytes: it cannot be held.
-      respond(as11(new AAuthError('body_too_large', `The request body (${body.length} bytes) is too large to hold while an auth token is obtained: send at most ${pending.perKeyBytes} bytes to this route`)), req, res, () => undefined);
+      // Its body alone is over one key's share of draft11.maxPendingBytes: it cannot be held. The
+      // refusal goes to the app's error handler under errors: 'next', as every other refusal does.
+      respond(as11(new AAuthError('body_too_large', `The request body (${body.length} bytes) is too large to hold while an auth token is obtained: send at most ${pending.perKeyBytes} bytes to this route`)), req, res, next);
       return;
     }
     sendPending(res, id, defer.challenge);
@@ -475,7 +476,7 @@ export function createResource(options: ResourceOptions): Resource {
 
     /** Refused: a deferred call is held (202), a challenge or refusal answered, anything else passed on. */
     function refuse(error: unknown, req: Request, res: Response, next: NextFunction, request: HttpRequest | undefined): void {
-      if (error instanceof Defer && request !== undefined) holdCall(error, req, res, request, route);
+      if (error instanceof Defer && request !== undefined) holdCall(error, req, res, next, request, route);
       else if (error instanceof AAuthError) respond(error, req, res, next);
       else next(error);
     }
