@@ -14,6 +14,7 @@ let site: Listening;
 let url: string;
 const agentKey: SigningKey = generateKey({ kid: 'agent-11' });
 let lostRuns = 0;
+
 /** Set by the test: called when the held call starts, and once it answered. */
 let onStarted: (() => void) | undefined;
 let onAnswered: (() => void) | undefined;
@@ -100,7 +101,7 @@ describe('deferred delivery: the held call reaches its route as the original cal
   });
 });
 
-describe('deferred delivery: a body too large to hold', () => {
+describe('deferred delivery: a body too large to hold, a response too large to keep', () => {
   /** Two resources holding at most 1000 bytes (100 a key): one answers refusals, one passes them to the app. */
   let small: Listening;
   beforeAll(async () => {
@@ -115,8 +116,15 @@ describe('deferred delivery: a body too large to hold', () => {
         scopes: { 'orders.write': 'Place orders' },
         draft11: { allowLoopback: true, personServers: [ps.issuer], maxPendingBytes: 1000 },
       });
+      if (errors === 'respond') app.use(resource.pendingEndpoint());
       app.post(`/${errors}`, resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
         res.status(201).json({ ran: true });
+      });
+      // A large streamed answer: more than one key's share (100 bytes) of what is kept.
+      app.post(`/${errors}/export`, resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
+        res.status(200).type('text/plain');
+        for (let i = 0; i < 20; i++) res.write('0123456789'.repeat(50));
+        res.end();
       });
     }
     app.use((error: { status?: number; code?: string }, _req: Request, res: Response, _next: NextFunction) => {
@@ -136,5 +144,16 @@ describe('deferred delivery: a body too large to hold', () => {
     // Before: errors: 'next' handed the refusal to a no-op, and the call was never answered.
     const passed = await fetch11(`${small.origin}/next`, agentKey, person, { method: 'POST', body });
     expect([passed.status, passed.body]).toEqual([413, { handledByApp: 'body_too_large' }]);
+  });
+
+  it('goes out in full to the poll that ran the call; a repeat is told it is complete (410)', async () => {
+    const first = await fetch11(`${small.origin}/respond/export`, agentKey, await personToken(ps, agentKey, small.origin), { method: 'POST', body: '{}' });
+    expect(first.status).toBe(202);
+    const location = first.headers.get('location')!;
+    const auth = await authToken11(ps, agentKey, small.origin, { scope: 'orders.write' });
+    const done = await fetch11(location, agentKey, auth);
+    expect([done.status, String(done.body.text).length]).toEqual([200, 10_000]);
+    const again = await fetch11(location, agentKey, auth);
+    expect([again.status, again.body.detail]).toEqual([410, 'The pending request is complete; its response was too large to keep for a repeat']);
   });
 });

@@ -382,7 +382,8 @@ export function createResource(options: ResourceOptions): Resource {
           return;
         }
         const info = toInfo(verified);
-        const running = dispatchHeld(req.app as unknown as Dispatcher, call, res, info);
+        // A response over one key's share of maxPendingBytes would not be kept: not buffered either.
+        const running = dispatchHeld(req.app as unknown as Dispatcher, call, res, info, pending.perKeyBytes);
         call.running = running;
         const result = await running;
         pending.keepResult(id, { response: result, jti: jti!, until: presented.token.expiresAt });

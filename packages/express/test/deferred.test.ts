@@ -97,4 +97,27 @@ describe('dispatchHeld: the held call as its route sees it', () => {
     expect(result.status).toBe(200);
     expect(JSON.parse(result.body.toString('utf8'))).toEqual({ protocol: 'https', secure: true, ip: '203.0.113.9', version: '1.1' });
   });
+
+  it('a response larger than maxKeep is sent but not buffered: the result is marked tooLarge, its body empty', async () => {
+    const app = express();
+    app.post('/export', (_req, res) => {
+      res.status(200).type('text/plain');
+      for (let i = 0; i < 10; i++) res.write('x'.repeat(500));
+      res.end('end');
+    });
+    const held: HeldCall = { ...call('k', 0), url: '/export' };
+    const res = new ServerResponse(new IncomingMessage(new Socket()));
+    const info = { scheme: 'jwt', generation: 'draft-11', agent: 'aauth:bot@agent.example', thumbprint: 'k', jwk: { kty: 'OKP' }, scope: [] } as unknown as AAuthInfo;
+    const result = await dispatchHeld(app as unknown as Dispatcher, held, res, info, 1000);
+    // Before: every chunk of the response was buffered (5003 bytes here; a streamed export in full).
+    expect([result.status, result.tooLarge, result.body.length]).toEqual([200, true, 0]);
+    const table = new PendingTable(10, () => 1_000_000, 10_000);
+    const id = table.hold(held)!;
+    table.keepResult(id, { response: result, jti: 'j', until: 1_000_100 });
+    expect(table.get(id)?.result).toMatchObject({ dropped: true });
+
+    // Within maxKeep: kept whole.
+    const small = await dispatchHeld(app as unknown as Dispatcher, held, new ServerResponse(new IncomingMessage(new Socket())), info, 10_000);
+    expect([small.tooLarge, small.body.toString('utf8')]).toEqual([undefined, `${'x'.repeat(5000)}end`]);
+  });
 });

@@ -26,6 +26,8 @@ export interface StoredResult {
   status: number;
   headers: Record<string, number | string | string[] | undefined>;
   body: Buffer;
+  /** The body was larger than the run was allowed to keep: `body` is empty, and the result is not kept for a repeat. */
+  tooLarge?: true;
 }
 
 /** What a route reads of the connection a call came on: the peer's address and whether it was TLS. */
@@ -118,7 +120,7 @@ export class PendingTable {
     const call = this.calls.get(id);
     if (call === undefined) return;
     const before = sizeOf(call);
-    const dropped = result.response.body.length > this.perKeyBytes;
+    const dropped = result.response.tooLarge === true || result.response.body.length > this.perKeyBytes;
     call.result = dropped ? { ...result, response: { ...result.response, body: Buffer.alloc(0) }, dropped: true } : result;
     // The held body is no longer needed once the call ran.
     call.body = Buffer.alloc(0);
@@ -177,9 +179,11 @@ export interface Dispatcher {
 
 /**
  * Run `call` through `app` as a fresh request carrying its original method, URL, headers and body,
- * with `req.aauth` = `info`, answering on `res`; resolves with the response it produced.
+ * with `req.aauth` = `info`, answering on `res`; resolves with the response it produced. At most
+ * `maxKeep` bytes of its body are buffered for the stored result: a larger response still goes out
+ * in full, but is not kept (`tooLarge`), so a large or streamed response is not held in memory.
  */
-export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerResponse, info: AAuthInfo): Promise<StoredResult> {
+export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerResponse, info: AAuthInfo, maxKeep = Infinity): Promise<StoredResult> {
   // The route sees the connection of the original call (req.ip, req.protocol), not a blank one.
   const socket = new Socket();
   for (const [name, value] of Object.entries(call.peer)) Object.defineProperty(socket, name, { value, enumerable: true });
@@ -195,12 +199,21 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
   dispatched = true;
   (req as IncomingMessage & { [HELD]?: AAuthInfo })[HELD] = info;
 
-  const chunks: Buffer[] = [];
+  let chunks: Buffer[] = [];
+  let kept = 0;
+  let tooLarge = false;
   const write = res.write.bind(res);
   const end = res.end.bind(res);
   const keep = (chunk: unknown, encoding?: unknown): void => {
-    if (chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8'));
+    if (tooLarge || chunk === undefined || chunk === null || typeof chunk === 'function') return;
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    kept += bytes.length;
+    if (kept > maxKeep) {
+      tooLarge = true;
+      chunks = [];
+      return;
+    }
+    chunks.push(bytes);
   };
   res.write = ((chunk: unknown, ...rest: unknown[]) => {
     keep(chunk, rest[0]);
@@ -212,7 +225,7 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
     // The response is complete once the app ends it, whether or not the poll's connection is still
     // there to carry it: a poll whose connection dropped while the call ran never sees 'finish',
     // and the agent's repeat with the same auth token is to be answered from this result.
-    ended?.({ status: res.statusCode, headers: res.getHeaders(), body: Buffer.concat(chunks) });
+    ended?.({ status: res.statusCode, headers: res.getHeaders(), ...(tooLarge ? { body: Buffer.alloc(0), tooLarge: true as const } : { body: Buffer.concat(chunks) }) });
     ended = undefined;
     return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
   }) as ServerResponse['end'];
