@@ -14,6 +14,7 @@ let site: Listening;
 let url: string;
 const agentKey: SigningKey = generateKey({ kid: 'agent-11' });
 let lostRuns = 0;
+let halfRuns = 0;
 
 /** Set by the test: called when the held call starts, and once it answered. */
 let onStarted: (() => void) | undefined;
@@ -41,6 +42,14 @@ beforeAll(async () => {
       userAgent: req.rawHeaders[req.rawHeaders.findIndex((name) => name.toLowerCase() === 'x-client') + 1] ?? null,
       body: req.body as unknown,
     });
+  });
+  // A held call that fails after its answer began (headers and part of the body sent).
+  app.post('/half', resource.require({ scope: 'orders.write', deferred: true }), async (_req: Request, res: Response) => {
+    halfRuns += 1;
+    res.status(200).type('text/plain');
+    res.write('partial');
+    await new Promise((resolve) => setImmediate(resolve));
+    throw new Error('the export failed half way');
   });
   // A held call that answers only after the poll running it has gone: its response is lost in transit.
   app.post('/lost', resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
@@ -83,6 +92,22 @@ describe('deferred delivery: a poll whose response is lost', () => {
     const again = await fetch11(location, agentKey, auth);
     expect([again.status, again.body]).toEqual([201, { run: 1 }]);
     expect(lostRuns).toBe(1);
+  });
+});
+
+describe('deferred delivery: a held call that fails after its answer began', () => {
+  it('closes the poll\'s connection, as express does without deferral; a repeat is told the call is complete (410)', async () => {
+    const first = await fetch11(`${url}/half`, agentKey, await personToken(ps, agentKey, url), { method: 'POST', body: '{}' });
+    expect(first.status).toBe(202);
+    const location = first.headers.get('location')!;
+    const auth = await authToken11(ps, agentKey, url, { scope: 'orders.write' });
+    // Before: the poll was never ended (the run's promise never settled) and every later poll waited on it.
+    const poll = await fetch(location, { headers: sign11({ method: 'GET', url: location, headers: {} }, agentKey, auth) });
+    expect(poll.status).toBe(200);
+    await expect(poll.text()).rejects.toThrow();
+    const again = await fetch11(location, agentKey, auth);
+    expect([again.status, again.body.detail]).toEqual([410, 'The pending request is complete']);
+    expect(halfRuns).toBe(1);
   });
 });
 

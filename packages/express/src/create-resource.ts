@@ -21,7 +21,7 @@ import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, anyHeld, dispatchHeld, peerOf, replayResult, type Dispatcher } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, peerOf, replayResult, type Dispatcher, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -385,7 +385,14 @@ export function createResource(options: ResourceOptions): Resource {
         // A response over one key's share of maxPendingBytes would not be kept: not buffered either.
         const running = dispatchHeld(req.app as unknown as Dispatcher, call, res, info, pending.perKeyBytes);
         call.running = running;
-        const result = await running;
+        let result: StoredResult;
+        try {
+          result = await running;
+        } catch {
+          // The run failed after its answer began: that poll's connection is closed, and later polls
+          // are told the call is complete (410), never run it again.
+          return;
+        }
         pending.keepResult(id, { response: result, jti: jti!, until: presented.token.expiresAt });
       } catch (error) {
         if (error instanceof AAuthError) respond(error, req, res, next);

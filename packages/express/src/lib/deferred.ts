@@ -234,7 +234,15 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
     ended = resolve;
     res.once('error', reject);
     app.handle(req, res, (error?: unknown) => {
-      if (res.headersSent) return;
+      if (res.headersSent) {
+        // A route that failed (or gave up) after its answer began: as express's final handler does
+        // without deferral, the connection is closed; the run has no result, and no poll waits on it.
+        if (!res.writableEnded) {
+          res.destroy();
+          reject(error ?? new Error('The held call did not finish its response'));
+        }
+        return;
+      }
       // Nothing answered the held call: the app's routes changed under it.
       res.statusCode = error === undefined ? 404 : 500;
       res.setHeader('Content-Type', 'application/problem+json');
