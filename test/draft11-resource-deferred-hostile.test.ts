@@ -127,7 +127,7 @@ describe('deferred delivery: the held call reaches its route as the original cal
 });
 
 describe('deferred delivery: a body too large to hold, a response too large to keep', () => {
-  /** Two resources holding at most 1000 bytes (100 a key): one answers refusals, one passes them to the app. */
+  /** Two resources holding at most 100000 bytes (10000 a key, headers included): one answers refusals, one passes them to the app. */
   let small: Listening;
   beforeAll(async () => {
     const app = express();
@@ -139,16 +139,16 @@ describe('deferred delivery: a body too large to hold, a response too large to k
         generations: ['draft-11'],
         errors,
         scopes: { 'orders.write': 'Place orders' },
-        draft11: { allowLoopback: true, personServers: [ps.issuer], maxPendingBytes: 1000 },
+        draft11: { allowLoopback: true, personServers: [ps.issuer], maxPendingBytes: 100_000 },
       });
       if (errors === 'respond') app.use(resource.pendingEndpoint());
       app.post(`/${errors}`, resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
         res.status(201).json({ ran: true });
       });
-      // A large streamed answer: more than one key's share (100 bytes) of what is kept.
+      // A large streamed answer: more than one key's share (10000 bytes) of what is kept.
       app.post(`/${errors}/export`, resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
         res.status(200).type('text/plain');
-        for (let i = 0; i < 20; i++) res.write('0123456789'.repeat(50));
+        for (let i = 0; i < 20; i++) res.write('0123456789'.repeat(100));
         res.end();
       });
     }
@@ -162,10 +162,10 @@ describe('deferred delivery: a body too large to hold, a response too large to k
 
   it("is refused with 413 (body_too_large), answered by the resource or, under errors: 'next', by the app", async () => {
     const person = await personToken(ps, agentKey, small.origin);
-    const body = JSON.stringify({ note: 'x'.repeat(500) });
+    const body = JSON.stringify({ note: 'x'.repeat(20_000) });
     const answered = await fetch11(`${small.origin}/respond`, agentKey, person, { method: 'POST', body });
     expect([answered.status, answered.headers.get('content-type'), answered.body.error]).toEqual([413, 'application/problem+json', 'invalid_request']);
-    expect(answered.body.detail).toMatch(/too large to hold while an auth token is obtained: send at most 100 bytes/);
+    expect(answered.body.detail).toMatch(/too large to hold while an auth token is obtained: send at most 10000 bytes/);
     // Before: errors: 'next' handed the refusal to a no-op, and the call was never answered.
     const passed = await fetch11(`${small.origin}/next`, agentKey, person, { method: 'POST', body });
     expect([passed.status, passed.body]).toEqual([413, { handledByApp: 'body_too_large' }]);
@@ -177,7 +177,7 @@ describe('deferred delivery: a body too large to hold, a response too large to k
     const location = first.headers.get('location')!;
     const auth = await authToken11(ps, agentKey, small.origin, { scope: 'orders.write' });
     const done = await fetch11(location, agentKey, auth);
-    expect([done.status, String(done.body.text).length]).toEqual([200, 10_000]);
+    expect([done.status, String(done.body.text).length]).toEqual([200, 20_000]);
     const again = await fetch11(location, agentKey, auth);
     expect([again.status, again.body.detail]).toEqual([410, 'The pending request is complete; its response was too large to keep for a repeat']);
   });

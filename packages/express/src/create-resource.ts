@@ -21,7 +21,7 @@ import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, anyHeld, dispatchHeld, peerOf, replayResult, type Dispatcher, type StoredResult } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, peerOf, replayResult, sizeOf, type Dispatcher, type HeldCall, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -310,7 +310,7 @@ export function createResource(options: ResourceOptions): Resource {
 
   function holdCall(defer: Defer, req: Request, res: Response, next: NextFunction, request: HttpRequest, route: ResolvedRoute): void {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.from(typeof request.body === 'string' ? request.body : '');
-    const id = pending.hold({
+    const held: HeldCall = {
       method: req.method,
       url: req.originalUrl,
       headers: { ...req.headers },
@@ -322,11 +322,12 @@ export function createResource(options: ResourceOptions): Resource {
       scope: route.scope,
       resourceToken: defer.resourceToken,
       exp: clock() + 300,
-    });
+    };
+    const id = pending.hold(held);
     if (id === undefined) {
-      // Its body alone is over one key's share of draft11.maxPendingBytes: it cannot be held. The
-      // refusal goes to the app's error handler under errors: 'next', as every other refusal does.
-      respond(as11(new AAuthError('body_too_large', `The request body (${body.length} bytes) is too large to hold while an auth token is obtained: send at most ${pending.perKeyBytes} bytes to this route`)), req, res, next);
+      // Its body and headers alone are over one key's share of draft11.maxPendingBytes: it cannot be
+      // held. The refusal goes to the app's error handler under errors: 'next', as every other refusal does.
+      respond(as11(new AAuthError('body_too_large', `The request (${body.length} bytes of body, with its headers ${sizeOf(held)} bytes) is too large to hold while an auth token is obtained: send at most ${pending.perKeyBytes} bytes to this route`)), req, res, next);
       return;
     }
     sendPending(res, id, defer.challenge);

@@ -39,7 +39,7 @@ export interface ResourceDraft11Options extends Draft11Options {
    */
   pendingPath?: string | undefined;
   maxPending?: number | undefined;
-  /** Most bytes the held calls keep (their bodies while they wait, their responses once run), a tenth of them per key; default 64 MiB. */
+  /** Most bytes the held calls keep (their bodies and header lines while they wait, their responses once run), a tenth of them per key; default 64 MiB. */
   maxPendingBytes?: number | undefined;
   /**
    * Pushed revocation (AAuth -11 "Token Revocation", RS-03, RS-60): `true` or options to publish

@@ -66,6 +66,22 @@ describe('PendingTable: the held calls of -11 deferred delivery', () => {
     expect(table.get(ids[29]!)?.url).toBe('/orders/29');
   });
 
+  it('header lines count against maxBytes while a call waits (kept twice: headers and rawHeaders), and are let go once it ran', () => {
+    const table = new PendingTable(100, now, 100_000);
+    const lines = ['Signature-Key', `sig=jwt;jwt="${'t'.repeat(1500)}"`, 'Host', 'api.example'];
+    const withHeaders = (n: number): HeldCall => ({ ...call('k', n, 100), rawHeaders: lines, headers: { host: 'api.example', 'signature-key': lines[1] } });
+    const size = 100 + 2 * lines.reduce((n, line) => n + line.length, 0);
+    const id = table.hold(withHeaders(0))!;
+    // Before: 100 (the body only), whatever the headers held.
+    expect(table.heldBytes).toBe(size);
+    // A key's share of 20000 bytes is 2000: a call whose headers alone are over it cannot be held.
+    const tight = new PendingTable(100, now, 20_000);
+    expect([tight.perKeyBytes < size, tight.hold(withHeaders(1)), tight.heldBytes]).toEqual([true, undefined, 0]);
+    table.keepResult(id, { response: { status: 200, headers: {}, body: Buffer.alloc(10) }, jti: 'j', until: 1_000_100 });
+    expect(table.heldBytes).toBe(10);
+    expect([table.get(id)?.rawHeaders, table.get(id)?.headers]).toEqual([[], {}]);
+  });
+
   it('a kept result replaces the held body; one over a key\'s share is not kept (marked dropped)', () => {
     const table = new PendingTable(100, now, 10_000);
     const id = table.hold(call('k', 0, 500))!;

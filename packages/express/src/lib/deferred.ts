@@ -92,7 +92,7 @@ export class PendingTable {
     this.perKeyBytes = Math.max(1, Math.floor(maxBytes / 10));
   }
 
-  /** Hold `call`: its id, or undefined when its body alone is over one key's share of the bytes. */
+  /** Hold `call`: its id, or undefined when it alone (body and headers) is over one key's share of the bytes. */
   hold(call: HeldCall): string | undefined {
     this.sweep();
     const size = sizeOf(call);
@@ -122,8 +122,10 @@ export class PendingTable {
     const before = sizeOf(call);
     const dropped = result.response.tooLarge === true || result.response.body.length > this.perKeyBytes;
     call.result = dropped ? { ...result, response: { ...result.response, body: Buffer.alloc(0) }, dropped: true } : result;
-    // The held body is no longer needed once the call ran.
+    // The held body and headers are no longer needed once the call ran.
     call.body = Buffer.alloc(0);
+    call.headers = {};
+    call.rawHeaders = [];
     const after = sizeOf(call);
     this.bytes += after - before;
     this.makeRoom(0, id);
@@ -167,9 +169,14 @@ export class PendingTable {
   }
 }
 
-/** The bytes a held call keeps: its body while it waits, its response once it ran. */
-function sizeOf(call: HeldCall): number {
-  return call.body.length + (call.result?.response.body.length ?? 0);
+/**
+ * The bytes a held call keeps: its body and header lines while it waits (the lines are kept twice:
+ * `headers` and `rawHeaders`), its response body once it ran.
+ */
+export function sizeOf(call: HeldCall): number {
+  let headerBytes = 0;
+  for (const line of call.rawHeaders) headerBytes += 2 * line.length;
+  return call.body.length + headerBytes + (call.result?.response.body.length ?? 0);
 }
 
 /** An express app's entry point (`app.handle`), as the pending endpoint re-dispatches through it. */
