@@ -23,6 +23,8 @@ let onAnswered: (() => void) | undefined;
 beforeAll(async () => {
   ps = await startIssuer11('aauth-person.json');
   const app = express();
+  // No header set before a route's own writeHead() (helmet and many apps turn this one off).
+  app.disable('x-powered-by');
   site = await listen(app);
   url = site.origin;
   const resource = createResource({
@@ -42,6 +44,11 @@ beforeAll(async () => {
       userAgent: req.rawHeaders[req.rawHeaders.findIndex((name) => name.toLowerCase() === 'x-client') + 1] ?? null,
       body: req.body as unknown,
     });
+  });
+  // A held call answering with writeHead(status, reason, fields) alone.
+  app.post('/csv', resource.require({ scope: 'orders.write', deferred: true }), (_req: Request, res: Response) => {
+    res.writeHead(201, 'Made', { 'Content-Type': 'text/csv', 'X-Export-Id': '7' });
+    res.end('a,b\n1,2\n');
   });
   // A held call that fails after its answer began (headers and part of the body sent).
   app.post('/half', resource.require({ scope: 'orders.write', deferred: true }), async (_req: Request, res: Response) => {
@@ -92,6 +99,24 @@ describe('deferred delivery: a poll whose response is lost', () => {
     const again = await fetch11(location, agentKey, auth);
     expect([again.status, again.body]).toEqual([201, { run: 1 }]);
     expect(lostRuns).toBe(1);
+  });
+});
+
+describe('deferred delivery: the stored result a repeat gets', () => {
+  it('carries the status, reason, header fields and body the held call answered with, writeHead() fields included', async () => {
+    const first = await fetch11(`${url}/csv`, agentKey, await personToken(ps, agentKey, url), { method: 'POST', body: '{}' });
+    expect(first.status).toBe(202);
+    const location = first.headers.get('location')!;
+    const auth = await authToken11(ps, agentKey, url, { scope: 'orders.write' });
+    const seen = async (): Promise<unknown[]> => {
+      const res = await fetch(location, { headers: sign11({ method: 'GET', url: location, headers: {} }, agentKey, auth) });
+      return [res.status, res.statusText, res.headers.get('content-type'), res.headers.get('x-export-id'), await res.text()];
+    };
+    const ran = await seen();
+    expect(ran).toEqual([201, 'Made', 'text/csv', '7', 'a,b\n1,2\n']);
+    // Before: the repeat had no Content-Type or X-Export-Id (fields given to writeHead() alone are
+    // not listed by getHeaders()) and the default reason phrase.
+    expect(await seen()).toEqual(ran);
   });
 });
 

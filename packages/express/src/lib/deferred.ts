@@ -24,6 +24,8 @@ export const anyHeld = (): boolean => dispatched;
 /** A response as the held call produced it. */
 export interface StoredResult {
   status: number;
+  /** The reason phrase the response went out with. */
+  statusMessage?: string;
   headers: Record<string, number | string | string[] | undefined>;
   body: Buffer;
   /** The body was larger than the run was allowed to keep: `body` is empty, and the result is not kept for a repeat. */
@@ -226,13 +228,30 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
     keep(chunk, rest[0]);
     return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
   }) as ServerResponse['write'];
+  // Header fields given to writeHead() alone are written without being stored on the response
+  // (getHeaders() does not list them): they are kept from the call, for a repeat to send them too.
+  const written: Record<string, string | string[]> = {};
+  const writeHead = res.writeHead.bind(res);
+  res.writeHead = ((statusCode: number, ...rest: unknown[]) => {
+    const fields = rest.find((arg) => typeof arg === 'object' && arg !== null);
+    const add = (name: unknown, value: unknown): void => {
+      if (value === undefined || value === null) return;
+      const key = String(name).toLowerCase();
+      const values = (Array.isArray(value) ? value : [value]).map(String);
+      const before = written[key];
+      written[key] = before === undefined ? (values.length === 1 ? values[0]! : values) : [...(Array.isArray(before) ? before : [before]), ...values];
+    };
+    if (Array.isArray(fields)) for (let i = 0; i + 1 < fields.length; i += 2) add(fields[i], fields[i + 1]);
+    else if (fields !== undefined) for (const [name, value] of Object.entries(fields as Record<string, unknown>)) add(name, value);
+    return (writeHead as (...a: unknown[]) => ServerResponse)(statusCode, ...rest);
+  }) as ServerResponse['writeHead'];
   let ended: ((result: StoredResult) => void) | undefined;
   res.end = ((chunk?: unknown, ...rest: unknown[]) => {
     keep(chunk, rest[0]);
     // The response is complete once the app ends it, whether or not the poll's connection is still
     // there to carry it: a poll whose connection dropped while the call ran never sees 'finish',
     // and the agent's repeat with the same auth token is to be answered from this result.
-    ended?.({ status: res.statusCode, headers: res.getHeaders(), ...(tooLarge ? { body: Buffer.alloc(0), tooLarge: true as const } : { body: Buffer.concat(chunks) }) });
+    ended?.({ status: res.statusCode, statusMessage: res.statusMessage, headers: { ...res.getHeaders(), ...written }, ...(tooLarge ? { body: Buffer.alloc(0), tooLarge: true as const } : { body: Buffer.concat(chunks) }) });
     ended = undefined;
     return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest);
   }) as ServerResponse['end'];
@@ -261,6 +280,7 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
 /** Send a stored result again (a repeated presentation of the same auth token). */
 export function replayResult(res: ServerResponse, result: StoredResult): void {
   res.statusCode = result.status;
+  if (result.statusMessage !== undefined) res.statusMessage = result.statusMessage;
   for (const [name, value] of Object.entries(result.headers)) if (value !== undefined) res.setHeader(name, value);
   res.end(result.body);
 }
