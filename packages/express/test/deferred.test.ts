@@ -136,4 +136,16 @@ describe('dispatchHeld: the held call as its route sees it', () => {
     const small = await dispatchHeld(app as unknown as Dispatcher, held, new ServerResponse(new IncomingMessage(new Socket())), info, 10_000);
     expect([small.tooLarge, small.body.toString('utf8')]).toEqual([undefined, `${'x'.repeat(5000)}end`]);
   });
+
+  it('a route that throws with no error handler: 500 server_error naming the failure, not a missing route', async () => {
+    const app = express();
+    app.post('/orders', () => {
+      throw new Error('boom');
+    });
+    const info = { scheme: 'jwt', generation: 'draft-11', agent: 'aauth:bot@agent.example', thumbprint: 'k', jwk: { kty: 'OKP' }, scope: [] } as unknown as AAuthInfo;
+    const failed = await dispatchHeld(app as unknown as Dispatcher, { ...call('k', 0), url: '/orders' }, new ServerResponse(new IncomingMessage(new Socket())), info);
+    expect([failed.status, JSON.parse(failed.body.toString('utf8'))]).toEqual([500, { error: 'server_error', detail: 'The held call failed in the app, and no error handler answered it', status: 500 }]);
+    const missing = await dispatchHeld(app as unknown as Dispatcher, { ...call('k', 0), url: '/elsewhere' }, new ServerResponse(new IncomingMessage(new Socket())), info);
+    expect([missing.status, JSON.parse(missing.body.toString('utf8')).detail]).toEqual([404, 'The held call found no route']);
+  });
 });

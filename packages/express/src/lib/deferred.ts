@@ -269,10 +269,12 @@ export function dispatchHeld(app: Dispatcher, call: HeldCall, res: ServerRespons
         }
         return;
       }
-      // Nothing answered the held call: the app's routes changed under it.
+      // Nothing answered the held call: the app's routes changed under it, or its route failed.
       res.statusCode = error === undefined ? 404 : 500;
       res.setHeader('Content-Type', 'application/problem+json');
-      res.end(JSON.stringify({ error: error === undefined ? 'not_found' : 'server_error', detail: 'The held call found no route', status: res.statusCode }));
+      // An error no handler of the app answered is the route's failure, not a missing route.
+      const detail = error === undefined ? 'The held call found no route' : 'The held call failed in the app, and no error handler answered it';
+      res.end(JSON.stringify({ error: error === undefined ? 'not_found' : 'server_error', detail, status: res.statusCode }));
     });
   });
 }
