@@ -1,10 +1,8 @@
-import { type AgentEvent, createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
+import { type AgentEvent, createAgent, type AgentProvider } from '@aauth-kit/agent';
 import { generateKey, signRequest, type SigningKey } from '@aauth-kit/core';
-import express from 'express';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { decideOverHttp, signedFetch, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
-import { listen } from './fixtures/http.js';
-import { startKitSite } from './fixtures/kit-site-11.js';
+import { describe, expect, it, vi } from 'vitest';
+import { decideOverHttp, signedFetch, type TestAuthServer } from './fixtures/auth-server.js';
+import { usePersonServerWorld11 } from './fixtures/person-server-world-11.js';
 
 // AAuth -11 "Cancel Request": the agent that asked withdraws its pending request with a signed
 // DELETE of the pending URL. The person server answers 204, tells the person on the consent page,
@@ -12,27 +10,11 @@ import { startKitSite } from './fixtures/kit-site-11.js';
 // gives up while the person server holds the request (aborted, interaction deadline passed).
 // Real loopback HTTP: the embedded auth server, an agent provider, a -11 kit resource.
 
-const open: Array<{ close(): Promise<void> }> = [];
 let as: TestAuthServer;
 let ps: string;
 let provider: AgentProvider;
 let site: string;
-
-beforeAll(async () => {
-  as = await startAuthServer({ draft11: { allowLoopback: true }, realm: testRealm() });
-  open.push(as);
-  ps = as.server.personServer!;
-  const app = express();
-  const listening = await listen(app);
-  open.push(listening);
-  provider = createAgentProvider({ issuer: listening.origin, key: generateKey({ kid: 'ap-cancel' }), allowLoopback: true });
-  app.use(provider.wellKnown() as express.RequestHandler);
-  site = await startKitSite({ key: generateKey({ kid: 'resource-cancel' }), scopes: { 'data.read': 'Read market data' }, draft11: { personServers: [ps] }, routes: { '/data': 'data.read' }, track: (l) => open.push(l) });
-});
-
-afterAll(async () => {
-  await Promise.all(open.splice(0).map((o) => o.close()));
-});
+usePersonServerWorld11('cancel', (w) => ({ as, ps, provider, site } = w));
 
 /** A person token request that waits for the person: its pending URL, interaction code, and the agent's signing material. */
 async function waitingRequest(local: string): Promise<{ key: SigningKey; signatureKey: { scheme: 'jwt'; jwt: string }; location: string; code: string }> {
@@ -107,13 +89,13 @@ describe('DELETE of the pending URL at the person server (AAuth -11 "Cancel Requ
     expect(post.headers.get('allow')).toBe('GET, POST, DELETE');
   });
 
-  it('a POST to the pending URL ("Agent Response to Clarification"): no or an unknown action is 400 naming the two; an answer when no clarification was asked is 400 saying so; the request stays pending; another key\'s POST is 410', async () => {
+  it('a POST to the pending URL ("Agent Response to Clarification"): no or an unknown action is 400 naming the two; an answer when no clarification is open is 400 saying so; the request stays pending; another key\'s POST is 410', async () => {
     const { key, signatureKey, location } = await waitingRequest('answerer');
     const cases: Array<[unknown, string]> = [
       [{}, 'A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got none); to withdraw the request, DELETE the pending URL'],
       [{ action: 'approve' }, 'A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got "approve"); to withdraw the request, DELETE the pending URL'],
-      [{ action: 'clarification_response', clarification_response: 'Because.' }, 'No clarification was asked for this request (this person server asks none): there is nothing to answer with clarification_response; poll the pending URL with GET, or DELETE it to withdraw the request'],
-      [{ action: 'updated_request', resource_token: 'x' }, 'No clarification was asked for this request (this person server asks none): there is nothing to answer with updated_request; poll the pending URL with GET, or DELETE it to withdraw the request'],
+      [{ action: 'clarification_response', clarification_response: 'Because.' }, 'No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with clarification_response; poll the pending URL with GET, or DELETE it to withdraw the request'],
+      [{ action: 'updated_request', resource_token: 'x' }, 'No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with updated_request; poll the pending URL with GET, or DELETE it to withdraw the request'],
     ];
     for (const [json, detail] of cases) {
       const res = await signedFetch(location, { key, signatureKey, method: 'POST', json });

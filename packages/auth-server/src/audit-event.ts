@@ -11,6 +11,9 @@ export type AuditEventType =
   | 'consent.denied'
   // AAuth -11 "Cancel Request": the agent withdrew its pending request (DELETE of the pending URL).
   | 'request.withdrawn'
+  // AAuth -11 "Clarification Chat": the person asked the agent a question on the consent page; the agent answered it.
+  | 'clarification.asked'
+  | 'clarification.answered'
   | 'login.failed'
   // -11 revocation: a token revoked at the person server, and each push of it to its resource
   // (`error` is `revocation_unsupported` or `revocation_unavailable` when the push did not record it).

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
 import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
-import type { MemoryPendingStoreOptions, PendingRequest, PendingStore } from './pending-store.js';
+import type { ClarificationTurn, MemoryPendingStoreOptions, PendingRequest, PendingStore } from './pending-store.js';
 import { createScriptRunner, type RedisStoreClient } from './lib/redis-runner.js';
 
 /** Options of {@link createRedisPendingStore}: the memory store's limits, and how Redis is asked. */
@@ -91,16 +91,16 @@ const TAKEN_TTL = 120;
 // KEYS: record. ARGV: prefix, id, attempt. Taken once: read and unindexed in one step; the record
 // stays TAKEN_TTL s, marked with the attempt, invisible to everyone else.
 const TAKE = `${EXTEND}
-local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'c', 'a', 's', 't')
+local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'c', 'a', 's', 't', 'q')
 if not f[1] then return false end
 if f[6] then
-  if f[6] == ARGV[3] then return {f[1], f[2]} end
+  if f[6] == ARGV[3] then return {f[1], f[2], f[7]} end
   return false
 end
 unindex(ARGV[1], ARGV[2], {f[3], f[4], f[5]}, true)
 redis.call('HSET', KEYS[1], 't', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ${TAKEN_TTL})
-return {f[1], f[2]}
+return {f[1], f[2], f[7]}
 `;
 
 // KEYS: record. ARGV: prefix, id, attempt, now, retention. A take whose answer never reached its
@@ -123,19 +123,48 @@ return 1
 
 // A taken request is gone for every reader.
 const GET = `
-local f = redis.call('HMGET', KEYS[1], 'r', 'd', 't')
+local f = redis.call('HMGET', KEYS[1], 'r', 'd', 't', 'q')
 if f[3] then return false end
-return {f[1], f[2]}
+return {f[1], f[2], f[4]}
 `;
 
 // KEYS: code. ARGV: record prefix.
 const GET_BY_CODE = `
 local id = redis.call('GET', KEYS[1])
 if not id then return false end
-local f = redis.call('HMGET', ARGV[1] .. id, 'r', 'd', 't')
+local f = redis.call('HMGET', ARGV[1] .. id, 'r', 'd', 't', 'q')
 if f[3] then return false end
-return {f[1], f[2]}
+return {f[1], f[2], f[4]}
 `;
+
+// AAuth -11 "Clarification Chat": the chat is field q (JSON, written whole); a question only when
+// none is open and fewer than ARGV[4] were asked, an answer only to the open one; only while the
+// request is undecided, untaken and unexpired. ARGV: the kind, the text, now, the most questions.
+const CONVERSE = `
+local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'e', 't', 'q')
+if not f[1] or f[2] or f[4] then return false end
+if tonumber(f[3]) < tonumber(ARGV[3]) then return false end
+local chat = {}
+if f[5] then chat = cjson.decode(f[5]) end
+local n = #chat
+local open = n > 0 and chat[n].answer == nil
+if ARGV[1] == 'question' then
+  if open or n >= tonumber(ARGV[4]) then return false end
+  chat[n + 1] = { question = ARGV[2], asked = tonumber(ARGV[3]) }
+else
+  if not open then return false end
+  chat[n].answer = ARGV[2]
+  chat[n].answered = tonumber(ARGV[3])
+end
+local q = cjson.encode(chat)
+redis.call('HSET', KEYS[1], 'q', q)
+return {f[1], q}
+`;
+
+/** The chat member of a request from its stored field (JSON), none when there is none. */
+function chatOf(field: unknown): { chat?: ClarificationTurn[] } {
+  return typeof field === 'string' ? { chat: JSON.parse(field) as ClarificationTurn[] } : {};
+}
 
 function positive(value: number | undefined, name: string, fallback: number): number {
   const n = value ?? fallback;
@@ -177,7 +206,7 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
     if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
     const request = JSON.parse(answer[0]) as PendingRequest;
     const decided = typeof answer[1] === 'string' ? (JSON.parse(answer[1]) as Partial<PendingRequest>) : {};
-    const merged = { ...request, ...decided };
+    const merged = { ...request, ...decided, ...chatOf(answer[2]) };
     return merged.expiresAt + retention >= now() ? merged : undefined;
   };
   const retryAfter = (until: unknown, t: number): Record<string, string> => ({ 'Retry-After': String(Math.max(1, Math.ceil(Number(until) - t))) });
@@ -233,7 +262,13 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
       }
       if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
       const decided = typeof answer[1] === 'string' ? (JSON.parse(answer[1]) as Partial<PendingRequest>) : {};
-      return { ...(JSON.parse(answer[0]) as PendingRequest), ...decided };
+      return { ...(JSON.parse(answer[0]) as PendingRequest), ...decided, ...chatOf(answer[2]) };
+    },
+    async converse(id, change) {
+      const [kind, text, max] = 'question' in change ? ['question', change.question, change.max] : ['answer', change.answer, 0];
+      const answer = await run(CONVERSE, [record(id)], [kind, text, now(), max]);
+      if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
+      return { ...(JSON.parse(answer[0]) as PendingRequest), ...chatOf(answer[1]) };
     },
   };
 }

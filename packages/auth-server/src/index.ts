@@ -8,6 +8,8 @@ export {
   type PendingDecision,
   type PendingRequest,
   type PendingStore,
+  type ClarificationChange,
+  type ClarificationTurn,
 } from './pending-store.js';
 export type { AuditEvent, AuditEventType } from './audit-event.js';
 export { createMemoryUsedTokenStore, type MemoryUsedTokenStore, type MemoryUsedTokenStoreOptions, type UsedTokenStore } from './used-token-store.js';

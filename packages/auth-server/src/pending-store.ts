@@ -38,7 +38,29 @@ export interface PendingRequest {
   sub?: string;
   /** The consenting user's name, once decided (for audit). */
   username?: string;
+  /**
+   * AAuth -11 "Clarification Chat": the person's questions to the agent while deciding, in order,
+   * each with the agent's answer once it came; the last one unanswered is open.
+   */
+  chat?: ClarificationTurn[];
 }
+
+/** One question the person asked the agent, and the agent's answer (untrusted text, shown as such). */
+export interface ClarificationTurn {
+  question: string;
+  /** Epoch seconds. */
+  asked: number;
+  answer?: string;
+  /** Epoch seconds. */
+  answered?: number;
+}
+
+/** A change to a pending request's clarification chat ({@link PendingStore.converse}). */
+export type ClarificationChange =
+  /** The person asks: only when no question is open and fewer than `max` were asked. */
+  | { question: string; max: number }
+  /** The agent answers the open question. */
+  | { answer: string };
 
 /** The -11 part of a pending request at the person server (draft-11 profile section 8). */
 export interface PendingDraft11 {
@@ -56,6 +78,8 @@ export interface PendingDraft11 {
   account?: string;
   tenant?: string;
   missionS256?: string;
+  /** The agent declared the `clarification` capability: the person may ask it questions (AAuth -11 "Clarification Chat"). */
+  clarify?: boolean;
   /**
    * `auth-11`: the agent's `justification` (Markdown) as sent, at most 4096 characters. Agent-asserted:
    * the consent page shows it sanitised, as plain text, attributed to the agent (AAuth -11, consent presentation).
@@ -106,6 +130,32 @@ export interface PendingStore {
   decide(id: string, decision: PendingDecision): Promise<PendingRequest | undefined>;
   /** Remove and return the request (single use). */
   take(id: string): Promise<PendingRequest | undefined>;
+  /**
+   * AAuth -11 "Clarification Chat": add the person's question, or the agent's answer to the open
+   * one, atomically, while the request is still `pending` and not expired; returns the updated
+   * request, else undefined (decided, gone, a question already open, `max` reached, none open).
+   * Optional: a store without it makes the person server offer no questions.
+   */
+  converse?(id: string, change: ClarificationChange): Promise<PendingRequest | undefined>;
+}
+
+/** The question of `request` the agent has not answered yet, if any. */
+export function openQuestion(request: PendingRequest): ClarificationTurn | undefined {
+  const last = request.chat?.at(-1);
+  return last !== undefined && last.answer === undefined ? last : undefined;
+}
+
+/** The chat after `change`, or undefined when the change does not apply (see {@link PendingStore.converse}). */
+export function applyClarification(chat: readonly ClarificationTurn[] | undefined, change: ClarificationChange, at: number): ClarificationTurn[] | undefined {
+  const turns = chat ?? [];
+  const last = turns.at(-1);
+  const open = last !== undefined && last.answer === undefined;
+  if ('question' in change) {
+    if (open || turns.length >= change.max) return undefined;
+    return [...turns, { question: change.question, asked: at }];
+  }
+  if (last === undefined || !open) return undefined;
+  return [...turns.slice(0, -1), { ...last, answer: change.answer, answered: at }];
 }
 
 export interface MemoryPendingStoreOptions {
@@ -238,6 +288,15 @@ export function createMemoryPendingStore(options: MemoryPendingStoreOptions = {}
     },
     async take(id) {
       return remove(id);
+    },
+    async converse(id, change) {
+      const t = now();
+      const entry = byId.get(id);
+      if (!entry || entry.status !== 'pending' || entry.expiresAt < t) return undefined;
+      const chat = applyClarification(entry.chat, change, t);
+      if (chat === undefined) return undefined;
+      entry.chat = chat;
+      return { ...entry };
     },
   };
 }

@@ -105,6 +105,39 @@ describe.each(kinds)('pending store contract: %s', (_name, make) => {
     expect(await stores.at(-1)!.take('id-1')).toMatchObject({ status: 'withdrawn' });
   });
 
+  it('keeps a clarification chat (AAuth -11 "Clarification Chat"): one open question at a time, at most max, answered once; none once decided or expired; seen by get, getByCode and take', async () => {
+    let t = 1000;
+    const stores = await make({ now: () => t });
+    const [one, two = one] = [stores[0]!, stores.at(-1)!];
+    await one.put(request('id-1', 'CODE1'));
+    // Nothing to answer yet.
+    expect(await two.converse!('id-1', { answer: 'early' })).toBeUndefined();
+    expect((await one.converse!('id-1', { question: 'Why "this"? ü', max: 2 }))?.chat).toEqual([{ question: 'Why "this"? ü', asked: 1000 }]);
+    // One open at a time: racing questions, one wins.
+    const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { question: `q${i}`, max: 2 })));
+    expect(racing.filter((r) => r !== undefined)).toHaveLength(0);
+    t = 1005;
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { answer: `a${i}` })));
+    const answered = answers.filter((r) => r !== undefined);
+    expect(answered).toHaveLength(1);
+    expect(answered[0]!.chat).toEqual([{ question: 'Why "this"? ü', asked: 1000, answer: answered[0]!.chat![0]!.answer, answered: 1005 }]);
+    expect((await two.get('id-1'))?.chat).toEqual(answered[0]!.chat);
+    expect((await one.getByCode('CODE1'))?.chat).toEqual(answered[0]!.chat);
+    expect((await two.converse!('id-1', { question: 'And?', max: 2 }))?.chat).toHaveLength(2);
+    await one.converse!('id-1', { answer: 'Yes.' });
+    // The most questions reached.
+    expect(await two.converse!('id-1', { question: 'Third?', max: 2 })).toBeUndefined();
+    // Decided: no more chat; the taker gets the chat with the request.
+    expect(await one.decide('id-1', { status: 'approved', sub: 'u1', username: 'user' })).toBeDefined();
+    expect(await two.converse!('id-1', { question: 'Late?', max: 9 })).toBeUndefined();
+    expect((await two.take('id-1'))?.chat?.map((turn) => turn.answer)).toEqual([answered[0]!.chat![0]!.answer, 'Yes.']);
+    // Expired: no chat.
+    await one.put(request('id-2', 'CODE2', 1000));
+    t = 1601;
+    expect(await two.converse!('id-2', { question: 'Late?', max: 9 })).toBeUndefined();
+    expect(await two.converse!('nope', { question: 'Who?', max: 9 })).toBeUndefined();
+  });
+
   it('hands a decided request out once, to one of many racing takers', async () => {
     const stores = await make({ now: () => 1000 });
     await stores[0]!.put(request('id-1', 'CODE1'));

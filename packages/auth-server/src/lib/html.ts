@@ -42,6 +42,9 @@ button.deny{background:#fff;color:#a12b2b;border-color:#a12b2b}
 .agent-says{margin:1rem 0 0;padding:.6rem .9rem;border:1px dashed #9aa3b2;border-radius:8px;background:#fafafa}
 .agent-says .said-by{margin:0 0 .3rem;font-size:.85rem;color:#5b6273}
 .agent-says blockquote{margin:0;font-style:italic;white-space:pre-wrap;overflow-wrap:anywhere}
+.asked{margin:.8rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere}
+textarea{width:100%;box-sizing:border-box;padding:.55rem;font:1rem system-ui,sans-serif;border:1px solid #b7bcc7;border-radius:6px;min-height:4.5rem}
+button.ask{background:#fff;color:#1f5fbf}
 `;
 
 /** A complete page. */
@@ -163,6 +166,38 @@ export function justificationBlock(details: ConsentDetails): string {
 <div class="agent-says" id="justification" role="note"><p class="said-by">The agent says (its own claim, not checked by this server):</p><blockquote id="justification-text">${escapeHtml(text)}</blockquote></div>`;
 }
 
+/** A question the person asked the agent on this page, and its answer (AAuth -11 "Clarification Chat"). */
+export interface ChatTurn {
+  question: string;
+  answer?: string | undefined;
+}
+
+/**
+ * The person's questions and the agent's answers, oldest first: the answers are the agent's own
+ * words (untrusted, shown as plain text and attributed), the open question says it waits.
+ */
+function chatBlock(chat: readonly ChatTurn[]): string {
+  if (chat.length === 0) return '';
+  const turns = chat.map((turn, i) => {
+    const answer =
+      turn.answer === undefined
+        ? `<p class="note" id="chat-waiting">Waiting for the agent's answer. Reload this page to see it.</p>`
+        : `<div class="agent-says"><p class="said-by">The agent answers (its own words, not checked by this server):</p><blockquote id="chat-answer-${i + 1}">${escapeHtml(turn.answer)}</blockquote></div>`;
+    return `<p class="asked"><strong>You asked:</strong> <span id="chat-question-${i + 1}">${escapeHtml(turn.question)}</span></p>\n${answer}`;
+  });
+  return `<h2>Your questions to the agent</h2>\n<div id="chat">${turns.join('\n')}</div>`;
+}
+
+/** The form to ask the agent a question before deciding. */
+function askForm(action: string, fields: Record<string, string>, maxLength: number): string {
+  return `<form method="post" action="${escapeHtml(action)}" id="ask-form">
+${hidden(fields)}
+<label for="question">Not sure? Ask the agent a question before you decide</label>
+<textarea id="question" name="question" maxlength="${maxLength}" required></textarea>
+<div class="buttons"><button type="submit" name="decision" value="ask" id="ask" class="ask">Ask the agent</button></div>
+</form>`;
+}
+
 function hidden(fields: Record<string, string>): string {
   return Object.entries(fields)
     .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
@@ -204,7 +239,9 @@ ${hidden(options.fields)}
 }
 
 /** Step 2: approve or deny. */
-export function consentPage(options: FormPageOptions & { user: { name: string; username: string }; callbackHost?: string }): string {
+export function consentPage(
+  options: FormPageOptions & { user: { name: string; username: string }; callbackHost?: string; chat?: readonly ChatTurn[]; ask?: { maxLength: number } | undefined },
+): string {
   const { details, user } = options;
   const who = user.name === user.username ? '' : ` <span id="user-login">(${escapeHtml(user.username)})</span>`;
   return page(
@@ -219,6 +256,8 @@ ${justificationBlock(details)}
 <p id="duration">${durationSentence(details)}</p>
 ${chainingSentence(details, user.name)}
 ${actList(details)}
+${chatBlock(options.chat ?? [])}
+${options.ask === undefined ? '' : askForm(options.action, options.fields, options.ask.maxLength)}
 <form method="post" action="${escapeHtml(options.action)}">
 ${hidden(options.fields)}
 <div class="buttons">

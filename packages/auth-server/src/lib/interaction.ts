@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AAuthError, isAAuthError, normalizeInteractionCode, type AAuthErrorCode } from '@aauth-kit/core';
 import { groupInteractionCode, isLocalHostname } from '@aauth-kit/core/internal';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { PendingRequest } from '../pending-store.js';
+import { openQuestion, type PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
 import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './consent-details.js';
 import type { ServerContext } from './context.js';
@@ -19,6 +19,10 @@ const MAX_FAILED_LOGINS = 10;
 const MAX_COUNTED_CODES = 10_000;
 const MAX_CALLBACK = 2048;
 const CSRF_NONCE = /^[A-Za-z0-9_-]{32}$/;
+/** Questions the person may ask the agent about one request (AAuth -11 "Clarification Limits": 5 rounds). */
+const MAX_QUESTIONS = 5;
+/** The longest question, characters. */
+const MAX_QUESTION = 2000;
 
 /** The heading of the page a refusal is shown on (its text is the error's message); default 'Bad request'. */
 const PAGE_TITLES: Partial<Record<AAuthErrorCode, string>> = {
@@ -111,6 +115,15 @@ function checkDecider(request: PendingRequest, sub: string): void {
   if (bound !== undefined && bound !== sub) {
     throw new AAuthError('consent_user_mismatch', 'This request continues another user\'s access: only that user can approve or deny it. Sign in as that user.');
   }
+}
+
+/**
+ * Whether the person may ask the agent a question now (AAuth -11 "Clarification Chat"): a -11
+ * request whose agent declared the `clarification` capability, still pending, no question open,
+ * fewer than MAX_QUESTIONS asked, on a store that keeps the chat.
+ */
+function canAsk(request: PendingRequest, store: ServerContext['store']): boolean {
+  return request.draft11?.clarify === true && store.converse !== undefined && request.status === 'pending' && openQuestion(request) === undefined && (request.chat?.length ?? 0) < MAX_QUESTIONS;
 }
 
 function shownCode(request: PendingRequest): string {
@@ -290,7 +303,9 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (callback) fields.callback = callback.href;
       const realmUser = ctx.realm.users.find((u) => u.username === session.username);
       const user = { name: displayText(realmUser?.displayName, MAX_NAME) ?? session.username, username: session.username };
-      const options = { realmName: ctx.realm.displayName, code: shownCode(request), details, action: `${base}/decision`, fields, user };
+      const chat = request.chat ?? [];
+      const ask = canAsk(request, ctx.store) ? { maxLength: MAX_QUESTION } : undefined;
+      const options = { realmName: ctx.realm.displayName, code: shownCode(request), details, action: `${base}/decision`, fields, user, chat, ask };
       send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback, details);
     }),
   );
@@ -391,13 +406,27 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     }),
   );
 
+  /** The person's question to the agent, recorded for its next poll (AAuth -11 "Clarification Chat"). */
+  async function askAgent(request: PendingRequest, session: Session, text: string | undefined): Promise<void> {
+    const question = (text ?? '').trim();
+    if (question === '' || question.length > MAX_QUESTION) {
+      throw new AAuthError('consent_request_invalid', `Write a question of at most ${MAX_QUESTION} characters for the agent.`);
+    }
+    if (!canAsk(request, ctx.store)) {
+      throw new AAuthError('consent_request_invalid', openQuestion(request) !== undefined ? 'The agent has not answered your last question yet. Reload the page to see its answer.' : 'This request takes no (more) questions to the agent: approve or deny it.');
+    }
+    const asked = await ctx.store.converse!(request.id, { question, max: MAX_QUESTIONS });
+    if (asked === undefined) throw new AAuthError('consent_already_decided', 'This request was decided, withdrawn or expired, or another question was asked meanwhile. Reload the page.');
+    ctx.audit({ type: 'clarification.asked', time: ctx.now(), endpoint: 'interact', agent: request.agent, thumbprint: request.thumbprint, sub: session.sub, username: session.username, resource: request.resource, scope: request.scope });
+  }
+
   router.post(
     `${base}/decision`,
     form,
     handle(async (req, res) => {
       const callback = checkCallback(field(req.body, 'callback'));
       const decision = field(req.body, 'decision');
-      if (decision !== 'approve' && decision !== 'deny') throw new AAuthError('consent_request_invalid', 'Choose Approve or Deny.');
+      if (decision !== 'approve' && decision !== 'deny' && decision !== 'ask') throw new AAuthError('consent_request_invalid', 'Choose Approve or Deny.');
       const request = await openRequest(field(req.body, 'code'), req);
       await bindCallback(callback, request);
       const current = await currentSession(req, request.code);
@@ -406,6 +435,14 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       }
       const [sessionId, session] = current;
       checkDecider(request, session.sub);
+      if (decision === 'ask') {
+        await askAgent(request, session, field(req.body, 'question'));
+        // Back to the page (the sign-in is kept): it shows the question, then the answer.
+        const next = new URLSearchParams({ code: request.code });
+        if (callback) next.set('callback', callback.href);
+        res.redirect(303, `${base}?${next.toString()}`);
+        return;
+      }
       const status = decision === 'approve' ? 'approved' : 'denied';
       let decided: PendingRequest | undefined;
       try {

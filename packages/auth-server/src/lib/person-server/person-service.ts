@@ -80,6 +80,12 @@ function canInteract(body: Record<string, unknown>): boolean {
   return Array.isArray(capabilities) && capabilities.includes('interaction');
 }
 
+/** Whether the agent said it answers the person's questions (`clarification`, AAuth -11 "Clarification Chat"). */
+function canClarify(body: Record<string, unknown>): boolean {
+  const capabilities = body.capabilities;
+  return Array.isArray(capabilities) && capabilities.includes('clarification');
+}
+
 export interface PersonServiceConfig {
   /** The person server's identifier (`iss`). */
   issuer: string;
@@ -317,6 +323,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap: agent.exp, provider: agent.provider };
     if (user !== undefined) d11.user = user;
     if (justification !== undefined) d11.justification = justification;
+    if (canClarify(body)) d11.clarify = true;
     return createPending(agent, 'person-11', resource, '', [], d11);
   }
 
@@ -441,7 +448,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       return createPending(agent, 'auth-11', String(rt.iss), scope, [], withPending(d11, issued.pending), record.user);
     }
     if (!canInteract(body)) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
-    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, d11);
+    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, canClarify(body) ? { ...d11, clarify: true } : d11);
   }
 
   /** The -11 part of a request whose access server deferred, with its pending state. */

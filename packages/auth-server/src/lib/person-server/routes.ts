@@ -2,7 +2,7 @@ import { AAuthError, decodeToken, parseSignatureKey, type SigningKey } from '@aa
 import { serveDocuments, showValue, toHttpRequest } from '@aauth-kit/core/internal';
 import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
-import type { PendingRequest } from '../../pending-store.js';
+import { openQuestion, type PendingRequest } from '../../pending-store.js';
 import { refusalOf } from '../audit.js';
 import { endpoints, type ServerContext } from '../context.js';
 import { bodyReadError } from '../http-edge.js';
@@ -79,6 +79,9 @@ function signatureScheme(req: Request): string | undefined {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The longest answer to a clarification taken, characters (AAuth -11 "Clarification Response"). */
+const MAX_CLARIFICATION_ANSWER = 16_384;
 
 /** Split `text` at `separator` outside RFC 9110 quoted strings. */
 function splitOutsideQuotes(text: string, separator: string): string[] {
@@ -207,6 +210,13 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
    * one, is passed on, and whose `Retry-After` the agent is given.
    */
   function sendPending(res: Response, request: PendingRequest, code: string | undefined): void {
+    const question = openQuestion(request);
+    if (question !== undefined) {
+      // AAuth -11 "Clarification Required": the person asked; the agent answers with a POST here.
+      res.status(202).set({ Location: pendingUrl(request), 'Retry-After': '0', 'Cache-Control': 'no-store', 'AAuth-Requirement': 'requirement=clarification' });
+      res.json({ status: 'pending', clarification: question.question, timeout: Math.max(0, Math.floor(request.expiresAt - ctx.now())) });
+      return;
+    }
     const waiting = request.draft11?.federation?.pending;
     const retryAfter = waiting === undefined ? 5 : Math.max(0, Math.ceil(waiting.retryAt - ctx.now()));
     res.status(202).set({ Location: pendingUrl(request), 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store' });
@@ -346,7 +356,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       const wait = Math.min(asked ?? 0, ctx.realm.person.maxWait);
       if (wait > 0) res.set('Preference-Applied', `wait=${wait}`);
       const until = Date.now() + wait * 1000;
-      while (request.status === 'pending' && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
+      while (request.status === 'pending' && openQuestion(request) === undefined && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
         await sleep(Math.min(200, until - Date.now()));
         const now = await find();
         // Answered meanwhile to another poll (the token taken): this one is over, as any later poll is.
@@ -404,10 +414,10 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     }
   });
 
-  // AAuth -11 "Agent Response to Clarification": a POST to a pending URL answers a clarification
-  // (`clarification_response`) or replaces the request (`updated_request`); one without a known
-  // `action` is 400. This person server asks no clarification, so both are refused as answering
-  // nothing: the agent polls on, or withdraws (DELETE).
+  // AAuth -11 "Agent Response to Clarification": a POST to a pending URL answers the person's open
+  // question (`clarification_response`; the consent page shows it) or replaces the request
+  // (`updated_request`, not taken here); one without a known `action` is 400, and so is an answer
+  // when no question is open.
   router.post(`${PERSON_PATHS.pending}/:id`, raw, async (req, res) => {
     let agent: Agent11 | undefined;
     let pending: PendingRequest | undefined;
@@ -418,11 +428,27 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
       pending = request;
       await service.noteAgentToken(agent);
-      const { action } = parseBody(req);
+      const body = parseBody(req);
+      const { action } = body;
       if (action !== 'clarification_response' && action !== 'updated_request') {
         throw new AAuthError('invalid_request', `A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got ${action === undefined ? 'none' : showValue(action, 40)}); to withdraw the request, DELETE the pending URL`);
       }
-      throw new AAuthError('invalid_request', `No clarification was asked for this request (this person server asks none): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
+      if (openQuestion(request) === undefined) {
+        throw new AAuthError('invalid_request', `No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
+      }
+      if (action === 'updated_request') {
+        throw new AAuthError('invalid_request', 'This person server takes no updated request: answer the question with "action": "clarification_response", or DELETE the pending URL and make a new token request');
+      }
+      const answer = body.clarification_response;
+      if (typeof answer !== 'string' || answer.trim() === '' || answer.length > MAX_CLARIFICATION_ANSWER) {
+        throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters (Markdown), the answer to the person's question`);
+      }
+      const answered = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer });
+      if (answered === undefined) {
+        throw new AAuthError('invalid_request', 'The question was answered meanwhile, or the person decided: there is nothing to answer; poll the pending URL with GET');
+      }
+      ctx.audit({ type: 'clarification.answered', time: ctx.now(), endpoint: 'pending', agent: agent.id, thumbprint: agent.thumbprint, ...targetOf(req, request) });
+      res.status(204).set('Cache-Control', 'no-store').end();
     } catch (error) {
       audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
       refuse(res, ctx, error, ['content-type', 'content-digest']);
