@@ -1,4 +1,5 @@
 import { AAuthError } from './errors.js';
+import { showValue } from './lib/show-value.js';
 import type { EcPublicJwk, OkpPublicJwk } from './keys.js';
 import {
   SfvError,
@@ -86,15 +87,15 @@ function toKey(scheme: string, params: Params, form: ParsedSignatureKey['form'])
       // checked when the key is imported (importPublicKey).
       if (kty === 'OKP') {
         const crv = required(params, 'crv', scheme);
-        if (crv !== 'Ed25519') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${JSON.stringify(crv)} is not supported`);
+        if (crv !== 'Ed25519') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${showValue(crv, 40)} is not supported`);
         return { scheme, jwk: withAlg({ kty, crv, x: required(params, 'x', scheme) }, params, form) };
       }
       if (kty === 'EC') {
         const crv = required(params, 'crv', scheme);
-        if (crv !== 'P-256') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${JSON.stringify(crv)} is not supported`);
+        if (crv !== 'P-256') throw new AAuthError('unsupported_algorithm', `Signature-Key hwk curve ${showValue(crv, 40)} is not supported`);
         return { scheme, jwk: withAlg({ kty, crv, x: required(params, 'x', scheme), y: required(params, 'y', scheme) }, params, form) };
       }
-      throw new AAuthError('unsupported_algorithm', `Signature-Key hwk kty ${JSON.stringify(kty)} is not supported`);
+      throw new AAuthError('unsupported_algorithm', `Signature-Key hwk kty ${showValue(kty, 40)} is not supported`);
     }
     case 'jwks_uri':
     case 'jwks': {

@@ -157,6 +157,9 @@ describe('Signature-Key errors', () => {
   it('hwk with an unsupported kty or curve is unsupported_algorithm', () => {
     expectThrowsCode(() => parseSignatureKey('sig=(scheme=hwk kty="RSA" n="abc" e="AQAB")'), 'unsupported_algorithm');
     expectThrowsCode(() => parseSignatureKey(`sig=(scheme=hwk kty="OKP" crv="X25519" x="${okp.x}")`), 'unsupported_algorithm');
+    // The caller's value is quoted cut short (messages reach logs and span status text).
+    expect(() => parseSignatureKey(`sig=(scheme=hwk kty="${'Q'.repeat(5000)}")`)).toThrow(`Signature-Key hwk kty "${'Q'.repeat(40)}..." is not supported`);
+    expect(() => parseSignatureKey(`sig=(scheme=hwk kty="OKP" crv="${'C'.repeat(5000)}" x="${okp.x}")`)).toThrow(`Signature-Key hwk curve "${'C'.repeat(40)}..." is not supported`);
     expectThrowsCode(() => parseSignatureKey(`sig=hwk;kty="EC";crv="P-521";x="a";y="b"`), 'unsupported_algorithm');
   });
 

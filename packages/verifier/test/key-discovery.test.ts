@@ -94,6 +94,9 @@ describe('jwks_uri discovery (wire profile section 4)', () => {
     // A kid that stays unknown costs no more fetches within the minute.
     expect(await code(v.verify(sign(req(), rotated, { scheme: 'jwks_uri', id: AGENT, kid: 'k9' }, { now: clock.now })))).toBe('key_not_found');
     expect(fetch.calls.filter((c) => c.endsWith('/jwks.json'))).toHaveLength(2);
+    // A kid of 8 KiB (the caller's) is quoted cut short: error messages reach logs and span status text.
+    const long = await v.verify(sign(req(), rotated, { scheme: 'jwks_uri', id: AGENT, kid: 'K'.repeat(8192) }, { now: clock.now })).then(() => undefined, (e: unknown) => e as Error);
+    expect(long?.message).toBe(`Agent: no key with kid "${'K'.repeat(60)}..." in the JWKS`);
   });
 
   it('a key under the right kid but of another agent does not verify', async () => {

@@ -1,5 +1,5 @@
 import { AAuthError, jwkAlgProblem, type PublicKey } from '@aauth-kit/core';
-import { identityUrlProblem, isLocalHostname, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { identityUrlProblem, isLocalHostname, serverIdentifierProblem, showValue } from '@aauth-kit/core/internal';
 import { LruCache, type DocumentFetcher, type FetchedDocument } from '@aauth-kit/discovery';
 
 /** A JWK as found in a JWKS (untrusted input). */
@@ -259,7 +259,7 @@ export class KeyDiscovery {
       seen?.push(second);
       return again;
     }
-    throw new AAuthError('key_not_found', `${what}: no key with kid ${JSON.stringify(kid)} in the JWKS`, { details: { url: uri, kid } });
+    throw new AAuthError('key_not_found', `${what}: no key with kid ${showValue(kid)} in the JWKS`, { details: { url: uri, kid } });
   }
 
   /** An agent's or resource's metadata document whose `agent` / `resource` member is `id` (section 9). */
@@ -367,7 +367,7 @@ export class KeyDiscovery {
     // -11: select by kid without requiring any other member of the JWKS to be usable.
     const jwk = await this.findKey(uri, kid, (k) => typeof k.kty === 'string', `Issuer ${iss}`, caller, undefined, refresh);
     this.checkAlg(jwk, `The key ${JSON.stringify(kid ?? '')} of ${iss}`);
-    if (jwk.alg !== alg) throw new AAuthError('token_signature_invalid', `The key of ${iss} is for ${String(jwk.alg)}, the token is signed with ${alg}`);
+    if (jwk.alg !== alg) throw new AAuthError('token_signature_invalid', `The key of ${iss} is for ${showValue(jwk.alg, 20)}, the token is signed with ${showValue(alg, 20)}`);
     return publicJwk(jwk, 'The issuer JWKS', true);
   }
 
@@ -434,7 +434,7 @@ export class KeyDiscovery {
     if (local) {
       const keys = (local.keys as Jwk[]).filter((k) => (k.use === undefined || k.use === 'sig') && accept(k));
       const found = kid !== undefined ? keys.find((k) => k.kid === kid) : keys.length === 1 ? keys[0] : undefined;
-      if (!found) throw new AAuthError('key_not_found', `Issuer ${iss}: no local key with kid ${JSON.stringify(kid)}`);
+      if (!found) throw new AAuthError('key_not_found', `Issuer ${iss}: no local key with kid ${showValue(kid)}`);
       return publicJwk(found, 'The local issuer JWKS');
     }
     const problem = structuralProblem(iss);
