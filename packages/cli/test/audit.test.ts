@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aauth } from './support.js';
 import { parseAuditTime } from '../src/commands/audit.js';
-import { auditLogFiles } from '../src/lib/read-audit-log.js';
+import { auditLogFiles, boundedLines, MAX_AUDIT_LINE } from '../src/lib/read-audit-log.js';
 
 // `aauth audit` on hand-written logs: rotated files read oldest first, the auth-server command's
 // `{"audit": ...}` lines too, unreadable lines skipped and counted, filters and time forms.
@@ -77,6 +77,31 @@ describe('aauth audit', () => {
 });
 
 describe('parseAuditTime', () => {
+  it('a line longer than 1 MiB (a file without newlines) is skipped, not held: the events around it are read', async () => {
+    const big = join(dir, 'big.log');
+    writeFileSync(big, `${e(100, { agent: 'A', chain: ['A'] })}\n${'x'.repeat(MAX_AUDIT_LINE * 3)}\n${e(200, { agent: 'A', chain: ['A'] })}\n${'y'.repeat(MAX_AUDIT_LINE + 1)}`);
+    const r = await aauth('audit', '--file', big, '--agent', 'A', '--json');
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.out) as Array<{ time: number }>).map((x) => x.time)).toEqual([100, 200]);
+    expect(r.err).toBe('aauth audit: 2 line(s) skipped: not audit events\n');
+  });
+
+  it('boundedLines: lines across chunks, CRLF, an overlong line in the middle or at the end as undefined', async () => {
+    async function* chunks(...parts: string[]) {
+      yield* parts;
+    }
+    const all = async (...parts: string[]) => {
+      const out: Array<string | undefined> = [];
+      for await (const line of boundedLines(chunks(...parts), 5)) out.push(line);
+      return out;
+    };
+    expect(await all('ab', 'c\r\nde', '\n', 'f')).toEqual(['abc', 'de', 'f']);
+    expect(await all('12345\n123', '456', '789\nok\n')).toEqual(['12345', undefined, 'ok']);
+    expect(await all('1234567', '\n', '', 'x')).toEqual([undefined, 'x']);
+    expect(await all('ok\n123456')).toEqual(['ok', undefined]);
+    expect(await all('\n\n')).toEqual(['', '']);
+  });
+
   it('durations ago, epoch seconds and ISO 8601 times', () => {
     expect(parseAuditTime('90s', '--since', 1000)).toBe(910);
     expect(parseAuditTime('2h', '--since', 10_000)).toBe(2800);

@@ -1,6 +1,5 @@
 import { createReadStream, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { AuditEvent } from '@aauth-kit/auth-server';
 import { openLocalFile } from './read-local-file.js';
 
@@ -40,6 +39,37 @@ export function parseAuditLine(line: string): AuditEvent | undefined {
   return typeof event.type === 'string' && typeof event.time === 'number' ? event : undefined;
 }
 
+/** The longest line read as an event, characters: an audit event is a few KiB; a longer line is skipped, not held. */
+export const MAX_AUDIT_LINE = 1024 * 1024;
+
+/**
+ * The lines of `chunks` (without their `\n` or `\r\n`), a line longer than `max` as `undefined`:
+ * never more than `max` characters held, whatever the file (one without a newline included).
+ */
+export async function* boundedLines(chunks: AsyncIterable<string>, max: number): AsyncGenerator<string | undefined> {
+  let line = '';
+  let tooLong = false;
+  for await (const chunk of chunks) {
+    let start = 0;
+    for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', start)) {
+      const end = tooLong ? '' : chunk.slice(start, nl);
+      if (!tooLong && line.length + end.length > max) tooLong = true;
+      yield tooLong ? undefined : (line + end).replace(/\r$/, '');
+      line = '';
+      tooLong = false;
+      start = nl + 1;
+    }
+    if (tooLong) continue;
+    line += chunk.slice(start);
+    if (line.length > max) {
+      tooLong = true;
+      line = '';
+    }
+  }
+  if (tooLong) yield undefined;
+  else if (line.length > 0) yield line.replace(/\r$/, '');
+}
+
 /** Every event of the log's files, oldest file first, and how many lines were not audit events. */
 export async function readAuditLog(files: string[], keep: (event: AuditEvent) => boolean): Promise<{ events: AuditEvent[]; skipped: number }> {
   const events: AuditEvent[] = [];
@@ -47,10 +77,9 @@ export async function readAuditLog(files: string[], keep: (event: AuditEvent) =>
   for (const file of files) {
     // A regular file only (a FIFO would hang, /dev/zero never ends, a directory is EISDIR): a usage error naming --file.
     const fd = openLocalFile('--file', file, Number.MAX_SAFE_INTEGER);
-    const lines = createInterface({ input: createReadStream('', { fd, encoding: 'utf8' }), crlfDelay: Infinity });
-    for await (const line of lines) {
-      if (line.length === 0) continue;
-      const event = parseAuditLine(line);
+    for await (const line of boundedLines(createReadStream('', { fd, encoding: 'utf8' }), MAX_AUDIT_LINE)) {
+      if (line?.length === 0) continue;
+      const event = line === undefined ? undefined : parseAuditLine(line);
       if (event === undefined) skipped++;
       else if (keep(event)) events.push(event);
     }
