@@ -91,7 +91,6 @@ export async function askTokenServer(
   return { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
 }
 
-/** Hand an interaction to the application (event, then `onInteraction`); what the machine is told next. */
 /** The longest answer to a clarification the agent posts, characters. */
 const MAX_CLARIFICATION_ANSWER = 16_384;
 
@@ -112,6 +111,7 @@ export async function askClarification(
   return { type: 'clarified', answer, now: config.now() };
 }
 
+/** Hand an interaction to the application (event, then `onInteraction`); what the machine is told next. */
 export async function handOverInteraction(
   config: Pick<AgentConfig, 'emit' | 'onInteraction' | 'now'>,
   authServer: string,
