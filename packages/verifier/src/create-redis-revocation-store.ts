@@ -75,8 +75,9 @@ const digest = (...parts: string[]): string => createHash('sha256').update(parts
 
 /**
  * A revocation store shared by a fleet through Redis (issue 17): revocations by token
- * (`t:` keys), by agent (`a:`) and by a user's grant (`g:`), each a plain `SET ... EX` that expires
- * when the longest token it covers has. A check is one `MGET` of the token's keys, its answers
+ * (`t:` keys, a plain `SET ... EX`), by agent (`a:`) and by a user's grant (`g:`, one script that
+ * keeps the later second and the longer life, or a plain `SET` on a client without `eval`), each
+ * expiring when the longest token it covers has. A check is one `MGET` of the token's keys, its answers
  * reused for `cacheTtlMs` (the documented staleness). Every call is bounded by `timeoutMs`; a
  * failing Redis is a 503 `revocation_store_failed` with `Retry-After`: fail closed, never a hang.
  */
