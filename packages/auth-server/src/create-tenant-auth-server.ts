@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertKnownOptions, optionNames } from '@aauth-kit/core/internal';
+import { assertKnownOptions, catchRejection, optionNames } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { loadRealm, readRealmFile, type SigningAlgorithm } from './load-realm.js';
@@ -348,10 +348,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
             // The reload is done and answered: a failing hook changes neither. An `async` hook's
             // rejection is handled too: unhandled, it would end the process.
             try {
-              const returned: unknown = admin.onReloaded?.(result);
-              if (typeof returned === 'object' && returned !== null && typeof (returned as { then?: unknown }).then === 'function') {
-                Promise.resolve(returned).catch((error: unknown) => warn(`options.admin.onReloaded rejected: ${messageOf(error)}`));
-              }
+              catchRejection(admin.onReloaded?.(result), (error) => warn(`options.admin.onReloaded rejected: ${messageOf(error)}`));
             } catch (error) {
               warn(`options.admin.onReloaded threw: ${messageOf(error)}`);
             }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { isPromiseLike } from './lib/promise-like.js';
 
 // OpenTelemetry for the kit's packages (issue 19), through `@opentelemetry/api`, an optional peer
 // dependency: resolved once, lazily; without it every call here is a no-op, and with it but no
@@ -190,10 +191,6 @@ function fail(span: OtelSpan, error: unknown): void {
   // Name and message only: the kit's messages carry no tokens (they are redacted where they quote a server).
   span.recordException({ name, message });
   span.setStatus({ code: STATUS_ERROR, message });
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 const NOOP_OPEN: OpenSpan = Object.freeze({ handle: NOOP, within: <T>(fn: () => T): T => fn(), end: () => undefined });

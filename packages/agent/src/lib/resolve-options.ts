@@ -1,12 +1,12 @@
 import { type SigningKey } from '@aauth-kit/core';
-import { assertIdentityUrl, assertKnownOptions, type Telemetry } from '@aauth-kit/core/internal';
+import { assertIdentityUrl, assertKnownOptions, catchRejection, type Telemetry } from '@aauth-kit/core/internal';
 import { resolveSigner, type Signer } from '../build-signed-request.js';
 import { createMemoryTokenCache, type TokenCache } from '../token-cache.js';
 import type { AgentProvider } from '../create-agent-provider.js';
 import type { AgentEvent, AgentOptions, Clarification, Interaction } from '../types.js';
 import type { AgentSelf, InteractionPolicy } from './next-step.js';
 import { readPresented } from './checks-11.js';
-import { agentTelemetry, settle, traceEvent } from './telemetry.js';
+import { agentTelemetry, traceEvent } from './telemetry.js';
 import { parseAgentIdentifier, serverIdentifierProblem } from './wire-11.js';
 
 /** The -11 options, validated. */
@@ -257,7 +257,8 @@ export function resolveOptions(options: AgentOptions): AgentConfig {
     emit: (event) => {
       traceEvent(telemetry, event);
       try {
-        settle(onEvent?.(event));
+        // An async hook's rejection is ignored as a throw is (unhandled, it would end the process).
+        catchRejection(onEvent?.(event), () => undefined);
       } catch {
         // An audit hook must not break requests.
       }

@@ -62,16 +62,6 @@ export function recordIssued(telemetry: Telemetry, span: SpanHandle, token: stri
   });
 }
 
-/**
- * What an `onEvent` hook returned: a promise (an `async` hook) gets a handler that ignores its
- * rejection, as a throw is ignored; unhandled, the rejection would end the process (Node's default).
- */
-export function settle(result: unknown): void {
-  if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
-    Promise.resolve(result).catch(() => undefined);
-  }
-}
-
 /** The agent's events on the active span (the call, or the token request under way). */
 export function traceEvent(telemetry: Telemetry, event: AgentEvent): void {
   if (event.type === 'signed') return; // the `aauth.sign` span says it

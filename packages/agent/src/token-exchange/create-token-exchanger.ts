@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { isAAuthError } from '@aauth-kit/core';
-import { TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
+import { catchRejection, TELEMETRY_ATTRIBUTES as A } from '@aauth-kit/core/internal';
 import { egressProblem } from '../lib/http.js';
 import { startCall } from '../lib/next-step.js';
 import { readRequest } from '../lib/prepare-request.js';
 import { runCall } from '../lib/run-call.js';
-import { agentTelemetry, recordIssued, settle } from '../lib/telemetry.js';
+import { agentTelemetry, recordIssued } from '../lib/telemetry.js';
 import { sendExchange, type ExchangeTransport } from './lib/client.js';
 import { buildExchangeForm, requireSubjectToken } from './lib/form.js';
 import { functionOption, normaliseScope, positiveOption, resolveTarget, type ResolvedTarget } from './lib/options.js';
@@ -84,7 +84,8 @@ export function createTokenExchanger<C = unknown>(options: TokenExchangerOptions
 
   function emit(event: TokenExchangeEvent): void {
     try {
-      settle(onEvent?.(event));
+      // An async hook's rejection is ignored as a throw is (unhandled, it would end the process).
+      catchRejection(onEvent?.(event), () => undefined);
     } catch {
       // An audit hook must not break requests.
     }

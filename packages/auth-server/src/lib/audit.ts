@@ -1,4 +1,5 @@
 import { isAAuthError } from '@aauth-kit/core';
+import { catchRejection } from '@aauth-kit/core/internal';
 import type { AuditDecision, AuditEvent, AuditEventType } from '../audit-event.js';
 import type { RealmConfig } from '../load-realm.js';
 
@@ -96,9 +97,7 @@ export function createAuditEmitter(
       warn(`onAudit threw: ${reasonOf(error)}`);
       return;
     }
-    if (typeof result === 'object' && result !== null && typeof (result as { then?: unknown }).then === 'function') {
-      Promise.resolve(result).catch((error: unknown) => warn(`onAudit rejected: ${reasonOf(error)}`));
-    }
+    catchRejection(result, (error) => warn(`onAudit rejected: ${reasonOf(error)}`));
   };
 }
 

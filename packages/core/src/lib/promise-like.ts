@@ -1,0 +1,12 @@
+/** Whether `value` is a promise or another thenable (what an `async` hook returns). */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/**
+ * What an application's hook returned, not awaited: a promise (an `async` hook) gets `onRejected` as
+ * its rejection handler. Unhandled, its rejection would end the process (Node's default).
+ */
+export function catchRejection(result: unknown, onRejected: (error: unknown) => void): void {
+  if (isPromiseLike(result)) Promise.resolve(result).catch(onRejected);
+}
