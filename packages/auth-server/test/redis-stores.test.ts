@@ -113,9 +113,9 @@ describe.each(kinds)('pending store contract: %s', (_name, make) => {
     // Nothing to answer yet.
     expect(await two.converse!('id-1', { answer: 'early' })).toBeUndefined();
     expect((await one.converse!('id-1', { question: 'Why "this"? ü', max: 2 }))?.chat).toEqual([{ question: 'Why "this"? ü', asked: 1000 }]);
-    // One open at a time: racing questions, one wins.
-    const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { question: `q${i}`, max: 2 })));
-    expect(racing.filter((r) => r !== undefined)).toHaveLength(0);
+    // One open at a time: while it is open, no other question is taken.
+    const blocked = await Promise.all(Array.from({ length: 6 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { question: `q${i}`, max: 2 })));
+    expect(blocked.filter((r) => r !== undefined)).toHaveLength(0);
     t = 1005;
     const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { answer: `a${i}` })));
     const answered = answers.filter((r) => r !== undefined);
@@ -123,7 +123,11 @@ describe.each(kinds)('pending store contract: %s', (_name, make) => {
     expect(answered[0]!.chat).toEqual([{ question: 'Why "this"? ü', asked: 1000, answer: answered[0]!.chat![0]!.answer, answered: 1005 }]);
     expect((await two.get('id-1'))?.chat).toEqual(answered[0]!.chat);
     expect((await one.getByCode('CODE1'))?.chat).toEqual(answered[0]!.chat);
-    expect((await two.converse!('id-1', { question: 'And?', max: 2 }))?.chat).toHaveLength(2);
+    // None open: of racing questions exactly one is taken (the check and the write are one step).
+    const racing = (await Promise.all(Array.from({ length: 6 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { question: `And ${i}?`, max: 3 })))).filter((r) => r !== undefined);
+    expect(racing).toHaveLength(1);
+    expect(racing[0]!.chat).toHaveLength(2);
+    expect((await one.get('id-1'))?.chat?.map((turn) => turn.question)).toEqual(['Why "this"? ü', racing[0]!.chat![1]!.question]);
     await one.converse!('id-1', { answer: 'Yes.' });
     // The most questions reached.
     expect(await two.converse!('id-1', { question: 'Third?', max: 2 })).toBeUndefined();
