@@ -74,16 +74,14 @@ export type Outcome11 = { kind: 'token'; body: Record<string, unknown> } | { kin
 
 type Issued = IssuedRecord11;
 
-/** Whether the agent said it can send its user to a URL (`capabilities`, AAuth -11 section 7.1). */
-function canInteract(body: Record<string, unknown>): boolean {
+/**
+ * Whether the request's `capabilities` (AAuth -11 section 7.1) declare `capability`: `interaction`
+ * (the agent can send its user to a URL), `clarification` (it answers the person's questions,
+ * "Clarification Chat").
+ */
+function declares(body: Record<string, unknown>, capability: 'interaction' | 'clarification'): boolean {
   const capabilities = body.capabilities;
-  return Array.isArray(capabilities) && capabilities.includes('interaction');
-}
-
-/** Whether the agent said it answers the person's questions (`clarification`, AAuth -11 "Clarification Chat"). */
-function canClarify(body: Record<string, unknown>): boolean {
-  const capabilities = body.capabilities;
-  return Array.isArray(capabilities) && capabilities.includes('clarification');
+  return Array.isArray(capabilities) && capabilities.includes(capability);
 }
 
 export interface PersonServiceConfig {
@@ -319,11 +317,11 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       return { kind: 'token', body: await issuePerson(agent, user, resource, agent.exp) };
     }
     // The first person token for this agent or this resource needs the person (PS-12).
-    if (!canInteract(body)) throw new AAuthError('user_unreachable', 'The person must approve this agent for this resource, and the request has no interaction capability');
+    if (!declares(body, 'interaction')) throw new AAuthError('user_unreachable', 'The person must approve this agent for this resource, and the request has no interaction capability');
     const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap: agent.exp, provider: agent.provider };
     if (user !== undefined) d11.user = user;
     if (justification !== undefined) d11.justification = justification;
-    if (canClarify(body)) d11.clarify = true;
+    if (declares(body, 'clarification')) d11.clarify = true;
     return createPending(agent, 'person-11', resource, '', [], d11);
   }
 
@@ -447,8 +445,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       // The access server deferred: the agent's request waits, as for consent, polled at this server.
       return createPending(agent, 'auth-11', String(rt.iss), scope, [], withPending(d11, issued.pending), record.user);
     }
-    if (!canInteract(body)) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
-    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, canClarify(body) ? { ...d11, clarify: true } : d11);
+    if (!declares(body, 'interaction')) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
+    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, declares(body, 'clarification') ? { ...d11, clarify: true } : d11);
   }
 
   /** The -11 part of a request whose access server deferred, with its pending state. */
