@@ -6,6 +6,7 @@ import { createMemoryRevocationStore, createRedisRevocationStore, type RedisRevo
 import express, { type Request, type Response } from 'express';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryPendingStore } from '@aauth-kit/auth-server';
 import { runCli } from '@aauth-kit/auth-server/cli';
 import { run } from '../packages/cli/src/run.js';
 import { decideOverHttp, signedFetch, startAuthServer, startParty, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
@@ -319,6 +320,35 @@ describe('the issuer and a revocation in the same second', () => {
     // The next second: issued.
     s.setClock(s.base + 1.1);
     expect((await s.token()).iat).toBe(s.base + 1);
+  });
+
+  it('an approved pending request polled while it settles is a 503 that keeps it: the retry Retry-After asks for gets the token', async () => {
+    const base = Math.floor(Date.now() / 1000);
+    let clock = base + 0.2;
+    const now = (): number => clock;
+    const registry = createMemoryRevocationStore({ now });
+    const pendingStore = createMemoryPendingStore({ now });
+    const party = await startParty('settling-poll');
+    open.push(party);
+    const server = await startAuthServer({ now, signingAlgorithm: 'EdDSA', revocation: { store: registry }, pendingStore });
+    open.push(server);
+    // A consent the person gave: the request waits for the agent's poll.
+    const id = randomUUID().replaceAll('-', '');
+    await pendingStore.put({ id, code: 'SETTLEPOLL', thumbprint: party.key.thumbprint, agent: party.identity, resource: 'https://backend.example', scope: 'data:read', consentScopes: ['data:read'], kind: 'auth', cnfJwk: party.key.jwk, createdAt: base, expiresAt: base + 600, status: 'pending' });
+    expect(await pendingStore.decide(id, { status: 'approved', sub: 'user-1', username: 'user' })).toBeDefined();
+    await registry.revokeAgent(server.issuer, party.identity, base + 600);
+    const poll = () => signedFetch(`${server.issuer}/protocol/aauth/pending/${id}`, { key: party.key, signatureKey: party.signatureKey, now });
+    const settling = await poll();
+    expect([settling.status, settling.headers.get('retry-after'), settling.body.error]).toEqual([503, '1', 'server_error']);
+    // Before: the request was taken before the 503, so this retry was 404 and the consent lost.
+    clock = base + 1.2;
+    const delivered = await poll();
+    expect(delivered.status, JSON.stringify(delivered.body)).toBe(200);
+    const claims = decodeToken(String(delivered.body.auth_token)).claims as { jti: string; iat: number; agent: string; sub: string };
+    expect([claims.iat, claims.agent, claims.sub]).toEqual([base + 1, party.identity, 'user-1']);
+    expect(registry.isRevoked(server.issuer, claims.jti, { agents: [claims.agent], sub: claims.sub, iat: claims.iat })).toBe(false);
+    // Single use all the same.
+    expect((await poll()).status).toBe(404);
   });
 });
 

@@ -144,12 +144,14 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
         res.status(202).set(pendingHeaders(ctx, request, 1)).json(pendingBody(ctx, request));
         return;
       }
+      // Before it is taken: a 503 revocation_settling (retry in a second) must leave it to the next poll.
+      const iat = request.status === 'approved' ? await tokens.settle(request) : undefined;
       // Single use: whoever takes the decided entry first gets the outcome.
       const taken = await ctx.store.take(id);
       if (!taken) throw refuse(new AAuthError('pending_not_found'), request);
       if (taken.status === 'denied') throw refuse(new AAuthError('access_denied', 'The user denied the request'), taken);
       if (taken.status !== 'approved') throw refuse(new AAuthError('pending_withdrawn'), taken);
-      const response = await tokens.deliver(taken);
+      const response = await tokens.deliver(taken, iat);
       res.status(200).set('Cache-Control', 'no-store').json(response);
     } catch (error) {
       sendRefusal(res, error, ctx.warn);

@@ -126,8 +126,9 @@ export function createTokenService(ctx: ServerContext) {
     }
   }
 
-  async function mint(grant: Grant): Promise<{ response: TokenResponse; jti: string }> {
-    const iat = await issuedAt(grant);
+  /** Sign a token of `grant`; `settled` is its `iat` when {@link issuedAt} was asked already. */
+  async function mint(grant: Grant, settled?: number): Promise<{ response: TokenResponse; jti: string }> {
+    const iat = settled ?? (await issuedAt(grant));
     const jti = newTokenId();
     // The grant's absolute end (issue 13, finding 6): no token of it outlives auth_time + ssoSessionMaxLifespan.
     const authTime = grant.authTime ?? iat;
@@ -434,8 +435,18 @@ export function createTokenService(ctx: ServerContext) {
       }
     },
 
-    /** Deliver the token of an approved pending request (single use is the caller's job). */
-    async deliver(request: PendingRequest): Promise<TokenResponse> {
+    /**
+     * The `iat` of the token of an approved pending request, settled before the caller takes it
+     * (single use): a 503 `revocation_settling` then leaves the request to the next poll, as its
+     * `Retry-After` says. Read earlier than the signing, the second can only be covered by more
+     * revocations, never by fewer.
+     */
+    async settle(request: PendingRequest): Promise<number> {
+      return issuedAt({ aud: request.resource, agent: request.agent, scope: request.scope, cnf: request.cnfJwk, ...(request.sub === undefined ? {} : { sub: request.sub }), ...(request.act === undefined ? {} : { act: request.act }) });
+    },
+
+    /** Deliver the token of an approved pending request (single use is the caller's job); `iat` from {@link settle}. */
+    async deliver(request: PendingRequest, iat?: number): Promise<TokenResponse> {
       // An exchange for a user's token continues that user's grant: only that user may consent to it.
       const actsFor = request.kind === 'exchange' ? request.act?.sub : undefined;
       let scope = request.scope;
@@ -473,7 +484,7 @@ export function createTokenService(ctx: ServerContext) {
       const grant: Grant = { aud: request.resource, agent: request.agent, scope, cnf: request.cnfJwk };
       if (request.sub !== undefined) grant.sub = request.sub;
       if (request.act !== undefined) grant.act = request.act;
-      const { response, jti } = await mint(grant);
+      const { response, jti } = await mint(grant, iat);
       ctx.audit({
         type: request.kind === 'exchange' ? 'token.exchanged' : 'token.issued',
         time: ctx.now(),
