@@ -85,6 +85,31 @@ describe('the person asks the kit\'s agent a question on the consent page', () =
     expect(JSON.stringify(as.audit)).not.toContain('compare');
   });
 
+  it('the person approves while the agent is still answering: its late answer is refused, it polls on and gets the token (the approval is not withdrawn)', async () => {
+    let asked: () => void = () => undefined;
+    const questionCame = new Promise<void>((resolve) => (asked = resolve));
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const { agent, firstCode } = agentWith('late-answerer', async () => {
+      asked();
+      await released;
+      return 'Too late, but here it is.';
+    });
+    const call = agent.fetch(`${site}/data`);
+    const p = await person(await firstCode);
+    expect((await p.post({ decision: 'ask', question: 'Why?' })).status).toBe(303);
+    await questionCame;
+    // The question still open, the person approves anyway; then the agent's answer arrives.
+    expect((await p.post({ decision: 'approve' })).status).toBe(200);
+    const before = as.audit.length;
+    release();
+    const res = await call;
+    expect(res.status).toBe(200);
+    const after = as.audit.slice(before).map((e) => e.type);
+    expect(after).not.toContain('request.withdrawn');
+    expect(after).toContain('token.issued');
+  });
+
   it('an agent without the clarification capability: the page offers no question, and a posted one is refused', async () => {
     const { agent, firstCode } = agentWith('silent');
     const call = agent.fetch(`${site}/data`);

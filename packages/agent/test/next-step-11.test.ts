@@ -286,8 +286,12 @@ describe('nextFlight11: person server requests', () => {
     const next = nextFlight11(post.state, answer(204, {}));
     expect(next.action.type).toBe('wait');
     expect(next.state).toMatchObject({ phase: 'waiting', rounds: 1 });
-    // The POST refused: the call fails and the request (still open there) is withdrawn.
-    const refused = nextFlight11(post.state, answer(400, {}, { error: 'invalid_request', detail: 'no question is open' }));
+    // The POST refused 400 (answered too late: the person decided meanwhile): the poll tells how it ended.
+    const late = nextFlight11(post.state, answer(400, {}, { error: 'invalid_request', detail: 'no question is open' }));
+    expect(late.action.type).toBe('wait');
+    expect(late.state).toMatchObject({ phase: 'waiting', rounds: 1 });
+    // Refused otherwise: the call fails and the request (still open there) is withdrawn.
+    const refused = nextFlight11(post.state, answer(403, {}, { error: 'access_denied', detail: 'no' }));
     expect(refused.action).toMatchObject({ type: 'fail', error: { code: 'auth_server_error' }, pending: new URL(`${PS}/p/1`) });
     // A poll bringing the next question counts the rounds on.
     const polled = nextFlight11(nextFlight11(next.state, { type: 'waited' }).state, answer(202, { 'aauth-requirement': 'requirement=clarification' }, { clarification: 'And?', options: ['x', 'y'], timeout: 30 }));

@@ -707,6 +707,10 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
     case 'answering': {
       if (event.type !== 'answer') return bad();
       if (event.status === 200 || event.status === 202 || event.status === 204) return pollAgain(state, event.now);
+      // 400: the answer came too late (the person decided meanwhile, or the question was closed):
+      // the poll tells how the request ended; withdrawing here would throw away the person's
+      // approval. A server that keeps asking the question it refused answers to runs out of rounds.
+      if (event.status === 400) return pollAgain(state, event.now);
       return { state: DONE, action: { type: 'fail', error: refusal11(event, 'auth_server_error', 'the clarification response'), pending: state.location } };
     }
     case 'done':
