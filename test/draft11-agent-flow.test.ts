@@ -37,6 +37,7 @@ async function world(
     approve?: boolean;
     ask?: (i: Interaction) => void;
     onClarification?: (c: Clarification) => string | Promise<string>;
+    interactionTimeoutMs?: number;
   } = {},
 ): Promise<World> {
   const ps = await createPersonServer11(opts.ps);
@@ -56,6 +57,7 @@ async function world(
     sleep: async () => undefined,
     ...(opts.agentNow ? { now: opts.agentNow } : {}),
     ...(opts.onClarification ? { onClarification: opts.onClarification } : {}),
+    ...(opts.interactionTimeoutMs !== undefined ? { interactionTimeoutMs: opts.interactionTimeoutMs } : {}),
     onInteraction: (i) => {
       interactions.push(i);
       if (opts.ask !== undefined) return opts.ask(i);
@@ -380,6 +382,29 @@ describe('clarification chat (AAuth -11 "Clarification Chat"): the person server
       expect(await withdrawnAt(w.ps)).toHaveLength(1);
       expect(w.ps.calls.filter((c) => c.method === 'POST' && c.path === '/pending')).toEqual([]);
     }
+  });
+
+  it('a handler that never answers: the call ends at interactionTimeoutMs (interaction_timeout) and the request is withdrawn', async () => {
+    const w = await world({ ps: { clarifyAuth: { questions: ['Why?'] } }, onClarification: () => new Promise<string>(() => undefined), interactionTimeoutMs: 300 });
+    const error = await w.agent.fetch(`${w.resource.issuer}/data`).then(() => undefined, (e: unknown) => e);
+    expect(isAAuthError(error) && [error.code, error.message]).toEqual(['interaction_timeout', 'onClarification did not answer the person server\'s question before the interaction deadline (interactionTimeoutMs); the request was withdrawn']);
+    expect(await withdrawnAt(w.ps)).toHaveLength(1);
+    expect(w.ps.answers).toEqual([]);
+  });
+
+  it('a caller that gives up while onClarification runs: the call ends with its abort and the request is withdrawn at once', async () => {
+    const gaveUp = new AbortController();
+    const w = await world({
+      ps: { clarifyAuth: { questions: ['Why?'] } },
+      onClarification: () => {
+        gaveUp.abort();
+        return new Promise<string>(() => undefined);
+      },
+    });
+    const error = await w.agent.fetch(`${w.resource.issuer}/data`, { signal: gaveUp.signal }).then(() => undefined, (e: unknown) => e);
+    expect((error as Error).name).toBe('AbortError');
+    expect(await withdrawnAt(w.ps)).toHaveLength(1);
+    expect(w.ps.answers).toEqual([]);
   });
 
   it('a sixth clarification, or one without a question: withdrawn, auth_server_error (502) saying which', async () => {

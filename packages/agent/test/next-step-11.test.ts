@@ -278,7 +278,7 @@ describe('nextFlight11: person server requests', () => {
     const start = nextFlight11(nextFlight11({ phase: 'start', flight: clarifying }, { type: 'begin' }).state, { type: 'discovered', metadata }).state;
     const asked = nextFlight11(start, answer(202, { location: '/p/1', 'aauth-requirement': 'requirement=clarification' }, { status: 'pending', clarification: 'Why?', options: ['a', 7], timeout: 'soon' }));
     // Options that are not all strings, and a timeout that is not a number, are left out.
-    expect(asked.action).toEqual({ type: 'clarify', clarification: { question: 'Why?', location: `${PS}/p/1` } });
+    expect(asked.action).toEqual({ type: 'clarify', clarification: { question: 'Why?', location: `${PS}/p/1` }, deadline: NOW + 60 });
     expect(asked.state).toMatchObject({ phase: 'clarifying', rounds: 1, deadline: NOW + 60 });
     const post = nextFlight11(asked.state, { type: 'clarified', answer: 'Because.', now: NOW + 1 });
     expect(post.action).toMatchObject({ type: 'request', method: 'POST', url: new URL(`${PS}/p/1`), headers: { 'content-type': 'application/json' } });
@@ -295,7 +295,7 @@ describe('nextFlight11: person server requests', () => {
     expect(refused.action).toMatchObject({ type: 'fail', error: { code: 'auth_server_error' }, pending: new URL(`${PS}/p/1`) });
     // A poll bringing the next question counts the rounds on.
     const polled = nextFlight11(nextFlight11(next.state, { type: 'waited' }).state, answer(202, { 'aauth-requirement': 'requirement=clarification' }, { clarification: 'And?', options: ['x', 'y'], timeout: 30 }));
-    expect(polled.action).toEqual({ type: 'clarify', clarification: { question: 'And?', options: ['x', 'y'], timeout: 30, location: `${PS}/p/1` } });
+    expect(polled.action).toEqual({ type: 'clarify', clarification: { question: 'And?', options: ['x', 'y'], timeout: 30, location: `${PS}/p/1` }, deadline: NOW + 60 });
     expect(polled.state).toMatchObject({ rounds: 2 });
   });
 });

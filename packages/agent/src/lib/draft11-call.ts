@@ -21,7 +21,7 @@ import type { AgentConfig, Draft11Config } from './resolve-options.js';
 import { discard, sendFollowing, type Sent } from './send-following.js';
 import { recordIssued, signTraced, traceTokenRequest } from './telemetry.js';
 import { upstreamHash } from './token-store.js';
-import { joinShared, sleepUnlessAborted, type SharedFlight } from './shared-flight.js';
+import { joinShared, sleepUnlessAborted, type SharedFlight, untilAborted } from './shared-flight.js';
 
 // The effects of the -11 machines (next-step-11.ts): the agent token, the person server flights,
 // the per-resource person, auth and session tokens, the generation learnt per resource, and the
@@ -264,7 +264,9 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
               event = await handOverInteraction(config, flight.ps, action.interaction);
               break;
             case 'clarify':
-              event = await askClarification(config, flight.ps, action.clarification);
+              // The caller's answer is awaited no longer than the flight's deadline, nor once every
+              // caller gave up: the request is then withdrawn (below), not left for the person.
+              event = await untilAborted(answerBy(askClarification(config, flight.ps, action.clarification), action.deadline), signal);
               break;
             case 'wait':
               await sleepUnlessAborted(config.sleep, action.ms, signal);
@@ -295,6 +297,19 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         throw error;
       }
     });
+  }
+
+  /** `answer`, unless the interaction deadline (epoch seconds) passes first: then interaction_timeout. */
+  function answerBy<T>(answer: Promise<T>, deadline: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new AAuthError('interaction_timeout', "onClarification did not answer the person server's question before the interaction deadline (interactionTimeoutMs); the request was withdrawn")),
+        Math.max(0, (deadline - config.now()) * 1000),
+      );
+      timer.unref?.();
+    });
+    return Promise.race([answer, late]).finally(() => clearTimeout(timer));
   }
 
   /**

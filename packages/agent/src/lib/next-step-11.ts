@@ -453,8 +453,8 @@ export type FlightAction11 =
   /** A request to the person server, signed with the agent token (`sig=jwt`), covering the body. */
   | { type: 'request'; method: 'POST' | 'GET'; url: URL; headers: Record<string, string>; body?: Uint8Array }
   | { type: 'interact'; interaction: Interaction }
-  /** Ask the caller (`onClarification`) the person's question. */
-  | { type: 'clarify'; clarification: Omit<Clarification, 'authServer'> }
+  /** Ask the caller (`onClarification`) the person's question; its answer is awaited until `deadline` (epoch seconds, the flight's). */
+  | { type: 'clarify'; clarification: Omit<Clarification, 'authServer'>; deadline: number }
   | { type: 'wait'; ms: number }
   | { type: 'issued'; presented: Presented; expiresAt: number }
   /** The mission was approved (a `mission` flight). */
@@ -573,7 +573,7 @@ function clarify11(open: OpenRequest, answer: Extract<FlightEvent11, { type: 'an
   if (Array.isArray(options) && options.length > 0 && options.length <= 64 && options.every((o) => typeof o === 'string' && o.length <= 1024)) clarification.options = options as string[];
   const timeout = doc?.timeout;
   if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0) clarification.timeout = timeout;
-  return { state: { ...open, phase: 'clarifying', rounds: rounds + 1 }, action: { type: 'clarify', clarification } };
+  return { state: { ...open, phase: 'clarifying', rounds: rounds + 1 }, action: { type: 'clarify', clarification, deadline: open.deadline } };
 }
 
 /** The longest a poll sent after waiting `wait` s may be held by the server: up to the deadline, at most MAX_HOLD. */
