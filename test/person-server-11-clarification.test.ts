@@ -213,6 +213,25 @@ describe('the wire, by hand: 202 requirement=clarification on the poll, the POST
     expect(page).toContain('id="ask-form"');
   });
 
+  it("the agent's answer is shown sanitised as its justification is: no bidirectional, invisible or control characters, at most 200 lines", async () => {
+    const { key, signatureKey, location, code } = await waiting('spoofer');
+    const p = await person(code);
+    expect((await p.post({ decision: 'ask', question: 'Which file?' })).status).toBe(303);
+    expect((await signedFetch(location, { key, signatureKey })).body.clarification).toBe('Which file?');
+    // Nothing visible: refused, the question stays open.
+    const invisible = await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: '\u200B\u202E\u0007' } });
+    expect(invisible.status).toBe(400);
+    const lines = Array.from({ length: 300 }, (_, i) => `line ${i + 1}`).join('\n');
+    const answer = `invoice\u202Efdp.exe\u202C\u200B ok\u0000\u0007\u001b[31m red\r\n\n\n\nnext\n${lines}`;
+    expect((await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: answer } })).status).toBe(204);
+    const page = await p.page();
+    const shown = /<blockquote id="chat-answer-1">([^<]*)<\/blockquote>/.exec(page)![1]!;
+    expect(shown.startsWith('invoice fdp.exe ok [31m red\n\nnext\nline 1\nline 2\n')).toBe(true);
+    expect(shown).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/);
+    expect(shown.split('\n')).toHaveLength(200);
+    expect(shown.endsWith('line 197…')).toBe(true);
+  });
+
   it('a poll held with Prefer: wait returns as soon as the person asks', async () => {
     const { key, signatureKey, location, code } = await waiting('held');
     const p = await person(code);

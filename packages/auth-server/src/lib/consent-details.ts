@@ -91,7 +91,7 @@ const INVISIBLE_KEEP_LF = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u00ad\u061c\
  * {@link MAX_JUSTIFICATION_LINES} lines (the last one ending with an ellipsis when cut). Undefined
  * for anything but a non-empty string. HTML escaping is the page's job.
  */
-export function justificationText(value: unknown): string | undefined {
+export function justificationText(value: unknown, max = MAX_JUSTIFICATION, maxLines = MAX_JUSTIFICATION_LINES): string | undefined {
   if (typeof value !== 'string') return undefined;
   const lines = value
     .replace(/\r\n?/g, '\n')
@@ -102,14 +102,28 @@ export function justificationText(value: unknown): string | undefined {
   for (const line of lines) if (line !== '' || (kept.length > 0 && kept[kept.length - 1] !== '')) kept.push(line);
   while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
   if (kept.length === 0) return undefined;
-  let cut = kept.length > MAX_JUSTIFICATION_LINES;
-  let text = kept.slice(0, MAX_JUSTIFICATION_LINES).join('\n');
+  let cut = kept.length > maxLines;
+  let text = kept.slice(0, maxLines).join('\n');
   const chars = Array.from(text);
-  if (chars.length > MAX_JUSTIFICATION) {
-    text = chars.slice(0, MAX_JUSTIFICATION - 1).join('');
+  if (chars.length > max) {
+    text = chars.slice(0, max - 1).join('');
     cut = true;
   }
   return cut ? `${text.trimEnd()}…` : text;
+}
+
+/** Most lines of an agent's answer to the person's question shown (AAuth -11 "Clarification Limits"). */
+export const MAX_ANSWER_LINES = 200;
+/** Longest answer shown, characters: all the person server takes. */
+const MAX_ANSWER = 16_384;
+
+/**
+ * The agent's answer to the person's question (Markdown, untrusted: AAuth -11 "Clarification
+ * Limits": "MUST be sanitized before display") as plain text, as {@link justificationText} makes a
+ * justification, with room for a longer text: at most MAX_ANSWER_LINES lines.
+ */
+export function clarificationText(value: unknown): string | undefined {
+  return justificationText(value, MAX_ANSWER, MAX_ANSWER_LINES);
 }
 
 /**

@@ -4,7 +4,7 @@ import { groupInteractionCode, isLocalHostname } from '@aauth-kit/core/internal'
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { openQuestion, type PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
-import { MAX_NAME, consentDetails, displayText, type ConsentDetails } from './consent-details.js';
+import { MAX_NAME, clarificationText, consentDetails, displayText, type ConsentDetails } from './consent-details.js';
 import type { ServerContext } from './context.js';
 import { consentPage, loginPage, messagePage } from './html.js';
 import { bodyReadError } from './http-edge.js';
@@ -303,7 +303,8 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       if (callback) fields.callback = callback.href;
       const realmUser = ctx.realm.users.find((u) => u.username === session.username);
       const user = { name: displayText(realmUser?.displayName, MAX_NAME) ?? session.username, username: session.username };
-      const chat = request.chat ?? [];
+      // The agent's answers are untrusted: shown as sanitised plain text, as its justification.
+      const chat = (request.chat ?? []).map((turn) => ({ question: turn.question, answer: turn.answer === undefined ? undefined : (clarificationText(turn.answer) ?? '') }));
       const ask = canAsk(request, ctx.store) ? { maxLength: MAX_QUESTION } : undefined;
       const options = { realmName: ctx.realm.displayName, code: shownCode(request), details, action: `${base}/decision`, fields, user, chat, ask };
       send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback, details);

@@ -5,6 +5,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { openQuestion, type PendingRequest } from '../../pending-store.js';
 import { refusalOf } from '../audit.js';
 import { endpoints, type ServerContext } from '../context.js';
+import { clarificationText } from '../consent-details.js';
 import { bodyReadError } from '../http-edge.js';
 import { jwksDocument, parseJsonBody, refuse11 } from '../server-11.js';
 import { createServerRevocation } from '../server-revocation.js';
@@ -440,7 +441,8 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         throw new AAuthError('invalid_request', 'This person server takes no updated request: answer the question with "action": "clarification_response", or DELETE the pending URL and make a new token request');
       }
       const answer = body.clarification_response;
-      if (typeof answer !== 'string' || answer.trim() === '' || answer.length > MAX_CLARIFICATION_ANSWER) {
+      // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing to the person.
+      if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_ANSWER || clarificationText(answer) === undefined) {
         throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters (Markdown), the answer to the person's question`);
       }
       const answered = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer });
