@@ -290,6 +290,11 @@ describe('nextFlight11: person server requests', () => {
     const late = nextFlight11(post.state, answer(400, {}, { error: 'invalid_request', detail: 'no question is open' }));
     expect(late.action.type).toBe('wait');
     expect(late.state).toMatchObject({ phase: 'waiting', rounds: 1 });
+    // 503 (the store briefly out: the answer not taken) and 429: back off as polls do; the next poll asks again.
+    const unavailable = nextFlight11(post.state, answer(503, { 'retry-after': '7' }, { error: 'store_unavailable' }));
+    expect(unavailable.action).toEqual({ type: 'wait', ms: 7000 });
+    expect(unavailable.state).toMatchObject({ phase: 'waiting', rounds: 1 });
+    expect(nextFlight11(post.state, answer(429, {})).action).toEqual({ type: 'wait', ms: (asked.state as { interval: number }).interval * 1000 + 5000 });
     // Refused otherwise: the call fails and the request (still open there) is withdrawn.
     const refused = nextFlight11(post.state, answer(403, {}, { error: 'access_denied', detail: 'no' }));
     expect(refused.action).toMatchObject({ type: 'fail', error: { code: 'auth_server_error' }, pending: new URL(`${PS}/p/1`) });

@@ -711,6 +711,10 @@ function flightStep(state: FlightState11, event: FlightEvent11): FlightStep11 {
       // the poll tells how the request ended; withdrawing here would throw away the person's
       // approval. A server that keeps asking the question it refused answers to runs out of rounds.
       if (event.status === 400) return pollAgain(state, event.now);
+      // 503 / 429 (the person server's store briefly out, or too many requests): the answer was not
+      // taken, so the question is still open; back off as a poll does, and the next poll asks it again.
+      if (event.status === 503) return pollAgain({ ...state, interval: retryAfter11(event.headers.get('retry-after'), event.now, state.interval) }, event.now);
+      if (event.status === 429) return pollAgain({ ...state, interval: Math.min(MAX_POLL_INTERVAL, state.interval + 5) }, event.now);
       return { state: DONE, action: { type: 'fail', error: refusal11(event, 'auth_server_error', 'the clarification response'), pending: state.location } };
     }
     case 'done':
