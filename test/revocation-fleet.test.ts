@@ -314,7 +314,7 @@ describe('the issuer and a revocation in the same second', () => {
     expect(res.headers.get('retry-after')).toBe('1');
     expect(res.body.error).toBe('server_error');
     expect(String(res.body.error_description)).toBe(
-      `A revocation covering this token (of agent ${s.party.identity}, of an agent in its act chain) was recorded in this second (or a later one, by a server whose clock is ahead of this one's): retry in a second`,
+      `A revocation covering this token (of agent ${s.party.identity}) was recorded in this second (or a later one, by a server whose clock is ahead of this one's): retry in a second`,
     );
     expect(res.body.auth_token).toBeUndefined();
     // The next second: issued.

@@ -120,7 +120,7 @@ export function createTokenService(ctx: ServerContext) {
       const covered = await registry.coveredThrough(issuer, agents, grant.sub);
       if (covered === undefined || covered < second) return second;
       if (round === SETTLE_ROUNDS) {
-        throw new AAuthError('revocation_settling', `A revocation covering this token (of agent ${grant.agent}, of an agent in its act chain${grant.sub === undefined ? '' : ' or of the user\'s grant'}) was recorded in this second (or a later one, by a server whose clock is ahead of this one's): retry in a second`, { headers: { 'Retry-After': '1' } });
+        throw new AAuthError('revocation_settling', `A revocation covering this token (${[`of agent ${grant.agent}`, ...(agents.length > 1 ? ['of an agent in its act chain'] : []), ...(grant.sub === undefined ? [] : ["of the user's grant"])].join(', or ')}) was recorded in this second (or a later one, by a server whose clock is ahead of this one's): retry in a second`, { headers: { 'Retry-After': '1' } });
       }
       await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(1, Math.ceil((covered + 1 - t) * 1000)))));
     }
