@@ -2,14 +2,16 @@
 // "Pending URL Security"): a completed held call is answered from its stored result even when the
 // poll that ran it lost its connection, and the held call reaches its route as the original call would.
 import { generateKey, type SigningKey } from '@aauth-kit/core';
-import { createResource } from '@aauth-kit/express';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import { createResource, type Resource } from '@aauth-kit/express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authToken11, fetch11, personToken, sign11, startIssuer11, type Issuer11 } from './fixtures/draft11-issuers.js';
+import { startDeferredSite11, type DeferredSite11 } from './fixtures/deferred-site-11.js';
+import { authToken11, fetch11, personToken, sign11, type Issuer11 } from './fixtures/draft11-issuers.js';
 import { listen, type Listening } from './fixtures/http.js';
 
 let ps: Issuer11;
+let world: DeferredSite11 | undefined;
 let site: Listening;
 let url: string;
 const agentKey: SigningKey = generateKey({ kid: 'agent-11' });
@@ -21,20 +23,18 @@ let onStarted: (() => void) | undefined;
 let onAnswered: (() => void) | undefined;
 
 beforeAll(async () => {
-  ps = await startIssuer11('aauth-person.json');
-  const app = express();
-  // No header set before a route's own writeHead() (helmet and many apps turn this one off).
-  app.disable('x-powered-by');
-  site = await listen(app);
-  url = site.origin;
-  const resource = createResource({
-    identity: url,
-    key: generateKey({ kid: 'r' }),
-    generations: ['draft-11'],
-    scopes: { 'orders.write': 'Place orders' },
-    draft11: { allowLoopback: true, personServers: [ps.issuer] },
+  world = await startDeferredSite11(routes, (app) => {
+    // No header set before a route's own writeHead() (helmet and many apps turn this one off).
+    app.disable('x-powered-by');
   });
-  app.use(resource.pendingEndpoint());
+  ({ ps, site, url } = world);
+});
+
+afterAll(async () => {
+  await world?.close();
+});
+
+function routes(app: Express, resource: Resource): void {
   // What a route reads of the request besides req.aauth: the same for a held call as for a direct one.
   app.post('/seen', resource.require({ scope: 'orders.write', deferred: true }), express.text({ type: () => true }), (req: Request, res: Response) => {
     res.json({
@@ -68,11 +68,7 @@ beforeAll(async () => {
     });
     onStarted?.();
   });
-});
-
-afterAll(async () => {
-  await Promise.all([ps?.close(), site?.close()]);
-});
+}
 
 describe('deferred delivery: a poll whose response is lost', () => {
   it('the repeat with the same auth token gets the stored result; the call ran once', async () => {

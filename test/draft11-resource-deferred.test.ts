@@ -2,40 +2,30 @@
 // resource answers 202 and holds the call; the first poll presenting a valid auth token runs it and
 // gets its response; the same auth token again gets the stored response, the call runs once.
 import { generateKey, parseRequirement, type SigningKey } from '@aauth-kit/core';
-import { createResource } from '@aauth-kit/express';
 import express, { type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authToken11, fetch11, personToken, startIssuer11, type Issuer11 } from './fixtures/draft11-issuers.js';
-import { listen, type Listening } from './fixtures/http.js';
+import { startDeferredSite11, type DeferredSite11 } from './fixtures/deferred-site-11.js';
+import { authToken11, fetch11, personToken, type Issuer11 } from './fixtures/draft11-issuers.js';
 
 let ps: Issuer11;
-let site: Listening;
+let world: DeferredSite11 | undefined;
 let url: string;
 let runs = 0;
 const agentKey: SigningKey = generateKey({ kid: 'agent-11' });
 const other: SigningKey = generateKey({ kid: 'other' });
 
 beforeAll(async () => {
-  ps = await startIssuer11('aauth-person.json');
-  const app = express();
-  site = await listen(app);
-  url = site.origin;
-  const resource = createResource({
-    identity: url,
-    key: generateKey({ kid: 'r' }),
-    generations: ['draft-11'],
-    scopes: { 'orders.write': 'Place orders' },
-    draft11: { allowLoopback: true, personServers: [ps.issuer] },
+  world = await startDeferredSite11((app, resource) => {
+    app.post('/orders', resource.require({ scope: 'orders.write', deferred: true }), express.raw({ type: () => true }), (req: Request, res: Response) => {
+      runs += 1;
+      res.status(201).json({ run: runs, body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : null, accessMode: req.aauth?.accessMode, sub: req.aauth?.sub });
+    });
   });
-  app.use(resource.pendingEndpoint());
-  app.post('/orders', resource.require({ scope: 'orders.write', deferred: true }), express.raw({ type: () => true }), (req: Request, res: Response) => {
-    runs += 1;
-    res.status(201).json({ run: runs, body: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : null, accessMode: req.aauth?.accessMode, sub: req.aauth?.sub });
-  });
+  ({ ps, url } = world);
 });
 
 afterAll(async () => {
-  await Promise.all([ps?.close(), site?.close()]);
+  await world?.close();
 });
 
 describe('deferred auth-token challenge (202, held call)', () => {
