@@ -240,5 +240,16 @@ describe('the wire, by hand: 202 requirement=clarification on the poll, the POST
     expect((await p.post({ decision: 'ask', question: 'Now?' })).status).toBe(303);
     const poll = await held;
     expect([poll.status, poll.headers.get('aauth-requirement'), poll.body.clarification]).toEqual([202, 'requirement=clarification', 'Now?']);
+    // Polled again while that question stays open: held like a pending request (no tight loop for an
+    // agent that does not answer), until the answer comes.
+    const again = signedFetch(location, { key, signatureKey, extraHeaders: { prefer: 'wait=20' } });
+    let settled = false;
+    void again.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(settled).toBe(false);
+    const answered = await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: 'Yes.' } });
+    expect(answered.status).toBe(204);
+    const after = await again;
+    expect([after.status, after.headers.get('aauth-requirement'), after.body]).toEqual([202, null, { status: 'pending' }]);
   });
 });

@@ -357,7 +357,12 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       const wait = Math.min(asked ?? 0, ctx.realm.person.maxWait);
       if (wait > 0) res.set('Preference-Applied', `wait=${wait}`);
       const until = Date.now() + wait * 1000;
-      while (request.status === 'pending' && openQuestion(request) === undefined && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
+      // A question the person asks meanwhile ends the hold at once; one already open when the poll
+      // came (the agent was told it, or is told it when the hold ends) holds it as a pending request
+      // does, until it is answered: an agent that does not answer cannot poll it in a tight loop.
+      const chatAt = (r: PendingRequest): string => `${r.chat?.length ?? 0}:${openQuestion(r) !== undefined}`;
+      const chatAtStart = chatAt(request);
+      while (request.status === 'pending' && chatAt(request) === chatAtStart && request.expiresAt >= ctx.now() && Date.now() < until && !res.destroyed) {
         await sleep(Math.min(200, until - Date.now()));
         const now = await find();
         // Answered meanwhile to another poll (the token taken): this one is over, as any later poll is.
