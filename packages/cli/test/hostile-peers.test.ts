@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,13 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
 import { run } from '../src/run.js';
 import { revoke } from '../src/commands/revoke.js';
+import { listen, type Listening } from '../../../test/fixtures/http.js';
 
 // `aauth request` and `aauth revoke` against peers that misbehave (found by a CLI audit): a body
 // that stalls or never ends, answers of the wrong shape, escape sequences. In process, over loopback.
 
 let dir: string;
 let keyFile: string;
-let server: Server;
+let server: Listening;
 let base = '';
 const routes = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
 
@@ -21,7 +22,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aauth-cli-hostile-'));
   keyFile = join(dir, 'agent.jwk');
   saveKeyFile(keyFile, generateKey());
-  server = createServer((req, res) => {
+  server = await listen((req, res) => {
     const route = routes.get(new URL(req.url ?? '/', 'http://x').pathname);
     if (route) route(req, res);
     else {
@@ -29,13 +30,10 @@ beforeAll(async () => {
       res.end();
     }
   });
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.origin;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,12 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
+import { listen, type Listening } from '../../../test/fixtures/http.js';
 
 // Writing to stdout fails (found by a CLI audit: stack traces): the reader went away
 // (`aauth request ... | head -c 20`, EPIPE) or the disk is full (/dev/full, ENOSPC).
@@ -14,12 +13,12 @@ import { generateKey, saveKeyFile } from '@aauth-kit/core';
 const bin = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
 let dir: string;
-let server: Server;
+let server: Listening;
 let base = '';
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'aauth-cli-stdout-'));
   saveKeyFile(join(dir, 'agent.jwk'), generateKey());
-  server = createServer((req, res) => {
+  server = await listen((req, res) => {
     const piece = Buffer.alloc(64 * 1024, 0x41);
     const pump = () => {
       while (!res.destroyed && res.write(piece));
@@ -28,13 +27,10 @@ beforeAll(async () => {
     req.socket.on('close', () => res.destroy());
     pump();
   });
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = server.origin;
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
