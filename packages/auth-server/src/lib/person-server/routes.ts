@@ -2,6 +2,7 @@ import { AAuthError, decodeToken, parseSignatureKey, type SigningKey } from '@aa
 import { serveDocuments, showValue, toHttpRequest } from '@aauth-kit/core/internal';
 import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
+import type { AuditEventType } from '../../audit-event.js';
 import { openQuestion, type PendingRequest } from '../../pending-store.js';
 import { refusalOf } from '../audit.js';
 import { endpoints, type ServerContext } from '../context.js';
@@ -390,20 +391,39 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     }
   });
 
+  /**
+   * A signed change of a pending URL (DELETE, POST) by the agent that asked: its request found (else
+   * 410 `unknown`), then `change`, which returns the audit event's type; the answer is 204. Refusals
+   * are audited and answered as the polls' are (`requiredInput` for a POST's Signature-Error).
+   */
+  function changePending(method: 'DELETE' | 'POST', unknown: string, change: (req: Request, request: PendingRequest) => Promise<AuditEventType>, requiredInput?: string[]) {
+    return async (req: Request, res: Response): Promise<void> => {
+      let agent: Agent11 | undefined;
+      let pending: PendingRequest | undefined;
+      try {
+        const who = await agentOf(req);
+        agent = who.agent;
+        const request = await (await pendingOf(req, who, method))();
+        if (request === undefined) throw new AAuthError('interaction_code_invalid', unknown);
+        pending = request;
+        await service.noteAgentToken(agent);
+        const type = await change(req, request);
+        ctx.audit({ type, time: ctx.now(), endpoint: 'pending', agent: agent.id, thumbprint: agent.thumbprint, ...targetOf(req, request) });
+        res.status(204).set('Cache-Control', 'no-store').end();
+      } catch (error) {
+        audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
+        refuse(res, ctx, error, requiredInput);
+      }
+    };
+  }
+
   // AAuth -11 "Cancel Request": the agent that asked withdraws its request with a signed DELETE of
   // the pending URL. The consent page then tells the person so; polls get 410 (the URL is consumed by
   // the first). A request already decided is consumed unissued; one the access server holds
   // (four-party) is withdrawn there too.
-  router.delete(`${PERSON_PATHS.pending}/:id`, async (req, res) => {
-    let agent: Agent11 | undefined;
-    let pending: PendingRequest | undefined;
-    try {
-      const who = await agentOf(req);
-      agent = who.agent;
-      const request = await (await pendingOf(req, who, 'DELETE'))();
-      if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered: there is nothing to withdraw');
-      pending = request;
-      await service.noteAgentToken(agent);
+  router.delete(
+    `${PERSON_PATHS.pending}/:id`,
+    changePending('DELETE', 'This pending URL is unknown or already answered: there is nothing to withdraw', async (_req, request) => {
       if (request.status === 'withdrawn') throw new AAuthError('pending_withdrawn', 'This request was already withdrawn');
       // Still waiting: marked withdrawn (kept until it expires, so the consent page can say so).
       // Decided meanwhile, or the mark lost a race with the person's decision: consumed unissued.
@@ -412,55 +432,46 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         throw new AAuthError('interaction_code_invalid', 'This pending URL was answered meanwhile: there is nothing to withdraw');
       }
       service.withdrawAtAccessServer(request);
-      ctx.audit({ type: 'request.withdrawn', time: ctx.now(), endpoint: 'pending', agent: agent.id, thumbprint: agent.thumbprint, ...targetOf(req, request) });
-      res.status(204).set('Cache-Control', 'no-store').end();
-    } catch (error) {
-      audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
-      refuse(res, ctx, error);
-    }
-  });
+      return 'request.withdrawn';
+    }),
+  );
 
   // AAuth -11 "Agent Response to Clarification": a POST to a pending URL answers the person's open
   // question (`clarification_response`; the consent page shows it) or replaces the request
   // (`updated_request`, not taken here); one without a known `action` is 400, and so is an answer
   // when no question is open.
-  router.post(`${PERSON_PATHS.pending}/:id`, raw, async (req, res) => {
-    let agent: Agent11 | undefined;
-    let pending: PendingRequest | undefined;
-    try {
-      const who = await agentOf(req);
-      agent = who.agent;
-      const request = await (await pendingOf(req, who, 'POST'))();
-      if (request === undefined) throw new AAuthError('interaction_code_invalid', 'This pending URL is unknown or already answered');
-      pending = request;
-      await service.noteAgentToken(agent);
-      const body = parseBody(req);
-      const { action } = body;
-      if (action !== 'clarification_response' && action !== 'updated_request') {
-        throw new AAuthError('invalid_request', `A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got ${action === undefined ? 'none' : showValue(action, 40)}); to withdraw the request, DELETE the pending URL`);
-      }
-      if (openQuestion(request) === undefined) {
-        throw new AAuthError('invalid_request', `No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
-      }
-      if (action === 'updated_request') {
-        throw new AAuthError('invalid_request', 'This person server takes no updated request: answer the question with "action": "clarification_response", or DELETE the pending URL and make a new token request');
-      }
-      const answer = body.clarification_response;
-      // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing to the person.
-      if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_ANSWER || clarificationText(answer) === undefined) {
-        throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters (Markdown), the answer to the person's question`);
-      }
-      const answered = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer });
-      if (answered === undefined) {
-        throw new AAuthError('invalid_request', 'The question was answered meanwhile, or the person decided: there is nothing to answer; poll the pending URL with GET');
-      }
-      ctx.audit({ type: 'clarification.answered', time: ctx.now(), endpoint: 'pending', agent: agent.id, thumbprint: agent.thumbprint, ...targetOf(req, request) });
-      res.status(204).set('Cache-Control', 'no-store').end();
-    } catch (error) {
-      audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
-      refuse(res, ctx, error, ['content-type', 'content-digest']);
-    }
-  });
+  router.post(
+    `${PERSON_PATHS.pending}/:id`,
+    raw,
+    changePending(
+      'POST',
+      'This pending URL is unknown or already answered',
+      async (req, request) => {
+        const body = parseBody(req);
+        const { action } = body;
+        if (action !== 'clarification_response' && action !== 'updated_request') {
+          throw new AAuthError('invalid_request', `A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got ${action === undefined ? 'none' : showValue(action, 40)}); to withdraw the request, DELETE the pending URL`);
+        }
+        if (openQuestion(request) === undefined) {
+          throw new AAuthError('invalid_request', `No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
+        }
+        if (action === 'updated_request') {
+          throw new AAuthError('invalid_request', 'This person server takes no updated request: answer the question with "action": "clarification_response", or DELETE the pending URL and make a new token request');
+        }
+        const answer = body.clarification_response;
+        // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing to the person.
+        if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_ANSWER || clarificationText(answer) === undefined) {
+          throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters (Markdown), the answer to the person's question`);
+        }
+        const answered = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer });
+        if (answered === undefined) {
+          throw new AAuthError('invalid_request', 'The question was answered meanwhile, or the person decided: there is nothing to answer; poll the pending URL with GET');
+        }
+        return 'clarification.answered';
+      },
+      ['content-type', 'content-digest'],
+    ),
+  );
 
   // Another method at an endpoint's path: 405 problem+json with Allow, never express's HTML 404.
   const onlyMethod = (allow: string) => (req: Request, res: Response) => {
