@@ -9,6 +9,11 @@ import { Decimal, SfvError, Token, isInnerList, parseDictionary, serializeString
 export const REQUIREMENTS = ['agent-token', 'person-token', 'auth-token', 'interaction', 'approval', 'clarification', 'claims'] as const;
 export type RequirementValue = (typeof REQUIREMENTS)[number];
 
+/** AAuth -11 "Clarification Chat": the longest question or answer the kit's agent and person server take, characters. */
+export const MAX_CLARIFICATION_TEXT = 16_384;
+/** AAuth -11 "Clarification Limits": clarification rounds per request (the recommended 5), at the agent and the person server. */
+export const MAX_CLARIFICATION_ROUNDS = 5;
+
 /** A parsed `AAuth-Requirement` value. */
 export interface ParsedRequirement {
   /** The requirement as sent; an unknown value parses but is never satisfiable. */

@@ -1,5 +1,6 @@
 import { fetchLimited, type LimitedResponse } from '@aauth-kit/discovery';
 import type { AAuthErrorCode } from '@aauth-kit/core';
+import { MAX_CLARIFICATION_TEXT } from '@aauth-kit/core/internal';
 import type { Clarification, Interaction } from '../types.js';
 import type { AgentConfig } from './resolve-options.js';
 
@@ -91,12 +92,9 @@ export async function askTokenServer(
   return { type: 'answer', status: answer.status, headers: answer.headers, body: answer.body, now: config.now() };
 }
 
-/** The longest answer to a clarification the agent posts, characters. */
-const MAX_CLARIFICATION_ANSWER = 16_384;
-
 /**
  * AAuth -11 "Clarification Chat": the person's question to `onClarification` (the flight runs only
- * with one set); its answer must be a non-empty string of at most MAX_CLARIFICATION_ANSWER characters.
+ * with one set); its answer must be a non-empty string of at most MAX_CLARIFICATION_TEXT characters.
  */
 export async function askClarification(
   config: Pick<AgentConfig, 'emit' | 'onClarification' | 'now'>,
@@ -105,8 +103,8 @@ export async function askClarification(
 ): Promise<{ type: 'clarified'; answer: string; now: number }> {
   config.emit({ type: 'clarification', authServer, url: clarification.location, question: clarification.question });
   const answer: unknown = await config.onClarification!({ ...clarification, authServer });
-  if (typeof answer !== 'string' || answer.trim() === '' || answer.length > MAX_CLARIFICATION_ANSWER) {
-    throw new TypeError(`onClarification must return (or resolve to) a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters, the answer to the person's question`);
+  if (typeof answer !== 'string' || answer.trim() === '' || answer.length > MAX_CLARIFICATION_TEXT) {
+    throw new TypeError(`onClarification must return (or resolve to) a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters, the answer to the person's question`);
   }
   return { type: 'clarified', answer, now: config.now() };
 }

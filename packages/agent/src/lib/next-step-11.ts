@@ -1,5 +1,5 @@
 import { AAuthError, type AAuthErrorCode, type HeadersInput, isAAuthError } from '@aauth-kit/core';
-import { toHeaderMap } from '@aauth-kit/core/internal';
+import { MAX_CLARIFICATION_ROUNDS, MAX_CLARIFICATION_TEXT, toHeaderMap } from '@aauth-kit/core/internal';
 import type { Clarification, Interaction } from '../types.js';
 import { type ApprovedMission11, checkResourceToken11, type IssuedExpectation, parseIssued11, parseMission11, type Presented, type ResourceToken11 } from './checks-11.js';
 import { downstreamStatus } from './downstream-status.js';
@@ -58,12 +58,6 @@ export interface Pending {
 
 /** Most interactions one call (or one person-server flight) hands to the caller: a server asking again and again is refused. */
 const MAX_INTERACTIONS = 3;
-
-/** Clarifications answered in one flight at most (AAuth -11 "Clarification Limits" recommends 5 rounds). */
-const MAX_CLARIFICATIONS = 5;
-
-/** The longest clarification question taken, characters. */
-const MAX_QUESTION = 16_384;
 
 export type CallState11 =
   | { phase: 'start' }
@@ -551,7 +545,7 @@ function interact11(flight: Flight11, endpoint: URL, location: URL, interval: nu
 /**
  * A 202 asking a clarification (`requirement=clarification`, AAuth -11 "Clarification Chat"): the
  * person asked the agent a question. Handed to `onClarification`, whose answer is posted to the
- * pending URL; without a handler, or past MAX_CLARIFICATIONS, the request is withdrawn.
+ * pending URL; without a handler, or past MAX_CLARIFICATION_ROUNDS, the request is withdrawn.
  */
 function clarify11(open: OpenRequest, answer: Extract<FlightEvent11, { type: 'answer' }>): FlightStep11 {
   const withdrawn = (code: AAuthErrorCode, message: string): FlightStep11 => ({ state: DONE, action: { type: 'fail', error: new AAuthError(code, message, { status: 502 }), pending: open.location } });
@@ -561,12 +555,12 @@ function clarify11(open: OpenRequest, answer: Extract<FlightEvent11, { type: 'an
     const quoted = typeof question === 'string' ? ` (${JSON.stringify(redact(question))})` : '';
     return withdrawn('challenge_unsatisfiable', `The person server asks a clarification${quoted} and this agent answers none (no onClarification); the request was withdrawn`);
   }
-  if (typeof question !== 'string' || question.trim() === '' || question.length > MAX_QUESTION) {
-    return withdrawn('auth_server_error', `The person server asks a clarification without a question (its body needs "clarification": a non-empty string of at most ${MAX_QUESTION} characters); the request was withdrawn`);
+  if (typeof question !== 'string' || question.trim() === '' || question.length > MAX_CLARIFICATION_TEXT) {
+    return withdrawn('auth_server_error', `The person server asks a clarification without a question (its body needs "clarification": a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters); the request was withdrawn`);
   }
   const rounds = open.rounds ?? 0;
-  if (rounds >= MAX_CLARIFICATIONS) {
-    return withdrawn('auth_server_error', `The person server asked another clarification after ${MAX_CLARIFICATIONS} in one request; the request was withdrawn`);
+  if (rounds >= MAX_CLARIFICATION_ROUNDS) {
+    return withdrawn('auth_server_error', `The person server asked another clarification after ${MAX_CLARIFICATION_ROUNDS} in one request; the request was withdrawn`);
   }
   const clarification: Omit<Clarification, 'authServer'> = { question, location: open.location.href };
   const options = doc?.options;

@@ -1,4 +1,5 @@
 import { ACT_MAX_DEPTH, type ActClaim } from '@aauth-kit/core';
+import { MAX_CLARIFICATION_TEXT } from '@aauth-kit/core/internal';
 import type { RealmConfig } from '../load-realm.js';
 import type { PendingRequest } from '../pending-store.js';
 import type { ServerContext } from './context.js';
@@ -114,8 +115,6 @@ export function justificationText(value: unknown, max = MAX_JUSTIFICATION, maxLi
 
 /** Most lines of an agent's answer to the person's question shown (AAuth -11 "Clarification Limits"). */
 export const MAX_ANSWER_LINES = 200;
-/** Longest answer shown, characters: all the person server takes. */
-const MAX_ANSWER = 16_384;
 
 /**
  * The agent's answer to the person's question (Markdown, untrusted: AAuth -11 "Clarification
@@ -123,7 +122,7 @@ const MAX_ANSWER = 16_384;
  * justification, with room for a longer text: at most MAX_ANSWER_LINES lines.
  */
 export function clarificationText(value: unknown): string | undefined {
-  return justificationText(value, MAX_ANSWER, MAX_ANSWER_LINES);
+  return justificationText(value, MAX_CLARIFICATION_TEXT, MAX_ANSWER_LINES);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AAuthError, isAAuthError, normalizeInteractionCode, type AAuthErrorCode } from '@aauth-kit/core';
-import { groupInteractionCode, isLocalHostname } from '@aauth-kit/core/internal';
+import { MAX_CLARIFICATION_ROUNDS, groupInteractionCode, isLocalHostname } from '@aauth-kit/core/internal';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { openQuestion, type PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
@@ -19,8 +19,6 @@ const MAX_FAILED_LOGINS = 10;
 const MAX_COUNTED_CODES = 10_000;
 const MAX_CALLBACK = 2048;
 const CSRF_NONCE = /^[A-Za-z0-9_-]{32}$/;
-/** Questions the person may ask the agent about one request (AAuth -11 "Clarification Limits": 5 rounds). */
-const MAX_QUESTIONS = 5;
 /** The longest question, characters. */
 const MAX_QUESTION = 2000;
 
@@ -120,10 +118,10 @@ function checkDecider(request: PendingRequest, sub: string): void {
 /**
  * Whether the person may ask the agent a question now (AAuth -11 "Clarification Chat"): a -11
  * request whose agent declared the `clarification` capability, still pending, no question open,
- * fewer than MAX_QUESTIONS asked, on a store that keeps the chat.
+ * fewer than MAX_CLARIFICATION_ROUNDS asked, on a store that keeps the chat.
  */
 function canAsk(request: PendingRequest, store: ServerContext['store']): boolean {
-  return request.draft11?.clarify === true && store.converse !== undefined && request.status === 'pending' && openQuestion(request) === undefined && (request.chat?.length ?? 0) < MAX_QUESTIONS;
+  return request.draft11?.clarify === true && store.converse !== undefined && request.status === 'pending' && openQuestion(request) === undefined && (request.chat?.length ?? 0) < MAX_CLARIFICATION_ROUNDS;
 }
 
 function shownCode(request: PendingRequest): string {
@@ -416,7 +414,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
     if (!canAsk(request, ctx.store)) {
       throw new AAuthError('consent_request_invalid', openQuestion(request) !== undefined ? 'The agent has not answered your last question yet. Reload the page to see its answer.' : 'This request takes no (more) questions to the agent: approve or deny it.');
     }
-    const asked = await ctx.store.converse!(request.id, { question, max: MAX_QUESTIONS });
+    const asked = await ctx.store.converse!(request.id, { question, max: MAX_CLARIFICATION_ROUNDS });
     if (asked === undefined) throw new AAuthError('consent_already_decided', 'This request was decided, withdrawn or expired, or another question was asked meanwhile. Reload the page.');
     ctx.audit({ type: 'clarification.asked', time: ctx.now(), endpoint: 'interact', agent: request.agent, thumbprint: request.thumbprint, sub: session.sub, username: session.username, resource: request.resource, scope: request.scope });
   }

@@ -1,5 +1,5 @@
 import { AAuthError, decodeToken, parseSignatureKey, type SigningKey } from '@aauth-kit/core';
-import { serveDocuments, showValue, toHttpRequest } from '@aauth-kit/core/internal';
+import { MAX_CLARIFICATION_TEXT, serveDocuments, showValue, toHttpRequest } from '@aauth-kit/core/internal';
 import type { ReplayStore, Verifier } from '@aauth-kit/verifier';
 import express, { type Request, type Response, type Router } from 'express';
 import type { AuditEventType } from '../../audit-event.js';
@@ -82,8 +82,6 @@ function signatureScheme(req: Request): string | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The longest answer to a clarification taken, characters (AAuth -11 "Clarification Response"). */
-const MAX_CLARIFICATION_ANSWER = 16_384;
 
 /** Split `text` at `separator` outside RFC 9110 quoted strings. */
 function splitOutsideQuotes(text: string, separator: string): string[] {
@@ -460,8 +458,8 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         }
         const answer = body.clarification_response;
         // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing to the person.
-        if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_ANSWER || clarificationText(answer) === undefined) {
-          throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_ANSWER} characters (Markdown), the answer to the person's question`);
+        if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_TEXT || clarificationText(answer) === undefined) {
+          throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters (Markdown), the answer to the person's question`);
         }
         const answered = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer });
         if (answered === undefined) {
