@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
 import { redisClusterPrefixProblem } from '@aauth-kit/core/internal';
 import type { ClarificationTurn, MemoryPendingStoreOptions, PendingRequest, PendingStore } from './pending-store.js';
-import { createScriptRunner, type RedisStoreClient } from './lib/redis-runner.js';
+import { createScriptRunner, readStored, type RedisStoreClient } from './lib/redis-runner.js';
 
 /** Options of {@link createRedisPendingStore}: the memory store's limits, and how Redis is asked. */
 export interface RedisPendingStoreOptions extends MemoryPendingStoreOptions {
@@ -161,11 +161,6 @@ redis.call('HSET', KEYS[1], 'q', q)
 return {f[1], q}
 `;
 
-/** The chat member of a request from its stored field (JSON), none when there is none. */
-function chatOf(field: unknown): { chat?: ClarificationTurn[] } {
-  return typeof field === 'string' ? { chat: JSON.parse(field) as ClarificationTurn[] } : {};
-}
-
 function positive(value: number | undefined, name: string, fallback: number): number {
   const n = value ?? fallback;
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`options.${name} must be a positive integer`);
@@ -193,6 +188,12 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
   if (onCluster !== undefined) throw new TypeError(onCluster);
   const run = createScriptRunner(client, positive(options.timeoutMs, 'timeoutMs', 1000), positive(options.maxPending, 'maxPending', 1000), options.onFailure);
   const record = (id: string): string => `${prefix}pending:${id}`;
+  const onFailure = options.onFailure;
+  const stored = (json: string): PendingRequest => readStored<PendingRequest>(json, 'a pending request', onFailure);
+  const decisionOf = (field: unknown): Partial<PendingRequest> => (typeof field === 'string' ? readStored<Partial<PendingRequest>>(field, "a pending request's decision", onFailure) : {});
+  /** The chat member of a request from its stored field (JSON), none when there is none. */
+  const chatOf = (field: unknown): { chat?: ClarificationTurn[] } =>
+    typeof field === 'string' ? { chat: readStored<ClarificationTurn[]>(field, "a pending request's clarification chat", onFailure, 'array') } : {};
   // An attempt id per decide and take: this store's tag and a counter.
   const tag = randomBytes(9).toString('base64url');
   let attempts = 0;
@@ -204,9 +205,7 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
   /** The stored request with its decision, when it is still within its retention. */
   const revive = (answer: unknown): PendingRequest | undefined => {
     if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
-    const request = JSON.parse(answer[0]) as PendingRequest;
-    const decided = typeof answer[1] === 'string' ? (JSON.parse(answer[1]) as Partial<PendingRequest>) : {};
-    const merged = { ...request, ...decided, ...chatOf(answer[2]) };
+    const merged = { ...stored(answer[0]), ...decisionOf(answer[1]), ...chatOf(answer[2]) };
     return merged.expiresAt + retention >= now() ? merged : undefined;
   };
   const retryAfter = (until: unknown, t: number): Record<string, string> => ({ 'Retry-After': String(Math.max(1, Math.ceil(Number(until) - t))) });
@@ -244,7 +243,7 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
       const { status, sub, username } = decision;
       const answer = await run(DECIDE, [record(id)], [JSON.stringify({ status, sub, username }), now(), attempt()]);
       if (typeof answer !== 'string') return undefined;
-      return { ...(JSON.parse(answer) as PendingRequest), status, sub, username };
+      return { ...stored(answer), status, sub, username };
     },
     async take(id) {
       const mine = attempt();
@@ -261,14 +260,13 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
         throw error;
       }
       if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
-      const decided = typeof answer[1] === 'string' ? (JSON.parse(answer[1]) as Partial<PendingRequest>) : {};
-      return { ...(JSON.parse(answer[0]) as PendingRequest), ...decided, ...chatOf(answer[2]) };
+      return { ...stored(answer[0]), ...decisionOf(answer[1]), ...chatOf(answer[2]) };
     },
     async converse(id, change) {
       const [kind, text, max] = 'question' in change ? ['question', change.question, change.max] : ['answer', change.answer, 0];
       const answer = await run(CONVERSE, [record(id)], [kind, text, now(), max]);
       if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
-      return { ...(JSON.parse(answer[0]) as PendingRequest), ...chatOf(answer[1]) };
+      return { ...stored(answer[0]), ...chatOf(answer[1]) };
     },
   };
 }

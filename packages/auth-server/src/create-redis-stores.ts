@@ -83,7 +83,7 @@ export function createRedisAuthServerStores(client: RedisStoreClient, options: R
     usedTokenStore: createRedisReplayStore(client, { prefix: `${prefix}used:`, ...replayBounded }),
     replay: { store: createRedisReplayStore(client, { prefix: `${prefix}replay:`, ...replayBounded }) },
     rateLimitStore: createRedisRateLimitStore(run, prefix, now),
-    sessionStore: createRedisSessionStore(run, prefix, now),
-    draft11Records: createRedisDraft11Records(run, { prefix, now }),
+    sessionStore: createRedisSessionStore(run, prefix, now, onFailure),
+    draft11Records: createRedisDraft11Records(run, { prefix, now, ...(onFailure === undefined ? {} : { onFailure }) }),
   };
 }

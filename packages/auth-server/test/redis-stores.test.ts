@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { isAAuthError } from '@aauth-kit/core';
+import { isAAuthError, type AAuthError } from '@aauth-kit/core';
 import { createMemoryPendingStore, createRedisAuthServerStores, createRedisPendingStore, type PendingRequest, type PendingStore } from '../src/index.js';
 import { BRUTE_FORCE_DEFAULTS, createMemoryRateLimitStore, type BruteForceSettings } from '../src/lib/brute-force.js';
 import { startOwnRedis, type OwnRedis } from '../../../test/fixtures/redis-server.js';
@@ -276,6 +276,57 @@ describe('redis rate limits', () => {
     const store = createRedisAuthServerStores(c, { prefix }).rateLimitStore.throttle('p', { settings: { ...settings, permanentLockout: true }, quickCheck: false });
     for (let i = 0; i < 3; i++) await store.fail('mallory');
     expect(await store.wait('mallory')).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('a record changed outside the kit', () => {
+  it('a pending request, its decision or its chat that is not the JSON the store wrote is 503 store_unavailable, heard by onFailure, never a crash or "not found"', async () => {
+    const c = client();
+    await ready(c);
+    const prefix = fresh();
+    const heard: AAuthError[] = [];
+    const store = createRedisPendingStore(c, { prefix, now: () => 1000, onFailure: (e) => heard.push(e) });
+    await store.put(request('id-1', 'CODE1'));
+    await store.converse!('id-1', { question: 'Which account?', max: 5 });
+    const key = `${prefix}pending:id-1`;
+    const healthy = await c.hgetall(key);
+    for (const [field, value, what] of [
+      ['r', '{"id":"id-1",', 'a pending request'],
+      ['r', '[1,2]', 'a pending request'],
+      ['q', '{"question":"x"}', "a pending request's clarification chat"],
+    ] as const) {
+      await c.hset(key, field, value);
+      for (const op of [() => store.get('id-1'), () => store.getByCode('CODE1')]) {
+        await expect(op()).rejects.toMatchObject({ code: 'store_unavailable', status: 503, message: expect.stringContaining(what) });
+      }
+      await c.hset(key, field, healthy[field]!);
+    }
+    expect(await store.get('id-1')).toMatchObject({ id: 'id-1', status: 'pending', chat: [{ question: 'Which account?' }] });
+    // A decision field written by hand: the take is refused, not handed out half-read.
+    await store.decide('id-1', { status: 'approved', sub: 'u', username: 'n' });
+    await c.hset(key, 'd', 'approved');
+    await expect(store.take('id-1')).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining("a pending request's decision") });
+    expect(heard.length).toBe(7);
+    expect(heard.every((e) => e.code === 'store_unavailable')).toBe(true);
+  });
+
+  it('an issued -11 record and a sign-in session that are not JSON are 503 store_unavailable, heard by onFailure', async () => {
+    const c = client();
+    await ready(c);
+    const prefix = fresh();
+    const heard: AAuthError[] = [];
+    const stores = createRedisAuthServerStores(c, { prefix, onFailure: (e) => heard.push(e) });
+    const now = Math.floor(Date.now() / 1000);
+    await stores.draft11Records.person.putIssued('jti-1', { kind: 'auth', sub: 's', user: 'u', agent: 'aauth:a@b', resource: 'https://r', thumbprint: 'tp', exp: now + 60 });
+    expect((await stores.draft11Records.person.getIssued('jti-1'))?.sub).toBe('s');
+    await c.set(`${prefix}d11:ps:rec:jti-1`, 'not json', 'KEEPTTL');
+    await expect(stores.draft11Records.person.getIssued('jti-1')).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining("an issued token's record") });
+    await stores.sessionStore.put('sess-1', { code: 'C', sub: 's', username: 'n', csrf: 'x', expiresAt: now + 60 });
+    expect((await stores.sessionStore.get('sess-1'))?.sub).toBe('s');
+    const [sessionKey] = await c.keys(`${prefix}session:*`);
+    await c.set(sessionKey!, '{{', 'KEEPTTL');
+    await expect(stores.sessionStore.get('sess-1')).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringContaining('sign-in session') });
+    expect(heard.map((e) => e.code)).toEqual(['store_unavailable', 'store_unavailable']);
   });
 });
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { RunScript } from './redis-runner.js';
+import type { AAuthError } from '@aauth-kit/core';
+import { readStored, type RunScript } from './redis-runner.js';
 
 /** A signed-in user on the consent page, for one interaction code. */
 export interface InteractionSession {
@@ -51,7 +52,7 @@ const DEL = `return redis.call('DEL', KEYS[1])`;
  * Sessions in Redis, each until it expires. The key is a hash of the session id, so whoever reads
  * Redis cannot present a session cookie.
  */
-export function createRedisSessionStore(run: RunScript, prefix: string, now: () => number): SessionStore {
+export function createRedisSessionStore(run: RunScript, prefix: string, now: () => number, onFailure?: (error: AAuthError) => void): SessionStore {
   const key = (id: string): string => `${prefix}session:${createHash('sha256').update(id).digest('base64url')}`;
   return {
     async put(id, session) {
@@ -60,7 +61,7 @@ export function createRedisSessionStore(run: RunScript, prefix: string, now: () 
     async get(id) {
       const json = await run(GET, [key(id)], []);
       if (typeof json !== 'string') return undefined;
-      const s = JSON.parse(json) as Partial<InteractionSession>;
+      const s = readStored<Partial<InteractionSession>>(json, "a person's sign-in session", onFailure);
       if (typeof s.code !== 'string' || typeof s.sub !== 'string' || typeof s.username !== 'string' || typeof s.csrf !== 'string' || typeof s.expiresAt !== 'number') {
         return undefined;
       }

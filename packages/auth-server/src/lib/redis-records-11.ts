@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { AAuthError } from '@aauth-kit/core';
 import { KNOWN_RESOURCE_SECONDS, type AccessRecordStore, type Draft11Records, type IssuedAuthRecord11, type IssuedRecord11, type PersonRecordStore } from '../records-11.js';
-import type { RunScript } from './redis-runner.js';
+import { readStored, type RunScript } from './redis-runner.js';
 
 // The -11 records in Redis (issue 17), for a fleet of auth servers: every operation is one Lua
 // script through the bounded runner (a failing Redis: 503 `store_unavailable`). Issued tokens live
@@ -92,6 +93,8 @@ export interface RedisDraft11RecordsOptions {
   now: () => number;
   /** Seconds a binding or grant lives after its last write; default 30 days. */
   consentTtl?: number | undefined;
+  /** Hears a record the store cannot read back (503 `store_unavailable`). */
+  onFailure?: ((error: AAuthError) => void) | undefined;
 }
 
 /** The -11 records of a fleet in one Redis. */
@@ -127,7 +130,7 @@ export function createRedisDraft11Records(run: RunScript, options: RedisDraft11R
     async getIssued(jti) {
       const [json, servers, revoked] = (await run(GET_ISSUED, [k.rec(jti), k.as(jti), k.rev(jti)], [])) as [string | null | false, string[], number];
       if (typeof json !== 'string') return undefined;
-      const record = JSON.parse(json) as IssuedRecord11;
+      const record = readStored<IssuedRecord11>(json, "an issued token's record", options.onFailure);
       if (servers.length > 0) record.accessServers = servers;
       if (revoked === 1) record.revoked = true;
       return record;
@@ -190,7 +193,7 @@ export function createRedisDraft11Records(run: RunScript, options: RedisDraft11R
     async issuedAgainst(ps, presentedJti) {
       const flat = (await run(ISSUED_AGAINST, [k.asIdx(ps, presentedJti)], [`${p}as:rec:`])) as string[];
       const found: Array<[string, IssuedAuthRecord11]> = [];
-      for (let i = 0; i + 1 < flat.length; i += 2) found.push([flat[i]!, JSON.parse(flat[i + 1]!) as IssuedAuthRecord11]);
+      for (let i = 0; i + 1 < flat.length; i += 2) found.push([flat[i]!, readStored<IssuedAuthRecord11>(flat[i + 1]!, "an issued auth token's record", options.onFailure)]);
       return found;
     },
     async revokeLink(kind, key, until) {

@@ -27,14 +27,35 @@ export function createScriptRunner(client: RedisStoreClient, timeoutMs: number, 
     try {
       return await command(() => client.eval(script, keys.length, ...keys, ...args));
     } catch (error) {
-      if (onFailure !== undefined && error instanceof AAuthError) {
-        try {
-          onFailure(error);
-        } catch {
-          // A failing logger must not change the answer.
-        }
-      }
+      if (error instanceof AAuthError) tell(onFailure, error);
       throw error;
     }
   };
+}
+
+function tell(onFailure: ((error: AAuthError) => void) | undefined, error: AAuthError): void {
+  if (onFailure === undefined) return;
+  try {
+    onFailure(error);
+  } catch {
+    // A failing logger must not change the answer.
+  }
+}
+
+/**
+ * Reads back JSON the store wrote itself: an object, or with `shape: 'array'` an array. A value it
+ * cannot read (a key overwritten by hand, a value cut short) is a failing store: 503
+ * `store_unavailable`, heard by `onFailure`; never a 500, and never read as "no such record".
+ */
+export function readStored<T>(json: string, what: string, onFailure?: (error: AAuthError) => void, shape: 'object' | 'array' = 'object'): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    value = undefined;
+  }
+  if (shape === 'array' ? Array.isArray(value) : typeof value === 'object' && value !== null && !Array.isArray(value)) return value as T;
+  const error = new AAuthError('store_unavailable', `The shared state store holds ${what} that is not the JSON ${shape} the kit wrote (changed outside the kit?); delete that key or restore it from a backup`);
+  tell(onFailure, error);
+  throw error;
 }
