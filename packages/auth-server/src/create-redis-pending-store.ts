@@ -161,6 +161,9 @@ redis.call('HSET', KEYS[1], 'q', q)
 return {f[1], q}
 `;
 
+/** The attempt of the take that returned a request (not enumerable: not stored, not compared). */
+const TAKEN_BY = Symbol('aauth.pending.takenBy');
+
 function positive(value: number | undefined, name: string, fallback: number): number {
   const n = value ?? fallback;
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`options.${name} must be a positive integer`);
@@ -260,7 +263,14 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
         throw error;
       }
       if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
-      return { ...stored(answer[0]), ...decisionOf(answer[1]), ...chatOf(answer[2]) };
+      const taken = { ...stored(answer[0]), ...decisionOf(answer[1]), ...chatOf(answer[2]) };
+      Object.defineProperty(taken, TAKEN_BY, { value: mine });
+      return taken;
+    },
+    async untake(request) {
+      const mine = (request as { [TAKEN_BY]?: string })[TAKEN_BY];
+      if (mine === undefined) return false;
+      return (await run(RELEASE, [record(request.id)], [prefix, request.id, mine, now(), retention])) === 1;
     },
     async converse(id, change) {
       const [kind, text, max] = 'question' in change ? ['question', change.question, change.max] : ['answer', change.answer, 0];

@@ -131,6 +131,12 @@ export interface PendingStore {
   /** Remove and return the request (single use). */
   take(id: string): Promise<PendingRequest | undefined>;
   /**
+   * Undo a `take` whose delivery failed with a 5xx (the agent is told to retry): `request`, as `take`
+   * returned it, is back with its decision, under its id and code, for the agent's next poll; true
+   * when it is. Optional: without it the server puts the request back with `put` and `decide`.
+   */
+  untake?(request: PendingRequest): Promise<boolean>;
+  /**
    * AAuth -11 "Clarification Chat": add the person's question, or the agent's answer to the open
    * one, atomically, while the request is still `pending` and not expired; returns the updated
    * request, else undefined (decided, gone, a question already open, `max` reached, none open).

@@ -241,6 +241,29 @@ describe('redis pending store: a command Redis runs twice, or answers late', () 
   });
 });
 
+describe('redis pending store: untake', () => {
+  it('puts a taken request back, decided, with its chat, for the next take; only the take that took it, once', async () => {
+    const c = client();
+    await ready(c);
+    const prefix = fresh();
+    const store = createRedisPendingStore(c, { prefix, now: () => 1000 });
+    const other = createRedisPendingStore(c, { prefix, now: () => 1000 });
+    await store.put(request('id-1', 'CODE1'));
+    await store.converse!('id-1', { question: 'Which account?', max: 5 });
+    await store.converse!('id-1', { answer: 'The main one' });
+    await store.decide('id-1', { status: 'approved', sub: 'u', username: 'n' });
+    const taken = (await store.take('id-1'))!;
+    expect(await other.get('id-1')).toBeUndefined();
+    // A copy of the request (not what take returned) undoes nothing.
+    expect(await other.untake!({ ...taken })).toBe(false);
+    expect(await store.untake!(taken)).toBe(true);
+    expect(await other.getByCode('CODE1')).toMatchObject({ id: 'id-1', status: 'approved', sub: 'u', chat: [{ question: 'Which account?', answer: 'The main one' }] });
+    expect(await store.untake!(taken)).toBe(false);
+    expect(await other.take('id-1')).toMatchObject({ id: 'id-1', status: 'approved' });
+    expect(await store.take('id-1')).toBeUndefined();
+  });
+});
+
 describe('redis rate limits', () => {
 
   it("follow Keycloak's arithmetic exactly as the memory throttle does, and count across two members", async () => {

@@ -5,6 +5,7 @@ import express, { type Request, type Router } from 'express';
 import type { PendingRequest } from '../pending-store.js';
 import { refusalOf } from './audit.js';
 import { endpoints, type ServerContext, type Signer } from './context.js';
+import { deliverTaken } from './deliver-taken.js';
 import { isDiscoveryFailure, uniformSignerRefusal } from './discovery-refusal.js';
 import { bodyErrorHandler, sendRefusal } from './http-edge.js';
 import { verifySigner } from './signer.js';
@@ -151,7 +152,8 @@ export function createTokenRouter(ctx: ServerContext, verifier: Verifier, tokens
       if (!taken) throw refuse(new AAuthError('pending_not_found'), request);
       if (taken.status === 'denied') throw refuse(new AAuthError('access_denied', 'The user denied the request'), taken);
       if (taken.status !== 'approved') throw refuse(new AAuthError('pending_withdrawn'), taken);
-      const response = await tokens.deliver(taken, iat);
+      // A 5xx on the way (the policy unavailable): put back for the next poll, not lost.
+      const response = await deliverTaken(ctx.store, taken, ctx.now(), () => tokens.deliver(taken, iat), ctx.warn);
       res.status(200).set('Cache-Control', 'no-store').json(response);
     } catch (error) {
       sendRefusal(res, error, ctx.warn);

@@ -7,6 +7,7 @@ import { openQuestion, type PendingRequest } from '../../pending-store.js';
 import { refusalOf } from '../audit.js';
 import { endpoints, type ServerContext } from '../context.js';
 import { clarificationText } from '../consent-details.js';
+import { deliverTaken } from '../deliver-taken.js';
 import { bodyReadError } from '../http-edge.js';
 import { jwksDocument, parseJsonBody, refuse11 } from '../server-11.js';
 import { createServerRevocation } from '../server-revocation.js';
@@ -381,8 +382,9 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       if (!taken) throw new AAuthError('interaction_code_invalid', 'This pending URL was already answered');
       if (taken.status === 'denied') throw new AAuthError('pending_denied', 'The person denied the request');
       if (taken.status === 'withdrawn') throw new AAuthError('pending_withdrawn', 'This request was withdrawn by its agent (DELETE of the pending URL): start a new token request');
-      // The token, or (four-party) still waiting for the access server: stored again, same URL.
-      sendOutcome(res, await service.deliver(taken));
+      // The token, or (four-party) still waiting for the access server: stored again, same URL. A
+      // 5xx on the way (policy, records, access server): put back for the next poll, not lost.
+      sendOutcome(res, await deliverTaken(ctx.store, taken, ctx.now(), () => service.deliver(taken), ctx.warn));
     } catch (error) {
       audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
       refuse(res, ctx, error);
