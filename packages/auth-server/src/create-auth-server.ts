@@ -30,6 +30,7 @@ import { createTokenRouter } from './lib/token-routes.js';
 import { createTokenService } from './lib/token-service.js';
 import type { IssuancePolicy } from './issuance-policy.js';
 import { createPolicyCheck } from './lib/policy-hook.js';
+import { warningHook } from './lib/warning-hook.js';
 
 /** JWS algorithms the embedded server signs auth tokens with (section 7). */
 export type { SigningAlgorithm };
@@ -222,7 +223,7 @@ const AUTH_SERVER_HINTS: Readonly<Record<string, string>> = {
 export function buildAuthServer(options: AuthServerOptions, names: MessageNames, tenant: TenantBuild = {}): AuthServer {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   assertKnownOptions(options, AUTH_SERVER_OPTIONS, 'options', 'createAuthServer', AUTH_SERVER_HINTS);
-  const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
+  const warn = warningHook(options.onWarning, '[aauth-auth-server]');
   const base = parseBaseUrl(options.baseUrl, names.baseUrl);
   if (options.signingAlgorithm !== undefined && !ALGORITHMS.includes(options.signingAlgorithm)) throw new TypeError(`options.signingAlgorithm must be one of ${ALGORITHMS.join(', ')}`);
   if (options.keyFile !== undefined && (typeof options.keyFile !== 'string' || options.keyFile.length === 0)) {

@@ -2,6 +2,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { AuditEvent } from './audit-event.js';
 import type { AuditSink, AuditSinkStats } from './audit-sink.js';
 import { auditJson } from './lib/audit.js';
+import { warningHook } from './lib/warning-hook.js';
 
 /**
  * When the file sink calls fsync: `always` after every batch it appends (a batch is what arrived
@@ -49,7 +50,7 @@ export function createFileAuditSink(options: FileAuditSinkOptions): AuditSink {
   const fsync = options.fsync ?? 'always';
   if (!FSYNC.includes(fsync)) throw new TypeError(`options.fsync must be one of ${FSYNC.join(', ')}`);
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new TypeError('options.onWarning must be a function');
-  const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-audit] ${message}`));
+  const warn = warningHook(options.onWarning, '[aauth-audit]');
 
   let queue: string[] = [];
   let handle: FileHandle | undefined;

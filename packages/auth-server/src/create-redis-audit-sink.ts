@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent } from './audit-event.js';
 import type { AuditSink, AuditSinkStats } from './audit-sink.js';
+import { warningHook } from './lib/warning-hook.js';
 
 /** The one Redis command the sink needs, as ioredis (and compatible clients) expose it. */
 export interface RedisStreamClient {
@@ -62,7 +63,7 @@ export function createRedisAuditSink(client: RedisStreamClient, options: RedisAu
   const timeoutMs = positiveInteger(options.timeoutMs, 'options.timeoutMs', 1000);
   const retryMs = positiveInteger(options.retryMs, 'options.retryMs', 1000);
   if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new TypeError('options.onWarning must be a function');
-  const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-audit] ${message}`));
+  const warn = warningHook(options.onWarning, '[aauth-audit]');
 
   let buffer: Entry[] = [];
   let running: Promise<void> | undefined;

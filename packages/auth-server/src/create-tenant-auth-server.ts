@@ -12,6 +12,7 @@ import { BRUTE_FORCE_DEFAULTS, createFailureThrottle, createMemoryRateLimitStore
 import { createMemorySessionStore } from './lib/interaction-sessions.js';
 import { listenRouter } from './lib/listen-router.js';
 import { loadRealmKey, type RealmKey } from './lib/realm-key.js';
+import { warningHook } from './lib/warning-hook.js';
 
 /**
  * What one realm of a tenant server has to itself (issue 17): its key file, its policy hook, its
@@ -154,7 +155,7 @@ export function createTenantAuthServer(options: TenantAuthServerOptions, names: 
     throw new TypeError('options.admin.token must be a string of at least 32 characters');
   }
   if (admin?.onReloaded !== undefined && typeof admin.onReloaded !== 'function') throw new TypeError('options.admin.onReloaded must be a function');
-  const warn = shared.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
+  const warn = warningHook(shared.onWarning, '[aauth-auth-server]');
   const now = shared.now ?? (() => Date.now() / 1000);
   const sources: Array<string | object> = [...(listed ?? [])];
 

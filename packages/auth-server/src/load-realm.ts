@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { identityUrlProblem } from '@aauth-kit/core/internal';
 import { parseBruteForce, type BruteForceSettings } from './lib/brute-force.js';
+import { warningHook } from './lib/warning-hook.js';
 
 /** The AAuth policy read from realm attributes (wire profile section 10). */
 export interface RealmPolicy {
@@ -481,7 +482,7 @@ function parseClientScopes(value: unknown, path: string): RealmClientScope[] {
  * `options.realm.attributes["aauth.allowed.agents"] must hold a JSON array of strings`.
  */
 export function loadRealm(input: string | object, options: LoadRealmOptions = {}): RealmConfig {
-  const warn = options.onWarning ?? ((message: string) => console.warn(`[aauth-auth-server] ${message}`));
+  const warn = warningHook(options.onWarning, '[aauth-auth-server]');
   const { realm, path } = readInput(input, options.path ?? 'options.realm');
 
   // Not "." or "..": the issuer {baseUrl}/realms/{name} would name another path once normalised.

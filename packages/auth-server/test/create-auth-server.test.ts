@@ -1,6 +1,6 @@
 import { computeThumbprint, generateKey, signRequest } from '@aauth-kit/core';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   decideOverHttp,
   decodeJwt,
@@ -750,5 +750,44 @@ describe('audit', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('an onWarning that throws or rejects (the logger down) changes no answer and ends no process: it is reported on console.warn beside its warning', async () => {
+    const reported: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const consoleWarn = vi.spyOn(console, 'warn').mockImplementation((m: unknown) => void reported.push(String(m)));
+    let calls = 0;
+    try {
+      // At construction (the in-memory pending store is warned about): createAuthServer still returns.
+      const server = await startAuthServer({
+        onAudit: async () => {
+          throw new Error('audit database down');
+        },
+        onWarning: () => {
+          calls++;
+          if (calls % 2 === 0) return Promise.reject(new Error('log shipper rejected'));
+          throw new Error('logger down');
+        },
+      });
+      try {
+        // Each audit event's rejection is warned about from a promise callback.
+        const refused = await fetch(`${server.issuer}/protocol/aauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+        expect(refused.status).toBe(401);
+        expect((await requestToken(backend, sca, 'data:read', {}, server)).status).toBe(200);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } finally {
+        await server.close();
+      }
+    } finally {
+      consoleWarn.mockRestore();
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(reported).toContain('[aauth-auth-server] onWarning rejected (log shipper rejected) on the warning: pending consent requests are kept in memory: a fleet of auth servers needs a shared options.pendingStore');
+    expect(reported).toContain('[aauth-auth-server] onWarning threw (logger down) on the warning: onAudit rejected: audit database down');
+    expect(reported).toContain('[aauth-auth-server] onWarning rejected (log shipper rejected) on the warning: onAudit rejected: audit database down');
   });
 });
