@@ -303,6 +303,27 @@ describe('nextFlight11: person server requests', () => {
     expect(polled.action).toEqual({ type: 'clarify', clarification: { question: 'And?', options: ['x', 'y'], timeout: 30, location: `${PS}/p/1` }, deadline: NOW + 60 });
     expect(polled.state).toMatchObject({ rounds: 2 });
   });
+
+  it('the clarification rounds count on across an interaction: a new interaction does not buy a server five more questions', () => {
+    const clarifying = { ...flight, interaction: { ...policy, clarify: true } };
+    let state = nextFlight11(nextFlight11({ phase: 'start', flight: clarifying }, { type: 'begin' }).state, { type: 'discovered', metadata }).state;
+    let step = nextFlight11(state, answer(202, { location: '/p/2', 'retry-after': '1', 'aauth-requirement': 'requirement=clarification' }, { clarification: 'Q1' }));
+    const answerIt = (from: typeof step) => nextFlight11(nextFlight11(from.state, { type: 'clarified', answer: 'A', now: NOW }).state, answer(204, {}));
+    // Four questions.
+    for (let i = 2; i <= 4; i++) {
+      step = nextFlight11(nextFlight11(answerIt(step).state, { type: 'waited' }).state, answer(202, { 'aauth-requirement': 'requirement=clarification' }, { clarification: `Q${i}` }));
+      expect(step.state).toMatchObject({ phase: 'clarifying', rounds: i });
+    }
+    // An interaction (the access server's, four-party), then polls on.
+    step = nextFlight11(nextFlight11(answerIt(step).state, { type: 'waited' }).state, answer(202, { 'aauth-requirement': 'requirement=interaction; url="https://as.example/interact"; code="WXYZ-2345"' }));
+    expect(step.action).toMatchObject({ type: 'interact' });
+    state = nextFlight11(nextFlight11(step.state, { type: 'interacted', now: NOW }).state, { type: 'waited' }).state;
+    // The fifth question is still allowed; the sixth withdraws the request.
+    step = nextFlight11(state, answer(202, { 'aauth-requirement': 'requirement=clarification' }, { clarification: 'Q5' }));
+    expect(step.state).toMatchObject({ phase: 'clarifying', rounds: 5 });
+    step = nextFlight11(nextFlight11(answerIt(step).state, { type: 'waited' }).state, answer(202, { 'aauth-requirement': 'requirement=clarification' }, { clarification: 'Q6' }));
+    expect(step.action).toMatchObject({ type: 'fail', error: { code: 'auth_server_error', message: expect.stringContaining('after 5 in one request') }, pending: new URL(`${PS}/p/2`) });
+  });
 });
 
 describe('-11 wire helpers (belong in core)', () => {

@@ -412,7 +412,7 @@ export type FlightState11 =
   | { phase: 'discovering'; flight: Flight11 }
   | { phase: 'posted'; flight: Flight11; endpoint: URL; retried?: true }
   | { phase: 'reposting'; flight: Flight11; endpoint: URL }
-  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline?: number | undefined; asked?: readonly string[] | undefined }
+  | { phase: 'interacting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline?: number | undefined; asked?: readonly string[] | undefined; rounds?: number | undefined }
   /** `hold`: whole seconds left before the deadline once the wait is over, the most a poll may be held (`Prefer: wait`). */
   | { phase: 'waiting'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; hold: number; asked?: readonly string[] | undefined; rounds?: number | undefined }
   | { phase: 'polled'; flight: Flight11; endpoint: URL; location: URL; interval: number; deadline: number; asked?: readonly string[] | undefined; rounds?: number | undefined }
@@ -526,7 +526,7 @@ function deferred(state: Extract<FlightState11, { phase: 'posted' }>, answer: Ex
  * A 202 asking for an interaction (`requirement=interaction; url; code`): hand it to the caller, or
  * fail without a handler; at most MAX_INTERACTIONS per flight, within the deadline of its first 202.
  */
-function interact11(flight: Flight11, endpoint: URL, location: URL, interval: number, requirement: Requirement, deadline?: number, asked: readonly string[] = []): FlightStep11 {
+function interact11(flight: Flight11, endpoint: URL, location: URL, interval: number, requirement: Requirement, deadline?: number, asked: readonly string[] = [], rounds?: number): FlightStep11 {
   const url = interactionUrl(requirement, flight.interaction, flight.allowLoopback);
   if (url === undefined) throw new AAuthError('auth_server_error', 'The person server asks for an interaction without a usable https url or a code', { status: 502 });
   if (!flight.interaction.handler) {
@@ -537,7 +537,8 @@ function interact11(flight: Flight11, endpoint: URL, location: URL, interval: nu
     throw new AAuthError('auth_server_error', `The person server asked for another interaction after ${MAX_INTERACTIONS} in one request`, { status: 502 });
   }
   return {
-    state: { phase: 'interacting', flight, endpoint, location, interval, deadline, asked: [requirement.code!, ...asked] },
+    // The clarification rounds so far carry over: a new interaction does not reset them.
+    state: { phase: 'interacting', flight, endpoint, location, interval, deadline, asked: [requirement.code!, ...asked], rounds },
     action: { type: 'interact', interaction: { url, code: requirement.code!, location: location.href } },
   };
 }
@@ -597,7 +598,7 @@ function polled(state: Extract<FlightState11, { phase: 'polled' }>, answer: Extr
       const interval = retryAfter11(answer.headers.get('retry-after'), answer.now, state.interval);
       const requirement = parseRequirement(answer.headers);
       if (requirement?.requirement === 'interaction' && requirement.code !== undefined && !(state.asked ?? []).includes(requirement.code)) {
-        return interact11(state.flight, state.endpoint, state.location, interval, requirement, state.deadline, state.asked);
+        return interact11(state.flight, state.endpoint, state.location, interval, requirement, state.deadline, state.asked, state.rounds);
       }
       if (requirement?.requirement === 'clarification') return clarify11({ ...state, interval }, answer);
       return pollAgain({ ...state, interval }, answer.now);
