@@ -195,7 +195,7 @@ describe('the wire, by hand: 202 requirement=clarification on the poll, the POST
     const tooLong = await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: 'x'.repeat(16_385) } });
     expect([tooLong.status, tooLong.body.detail]).toEqual([400, "clarification_response must be a non-empty string of at most 16384 characters (Markdown), the answer to the person's question"]);
     const updated = await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'updated_request', resource_token: 'x' } });
-    expect([updated.status, updated.body.detail]).toEqual([400, 'This person server takes no updated request: answer the question with "action": "clarification_response", or DELETE the pending URL and make a new token request']);
+    expect([updated.status, updated.body.detail]).toEqual([400, 'Only an auth token request can be updated (it has a resource token to replace): answer with "action": "clarification_response", or DELETE the pending URL']);
     const answered = await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: 'The EU one.' } });
     expect(answered.status).toBe(204);
     const again = await signedFetch(location, { key, signatureKey, method: 'POST', json: { action: 'clarification_response', clarification_response: 'Twice.' } });

@@ -14,6 +14,8 @@ export type AuditEventType =
   // AAuth -11 "Clarification Chat": the person asked the agent a question on the consent page; the agent answered it.
   | 'clarification.asked'
   | 'clarification.answered'
+  // AAuth -11 "Updated Request": the agent answered with a new resource token; `scope` is the updated one.
+  | 'request.updated'
   | 'login.failed'
   // -11 revocation: a token revoked at the person server, and each push of it to its resource
   // (`error` is `revocation_unsupported` or `revocation_unavailable` when the push did not record it).

@@ -139,7 +139,9 @@ return {f[1], f[2], f[4]}
 
 // AAuth -11 "Clarification Chat": the chat is field q (JSON, written whole); a question only when
 // none is open and fewer than ARGV[4] were asked, an answer only to the open one; only while the
-// request is undecided, untaken and unexpired. ARGV: the kind, the text, now, the most questions.
+// request is undecided, untaken and unexpired. ARGV: the kind, the text, now, the most questions;
+// for an 'update' (an answer with an updated request) also the request JSON it was computed from
+// (r must still be it), its replacement and the new scope.
 const CONVERSE = `
 local f = redis.call('HMGET', KEYS[1], 'r', 'd', 'e', 't', 'q')
 if not f[1] or f[2] or f[4] then return false end
@@ -155,6 +157,13 @@ else
   if not open then return false end
   chat[n].answer = ARGV[2]
   chat[n].answered = tonumber(ARGV[3])
+  -- An updated request: the request as the caller read it, with the update, replaces r.
+  if ARGV[1] == 'update' then
+    if f[1] ~= ARGV[5] then return false end
+    chat[n].updatedScope = ARGV[7]
+    f[1] = ARGV[6]
+    redis.call('HSET', KEYS[1], 'r', f[1])
+  end
 end
 local q = cjson.encode(chat)
 redis.call('HSET', KEYS[1], 'q', q)
@@ -273,8 +282,18 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
       return (await run(RELEASE, [record(request.id)], [prefix, request.id, mine, now(), retention])) === 1;
     },
     async converse(id, change) {
-      const [kind, text, max] = 'question' in change ? ['question', change.question, change.max] : ['answer', change.answer, 0];
-      const answer = await run(CONVERSE, [record(id)], [kind, text, now(), max]);
+      let answer: unknown;
+      if ('update' in change) {
+        // The request as stored now, with the update: written only if it is still the stored one.
+        const current = await run(GET, [record(id)], []);
+        if (!Array.isArray(current) || typeof current[0] !== 'string') return undefined;
+        const { scope, consentScopes, draft11 } = change.update;
+        const next = JSON.stringify({ ...stored(current[0]), scope, consentScopes, draft11 });
+        answer = await run(CONVERSE, [record(id)], ['update', change.answer, now(), 0, current[0], next, scope]);
+      } else {
+        const [kind, text, max] = 'question' in change ? ['question', change.question, change.max] : ['answer', change.answer, 0];
+        answer = await run(CONVERSE, [record(id)], [kind, text, now(), max]);
+      }
       if (!Array.isArray(answer) || typeof answer[0] !== 'string') return undefined;
       return { ...stored(answer[0]), ...chatOf(answer[1]) };
     },

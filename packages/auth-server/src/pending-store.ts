@@ -53,14 +53,24 @@ export interface ClarificationTurn {
   answer?: string;
   /** Epoch seconds. */
   answered?: number;
+  /**
+   * The agent answered with an updated request (AAuth -11 "Updated Request"): the scope it asks
+   * for now; `answer` is then its justification of the change (empty when it gave none).
+   */
+  updatedScope?: string;
 }
+
+/** What an updated request (AAuth -11 "Updated Request") replaces in a pending request. */
+export type PendingUpdate = Pick<PendingRequest, 'scope' | 'consentScopes'> & { draft11: PendingDraft11 };
 
 /** A change to a pending request's clarification chat ({@link PendingStore.converse}). */
 export type ClarificationChange =
   /** The person asks: only when no question is open and fewer than `max` were asked. */
   | { question: string; max: number }
   /** The agent answers the open question. */
-  | { answer: string };
+  | { answer: string }
+  /** The agent answers the open question with an updated request: `update` replaces those fields, in the same step. */
+  | { answer: string; update: PendingUpdate };
 
 /** The -11 part of a pending request at the person server (draft-11 profile section 8). */
 export interface PendingDraft11 {
@@ -138,8 +148,9 @@ export interface PendingStore {
   untake?(request: PendingRequest): Promise<boolean>;
   /**
    * AAuth -11 "Clarification Chat": add the person's question, or the agent's answer to the open
-   * one, atomically, while the request is still `pending` and not expired; returns the updated
-   * request, else undefined (decided, gone, a question already open, `max` reached, none open).
+   * one (with `update`: its updated request, replacing those fields in the same step), atomically,
+   * while the request is still `pending` and not expired; returns the updated request, else
+   * undefined (decided, gone, a question already open, `max` reached, none open).
    * Optional: a store without it makes the person server offer no questions.
    */
   converse?(id: string, change: ClarificationChange): Promise<PendingRequest | undefined>;
@@ -161,7 +172,7 @@ export function applyClarification(chat: readonly ClarificationTurn[] | undefine
     return [...turns, { question: change.question, asked: at }];
   }
   if (last === undefined || !open) return undefined;
-  return [...turns.slice(0, -1), { ...last, answer: change.answer, answered: at }];
+  return [...turns.slice(0, -1), { ...last, answer: change.answer, answered: at, ...('update' in change ? { updatedScope: change.update.scope } : {}) }];
 }
 
 export interface MemoryPendingStoreOptions {
@@ -302,6 +313,7 @@ export function createMemoryPendingStore(options: MemoryPendingStoreOptions = {}
       const chat = applyClarification(entry.chat, change, t);
       if (chat === undefined) return undefined;
       entry.chat = chat;
+      if ('update' in change) Object.assign(entry, { scope: change.update.scope, consentScopes: change.update.consentScopes, draft11: change.update.draft11 });
       return { ...entry };
     },
   };

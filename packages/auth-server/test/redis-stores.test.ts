@@ -142,6 +142,25 @@ describe.each(kinds)('pending store contract: %s', (_name, make) => {
     expect(await two.converse!('nope', { question: 'Who?', max: 9 })).toBeUndefined();
   });
 
+  it('an answer with an updated request (AAuth -11 "Updated Request") replaces scope, consent scopes and the -11 part in the same step, once; the rest of the request is kept', async () => {
+    const stores = await make({ now: () => 1000 });
+    const [one, two = one] = [stores[0]!, stores.at(-1)!];
+    const draft11 = { cnfJwk: { kty: 'OKP', crv: 'Ed25519', x: 'x', alg: 'EdDSA' }, expCap: 2000, justification: 'all of it', resourceToken: ['https://r', 'jti-1'] as [string, string] };
+    await one.put(request('id-1', 'CODE1', 1000, { scope: 'a b', consentScopes: ['a', 'b'], draft11 }));
+    const update = { scope: 'a', consentScopes: ['a'], draft11: { ...draft11, justification: 'less', resourceToken: ['https://r', 'jti-2'] as [string, string] } };
+    // No question open: nothing is replaced.
+    expect(await two.converse!('id-1', { answer: 'x', update })).toBeUndefined();
+    expect((await one.get('id-1'))?.scope).toBe('a b');
+    await one.converse!('id-1', { question: 'Why b?', max: 5 });
+    const racing = await Promise.all(Array.from({ length: 4 }, (_, i) => stores[i % stores.length]!.converse!('id-1', { answer: `only a ${i}`, update })));
+    const won = racing.filter((r) => r !== undefined);
+    expect(won).toHaveLength(1);
+    const expected = { ...request('id-1', 'CODE1', 1000, update), chat: [{ question: 'Why b?', asked: 1000, answer: won[0]!.chat![0]!.answer, answered: 1000, updatedScope: 'a' }] };
+    expect(won[0]).toEqual(expected);
+    expect(await two.get('id-1')).toEqual(expected);
+    expect(await one.getByCode('CODE1')).toEqual(expected);
+  });
+
   it('hands a decided request out once, to one of many racing takers', async () => {
     const stores = await make({ now: () => 1000 });
     await stores[0]!.put(request('id-1', 'CODE1'));

@@ -170,6 +170,8 @@ export function justificationBlock(details: ConsentDetails): string {
 export interface ChatTurn {
   question: string;
   answer?: string | undefined;
+  /** The agent answered by updating its request (AAuth -11 "Updated Request"): the scope it asks for now. */
+  updatedScope?: string | undefined;
 }
 
 /**
@@ -179,10 +181,13 @@ export interface ChatTurn {
 function chatBlock(chat: readonly ChatTurn[]): string {
   if (chat.length === 0) return '';
   const turns = chat.map((turn, i) => {
+    const said = (text: string): string => `<p class="said-by">The agent answers (its own words, not checked by this server):</p><blockquote id="chat-answer-${i + 1}">${escapeHtml(text)}</blockquote>`;
     const answer =
       turn.answer === undefined
         ? `<p class="note" id="chat-waiting">Waiting for the agent's answer. Reload this page to see it.</p>`
-        : `<div class="agent-says"><p class="said-by">The agent answers (its own words, not checked by this server):</p><blockquote id="chat-answer-${i + 1}">${escapeHtml(turn.answer)}</blockquote></div>`;
+        : turn.updatedScope !== undefined
+          ? `<div class="agent-says"><p class="said-by" id="chat-update-${i + 1}">The agent changed its request: it now asks for ${escapeHtml(turn.updatedScope || 'no scopes')} (shown above; decide on this request).</p>${turn.answer === '' ? '' : said(turn.answer)}</div>`
+          : `<div class="agent-says">${said(turn.answer)}</div>`;
     return `<p class="asked"><strong>You asked:</strong> <span id="chat-question-${i + 1}">${escapeHtml(turn.question)}</span></p>\n${answer}`;
   });
   return `<h2>Your questions to the agent</h2>\n<div id="chat">${turns.join('\n')}</div>`;

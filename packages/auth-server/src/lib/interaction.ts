@@ -302,7 +302,7 @@ export function createInteractionRouter(ctx: ServerContext): Router {
       const realmUser = ctx.realm.users.find((u) => u.username === session.username);
       const user = { name: displayText(realmUser?.displayName, MAX_NAME) ?? session.username, username: session.username };
       // The agent's answers are untrusted: shown as sanitised plain text, as its justification.
-      const chat = (request.chat ?? []).map((turn) => ({ question: turn.question, answer: turn.answer === undefined ? undefined : (clarificationText(turn.answer) ?? '') }));
+      const chat = (request.chat ?? []).map((turn) => ({ question: turn.question, answer: turn.answer === undefined ? undefined : (clarificationText(turn.answer) ?? ''), updatedScope: turn.updatedScope }));
       const ask = canAsk(request, ctx.store) ? { maxLength: MAX_QUESTION } : undefined;
       const options = { realmName: ctx.realm.displayName, code: shownCode(request), details, action: `${base}/decision`, fields, user, chat, ask };
       send(res, 200, consentPage(callback ? { ...options, callbackHost: callback.host } : options), callback, details);

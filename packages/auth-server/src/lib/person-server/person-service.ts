@@ -18,7 +18,7 @@ import {
 } from '@aauth-kit/core';
 import { serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
-import type { PendingDraft11, PendingRequest } from '../../pending-store.js';
+import type { PendingDraft11, PendingRequest, PendingUpdate } from '../../pending-store.js';
 import type { ServerContext } from '../context.js';
 import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.js';
 import { stringField } from '../server-11.js';
@@ -449,6 +449,50 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, declares(body, 'clarification') ? { ...d11, clarify: true } : d11);
   }
 
+  /**
+   * AAuth -11 "Updated Request": the agent answers the person's open question with a new resource
+   * token (for less, typically) for its pending auth-token request. The token passes every check
+   * the first one passed (signature, `agent` and `agent_jkt` the signer's, not withdrawn, the
+   * scopes allowed and the policy asked again) and must come from the same resource (`iss`), for the
+   * same person (`sub`, `presented_jti`) and, four-party, the same access server; it is redeemed
+   * once. Answers what replaces the request's fields (the person decides on the updated request).
+   */
+  async function updatedRequest(agent: Agent11, request: PendingRequest, body: Record<string, unknown>): Promise<PendingUpdate> {
+    const d11 = request.draft11;
+    if (request.kind !== 'auth-11' || d11 === undefined || d11.user === undefined) {
+      throw new AAuthError('invalid_request', 'Only an auth token request can be updated (it has a resource token to replace): answer with "action": "clarification_response", or DELETE the pending URL');
+    }
+    const resourceToken = stringField(body, 'resource_token');
+    if (resourceToken === undefined) throw new AAuthError('invalid_request', 'An updated_request needs resource_token: a new resource token from the same resource (AAuth -11 "Updated Request")');
+    const justification = stringField(body, 'justification', 4096);
+    const accessServer = fourPartyAudience(resourceToken);
+    if (accessServer !== d11.federation?.accessServer) {
+      throw new AAuthError('resource_token_invalid', `resource_token: its aud must be ${d11.federation?.accessServer ?? 'this person server'}, as the request's first resource token's was`);
+    }
+    const rt = await verifyResourceToken(resourceToken, agent, accessServer);
+    if (String(rt.iss) !== request.resource) throw new AAuthError('resource_token_invalid', `resource_token: its iss must be ${request.resource}, the resource of the request it updates`);
+    if (rt.sub !== d11.sub || rt.presented_jti !== d11.presentedJti) {
+      throw new AAuthError('resource_token_invalid', 'resource_token: it must be issued against the same person token (sub and presented_jti) as the request it updates');
+    }
+    if (await records.isTokenRevoked(String(rt.iss), String(rt.jti))) throw new AAuthError('resource_token_revoked', 'resource_token was withdrawn by its resource: ask the resource again');
+    checkScopesAllowed(policy, parseScope(String(rt.scope)));
+    const scopes = await askPolicy('auth-token', 'request', agent.id, { user: d11.user, resource: request.resource, scopes: parseScope(String(rt.scope)), purpose: justification ?? d11.justification });
+    const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
+    if (!(await ctx.usedTokens.checkAndStore(usedKey, Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()))))) {
+      throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
+    }
+    const scope = scopes.join(' ');
+    const draft11: PendingDraft11 = { ...d11, resourceToken: [String(rt.iss), String(rt.jti)] };
+    for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
+      if (typeof rt[claim] === 'string') draft11[field] = rt[claim] as string;
+      else delete draft11[field];
+    }
+    if (justification !== undefined) draft11.justification = justification;
+    if (d11.federation !== undefined) draft11.federation = { ...d11.federation, resourceToken, scope };
+    const have = await records.grantsOf(d11.user, request.resource);
+    return { scope, consentScopes: consentScopes(policy, scopes).filter((s) => !have.has(s)), draft11 };
+  }
+
   /** The -11 part of a request whose access server deferred, with its pending state. */
   const withPending = (d11: PendingDraft11, pending: FederationPending): PendingDraft11 => ({ ...d11, federation: { ...d11.federation!, pending } });
 
@@ -654,7 +698,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (registry !== undefined) for (const [id, r] of entries) await registry.revoke(issuer, id, r.exp + 60);
   }
 
-  return { personToken, authToken, deliver, withdrawAtAccessServer, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
+  return { personToken, authToken, updatedRequest, deliver, withdrawAtAccessServer, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
 }
 
 export type PersonService = ReturnType<typeof createPersonService>;

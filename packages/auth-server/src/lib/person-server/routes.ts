@@ -396,7 +396,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
    * 410 `unknown`), then `change`, which returns the audit event's type; the answer is 204. Refusals
    * are audited and answered as the polls' are (`requiredInput` for a POST's Signature-Error).
    */
-  function changePending(method: 'DELETE' | 'POST', unknown: string, change: (req: Request, request: PendingRequest) => Promise<AuditEventType>, requiredInput?: string[]) {
+  function changePending(method: 'DELETE' | 'POST', unknown: string, change: (req: Request, request: PendingRequest, agent: Agent11) => Promise<AuditEventType>, requiredInput?: string[]) {
     return async (req: Request, res: Response): Promise<void> => {
       let agent: Agent11 | undefined;
       let pending: PendingRequest | undefined;
@@ -407,7 +407,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         if (request === undefined) throw new AAuthError('interaction_code_invalid', unknown);
         pending = request;
         await service.noteAgentToken(agent);
-        const type = await change(req, request);
+        const type = await change(req, request, who.agent);
         ctx.audit({ type, time: ctx.now(), endpoint: 'pending', agent: agent.id, thumbprint: agent.thumbprint, ...targetOf(req, request) });
         res.status(204).set('Cache-Control', 'no-store').end();
       } catch (error) {
@@ -437,16 +437,16 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
   );
 
   // AAuth -11 "Agent Response to Clarification": a POST to a pending URL answers the person's open
-  // question (`clarification_response`; the consent page shows it) or replaces the request
-  // (`updated_request`, not taken here); one without a known `action` is 400, and so is an answer
-  // when no question is open.
+  // question (`clarification_response`; the consent page shows it) or replaces the request with a
+  // new resource token (`updated_request`: the person then decides on the updated request); one
+  // without a known `action` is 400, and so is an answer when no question is open.
   router.post(
     `${PERSON_PATHS.pending}/:id`,
     raw,
     changePending(
       'POST',
       'This pending URL is unknown or already answered',
-      async (req, request) => {
+      async (req, request, agent) => {
         const body = parseBody(req);
         const { action } = body;
         if (action !== 'clarification_response' && action !== 'updated_request') {
@@ -456,7 +456,18 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
           throw new AAuthError('invalid_request', `No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
         }
         if (action === 'updated_request') {
-          throw new AAuthError('invalid_request', 'This person server takes no updated request: answer the question with "action": "clarification_response", or DELETE the pending URL and make a new token request');
+          const update = await service.updatedRequest(agent, request, body);
+          const justification = typeof body.justification === 'string' ? body.justification : '';
+          const updated = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer: justification, update });
+          if (updated === undefined) {
+            throw new AAuthError('invalid_request', 'The question was answered meanwhile, or the person decided: there is nothing to update; poll the pending URL with GET');
+          }
+          if (updated.scope !== update.scope || updated.draft11?.resourceToken?.[1] !== update.draft11.resourceToken?.[1]) {
+            throw new AAuthError('internal_error', "The pending store's converse() did not apply the updated request (a PendingStore of your own must apply change.update)");
+          }
+          // The audit event names the request as updated.
+          Object.assign(request, { scope: updated.scope });
+          return 'request.updated';
         }
         const answer = body.clarification_response;
         // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing to the person.
