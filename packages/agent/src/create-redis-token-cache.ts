@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { callQuietly } from '@aauth-kit/core/internal';
 import { belongsTo } from './lib/token-store.js';
 import { createMemoryTokenCache, type CachedToken, type TokenCache } from './token-cache.js';
 
@@ -134,13 +135,8 @@ export function createRedisTokenCache(client: RedisTokenCacheClient, options: Re
   const name = `${prefix}${keyThumbprint}`;
   const local = createMemoryTokenCache({ maxEntries });
 
-  const report = (error: unknown): void => {
-    try {
-      onError(error);
-    } catch {
-      // A failing logger changes nothing.
-    }
-  };
+  // A failing logger (a throw, a rejection) changes nothing.
+  const report = (error: unknown): void => callQuietly(onError, error);
   // Writes Redis has not answered: a frozen Redis would otherwise queue one (with its token) per change.
   let pendingWrites = 0;
   let droppedReported = false;

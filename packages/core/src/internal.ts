@@ -15,7 +15,7 @@ export { networkErrorText } from './lib/network-error.js';
 export { fileProblem } from './lib/file-problem.js';
 export { showValue } from './lib/show-value.js';
 export { MAX_CLARIFICATION_ROUNDS, MAX_CLARIFICATION_TEXT } from './requirement.js';
-export { catchRejection, isPromiseLike } from './lib/promise-like.js';
+export { callQuietly, catchRejection, isPromiseLike } from './lib/promise-like.js';
 export { boundedCommands, storeFailureText, type BoundedCommands, type BoundedCommandsOptions } from './lib/bounded-command.js';
 export { announcesBody, bodyDeadline, bodyTimeoutError, DEFAULT_BODY_TIMEOUT_MS } from './lib/body-deadline.js';
 export { SIGNATURE_SCHEMES, serializeSignatureKey, type ParsedSignatureKey, type SerializeSignatureKeyOptions } from './signature-key.js';

@@ -12,7 +12,7 @@ import {
   type RequireLevel as ChallengeLevel,
   type WellKnownHandler,
 } from '@aauth-kit/core';
-import { SIGNATURE_SCHEMES, buildAcceptSignatureAlg, buildAcceptSignatureScheme, buildRequirement, hasBody, sendError, sendJson, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
+import { SIGNATURE_SCHEMES, buildAcceptSignatureAlg, callQuietly, buildAcceptSignatureScheme, buildRequirement, hasBody, sendError, sendJson, sendProblem, toHttpRequest, toUrl } from '@aauth-kit/core/internal';
 import { callerOf, createVerifier, requestGeneration, verifyNow, type PresentedToken, type VerifiedRequest } from '@aauth-kit/verifier';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { as11, isDraft11Error, missingRequirement, requirementChallenge, routeSchemes, signatureFailure, toInfo11, type Route11 } from './lib/draft11.js';
@@ -176,13 +176,8 @@ export function createResource(options: ResourceOptions): Resource {
     telemetry.refused(error);
     // The normal first challenges (a well-signed request without the token the route needs; -11:
     // agent, person or auth token) are no error.
-    if (o.onError && !NORMAL_CHALLENGES.has(error.code)) {
-      try {
-        o.onError(error, req);
-      } catch {
-        // A failing logger must not turn a 401 into a 500.
-      }
-    }
+    // A failing logger (a throw, a rejection) must not turn a 401 into a 500 or end the process.
+    if (o.onError && !NORMAL_CHALLENGES.has(error.code)) callQuietly(o.onError, error, req);
     if (o.errors === 'next' || res.headersSent) {
       next(error);
       return;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { AAuthError } from '@aauth-kit/core';
-import { boundedCommands, storeFailureText } from '@aauth-kit/core/internal';
+import { boundedCommands, callQuietly, storeFailureText } from '@aauth-kit/core/internal';
 import type { ReplayStore } from './types.js';
 
 /** The Redis commands the store needs, as ioredis (and compatible clients) expose them. */
@@ -72,11 +72,8 @@ export function createRedisReplayStore(client: RedisLikeClient, options: RedisRe
 
   function report(error: AAuthError): void {
     if (onFailure) {
-      try {
-        onFailure({ error, failedOpen: failOpen });
-      } catch {
-        // A failing logger must not change the answer.
-      }
+      // A failing logger (a throw, a rejection) must not change the answer or end the process.
+      callQuietly(onFailure, { error, failedOpen: failOpen });
       return;
     }
     if (warned) return;

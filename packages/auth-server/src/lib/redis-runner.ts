@@ -1,5 +1,5 @@
 import { AAuthError } from '@aauth-kit/core';
-import { boundedCommands } from '@aauth-kit/core/internal';
+import { boundedCommands, callQuietly } from '@aauth-kit/core/internal';
 
 /**
  * The Redis commands the auth server's shared stores send, as ioredis (and compatible clients)
@@ -33,13 +33,9 @@ export function createScriptRunner(client: RedisStoreClient, timeoutMs: number, 
   };
 }
 
+/** A failing logger (a throw, a rejection) must not change the answer or end the process. */
 function tell(onFailure: ((error: AAuthError) => void) | undefined, error: AAuthError): void {
-  if (onFailure === undefined) return;
-  try {
-    onFailure(error);
-  } catch {
-    // A failing logger must not change the answer.
-  }
+  if (onFailure !== undefined) callQuietly(onFailure, error);
 }
 
 /**
