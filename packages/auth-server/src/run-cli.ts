@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AAuthError } from '@aauth-kit/core';
-import { argumentErrorText, fileProblem, hashTagged, hasHashTag, serverIdentifierProblem, storeFailureText } from '@aauth-kit/core/internal';
+import { argumentErrorText, fileProblem, repeatedOptionText, hashTagged, hasHashTag, serverIdentifierProblem, storeFailureText } from '@aauth-kit/core/internal';
 import { createMemoryReplayStore, createMemoryRevocationStore, createRedisRevocationStore, type RedisRevocationClient } from '@aauth-kit/verifier';
 import { buildAuthServer, type AuthServerDraft11Options, type MessageNames, type SigningAlgorithm } from './create-auth-server.js';
 import { createFileAuditSink } from './create-file-audit-sink.js';
@@ -181,11 +181,15 @@ const OPTIONS = {
 /** Parse the command's arguments; throws a `TypeError` with the problem, one line (the caller points at --help). */
 export function parseCliArgs(argv: readonly string[]): CliOptions {
   let values: Record<string, string | boolean | string[] | undefined>;
+  let tokens: Parameters<typeof repeatedOptionText>[0];
   try {
-    ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
+    ({ values, tokens } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false, tokens: true }));
   } catch (error) {
     throw new TypeError(argumentErrorText(error, Object.keys(OPTIONS)));
   }
+  // node keeps the last of a repeated single-valued flag silently: refused instead.
+  const repeated = repeatedOptionText(tokens, OPTIONS);
+  if (repeated !== undefined) throw new TypeError(repeated);
   const realmList = Array.isArray(values.realm) ? values.realm : [];
   const realmsDir = typeof values.realms === 'string' ? values.realms : undefined;
   if (realmsDir !== undefined && realmsDir.length === 0) throw new TypeError('--realms must name a folder');

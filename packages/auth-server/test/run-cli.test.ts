@@ -57,6 +57,12 @@ describe('parseCliArgs', () => {
     });
   });
 
+  it('a single-valued flag given twice is refused (node would keep the last silently); a repeatable one is not', () => {
+    expect(() => parseCliArgs(['--realm', 'r.json', '--port', '9000', '--port', '9001'])).toThrow('--port was given 2 times: give it once');
+    expect(() => parseCliArgs(['--realm', 'r.json', '--alg=EdDSA', '--alg', 'RS256', '--alg', 'EdDSA'])).toThrow('--alg was given 3 times: give it once');
+    expect(parseCliArgs(['--realm', 'a.json', '--realm', 'b.json']).realm).toBe('a.json');
+  });
+
   it('port 0 without --base-url serves an issuer that names the port actually bound', async () => {
     const lines: string[] = [];
     const running = await runCli(['--realm', REALM_FILE, '--port', '0'], { out: (l) => lines.push(l), err: () => {} });

@@ -49,6 +49,14 @@ describe('aauth (no command, help, unknown)', () => {
       expect(r.stderr).toBe(`aauth ${c}: unknown option --bogus-option (aauth ${c} --help lists the options)\n`);
     });
   }
+  it('a single-valued option given twice exits 2 naming it; a repeatable one (-H) is taken each time', () => {
+    const twice = aauth(['keygen', '--kid', 'a', '--kid', 'b']);
+    expect(twice.status).toBe(2);
+    expect(twice.stderr).toBe('aauth keygen: --kid was given 2 times: give it once (aauth keygen --help lists the options)\n');
+    expect(aauth(['request', '--identity', 'https://a.example', '--identity=https://b.example', 'https://r.example']).stderr).toMatch(/^aauth request: --identity was given 2 times: give it once/);
+    expect(aauth(['request', '-H', 'a: 1', '-H', 'b: 2', '--help']).status).toBe(0);
+  });
+
   it('an option misspelt names the one meant; a value missing says which option', () => {
     expect(aauth(['keygen', '--ot', 'x']).stderr).toBe('aauth keygen: unknown option --ot (did you mean --out?) (aauth keygen --help lists the options)\n');
     expect(aauth(['request', '--identiy', 'x']).stderr).toMatch(/^aauth request: unknown option --identiy \(did you mean --identity\?\)/);

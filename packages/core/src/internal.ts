@@ -10,7 +10,7 @@ export { createContentDigest, verifyContentDigest, type DigestAlgorithm } from '
 export { randomNonce } from './lib/nonce.js';
 export { hashOnce } from './lib/hash.js';
 export { ListMemo } from './lib/list-memo.js';
-export { argumentErrorText, assertKnownOptions, nearestName, optionNames } from './lib/known-options.js';
+export { argumentErrorText, assertKnownOptions, nearestName, optionNames, repeatedOptionText } from './lib/known-options.js';
 export { networkErrorText } from './lib/network-error.js';
 export { fileProblem } from './lib/file-problem.js';
 export { showValue } from './lib/show-value.js';

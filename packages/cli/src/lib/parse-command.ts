@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { argumentErrorText } from '@aauth-kit/core/internal';
+import { argumentErrorText, repeatedOptionText } from '@aauth-kit/core/internal';
 import { ArgumentError, type Io } from './usage-error.js';
 
 const HELP = { help: { type: 'boolean', short: 'h' } } as const;
@@ -26,6 +26,9 @@ export function parseCommand<const O extends Options>(
     // node's text ("Unknown option '--x'. To specify a positional argument ...") made one line with the nearest option.
     throw new ArgumentError(argumentErrorText(error, Object.keys(options)));
   }
+  // node keeps the last of a repeated single-valued option silently: refused instead.
+  const repeated = repeatedOptionText(parseArgs({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true, tokens: true }).tokens, options);
+  if (repeated !== undefined) throw new ArgumentError(repeated);
   if ((parsed.values as { help?: boolean }).help) {
     io.stdout(`${help}\n`);
     return undefined;

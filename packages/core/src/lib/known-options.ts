@@ -103,3 +103,19 @@ export function argumentErrorText(error: unknown, known: Iterable<string>): stri
   const cut = first.indexOf('. To specify');
   return cut === -1 ? first : first.slice(0, cut);
 }
+
+/**
+ * A single-valued option given more than once, as node's `parseArgs` tokens show it (`tokens:
+ * true`): its text (`--port was given 2 times: give it once`), else undefined. node keeps the last
+ * value silently, which a typo in a long command line would hide.
+ */
+export function repeatedOptionText(tokens: ReadonlyArray<{ kind: string; name?: string; rawName?: string }> | undefined, options: Readonly<Record<string, { type: string; multiple?: boolean }>>): string | undefined {
+  const seen = new Map<string, number>();
+  for (const token of tokens ?? []) {
+    if (token.kind !== 'option' || token.name === undefined || options[token.name]?.multiple === true) continue;
+    const count = (seen.get(token.name) ?? 0) + 1;
+    seen.set(token.name, count);
+  }
+  for (const [name, count] of seen) if (count > 1) return `--${name} was given ${count} times: give it once`;
+  return undefined;
+}
