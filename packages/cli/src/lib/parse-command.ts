@@ -6,7 +6,7 @@ const HELP = { help: { type: 'boolean', short: 'h' } } as const;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-type CommandConfig<O extends Options> = { args: string[]; options: O & typeof HELP; strict: true; allowPositionals: true };
+type CommandConfig<O extends Options> = { args: string[]; options: O & typeof HELP; strict: true; allowPositionals: true; tokens: true };
 
 /**
  * Parse a command's arguments strictly (an unknown option is a usage error), positionals allowed,
@@ -21,13 +21,13 @@ export function parseCommand<const O extends Options>(
 ): ReturnType<typeof parseArgs<CommandConfig<O>>> | undefined {
   let parsed: ReturnType<typeof parseArgs<CommandConfig<O>>>;
   try {
-    parsed = parseArgs<CommandConfig<O>>({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true });
+    parsed = parseArgs<CommandConfig<O>>({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true, tokens: true });
   } catch (error) {
     // node's text ("Unknown option '--x'. To specify a positional argument ...") made one line with the nearest option.
     throw new ArgumentError(argumentErrorText(error, Object.keys(options)));
   }
   // node keeps the last of a repeated single-valued option silently: refused instead.
-  const repeated = repeatedOptionText(parseArgs({ args, options: { ...options, ...HELP }, strict: true, allowPositionals: true, tokens: true }).tokens, options);
+  const repeated = repeatedOptionText(parsed.tokens, options);
   if (repeated !== undefined) throw new ArgumentError(repeated);
   if ((parsed.values as { help?: boolean }).help) {
     io.stdout(`${help}\n`);

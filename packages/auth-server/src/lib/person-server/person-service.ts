@@ -381,6 +381,32 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return Number(claims.exp);
   }
 
+  /** AAuth -11 "Revocation Cascade": a resource token its resource withdrew backs nothing (PS-112). */
+  async function checkNotWithdrawn(rt: Record<string, unknown>): Promise<void> {
+    if (await records.isTokenRevoked(String(rt.iss), String(rt.jti))) throw new AAuthError('resource_token_revoked', 'resource_token was withdrawn by its resource: ask the resource again');
+  }
+
+  /** A resource token is redeemed once (issue 13, finding 11), after every other check passed. */
+  async function redeem(rt: Record<string, unknown>): Promise<void> {
+    const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
+    const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
+    if (!(await ctx.usedTokens.checkAndStore(usedKey, ttl))) throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
+  }
+
+  /** The resource token's optional claims the auth token carries on (`account`, `tenant`, `mission_s256`): each set, or cleared when the token has none. */
+  function carryClaims(d11: PendingDraft11, rt: Record<string, unknown>): void {
+    for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
+      if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
+      else delete d11[field];
+    }
+  }
+
+  /** The consent scopes among `scopes` the person has not granted `resource` yet. */
+  async function consentStillNeeded(user: string, resource: string, scopes: string[]): Promise<string[]> {
+    const have = await records.grantsOf(user, resource);
+    return consentScopes(policy, scopes).filter((s) => !have.has(s));
+  }
+
   /** `POST {auth_token_endpoint}`, three-party (PS-30..PS-35). */
   async function authToken(agent: Agent11, body: Record<string, unknown>): Promise<Outcome11> {
     checkAgentAllowed(policy, agent.id);
@@ -399,8 +425,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const accessServer = fourPartyAudience(resourceToken);
     if (accessServer !== undefined) federation!.checkTrusted(accessServer);
     const rt = await verifyResourceToken(resourceToken, agent, accessServer);
-    // AAuth -11 "Revocation Cascade": a resource token its resource withdrew backs nothing (PS-112).
-    if (await records.isTokenRevoked(String(rt.iss), String(rt.jti))) throw new AAuthError('resource_token_revoked', 'resource_token was withdrawn by its resource: ask the resource again');
+    await checkNotWithdrawn(rt);
     const record = await records.getIssued(String(rt.presented_jti));
     // Held by this agent's key too: a resource (which sees every token presented to it) must not be
     // able to move a person's consent to another agent by naming its token in a resource token.
@@ -419,15 +444,10 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const justification = typeof body.justification === 'string' ? body.justification : undefined;
     // Before redeeming: a denial does not burn the resource token.
     const scopes = await askPolicy('auth-token', 'request', agent.id, { user: record.user, upstream: upstream?.agent, resource: String(rt.iss), scopes: parseScope(String(rt.scope)), purpose: justification });
-    // Single use (issue 13, finding 11), once every check passed.
-    const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
-    const ttl = Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()));
-    if (!(await ctx.usedTokens.checkAndStore(usedKey, ttl))) throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
+    await redeem(rt);
     const d11: PendingDraft11 = { cnfJwk: agent.jwk, expCap, provider: agent.provider, user: record.user, sub: String(rt.sub), presentedJti: String(rt.presented_jti), resourceToken: [String(rt.iss), String(rt.jti)] };
     if (upstream !== undefined) d11.upstreamJti = upstream.jti;
-    for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
-      if (typeof rt[claim] === 'string') d11[field] = rt[claim] as string;
-    }
+    carryClaims(d11, rt);
     // Agent-asserted text for the consent page (checked above: a string of at most 4096 characters).
     if (typeof body.justification === 'string') d11.justification = body.justification;
     const scope = scopes.join(' ');
@@ -437,8 +457,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       if (presentedToken !== undefined) d11.federation.presentedToken = presentedToken;
       if (upstreamToken !== undefined) d11.federation.upstreamToken = upstreamToken;
     }
-    const have = await records.grantsOf(record.user, String(rt.iss));
-    const needConsent = consentScopes(policy, scopes).filter((s) => !have.has(s));
+    const needConsent = await consentStillNeeded(record.user, String(rt.iss), scopes);
     if (needConsent.length === 0) {
       const issued = await issueAuth(agent, String(rt.iss), scope, d11, record.user, pendingDeadline(expCap));
       if (issued.kind === 'token') return issued;
@@ -474,23 +493,16 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (rt.sub !== d11.sub || rt.presented_jti !== d11.presentedJti) {
       throw new AAuthError('resource_token_invalid', 'resource_token: it must be issued against the same person token (sub and presented_jti) as the request it updates');
     }
-    if (await records.isTokenRevoked(String(rt.iss), String(rt.jti))) throw new AAuthError('resource_token_revoked', 'resource_token was withdrawn by its resource: ask the resource again');
+    await checkNotWithdrawn(rt);
     checkScopesAllowed(policy, parseScope(String(rt.scope)));
     const scopes = await askPolicy('auth-token', 'request', agent.id, { user: d11.user, resource: request.resource, scopes: parseScope(String(rt.scope)), purpose: justification ?? d11.justification });
-    const usedKey = `aauth:resource-token-11:${createHash('sha256').update(`${String(rt.iss)}\n${String(rt.jti)}`).digest('base64url')}`;
-    if (!(await ctx.usedTokens.checkAndStore(usedKey, Math.max(1, Math.ceil(Number(rt.exp) - ctx.now()))))) {
-      throw new AAuthError('resource_token_invalid', 'resource_token was already redeemed; ask the resource for a new one');
-    }
+    await redeem(rt);
     const scope = scopes.join(' ');
     const draft11: PendingDraft11 = { ...d11, resourceToken: [String(rt.iss), String(rt.jti)] };
-    for (const [claim, field] of [['account', 'account'], ['tenant', 'tenant'], ['mission_s256', 'missionS256']] as const) {
-      if (typeof rt[claim] === 'string') draft11[field] = rt[claim] as string;
-      else delete draft11[field];
-    }
+    carryClaims(draft11, rt);
     if (justification !== undefined) draft11.justification = justification;
     if (d11.federation !== undefined) draft11.federation = { ...d11.federation, resourceToken, scope };
-    const have = await records.grantsOf(d11.user, request.resource);
-    return { scope, consentScopes: consentScopes(policy, scopes).filter((s) => !have.has(s)), draft11 };
+    return { scope, consentScopes: await consentStillNeeded(d11.user, request.resource, scopes), draft11 };
   }
 
   /** The -11 part of a request whose access server deferred, with its pending state. */

@@ -83,7 +83,6 @@ function signatureScheme(req: Request): string | undefined {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
 /** Split `text` at `separator` outside RFC 9110 quoted strings. */
 function splitOutsideQuotes(text: string, separator: string): string[] {
   const parts: string[] = [];
