@@ -62,6 +62,31 @@ describe('deferred auth-token challenge (202, held call)', () => {
     expect(later.status).toBe(410);
   });
 
+  it("an auth token for another person or mission is refused (403 pending_person_mismatch); the call stays held for the right one", async () => {
+    const mission = 'a'.repeat(43);
+    const person = await personToken(ps, agentKey, url, { sub: 'person-9', missionS256: mission });
+    const first = await fetch11(`${url}/orders`, agentKey, person, { method: 'POST', body: '{"qty":9}' });
+    expect(first.status).toBe(202);
+    const location = first.headers.get('location')!;
+    const before = runs;
+    const wrong = [
+      [{ sub: 'person-8', missionS256: mission }, /sub "person-8" is not the person the held call was made for \("person-9"\)/],
+      [{ sub: 'person-9' }, /mission_s256 none is not the held call's/],
+      [{ sub: 'person-9', missionS256: 'b'.repeat(43) }, /mission_s256 "b+" is not the held call's/],
+    ] as const;
+    for (const [claims, message] of wrong) {
+      const refused = await fetch11(location, agentKey, await authToken11(ps, agentKey, url, { scope: 'orders.write', ...claims }));
+      expect([refused.status, refused.headers.get('content-type'), refused.body.error]).toEqual([403, 'application/problem+json', 'access_denied']);
+      expect(refused.body.detail).toMatch(message);
+      expect(refused.body.detail).toMatch(/take the resource token of this pending request/);
+    }
+    expect(runs).toBe(before);
+    // Still held: the person's own auth token runs it, as that person.
+    const done = await fetch11(location, agentKey, await authToken11(ps, agentKey, url, { sub: 'person-9', scope: 'orders.write', missionS256: mission }));
+    expect([done.status, done.body.body, done.body.sub]).toEqual([201, '{"qty":9}', 'person-9']);
+    expect(runs).toBe(before + 1);
+  });
+
   it('an unknown pending id is 404; a POST to a pending URL 405', async () => {
     const person = await personToken(ps, agentKey, url);
     const unknown = await fetch11(`${url}/aauth/pending/nope`, agentKey, person);

@@ -115,6 +115,8 @@ export const ERRORS = {
   access_denied: [403, 'access_denied', 'The request was denied by policy'],
   pending_not_found: [404, 'not_found', 'No such pending request'],
   pending_expired: [408, 'expired', 'The pending request has expired'],
+  // A call held by a deferred resource route (-11 "Deferred Delivery") completes only with an auth token for its person and mission.
+  pending_person_mismatch: [403, 'access_denied', 'The auth token is for another person or mission than the held call'],
   // A request whose body did not arrive in time (a stalled or dripping upload): the connection is closed.
   body_timeout: [408, 'invalid_request', 'The request body did not arrive in time'],
   resource_token_replayed: [400, 'invalid_grant', 'The resource token was already redeemed (single use until its exp)'],

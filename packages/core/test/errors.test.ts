@@ -107,6 +107,7 @@ const EXPECTED: Record<AAuthErrorCode, readonly [number, string]> = {
   access_denied: [403, 'access_denied'],
   pending_not_found: [404, 'not_found'],
   pending_expired: [408, 'expired'],
+  pending_person_mismatch: [403, 'access_denied'],
   body_timeout: [408, 'invalid_request'],
   resource_token_replayed: [400, 'invalid_grant'],
   upstream_agent_blocked: [403, 'access_denied'],

@@ -21,7 +21,7 @@ import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, anyHeld, dispatchHeld, peerOf, replayResult, sizeOf, type Dispatcher, type HeldCall, type StoredResult } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, heldPersonMismatch, peerOf, replayResult, sizeOf, type Dispatcher, type HeldCall, type HeldPerson, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -30,9 +30,13 @@ class Defer {
     readonly challenge: AAuthError,
     readonly resourceToken: string,
     readonly thumbprint: string,
+    readonly person: HeldPerson,
   ) {}
 }
 import type { AAuthInfo, RequireLevel, RequireOptions, Resource, ResourceOptions, WellKnownOptions } from './types.js';
+
+/** `v` when it is a string. */
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** A verification still under way (a promise), not its result. */
 const isPending = (value: VerifiedRequest | Promise<VerifiedRequest>): value is Promise<VerifiedRequest> => typeof (value as { then?: unknown }).then === 'function';
@@ -206,24 +210,33 @@ export function createResource(options: ResourceOptions): Resource {
   }
 
   /**
+   * The person a verified person or auth token names (`ps`: a person token's issuer, an auth
+   * token's `ps` claim) and its mission: what a resource token is issued for, and what an auth
+   * token completing a held call must name again.
+   */
+  function personOf(presented: PresentedToken): HeldPerson {
+    const t = presented.token;
+    return { ps: presented.kind === 'person' ? t.issuer : (t.claims.ps as string), sub: t.subject!, missionS256: str(t.claims.mission_s256) };
+  }
+
+  /**
    * A -11 resource token for the person the presented token names (AAuth -11 "Resource Token
    * Structure"; RS-32, RS-34): `ps`, `sub` and `presented_jti` from that person or auth token,
    * `agent_jkt` the signer's key, `aud` the access server (four-party) or the person server.
    */
   function resourceToken11(presented: PresentedToken, thumbprint: string, scope: string[], account?: string): Promise<string> {
     const t = presented.token;
-    const ps = presented.kind === 'person' ? t.issuer : (t.claims.ps as string);
-    const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    const { ps, sub, missionS256 } = personOf(presented);
     return mintResourceToken11(o.key, {
       issuer: o.identity,
       audience: o.draft11.accessServer ?? ps,
       ps,
-      sub: t.subject!,
+      sub,
       presentedJti: t.claims.jti as string,
       agentJkt: thumbprint,
       scope: scope.join(' '),
       // Copied unchanged when the token carried them (RS-32: a resource MUST NOT omit mission_s256).
-      missionS256: str(t.claims.mission_s256),
+      missionS256,
       tenant: str(t.claims.tenant),
       account,
       now: o.now,
@@ -260,7 +273,7 @@ export function createResource(options: ResourceOptions): Resource {
             ? `This resource requires an auth token with scope "${route.scope.join(' ')}": take the resource token to your person server`
             : `The auth token does not carry the scope ${route.scope.filter((s) => !presented.token.scope.includes(s)).join(' ')}: take the resource token to your person server`;
         const challenge11 = requirementChallenge('auth-token', why, r11, token);
-        throw route.deferred ? new Defer(challenge11, token, verified.thumbprint) : challenge11;
+        throw route.deferred ? new Defer(challenge11, token, verified.thumbprint, personOf(presented)) : challenge11;
       }
     }
   }
@@ -314,6 +327,7 @@ export function createResource(options: ResourceOptions): Resource {
       peer: peerOf(req),
       body,
       thumbprint: defer.thumbprint,
+      person: defer.person,
       scope: route.scope,
       resourceToken: defer.resourceToken,
       exp: clock() + 300,
@@ -377,6 +391,9 @@ export function createResource(options: ResourceOptions): Resource {
           sendPending(res, id, requirementChallenge('auth-token', 'Still waiting for an auth token with the scope of the held call', r11, call.resourceToken));
           return;
         }
+        // The held call was made for one person (and mission): an auth token for another never runs it.
+        const mismatch = heldPersonMismatch(call.person, presented.token);
+        if (mismatch !== undefined) throw as11(new AAuthError('pending_person_mismatch', `${mismatch}: take the resource token of this pending request (its AAuth-Requirement) to your person server`), {});
         const info = toInfo(verified);
         // A response over one key's share of maxPendingBytes would not be kept: not buffered either.
         const running = dispatchHeld(req.app as unknown as Dispatcher, call, res, info, pending.perKeyBytes);

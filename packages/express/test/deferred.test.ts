@@ -2,7 +2,7 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { PendingTable, dispatchHeld, type Dispatcher, type HeldCall } from '../src/lib/deferred.js';
+import { PendingTable, dispatchHeld, heldPersonMismatch, type Dispatcher, type HeldCall } from '../src/lib/deferred.js';
 import type { AAuthInfo } from '../src/types.js';
 
 const call = (thumbprint: string, n: number, bytes = 0): HeldCall => ({
@@ -14,6 +14,7 @@ const call = (thumbprint: string, n: number, bytes = 0): HeldCall => ({
   peer: { remoteAddress: '127.0.0.1', remotePort: 40000, remoteFamily: 'IPv4', encrypted: false },
   body: Buffer.alloc(bytes),
   thumbprint,
+  person: { ps: 'https://ps.example', sub: 'person-1' },
   scope: ['orders.write'],
   resourceToken: 'rt',
   exp: 1_000_000 + 300,
@@ -147,5 +148,29 @@ describe('dispatchHeld: the held call as its route sees it', () => {
     expect([failed.status, JSON.parse(failed.body.toString('utf8'))]).toEqual([500, { error: 'server_error', detail: 'The held call failed in the app, and no error handler answered it', status: 500 }]);
     const missing = await dispatchHeld(app as unknown as Dispatcher, { ...call('k', 0), url: '/elsewhere' }, new ServerResponse(new IncomingMessage(new Socket())), info);
     expect([missing.status, JSON.parse(missing.body.toString('utf8')).detail]).toEqual([404, 'The held call found no route']);
+  });
+});
+
+describe('heldPersonMismatch: only an auth token for the held call\'s person and mission completes it', () => {
+  const person = { ps: 'https://ps.example', sub: 'person-1', missionS256: 'm1' };
+  const token = (claims: Record<string, unknown>, subject?: string) => ({ subject, claims });
+
+  it('accepts the same ps, sub and mission_s256', () => {
+    expect(heldPersonMismatch(person, token({ ps: 'https://ps.example', mission_s256: 'm1' }, 'person-1'))).toBeUndefined();
+    expect(heldPersonMismatch({ ps: 'https://ps.example', sub: 'person-1' }, token({ ps: 'https://ps.example' }, 'person-1'))).toBeUndefined();
+  });
+
+  it('names the claim that differs: ps, sub, a missing, other or added mission_s256', () => {
+    expect(heldPersonMismatch(person, token({ ps: 'https://other-ps.example', mission_s256: 'm1' }, 'person-1'))).toMatch(/ps "https:\/\/other-ps.example" is not the person server of the held call \("https:\/\/ps.example"\)/);
+    expect(heldPersonMismatch(person, token({ mission_s256: 'm1' }, 'person-1'))).toMatch(/ps none is not/);
+    expect(heldPersonMismatch(person, token({ ps: 'https://ps.example', mission_s256: 'm1' }, 'person-2'))).toMatch(/sub "person-2" is not the person the held call was made for \("person-1"\)/);
+    expect(heldPersonMismatch(person, token({ ps: 'https://ps.example' }, 'person-1'))).toMatch(/mission_s256 none is not the held call's \("m1"\)/);
+    expect(heldPersonMismatch(person, token({ ps: 'https://ps.example', mission_s256: 'm2' }, 'person-1'))).toMatch(/mission_s256 "m2"/);
+    expect(heldPersonMismatch({ ps: 'https://ps.example', sub: 'person-1' }, token({ ps: 'https://ps.example', mission_s256: 'm1' }, 'person-1'))).toMatch(/mission_s256 "m1" is not the held call's \(none\)/);
+  });
+
+  it('quotes at most 80 characters of a claim', () => {
+    const message = heldPersonMismatch(person, token({ ps: 'https://ps.example', mission_s256: 'm1' }, 'x'.repeat(5000)))!;
+    expect(message.length).toBeLessThan(250);
   });
 });

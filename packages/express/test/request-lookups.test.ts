@@ -30,7 +30,7 @@ describe('held calls: looked for only once one was dispatched', () => {
     };
     const res = new ServerResponse(request([]));
     const info = { scheme: 'jwt', agent: 'https://agent.example', scope: [] } as unknown as AAuthInfo;
-    const call = { method: 'GET', url: '/x', headers: {}, rawHeaders: [], httpVersion: '1.1', peer: { remoteAddress: undefined, remotePort: undefined, remoteFamily: undefined, encrypted: false }, body: Buffer.alloc(0), thumbprint: 't', scope: [], resourceToken: 'rt', exp: 0 };
+    const call = { method: 'GET', url: '/x', headers: {}, rawHeaders: [], httpVersion: '1.1', peer: { remoteAddress: undefined, remotePort: undefined, remoteFamily: undefined, encrypted: false }, body: Buffer.alloc(0), thumbprint: 't', person: { ps: 'https://ps.example', sub: 'p' }, scope: [], resourceToken: 'rt', exp: 0 };
     void dispatchHeld(app, call, res, info);
     expect(seen).toBe(info);
     expect(anyHeld()).toBe(true);

@@ -46,6 +46,28 @@ export function peerOf(req: IncomingMessage): Peer {
   return { remoteAddress: socket?.remoteAddress, remotePort: socket?.remotePort, remoteFamily: socket?.remoteFamily, encrypted: socket?.encrypted === true };
 }
 
+/** The person a held call was made for: the `ps`, `sub` and `mission_s256` of its resource token. */
+export interface HeldPerson {
+  ps: string;
+  sub: string;
+  missionS256?: string;
+}
+
+/**
+ * Why an auth token may not complete a call held for `person`, or undefined when it may: its `ps`
+ * and `sub` are the person's (AAuth -11 "Auth Token": `sub` copied from the resource token, `ps` the
+ * person's server) and its `mission_s256` the held call's (copied from the resource token; none when
+ * it had none). Another person's token would run the call as someone it was not made for.
+ */
+export function heldPersonMismatch(person: HeldPerson, token: { subject?: string; claims: Record<string, unknown> }): string | undefined {
+  const quote = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v) : 'none');
+  if (token.claims.ps !== person.ps) return `The auth token's ps ${quote(token.claims.ps)} is not the person server of the held call (${quote(person.ps)})`;
+  if (token.subject !== person.sub) return `The auth token's sub ${quote(token.subject)} is not the person the held call was made for (${quote(person.sub)})`;
+  const mission = typeof token.claims.mission_s256 === 'string' ? token.claims.mission_s256 : undefined;
+  if (mission !== person.missionS256) return `The auth token's mission_s256 ${quote(mission)} is not the held call's (${quote(person.missionS256)})`;
+  return undefined;
+}
+
 /** A call held until an auth token arrives. */
 export interface HeldCall {
   method: string;
@@ -61,6 +83,8 @@ export interface HeldCall {
   body: Buffer;
   /** The key that made the call; only it may complete it. */
   thumbprint: string;
+  /** The person (and mission) the call was made for; only an auth token naming them completes it. */
+  person: HeldPerson;
   /** The scope the route needs. */
   scope: string[];
   /** The resource token of the challenge (re-sent while pending). */
