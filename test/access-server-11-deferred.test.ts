@@ -8,6 +8,9 @@ import express, { type Request, type Response } from 'express';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decideOverHttp, decodeJwt, startAuthServer, testRealm, type TestAuthServer } from './fixtures/auth-server.js';
 import { listen } from './fixtures/http.js';
+import { startOwnRedis, type OwnRedis } from './fixtures/redis-server.js';
+import { Redis } from 'ioredis';
+import { createRedisAuthServerStores } from '@aauth-kit/auth-server';
 
 // AAuth -11 "AS Response": the person server "follows the standard deferred response loop: it
 // handles 202 and 402 responses and continues until it receives a 200 with an auth token or a
@@ -39,6 +42,10 @@ let provider: AgentProvider;
 let ps: TestAuthServer;
 /** A second person server whose pending requests end after 2 s (the bounded-wait cases). */
 let psShort: TestAuthServer;
+/** A person server whose state (pending requests among it) is in Redis: a fleet's. */
+let psRedis: TestAuthServer;
+let redis: OwnRedis;
+let redisClient: Redis;
 let as: string;
 let script: Script;
 let hits: Hit[];
@@ -180,7 +187,10 @@ beforeAll(async () => {
   });
   ps = await startAuthServer({ draft11: { allowLoopback: true }, realm });
   psShort = await startAuthServer({ draft11: { allowLoopback: true }, realm, pendingLifetime: 2 });
-  open.push(ps, psShort);
+  redis = await startOwnRedis();
+  redisClient = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  psRedis = await startAuthServer({ draft11: { allowLoopback: true }, realm, ...createRedisAuthServerStores(redisClient, { prefix: 'aauth:deferred:' }) });
+  open.push(ps, psShort, psRedis);
 });
 
 beforeEach(() => {
@@ -191,6 +201,8 @@ beforeEach(() => {
 afterAll(async () => {
   for (const res of hanging.splice(0)) res.destroy();
   await Promise.all(open.splice(0).map((o) => o.close()));
+  redisClient?.disconnect();
+  await redis?.close();
 });
 
 describe('four-party: the access server defers (AAuth -11 "AS Response", "Deferred Responses")', () => {
@@ -370,5 +382,27 @@ describe('four-party: the access server defers (AAuth -11 "AS Response", "Deferr
     const last = flow.seen.at(-1)!;
     expect([last.status, last.body?.error]).toEqual([502, 'as_unreachable']);
     expect(String(last.body!.detail)).toMatch(/pending URL that is not on/);
+  });
+});
+
+describe('four-party deferral with the person server state in Redis (a fleet)', () => {
+  it('202 then 200: the request waiting for the access server stays approved in Redis, polled on until the AS issues', async () => {
+    script = { post: pending('0', 'requirement=approval'), polls: [pending('0'), 'token'] };
+    const site = await startSite(psRedis.server.personServer!);
+    const flow = agent11('fleet-waiter', psRedis);
+    const res = await flow.agent.fetch(`${site}/data`);
+    expect(res.status).toBe(200);
+    expect(hits.map((h) => h.method)).toEqual(['POST', 'GET', 'GET']);
+    expect(decodeJwt(String(flow.seen.at(-1)!.body!.auth_token)).claims).toMatchObject({ iss: as, scope: 'data.read' });
+  });
+
+  it('consent at the PS first, then the AS defers: delivered after the consent, the same pending URL throughout', async () => {
+    script = { post: pending('0'), polls: [pending('0'), 'token'] };
+    const site = await startSite(psRedis.server.personServer!);
+    const flow = agent11('fleet-considerate', psRedis);
+    const res = await flow.agent.fetch(`${site}/optimize`);
+    expect(res.status).toBe(200);
+    expect(hits.map((h) => h.method)).toEqual(['POST', 'GET', 'GET']);
+    expect(decodeJwt(String(flow.seen.at(-1)!.body!.auth_token)).claims).toMatchObject({ iss: as, scope: 'supply-chain:optimize' });
   });
 });

@@ -103,8 +103,10 @@ redis.call('EXPIRE', KEYS[1], ${TAKEN_TTL})
 return {f[1], f[2], f[7]}
 `;
 
-// KEYS: record. ARGV: prefix, id, attempt, now, retention. A take whose answer never reached its
-// caller (it timed out: 503) is undone, so the agent's next poll still collects the decision.
+// KEYS: record. ARGV: prefix, id, attempt, now, retention, and optionally the request JSON that
+// replaces r. A take whose answer never reached its caller (it timed out: 503) is undone, so the
+// agent's next poll still collects the decision; so is one whose delivery failed (a 5xx), and one
+// whose request waits on (four-party: the access server deferred), stored with its new state.
 const RELEASE = `${EXTEND}
 local f = redis.call('HMGET', KEYS[1], 't', 'c', 'a', 's', 'e')
 if f[1] ~= ARGV[3] then return 0 end
@@ -112,6 +114,7 @@ local P, id = ARGV[1], ARGV[2]
 local ttl = math.ceil(tonumber(f[5]) + tonumber(ARGV[5]) - tonumber(ARGV[4]))
 if ttl < 1 then redis.call('DEL', KEYS[1]) return 0 end
 redis.call('HDEL', KEYS[1], 't')
+if ARGV[6] then redis.call('HSET', KEYS[1], 'r', ARGV[6]) end
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('SET', P .. 'pending-code:' .. f[2], id, 'EX', ttl, 'NX')
 for _, k in ipairs({P .. 'pending-agent:' .. f[3], P .. 'pending-resource:' .. f[4], P .. 'pending-all'}) do
@@ -276,10 +279,19 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
       Object.defineProperty(taken, TAKEN_BY, { value: mine });
       return taken;
     },
-    async untake(request) {
+    async untake(request, replacement) {
       const mine = (request as { [TAKEN_BY]?: string })[TAKEN_BY];
       if (mine === undefined) return false;
-      return (await run(RELEASE, [record(request.id)], [prefix, request.id, mine, now(), retention])) === 1;
+      const args: Array<string | number> = [prefix, request.id, mine, now(), retention];
+      if (replacement !== undefined) {
+        if (replacement.id !== request.id || replacement.code !== request.code || replacement.thumbprint !== request.thumbprint || replacement.resource !== request.resource || replacement.expiresAt !== request.expiresAt) {
+          throw new TypeError('untake(request, replacement): the replacement must keep the id, code, thumbprint, resource and expiresAt of the request');
+        }
+        // Stored as put stores a request (the decision and chat are kept in their own fields).
+        const { status: _status, sub: _sub, username: _username, chat: _chat, ...rest } = replacement;
+        args.push(JSON.stringify({ ...rest, status: 'pending' }));
+      }
+      return (await run(RELEASE, [record(request.id)], args)) === 1;
     },
     async converse(id, change) {
       let answer: unknown;

@@ -143,9 +143,12 @@ export interface PendingStore {
   /**
    * Undo a `take` whose delivery failed with a 5xx (the agent is told to retry): `request`, as `take`
    * returned it, is back with its decision, under its id and code, for the agent's next poll; true
-   * when it is. Optional: without it the server puts the request back with `put` and `decide`.
+   * when it is. With `replacement` (the same id, code, agent, resource and expiry; other fields
+   * changed: a four-party request whose access server deferred, with that server's pending state),
+   * that is what is back, decided as `request` was. Optional: without it the server puts the request
+   * back with `put` and `decide`.
    */
-  untake?(request: PendingRequest): Promise<boolean>;
+  untake?(request: PendingRequest, replacement?: PendingRequest): Promise<boolean>;
   /**
    * AAuth -11 "Clarification Chat": add the person's question, or the agent's answer to the open
    * one (with `update`: its updated request, replacing those fields in the same step), atomically,

@@ -281,6 +281,29 @@ describe('redis pending store: untake', () => {
     expect(await other.take('id-1')).toMatchObject({ id: 'id-1', status: 'approved' });
     expect(await store.take('id-1')).toBeUndefined();
   });
+
+  it('with a replacement (a four-party request the access server deferred): that is back, decided and with its chat as taken', async () => {
+    const c = client();
+    await ready(c);
+    const prefix = fresh();
+    const store = createRedisPendingStore(c, { prefix, now: () => 1000 });
+    await store.put(request('id-2', 'CODE2', 1000, { draft11: { expCap: 2000, sub: 's' } as PendingRequest['draft11'] }));
+    await store.converse!('id-2', { question: 'Why?', max: 5 });
+    await store.converse!('id-2', { answer: 'Because' });
+    await store.decide('id-2', { status: 'approved', sub: 'u', username: 'n' });
+    const taken = (await store.take('id-2'))!;
+    const waiting = { location: 'https://as.example/pending/1', interval: 5, retryAt: 1005 };
+    const again: PendingRequest = { ...taken, scope: 'a b', draft11: { ...taken.draft11!, federation: { accessServer: 'https://as.example', resourceToken: 'rt', agentToken: 'at', scope: 'a b', pending: waiting } } };
+    // Only with the same id, code, agent, resource and expiry.
+    await expect(store.untake!(taken, { ...again, code: 'OTHER' })).rejects.toThrow(TypeError);
+    expect(await store.untake!(taken, again)).toBe(true);
+    const back = await store.get('id-2');
+    expect(back).toMatchObject({ id: 'id-2', status: 'approved', sub: 'u', username: 'n', scope: 'a b', chat: [{ question: 'Why?', answer: 'Because' }] });
+    expect(back!.draft11!.federation!.pending).toEqual(waiting);
+    expect(await store.getByCode('CODE2')).toMatchObject({ id: 'id-2' });
+    // Taken again (the next poll) as it was put back.
+    expect(await store.take('id-2')).toMatchObject({ status: 'approved', scope: 'a b' });
+  });
 });
 
 describe('redis rate limits', () => {

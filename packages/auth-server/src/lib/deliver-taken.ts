@@ -24,16 +24,29 @@ export async function deliverTaken<T>(store: PendingStore, taken: PendingRequest
   }
 }
 
-async function putBack(store: PendingStore, taken: PendingRequest): Promise<void> {
+/**
+ * Put a request the caller took back in the store, decided as it was: `replacement` (default: the
+ * request itself) with the same id, code, agent, resource and expiry.
+ */
+export async function putBack(store: PendingStore, taken: PendingRequest, replacement: PendingRequest = taken): Promise<void> {
   if (store.untake !== undefined) {
-    if (!(await store.untake(taken))) throw new Error('the store no longer holds it');
+    if (!(await store.untake(taken, replacement === taken ? undefined : replacement))) throw new Error('the store no longer holds it');
     return;
   }
-  await store.put(taken);
-  // A store may keep a put request undecided (the Redis store does): its decision is recorded again.
-  const back = await store.get(taken.id);
+  await putDecided(store, replacement);
+}
+
+/**
+ * Store a new request that is decided already (four-party: the person consented, or needed not,
+ * and the access server deferred). A store may keep a put request undecided (the Redis store does):
+ * its decision is then recorded with `decide`, so the agent's polls go on to the access server.
+ */
+export async function putDecided(store: PendingStore, request: PendingRequest): Promise<void> {
+  await store.put(request);
+  if (request.status === 'pending') return;
+  const back = await store.get(request.id);
   if (back?.status === 'pending') {
-    const decided = await store.decide(taken.id, { status: 'approved', sub: taken.sub ?? '', username: taken.username ?? '' });
+    const decided = await store.decide(request.id, { status: request.status, sub: request.sub ?? '', username: request.username ?? '' });
     if (decided === undefined) throw new Error('its decision could not be recorded again');
   } else if (back === undefined) {
     throw new Error('the store does not find it after the put');

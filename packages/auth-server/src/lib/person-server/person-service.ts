@@ -24,6 +24,7 @@ import { checkAgentAllowed, checkScopesAllowed, consentScopes } from '../policy.
 import { stringField } from '../server-11.js';
 import { createMemoryDraft11Records, type IssuedRecord11, type PersonRecordStore } from '../../records-11.js';
 import type { RevocationPusher } from './revocation-push.js';
+import { putBack, putDecided } from '../deliver-taken.js';
 import type { Federation, FederationOutcome, FederationPending } from '../access-server/federate.js';
 
 // The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
@@ -228,8 +229,11 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
         ...(decidedBy === undefined ? { status: 'pending' as const } : { status: 'approved' as const, sub: decidedBy }),
       };
       try {
+        if (decidedBy !== undefined) {
+          await storeOrFail(() => putDecided(ctx.store, request));
+          return { kind: 'pending', request };
+        }
         await ctx.store.put(request);
-        if (decidedBy !== undefined) return { kind: 'pending', request };
         ctx.audit({ type: 'consent.required', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, resource, scope });
         return { kind: 'pending', request, code };
       } catch (error) {
@@ -505,6 +509,19 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return { scope, consentScopes: await consentStillNeeded(d11.user, request.resource, scopes), draft11 };
   }
 
+  /**
+   * A store step for a request that waits on the access server: an AAuthError as it is (a store
+   * down is 503 store_unavailable), anything else 503 store_unavailable naming it; never a 500.
+   */
+  async function storeOrFail(step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      if (isAAuthError(error)) throw error;
+      throw new AAuthError('store_unavailable', `The request waiting for the access server could not be stored for the agent's next poll: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   /** The -11 part of a request whose access server deferred, with its pending state. */
   const withPending = (d11: PendingDraft11, pending: FederationPending): PendingDraft11 => ({ ...d11, federation: { ...d11.federation!, pending } });
 
@@ -523,8 +540,9 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     const issueOrWait = async (scope: string): Promise<Outcome11> => {
       const issued = await issueAuth(agent, request.resource, scope, d11, user, request.expiresAt);
       if (issued.kind === 'token') return issued;
+      // Stored again as taken, decided as it was (same id and code), with the access server's state.
       const again: PendingRequest = { ...request, scope, draft11: withPending(d11, issued.pending) };
-      await ctx.store.put(again);
+      await storeOrFail(() => putBack(ctx.store, request, again));
       return { kind: 'pending', request: again };
     };
     // Waiting for the access server: consent and policy were settled when it was first asked.
