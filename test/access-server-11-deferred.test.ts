@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { type Agent, createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
-import { decodeToken, generateKey, mintAuthToken11, type OkpPublicJwk } from '@aauth-kit/core';
+import { type Agent, type Clarification, createAgent, createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
+import { decodeToken, generateKey, mintAuthToken11, parseSignatureKey, signRequest, type OkpPublicJwk, type SigningKey } from '@aauth-kit/core';
 import { toHttpRequest } from '@aauth-kit/core/internal';
 import { createResource } from '@aauth-kit/express';
 import { createVerifier } from '@aauth-kit/verifier';
@@ -135,14 +135,23 @@ interface Seen {
 }
 
 /** The kit agent, its exchanges with the person server recorded; the person approves at the PS, and at the AS when sent there. */
-function agent11(local: string, server: TestAuthServer, sleep: (ms: number) => Promise<void> = async () => undefined): { agent: Agent; seen: Seen[]; interactions: string[] } {
+function agent11(
+  local: string,
+  server: TestAuthServer,
+  sleep: (ms: number) => Promise<void> = async () => undefined,
+  onClarification?: (c: Clarification) => string | Promise<string>,
+): { agent: Agent; seen: Seen[]; interactions: string[] } {
   const seen: Seen[] = [];
   const interactions: string[] = [];
   const personServer = server.server.personServer!;
+  const key = generateKey({ kid: `${local}-key` });
   const agent = createAgent({
-    key: generateKey({ kid: `${local}-key` }),
+    key,
     draft11: { provider, local, ps: personServer, allowLoopback: true },
     fetch: async (input, init) => {
+      if (beforeAnswer !== undefined && init?.method === 'POST' && String(input instanceof Request ? input.url : input).includes('/aauth/person/pending/')) {
+        await beforeAnswer(String(input), key, new Headers(init.headers).get('signature-key')!);
+      }
       const res = await fetch(input, init);
       const url = new URL(input instanceof Request ? input.url : String(input));
       if (url.origin === personServer && url.pathname.startsWith('/aauth/person/')) {
@@ -152,6 +161,7 @@ function agent11(local: string, server: TestAuthServer, sleep: (ms: number) => P
       return res;
     },
     sleep,
+    ...(onClarification === undefined ? {} : { onClarification }),
     onInteraction: async ({ url }) => {
       interactions.push(url);
       if (url.startsWith(`${as}/`)) {
@@ -164,6 +174,9 @@ function agent11(local: string, server: TestAuthServer, sleep: (ms: number) => P
   });
   return { agent, seen, interactions };
 }
+
+/** Called with the pending URL, the agent's key and its Signature-Key before the agent POSTs its answer there. */
+let beforeAnswer: ((url: string, key: SigningKey, signatureKey: string) => Promise<void>) | undefined;
 
 /** The person server has asked the access server (the agent's waits before that are not real). */
 const federating = () => hits.length > 0;
@@ -344,14 +357,170 @@ describe('four-party: the access server defers (AAuth -11 "AS Response", "Deferr
     expect(hits.map((h) => h.method)).toEqual(['POST']);
   });
 
-  it('requirement=clarification: a specific refusal (403 unsupported_requirement)', async () => {
+  it("requirement=clarification: passed to an agent that answers clarifications; its answer POSTed to the AS signed as the PS; then the token", async () => {
+    const question = 'Which **warehouse** is this for?';
+    script = {
+      post: pending('0', 'requirement=clarification', { status: 'pending', clarification: question, timeout: 60, options: ['North', 'South'] }),
+      polls: ['token'],
+      claims: { status: 204 },
+    };
+    const site = await startSite(ps.server.personServer!);
+    const asked: Clarification[] = [];
+    const flow = agent11('explainer', ps, undefined, (c) => {
+      asked.push(c);
+      // The access server is not polled while its question is open.
+      expect(hits.map((h) => h.method)).toEqual(['POST']);
+      return 'The **North** one: restocking before Monday.';
+    });
+    const res = await flow.agent.fetch(`${site}/data`);
+    expect(res.status).toBe(200);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toMatchObject({ question, options: ['North', 'South'], authServer: ps.server.personServer! });
+    expect(asked[0]!.timeout).toBeGreaterThan(0);
+    expect(asked[0]!.timeout).toBeLessThanOrEqual(60);
+    // The PS's 202 carried the AS's question; the agent answered at the PS's pending URL.
+    expect(flow.seen[2]!.headers.get('aauth-requirement')).toBe('requirement=clarification');
+    expect(steps(flow.seen).slice(2)).toEqual([
+      ['POST', '/aauth/person/auth-token', 202],
+      ['POST', '/aauth/person/pending', 204],
+      ['GET', '/aauth/person/pending', 200],
+    ]);
+    // The AS got the answer (signed by the PS), then one poll that issued.
+    expect(hits.map((h) => [h.method, h.path, h.signer])).toEqual([
+      ['POST', '/token', ps.server.personServer!],
+      ['POST', '/pending', ps.server.personServer!],
+      ['GET', '/pending', ps.server.personServer!],
+    ]);
+    expect(hits[1]!.body).toEqual({ action: 'clarification_response', clarification_response: 'The **North** one: restocking before Monday.' });
+    expect(decodeJwt(String(flow.seen.at(-1)!.body!.auth_token)).claims).toMatchObject({ iss: as, scope: 'data.read' });
+    expect(ps.audit.some((e) => e.type === 'clarification.answered' && e.resource === site)).toBe(true);
+  });
+
+  it('requirement=clarification answered with the token at once (200 to the answer): the token waits for the next poll; with the Redis store too', async () => {
+    for (const server of [ps, psRedis]) {
+      script = { post: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Why?' }), polls: [{ status: 500 }], claims: 'token' };
+      hits = [];
+      const site = await startSite(server.server.personServer!);
+      const flow = agent11(`quick-${hits.length}-${server === ps ? 'memory' : 'redis'}`, server, undefined, () => 'Because.');
+      const res = await flow.agent.fetch(`${site}/data`);
+      expect(res.status).toBe(200);
+      expect(steps(flow.seen).slice(2)).toEqual([
+        ['POST', '/aauth/person/auth-token', 202],
+        ['POST', '/aauth/person/pending', 204],
+        ['GET', '/aauth/person/pending', 200],
+      ]);
+      // Never polled: the token came in answer to the clarification response.
+      expect(hits.map((h) => h.method)).toEqual(['POST', 'POST']);
+    }
+  });
+
+  it('requirement=clarification, then a refusal in answer: relayed at the next poll (403 denied); a second question after the answer is passed on too', async () => {
+    script = {
+      post: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Why?' }),
+      polls: ['token'],
+      claims: { status: 403, headers: { 'Content-Type': 'application/problem+json' }, body: { error: 'denied', detail: 'Not a good reason.' } },
+    };
+    const site = await startSite(ps.server.personServer!);
+    const flow = agent11('unconvincing', ps, undefined, () => 'Just because.');
+    await expect(flow.agent.fetch(`${site}/data`)).rejects.toMatchObject({ code: 'interaction_denied' });
+    const last = flow.seen.at(-1)!;
+    expect([last.method, last.path, last.status, last.body?.error]).toEqual(['GET', '/aauth/person/pending', 403, 'denied']);
+    expect(String(last.body!.detail)).toMatch(/Not a good reason\./);
+
+    // Two questions in turn: each passed on and answered.
+    script = {
+      post: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'First?' }),
+      polls: ['token'],
+      claims: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Second?' }),
+    };
+    hits = [];
+    const questions: string[] = [];
+    let calls = 0;
+    const twice = agent11('patient-explainer', ps, undefined, (c) => {
+      questions.push(c.question);
+      // After two answers the scripted AS would ask forever: the third POST is answered with 204.
+      if (++calls === 2) script.claims = { status: 204 };
+      return `Answer ${calls}`;
+    });
+    expect((await twice.agent.fetch(`${site}/data`)).status).toBe(200);
+    expect(questions).toEqual(['First?', 'Second?']);
+    expect(hits.filter((h) => h.method === 'POST' && h.path === '/pending').map((h) => h.body!.clarification_response)).toEqual(['Answer 1', 'Answer 2']);
+  });
+
+  it('requirement=clarification that asks nothing, or asks forever: as_unreachable (502) naming why, never passed on', async () => {
+    const site = await startSite(ps.server.personServer!);
+    for (const [body, why] of [
+      [{ status: 'pending' }, /requirement=clarification has no question/],
+      [{ status: 'pending', clarification: '   ' }, /requirement=clarification has no question/],
+      [{ status: 'pending', clarification: 'x'.repeat(20_000) }, /at most \d+ characters/],
+    ] as const) {
+      script = { post: pending('0', 'requirement=clarification', body), polls: ['token'] };
+      const asked: string[] = [];
+      const flow = agent11('bewildered', ps, undefined, (c) => (asked.push(c.question), 'answer'));
+      await flow.agent.fetch(`${site}/data`).catch(() => undefined);
+      const last = flow.seen.at(-1)!;
+      expect([last.status, last.body?.error]).toEqual([502, 'as_unreachable']);
+      expect(String(last.body!.detail)).toMatch(why);
+      expect(asked).toEqual([]);
+    }
+    // Asked again after every answer: the sixth question ends the request.
+    script = {
+      post: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Again?' }),
+      polls: ['token'],
+      claims: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Again?' }),
+    };
+    let answers = 0;
+    const flow = agent11('badgered', ps, undefined, () => `answer ${++answers}`);
+    await flow.agent.fetch(`${site}/data`).catch(() => undefined);
+    expect(answers).toBe(5);
+    const last = flow.seen.at(-1)!;
+    expect([last.status, last.body?.error]).toEqual([502, 'as_unreachable']);
+    expect(String(last.body!.detail)).toMatch(/asked a clarification 6 times for one token request \(at most 5\)/);
+  });
+
+  it("an answer to the access server's question that is no answer is 400 naming why; an updated_request is 400 too; the question stays open", async () => {
+    script = { post: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Why?' }), polls: ['token'], claims: { status: 204 } };
+    const site = await startSite(ps.server.personServer!);
+    const refused: Array<[number, string]> = [];
+    beforeAnswer = async (url, key, signatureKey) => {
+      beforeAnswer = undefined;
+      const jwt = (parseSignatureKey(signatureKey).key as { jwt: string }).jwt;
+      for (const body of [
+        { action: 'clarification_response', clarification_response: ' \u200b ' },
+        { action: 'clarification_response', clarification_response: 42 },
+        { action: 'clarification_response', clarification_response: 'x'.repeat(20_000) },
+        { action: 'updated_request', resource_token: 'eyJ.e30.x' },
+      ]) {
+        const text = JSON.stringify(body);
+        const headers = { 'content-type': 'application/json' };
+        const signed = signRequest({ method: 'POST', url, headers, body: text }, { key, signatureKey: { scheme: 'jwt', jwt }, signatureKeyForm: 'dictionary', nonce: true });
+        const res = await fetch(url, { method: 'POST', headers: { ...headers, ...signed.headers }, body: text });
+        const problem = (await res.json()) as { error: string; detail: string };
+        refused.push([res.status, `${problem.error}: ${problem.detail}`]);
+      }
+    };
+    try {
+      const flow = agent11('careless', ps, undefined, () => 'A real answer.');
+      expect((await flow.agent.fetch(`${site}/data`)).status).toBe(200);
+    } finally {
+      beforeAnswer = undefined;
+    }
+    expect(refused.map(([status]) => status)).toEqual([400, 400, 400, 400]);
+    expect(refused[0]![1]).toMatch(/^invalid_request: clarification_response must be a non-empty string .* the answer to the access server's question$/);
+    expect(refused[2]![1]).toMatch(/at most \d+ characters/);
+    expect(refused[3]![1]).toMatch(/The open question is the access server's: answer it with clarification_response/);
+    // Only the real answer reached the access server.
+    expect(hits.filter((h) => h.path === '/pending' && h.method === 'POST').map((h) => h.body)).toEqual([{ action: 'clarification_response', clarification_response: 'A real answer.' }]);
+  });
+
+  it('requirement=clarification: an agent that answers none gets a specific refusal (403 unsupported_requirement)', async () => {
     script = { post: pending('0', 'requirement=clarification', { status: 'pending', clarification: 'Why?' }), polls: ['token'] };
     const site = await startSite(ps.server.personServer!);
     const flow = agent11('puzzled', ps);
     await flow.agent.fetch(`${site}/data`).catch(() => undefined);
     const last = flow.seen.at(-1)!;
     expect([last.status, last.body?.error]).toEqual([403, 'unsupported_requirement']);
-    expect(String(last.body!.detail)).toMatch(/requirement=clarification/);
+    expect(String(last.body!.detail)).toMatch(/asks a clarification, and the agent declared no clarification capability/);
   });
 
   it('a pending URL that never answers: bounded by the agent request\'s own deadline (408 expired), never a hang', async () => {

@@ -1,5 +1,5 @@
 import { AAuthError, AUTH_TOKEN_11, computeThumbprint, parseRequirement, parseScope, signRequest, type ParsedRequirement, type SigningKey } from '@aauth-kit/core';
-import { interactionUrlProblem, serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { MAX_CLARIFICATION_ROUNDS, MAX_CLARIFICATION_TEXT, interactionUrlProblem, serverIdentifierProblem } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
 
 // The person server's side of four-party (AAuth -11 "PS-AS Federation", "AS Response", "Auth Token
@@ -39,6 +39,8 @@ export interface FederationRequest {
   claims?: ((names: string[]) => Record<string, unknown>) | undefined;
   /** Who asked, for key discovery limits. */
   caller?: string | undefined;
+  /** The agent declared the `clarification` capability: an access server's question is passed to it. */
+  clarify?: boolean | undefined;
 }
 
 /**
@@ -54,6 +56,17 @@ export interface FederationPending {
   retryAt: number;
   /** `requirement=interaction`: where the person goes; the person server's 202 tells the agent. */
   interaction?: { url: string; code: string } | undefined;
+  /**
+   * `requirement=clarification` (AAuth -11 "AS Response"): the access server's question, passed to
+   * the agent in the person server's 202 until it answers (the access server is not polled meanwhile).
+   */
+  clarification?: { question: string; timeout?: number | undefined; options?: string[] | undefined } | undefined;
+  /** The access server's questions so far in this token request (at most MAX_CLARIFICATION_ROUNDS). */
+  clarifications?: number | undefined;
+  /** The access server issued in answer to the agent's clarification response: delivered at the next poll (checked). */
+  issued?: Record<string, unknown> | undefined;
+  /** The access server refused in answer to the agent's clarification response: relayed at the next poll. */
+  refused?: { status: number; error: string; detail: string } | undefined;
 }
 
 /** The access server issued (the auth token, checked), or it is still deciding. */
@@ -180,9 +193,34 @@ export function createFederation(config: FederationConfig) {
    * `Retry-After` has passed; before that, still pending as it was.
    */
   async function resume(request: FederationRequest, pending: FederationPending): Promise<FederationOutcome> {
+    if (pending.issued !== undefined) return { kind: 'token', body: pending.issued };
+    if (pending.refused !== undefined) throw new RelayedRefusal(pending.refused.status, pending.refused.error, pending.refused.detail);
     if (request.deadline !== undefined && request.deadline <= config.now()) throw expired(request);
+    // The access server waits for the agent's answer to its question: nothing to ask it meanwhile.
+    if (pending.clarification !== undefined) return { kind: 'pending', pending };
     if (config.now() < pending.retryAt) return { kind: 'pending', pending };
     return settle(request, await send(request, 'GET', pending.location), pending.location, pending, 0);
+  }
+
+  /**
+   * The agent's answer to the access server's question (AAuth -11 "Clarification Response"): POSTed,
+   * signed as this person server, to the access server's pending URL. Its acknowledgement (a 2xx
+   * without a token) lets the polls go on; a 202 is read as any deferred answer (another question, an
+   * interaction), a 200 is the token (checked, kept for the agent's next poll), a refusal is relayed.
+   */
+  async function answer(request: FederationRequest, pending: FederationPending, text: string): Promise<FederationOutcome> {
+    if (request.deadline !== undefined && request.deadline <= config.now()) throw expired(request);
+    const { clarification: _answered, ...rest } = pending;
+    const next: FederationPending = { ...rest, retryAt: config.now() };
+    const reply = await send(request, 'POST', pending.location, { action: 'clarification_response', clarification_response: text });
+    if (reply.status >= 200 && reply.status < 300 && reply.status !== 200 && reply.status !== 202) return { kind: 'pending', pending: next };
+    try {
+      return await settle(request, reply, pending.location, next, 0);
+    } catch (error) {
+      // A refusal (denied, expired, ...) ends the request at the agent's next poll, as a polled one does.
+      if (error instanceof RelayedRefusal) return { kind: 'pending', pending: { ...next, refused: { status: error.status, error: (error as unknown as { error: string }).error, detail: error.message } } };
+      throw error;
+    }
   }
 
   /** What an answer of the access server means (AAuth -11 "AS Response", "Deferred Response State Machine"). */
@@ -235,6 +273,7 @@ export function createFederation(config: FederationConfig) {
     const interval = retryAfterOf(answer.headers, polling?.interval ?? DEFAULT_INTERVAL);
     const pending: FederationPending = { location, interval, retryAt: config.now() + interval };
     if (polling?.interaction !== undefined) pending.interaction = polling.interaction;
+    if (polling?.clarifications !== undefined) pending.clarifications = polling.clarifications;
     switch (requirement?.requirement) {
       case undefined:
       case 'approval':
@@ -251,10 +290,35 @@ export function createFederation(config: FederationConfig) {
         const { sub: _never, ...claims } = request.claims?.(names) ?? {};
         return settle(request, await send(request, 'POST', location, claims), location, pending, rounds + 1);
       }
+      case 'clarification': {
+        // "The PS MAY pass the clarification down to the agent via a 202 response": to an agent that
+        // declared it can answer; the person server answers none itself.
+        if (request.clarify !== true) {
+          throw new AAuthError(
+            'as_requirement_unsupported',
+            `The access server ${request.accessServer} asks a clarification, and the agent declared no clarification capability to answer it (capabilities: ["clarification"] in its token request)`,
+          );
+        }
+        const question = answer.json?.clarification;
+        if (typeof question !== 'string' || question.trim() === '' || question.length > MAX_CLARIFICATION_TEXT) {
+          throw unreachable(`its requirement=clarification has no question (its body needs "clarification": a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters)`);
+        }
+        const asked = (polling?.clarifications ?? 0) + 1;
+        if (asked > MAX_CLARIFICATION_ROUNDS) throw unreachable(`it asked a clarification ${asked} times for one token request (at most ${MAX_CLARIFICATION_ROUNDS})`);
+        const { timeout, options } = answer.json!;
+        pending.clarification = { question };
+        if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout >= 0) pending.clarification.timeout = Math.floor(timeout);
+        // Its discrete answers, passed on when they are what the draft says (a list of short strings); else left out.
+        if (Array.isArray(options) && options.length > 0 && options.length <= 20 && options.every((o) => typeof o === 'string' && o.trim() !== '' && o.length <= 512)) {
+          pending.clarification.options = options as string[];
+        }
+        pending.clarifications = asked;
+        return { kind: 'pending', pending };
+      }
       default:
         throw new AAuthError(
           'as_requirement_unsupported',
-          `The access server ${request.accessServer} answered 202 with requirement=${requirement!.requirement.slice(0, 64)}, which this person server does not support (it answers claims, polls approval and passes interaction on)`,
+          `The access server ${request.accessServer} answered 202 with requirement=${requirement!.requirement.slice(0, 64)}, which this person server does not support (it answers claims, polls approval, passes interaction and clarification on)`,
         );
     }
   }
@@ -295,7 +359,7 @@ export function createFederation(config: FederationConfig) {
     return { auth_token: token, expires_in: expiresIn };
   }
 
-  return { federate, resume, withdraw, checkTrusted };
+  return { federate, resume, answer, withdraw, checkTrusted };
 }
 /** What is wrong with an access server's auth token for this request, or undefined (Auth Token Delivery; AS-20, AS-21). */
 export function deliveryProblem(claims: Record<string, unknown>, request: FederationRequest, issuer: string): string | undefined {

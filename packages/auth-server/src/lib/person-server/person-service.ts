@@ -25,7 +25,7 @@ import { stringField } from '../server-11.js';
 import { createMemoryDraft11Records, type IssuedRecord11, type PersonRecordStore } from '../../records-11.js';
 import type { RevocationPusher } from './revocation-push.js';
 import { putBack, putDecided } from '../deliver-taken.js';
-import type { Federation, FederationOutcome, FederationPending } from '../access-server/federate.js';
+import type { Federation, FederationOutcome, FederationPending, FederationRequest } from '../access-server/federate.js';
 
 // The -11 person server's decisions (draft-11 profile sections 6 and 8; the person-server
 // checklist PS-10..PS-36): person tokens with a directed `sub`, three-party auth tokens, and the
@@ -139,6 +139,12 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     return { person_token: token, expires_in: lifetime };
   }
 
+  /** What the access server is asked, and its answer checked against, for a four-party request. */
+  function federationRequest(agent: { thumbprint: string; caller?: string }, resource: string, d11: PendingDraft11, user: string, deadline: number): FederationRequest {
+    const { pending: _pending, ...tokens } = d11.federation!;
+    return { ...tokens, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, deadline, caller: agent.caller, claims: (names: string[]) => claimsOf(user, names, d11), clarify: d11.clarify === true };
+  }
+
   /**
    * An auth token: minted here (three-party), or asked of the access server (four-party), which may
    * defer (its pending state is then kept with the agent's pending request, polled until `deadline`).
@@ -157,8 +163,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
         const presented = await records.getIssued(d11.presentedJti);
         if (presented?.kind === 'person') await records.addAccessServer(d11.presentedJti, f.accessServer);
       }
-      const { pending, ...tokens } = f;
-      const request = { ...tokens, resource, sub: d11.sub!, agentJkt: agent.thumbprint, expCap: d11.expCap, deadline, caller: agent.caller, claims: (names: string[]) => claimsOf(user, names, d11) };
+      const { pending } = f;
+      const request = federationRequest(agent, resource, d11, user, deadline);
       // AAuth -11 "AS Response": a deferred answer is polled (its pending URL), else the token is asked for.
       const outcome = pending === undefined ? await federation!.federate(request) : await federation!.resume(request, pending);
       if (outcome.kind === 'token') {
@@ -461,6 +467,8 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       if (presentedToken !== undefined) d11.federation.presentedToken = presentedToken;
       if (upstreamToken !== undefined) d11.federation.upstreamToken = upstreamToken;
     }
+    // The agent can answer questions: the person's at the consent page, the access server's (four-party).
+    if (declares(body, 'clarification')) d11.clarify = true;
     const needConsent = await consentStillNeeded(record.user, String(rt.iss), scopes);
     if (needConsent.length === 0) {
       const issued = await issueAuth(agent, String(rt.iss), scope, d11, record.user, pendingDeadline(expCap));
@@ -469,7 +477,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       return createPending(agent, 'auth-11', String(rt.iss), scope, [], withPending(d11, issued.pending), record.user);
     }
     if (!declares(body, 'interaction')) throw new AAuthError('user_unreachable', `The person must consent to ${needConsent.join(' ')}, and the request has no interaction capability`);
-    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, declares(body, 'clarification') ? { ...d11, clarify: true } : d11);
+    return createPending(agent, 'auth-11', String(rt.iss), scope, needConsent, d11);
   }
 
   /**
@@ -571,6 +579,23 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     await records.grant(user, request.resource, request.consentScopes, request.agent);
     return issueOrWait(scopes.join(' '));
+  }
+
+  /**
+   * The agent's answer to the access server's question (four-party, AAuth -11 "AS Response":
+   * `requirement=clarification` passed down): sent to the access server, and the request, taken by
+   * the caller, stored again (same pending URL) with what the access server answered.
+   */
+  async function answerAccessServer(request: PendingRequest, text: string): Promise<void> {
+    const d11 = request.draft11!;
+    const pending = d11.federation?.pending;
+    if (federation === undefined || pending?.clarification === undefined) throw new AAuthError('invalid_request', 'The access server asks no question of this request');
+    const agent = { thumbprint: request.thumbprint };
+    const outcome = await federation.answer(federationRequest(agent, request.resource, d11, request.sub!, request.expiresAt), pending, text);
+    // The token itself (the access server issued at once) waits for the agent's next poll, as any token here.
+    const { clarification: _answered, ...rest } = pending;
+    const next: FederationPending = outcome.kind === 'token' ? { ...rest, issued: outcome.body } : outcome.pending;
+    await storeOrFail(() => putBack(ctx.store, request, { ...request, draft11: withPending(d11, next) }));
   }
 
   /**
@@ -728,7 +753,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     if (registry !== undefined) for (const [id, r] of entries) await registry.revoke(issuer, id, r.exp + 60);
   }
 
-  return { personToken, authToken, updatedRequest, deliver, withdrawAtAccessServer, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
+  return { personToken, authToken, updatedRequest, deliver, answerAccessServer, withdrawAtAccessServer, revoke, revokeAgentToken, revokeResourceToken, revokedDependency, noteAgentToken, knows: (kind: 'agent' | 'resource', id: string) => records.knows(kind, id), withdrawGrant, directedSub };
 }
 
 export type PersonService = ReturnType<typeof createPersonService>;

@@ -218,6 +218,14 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       return;
     }
     const waiting = request.draft11?.federation?.pending;
+    if (waiting?.clarification !== undefined) {
+      // Four-party (AAuth -11 "AS Response"): the access server's question, passed down; answered with a POST here.
+      const left = Math.max(0, Math.floor(request.expiresAt - ctx.now()));
+      res.status(202).set({ Location: pendingUrl(request), 'Retry-After': '0', 'Cache-Control': 'no-store', 'AAuth-Requirement': 'requirement=clarification' });
+      const { question, timeout, options } = waiting.clarification;
+      res.json({ status: 'pending', clarification: question, timeout: Math.min(left, timeout ?? left), ...(options === undefined ? {} : { options }) });
+      return;
+    }
     const retryAfter = waiting === undefined ? 5 : Math.max(0, Math.ceil(waiting.retryAt - ctx.now()));
     res.status(202).set({ Location: pendingUrl(request), 'Retry-After': String(retryAfter), 'Cache-Control': 'no-store' });
     const interaction = code !== undefined ? { url: endpoints(ctx.issuer).interaction, code } : waiting?.interaction;
@@ -435,6 +443,15 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
     }),
   );
 
+  /** A `clarification_response`: a string of at most MAX_CLARIFICATION_TEXT with something visible in it, else 400. */
+  function clarificationAnswer(answer: unknown, what: string): string {
+    // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing.
+    if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_TEXT || clarificationText(answer) === undefined) {
+      throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters (Markdown), the answer to ${what}`);
+    }
+    return answer;
+  }
+
   // AAuth -11 "Agent Response to Clarification": a POST to a pending URL answers the person's open
   // question (`clarification_response`; the consent page shows it) or replaces the request with a
   // new resource token (`updated_request`: the person then decides on the updated request); one
@@ -450,6 +467,18 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
         const { action } = body;
         if (action !== 'clarification_response' && action !== 'updated_request') {
           throw new AAuthError('invalid_request', `A POST to a pending URL needs "action": "clarification_response" or "updated_request" (got ${action === undefined ? 'none' : showValue(action, 40)}); to withdraw the request, DELETE the pending URL`);
+        }
+        if (request.status === 'approved' && request.draft11?.federation?.pending?.clarification !== undefined) {
+          // Four-party: the access server asked; the answer goes to it, and the request waits on.
+          if (action === 'updated_request') {
+            throw new AAuthError('invalid_request', "The open question is the access server's: answer it with clarification_response (an updated request answers the person's questions only), or DELETE the pending URL to withdraw the request");
+          }
+          const answer = clarificationAnswer(body.clarification_response, "the access server's question");
+          const taken = await ctx.store.take(request.id);
+          if (taken === undefined) throw new AAuthError('invalid_request', 'The request was answered or withdrawn meanwhile: there is nothing to answer; poll the pending URL with GET');
+          // A 5xx on the way (the access server unreachable, the store): put back, the question still open.
+          await deliverTaken(ctx.store, taken, ctx.now(), () => service.answerAccessServer(taken, answer), ctx.warn);
+          return 'clarification.answered';
         }
         if (openQuestion(request) === undefined) {
           throw new AAuthError('invalid_request', `No clarification is open for this request (none was asked, or its answer came already): there is nothing to answer with ${action}; poll the pending URL with GET, or DELETE it to withdraw the request`);
@@ -468,11 +497,7 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
           Object.assign(request, { scope: updated.scope });
           return 'request.updated';
         }
-        const answer = body.clarification_response;
-        // An answer with nothing visible in it (only spaces, invisible or control characters) says nothing to the person.
-        if (typeof answer !== 'string' || answer.length > MAX_CLARIFICATION_TEXT || clarificationText(answer) === undefined) {
-          throw new AAuthError('invalid_request', `clarification_response must be a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters (Markdown), the answer to the person's question`);
-        }
+        const answer = clarificationAnswer(body.clarification_response, "the person's question");
         const answered = ctx.store.converse === undefined ? undefined : await ctx.store.converse(request.id, { answer });
         if (answered === undefined) {
           throw new AAuthError('invalid_request', 'The question was answered meanwhile, or the person decided: there is nothing to answer; poll the pending URL with GET');
