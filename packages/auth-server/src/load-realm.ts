@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { identityUrlProblem } from '@aauth-kit/core/internal';
+import { identityUrlProblem, jsonSyntaxText } from '@aauth-kit/core/internal';
 import { parseBruteForce, type BruteForceSettings } from './lib/brute-force.js';
 import { warningHook } from './lib/warning-hook.js';
 
@@ -224,7 +224,8 @@ function readInput(input: unknown, path: string): { realm: Record<string, unknow
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new TypeError(`${where} is not valid JSON: ${(error as Error).message}`);
+      // Never an excerpt of the file: a realm export holds client secrets and user credentials.
+      throw new TypeError(`${where} is not valid JSON: ${jsonSyntaxText(error)}`);
     }
     if (!isObject(parsed)) throw new TypeError(`${where} must hold a JSON object (a Keycloak realm export)`);
     return { realm: parsed, path: where };

@@ -139,6 +139,21 @@ describe('loadRealm', () => {
     expect(() => loadRealm(join(dir, 'missing.json'))).toThrow(`options.realm: cannot read realm file ${join(dir, 'missing.json')}`);
   });
 
+  it('never quotes the text of a realm file that is not JSON (it holds client secrets and passwords)', () => {
+    for (const text of ['hunter2-client-secret', '{"clients":[{"secret": hunter2-client-secret}]}']) {
+      const file = join(dir, 'secret.json');
+      writeFileSync(file, text);
+      let message = '';
+      try {
+        loadRealm(file);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain(`options.realm (file ${file}) is not valid JSON`);
+      expect(message).not.toMatch(/hunter2|"clients"/);
+    }
+  });
+
   it('names the bad field of a realm file', () => {
     const file = join(dir, 'bad-field.json');
     writeFileSync(file, JSON.stringify(withAttribute('aauth.allowed.agents', 'not json')));

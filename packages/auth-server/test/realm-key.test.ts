@@ -57,6 +57,17 @@ describe('realm signing key', () => {
     const garbage = join(dir, 'garbage.json');
     writeFileSync(garbage, 'not json');
     expect(() => make({ keyFile: garbage })).toThrow(`options.keyFile ${garbage} cannot be read as a private JWK`);
+    // A damaged key file: its error never quotes the file (V8's JSON errors quote the start of the text).
+    const secret = generateKey().toPrivateJwk().d;
+    writeFileSync(garbage, secret);
+    let message = '';
+    try {
+      make({ keyFile: garbage });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/cannot be read as a private JWK: it does not start as JSON/);
+    expect(message).not.toContain(secret.slice(0, 4));
     const publicOnly = join(dir, 'public.json');
     writeFileSync(publicOnly, JSON.stringify(generateKey().toPublishedJwk()));
     expect(() => make({ keyFile: publicOnly, signingAlgorithm: 'EdDSA' })).toThrow('must hold a private JWK');

@@ -14,6 +14,7 @@ export { argumentErrorText, assertKnownOptions, nearestName, optionNames, repeat
 export { networkErrorText } from './lib/network-error.js';
 export { fileProblem } from './lib/file-problem.js';
 export { showValue } from './lib/show-value.js';
+export { jsonSyntaxText } from './lib/json-syntax.js';
 export { MAX_CLARIFICATION_ROUNDS, MAX_CLARIFICATION_TEXT } from './requirement.js';
 export { callQuietly, catchRejection, isPromiseLike } from './lib/promise-like.js';
 export { boundedCommands, storeFailureText, type BoundedCommands, type BoundedCommandsOptions } from './lib/bounded-command.js';

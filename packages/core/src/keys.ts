@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AAuthError } from './errors.js';
 import { b64uDecode } from './lib/base64.js';
+import { jsonSyntaxText } from './lib/json-syntax.js';
 
 /** An Ed25519 public JWK (RFC 8037). */
 export interface OkpPublicJwk {
@@ -494,7 +495,13 @@ export function importPrivateKey(input: PrivateJwk | string | Record<string, unk
       // OpenSSL refuses text before the armour line; key files often start with a blank line.
       keyObject = createPrivateKey({ key: input.trim(), format: 'pem' });
     } else {
-      const jwk = (typeof input === 'string' ? JSON.parse(input) : input) as Record<string, unknown>;
+      let jwk: Record<string, unknown>;
+      try {
+        jwk = (typeof input === 'string' ? JSON.parse(input) : input) as Record<string, unknown>;
+      } catch (error) {
+        // Never an excerpt of the text: it is meant to hold a private key.
+        throw new AAuthError('key_invalid', `Cannot import private key: it is neither a PEM private key nor a JSON JWK (${jsonSyntaxText(error)})`);
+      }
       if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
         throw new AAuthError('key_invalid', 'A private JWK needs a "d" member');
       }

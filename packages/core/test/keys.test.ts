@@ -146,6 +146,23 @@ describe('import and export', () => {
     expect(importPrivateKey(text).thumbprint).toBe(key.thumbprint);
   });
 
+  it('a key that is neither PEM nor JSON: key_invalid, never quoting the text (it is meant to be secret)', () => {
+    const d = generateKey().toPrivateJwk().d;
+    for (const text of [d, `{"kty":"OKP","crv":"Ed25519","d":${d}}`, `${d}}`]) {
+      let error: (Error & { code?: string }) | undefined;
+      try {
+        importPrivateKey(text);
+      } catch (e) {
+        error = e as Error & { code?: string };
+      }
+      expect(error?.code).toBe('key_invalid');
+      expect(error!.message).toMatch(/^Cannot import private key: it is neither a PEM private key nor a JSON JWK/);
+      expect(error!.message).not.toContain(d.slice(0, 4));
+    }
+    // A position-only JSON error is kept as it is (it quotes nothing).
+    expect(() => importPrivateKey('{"kty":"OKP"')).toThrow(/JSON/);
+  });
+
   it('P-256 private JWK round trip', () => {
     const key = generateKey({ alg: 'ES256', kid: 'ec-1' });
     const back = importPrivateKey(key.toPrivateJwk());

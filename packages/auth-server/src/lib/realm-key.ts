@@ -1,7 +1,7 @@
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { computeThumbprint, importPrivateKey } from '@aauth-kit/core';
-import { jwsSigner } from '@aauth-kit/core/internal';
+import { jsonSyntaxText, jwsSigner } from '@aauth-kit/core/internal';
 import type { JWTPayload } from 'jose';
 import type { SigningAlgorithm } from '../load-realm.js';
 
@@ -47,10 +47,17 @@ function publicMembers(jwk: Record<string, unknown>): Record<string, string> {
 
 function readKeyFile(path: string, alg: SigningAlgorithm): KeyObject {
   let jwk: Record<string, unknown>;
+  let text: string;
   try {
-    jwk = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new TypeError(`options.keyFile ${path} cannot be read as a private JWK: ${(error as Error).message}`);
+  }
+  try {
+    jwk = JSON.parse(text) as Record<string, unknown>;
+  } catch (error) {
+    // Never an excerpt of the file: it holds a private key.
+    throw new TypeError(`options.keyFile ${path} cannot be read as a private JWK: ${jsonSyntaxText(error)}`);
   }
   const want = KTY[alg];
   if (typeof jwk !== 'object' || jwk === null || typeof jwk.d !== 'string') {
