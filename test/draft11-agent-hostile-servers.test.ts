@@ -1,6 +1,7 @@
 import { createAgent, createAgentProvider, type Interaction } from '@aauth-kit/agent';
 import { generateKey, isAAuthError } from '@aauth-kit/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import got from 'got';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostProvider as hostProviderOn } from './fixtures/agent-provider.js';
 import { listen } from './fixtures/http.js';
@@ -120,6 +121,24 @@ describe('polls of a resource that never finishes', () => {
     const error = await agent.fetch(`${r.origin}/x`).then(() => undefined, (e: unknown) => e);
     expect(error).toMatchObject({ code: 'resource_unreachable', message: expect.stringContaining('did not answer a poll of its pending URL') });
   });
+
+  it('through got as well: the poll is bounded by tokenRequest.timeoutMs (resource_unreachable), not left to got, which sets no timeout', async () => {
+    const r = await serve((req, res) => {
+      if (req.url === '/x') return void res.writeHead(202, { Location: '/p', 'Retry-After': '1', 'AAuth-Requirement': 'requirement=approval' }).end();
+      // The poll is never answered.
+    });
+    const { agent } = agentWithClock({ timeoutMs: 300 });
+    const client = agent.extendGot(got);
+    const error = await client(`${r.origin}/x`, { retry: { limit: 0 } }).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'resource_unreachable' });
+    expect((error as Error).message).toContain('did not answer a poll of its pending URL');
+    expect((error as Error).message).toContain(`${r.origin}/p`);
+    expect((error as Error & { cause?: unknown }).cause).toMatchObject({ code: 'resource_unreachable' });
+    // The caller's own got timeout, when shorter, bounds the poll too (tokenRequest.timeoutMs is a minute here).
+    const patient = agentWithClock({ timeoutMs: 60_000 }).agent.extendGot(got);
+    const short = await patient(`${r.origin}/x`, { retry: { limit: 0 }, timeout: { request: 300 } }).then(() => undefined, (e: unknown) => e);
+    expect(short).toMatchObject({ code: 'resource_unreachable' });
+  }, 15_000);
 });
 
 describe('what one server says stays with it', () => {

@@ -34,12 +34,16 @@ interface GotCall11 {
   hop: Hop;
   carried: boolean;
   session: string | undefined;
+  /** The caller's own `timeout.request` (ms), read before the first poll bounded it; restored for a re-send. */
+  userTimeout?: { request: number | undefined };
 }
 
 const CALL = 'aauthCall';
 const CALL11 = 'aauthCall11';
 /** The call's `aauth.call` span, open from the first beforeRequest to the answer returned or the error thrown. */
 const SPAN = 'aauthCallSpan';
+/** Set on a poll of a pending URL (its URL): got's timeout on it is the agent's bound, said as resource_unreachable. */
+const POLLING = 'aauthPolling';
 /** Headers that describe a body: a poll of a pending URL is a bodiless GET (profile section 8, item 6). */
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location', 'transfer-encoding'];
 
@@ -324,13 +328,27 @@ export function createGotHooks(core: AgentCore): GotHooks {
         case 'send': {
           call.token = out.presented.token;
           call.tokenOrigin = (out.poll ?? call.hop.url).origin;
+          const timeout = (options as { timeout?: { request?: number } }).timeout;
+          call.userTimeout ??= { request: timeout?.request };
           if (out.poll === undefined) {
-            return await retryWithMergedOptions({ context: { [CALL11]: call }, preserveHooks: true } as { context: Record<string, unknown> });
+            // A re-send of the call: got's timeout as the caller set it (a poll before may have bounded it).
+            const restore = call.userTimeout.request !== timeout?.request ? { timeout: { request: call.userTimeout.request } } : {};
+            return await retryWithMergedOptions({ context: { [CALL11]: call, [POLLING]: undefined }, ...restore, preserveHooks: true } as unknown as { context: Record<string, unknown> });
           }
           // A held call or a resource-managed interaction is finished by signed GETs of the pending URL.
           options.body = undefined;
           for (const name of Object.keys(options.headers)) if (BODY_HEADERS.includes(name.toLowerCase())) delete options.headers[name];
-          return await retryWithMergedOptions({ context: { [CALL11]: call }, url: out.poll, method: 'GET', preserveHooks: true } as { context: Record<string, unknown> });
+          // A poll is a request of the agent's own, bounded as agent.fetch bounds it (tokenRequest.timeoutMs,
+          // or the caller's own timeout when shorter): got sets none, so a pending URL that never answers
+          // would hold the call forever.
+          const bound = Math.min(config.tokenRequest.timeoutMs, call.userTimeout.request ?? Number.POSITIVE_INFINITY);
+          return await retryWithMergedOptions({
+            context: { [CALL11]: call, [POLLING]: `${out.poll.origin}${out.poll.pathname}` },
+            url: out.poll,
+            method: 'GET',
+            timeout: { request: bound },
+            preserveHooks: true,
+          } as { context: Record<string, unknown> });
         }
       }
     } catch (error) {
@@ -340,7 +358,17 @@ export function createGotHooks(core: AgentCore): GotHooks {
 
   /** got's own error (network, timeout, an error thrown by a hook): the call's span ends failed. */
   const beforeError = <E extends Error>(error: E): E => {
-    const span = (error as { request?: { options?: GotOptionsLike } }).request?.options?.context?.[SPAN] as OpenSpan | undefined;
+    const context = (error as { request?: { options?: GotOptionsLike } }).request?.options?.context;
+    const polling = context?.[POLLING];
+    if (typeof polling === 'string' && error.name === 'TimeoutError' && context?.[CALL11] !== undefined) {
+      // The agent's bound on a poll (above), said as agent.fetch says it; got's error carries it as cause.
+      const seconds = config.tokenRequest.timeoutMs / 1000;
+      const unreachable = new AAuthError('resource_unreachable', `The resource did not answer a poll of its pending URL ${polling} within ${seconds} s (or the got timeout, when shorter)`);
+      Object.defineProperty(error, 'code', { value: unreachable.code, configurable: true, writable: true, enumerable: true });
+      error.message = unreachable.message;
+      Object.defineProperty(error, 'cause', { value: unreachable, configurable: true, writable: true });
+    }
+    const span = context?.[SPAN] as OpenSpan | undefined;
     span?.end(error);
     return error;
   };
