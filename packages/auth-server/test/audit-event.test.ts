@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@aauth-kit/auth-server';
-import { auditJson, completeAuditEvent, createAuditEmitter } from '../src/lib/audit.js';
+import { MAX_AUDIT_TEXT, auditJson, boundAuditEvent, completeAuditEvent, createAuditEmitter } from '../src/lib/audit.js';
 
 // Issue 17: every event the server emits carries the audit-trail fields, derived from what the
 // emitting site set; fields a site set win; a listener that throws never breaks the request.
@@ -100,5 +100,38 @@ describe('auditJson', () => {
     expect(json).toBe('{"audit":{"username":"a\\u009b31mb\\u202ec\\u2028d\\u007fe","scope":"plain"}}');
     expect(JSON.parse(json)).toEqual(value);
     expect(auditJson({ x: 'é ü 日本' })).toBe(JSON.stringify({ x: 'é ü 日本' }));
+  });
+});
+
+describe('boundAuditEvent: one audit line does not grow with what a request carried', () => {
+  const base = { time: 1, endpoint: 'token' as const, type: 'request.refused' as const };
+
+  it('leaves an event within bounds as it is (the same object)', () => {
+    const event: AuditEvent = { ...base, agent: 'https://agent.example', scope: 'a b', chain: ['x', 'y'], act: { agent: 'https://b.example', act: { agent: 'https://c.example' } } };
+    expect(boundAuditEvent(event)).toBe(event);
+  });
+
+  it('cuts long strings, long lists and deep nesting, saying how long they were; the rest is kept', () => {
+    const long = 'x'.repeat(MAX_AUDIT_TEXT * 10);
+    let act: Record<string, unknown> = { agent: 'https://deepest.example' };
+    for (let i = 0; i < 40; i++) act = { agent: `https://a${i}.example`, act };
+    const event = { ...base, agent: long, scopesRequested: Array.from({ length: 1000 }, (_, i) => `s${i}`), act, reason: 'short' } as unknown as AuditEvent;
+    const bounded = boundAuditEvent(event);
+    expect(bounded).not.toBe(event);
+    expect(bounded.agent!.length).toBeLessThan(MAX_AUDIT_TEXT + 64);
+    expect(bounded.agent).toMatch(/\.\.\. \(40960 characters, cut\)$/);
+    expect(bounded.scopesRequested).toHaveLength(65);
+    expect(bounded.scopesRequested!.at(-1)).toBe('... (1000 entries, cut)');
+    expect(bounded.reason).toBe('short');
+    expect(auditJson(bounded).length).toBeLessThan(12_000);
+    // The event given is not changed.
+    expect(event.agent).toBe(long);
+  });
+
+  it('createAuditEmitter hands the listener the bounded event', () => {
+    const seen: AuditEvent[] = [];
+    const emit = createAuditEmitter((e) => void seen.push(e), () => undefined);
+    emit({ ...base, resource: 'r'.repeat(100_000) });
+    expect(seen[0]!.resource!.length).toBeLessThan(MAX_AUDIT_TEXT + 64);
   });
 });

@@ -75,6 +75,42 @@ export function auditJson(value: unknown): string {
   return JSON.stringify(value).replace(TERMINAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** Most characters of one audit string (a refusal's reason, an agent or resource URL, a scope). */
+export const MAX_AUDIT_TEXT = 4096;
+/** Most entries of one audit list (scopes, the agent chain, an audience). */
+const MAX_AUDIT_ITEMS = 64;
+/** Deepest nesting kept (the `act` chain of a delegated token). */
+const MAX_AUDIT_DEPTH = 16;
+
+function boundValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return value.length > MAX_AUDIT_TEXT ? `${value.slice(0, MAX_AUDIT_TEXT)}... (${value.length} characters, cut)` : value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth >= MAX_AUDIT_DEPTH) return '(nested deeper, cut)';
+  if (Array.isArray(value)) {
+    const kept = value.slice(0, MAX_AUDIT_ITEMS).map((v) => boundValue(v, depth + 1));
+    if (value.length > MAX_AUDIT_ITEMS) kept.push(`... (${value.length} entries, cut)`);
+    return kept;
+  }
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, boundValue(v, depth + 1)]));
+}
+
+function withinBounds(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.length <= MAX_AUDIT_TEXT;
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth >= MAX_AUDIT_DEPTH) return false;
+  if (Array.isArray(value)) return value.length <= MAX_AUDIT_ITEMS && value.every((v) => withinBounds(v, depth + 1));
+  return Object.values(value).every((v) => withinBounds(v, depth + 1));
+}
+
+/**
+ * An audit event whose every string, list and nesting is within bounds (the event itself when it
+ * is, as nearly all are): its fields come from requests (an agent's URL, a token's scope and act
+ * chain, a refusal's reason naming what was sent), and one audit line must not grow with them.
+ */
+export function boundAuditEvent(event: AuditEvent): AuditEvent {
+  return withinBounds(event, 0) ? event : (boundValue(event, 0) as AuditEvent);
+}
+
 /** What a listener threw or rejected with, as a warning quotes it (whatever was thrown: null, a string, an Error). */
 const reasonOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -92,7 +128,7 @@ export function createAuditEmitter(
   return (event) => {
     let result: unknown;
     try {
-      result = listener(realm === undefined ? event : completeAuditEvent(event, realm));
+      result = listener(boundAuditEvent(realm === undefined ? event : completeAuditEvent(event, realm)));
     } catch (error) {
       warn(`onAudit threw: ${reasonOf(error)}`);
       return;
