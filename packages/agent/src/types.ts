@@ -74,16 +74,17 @@ export interface Interaction {
 
 /**
  * What `onClarification` receives when a -11 person server asks the agent a question (AAuth -11
- * "Clarification Chat": the person asked it while deciding on the agent's request).
+ * "Clarification Chat": the person asked it while deciding on the agent's request, or an access
+ * server did, passed on by the person server), or a resource does ("Clarification Required").
  */
 export interface Clarification {
-  /** The question, Markdown, from the person through the person server: untrusted text. */
+  /** The question, Markdown, from the person (or the server) that asks: untrusted text. */
   question: string;
   /** The discrete answers the question offers, when it offers some. */
   options?: string[];
-  /** Seconds the person server waits for the answer, when it says. */
+  /** Seconds the server waits for the answer, when it says. */
   timeout?: number;
-  /** The person server that asks. */
+  /** The person server that asks, or the resource's origin when a resource asks. */
   authServer: string;
   /** The pending URL the answer is posted to. */
   location: string;

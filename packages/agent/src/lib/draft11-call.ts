@@ -16,7 +16,7 @@ import {
 } from './next-step-11.js';
 import { createPersonServerResolver } from './person-server-metadata.js';
 import type { PreparedRequest } from './prepare-request.js';
-import { challengeError } from './refusal-body.js';
+import { challengeError, readBounded, REFUSAL_TIMEOUT_MS } from './refusal-body.js';
 import type { AgentConfig, Draft11Config } from './resolve-options.js';
 import { discard, sendFollowing, type Sent } from './send-following.js';
 import { recordIssued, signTraced, traceTokenRequest } from './telemetry.js';
@@ -74,16 +74,24 @@ export interface Hop11 {
 export type Input11 =
   | { type: 'begin' }
   /** `carried`: the request that answered presented the send's token (false after a redirect to another origin). */
-  | { type: 'response'; url: URL; status: number; headers: HeadersInput; carried: boolean };
+  | { type: 'response'; url: URL; status: number; headers: HeadersInput; carried: boolean; body?: Uint8Array | undefined };
 
 /** What a -11 call asks its adapter to do next. */
 export type Outward11 =
-  /** Send the request again (to the URL that answered last), or a GET to `poll`, presenting `presented`. */
-  | { type: 'send'; presented: Presented; poll: URL | undefined }
+  /**
+   * Send the request again (to the URL that answered last), or a GET to `poll`, presenting
+   * `presented`; with `answer`, a JSON POST of it to `poll` (a clarification response).
+   */
+  | { type: 'send'; presented: Presented; poll: URL | undefined; answer?: Record<string, unknown> | undefined }
   /** Hand the last response back. */
   | { type: 'return' }
   /** Throw an `AAuthChallengeError` for the last response. */
   | { type: 'reject'; code: AAuthErrorCode; message: string; challenge: Challenge | undefined };
+
+/** Whether an `AAuth-Requirement` value asks a clarification (its first member, as parsed). */
+export function isClarification(value: string | null | undefined): boolean {
+  return value !== null && value !== undefined && /^\s*requirement\s*=\s*"?clarification"?\s*(;|$)/.test(value);
+}
 
 /** One -11 call, stepped by the adapter that sends its requests. */
 export interface Call11 {
@@ -300,11 +308,11 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
   }
 
   /** `answer`, unless the interaction deadline (epoch seconds) passes first: then interaction_timeout. */
-  function answerBy<T>(answer: Promise<T>, deadline: number): Promise<T> {
+  function answerBy<T>(answer: Promise<T>, deadline: number, whose = "the person server's question", then = 'the request was withdrawn'): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
-        () => reject(new AAuthError('interaction_timeout', "onClarification did not answer the person server's question before the interaction deadline (interactionTimeoutMs); the request was withdrawn")),
+        () => reject(new AAuthError('interaction_timeout', `onClarification did not answer ${whose} before the interaction deadline (interactionTimeoutMs); ${then}`)),
         Math.max(0, (deadline - config.now()) * 1000),
       );
       timer.unref?.();
@@ -420,7 +428,7 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
         answered = input.url;
         // A redirect to another origin drops the person or auth token: the agent token went there.
         const presented = input.carried ? presentedNow! : agentNow!;
-        event = { type: 'response', url: input.url, status: input.status, headers: input.headers, presented, session: sessionSent, now: config.now() };
+        event = { type: 'response', url: input.url, status: input.status, headers: input.headers, presented, session: sessionSent, now: config.now(), body: input.body };
       }
       const me = self!;
       for (;;) {
@@ -509,7 +517,13 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             if (action.poll !== undefined) config.telemetry.active().event('aauth.interaction.poll', { [A.url]: `${action.poll.origin}${action.poll.pathname}` });
             agentNow = await renew(false);
             presentedNow = action.presented;
-            return { type: 'send', presented: action.presented, poll: action.poll };
+            return { type: 'send', presented: action.presented, poll: action.poll, answer: action.answer };
+          case 'clarify': {
+            // The resource's question (-11 "Clarification Required"), answered within the call's deadline.
+            const asked = askClarification(config, here, action.clarification);
+            event = await untilAborted(action.deadline === undefined ? asked : answerBy(asked, action.deadline, "the resource's question", 'the call ends'), signal);
+            break;
+          }
           case 'interact':
             config.emit({ type: 'interaction', authServer: here, url: action.interaction.url, code: action.interaction.code });
             await config.onInteraction?.(action.interaction);
@@ -582,6 +596,21 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
     };
   }
 
+  /**
+   * The body of a resource's `202 requirement=clarification` (its question), read from a copy of
+   * the response (the response itself stays readable: it may be refused with it), at most
+   * `tokenRequest.maxBytes`; undefined for any other response.
+   */
+  async function clarificationBody(response: Response): Promise<Uint8Array | undefined> {
+    if (response.status !== 202 || !isClarification(response.headers.get('aauth-requirement'))) return undefined;
+    try {
+      // Bounded in size and time: a question longer than that is no question (the machine says so).
+      return await readBounded(response.clone().body, config.tokenRequest.maxBytes, REFUSAL_TIMEOUT_MS);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** agent.fetch's -11 call: each send through the one redirect follower, `begin` does the rest. */
   async function call(transport: typeof fetch, request: PreparedRequest, options: AAuthCallOptions | undefined): Promise<Response> {
     const run = begin(transport, request, options, request.signal);
@@ -595,15 +624,19 @@ export function createDraft11Core(config: AgentConfig, draft11: Draft11Config): 
             // A poll is a request of the agent's own: bounded like a token request (a pending URL
             // that never answers ends the call), and by the caller's signal.
             const poll = out.poll === undefined ? undefined : boundedPoll(request.signal, out.poll);
-            const base: PreparedRequest = out.poll
-              ? { ...request, method: 'GET', url: out.poll, headers: new Headers({ accept: request.headers.get('accept') ?? '*/*' }), body: undefined, signal: poll!.signal }
-              : (last?.request ?? request);
+            const base: PreparedRequest =
+              out.poll === undefined
+                ? (last?.request ?? request)
+                : out.answer !== undefined
+                  ? // A clarification response: a signed JSON POST to the pending URL (its digest covered).
+                    { ...request, method: 'POST', url: out.poll, headers: new Headers({ accept: 'application/json', 'content-type': 'application/json' }), body: new TextEncoder().encode(JSON.stringify(out.answer)), signal: poll!.signal }
+                  : { ...request, method: 'GET', url: out.poll, headers: new Headers({ accept: request.headers.get('accept') ?? '*/*' }), body: undefined, signal: poll!.signal };
             try {
               last = await sendFollowing(transport, base, { token: out.presented.token }, (hop, token) => run.sign(hop, token));
             } finally {
               poll?.done();
             }
-            out = await run.next({ type: 'response', url: last.request.url, status: last.response.status, headers: last.response.headers, carried: last.carried !== undefined });
+            out = await run.next({ type: 'response', url: last.request.url, status: last.response.status, headers: last.response.headers, carried: last.carried !== undefined, body: await clarificationBody(last.response) });
             break;
           }
           case 'return':

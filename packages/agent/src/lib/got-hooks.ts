@@ -6,7 +6,7 @@ import { SIGNATURE_HEADERS } from '../build-signed-request.js';
 import type { GotAAuthContext, GotHooks, GotOptionsLike, GotResponseLike } from '../types.js';
 import { aauthCall, type AgentCore, checkCallOptions, eventUrl, generationFor } from './aauth-call.js';
 import { downstreamStatus } from './downstream-status.js';
-import type { Call11, Draft11Core } from './draft11-call.js';
+import { type Call11, type Draft11Core, isClarification } from './draft11-call.js';
 import type { Carried, State } from './next-step.js';
 import { challengeError, REFUSAL_MAX_BYTES } from './refusal-body.js';
 import { advance, type Hop } from './run-call.js';
@@ -319,7 +319,10 @@ export function createGotHooks(core: AgentCore): GotHooks {
   ): Promise<R> => {
     const options = response.request.options;
     try {
-      const out = await call.run.next({ type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.carried });
+      const requirement = response.headers['aauth-requirement'];
+      // A resource's question (202 requirement=clarification) is read from the body got has buffered.
+      const body = response.statusCode === 202 && isClarification(Array.isArray(requirement) ? requirement[0] : requirement) && response.rawBody !== undefined ? response.rawBody.subarray(0, config.tokenRequest.maxBytes) : undefined;
+      const out = await call.run.next({ type: 'response', url: call.hop.url, status: response.statusCode, headers: response.headers, carried: call.carried, body });
       switch (out.type) {
         case 'return':
           return answered(span, response);
@@ -338,6 +341,19 @@ export function createGotHooks(core: AgentCore): GotHooks {
           // A held call or a resource-managed interaction is finished by signed GETs of the pending URL.
           options.body = undefined;
           for (const name of Object.keys(options.headers)) if (BODY_HEADERS.includes(name.toLowerCase())) delete options.headers[name];
+          if (out.answer !== undefined) {
+            // A clarification response: a signed JSON POST to the pending URL, then polls go on.
+            const bound = Math.min(config.tokenRequest.timeoutMs, call.userTimeout.request ?? Number.POSITIVE_INFINITY);
+            return await retryWithMergedOptions({
+              context: { [CALL11]: call, [POLLING]: `${out.poll.origin}${out.poll.pathname}` },
+              url: out.poll,
+              method: 'POST',
+              body: JSON.stringify(out.answer),
+              headers: { 'content-type': 'application/json', accept: 'application/json' },
+              timeout: { request: bound },
+              preserveHooks: true,
+            } as unknown as { context: Record<string, unknown> });
+          }
           // A poll is a request of the agent's own, bounded as agent.fetch bounds it (tokenRequest.timeoutMs,
           // or the caller's own timeout when shorter): got sets none, so a pending URL that never answers
           // would hold the call forever.

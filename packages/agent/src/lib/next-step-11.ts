@@ -54,6 +54,10 @@ export interface Pending {
   interval: number;
   /** The interaction codes handed to the caller so far in this call, the last one first. */
   asked?: readonly string[] | undefined;
+  /** The resource's clarification questions answered so far in this call (at most MAX_CLARIFICATION_ROUNDS). */
+  rounds?: number | undefined;
+  /** The send under way POSTs a clarification response to the pending URL (its answer is read as such). */
+  answering?: boolean | undefined;
 }
 
 /** Most interactions one call (or one person-server flight) hands to the caller: a server asking again and again is refused. */
@@ -64,6 +68,8 @@ export type CallState11 =
   | { phase: 'presenting'; used: Used; pending: Pending | undefined }
   | { phase: 'sent'; used: Used; pending: Pending | undefined }
   | { phase: 'interacting'; used: Used; presented: Presented; pending: Pending }
+  /** The resource asked a clarification (-11 "Clarification Required"): handed to `onClarification`. */
+  | { phase: 'clarifying'; used: Used; presented: Presented; pending: Pending }
   | { phase: 'waiting'; used: Used; presented: Presented; pending: Pending }
   | { phase: 'done' };
 
@@ -75,8 +81,10 @@ export type CallEvent11 =
    * The resource (or its pending URL) answered; `presented` is what that request carried (a redirect
    * to another origin falls back to the agent token), `session` whether it carried a session token.
    */
-  | { type: 'response'; url: URL; status: number; headers: HeadersInput; presented: Presented; session: boolean; now: number }
+  | { type: 'response'; url: URL; status: number; headers: HeadersInput; presented: Presented; session: boolean; now: number; body?: Uint8Array | undefined }
   | { type: 'interacted'; now: number }
+  /** `onClarification` answered the resource's question. */
+  | { type: 'clarified'; answer: string; now: number }
   | { type: 'waited' };
 
 export type CallAction11 =
@@ -92,8 +100,10 @@ export type CallAction11 =
    * Send the request presenting `presented` (with the resource's session token, unless dropped);
    * to the pending URL with a GET when `poll`; `clockOffset` corrects the signing clock first.
    */
-  | { type: 'send'; presented: Presented; poll?: URL; clockOffset?: number; dropSession?: true; cover?: string[] }
+  | { type: 'send'; presented: Presented; poll?: URL; clockOffset?: number; dropSession?: true; cover?: string[]; answer?: Record<string, unknown> }
   | { type: 'interact'; interaction: Interaction }
+  /** Hand the resource's question to `onClarification` (by `deadline`, epoch seconds). */
+  | { type: 'clarify'; clarification: Omit<Clarification, 'authServer'>; deadline: number | undefined }
   | { type: 'wait'; ms: number }
   /** Hand the response back; `session` is a new `AAuth-Access` value to keep (null: drop the one sent). */
   | { type: 'return'; session?: string | null }
@@ -304,8 +314,10 @@ function accepted(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, 
   const interval = retryAfter11(header(event.headers, 'retry-after'), event.now, state.pending?.interval ?? DEFAULT_POLL_INTERVAL);
   // The wait is bounded from the first 202 on (a server answering 202 forever ends in interaction_timeout).
   const deadline = state.pending?.deadline ?? event.now + self.interaction.timeoutMs / 1000;
-  const pending: Pending = { location, deadline, interval, asked: state.pending?.asked };
+  const pending: Pending = { location, deadline, interval, asked: state.pending?.asked, rounds: state.pending?.rounds };
   switch (requirement?.requirement) {
+    case 'clarification':
+      return resourceClarification(self, state.used, event, pending, requirement);
     case 'auth-token':
       // Section 6.5.1: the resource holds the call; finish at the pending URL with an auth token.
       return authRequired(self, state.used, event, requirement, personToken, pending);
@@ -335,7 +347,45 @@ function accepted(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, 
   }
 }
 
+/** What `onClarification` is handed: the question, its pending URL, and the options and timeout the body offers when well-formed. */
+function clarificationOf(doc: Record<string, unknown>, question: string, location: URL): Omit<Clarification, 'authServer'> {
+  const clarification: Omit<Clarification, 'authServer'> = { question, location: location.href };
+  const { options, timeout } = doc;
+  if (Array.isArray(options) && options.length > 0 && options.length <= 64 && options.every((o) => typeof o === 'string' && o.length <= 1024)) clarification.options = options as string[];
+  if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0) clarification.timeout = timeout;
+  return clarification;
+}
+
+/**
+ * A resource's `202 requirement=clarification` (AAuth -11 "Clarification Required": a resource may
+ * ask the agent a question too): the question handed to `onClarification`, whose answer is POSTed
+ * to the pending URL; without a handler, or past MAX_CLARIFICATION_ROUNDS, refused.
+ */
+function resourceClarification(self: Self11, used: Used, event: Extract<CallEvent11, { type: 'response' }>, pending: Pending, requirement: Requirement): CallStep11 {
+  if (!self.interaction.clarify) return reject('challenge_unsatisfiable', 'The resource asks a clarification and this agent answers none (no onClarification)', requirement);
+  const doc = event.body === undefined ? undefined : jsonObject(event.body);
+  const question = doc?.clarification;
+  if (typeof question !== 'string' || question.trim() === '' || question.length > MAX_CLARIFICATION_TEXT) {
+    return reject('challenge_malformed', `The resource asks a clarification without a question (its body needs "clarification": a non-empty string of at most ${MAX_CLARIFICATION_TEXT} characters)`, requirement);
+  }
+  const rounds = pending.rounds ?? 0;
+  if (rounds >= MAX_CLARIFICATION_ROUNDS) return reject('challenge_unsatisfiable', `The resource asked another clarification after ${MAX_CLARIFICATION_ROUNDS} in this call`, requirement);
+  const clarification = clarificationOf(doc!, question, pending.location);
+  return { state: { phase: 'clarifying', used, presented: event.presented, pending: { ...pending, rounds: rounds + 1 } }, action: { type: 'clarify', clarification, deadline: pending.deadline } };
+}
+
+/** The resource's answer to a clarification response POSTed to its pending URL: polls go on, or the call ends. */
+function answeredClarification(state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>): CallStep11 {
+  const pending = { ...state.pending!, answering: undefined };
+  // 2xx: taken; 400: too late (the resource moved on), the poll tells how the call ended.
+  if ((event.status >= 200 && event.status < 300) || event.status === 400) return pollLater(state.used, event.presented, pending, 0, event.now);
+  if (event.status === 503) return pollLater(state.used, event.presented, pending, retryAfter11(header(event.headers, 'retry-after'), event.now, pending.interval), event.now);
+  if (event.status === 429) return pollLater(state.used, event.presented, { ...pending, interval: Math.min(MAX_POLL_INTERVAL, pending.interval + 5) }, pending.interval + 5, event.now);
+  return settle(event);
+}
+
 function respond(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>, personToken: Presented | undefined): CallStep11 {
+  if (state.pending?.answering === true) return answeredClarification(state, event);
   if (event.status === 401) return unauthorized(self, state, event, personToken);
   if (event.status === 202) return accepted(self, state, event, personToken);
   if (event.status === 429 && state.pending !== undefined) {
@@ -377,6 +427,15 @@ export function nextStep11(self: Self11, state: CallState11, event: CallEvent11,
       if (event.type !== 'waited') return expected(state, event);
       const { used, pending, presented } = state;
       return { state: { phase: 'sent', used, pending }, action: { type: 'send', presented, poll: pending.location } };
+    }
+    case 'clarifying': {
+      if (event.type !== 'clarified') return expected(state, event);
+      // "Clarification Response": a signed JSON POST to the pending URL; then polls go on.
+      const { used, pending, presented } = state;
+      return {
+        state: { phase: 'sent', used, pending: { ...pending, answering: true } },
+        action: { type: 'send', presented, poll: pending.location, answer: { action: 'clarification_response', clarification_response: event.answer } },
+      };
     }
     case 'done':
       return expected(state, event);
@@ -563,11 +622,7 @@ function clarify11(open: OpenRequest, answer: Extract<FlightEvent11, { type: 'an
   if (rounds >= MAX_CLARIFICATION_ROUNDS) {
     return withdrawn('auth_server_error', `The person server asked another clarification after ${MAX_CLARIFICATION_ROUNDS} in one request; the request was withdrawn`);
   }
-  const clarification: Omit<Clarification, 'authServer'> = { question, location: open.location.href };
-  const options = doc?.options;
-  if (Array.isArray(options) && options.length > 0 && options.length <= 64 && options.every((o) => typeof o === 'string' && o.length <= 1024)) clarification.options = options as string[];
-  const timeout = doc?.timeout;
-  if (typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0) clarification.timeout = timeout;
+  const clarification = clarificationOf(doc!, question, open.location);
   return { state: { ...open, phase: 'clarifying', rounds: rounds + 1 }, action: { type: 'clarify', clarification, deadline: open.deadline } };
 }
 
