@@ -4,7 +4,9 @@
 import { generateKey, parseRequirement, type SigningKey } from '@aauth-kit/core';
 import express, { type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createResource } from '@aauth-kit/express';
 import { startDeferredSite11, type DeferredSite11 } from './fixtures/deferred-site-11.js';
+import { listen } from './fixtures/http.js';
 import { authToken11, fetch11, personToken, type Issuer11 } from './fixtures/draft11-issuers.js';
 
 let ps: Issuer11;
@@ -94,5 +96,33 @@ describe('deferred auth-token challenge (202, held call)', () => {
     const first = await fetch11(`${url}/orders`, agentKey, person, { method: 'POST', body: '{}' });
     const posted = await fetch11(first.headers.get('location')!, agentKey, person, { method: 'POST', body: '{}' });
     expect(posted.status).toBe(405);
+  });
+});
+
+describe('two resources with deferred routes on one app (the same pendingPath)', () => {
+  it("each one's held calls complete at their pending URLs, whichever pendingEndpoint() is mounted first; an unknown id is still 404 problem+json", async () => {
+    const app = express();
+    const site = await listen(app);
+    try {
+      const make = (scope: string) =>
+        createResource({ identity: site.origin, key: generateKey({ kid: scope }), generations: ['draft-11'], scopes: { [scope]: scope }, draft11: { allowLoopback: true, personServers: [ps.issuer] } });
+      const [first, second] = [make('a.write'), make('b.write')];
+      app.use(first.pendingEndpoint());
+      app.use(second.pendingEndpoint());
+      for (const [path, resource, scope] of [['/a', first, 'a.write'], ['/b', second, 'b.write']] as const) {
+        app.post(path, resource.require({ scope, deferred: true }), (_req: Request, res: Response) => void res.status(201).json({ path }));
+      }
+      for (const [path, scope] of [['/a', 'a.write'], ['/b', 'b.write']] as const) {
+        const person = await personToken(ps, agentKey, site.origin, { sub: 'person-3' });
+        const held = await fetch11(`${site.origin}${path}`, agentKey, person, { method: 'POST', body: '{}' });
+        expect(held.status).toBe(202);
+        const done = await fetch11(held.headers.get('location')!, agentKey, await authToken11(ps, agentKey, site.origin, { sub: 'person-3', scope }));
+        expect([done.status, done.body.path]).toEqual([201, path]);
+      }
+      const unknown = await fetch11(`${site.origin}/aauth/pending/${'x'.repeat(43)}`, agentKey, await personToken(ps, agentKey, site.origin));
+      expect([unknown.status, unknown.headers.get('content-type')]).toEqual([404, 'application/problem+json']);
+    } finally {
+      await site.close();
+    }
   });
 });

@@ -21,7 +21,7 @@ import { hasRawBodyToRead, readRawBody } from './lib/raw-body.js';
 import { refuseRequestAsOptions } from './lib/factory-misuse.js';
 import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
-import { HELD, PendingTable, anyHeld, dispatchHeld, heldPersonMismatch, peerOf, replayResult, sizeOf, type Dispatcher, type HeldCall, type HeldPerson, type StoredResult } from './lib/deferred.js';
+import { HELD, PendingTable, anyHeld, dispatchHeld, heldElsewhere, heldPersonMismatch, peerOf, servePendingTable, replayResult, sizeOf, type Dispatcher, type HeldCall, type HeldPerson, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
@@ -351,6 +351,7 @@ export function createResource(options: ResourceOptions): Resource {
   function pendingEndpoint(): RequestHandler {
     if (!speaks11) throw new TypeError("resource.pendingEndpoint(): this resource does not speak -11 (options.generations has no 'draft-11')");
     const prefix = `${o.draft11.pendingPath}/`;
+    servePendingTable(pending);
     return async function aauthPending(req: Request, res: Response, next: NextFunction): Promise<void> {
       if (!req.path.startsWith(prefix)) {
         next();
@@ -359,7 +360,14 @@ export function createResource(options: ResourceOptions): Resource {
       const id = req.path.slice(prefix.length);
       try {
         const call = pending.get(id);
-        if (call === undefined) throw as11(new AAuthError('pending_not_found'), {});
+        if (call === undefined) {
+          // Another resource of this process (on the same path of the same app) holds it: its endpoint answers.
+          if (heldElsewhere(pending, id)) {
+            next();
+            return;
+          }
+          throw as11(new AAuthError('pending_not_found'), {});
+        }
         if (req.method !== 'GET') throw as11(new AAuthError('method_not_allowed', 'Poll a pending URL with GET'), { Allow: 'GET' });
         const request = toHttpRequest(req, o.origin, await readRawBody(req, o.maxBodyBytes, o.bodyTimeoutMs));
         const route: ResolvedRoute = { level: 'auth-token', scope: call.scope, requiredComponents: [...o.additionalSignatureComponents] };

@@ -68,6 +68,29 @@ export function heldPersonMismatch(person: HeldPerson, token: { subject?: string
   return undefined;
 }
 
+/**
+ * The held-call tables of the resources in this process that serve pending URLs: several resources
+ * on one app share `draft11.pendingPath` unless told otherwise, and each one's pending endpoint
+ * passes on an id another one holds instead of answering 404 for it.
+ */
+const servingTables = new Set<WeakRef<PendingTable>>();
+
+/** Note that `table`'s pending URLs are served (by `resource.pendingEndpoint()`). */
+export function servePendingTable(table: PendingTable): void {
+  for (const ref of servingTables) if (ref.deref() === table) return;
+  servingTables.add(new WeakRef(table));
+}
+
+/** Whether a resource other than the one of `own` holds call `id` (a table no longer used is forgotten). */
+export function heldElsewhere(own: PendingTable, id: string): boolean {
+  for (const ref of servingTables) {
+    const table = ref.deref();
+    if (table === undefined) servingTables.delete(ref);
+    else if (table !== own && table.get(id) !== undefined) return true;
+  }
+  return false;
+}
+
 /** A call held until an auth token arrives. */
 export interface HeldCall {
   method: string;
