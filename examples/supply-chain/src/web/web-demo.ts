@@ -314,7 +314,8 @@ export async function startWebDemo(options: WebDemoOptions = {}): Promise<WebDem
   app.get('/api/session', (req, res) => {
     const session = sessionOf(req);
     const defaults = { protocol: options.protocol ?? 'keycloak', fourParty: options.fourParty === true };
-    if (session === undefined) res.status(401).json({ error: 'not_signed_in', defaults });
+    // Signed out is an answer, not an error: a 401 here would be a red console line on every first visit.
+    if (session === undefined) res.json({ user: null, defaults });
     else res.json({ user: { username: session.username, name: session.name }, defaults });
   });
 

@@ -355,7 +355,8 @@ function listen() {
     }
     if (events.readyState !== EventSource.CLOSED) return;
     const session = await fetch('/api/session', { credentials: 'same-origin' }).catch(() => undefined);
-    if (session?.status === 401) showLogin();
+    const data = session?.ok ? await session.json().catch(() => undefined) : undefined;
+    if (data !== undefined && data.user === null) showLogin();
     else setStatus('Lost the connection to the demo: reload the page.');
   });
 }
@@ -387,7 +388,7 @@ async function main() {
   const session = await fetch('/api/session', { credentials: 'same-origin' });
   const data = await session.json().catch(() => ({}));
   defaults = data.defaults;
-  if (session.ok) showApp(data.user, defaults);
+  if (session.ok && data.user) showApp(data.user, defaults);
   else showLogin();
 
   $('login-form').addEventListener('submit', async (event) => {
