@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createAgentProvider, type AgentProvider } from '@aauth-kit/agent';
 import { generateKey, saveKeyFile } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
@@ -138,5 +140,77 @@ describe('aauth request --agent-token (AAuth -11)', () => {
     const server = await aauth(['auth-server', '--help']);
     expect(server.code).toBe(0);
     for (const flag of ['--person-server', '--access-server', '--allow-loopback', '--person-key-file FILE', '--access-key-file FILE']) expect(server.stdout).toContain(flag);
+  });
+});
+
+describe('aauth request --agent-token: a clarification asked of the agent', () => {
+  /** A resource that asks one question (202 requirement=clarification), then answers the poll with the answer it got. */
+  async function askingResource(): Promise<string> {
+    let answer: unknown;
+    const l = await listen((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/ask') {
+          return void res.writeHead(202, { Location: '/p', 'Retry-After': '0', 'AAuth-Requirement': 'requirement=clarification', 'Content-Type': 'application/json' }).end(JSON.stringify({ status: 'pending', clarification: 'Which size?', options: ['S', 'L'] }));
+        }
+        if (req.url === '/p' && req.method === 'POST') {
+          answer = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { clarification_response: unknown }).clarification_response;
+          return void res.writeHead(204).end();
+        }
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ answer }));
+      });
+    });
+    open.push(l);
+    return l.origin;
+  }
+
+  it('at a terminal: the question (and its options) on stderr, the line typed is the answer; without a terminal the request ends naming why', { timeout: 60_000 }, async () => {
+    const origin = await askingResource();
+    const agentToken = await provider.mintAgentToken({ local: 'cli-asked', agentKey: key, ps });
+    const args = ['request', `${origin}/ask`, '--key', join(dir, 'agent.jwk'), '--agent-token', agentToken, '--allow-loopback'];
+    let stdout = '';
+    let stderr = '';
+    const prompts: string[] = [];
+    const code = await run(args, {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stderr += t),
+      readStdin: async () => '',
+      readLine: async (prompt) => (prompts.push(prompt), 'L, please'),
+    });
+    expect([code, JSON.parse(stdout)]).toEqual([0, { answer: 'L, please' }]);
+    expect(stderr).toContain(`* ${origin} asks: Which size?\n*   options: S | L\n`);
+    expect(prompts).toEqual(['* your answer (one line, Enter to send): ']);
+
+    // No terminal (stdin piped): no handler, the request ends with the reason.
+    let piped = '';
+    const refused = await run(args, { stdout: () => undefined, stderr: (t) => (piped += t), readStdin: async () => '' });
+    expect(refused).not.toBe(0);
+    expect(piped).toMatch(/answers none \(no onClarification\)/);
+    // An empty line is no answer: the request ends too.
+    let empty = '';
+    const none = await run(args, { stdout: () => undefined, stderr: (t) => (empty += t), readStdin: async () => '', readLine: async () => '  ' });
+    expect(none).not.toBe(0);
+    expect(empty).toMatch(/no answer was given at the terminal/);
+  });
+
+  it('the built command under a real terminal (a pty from script(1), Debian bsdutils): the prompt, the line typed, the answer sent', { timeout: 60_000 }, async () => {
+    const origin = await askingResource();
+    const agentToken = await provider.mintAgentToken({ local: 'cli-tty', agentKey: key, ps });
+    const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
+    const command = [process.execPath, bin, 'request', `${origin}/ask`, '--key', join(dir, 'agent.jwk'), '--agent-token', agentToken, '--allow-loopback'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString('utf8');
+      if (out.includes('your answer (one line') && !out.includes('typed')) {
+        out += '[typed]';
+        child.stdin.write('M, thanks\r');
+      }
+    });
+    expect(await exited).toBe(0);
+    expect(out).toContain(`${origin} asks: Which size?`);
+    expect(out).toMatch(/\{"answer":"M, thanks"\}/);
   });
 });

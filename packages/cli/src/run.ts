@@ -58,7 +58,22 @@ const defaultIo: Io = {
     }
     return Buffer.concat(chunks).toString('utf8');
   },
+  // Only at a terminal: piped input is a body or a token, never an answer.
+  readLine: process.stdin.isTTY === true ? readTerminalLine : undefined,
 };
+
+/** One line typed at the terminal after `prompt` (on stderr); undefined when `signal` stops it or input ends. */
+async function readTerminalLine(prompt: string, signal?: AbortSignal): Promise<string | undefined> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return await rl.question(prompt, signal === undefined ? {} : { signal });
+  } catch {
+    return undefined; // stopped (Ctrl-C, --max-time) or stdin closed
+  } finally {
+    rl.close();
+  }
+}
 
 /** The most stdin a command reads (a token is at most 16 KiB in the kit; a JWT of 1 MiB is no token). */
 const MAX_STDIN = 1024 * 1024;

@@ -1,4 +1,4 @@
-import { AAuthChallengeError, createAgent, type AgentEvent } from '@aauth-kit/agent';
+import { AAuthChallengeError, createAgent, type AgentEvent, type Clarification } from '@aauth-kit/agent';
 import { AAuthError, decodeToken, loadKeyFile, type Challenge } from '@aauth-kit/core';
 import { parseCommand } from '../lib/parse-command.js';
 import { printable } from '../lib/printable.js';
@@ -28,6 +28,9 @@ Send one signed request, like curl, answering AAuth challenges the way the agent
                       person and auth tokens come from the person server named by its ps claim
   --ps URL            with --agent-token: the person server to use instead of the token's ps
   --allow-loopback    with --agent-token: accept http and a port on localhost in -11 identifiers (development)
+                      A question asked of the agent (a -11 clarification: the person's, an access
+                      server's, a resource's) is shown on stderr and answered with one line typed at
+                      the terminal; when stdin is no terminal it is not answered (the request ends)
   --max-time S        give up after S seconds, 0.001 to 4294967 (the token exchange, a consent wait and the
                       body included; default: none of its own, node's fetch gives up on silent servers
                       after 300 s). Ctrl-C (once) ends the request with exit 130; with --agent-token, a
@@ -167,6 +170,18 @@ export async function request(args: string[], io: Io, fetchImpl: typeof fetch = 
     onInteraction: ({ url: interactionUrl }) => {
       io.stderr(`* a user must approve this request: open ${printable(interactionUrl)}\n`);
     },
+    // -11 clarifications (the person's, an access server's, a resource's): asked at the terminal.
+    ...(io.readLine === undefined
+      ? {}
+      : {
+          onClarification: async ({ question, options, authServer }: Clarification) => {
+            io.stderr(`* ${printable(authServer)} asks: ${printable(question)}\n`);
+            if (options !== undefined) io.stderr(`*   options: ${options.map((o) => printable(o)).join(' | ')}\n`);
+            const answer = await io.readLine!('* your answer (one line, Enter to send): ', stop.signal);
+            if (answer === undefined || answer.trim() === '') throw new AAuthError('challenge_unsatisfiable', `${printable(authServer)} asked a question and no answer was given at the terminal`);
+            return answer;
+          },
+        }),
   }));
   const maxTime = values['max-time'];
   // AbortSignal.timeout takes whole milliseconds up to 2^32 - 1 (node's timer limit, about 49 days).

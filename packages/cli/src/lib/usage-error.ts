@@ -24,4 +24,9 @@ export interface Io {
    * Absent: an interrupt keeps its default (the process ends at once).
    */
   onInterrupt?: (handler: () => void) => () => void;
+  /**
+   * Ask the person at the terminal for one line (the answer to a clarification), `prompt` shown on
+   * stderr; `signal` stops the question (undefined then). Absent when stdin is no terminal.
+   */
+  readLine?: ((prompt: string, signal?: AbortSignal) => Promise<string | undefined>) | undefined;
 }
