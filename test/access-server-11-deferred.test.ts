@@ -34,6 +34,8 @@ interface Hit {
   /** The verified signer (`id` of its sig=jwks_uri key). */
   signer: string;
   body?: Record<string, unknown>;
+  /** The Prefer header the request carried. */
+  prefer?: string;
 }
 
 const open: Array<{ close(): Promise<void> }> = [];
@@ -81,6 +83,7 @@ async function startScriptedAs(): Promise<string> {
     const verified = await verifier.verify(toHttpRequest(req, origin, body), { serverDocuments: ['aauth-person.json'], ...(body ? { requiredComponents: ['content-type', 'content-digest'] } : {}) });
     const hit: Hit = { method: req.method, path: req.path.replace(/\/pending\/.*/, '/pending'), signer: verified.agent };
     if (body) hit.body = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    if (typeof req.headers.prefer === 'string') hit.prefer = req.headers.prefer;
     hits.push(hit);
     return hit;
   };
@@ -244,6 +247,13 @@ describe('four-party: the access server defers (AAuth -11 "AS Response", "Deferr
       ['GET', '/pending', ps.server.personServer!],
     ]);
     expect(decodeJwt(String(flow.seen[4]!.body!.auth_token)).claims).toMatchObject({ iss: as, dwk: 'aauth-access.json', aud: site, scope: 'data.read' });
+    // The agent long-polls the PS (Prefer: wait); the PS passes what is left of it on to the AS,
+    // within one answer's timeout (10 s by default, so at most 9), and never on the first POST.
+    expect(hits[0]!.prefer).toBeUndefined();
+    for (const poll of hits.slice(1)) {
+      expect(poll.prefer).toMatch(/^wait=\d$/);
+      expect(Number(poll.prefer!.slice(5))).toBeGreaterThanOrEqual(1);
+    }
     expect(ps.audit.some((e) => e.type === 'token.issued' && e.resource === site && String(e.jti).length > 0)).toBe(true);
   });
 

@@ -130,9 +130,10 @@ export function createFederation(config: FederationConfig) {
    * aauth-person.json; a body covered by content-type and content-digest), bounded by the timeout
    * and by the agent request's deadline.
    */
-  async function send(request: Pick<FederationRequest, 'accessServer' | 'deadline'>, method: 'GET' | 'POST' | 'DELETE', url: string, json?: unknown): Promise<Answer> {
+  async function send(request: Pick<FederationRequest, 'accessServer' | 'deadline'>, method: 'GET' | 'POST' | 'DELETE', url: string, json?: unknown, prefer?: string): Promise<Answer> {
     const body = json === undefined ? undefined : JSON.stringify(json);
     const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    if (prefer !== undefined) headers.prefer = prefer;
     const signed = signRequest(
       { method, url, headers, body },
       { key, signatureKey: { scheme: 'jwks_uri', id: issuer, dwk: 'aauth-person.json', kid: key.kid }, nonce: true, now: config.now },
@@ -192,14 +193,18 @@ export function createFederation(config: FederationConfig) {
    * Poll a deferred answer (AAuth -11 "Polling with GET"): a signed GET of its pending URL once its
    * `Retry-After` has passed; before that, still pending as it was.
    */
-  async function resume(request: FederationRequest, pending: FederationPending): Promise<FederationOutcome> {
+  async function resume(request: FederationRequest, pending: FederationPending, wait = 0): Promise<FederationOutcome> {
     if (pending.issued !== undefined) return { kind: 'token', body: pending.issued };
     if (pending.refused !== undefined) throw new RelayedRefusal(pending.refused.status, pending.refused.error, pending.refused.detail);
     if (request.deadline !== undefined && request.deadline <= config.now()) throw expired(request);
     // The access server waits for the agent's answer to its question: nothing to ask it meanwhile.
     if (pending.clarification !== undefined) return { kind: 'pending', pending };
     if (config.now() < pending.retryAt) return { kind: 'pending', pending };
-    return settle(request, await send(request, 'GET', pending.location), pending.location, pending, 0);
+    // The agent's own long poll (Prefer: wait) is passed on, within one answer's timeout and the
+    // request's deadline: the access server may hold the poll until it decides (RFC 7240).
+    const left = request.deadline === undefined ? Infinity : request.deadline - config.now();
+    const hold = Math.floor(Math.min(wait, timeoutMs / 1000 - 1, left - 1));
+    return settle(request, await send(request, 'GET', pending.location, undefined, hold >= 1 ? `wait=${hold}` : undefined), pending.location, pending, 0);
   }
 
   /**

@@ -149,7 +149,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * An auth token: minted here (three-party), or asked of the access server (four-party), which may
    * defer (its pending state is then kept with the agent's pending request, polled until `deadline`).
    */
-  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string, deadline: number): Promise<FederationOutcome> {
+  async function issueAuth(agent: { id: string; jwk: Record<string, string>; thumbprint: string; caller?: string }, resource: string, scope: string, d11: PendingDraft11, user: string, deadline: number, wait = 0): Promise<FederationOutcome> {
     // Revoked while the person was deciding: nothing is issued or federated against it.
     for (const link of [d11.presentedJti, d11.upstreamJti]) {
       if (link !== undefined && (await records.getIssued(link))?.revoked) throw new AAuthError('presented_token_revoked', 'The token this request was made against was revoked while it waited: get a new person token, then a new resource token');
@@ -166,7 +166,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       const { pending } = f;
       const request = federationRequest(agent, resource, d11, user, deadline);
       // AAuth -11 "AS Response": a deferred answer is polled (its pending URL), else the token is asked for.
-      const outcome = pending === undefined ? await federation!.federate(request) : await federation!.resume(request, pending);
+      const outcome = pending === undefined ? await federation!.federate(request) : await federation!.resume(request, pending, wait);
       if (outcome.kind === 'token') {
         const jti = String(decodeToken(String(outcome.body.auth_token)).claims.jti);
         ctx.audit({ type: 'token.issued', time: ctx.now(), endpoint: 'token', agent: agent.id, thumbprint: agent.thumbprint, sub: d11.sub!, user, resource, scope, jti });
@@ -538,7 +538,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * person it is for. Four-party, the access server may defer: the request is then stored again,
    * under the same pending URL, and the agent polls on.
    */
-  async function deliver(request: PendingRequest): Promise<Outcome11> {
+  async function deliver(request: PendingRequest, wait = 0): Promise<Outcome11> {
     const d11 = request.draft11!;
     const user = request.sub!;
     if (d11.user !== undefined && d11.user !== user) {
@@ -546,7 +546,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
     }
     const agent = { id: request.agent, jwk: d11.cnfJwk, thumbprint: request.thumbprint };
     const issueOrWait = async (scope: string): Promise<Outcome11> => {
-      const issued = await issueAuth(agent, request.resource, scope, d11, user, request.expiresAt);
+      const issued = await issueAuth(agent, request.resource, scope, d11, user, request.expiresAt, wait);
       if (issued.kind === 'token') return issued;
       // Stored again as taken, decided as it was (same id and code), with the access server's state.
       const again: PendingRequest = { ...request, scope, draft11: withPending(d11, issued.pending) };

@@ -391,7 +391,9 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
       if (taken.status === 'withdrawn') throw new AAuthError('pending_withdrawn', 'This request was withdrawn by its agent (DELETE of the pending URL): start a new token request');
       // The token, or (four-party) still waiting for the access server: stored again, same URL. A
       // 5xx on the way (policy, records, access server): put back for the next poll, not lost.
-      sendOutcome(res, await deliverTaken(ctx.store, taken, ctx.now(), () => service.deliver(taken), ctx.warn));
+      // What is left of the wait the agent asked for (and this server applies) is passed on to an access server it polls.
+      const waitLeft = Math.max(0, Math.floor((until - Date.now()) / 1000));
+      sendOutcome(res, await deliverTaken(ctx.store, taken, ctx.now(), () => service.deliver(taken, waitLeft), ctx.warn));
     } catch (error) {
       audit(error, agent, pending === undefined ? {} : targetOf(req, pending));
       refuse(res, ctx, error);
