@@ -227,7 +227,22 @@ describe('call chaining at the person server (profile section 8, item 7)', () =>
       });
       const res = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: other } });
       expect([res.status, res.body.error]).toEqual([400, 'invalid_upstream_token']);
-      expect(String(res.body.detail)).toMatch(/^upstream_token refused: /);
+      expect(String(res.body.detail)).toBe(`upstream_token refused: it was issued by "${maa}", not by this person server ${ps}`);
+      // An access server's token for this person server's person (four-party): named as such.
+      const fromAs = await mintAuthToken11(psKey, {
+        issuer: maa,
+        dwk: 'aauth-access.json',
+        ps,
+        audience: sca,
+        sub: String(up.sub),
+        agentKey: (up.cnf as { jwk: never }).jwk,
+        scope: 'data.read',
+        lifetime: 600,
+        allowLoopback: true,
+      });
+      const four = await signedFetch(url(), { ...(await asSca()), json: { resource: maa, upstream_token: fromAs } });
+      expect([four.status, four.body.error]).toEqual([400, 'invalid_upstream_token']);
+      expect(String(four.body.detail)).toMatch(/^upstream_token refused: it was issued by the access server "[^"]+" \(four-party, for this person server's person\); .* not supported$/);
     });
 
     it('revoked by its holder: accepted before, refused at both endpoints after', async () => {

@@ -257,6 +257,21 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
    * profile's section 9 said `invalid_request`; the published draft wins).
    */
   async function verifyUpstream(jwt: string, agent: Agent11): Promise<{ user: string; exp: number; jti: string; agent?: string | undefined }> {
+    // Another issuer's token is named as such before anything is fetched for it (its claims are not trusted here).
+    let claimed: Record<string, unknown> | undefined;
+    try {
+      claimed = decodeToken(jwt).claims;
+    } catch {
+      claimed = undefined; // malformed: the verification below says how
+    }
+    if (claimed !== undefined && typeof claimed.iss === 'string' && claimed.iss !== issuer) {
+      const iss = JSON.stringify(claimed.iss.slice(0, 200));
+      const why =
+        claimed.dwk === 'aauth-access.json' && claimed.ps === issuer
+          ? `it was issued by the access server ${iss} (four-party, for this person server's person); this person server takes as upstream_token only the person and auth tokens it issued itself, so a chain whose calling hop was four-party is not supported`
+          : `it was issued by ${iss}, not by this person server ${issuer}`;
+      throw new AAuthError('upstream_token_invalid', `upstream_token refused: ${why}`);
+    }
     let claims: Record<string, unknown>;
     try {
       claims = (await verifier.verifyToken(jwt, [AUTH_TOKEN_11, PERSON_TOKEN], { audience: agent.provider, issuers: [issuer], allowLoopback, caller: agent.caller })).claims;
