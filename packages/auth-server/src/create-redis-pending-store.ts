@@ -182,6 +182,12 @@ function positive(value: number | undefined, name: string, fallback: number): nu
   return n;
 }
 
+/** A request as its record field holds it: the decision (status, sub, username) is kept in its own field. */
+function recordJson(request: PendingRequest): string {
+  const { status: _status, sub: _sub, username: _username, ...rest } = request;
+  return JSON.stringify({ ...rest, status: 'pending' });
+}
+
 /**
  * A {@link PendingStore} in Redis, shared by every auth server using the same Redis and prefix: a
  * consent started at one is approved at another and polled at a third. The same limits as the
@@ -229,11 +235,10 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
     async put(request) {
       const t = now();
       const ttl = Math.max(1, Math.ceil(request.expiresAt + retention - t));
-      const { status: _status, sub: _sub, username: _username, ...rest } = request;
       const answer = (await run(
         PUT,
         [record(request.id), `${prefix}pending-code:${request.code}`, `${prefix}pending-agent:${request.thumbprint}`, `${prefix}pending-resource:${request.resource}`, `${prefix}pending-all`],
-        [prefix, request.id, JSON.stringify({ ...rest, status: 'pending' }), request.code, request.thumbprint, request.resource, t, request.expiresAt, ttl, maxPerAgent, maxPerResource, maxEntries, retention],
+        [prefix, request.id, recordJson(request), request.code, request.thumbprint, request.resource, t, request.expiresAt, ttl, maxPerAgent, maxPerResource, maxEntries, retention],
       )) as [string, number?, string?];
       switch (answer[0]) {
         case 'ok':
@@ -287,9 +292,8 @@ export function createRedisPendingStore(client: RedisStoreClient, options: Redis
         if (replacement.id !== request.id || replacement.code !== request.code || replacement.thumbprint !== request.thumbprint || replacement.resource !== request.resource || replacement.expiresAt !== request.expiresAt) {
           throw new TypeError('untake(request, replacement): the replacement must keep the id, code, thumbprint, resource and expiresAt of the request');
         }
-        // Stored as put stores a request (the decision and chat are kept in their own fields).
-        const { status: _status, sub: _sub, username: _username, chat: _chat, ...rest } = replacement;
-        args.push(JSON.stringify({ ...rest, status: 'pending' }));
+        // Stored as put stores a request; the chat is kept in its own field, as the decision is.
+        args.push(recordJson({ ...replacement, chat: undefined }));
       }
       return (await run(RELEASE, [record(request.id)], args)) === 1;
     },

@@ -224,9 +224,9 @@ export function createResource(options: ResourceOptions): Resource {
    * Structure"; RS-32, RS-34): `ps`, `sub` and `presented_jti` from that person or auth token,
    * `agent_jkt` the signer's key, `aud` the access server (four-party) or the person server.
    */
-  function resourceToken11(presented: PresentedToken, thumbprint: string, scope: string[], account?: string): Promise<string> {
+  function resourceToken11(presented: PresentedToken, thumbprint: string, scope: string[], account?: string, person: HeldPerson = personOf(presented)): Promise<string> {
     const t = presented.token;
-    const { ps, sub, missionS256 } = personOf(presented);
+    const { ps, sub, missionS256 } = person;
     return mintResourceToken11(o.key, {
       issuer: o.identity,
       audience: o.draft11.accessServer ?? ps,
@@ -267,13 +267,14 @@ export function createResource(options: ResourceOptions): Resource {
           throw requirementChallenge('person-token', 'This resource requires a person token before it can issue a resource token', r11);
         }
         // A person token (RS-30), or an auth token without the scope (step-up, RS-34): a resource token for it.
-        const token = await resourceToken11(presented, verified.thumbprint, route.scope);
+        const person = personOf(presented);
+        const token = await resourceToken11(presented, verified.thumbprint, route.scope, undefined, person);
         const why =
           presented.kind === 'person'
             ? `This resource requires an auth token with scope "${route.scope.join(' ')}": take the resource token to your person server`
             : `The auth token does not carry the scope ${route.scope.filter((s) => !presented.token.scope.includes(s)).join(' ')}: take the resource token to your person server`;
         const challenge11 = requirementChallenge('auth-token', why, r11, token);
-        throw route.deferred ? new Defer(challenge11, token, verified.thumbprint, personOf(presented)) : challenge11;
+        throw route.deferred ? new Defer(challenge11, token, verified.thumbprint, person) : challenge11;
       }
     }
   }

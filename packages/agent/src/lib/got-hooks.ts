@@ -341,30 +341,21 @@ export function createGotHooks(core: AgentCore): GotHooks {
           // A held call or a resource-managed interaction is finished by signed GETs of the pending URL.
           options.body = undefined;
           for (const name of Object.keys(options.headers)) if (BODY_HEADERS.includes(name.toLowerCase())) delete options.headers[name];
-          if (out.answer !== undefined) {
-            // A clarification response: a signed JSON POST to the pending URL, then polls go on.
-            const bound = Math.min(config.tokenRequest.timeoutMs, call.userTimeout.request ?? Number.POSITIVE_INFINITY);
-            return await retryWithMergedOptions({
-              context: { [CALL11]: call, [POLLING]: `${out.poll.origin}${out.poll.pathname}` },
-              url: out.poll,
-              method: 'POST',
-              body: JSON.stringify(out.answer),
-              headers: { 'content-type': 'application/json', accept: 'application/json' },
-              timeout: { request: bound },
-              preserveHooks: true,
-            } as unknown as { context: Record<string, unknown> });
-          }
           // A poll is a request of the agent's own, bounded as agent.fetch bounds it (tokenRequest.timeoutMs,
           // or the caller's own timeout when shorter): got sets none, so a pending URL that never answers
-          // would hold the call forever.
+          // would hold the call forever. A clarification response is a signed JSON POST there, then polls go on.
           const bound = Math.min(config.tokenRequest.timeoutMs, call.userTimeout.request ?? Number.POSITIVE_INFINITY);
+          const send =
+            out.answer === undefined
+              ? { method: 'GET' }
+              : { method: 'POST', body: JSON.stringify(out.answer), headers: { 'content-type': 'application/json', accept: 'application/json' } };
           return await retryWithMergedOptions({
             context: { [CALL11]: call, [POLLING]: `${out.poll.origin}${out.poll.pathname}` },
             url: out.poll,
-            method: 'GET',
+            ...send,
             timeout: { request: bound },
             preserveHooks: true,
-          } as { context: Record<string, unknown> });
+          } as unknown as { context: Record<string, unknown> });
         }
       }
     } catch (error) {

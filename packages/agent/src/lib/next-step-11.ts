@@ -380,19 +380,21 @@ function answeredClarification(state: Extract<CallState11, { phase: 'sent' }>, e
   // 2xx: taken; 400: too late (the resource moved on), the poll tells how the call ended.
   if ((event.status >= 200 && event.status < 300) || event.status === 400) return pollLater(state.used, event.presented, pending, 0, event.now);
   if (event.status === 503) return pollLater(state.used, event.presented, pending, retryAfter11(header(event.headers, 'retry-after'), event.now, pending.interval), event.now);
-  if (event.status === 429) return pollLater(state.used, event.presented, { ...pending, interval: Math.min(MAX_POLL_INTERVAL, pending.interval + 5) }, pending.interval + 5, event.now);
+  if (event.status === 429) return slowDown(state.used, event.presented, pending, event.now);
   return settle(event);
+}
+
+/** A 429 while polling (section 8, item 6): five seconds slower from now on, then the next poll. */
+function slowDown(used: Used, presented: Presented, pending: Pending, now: number): CallStep11 {
+  const slower = { ...pending, interval: Math.min(MAX_POLL_INTERVAL, pending.interval + 5) };
+  return pollLater(used, presented, slower, slower.interval, now);
 }
 
 function respond(self: Self11, state: Extract<CallState11, { phase: 'sent' }>, event: Extract<CallEvent11, { type: 'response' }>, personToken: Presented | undefined): CallStep11 {
   if (state.pending?.answering === true) return answeredClarification(state, event);
   if (event.status === 401) return unauthorized(self, state, event, personToken);
   if (event.status === 202) return accepted(self, state, event, personToken);
-  if (event.status === 429 && state.pending !== undefined) {
-    // Section 8, item 6: slow down by five seconds.
-    const pending = { ...state.pending, interval: Math.min(MAX_POLL_INTERVAL, state.pending.interval + 5) };
-    return pollLater(state.used, event.presented, pending, pending.interval, event.now);
-  }
+  if (event.status === 429 && state.pending !== undefined) return slowDown(state.used, event.presented, state.pending, event.now);
   return settle(event);
 }
 

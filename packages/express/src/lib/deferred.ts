@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { IncomingMessage, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import { showValue } from '@aauth-kit/core/internal';
 import type { AAuthInfo } from '../types.js';
 
 /** Marks a re-dispatched held call: `require()` takes its `req.aauth` from here instead of verifying. Module-private. */
@@ -60,7 +61,7 @@ export interface HeldPerson {
  * it had none). Another person's token would run the call as someone it was not made for.
  */
 export function heldPersonMismatch(person: HeldPerson, token: { subject?: string; claims: Record<string, unknown> }): string | undefined {
-  const quote = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}...` : v) : 'none');
+  const quote = (v: unknown): string => (typeof v === 'string' ? showValue(v, 80) : 'none');
   if (token.claims.ps !== person.ps) return `The auth token's ps ${quote(token.claims.ps)} is not the person server of the held call (${quote(person.ps)})`;
   if (token.subject !== person.sub) return `The auth token's sub ${quote(token.subject)} is not the person the held call was made for (${quote(person.sub)})`;
   const mission = typeof token.claims.mission_s256 === 'string' ? token.claims.mission_s256 : undefined;

@@ -223,7 +223,7 @@ export function createFederation(config: FederationConfig) {
       return await settle(request, reply, pending.location, next, 0);
     } catch (error) {
       // A refusal (denied, expired, ...) ends the request at the agent's next poll, as a polled one does.
-      if (error instanceof RelayedRefusal) return { kind: 'pending', pending: { ...next, refused: { status: error.status, error: (error as unknown as { error: string }).error, detail: error.message } } };
+      if (error instanceof RelayedRefusal) return { kind: 'pending', pending: { ...next, refused: { status: error.status, error: error.error, detail: error.message } } };
       throw error;
     }
   }

@@ -16,7 +16,7 @@ import {
   type EcPublicJwk,
   type SigningKey,
 } from '@aauth-kit/core';
-import { serverIdentifierProblem } from '@aauth-kit/core/internal';
+import { serverIdentifierProblem, showValue } from '@aauth-kit/core/internal';
 import type { Verifier } from '@aauth-kit/verifier';
 import type { PendingDraft11, PendingRequest, PendingUpdate } from '../../pending-store.js';
 import type { ServerContext } from '../context.js';
@@ -265,7 +265,7 @@ export function createPersonService(ctx: ServerContext, config: PersonServiceCon
       claimed = undefined; // malformed: the verification below says how
     }
     if (claimed !== undefined && typeof claimed.iss === 'string' && claimed.iss !== issuer) {
-      const iss = JSON.stringify(claimed.iss.slice(0, 200));
+      const iss = showValue(claimed.iss, 200);
       const why =
         claimed.dwk === 'aauth-access.json' && claimed.ps === issuer
           ? `it was issued by the access server ${iss} (four-party, for this person server's person); this person server takes as upstream_token only the person and auth tokens it issued itself, so a chain whose calling hop was four-party is not supported`

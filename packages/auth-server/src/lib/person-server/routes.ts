@@ -210,20 +210,15 @@ export function createPersonRouter(ctx: ServerContext, config: PersonRoutesConfi
    * one, is passed on, and whose `Retry-After` the agent is given.
    */
   function sendPending(res: Response, request: PendingRequest, code: string | undefined): void {
-    const question = openQuestion(request);
-    if (question !== undefined) {
-      // AAuth -11 "Clarification Required": the person asked; the agent answers with a POST here.
-      res.status(202).set({ Location: pendingUrl(request), 'Retry-After': '0', 'Cache-Control': 'no-store', 'AAuth-Requirement': 'requirement=clarification' });
-      res.json({ status: 'pending', clarification: question.question, timeout: Math.max(0, Math.floor(request.expiresAt - ctx.now())) });
-      return;
-    }
     const waiting = request.draft11?.federation?.pending;
-    if (waiting?.clarification !== undefined) {
-      // Four-party (AAuth -11 "AS Response"): the access server's question, passed down; answered with a POST here.
+    // AAuth -11 "Clarification Required": the person asked, or (four-party, "AS Response") the access
+    // server did and it is passed down; either way the agent answers with a POST here.
+    const person = openQuestion(request);
+    const asked = person !== undefined ? { question: person.question, timeout: undefined, options: undefined } : waiting?.clarification;
+    if (asked !== undefined) {
       const left = Math.max(0, Math.floor(request.expiresAt - ctx.now()));
       res.status(202).set({ Location: pendingUrl(request), 'Retry-After': '0', 'Cache-Control': 'no-store', 'AAuth-Requirement': 'requirement=clarification' });
-      const { question, timeout, options } = waiting.clarification;
-      res.json({ status: 'pending', clarification: question, timeout: Math.min(left, timeout ?? left), ...(options === undefined ? {} : { options }) });
+      res.json({ status: 'pending', clarification: asked.question, timeout: Math.min(left, asked.timeout ?? left), ...(asked.options === undefined ? {} : { options: asked.options }) });
       return;
     }
     const retryAfter = waiting === undefined ? 5 : Math.max(0, Math.ceil(waiting.retryAt - ctx.now()));
