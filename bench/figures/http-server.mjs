@@ -8,7 +8,7 @@
 import express from 'express';
 import { createAgent } from '@aauth-kit/agent';
 import * as core from '@aauth-kit/core';
-import { aauth } from '@aauth-kit/express';
+import { aauth, createResource } from '@aauth-kit/express';
 import { createMemoryReplayStore } from '@aauth-kit/verifier';
 import { hasSodium, rawPoolVerifiers, signedPair } from '../lib/ed25519.mjs';
 import { listen } from '../lib/net.mjs';
@@ -42,6 +42,17 @@ async function guardedApp(extra) {
   return { port, identity };
 }
 const guarded = await guardedApp({});
+// Whether this kit has the turn batching of GETs (options.batch, issue 18); an older kit refuses the option.
+const hasBatch = (() => {
+  try {
+    createResource({ identity: 'http://localhost:1', key: generateKey(), batch: false });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+// The kit without its turn batching: each GET verified as it is read, its route run in that turn.
+const unbatched = hasBatch ? await guardedApp({ batch: false }) : undefined;
 const signed = (identity, nonce = false) =>
   signRequest({ method: 'GET', url: `${identity}/plan`, headers: {} }, { key: agentKey, signatureKey: { scheme: 'jwks_uri', id: agentIdentity, kid: agentKey.kid }, nonce });
 
@@ -57,6 +68,24 @@ inline.get('/plan', (_req, res) => {
   res.json(payload);
 });
 const inlinePort = await listenPort(inline);
+
+// The ideal made real with the kit's scheduling (options.batch): the bare route whose GETs of one
+// event-loop turn wait for one setImmediate, then each makes its one raw verify and answers, in
+// arrival order. What the turn batching alone gives a route with one verify, nothing of the kit.
+const inlineBatched = express();
+let batch = [];
+const runBatch = () => {
+  const b = batch;
+  batch = [];
+  for (const res of b) {
+    inlineVerify();
+    res.json(payload);
+  }
+};
+inlineBatched.get('/plan', (_req, res) => {
+  if (batch.push(res) === 1) setImmediate(runBatch);
+});
+const inlineBatchedPort = await listenPort(inlineBatched);
 const alt = altBackend ? await guardedApp({ cryptoBackend: altBackend }) : undefined;
 
 // Paired: one app serving the three routes above, each request naming its route in
@@ -89,18 +118,26 @@ pairedApp.get('/inline', (req, res) => {
   inlineVerify();
   answerInline(req, res);
 });
-pairedApp.get('/guarded', aauth({ identity: pairedIdentity, key: generateKey(), level: 'identity', replay: { store: createMemoryReplayStore() } }), answered('guarded'));
+// The kit's own work per request is timed without its turn batching (a batched request's time
+// would include its wait for the others of its turn).
+pairedApp.get(
+  '/guarded',
+  aauth({ identity: pairedIdentity, key: generateKey(), level: 'identity', replay: { store: createMemoryReplayStore() }, ...(hasBatch ? { batch: false } : {}) }),
+  answered('guarded'),
+);
 
 // Control: /headers?target=guarded|alt gives fresh signed headers (the bare route is sent the
 // guarded route's); /raw?ms=N runs raw verifies of such requests (a pool of distinct ones, in turn)
 // for N ms on this core and answers { node, limit } verifies per second (limit: libsodium when
 // installed, else node:crypto).
 const control = express();
-control.get('/headers', (req, res) => res.json(signed(req.query.target === 'alt' ? alt.identity : guarded.identity).headers));
+/** The identity a target's requests are signed for: the alt and unbatched routes have their own; the others are sent the guarded route's. */
+const identityOf = (target) => (target === 'alt' ? alt.identity : target === 'unbatched' ? unbatched.identity : guarded.identity);
+control.get('/headers', (req, res) => res.json(signed(identityOf(req.query.target)).headers));
 // /pool?target=...&n=N: N distinct signed requests (each its own nonce, so its own Signature-Input
 // and Signature), which wrk sends in turn: independent requests, not one request replayed.
 control.get('/pool', (req, res) => {
-  const identity = req.query.target === 'alt' ? alt.identity : guarded.identity;
+  const identity = identityOf(req.query.target);
   const n = Math.min(Number(req.query.n) || 1, 65536);
   res.json(Array.from({ length: n }, () => signed(identity, true).headers));
 });
@@ -144,6 +181,8 @@ process.stdout.write(
   `${JSON.stringify({
     plain: `http://127.0.0.1:${plainPort}/plan`,
     inline: `http://127.0.0.1:${inlinePort}/plan`,
+    inlineBatched: `http://127.0.0.1:${inlineBatchedPort}/plan`,
+    unbatched: unbatched ? `http://127.0.0.1:${unbatched.port}/plan` : null,
     guarded: `http://127.0.0.1:${guarded.port}/plan`,
     alt: alt ? `http://127.0.0.1:${alt.port}/plan` : null,
     paired: `http://127.0.0.1:${pairedPort}/plan`,

@@ -142,14 +142,14 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
   try {
     const { urls } = server;
     // The bare route is sent the guarded route's signed headers: same request, same size.
-    const headers = async (target) => (await fetch(`${urls.control}/headers?target=${target === 'alt' ? 'alt' : 'guarded'}`)).json();
+    const headers = async (target) => (await fetch(`${urls.control}/headers?target=${target}`)).json();
     // What each load run sends: with wrk, a pool of distinct signed requests (each its own nonce)
     // sent in turn, as independent requests are; autocannon's command line takes one request only.
     const POOL = 4096;
     const loadHeaders = async (target) =>
-      tool === 'wrk' ? (await fetch(`${urls.control}/pool?n=${POOL}&target=${target === 'alt' ? 'alt' : 'guarded'}`)).json() : headers(target);
+      tool === 'wrk' ? (await fetch(`${urls.control}/pool?n=${POOL}&target=${target}`)).json() : headers(target);
     // Warm the key caches, and check that the signed requests are accepted.
-    const targets = ['plain', 'inline', 'guarded', ...(urls.alt ? ['alt'] : [])];
+    const targets = ['plain', 'inline', ...(urls.inlineBatched ? ['inlineBatched'] : []), 'guarded', ...(urls.unbatched ? ['unbatched'] : []), ...(urls.alt ? ['alt'] : [])];
     for (const t of targets) {
       const warm = await fetch(urls[t], { headers: await headers(t) });
       if (warm.status !== 200) throw new Error(`the ${t} route answered ${warm.status}: ${await warm.text()}`);
@@ -183,9 +183,13 @@ export async function httpFigure({ seconds, rounds, connections = 10 }) {
     // The guarded route against the inline-verify route of the same round (both one verify of the
     // default backend; the inline one with nothing of the kit around it).
     guarded.ofInline = median(samples.guarded.map((g, i) => g.rps / samples.inline[i].rps));
+    // ... and against the inline-verify route with the kit's turn batching (the same scheduling, nothing else of the kit).
+    if (urls.inlineBatched) guarded.ofInlineBatched = median(samples.guarded.map((g, i) => g.rps / samples.inlineBatched[i].rps));
     return {
       plain: summary('plain'),
       inline: { ...summary('inline'), ...ideal('inline', urls.limitBackend) },
+      inlineBatched: urls.inlineBatched ? { ...summary('inlineBatched'), ...ideal('inlineBatched', urls.limitBackend) } : null,
+      unbatched: urls.unbatched ? { ...summary('unbatched'), ...ideal('unbatched', urls.defaultBackend) } : null,
       guarded,
       alt: urls.alt ? { ...summary('alt'), ...ideal('alt', urls.altBackend) } : null,
       defaultBackend: urls.defaultBackend,

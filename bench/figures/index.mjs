@@ -27,12 +27,13 @@ function pairedText(r) {
   const estimate = (bareUs + rawUs) / (bareUs + (p.guardedUs - p.plainUs));
   return (
     `**Paired timing** (a cross-check of the rates, not the goal value): one more app in the server process serves the bare, inline-verify and guarded routes by a request header the signature does not cover; ` +
+    `the guarded route there has \`batch: false\` (a turn-batched request's time would include its wait for the others of its turn), so this is the kit's own work per request; ` +
     `a Node.js client (bench/figures/paired-load.mjs, on the other core, ${r.connections} connections) sends them in turn, and the server times each request from its entry into the app to the return of its handler's \`res.json()\` (synchronous work only, so requests in flight together do not add to each other's times; node's own HTTP work before and after is the same for the three and not in these times). ` +
     `${p.rounds} run${p.rounds === 1 ? '' : 's'} of ${p.seconds} s (about ${fmt(p.requestsPerRoute)} requests per route each), medians per run, then the medians over runs: ` +
     `bare ${fmt(p.plainUs, 1)} us, inline verify ${fmt(p.inlineUs, 1)} us, guarded ${fmt(p.guardedUs, 1)} us in the app. ` +
     `The verify as it runs in the server (inline - bare): ${fmt(p.verifyUs, 1)} us (a raw verify in a loop: ${fmt(rawUs, 1)} us). ` +
     `**What the kit costs beyond its one verify (guarded - inline): ${fmt(p.kitUs, 1)} us per request** (per run: ${p.kitRounds.map((x) => fmt(x, 1)).join(', ')}): reading the signature headers, building the base, finding the key, \`req.aauth\`, one more express layer. ` +
-    `Added to the bare route's whole cost per request in the rate runs (${fmt(bareUs, 1)} us), the guarded route would reach ${fmt(estimate, 2)} of its ideal: \`(bare + raw verify) / (bare + guarded - bare in the app)\`.`
+    `Added to the bare route's whole cost per request in the rate runs (${fmt(bareUs, 1)} us), the guarded route without its turn batching would reach ${fmt(estimate, 2)} of its ideal: \`(bare + raw verify) / (bare + guarded - bare in the app)\`.`
   );
 }
 
@@ -162,7 +163,13 @@ export const FIGURES = [
           `thread, ${r.seconds} s per run after a discarded 2 s warm-up of each route, ${r.rounds} short rounds with the order rotated (many short rounds rather than a few long ones: ` +
           'on this shared VM the speed of a core drifts by a third within minutes, and a per-round ratio of neighbouring runs is steadier than any one rate). A third route, ' +
           '**inline verify**, is the ideal made real: the bare route whose handler makes one raw verify (the limit backend) of a signed request\'s base before it answers (a pool of 4,096 distinct ones, in turn), and nothing else; ' +
-          'the guarded row\'s "of inline" is its rate over that route\'s in the same round (median of rounds). Every route, the bare one included, ' +
+          'the guarded row\'s "of inline" is its rate over that route\'s in the same round (median of rounds). ' +
+          (r.inlineBatched
+            ? 'aauth() verifies the GETs that arrive in one turn of the event loop together, once node has read them all (`batch`, default true: one `setImmediate` per turn, then each request in arrival order and in its own async context), so that the HTTP parser, express and the verify each run warm instead of taking turns on the core\'s caches. ' +
+              'Two more rows show what that scheduling gives by itself: **inline verify, turn-batched** is the inline-verify route with the same deferral and nothing else of the kit (the bare route plus one verify, scheduled as the kit schedules it), ' +
+              'and **batch: false** is the kit verifying each request as it is read (its route run in that turn, as before the batching). '
+            : '') +
+          'Every route, the bare one included, ' +
           (r.pool > 1
             ? `is sent the very same signed requests (same headers, same sizes): a pool of ${fmt(r.pool)} distinct requests signed afresh for each run, each its own nonce (so its own Signature-Input and Signature), which ${r.tool} sends in turn through a generated Lua script. `
             : 'is sent the very same signed request (same headers, same size), replayed within a run, which the resource allows for GET (replay protection covers non-idempotent methods by default); each round signs afresh. ') +
@@ -175,7 +182,9 @@ export const FIGURES = [
         goalValue: r.guarded.ofIdeal,
         headline:
           `a route behind aauth() serves ${r.guarded.ratio.toFixed(2)}x the requests of a bare route, ${r.guarded.ofIdeal.toFixed(2)} of its ideal ${r.guarded.ideal.toFixed(2)} (default backend, ${backendName(r.defaultBackend)}; ` +
-          `${r.guarded.ofInline.toFixed(2)} of the bare route with one inline raw verify, which itself reaches ${r.inline.ofIdeal.toFixed(2)} of the ideal)` +
+          `${r.guarded.ofInline.toFixed(2)} of the bare route with one inline raw verify, which itself reaches ${r.inline.ofIdeal.toFixed(2)} of the ideal` +
+          (r.inlineBatched ? `; ${r.guarded.ofInlineBatched.toFixed(2)} of that route with the kit's turn batching, ${r.inlineBatched.ofIdeal.toFixed(2)} of the ideal; batch: false ${r.unbatched ? r.unbatched.ofIdeal.toFixed(2) : 'n/a'} of the ideal` : '') +
+          ')' +
           (r.alt ? `; with cryptoBackend '${r.alt.backend}' ${r.alt.ratio.toFixed(2)}x, ${r.alt.ofIdeal.toFixed(2)} of its ideal ${r.alt.ideal.toFixed(2)}` : '') +
           ` (${r.pinned ? `server and ${r.tool} on separate cores` : 'not pinned'})`,
         sections: [
@@ -185,7 +194,9 @@ export const FIGURES = [
               '|---|---:|---:|---:|---:|---:|---:|',
               row('baseline: no middleware (same signed request)', r.plain),
               row(`inline verify: no middleware, one raw ${rawName(r.inline.backend).replace('raw ', '')} verify in the handler`, r.inline),
+              ...(r.inlineBatched ? [row(`inline verify, turn-batched: no middleware, the same one-setImmediate-per-turn deferral as aauth(), one raw ${rawName(r.inline.backend).replace('raw ', '')} verify per request`, r.inlineBatched)] : []),
               row(`behind aauth(), default backend (${backendName(r.defaultBackend)})`, r.guarded),
+              ...(r.unbatched ? [row(`behind aauth({ batch: false }), default backend`, r.unbatched)] : []),
               ...(r.alt ? [row(`behind aauth({ cryptoBackend: '${r.alt.backend}' })`, r.alt)] : []),
             ].join('\n'),
           },
@@ -193,7 +204,10 @@ export const FIGURES = [
             text:
               `Raw Ed25519 verifies per second on the server's core in the same run (median of rounds): node:crypto ${fmt(r.raw.node)}` +
               (LIMIT === 'libsodium' ? `, libsodium ${fmt(r.raw.limit)}.` : '.') +
-              ` The guarded route (default backend) against the inline-verify route of the same round: ${fmt(r.guarded.ofInline, 2)} (median of rounds). Per-round fractions of the ideal reached, guarded: ${r.guarded.ratios.map((x, i) => fmt(x / r.guarded.ideals[i], 2)).join(', ')}.`,
+              ` The guarded route (default backend) against the inline-verify route of the same round: ${fmt(r.guarded.ofInline, 2)} (median of rounds)` +
+              (r.guarded.ofInlineBatched === undefined ? '' : `; against the turn-batched inline-verify route: ${fmt(r.guarded.ofInlineBatched, 2)}`) +
+              (r.unbatched ? `; the kit with \`batch: false\` reaches ${fmt(r.unbatched.ofIdeal, 2)} of the ideal` : '') +
+              `. Per-round fractions of the ideal reached, guarded: ${r.guarded.ratios.map((x, i) => fmt(x / r.guarded.ideals[i], 2)).join(', ')}.`,
           },
           ...(r.paired ? [{ text: pairedText(r) }] : []),
         ],

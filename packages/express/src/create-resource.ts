@@ -23,6 +23,7 @@ import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, anyHeld, dispatchHeld, heldElsewhere, heldPersonMismatch, peerOf, servePendingTable, replayResult, sizeOf, type Dispatcher, type HeldCall, type HeldPerson, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
+import { inTurnBatch } from './lib/turn-batch.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
 class Defer {
@@ -546,6 +547,8 @@ export function createResource(options: ResourceOptions): Resource {
       return undefined;
     }
 
+    const startWithoutBody = (req: Request, res: Response, next: NextFunction): Promise<void> | undefined => start(req, res, next, undefined);
+
     // The promise returned, if any, settles once the route ran or the answer went out; express 5
     // passes a throw from the route's next() on to the error handlers, as for any async middleware.
     // Undefined when the route already ran or the answer went out (no wait: issue 18).
@@ -579,8 +582,9 @@ export function createResource(options: ResourceOptions): Resource {
           (error: unknown) => refuse(error instanceof AAuthError && callerSpeaks11(req) ? as11(error) : error, req, res, next, undefined),
         );
       }
-      // No body announced (a GET): no read and no await of it (issue 18).
-      return start(req, res, next, undefined);
+      // No body announced (a GET): no read and no await of it; verified with the GETs that arrived
+      // in the same turn of the event loop (issue 18, lib/turn-batch.ts).
+      return o.batch ? inTurnBatch(startWithoutBody, req, res, next, telemetry.live()) : start(req, res, next, undefined);
     };
   }
 

@@ -82,6 +82,13 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   maxBodyBytes?: number | undefined;
   /** Time a request has to deliver its whole body, ms; default 30000 (later: 408 body_timeout, and the connection is closed). */
   bodyTimeoutMs?: number | undefined;
+  /**
+   * Verify the GETs (requests without a body) that arrive in one turn of the event loop together,
+   * after node has read them all, each run in arrival order and in its own async context; default
+   * true (issue 18: the guarded route then serves more requests per second, measured in
+   * BENCHMARKS.md figure 5). false: each is verified as it arrives and its route runs in that turn.
+   */
+  batch?: boolean | undefined;
   /** Also send the newer draft's `AAuth-Requirement` and `Signature-Error` headers (section 11); default false. */
   requirementHeader?: boolean | undefined;
   /** `'respond'` (default) sends the JSON error itself; `'next'` passes the AAuthError to the app's error handler. */

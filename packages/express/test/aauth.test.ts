@@ -116,12 +116,13 @@ describe('createResource modes', () => {
   });
 });
 
-describe('a request verified without a wait runs its route in the same turn (issue 18)', () => {
+describe('batch: false: a request verified without a wait runs its route in the same turn (issue 18)', () => {
   let web: Awaited<ReturnType<typeof startApp>>;
   const seen: Array<{ routeRan: boolean }> = [];
   beforeAll(async () => {
     web = await startApp();
-    const guard = aauth({ identity: web.identity, key: generateKey(), level: 'signature' });
+    // With the default batch: true a GET's route runs after the turn's reads (turn-batch.test.ts).
+    const guard = aauth({ identity: web.identity, key: generateKey(), level: 'signature', batch: false });
     const watched = (req: express.Request, res: express.Response, next: express.NextFunction) => {
       const entry = { routeRan: false };
       guard(req, res, (error?: unknown) => {

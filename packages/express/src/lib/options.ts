@@ -40,6 +40,8 @@ export interface ResolvedResourceOptions {
   maxBodyBytes: number;
   /** Time a request has to deliver its whole body, ms. */
   bodyTimeoutMs: number;
+  /** GETs of one event-loop turn verified together (lib/turn-batch.ts). */
+  batch: boolean;
   requirementHeader: boolean;
   errors: 'respond' | 'next';
   onError: ResourceOptions['onError'];
@@ -56,7 +58,7 @@ export interface ResolvedResourceOptions {
 
 /** The option names of createResource (a name outside them is refused: a misspelt option would be dropped without a word). */
 const RESOURCE_OPTIONS = optionNames<ResourceOptions>({
-  identity: true, key: true, authServer: true, scopes: true, metadata: true, additionalSignatureComponents: true, maxBodyBytes: true, bodyTimeoutMs: true, requirementHeader: true,
+  identity: true, key: true, authServer: true, scopes: true, metadata: true, additionalSignatureComponents: true, maxBodyBytes: true, bodyTimeoutMs: true, batch: true, requirementHeader: true,
   errors: true, onError: true, callerKey: true, telemetry: true, draft11: true,
   // The verifier's, passed on.
   localIssuerKeys: true, fetch: true, now: true, maxSkew: true, leeway: true, tokenLeeway: true, requireContentDigest: true, algorithms: true,
@@ -118,7 +120,7 @@ function components(value: unknown, path: string): string[] {
 export function resolveResourceOptions(options: ResourceOptions): ResolvedResourceOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   assertKnownOptions(options, RESOURCE_OPTIONS, 'options', 'createResource', RESOURCE_HINTS);
-  const { identity, key, authServer, scopes, metadata, additionalSignatureComponents, maxBodyBytes, bodyTimeoutMs, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
+  const { identity, key, authServer, scopes, metadata, additionalSignatureComponents, maxBodyBytes, bodyTimeoutMs, batch, requirementHeader, errors, onError, callerKey, draft11, generations: given, ...rest } = options;
   assertIdentityUrl(identity, 'options.identity');
   const d11 = draft11 ?? {};
   if (typeof d11 !== 'object' || d11 === null) throw new TypeError('options.draft11 must be an object');
@@ -201,6 +203,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
   if (!Number.isInteger(bodyLimit) || bodyLimit < 0) throw new TypeError('options.maxBodyBytes must be a non-negative integer');
   const bodyTimeout = bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   if (!Number.isInteger(bodyTimeout) || bodyTimeout <= 0) throw new TypeError('options.bodyTimeoutMs must be a positive integer (milliseconds)');
+  if (batch !== undefined && typeof batch !== 'boolean') throw new TypeError('options.batch must be a boolean');
   if (requirementHeader !== undefined && typeof requirementHeader !== 'boolean') throw new TypeError('options.requirementHeader must be a boolean');
   if (errors !== undefined && errors !== 'respond' && errors !== 'next') throw new TypeError("options.errors must be 'respond' or 'next'");
   if (onError !== undefined && typeof onError !== 'function') throw new TypeError('options.onError must be a function');
@@ -246,6 +249,7 @@ export function resolveResourceOptions(options: ResourceOptions): ResolvedResour
     additionalSignatureComponents: extra,
     maxBodyBytes: bodyLimit,
     bodyTimeoutMs: bodyTimeout,
+    batch: batch ?? true,
     requirementHeader: requirementHeader ?? false,
     errors: errors ?? 'respond',
     onError,

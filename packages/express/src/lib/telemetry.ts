@@ -11,6 +11,8 @@ import { VERSION } from './version.js';
 export interface ResourceTelemetry {
   /** `guard` inside an `aauth.verify` span when tracing is live; `guard` itself otherwise. */
   traced(guard: RequestHandler): RequestHandler;
+  /** Whether spans are being made (a tracer is installed and on). */
+  live(): boolean;
   /** Record a refusal (and the challenge it carries) on the request's `aauth.verify` span. */
   refused(error: AAuthError): void;
 }
@@ -69,6 +71,7 @@ export function resourceTelemetry(options: TelemetryOptions | undefined, identit
   }
 
   return {
+    live: () => telemetry.live(),
     traced(guard) {
       return (req, res, next) => {
         if (!telemetry.live()) return guard(req, res, next);
