@@ -85,7 +85,7 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   /**
    * Verify the GETs (requests without a body) that arrive in one turn of the event loop together,
    * after node has read them all, each run in arrival order and in its own async context; default
-   * true (issue 18: the guarded route then serves more requests per second, measured in
+   * true (issue 18: the guarded route then serves 4-9% more requests per second, measured in
    * BENCHMARKS.md figure 5). false: each is verified as it arrives and its route runs in that turn.
    */
   batch?: boolean | undefined;
