@@ -3,7 +3,7 @@ import { type Agent, createAgent, createAgentProvider } from '@aauth-kit/agent';
 import { decodeToken, generateKey, isAAuthError } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import express, { type Request, type Response } from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDraftPeers, type DraftPeers } from '../draft-peers/start-draft-peers.js';
 import { listenHttps, type ListeningTls } from '../fixtures/local-tls.js';
 
@@ -84,7 +84,10 @@ describe('the kit agent with introspection-aauth 0.1.0 as its person server', ()
   it('401 requirement=person-token: the agent gets a person token from introspection-aauth and the kit resource accepts it', async () => {
     const res = await agent.fetch(`https://${RESOURCE}/me`);
     // The first attempt (agent token) was challenged for a person token; challenges are not refusals.
-    expect(answers.filter((a) => a.path === '/me').map((a) => [a.status, a.requirement])).toEqual([[401, 'requirement=person-token'], [200, undefined]]);
+    // Recorded at the server's 'finish' of each answer, which may come after the agent has the answer in hand.
+    await vi.waitFor(() =>
+      expect(answers.filter((a) => a.path === '/me').map((a) => [a.status, a.requirement])).toEqual([[401, 'requirement=person-token'], [200, undefined]]),
+    );
     expect(refused.has('/me')).toBe(false);
     expect(res.status).toBe(200);
     const aauth = seen.get('/me')!;

@@ -4,7 +4,7 @@ import { generateKey, type AAuthError, type SigningKey } from '@aauth-kit/core';
 import { createResource } from '@aauth-kit/express';
 import { fetch as httpsigFetch } from '@hellocoop/httpsig';
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DRAFT_NAMES, startDraftPeers, type DraftPeers } from '../draft-peers/start-draft-peers.js';
 import { listenHttps, type ListeningTls } from '../fixtures/local-tls.js';
 import { decodeJwt, newKey, startAgentProvider, type TestAgentProvider, type TestKey } from './harness.js';
@@ -356,7 +356,10 @@ describe("the kit's agent calls aauth 0.5.0's and regent-httpsig's resources", (
   it("a kit resource's person-token challenge: the kit agent gets a person token from introspection-aauth and presents it", async () => {
     const res = await kitAgent.fetch(`https://${KIT_RESOURCE}/person/kit-agent`);
     // The first answer was a challenge for a person token (challenges are not refusals: onError never sees them).
-    expect(answers.filter((a) => a.path === '/person/kit-agent').map((a) => [a.status, a.requirement])).toEqual([[401, 'requirement=person-token'], [200, undefined]]);
+    // Recorded at the server's 'finish' of each answer, which may come after the agent has the answer in hand.
+    await vi.waitFor(() =>
+      expect(answers.filter((a) => a.path === '/person/kit-agent').map((a) => [a.status, a.requirement])).toEqual([[401, 'requirement=person-token'], [200, undefined]]),
+    );
     expect(refusals.has('/person/kit-agent')).toBe(false);
     expect(res.status).toBe(200);
     const seen = (await res.json()) as { person: { issuer: string; sub: string } } & Record<string, unknown>;
