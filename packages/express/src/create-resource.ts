@@ -23,7 +23,7 @@ import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, anyHeld, dispatchHeld, heldElsewhere, heldPersonMismatch, peerOf, servePendingTable, replayResult, sizeOf, type Dispatcher, type HeldCall, type HeldPerson, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
-import { inTurnBatch } from './lib/turn-batch.js';
+import { inTurnBatch, runStep, type Answer, type Step } from './lib/turn-batch.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
 class Defer {
@@ -513,12 +513,14 @@ export function createResource(options: ResourceOptions): Resource {
     }
 
     /**
-     * The request as the verifier takes it, its verification, and the answer: `req.aauth` and the
-     * route, or the refusal; a request target that is no path is refused here. Draft-11 profile
-     * section 1: each caller is answered in the generation it speaks; a person-level route is -11
-     * only. A Keycloak-profile request verified without a wait runs its route now (no promise).
+     * The request as the verifier takes it and its verification; what is left is handed back: as
+     * a function (`req.aauth` and the route, or the refusal) when it was decided without a wait, so
+     * that a turn's batch runs its verifies together and then its routes (lib/turn-batch.ts), else
+     * a promise that answers once settled. A request target that is no path is refused here.
+     * Draft-11 profile section 1: each caller is answered in the generation it speaks; a
+     * person-level route is -11 only.
      */
-    function start(req: Request, res: Response, next: NextFunction, body: Buffer | undefined): Promise<void> | undefined {
+    function verifyStep(req: Request, res: Response, next: NextFunction, body: Buffer | undefined): Promise<void> | Answer {
       let request: HttpRequest | undefined;
       let verified: VerifiedRequest | Promise<VerifiedRequest>;
       try {
@@ -532,8 +534,8 @@ export function createResource(options: ResourceOptions): Resource {
         }
         verified = requireKeycloak(request, route, req);
       } catch (error) {
-        refuse(error, req, res, next, request);
-        return undefined;
+        const held = request;
+        return () => refuse(error, req, res, next, held);
       }
       if (isPending(verified)) {
         const held = request;
@@ -542,12 +544,16 @@ export function createResource(options: ResourceOptions): Resource {
           (error: unknown) => refuse(error, req, res, next, held),
         );
       }
-      // Outside the try: a throw from the route is express's, not a refusal.
-      accept(req, next, verified);
-      return undefined;
+      const done = verified;
+      // A throw from the route (in next()) is express's, not a refusal.
+      return () => accept(req, next, done);
     }
 
-    const startWithoutBody = (req: Request, res: Response, next: NextFunction): Promise<void> | undefined => start(req, res, next, undefined);
+    /** {@link verifyStep}, then what it handed back at once: a Keycloak-profile request verified without a wait runs its route now (no promise). */
+    const start = (req: Request, res: Response, next: NextFunction, body: Buffer | undefined): Promise<void> | undefined =>
+      runStep((q, s, n) => verifyStep(q, s, n, body), req, res, next);
+
+    const verifyWithoutBody: Step = (req, res, next) => verifyStep(req, res, next, undefined);
 
     // The promise returned, if any, settles once the route ran or the answer went out; express 5
     // passes a throw from the route's next() on to the error handlers, as for any async middleware.
@@ -584,7 +590,7 @@ export function createResource(options: ResourceOptions): Resource {
       }
       // No body announced (a GET): no read and no await of it; verified with the GETs that arrived
       // in the same turn of the event loop (issue 18, lib/turn-batch.ts).
-      return o.batch ? inTurnBatch(startWithoutBody, req, res, next, telemetry.live()) : start(req, res, next, undefined);
+      return o.batch ? inTurnBatch(verifyWithoutBody, req, res, next, telemetry.live()) : runStep(verifyWithoutBody, req, res, next);
     };
   }
 

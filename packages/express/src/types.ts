@@ -84,9 +84,10 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   bodyTimeoutMs?: number | undefined;
   /**
    * Verify the GETs (requests without a body) that arrive in one turn of the event loop together,
-   * after node has read them all, each run in arrival order and in its own async context; default
-   * true (issue 18: the guarded route then serves 4-9% more requests per second, measured in
-   * BENCHMARKS.md figure 5). false: each is verified as it arrives and its route runs in that turn.
+   * after node has read them all: every one of them is verified, then each one's route runs (or its
+   * refusal is sent), both in arrival order, each in its own async context; default true (issue 18:
+   * measured in BENCHMARKS.md figure 5 against `batch: false`). false: each is verified as it arrives
+   * and its route runs in that turn.
    */
   batch?: boolean | undefined;
   /** Also send the newer draft's `AAuth-Requirement` and `Signature-Error` headers (section 11); default false. */

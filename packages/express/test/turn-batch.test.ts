@@ -66,6 +66,16 @@ describe('aauth(): the GETs of one event-loop turn are verified together (issue 
       (req, _res, next) => {
         const id = String(req.headers['x-id']);
         log.push(`read ${id}`);
+        // The guard reads the header lines to verify the request: logged the first time.
+        const lines = req.rawHeaders;
+        let seen = false;
+        Object.defineProperty(req, 'rawHeaders', {
+          get() {
+            if (!seen) log.push(`verify ${id}`);
+            seen = true;
+            return lines;
+          },
+        });
         als.run({ id }, next);
       },
       guard,
@@ -113,12 +123,22 @@ describe('aauth(): the GETs of one event-loop turn are verified together (issue 
     expect(routes).toEqual(reads);
   });
 
+  it('every request of the turn is verified before any route runs: the verifies one after the other, then the routes, both in arrival order', async () => {
+    log = [];
+    const ids = Array.from({ length: 8 }, (_, i) => `v${i}`);
+    const answers = await sendTogether(web.port, ids.map((id) => request('/batched', id)));
+    expect(answers.map((a) => a.status)).toEqual(ids.map(() => 200));
+    const reads = log.filter((l) => l.startsWith('read ')).map((l) => l.slice(5));
+    expect(reads).toEqual(ids);
+    expect(log).toEqual([...ids.map((id) => `read ${id}`), ...ids.map((id) => `verify ${id}`), ...ids.map((id) => `route ${id}`)]);
+  });
+
   it('batch: false verifies each request as it is read, its route in that turn', async () => {
     log = [];
     const ids = Array.from({ length: 6 }, (_, i) => `u${i}`);
     const answers = await sendTogether(web.port, ids.map((id) => request('/unbatched', id)));
     for (const [i, a] of answers.entries()) expect(JSON.parse(a.body)).toMatchObject({ id: ids[i], store: ids[i] });
-    for (let i = 0; i < log.length; i += 2) expect([log[i]!.slice(0, 5), log[i + 1]!.slice(0, 6)]).toEqual(['read ', 'route ']);
+    expect(log).toEqual(ids.flatMap((id) => [`read ${id}`, `verify ${id}`, `route ${id}`]));
   });
 
   it('a refused request and a route that throws in the batch touch none of the others', async () => {

@@ -5,10 +5,17 @@ import type { NextFunction, Request, Response } from 'express';
 // node has read them all (a setImmediate), instead of each between the reads of the others. Node
 // reads every ready socket of a turn in one go; verifying in between makes the HTTP parser, express
 // and the Ed25519 verify take turns on one core's caches, and each runs cold. Grouped, each runs
-// warm: measured in BENCHMARKS.md (figure 5). Requests are run in the order they arrived, each in
-// its own async context (AsyncLocalStorage, a tracer's span), as if it had not waited.
+// warm: measured in BENCHMARKS.md (figure 5). A step verifies its request and hands back what is left
+// (`req.aauth` and the route, or the refusal) as a function; those run once every request of the
+// batch is verified, so the verifies run one after the other and so do the routes. Requests are
+// verified, and then answered, in the order they arrived, each in its own async context
+// (AsyncLocalStorage, a tracer's span), as if it had not waited.
 
-type Step = (req: Request, res: Response, next: NextFunction) => Promise<void> | undefined;
+/** What is left of a request once it is verified: run its route, or answer its refusal. */
+export type Answer = () => void;
+
+/** Verify a request: the rest of it, or a promise when it waits for something (a key fetch). */
+export type Step = (req: Request, res: Response, next: NextFunction) => Promise<void> | Answer;
 
 interface Waiting {
   step: Step;
@@ -17,12 +24,13 @@ interface Waiting {
   next: NextFunction;
   scope: AsyncResource;
   done: (() => void) | undefined;
+  answer: Answer | undefined;
 }
 
 let waiting: Waiting[] = [];
 let running = false;
 
-/** Run each waiting step in arrival order (steps queued while these run go to the next turn's batch). */
+/** Verify each waiting request in arrival order, then answer each (steps queued meanwhile go to the next turn's batch). */
 function runWaiting(): void {
   const batch = waiting;
   waiting = [];
@@ -30,7 +38,11 @@ function runWaiting(): void {
   try {
     for (let i = 0; i < batch.length; i++) {
       const w = batch[i]!;
-      w.scope.runInAsyncScope(runOne, undefined, w);
+      w.scope.runInAsyncScope(verifyOne, undefined, w);
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const w = batch[i]!;
+      if (w.answer !== undefined) w.scope.runInAsyncScope(answerOne, undefined, w);
       w.scope.emitDestroy();
     }
   } finally {
@@ -38,30 +50,52 @@ function runWaiting(): void {
   }
 }
 
-function runOne(w: Waiting): void {
-  let ran: Promise<void> | undefined;
+function verifyOne(w: Waiting): void {
+  let ran: Promise<void> | Answer;
   try {
     ran = w.step(w.req, w.res, w.next);
   } catch (error) {
     // As express would for a middleware that threw.
+    w.answer = () => w.next(error);
+    return;
+  }
+  if (typeof ran === 'function') {
+    w.answer = ran;
+    return;
+  }
+  const done = w.done;
+  if (done !== undefined) ran.then(done, done);
+}
+
+function answerOne(w: Waiting): void {
+  const answer = w.answer!;
+  w.answer = undefined;
+  try {
+    answer();
+  } catch (error) {
     w.done?.();
     w.next(error);
     return;
   }
-  const done = w.done;
-  if (done === undefined) return;
-  if (ran === undefined) done();
-  else ran.then(done, done);
+  w.done?.();
+}
+
+/** Run `step` and what it hands back at once: a promise when the step waits, undefined once answered. */
+export function runStep(step: Step, req: Request, res: Response, next: NextFunction): Promise<void> | undefined {
+  const ran = step(req, res, next);
+  if (typeof ran !== 'function') return ran;
+  ran();
+  return undefined;
 }
 
 /**
- * Run `step(req, res, next)` with the other steps of this turn, after the turn's reads; at once when
- * called from such a run (a second guard on the same request). With `settled`, the promise returned
- * settles when the step (and any promise it returned) has.
+ * Verify with the other requests of this turn, after the turn's reads, then answer with them; at
+ * once when called from such a run (a second guard on the same request). With `settled`, the
+ * promise returned settles when the request was answered (and any promise its step returned has).
  */
 export function inTurnBatch(step: Step, req: Request, res: Response, next: NextFunction, settled: boolean): Promise<void> | undefined {
-  if (running) return step(req, res, next);
-  const entry: Waiting = { step, req, res, next, scope: new AsyncResource('AAUTH_VERIFY', { requireManualDestroy: true }), done: undefined };
+  if (running) return runStep(step, req, res, next);
+  const entry: Waiting = { step, req, res, next, scope: new AsyncResource('AAUTH_VERIFY', { requireManualDestroy: true }), done: undefined, answer: undefined };
   if (waiting.push(entry) === 1) setImmediate(runWaiting);
   if (!settled) return undefined;
   return new Promise<void>((resolve) => {
