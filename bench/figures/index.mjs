@@ -165,8 +165,8 @@ export const FIGURES = [
           '**inline verify**, is the ideal made real: the bare route whose handler makes one raw verify (the limit backend) of a signed request\'s base before it answers (a pool of 4,096 distinct ones, in turn), and nothing else; ' +
           'the guarded row\'s "of inline" is its rate over that route\'s in the same round (median of rounds). ' +
           (r.inlineBatched
-            ? 'aauth() verifies the GETs that arrive in one turn of the event loop together, once node has read them all (`batch`, default true: one `setImmediate` per turn, then each request in arrival order and in its own async context), so that the HTTP parser, express and the verify each run warm instead of taking turns on the core\'s caches. ' +
-              'Two more rows show what that scheduling gives by itself: **inline verify, turn-batched** is the inline-verify route with the same deferral and nothing else of the kit (the bare route plus one verify, scheduled as the kit schedules it), ' +
+            ? 'aauth() verifies the GETs that arrive in one turn of the event loop together, once node has read them all (`batch`, default true: one `setImmediate` per turn, then every request of the turn is verified, then each one\'s route runs, both in arrival order, each request in its own async context), so that the HTTP parser, the kit with the verify, and express with node\'s response writing each run warm instead of taking turns on the core\'s caches. ' +
+              'Two more rows show what the deferral alone gives and what the batching gives the kit: **inline verify, turn-batched** is the inline-verify route with the same deferral and nothing else of the kit (the bare route plus one verify, deferred as the kit defers it, but each request\'s verify and answer back to back), ' +
               'and **batch: false** is the kit verifying each request as it is read (its route run in that turn, as before the batching). '
             : '') +
           'Every route, the bare one included, ' +
@@ -194,7 +194,7 @@ export const FIGURES = [
               '|---|---:|---:|---:|---:|---:|---:|',
               row('baseline: no middleware (same signed request)', r.plain),
               row(`inline verify: no middleware, one raw ${rawName(r.inline.backend).replace('raw ', '')} verify in the handler`, r.inline),
-              ...(r.inlineBatched ? [row(`inline verify, turn-batched: no middleware, the same one-setImmediate-per-turn deferral as aauth(), one raw ${rawName(r.inline.backend).replace('raw ', '')} verify per request`, r.inlineBatched)] : []),
+              ...(r.inlineBatched ? [row(`inline verify, turn-batched: no middleware, the same one-setImmediate-per-turn deferral as aauth(), then per request one raw ${rawName(r.inline.backend).replace('raw ', '')} verify and its answer`, r.inlineBatched)] : []),
               row(`behind aauth(), default backend (${backendName(r.defaultBackend)})`, r.guarded),
               ...(r.unbatched ? [row(`behind aauth({ batch: false }), default backend`, r.unbatched)] : []),
               ...(r.alt ? [row(`behind aauth({ cryptoBackend: '${r.alt.backend}' })`, r.alt)] : []),
