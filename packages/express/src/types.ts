@@ -85,7 +85,8 @@ export interface ResourceOptions extends Omit<VerifierOptions, 'identity' | 'tru
   /**
    * Verify the GETs (requests without a body) that arrive in one turn of the event loop together,
    * after node has read them all: every one of them is verified, then each one's route runs (or its
-   * refusal is sent), both in arrival order, each in its own async context; default true (issue 18:
+   * refusal is sent), both in arrival order, each in its own async context, at most 32 at a time (an
+   * answer waits for at most 32 verifies of others); default true (issue 18:
    * measured in BENCHMARKS.md figure 5 against `batch: false`). false: each is verified as it arrives
    * and its route runs in that turn.
    */

@@ -133,6 +133,15 @@ describe('aauth(): the GETs of one event-loop turn are verified together (issue 
     expect(log).toEqual([...ids.map((id) => `read ${id}`), ...ids.map((id) => `verify ${id}`), ...ids.map((id) => `route ${id}`)]);
   });
 
+  it('a turn with more GETs than one group (32) is verified and answered a group at a time, so an answer waits for at most 32 verifies', async () => {
+    log = [];
+    const ids = Array.from({ length: 40 }, (_, i) => `g${i}`);
+    const answers = await sendTogether(web.port, ids.map((id) => request('/batched', id)));
+    expect(answers.map((a) => a.status)).toEqual(ids.map(() => 200));
+    const group = (list: string[]) => [...list.map((id) => `verify ${id}`), ...list.map((id) => `route ${id}`)];
+    expect(log).toEqual([...ids.map((id) => `read ${id}`), ...group(ids.slice(0, 32)), ...group(ids.slice(32))]);
+  });
+
   it('batch: false verifies each request as it is read, its route in that turn', async () => {
     log = [];
     const ids = Array.from({ length: 6 }, (_, i) => `u${i}`);

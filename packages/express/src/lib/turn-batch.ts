@@ -30,20 +30,30 @@ interface Waiting {
 let waiting: Waiting[] = [];
 let running = false;
 
-/** Verify each waiting request in arrival order, then answer each (steps queued meanwhile go to the next turn's batch). */
+/**
+ * Requests verified before their routes run, at most: a turn with more (a flood of connections)
+ * is taken in groups of this many, so that an answer waits for at most this many verifies of
+ * others (~1.3 ms at ~40 us each) however many requests the turn read.
+ */
+export const TURN_BATCH_GROUP = 32;
+
+/** Verify waiting requests in arrival order, then answer them, a group at a time (steps queued meanwhile go to the next turn's batch). */
 function runWaiting(): void {
   const batch = waiting;
   waiting = [];
   running = true;
   try {
-    for (let i = 0; i < batch.length; i++) {
-      const w = batch[i]!;
-      w.scope.runInAsyncScope(verifyOne, undefined, w);
-    }
-    for (let i = 0; i < batch.length; i++) {
-      const w = batch[i]!;
-      if (w.answer !== undefined) w.scope.runInAsyncScope(answerOne, undefined, w);
-      w.scope.emitDestroy();
+    for (let from = 0; from < batch.length; from += TURN_BATCH_GROUP) {
+      const to = Math.min(batch.length, from + TURN_BATCH_GROUP);
+      for (let i = from; i < to; i++) {
+        const w = batch[i]!;
+        w.scope.runInAsyncScope(verifyOne, undefined, w);
+      }
+      for (let i = from; i < to; i++) {
+        const w = batch[i]!;
+        if (w.answer !== undefined) w.scope.runInAsyncScope(answerOne, undefined, w);
+        w.scope.emitDestroy();
+      }
     }
   } finally {
     running = false;
