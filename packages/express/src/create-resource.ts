@@ -23,7 +23,7 @@ import { createRevocationEndpoint } from './lib/revocation.js';
 import { SessionTable, sessionTokenOf } from './lib/sessions.js';
 import { HELD, PendingTable, anyHeld, dispatchHeld, heldElsewhere, heldPersonMismatch, peerOf, servePendingTable, replayResult, sizeOf, type Dispatcher, type HeldCall, type HeldPerson, type StoredResult } from './lib/deferred.js';
 import { resourceTelemetry } from './lib/telemetry.js';
-import { inTurnBatch, runStep, type Answer, type Step } from './lib/turn-batch.js';
+import { answerNow, inTurnBatch, type Answer, type Step } from './lib/turn-batch.js';
 
 /** A deferred route's auth-token challenge: `require()` holds the call and answers 202 instead. */
 class Defer {
@@ -551,7 +551,7 @@ export function createResource(options: ResourceOptions): Resource {
 
     /** {@link verifyStep}, then what it handed back at once: a Keycloak-profile request verified without a wait runs its route now (no promise). */
     const start = (req: Request, res: Response, next: NextFunction, body: Buffer | undefined): Promise<void> | undefined =>
-      runStep((q, s, n) => verifyStep(q, s, n, body), req, res, next);
+      answerNow(verifyStep(req, res, next, body));
 
     const verifyWithoutBody: Step = (req, res, next) => verifyStep(req, res, next, undefined);
 
@@ -590,7 +590,7 @@ export function createResource(options: ResourceOptions): Resource {
       }
       // No body announced (a GET): no read and no await of it; verified with the GETs that arrived
       // in the same turn of the event loop (issue 18, lib/turn-batch.ts).
-      return o.batch ? inTurnBatch(verifyWithoutBody, req, res, next, telemetry.live()) : runStep(verifyWithoutBody, req, res, next);
+      return o.batch ? inTurnBatch(verifyWithoutBody, req, res, next, telemetry.live()) : start(req, res, next, undefined);
     };
   }
 

@@ -35,7 +35,7 @@ let running = false;
  * is taken in groups of this many, so that an answer waits for at most this many verifies of
  * others (~1.3 ms at ~40 us each) however many requests the turn read.
  */
-export const TURN_BATCH_GROUP = 32;
+const TURN_BATCH_GROUP = 32;
 
 /** Verify waiting requests in arrival order, then answer them, a group at a time (steps queued meanwhile go to the next turn's batch). */
 function runWaiting(): void {
@@ -83,16 +83,13 @@ function answerOne(w: Waiting): void {
   try {
     answer();
   } catch (error) {
-    w.done?.();
     w.next(error);
-    return;
   }
   w.done?.();
 }
 
-/** Run `step` and what it hands back at once: a promise when the step waits, undefined once answered. */
-export function runStep(step: Step, req: Request, res: Response, next: NextFunction): Promise<void> | undefined {
-  const ran = step(req, res, next);
+/** What a step handed back, answered at once: its promise when it waits, undefined once answered. */
+export function answerNow(ran: Promise<void> | Answer): Promise<void> | undefined {
   if (typeof ran !== 'function') return ran;
   ran();
   return undefined;
@@ -104,7 +101,7 @@ export function runStep(step: Step, req: Request, res: Response, next: NextFunct
  * promise returned settles when the request was answered (and any promise its step returned has).
  */
 export function inTurnBatch(step: Step, req: Request, res: Response, next: NextFunction, settled: boolean): Promise<void> | undefined {
-  if (running) return runStep(step, req, res, next);
+  if (running) return answerNow(step(req, res, next));
   const entry: Waiting = { step, req, res, next, scope: new AsyncResource('AAUTH_VERIFY', { requireManualDestroy: true }), done: undefined, answer: undefined };
   if (waiting.push(entry) === 1) setImmediate(runWaiting);
   if (!settled) return undefined;
